@@ -1,0 +1,341 @@
+//! The stable ABI between `sandbox-supervisor` and its failure-handler plugins.
+//!
+//! # The model
+//!
+//! `sandbox-supervisor` runs a workload behind hardening steps (a network namespace, a seccomp
+//! filter on itself, a seccomp filter on the workload, a privilege drop). On some hosts the kernel,
+//! or an outer sandbox such as gVisor, refuses one of those steps. A *failure handler* decides, for
+//! each refusal, whether the supervisor aborts ([`Verdict::Abort`]) or goes on without that
+//! protection ([`Verdict::Tolerate`]). Without a plugin every refusal aborts.
+//!
+//! A plugin is a shared object (`cdylib`) that the operator names with
+//! `sandbox-supervisor --handler-plugin /abs/path/libyour_plugin.so`. The supervisor loads it once,
+//! before any hardening, and never unloads it.
+//!
+//! # Writing a plugin
+//!
+//! Implement [`FailurePolicy`] on a plain Rust type and export it with [`export_plugin!`]:
+//!
+//! ```
+//! use sandbox_plugin_api::{export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict};
+//!
+//! struct OnlyNetns;
+//!
+//! impl FailurePolicy for OnlyNetns {
+//!     const NAME: &'static str = "only-netns";
+//!     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+//!
+//!     fn tolerates() -> Vec<SandboxFailureKind> {
+//!         vec![SandboxFailureKind::NetworkNamespace]
+//!     }
+//!
+//!     fn init(_config: Option<serde_json::Value>) -> Result<Self, String> {
+//!         Ok(OnlyNetns)
+//!     }
+//!
+//!     fn handle(&self, report: &FailureReport) -> Verdict {
+//!         match report.kind {
+//!             SandboxFailureKind::NetworkNamespace if report.errno == libc_eperm() => Verdict::Tolerate,
+//!             _ => Verdict::Abort,
+//!         }
+//!     }
+//! }
+//! # fn libc_eperm() -> i32 { 1 }
+//!
+//! export_plugin!(OnlyNetns);
+//! ```
+//!
+//! with this in the plugin's `Cargo.toml`:
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! sandbox-plugin-api = "0.1"
+//! serde_json = "1"
+//! ```
+//!
+//! # Rules the supervisor enforces on every plugin
+//!
+//! - Only three kinds can ever be tolerated: [`SandboxFailureKind::NetworkNamespace`],
+//!   [`SandboxFailureKind::SupervisorSeccomp`] and [`SandboxFailureKind::WorkloadSeccomp`]. A
+//!   privilege-drop failure is always fatal and never reaches a plugin.
+//! - [`FailurePolicy::tolerates`] is the plugin's declaration. The supervisor prints it before any
+//!   hardening and treats a `Tolerate` for an undeclared kind as a plugin failure.
+//! - A kind this plugin was built without (added in a later version of this crate) is answered
+//!   `Abort` by the generated glue without calling [`FailurePolicy::handle`].
+//! - A panic in `init` or `handle` is caught at the boundary and becomes a plugin failure: the
+//!   supervisor stops with its own message and exit code.
+//! - The supervisor must still be single-threaded after loading: a plugin that starts a thread is
+//!   refused.
+//!
+//! # Compatibility promise
+//!
+//! The root module ([`ffi::HandlerMod`]) and the report ([`ffi::FailureReportFfi`]) are abi_stable
+//! prefix types. Later 0.1.x releases only append fields after the last prefix field, so a plugin
+//! built against 0.1.0 loads into any 0.1.x supervisor and the other way round. A plugin built
+//! against another minor version (0.2, ...) is refused at load time with one line that names both
+//! versions.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use abi_stable;
+    pub use serde_json;
+}
+
+pub mod ffi;
+
+/// A hardening step whose refusal a handler may decide about.
+///
+/// Non-exhaustive: later versions may add kinds. Across the ABI a kind travels as its
+/// [`code`](Self::code); a code the receiving side does not know is decided as [`Verdict::Abort`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SandboxFailureKind {
+    /// `unshare(CLONE_NEWNET)` (or bringing up its loopback) was refused: the workload would share
+    /// the host's network namespace.
+    NetworkNamespace,
+    /// The seccomp filter the supervisor installs on itself was refused: the supervisor could still
+    /// mount, load modules, kexec, use bpf, perf or userfaultfd.
+    SupervisorSeccomp,
+    /// The seccomp filter on the workload was refused: the workload could use user namespaces,
+    /// ptrace, fileless exec, raw sockets and the other calls the filter denies.
+    WorkloadSeccomp,
+}
+
+impl SandboxFailureKind {
+    /// Every kind this version of the crate knows, in boot order.
+    pub const ALL: [SandboxFailureKind; 3] = [
+        SandboxFailureKind::NetworkNamespace,
+        SandboxFailureKind::SupervisorSeccomp,
+        SandboxFailureKind::WorkloadSeccomp,
+    ];
+
+    /// The stable integer that represents this kind across the ABI.
+    pub const fn code(self) -> u32 {
+        match self {
+            SandboxFailureKind::NetworkNamespace => 1,
+            SandboxFailureKind::SupervisorSeccomp => 2,
+            SandboxFailureKind::WorkloadSeccomp => 3,
+        }
+    }
+
+    /// The kind for an ABI code, or `None` for a code this version does not know.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(SandboxFailureKind::NetworkNamespace),
+            2 => Some(SandboxFailureKind::SupervisorSeccomp),
+            3 => Some(SandboxFailureKind::WorkloadSeccomp),
+            _ => None,
+        }
+    }
+
+    /// The stable name used in logs, configuration files and reports (`network-namespace`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            SandboxFailureKind::NetworkNamespace => "network-namespace",
+            SandboxFailureKind::SupervisorSeccomp => "supervisor-seccomp",
+            SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
+        }
+    }
+
+    /// The kind with this stable [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The protection that is missing when this step is tolerated, as a sentence fragment.
+    pub const fn lost_protection(self) -> &'static str {
+        match self {
+            SandboxFailureKind::NetworkNamespace => {
+                "the workload shares the supervisor's network namespace"
+            }
+            SandboxFailureKind::SupervisorSeccomp => {
+                "the supervisor is not restricted by its own seccomp prelude"
+            }
+            SandboxFailureKind::WorkloadSeccomp => {
+                "the workload runs without the workload seccomp filter"
+            }
+        }
+    }
+}
+
+impl fmt::Display for SandboxFailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A handler's decision about one refused step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Stop: the workload never runs.
+    Abort,
+    /// Go on without this protection; the supervisor logs a WARN and records it.
+    Tolerate,
+}
+
+impl Verdict {
+    /// The integer that represents this verdict across the ABI. Any other integer means `Abort`.
+    pub const fn code(self) -> u32 {
+        match self {
+            Verdict::Abort => 0,
+            Verdict::Tolerate => 1,
+        }
+    }
+
+    /// The verdict for an ABI code; `None` for a code that is neither 0 nor 1.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        match code {
+            0 => Some(Verdict::Abort),
+            1 => Some(Verdict::Tolerate),
+            _ => None,
+        }
+    }
+}
+
+/// What the supervisor tells a handler about one refused step.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureReport {
+    /// The step that was refused.
+    pub kind: SandboxFailureKind,
+    /// The system call that failed, with its decisive argument (`unshare(CLONE_NEWNET)`).
+    pub syscall: String,
+    /// The raw errno the kernel returned. It is ambiguous (`EPERM` can come from missing
+    /// capabilities, an outer seccomp profile or an LSM); decide on it, do not guess its cause.
+    pub errno: i32,
+    /// The symbolic name of `errno` (`EPERM`), or `errno N` when unknown.
+    pub errno_name: String,
+    /// One human sentence describing the refusal.
+    pub message: String,
+}
+
+impl FailureReport {
+    /// A report; `errno_name` is derived from `errno`.
+    pub fn new(
+        kind: SandboxFailureKind,
+        syscall: impl Into<String>,
+        errno: i32,
+        message: impl Into<String>,
+    ) -> Self {
+        FailureReport {
+            kind,
+            syscall: syscall.into(),
+            errno,
+            errno_name: errno_name(errno),
+            message: message.into(),
+        }
+    }
+}
+
+/// The symbolic name of an errno value (`EPERM`), or `errno N` for one the platform does not name.
+pub fn errno_name(errno: i32) -> String {
+    match nix::errno::Errno::from_raw(errno) {
+        nix::errno::Errno::UnknownErrno => format!("errno {errno}"),
+        known => format!("{known:?}"),
+    }
+}
+
+/// The trait a plugin author implements. See the [crate documentation](crate) for an example.
+pub trait FailurePolicy: Sized + Send + Sync + 'static {
+    /// The plugin's name as operators see it in logs and reports (`plugin:NAME@VERSION`).
+    const NAME: &'static str;
+    /// The plugin's own version, usually `env!("CARGO_PKG_VERSION")`.
+    const VERSION: &'static str;
+
+    /// The kinds this plugin may ever answer [`Verdict::Tolerate`] for. The supervisor prints this
+    /// before any hardening and refuses a `Tolerate` for any other kind.
+    fn tolerates() -> Vec<SandboxFailureKind>;
+
+    /// Called once after loading with the operator's configuration (`--handler-config FILE`, a
+    /// JSON document), or `None` without one. Return `Err` with one sentence to refuse it; the
+    /// supervisor then stops before any hardening.
+    fn init(config: Option<serde_json::Value>) -> Result<Self, String>;
+
+    /// Decide about one refused step.
+    fn handle(&self, report: &FailureReport) -> Verdict;
+}
+
+/// Exports a [`FailurePolicy`] as this shared object's plugin root module.
+///
+/// Use it once, at the root of a `cdylib` crate. The generated glue catches panics in `init` and
+/// `handle` and reports them to the supervisor as plugin failures.
+#[macro_export]
+macro_rules! export_plugin {
+    ($policy:ty) => {
+        impl $crate::ffi::PolicySlot for $policy {
+            fn slot() -> &'static ::std::sync::OnceLock<Self> {
+                static SLOT: ::std::sync::OnceLock<$policy> = ::std::sync::OnceLock::new();
+                &SLOT
+            }
+        }
+
+        // This is what `abi_stable::export_root_module` expands to, spelled through this crate so
+        // that plugin crates need no direct dependency on abi_stable.
+        #[doc(hidden)]
+        #[no_mangle]
+        pub static _1as_0lib_1header_0root_bmodule_bloader:
+            $crate::__private::abi_stable::library::LibHeader = {
+            extern "C" fn __sandbox_plugin_root_module(
+            ) -> $crate::__private::abi_stable::library::RootModuleResult {
+                $crate::__private::abi_stable::library::__call_root_module_loader(
+                    $crate::ffi::root_module::<$policy>,
+                )
+            }
+            // SAFETY: the constructor returns the root module of type `HandlerModRef`, the type
+            // named here, as `LibHeader::from_constructor` requires.
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::ffi::HandlerModRef,
+                >(
+                    __sandbox_plugin_root_module,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_and_names_round_trip() {
+        for kind in SandboxFailureKind::ALL {
+            assert_eq!(SandboxFailureKind::from_code(kind.code()), Some(kind));
+            assert_eq!(SandboxFailureKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(SandboxFailureKind::from_code(0), None);
+        assert_eq!(SandboxFailureKind::from_code(4), None);
+    }
+
+    #[test]
+    fn verdict_codes_other_than_zero_and_one_are_rejected() {
+        assert_eq!(Verdict::from_code(0), Some(Verdict::Abort));
+        assert_eq!(Verdict::from_code(1), Some(Verdict::Tolerate));
+        assert_eq!(Verdict::from_code(2), None);
+        assert_eq!(Verdict::from_code(u32::MAX), None);
+    }
+
+    #[test]
+    fn export_symbol_matches_abi_stable() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(1), "EPERM");
+        assert_eq!(errno_name(38), "ENOSYS");
+        assert_eq!(errno_name(4242), "errno 4242");
+    }
+}

@@ -1,0 +1,52 @@
+//! Exit codes of the `sandbox-supervisor` binary.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | workload's | the workload exited with this code |
+//! | 128+N | the workload was killed by signal N |
+//! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile or `--user` |
+//! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, or built for another ABI |
+//! | 119 | plugin failure: init rejected the configuration, a panic, a thread, an out-of-range or undeclared verdict |
+//! | 120 | a hardening step was refused and the strict default aborted |
+//! | 121 | a hardening step was refused and the plugin's verdict aborted |
+//! | 122 | the privilege drop failed (never tolerable) |
+//! | 123 | a hardening step reported success but verification shows it did not take effect |
+//! | 125 | the supervisor itself failed (fork, pipe, wait, not single-threaded) |
+//! | 126 | the command was found but is not executable |
+//! | 127 | the command was not found |
+//!
+//! Every code the supervisor produces itself comes with exactly one line on standard error that
+//! starts with `sandbox-supervisor: error:`.
+
+/// Usage error.
+pub const USAGE: i32 = 2;
+/// Plugin load or ABI error.
+pub const PLUGIN_LOAD: i32 = 118;
+/// Plugin failure.
+pub const PLUGIN_FAILURE: i32 = 119;
+/// Refused, aborted by the strict default.
+pub const REFUSED_STRICT: i32 = 120;
+/// Refused, aborted by the plugin's verdict.
+pub const REFUSED_BY_PLUGIN: i32 = 121;
+/// Privilege drop failed.
+pub const PRIVILEGE_DROP: i32 = 122;
+/// Verification of a step failed.
+pub const VERIFICATION: i32 = 123;
+/// The supervisor itself failed.
+pub const INTERNAL: i32 = 125;
+/// Command not executable.
+pub const NOT_EXECUTABLE: i32 = 126;
+/// Command not found.
+pub const NOT_FOUND: i32 = 127;
+
+/// Prints `err` and its sources as one line on standard error.
+pub fn report(err: &dyn std::error::Error) {
+    let mut line = format!("sandbox-supervisor: error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    eprintln!("{}", line.replace('\n', " "));
+}

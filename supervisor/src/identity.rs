@@ -1,0 +1,260 @@
+//! The workload's identity: resolved in the parent (NSS lookups allocate and may talk to daemons),
+//! dropped and verified in the forked child with async-signal-safe calls only.
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Group, Uid, User};
+
+/// `--user` could not be resolved. A usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// No such user name.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// No such group name.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    /// A numeric uid without a passwd entry needs an explicit group.
+    #[error("uid {0} has no passwd entry; give its group as --user {0}:GID")]
+    NoPrimaryGroup(u32),
+    /// The NSS lookup itself failed.
+    #[error("failed to look up {what}")]
+    Lookup {
+        /// What was looked up.
+        what: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Too many supplementary groups.
+    #[error("user {0} has more supplementary groups than the kernel allows")]
+    TooManyGroups(String),
+}
+
+/// A fully resolved identity to drop to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Target uid (real, effective and saved).
+    pub uid: Uid,
+    /// Target gid (real, effective and saved).
+    pub gid: Gid,
+    /// Supplementary groups, sorted, without duplicates.
+    pub groups: Vec<Gid>,
+}
+
+/// The step of the drop that failed, with its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropStage {
+    /// `setgroups`.
+    Setgroups,
+    /// `setresgid`.
+    Setresgid,
+    /// `setresuid`.
+    Setresuid,
+    /// Real/effective/saved ids differ from the target afterwards.
+    VerifyIds,
+    /// Supplementary groups differ from the target afterwards.
+    VerifyGroups,
+    /// `setuid(0)` succeeded after dropping root.
+    RegainedRoot,
+}
+
+impl DropStage {
+    /// The call, as written in messages.
+    pub fn syscall(self) -> &'static str {
+        match self {
+            DropStage::Setgroups => "setgroups",
+            DropStage::Setresgid => "setresgid",
+            DropStage::Setresuid => "setresuid",
+            DropStage::VerifyIds => "getresuid/getresgid (verification)",
+            DropStage::VerifyGroups => "getgroups (verification)",
+            DropStage::RegainedRoot => "setuid(0) (verification: it succeeded)",
+        }
+    }
+}
+
+/// Resolves `NAME|UID[:GROUP|GID]`.
+pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let user = match user_part.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)).map_err(|source| IdentityError::Lookup {
+            what: format!("uid {uid}"),
+            source,
+        })?,
+        Err(_) => Some(
+            User::from_name(user_part)
+                .map_err(|source| IdentityError::Lookup {
+                    what: format!("user {user_part:?}"),
+                    source,
+                })?
+                .ok_or_else(|| IdentityError::UnknownUser(user_part.to_owned()))?,
+        ),
+    };
+    let uid = match (&user, user_part.parse::<u32>()) {
+        (Some(user), _) => user.uid,
+        (None, Ok(uid)) => Uid::from_raw(uid),
+        (None, Err(_)) => unreachable!("a name either resolves or is an error above"),
+    };
+    let gid = match group_part {
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => Gid::from_raw(gid),
+            Err(_) => {
+                Group::from_name(group)
+                    .map_err(|source| IdentityError::Lookup {
+                        what: format!("group {group:?}"),
+                        source,
+                    })?
+                    .ok_or_else(|| IdentityError::UnknownGroup(group.to_owned()))?
+                    .gid
+            }
+        },
+        None => match &user {
+            Some(user) => user.gid,
+            None => return Err(IdentityError::NoPrimaryGroup(uid.as_raw())),
+        },
+    };
+    let mut groups = match &user {
+        Some(user) => {
+            let name = std::ffi::CString::new(user.name.as_bytes())
+                .map_err(|_| IdentityError::UnknownUser(user.name.clone()))?;
+            nix::unistd::getgrouplist(&name, gid).map_err(|source| match source {
+                Errno::EINVAL => IdentityError::TooManyGroups(user.name.clone()),
+                source => IdentityError::Lookup {
+                    what: format!("groups of {:?}", user.name),
+                    source,
+                },
+            })?
+        }
+        None => vec![gid],
+    };
+    groups.sort_by_key(|gid| gid.as_raw());
+    groups.dedup();
+    Ok(Identity { uid, gid, groups })
+}
+
+/// Buffers the child needs for verification, allocated in the parent.
+#[derive(Debug)]
+pub struct DropScratch {
+    groups: Vec<libc::gid_t>,
+    target: Vec<libc::gid_t>,
+}
+
+impl DropScratch {
+    /// Scratch space sized for `identity`.
+    pub fn new(identity: &Identity) -> Self {
+        // SAFETY: sysconf takes an integer and touches no memory.
+        let max = unsafe { libc::sysconf(libc::_SC_NGROUPS_MAX) }.clamp(64, 65536) as usize;
+        DropScratch {
+            groups: vec![0; max],
+            target: identity.groups.iter().map(|gid| gid.as_raw()).collect(),
+        }
+    }
+}
+
+fn resuid() -> Result<[libc::uid_t; 3], Errno> {
+    let ids = nix::unistd::getresuid()?;
+    Ok([ids.real.as_raw(), ids.effective.as_raw(), ids.saved.as_raw()])
+}
+
+fn resgid() -> Result<[libc::gid_t; 3], Errno> {
+    let ids = nix::unistd::getresgid()?;
+    Ok([ids.real.as_raw(), ids.effective.as_raw(), ids.saved.as_raw()])
+}
+
+/// The current supplementary groups, sorted in place in `buffer`. Async-signal-safe.
+fn current_groups(buffer: &mut [libc::gid_t]) -> Result<&[libc::gid_t], Errno> {
+    // SAFETY: `buffer` is valid for `buffer.len()` writes of `gid_t`.
+    let count = unsafe { libc::getgroups(buffer.len() as libc::c_int, buffer.as_mut_ptr()) };
+    let count = Errno::result(count)? as usize;
+    let groups = &mut buffer[..count];
+    groups.sort_unstable();
+    // Deduplicate in place without allocating.
+    let mut unique = 0;
+    for index in 0..groups.len() {
+        if index == 0 || groups[index] != groups[unique - 1] {
+            groups[unique] = groups[index];
+            unique += 1;
+        }
+    }
+    Ok(&buffer[..unique])
+}
+
+/// Drops to `identity` and verifies it took effect. Called in the forked child: no allocation.
+///
+/// When the process already has exactly the target ids and groups, nothing is changed (so no
+/// `CAP_SETGID` is needed), and the verification still runs.
+pub fn drop_to(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropStage, Errno)> {
+    let uid = identity.uid.as_raw();
+    let gid = identity.gid.as_raw();
+    let already = resuid() == Ok([uid; 3])
+        && resgid() == Ok([gid; 3])
+        && current_groups(&mut scratch.groups).map(|groups| groups == scratch.target.as_slice())
+            == Ok(true);
+    if !already {
+        nix::unistd::setgroups(&identity.groups).map_err(|e| (DropStage::Setgroups, e))?;
+        nix::unistd::setresgid(identity.gid, identity.gid, identity.gid)
+            .map_err(|e| (DropStage::Setresgid, e))?;
+        nix::unistd::setresuid(identity.uid, identity.uid, identity.uid)
+            .map_err(|e| (DropStage::Setresuid, e))?;
+    }
+    verify(identity, scratch)
+}
+
+fn verify(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropStage, Errno)> {
+    let uid = identity.uid.as_raw();
+    let gid = identity.gid.as_raw();
+    match resuid() {
+        Ok(ids) if ids == [uid; 3] => {}
+        Ok(_) => return Err((DropStage::VerifyIds, Errno::EPERM)),
+        Err(errno) => return Err((DropStage::VerifyIds, errno)),
+    }
+    match resgid() {
+        Ok(ids) if ids == [gid; 3] => {}
+        Ok(_) => return Err((DropStage::VerifyIds, Errno::EPERM)),
+        Err(errno) => return Err((DropStage::VerifyIds, errno)),
+    }
+    match current_groups(&mut scratch.groups) {
+        Ok(groups) if groups == scratch.target.as_slice() => {}
+        Ok(_) => return Err((DropStage::VerifyGroups, Errno::EPERM)),
+        Err(errno) => return Err((DropStage::VerifyGroups, errno)),
+    }
+    if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err((DropStage::RegainedRoot, Errno::UnknownErrno));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_root_by_name_and_number() {
+        let by_name = resolve("root").unwrap();
+        assert_eq!(by_name.uid.as_raw(), 0);
+        assert_eq!(by_name.gid.as_raw(), 0);
+        assert_eq!(resolve("0").unwrap(), by_name);
+    }
+
+    #[test]
+    fn numeric_uid_without_passwd_entry_needs_a_group() {
+        assert_eq!(resolve("4000000"), Err(IdentityError::NoPrimaryGroup(4000000)));
+        let identity = resolve("4000000:4000001").unwrap();
+        assert_eq!(identity.groups, vec![Gid::from_raw(4000001)]);
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        assert_eq!(
+            resolve("no-such-user-here"),
+            Err(IdentityError::UnknownUser("no-such-user-here".to_owned()))
+        );
+        assert_eq!(
+            resolve("root:no-such-group-here"),
+            Err(IdentityError::UnknownGroup("no-such-group-here".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! The two seccomp filters: the supervisor's prelude and the workload's filter.
+//!
+//! Both are compiled in the parent with seccompiler before any hardening, so the forked child only
+//! has to hand a ready BPF program to the kernel. Both deny with `EPERM` (the workload's `clone3`
+//! gets `ENOSYS` so libc falls back to `clone`, whose flags can be inspected). On x86_64 the x32
+//! aliases of every denied call are denied too, because seccompiler matches exact numbers and an x32
+//! call carries the x86_64 audit arch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+/// Compiling a filter failed. These are the supervisor's own errors, never tolerable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeccompCompileError {
+    /// This architecture is not supported by seccompiler.
+    #[error("failed to compile seccomp filters: architecture {0} is not supported")]
+    Arch(String),
+    /// The built-in rules did not compile (a bug).
+    #[error("failed to compile the built-in seccomp filter")]
+    Builtin(#[source] seccompiler::BackendError),
+    /// `--seccomp-profile` could not be read.
+    #[error("failed to read seccomp profile {path}")]
+    ProfileRead {
+        /// The profile path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--seccomp-profile` did not compile.
+    #[error("failed to compile seccomp profile {path}")]
+    ProfileCompile {
+        /// The profile path.
+        path: PathBuf,
+        /// seccompiler's error.
+        #[source]
+        source: seccompiler::Error,
+    },
+    /// `--seccomp-profile` has no filter named `workload`.
+    #[error("seccomp profile {0} has no filter named \"workload\"")]
+    ProfileNoWorkload(PathBuf),
+}
+
+/// The prepared workload filter: BPF programs installed in this order in the child.
+#[derive(Debug, Clone)]
+pub struct WorkloadFilter {
+    /// Programs in install order. The main program denies `seccomp(SET_MODE_FILTER)`, so it is last.
+    pub programs: Vec<BpfProgram>,
+    /// `built-in` or the profile path, for logs and reports.
+    pub source: String,
+}
+
+/// The x32 syscall bit on x86_64.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: i64 = 0x4000_0000;
+
+/// x32-only numbers of calls the filters deny (x32 gives these calls their own numbers).
+#[cfg(target_arch = "x86_64")]
+fn x32_aliases(nr: i64) -> &'static [i64] {
+    match nr {
+        libc::SYS_ptrace => &[521],
+        libc::SYS_kexec_load => &[528],
+        libc::SYS_process_vm_readv => &[539],
+        libc::SYS_process_vm_writev => &[540],
+        libc::SYS_execveat => &[545],
+        _ => &[],
+    }
+}
+
+fn arch() -> Result<TargetArch, SeccompCompileError> {
+    std::env::consts::ARCH
+        .try_into()
+        .map_err(|_| SeccompCompileError::Arch(std::env::consts::ARCH.to_owned()))
+}
+
+/// Adds `rules` for `nr` and, on x86_64, for its x32 numbers.
+fn deny(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut numbers = vec![nr | X32_SYSCALL_BIT];
+        numbers.extend(x32_aliases(nr).iter().map(|alias| alias | X32_SYSCALL_BIT));
+        for number in numbers {
+            map.entry(number).or_default().extend(rules.iter().cloned());
+        }
+    }
+    map.entry(nr).or_default().extend(rules);
+}
+
+fn compile(
+    map: BTreeMap<i64, Vec<SeccompRule>>,
+    action: SeccompAction,
+) -> Result<BpfProgram, SeccompCompileError> {
+    // seccompiler takes the mismatch action first, then the match action.
+    SeccompFilter::new(map, SeccompAction::Allow, action, arch()?)
+        .and_then(BpfProgram::try_from)
+        .map_err(SeccompCompileError::Builtin)
+}
+
+fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).expect("argument index < 6")
+}
+
+fn rule(conditions: Vec<SeccompCondition>) -> SeccompRule {
+    SeccompRule::new(conditions).expect("a rule with at least one condition")
+}
+
+/// Calls the supervisor denies itself once it has booted: mounting, module loading, kexec, bpf,
+/// perf and userfaultfd.
+pub const PRELUDE_DENIED: &[(&str, i64)] = &[
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("move_mount", libc::SYS_move_mount),
+    ("open_tree", libc::SYS_open_tree),
+    ("bpf", libc::SYS_bpf),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+];
+
+/// Calls the workload filter denies whatever their arguments.
+pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
+    ("memfd_create", libc::SYS_memfd_create),
+    ("ptrace", libc::SYS_ptrace),
+    ("bpf", libc::SYS_bpf),
+    ("process_vm_readv", libc::SYS_process_vm_readv),
+    ("process_vm_writev", libc::SYS_process_vm_writev),
+    ("pidfd_open", libc::SYS_pidfd_open),
+    ("pidfd_getfd", libc::SYS_pidfd_getfd),
+    ("pidfd_send_signal", libc::SYS_pidfd_send_signal),
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("move_mount", libc::SYS_move_mount),
+    ("open_tree", libc::SYS_open_tree),
+    ("setns", libc::SYS_setns),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("kexec_file_load", libc::SYS_kexec_file_load),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+];
+
+/// Compiles the supervisor prelude.
+pub fn compile_prelude() -> Result<BpfProgram, SeccompCompileError> {
+    let mut map = BTreeMap::new();
+    for &(_, nr) in PRELUDE_DENIED {
+        deny(&mut map, nr, Vec::new());
+    }
+    compile(map, SeccompAction::Errno(libc::EPERM as u32))
+}
+
+/// Compiles the built-in workload filter, or the `workload` filter of `profile`.
+pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, SeccompCompileError> {
+    if let Some(path) = profile {
+        return compile_profile(path);
+    }
+    // clone3 passes its flags in memory, where BPF cannot look: answer ENOSYS so that libc falls
+    // back to clone, whose flags the main program checks.
+    let mut clone3 = BTreeMap::new();
+    deny(&mut clone3, libc::SYS_clone3, Vec::new());
+    let clone3 = compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
+    Ok(WorkloadFilter {
+        programs: vec![clone3, compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?],
+        source: "built-in".to_owned(),
+    })
+}
+
+fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
+    use SeccompCmpOp::{Eq, MaskedEq, Ne};
+    let mut map = BTreeMap::new();
+    for &(_, nr) in WORKLOAD_DENIED {
+        deny(&mut map, nr, Vec::new());
+    }
+
+    let family = |family: i32| rule(vec![condition(0, Eq, family as u64)]);
+    let raw = |family: i32| {
+        rule(vec![
+            condition(0, Eq, family as u64),
+            condition(1, MaskedEq(0xf), libc::SOCK_RAW as u64),
+        ])
+    };
+    deny(
+        &mut map,
+        libc::SYS_socket,
+        vec![
+            family(libc::AF_PACKET),
+            family(libc::AF_BLUETOOTH),
+            family(libc::AF_VSOCK),
+            rule(vec![
+                condition(0, Eq, libc::AF_NETLINK as u64),
+                condition(2, Ne, libc::NETLINK_ROUTE as u64),
+            ]),
+            raw(libc::AF_INET),
+            raw(libc::AF_INET6),
+        ],
+    );
+
+    let flag = |arg: u8, flag: u64| rule(vec![condition(arg, MaskedEq(flag), flag)]);
+    deny(&mut map, libc::SYS_execveat, vec![flag(4, libc::AT_EMPTY_PATH as u64)]);
+    deny(&mut map, libc::SYS_unshare, vec![flag(0, libc::CLONE_NEWUSER as u64)]);
+    deny(&mut map, libc::SYS_clone, vec![flag(0, libc::CLONE_NEWUSER as u64)]);
+    deny(
+        &mut map,
+        libc::SYS_seccomp,
+        vec![rule(vec![condition(0, Eq, libc::SECCOMP_SET_MODE_FILTER as u64)])],
+    );
+    deny(
+        &mut map,
+        libc::SYS_prctl,
+        vec![rule(vec![condition(0, Eq, libc::PR_SET_SECCOMP as u64)])],
+    );
+    map
+}
+
+fn compile_profile(path: &Path) -> Result<WorkloadFilter, SeccompCompileError> {
+    let file = std::fs::File::open(path).map_err(|source| SeccompCompileError::ProfileRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut filters = seccompiler::compile_from_json(file, arch()?).map_err(|source| {
+        SeccompCompileError::ProfileCompile {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    let program = filters
+        .remove("workload")
+        .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(path.to_owned()))?;
+    Ok(WorkloadFilter {
+        programs: vec![program],
+        source: path.display().to_string(),
+    })
+}
+
+/// Installs `program` on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, 0, ...)`.
+///
+/// Async-signal-safe: one system call, no allocation, so the forked child may call it. The caller
+/// must have set `PR_SET_NO_NEW_PRIVS` or hold `CAP_SYS_ADMIN`.
+pub fn install(program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, which stays borrowed for the duration of the call; the
+    // kernel copies the program and keeps no reference to it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`. Async-signal-safe.
+pub fn set_no_new_privs() -> Result<(), Errno> {
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// `prctl(PR_GET_SECCOMP)`: 0 off, 1 strict, 2 filter.
+pub fn seccomp_mode() -> Result<i32, Errno> {
+    // SAFETY: PR_GET_SECCOMP takes no pointer and only reads the calling thread's state.
+    let rc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    Errno::result(rc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_filters_compile() {
+        assert!(!compile_prelude().unwrap().is_empty());
+        let workload = compile_workload(None).unwrap();
+        assert_eq!(workload.programs.len(), 2);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn x32_aliases_are_denied() {
+        let map = workload_rules();
+        assert!(map.contains_key(&(libc::SYS_ptrace | X32_SYSCALL_BIT)));
+        assert!(map.contains_key(&(521 | X32_SYSCALL_BIT)));
+        assert!(map.contains_key(&(libc::SYS_socket | X32_SYSCALL_BIT)));
+    }
+}
