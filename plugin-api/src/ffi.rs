@@ -29,10 +29,10 @@ pub struct HandlerMod {
     pub name: RStr<'static>,
     /// The plugin's own version ([`FailurePolicy::VERSION`]).
     pub version: RStr<'static>,
-    /// The kind codes the plugin may tolerate ([`FailurePolicy::tolerates`]).
-    pub tolerates: extern "C" fn() -> RResult<RVec<u32>, PluginError>,
     /// Called once with the operator's configuration as JSON text (empty: none given).
     pub init: extern "C" fn(config: RStr<'_>) -> RResult<(), PluginError>,
+    /// The kind codes the plugin may tolerate ([`FailurePolicy::tolerates`]), asked after `init`.
+    pub tolerates: extern "C" fn() -> RResult<RVec<u32>, PluginError>,
     /// Decides one refusal; the result is a [`Verdict`] code. Only valid after `init` succeeded.
     #[sabi(last_prefix_field)]
     pub handle: extern "C" fn(report: FailureReportRef) -> RResult<u32, PluginError>,
@@ -104,9 +104,8 @@ impl PluginError {
 /// This is how the supervisor passes a report across the boundary; the reference it hands to
 /// `call` must not escape the call.
 pub fn with_report_ffi<R>(report: &FailureReport, call: impl FnOnce(FailureReportRef) -> R) -> R {
-    // SAFETY (for the three `'static` extensions below): the strings live in `report`, which
-    // outlives `call`; the reference built from them is only handed to `call` and the type's
-    // documented contract forbids keeping it past the call.
+    // SAFETY: the strings live in `report`, which outlives `call`; the reference built from them
+    // is only handed to `call`, and the type's documented contract forbids keeping it longer.
     let syscall: RStr<'static> = unsafe { extend(report.syscall.as_str()) };
     // SAFETY: as above.
     let errno_name: RStr<'static> = unsafe { extend(report.errno_name.as_str()) };
@@ -156,8 +155,8 @@ pub fn root_module<P: PolicySlot>() -> HandlerModRef {
     HandlerMod {
         name: RStr::from_str(P::NAME),
         version: RStr::from_str(P::VERSION),
-        tolerates: tolerates::<P>,
         init: init::<P>,
+        tolerates: tolerates::<P>,
         handle: handle::<P>,
     }
     .leak_into_prefix()
@@ -170,8 +169,21 @@ fn guarded<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, Plugi
     }
 }
 
-extern "C" fn tolerates<P: FailurePolicy>() -> RResult<RVec<u32>, PluginError> {
-    guarded(|| Ok(P::tolerates().into_iter().map(SandboxFailureKind::code).collect()))
+fn initialised<P: PolicySlot>() -> Result<&'static P, PluginError> {
+    P::slot()
+        .get()
+        .ok_or_else(|| PluginError::rejected("called before init".to_owned()))
+}
+
+extern "C" fn tolerates<P: PolicySlot>() -> RResult<RVec<u32>, PluginError> {
+    guarded(|| {
+        let policy = initialised::<P>()?;
+        Ok(policy
+            .tolerates()
+            .into_iter()
+            .map(SandboxFailureKind::code)
+            .collect())
+    })
 }
 
 extern "C" fn init<P: PolicySlot>(config: RStr<'_>) -> RResult<(), PluginError> {
@@ -191,9 +203,7 @@ extern "C" fn init<P: PolicySlot>(config: RStr<'_>) -> RResult<(), PluginError> 
 
 extern "C" fn handle<P: PolicySlot>(report: FailureReportRef) -> RResult<u32, PluginError> {
     guarded(|| {
-        let policy = P::slot()
-            .get()
-            .ok_or_else(|| PluginError::rejected("handle was called before init".to_owned()))?;
+        let policy = initialised::<P>()?;
         // A kind this plugin was built without is never handed to its policy.
         let verdict = match report_from_ffi(report) {
             Some(report) => policy.handle(&report),

@@ -25,7 +25,7 @@
 //!     const NAME: &'static str = "only-netns";
 //!     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 //!
-//!     fn tolerates() -> Vec<SandboxFailureKind> {
+//!     fn tolerates(&self) -> Vec<SandboxFailureKind> {
 //!         vec![SandboxFailureKind::NetworkNamespace]
 //!     }
 //!
@@ -61,7 +61,7 @@
 //! - Only three kinds can ever be tolerated: [`SandboxFailureKind::NetworkNamespace`],
 //!   [`SandboxFailureKind::SupervisorSeccomp`] and [`SandboxFailureKind::WorkloadSeccomp`]. A
 //!   privilege-drop failure is always fatal and never reaches a plugin.
-//! - [`FailurePolicy::tolerates`] is the plugin's declaration. The supervisor prints it before any
+//! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The supervisor prints it before any
 //!   hardening and treats a `Tolerate` for an undeclared kind as a plugin failure.
 //! - A kind this plugin was built without (added in a later version of this crate) is answered
 //!   `Abort` by the generated glue without calling [`FailurePolicy::handle`].
@@ -249,14 +249,15 @@ pub trait FailurePolicy: Sized + Send + Sync + 'static {
     /// The plugin's own version, usually `env!("CARGO_PKG_VERSION")`.
     const VERSION: &'static str;
 
-    /// The kinds this plugin may ever answer [`Verdict::Tolerate`] for. The supervisor prints this
-    /// before any hardening and refuses a `Tolerate` for any other kind.
-    fn tolerates() -> Vec<SandboxFailureKind>;
-
     /// Called once after loading with the operator's configuration (`--handler-config FILE`, a
     /// JSON document), or `None` without one. Return `Err` with one sentence to refuse it; the
     /// supervisor then stops before any hardening.
     fn init(config: Option<serde_json::Value>) -> Result<Self, String>;
+
+    /// The kinds this plugin may ever answer [`Verdict::Tolerate`] for, asked once right after
+    /// [`init`](Self::init). The supervisor prints this before any hardening and refuses a
+    /// `Tolerate` for any other kind.
+    fn tolerates(&self) -> Vec<SandboxFailureKind>;
 
     /// Decide about one refused step.
     fn handle(&self, report: &FailureReport) -> Verdict;

@@ -68,8 +68,9 @@ impl Cli {
     /// Installs the tracing subscriber (standard error).
     pub fn init_logging(&self) -> Result<(), LogLevelError> {
         let filter = match (&self.log_level, std::env::var("RUST_LOG")) {
-            (Some(level), _) => EnvFilter::try_new(level)
-                .map_err(|err| LogLevelError(level.clone(), err))?,
+            (Some(level), _) => {
+                EnvFilter::try_new(level).map_err(|err| LogLevelError(level.clone(), err))?
+            }
             (None, Ok(env)) if !env.is_empty() => {
                 EnvFilter::try_new(&env).map_err(|err| LogLevelError(env.clone(), err))?
             }
@@ -80,9 +81,7 @@ impl Cli {
             .with_writer(std::io::stderr)
             .with_target(false);
         match self.log_format {
-            LogFormat::Text => builder
-                .with_ansi(std::io::stderr().is_terminal())
-                .init(),
+            LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
             LogFormat::Json => builder.json().init(),
         }
         Ok(())

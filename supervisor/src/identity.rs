@@ -156,12 +156,20 @@ impl DropScratch {
 
 fn resuid() -> Result<[libc::uid_t; 3], Errno> {
     let ids = nix::unistd::getresuid()?;
-    Ok([ids.real.as_raw(), ids.effective.as_raw(), ids.saved.as_raw()])
+    Ok([
+        ids.real.as_raw(),
+        ids.effective.as_raw(),
+        ids.saved.as_raw(),
+    ])
 }
 
 fn resgid() -> Result<[libc::gid_t; 3], Errno> {
     let ids = nix::unistd::getresgid()?;
-    Ok([ids.real.as_raw(), ids.effective.as_raw(), ids.saved.as_raw()])
+    Ok([
+        ids.real.as_raw(),
+        ids.effective.as_raw(),
+        ids.saved.as_raw(),
+    ])
 }
 
 /// The current supplementary groups, sorted in place in `buffer`. Async-signal-safe.
@@ -241,7 +249,10 @@ mod tests {
 
     #[test]
     fn numeric_uid_without_passwd_entry_needs_a_group() {
-        assert_eq!(resolve("4000000"), Err(IdentityError::NoPrimaryGroup(4000000)));
+        assert_eq!(
+            resolve("4000000"),
+            Err(IdentityError::NoPrimaryGroup(4000000))
+        );
         let identity = resolve("4000000:4000001").unwrap();
         assert_eq!(identity.groups, vec![Gid::from_raw(4000001)]);
     }

@@ -36,6 +36,6 @@ pub mod spawn;
 pub mod supervise;
 
 pub use failure::{
-    failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler,
-    SandboxFailureKind, StrictHandler, Verdict,
+    failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,
+    StrictHandler, Verdict,
 };

@@ -38,7 +38,9 @@ pub enum NetnsVerifyError {
     #[error("failed to read /proc/self/ns/net: {0}")]
     Inode(String),
     /// The inode did not change.
-    #[error("unshare(CLONE_NEWNET) returned success but the network namespace is unchanged (inode {0})")]
+    #[error(
+        "unshare(CLONE_NEWNET) returned success but the network namespace is unchanged (inode {0})"
+    )]
     Unchanged(u64),
     /// Interfaces other than `lo` are up.
     #[error("the new network namespace has interfaces other than lo up: {0:?}")]

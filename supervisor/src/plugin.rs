@@ -12,7 +12,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{AbiHeaderRef, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL};
+use abi_stable::library::{
+    AbiHeaderRef, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL,
+};
 use abi_stable::std_types::RResult;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -20,7 +22,9 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 use sandbox_plugin_api::ffi::{with_report_ffi, HandlerModRef, PluginError};
 use sha2::{Digest, Sha256};
 
-use crate::failure::{FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, Verdict};
+use crate::failure::{
+    FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, Verdict,
+};
 
 /// What the operator asked for on the command line.
 #[derive(Debug, Clone)]
@@ -233,18 +237,25 @@ impl SandboxFailureHandler for PluginHandler {
         };
         let code = match answer {
             RResult::ROk(code) => code,
-            RResult::RErr(PluginError { panicked: true, message }) => {
-                return Err(failure(format!("panicked in handle: {message}")))
-            }
+            RResult::RErr(PluginError {
+                panicked: true,
+                message,
+            }) => return Err(failure(format!("panicked in handle: {message}"))),
             RResult::RErr(PluginError { message, .. }) => {
                 return Err(failure(format!("returned an error from handle: {message}")))
             }
         };
         let threads = thread_count();
         if threads != 1 {
-            return Err(failure(format!("started threads in handle (the supervisor now has {threads})")));
+            return Err(failure(format!(
+                "started threads in handle (the supervisor now has {threads})"
+            )));
         }
-        Verdict::from_code(code).ok_or_else(|| failure(format!("returned verdict {code}, which is neither abort (0) nor tolerate (1)")))
+        Verdict::from_code(code).ok_or_else(|| {
+            failure(format!(
+                "returned verdict {code}, which is neither abort (0) nor tolerate (1)"
+            ))
+        })
     }
 }
 
@@ -273,22 +284,22 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     drop(file);
 
     let decider = format!("plugin:{}@{}", module.name(), module.version());
-    let declared = match (module.tolerates())() {
+    let config = request.config.as_deref().unwrap_or("");
+    if let RResult::RErr(err) = (module.init())(config.into()) {
+        return Err(plugin_failure(&decider, "init", err).into());
+    }
+    // Codes this supervisor does not know are dropped: it will never ask about them.
+    let mut declared = match (module.tolerates())() {
         RResult::ROk(codes) => codes
             .into_iter()
             .filter_map(SandboxFailureKind::from_code)
             .collect::<Vec<_>>(),
         RResult::RErr(err) => return Err(plugin_failure(&decider, "tolerates", err).into()),
     };
-    let config = request.config.as_deref().unwrap_or("");
-    if let RResult::RErr(err) = (module.init())(config.into()) {
-        return Err(plugin_failure(&decider, "init", err).into());
-    }
     let threads = thread_count();
     if threads != 1 {
         return Err(PluginFailure::Threads { decider, threads }.into());
     }
-    let mut declared = declared;
     declared.sort();
     declared.dedup();
     Ok(PluginHandler {
@@ -387,10 +398,12 @@ fn check_sha256(path: &Path, file: &File, expected: &[u8; 32]) -> Result<(), Plu
     })?;
     let mut buffer = [0u8; 64 * 1024];
     loop {
-        let read = reader.read(&mut buffer).map_err(|source| PluginLoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let read = reader
+            .read(&mut buffer)
+            .map_err(|source| PluginLoadError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         if read == 0 {
             break;
         }
@@ -413,20 +426,21 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
     // SAFETY: loading a shared object runs its constructors. The file was checked above (owner,
     // mode, ELF magic, optional digest) on this very descriptor, which is the trust the operator
     // gives by naming it; nothing else can be done to make foreign constructors safe.
-    let library = unsafe { libloading::os::unix::Library::open(Some(proc_path), flags) }
-        .map_err(|err| PluginLoadError::Dlopen {
-            path: path.to_owned(),
-            message: dlopen_message(&err),
+    let library =
+        unsafe { libloading::os::unix::Library::open(Some(proc_path), flags) }.map_err(|err| {
+            PluginLoadError::Dlopen {
+                path: path.to_owned(),
+                message: dlopen_message(&err),
+            }
         })?;
     // SAFETY: the symbol, when present, is the `LibHeader` static written by `export_plugin!`
-    // (or abi_stable's `export_root_module`), whose first field is an `AbiHeaderRef`; the type
-    // matches what abi_stable itself reads from this symbol.
-    let symbol = unsafe {
-        library.get::<*const AbiHeaderRef>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes())
-    }
-    .map_err(|_| PluginLoadError::NotAPlugin(path.to_owned()))?;
-    // SAFETY: see above; the library is never unloaded, so the `'static` data stays mapped.
-    let header: AbiHeaderRef = unsafe { **symbol };
+    // (or abi_stable's `export_root_module`), which starts with an `AbiHeader`; its address is
+    // therefore an `AbiHeaderRef`, exactly as abi_stable itself reads this symbol. The library is
+    // never unloaded, so the `'static` reference stays valid.
+    let symbol =
+        unsafe { library.get::<AbiHeaderRef>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }
+            .map_err(|_| PluginLoadError::NotAPlugin(path.to_owned()))?;
+    let header: AbiHeaderRef = *symbol;
     // Never dlclose: the plugin's code and statics must stay mapped for the process lifetime.
     std::mem::forget(library);
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use crate::exit;
-use crate::failure::{decide, set_failure_handler, FailureReport, HandlerAlreadySet, Refused, SandboxFailureKind};
+use crate::failure::{
+    decide, set_failure_handler, FailureReport, HandlerAlreadySet, Refused, SandboxFailureKind,
+};
 use crate::identity::{DropStage, Identity, IdentityError};
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
@@ -112,17 +114,21 @@ impl SupervisorError {
             SupervisorError::HandlerConfig { .. } | SupervisorError::Identity(_) => exit::USAGE,
             SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
             SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
-            SupervisorError::Seccomp(SeccompCompileError::Arch(_) | SeccompCompileError::Builtin(_)) => {
-                exit::INTERNAL
-            }
+            SupervisorError::Seccomp(
+                SeccompCompileError::Arch(_) | SeccompCompileError::Builtin(_),
+            ) => exit::INTERNAL,
             SupervisorError::Seccomp(_) => exit::USAGE,
             SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
             SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
             SupervisorError::Command(_) => exit::USAGE,
-            SupervisorError::Refused(refused) if refused.by_strict_default() => exit::REFUSED_STRICT,
+            SupervisorError::Refused(refused) if refused.by_strict_default() => {
+                exit::REFUSED_STRICT
+            }
             SupervisorError::Refused(Refused::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
             SupervisorError::Refused(_) => exit::PLUGIN_FAILURE,
-            SupervisorError::NetnsVerify(_) | SupervisorError::PreludeVerify(_) => exit::VERIFICATION,
+            SupervisorError::NetnsVerify(_) | SupervisorError::PreludeVerify(_) => {
+                exit::VERIFICATION
+            }
             SupervisorError::PrivilegeDrop { .. } => exit::PRIVILEGE_DROP,
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => exit::NOT_FOUND,
@@ -162,7 +168,12 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
     let program = crate::spawn::resolve_command(&options.command[0])?;
     let prelude = crate::seccomp::compile_prelude()?;
     let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
-    let mut plan = Plan::new(&program, &options.command, identity.clone(), Some(workload_filter))?;
+    let mut plan = Plan::new(
+        &program,
+        &options.command,
+        identity.clone(),
+        Some(workload_filter),
+    )?;
 
     // unshare(CLONE_NEWNET) affects only the calling thread and fork copies only the calling
     // thread: both need a single-threaded supervisor.
@@ -196,13 +207,17 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
 
     // 5. Spawn. The supervised signals are blocked first so that none arrives unseen between fork
     //    and supervision; the workload gets the original mask back just before exec.
-    let mask = crate::supervise::block_signals()
-        .map_err(|source| SpawnError { what: "block signals", source })?;
+    let mask = crate::supervise::block_signals().map_err(|source| SpawnError {
+        what: "block signals",
+        source,
+    })?;
     crate::spawn::close_on_exec_all()?;
     let workload = loop {
         match crate::spawn::spawn(&mut plan, &mask)? {
             Spawned::Running(pid) => break pid,
-            Spawned::Failed { stage, errno } => child_failure(&mut plan, &program, identity.as_ref(), stage, errno)?,
+            Spawned::Failed { stage, errno } => {
+                child_failure(&mut plan, &program, identity.as_ref(), stage, errno)?
+            }
         }
     };
     if let Some(filter) = plan.filter() {

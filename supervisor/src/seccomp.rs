@@ -183,7 +183,10 @@ pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, Seccom
     deny(&mut clone3, libc::SYS_clone3, Vec::new());
     let clone3 = compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
     Ok(WorkloadFilter {
-        programs: vec![clone3, compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?],
+        programs: vec![
+            clone3,
+            compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?,
+        ],
         source: "built-in".to_owned(),
     })
 }
@@ -219,13 +222,29 @@ fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
     );
 
     let flag = |arg: u8, flag: u64| rule(vec![condition(arg, MaskedEq(flag), flag)]);
-    deny(&mut map, libc::SYS_execveat, vec![flag(4, libc::AT_EMPTY_PATH as u64)]);
-    deny(&mut map, libc::SYS_unshare, vec![flag(0, libc::CLONE_NEWUSER as u64)]);
-    deny(&mut map, libc::SYS_clone, vec![flag(0, libc::CLONE_NEWUSER as u64)]);
+    deny(
+        &mut map,
+        libc::SYS_execveat,
+        vec![flag(4, libc::AT_EMPTY_PATH as u64)],
+    );
+    deny(
+        &mut map,
+        libc::SYS_unshare,
+        vec![flag(0, libc::CLONE_NEWUSER as u64)],
+    );
+    deny(
+        &mut map,
+        libc::SYS_clone,
+        vec![flag(0, libc::CLONE_NEWUSER as u64)],
+    );
     deny(
         &mut map,
         libc::SYS_seccomp,
-        vec![rule(vec![condition(0, Eq, libc::SECCOMP_SET_MODE_FILTER as u64)])],
+        vec![rule(vec![condition(
+            0,
+            Eq,
+            libc::SECCOMP_SET_MODE_FILTER as u64,
+        )])],
     );
     deny(
         &mut map,

@@ -46,7 +46,14 @@ impl ChildStage {
 
     fn decode(code: u32) -> Option<Self> {
         use DropStage::*;
-        let drop = [Setgroups, Setresgid, Setresuid, VerifyIds, VerifyGroups, RegainedRoot];
+        let drop = [
+            Setgroups,
+            Setresgid,
+            Setresuid,
+            VerifyIds,
+            VerifyGroups,
+            RegainedRoot,
+        ];
         Some(match code {
             0x100..=0x1ff => ChildStage::Drop(*drop.get((code - 0x100) as usize)?),
             0x200 => ChildStage::NoNewPrivs,
@@ -89,8 +96,11 @@ pub fn resolve_command(command: &OsStr) -> Result<PathBuf, CommandError> {
     let candidates: Vec<PathBuf> = if command.as_bytes().contains(&b'/') {
         vec![PathBuf::from(command)]
     } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-        std::env::split_paths(&path).map(|dir| dir.join(command)).collect()
+        let path =
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(command))
+            .collect()
     };
     let mut not_executable = None;
     for candidate in candidates {
@@ -198,9 +208,17 @@ pub fn close_on_exec_all() -> Result<(), SpawnError> {
         .collect();
     for fd in fds {
         // The directory stream's own descriptor is closed by now: EBADF is expected for it.
-        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)) {
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
             Ok(_) | Err(Errno::EBADF) => {}
-            Err(source) => return Err(SpawnError { what: "set FD_CLOEXEC", source }),
+            Err(source) => {
+                return Err(SpawnError {
+                    what: "set FD_CLOEXEC",
+                    source,
+                })
+            }
         }
     }
     Ok(())
@@ -208,8 +226,8 @@ pub fn close_on_exec_all() -> Result<(), SpawnError> {
 
 /// Forks and execs the workload according to `plan`. `mask` is the signal mask the workload gets.
 pub fn spawn(plan: &mut Plan, mask: &SigSet) -> Result<Spawned, SpawnError> {
-    let (read_end, write_end) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(spawn_error("create the status pipe"))?;
+    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(spawn_error("create the status pipe"))?;
     // SAFETY: the supervisor is single-threaded (checked at boot), so the child is a full copy in
     // which every lock is free; the child only runs `child_main`, which makes async-signal-safe
     // system calls and ends in `execve` or `_exit`, never returning into Rust code of the parent.
@@ -233,19 +251,19 @@ fn read_status(child: Pid, read_end: OwnedFd) -> Result<Spawned, SpawnError> {
             Ok(0) => break,
             Ok(read) => filled += read,
             Err(Errno::EINTR) => continue,
-            Err(source) => return Err(SpawnError { what: "read the status pipe", source }),
+            Err(source) => {
+                return Err(SpawnError {
+                    what: "read the status pipe",
+                    source,
+                })
+            }
         }
     }
     if filled == 0 {
         return Ok(Spawned::Running(child));
     }
     // The child wrote its stage and is exiting: reap it so no zombie is left behind.
-    loop {
-        match nix::sys::wait::waitpid(child, None) {
-            Err(Errno::EINTR) => continue,
-            Ok(_) | Err(_) => break,
-        }
-    }
+    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
     let stage = u32::from_ne_bytes(buffer[..4].try_into().expect("4 bytes"));
     let errno = i32::from_ne_bytes(buffer[4..].try_into().expect("4 bytes"));
     let stage = ChildStage::decode(stage).unwrap_or(ChildStage::Exec);
@@ -276,7 +294,8 @@ enum Never {}
 
 fn child_steps(plan: &mut Plan, mask: &SigSet) -> Result<Never, (ChildStage, Errno)> {
     if let Some((identity, scratch)) = plan.identity.as_mut() {
-        crate::identity::drop_to(identity, scratch).map_err(|(stage, errno)| (ChildStage::Drop(stage), errno))?;
+        crate::identity::drop_to(identity, scratch)
+            .map_err(|(stage, errno)| (ChildStage::Drop(stage), errno))?;
     }
     // Always, even when the workload filter was tolerated away: no setuid gains for the workload.
     crate::seccomp::set_no_new_privs().map_err(|errno| (ChildStage::NoNewPrivs, errno))?;
