@@ -163,7 +163,13 @@ pub fn root_module<P: PolicySlot>() -> HandlerModRef {
 }
 
 fn guarded<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    // The panic becomes the supervisor's one error line; the default hook would print it (and a
+    // backtrace) a second time. The plugin has its own copy of std, so this hook is the plugin's.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = catch_unwind(AssertUnwindSafe(body));
+    std::panic::set_hook(previous);
+    match result {
         Ok(result) => result.into(),
         Err(payload) => RResult::RErr(PluginError::from_panic(payload)),
     }

@@ -451,15 +451,25 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
     };
     let lib_header = header.upgrade().map_err(abi_error)?;
     let plugin = lib_header.version_strings().version.as_str().to_owned();
+    // The promise in sandbox-plugin-api's documentation: same major version, and for 0.x the same
+    // minor version. abi_stable alone would accept a newer minor and then fail on the layout.
+    let incompatible = || PluginLoadError::IncompatibleVersion {
+        path: path.to_owned(),
+        plugin: plugin.clone(),
+        host: host.clone(),
+    };
+    let plugin_number = lib_header.version_strings().parsed().map_err(|_| incompatible())?;
+    let host_number = HandlerModRef::VERSION_STRINGS.parsed().map_err(|_| incompatible())?;
+    if plugin_number.major != host_number.major
+        || (host_number.major == 0 && plugin_number.minor != host_number.minor)
+    {
+        return Err(incompatible());
+    }
     lib_header
         .init_root_module::<HandlerModRef>()
         .map_err(|err| match err {
             LibraryError::IncompatibleVersionNumber { .. } | LibraryError::ParseVersionError(_) => {
-                PluginLoadError::IncompatibleVersion {
-                    path: path.to_owned(),
-                    plugin: plugin.clone(),
-                    host: host.clone(),
-                }
+                incompatible()
             }
             LibraryError::AbiInstability(report) => {
                 tracing::debug!(plugin = %path.display(), "layout report:\n{report}");

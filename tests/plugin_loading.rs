@@ -1,0 +1,284 @@
+//! The failure handler and the plugin boundary, end to end: the real binary loads real shared
+//! objects built by this test run, and real refusals come from the kernel (the supervisor started
+//! as an unprivileged user cannot create a network namespace: `unshare` answers `EPERM`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use sandbox_tests::{
+    marked, own_netns, plugin, require_root, run_supervisor, scratch, status_field, write_file,
+    Launch, Outcome,
+};
+
+const PLUGIN_LOAD: i32 = 118;
+const PLUGIN_FAILURE: i32 = 119;
+const REFUSED_STRICT: i32 = 120;
+const REFUSED_BY_PLUGIN: i32 = 121;
+const USAGE: i32 = 2;
+
+fn unprivileged() -> Launch {
+    Launch {
+        unprivileged: true,
+        ..Launch::default()
+    }
+}
+
+/// Runs the supervisor with `flags`, a workload that writes a marker and prints its status and
+/// network namespace; returns the outcome and whether the workload ran.
+fn run_marked(launch: &Launch, flags: &[String]) -> (Outcome, bool) {
+    let dir = scratch();
+    let marker = dir.path().join("marker");
+    let mut args = flags.to_vec();
+    args.extend(marked(&marker, "cat /proc/self/status; readlink /proc/self/ns/net"));
+    let outcome = run_supervisor(launch, args);
+    (outcome, marker.exists())
+}
+
+fn plugin_flags(package: &str, config: Option<&str>) -> (Vec<String>, Option<tempfile::TempDir>) {
+    let mut flags = vec![
+        "--handler-plugin".to_owned(),
+        plugin(package).display().to_string(),
+    ];
+    let dir = config.map(|text| {
+        let dir = scratch();
+        let path = write_file(dir.path(), "config.json", text);
+        flags.push("--handler-config".to_owned());
+        flags.push(path.display().to_string());
+        dir
+    });
+    (flags, dir)
+}
+
+#[test]
+fn without_a_plugin_a_refusal_aborts_before_the_workload() {
+    require_root!();
+    let (outcome, ran) = run_marked(&unprivileged(), &[]);
+    assert_eq!(outcome.code, REFUSED_STRICT, "{}", outcome.stderr);
+    assert!(!ran, "the workload must not run");
+    let line = outcome.error_line();
+    assert!(
+        line.contains("network-namespace refused: unshare(CLONE_NEWNET) failed with EPERM"),
+        "{line}"
+    );
+    assert!(line.ends_with("aborted by strict"), "{line}");
+    assert!(!outcome.stderr.contains("failure handler loaded"));
+}
+
+#[test]
+fn outer_sandbox_tolerates_a_refused_network_namespace() {
+    require_root!();
+    let (flags, _dir) = plugin_flags("sandbox-plugin-outer-sandbox", None);
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(ran);
+    assert!(outcome.stderr.contains(
+        "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
+         [network-namespace, supervisor-seccomp, workload-seccomp]"
+    ));
+    let warns = outcome.warn_lines();
+    assert_eq!(warns.len(), 1, "{}", outcome.stderr);
+    assert!(warns[0].contains("unshare(CLONE_NEWNET) failed with EPERM"));
+    assert!(warns[0].contains("the workload shares the supervisor's network namespace"));
+    assert!(warns[0].contains("decider=plugin:outer-sandbox@0.1.0"));
+    // The tolerated step is really missing, and the steps the kernel allowed are really there.
+    assert!(outcome.stdout.contains(&own_netns()), "{}", outcome.stdout);
+    assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
+    assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
+}
+
+#[test]
+fn policy_tolerates_exactly_the_configured_kind() {
+    require_root!();
+    let (flags, _dir) = plugin_flags(
+        "sandbox-plugin-policy",
+        Some(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#),
+    );
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(ran);
+    assert!(outcome.stderr.contains("plugin:policy@0.1.0 may tolerate [network-namespace]"));
+    assert_eq!(outcome.warn_lines().len(), 1);
+    assert!(outcome.warn_lines()[0].contains("decider=plugin:policy@0.1.0"));
+    assert!(outcome.stdout.contains(&own_netns()));
+}
+
+#[test]
+fn policy_aborts_a_kind_it_does_not_tolerate() {
+    require_root!();
+    let (flags, _dir) = plugin_flags(
+        "sandbox-plugin-policy",
+        Some(r#"{"tolerate": {"workload-seccomp": ["EPERM"]}}"#),
+    );
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    assert!(!ran);
+    let line = outcome.error_line();
+    assert!(line.contains("unshare(CLONE_NEWNET) failed with EPERM"), "{line}");
+    assert!(line.ends_with("aborted by plugin:policy@0.1.0"), "{line}");
+}
+
+#[test]
+fn policy_aborts_an_errno_it_does_not_list() {
+    require_root!();
+    let (flags, _dir) = plugin_flags(
+        "sandbox-plugin-policy",
+        Some(r#"{"tolerate": {"network-namespace": ["ENOSYS"]}}"#),
+    );
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    assert!(!ran);
+}
+
+/// Misbehaving plugins at decision time: each is fatal with its own line.
+#[test]
+fn misbehaving_handlers_are_fatal() {
+    require_root!();
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        (
+            "test-plugin-misbehaving",
+            Some(r#"{"mode": "tolerate-undeclared"}"#),
+            "plugin:misbehaving@0.1.0 answered tolerate but did not declare network-namespace",
+        ),
+        (
+            "test-plugin-misbehaving",
+            Some(r#"{"mode": "panic-handle"}"#),
+            "plugin:misbehaving@0.1.0 failed: panicked in handle: deliberate panic in handle",
+        ),
+        (
+            "test-plugin-misbehaving",
+            Some(r#"{"mode": "thread-handle"}"#),
+            "plugin:misbehaving@0.1.0 failed: started threads in handle",
+        ),
+        (
+            "test-plugin-raw-verdict",
+            None,
+            "plugin:raw-verdict@0.1.0 failed: returned verdict 7, which is neither abort (0) nor tolerate (1)",
+        ),
+    ];
+    for (package, config, expected) in cases {
+        let (flags, _dir) = plugin_flags(package, *config);
+        let (outcome, ran) = run_marked(&unprivileged(), &flags);
+        assert_eq!(outcome.code, PLUGIN_FAILURE, "{package} {config:?}: {}", outcome.stderr);
+        assert!(!ran, "{package} {config:?}: the workload must not run");
+        assert!(outcome.error_line().contains(expected), "{}", outcome.error_line());
+        assert!(outcome.warn_lines().is_empty(), "{}", outcome.stderr);
+    }
+}
+
+#[test]
+fn a_plugin_is_loaded_and_declared_before_hardening_when_nothing_is_refused() {
+    require_root!();
+    let (flags, _dir) = plugin_flags("sandbox-plugin-outer-sandbox", None);
+    let (outcome, ran) = run_marked(&Launch::default(), &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(ran);
+    assert!(outcome.warn_lines().is_empty(), "{}", outcome.stderr);
+    let declared = outcome.stderr.find("failure handler loaded").expect("declaration");
+    let first_step = outcome.stderr.find("network-namespace enforced").expect("netns step");
+    assert!(declared < first_step, "the declaration comes before any hardening");
+    assert_ne!(
+        outcome.stdout.lines().last().unwrap_or_default(),
+        own_netns(),
+        "nothing refused: the workload has its own namespace"
+    );
+}
+
+/// A copy of a built plugin in a scratch directory, with `mode`.
+fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
+    let path = dir.join("plugin.so");
+    std::fs::copy(plugin(package), &path).expect("copy plugin");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    path
+}
+
+fn sha256_of(path: &Path) -> String {
+    let output = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    String::from_utf8(output.stdout).unwrap()[..64].to_owned()
+}
+
+/// Every bad plugin input: one error line, its exit code, and the workload never runs.
+#[test]
+fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
+    let dir = scratch();
+    let good = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
+    let link = dir.path().join("link.so");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let text = write_file(dir.path(), "text.so", "not a shared object\n");
+    let subdir = dir.path().join("subdir");
+    std::fs::create_dir(&subdir).unwrap();
+    let writable_dir = scratch();
+    let group_writable = copy_plugin(writable_dir.path(), "sandbox-plugin-outer-sandbox", 0o775);
+    let world_dir = scratch();
+    let world_writable = copy_plugin(world_dir.path(), "sandbox-plugin-outer-sandbox", 0o757);
+    let bad_json = write_file(dir.path(), "bad.json", "{ not json");
+    let p = |path: &Path| path.display().to_string();
+    let s = |text: &str| text.to_owned();
+    let misbehaving = p(&plugin("test-plugin-misbehaving"));
+    let config = |mode: &str| p(&write_file(dir.path(), &format!("{mode}.json"), &format!(r#"{{"mode": "{mode}"}}"#)));
+
+    let cases: Vec<(Vec<String>, i32, String)> = vec![
+        (vec![s("--handler-plugin"), p(&dir.path().join("missing.so"))], PLUGIN_LOAD, s("does not exist")),
+        (vec![s("--handler-plugin"), s("relative/plugin.so")], PLUGIN_LOAD, s("is relative; give an absolute path")),
+        (vec![s("--handler-plugin"), p(&subdir)], PLUGIN_LOAD, s("is a directory, not a regular file")),
+        (vec![s("--handler-plugin"), p(&link)], PLUGIN_LOAD, s("is a symbolic link")),
+        (vec![s("--handler-plugin"), p(&text)], PLUGIN_LOAD, s("is not an ELF shared object")),
+        (vec![s("--handler-plugin"), p(&plugin("test-plugin-not-a-plugin"))], PLUGIN_LOAD, s("is a shared object but not a sandbox-supervisor plugin")),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
+            PLUGIN_LOAD,
+            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.0"),
+        ),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-layout"))],
+            PLUGIN_LOAD,
+            s("was built for sandbox-plugin-api 0.1.0 with an incompatible layout"),
+        ),
+        (vec![s("--handler-plugin"), p(&group_writable)], PLUGIN_LOAD, s("has mode 0775; it must not be group- or world-writable")),
+        (vec![s("--handler-plugin"), p(&world_writable)], PLUGIN_LOAD, s("has mode 0757; it must not be group- or world-writable")),
+        (
+            vec![s("--handler-plugin"), p(&good), s("--handler-plugin-sha256"), "0".repeat(64)],
+            PLUGIN_LOAD,
+            format!("has SHA-256 {}, but --handler-plugin-sha256 requires {}", sha256_of(&good), "0".repeat(64)),
+        ),
+        (vec![s("--handler-plugin"), misbehaving.clone(), s("--handler-config"), config("reject-config")], PLUGIN_FAILURE, s("plugin:misbehaving@0.1.0 rejected its configuration: mode reject-config refuses every configuration")),
+        (vec![s("--handler-plugin"), misbehaving.clone(), s("--handler-config"), config("panic-init")], PLUGIN_FAILURE, s("plugin:misbehaving@0.1.0 panicked in init: deliberate panic in init")),
+        (vec![s("--handler-plugin"), misbehaving.clone(), s("--handler-config"), config("panic-tolerates")], PLUGIN_FAILURE, s("plugin:misbehaving@0.1.0 panicked in tolerates: deliberate panic in tolerates")),
+        (vec![s("--handler-plugin"), misbehaving.clone(), s("--handler-config"), config("thread-init")], PLUGIN_FAILURE, s("plugin:misbehaving@0.1.0 started threads (the supervisor now has 2)")),
+        (vec![s("--handler-plugin"), p(&plugin("sandbox-plugin-policy"))], PLUGIN_FAILURE, s("plugin:policy@0.1.0 rejected its configuration: policy needs a configuration")),
+        (vec![s("--handler-plugin"), p(&good), s("--handler-config"), p(&bad_json)], USAGE, format!("failed to read handler configuration {}", p(&bad_json))),
+        (vec![s("--handler-plugin"), p(&good), s("--handler-plugin-sha256"), s("xyz")], USAGE, s("invalid value 'xyz' for '--handler-plugin-sha256 <HEX>'")),
+        (vec![s("--handler-config"), p(&bad_json)], USAGE, s("the following required arguments were not provided")),
+        (vec![s("--no-such-flag")], USAGE, s("unexpected argument '--no-such-flag'")),
+    ];
+    for (flags, code, expected) in cases {
+        let (outcome, ran) = run_marked(&Launch::default(), &flags);
+        assert_eq!(outcome.code, code, "{flags:?}: {}", outcome.stderr);
+        assert!(!ran, "{flags:?}: the workload must not run");
+        assert!(outcome.stderr.contains(&expected), "{flags:?}: expected {expected:?} in:\n{}", outcome.stderr);
+        if code != USAGE {
+            assert!(outcome.error_line().contains(&expected));
+            // One line, not abi_stable's layout report or a panic trace.
+            assert_eq!(outcome.stderr.lines().count(), 1, "{flags:?}:\n{}", outcome.stderr);
+        }
+    }
+
+    // The pinned digest of the real file is accepted.
+    let pinned = vec![s("--handler-plugin"), p(&good), s("--handler-plugin-sha256"), sha256_of(&good)];
+    let (outcome, ran) = run_marked(&Launch::default(), &pinned);
+    assert!(ran, "{}", outcome.stderr);
+}
+
+#[test]
+fn a_plugin_owned_by_another_user_is_refused() {
+    require_root!();
+    let dir = scratch();
+    let path = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
+    nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(12345)), None).unwrap();
+    let flags = vec!["--handler-plugin".to_owned(), path.display().to_string()];
+    let (outcome, ran) = run_marked(&Launch::default(), &flags);
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(outcome
+        .error_line()
+        .contains("is owned by uid 12345; it must be owned by root or by uid 0"));
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need, builds every crate (the tests load the
+# real binary and real plugin shared objects), then runs every test.
+#
+# As root every privileged test runs; as another user they print why they were skipped, unless
+# REQUIRE_PRIVILEGED_TESTS=1, which turns a missing privilege into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use: setpriv and unshare (util-linux), ip (iproute2), python3.
+needed=()
+command -v setpriv >/dev/null || needed+=(util-linux)
+command -v ip >/dev/null || needed+=(iproute2)
+command -v python3 >/dev/null || needed+=(python3)
+if [ "${#needed[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${needed[@]}"
+  else
+    echo "tests/run.sh: missing ${needed[*]}; install them (apt-get install ${needed[*]})" >&2
+    exit 1
+  fi
+fi
+
+cargo build --workspace --all-targets
+cargo test --workspace

@@ -1,0 +1,189 @@
+//! Helpers for the integration tests: find the built binary and plugins, run the supervisor the
+//! way an operator would (optionally as an unprivileged user or under an outer seccomp profile),
+//! and collect what can be seen from outside.
+//!
+//! The binary and the plugin shared objects are built by `cargo build --workspace`, which the
+//! README's test command runs before `cargo test`.
+
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Skips the calling test unless it runs as root; with `REQUIRE_PRIVILEGED_TESTS=1` a missing
+/// privilege fails the test instead.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::is_root() {
+            $crate::skip_or_fail("needs root (to create namespaces, change ids and run as another user)");
+            return;
+        }
+    };
+}
+
+/// True when the tests run as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Prints why a test is skipped, or panics when privileged tests are required.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var("REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
+        panic!("REQUIRE_PRIVILEGED_TESTS=1 but this test {why}");
+    }
+    eprintln!("skipped: this test {why}; run as root to include it");
+}
+
+/// The cargo target directory the tests were built in (`target/debug`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/debug/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// The `sandbox-supervisor` binary.
+pub fn supervisor_bin() -> PathBuf {
+    built(target_dir().join("sandbox-supervisor"))
+}
+
+/// A helper binary of this crate (`outer-seccomp`, `syscall-probe`).
+pub fn helper_bin(name: &str) -> PathBuf {
+    built(target_dir().join(name))
+}
+
+/// The shared object of the plugin package `package` (`sandbox-plugin-policy`, ...).
+pub fn plugin(package: &str) -> PathBuf {
+    built(target_dir().join(format!("lib{}.so", package.replace('-', "_"))))
+}
+
+/// A scratch directory every user can write to (for markers written by an unprivileged workload).
+pub fn scratch() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    dir
+}
+
+/// How the supervisor is started.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Start it as uid/gid 65534 (nobody) with no capabilities.
+    pub unprivileged: bool,
+    /// Start it under `outer-seccomp` refusing these calls (`netns`, `seccomp`).
+    pub outer_refuses: Option<String>,
+}
+
+/// What a run showed from outside.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (128+N when the supervisor itself died of signal N).
+    pub code: i32,
+    /// The workload's standard output.
+    pub stdout: String,
+    /// The supervisor's (and workload's) standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// The lines of standard error that start with `sandbox-supervisor: error:`.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| line.starts_with("sandbox-supervisor: error:"))
+            .collect()
+    }
+
+    /// The one error line; panics unless there is exactly one.
+    pub fn error_line(&self) -> &str {
+        let lines = self.error_lines();
+        assert_eq!(lines.len(), 1, "expected exactly one error line in:\n{}", self.stderr);
+        lines[0]
+    }
+
+    /// WARN lines on standard error.
+    pub fn warn_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|line| line.contains(" WARN ")).collect()
+    }
+}
+
+/// Runs `sandbox-supervisor ARGS` started as `launch` says and waits for it.
+pub fn run_supervisor<I, S>(launch: &Launch, args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let mut argv: Vec<OsString> = Vec::new();
+    if launch.unprivileged {
+        argv.extend(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--init-groups", "--inh-caps=-all"]
+                .map(OsString::from),
+        );
+    }
+    if let Some(refuses) = &launch.outer_refuses {
+        argv.push(helper_bin("outer-seccomp").into());
+        argv.push(refuses.into());
+        argv.push("--".into());
+    }
+    argv.push(supervisor_bin().into());
+    argv.extend(args.into_iter().map(Into::into));
+    let output = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .output()
+        .expect("start the supervisor");
+    let code = match output.status.code() {
+        Some(code) => code,
+        None => 128 + std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0),
+    };
+    Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A shell command for the workload that writes `ran` to `marker` and then runs `then`.
+pub fn marked(marker: &Path, then: &str) -> Vec<String> {
+    vec![
+        "--".to_owned(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        format!("echo ran > '{}'; {then}", marker.display()),
+    ]
+}
+
+/// A field of a `/proc/*/status` text (`Seccomp`, `NoNewPrivs`, ...).
+pub fn status_field<'a>(status: &'a str, field: &str) -> Option<&'a str> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// This process's network namespace (`net:[N]`).
+pub fn own_netns() -> String {
+    std::fs::read_link("/proc/self/ns/net")
+        .expect("readlink /proc/self/ns/net")
+        .display()
+        .to_string()
+}
+
+/// Writes `text` to a new file `name` in `dir` (mode 0644) and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    path
+}
