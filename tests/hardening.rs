@@ -27,7 +27,11 @@ fn workload_has_its_own_network_namespace_with_only_lo_up() {
     let netns = lines.next().unwrap();
     assert!(netns.starts_with("net:["));
     assert_ne!(netns, own_netns());
-    let up: Vec<&str> = outcome.stdout.lines().filter(|line| line.contains("state ")).collect();
+    let up: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .filter(|line| line.contains("state "))
+        .collect();
     assert_eq!(up.len(), 1, "only one interface up:\n{}", outcome.stdout);
     assert!(up[0].contains(": lo:"), "{}", up[0]);
     // /proc/net/dev lists the namespace's interfaces; eth0 of the host is not among them.
@@ -51,7 +55,11 @@ fn supervisor_runs_under_its_prelude() {
     // The workload's parent is the supervisor.
     let outcome = sh("cat /proc/$PPID/status; cat /proc/$PPID/comm");
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(outcome.stdout.contains("sandbox-supervi"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("sandbox-supervi"),
+        "{}",
+        outcome.stdout
+    );
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
     assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("1"));
     assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
@@ -94,7 +102,11 @@ fn each_denied_call_fails_in_the_workload_and_ordinary_ones_work() {
         vec!["sh", "-c", "echo hello"],
         vec!["ls", "/"],
         vec!["cat", "/etc/hostname"],
-        vec!["python3", "-c", "import subprocess; print(subprocess.run(['true']).returncode)"],
+        vec![
+            "python3",
+            "-c",
+            "import subprocess; print(subprocess.run(['true']).returncode)",
+        ],
     ] {
         let mut args = vec!["--"];
         args.extend(program.iter());
@@ -106,16 +118,43 @@ fn each_denied_call_fails_in_the_workload_and_ordinary_ones_work() {
 #[test]
 fn user_nobody_runs_as_65534_and_cannot_regain_root() {
     require_root!();
-    let outcome = run(&["--user", "nobody", "--", "sh", "-c", "cat /proc/self/status"]);
+    let outcome = run(&[
+        "--user",
+        "nobody",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/status",
+    ]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(status_field(&outcome.stdout, "Uid"), Some("65534\t65534\t65534\t65534"));
-    assert_eq!(status_field(&outcome.stdout, "Gid"), Some("65534\t65534\t65534\t65534"));
+    assert_eq!(
+        status_field(&outcome.stdout, "Uid"),
+        Some("65534\t65534\t65534\t65534")
+    );
+    assert_eq!(
+        status_field(&outcome.stdout, "Gid"),
+        Some("65534\t65534\t65534\t65534")
+    );
     assert_eq!(status_field(&outcome.stdout, "Groups"), Some("65534"));
-    assert_eq!(status_field(&outcome.stdout, "CapEff"), Some("0000000000000000"));
+    assert_eq!(
+        status_field(&outcome.stdout, "CapEff"),
+        Some("0000000000000000")
+    );
 
     let probe = helper_bin("syscall-probe");
-    let outcome = run(&["--user", "nobody", "--", probe.to_str().unwrap(), "regain-root"]);
-    assert_eq!(outcome.stdout.trim(), "setuid(0) EPERM", "{}", outcome.stderr);
+    let outcome = run(&[
+        "--user",
+        "nobody",
+        "--",
+        probe.to_str().unwrap(),
+        "regain-root",
+    ]);
+    assert_eq!(
+        outcome.stdout.trim(),
+        "setuid(0) EPERM",
+        "{}",
+        outcome.stderr
+    );
 
     let outcome = run(&["--user", "65534:0", "--", "id", "-g"]);
     assert_eq!(outcome.stdout.trim(), "0", "{}", outcome.stderr);
@@ -133,20 +172,40 @@ fn user_drop_is_idempotent_without_cap_setgid() {
     };
     let outcome = run_supervisor(
         &launch,
-        ["--handler-plugin", plugin.to_str().unwrap(), "--user", "nobody", "--", "cat", "/proc/self/status"],
+        [
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--user",
+            "nobody",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(status_field(&outcome.stdout, "Uid"), Some("65534\t65534\t65534\t65534"));
+    assert_eq!(
+        status_field(&outcome.stdout, "Uid"),
+        Some("65534\t65534\t65534\t65534")
+    );
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
 
     // A different target is a real drop, which needs CAP_SETGID: always fatal, never tolerated.
     let outcome = run_supervisor(
         &launch,
-        ["--handler-plugin", plugin.to_str().unwrap(), "--user", "root", "--", "true"],
+        [
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--user",
+            "root",
+            "--",
+            "true",
+        ],
     );
     assert_eq!(outcome.code, 122, "{}", outcome.stderr);
     assert!(
-        outcome.error_line().contains("failed to drop privileges: setgroups failed: EPERM"),
+        outcome
+            .error_line()
+            .contains("failed to drop privileges: setgroups failed: EPERM"),
         "{}",
         outcome.stderr
     );
@@ -156,7 +215,9 @@ fn user_drop_is_idempotent_without_cap_setgid() {
 fn bad_user_is_a_usage_error() {
     let outcome = run(&["--user", "no-such-user-here", "--", "true"]);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.error_line().contains("unknown user \"no-such-user-here\""));
+    assert!(outcome
+        .error_line()
+        .contains("unknown user \"no-such-user-here\""));
 }
 
 #[test]
@@ -167,18 +228,32 @@ fn exit_codes_are_passed_on() {
     assert_eq!(sh("kill -TERM $$").code, 143);
     let missing = run(&["--", "no-such-command-anywhere"]);
     assert_eq!(missing.code, 127);
-    assert!(missing.error_line().contains("command \"no-such-command-anywhere\" not found"));
+    assert!(missing
+        .error_line()
+        .contains("command \"no-such-command-anywhere\" not found"));
     let dir = scratch();
     let plain = write_file(dir.path(), "plain", "echo hi\n");
     let not_executable = run(&["--", plain.to_str().unwrap()]);
     assert_eq!(not_executable.code, 126);
     assert!(not_executable.error_line().contains("is not executable"));
     let garbage = write_file(dir.path(), "garbage", "\x01\x02");
-    std::fs::set_permissions(&garbage, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        &garbage,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let bad_format = run(&["--", garbage.to_str().unwrap()]);
     assert_eq!(bad_format.code, 126);
-    assert!(bad_format.error_line().contains("failed to execute"), "{}", bad_format.stderr);
-    assert!(bad_format.error_line().contains("ENOEXEC"), "{}", bad_format.stderr);
+    assert!(
+        bad_format.error_line().contains("failed to execute"),
+        "{}",
+        bad_format.stderr
+    );
+    assert!(
+        bad_format.error_line().contains("ENOEXEC"),
+        "{}",
+        bad_format.stderr
+    );
 }
 
 #[test]
@@ -196,13 +271,22 @@ fn environment_is_passed_through_and_no_descriptor_leaks() {
     assert_eq!(lines.next(), Some("passed-through"));
     // 0, 1, 2 and the descriptor ls opened for /proc/self/fd; never the inherited 7.
     let fds: Vec<&str> = lines.collect();
-    assert_eq!(fds, ["0", "1", "2", "3"], "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn wait_for(path: &Path) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "{} never appeared", path.display());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -263,12 +347,25 @@ fn seccomp_profile_replaces_the_builtin_filter() {
         "profile.json",
         r#"{"workload": {"mismatch_action": "allow", "match_action": {"errno": 1}, "filter": [{"syscall": "getcwd"}]}}"#,
     );
-    let outcome = run(&["--seccomp-profile", profile.to_str().unwrap(), "--", "sh", "-c", "/bin/pwd; cat /proc/self/status"]);
-    assert!(outcome.stderr.contains("Operation not permitted"), "{}", outcome.stderr);
+    let outcome = run(&[
+        "--seccomp-profile",
+        profile.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "/bin/pwd; cat /proc/self/status",
+    ]);
+    assert!(
+        outcome.stderr.contains("Operation not permitted"),
+        "{}",
+        outcome.stderr
+    );
     assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("2"));
 
     let broken = write_file(dir.path(), "broken.json", r#"{"other": {}}"#);
     let outcome = run(&["--seccomp-profile", broken.to_str().unwrap(), "--", "true"]);
     assert_eq!(outcome.code, 2, "{}", outcome.stderr);
-    assert!(outcome.error_line().contains("failed to compile seccomp profile"));
+    assert!(outcome
+        .error_line()
+        .contains("failed to compile seccomp profile"));
 }

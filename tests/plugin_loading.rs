@@ -29,7 +29,10 @@ fn run_marked(launch: &Launch, flags: &[String]) -> (Outcome, bool) {
     let dir = scratch();
     let marker = dir.path().join("marker");
     let mut args = flags.to_vec();
-    args.extend(marked(&marker, "cat /proc/self/status; readlink /proc/self/ns/net"));
+    args.extend(marked(
+        &marker,
+        "cat /proc/self/status; readlink /proc/self/ns/net",
+    ));
     let outcome = run_supervisor(launch, args);
     (outcome, marker.exists())
 }
@@ -96,7 +99,9 @@ fn policy_tolerates_exactly_the_configured_kind() {
     let (outcome, ran) = run_marked(&unprivileged(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
-    assert!(outcome.stderr.contains("plugin:policy@0.1.0 may tolerate [network-namespace]"));
+    assert!(outcome
+        .stderr
+        .contains("plugin:policy@0.1.0 may tolerate [network-namespace]"));
     assert_eq!(outcome.warn_lines().len(), 1);
     assert!(outcome.warn_lines()[0].contains("decider=plugin:policy@0.1.0"));
     assert!(outcome.stdout.contains(&own_netns()));
@@ -113,7 +118,10 @@ fn policy_aborts_a_kind_it_does_not_tolerate() {
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
     let line = outcome.error_line();
-    assert!(line.contains("unshare(CLONE_NEWNET) failed with EPERM"), "{line}");
+    assert!(
+        line.contains("unshare(CLONE_NEWNET) failed with EPERM"),
+        "{line}"
+    );
     assert!(line.ends_with("aborted by plugin:policy@0.1.0"), "{line}");
 }
 
@@ -158,9 +166,17 @@ fn misbehaving_handlers_are_fatal() {
     for (package, config, expected) in cases {
         let (flags, _dir) = plugin_flags(package, *config);
         let (outcome, ran) = run_marked(&unprivileged(), &flags);
-        assert_eq!(outcome.code, PLUGIN_FAILURE, "{package} {config:?}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.code, PLUGIN_FAILURE,
+            "{package} {config:?}: {}",
+            outcome.stderr
+        );
         assert!(!ran, "{package} {config:?}: the workload must not run");
-        assert!(outcome.error_line().contains(expected), "{}", outcome.error_line());
+        assert!(
+            outcome.error_line().contains(expected),
+            "{}",
+            outcome.error_line()
+        );
         assert!(outcome.warn_lines().is_empty(), "{}", outcome.stderr);
     }
 }
@@ -173,9 +189,18 @@ fn a_plugin_is_loaded_and_declared_before_hardening_when_nothing_is_refused() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome.warn_lines().is_empty(), "{}", outcome.stderr);
-    let declared = outcome.stderr.find("failure handler loaded").expect("declaration");
-    let first_step = outcome.stderr.find("network-namespace enforced").expect("netns step");
-    assert!(declared < first_step, "the declaration comes before any hardening");
+    let declared = outcome
+        .stderr
+        .find("failure handler loaded")
+        .expect("declaration");
+    let first_step = outcome
+        .stderr
+        .find("network-namespace enforced")
+        .expect("netns step");
+    assert!(
+        declared < first_step,
+        "the declaration comes before any hardening"
+    );
     assert_ne!(
         outcome.stdout.lines().last().unwrap_or_default(),
         own_netns(),
@@ -192,7 +217,10 @@ fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
 }
 
 fn sha256_of(path: &Path) -> String {
-    let output = std::process::Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let output = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     String::from_utf8(output.stdout).unwrap()[..64].to_owned()
 }
 
@@ -214,7 +242,13 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
     let p = |path: &Path| path.display().to_string();
     let s = |text: &str| text.to_owned();
     let misbehaving = p(&plugin("test-plugin-misbehaving"));
-    let config = |mode: &str| p(&write_file(dir.path(), &format!("{mode}.json"), &format!(r#"{{"mode": "{mode}"}}"#)));
+    let config = |mode: &str| {
+        p(&write_file(
+            dir.path(),
+            &format!("{mode}.json"),
+            &format!(r#"{{"mode": "{mode}"}}"#),
+        ))
+    };
 
     let cases: Vec<(Vec<String>, i32, String)> = vec![
         (vec![s("--handler-plugin"), p(&dir.path().join("missing.so"))], PLUGIN_LOAD, s("does not exist")),
@@ -254,16 +288,30 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         let (outcome, ran) = run_marked(&Launch::default(), &flags);
         assert_eq!(outcome.code, code, "{flags:?}: {}", outcome.stderr);
         assert!(!ran, "{flags:?}: the workload must not run");
-        assert!(outcome.stderr.contains(&expected), "{flags:?}: expected {expected:?} in:\n{}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains(&expected),
+            "{flags:?}: expected {expected:?} in:\n{}",
+            outcome.stderr
+        );
         if code != USAGE {
             assert!(outcome.error_line().contains(&expected));
             // One line, not abi_stable's layout report or a panic trace.
-            assert_eq!(outcome.stderr.lines().count(), 1, "{flags:?}:\n{}", outcome.stderr);
+            assert_eq!(
+                outcome.stderr.lines().count(),
+                1,
+                "{flags:?}:\n{}",
+                outcome.stderr
+            );
         }
     }
 
     // The pinned digest of the real file is accepted.
-    let pinned = vec![s("--handler-plugin"), p(&good), s("--handler-plugin-sha256"), sha256_of(&good)];
+    let pinned = vec![
+        s("--handler-plugin"),
+        p(&good),
+        s("--handler-plugin-sha256"),
+        sha256_of(&good),
+    ];
     let (outcome, ran) = run_marked(&Launch::default(), &pinned);
     assert!(ran, "{}", outcome.stderr);
 }

@@ -458,8 +458,13 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
         plugin: plugin.clone(),
         host: host.clone(),
     };
-    let plugin_number = lib_header.version_strings().parsed().map_err(|_| incompatible())?;
-    let host_number = HandlerModRef::VERSION_STRINGS.parsed().map_err(|_| incompatible())?;
+    let plugin_number = lib_header
+        .version_strings()
+        .parsed()
+        .map_err(|_| incompatible())?;
+    let host_number = HandlerModRef::VERSION_STRINGS
+        .parsed()
+        .map_err(|_| incompatible())?;
     if plugin_number.major != host_number.major
         || (host_number.major == 0 && plugin_number.minor != host_number.minor)
     {

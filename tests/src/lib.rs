@@ -16,7 +16,9 @@ use std::process::{Command, Stdio};
 macro_rules! require_root {
     () => {
         if !$crate::is_root() {
-            $crate::skip_or_fail("needs root (to create namespaces, change ids and run as another user)");
+            $crate::skip_or_fail(
+                "needs root (to create namespaces, change ids and run as another user)",
+            );
             return;
         }
     };
@@ -108,13 +110,21 @@ impl Outcome {
     /// The one error line; panics unless there is exactly one.
     pub fn error_line(&self) -> &str {
         let lines = self.error_lines();
-        assert_eq!(lines.len(), 1, "expected exactly one error line in:\n{}", self.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one error line in:\n{}",
+            self.stderr
+        );
         lines[0]
     }
 
     /// WARN lines on standard error.
     pub fn warn_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|line| line.contains(" WARN ")).collect()
+        self.stderr
+            .lines()
+            .filter(|line| line.contains(" WARN "))
+            .collect()
     }
 }
 
@@ -127,8 +137,14 @@ where
     let mut argv: Vec<OsString> = Vec::new();
     if launch.unprivileged {
         argv.extend(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--init-groups", "--inh-caps=-all"]
-                .map(OsString::from),
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--init-groups",
+                "--inh-caps=-all",
+            ]
+            .map(OsString::from),
         );
     }
     if let Some(refuses) = &launch.outer_refuses {

@@ -14,8 +14,14 @@ use seccompiler::{
 };
 
 fn rule(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompRule {
-    SeccompRule::new(vec![SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).unwrap()])
-        .unwrap()
+    SeccompRule::new(vec![SeccompCondition::new(
+        arg,
+        SeccompCmpArgLen::Dword,
+        op,
+        value,
+    )
+    .unwrap()])
+    .unwrap()
 }
 
 fn main() {
@@ -33,7 +39,11 @@ fn main() {
             "netns" => {
                 let newnet = libc::CLONE_NEWNET as u64;
                 for nr in [libc::SYS_unshare, libc::SYS_clone] {
-                    rules.entry(nr).or_default().push(rule(0, SeccompCmpOp::MaskedEq(newnet), newnet));
+                    rules.entry(nr).or_default().push(rule(
+                        0,
+                        SeccompCmpOp::MaskedEq(newnet),
+                        newnet,
+                    ));
                 }
             }
             "seccomp" => {
@@ -66,7 +76,9 @@ fn main() {
         let program: BpfProgram = filter.try_into().unwrap();
         seccompiler::apply_filter(&program).expect("install the outer filter");
     }
-    let err = std::process::Command::new(&command[0]).args(&command[1..]).exec();
+    let err = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .exec();
     eprintln!("outer-seccomp: exec {}: {err}", command[0]);
     std::process::exit(127);
 }

@@ -2,7 +2,9 @@
 //! `reject-config`, `panic-init`, `panic-tolerates`, `panic-handle`, `thread-init`,
 //! `thread-handle`, `tolerate-undeclared`.
 
-use sandbox_plugin_api::{export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict};
+use sandbox_plugin_api::{
+    export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict,
+};
 
 struct Misbehaving {
     mode: String,
