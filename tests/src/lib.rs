@@ -6,9 +6,12 @@
 //! README's test command runs before `cargo test`.
 
 use std::ffi::OsString;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// Skips the calling test unless it runs as root; with `REQUIRE_PRIVILEGED_TESTS=1` a missing
 /// privilege fails the test instead.
@@ -34,7 +37,13 @@ pub fn skip_or_fail(why: &str) {
     if std::env::var("REQUIRE_PRIVILEGED_TESTS").as_deref() == Ok("1") {
         panic!("REQUIRE_PRIVILEGED_TESTS=1 but this test {why}");
     }
-    eprintln!("skipped: this test {why}; run as root to include it");
+    // Written to the real standard error, past the test harness's capture, so that a skip is
+    // visible in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {}: this test {why}; run as root to include it",
+        std::thread::current().name().unwrap_or("?")
+    );
 }
 
 /// The cargo target directory the tests were built in (`target/debug`).
@@ -47,28 +56,67 @@ pub fn target_dir() -> PathBuf {
         .to_owned()
 }
 
-fn built(path: PathBuf) -> PathBuf {
+/// Where built artifacts are staged for the tests: a directory under the system temp dir that
+/// every user can traverse, because the checkout itself may not be (and the tests start the
+/// supervisor as an unprivileged user). One per target directory, reused across runs.
+fn staging_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        target_dir().hash(&mut hasher);
+        let dir = std::env::temp_dir().join(format!(
+            "sandbox-supervisor-tests-{}-{:016x}",
+            nix::unistd::geteuid(),
+            hasher.finish()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the staging directory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        dir
+    })
+}
+
+/// A copy of the built artifact `name` in the staging directory, mode 0755, refreshed when the
+/// build is newer.
+fn built(name: &str) -> PathBuf {
+    let source = target_dir().join(name);
     assert!(
-        path.exists(),
+        source.exists(),
         "{} is missing: run `cargo build --workspace` before the tests (the README's test command does)",
-        path.display()
+        source.display()
     );
-    path
+    let staged = staging_dir().join(name);
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    if modified(&staged) < modified(&source) {
+        // Copy under a unique name, then rename: concurrent tests never see a partial file.
+        let partial = staging_dir().join(format!(
+            ".{name}.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::copy(&source, &partial).expect("stage artifact");
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::rename(&partial, &staged).expect("stage artifact");
+    }
+    staged
 }
 
 /// The `sandbox-supervisor` binary.
 pub fn supervisor_bin() -> PathBuf {
-    built(target_dir().join("sandbox-supervisor"))
+    built("sandbox-supervisor")
 }
 
 /// A helper binary of this crate (`outer-seccomp`, `syscall-probe`).
 pub fn helper_bin(name: &str) -> PathBuf {
-    built(target_dir().join(name))
+    built(name)
 }
 
 /// The shared object of the plugin package `package` (`sandbox-plugin-policy`, ...).
 pub fn plugin(package: &str) -> PathBuf {
-    built(target_dir().join(format!("lib{}.so", package.replace('-', "_"))))
+    built(&format!("lib{}.so", package.replace('-', "_")))
 }
 
 /// A scratch directory every user can write to (for markers written by an unprivileged workload).
