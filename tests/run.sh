@@ -7,11 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use: setpriv and unshare (util-linux), ip (iproute2), python3.
+# Debian packages the tests use: setpriv and unshare (util-linux), ip (iproute2), python3, and
+# gVisor's runsc (the refusal matrix runs the supervisor inside it).
 needed=()
+command -v runsc >/dev/null || needed+=(runsc)
 command -v setpriv >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
-command -v python3 >/dev/null || needed+=(python3)
+# The workload runs python3 as an unprivileged user too: it must be the system one.
+[ -x /usr/bin/python3 ] || needed+=(python3)
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
