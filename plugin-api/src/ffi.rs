@@ -62,8 +62,11 @@ pub struct FailureReportFfi {
     /// The errno's symbolic name.
     pub errno_name: RStr<'static>,
     /// One human sentence.
-    #[sabi(last_prefix_field)]
     pub message: RStr<'static>,
+    /// [`FailureContext`](crate::FailureContext) as a JSON object, so that later clues need no
+    /// new field.
+    #[sabi(last_prefix_field)]
+    pub context_json: RStr<'static>,
 }
 
 /// Why a plugin could not answer.
@@ -111,12 +114,16 @@ pub fn with_report_ffi<R>(report: &FailureReport, call: impl FnOnce(FailureRepor
     let errno_name: RStr<'static> = unsafe { extend(report.errno_name.as_str()) };
     // SAFETY: as above.
     let message: RStr<'static> = unsafe { extend(report.message.as_str()) };
+    let context = serde_json::to_string(&report.context).unwrap_or_default();
+    // SAFETY: `context` lives on this stack frame until after `call` returns.
+    let context_json: RStr<'static> = unsafe { extend(context.as_str()) };
     let with_metadata = WithMetadata::new(FailureReportFfi {
         kind: report.kind.code(),
         errno: report.errno,
         syscall,
         errno_name,
         message,
+        context_json,
     });
     // SAFETY: `with_metadata` lives on this stack frame until after `call` returns, and the prefix
     // reference is only used inside `call`.
@@ -139,6 +146,7 @@ fn report_from_ffi(report: FailureReportRef) -> Option<FailureReport> {
         errno: report.errno(),
         errno_name: report.errno_name().as_str().to_owned(),
         message: report.message().as_str().to_owned(),
+        context: serde_json::from_str(report.context_json().as_str()).unwrap_or_default(),
     })
 }
 

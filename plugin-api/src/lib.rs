@@ -73,10 +73,11 @@
 //! # Compatibility promise
 //!
 //! The root module ([`ffi::HandlerMod`]) and the report ([`ffi::FailureReportFfi`]) are abi_stable
-//! prefix types. Later 0.1.x releases only append fields after the last prefix field, so a plugin
-//! built against 0.1.0 loads into any 0.1.x supervisor and the other way round. A plugin built
-//! against another minor version (0.2, ...) is refused at load time with one line that names both
-//! versions.
+//! prefix types, and kinds and verdicts cross as integers. Later 0.1.x releases only append fields
+//! after the last prefix field and new kind codes; abi_stable checks the layouts at load time. A
+//! plugin built against another minor version (0.2, ...) is refused before the layout check with
+//! one line naming both versions; a layout abi_stable cannot accept is refused with one line too.
+//! Extra environment clues travel inside the report's JSON context, which needs no new field.
 
 #![deny(missing_docs)]
 
@@ -214,10 +215,41 @@ pub struct FailureReport {
     pub errno_name: String,
     /// One human sentence describing the refusal.
     pub message: String,
+    /// What the supervisor could tell about where it runs. It may inform a decision; it is a
+    /// heuristic and never switches a step off by itself.
+    pub context: FailureContext,
+}
+
+/// What the supervisor could tell about its environment when a step was refused.
+///
+/// Every field is a best-effort observation, not proof: an outer runtime can hide or fake any of
+/// them. Non-exhaustive: later versions may add fields.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FailureContext {
+    /// `/proc/version` carries gVisor's fixed kernel version string.
+    pub gvisor: bool,
+    /// The clue that the supervisor runs in a container (`/.dockerenv`, `/run/.containerenv`,
+    /// the `container` environment variable, `KUBERNETES_SERVICE_HOST`, or a container cgroup),
+    /// or `None`.
+    pub container: Option<String>,
+    /// Threads in the supervisor (1 unless something is wrong).
+    pub threads: usize,
+    /// The supervisor's effective capability set (`CapEff` in `/proc/self/status`).
+    pub effective_capabilities: u64,
+    /// The real uid of the supervisor.
+    pub uid: u32,
 }
 
 impl FailureReport {
-    /// A report; `errno_name` is derived from `errno`.
+    /// The same report with `context`.
+    pub fn with_context(mut self, context: FailureContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// A report with an empty context; `errno_name` is derived from `errno`.
     pub fn new(
         kind: SandboxFailureKind,
         syscall: impl Into<String>,
@@ -230,6 +262,7 @@ impl FailureReport {
             errno,
             errno_name: errno_name(errno),
             message: message.into(),
+            context: FailureContext::default(),
         }
     }
 }

@@ -39,14 +39,19 @@ pub const NOT_EXECUTABLE: i32 = 126;
 /// Command not found.
 pub const NOT_FOUND: i32 = 127;
 
-/// Prints `err` and its sources as one line on standard error.
-pub fn report(err: &dyn std::error::Error) {
-    let mut line = format!("sandbox-supervisor: error: {err}");
+/// `err` and its sources joined with `: ` on one line.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         line.push_str(": ");
         line.push_str(&cause.to_string());
         source = cause.source();
     }
-    eprintln!("{}", line.replace('\n', " "));
+    line.replace('\n', " ")
+}
+
+/// Prints `err` and its sources as one line on standard error.
+pub fn report(err: &dyn std::error::Error) {
+    eprintln!("sandbox-supervisor: error: {}", one_line(err));
 }

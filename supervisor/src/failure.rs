@@ -131,8 +131,9 @@ pub fn decide(report: FailureReport) -> Result<Tolerated, Refused> {
     decide_with(failure_handler(), report)
 }
 
-/// [`decide`] with an explicit handler (used by tests and by `probe`).
-pub fn decide_with(
+/// What `handler` decides about `report`, with the host's floor applied, without logging (`probe`
+/// uses it to say what a run would do).
+pub fn judge(
     handler: &dyn SandboxFailureHandler,
     report: FailureReport,
 ) -> Result<Tolerated, Refused> {
@@ -143,21 +144,29 @@ pub fn decide_with(
         Ok(Verdict::Tolerate) if !handler.declared_tolerances().contains(&report.kind) => {
             Err(Refused::Undeclared { report, decider })
         }
-        Ok(Verdict::Tolerate) => {
-            tracing::warn!(
-                step = %report.kind,
-                syscall = %report.syscall,
-                errno = report.errno,
-                errno_name = %report.errno_name,
-                decider = %decider,
-                "hardening step tolerated: {} failed with {}; {}",
-                report.syscall,
-                report.errno_name,
-                report.kind.lost_protection(),
-            );
-            Ok(Tolerated { report, decider })
-        }
+        Ok(Verdict::Tolerate) => Ok(Tolerated { report, decider }),
     }
+}
+
+/// [`decide`] with an explicit handler: [`judge`], and a WARN line for a tolerated refusal.
+pub fn decide_with(
+    handler: &dyn SandboxFailureHandler,
+    report: FailureReport,
+) -> Result<Tolerated, Refused> {
+    let tolerated = judge(handler, report)?;
+    let Tolerated { report, decider } = &tolerated;
+    tracing::warn!(
+        step = %report.kind,
+        syscall = %report.syscall,
+        errno = report.errno,
+        errno_name = %report.errno_name,
+        decider = %decider,
+        "hardening step tolerated: {} failed with {}; {}",
+        report.syscall,
+        report.errno_name,
+        report.kind.lost_protection(),
+    );
+    Ok(tolerated)
 }
 
 #[cfg(test)]

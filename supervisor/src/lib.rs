@@ -25,11 +25,14 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod context;
 pub mod exit;
 pub mod failure;
 pub mod identity;
 pub mod netns;
 pub mod plugin;
+pub mod probe;
+pub mod report;
 pub mod run;
 pub mod seccomp;
 pub mod spawn;

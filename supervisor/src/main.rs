@@ -1,5 +1,7 @@
 use clap::Parser;
-use sandbox_supervisor::{cli::Cli, exit, run};
+use sandbox_supervisor::cli::{Cli, Command};
+use sandbox_supervisor::probe::{probe, ProbeOptions};
+use sandbox_supervisor::{exit, run};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -11,11 +13,30 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if let Err(err) = cli.init_logging() {
+    if let Err(err) = cli.logging.init() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
     }
-    match run::run(&cli.run_options()) {
+    let result = match &cli.subcommand {
+        Some(Command::Probe(args)) => probe(&ProbeOptions {
+            handler_plugin: args.handler.handler_plugin.clone(),
+            handler_config: args.handler.handler_config.clone(),
+            handler_plugin_sha256: args.handler.handler_plugin_sha256,
+            user: args.user.clone(),
+        })
+        .map(|answer| {
+            let text = if args.json {
+                answer.json() + "\n"
+            } else {
+                answer.table()
+            };
+            // A closed standard output (`probe | head`) is not an error of the probe.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            answer.would_exit.unwrap_or(0)
+        }),
+        None => run::run(&cli.run_options()),
+    };
+    match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             exit::report(&err);

@@ -12,8 +12,11 @@ use crate::failure::{
 use crate::identity::{DropStage, Identity, IdentityError};
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
+use crate::report::{Decision, HardeningReport, ReportSink};
 use crate::seccomp::SeccompCompileError;
-use crate::spawn::{ChildStage, CommandError, Plan, SpawnError, Spawned};
+use crate::spawn::{ChildStage, CommandError, Plan, Released, SpawnError, Spawned};
+use nix::unistd::Pid;
+use serde_json::json;
 
 /// What to run and how; the library's form of the command line.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +33,8 @@ pub struct RunOptions {
     pub seccomp_profile: Option<PathBuf>,
     /// The workload and its arguments.
     pub command: Vec<OsString>,
+    /// `--report` or `--report-fd`.
+    pub report: Option<ReportSink>,
 }
 
 /// Why the supervisor stopped before or while running the workload.
@@ -69,6 +74,12 @@ pub enum SupervisorError {
     /// The network namespace did not verify.
     #[error("failed to verify the network namespace")]
     NetnsVerify(#[source] NetnsVerifyError),
+    /// The paused workload's `/proc/PID/status` disagrees with what the steps reported.
+    #[error("failed to verify the workload before exec: {0}")]
+    ChildVerify(String),
+    /// The report could not be written.
+    #[error("failed to write the hardening report")]
+    Report(#[source] std::io::Error),
     /// The prelude did not verify.
     #[error("failed to verify the supervisor seccomp prelude: PR_GET_SECCOMP is {0}, expected 2")]
     PreludeVerify(i32),
@@ -126,9 +137,9 @@ impl SupervisorError {
             }
             SupervisorError::Refused(Refused::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
             SupervisorError::Refused(_) => exit::PLUGIN_FAILURE,
-            SupervisorError::NetnsVerify(_) | SupervisorError::PreludeVerify(_) => {
-                exit::VERIFICATION
-            }
+            SupervisorError::NetnsVerify(_)
+            | SupervisorError::PreludeVerify(_)
+            | SupervisorError::ChildVerify(_) => exit::VERIFICATION,
             SupervisorError::PrivilegeDrop { .. } => exit::PRIVILEGE_DROP,
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => exit::NOT_FOUND,
@@ -138,7 +149,8 @@ impl SupervisorError {
             | SupervisorError::Threads(_)
             | SupervisorError::ChildSetup { .. }
             | SupervisorError::Spawn(_)
-            | SupervisorError::Supervise(_) => exit::INTERNAL,
+            | SupervisorError::Supervise(_)
+            | SupervisorError::Report(_) => exit::INTERNAL,
         }
     }
 }
@@ -148,14 +160,59 @@ impl SupervisorError {
 ///
 /// Call it from a single-threaded process. It registers the plugin's handler when
 /// `options.handler_plugin` is set; an embedder that registered its own handler leaves it unset.
+/// With `options.report` set, the hardening report is written before the workload execs, or when
+/// the boot stops.
 pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
+    let mut report = HardeningReport::new(crate::context::detect(), &options.command);
+    let booted = boot(options, &mut report);
+    let workload = match booted {
+        Ok(workload) => workload,
+        Err(err) => {
+            report.outcome = "aborted";
+            report.error = Some(crate::exit::one_line(&err));
+            if let Some(sink) = &options.report {
+                // The boot already failed; a report that cannot be written is only logged.
+                if let Err(write_err) = report.write(sink) {
+                    tracing::error!("failed to write the hardening report: {write_err}");
+                }
+            }
+            return Err(err);
+        }
+    };
+    // 6. Supervise until the workload ends.
+    let ended = crate::supervise::supervise(workload).map_err(SupervisorError::Supervise)?;
+    Ok(ended.exit_code())
+}
+
+/// Steps 1 to 5: everything up to a running workload.
+fn boot(options: &RunOptions, report: &mut HardeningReport) -> Result<Pid, SupervisorError> {
     // 1. The handler comes first: it must be in place before the first step can be refused, and a
     //    plugin that fails to load must stop the boot before anything has changed.
     if let Some(path) = &options.handler_plugin {
-        register_plugin(path, options)?;
+        register_plugin(
+            path,
+            options.handler_config.as_deref(),
+            options.handler_plugin_sha256,
+        )?;
     }
     let handler = crate::failure::failure_handler();
-    tracing::debug!(decider = %handler.decider(), "failure handler in place");
+    report.handler = json!({
+        "decider": handler.decider(),
+        "declared": handler.declared_tolerances().iter().map(|kind| kind.name()).collect::<Vec<_>>(),
+    });
+    let context = report.environment.clone();
+    let decide = |report_: FailureReport, report: &mut HardeningReport| match decide(
+        report_.with_context(context.clone()),
+    ) {
+        Ok(tolerated) => {
+            report.tolerated(&tolerated);
+            Ok(())
+        }
+        Err(refused) => {
+            report.refused(&refused);
+            Err(SupervisorError::Refused(refused))
+        }
+    };
 
     // 2. Everything that allocates, reads files or asks NSS happens before hardening and before
     //    fork: the child may only make async-signal-safe calls, and NSS may need the network.
@@ -165,9 +222,14 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
         .map(crate::identity::resolve)
         .transpose()
         .map_err(SupervisorError::Identity)?;
+    if identity.is_none() {
+        report.step("privilege-drop").requested = false;
+        report.step("privilege-drop").decision = Decision::NotRequested;
+    }
     let program = crate::spawn::resolve_command(&options.command[0])?;
     let prelude = crate::seccomp::compile_prelude()?;
     let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
+    let filter_source = workload_filter.source.clone();
     let mut plan = Plan::new(
         &program,
         &options.command,
@@ -182,28 +244,48 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
         return Err(SupervisorError::Threads(threads));
     }
 
-    // 3. The network namespace, before the prelude: nothing the prelude denies is needed for it,
-    //    but keeping the supervisor's own changes ahead of its self-restriction keeps the order
-    //    obvious.
+    // 3. The network namespace, before the prelude: the supervisor makes its own changes first and
+    //    restricts itself after.
     match crate::netns::enter().map_err(SupervisorError::NetnsVerify)? {
-        Ok(status) => tracing::info!(
-            inode = status.inode,
-            parent_inode = status.parent_inode,
-            "network-namespace enforced: new namespace with only lo up"
-        ),
-        Err(refusal) => {
-            decide(FailureReport::new(
+        Ok(status) => {
+            tracing::info!(
+                inode = status.inode,
+                parent_inode = status.parent_inode,
+                "network-namespace enforced: new namespace with only lo up"
+            );
+            report.enforced(
+                "network-namespace",
+                json!({
+                    "netns_inode": status.inode,
+                    "parent_netns_inode": status.parent_inode,
+                    "interfaces": status.interfaces,
+                    "interfaces_up": ["lo"],
+                }),
+            );
+        }
+        Err(refusal) => decide(
+            FailureReport::new(
                 SandboxFailureKind::NetworkNamespace,
                 refusal.syscall,
                 refusal.errno as i32,
                 "the kernel refused to give the workload its own network namespace",
-            ))?;
-        }
+            ),
+            report,
+        )?,
     }
 
-    // 4. The supervisor's prelude, after every step that needs mount-like powers and before the
-    //    workload exists.
-    install_prelude(&prelude)?;
+    // 4. The supervisor's prelude, before the workload exists.
+    match install_prelude(&prelude) {
+        Ok(mode) => {
+            tracing::info!("supervisor-seccomp enforced: PR_GET_SECCOMP is {mode}");
+            report.enforced(
+                "supervisor-seccomp",
+                json!({"pr_get_seccomp": mode, "no_new_privs": true}),
+            );
+        }
+        Err(PreludeError::Refused(failure)) => decide(failure, report)?,
+        Err(PreludeError::Verify(mode)) => return Err(SupervisorError::PreludeVerify(mode)),
+    }
 
     // 5. Spawn. The supervised signals are blocked first so that none arrives unseen between fork
     //    and supervision; the workload gets the original mask back just before exec.
@@ -212,49 +294,149 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
         source,
     })?;
     crate::spawn::close_on_exec_all()?;
-    let workload = loop {
+    let paused = loop {
         match crate::spawn::spawn(&mut plan, &mask)? {
-            Spawned::Running(pid) => break pid,
+            Spawned::Ready(paused) => break paused,
             Spawned::Failed { stage, errno } => {
-                child_failure(&mut plan, &program, identity.as_ref(), stage, errno)?
+                let failure = child_failure(&mut plan, &program, stage, errno)?;
+                decide(failure, report)?;
+                // Tolerated: spawn again without the filter; the workload has not run yet.
+                plan.without_filter();
             }
         }
     };
-    if let Some(filter) = plan.filter() {
-        tracing::info!(source = %filter.source, "workload-seccomp enforced: filter installed before exec");
+    verify_child(
+        paused.pid(),
+        identity.as_ref(),
+        plan.filter().is_some(),
+        &filter_source,
+        report,
+    )?;
+    report.workload["pid"] = json!(paused.pid().as_raw());
+    report.outcome = "running";
+    if let Some(sink) = &options.report {
+        report.write(sink).map_err(SupervisorError::Report)?;
     }
-    tracing::debug!(pid = workload.as_raw(), "workload running");
-
-    // 6. Supervise until the workload ends.
-    let ended = crate::supervise::supervise(workload).map_err(SupervisorError::Supervise)?;
-    Ok(ended.exit_code())
+    match paused.release()? {
+        Released::Running(pid) => {
+            tracing::debug!(pid = pid.as_raw(), "workload running");
+            Ok(pid)
+        }
+        Released::ExecFailed(source) => Err(SupervisorError::Exec {
+            program: program.display().to_string(),
+            source,
+        }),
+    }
 }
 
-fn register_plugin(path: &Path, options: &RunOptions) -> Result<(), SupervisorError> {
-    let config = options
-        .handler_config
-        .as_deref()
-        .map(read_config)
-        .transpose()?;
+/// Re-reads the paused child's `/proc/PID/status` and records what took effect. A step that
+/// reported success but shows no effect is a verification failure.
+fn verify_child(
+    pid: Pid,
+    identity: Option<&Identity>,
+    filtered: bool,
+    filter_source: &str,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|err| {
+        SupervisorError::ChildVerify(format!("failed to read /proc/{pid}/status: {err}"))
+    })?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(|value| value.split_whitespace().collect::<Vec<_>>())
+    };
+    let numbers = |name: &str| {
+        field(name).map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+    };
+    // gVisor's status file has no NoNewPrivs or Seccomp_filters line: those stay unknown (null).
+    let seccomp = numbers("Seccomp").and_then(|values| values.first().copied());
+    let filters = numbers("Seccomp_filters").and_then(|values| values.first().copied());
+    let no_new_privs = numbers("NoNewPrivs").and_then(|values| values.first().copied());
+    if no_new_privs == Some(0) {
+        return Err(SupervisorError::ChildVerify(
+            "the workload does not have no_new_privs".to_owned(),
+        ));
+    }
+    if filtered {
+        if seccomp != Some(2) {
+            return Err(SupervisorError::ChildVerify(format!(
+                "the workload filter was installed but Seccomp is {seccomp:?}, not 2"
+            )));
+        }
+        tracing::info!(source = %filter_source, "workload-seccomp enforced: filter installed before exec");
+        report.enforced(
+            "workload-seccomp",
+            json!({"source": filter_source, "seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs}),
+        );
+    } else {
+        report.step("workload-seccomp").verified =
+            json!({"seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs});
+    }
+    let uids = numbers("Uid").unwrap_or_default();
+    let gids = numbers("Gid").unwrap_or_default();
+    let groups = numbers("Groups").unwrap_or_default();
+    let verified = json!({"uid": uids, "gid": gids, "groups": groups});
+    match identity {
+        Some(identity) => {
+            let uid = u64::from(identity.uid.as_raw());
+            let gid = u64::from(identity.gid.as_raw());
+            let mut expected: Vec<u64> = identity
+                .groups
+                .iter()
+                .map(|g| u64::from(g.as_raw()))
+                .collect();
+            let mut actual = groups.clone();
+            expected.sort_unstable();
+            actual.sort_unstable();
+            actual.dedup();
+            if uids.iter().any(|id| *id != uid)
+                || gids.iter().any(|id| *id != gid)
+                || actual != expected
+            {
+                return Err(SupervisorError::ChildVerify(format!(
+                    "the workload's ids are not the requested ones: {verified}"
+                )));
+            }
+            tracing::info!(uid, gid, "privilege-drop enforced");
+            report.enforced("privilege-drop", verified);
+        }
+        None => report.step("privilege-drop").verified = verified,
+    }
+    Ok(())
+}
+
+/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
+pub fn register_plugin(
+    path: &Path,
+    config: Option<&Path>,
+    sha256: Option<[u8; 32]>,
+) -> Result<(), SupervisorError> {
+    let config = config.map(read_config).transpose()?;
     let handler = crate::plugin::load(&PluginRequest {
         path: path.to_owned(),
-        sha256: options.handler_plugin_sha256,
+        sha256,
         config,
     })?;
     let declared: Vec<&str> = handler.declared().iter().map(|kind| kind.name()).collect();
+    let decider = crate::failure::SandboxFailureHandler::decider(&handler);
     tracing::info!(
         plugin = %path.display(),
-        decider = %crate::failure::SandboxFailureHandler::decider(&handler),
-        may_tolerate = ?declared,
-        "failure handler loaded: {} may tolerate [{}]; every other refusal aborts",
-        crate::failure::SandboxFailureHandler::decider(&handler),
+        "failure handler loaded: {decider} may tolerate [{}]; every other refusal aborts",
         declared.join(", "),
     );
     set_failure_handler(Box::new(handler))?;
     Ok(())
 }
 
-fn read_config(path: &Path) -> Result<String, SupervisorError> {
+/// Reads `--handler-config` and checks that it is JSON.
+pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     let error = |source: Box<dyn std::error::Error + Send + Sync>| SupervisorError::HandlerConfig {
         path: path.to_owned(),
         source,
@@ -264,62 +446,61 @@ fn read_config(path: &Path) -> Result<String, SupervisorError> {
     Ok(text)
 }
 
-fn install_prelude(prelude: &seccompiler::BpfProgram) -> Result<(), SupervisorError> {
+/// Why the prelude is not in place.
+pub enum PreludeError {
+    /// The kernel refused it: a refusal to decide about.
+    Refused(FailureReport),
+    /// It reported success but `PR_GET_SECCOMP` says otherwise.
+    Verify(i32),
+}
+
+/// Sets no_new_privs and installs the prelude on the supervisor; returns `PR_GET_SECCOMP`.
+pub fn install_prelude(prelude: &seccompiler::BpfProgram) -> Result<i32, PreludeError> {
     let refused = |syscall: &str, errno: Errno| {
-        decide(FailureReport::new(
+        PreludeError::Refused(FailureReport::new(
             SandboxFailureKind::SupervisorSeccomp,
             syscall,
             errno as i32,
             "the kernel refused the supervisor's own seccomp filter",
         ))
-        .map(drop)
-        .map_err(SupervisorError::from)
     };
-    if let Err(errno) = crate::seccomp::set_no_new_privs() {
-        return refused("prctl(PR_SET_NO_NEW_PRIVS)", errno);
-    }
-    if let Err(errno) = crate::seccomp::install(prelude) {
-        return refused("seccomp(SECCOMP_SET_MODE_FILTER)", errno);
-    }
+    crate::seccomp::set_no_new_privs()
+        .map_err(|errno| refused("prctl(PR_SET_NO_NEW_PRIVS)", errno))?;
+    crate::seccomp::install(prelude)
+        .map_err(|errno| refused("seccomp(SECCOMP_SET_MODE_FILTER)", errno))?;
     match crate::seccomp::seccomp_mode() {
-        Ok(2) => {
-            tracing::info!("supervisor-seccomp enforced: PR_GET_SECCOMP is 2");
-            Ok(())
-        }
-        Ok(mode) => Err(SupervisorError::PreludeVerify(mode)),
-        Err(errno) => Err(SupervisorError::PreludeVerify(-(errno as i32))),
+        Ok(2) => Ok(2),
+        Ok(mode) => Err(PreludeError::Verify(mode)),
+        Err(errno) => Err(PreludeError::Verify(-(errno as i32))),
     }
 }
 
-/// Turns a child's `(stage, errno)` into an error, or, for a tolerated workload-filter refusal,
-/// drops the filter from the plan so the caller spawns again (the workload has not run yet).
+/// Turns a child's `(stage, errno)` into the refusal to decide about (the workload filter only),
+/// or into the error that stops the boot.
 fn child_failure(
     plan: &mut Plan,
     program: &Path,
-    identity: Option<&Identity>,
     stage: ChildStage,
     errno: Errno,
-) -> Result<(), SupervisorError> {
+) -> Result<FailureReport, SupervisorError> {
     match stage {
-        ChildStage::WorkloadSeccomp(_) => {
-            decide(FailureReport::new(
-                SandboxFailureKind::WorkloadSeccomp,
-                "seccomp(SECCOMP_SET_MODE_FILTER)",
-                errno as i32,
-                "the kernel refused the workload's seccomp filter",
-            ))?;
-            plan.without_filter();
-            Ok(())
-        }
-        ChildStage::Drop(drop_stage) => {
-            let syscall = drop_stage.syscall();
-            tracing::debug!(?identity, ?drop_stage, "privilege drop failed");
-            let source = match drop_stage {
+        ChildStage::WorkloadSeccomp(_) if plan.filter().is_some() => Ok(FailureReport::new(
+            SandboxFailureKind::WorkloadSeccomp,
+            "seccomp(SECCOMP_SET_MODE_FILTER)",
+            errno as i32,
+            "the kernel refused the workload's seccomp filter",
+        )),
+        ChildStage::WorkloadSeccomp(_) | ChildStage::Ready => Err(SupervisorError::ChildSetup {
+            step: "the child's handshake",
+            source: errno,
+        }),
+        ChildStage::Drop(drop_stage) => Err(SupervisorError::PrivilegeDrop {
+            syscall: drop_stage.syscall(),
+            source: match drop_stage {
                 DropStage::RegainedRoot => Errno::UnknownErrno,
                 _ => errno,
-            };
-            Err(SupervisorError::PrivilegeDrop { syscall, source })
-        }
+            },
+        }),
         ChildStage::NoNewPrivs => Err(SupervisorError::ChildSetup {
             step: "prctl(PR_SET_NO_NEW_PRIVS)",
             source: errno,

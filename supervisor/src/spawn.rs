@@ -31,6 +31,8 @@ pub enum ChildStage {
     SignalMask,
     /// `execve`.
     Exec,
+    /// Not a failure: every step before `execve` is done and the child waits for the parent.
+    Ready,
 }
 
 impl ChildStage {
@@ -41,6 +43,7 @@ impl ChildStage {
             ChildStage::WorkloadSeccomp(index) => 0x300 + index as u32,
             ChildStage::SignalMask => 0x400,
             ChildStage::Exec => 0x500,
+            ChildStage::Ready => 0x600,
         }
     }
 
@@ -60,6 +63,7 @@ impl ChildStage {
             0x300..=0x3ff => ChildStage::WorkloadSeccomp((code - 0x300) as u8),
             0x400 => ChildStage::SignalMask,
             0x500 => ChildStage::Exec,
+            0x600 => ChildStage::Ready,
             _ => return None,
         })
     }
@@ -170,8 +174,8 @@ impl Plan {
 /// The result of one spawn attempt.
 #[derive(Debug)]
 pub enum Spawned {
-    /// `execve` succeeded; the workload runs as this pid.
-    Running(Pid),
+    /// Every step up to `execve` succeeded; the child waits for [`Paused::release`].
+    Ready(Paused),
     /// The child stopped at `stage` with `errno` and has been reaped.
     Failed {
         /// Where.
@@ -179,6 +183,53 @@ pub enum Spawned {
         /// Why.
         errno: Errno,
     },
+}
+
+/// A child that has dropped privileges and installed its filter and now waits, before `execve`,
+/// for the parent to verify it and write the report. Dropping it without [`release`](Self::release)
+/// makes the child exit without running the workload.
+#[derive(Debug)]
+pub struct Paused {
+    pid: Pid,
+    status: OwnedFd,
+    go: OwnedFd,
+}
+
+/// What happened after [`Paused::release`].
+#[derive(Debug)]
+pub enum Released {
+    /// `execve` succeeded; the workload runs.
+    Running(Pid),
+    /// `execve` failed with this errno; the child has been reaped.
+    ExecFailed(Errno),
+}
+
+impl Paused {
+    /// The child's pid (its `/proc/PID/status` shows what took effect).
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Lets the child exec the workload.
+    pub fn release(self) -> Result<Released, SpawnError> {
+        loop {
+            match nix::unistd::write(&self.go, &[1]) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(SpawnError {
+                        what: "release the workload",
+                        source,
+                    })
+                }
+            }
+        }
+        drop(self.go);
+        match read_status(self.pid, &self.status)? {
+            None => Ok(Released::Running(self.pid)),
+            Some((_, errno)) => Ok(Released::ExecFailed(errno)),
+        }
+    }
 }
 
 /// A system call the parent needs for spawning failed.
@@ -224,30 +275,52 @@ pub fn close_on_exec_all() -> Result<(), SpawnError> {
     Ok(())
 }
 
-/// Forks and execs the workload according to `plan`. `mask` is the signal mask the workload gets.
+/// Forks the workload according to `plan` and runs every child step up to `execve`. `mask` is the
+/// signal mask the workload gets.
 pub fn spawn(plan: &mut Plan, mask: &SigSet) -> Result<Spawned, SpawnError> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(spawn_error("create the status pipe"))?;
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(spawn_error("create the go pipe"))?;
     // SAFETY: the supervisor is single-threaded (checked at boot), so the child is a full copy in
     // which every lock is free; the child only runs `child_main`, which makes async-signal-safe
     // system calls and ends in `execve` or `_exit`, never returning into Rust code of the parent.
     match unsafe { nix::unistd::fork() }.map_err(spawn_error("fork"))? {
         ForkResult::Child => {
-            drop(read_end);
-            child_main(plan, mask, &write_end)
+            drop(status_read);
+            drop(go_write);
+            child_main(plan, mask, &status_write, &go_read)
         }
         ForkResult::Parent { child } => {
-            drop(write_end);
-            read_status(child, read_end)
+            drop(status_write);
+            drop(go_read);
+            Ok(match read_status(child, &status_read)? {
+                Some((ChildStage::Ready, _)) => Spawned::Ready(Paused {
+                    pid: child,
+                    status: status_read,
+                    go: go_write,
+                }),
+                Some((stage, errno)) => Spawned::Failed { stage, errno },
+                // The child died before saying anything (killed, or its write failed).
+                None => {
+                    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+                    Spawned::Failed {
+                        stage: ChildStage::Exec,
+                        errno: Errno::ECHILD,
+                    }
+                }
+            })
         }
     }
 }
 
-fn read_status(child: Pid, read_end: OwnedFd) -> Result<Spawned, SpawnError> {
+/// Reads one `(stage, errno)` message; `None` on end of file (the child exec'd or died). A failed
+/// child is reaped here so no zombie is left behind.
+fn read_status(child: Pid, status: &OwnedFd) -> Result<Option<(ChildStage, Errno)>, SpawnError> {
     let mut buffer = [0u8; 8];
     let mut filled = 0;
     while filled < buffer.len() {
-        match nix::unistd::read(read_end.as_raw_fd(), &mut buffer[filled..]) {
+        match nix::unistd::read(status.as_raw_fd(), &mut buffer[filled..]) {
             Ok(0) => break,
             Ok(read) => filled += read,
             Err(Errno::EINTR) => continue,
@@ -259,40 +332,50 @@ fn read_status(child: Pid, read_end: OwnedFd) -> Result<Spawned, SpawnError> {
             }
         }
     }
-    if filled == 0 {
-        return Ok(Spawned::Running(child));
+    if filled < buffer.len() {
+        return Ok(None);
     }
-    // The child wrote its stage and is exiting: reap it so no zombie is left behind.
-    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
     let stage = u32::from_ne_bytes(buffer[..4].try_into().expect("4 bytes"));
-    let errno = i32::from_ne_bytes(buffer[4..].try_into().expect("4 bytes"));
+    let errno = Errno::from_raw(i32::from_ne_bytes(buffer[4..].try_into().expect("4 bytes")));
     let stage = ChildStage::decode(stage).unwrap_or(ChildStage::Exec);
-    Ok(Spawned::Failed {
-        stage,
-        errno: Errno::from_raw(errno),
-    })
+    if stage != ChildStage::Ready {
+        while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
+    }
+    Ok(Some((stage, errno)))
 }
 
 /// The child's side. Never returns.
-fn child_main(plan: &mut Plan, mask: &SigSet, status: &OwnedFd) -> ! {
-    let result = child_steps(plan, mask);
-    let (stage, errno) = match result {
+fn child_main(plan: &mut Plan, mask: &SigSet, status: &OwnedFd, go: &OwnedFd) -> ! {
+    let (stage, errno) = match child_steps(plan, mask, status, go) {
         Err(failure) => failure,
         Ok(never) => match never {},
     };
-    let mut message = [0u8; 8];
-    message[..4].copy_from_slice(&stage.encode().to_ne_bytes());
-    message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
-    // A failed write cannot be reported anywhere; the parent then sees EOF and a dead child.
-    // SAFETY: `message` is valid for 8 bytes of reads; `status` is the pipe's open write end.
-    let _ = unsafe { libc::write(status.as_raw_fd(), message.as_ptr().cast(), message.len()) };
+    // The parent closed the go pipe without releasing: leave quietly, the workload never ran.
+    if stage != ChildStage::Ready {
+        send(status, stage, errno);
+    }
     // SAFETY: `_exit` ends the child without running the parent's atexit handlers or destructors.
     unsafe { libc::_exit(125) }
 }
 
+/// Writes one `(stage, errno)` message. A failed write cannot be reported anywhere; the parent
+/// then sees end of file and a dead child.
+fn send(status: &OwnedFd, stage: ChildStage, errno: Errno) {
+    let mut message = [0u8; 8];
+    message[..4].copy_from_slice(&stage.encode().to_ne_bytes());
+    message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+    // SAFETY: `message` is valid for 8 bytes of reads; `status` is the pipe's open write end.
+    let _ = unsafe { libc::write(status.as_raw_fd(), message.as_ptr().cast(), message.len()) };
+}
+
 enum Never {}
 
-fn child_steps(plan: &mut Plan, mask: &SigSet) -> Result<Never, (ChildStage, Errno)> {
+fn child_steps(
+    plan: &mut Plan,
+    mask: &SigSet,
+    status: &OwnedFd,
+    go: &OwnedFd,
+) -> Result<Never, (ChildStage, Errno)> {
     if let Some((identity, scratch)) = plan.identity.as_mut() {
         crate::identity::drop_to(identity, scratch)
             .map_err(|(stage, errno)| (ChildStage::Drop(stage), errno))?;
@@ -303,6 +386,16 @@ fn child_steps(plan: &mut Plan, mask: &SigSet) -> Result<Never, (ChildStage, Err
         for (index, program) in filter.programs.iter().enumerate() {
             crate::seccomp::install(program)
                 .map_err(|errno| (ChildStage::WorkloadSeccomp(index as u8), errno))?;
+        }
+    }
+    // Wait, before exec, until the parent has verified this process and written the report.
+    send(status, ChildStage::Ready, Errno::UnknownErrno);
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
+            Ok(1) => break,
+            Err(Errno::EINTR) => continue,
+            _ => return Err((ChildStage::Ready, Errno::UnknownErrno)),
         }
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
