@@ -1,0 +1,319 @@
+//! The operator's view: the hardening report against its documented schema, `probe`, JSON logs,
+//! the vendor template and the embedding example.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::Command;
+
+use sandbox_tests::{
+    helper_bin, plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch, Outcome,
+};
+use serde_json::Value;
+
+fn unprivileged() -> Launch {
+    Launch {
+        unprivileged: true,
+        ..Launch::default()
+    }
+}
+
+fn schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("the documented schema is a valid JSON Schema")
+}
+
+/// Runs the supervisor with `--report FILE`, returns the outcome and the validated report.
+fn run_with_report(launch: &Launch, flags: &[OsString]) -> (Outcome, Value) {
+    let dir = scratch();
+    let path = dir.path().join("report.json");
+    let mut args: Vec<OsString> = vec!["--report".into(), path.clone().into()];
+    args.extend(flags.iter().cloned());
+    let outcome = run_supervisor(launch, args);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let errors: Vec<String> = schema()
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not validate: {errors:?}\n{text}"
+    );
+    (outcome, report)
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == name)
+        .unwrap()
+}
+
+#[test]
+fn strict_root_report_lists_every_step_enforced_and_verified() {
+    require_root!();
+    let (outcome, report) = run_with_report(
+        &Launch::default(),
+        &["--user", "nobody", "--", "true"].map(OsString::from),
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["handler"]["decider"], "strict");
+    for name in [
+        "network-namespace",
+        "supervisor-seccomp",
+        "workload-seccomp",
+        "privilege-drop",
+    ] {
+        assert_eq!(
+            step(&report, name)["decision"],
+            "enforced",
+            "{name}: {report:#}"
+        );
+    }
+    let netns = &step(&report, "network-namespace")["verified"];
+    assert_ne!(netns["netns_inode"], netns["parent_netns_inode"]);
+    assert_eq!(netns["interfaces_up"], serde_json::json!(["lo"]));
+    assert_eq!(
+        step(&report, "supervisor-seccomp")["verified"]["pr_get_seccomp"],
+        2
+    );
+    let filter = &step(&report, "workload-seccomp")["verified"];
+    assert_eq!(filter["seccomp"], 2);
+    assert_eq!(filter["no_new_privs"], 1);
+    assert_eq!(filter["seccomp_filters"], 3);
+    let ids = &step(&report, "privilege-drop")["verified"];
+    assert_eq!(ids["uid"], serde_json::json!([65534, 65534, 65534, 65534]));
+    assert_eq!(ids["groups"], serde_json::json!([65534]));
+    assert!(report["workload"]["pid"].as_i64().unwrap() > 1);
+}
+
+#[test]
+fn tolerated_report_names_the_missing_protection_and_the_plugin() {
+    require_root!();
+    let flags = [
+        "--handler-plugin".into(),
+        plugin("sandbox-plugin-outer-sandbox").into_os_string(),
+        "--".into(),
+        "true".into(),
+    ];
+    let (outcome, report) = run_with_report(&unprivileged(), &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let netns = step(&report, "network-namespace");
+    assert_eq!(netns["decision"], "tolerated");
+    assert_eq!(netns["syscall"], "unshare(CLONE_NEWNET)");
+    assert_eq!(netns["errno"], 1);
+    assert_eq!(netns["errno_name"], "EPERM");
+    assert_eq!(netns["decider"], "plugin:outer-sandbox@0.1.0");
+    assert_eq!(
+        netns["missing_protection"],
+        "the workload shares the supervisor's network namespace"
+    );
+    assert_eq!(step(&report, "workload-seccomp")["decision"], "enforced");
+    assert_eq!(step(&report, "privilege-drop")["decision"], "not-requested");
+    assert_eq!(report["environment"]["uid"], 65534);
+    assert_eq!(report["environment"]["effective_capabilities"], 0);
+}
+
+#[test]
+fn aborted_report_says_where_it_stopped() {
+    require_root!();
+    let (outcome, report) = run_with_report(&unprivileged(), &["--", "true"].map(OsString::from));
+    assert_eq!(outcome.code, 120);
+    assert_eq!(report["outcome"], "aborted");
+    assert!(report["error"]
+        .as_str()
+        .unwrap()
+        .contains("aborted by strict"));
+    assert_eq!(step(&report, "network-namespace")["decision"], "aborted");
+    assert_eq!(step(&report, "network-namespace")["decider"], "strict");
+    assert_eq!(
+        step(&report, "supervisor-seccomp")["decision"],
+        "not-reached"
+    );
+    assert_eq!(report["workload"]["pid"], Value::Null);
+}
+
+#[test]
+fn report_fd_receives_the_report_before_the_workload_runs() {
+    require_root!();
+    // The workload checks that the report is already complete when it starts, and that it did not
+    // inherit descriptor 3.
+    let dir = scratch();
+    let path = dir.path().join("report.json");
+    let script = format!(
+        "exec 3>{path}; exec \"$0\" --report-fd 3 -- sh -c 'grep -c \"\\\"outcome\\\": \\\"running\\\"\" {path}; ls /proc/self/fd/3 2>/dev/null || echo no-fd-3'",
+        path = path.display()
+    );
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(supervisor_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        "1\nno-fd-3\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let bad = run_supervisor(&Launch::default(), ["--report-fd", "77", "--", "true"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("descriptor 77 is not open"),
+        "{}",
+        bad.stderr
+    );
+}
+
+fn probe(launch: &Launch, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["probe", "--json"];
+    args.extend(extra);
+    let outcome = run_supervisor(launch, args);
+    let answer: Value = serde_json::from_str(&outcome.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}\n{}", outcome.stdout, outcome.stderr));
+    (outcome.code, answer)
+}
+
+fn probe_step<'a>(answer: &'a Value, name: &str) -> &'a Value {
+    answer["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap()
+}
+
+#[test]
+fn probe_tells_root_and_an_unprivileged_user_apart() {
+    require_root!();
+    let (code, root) = probe(&Launch::default(), &["--user", "nobody"]);
+    assert_eq!(code, 0, "{root:#}");
+    assert_eq!(root["boots"], true);
+    for name in [
+        "network-namespace",
+        "supervisor-seccomp",
+        "workload-seccomp",
+        "privilege-drop",
+    ] {
+        assert_eq!(probe_step(&root, name)["host"], "allowed", "{name}");
+    }
+
+    let (code, user) = probe(&unprivileged(), &[]);
+    assert_eq!(code, 120, "{user:#}");
+    assert_eq!(user["boots"], false);
+    let netns = probe_step(&user, "network-namespace");
+    assert_eq!(netns["host"], "refused");
+    assert_eq!(netns["errno_name"], "EPERM");
+    assert_eq!(netns["decision"], "aborted");
+    assert_eq!(probe_step(&user, "workload-seccomp")["host"], "allowed");
+
+    let plugin = plugin("sandbox-plugin-outer-sandbox");
+    let (code, tolerated) = probe(
+        &unprivileged(),
+        &["--handler-plugin", plugin.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{tolerated:#}");
+    assert_eq!(
+        probe_step(&tolerated, "network-namespace")["decision"],
+        "tolerated"
+    );
+
+    // A real drop to another user needs CAP_SETGID: never tolerable.
+    let (code, drop) = probe(
+        &unprivileged(),
+        &[
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--user",
+            "root",
+        ],
+    );
+    assert_eq!(code, 122, "{drop:#}");
+    assert_eq!(probe_step(&drop, "privilege-drop")["decision"], "aborted");
+
+    // The table form says the same thing for people.
+    let table = run_supervisor(&unprivileged(), ["probe"]);
+    assert!(
+        table
+            .stdout
+            .contains("result: a run would stop with exit code 120"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    require_root!();
+    let plugin = plugin("sandbox-plugin-outer-sandbox");
+    let outcome = run_supervisor(
+        &unprivileged(),
+        [
+            "--log-format",
+            "json",
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let events: Vec<Value> = outcome
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
+        .collect();
+    let warn = events
+        .iter()
+        .find(|event| event["level"] == "WARN")
+        .expect("a WARN event");
+    assert_eq!(warn["fields"]["step"], "network-namespace");
+    assert_eq!(warn["fields"]["errno_name"], "EPERM");
+    assert_eq!(warn["fields"]["decider"], "plugin:outer-sandbox@0.1.0");
+
+    let quiet = run_supervisor(&Launch::default(), ["--log-level", "warn", "--", "true"]);
+    assert_eq!(quiet.stderr, "", "nothing to warn about as root");
+}
+
+#[test]
+fn the_vendor_template_builds_and_loads() {
+    require_root!();
+    let template = plugin("vendor-plugin-template");
+    let outcome = run_supervisor(
+        &unprivileged(),
+        ["--handler-plugin", template.to_str().unwrap(), "--", "true"],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome
+        .stderr
+        .contains("failure handler loaded: plugin:example-vendor@0.1.0"));
+    assert!(outcome.warn_lines()[0].contains("decider=plugin:example-vendor@0.1.0"));
+}
+
+#[test]
+fn the_embedding_example_uses_its_own_handler() {
+    require_root!();
+    let binary = helper_bin("embedded-supervisor");
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--init-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&binary)
+        .args(["sh", "-c", "echo embedded-ran"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "embedded-ran\n");
+    assert!(stderr.contains("decider=embedded:pod-handler"), "{stderr}");
+}
