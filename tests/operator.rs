@@ -7,6 +7,7 @@ use std::process::Command;
 
 use sandbox_tests::{
     helper_bin, plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch, Outcome,
+    AS_NOBODY,
 };
 use serde_json::Value;
 
@@ -301,13 +302,8 @@ fn the_vendor_template_builds_and_loads() {
 fn the_embedding_example_uses_its_own_handler() {
     require_root!();
     let binary = helper_bin("embedded-supervisor");
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--init-groups",
-            "--inh-caps=-all",
-        ])
+    let output = Command::new(AS_NOBODY[0])
+        .args(&AS_NOBODY[1..])
         .arg(&binary)
         .args(["sh", "-c", "echo embedded-ran"])
         .output()

@@ -23,6 +23,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 use sandbox_tests::{
     helper_bin, is_root, plugin, scratch, skip_or_fail, status_field, supervisor_bin, write_file,
+    AS_NOBODY,
 };
 
 use Env::*;
@@ -185,16 +186,7 @@ impl Env {
         }
         argv.extend(["python3", "-c", LISTENER, probe].map(OsString::from));
         if matches!(self, Unprivileged | GvisorUnprivileged) {
-            argv.extend(
-                [
-                    "setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--init-groups",
-                    "--inh-caps=-all",
-                ]
-                .map(OsString::from),
-            );
+            argv.extend(AS_NOBODY.map(OsString::from));
         }
         let refuses = match self {
             OuterNetns => Some("netns"),

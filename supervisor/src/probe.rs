@@ -80,12 +80,7 @@ pub fn probe(options: &ProbeOptions) -> Result<ProbeAnswer, SupervisorError> {
             options.handler_plugin_sha256,
         )?;
     }
-    let identity = options
-        .user
-        .as_deref()
-        .map(crate::identity::resolve)
-        .transpose()
-        .map_err(SupervisorError::Identity)?;
+    let identity = crate::run::resolve_identity(options.user.as_deref())?;
     let prelude = crate::seccomp::compile_prelude()?;
     let workload = crate::seccomp::compile_workload(None)?;
     let attempts = attempt_in_child(&prelude, &workload, identity.as_ref())?;

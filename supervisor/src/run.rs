@@ -216,12 +216,7 @@ fn boot(options: &RunOptions, report: &mut HardeningReport) -> Result<Pid, Super
 
     // 2. Everything that allocates, reads files or asks NSS happens before hardening and before
     //    fork: the child may only make async-signal-safe calls, and NSS may need the network.
-    let identity = options
-        .user
-        .as_deref()
-        .map(crate::identity::resolve)
-        .transpose()
-        .map_err(SupervisorError::Identity)?;
+    let identity = resolve_identity(options.user.as_deref())?;
     if identity.is_none() {
         report.step("privilege-drop").requested = false;
         report.step("privilege-drop").decision = Decision::NotRequested;
@@ -433,6 +428,13 @@ pub fn register_plugin(
     );
     set_failure_handler(Box::new(handler))?;
     Ok(())
+}
+
+/// Resolves `--user`, when given.
+pub fn resolve_identity(user: Option<&str>) -> Result<Option<Identity>, SupervisorError> {
+    user.map(crate::identity::resolve)
+        .transpose()
+        .map_err(SupervisorError::Identity)
 }
 
 /// Reads `--handler-config` and checks that it is JSON.

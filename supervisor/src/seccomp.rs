@@ -112,7 +112,7 @@ fn rule(conditions: Vec<SeccompCondition>) -> SeccompRule {
 }
 
 /// Calls the supervisor denies itself once it has booted: mounting, module loading, kexec, bpf,
-/// perf and userfaultfd.
+/// perf and userfaultfd. The workload filter denies them too.
 pub const PRELUDE_DENIED: &[(&str, i64)] = &[
     ("mount", libc::SYS_mount),
     ("umount2", libc::SYS_umount2),
@@ -133,34 +133,17 @@ pub const PRELUDE_DENIED: &[(&str, i64)] = &[
     ("kexec_file_load", libc::SYS_kexec_file_load),
 ];
 
-/// Calls the workload filter denies whatever their arguments.
+/// Calls the workload filter denies whatever their arguments, besides [`PRELUDE_DENIED`].
 pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
     ("memfd_create", libc::SYS_memfd_create),
     ("ptrace", libc::SYS_ptrace),
-    ("bpf", libc::SYS_bpf),
     ("process_vm_readv", libc::SYS_process_vm_readv),
     ("process_vm_writev", libc::SYS_process_vm_writev),
     ("pidfd_open", libc::SYS_pidfd_open),
     ("pidfd_getfd", libc::SYS_pidfd_getfd),
     ("pidfd_send_signal", libc::SYS_pidfd_send_signal),
     ("io_uring_setup", libc::SYS_io_uring_setup),
-    ("mount", libc::SYS_mount),
-    ("umount2", libc::SYS_umount2),
-    ("pivot_root", libc::SYS_pivot_root),
-    ("fsopen", libc::SYS_fsopen),
-    ("fsconfig", libc::SYS_fsconfig),
-    ("fsmount", libc::SYS_fsmount),
-    ("fspick", libc::SYS_fspick),
-    ("move_mount", libc::SYS_move_mount),
-    ("open_tree", libc::SYS_open_tree),
     ("setns", libc::SYS_setns),
-    ("userfaultfd", libc::SYS_userfaultfd),
-    ("perf_event_open", libc::SYS_perf_event_open),
-    ("kexec_load", libc::SYS_kexec_load),
-    ("kexec_file_load", libc::SYS_kexec_file_load),
-    ("init_module", libc::SYS_init_module),
-    ("finit_module", libc::SYS_finit_module),
-    ("delete_module", libc::SYS_delete_module),
 ];
 
 /// Compiles the supervisor prelude.
@@ -194,7 +177,7 @@ pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, Seccom
 fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
     use SeccompCmpOp::{Eq, MaskedEq, Ne};
     let mut map = BTreeMap::new();
-    for &(_, nr) in WORKLOAD_DENIED {
+    for &(_, nr) in PRELUDE_DENIED.iter().chain(WORKLOAD_DENIED) {
         deny(&mut map, nr, Vec::new());
     }
 

@@ -126,6 +126,15 @@ pub fn scratch() -> tempfile::TempDir {
     dir
 }
 
+/// The command prefix that runs a program as uid/gid 65534 with no capabilities.
+pub const AS_NOBODY: [&str; 5] = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--init-groups",
+    "--inh-caps=-all",
+];
+
 /// How the supervisor is started.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
@@ -184,16 +193,7 @@ where
 {
     let mut argv: Vec<OsString> = Vec::new();
     if launch.unprivileged {
-        argv.extend(
-            [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--init-groups",
-                "--inh-caps=-all",
-            ]
-            .map(OsString::from),
-        );
+        argv.extend(AS_NOBODY.map(OsString::from));
     }
     if let Some(refuses) = &launch.outer_refuses {
         argv.push(helper_bin("outer-seccomp").into());
