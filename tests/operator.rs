@@ -164,6 +164,22 @@ fn report_fd_receives_the_report_before_the_workload_runs() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    let missing_dir = dir.path().join("no-such-dir/report.json");
+    let bad_path = run_supervisor(
+        &Launch::default(),
+        [
+            OsString::from("--report"),
+            missing_dir.clone().into(),
+            "--".into(),
+            "true".into(),
+        ],
+    );
+    assert_eq!(bad_path.code, 2, "{}", bad_path.stderr);
+    assert!(bad_path.error_line().contains(&format!(
+        "failed to open the hardening report {}",
+        missing_dir.display()
+    )));
+
     let bad = run_supervisor(&Launch::default(), ["--report-fd", "77", "--", "true"]);
     assert_eq!(bad.code, 2);
     assert!(

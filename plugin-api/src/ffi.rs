@@ -226,3 +226,66 @@ extern "C" fn handle<P: PolicySlot>(report: FailureReportRef) -> RResult<u32, Pl
         Ok(verdict.code())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct AlwaysTolerate;
+
+    impl FailurePolicy for AlwaysTolerate {
+        const NAME: &'static str = "always";
+        const VERSION: &'static str = "0";
+        fn init(_config: Option<serde_json::Value>) -> Result<Self, String> {
+            Ok(AlwaysTolerate)
+        }
+        fn tolerates(&self) -> Vec<SandboxFailureKind> {
+            SandboxFailureKind::ALL.to_vec()
+        }
+        fn handle(&self, _report: &FailureReport) -> Verdict {
+            Verdict::Tolerate
+        }
+    }
+
+    impl PolicySlot for AlwaysTolerate {
+        fn slot() -> &'static OnceLock<Self> {
+            static SLOT: OnceLock<AlwaysTolerate> = OnceLock::new();
+            &SLOT
+        }
+    }
+
+    fn call_with_kind(kind: u32) -> RResult<u32, PluginError> {
+        let with_metadata = WithMetadata::new(FailureReportFfi {
+            kind,
+            errno: 1,
+            syscall: RStr::from_str("unshare(CLONE_NEWNET)"),
+            errno_name: RStr::from_str("EPERM"),
+            message: RStr::from_str(""),
+            context_json: RStr::from_str("{}"),
+        });
+        // SAFETY: `with_metadata` outlives the call.
+        let report = FailureReportRef(unsafe { with_metadata.as_prefix() });
+        handle::<AlwaysTolerate>(report)
+    }
+
+    #[test]
+    fn glue_decides_unknown_kinds_as_abort_and_catches_order_errors() {
+        // Before init: an error, not a verdict.
+        assert!(matches!(
+            call_with_kind(1),
+            RResult::RErr(PluginError {
+                panicked: false,
+                ..
+            })
+        ));
+        assert_eq!(init::<AlwaysTolerate>(RStr::from_str("")), RResult::ROk(()));
+        assert_eq!(call_with_kind(1), RResult::ROk(Verdict::Tolerate.code()));
+        // A kind this plugin was built without never reaches the policy.
+        assert_eq!(call_with_kind(99), RResult::ROk(Verdict::Abort.code()));
+        // A second init is refused.
+        assert!(matches!(
+            init::<AlwaysTolerate>(RStr::from_str("")),
+            RResult::RErr(_)
+        ));
+    }
+}

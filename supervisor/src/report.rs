@@ -27,6 +27,45 @@ pub enum ReportSink {
     Fd(RawFd),
 }
 
+impl std::fmt::Display for ReportSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportSink::File(path) => write!(f, "{}", path.display()),
+            ReportSink::Fd(fd) => write!(f, "on descriptor {fd}"),
+        }
+    }
+}
+
+impl ReportSink {
+    /// Opens the sink at boot, before any step, so that a bad path is a usage error and not a
+    /// failure after hardening.
+    pub fn open(&self) -> std::io::Result<ReportWriter> {
+        match self {
+            ReportSink::File(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(path)
+                    .map(ReportWriter)
+            }
+            ReportSink::Fd(fd) => {
+                // SAFETY: the operator handed this descriptor to the supervisor with --report-fd
+                // (checked open when the flag was parsed) for exactly this report; the writer owns
+                // it from here and closes it after writing.
+                Ok(ReportWriter(unsafe { File::from_raw_fd(*fd) }))
+            }
+        }
+    }
+}
+
+/// An open report destination; written once.
+#[derive(Debug)]
+pub struct ReportWriter(File);
+
 /// How one step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -179,28 +218,11 @@ impl HardeningReport {
             .refusal(report, &decider, Decision::Aborted);
     }
 
-    /// Writes the report to `sink` as one JSON document followed by a newline.
-    pub fn write(&self, sink: &ReportSink) -> std::io::Result<()> {
+    /// Writes the report as one JSON document followed by a newline, and closes the writer.
+    pub fn write(&self, writer: ReportWriter) -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        match sink {
-            ReportSink::File(path) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_CLOEXEC)
-                    .open(path)?;
-                file.write_all(&text)
-            }
-            ReportSink::Fd(fd) => {
-                // SAFETY: the operator handed this descriptor to the supervisor with --report-fd
-                // for exactly this write; the report owns it from here and closes it.
-                let mut file = unsafe { File::from_raw_fd(*fd) };
-                file.write_all(&text)
-            }
-        }
+        let mut file = writer.0;
+        file.write_all(&text)
     }
 }

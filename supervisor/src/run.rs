@@ -12,7 +12,7 @@ use crate::failure::{
 use crate::identity::{DropStage, Identity, IdentityError};
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
-use crate::report::{Decision, HardeningReport, ReportSink};
+use crate::report::{Decision, HardeningReport, ReportSink, ReportWriter};
 use crate::seccomp::SeccompCompileError;
 use crate::spawn::{ChildStage, CommandError, Plan, Released, SpawnError, Spawned};
 use nix::unistd::Pid;
@@ -77,6 +77,15 @@ pub enum SupervisorError {
     /// The paused workload's `/proc/PID/status` disagrees with what the steps reported.
     #[error("failed to verify the workload before exec: {0}")]
     ChildVerify(String),
+    /// `--report` could not be opened.
+    #[error("failed to open the hardening report {sink}")]
+    ReportOpen {
+        /// The sink, as given.
+        sink: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The report could not be written.
     #[error("failed to write the hardening report")]
     Report(#[source] std::io::Error),
@@ -122,7 +131,9 @@ impl SupervisorError {
     /// The documented exit code for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
-            SupervisorError::HandlerConfig { .. } | SupervisorError::Identity(_) => exit::USAGE,
+            SupervisorError::HandlerConfig { .. }
+            | SupervisorError::Identity(_)
+            | SupervisorError::ReportOpen { .. } => exit::USAGE,
             SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
             SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
             SupervisorError::Seccomp(
@@ -163,16 +174,23 @@ impl SupervisorError {
 /// With `options.report` set, the hardening report is written before the workload execs, or when
 /// the boot stops.
 pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
+    let mut writer = match &options.report {
+        Some(sink) => Some(sink.open().map_err(|source| SupervisorError::ReportOpen {
+            sink: sink.to_string(),
+            source,
+        })?),
+        None => None,
+    };
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
-    let booted = boot(options, &mut report);
+    let booted = boot(options, &mut report, &mut writer);
     let workload = match booted {
         Ok(workload) => workload,
         Err(err) => {
             report.outcome = "aborted";
             report.error = Some(crate::exit::one_line(&err));
-            if let Some(sink) = &options.report {
+            if let Some(writer) = writer {
                 // The boot already failed; a report that cannot be written is only logged.
-                if let Err(write_err) = report.write(sink) {
+                if let Err(write_err) = report.write(writer) {
                     tracing::error!("failed to write the hardening report: {write_err}");
                 }
             }
@@ -185,7 +203,11 @@ pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
 }
 
 /// Steps 1 to 5: everything up to a running workload.
-fn boot(options: &RunOptions, report: &mut HardeningReport) -> Result<Pid, SupervisorError> {
+fn boot(
+    options: &RunOptions,
+    report: &mut HardeningReport,
+    writer: &mut Option<ReportWriter>,
+) -> Result<Pid, SupervisorError> {
     // 1. The handler comes first: it must be in place before the first step can be refused, and a
     //    plugin that fails to load must stop the boot before anything has changed.
     if let Some(path) = &options.handler_plugin {
@@ -309,8 +331,8 @@ fn boot(options: &RunOptions, report: &mut HardeningReport) -> Result<Pid, Super
     )?;
     report.workload["pid"] = json!(paused.pid().as_raw());
     report.outcome = "running";
-    if let Some(sink) = &options.report {
-        report.write(sink).map_err(SupervisorError::Report)?;
+    if let Some(writer) = writer.take() {
+        report.write(writer).map_err(SupervisorError::Report)?;
     }
     match paused.release()? {
         Released::Running(pid) => {
