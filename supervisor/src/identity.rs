@@ -60,6 +60,16 @@ pub enum DropStage {
 }
 
 impl DropStage {
+    /// Every stage, in declaration order (the order of their `as u32` values).
+    pub const ALL: [DropStage; 6] = [
+        DropStage::Setgroups,
+        DropStage::Setresgid,
+        DropStage::Setresuid,
+        DropStage::VerifyIds,
+        DropStage::VerifyGroups,
+        DropStage::RegainedRoot,
+    ];
+
     /// The call, as written in messages.
     pub fn syscall(self) -> &'static str {
         match self {

@@ -48,17 +48,8 @@ impl ChildStage {
     }
 
     fn decode(code: u32) -> Option<Self> {
-        use DropStage::*;
-        let drop = [
-            Setgroups,
-            Setresgid,
-            Setresuid,
-            VerifyIds,
-            VerifyGroups,
-            RegainedRoot,
-        ];
         Some(match code {
-            0x100..=0x1ff => ChildStage::Drop(*drop.get((code - 0x100) as usize)?),
+            0x100..=0x1ff => ChildStage::Drop(*DropStage::ALL.get((code - 0x100) as usize)?),
             0x200 => ChildStage::NoNewPrivs,
             0x300..=0x3ff => ChildStage::WorkloadSeccomp((code - 0x300) as u8),
             0x400 => ChildStage::SignalMask,
