@@ -222,9 +222,10 @@ fn boot(
         "decider": handler.decider(),
         "declared": handler.declared_tolerances().iter().map(|kind| kind.name()).collect::<Vec<_>>(),
     });
+    // Every refusal goes through the handler with the environment clues, and into the report.
     let context = report.environment.clone();
-    let decide = |report_: FailureReport, report: &mut HardeningReport| match decide(
-        report_.with_context(context.clone()),
+    let settle = |failure: FailureReport, report: &mut HardeningReport| match decide(
+        failure.with_context(context.clone()),
     ) {
         Ok(tolerated) => {
             report.tolerated(&tolerated);
@@ -243,7 +244,8 @@ fn boot(
         report.step("privilege-drop").requested = false;
         report.step("privilege-drop").decision = Decision::NotRequested;
     }
-    let program = crate::spawn::resolve_command(&options.command[0])?;
+    let program =
+        crate::spawn::resolve_command(options.command.first().ok_or(CommandError::Empty)?)?;
     let prelude = crate::seccomp::compile_prelude()?;
     let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
     let filter_source = workload_filter.source.clone();
@@ -280,7 +282,7 @@ fn boot(
                 }),
             );
         }
-        Err(refusal) => decide(
+        Err(refusal) => settle(
             FailureReport::new(
                 SandboxFailureKind::NetworkNamespace,
                 refusal.syscall,
@@ -300,7 +302,7 @@ fn boot(
                 json!({"pr_get_seccomp": mode, "no_new_privs": true}),
             );
         }
-        Err(PreludeError::Refused(failure)) => decide(failure, report)?,
+        Err(PreludeError::Refused(failure)) => settle(failure, report)?,
         Err(PreludeError::Verify(mode)) => return Err(SupervisorError::PreludeVerify(mode)),
     }
 
@@ -316,7 +318,7 @@ fn boot(
             Spawned::Ready(paused) => break paused,
             Spawned::Failed { stage, errno } => {
                 let failure = child_failure(&mut plan, &program, stage, errno)?;
-                decide(failure, report)?;
+                settle(failure, report)?;
                 // Tolerated: spawn again without the filter; the workload has not run yet.
                 plan.without_filter();
             }

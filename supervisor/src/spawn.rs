@@ -70,6 +70,9 @@ pub enum CommandError {
     /// Found but not executable (exit 126).
     #[error("command {0} is not executable")]
     NotExecutable(PathBuf),
+    /// No command was given (only possible when embedding).
+    #[error("no command to run")]
+    Empty,
     /// An argument contains a NUL byte.
     #[error("argument {0:?} contains a NUL byte")]
     Nul(OsString),
