@@ -26,4 +26,9 @@ if [ "${#needed[@]}" -gt 0 ]; then
 fi
 
 cargo build --workspace --all-targets
+
+# The tests copy the binary and plugins here, where an unprivileged user can run them.
+SANDBOX_TESTS_STAGING=$(mktemp -d)
+export SANDBOX_TESTS_STAGING
+trap 'rm -rf "$SANDBOX_TESTS_STAGING"' EXIT
 cargo test --workspace

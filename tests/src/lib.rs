@@ -56,19 +56,25 @@ pub fn target_dir() -> PathBuf {
         .to_owned()
 }
 
-/// Where built artifacts are staged for the tests: a directory under the system temp dir that
-/// every user can traverse, because the checkout itself may not be (and the tests start the
-/// supervisor as an unprivileged user). One per target directory, reused across runs.
+/// Where built artifacts are staged for the tests: a directory every user can traverse, because
+/// the checkout itself may not be (and the tests start the supervisor as an unprivileged user).
+/// `SANDBOX_TESTS_STAGING` names it (tests/run.sh makes a fresh one and removes it afterwards);
+/// otherwise it is one per user and target directory under the system temp dir, reused.
 fn staging_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        target_dir().hash(&mut hasher);
-        let dir = std::env::temp_dir().join(format!(
-            "sandbox-supervisor-tests-{}-{:016x}",
-            nix::unistd::geteuid(),
-            hasher.finish()
-        ));
+        let dir = match std::env::var_os("SANDBOX_TESTS_STAGING") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                target_dir().hash(&mut hasher);
+                std::env::temp_dir().join(format!(
+                    "sandbox-supervisor-tests-{}-{:016x}",
+                    nix::unistd::geteuid(),
+                    hasher.finish()
+                ))
+            }
+        };
         std::fs::create_dir_all(&dir).expect("create the staging directory");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         dir
