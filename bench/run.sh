@@ -55,13 +55,17 @@ print(f"refused-and-aborted run minus the outer launcher: {(r['sandbox-superviso
 PY
 
 echo
-echo "== 2. filter cost: $loop_n getppid() calls"
-# All three through the same shell, because bwrap reads its program from descriptor 9 of each run (dash redirects only 0-9).
-hyperfine --warmup 2 --runs 15 --export-json "$work/filter.json" \
-  -n 'no filter' "$work/getppid-loop $loop_n" \
-  -n 'bwrap --seccomp (libseccomp)' "bwrap --dev-bind / / --seccomp 9 $work/getppid-loop $loop_n 9<$work/libseccomp.bpf" \
-  -n 'sandbox-supervisor' "$bin --log-level error -- $work/getppid-loop $loop_n" >/dev/null
-python3 - "$work/filter.json" "$loop_n" <<'PY'
+for call in getppid prctl; do
+  arg=""
+  [ "$call" = prctl ] && arg=prctl
+  echo "== 2. filter cost: $loop_n $call() calls"
+  # All three through the same shell, because bwrap reads its program from descriptor 9 of each
+  # run (dash redirects only 0-9).
+  hyperfine --warmup 2 --runs 15 --export-json "$work/filter-$call.json" \
+    -n 'no filter' "$work/getppid-loop $loop_n $arg" \
+    -n 'bwrap --seccomp (libseccomp)' "bwrap --dev-bind / / --seccomp 9 $work/getppid-loop $loop_n $arg 9<$work/libseccomp.bpf" \
+    -n 'sandbox-supervisor' "$bin --log-level error -- $work/getppid-loop $loop_n $arg" >/dev/null
+  python3 - "$work/filter-$call.json" "$loop_n" <<'PY'
 import json, sys
 n = int(sys.argv[2])
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
@@ -73,8 +77,9 @@ for name, key, t in [("no filter", "no filter", bare), ("sandbox-supervisor (3 p
     print(f"{name:35s} {t*1e3:8.1f} ms ±{sd[key]*1e3:5.1f}  {(t-bare)/n*1e9:6.1f} ns/call over no filter")
 print(f"per-call filter cost, supervisor / libseccomp: x{(sup-bare)/max(bw-bare,1e-12):.2f}")
 PY
+  echo
+done
 
-echo
 echo "== 3. memory and size"
 $bin --log-level error -- sleep 2 &
 pid=$!

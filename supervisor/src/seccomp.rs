@@ -2,9 +2,10 @@
 //!
 //! Both are compiled in the parent with seccompiler before any hardening, so the forked child only
 //! has to hand a ready BPF program to the kernel. Both deny with `EPERM` (the workload's `clone3`
-//! gets `ENOSYS` so libc falls back to `clone`, whose flags can be inspected). On x86_64 the x32
-//! aliases of every denied call are denied too, because seccompiler matches exact numbers and an x32
-//! call carries the x86_64 audit arch.
+//! gets `ENOSYS` so libc falls back to `clone`, whose flags can be inspected). seccompiler matches
+//! exact syscall numbers, and on x86_64 an x32 call (bit 30 set in its number) carries the x86_64
+//! audit arch: the prelude denies the x32 aliases of its calls, and the workload gets a short
+//! hand-written first program ([`prologue`]) that denies every x32 call.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,8 +81,13 @@ fn arch() -> Result<TargetArch, SeccompCompileError> {
         .map_err(|_| SeccompCompileError::Arch(std::env::consts::ARCH.to_owned()))
 }
 
-/// Adds `rules` for `nr` and, on x86_64, for its x32 numbers.
+/// Adds `rules` for `nr` (the workload's main program: x32 is handled by [`prologue`]).
 fn deny(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
+    map.entry(nr).or_default().extend(rules);
+}
+
+/// Adds `rules` for `nr` and, on x86_64, for its x32 numbers (the prelude).
+fn deny_with_x32(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
     #[cfg(target_arch = "x86_64")]
     {
         let mut numbers = vec![nr | X32_SYSCALL_BIT];
@@ -150,7 +156,7 @@ pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
 pub fn compile_prelude() -> Result<BpfProgram, SeccompCompileError> {
     let mut map = BTreeMap::new();
     for &(_, nr) in PRELUDE_DENIED {
-        deny(&mut map, nr, Vec::new());
+        deny_with_x32(&mut map, nr, Vec::new());
     }
     compile(map, SeccompAction::Errno(libc::EPERM as u32))
 }
@@ -160,18 +166,58 @@ pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, Seccom
     if let Some(path) = profile {
         return compile_profile(path);
     }
-    // clone3 passes its flags in memory, where BPF cannot look: answer ENOSYS so that libc falls
-    // back to clone, whose flags the main program checks.
-    let mut clone3 = BTreeMap::new();
-    deny(&mut clone3, libc::SYS_clone3, Vec::new());
-    let clone3 = compile(clone3, SeccompAction::Errno(libc::ENOSYS as u32))?;
     Ok(WorkloadFilter {
         programs: vec![
-            clone3,
+            prologue(true),
             compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?,
         ],
         source: "built-in".to_owned(),
     })
+}
+
+/// The workload's first program, by hand because seccompiler cannot match a range of numbers:
+/// every x32 call (x86_64 only) answers `EPERM`; with `clone3_enosys`, `clone3` answers `ENOSYS`
+/// (it passes its flags in memory, where BPF cannot look, so libc falls back to `clone`, whose
+/// flags the main program checks); everything else is allowed, for the next program to decide.
+///
+/// Its answer depends on the syscall number alone, so the kernel's per-filter action cache
+/// answers for it without running it on every call.
+pub fn prologue(clone3_enosys: bool) -> BpfProgram {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    use seccompiler::sock_filter;
+    let statement = |code: u32, k: u32| sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let errno = |errno: i32| statement(BPF_RET | BPF_K, libc::SECCOMP_RET_ERRNO | errno as u32);
+    // offsetof(struct seccomp_data, nr) is 0.
+    let mut program = vec![statement(BPF_LD | BPF_W | BPF_ABS, 0)];
+    #[cfg(target_arch = "x86_64")]
+    program.extend([
+        jump(
+            BPF_JMP | libc::BPF_JGE | BPF_K,
+            X32_SYSCALL_BIT as u32,
+            0,
+            1,
+        ),
+        errno(libc::EPERM),
+    ]);
+    if clone3_enosys {
+        program.extend([
+            jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_clone3 as u32, 0, 1),
+            errno(libc::ENOSYS),
+        ]);
+    }
+    program.push(statement(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
+    program
 }
 
 fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
@@ -252,7 +298,7 @@ fn compile_profile(path: &Path) -> Result<WorkloadFilter, SeccompCompileError> {
         .remove("workload")
         .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(path.to_owned()))?;
     Ok(WorkloadFilter {
-        programs: vec![program],
+        programs: vec![prologue(false), program],
         source: path.display().to_string(),
     })
 }
@@ -306,10 +352,15 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn x32_aliases_are_denied() {
-        let map = workload_rules();
-        assert!(map.contains_key(&(libc::SYS_ptrace | X32_SYSCALL_BIT)));
-        assert!(map.contains_key(&(521 | X32_SYSCALL_BIT)));
-        assert!(map.contains_key(&(libc::SYS_socket | X32_SYSCALL_BIT)));
+    fn prologue_denies_every_x32_call_and_answers_clone3() {
+        let program = prologue(true);
+        // load nr; x32 -> EPERM; clone3 -> ENOSYS; allow.
+        assert_eq!(program.len(), 6);
+        assert_eq!(program[1].k, X32_SYSCALL_BIT as u32);
+        assert_eq!(program[2].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
+        assert_eq!(program[3].k, libc::SYS_clone3 as u32);
+        assert_eq!(program[4].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        assert_eq!(program[5].k, libc::SECCOMP_RET_ALLOW);
+        assert_eq!(prologue(false).len(), 4);
     }
 }

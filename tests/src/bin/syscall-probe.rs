@@ -172,6 +172,12 @@ fn main() {
                 [libc::PR_SET_SECCOMP as u64, 2, 0, 0, 0],
             ),
             ("clone3", libc::SYS_clone3, [0, 0, 0, 0, 0]),
+            // An x32 call (bit 30 set); ENOSYS without a filter where the kernel has no x32.
+            (
+                "x32:getppid",
+                0x4000_0000 | libc::SYS_getppid,
+                [0, 0, 0, 0, 0],
+            ),
             // Allowed variants, expected to succeed.
             (
                 "socket(AF_NETLINK,NETLINK_ROUTE)",
