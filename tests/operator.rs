@@ -86,7 +86,7 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
     let filter = &step(&report, "workload-seccomp")["verified"];
     assert_eq!(filter["seccomp"], 2);
     assert_eq!(filter["no_new_privs"], 1);
-    assert_eq!(filter["seccomp_filters"], 3);
+    assert_eq!(filter["seccomp_filters"], 2);
     let ids = &step(&report, "privilege-drop")["verified"];
     assert_eq!(ids["uid"], serde_json::json!([65534, 65534, 65534, 65534]));
     assert_eq!(ids["groups"], serde_json::json!([65534]));

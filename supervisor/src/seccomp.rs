@@ -4,8 +4,8 @@
 //! has to hand a ready BPF program to the kernel. Both deny with `EPERM` (the workload's `clone3`
 //! gets `ENOSYS` so libc falls back to `clone`, whose flags can be inspected). seccompiler matches
 //! exact syscall numbers, and on x86_64 an x32 call (bit 30 set in its number) carries the x86_64
-//! audit arch: the prelude denies the x32 aliases of its calls, and the workload gets a short
-//! hand-written first program ([`prologue`]) that denies every x32 call.
+//! audit arch: both programs start with a short hand-written head ([`head`]) that denies every x32
+//! call before seccompiler's rules run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,7 +52,8 @@ pub enum SeccompCompileError {
 /// The prepared workload filter: BPF programs installed in this order in the child.
 #[derive(Debug, Clone)]
 pub struct WorkloadFilter {
-    /// Programs in install order. The main program denies `seccomp(SET_MODE_FILTER)`, so it is last.
+    /// Programs in install order (one today). A program that denies `seccomp(SET_MODE_FILTER)`
+    /// must be last.
     pub programs: Vec<BpfProgram>,
     /// `built-in` or the profile path, for logs and reports.
     pub source: String,
@@ -62,40 +63,14 @@ pub struct WorkloadFilter {
 #[cfg(target_arch = "x86_64")]
 const X32_SYSCALL_BIT: i64 = 0x4000_0000;
 
-/// x32-only numbers of calls the filters deny (x32 gives these calls their own numbers).
-#[cfg(target_arch = "x86_64")]
-fn x32_aliases(nr: i64) -> &'static [i64] {
-    match nr {
-        libc::SYS_ptrace => &[521],
-        libc::SYS_kexec_load => &[528],
-        libc::SYS_process_vm_readv => &[539],
-        libc::SYS_process_vm_writev => &[540],
-        libc::SYS_execveat => &[545],
-        _ => &[],
-    }
-}
-
 fn arch() -> Result<TargetArch, SeccompCompileError> {
     std::env::consts::ARCH
         .try_into()
         .map_err(|_| SeccompCompileError::Arch(std::env::consts::ARCH.to_owned()))
 }
 
-/// Adds `rules` for `nr` (the workload's main program: x32 is handled by [`prologue`]).
+/// Adds `rules` for `nr`.
 fn deny(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
-    map.entry(nr).or_default().extend(rules);
-}
-
-/// Adds `rules` for `nr` and, on x86_64, for its x32 numbers (the prelude).
-fn deny_with_x32(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut numbers = vec![nr | X32_SYSCALL_BIT];
-        numbers.extend(x32_aliases(nr).iter().map(|alias| alias | X32_SYSCALL_BIT));
-        for number in numbers {
-            map.entry(number).or_default().extend(rules.iter().cloned());
-        }
-    }
     map.entry(nr).or_default().extend(rules);
 }
 
@@ -156,9 +131,12 @@ pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
 pub fn compile_prelude() -> Result<BpfProgram, SeccompCompileError> {
     let mut map = BTreeMap::new();
     for &(_, nr) in PRELUDE_DENIED {
-        deny_with_x32(&mut map, nr, Vec::new());
+        deny(&mut map, nr, Vec::new());
     }
-    compile(map, SeccompAction::Errno(libc::EPERM as u32))
+    Ok(with_head(
+        head(false),
+        compile(map, SeccompAction::Errno(libc::EPERM as u32))?,
+    ))
 }
 
 /// Compiles the built-in workload filter, or the `workload` filter of `profile`.
@@ -166,23 +144,18 @@ pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, Seccom
     if let Some(path) = profile {
         return compile_profile(path);
     }
+    let rules = compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?;
     Ok(WorkloadFilter {
-        programs: vec![
-            prologue(true),
-            compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?,
-        ],
+        programs: vec![with_head(head(true), rules)],
         source: "built-in".to_owned(),
     })
 }
 
-/// The workload's first program, by hand because seccompiler cannot match a range of numbers:
+/// The hand-written start of both programs, because seccompiler cannot match a range of numbers:
 /// every x32 call (x86_64 only) answers `EPERM`; with `clone3_enosys`, `clone3` answers `ENOSYS`
 /// (it passes its flags in memory, where BPF cannot look, so libc falls back to `clone`, whose
-/// flags the main program checks); everything else is allowed, for the next program to decide.
-///
-/// Its answer depends on the syscall number alone, so the kernel's per-filter action cache
-/// answers for it without running it on every call.
-pub fn prologue(clone3_enosys: bool) -> BpfProgram {
+/// flags the rules check). Any other call falls through to the next instruction.
+pub fn head(clone3_enosys: bool) -> Vec<seccompiler::sock_filter> {
     use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
     use seccompiler::sock_filter;
     let statement = |code: u32, k: u32| sock_filter {
@@ -199,9 +172,9 @@ pub fn prologue(clone3_enosys: bool) -> BpfProgram {
     };
     let errno = |errno: i32| statement(BPF_RET | BPF_K, libc::SECCOMP_RET_ERRNO | errno as u32);
     // offsetof(struct seccomp_data, nr) is 0.
-    let mut program = vec![statement(BPF_LD | BPF_W | BPF_ABS, 0)];
+    let mut head = vec![statement(BPF_LD | BPF_W | BPF_ABS, 0)];
     #[cfg(target_arch = "x86_64")]
-    program.extend([
+    head.extend([
         jump(
             BPF_JMP | libc::BPF_JGE | BPF_K,
             X32_SYSCALL_BIT as u32,
@@ -211,13 +184,18 @@ pub fn prologue(clone3_enosys: bool) -> BpfProgram {
         errno(libc::EPERM),
     ]);
     if clone3_enosys {
-        program.extend([
+        head.extend([
             jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_clone3 as u32, 0, 1),
             errno(libc::ENOSYS),
         ]);
     }
-    program.push(statement(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW));
-    program
+    head
+}
+
+/// `head` followed by `program`. BPF jumps are relative and seccompiler's program loads what it
+/// inspects itself, so the program behaves the same behind the head.
+fn with_head(head: Vec<seccompiler::sock_filter>, program: BpfProgram) -> BpfProgram {
+    head.into_iter().chain(program).collect()
 }
 
 fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
@@ -298,7 +276,7 @@ fn compile_profile(path: &Path) -> Result<WorkloadFilter, SeccompCompileError> {
         .remove("workload")
         .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(path.to_owned()))?;
     Ok(WorkloadFilter {
-        programs: vec![prologue(false), program],
+        programs: vec![with_head(head(false), program)],
         source: path.display().to_string(),
     })
 }
@@ -347,20 +325,21 @@ mod tests {
     fn builtin_filters_compile() {
         assert!(!compile_prelude().unwrap().is_empty());
         let workload = compile_workload(None).unwrap();
-        assert_eq!(workload.programs.len(), 2);
+        assert_eq!(workload.programs.len(), 1);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[test]
-    fn prologue_denies_every_x32_call_and_answers_clone3() {
-        let program = prologue(true);
-        // load nr; x32 -> EPERM; clone3 -> ENOSYS; allow.
-        assert_eq!(program.len(), 6);
-        assert_eq!(program[1].k, X32_SYSCALL_BIT as u32);
-        assert_eq!(program[2].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
-        assert_eq!(program[3].k, libc::SYS_clone3 as u32);
-        assert_eq!(program[4].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
-        assert_eq!(program[5].k, libc::SECCOMP_RET_ALLOW);
-        assert_eq!(prologue(false).len(), 4);
+    fn head_denies_every_x32_call_and_answers_clone3() {
+        let head = head(true);
+        // load nr; x32 -> EPERM; clone3 -> ENOSYS; fall through.
+        assert_eq!(head.len(), 5);
+        assert_eq!(head[1].k, X32_SYSCALL_BIT as u32);
+        assert_eq!(head[2].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
+        assert_eq!(head[3].k, libc::SYS_clone3 as u32);
+        assert_eq!(head[4].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        assert_eq!(super::head(false).len(), 3);
+        let workload = compile_workload(None).unwrap();
+        assert_eq!(&workload.programs[0][..5], &head[..]);
     }
 }
