@@ -73,7 +73,7 @@ bare = r["no filter"]["mean"]
 sup = r["sandbox-supervisor"]["mean"]
 bw = r["bwrap --seccomp (libseccomp)"]["mean"]
 sd = {k: v["stddev"] for k, v in r.items()}
-for name, key, t in [("no filter", "no filter", bare), ("sandbox-supervisor (3 programs)", "sandbox-supervisor", sup), ("bwrap + libseccomp (1 program)", "bwrap --seccomp (libseccomp)", bw)]:
+for name, key, t in [("no filter", "no filter", bare), ("sandbox-supervisor (2 programs)", "sandbox-supervisor", sup), ("bwrap + libseccomp (1 program)", "bwrap --seccomp (libseccomp)", bw)]:
     print(f"{name:35s} {t*1e3:8.1f} ms ±{sd[key]*1e3:5.1f}  {(t-bare)/n*1e9:6.1f} ns/call over no filter")
 print(f"per-call filter cost, supervisor / libseccomp: x{(sup-bare)/max(bw-bare,1e-12):.2f}")
 PY
