@@ -4,7 +4,7 @@
 //! |---|---|
 //! | workload's | the workload exited with this code |
 //! | 128+N | the workload was killed by signal N |
-//! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile or `--user` |
+//! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or report destination |
 //! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, or built for another ABI |
 //! | 119 | plugin failure: init rejected the configuration, a panic, a thread, an out-of-range or undeclared verdict |
 //! | 120 | a hardening step was refused and the strict default aborted |

@@ -213,13 +213,6 @@ impl std::fmt::Debug for PluginHandler {
     }
 }
 
-impl PluginHandler {
-    /// The kinds the plugin declared, restricted to those the host can ever tolerate.
-    pub fn declared(&self) -> &[SandboxFailureKind] {
-        &self.declared
-    }
-}
-
 impl SandboxFailureHandler for PluginHandler {
     fn decider(&self) -> String {
         self.decider.clone()

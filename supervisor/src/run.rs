@@ -7,13 +7,14 @@ use nix::errno::Errno;
 
 use crate::exit;
 use crate::failure::{
-    decide, set_failure_handler, FailureReport, HandlerAlreadySet, Refused, SandboxFailureKind,
+    decide, set_failure_handler, FailureReport, HandlerAlreadySet, Refused, SandboxFailureHandler,
+    SandboxFailureKind,
 };
 use crate::identity::{DropStage, Identity, IdentityError};
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
 use crate::report::{Decision, HardeningReport, ReportSink, ReportWriter};
-use crate::seccomp::SeccompCompileError;
+use crate::seccomp::{SeccompCompileError, WorkloadFilter};
 use crate::spawn::{ChildStage, CommandError, Plan, Released, SpawnError, Spawned};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -248,7 +249,6 @@ fn boot(
         crate::spawn::resolve_command(options.command.first().ok_or(CommandError::Empty)?)?;
     let prelude = crate::seccomp::compile_prelude()?;
     let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
-    let filter_source = workload_filter.source.clone();
     let mut plan = Plan::new(
         &program,
         &options.command,
@@ -317,20 +317,14 @@ fn boot(
         match crate::spawn::spawn(&mut plan, &mask)? {
             Spawned::Ready(paused) => break paused,
             Spawned::Failed { stage, errno } => {
-                let failure = child_failure(&mut plan, &program, stage, errno)?;
+                let failure = child_failure(&plan, &program, stage, errno)?;
                 settle(failure, report)?;
                 // Tolerated: spawn again without the filter; the workload has not run yet.
                 plan.without_filter();
             }
         }
     };
-    verify_child(
-        paused.pid(),
-        identity.as_ref(),
-        plan.filter().is_some(),
-        &filter_source,
-        report,
-    )?;
+    verify_child(paused.pid(), identity.as_ref(), plan.filter(), report)?;
     report.workload["pid"] = json!(paused.pid().as_raw());
     report.outcome = "running";
     if let Some(writer) = writer.take() {
@@ -353,8 +347,7 @@ fn boot(
 fn verify_child(
     pid: Pid,
     identity: Option<&Identity>,
-    filtered: bool,
-    filter_source: &str,
+    filter: Option<&WorkloadFilter>,
     report: &mut HardeningReport,
 ) -> Result<(), SupervisorError> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|err| {
@@ -383,16 +376,16 @@ fn verify_child(
             "the workload does not have no_new_privs".to_owned(),
         ));
     }
-    if filtered {
+    if let Some(filter) = filter {
         if seccomp != Some(2) {
             return Err(SupervisorError::ChildVerify(format!(
                 "the workload filter was installed but Seccomp is {seccomp:?}, not 2"
             )));
         }
-        tracing::info!(source = %filter_source, "workload-seccomp enforced: filter installed before exec");
+        tracing::info!(source = %filter.source, "workload-seccomp enforced: filter installed before exec");
         report.enforced(
             "workload-seccomp",
-            json!({"source": filter_source, "seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs}),
+            json!({"source": filter.source, "seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs}),
         );
     } else {
         report.step("workload-seccomp").verified =
@@ -443,8 +436,12 @@ pub fn register_plugin(
         sha256,
         config,
     })?;
-    let declared: Vec<&str> = handler.declared().iter().map(|kind| kind.name()).collect();
-    let decider = crate::failure::SandboxFailureHandler::decider(&handler);
+    let declared: Vec<&str> = handler
+        .declared_tolerances()
+        .iter()
+        .map(|kind| kind.name())
+        .collect();
+    let decider = handler.decider();
     tracing::info!(
         plugin = %path.display(),
         "failure handler loaded: {decider} may tolerate [{}]; every other refusal aborts",
@@ -504,7 +501,7 @@ pub fn install_prelude(prelude: &seccompiler::BpfProgram) -> Result<i32, Prelude
 /// Turns a child's `(stage, errno)` into the refusal to decide about (the workload filter only),
 /// or into the error that stops the boot.
 fn child_failure(
-    plan: &mut Plan,
+    plan: &Plan,
     program: &Path,
     stage: ChildStage,
     errno: Errno,

@@ -82,7 +82,8 @@ pub enum CommandError {
 #[derive(Debug)]
 pub struct Plan {
     program: CString,
-    argv: Vec<CString>,
+    /// Owns the strings `argv_ptrs` points into; never read directly.
+    _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     identity: Option<(Identity, DropScratch)>,
     filter: Option<WorkloadFilter>,
@@ -139,7 +140,7 @@ impl Plan {
         argv_ptrs.push(std::ptr::null());
         Ok(Plan {
             program,
-            argv,
+            _argv: argv,
             argv_ptrs,
             identity: identity.map(|identity| {
                 let scratch = DropScratch::new(&identity);
@@ -157,11 +158,6 @@ impl Plan {
     /// The workload filter still planned, if any.
     pub fn filter(&self) -> Option<&WorkloadFilter> {
         self.filter.as_ref()
-    }
-
-    /// The argument vector (for logs).
-    pub fn argv(&self) -> &[CString] {
-        &self.argv
     }
 }
 
