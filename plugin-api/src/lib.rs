@@ -58,9 +58,9 @@
 //!
 //! # Rules the supervisor enforces on every plugin
 //!
-//! - Only three kinds can ever be tolerated: [`SandboxFailureKind::NetworkNamespace`],
-//!   [`SandboxFailureKind::SupervisorSeccomp`] and [`SandboxFailureKind::WorkloadSeccomp`]. A
-//!   privilege-drop failure is always fatal and never reaches a plugin.
+//! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
+//!   mount) and the two seccomp filters. The new session, the capability drop and the privilege
+//!   drop are always fatal and never reach a plugin.
 //! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The supervisor prints it before any
 //!   hardening and treats a `Tolerate` for an undeclared kind as a plugin failure.
 //! - A kind this plugin was built without (added in a later version of this crate) is answered
@@ -107,14 +107,23 @@ pub enum SandboxFailureKind {
     /// The seccomp filter on the workload was refused: the workload could use user namespaces,
     /// ptrace, fileless exec, raw sockets and the other calls the filter denies.
     WorkloadSeccomp,
+    /// `unshare(CLONE_NEWPID)` was refused: the workload would see, and could signal or open the
+    /// `/proc/PID/mem` of, every process of its uid on the host.
+    PidNamespace,
+    /// `unshare(CLONE_NEWNS)`, making its mounts private or mounting a fresh `/proc` was refused:
+    /// the workload would see the host's `/proc`.
+    MountNamespace,
 }
 
 impl SandboxFailureKind {
-    /// Every kind this version of the crate knows, in boot order.
-    pub const ALL: [SandboxFailureKind; 3] = [
+    /// Every kind this version of the crate knows, in code order (codes are appended, never
+    /// reused).
+    pub const ALL: [SandboxFailureKind; 5] = [
         SandboxFailureKind::NetworkNamespace,
         SandboxFailureKind::SupervisorSeccomp,
         SandboxFailureKind::WorkloadSeccomp,
+        SandboxFailureKind::PidNamespace,
+        SandboxFailureKind::MountNamespace,
     ];
 
     /// The stable integer that represents this kind across the ABI.
@@ -123,6 +132,8 @@ impl SandboxFailureKind {
             SandboxFailureKind::NetworkNamespace => 1,
             SandboxFailureKind::SupervisorSeccomp => 2,
             SandboxFailureKind::WorkloadSeccomp => 3,
+            SandboxFailureKind::PidNamespace => 4,
+            SandboxFailureKind::MountNamespace => 5,
         }
     }
 
@@ -132,6 +143,8 @@ impl SandboxFailureKind {
             1 => Some(SandboxFailureKind::NetworkNamespace),
             2 => Some(SandboxFailureKind::SupervisorSeccomp),
             3 => Some(SandboxFailureKind::WorkloadSeccomp),
+            4 => Some(SandboxFailureKind::PidNamespace),
+            5 => Some(SandboxFailureKind::MountNamespace),
             _ => None,
         }
     }
@@ -142,6 +155,8 @@ impl SandboxFailureKind {
             SandboxFailureKind::NetworkNamespace => "network-namespace",
             SandboxFailureKind::SupervisorSeccomp => "supervisor-seccomp",
             SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
+            SandboxFailureKind::PidNamespace => "pid-namespace",
+            SandboxFailureKind::MountNamespace => "mount-namespace",
         }
     }
 
@@ -161,6 +176,12 @@ impl SandboxFailureKind {
             }
             SandboxFailureKind::WorkloadSeccomp => {
                 "the workload runs without the workload seccomp filter"
+            }
+            SandboxFailureKind::PidNamespace => {
+                "the workload shares the supervisor's PID namespace and sees the host's processes"
+            }
+            SandboxFailureKind::MountNamespace => {
+                "the workload shares the supervisor's mount namespace and the host's /proc"
             }
         }
     }
@@ -347,7 +368,7 @@ mod tests {
             assert_eq!(SandboxFailureKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
-        assert_eq!(SandboxFailureKind::from_code(4), None);
+        assert_eq!(SandboxFailureKind::from_code(6), None);
     }
 
     #[test]
