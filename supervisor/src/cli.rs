@@ -10,17 +10,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::report::ReportSink;
 use crate::run::RunOptions;
+use crate::step::Step;
 
-/// Run COMMAND behind a network namespace, seccomp filters and a verified privilege drop.
+/// Run COMMAND in a sandbox: its own network, PID and mount namespaces with a fresh /proc, a new
+/// session, no capabilities, a verified privilege drop and a seccomp filter.
 ///
-/// Without --handler-plugin every refused hardening step aborts before COMMAND runs.
+/// Without --handler-plugin every refused hardening step aborts before COMMAND runs. A root caller
+/// that names no --user runs COMMAND as nobody (65534:65534).
 #[derive(Debug, Parser)]
-#[command(
-    name = "sandbox-supervisor",
-    version,
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
-)]
+#[command(name = "sandbox-supervisor", version, subcommand_negates_reqs = true)]
 pub struct Cli {
     /// Check a host without running a workload.
     #[command(subcommand)]
@@ -30,23 +28,9 @@ pub struct Cli {
     #[allow(missing_docs)]
     pub handler: HandlerArgs,
 
-    /// Run COMMAND as this user (and group); supplementary groups come from the group database.
-    #[arg(long, value_name = "NAME|UID[:GROUP|GID]")]
-    pub user: Option<String>,
-
-    /// Replace the built-in workload filter with the filter named "workload" in this seccompiler
-    /// JSON profile.
-    #[arg(long, value_name = "FILE")]
-    pub seccomp_profile: Option<PathBuf>,
-
-    /// Write the JSON hardening report to FILE (mode 0600) before the workload execs, or when the
-    /// boot stops.
-    #[arg(long, value_name = "FILE", conflicts_with = "report_fd")]
-    pub report: Option<PathBuf>,
-
-    /// Write the JSON hardening report to this open descriptor (3 or above), then close it.
-    #[arg(long, value_name = "N", value_parser = parse_report_fd)]
-    pub report_fd: Option<RawFd>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub boot: BootArgs,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -57,21 +41,67 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
-/// The failure-handler flags, shared by a run and `probe`.
+/// The failure-handler flags, shared by a run and `probe` (before or after the subcommand).
 #[derive(Debug, Clone, Args)]
 pub struct HandlerArgs {
     /// Absolute path of a failure-handler plugin (a shared object) that decides, per refused
     /// hardening step, whether to abort or go on without that protection.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub handler_plugin: Option<PathBuf>,
 
     /// JSON configuration handed to the plugin's init; the plugin may reject it.
-    #[arg(long, value_name = "FILE", requires = "handler_plugin")]
+    #[arg(long, value_name = "FILE", requires = "handler_plugin", global = true)]
     pub handler_config: Option<PathBuf>,
 
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
-    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256)]
+    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256, global = true)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
+}
+
+/// The flags that change the boot, shared by a run and `probe` (before or after the subcommand).
+#[derive(Debug, Clone, Args)]
+pub struct BootArgs {
+    /// Run COMMAND as this user (and group); supplementary groups come from the group database.
+    /// Default: nobody (65534:65534) for a root caller, the caller itself otherwise.
+    #[arg(long, value_name = "NAME|UID[:GROUP|GID]", global = true)]
+    pub user: Option<String>,
+
+    /// Allow the workload to run as uid 0 or gid 0 (with --user 0). It still gets no
+    /// capabilities, but it owns the host's root-owned files and sockets.
+    #[arg(long, global = true)]
+    pub allow_root: bool,
+
+    /// Add the filter named "workload" of this seccompiler JSON profile to the built-in workload
+    /// filter (both are installed; the strictest action wins).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub seccomp_profile: Option<PathBuf>,
+
+    /// Never create a user namespace: an unprivileged caller's namespace refusals go straight to
+    /// the failure handler.
+    #[arg(long, global = true)]
+    pub no_userns: bool,
+
+    /// Turn a tolerable step off (network-namespace, pid-namespace, mount-namespace,
+    /// workload-seccomp, supervisor-seccomp); logged at WARN and reported. Repeatable.
+    #[arg(long, value_name = "STEP", value_parser = parse_disabled_step, global = true)]
+    pub disable_step: Vec<Step>,
+
+    /// Start COMMAND with an empty environment (then add each --env).
+    #[arg(long, global = true)]
+    pub clear_env: bool,
+
+    /// Set this variable in COMMAND's environment. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env, global = true)]
+    pub env: Vec<OsString>,
+
+    /// Write the JSON hardening report to FILE (mode 0600) once COMMAND has started, or when the
+    /// boot stops.
+    #[arg(long, value_name = "FILE", conflicts_with = "report_fd", global = true)]
+    pub report: Option<PathBuf>,
+
+    /// Write the JSON hardening report to this open descriptor (3 or above), then close it.
+    #[arg(long, value_name = "N", value_parser = parse_report_fd, global = true)]
+    pub report_fd: Option<RawFd>,
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -89,25 +119,33 @@ pub struct LogArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Try every hardening step in a throwaway child on this host and print what the host allows
-    /// and what the configured handler would decide. Exits 0 when a real run would boot.
+    /// Walk the boot of a run on this host (every flag that changes the boot applies), without
+    /// running a workload, and print what the host allows and what the handler would decide.
+    /// Exits 0 when a run would boot, else with the code the run would stop with.
     Probe(ProbeArgs),
 }
 
 /// `probe` flags.
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub handler: HandlerArgs,
-
-    /// Also try dropping to this user, as a run with --user would.
-    #[arg(long, value_name = "NAME|UID[:GROUP|GID]")]
-    pub user: Option<String>,
-
     /// Print the result as one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_disabled_step(text: &str) -> Result<Step, String> {
+    match Step::from_name(text) {
+        Some(step) if step.kind().is_some() => Ok(step),
+        Some(step) => Err(format!("{step} can never be turned off")),
+        None => Err(format!("unknown step {text:?}")),
+    }
+}
+
+fn parse_env(text: &str) -> Result<OsString, String> {
+    match text.split_once('=') {
+        Some((key, _)) if !key.is_empty() => Ok(text.into()),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 /// `--log-format`.
@@ -163,16 +201,22 @@ impl LogArgs {
 }
 
 impl Cli {
-    /// The library's view of this command line (for a run, not `probe`).
+    /// The library's view of this command line (`probe` uses it too, without a command).
     pub fn run_options(&self) -> RunOptions {
+        let boot = &self.boot;
         RunOptions {
             handler_plugin: self.handler.handler_plugin.clone(),
             handler_config: self.handler.handler_config.clone(),
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
-            user: self.user.clone(),
-            seccomp_profile: self.seccomp_profile.clone(),
+            user: boot.user.clone(),
+            allow_root: boot.allow_root,
+            seccomp_profile: boot.seccomp_profile.clone(),
+            no_userns: boot.no_userns,
+            disabled_steps: boot.disable_step.clone(),
+            clear_env: boot.clear_env,
+            env: boot.env.clone(),
             command: self.command.clone(),
-            report: match (&self.report, self.report_fd) {
+            report: match (&boot.report, boot.report_fd) {
                 (Some(path), _) => Some(ReportSink::File(path.clone())),
                 (None, Some(fd)) => Some(ReportSink::Fd(fd)),
                 (None, None) => None,

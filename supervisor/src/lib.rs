@@ -24,6 +24,8 @@
 
 #![deny(missing_docs)]
 
+pub mod boot;
+pub mod caps;
 pub mod cli;
 pub mod context;
 pub mod exit;
@@ -32,11 +34,14 @@ pub mod identity;
 pub mod netns;
 pub mod plugin;
 pub mod probe;
+pub mod procfs;
 pub mod report;
 pub mod run;
 pub mod seccomp;
 pub mod spawn;
+pub mod step;
 pub mod supervise;
+pub mod userns;
 
 pub use failure::{
     failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,

@@ -1,6 +1,6 @@
 use clap::Parser;
 use sandbox_supervisor::cli::{Cli, Command};
-use sandbox_supervisor::probe::{probe, ProbeOptions};
+use sandbox_supervisor::probe::probe;
 use sandbox_supervisor::{exit, run};
 
 fn main() {
@@ -17,14 +17,9 @@ fn main() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
     }
+    let options = cli.run_options();
     let result = match &cli.subcommand {
-        Some(Command::Probe(args)) => probe(&ProbeOptions {
-            handler_plugin: args.handler.handler_plugin.clone(),
-            handler_config: args.handler.handler_config.clone(),
-            handler_plugin_sha256: args.handler.handler_plugin_sha256,
-            user: args.user.clone(),
-        })
-        .map(|answer| {
+        Some(Command::Probe(args)) => probe(options).map(|answer| {
             let text = if args.json {
                 answer.json() + "\n"
             } else {
@@ -34,7 +29,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
-        None => run::run(&cli.run_options()),
+        None => run::run(options),
     };
     match result {
         Ok(code) => std::process::exit(code),

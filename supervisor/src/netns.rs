@@ -1,33 +1,26 @@
-//! The network namespace: `unshare(CLONE_NEWNET)` for the supervisor (and so for the workload it
-//! forks), loopback brought up, and a check of what really took effect.
+//! The network namespace: `unshare(CLONE_NEWNET)` for the supervisor (and so for the sandbox it
+//! creates), loopback brought up, and a check of what really took effect.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
-/// A step of entering the namespace that the kernel refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NetnsRefusal {
-    /// The call, as written in messages.
-    pub syscall: &'static str,
-    /// The raw errno.
-    pub errno: Errno,
-}
+use crate::procfs::{namespace_inode, Process};
+use crate::step::{Call, Refusal, Step};
 
 /// What was verified after entering the namespace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NetnsStatus {
-    /// Inode of `/proc/self/ns/net` before `unshare`.
-    pub parent_inode: u64,
-    /// Inode of `/proc/self/ns/net` after `unshare`.
-    pub inode: u64,
-    /// Interface names seen in the new namespace (only `lo` is up).
+    /// Inode of the network namespace after `unshare`.
+    pub netns_inode: u64,
+    /// Inode of the network namespace before `unshare`.
+    pub parent_netns_inode: u64,
+    /// Interface names seen in the new namespace.
     pub interfaces: Vec<String>,
-    /// Whether `lo` is up.
-    pub loopback_up: bool,
+    /// Interfaces that are up (only `lo`).
+    pub interfaces_up: Vec<String>,
 }
 
 /// Entering the namespace reported success, but the checks afterwards disagree.
@@ -53,30 +46,37 @@ pub enum NetnsVerifyError {
     List(Errno),
 }
 
-/// The inode of the calling thread's network namespace.
-pub fn current_inode() -> Result<u64, NetnsVerifyError> {
-    std::fs::metadata("/proc/self/ns/net")
-        .map(|meta| meta.ino())
-        .map_err(|err| NetnsVerifyError::Inode(err.to_string()))
+/// Why the namespace is not in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetnsError {
+    /// The kernel refused a call: a refusal for the handler.
+    Refused(Refusal),
+    /// A call reported success that verification does not confirm: always fatal.
+    Verify(NetnsVerifyError),
 }
 
-/// Moves the calling process into a new network namespace and brings `lo` up.
-///
-/// Must be called while single-threaded: `unshare` affects only the calling thread. `Ok(Err(_))`
-/// is a kernel refusal for the failure handler to decide about; `Err(_)` means the step claimed
-/// success and verification disagrees, which is always fatal.
-pub fn enter() -> Result<Result<NetnsStatus, NetnsRefusal>, NetnsVerifyError> {
-    let parent_inode = current_inode()?;
-    if let Err(errno) = nix::sched::unshare(CloneFlags::CLONE_NEWNET) {
-        return Ok(Err(NetnsRefusal {
-            syscall: "unshare(CLONE_NEWNET)",
+fn inode() -> Result<u64, NetnsVerifyError> {
+    namespace_inode(Process::This, "net").map_err(|err| NetnsVerifyError::Inode(err.to_string()))
+}
+
+fn refused(call: Call) -> impl FnOnce(Errno) -> NetnsError {
+    move |errno| {
+        NetnsError::Refused(Refusal {
+            step: Step::NetworkNamespace,
+            call,
             errno,
-        }));
+        })
     }
-    if let Err(refusal) = loopback_up() {
-        return Ok(Err(refusal));
-    }
-    verify(parent_inode).map(Ok)
+}
+
+/// Moves the calling process into a new network namespace, brings `lo` up and verifies both.
+///
+/// Must be called while single-threaded: `unshare` affects only the calling thread.
+pub fn enter() -> Result<NetnsStatus, NetnsError> {
+    let parent = inode().map_err(NetnsError::Verify)?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(refused(Call::UnshareNet))?;
+    loopback_up()?;
+    verify(parent).map_err(NetnsError::Verify)
 }
 
 mod ioctl {
@@ -95,23 +95,18 @@ fn loopback_request() -> libc::ifreq {
 }
 
 /// Sets `IFF_UP` on `lo`. An outer runtime (gVisor) may already have it up, which is accepted.
-fn loopback_up() -> Result<(), NetnsRefusal> {
+fn loopback_up() -> Result<(), NetnsError> {
     let socket: OwnedFd = socket(
         AddressFamily::Inet,
         SockType::Datagram,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|errno| NetnsRefusal {
-        syscall: "socket(AF_INET, SOCK_DGRAM)",
-        errno,
-    })?;
+    .map_err(refused(Call::LoopbackSocket))?;
     let mut request = loopback_request();
     // SAFETY: `request` is a valid `ifreq` naming `lo`; SIOCGIFFLAGS writes only `ifr_flags` in it.
-    unsafe { siocgifflags(socket.as_raw_fd(), &mut request) }.map_err(|errno| NetnsRefusal {
-        syscall: "ioctl(SIOCGIFFLAGS, lo)",
-        errno,
-    })?;
+    unsafe { siocgifflags(socket.as_raw_fd(), &mut request) }
+        .map_err(refused(Call::LoopbackGetFlags))?;
     // SAFETY: the union member `ifru_flags` is the one SIOCGIFFLAGS filled in.
     let flags = unsafe { request.ifr_ifru.ifru_flags };
     if flags & libc::IFF_UP as libc::c_short != 0 {
@@ -119,17 +114,15 @@ fn loopback_up() -> Result<(), NetnsRefusal> {
     }
     request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: `request` is a valid `ifreq` naming `lo` with the flags to set; the kernel only reads it.
-    unsafe { siocsifflags(socket.as_raw_fd(), &request) }.map_err(|errno| NetnsRefusal {
-        syscall: "ioctl(SIOCSIFFLAGS, lo, IFF_UP)",
-        errno,
-    })?;
+    unsafe { siocsifflags(socket.as_raw_fd(), &request) }
+        .map_err(refused(Call::LoopbackSetFlags))?;
     Ok(())
 }
 
-fn verify(parent_inode: u64) -> Result<NetnsStatus, NetnsVerifyError> {
-    let inode = current_inode()?;
-    if inode == parent_inode {
-        return Err(NetnsVerifyError::Unchanged(inode));
+fn verify(parent: u64) -> Result<NetnsStatus, NetnsVerifyError> {
+    let netns_inode = inode()?;
+    if netns_inode == parent {
+        return Err(NetnsVerifyError::Unchanged(netns_inode));
     }
     // Fallback tunnel devices (sit0, tunl0, ...) appear in every new namespace when their modules
     // are loaded; they are down and carry nothing. Only an interface that is up matters.
@@ -147,18 +140,17 @@ fn verify(parent_inode: u64) -> Result<NetnsStatus, NetnsVerifyError> {
             interfaces.push(interface.interface_name);
         }
     }
-    let loopback_up = up.iter().any(|name| name == "lo");
-    let extra: Vec<String> = up.into_iter().filter(|name| name != "lo").collect();
+    let extra: Vec<String> = up.iter().filter(|name| *name != "lo").cloned().collect();
     if !extra.is_empty() {
         return Err(NetnsVerifyError::ExtraInterfaces(extra));
     }
-    if !loopback_up {
+    if up.is_empty() {
         return Err(NetnsVerifyError::LoopbackDown);
     }
     Ok(NetnsStatus {
-        parent_inode,
-        inode,
+        netns_inode,
+        parent_netns_inode: parent,
         interfaces,
-        loopback_up,
+        interfaces_up: up,
     })
 }

@@ -1,78 +1,42 @@
-//! `sandbox-supervisor probe`: try every step in a throwaway child and say what a run would do.
+//! `sandbox-supervisor probe`: the boot sequence of a run, driven with "record, decide, continue".
 //!
-//! The child enters a network namespace, installs the prelude, drops privileges (with `--user`),
-//! sets no_new_privs and installs the workload filter, in the order of a real run, and reports
-//! each result; the parent asks the configured handler about each refusal (without the WARN a run
-//! would log). Nothing is changed in the calling process except loading the plugin.
+//! The probe takes every flag a run takes that changes the boot, walks the same steps
+//! ([`crate::boot`]) on this host, asks the configured handler about each refusal without the WARN
+//! a run would log, goes on as if each refused step were tolerated, and kills the sandbox before
+//! any workload runs. It predicts the run's exit code by construction: the first refusal a run
+//! would stop at, or the first error. The probe process itself is thrown away afterwards (it
+//! entered the namespaces and installed the prelude, as a run's supervisor would).
 
-use std::io::{Read, Write};
+use serde::Serialize;
 
-use nix::errno::Errno;
-use nix::unistd::ForkResult;
-use serde::{Deserialize, Serialize};
-
-use crate::exit;
-use crate::failure::{failure_handler, judge, FailureReport, Refused, SandboxFailureKind};
-use crate::run::{install_prelude, PreludeError, SupervisorError};
-
-/// What `probe` needs.
-#[derive(Debug, Clone, Default)]
-pub struct ProbeOptions {
-    /// `--handler-plugin`.
-    pub handler_plugin: Option<std::path::PathBuf>,
-    /// `--handler-config`.
-    pub handler_config: Option<std::path::PathBuf>,
-    /// `--handler-plugin-sha256`.
-    pub handler_plugin_sha256: Option<[u8; 32]>,
-    /// `--user`.
-    pub user: Option<String>,
-}
-
-/// What the host did with one step in the throwaway child.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Attempt {
-    step: String,
-    allowed: bool,
-    syscall: Option<String>,
-    errno: Option<i32>,
-}
-
-/// One row of the answer.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeRow {
-    /// The step.
-    pub step: String,
-    /// `allowed`, `refused` or `not-requested`.
-    pub host: &'static str,
-    /// The refused call.
-    pub syscall: Option<String>,
-    /// Its errno name.
-    pub errno_name: Option<String>,
-    /// What a run would do: `enforced`, `tolerated`, `aborted`, `not-requested`.
-    pub decision: &'static str,
-    /// Who decided about a refusal.
-    pub decider: Option<String>,
-}
+use crate::boot::RecordAndContinue;
+use crate::report::{Decision, HandlerRecord, HardeningReport, StepRecord};
+use crate::run::{RunOptions, SupervisorError};
 
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeAnswer {
     /// Schema version of this document.
     pub version: u32,
-    /// The handler a run would use.
-    pub handler: String,
+    /// The handler a run would use (the same shape as the report's).
+    pub handler: HandlerRecord,
     /// Environment clues.
     pub environment: crate::context::FailureContext,
-    /// One row per step, in boot order.
-    pub steps: Vec<ProbeRow>,
+    /// One record per step, in boot order, as the report writes them.
+    pub steps: Vec<StepRecord>,
+    /// The error that stopped the probe, if one did.
+    pub error: Option<String>,
     /// Whether a real run would boot.
     pub boots: bool,
     /// The exit code a real run would stop with, when it would not boot.
     pub would_exit: Option<i32>,
 }
 
-/// Runs the probe.
-pub fn probe(options: &ProbeOptions) -> Result<ProbeAnswer, SupervisorError> {
+/// Runs the probe. `Err` only for what stops a run before the first step (a bad flag, a plugin
+/// that does not load), with the run's code.
+pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
+    let mask = crate::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::spawn::signal_fd()?;
     if let Some(path) = &options.handler_plugin {
         crate::run::register_plugin(
             path,
@@ -80,86 +44,66 @@ pub fn probe(options: &ProbeOptions) -> Result<ProbeAnswer, SupervisorError> {
             options.handler_plugin_sha256,
         )?;
     }
-    let identity = crate::run::resolve_identity(options.user.as_deref())?;
-    let prelude = crate::seccomp::compile_prelude()?;
-    let workload = crate::seccomp::compile_workload(None)?;
-    let attempts = attempt_in_child(&prelude, &workload, identity.as_ref())?;
-
-    let handler = failure_handler();
-    let context = crate::context::detect();
-    let mut steps = Vec::new();
-    let mut would_exit = None;
-    for attempt in attempts {
-        let kind = SandboxFailureKind::from_name(&attempt.step);
-        let errno_name = attempt.errno.map(crate::failure::errno_name);
-        let (host, decision, decider) = match (attempt.allowed, kind) {
-            (true, _) => ("allowed", "enforced", None),
-            (false, None) if attempt.syscall.is_none() => ("not-requested", "not-requested", None),
-            // The privilege drop: never tolerable.
-            (false, None) => {
-                would_exit.get_or_insert(exit::PRIVILEGE_DROP);
-                ("refused", "aborted", Some("never tolerable".to_owned()))
-            }
-            (false, Some(kind)) => {
-                let report = FailureReport::new(
-                    kind,
-                    attempt.syscall.clone().unwrap_or_default(),
-                    attempt.errno.unwrap_or(0),
-                    "refused in the probe child",
-                )
-                .with_context(context.clone());
-                match judge(handler, report) {
-                    Ok(tolerated) => ("refused", "tolerated", Some(tolerated.decider)),
-                    Err(refused) => {
-                        let code = SupervisorError::Refused(refused.clone()).exit_code();
-                        would_exit.get_or_insert(code);
-                        let decider = match refused {
-                            Refused::Aborted { decider, .. }
-                            | Refused::Undeclared { decider, .. } => decider,
-                            Refused::HandlerFailed { failure, .. } => failure.decider,
-                        };
-                        ("refused", "aborted", Some(decider))
-                    }
-                }
-            }
-        };
-        steps.push(ProbeRow {
-            step: attempt.step,
-            host,
-            syscall: attempt.syscall,
-            errno_name,
-            decision,
-            decider,
-        });
-    }
+    let mut report = HardeningReport::new(crate::context::detect(), &options.command);
+    report.handler = crate::run::handler_record();
+    // The probe runs no workload: its program is never exec'd.
+    let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
+    let mut driver = RecordAndContinue {
+        handler: crate::failure::failure_handler(),
+        would_exit: None,
+    };
+    let error = match crate::boot::boot(&options, &mut prepared, &mut driver, &mut report, &signals)
+    {
+        // Dropping the paused sandbox kills it: nothing runs.
+        Ok(paused) => {
+            drop(paused);
+            None
+        }
+        Err(err) => {
+            driver.would_exit.get_or_insert(err.exit_code());
+            Some(crate::exit::one_line(&err))
+        }
+    };
     Ok(ProbeAnswer {
-        version: 1,
-        handler: handler.decider(),
-        environment: context,
-        boots: would_exit.is_none(),
-        would_exit,
-        steps,
+        version: 2,
+        handler: report.handler.clone(),
+        environment: report.environment.clone(),
+        steps: report.steps,
+        error,
+        boots: driver.would_exit.is_none(),
+        would_exit: driver.would_exit,
     })
 }
 
 impl ProbeAnswer {
     /// The answer as a table for people.
     pub fn table(&self) -> String {
-        let mut out = format!("handler: {}\n", self.handler);
+        let mut out = format!("handler: {}\n", self.handler.decider);
         out.push_str(&format!(
-            "{:<20} {:<14} {:<36} {:<8} {:<14} {}\n",
-            "STEP", "HOST", "CALL", "ERRNO", "DECISION", "DECIDER"
+            "{:<20} {:<15} {:<33} {:<8} {:<21} {}\n",
+            "STEP", "ROUTE", "REFUSED CALL", "ERRNO", "DECISION", "DECIDER"
         ));
         for row in &self.steps {
+            let decision = match row.decision {
+                Decision::Enforced => "enforced",
+                Decision::Tolerated => "tolerated",
+                Decision::Aborted => "aborted",
+                Decision::NotRequested => "not-requested",
+                Decision::DisabledByOperator => "disabled-by-operator",
+                Decision::NotReached => "not-reached",
+            };
             out.push_str(&format!(
-                "{:<20} {:<14} {:<36} {:<8} {:<14} {}\n",
-                row.step,
-                row.host,
-                row.syscall.as_deref().unwrap_or("-"),
+                "{:<20} {:<15} {:<33} {:<8} {:<21} {}\n",
+                row.step.name(),
+                row.route.map_or("-", |route| route.name()),
+                row.syscall.unwrap_or("-"),
                 row.errno_name.as_deref().unwrap_or("-"),
-                row.decision,
+                decision,
                 row.decider.as_deref().unwrap_or("-"),
             ));
+        }
+        if let Some(error) = &self.error {
+            out.push_str(&format!("stopped: {error}\n"));
         }
         match self.would_exit {
             None => out.push_str("result: a run would boot\n"),
@@ -174,118 +118,4 @@ impl ProbeAnswer {
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("the answer serializes")
     }
-}
-
-/// Forks a child that tries each step and writes its attempts as JSON to a pipe.
-fn attempt_in_child(
-    prelude: &seccompiler::BpfProgram,
-    workload: &crate::seccomp::WorkloadFilter,
-    identity: Option<&crate::identity::Identity>,
-) -> Result<Vec<Attempt>, SupervisorError> {
-    let threads = crate::plugin::thread_count();
-    if threads != 1 {
-        return Err(SupervisorError::Threads(threads));
-    }
-    let (read_end, write_end) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|source| {
-            crate::spawn::SpawnError {
-                what: "create the probe pipe",
-                source,
-            }
-        })?;
-    let mut scratch = identity.map(crate::identity::DropScratch::new);
-    // SAFETY: the process is single-threaded (checked above), so the child is a complete copy with
-    // every lock free; the child ends with `_exit` and never returns into the caller.
-    match unsafe { nix::unistd::fork() }.map_err(|source| crate::spawn::SpawnError {
-        what: "fork",
-        source,
-    })? {
-        ForkResult::Child => {
-            drop(read_end);
-            let attempts = attempts(prelude, workload, identity, scratch.as_mut());
-            let text = serde_json::to_vec(&attempts).unwrap_or_default();
-            let mut pipe = std::fs::File::from(write_end);
-            let _ = pipe.write_all(&text);
-            // SAFETY: `_exit` ends the throwaway child without running the parent's cleanup.
-            unsafe { libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            let mut text = Vec::new();
-            let read = std::fs::File::from(read_end).read_to_end(&mut text);
-            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-            read.map_err(|err| {
-                SupervisorError::ChildVerify(format!("failed to read the probe child: {err}"))
-            })?;
-            serde_json::from_slice(&text).map_err(|err| {
-                SupervisorError::ChildVerify(format!("the probe child said nothing usable: {err}"))
-            })
-        }
-    }
-}
-
-/// The child's side: the steps of a run, each tried whatever happened to the previous one.
-fn attempts(
-    prelude: &seccompiler::BpfProgram,
-    workload: &crate::seccomp::WorkloadFilter,
-    identity: Option<&crate::identity::Identity>,
-    scratch: Option<&mut crate::identity::DropScratch>,
-) -> Vec<Attempt> {
-    let attempt = |step: &str, result: Result<(), (String, Errno)>| match result {
-        Ok(()) => Attempt {
-            step: step.to_owned(),
-            allowed: true,
-            syscall: None,
-            errno: None,
-        },
-        Err((syscall, errno)) => Attempt {
-            step: step.to_owned(),
-            allowed: false,
-            syscall: Some(syscall),
-            errno: Some(errno as i32),
-        },
-    };
-    let netns = match crate::netns::enter() {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(refusal)) => Err((refusal.syscall.to_owned(), refusal.errno)),
-        Err(verify) => Err((format!("verification: {verify}"), Errno::UnknownErrno)),
-    };
-    let prelude = match install_prelude(prelude) {
-        Ok(_) => Ok(()),
-        Err(PreludeError::Refused(report)) => Err((report.syscall, Errno::from_raw(report.errno))),
-        Err(PreludeError::Verify(mode)) => Err((
-            format!("verification: PR_GET_SECCOMP is {mode}"),
-            Errno::UnknownErrno,
-        )),
-    };
-    let drop = match (identity, scratch) {
-        (Some(identity), Some(scratch)) => Some(
-            crate::identity::drop_to(identity, scratch)
-                .map_err(|(stage, errno)| (stage.syscall().to_owned(), errno)),
-        ),
-        _ => None,
-    };
-    let filter = crate::seccomp::set_no_new_privs()
-        .map_err(|errno| ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), errno))
-        .and_then(|()| {
-            workload.programs.iter().try_for_each(|program| {
-                crate::seccomp::install(program)
-                    .map_err(|errno| ("seccomp(SECCOMP_SET_MODE_FILTER)".to_owned(), errno))
-            })
-        });
-    let mut attempts = vec![
-        attempt("network-namespace", netns),
-        attempt("supervisor-seccomp", prelude),
-        attempt("workload-seccomp", filter),
-    ];
-    attempts.push(match drop {
-        Some(result) => attempt("privilege-drop", result),
-        None => Attempt {
-            step: "privilege-drop".to_owned(),
-            allowed: false,
-            syscall: None,
-            errno: None,
-        },
-    });
-    attempts
 }

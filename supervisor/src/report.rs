@@ -1,8 +1,9 @@
 //! The machine-readable hardening report (`--report FILE`, `--report-fd N`).
 //!
-//! Written once: after every step has been decided and verified and before the workload's `execve`
-//! (the child waits for it), or when the boot stops. The schema is documented in
-//! `docs/report.md`; `version` changes only when a field changes meaning or disappears.
+//! Written once: when the workload's `execve` has succeeded (outcome `running`), or when the boot
+//! stops (outcome `aborted`, with the error line). Every field is serialized from the types below,
+//! keyed by [`Step`]; the schema is documented in `docs/report.md`; `version` changes only when a
+//! field changes meaning or disappears.
 
 use std::fs::File;
 use std::io::Write;
@@ -10,10 +11,12 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::path::PathBuf;
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use crate::context::FailureContext;
-use crate::failure::{FailureReport, Refused, Tolerated};
+use crate::netns::NetnsStatus;
+use crate::procfs::Capabilities;
+use crate::step::{Refusal, Step};
+use crate::userns::Route;
 
 /// The report's schema version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -76,63 +79,208 @@ pub enum Decision {
     Tolerated,
     /// The kernel refused it (or it failed) and the boot stopped.
     Aborted,
-    /// The operator did not ask for it (privilege drop without `--user`).
+    /// The operator did not ask for it (privilege drop of a caller that runs as itself).
     NotRequested,
+    /// The operator turned the step off (`--disable-step`).
+    DisabledByOperator,
     /// The boot stopped before this step.
     NotReached,
+}
+
+/// How the boot ended, as far as the report can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The workload's `execve` succeeded.
+    Running,
+    /// The boot stopped; `error` says why.
+    Aborted,
+}
+
+/// A refused call, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    /// The call.
+    pub syscall: &'static str,
+    /// Its raw errno.
+    pub errno: i32,
+    /// The errno's name.
+    pub errno_name: String,
+}
+
+impl From<&Refusal> for CallRecord {
+    fn from(refusal: &Refusal) -> Self {
+        CallRecord {
+            syscall: refusal.call.name(),
+            errno: refusal.errno as i32,
+            errno_name: crate::failure::errno_name(refusal.errno as i32),
+        }
+    }
+}
+
+/// What was re-read after a step: typed per step, serialized as a plain object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    /// Nothing could be read (the step was not reached): `{}`.
+    Nothing {},
+    /// The network namespace.
+    Network(NetnsStatus),
+    /// The PID namespace, seen from the paused workload.
+    Pid {
+        /// Inode of the workload's PID namespace.
+        pid_namespace_inode: u64,
+        /// Inode of the supervisor's.
+        parent_pid_namespace_inode: u64,
+        /// The workload's pid in each namespace, outermost first (`NSpid`; empty where unknown).
+        nspid: Vec<u32>,
+    },
+    /// The mount namespace and its `/proc`.
+    Mount {
+        /// Inode of the workload's mount namespace.
+        mount_namespace_inode: u64,
+        /// Inode of the supervisor's.
+        parent_mount_namespace_inode: u64,
+        /// Mount id of the fresh `/proc` (absent from the supervisor's mounts).
+        proc_mount_id: Option<u64>,
+    },
+    /// The session.
+    Session {
+        /// The workload's session id (its own pid: it leads the session).
+        session: i32,
+        /// Its controlling terminal (`tty_nr`; 0 is none).
+        tty_nr: i32,
+    },
+    /// The capability sets, by name.
+    Capabilities {
+        /// Each set's capabilities by name (empty lists when dropped).
+        sets: CapabilityNames,
+        /// `cleared`, or why the bounding set was kept.
+        bounding: &'static str,
+    },
+    /// Ids and groups.
+    Ids {
+        /// Real, effective, saved, filesystem uid.
+        uid: Vec<u32>,
+        /// Real, effective, saved, filesystem gid.
+        gid: Vec<u32>,
+        /// Supplementary groups.
+        groups: Vec<u32>,
+    },
+    /// `no_new_privs`.
+    NoNewPrivs {
+        /// `NoNewPrivs` of the workload (`null` where the kernel does not say, as in gVisor).
+        no_new_privs: Option<u64>,
+    },
+    /// A seccomp filter.
+    Seccomp {
+        /// Where the programs come from.
+        source: String,
+        /// How many programs this step installed.
+        programs: usize,
+        /// `Seccomp` (2 is filter mode; `null` where unknown).
+        seccomp: Option<u64>,
+        /// `Seccomp_filters` after the step (`null` where unknown).
+        seccomp_filters: Option<u64>,
+        /// `Seccomp_filters` before the step.
+        seccomp_filters_before: Option<u64>,
+    },
+}
+
+/// Capability sets by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CapabilityNames {
+    /// `CapInh`.
+    pub inheritable: Option<Vec<String>>,
+    /// `CapPrm`.
+    pub permitted: Option<Vec<String>>,
+    /// `CapEff`.
+    pub effective: Option<Vec<String>>,
+    /// `CapBnd`.
+    pub bounding: Option<Vec<String>>,
+    /// `CapAmb`.
+    pub ambient: Option<Vec<String>>,
+}
+
+impl From<Capabilities> for CapabilityNames {
+    fn from(caps: Capabilities) -> Self {
+        let names = |mask: Option<u64>| mask.map(crate::caps::names);
+        CapabilityNames {
+            inheritable: names(caps.inheritable),
+            permitted: names(caps.permitted),
+            effective: names(caps.effective),
+            bounding: names(caps.bounding),
+            ambient: names(caps.ambient),
+        }
+    }
 }
 
 /// One step's record.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
-    /// `network-namespace`, `supervisor-seccomp`, `workload-seccomp`, `privilege-drop`.
-    pub step: &'static str,
-    /// Whether the operator asked for it (all but the privilege drop always are).
+    /// The step.
+    pub step: Step,
+    /// Whether the operator asked for it.
     pub requested: bool,
-    /// What the step does, in a few words.
+    /// What the step protects.
     pub protection: &'static str,
     /// The outcome.
     pub decision: Decision,
-    /// The call that failed, when one did.
-    pub syscall: Option<String>,
+    /// For the namespace steps: `direct` or `user-namespace`.
+    pub route: Option<Route>,
+    /// The call that was refused or failed, when one was.
+    pub syscall: Option<&'static str>,
     /// Its raw errno.
     pub errno: Option<i32>,
     /// The errno's name.
     pub errno_name: Option<String>,
+    /// The user-namespace route's refused call, when that was tried too.
+    pub fallback: Option<CallRecord>,
     /// Who decided about a refusal: `strict` or `plugin:NAME@VERSION`.
     pub decider: Option<String>,
-    /// What is missing because of a tolerated refusal.
+    /// What is missing because the step did not take effect.
     pub missing_protection: Option<&'static str>,
-    /// What was re-read after the step (an object; empty when nothing could be).
-    pub verified: Value,
+    /// What was re-read after the step.
+    pub verified: Evidence,
 }
 
 impl StepRecord {
-    fn new(step: &'static str, protection: &'static str) -> Self {
+    fn new(step: Step) -> Self {
         StepRecord {
             step,
             requested: true,
-            protection,
+            protection: step.protection(),
             decision: Decision::NotReached,
+            route: None,
             syscall: None,
             errno: None,
             errno_name: None,
+            fallback: None,
             decider: None,
             missing_protection: None,
-            verified: json!({}),
+            verified: Evidence::Nothing {},
         }
     }
+}
 
-    fn refusal(&mut self, report: &FailureReport, decider: &str, decision: Decision) {
-        self.decision = decision;
-        self.syscall = Some(report.syscall.clone());
-        self.errno = Some(report.errno);
-        self.errno_name = Some(report.errno_name.clone());
-        self.decider = Some(decider.to_owned());
-        if decision == Decision::Tolerated {
-            self.missing_protection = Some(report.kind.lost_protection());
-        }
-    }
+/// The handler, as the report and `probe` describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandlerRecord {
+    /// `strict` or `plugin:NAME@VERSION`.
+    pub decider: String,
+    /// The kinds it may tolerate.
+    pub declared: Vec<&'static str>,
+}
+
+/// The workload.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkloadRecord {
+    /// Its argv.
+    pub argv: Vec<String>,
+    /// Its pid in the supervisor's PID namespace, once it exists.
+    pub pid: Option<i32>,
+    /// The names (never the values) of the environment variables it gets.
+    pub env: Vec<String>,
 }
 
 /// The whole report.
@@ -142,18 +290,18 @@ pub struct HardeningReport {
     pub version: u32,
     /// This supervisor's version.
     pub supervisor_version: &'static str,
-    /// `running` (the workload is about to exec) or `aborted`.
-    pub outcome: &'static str,
+    /// `running` once the workload exec'd, else `aborted`.
+    pub outcome: Outcome,
     /// The error line when aborted.
     pub error: Option<String>,
-    /// The handler: its decider and declared tolerances.
-    pub handler: Value,
+    /// The handler.
+    pub handler: HandlerRecord,
     /// Environment clues (see [`FailureContext`]).
     pub environment: FailureContext,
-    /// The four steps in boot order.
+    /// Every step, in boot order.
     pub steps: Vec<StepRecord>,
-    /// The workload: its argv and, once forked, its pid.
-    pub workload: Value,
+    /// The workload.
+    pub workload: WorkloadRecord,
 }
 
 impl HardeningReport {
@@ -162,60 +310,78 @@ impl HardeningReport {
         HardeningReport {
             version: SCHEMA_VERSION,
             supervisor_version: env!("CARGO_PKG_VERSION"),
-            outcome: "aborted",
+            outcome: Outcome::Aborted,
             error: None,
-            handler: json!({"decider": "strict", "declared": []}),
+            handler: HandlerRecord {
+                decider: "strict".to_owned(),
+                declared: Vec::new(),
+            },
             environment,
-            steps: vec![
-                StepRecord::new("network-namespace", "a network namespace with only lo"),
-                StepRecord::new("supervisor-seccomp", "the supervisor's own seccomp prelude"),
-                StepRecord::new(
-                    "workload-seccomp",
-                    "the workload seccomp filter and no_new_privs",
-                ),
-                StepRecord::new("privilege-drop", "the workload's uid, gid and groups"),
-            ],
-            workload: json!({
-                "argv": argv.iter().map(|arg| arg.to_string_lossy()).collect::<Vec<_>>(),
-                "pid": null,
-            }),
+            steps: Step::ALL.into_iter().map(StepRecord::new).collect(),
+            workload: WorkloadRecord {
+                argv: argv
+                    .iter()
+                    .map(|arg| arg.to_string_lossy().into_owned())
+                    .collect(),
+                pid: None,
+                env: Vec::new(),
+            },
         }
     }
 
-    /// The record of `step` (by name).
-    pub fn step(&mut self, step: &str) -> &mut StepRecord {
-        self.steps
-            .iter_mut()
-            .find(|record| record.step == step)
-            .expect("known step name")
+    /// The record of `step`.
+    pub fn step(&mut self, step: Step) -> &mut StepRecord {
+        &mut self.steps[step as usize]
     }
 
-    /// Records an enforced step and what was verified.
-    pub fn enforced(&mut self, step: &str, verified: Value) {
+    /// The record of `step`, read-only.
+    pub fn get(&self, step: Step) -> &StepRecord {
+        &self.steps[step as usize]
+    }
+
+    /// Records an enforced step and what was verified, and logs it.
+    pub fn enforced(&mut self, step: Step, verified: Evidence) {
+        tracing::info!(step = %step, verified = ?verified, "{step} enforced: {}", step.protection());
         let record = self.step(step);
         record.decision = Decision::Enforced;
         record.verified = verified;
     }
 
-    /// Records a tolerated refusal.
-    pub fn tolerated(&mut self, tolerated: &Tolerated) {
-        self.step(tolerated.report.kind.name()).refusal(
-            &tolerated.report,
-            &tolerated.decider,
-            Decision::Tolerated,
-        );
+    /// Records a refusal and its decision.
+    pub fn refusal(
+        &mut self,
+        refusal: &Refusal,
+        fallback: Option<&Refusal>,
+        decider: &str,
+        decision: Decision,
+    ) {
+        let record = self.step(refusal.step);
+        let call = CallRecord::from(refusal);
+        record.decision = decision;
+        record.syscall = Some(call.syscall);
+        record.errno = Some(call.errno);
+        record.errno_name = Some(call.errno_name);
+        record.fallback = fallback.map(CallRecord::from);
+        record.decider = Some(decider.to_owned());
+        if decision == Decision::Tolerated {
+            record.missing_protection = refusal.step.kind().map(|kind| kind.lost_protection());
+        }
     }
 
-    /// Records a refusal that stopped the boot.
-    pub fn refused(&mut self, refused: &Refused) {
-        let (report, decider) = match refused {
-            Refused::Aborted { report, decider } | Refused::Undeclared { report, decider } => {
-                (report, decider.clone())
-            }
-            Refused::HandlerFailed { report, failure } => (report, failure.decider.clone()),
-        };
-        self.step(report.kind.name())
-            .refusal(report, &decider, Decision::Aborted);
+    /// Records a step the operator turned off.
+    pub fn disabled(&mut self, step: Step) {
+        let record = self.step(step);
+        record.requested = false;
+        record.decision = Decision::DisabledByOperator;
+        record.decider = Some("operator".to_owned());
+        record.missing_protection = step.kind().map(|kind| kind.lost_protection());
+    }
+
+    /// Records a step the operator did not ask for.
+    pub fn not_requested(&mut self, step: Step) {
+        let record = self.step(step);
+        record.requested = false;
+        record.decision = Decision::NotRequested;
     }
 
     /// Writes the report as one JSON document followed by a newline, and closes the writer.

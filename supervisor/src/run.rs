@@ -1,26 +1,27 @@
-//! The orchestrator: every boot step in order, in one place.
+//! `run`: the library's entry point. It prepares the inputs, drives the boot sequence
+//! ([`crate::boot`]) with "decide and stop", releases the verified workload, writes the report
+//! and supervises the sandbox until the workload ends.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
+use crate::boot::{DecideAndStop, Prepared};
 use crate::exit;
-use crate::failure::{
-    decide, set_failure_handler, FailureReport, HandlerAlreadySet, Refused, SandboxFailureHandler,
-    SandboxFailureKind,
-};
-use crate::identity::{DropStage, Identity, IdentityError};
+use crate::failure::{set_failure_handler, HandlerAlreadySet, Refused, SandboxFailureHandler};
+use crate::identity::IdentityError;
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
-use crate::report::{Decision, HardeningReport, ReportSink, ReportWriter};
-use crate::seccomp::{SeccompCompileError, WorkloadFilter};
-use crate::spawn::{ChildStage, CommandError, Plan, Released, SpawnError, Spawned};
-use nix::unistd::Pid;
-use serde_json::json;
+use crate::procfs::ProcError;
+use crate::report::{HandlerRecord, HardeningReport, Outcome, ReportSink};
+use crate::seccomp::SeccompCompileError;
+use crate::spawn::{CommandError, Released, SpawnError};
+use crate::step::{Refusal, Step};
 
 /// What to run and how; the library's form of the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     /// `--handler-plugin`.
     pub handler_plugin: Option<PathBuf>,
@@ -30,12 +31,58 @@ pub struct RunOptions {
     pub handler_plugin_sha256: Option<[u8; 32]>,
     /// `--user`.
     pub user: Option<String>,
+    /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
+    pub allow_root: bool,
     /// `--seccomp-profile`.
     pub seccomp_profile: Option<PathBuf>,
+    /// `--no-userns`: never take the user-namespace route.
+    pub no_userns: bool,
+    /// `--disable-step`: tolerable steps the operator turns off.
+    pub disabled_steps: Vec<Step>,
+    /// `--clear-env`: the workload starts with an empty environment (plus `env`).
+    pub clear_env: bool,
+    /// `--env KEY=VALUE`, in order.
+    pub env: Vec<OsString>,
     /// The workload and its arguments.
     pub command: Vec<OsString>,
     /// `--report` or `--report-fd`.
     pub report: Option<ReportSink>,
+}
+
+impl RunOptions {
+    /// The workload's environment: the supervisor's (unless `clear_env`), then every `--env`.
+    pub fn workload_env(&self) -> Vec<OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut env: Vec<OsString> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os()
+                .map(|(key, value)| {
+                    let mut entry = key;
+                    entry.push("=");
+                    entry.push(value);
+                    entry
+                })
+                .collect()
+        };
+        for entry in &self.env {
+            let key = entry
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or_default();
+            env.retain(|existing| {
+                existing
+                    .as_bytes()
+                    .split(|b| *b == b'=')
+                    .next()
+                    .unwrap_or_default()
+                    != key
+            });
+            env.push(entry.clone());
+        }
+        env
+    }
 }
 
 /// Why the supervisor stopped before or while running the workload.
@@ -60,24 +107,38 @@ pub enum SupervisorError {
     /// `--user` could not be resolved.
     #[error("failed to resolve --user")]
     Identity(#[source] IdentityError),
+    /// The workload would run as uid 0 or gid 0 without `--allow-root`.
+    #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
+    RootNotAllowed,
+    /// `--user` names another identity on the user-namespace route.
+    #[error("--user names another identity, but the namespaces took the user-namespace route, where the workload can only keep the caller's own uid and gid")]
+    UserOnUserNamespace,
     /// A seccomp program did not compile.
     #[error(transparent)]
     Seccomp(#[from] SeccompCompileError),
     /// The command could not be found or prepared.
     #[error(transparent)]
     Command(#[from] CommandError),
-    /// The supervisor is not single-threaded before hardening.
-    #[error("the supervisor has {0} threads before hardening; it must be single-threaded")]
-    Threads(usize),
     /// A refused step that was not tolerated.
-    #[error(transparent)]
-    Refused(#[from] Refused),
+    #[error("{}{}", .0, hint(.0))]
+    Refused(Refused),
+    /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
+    #[error("failed to {}: {} failed with {}", .0.step.protection(), .0.call, crate::failure::errno_name(.0.errno as i32))]
+    Fatal(Refusal),
     /// The network namespace did not verify.
     #[error("failed to verify the network namespace")]
     NetnsVerify(#[source] NetnsVerifyError),
-    /// The paused workload's `/proc/PID/status` disagrees with what the steps reported.
-    #[error("failed to verify the workload before exec: {0}")]
-    ChildVerify(String),
+    /// A step reported success but what took effect disagrees.
+    #[error("failed to verify {step}: {detail}")]
+    Verify {
+        /// The step.
+        step: Step,
+        /// What was seen.
+        detail: String,
+    },
+    /// A `/proc` file the verification needs could not be read.
+    #[error("failed to verify the sandbox")]
+    Proc(#[from] ProcError),
     /// `--report` could not be opened.
     #[error("failed to open the hardening report {sink}")]
     ReportOpen {
@@ -90,27 +151,6 @@ pub enum SupervisorError {
     /// The report could not be written.
     #[error("failed to write the hardening report")]
     Report(#[source] std::io::Error),
-    /// The prelude did not verify.
-    #[error("failed to verify the supervisor seccomp prelude: PR_GET_SECCOMP is {0}, expected 2")]
-    PreludeVerify(i32),
-    /// The privilege drop failed: always fatal.
-    #[error("failed to drop privileges: {syscall} failed")]
-    PrivilegeDrop {
-        /// The failing call.
-        syscall: &'static str,
-        /// The errno.
-        #[source]
-        source: Errno,
-    },
-    /// A child step other than the drop, the filter or exec failed.
-    #[error("failed to prepare the workload: {step} failed")]
-    ChildSetup {
-        /// The failing step.
-        step: &'static str,
-        /// The errno.
-        #[source]
-        source: Errno,
-    },
     /// `execve` failed.
     #[error("failed to execute {program}")]
     Exec {
@@ -120,12 +160,33 @@ pub enum SupervisorError {
         #[source]
         source: Errno,
     },
-    /// Forking or a parent-side call failed.
+    /// Spawning the sandbox failed, or a signal stopped the boot.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    /// Waiting for the workload failed.
+    /// Waiting for the sandbox failed.
     #[error("failed to supervise the workload")]
     Supervise(#[source] Errno),
+}
+
+/// What the abort line adds when a plugin answered abort for a kind it does not declare: a
+/// plugin built before the kind existed cannot know it.
+fn hint(refused: &Refused) -> String {
+    match refused {
+        Refused::Aborted { report, decider } if decider != "strict" => {
+            let declared = crate::failure::failure_handler()
+                .declared_tolerances()
+                .contains(&report.kind);
+            if declared {
+                String::new()
+            } else {
+                format!(
+                    " ({decider} does not declare {kind}, as a plugin built before that step existed would not: update the plugin, or pass --disable-step {kind} to run without it)",
+                    kind = report.kind
+                )
+            }
+        }
+        _ => String::new(),
+    }
 }
 
 impl SupervisorError {
@@ -134,6 +195,7 @@ impl SupervisorError {
         match self {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
+            | SupervisorError::RootNotAllowed
             | SupervisorError::ReportOpen { .. } => exit::USAGE,
             SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
             SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
@@ -149,17 +211,17 @@ impl SupervisorError {
             }
             SupervisorError::Refused(Refused::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
             SupervisorError::Refused(_) => exit::PLUGIN_FAILURE,
-            SupervisorError::NetnsVerify(_)
-            | SupervisorError::PreludeVerify(_)
-            | SupervisorError::ChildVerify(_) => exit::VERIFICATION,
-            SupervisorError::PrivilegeDrop { .. } => exit::PRIVILEGE_DROP,
+            SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
+                exit::PRIVILEGE_DROP
+            }
+            SupervisorError::NetnsVerify(_) | SupervisorError::Verify { .. } => exit::VERIFICATION,
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => exit::NOT_FOUND,
                 _ => exit::NOT_EXECUTABLE,
             },
+            SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
             SupervisorError::HandlerAlreadySet(_)
-            | SupervisorError::Threads(_)
-            | SupervisorError::ChildSetup { .. }
+            | SupervisorError::Proc(_)
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)
             | SupervisorError::Report(_) => exit::INTERNAL,
@@ -172,45 +234,63 @@ impl SupervisorError {
 ///
 /// Call it from a single-threaded process. It registers the plugin's handler when
 /// `options.handler_plugin` is set; an embedder that registered its own handler leaves it unset.
-/// With `options.report` set, the hardening report is written before the workload execs, or when
-/// the boot stops.
-pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
-    let mut writer = match &options.report {
-        Some(sink) => Some(sink.open().map_err(|source| SupervisorError::ReportOpen {
-            sink: sink.to_string(),
-            source,
-        })?),
+/// With `options.report` set, the hardening report is written once the workload's `execve`
+/// succeeded, or when the boot stops.
+pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
+    // The supervised signals are blocked first: a SIGTERM during the boot stops it cleanly (the
+    // sandbox killed, the report written) instead of killing the supervisor half-way.
+    let mask = crate::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::spawn::signal_fd()?;
+    let mut options = options;
+    let writer = match options.report.take() {
+        Some(sink) => {
+            let name = sink.to_string();
+            Some(
+                sink.open()
+                    .map_err(|source| SupervisorError::ReportOpen { sink: name, source })?,
+            )
+        }
         None => None,
     };
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
-    let booted = boot(options, &mut report, &mut writer);
-    let workload = match booted {
-        Ok(workload) => workload,
+    let booted = start(&options, mask, &signals, &mut report);
+    let result = match booted {
+        Ok(sandbox) => {
+            report.outcome = Outcome::Running;
+            Ok(sandbox)
+        }
         Err(err) => {
-            report.outcome = "aborted";
-            report.error = Some(crate::exit::one_line(&err));
-            if let Some(writer) = writer {
-                // The boot already failed; a report that cannot be written is only logged.
-                if let Err(write_err) = report.write(writer) {
-                    tracing::error!("failed to write the hardening report: {write_err}");
-                }
-            }
-            return Err(err);
+            report.error = Some(exit::one_line(&err));
+            Err(err)
         }
     };
-    // 6. Supervise until the workload ends.
-    let ended = crate::supervise::supervise(workload).map_err(SupervisorError::Supervise)?;
+    if let Some(writer) = writer {
+        match report.write(writer) {
+            Ok(()) => {}
+            // The boot already failed: a report that cannot be written is only logged.
+            Err(write_err) if result.is_err() => {
+                tracing::error!("failed to write the hardening report: {write_err}")
+            }
+            Err(write_err) => {
+                let sandbox = result.expect("checked");
+                let _ = nix::sys::signal::kill(sandbox.init, Signal::SIGKILL);
+                return Err(SupervisorError::Report(write_err));
+            }
+        }
+    }
+    let ended = crate::supervise::supervise(result?).map_err(SupervisorError::Supervise)?;
     Ok(ended.exit_code())
 }
 
-/// Steps 1 to 5: everything up to a running workload.
-fn boot(
+/// Registers the handler, prepares, boots, releases: everything up to a running workload.
+fn start(
     options: &RunOptions,
+    mask: nix::sys::signal::SigSet,
+    signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
-    writer: &mut Option<ReportWriter>,
-) -> Result<Pid, SupervisorError> {
-    // 1. The handler comes first: it must be in place before the first step can be refused, and a
-    //    plugin that fails to load must stop the boot before anything has changed.
+) -> Result<crate::spawn::Sandbox, SupervisorError> {
+    // The handler comes first: it must be in place before the first step can be refused, and a
+    // plugin that fails to load must stop the boot before anything has changed.
     if let Some(path) = &options.handler_plugin {
         register_plugin(
             path,
@@ -218,210 +298,43 @@ fn boot(
             options.handler_plugin_sha256,
         )?;
     }
-    let handler = crate::failure::failure_handler();
-    report.handler = json!({
-        "decider": handler.decider(),
-        "declared": handler.declared_tolerances().iter().map(|kind| kind.name()).collect::<Vec<_>>(),
-    });
-    // Every refusal goes through the handler with the environment clues, and into the report.
-    let context = report.environment.clone();
-    let settle = |failure: FailureReport, report: &mut HardeningReport| match decide(
-        failure.with_context(context.clone()),
-    ) {
-        Ok(tolerated) => {
-            report.tolerated(&tolerated);
-            Ok(())
-        }
-        Err(refused) => {
-            report.refused(&refused);
-            Err(SupervisorError::Refused(refused))
-        }
-    };
-
-    // 2. Everything that allocates, reads files or asks NSS happens before hardening and before
-    //    fork: the child may only make async-signal-safe calls, and NSS may need the network.
-    let identity = resolve_identity(options.user.as_deref())?;
-    if identity.is_none() {
-        report.step("privilege-drop").requested = false;
-        report.step("privilege-drop").decision = Decision::NotRequested;
-    }
-    let program =
-        crate::spawn::resolve_command(options.command.first().ok_or(CommandError::Empty)?)?;
-    let prelude = crate::seccomp::compile_prelude()?;
-    let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
-    let mut plan = Plan::new(
-        &program,
-        &options.command,
-        identity.clone(),
-        Some(workload_filter),
-    )?;
-
-    // unshare(CLONE_NEWNET) affects only the calling thread and fork copies only the calling
-    // thread: both need a single-threaded supervisor.
-    let threads = crate::plugin::thread_count();
-    if threads != 1 {
-        return Err(SupervisorError::Threads(threads));
-    }
-
-    // 3. The network namespace, before the prelude: the supervisor makes its own changes first and
-    //    restricts itself after.
-    match crate::netns::enter().map_err(SupervisorError::NetnsVerify)? {
-        Ok(status) => {
-            tracing::info!(
-                inode = status.inode,
-                parent_inode = status.parent_inode,
-                "network-namespace enforced: new namespace with only lo up"
-            );
-            report.enforced(
-                "network-namespace",
-                json!({
-                    "netns_inode": status.inode,
-                    "parent_netns_inode": status.parent_inode,
-                    "interfaces": status.interfaces,
-                    "interfaces_up": ["lo"],
-                }),
-            );
-        }
-        Err(refusal) => settle(
-            FailureReport::new(
-                SandboxFailureKind::NetworkNamespace,
-                refusal.syscall,
-                refusal.errno as i32,
-                "the kernel refused to give the workload its own network namespace",
-            ),
-            report,
-        )?,
-    }
-
-    // 4. The supervisor's prelude, before the workload exists.
-    match install_prelude(&prelude) {
-        Ok(mode) => {
-            tracing::info!("supervisor-seccomp enforced: PR_GET_SECCOMP is {mode}");
-            report.enforced(
-                "supervisor-seccomp",
-                json!({"pr_get_seccomp": mode, "no_new_privs": true}),
-            );
-        }
-        Err(PreludeError::Refused(failure)) => settle(failure, report)?,
-        Err(PreludeError::Verify(mode)) => return Err(SupervisorError::PreludeVerify(mode)),
-    }
-
-    // 5. Spawn. The supervised signals are blocked first so that none arrives unseen between fork
-    //    and supervision; the workload gets the original mask back just before exec.
-    let mask = crate::supervise::block_signals().map_err(|source| SpawnError {
-        what: "block signals",
-        source,
-    })?;
-    crate::spawn::close_on_exec_all()?;
-    let paused = loop {
-        match crate::spawn::spawn(&mut plan, &mask)? {
-            Spawned::Ready(paused) => break paused,
-            Spawned::Failed { stage, errno } => {
-                let failure = child_failure(&plan, &program, stage, errno)?;
-                settle(failure, report)?;
-                // Tolerated: spawn again without the filter; the workload has not run yet.
-                plan.without_filter();
-            }
-        }
-    };
-    verify_child(paused.pid(), identity.as_ref(), plan.filter(), report)?;
-    report.workload["pid"] = json!(paused.pid().as_raw());
-    report.outcome = "running";
-    if let Some(writer) = writer.take() {
-        report.write(writer).map_err(SupervisorError::Report)?;
-    }
-    match paused.release()? {
-        Released::Running(pid) => {
-            tracing::debug!(pid = pid.as_raw(), "workload running");
-            Ok(pid)
+    report.handler = handler_record();
+    let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
+    report.workload.env = env_names(&options.workload_env());
+    let paused = crate::boot::boot(options, &mut prepared, &mut DecideAndStop, report, signals)?;
+    match paused.release(signals)? {
+        Released::Running(sandbox) => {
+            tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
+            Ok(sandbox)
         }
         Released::ExecFailed(source) => Err(SupervisorError::Exec {
-            program: program.display().to_string(),
+            program: prepared.program.display().to_string(),
             source,
         }),
     }
 }
 
-/// Re-reads the paused child's `/proc/PID/status` and records what took effect. A step that
-/// reported success but shows no effect is a verification failure.
-fn verify_child(
-    pid: Pid,
-    identity: Option<&Identity>,
-    filter: Option<&WorkloadFilter>,
-    report: &mut HardeningReport,
-) -> Result<(), SupervisorError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|err| {
-        SupervisorError::ChildVerify(format!("failed to read /proc/{pid}/status: {err}"))
-    })?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .map(|value| value.split_whitespace().collect::<Vec<_>>())
-    };
-    let numbers = |name: &str| {
-        field(name).map(|values| {
-            values
-                .iter()
-                .filter_map(|v| v.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+/// The names of `KEY=VALUE` entries.
+pub(crate) fn env_names(env: &[OsString]) -> Vec<String> {
+    env.iter()
+        .map(|entry| {
+            let text = entry.to_string_lossy();
+            text.split('=').next().unwrap_or_default().to_owned()
         })
-    };
-    // gVisor's status file has no NoNewPrivs or Seccomp_filters line: those stay unknown (null).
-    let seccomp = numbers("Seccomp").and_then(|values| values.first().copied());
-    let filters = numbers("Seccomp_filters").and_then(|values| values.first().copied());
-    let no_new_privs = numbers("NoNewPrivs").and_then(|values| values.first().copied());
-    if no_new_privs == Some(0) {
-        return Err(SupervisorError::ChildVerify(
-            "the workload does not have no_new_privs".to_owned(),
-        ));
+        .collect()
+}
+
+/// The registered handler as the report and `probe` describe it.
+pub(crate) fn handler_record() -> HandlerRecord {
+    let handler = crate::failure::failure_handler();
+    HandlerRecord {
+        decider: handler.decider(),
+        declared: handler
+            .declared_tolerances()
+            .iter()
+            .map(|kind| kind.name())
+            .collect(),
     }
-    if let Some(filter) = filter {
-        if seccomp != Some(2) {
-            return Err(SupervisorError::ChildVerify(format!(
-                "the workload filter was installed but Seccomp is {seccomp:?}, not 2"
-            )));
-        }
-        tracing::info!(source = %filter.source, "workload-seccomp enforced: filter installed before exec");
-        report.enforced(
-            "workload-seccomp",
-            json!({"source": filter.source, "seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs}),
-        );
-    } else {
-        report.step("workload-seccomp").verified =
-            json!({"seccomp": seccomp, "seccomp_filters": filters, "no_new_privs": no_new_privs});
-    }
-    let uids = numbers("Uid").unwrap_or_default();
-    let gids = numbers("Gid").unwrap_or_default();
-    let groups = numbers("Groups").unwrap_or_default();
-    let verified = json!({"uid": uids, "gid": gids, "groups": groups});
-    match identity {
-        Some(identity) => {
-            let uid = u64::from(identity.uid.as_raw());
-            let gid = u64::from(identity.gid.as_raw());
-            let mut expected: Vec<u64> = identity
-                .groups
-                .iter()
-                .map(|g| u64::from(g.as_raw()))
-                .collect();
-            let mut actual = groups.clone();
-            expected.sort_unstable();
-            actual.sort_unstable();
-            actual.dedup();
-            if uids.iter().any(|id| *id != uid)
-                || gids.iter().any(|id| *id != gid)
-                || actual != expected
-            {
-                return Err(SupervisorError::ChildVerify(format!(
-                    "the workload's ids are not the requested ones: {verified}"
-                )));
-            }
-            tracing::info!(uid, gid, "privilege-drop enforced");
-            report.enforced("privilege-drop", verified);
-        }
-        None => report.step("privilege-drop").verified = verified,
-    }
-    Ok(())
 }
 
 /// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
@@ -451,13 +364,6 @@ pub fn register_plugin(
     Ok(())
 }
 
-/// Resolves `--user`, when given.
-pub fn resolve_identity(user: Option<&str>) -> Result<Option<Identity>, SupervisorError> {
-    user.map(crate::identity::resolve)
-        .transpose()
-        .map_err(SupervisorError::Identity)
-}
-
 /// Reads `--handler-config` and checks that it is JSON.
 pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     let error = |source: Box<dyn std::error::Error + Send + Sync>| SupervisorError::HandlerConfig {
@@ -469,73 +375,9 @@ pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     Ok(text)
 }
 
-/// Why the prelude is not in place.
-pub enum PreludeError {
-    /// The kernel refused it: a refusal to decide about.
-    Refused(FailureReport),
-    /// It reported success but `PR_GET_SECCOMP` says otherwise.
-    Verify(i32),
-}
-
-/// Sets no_new_privs and installs the prelude on the supervisor; returns `PR_GET_SECCOMP`.
-pub fn install_prelude(prelude: &seccompiler::BpfProgram) -> Result<i32, PreludeError> {
-    let refused = |syscall: &str, errno: Errno| {
-        PreludeError::Refused(FailureReport::new(
-            SandboxFailureKind::SupervisorSeccomp,
-            syscall,
-            errno as i32,
-            "the kernel refused the supervisor's own seccomp filter",
-        ))
-    };
-    crate::seccomp::set_no_new_privs()
-        .map_err(|errno| refused("prctl(PR_SET_NO_NEW_PRIVS)", errno))?;
-    crate::seccomp::install(prelude)
-        .map_err(|errno| refused("seccomp(SECCOMP_SET_MODE_FILTER)", errno))?;
-    match crate::seccomp::seccomp_mode() {
-        Ok(2) => Ok(2),
-        Ok(mode) => Err(PreludeError::Verify(mode)),
-        Err(errno) => Err(PreludeError::Verify(-(errno as i32))),
-    }
-}
-
-/// Turns a child's `(stage, errno)` into the refusal to decide about (the workload filter only),
-/// or into the error that stops the boot.
-fn child_failure(
-    plan: &Plan,
-    program: &Path,
-    stage: ChildStage,
-    errno: Errno,
-) -> Result<FailureReport, SupervisorError> {
-    match stage {
-        ChildStage::WorkloadSeccomp(_) if plan.filter().is_some() => Ok(FailureReport::new(
-            SandboxFailureKind::WorkloadSeccomp,
-            "seccomp(SECCOMP_SET_MODE_FILTER)",
-            errno as i32,
-            "the kernel refused the workload's seccomp filter",
-        )),
-        ChildStage::WorkloadSeccomp(_) | ChildStage::Ready => Err(SupervisorError::ChildSetup {
-            step: "the child's handshake",
-            source: errno,
-        }),
-        ChildStage::Drop(drop_stage) => Err(SupervisorError::PrivilegeDrop {
-            syscall: drop_stage.syscall(),
-            source: match drop_stage {
-                DropStage::RegainedRoot => Errno::UnknownErrno,
-                _ => errno,
-            },
-        }),
-        ChildStage::NoNewPrivs => Err(SupervisorError::ChildSetup {
-            step: "prctl(PR_SET_NO_NEW_PRIVS)",
-            source: errno,
-        }),
-        ChildStage::SignalMask => Err(SupervisorError::ChildSetup {
-            step: "sigprocmask",
-            source: errno,
-        }),
-        ChildStage::Exec => Err(SupervisorError::Exec {
-            program: program.display().to_string(),
-            source: errno,
-        }),
+impl From<Refused> for SupervisorError {
+    fn from(refused: Refused) -> Self {
+        SupervisorError::Refused(refused)
     }
 }
 

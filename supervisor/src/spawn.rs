@@ -1,64 +1,45 @@
-//! The fork/exec protocol.
+//! The sandbox's processes: an init and the workload, and the protocol that starts them.
 //!
-//! Everything the child needs is prepared in the parent ([`Plan`]). After `fork` the child makes
-//! only async-signal-safe system calls: drop privileges, set `PR_SET_NO_NEW_PRIVS`, install the
-//! workload filter, restore the signal mask, `execve`. When a step fails it writes `(stage, errno)`
-//! to a close-on-exec pipe and calls `_exit`; the parent reads that and names the exact step. An
-//! empty read means the `execve` succeeded.
+//! Everything both need is prepared in the parent ([`Plan`]). The supervisor creates the init with
+//! a raw `clone` (with `CLONE_NEWPID` unless that step was tolerated away): it becomes PID 1 of the
+//! sandbox. The init dies with the supervisor (`PR_SET_PDEATHSIG`), enters a new mount namespace
+//! with private mounts and a fresh `/proc`, and forks the workload. The workload starts a new
+//! session, drops every capability and its ids, sets `PR_SET_NO_NEW_PRIVS`, marks every descriptor
+//! above 2 close-on-exec, installs its seccomp programs, says it is ready and waits, before
+//! `execve`, until the supervisor has verified it.
+//!
+//! After `clone` both children make only async-signal-safe system calls: no allocation, no
+//! logging, no plugin calls. A step that fails sends `(step, call, errno)` on a `SOCK_SEQPACKET`
+//! socket and ends the child with `_exit`; the supervisor turns it into a [`Refusal`]. The "ready"
+//! message carries the workload's credentials (`SCM_CREDENTIALS`), so the supervisor learns the
+//! workload's pid in its own PID namespace. The socket is close-on-exec: end of file after the
+//! release means the `execve` succeeded.
+//!
+//! The init stays PID 1 until the workload ends: it forwards the signals the supervisor passes on
+//! (a PID 1 ignores a signal it has no handler for, so the workload itself must not be PID 1),
+//! reaps orphans, and sends the workload's wait status to the supervisor before it exits, which
+//! kills whatever is left in the PID namespace.
 
 use std::ffi::{CString, OsStr, OsString};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::unistd::{ForkResult, Pid};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags};
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
 
+use crate::caps::{self, Bounding, CapsCall};
 use crate::identity::{DropScratch, DropStage, Identity};
 use crate::seccomp::WorkloadFilter;
+use crate::step::{Call, Refusal, Step};
 
-/// Where the child stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildStage {
-    /// A privilege-drop step.
-    Drop(DropStage),
-    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
-    NoNewPrivs,
-    /// Installing the workload filter (program index).
-    WorkloadSeccomp(u8),
-    /// `sigprocmask` restoring the workload's signal mask.
-    SignalMask,
-    /// `execve`.
-    Exec,
-    /// Not a failure: every step before `execve` is done and the child waits for the parent.
-    Ready,
-}
-
-impl ChildStage {
-    fn encode(self) -> u32 {
-        match self {
-            ChildStage::Drop(stage) => 0x100 + stage as u32,
-            ChildStage::NoNewPrivs => 0x200,
-            ChildStage::WorkloadSeccomp(index) => 0x300 + index as u32,
-            ChildStage::SignalMask => 0x400,
-            ChildStage::Exec => 0x500,
-            ChildStage::Ready => 0x600,
-        }
-    }
-
-    fn decode(code: u32) -> Option<Self> {
-        Some(match code {
-            0x100..=0x1ff => ChildStage::Drop(*DropStage::ALL.get((code - 0x100) as usize)?),
-            0x200 => ChildStage::NoNewPrivs,
-            0x300..=0x3ff => ChildStage::WorkloadSeccomp((code - 0x300) as u8),
-            0x400 => ChildStage::SignalMask,
-            0x500 => ChildStage::Exec,
-            0x600 => ChildStage::Ready,
-            _ => return None,
-        })
-    }
-}
+/// How long the supervisor waits for the workload to get ready, and then to `execve`.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The command could not be found or run before forking.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,20 +54,9 @@ pub enum CommandError {
     /// No command was given (only possible when embedding).
     #[error("no command to run")]
     Empty,
-    /// An argument contains a NUL byte.
-    #[error("argument {0:?} contains a NUL byte")]
+    /// An argument or environment entry contains a NUL byte.
+    #[error("{0:?} contains a NUL byte")]
     Nul(OsString),
-}
-
-/// Everything the child needs, allocated before `fork`.
-#[derive(Debug)]
-pub struct Plan {
-    program: CString,
-    /// Owns the strings `argv_ptrs` points into; never read directly.
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    identity: Option<(Identity, DropScratch)>,
-    filter: Option<WorkloadFilter>,
 }
 
 /// Finds `command` like `execvp` does: a name with a `/` is used as is, otherwise `PATH` is searched.
@@ -123,278 +93,819 @@ fn cstring(text: &OsStr) -> Result<CString, CommandError> {
     CString::new(text.as_bytes()).map_err(|_| CommandError::Nul(text.to_owned()))
 }
 
+/// NUL-terminated strings and the NULL-terminated pointer array `execve` takes.
+#[derive(Debug)]
+struct CStrings {
+    /// Owns the strings `pointers` points into; never read directly.
+    _strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CStrings {
+    fn new(items: impl IntoIterator<Item = OsString>) -> Result<Self, CommandError> {
+        let strings = items
+            .into_iter()
+            .map(|item| cstring(&item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pointers: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Ok(CStrings {
+            _strings: strings,
+            pointers,
+        })
+    }
+}
+
+/// Everything the sandbox's processes need, allocated before `clone`.
+#[derive(Debug)]
+pub struct Plan {
+    program: CString,
+    argv: CStrings,
+    envp: CStrings,
+    identity: Option<(Identity, DropScratch)>,
+    filter: Option<WorkloadFilter>,
+    skipped: [bool; Step::ALL.len()],
+    identity_in_place: bool,
+    last_cap: u32,
+    mask: SigSet,
+}
+
 impl Plan {
-    /// Prepares a spawn of `program` with `args` (`args[0]` is the name the workload sees).
+    /// Prepares a spawn of `program` with `args` (`args[0]` is the name the workload sees), the
+    /// environment `env` (`KEY=VALUE` entries), the identity to drop to, the workload filter, and
+    /// `mask`, the signal mask the workload gets back before `execve`.
     pub fn new(
         program: &Path,
         args: &[OsString],
+        env: Vec<OsString>,
         identity: Option<Identity>,
-        filter: Option<WorkloadFilter>,
+        filter: WorkloadFilter,
+        mask: SigSet,
     ) -> Result<Self, CommandError> {
-        let program = cstring(program.as_os_str())?;
-        let argv = args
-            .iter()
-            .map(|arg| cstring(arg))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|arg| arg.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
         Ok(Plan {
-            program,
-            _argv: argv,
-            argv_ptrs,
+            program: cstring(program.as_os_str())?,
+            argv: CStrings::new(args.iter().cloned())?,
+            envp: CStrings::new(env)?,
             identity: identity.map(|identity| {
                 let scratch = DropScratch::new(&identity);
                 (identity, scratch)
             }),
-            filter,
+            filter: Some(filter),
+            skipped: [false; Step::ALL.len()],
+            identity_in_place: false,
+            last_cap: caps::last_cap(),
+            mask,
         })
     }
 
-    /// Drops the workload filter (after its refusal was tolerated); everything else stays.
-    pub fn without_filter(&mut self) {
-        self.filter = None;
+    /// Leaves `step` out of the next spawn: after a tolerated refusal (the workload has not run
+    /// yet, so nothing is lost), or in `probe`, to see the steps after a fatal one.
+    pub fn skip(&mut self, step: Step) {
+        self.skipped[step as usize] = true;
+        if step == Step::WorkloadSeccomp {
+            self.filter = None;
+        }
+    }
+
+    /// The process already has the identity (the user-namespace route, where the drop calls are
+    /// not allowed): the drop is skipped, and its verification still done.
+    pub fn identity_in_place(&mut self) {
+        self.skipped[Step::PrivilegeDrop as usize] = true;
+        self.identity_in_place = true;
+    }
+
+    /// Whether the workload's ids are verified against the identity.
+    pub fn verifies_identity(&self) -> bool {
+        self.identity.is_some() && (self.performs(Step::PrivilegeDrop) || self.identity_in_place)
+    }
+
+    /// Whether the next spawn performs `step`.
+    pub fn performs(&self, step: Step) -> bool {
+        !self.skipped[step as usize]
+            && match step {
+                Step::PrivilegeDrop => self.identity.is_some(),
+                Step::WorkloadSeccomp => self.filter.is_some(),
+                _ => true,
+            }
     }
 
     /// The workload filter still planned, if any.
     pub fn filter(&self) -> Option<&WorkloadFilter> {
         self.filter.as_ref()
     }
+
+    /// The identity the workload drops to, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref().map(|(identity, _)| identity)
+    }
 }
 
-/// The result of one spawn attempt.
+/// A system call the supervisor needs for spawning failed, or the sandbox did not get ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// A parent-side call failed.
+    #[error("failed to {what}")]
+    Call {
+        /// What the parent was doing.
+        what: &'static str,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// The supervisor has more than one thread: `clone` would copy only the calling one.
+    #[error("the supervisor has {0} threads; it must be single-threaded to spawn the sandbox")]
+    Threads(usize),
+    /// The sandbox did not answer within [`HANDSHAKE_DEADLINE`].
+    #[error("the sandbox did not {0} within {HANDSHAKE_DEADLINE:?}; it was killed")]
+    Deadline(&'static str),
+    /// The sandbox ended before it was ready, without saying why.
+    #[error("the sandbox ended before the workload was ready ({0}); a seccomp profile that denies write, read or close_range breaks the handshake")]
+    Died(String),
+    /// A signal asked the supervisor to stop during the boot.
+    #[error("the boot was interrupted by {0}")]
+    Interrupted(Signal),
+}
+
+impl SpawnError {
+    fn call(what: &'static str) -> impl FnOnce(Errno) -> SpawnError {
+        move |source| SpawnError::Call { what, source }
+    }
+}
+
+/// The result of one spawn.
 #[derive(Debug)]
 pub enum Spawned {
-    /// Every step up to `execve` succeeded; the child waits for [`Paused::release`].
+    /// Every step up to `execve` succeeded; the workload waits for [`Paused::release`].
     Ready(Paused),
-    /// The child stopped at `stage` with `errno` and has been reaped.
-    Failed {
-        /// Where.
-        stage: ChildStage,
-        /// Why.
-        errno: Errno,
-    },
+    /// A step was refused; the sandbox has been killed and reaped.
+    Refused(Refusal),
 }
 
-/// A child that has dropped privileges and installed its filter and now waits, before `execve`,
-/// for the parent to verify it and write the report. Dropping it without [`release`](Self::release)
-/// makes the child exit without running the workload.
+/// A sandbox whose workload has taken every planned step and now waits, before `execve`, for
+/// the supervisor to verify it. Dropping it without [`release`](Self::release) kills the sandbox.
 #[derive(Debug)]
 pub struct Paused {
-    pid: Pid,
-    status: OwnedFd,
-    go: OwnedFd,
+    init: Pid,
+    workload: Pid,
+    channel: OwnedFd,
+    go: Option<OwnedFd>,
+    ended: Option<OwnedFd>,
 }
 
 /// What happened after [`Paused::release`].
 #[derive(Debug)]
 pub enum Released {
-    /// `execve` succeeded; the workload runs.
-    Running(Pid),
-    /// `execve` failed with this errno; the child has been reaped.
+    /// `execve` succeeded; the workload runs. Supervise the init.
+    Running(Sandbox),
+    /// `execve` failed with this errno; the sandbox has been reaped.
     ExecFailed(Errno),
 }
 
+/// A running sandbox: its init, and the pipe on which the init sends the workload's wait status.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The init's pid (the supervisor's child).
+    pub init: Pid,
+    /// The workload's pid in the supervisor's PID namespace.
+    pub workload: Pid,
+    /// The read end of the init's status pipe.
+    pub ended: OwnedFd,
+}
+
 impl Paused {
-    /// The child's pid (its `/proc/PID/status` shows what took effect).
-    pub fn pid(&self) -> Pid {
-        self.pid
+    /// The workload's pid in the supervisor's PID namespace (its `/proc/PID` shows what took
+    /// effect).
+    pub fn workload(&self) -> Pid {
+        self.workload
     }
 
-    /// Lets the child exec the workload.
-    pub fn release(self) -> Result<Released, SpawnError> {
+    /// The init's pid.
+    pub fn init(&self) -> Pid {
+        self.init
+    }
+
+    /// Lets the workload exec and waits until it has (the channel closes) or failed to.
+    pub fn release(mut self, signals: &SignalFd) -> Result<Released, SpawnError> {
+        let go = self.go.take().expect("released once");
         loop {
-            match nix::unistd::write(&self.go, &[1]) {
+            match nix::unistd::write(&go, &[1]) {
                 Ok(_) => break,
                 Err(Errno::EINTR) => continue,
                 Err(source) => {
-                    return Err(SpawnError {
+                    return Err(SpawnError::Call {
                         what: "release the workload",
                         source,
                     })
                 }
             }
         }
-        drop(self.go);
-        match read_status(self.pid, &self.status)? {
-            None => Ok(Released::Running(self.pid)),
-            Some((_, errno)) => Ok(Released::ExecFailed(errno)),
+        drop(go);
+        match receive(&self.channel, signals, "execve the workload")? {
+            None => Ok(Released::Running(Sandbox {
+                init: self.init,
+                workload: self.workload,
+                ended: self.ended.take().expect("released once"),
+            })),
+            Some(Message::ExecFailed { errno }) => {
+                kill_and_reap(self.init);
+                self.init = Pid::from_raw(0);
+                Ok(Released::ExecFailed(errno))
+            }
+            Some(other) => Err(SpawnError::Died(format!("an unexpected message {other:?}"))),
         }
     }
 }
 
-/// A system call the parent needs for spawning failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("failed to {what}")]
-pub struct SpawnError {
-    /// What the parent was doing.
-    pub what: &'static str,
-    /// The errno.
-    #[source]
-    pub source: Errno,
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if self.init.as_raw() > 0 && self.go.is_some() {
+            kill_and_reap(self.init);
+        }
+    }
 }
 
-fn spawn_error(what: &'static str) -> impl FnOnce(Errno) -> SpawnError {
-    move |source| SpawnError { what, source }
+fn kill_and_reap(init: Pid) {
+    let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(init, None) {}
 }
 
-/// Marks every descriptor above 2 close-on-exec so none of the supervisor's leak into the workload.
-pub fn close_on_exec_all() -> Result<(), SpawnError> {
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map_err(|err| SpawnError {
-            what: "list /proc/self/fd",
-            source: Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)),
-        })?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2)
-        .collect();
-    for fd in fds {
-        // The directory stream's own descriptor is closed by now: EBADF is expected for it.
-        match nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        ) {
-            Ok(_) | Err(Errno::EBADF) => {}
+/// One message from the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Message {
+    Failed {
+        step: Step,
+        call: Call,
+        errno: Errno,
+    },
+    Ready {
+        pid: Option<Pid>,
+    },
+    ExecFailed {
+        errno: Errno,
+    },
+}
+
+const MESSAGE_LEN: usize = 8;
+const READY: u8 = 0xff;
+const EXEC_FAILED_MESSAGE: u8 = 0xfe;
+
+fn call_code(call: Call) -> (u8, u8) {
+    match call {
+        Call::UnshareNet => (1, 0),
+        Call::LoopbackSocket => (2, 0),
+        Call::LoopbackGetFlags => (3, 0),
+        Call::LoopbackSetFlags => (4, 0),
+        Call::UnshareUser => (5, 0),
+        Call::WriteIdMap => (6, 0),
+        Call::ClonePid => (7, 0),
+        Call::UnshareMount => (8, 0),
+        Call::MountPrivate => (9, 0),
+        Call::MountProc => (10, 0),
+        Call::Setsid => (11, 0),
+        Call::CapbsetDrop => (12, 0),
+        Call::AmbientClear => (13, 0),
+        Call::Capset => (14, 0),
+        Call::VerifyCapabilities => (15, 0),
+        Call::Drop(stage) => (16, stage as u8),
+        Call::NoNewPrivs => (17, 0),
+        Call::Seccomp => (18, 0),
+    }
+}
+
+fn call_from_code(code: u8, detail: u8) -> Option<Call> {
+    Some(match code {
+        1 => Call::UnshareNet,
+        2 => Call::LoopbackSocket,
+        3 => Call::LoopbackGetFlags,
+        4 => Call::LoopbackSetFlags,
+        5 => Call::UnshareUser,
+        6 => Call::WriteIdMap,
+        7 => Call::ClonePid,
+        8 => Call::UnshareMount,
+        9 => Call::MountPrivate,
+        10 => Call::MountProc,
+        11 => Call::Setsid,
+        12 => Call::CapbsetDrop,
+        13 => Call::AmbientClear,
+        14 => Call::Capset,
+        15 => Call::VerifyCapabilities,
+        16 => Call::Drop(*DropStage::ALL.get(detail as usize)?),
+        17 => Call::NoNewPrivs,
+        18 => Call::Seccomp,
+        _ => return None,
+    })
+}
+
+fn encode(step: Step, call: Call, errno: Errno) -> [u8; MESSAGE_LEN] {
+    let (code, detail) = call_code(call);
+    let mut message = [0u8; MESSAGE_LEN];
+    message[0] = step as u8;
+    message[1] = code;
+    message[2] = detail;
+    message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+    message
+}
+
+fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
+    let errno = Errno::from_raw(i32::from_ne_bytes(message[4..].try_into().ok()?));
+    match message[0] {
+        READY => return Some(Message::Ready { pid }),
+        EXEC_FAILED_MESSAGE => return Some(Message::ExecFailed { errno }),
+        _ => {}
+    }
+    let step = *Step::ALL.get(message[0] as usize)?;
+    let call = call_from_code(message[1], message[2])?;
+    Some(Message::Failed { step, call, errno })
+}
+
+/// Receives one message, or `None` at end of file, within [`HANDSHAKE_DEADLINE`], watching
+/// `signals` for a request to stop.
+fn receive(
+    channel: &OwnedFd,
+    signals: &SignalFd,
+    waiting_for: &'static str,
+) -> Result<Option<Message>, SpawnError> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + HANDSHAKE_DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(SpawnError::Deadline(waiting_for));
+        }
+        let mut fds = [
+            PollFd::new(channel.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        let timeout = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
+            .unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
             Err(source) => {
-                return Err(SpawnError {
-                    what: "set FD_CLOEXEC",
+                return Err(SpawnError::Call {
+                    what: "poll the sandbox",
                     source,
                 })
             }
         }
+        let channel_ready = fds[0].any().unwrap_or(false);
+        let signal_ready = fds[1].any().unwrap_or(false);
+        if signal_ready {
+            if let Some(signal) = take_stop_signal(signals)? {
+                return Err(SpawnError::Interrupted(signal));
+            }
+        }
+        if channel_ready {
+            return read_message(channel);
+        }
     }
-    Ok(())
 }
 
-/// Forks the workload according to `plan` and runs every child step up to `execve`. `mask` is the
-/// signal mask the workload gets.
-pub fn spawn(plan: &mut Plan, mask: &SigSet) -> Result<Spawned, SpawnError> {
-    let (status_read, status_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(spawn_error("create the status pipe"))?;
-    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(spawn_error("create the go pipe"))?;
-    // SAFETY: the supervisor is single-threaded (checked at boot), so the child is a full copy in
-    // which every lock is free; the child only runs `child_main`, which makes async-signal-safe
-    // system calls and ends in `execve` or `_exit`, never returning into Rust code of the parent.
-    match unsafe { nix::unistd::fork() }.map_err(spawn_error("fork"))? {
-        ForkResult::Child => {
-            drop(status_read);
-            drop(go_write);
-            child_main(plan, mask, &status_write, &go_read)
-        }
-        ForkResult::Parent { child } => {
-            drop(status_write);
-            drop(go_read);
-            Ok(match read_status(child, &status_read)? {
-                Some((ChildStage::Ready, _)) => Spawned::Ready(Paused {
-                    pid: child,
-                    status: status_read,
-                    go: go_write,
-                }),
-                Some((stage, errno)) => Spawned::Failed { stage, errno },
-                // The child died before saying anything (killed, or its write failed).
-                None => {
-                    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-                    Spawned::Failed {
-                        stage: ChildStage::Exec,
-                        errno: Errno::ECHILD,
-                    }
+/// Reads the pending supervised signals; returns one that asks the boot to stop.
+pub fn take_stop_signal(signals: &SignalFd) -> Result<Option<Signal>, SpawnError> {
+    loop {
+        match signals.read_signal() {
+            Ok(Some(info)) => {
+                let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
+                    continue;
+                };
+                if matches!(
+                    signal,
+                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
+                ) {
+                    return Ok(Some(signal));
                 }
-            })
-        }
-    }
-}
-
-/// Reads one `(stage, errno)` message; `None` on end of file (the child exec'd or died). A failed
-/// child is reaped here so no zombie is left behind.
-fn read_status(child: Pid, status: &OwnedFd) -> Result<Option<(ChildStage, Errno)>, SpawnError> {
-    let mut buffer = [0u8; 8];
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match nix::unistd::read(status.as_raw_fd(), &mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
+            }
+            Ok(None) | Err(Errno::EAGAIN) => return Ok(None),
             Err(Errno::EINTR) => continue,
             Err(source) => {
-                return Err(SpawnError {
-                    what: "read the status pipe",
+                return Err(SpawnError::Call {
+                    what: "read the signal descriptor",
                     source,
                 })
             }
         }
     }
-    if filled < buffer.len() {
-        return Ok(None);
-    }
-    let stage = u32::from_ne_bytes(buffer[..4].try_into().expect("4 bytes"));
-    let errno = Errno::from_raw(i32::from_ne_bytes(buffer[4..].try_into().expect("4 bytes")));
-    let stage = ChildStage::decode(stage).unwrap_or(ChildStage::Exec);
-    if stage != ChildStage::Ready {
-        while let Err(Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-    }
-    Ok(Some((stage, errno)))
 }
 
-/// The child's side. Never returns.
-fn child_main(plan: &mut Plan, mask: &SigSet, status: &OwnedFd, go: &OwnedFd) -> ! {
-    let (stage, errno) = match child_steps(plan, mask, status, go) {
-        Err(failure) => failure,
-        Ok(never) => match never {},
+fn read_message(channel: &OwnedFd) -> Result<Option<Message>, SpawnError> {
+    let mut buffer = [0u8; MESSAGE_LEN];
+    let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let (read, pid) = loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+        match nix::sys::socket::recvmsg::<()>(
+            channel.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(message) => {
+                let pid = message.cmsgs().ok().and_then(|mut cmsgs| {
+                    cmsgs.find_map(|cmsg| match cmsg {
+                        ControlMessageOwned::ScmCredentials(creds) => {
+                            Some(Pid::from_raw(creds.pid()))
+                        }
+                        _ => None,
+                    })
+                });
+                break (message.bytes, pid);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(source) => {
+                return Err(SpawnError::Call {
+                    what: "read the sandbox's status",
+                    source,
+                })
+            }
+        }
     };
-    // The parent closed the go pipe without releasing: leave quietly, the workload never ran.
-    if stage != ChildStage::Ready {
-        send(status, stage, errno);
+    if read == 0 {
+        return Ok(None);
     }
+    if read != MESSAGE_LEN {
+        return Err(SpawnError::Died(format!("a message of {read} bytes")));
+    }
+    decode(&buffer, pid)
+        .map(Some)
+        .ok_or_else(|| SpawnError::Died("an unknown message".into()))
+}
+
+/// The workload's pid, from the init's `/proc/PID/task/PID/children` (when the credentials did
+/// not travel with the ready message).
+fn only_child(init: Pid) -> Option<Pid> {
+    let text = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok()?;
+    let mut children = text.split_whitespace();
+    let pid = children.next()?.parse().ok()?;
+    children.next().is_none().then(|| Pid::from_raw(pid))
+}
+
+/// Creates the sandbox according to `plan` and runs every planned step up to `execve`.
+/// `signals` is a descriptor for the supervised signals (blocked in the supervisor): a request to
+/// stop during the handshake kills the sandbox.
+pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError> {
+    // clone copies only the calling thread: a second thread's locks would stay taken in the
+    // children, and the namespace steps the supervisor took affect only the calling thread.
+    let threads = crate::procfs::thread_count();
+    if threads != 1 {
+        return Err(SpawnError::Threads(threads));
+    }
+    use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
+    let (channel, child_channel) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(SpawnError::call("create the status socket"))?;
+    setsockopt(&channel, sockopt::PassCred, &true)
+        .map_err(SpawnError::call("set SO_PASSCRED on the status socket"))?;
+    let (go_read, go_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(SpawnError::call("create the release pipe"))?;
+    let (ended_read, ended_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(SpawnError::call("create the init's status pipe"))?;
+
+    let mut flags = libc::SIGCHLD as libc::c_ulong;
+    if plan.performs(Step::PidNamespace) {
+        flags |= libc::CLONE_NEWPID as libc::c_ulong;
+    }
+    // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
+    // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
+    // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    match Errno::result(rc) {
+        Err(errno) if plan.performs(Step::PidNamespace) => {
+            return Ok(Spawned::Refused(Refusal {
+                step: Step::PidNamespace,
+                call: Call::ClonePid,
+                errno,
+            }))
+        }
+        Err(source) => {
+            return Err(SpawnError::Call {
+                what: "clone the sandbox's init",
+                source,
+            })
+        }
+        Ok(0) => {
+            drop(channel);
+            drop(go_write);
+            drop(ended_read);
+            init_main(plan, child_channel, go_read, ended_write)
+        }
+        Ok(_) => {}
+    }
+    let init = Pid::from_raw(rc as libc::pid_t);
+    drop(child_channel);
+    drop(go_read);
+    drop(ended_write);
+    let message = match receive(&channel, signals, "get ready") {
+        Ok(message) => message,
+        Err(err) => {
+            kill_and_reap(init);
+            return Err(err);
+        }
+    };
+    match message {
+        Some(Message::Ready { pid }) => {
+            let Some(workload) = pid
+                .filter(|pid| pid.as_raw() > 0)
+                .or_else(|| only_child(init))
+            else {
+                kill_and_reap(init);
+                return Err(SpawnError::Died("the workload's pid is unknown".into()));
+            };
+            Ok(Spawned::Ready(Paused {
+                init,
+                workload,
+                channel,
+                go: Some(go_write),
+                ended: Some(ended_read),
+            }))
+        }
+        Some(Message::Failed { step, call, errno }) => {
+            kill_and_reap(init);
+            Ok(Spawned::Refused(Refusal { step, call, errno }))
+        }
+        Some(Message::ExecFailed { .. }) => {
+            kill_and_reap(init);
+            Err(SpawnError::Died("execve before the release".into()))
+        }
+        None => {
+            let status = loop {
+                match nix::sys::wait::waitpid(init, None) {
+                    Err(Errno::EINTR) => continue,
+                    other => break other,
+                }
+            };
+            Err(SpawnError::Died(match status {
+                Ok(WaitStatus::Exited(_, code)) => format!("its init exited with {code}"),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    format!("its init was killed by {signal}")
+                }
+                other => format!("{other:?}"),
+            }))
+        }
+    }
+}
+
+/// Sends one message. A failed send cannot be reported anywhere; the supervisor then sees end of
+/// file and a dead sandbox.
+fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) {
+    // SAFETY: `message` is valid for MESSAGE_LEN bytes of reads; `channel` is an open socket.
+    let _ = unsafe { libc::write(channel.as_raw_fd(), message.as_ptr().cast(), MESSAGE_LEN) };
+}
+
+fn fail(channel: &OwnedFd, step: Step, call: Call, errno: Errno) -> ! {
+    send(channel, &encode(step, call, errno));
     // SAFETY: `_exit` ends the child without running the parent's atexit handlers or destructors.
     unsafe { libc::_exit(125) }
 }
 
-/// Writes one `(stage, errno)` message. A failed write cannot be reported anywhere; the parent
-/// then sees end of file and a dead child.
-fn send(status: &OwnedFd, stage: ChildStage, errno: Errno) {
-    let mut message = [0u8; 8];
-    message[..4].copy_from_slice(&stage.encode().to_ne_bytes());
-    message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
-    // SAFETY: `message` is valid for 8 bytes of reads; `status` is the pipe's open write end.
-    let _ = unsafe { libc::write(status.as_raw_fd(), message.as_ptr().cast(), message.len()) };
+/// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: the calling process dies with its parent.
+fn die_with_parent() -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes integers and changes only the calling process.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    Errno::result(rc).map(drop)
 }
+
+/// The sandbox's init. Never returns.
+fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> ! {
+    if let Err(errno) = die_with_parent() {
+        fail(&channel, Step::PidNamespace, Call::ClonePid, errno);
+    }
+    if !plan.performs(Step::PidNamespace) {
+        // Without a PID namespace of its own the init still reaps the workload's orphans.
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes integers and changes only the calling process.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    if plan.performs(Step::MountNamespace) {
+        if let Err((call, errno)) = private_proc() {
+            fail(&channel, Step::MountNamespace, call, errno);
+        }
+    }
+    // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
+    // `workload_main`, which ends in `execve` or `_exit`.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+    let workload = match Errno::result(rc) {
+        Ok(0) => {
+            drop(ended);
+            workload_main(plan, channel, go)
+        }
+        Ok(pid) => Pid::from_raw(pid as libc::pid_t),
+        // SAFETY: `_exit` ends the init; the supervisor sees end of file and a dead sandbox.
+        Err(_) => unsafe { libc::_exit(125) },
+    };
+    // The init keeps no end of the handshake: end of file then means the workload exec'd or died.
+    drop(channel);
+    drop(go);
+    let status = init_loop(workload);
+    // SAFETY: `status` is valid for 4 bytes of reads; `ended` is the pipe's open write end.
+    let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
+    // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
+    unsafe { libc::_exit(0) }
+}
+
+/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
+fn private_proc() -> Result<(), (Call, Errno)> {
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|errno| (Call::UnshareMount, errno))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|errno| (Call::MountPrivate, errno))?;
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|errno| (Call::MountProc, errno))
+}
+
+/// The init's work once the workload exists: forward the supervised signals to it, reap every
+/// child, and return the workload's raw wait status once it has ended.
+fn init_loop(workload: Pid) -> i32 {
+    let signals = crate::supervise::supervised_signals();
+    loop {
+        loop {
+            let mut status = 0;
+            // SAFETY: `status` is a valid place for waitpid to store the wait status.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid == workload.as_raw() {
+                return status;
+            }
+            if pid <= 0 {
+                break;
+            }
+        }
+        match signals.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => continue,
+            Ok(signal) => {
+                let _ = nix::sys::signal::kill(workload, signal);
+            }
+        }
+    }
+}
+
+/// The workload's side. Never returns.
+fn workload_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd) -> ! {
+    match workload_steps(plan, &channel, &go) {
+        Ok(never) => match never {},
+        Err(Failure::Step(step, call, errno)) => fail(&channel, step, call, errno),
+        Err(Failure::Exec(errno)) => {
+            let mut message = encode(Step::ALL[0], Call::UnshareNet, errno);
+            message[0] = EXEC_FAILED_MESSAGE;
+            send(&channel, &message);
+            // SAFETY: `_exit` ends the workload process; the supervisor reports the exec failure.
+            unsafe { libc::_exit(EXEC_FAILED) }
+        }
+        // The supervisor closed the release pipe without releasing: leave quietly.
+        // SAFETY: `_exit` ends the child without running the parent's cleanup.
+        Err(Failure::NotReleased) => unsafe { libc::_exit(125) },
+    }
+}
+
+/// Why the workload process stopped before `execve` succeeded.
+enum Failure {
+    /// A step failed.
+    Step(Step, Call, Errno),
+    /// `execve` failed.
+    Exec(Errno),
+    /// The supervisor did not release the workload.
+    NotReleased,
+}
+
+impl From<(Step, Call, Errno)> for Failure {
+    fn from((step, call, errno): (Step, Call, Errno)) -> Self {
+        Failure::Step(step, call, errno)
+    }
+}
+
+/// Exit code of the workload process when its `execve` failed (the supervisor reports the errno).
+const EXEC_FAILED: i32 = 127;
 
 enum Never {}
 
-fn child_steps(
-    plan: &mut Plan,
-    mask: &SigSet,
-    status: &OwnedFd,
-    go: &OwnedFd,
-) -> Result<Never, (ChildStage, Errno)> {
-    if let Some((identity, scratch)) = plan.identity.as_mut() {
-        crate::identity::drop_to(identity, scratch)
-            .map_err(|(stage, errno)| (ChildStage::Drop(stage), errno))?;
+fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Never, Failure> {
+    let _ = die_with_parent();
+    if plan.performs(Step::Session) {
+        nix::unistd::setsid().map_err(|errno| (Step::Session, Call::Setsid, errno))?;
     }
-    // Always, even when the workload filter was tolerated away: no setuid gains for the workload.
-    crate::seccomp::set_no_new_privs().map_err(|errno| (ChildStage::NoNewPrivs, errno))?;
-    if let Some(filter) = &plan.filter {
-        for (index, program) in filter.programs.iter().enumerate() {
+    let caps_error = |(call, errno): (CapsCall, Errno)| {
+        let call = match call {
+            CapsCall::BoundingDrop => Call::CapbsetDrop,
+            CapsCall::AmbientClear => Call::AmbientClear,
+            CapsCall::Capset => Call::Capset,
+            CapsCall::Verify => Call::VerifyCapabilities,
+        };
+        (Step::Capabilities, call, errno)
+    };
+    if plan.performs(Step::Capabilities) {
+        let _: Bounding = caps::drop_bounding_and_ambient(plan.last_cap).map_err(caps_error)?;
+    }
+    let drop_planned = plan.performs(Step::PrivilegeDrop);
+    if let Some((identity, scratch)) = plan.identity.as_mut().filter(|_| drop_planned) {
+        // The scratch buffers were allocated in the parent: drop_to does not allocate.
+        crate::identity::drop_to(identity, scratch)
+            .map_err(|(stage, errno)| (Step::PrivilegeDrop, Call::Drop(stage), errno))?;
+    }
+    if plan.performs(Step::Capabilities) {
+        caps::clear_sets().map_err(caps_error)?;
+    }
+    // A change of ids clears the parent-death signal: set it again.
+    let _ = die_with_parent();
+    // Every descriptor above 2 is close-on-exec before any filter could deny the calls needed.
+    mark_close_on_exec();
+    if plan.performs(Step::NoNewPrivs) {
+        crate::seccomp::set_no_new_privs()
+            .map_err(|errno| (Step::NoNewPrivs, Call::NoNewPrivs, errno))?;
+    }
+    if let Some(filter) = plan
+        .filter
+        .as_ref()
+        .filter(|_| plan.performs(Step::WorkloadSeccomp))
+    {
+        for program in &filter.programs {
             crate::seccomp::install(program)
-                .map_err(|errno| (ChildStage::WorkloadSeccomp(index as u8), errno))?;
+                .map_err(|errno| (Step::WorkloadSeccomp, Call::Seccomp, errno))?;
         }
     }
-    // Wait, before exec, until the parent has verified this process and written the report.
-    send(status, ChildStage::Ready, Errno::UnknownErrno);
+    // Ready: wait, before exec, until the supervisor has verified this process.
+    let mut ready = [0u8; MESSAGE_LEN];
+    ready[0] = READY;
+    send(channel, &ready);
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(go.as_raw_fd(), &mut byte) {
             Ok(1) => break,
             Err(Errno::EINTR) => continue,
-            _ => return Err((ChildStage::Ready, Errno::UnknownErrno)),
+            _ => return Err(Failure::NotReleased),
         }
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(mask), None)
-        .map_err(|errno| (ChildStage::SignalMask, errno))?;
-    // SAFETY: `program` and every `argv` entry are NUL-terminated strings owned by `plan`, and
-    // `argv_ptrs` is a NULL-terminated array of pointers into them; `environ` is the process's own
-    // environment, untouched since fork.
-    unsafe { libc::execv(plan.program.as_ptr(), plan.argv_ptrs.as_ptr()) };
-    Err((ChildStage::Exec, Errno::last()))
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&plan.mask), None);
+    // SAFETY: `program`, `argv` and `envp` are NUL-terminated strings owned by `plan`, with
+    // NULL-terminated pointer arrays into them, prepared before the clone.
+    unsafe {
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv.pointers.as_ptr(),
+            plan.envp.pointers.as_ptr(),
+        )
+    };
+    Err(Failure::Exec(Errno::last()))
+}
+
+/// Marks every descriptor above 2 close-on-exec: `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)`, or
+/// one `fcntl` per possible descriptor on kernels without it. Async-signal-safe.
+fn mark_close_on_exec() {
+    // SAFETY: close_range takes integers and changes only this process's descriptor table.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let top = limit.rlim_cur.min(1 << 20) as i32;
+    for fd in 3..top {
+        // SAFETY: F_SETFD on a descriptor number; EBADF for numbers not open is expected.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// Creates the descriptor on which the supervisor takes its supervised signals (which must be
+/// blocked already).
+pub fn signal_fd() -> Result<SignalFd, SpawnError> {
+    SignalFd::with_flags(
+        &crate::supervise::supervised_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(SpawnError::call("create the signal descriptor"))
 }
 
 #[cfg(test)]
@@ -402,17 +913,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stages_round_trip() {
-        for stage in [
-            ChildStage::Drop(DropStage::Setgroups),
-            ChildStage::Drop(DropStage::RegainedRoot),
-            ChildStage::NoNewPrivs,
-            ChildStage::WorkloadSeccomp(1),
-            ChildStage::SignalMask,
-            ChildStage::Exec,
+    fn messages_round_trip() {
+        for (step, call) in [
+            (Step::MountNamespace, Call::MountProc),
+            (Step::PrivilegeDrop, Call::Drop(DropStage::RegainedRoot)),
+            (Step::Capabilities, Call::CapbsetDrop),
+            (Step::WorkloadSeccomp, Call::Seccomp),
         ] {
-            assert_eq!(ChildStage::decode(stage.encode()), Some(stage));
+            let message = encode(step, call, Errno::EPERM);
+            assert_eq!(
+                decode(&message, None),
+                Some(Message::Failed {
+                    step,
+                    call,
+                    errno: Errno::EPERM
+                })
+            );
         }
+        let mut ready = [0u8; MESSAGE_LEN];
+        ready[0] = READY;
+        assert_eq!(
+            decode(&ready, Some(Pid::from_raw(7))),
+            Some(Message::Ready {
+                pid: Some(Pid::from_raw(7))
+            })
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
+use std::os::fd::AsRawFd;
+
+use crate::spawn::Sandbox;
 
 /// Signals passed on to the workload.
 pub const FORWARDED: [Signal; 7] = [
@@ -59,20 +61,28 @@ impl Ended {
     }
 }
 
-/// Waits for `workload` to end, forwarding signals and reaping any other child (orphans that are
-/// re-parented to the supervisor when it runs as PID 1 or as a subreaper).
-pub fn supervise(workload: Pid) -> Result<Ended, Errno> {
+/// Waits for the sandbox's init to end, forwarding signals to it (the init passes them on to the
+/// workload), and returns how the workload ended, as the init reported it.
+pub fn supervise(sandbox: Sandbox) -> Result<Ended, Errno> {
     let signals = supervised_signals();
     loop {
-        if let Some(ended) = reap(workload)? {
-            return Ok(ended);
+        match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(WaitStatus::Exited(_, code)) => {
+                return Ok(workload_status(&sandbox, Ended::Exited(code)))
+            }
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                return Ok(workload_status(&sandbox, Ended::Signaled(signal)))
+            }
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
         }
         match signals.wait()? {
             Signal::SIGCHLD => continue,
             signal => {
-                tracing::debug!(%signal, pid = workload.as_raw(), "forwarding signal to the workload");
-                // ESRCH: the workload is already gone; its status is collected next round.
-                match kill(workload, signal) {
+                tracing::debug!(%signal, init = sandbox.init.as_raw(), "forwarding signal to the sandbox");
+                // ESRCH: the init is already gone; its status is collected next round.
+                match kill(sandbox.init, signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(errno) => return Err(errno),
                 }
@@ -81,21 +91,21 @@ pub fn supervise(workload: Pid) -> Result<Ended, Errno> {
     }
 }
 
-/// Reaps every child that has ended; returns the workload's status once it has.
-fn reap(workload: Pid) -> Result<Option<Ended>, Errno> {
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => return Ok(None),
-            Ok(WaitStatus::Exited(pid, code)) if pid == workload => {
-                return Ok(Some(Ended::Exited(code)))
+/// The workload's end as the init wrote it, or, when the init died without writing it (killed
+/// from outside), the init's own end.
+fn workload_status(sandbox: &Sandbox, init: Ended) -> Ended {
+    let mut raw = [0u8; 4];
+    match nix::unistd::read(sandbox.ended.as_raw_fd(), &mut raw) {
+        Ok(4) => {
+            let status = i32::from_ne_bytes(raw);
+            if libc::WIFSIGNALED(status) {
+                Signal::try_from(libc::WTERMSIG(status))
+                    .map(Ended::Signaled)
+                    .unwrap_or(Ended::Exited(128 + libc::WTERMSIG(status)))
+            } else {
+                Ended::Exited(libc::WEXITSTATUS(status))
             }
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == workload => {
-                return Ok(Some(Ended::Signaled(signal)))
-            }
-            Ok(_) => continue,
-            Err(Errno::EINTR) => continue,
-            Err(Errno::ECHILD) => return Err(Errno::ECHILD),
-            Err(errno) => return Err(errno),
         }
+        _ => init,
     }
 }

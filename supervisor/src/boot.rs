@@ -1,0 +1,586 @@
+//! The boot sequence: every hardening step in order, in one place, driven by `run` ("decide and
+//! stop") and by `probe` ("record, decide, continue").
+//!
+//! The order, and why:
+//!
+//! 1. Inputs are read and checked, the identity resolved (NSS may allocate and talk to daemons)
+//!    and every BPF program compiled and its length checked, in the parent, before any step: the
+//!    children may only make async-signal-safe calls, and an operator's mistake must stop the boot
+//!    before anything changed ([`prepare`]).
+//! 2. The network namespace, entered by the supervisor itself: the sandbox inherits it. When the
+//!    plain `unshare` is refused for lack of privilege and the caller is not root, the
+//!    user-namespace route is tried first ([`crate::userns`]).
+//! 3. The sandbox: the init in a new PID namespace, a private mount namespace with a fresh
+//!    `/proc`, then the workload: a new session, no capabilities, the ids, no_new_privs and the
+//!    workload filter ([`crate::spawn`]). A refused step there is decided, and a tolerated one is
+//!    left out of a fresh spawn: the workload has not run yet.
+//! 4. Everything the sandbox reported is verified from the paused workload's `/proc` entries.
+//! 5. The supervisor's own prelude, last: it denies `mount`, which step 3 needs, and the workload
+//!    must not inherit it (its filter is a superset, and each inherited program costs every call).
+
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::sys::signal::SigSet;
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+
+use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler};
+use crate::identity::Identity;
+use crate::netns::NetnsError;
+use crate::procfs::{self, Process, Status};
+use crate::report::{Decision, Evidence, HardeningReport};
+use crate::run::{RunOptions, SupervisorError};
+use crate::spawn::{Paused, Plan, Spawned};
+use crate::step::{Call, Refusal, Step};
+use crate::userns::Route;
+
+/// How a driver answers a refusal.
+pub(crate) trait Driver {
+    /// `Ok` to go on without the refused step, `Err` to stop the boot. Records the decision.
+    fn refused(
+        &mut self,
+        refusal: Refusal,
+        fallback: Option<Refusal>,
+        report: &mut HardeningReport,
+    ) -> Result<(), SupervisorError>;
+}
+
+/// The handler's question for a refusal: kind, call, errno, a sentence, and the fallback's errno.
+pub(crate) fn failure_report(
+    refusal: &Refusal,
+    fallback: Option<&Refusal>,
+    report: &HardeningReport,
+) -> Option<FailureReport> {
+    let kind = refusal.step.kind()?;
+    let mut message = refusal.step.refused_sentence().to_owned();
+    if let Some(fallback) = fallback {
+        message.push_str(&format!(
+            "; the user-namespace route was refused too: {} failed with {}",
+            fallback.call,
+            crate::failure::errno_name(fallback.errno as i32)
+        ));
+    }
+    Some(
+        FailureReport::new(kind, refusal.call.name(), refusal.errno as i32, message)
+            .with_context(report.environment.clone()),
+    )
+}
+
+/// The decider named in a refusal that stopped the boot.
+pub(crate) fn decider_of(refused: &Refused) -> String {
+    match refused {
+        Refused::Aborted { decider, .. } | Refused::Undeclared { decider, .. } => decider.clone(),
+        Refused::HandlerFailed { failure, .. } => failure.decider.clone(),
+    }
+}
+
+/// The decider written for a step no handler may tolerate.
+pub(crate) const NEVER_TOLERABLE: &str = "never tolerable";
+
+/// `run`'s driver: ask the handler (which logs a WARN for a tolerated refusal), stop on abort.
+pub(crate) struct DecideAndStop;
+
+impl Driver for DecideAndStop {
+    fn refused(
+        &mut self,
+        refusal: Refusal,
+        fallback: Option<Refusal>,
+        report: &mut HardeningReport,
+    ) -> Result<(), SupervisorError> {
+        let Some(question) = failure_report(&refusal, fallback.as_ref(), report) else {
+            report.refusal(
+                &refusal,
+                fallback.as_ref(),
+                NEVER_TOLERABLE,
+                Decision::Aborted,
+            );
+            return Err(SupervisorError::Fatal(refusal));
+        };
+        match crate::failure::decide(question) {
+            Ok(tolerated) => {
+                report.refusal(
+                    &refusal,
+                    fallback.as_ref(),
+                    &tolerated.decider,
+                    Decision::Tolerated,
+                );
+                Ok(())
+            }
+            Err(refused) => {
+                report.refusal(
+                    &refusal,
+                    fallback.as_ref(),
+                    &decider_of(&refused),
+                    Decision::Aborted,
+                );
+                Err(SupervisorError::Refused(refused))
+            }
+        }
+    }
+}
+
+/// `probe`'s driver: ask the handler without logging, record the first code a run would stop
+/// with, and go on as if the step were tolerated.
+pub(crate) struct RecordAndContinue<'a> {
+    /// The handler to ask.
+    pub handler: &'a dyn SandboxFailureHandler,
+    /// The exit code of the first refusal a run would stop at.
+    pub would_exit: Option<i32>,
+}
+
+impl Driver for RecordAndContinue<'_> {
+    fn refused(
+        &mut self,
+        refusal: Refusal,
+        fallback: Option<Refusal>,
+        report: &mut HardeningReport,
+    ) -> Result<(), SupervisorError> {
+        let Some(question) = failure_report(&refusal, fallback.as_ref(), report) else {
+            report.refusal(
+                &refusal,
+                fallback.as_ref(),
+                NEVER_TOLERABLE,
+                Decision::Aborted,
+            );
+            self.would_exit
+                .get_or_insert(SupervisorError::Fatal(refusal).exit_code());
+            return Ok(());
+        };
+        match judge(self.handler, question) {
+            Ok(tolerated) => report.refusal(
+                &refusal,
+                fallback.as_ref(),
+                &tolerated.decider,
+                Decision::Tolerated,
+            ),
+            Err(refused) => {
+                report.refusal(
+                    &refusal,
+                    fallback.as_ref(),
+                    &decider_of(&refused),
+                    Decision::Aborted,
+                );
+                self.would_exit
+                    .get_or_insert(SupervisorError::Refused(refused).exit_code());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything read, resolved and compiled before the first step.
+pub(crate) struct Prepared {
+    /// The sandbox's plan.
+    pub plan: Plan,
+    /// The supervisor's prelude.
+    pub prelude: seccompiler::BpfProgram,
+    /// The program that will be exec'd.
+    pub program: PathBuf,
+}
+
+/// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
+pub(crate) fn workload_identity(options: &RunOptions) -> Result<Option<Identity>, SupervisorError> {
+    let identity = match &options.user {
+        Some(spec) => Some(crate::identity::resolve(spec).map_err(SupervisorError::Identity)?),
+        // Root without capabilities still owns the host's root-owned files and sockets.
+        None if nix::unistd::geteuid().is_root() => Some(nobody()),
+        None => None,
+    };
+    if let Some(identity) = &identity {
+        if (identity.uid.is_root()
+            || identity.gid.as_raw() == 0
+            || identity.groups.iter().any(|g| g.as_raw() == 0))
+            && !options.allow_root
+        {
+            return Err(SupervisorError::RootNotAllowed);
+        }
+    }
+    Ok(identity)
+}
+
+/// uid and gid 65534, the identity a root caller's workload gets without `--user`.
+pub(crate) fn nobody() -> Identity {
+    let nobody = nix::unistd::Gid::from_raw(65534);
+    Identity {
+        uid: nix::unistd::Uid::from_raw(65534),
+        gid: nobody,
+        groups: vec![nobody],
+    }
+}
+
+/// Step 1: reads and checks every input, resolves the identity, compiles every program.
+pub(crate) fn prepare(
+    options: &RunOptions,
+    program: Option<PathBuf>,
+    mask: SigSet,
+) -> Result<Prepared, SupervisorError> {
+    let identity = workload_identity(options)?;
+    let program = match program {
+        Some(program) => program,
+        None => crate::spawn::resolve_command(
+            options
+                .command
+                .first()
+                .ok_or(crate::spawn::CommandError::Empty)?,
+        )?,
+    };
+    let prelude = crate::seccomp::compile_prelude()?;
+    let filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
+    let plan = Plan::new(
+        &program,
+        &options.command,
+        options.workload_env(),
+        identity,
+        filter,
+        mask,
+    )?;
+    Ok(Prepared {
+        plan,
+        prelude,
+        program,
+    })
+}
+
+/// Returns `Err` when a signal asked the supervisor to stop.
+fn check_signals(signals: &SignalFd) -> Result<(), SupervisorError> {
+    match crate::spawn::take_stop_signal(signals)? {
+        Some(signal) => Err(SupervisorError::Spawn(
+            crate::spawn::SpawnError::Interrupted(signal),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Steps 2 to 5: the namespaces, the sandbox, its verification and the prelude. Returns the
+/// paused workload, verified, ready for release.
+pub(crate) fn boot(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+    signals: &SignalFd,
+) -> Result<Paused, SupervisorError> {
+    for &step in &options.disabled_steps {
+        tracing::warn!(step = %step, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
+        report.disabled(step);
+        prepared.plan.skip(step);
+    }
+
+    // 2. The network namespace.
+    check_signals(signals)?;
+    let mut route = Route::Direct;
+    if !options.disabled_steps.contains(&Step::NetworkNamespace) {
+        route = network_namespace(options, driver, report)?;
+    }
+    if route == Route::UserNamespace {
+        // Inside the user namespace only the caller's own uid and gid exist.
+        if let Some(identity) = prepared.plan.identity() {
+            if identity.uid != nix::unistd::geteuid() || identity.gid != nix::unistd::getegid() {
+                return Err(SupervisorError::UserOnUserNamespace);
+            }
+            prepared.plan.identity_in_place();
+        }
+    }
+
+    // 3. The sandbox, spawned again without a step whose refusal was tolerated.
+    let own = Status::read(Process::This)?;
+    let paused = loop {
+        check_signals(signals)?;
+        match crate::spawn::spawn(&mut prepared.plan, signals)? {
+            Spawned::Ready(paused) => break paused,
+            Spawned::Refused(refusal) => {
+                driver.refused(refusal, None, report)?;
+                prepared.plan.skip(refusal.step);
+            }
+        }
+    };
+    report.workload.pid = Some(paused.workload().as_raw());
+
+    // 4. What really took effect.
+    verify_sandbox(paused.workload(), &prepared.plan, route, &own, report)?;
+
+    // 5. The supervisor's own prelude.
+    check_signals(signals)?;
+    if !options.disabled_steps.contains(&Step::SupervisorSeccomp) {
+        match install_prelude(&prepared.prelude)? {
+            Ok(evidence) => {
+                report.enforced(Step::SupervisorSeccomp, evidence);
+            }
+            Err(refusal) => driver.refused(refusal, None, report)?,
+        }
+    }
+    Ok(paused)
+}
+
+/// Step 2, with the user-namespace route. Returns the route the namespaces took.
+fn network_namespace(
+    options: &RunOptions,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+) -> Result<Route, SupervisorError> {
+    let plain = match crate::netns::enter() {
+        Ok(status) => {
+            record_network(status, Route::Direct, report);
+            return Ok(Route::Direct);
+        }
+        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Refused(refusal)) => refusal,
+    };
+    let route_applies =
+        plain.errno == Errno::EPERM && !options.no_userns && !nix::unistd::geteuid().is_root();
+    if !route_applies {
+        driver.refused(plain, None, report)?;
+        return Ok(Route::Direct);
+    }
+    if let Err((call, errno)) = crate::userns::enter() {
+        let fallback = Refusal {
+            step: Step::NetworkNamespace,
+            call,
+            errno,
+        };
+        driver.refused(plain, Some(fallback), report)?;
+        return Ok(Route::Direct);
+    }
+    tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
+    match crate::netns::enter() {
+        Ok(status) => record_network(status, Route::UserNamespace, report),
+        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Refused(inside)) => driver.refused(inside, None, report)?,
+    }
+    for step in [
+        Step::NetworkNamespace,
+        Step::PidNamespace,
+        Step::MountNamespace,
+    ] {
+        report.step(step).route = Some(Route::UserNamespace);
+    }
+    Ok(Route::UserNamespace)
+}
+
+fn record_network(status: crate::netns::NetnsStatus, route: Route, report: &mut HardeningReport) {
+    report.enforced(Step::NetworkNamespace, Evidence::Network(status));
+    report.step(Step::NetworkNamespace).route = Some(route);
+}
+
+/// Sets no_new_privs and installs the prelude on the supervisor, then verifies it by counting.
+pub(crate) fn install_prelude(
+    prelude: &seccompiler::BpfProgram,
+) -> Result<Result<Evidence, Refusal>, SupervisorError> {
+    let refusal = |call, errno| Refusal {
+        step: Step::SupervisorSeccomp,
+        call,
+        errno,
+    };
+    let before = Status::read(Process::This)?.seccomp_filters;
+    if let Err(errno) = crate::seccomp::set_no_new_privs() {
+        return Ok(Err(refusal(Call::NoNewPrivs, errno)));
+    }
+    if let Err(errno) = crate::seccomp::install(prelude) {
+        return Ok(Err(refusal(Call::Seccomp, errno)));
+    }
+    let after = Status::read(Process::This)?;
+    let mode = crate::seccomp::seccomp_mode().unwrap_or(-1);
+    let counted = match (before, after.seccomp_filters) {
+        (Some(before), Some(after)) => after == before + 1,
+        _ => true,
+    };
+    if mode != 2 || !counted || after.no_new_privs == Some(0) {
+        return Err(SupervisorError::Verify {
+            step: Step::SupervisorSeccomp,
+            detail: format!(
+                "seccomp() returned success but PR_GET_SECCOMP is {mode} and Seccomp_filters went from {before:?} to {:?}",
+                after.seccomp_filters
+            ),
+        });
+    }
+    Ok(Ok(Evidence::Seccomp {
+        source: "prelude".to_owned(),
+        programs: 1,
+        seccomp: after.seccomp,
+        seccomp_filters: after.seccomp_filters,
+        seccomp_filters_before: before,
+    }))
+}
+
+fn unverified(step: Step, detail: String) -> SupervisorError {
+    SupervisorError::Verify { step, detail }
+}
+
+/// Step 4: re-reads the paused workload's `/proc` entries and records what took effect. A step
+/// that reported success but shows no effect is a verification failure (exit 123).
+fn verify_sandbox(
+    workload: Pid,
+    plan: &Plan,
+    route: Route,
+    own: &Status,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    let status = Status::read(Process::Pid(workload))?;
+    let this = Process::This;
+    let child = Process::Pid(workload);
+
+    // PID namespace.
+    let pid_ns = procfs::namespace_inode(child, "pid")?;
+    let own_pid_ns = procfs::namespace_inode(this, "pid")?;
+    let evidence = Evidence::Pid {
+        pid_namespace_inode: pid_ns,
+        parent_pid_namespace_inode: own_pid_ns,
+        nspid: status.nspid.clone(),
+    };
+    if plan.performs(Step::PidNamespace) {
+        let nested = status.nspid.is_empty() || status.nspid.len() == own.nspid.len() + 1;
+        if pid_ns == own_pid_ns || !nested {
+            return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
+        }
+        report.enforced(Step::PidNamespace, evidence);
+    } else {
+        report.step(Step::PidNamespace).verified = evidence;
+    }
+
+    // Mount namespace and /proc.
+    let mnt_ns = procfs::namespace_inode(child, "mnt")?;
+    let own_mnt_ns = procfs::namespace_inode(this, "mnt")?;
+    let own_procs: Vec<u64> = procfs::mounts_of_type(this, "proc")?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let fresh_proc = procfs::mounts_of_type(child, "proc")?
+        .into_iter()
+        .find(|(id, point)| point == "/proc" && !own_procs.contains(id))
+        .map(|(id, _)| id);
+    let evidence = Evidence::Mount {
+        mount_namespace_inode: mnt_ns,
+        parent_mount_namespace_inode: own_mnt_ns,
+        proc_mount_id: fresh_proc,
+    };
+    if plan.performs(Step::MountNamespace) {
+        if mnt_ns == own_mnt_ns || fresh_proc.is_none() {
+            return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
+        }
+        report.enforced(Step::MountNamespace, evidence);
+    } else {
+        report.step(Step::MountNamespace).verified = evidence;
+    }
+
+    // Session.
+    let (session, tty_nr) = procfs::session(child)?;
+    let evidence = Evidence::Session { session, tty_nr };
+    if plan.performs(Step::Session) {
+        if session != workload.as_raw() || tty_nr != 0 {
+            return Err(unverified(Step::Session, format!("setsid returned success but the workload's session is {session} (its pid is {workload}) with terminal {tty_nr}")));
+        }
+        report.enforced(Step::Session, evidence);
+    } else {
+        report.step(Step::Session).verified = evidence;
+    }
+
+    // Capabilities. The bounding set can only be emptied with CAP_SETPCAP (the direct route as
+    // root, or any caller inside its own user namespace).
+    let setpcap = own
+        .caps
+        .effective
+        .is_some_and(|eff| eff & (1 << crate::caps::CAP_SETPCAP) != 0)
+        || route == Route::UserNamespace;
+    let caps = status.caps;
+    let evidence = Evidence::Capabilities {
+        sets: caps.into(),
+        bounding: if setpcap {
+            "cleared"
+        } else {
+            "kept: the caller lacks CAP_SETPCAP; no_new_privs keeps exec from raising any"
+        },
+    };
+    if plan.performs(Step::Capabilities) {
+        let held: Vec<&str> = caps
+            .sets()
+            .into_iter()
+            .filter(|(name, mask)| {
+                mask.is_some_and(|mask| mask != 0) && (*name != "CapBnd" || setpcap)
+            })
+            .map(|(name, _)| name)
+            .collect();
+        if !held.is_empty() {
+            return Err(unverified(Step::Capabilities, format!("the capability drop returned success but the workload still holds {held:?}: {evidence:?}")));
+        }
+        report.enforced(Step::Capabilities, evidence);
+    } else {
+        report.step(Step::Capabilities).verified = evidence;
+    }
+
+    // Ids.
+    let evidence = Evidence::Ids {
+        uid: status.uid.clone(),
+        gid: status.gid.clone(),
+        groups: status.groups.clone(),
+    };
+    match plan.identity().filter(|_| plan.verifies_identity()) {
+        Some(identity) => {
+            let uid = identity.uid.as_raw();
+            let gid = identity.gid.as_raw();
+            let target: Vec<u32> = identity.groups.iter().map(|g| g.as_raw()).collect();
+            // A caller that already holds fewer groups than the target keeps its smaller set.
+            let groups_ok = status.groups.iter().all(|group| target.contains(group));
+            if status.uid.iter().any(|id| *id != uid)
+                || status.gid.iter().any(|id| *id != gid)
+                || status.uid.is_empty()
+                || !groups_ok
+            {
+                return Err(unverified(
+                    Step::PrivilegeDrop,
+                    format!("the workload's ids are not the requested ones: {evidence:?}"),
+                ));
+            }
+            report.enforced(Step::PrivilegeDrop, evidence);
+        }
+        None => {
+            report.not_requested(Step::PrivilegeDrop);
+            report.step(Step::PrivilegeDrop).verified = evidence;
+        }
+    }
+
+    // no_new_privs.
+    let evidence = Evidence::NoNewPrivs {
+        no_new_privs: status.no_new_privs,
+    };
+    if plan.performs(Step::NoNewPrivs) {
+        if status.no_new_privs == Some(0) {
+            return Err(unverified(
+                Step::NoNewPrivs,
+                "prctl(PR_SET_NO_NEW_PRIVS) returned success but NoNewPrivs is 0".to_owned(),
+            ));
+        }
+        report.enforced(Step::NoNewPrivs, evidence);
+    } else {
+        report.step(Step::NoNewPrivs).verified = evidence;
+    }
+
+    // The workload filter, verified by counting: an outer runtime can answer seccomp() with 0
+    // without installing anything.
+    let programs = plan.filter().map_or(0, |filter| filter.programs.len());
+    let evidence = Evidence::Seccomp {
+        source: plan
+            .filter()
+            .map_or_else(|| "none".to_owned(), |filter| filter.source.clone()),
+        programs,
+        seccomp: status.seccomp,
+        seccomp_filters: status.seccomp_filters,
+        seccomp_filters_before: own.seccomp_filters,
+    };
+    if plan.performs(Step::WorkloadSeccomp) {
+        let counted = match (own.seccomp_filters, status.seccomp_filters) {
+            (Some(before), Some(after)) => after == before + programs as u64,
+            _ => true,
+        };
+        if status.seccomp.is_some_and(|mode| mode != 2) || !counted {
+            return Err(unverified(
+                Step::WorkloadSeccomp,
+                format!("seccomp() returned success but the workload shows {evidence:?}"),
+            ));
+        }
+        report.enforced(Step::WorkloadSeccomp, evidence);
+    } else {
+        report.step(Step::WorkloadSeccomp).verified = evidence;
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Capabilities: the workload holds none, whatever its uid.
+//!
+//! The bounding and ambient sets are cleared while the child still holds `CAP_SETPCAP` (before the
+//! privilege drop); the inheritable, permitted and effective sets are cleared with `capset` after
+//! it (a drop to a non-zero uid clears permitted and effective itself, a workload that stays uid 0
+//! needs the explicit `capset`). Every call here is async-signal-safe: the forked child makes them.
+//! The parent verifies the result from the paused child's `/proc/PID/status`.
+
+use nix::errno::Errno;
+
+/// `CAP_SETPCAP`: the capability that lets a process empty its bounding set.
+pub const CAP_SETPCAP: u32 = 8;
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`), read in the
+/// parent. Without that file (gVisor), the highest number the bounding set answers for.
+pub fn last_cap() -> u32 {
+    if let Some(last) = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+    {
+        return last;
+    }
+    let mut last = 0;
+    while last < 63 && bounding_has(last + 1).is_ok() {
+        last += 1;
+    }
+    last
+}
+
+/// Whether `cap` is in the calling thread's bounding set (`EINVAL` past the last capability).
+fn bounding_has(cap: u32) -> Result<bool, Errno> {
+    // SAFETY: PR_CAPBSET_READ takes an integer and reads only the calling thread's credentials.
+    let rc = unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) };
+    Errno::result(rc).map(|set| set == 1)
+}
+
+/// What [`drop_bounding_and_ambient`] could do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounding {
+    /// The bounding set is empty now.
+    Cleared,
+    /// The caller lacks `CAP_SETPCAP` in its user namespace, so the bounding set stays as it was;
+    /// with no_new_privs no exec can raise a capability from it.
+    KeptWithoutSetpcap,
+}
+
+/// The call that failed, for the child's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapsCall {
+    /// `prctl(PR_CAPBSET_DROP)`.
+    BoundingDrop,
+    /// `prctl(PR_CAP_AMBIENT_CLEAR_ALL)`.
+    AmbientClear,
+    /// `capset`.
+    Capset,
+    /// `capget` shows a set that is not empty.
+    Verify,
+}
+
+fn holds_setpcap() -> Result<bool, Errno> {
+    let (_, data) = capget()?;
+    let bit = crate::caps::CAP_SETPCAP as usize;
+    Ok(data[bit / 32].effective & (1 << (bit % 32)) != 0)
+}
+
+/// Empties the bounding set (when the caller may) and the ambient set. Async-signal-safe.
+pub fn drop_bounding_and_ambient(last_cap: u32) -> Result<Bounding, (CapsCall, Errno)> {
+    // PR_CAP_AMBIENT is EINVAL on kernels before 4.3, which have no ambient set to clear.
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes integers and changes only the calling thread.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    match Errno::result(rc) {
+        Ok(_) | Err(Errno::EINVAL) => {}
+        Err(errno) => return Err((CapsCall::AmbientClear, errno)),
+    }
+    if !holds_setpcap().map_err(|errno| (CapsCall::Verify, errno))? {
+        return Ok(Bounding::KeptWithoutSetpcap);
+    }
+    for cap in 0..=last_cap {
+        // SAFETY: PR_CAPBSET_DROP takes an integer and changes only the calling thread.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        match Errno::result(rc) {
+            Ok(_) => {}
+            // A capability the running kernel does not know.
+            Err(Errno::EINVAL) if cap > 0 => break,
+            Err(errno) => return Err((CapsCall::BoundingDrop, errno)),
+        }
+    }
+    for cap in 0..=last_cap {
+        match bounding_has(cap) {
+            Ok(false) | Err(Errno::EINVAL) => {}
+            Ok(true) => return Err((CapsCall::Verify, Errno::EPERM)),
+            Err(errno) => return Err((CapsCall::Verify, errno)),
+        }
+    }
+    Ok(Bounding::Cleared)
+}
+
+fn capget() -> Result<(CapHeader, [CapData; 2]), Errno> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: `header` and `data` are the version-3 structures capget expects (two data words);
+    // the kernel writes only into them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    Errno::result(rc).map(|_| (header, data))
+}
+
+/// Empties the inheritable, permitted and effective sets and checks that they are empty.
+/// Async-signal-safe.
+pub fn clear_sets() -> Result<(), (CapsCall, Errno)> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData::default(); 2];
+    // SAFETY: `header` and `data` are the version-3 structures capset expects; the kernel only
+    // reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    };
+    Errno::result(rc).map_err(|errno| (CapsCall::Capset, errno))?;
+    let (_, now) = capget().map_err(|errno| (CapsCall::Verify, errno))?;
+    if now
+        .iter()
+        .any(|set| set.effective != 0 || set.permitted != 0 || set.inheritable != 0)
+    {
+        return Err((CapsCall::Verify, Errno::EPERM));
+    }
+    Ok(())
+}
+
+/// Capability names by number, as `capabilities(7)` spells them (for reports).
+pub const NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The names of the capabilities in `mask`.
+pub fn names(mask: u64) -> Vec<String> {
+    (0..64)
+        .filter(|bit| mask & (1 << bit) != 0)
+        .map(|bit| {
+            NAMES
+                .get(bit)
+                .map_or_else(|| format!("cap_{bit}"), |name| (*name).to_owned())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_a_mask() {
+        assert_eq!(names(0), Vec::<String>::new());
+        assert_eq!(names(1 << 21 | 1), ["CAP_CHOWN", "CAP_SYS_ADMIN"]);
+        assert_eq!(names(1 << 45), ["cap_45"]);
+    }
+
+    #[test]
+    fn last_cap_is_plausible() {
+        let last = last_cap();
+        assert!((36..64).contains(&last), "{last}");
+    }
+}

@@ -1,0 +1,232 @@
+//! One typed reader for what the supervisor and the tests read from `/proc`: a process's status
+//! (ids, groups, capability sets, seccomp, no_new_privs, namespace pids), its namespace links and
+//! its session, and the supervisor's own thread count.
+//!
+//! gVisor's status file lacks some lines (`NoNewPrivs`, `Seccomp_filters`): those fields are
+//! `None`, and callers say "unknown" rather than guess.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+
+/// Which process to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// The calling process (`/proc/self`).
+    This,
+    /// Another process, by its pid in the reader's PID namespace.
+    Pid(Pid),
+}
+
+impl Process {
+    fn dir(self) -> PathBuf {
+        match self {
+            Process::This => PathBuf::from("/proc/self"),
+            Process::Pid(pid) => PathBuf::from(format!("/proc/{pid}")),
+        }
+    }
+}
+
+/// A `/proc` file could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to read {path}")]
+pub struct ProcError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn read(path: PathBuf) -> Result<String, ProcError> {
+    std::fs::read_to_string(&path).map_err(|source| ProcError { path, source })
+}
+
+/// The parsed `/proc/PID/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Real, effective, saved and filesystem uid.
+    pub uid: Vec<u32>,
+    /// Real, effective, saved and filesystem gid.
+    pub gid: Vec<u32>,
+    /// Supplementary groups, sorted, without duplicates.
+    pub groups: Vec<u32>,
+    /// `CapInh`, `CapPrm`, `CapEff`, `CapBnd`, `CapAmb`, in that order (`None` when absent).
+    pub caps: Capabilities,
+    /// `NoNewPrivs` (absent under gVisor).
+    pub no_new_privs: Option<u64>,
+    /// `Seccomp`: 0 off, 1 strict, 2 filter.
+    pub seccomp: Option<u64>,
+    /// `Seccomp_filters`: the number of filters attached (absent under gVisor and old kernels).
+    pub seccomp_filters: Option<u64>,
+    /// `NSpid`: the pid in each PID namespace, outermost first.
+    pub nspid: Vec<u32>,
+    /// `Threads`.
+    pub threads: Option<u64>,
+}
+
+/// The five capability sets of a process, as bit masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// `CapInh`.
+    pub inheritable: Option<u64>,
+    /// `CapPrm`.
+    pub permitted: Option<u64>,
+    /// `CapEff`.
+    pub effective: Option<u64>,
+    /// `CapBnd`.
+    pub bounding: Option<u64>,
+    /// `CapAmb`.
+    pub ambient: Option<u64>,
+}
+
+impl Capabilities {
+    /// Every set that could be read, with its name.
+    pub fn sets(&self) -> [(&'static str, Option<u64>); 5] {
+        [
+            ("CapInh", self.inheritable),
+            ("CapPrm", self.permitted),
+            ("CapEff", self.effective),
+            ("CapBnd", self.bounding),
+            ("CapAmb", self.ambient),
+        ]
+    }
+}
+
+impl Status {
+    /// Reads and parses the status of `process`.
+    pub fn read(process: Process) -> Result<Self, ProcError> {
+        Ok(Self::parse(&read(process.dir().join("status"))?))
+    }
+
+    /// Parses the text of a status file.
+    pub fn parse(text: &str) -> Self {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        let numbers = |name: &str| -> Vec<u32> {
+            field(name)
+                .map(|value| {
+                    value
+                        .split_whitespace()
+                        .filter_map(|v| v.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let number = |name: &str| field(name).and_then(|value| value.parse::<u64>().ok());
+        let hex = |name: &str| field(name).and_then(|value| u64::from_str_radix(value, 16).ok());
+        let mut groups = numbers("Groups");
+        groups.sort_unstable();
+        groups.dedup();
+        Status {
+            uid: numbers("Uid"),
+            gid: numbers("Gid"),
+            groups,
+            caps: Capabilities {
+                inheritable: hex("CapInh"),
+                permitted: hex("CapPrm"),
+                effective: hex("CapEff"),
+                bounding: hex("CapBnd"),
+                ambient: hex("CapAmb"),
+            },
+            no_new_privs: number("NoNewPrivs"),
+            seccomp: number("Seccomp"),
+            seccomp_filters: number("Seccomp_filters"),
+            nspid: numbers("NSpid"),
+            threads: number("Threads"),
+        }
+    }
+}
+
+/// The inode of `process`'s namespace of type `kind` (`net`, `pid`, `mnt`, `user`).
+pub fn namespace_inode(process: Process, kind: &str) -> Result<u64, ProcError> {
+    let path = process.dir().join("ns").join(kind);
+    std::fs::metadata(&path)
+        .map(|meta| meta.ino())
+        .map_err(|source| ProcError { path, source })
+}
+
+/// Session id and controlling terminal (`tty_nr`) from `/proc/PID/stat`.
+pub fn session(process: Process) -> Result<(i32, i32), ProcError> {
+    let path = process.dir().join("stat");
+    let text = read(path.clone())?;
+    // The command name (field 2) is in parentheses and may contain anything: parse after the last ')'.
+    let rest = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state(3) ppid(4) pgrp(5) session(6) tty_nr(7).
+    let parse = |index: usize| fields.get(index).and_then(|value| value.parse().ok());
+    match (parse(3), parse(4)) {
+        (Some(session), Some(tty)) => Ok((session, tty)),
+        _ => Err(ProcError {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected stat format"),
+        }),
+    }
+}
+
+/// The mount points of `process`'s mount namespace whose file system type is `fstype`, each with
+/// its mount id.
+pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<(u64, String)>, ProcError> {
+    let text = read(process.dir().join("mountinfo"))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let mut fields = before.split_whitespace();
+            let id = fields.next()?.parse().ok()?;
+            let mount_point = fields.nth(3)?.to_owned();
+            (after.split_whitespace().next()? == fstype).then_some((id, mount_point))
+        })
+        .collect())
+}
+
+/// The number of threads of the calling process (tasks in `/proc/self/task`).
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_status_file() {
+        let status = Status::parse(
+            "Name:\tsh\nUid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\n\
+             Groups:\t65534 65534 \nNSpid:\t4242\t2\nCapInh:\t0000000000000000\n\
+             CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t000001ffffffffff\n\
+             CapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\n",
+        );
+        assert_eq!(status.uid, vec![65534; 4]);
+        assert_eq!(status.groups, vec![65534]);
+        assert_eq!(status.nspid, vec![4242, 2]);
+        assert_eq!(status.caps.bounding, Some(0x1ff_ffff_ffff));
+        assert_eq!(status.caps.ambient, Some(0));
+        assert_eq!(status.no_new_privs, Some(1));
+        assert_eq!(status.seccomp_filters, Some(3));
+    }
+
+    #[test]
+    fn missing_lines_are_unknown() {
+        let status = Status::parse("Name:\tsh\nSeccomp:\t0\n");
+        assert_eq!(status.no_new_privs, None);
+        assert_eq!(status.seccomp_filters, None);
+        assert_eq!(status.seccomp, Some(0));
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let status = Status::read(Process::This).unwrap();
+        assert_eq!(status.uid[0], nix::unistd::getuid().as_raw());
+        let (session, _tty) = session(Process::This).unwrap();
+        assert_eq!(session, nix::unistd::getsid(None).unwrap().as_raw());
+        assert!(namespace_inode(Process::This, "net").unwrap() > 0);
+        assert!(thread_count() >= 1);
+    }
+}
