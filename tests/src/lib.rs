@@ -208,11 +208,7 @@ where
     }
     argv.push(supervisor_bin().into());
     argv.extend(args.into_iter().map(Into::into));
-    let output = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .output()
-        .expect("start the supervisor");
+    let output = output_of(Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()));
     let code = match output.status.code() {
         Some(code) => code,
         None => 128 + std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0),
@@ -222,6 +218,21 @@ where
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Runs `command` to completion. A binary that another test thread is staging at that moment can
+/// be busy (a child forked during the copy holds the file open for writing until it execs):
+/// `ETXTBSY` is retried.
+pub fn output_of(command: &mut Command) -> std::process::Output {
+    for _ in 0..100 {
+        match command.output() {
+            Err(err) if err.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            result => return result.expect("start the supervisor"),
+        }
+    }
+    panic!("the staged binary stayed busy")
 }
 
 /// A shell command for the workload that writes `ran` to `marker` and then runs `then`.
