@@ -54,6 +54,18 @@ fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
+const ALL_STEPS: [&str; 9] = [
+    "network-namespace",
+    "pid-namespace",
+    "mount-namespace",
+    "session",
+    "capabilities",
+    "privilege-drop",
+    "no-new-privs",
+    "workload-seccomp",
+    "supervisor-seccomp",
+];
+
 #[test]
 fn strict_root_report_lists_every_step_enforced_and_verified() {
     require_root!();
@@ -64,12 +76,7 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(report["outcome"], "running");
     assert_eq!(report["handler"]["decider"], "strict");
-    for name in [
-        "network-namespace",
-        "supervisor-seccomp",
-        "workload-seccomp",
-        "privilege-drop",
-    ] {
+    for name in ALL_STEPS {
         assert_eq!(
             step(&report, name)["decision"],
             "enforced",
@@ -79,14 +86,37 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
     let netns = &step(&report, "network-namespace")["verified"];
     assert_ne!(netns["netns_inode"], netns["parent_netns_inode"]);
     assert_eq!(netns["interfaces_up"], serde_json::json!(["lo"]));
+    assert_eq!(step(&report, "network-namespace")["route"], "direct");
+    let pid = &step(&report, "pid-namespace")["verified"];
+    assert_ne!(
+        pid["pid_namespace_inode"],
+        pid["parent_pid_namespace_inode"]
+    );
+    assert_eq!(pid["nspid"].as_array().unwrap().len(), 2, "{pid}");
+    let mnt = &step(&report, "mount-namespace")["verified"];
+    assert!(mnt["proc_mount_id"].as_u64().is_some(), "{mnt}");
+    let session = &step(&report, "session")["verified"];
+    assert_eq!(session["session"], report["workload"]["pid"]);
+    assert_eq!(session["tty_nr"], 0);
+    let caps = &step(&report, "capabilities")["verified"];
+    for set in [
+        "inheritable",
+        "permitted",
+        "effective",
+        "bounding",
+        "ambient",
+    ] {
+        assert_eq!(caps["sets"][set], serde_json::json!([]), "{set}: {caps}");
+    }
     assert_eq!(
-        step(&report, "supervisor-seccomp")["verified"]["pr_get_seccomp"],
+        step(&report, "supervisor-seccomp")["verified"]["seccomp"],
         2
     );
     let filter = &step(&report, "workload-seccomp")["verified"];
     assert_eq!(filter["seccomp"], 2);
-    assert_eq!(filter["no_new_privs"], 1);
-    assert_eq!(filter["seccomp_filters"], 2);
+    // The workload's own program only: it does not inherit the supervisor's prelude.
+    assert_eq!(filter["seccomp_filters"], filter["programs"]);
+    assert_eq!(step(&report, "no-new-privs")["verified"]["no_new_privs"], 1);
     let ids = &step(&report, "privilege-drop")["verified"];
     assert_eq!(ids["uid"], serde_json::json!([65534, 65534, 65534, 65534]));
     assert_eq!(ids["groups"], serde_json::json!([65534]));
@@ -97,6 +127,7 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
 fn tolerated_report_names_the_missing_protection_and_the_plugin() {
     require_root!();
     let flags = [
+        "--no-userns".into(),
         "--handler-plugin".into(),
         plugin("sandbox-plugin-outer-sandbox").into_os_string(),
         "--".into(),
@@ -109,11 +140,18 @@ fn tolerated_report_names_the_missing_protection_and_the_plugin() {
     assert_eq!(netns["syscall"], "unshare(CLONE_NEWNET)");
     assert_eq!(netns["errno"], 1);
     assert_eq!(netns["errno_name"], "EPERM");
-    assert_eq!(netns["decider"], "plugin:outer-sandbox@0.1.0");
+    assert!(
+        netns["decider"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin:outer-sandbox@"),
+        "{netns}"
+    );
     assert_eq!(
         netns["missing_protection"],
         "the workload shares the supervisor's network namespace"
     );
+    assert_eq!(step(&report, "pid-namespace")["decision"], "tolerated");
     assert_eq!(step(&report, "workload-seccomp")["decision"], "enforced");
     assert_eq!(step(&report, "privilege-drop")["decision"], "not-requested");
     assert_eq!(report["environment"]["uid"], 65534);
@@ -123,7 +161,10 @@ fn tolerated_report_names_the_missing_protection_and_the_plugin() {
 #[test]
 fn aborted_report_says_where_it_stopped() {
     require_root!();
-    let (outcome, report) = run_with_report(&unprivileged(), &["--", "true"].map(OsString::from));
+    let (outcome, report) = run_with_report(
+        &unprivileged(),
+        &["--no-userns", "--", "true"].map(OsString::from),
+    );
     assert_eq!(outcome.code, 120);
     assert_eq!(report["outcome"], "aborted");
     assert!(report["error"]
@@ -140,14 +181,35 @@ fn aborted_report_says_where_it_stopped() {
 }
 
 #[test]
-fn report_fd_receives_the_report_before_the_workload_runs() {
+fn a_failed_exec_is_reported_as_such() {
     require_root!();
-    // The workload checks that the report is already complete when it starts, and that it did not
-    // inherit descriptor 3.
+    let dir = scratch();
+    let script = dir.path().join("root-only");
+    std::fs::write(&script, "#!/bin/sh\necho ran\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let (outcome, report) =
+        run_with_report(&Launch::default(), &["--".into(), script.into_os_string()]);
+    assert_eq!(outcome.code, 126, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "");
+    assert_eq!(report["outcome"], "aborted", "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains("failed to execute") && error.contains("EACCES"),
+        "{error}"
+    );
+    assert_eq!(
+        outcome.error_line(),
+        format!("sandbox-supervisor: error: {error}")
+    );
+}
+
+#[test]
+fn report_fd_receives_the_report_and_is_not_inherited() {
+    require_root!();
     let dir = scratch();
     let path = dir.path().join("report.json");
     let script = format!(
-        "exec 3>{path}; exec \"$0\" --report-fd 3 -- sh -c 'grep -c \"\\\"outcome\\\": \\\"running\\\"\" {path}; ls /proc/self/fd/3 2>/dev/null || echo no-fd-3'",
+        "exec 3>{path}; exec \"$0\" --report-fd 3 -- sh -c 'ls /proc/self/fd/3 2>/dev/null || echo no-fd-3'",
         path = path.display()
     );
     let output = Command::new("sh")
@@ -159,10 +221,12 @@ fn report_fd_receives_the_report_before_the_workload_runs() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         stdout,
-        "1\nno-fd-3\n",
+        "no-fd-3\n",
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(report["outcome"], "running");
 
     let missing_dir = dir.path().join("no-such-dir/report.json");
     let bad_path = run_supervisor(
@@ -210,31 +274,39 @@ fn probe_step<'a>(answer: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn probe_tells_root_and_an_unprivileged_user_apart() {
     require_root!();
-    let (code, root) = probe(&Launch::default(), &["--user", "nobody"]);
+    let (code, root) = probe(&Launch::default(), &[]);
     assert_eq!(code, 0, "{root:#}");
     assert_eq!(root["boots"], true);
-    for name in [
-        "network-namespace",
-        "supervisor-seccomp",
-        "workload-seccomp",
-        "privilege-drop",
-    ] {
-        assert_eq!(probe_step(&root, name)["host"], "allowed", "{name}");
+    assert_eq!(root["handler"]["decider"], "strict");
+    for name in ALL_STEPS {
+        assert_eq!(probe_step(&root, name)["decision"], "enforced", "{name}");
     }
 
+    // An unprivileged caller gets its namespaces through a user namespace.
     let (code, user) = probe(&unprivileged(), &[]);
+    assert_eq!(code, 0, "{user:#}");
+    assert_eq!(
+        probe_step(&user, "network-namespace")["route"],
+        "user-namespace"
+    );
+    assert_eq!(probe_step(&user, "pid-namespace")["decision"], "enforced");
+
+    let (code, user) = probe(&unprivileged(), &["--no-userns"]);
     assert_eq!(code, 120, "{user:#}");
     assert_eq!(user["boots"], false);
     let netns = probe_step(&user, "network-namespace");
-    assert_eq!(netns["host"], "refused");
     assert_eq!(netns["errno_name"], "EPERM");
     assert_eq!(netns["decision"], "aborted");
-    assert_eq!(probe_step(&user, "workload-seccomp")["host"], "allowed");
+    assert_eq!(probe_step(&user, "pid-namespace")["decision"], "aborted");
+    assert_eq!(
+        probe_step(&user, "workload-seccomp")["decision"],
+        "enforced"
+    );
 
     let plugin = plugin("sandbox-plugin-outer-sandbox");
     let (code, tolerated) = probe(
         &unprivileged(),
-        &["--handler-plugin", plugin.to_str().unwrap()],
+        &["--no-userns", "--handler-plugin", plugin.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{tolerated:#}");
     assert_eq!(
@@ -242,21 +314,28 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
         "tolerated"
     );
 
-    // A real drop to another user needs CAP_SETGID: never tolerable.
-    let (code, drop) = probe(
+    // A real drop to another user needs CAP_SETGID: never tolerable. Global flags go before or
+    // after the subcommand.
+    let outcome = run_supervisor(
         &unprivileged(),
-        &[
+        [
+            "--no-userns",
             "--handler-plugin",
             plugin.to_str().unwrap(),
+            "--allow-root",
+            "probe",
+            "--json",
             "--user",
             "root",
         ],
     );
-    assert_eq!(code, 122, "{drop:#}");
+    let drop: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    assert_eq!(outcome.code, 122, "{drop:#}");
     assert_eq!(probe_step(&drop, "privilege-drop")["decision"], "aborted");
+    assert_eq!(probe_step(&drop, "privilege-drop")["errno_name"], "EPERM");
 
     // The table form says the same thing for people.
-    let table = run_supervisor(&unprivileged(), ["probe"]);
+    let table = run_supervisor(&unprivileged(), ["probe", "--no-userns"]);
     assert!(
         table
             .stdout
@@ -273,6 +352,7 @@ fn json_logs_are_one_object_per_line() {
     let outcome = run_supervisor(
         &unprivileged(),
         [
+            "--no-userns",
             "--log-format",
             "json",
             "--handler-plugin",
@@ -305,13 +385,32 @@ fn the_vendor_template_builds_and_loads() {
     let template = plugin("vendor-plugin-template");
     let outcome = run_supervisor(
         &unprivileged(),
-        ["--handler-plugin", template.to_str().unwrap(), "--", "true"],
+        [
+            "--no-userns",
+            "--disable-step",
+            "pid-namespace",
+            "--disable-step",
+            "mount-namespace",
+            "--handler-plugin",
+            template.to_str().unwrap(),
+            "--",
+            "true",
+        ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(outcome
         .stderr
         .contains("failure handler loaded: plugin:example-vendor@0.1.0"));
-    assert!(outcome.warn_lines()[0].contains("decider=plugin:example-vendor@0.1.0"));
+    let tolerated: Vec<&str> = outcome
+        .warn_lines()
+        .into_iter()
+        .filter(|line| line.contains("hardening step tolerated"))
+        .collect();
+    assert!(
+        tolerated[0].contains("decider=plugin:example-vendor@0.1.0"),
+        "{}",
+        outcome.stderr
+    );
 }
 
 #[test]

@@ -534,7 +534,9 @@ fn verify_sandbox(
             report.enforced(Step::PrivilegeDrop, evidence);
         }
         None => {
-            report.not_requested(Step::PrivilegeDrop);
+            if plan.identity().is_none() {
+                report.not_requested(Step::PrivilegeDrop);
+            }
             report.step(Step::PrivilegeDrop).verified = evidence;
         }
     }

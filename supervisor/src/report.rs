@@ -19,7 +19,7 @@ use crate::step::{Refusal, Step};
 use crate::userns::Route;
 
 /// The report's schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where the report goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

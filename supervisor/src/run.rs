@@ -190,6 +190,15 @@ fn hint(refused: &Refused) -> String {
 }
 
 impl SupervisorError {
+    /// The step a verification failure is about.
+    pub fn unverified_step(&self) -> Option<Step> {
+        match self {
+            SupervisorError::Verify { step, .. } => Some(*step),
+            SupervisorError::NetnsVerify(_) => Some(Step::NetworkNamespace),
+            _ => None,
+        }
+    }
+
     /// The documented exit code for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -261,6 +270,11 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
         Err(err) => {
             report.error = Some(exit::one_line(&err));
+            if let Some(step) = err.unverified_step() {
+                let record = report.step(step);
+                record.decision = crate::report::Decision::Aborted;
+                record.decider = Some("verification".to_owned());
+            }
             Err(err)
         }
     };

@@ -1,8 +1,9 @@
 //! Embedding the supervisor in a program of your own: register a failure handler written in Rust
 //! with `set_failure_handler` at process start, then call `run`.
 //!
-//! `embedded-supervisor COMMAND [ARGS...]` runs COMMAND hardened; this handler tolerates only a
-//! refused network namespace, for the errno a cap-dropped pod gives (`EPERM`).
+//! `embedded-supervisor COMMAND [ARGS...]` runs COMMAND hardened; this handler tolerates only
+//! refused namespaces, for the errno a cap-dropped pod gives (`EPERM`), and the run never takes the
+//! user-namespace route (pods commonly forbid user namespaces).
 
 use sandbox_supervisor::failure::HandlerFailure;
 use sandbox_supervisor::run::{run, RunOptions};
@@ -18,13 +19,24 @@ impl SandboxFailureHandler for PodHandler {
     }
 
     fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
-        vec![SandboxFailureKind::NetworkNamespace]
+        vec![
+            SandboxFailureKind::NetworkNamespace,
+            SandboxFailureKind::PidNamespace,
+            SandboxFailureKind::MountNamespace,
+        ]
     }
 
     fn handle(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure> {
-        Ok(match (report.kind, report.errno_name.as_str()) {
-            (SandboxFailureKind::NetworkNamespace, "EPERM") => Verdict::Tolerate,
-            _ => Verdict::Abort,
+        let namespace = matches!(
+            report.kind,
+            SandboxFailureKind::NetworkNamespace
+                | SandboxFailureKind::PidNamespace
+                | SandboxFailureKind::MountNamespace
+        );
+        Ok(if namespace && report.errno_name == "EPERM" {
+            Verdict::Tolerate
+        } else {
+            Verdict::Abort
         })
     }
 }
@@ -45,6 +57,7 @@ fn main() {
     }
     match run(RunOptions {
         command,
+        no_userns: true,
         ..RunOptions::default()
     }) {
         Ok(code) => std::process::exit(code),
