@@ -23,7 +23,6 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::SignalFd;
-use nix::unistd::Pid;
 
 use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler};
 use crate::identity::Identity;
@@ -298,7 +297,7 @@ pub(crate) fn boot(
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    verify_sandbox(paused.workload(), &prepared.plan, route, &own, report)?;
+    verify_sandbox(&paused, &prepared.plan, route, &own, report)?;
 
     // 5. The supervisor's own prelude.
     check_signals(signals)?;
@@ -410,27 +409,32 @@ fn unverified(step: Step, detail: String) -> SupervisorError {
 /// Step 4: re-reads the paused workload's `/proc` entries and records what took effect. A step
 /// that reported success but shows no effect is a verification failure (exit 123).
 fn verify_sandbox(
-    workload: Pid,
+    paused: &Paused,
     plan: &Plan,
     route: Route,
     own: &Status,
     report: &mut HardeningReport,
 ) -> Result<(), SupervisorError> {
+    let workload = paused.workload();
     let status = Status::read(Process::Pid(workload))?;
     let this = Process::This;
     let child = Process::Pid(workload);
 
     // PID namespace.
-    let pid_ns = procfs::namespace_inode(child, "pid")?;
-    let own_pid_ns = procfs::namespace_inode(this, "pid")?;
+    // The workload sees itself as pid 2 (its init is 1) where the supervisor sees another pid.
+    // (gVisor has no NSpid line and gives namespace links a new inode per read.)
+    let pid_ns = procfs::namespace_inode(child, "pid").ok();
+    let own_pid_ns = procfs::namespace_inode(this, "pid").ok();
     let evidence = Evidence::Pid {
         pid_namespace_inode: pid_ns,
         parent_pid_namespace_inode: own_pid_ns,
         nspid: status.nspid.clone(),
+        pid_inside: paused.own_pid().as_raw(),
     };
     if plan.performs(Step::PidNamespace) {
         let nested = status.nspid.is_empty() || status.nspid.len() == own.nspid.len() + 1;
-        if pid_ns == own_pid_ns || !nested {
+        let inside = paused.own_pid().as_raw() == 2 && workload.as_raw() != 2;
+        if (pid_ns.is_some() && pid_ns == own_pid_ns) || !nested || !inside {
             return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
         }
         report.enforced(Step::PidNamespace, evidence);
@@ -439,8 +443,8 @@ fn verify_sandbox(
     }
 
     // Mount namespace and /proc.
-    let mnt_ns = procfs::namespace_inode(child, "mnt")?;
-    let own_mnt_ns = procfs::namespace_inode(this, "mnt")?;
+    let mnt_ns = procfs::namespace_inode(child, "mnt").ok();
+    let own_mnt_ns = procfs::namespace_inode(this, "mnt").ok();
     let own_procs: Vec<u64> = procfs::mounts_of_type(this, "proc")?
         .into_iter()
         .map(|(id, _)| id)
@@ -455,7 +459,7 @@ fn verify_sandbox(
         proc_mount_id: fresh_proc,
     };
     if plan.performs(Step::MountNamespace) {
-        if mnt_ns == own_mnt_ns || fresh_proc.is_none() {
+        if (mnt_ns.is_some() && mnt_ns == own_mnt_ns) || fresh_proc.is_none() {
             return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
         }
         report.enforced(Step::MountNamespace, evidence);

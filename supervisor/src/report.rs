@@ -128,19 +128,21 @@ pub enum Evidence {
     Network(NetnsStatus),
     /// The PID namespace, seen from the paused workload.
     Pid {
-        /// Inode of the workload's PID namespace.
-        pid_namespace_inode: u64,
+        /// Inode of the workload's PID namespace (`null` where unknown).
+        pid_namespace_inode: Option<u64>,
         /// Inode of the supervisor's.
-        parent_pid_namespace_inode: u64,
+        parent_pid_namespace_inode: Option<u64>,
         /// The workload's pid in each namespace, outermost first (`NSpid`; empty where unknown).
         nspid: Vec<u32>,
+        /// The workload's pid as it sees itself (2 in its own namespace, after its init).
+        pid_inside: i32,
     },
     /// The mount namespace and its `/proc`.
     Mount {
-        /// Inode of the workload's mount namespace.
-        mount_namespace_inode: u64,
+        /// Inode of the workload's mount namespace (`null` where unknown).
+        mount_namespace_inode: Option<u64>,
         /// Inode of the supervisor's.
-        parent_mount_namespace_inode: u64,
+        parent_mount_namespace_inode: Option<u64>,
         /// Mount id of the fresh `/proc` (absent from the supervisor's mounts).
         proc_mount_id: Option<u64>,
     },

@@ -248,6 +248,7 @@ pub enum Spawned {
 pub struct Paused {
     init: Pid,
     workload: Pid,
+    own_pid: Pid,
     channel: OwnedFd,
     go: Option<OwnedFd>,
     ended: Option<OwnedFd>,
@@ -278,6 +279,12 @@ impl Paused {
     /// effect).
     pub fn workload(&self) -> Pid {
         self.workload
+    }
+
+    /// The workload's pid as it sees itself (`getpid` in its own PID namespace: 2, after its
+    /// init, when it has one).
+    pub fn own_pid(&self) -> Pid {
+        self.own_pid
     }
 
     /// The init's pid.
@@ -340,6 +347,7 @@ enum Message {
     },
     Ready {
         pid: Option<Pid>,
+        own_pid: i32,
     },
     ExecFailed {
         errno: Errno,
@@ -410,7 +418,12 @@ fn encode(step: Step, call: Call, errno: Errno) -> [u8; MESSAGE_LEN] {
 fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
     let errno = Errno::from_raw(i32::from_ne_bytes(message[4..].try_into().ok()?));
     match message[0] {
-        READY => return Some(Message::Ready { pid }),
+        READY => {
+            return Some(Message::Ready {
+                pid,
+                own_pid: errno as i32,
+            })
+        }
         EXEC_FAILED_MESSAGE => return Some(Message::ExecFailed { errno }),
         _ => {}
     }
@@ -607,7 +620,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
         }
     };
     match message {
-        Some(Message::Ready { pid }) => {
+        Some(Message::Ready { pid, own_pid }) => {
             let Some(workload) = pid
                 .filter(|pid| pid.as_raw() > 0)
                 .or_else(|| only_child(init))
@@ -618,6 +631,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
             Ok(Spawned::Ready(Paused {
                 init,
                 workload,
+                own_pid: Pid::from_raw(own_pid),
                 channel,
                 go: Some(go_write),
                 ended: Some(ended_read),
@@ -848,6 +862,8 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     // Ready: wait, before exec, until the supervisor has verified this process.
     let mut ready = [0u8; MESSAGE_LEN];
     ready[0] = READY;
+    // The workload's pid as it sees it: the supervisor compares it with the pid it sees.
+    ready[4..].copy_from_slice(&nix::unistd::getpid().as_raw().to_ne_bytes());
     send(channel, &ready);
     let mut byte = [0u8; 1];
     loop {
@@ -932,10 +948,12 @@ mod tests {
         }
         let mut ready = [0u8; MESSAGE_LEN];
         ready[0] = READY;
+        ready[4..].copy_from_slice(&2i32.to_ne_bytes());
         assert_eq!(
             decode(&ready, Some(Pid::from_raw(7))),
             Some(Message::Ready {
-                pid: Some(Pid::from_raw(7))
+                pid: Some(Pid::from_raw(7)),
+                own_pid: 2
             })
         );
     }
