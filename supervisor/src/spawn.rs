@@ -663,15 +663,16 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     }
 }
 
-/// Sends one message. A failed send cannot be reported anywhere; the supervisor then sees end of
-/// file and a dead sandbox.
-fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) {
+/// Sends one message; `false` when it could not be sent (a filter that denies `write`). That
+/// cannot be reported anywhere: the sender then ends, and the supervisor sees end of file.
+fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) -> bool {
     // SAFETY: `message` is valid for MESSAGE_LEN bytes of reads; `channel` is an open socket.
-    let _ = unsafe { libc::write(channel.as_raw_fd(), message.as_ptr().cast(), MESSAGE_LEN) };
+    let sent = unsafe { libc::write(channel.as_raw_fd(), message.as_ptr().cast(), MESSAGE_LEN) };
+    sent == MESSAGE_LEN as isize
 }
 
 fn fail(channel: &OwnedFd, step: Step, call: Call, errno: Errno) -> ! {
-    send(channel, &encode(step, call, errno));
+    let _ = send(channel, &encode(step, call, errno));
     // SAFETY: `_exit` ends the child without running the parent's atexit handlers or destructors.
     unsafe { libc::_exit(125) }
 }
@@ -784,7 +785,7 @@ fn workload_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd) -> ! {
         Err(Failure::Exec(errno)) => {
             let mut message = encode(Step::ALL[0], Call::UnshareNet, errno);
             message[0] = EXEC_FAILED_MESSAGE;
-            send(&channel, &message);
+            let _ = send(&channel, &message);
             // SAFETY: `_exit` ends the workload process; the supervisor reports the exec failure.
             unsafe { libc::_exit(EXEC_FAILED) }
         }
@@ -864,7 +865,9 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     ready[0] = READY;
     // The workload's pid as it sees it: the supervisor compares it with the pid it sees.
     ready[4..].copy_from_slice(&nix::unistd::getpid().as_raw().to_ne_bytes());
-    send(channel, &ready);
+    if !send(channel, &ready) {
+        return Err(Failure::NotReleased);
+    }
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(go.as_raw_fd(), &mut byte) {
