@@ -458,13 +458,16 @@ pub fn resolve_identity(user: Option<&str>) -> Result<Option<Identity>, Supervis
         .map_err(SupervisorError::Identity)
 }
 
-/// Reads `--handler-config` and checks that it is JSON.
+/// Reads `--handler-config` (a regular file within [`crate::input::MAX_INPUT_BYTES`], see
+/// [`crate::input::read_capped`]) and checks that it is JSON.
 pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     let error = |source: Box<dyn std::error::Error + Send + Sync>| SupervisorError::HandlerConfig {
         path: path.to_owned(),
         source,
     };
-    let text = std::fs::read_to_string(path).map_err(|err| error(err.into()))?;
+    let bytes = crate::input::read_capped(path, "handler configuration")
+        .map_err(|err| error(err.into_fault().into()))?;
+    let text = String::from_utf8(bytes).map_err(|err| error(err.into()))?;
     serde_json::from_str::<serde_json::Value>(&text).map_err(|err| error(err.into()))?;
     Ok(text)
 }
