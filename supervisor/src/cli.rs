@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -119,6 +119,8 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--report-fd`: a descriptor 3 or above, open, and open for writing. Checked while parsing so that
+/// a bad destination is a usage error before any step.
 fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     let fd: RawFd = text
         .parse()
@@ -130,6 +132,10 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     }
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
         .map_err(|errno| format!("descriptor {fd} is not open ({errno})"))?;
+    // SAFETY: F_GETFD just succeeded on `fd`, so it is open, and nothing closes it while this
+    // borrow (which ends in this function) lives: the process is single-threaded while parsing.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    crate::report::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
     Ok(fd)
 }
 
@@ -164,19 +170,53 @@ impl LogArgs {
 
 impl Cli {
     /// The library's view of this command line (for a run, not `probe`).
-    pub fn run_options(&self) -> RunOptions {
+    ///
+    /// Takes ownership of the descriptor named by `--report-fd`: call it once, on the `Cli` that
+    /// parsed the process's own arguments.
+    pub fn run_options(self) -> RunOptions {
+        let report = match (self.report, self.report_fd) {
+            (Some(path), _) => Some(ReportSink::File(path)),
+            (None, Some(fd)) => Some(ReportSink::Fd(
+                // SAFETY: `parse_report_fd` checked that `fd` is open (and 3 or above, so not a
+                // standard stream); the operator handed it over for the report, nothing else in
+                // the supervisor owns it, and consuming this `Cli` makes this the only `OwnedFd`
+                // built from it.
+                unsafe { OwnedFd::from_raw_fd(fd) },
+            )),
+            (None, None) => None,
+        };
         RunOptions {
-            handler_plugin: self.handler.handler_plugin.clone(),
-            handler_config: self.handler.handler_config.clone(),
+            handler_plugin: self.handler.handler_plugin,
+            handler_config: self.handler.handler_config,
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
-            user: self.user.clone(),
-            seccomp_profile: self.seccomp_profile.clone(),
-            command: self.command.clone(),
-            report: match (&self.report, self.report_fd) {
-                (Some(path), _) => Some(ReportSink::File(path.clone())),
-                (None, Some(fd)) => Some(ReportSink::Fd(fd)),
-                (None, None) => None,
-            },
+            user: self.user,
+            seccomp_profile: self.seccomp_profile,
+            command: self.command,
+            report,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn report_fd_must_be_open_for_writing() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        assert_eq!(
+            parse_report_fd(&read.as_raw_fd().to_string()),
+            Err(format!(
+                "descriptor {} is not open for writing",
+                read.as_raw_fd()
+            ))
+        );
+        assert_eq!(
+            parse_report_fd(&write.as_raw_fd().to_string()),
+            Ok(write.as_raw_fd())
+        );
+        assert!(parse_report_fd("2").is_err());
+        assert!(parse_report_fd("three").is_err());
     }
 }

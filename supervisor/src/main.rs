@@ -4,7 +4,7 @@ use sandbox_supervisor::probe::{probe, ProbeOptions};
 use sandbox_supervisor::{exit, run};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version are not errors.
@@ -17,12 +17,12 @@ fn main() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
     }
-    let result = match &cli.subcommand {
+    let result = match cli.subcommand.take() {
         Some(Command::Probe(args)) => probe(&ProbeOptions {
-            handler_plugin: args.handler.handler_plugin.clone(),
-            handler_config: args.handler.handler_config.clone(),
+            handler_plugin: args.handler.handler_plugin,
+            handler_config: args.handler.handler_config,
             handler_plugin_sha256: args.handler.handler_plugin_sha256,
-            user: args.user.clone(),
+            user: args.user,
         })
         .map(|answer| {
             let text = if args.json {
@@ -34,7 +34,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
-        None => run::run(&cli.run_options()),
+        None => run::run(cli.run_options()),
     };
     match result {
         Ok(code) => std::process::exit(code),

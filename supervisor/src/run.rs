@@ -20,7 +20,7 @@ use nix::unistd::Pid;
 use serde_json::json;
 
 /// What to run and how; the library's form of the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     /// `--handler-plugin`.
     pub handler_plugin: Option<PathBuf>,
@@ -85,7 +85,7 @@ pub enum SupervisorError {
         sink: String,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: crate::report::ReportOpenError,
     },
     /// The report could not be written.
     #[error("failed to write the hardening report")]
@@ -174,16 +174,19 @@ impl SupervisorError {
 /// `options.handler_plugin` is set; an embedder that registered its own handler leaves it unset.
 /// With `options.report` set, the hardening report is written before the workload execs, or when
 /// the boot stops.
-pub fn run(options: &RunOptions) -> Result<i32, SupervisorError> {
-    let mut writer = match &options.report {
-        Some(sink) => Some(sink.open().map_err(|source| SupervisorError::ReportOpen {
-            sink: sink.to_string(),
-            source,
-        })?),
+pub fn run(mut options: RunOptions) -> Result<i32, SupervisorError> {
+    let mut writer = match options.report.take() {
+        Some(sink) => {
+            let shown = sink.to_string();
+            Some(sink.open().map_err(|source| SupervisorError::ReportOpen {
+                sink: shown,
+                source,
+            })?)
+        }
         None => None,
     };
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
-    let booted = boot(options, &mut report, &mut writer);
+    let booted = boot(&options, &mut report, &mut writer);
     let workload = match booted {
         Ok(workload) => workload,
         Err(err) => {

@@ -43,7 +43,7 @@ fn main() {
         eprintln!("usage: embedded-supervisor COMMAND [ARGS...]");
         std::process::exit(2);
     }
-    match run(&RunOptions {
+    match run(RunOptions {
         command,
         ..RunOptions::default()
     }) {
