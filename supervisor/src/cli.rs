@@ -139,6 +139,21 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     Ok(fd)
 }
 
+/// The one line a clap error becomes: `sandbox-supervisor: error: MESSAGE (see --help)`, where
+/// MESSAGE is clap's first paragraph without its `error: ` prefix, its lines joined (so that
+/// "the following required arguments were not provided:" keeps the argument it names).
+pub fn usage_error_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("sandbox-supervisor: error: {message} (see --help)")
+}
+
 /// The log filter could not be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to parse log level {0:?}")]
@@ -201,6 +216,31 @@ impl Cli {
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    fn line(args: &[&str]) -> String {
+        let err = Cli::try_parse_from(args).expect_err("a usage error");
+        usage_error_line(&err)
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        assert_eq!(
+            line(&["sandbox-supervisor", "--no-such-flag", "--", "true"]),
+            "sandbox-supervisor: error: unexpected argument '--no-such-flag' found (see --help)"
+        );
+        assert_eq!(
+            line(&["sandbox-supervisor"]),
+            "sandbox-supervisor: error: the following required arguments were not provided: <COMMAND>... (see --help)"
+        );
+        let bad_format = line(&["sandbox-supervisor", "--log-format", "xml", "--", "true"]);
+        assert!(
+            bad_format.starts_with(
+                "sandbox-supervisor: error: invalid value 'xml' for '--log-format <LOG_FORMAT>'"
+            ),
+            "{bad_format}"
+        );
+        assert!(!bad_format.contains('\n'));
+    }
 
     #[test]
     fn report_fd_must_be_open_for_writing() {

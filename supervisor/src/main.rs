@@ -1,5 +1,5 @@
 use clap::Parser;
-use sandbox_supervisor::cli::{Cli, Command};
+use sandbox_supervisor::cli::{usage_error_line, Cli, Command};
 use sandbox_supervisor::probe::{probe, ProbeOptions};
 use sandbox_supervisor::{exit, run};
 
@@ -7,10 +7,13 @@ fn main() {
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // --help and --version are not errors.
-            let code = if err.use_stderr() { exit::USAGE } else { 0 };
+            // --help and --version are not errors; every usage error is one line.
+            if err.use_stderr() {
+                eprintln!("{}", usage_error_line(&err));
+                std::process::exit(exit::USAGE);
+            }
             let _ = err.print();
-            std::process::exit(code);
+            std::process::exit(0);
         }
     };
     if let Err(err) = cli.logging.init() {
