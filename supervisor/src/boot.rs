@@ -176,6 +176,9 @@ pub(crate) struct Prepared {
     pub prelude: seccompiler::BpfProgram,
     /// The program that will be exec'd.
     pub program: PathBuf,
+    /// The caller's supplementary groups, read before any step (inside a user namespace the
+    /// groups it cannot map read as the overflow gid).
+    pub caller_groups: Vec<nix::unistd::Gid>,
 }
 
 /// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
@@ -234,10 +237,12 @@ pub(crate) fn prepare(
         filter,
         mask,
     )?;
+    let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     Ok(Prepared {
         plan,
         prelude,
         program,
+        caller_groups,
     })
 }
 
@@ -275,7 +280,14 @@ pub(crate) fn boot(
     if route == Route::UserNamespace {
         // Inside the user namespace only the caller's own uid and gid exist.
         if let Some(identity) = prepared.plan.identity() {
-            if identity.uid != nix::unistd::geteuid() || identity.gid != nix::unistd::getegid() {
+            let more_groups = prepared
+                .caller_groups
+                .iter()
+                .any(|group| !identity.groups.contains(group));
+            if identity.uid != nix::unistd::geteuid()
+                || identity.gid != nix::unistd::getegid()
+                || more_groups
+            {
                 return Err(SupervisorError::UserOnUserNamespace);
             }
             prepared.plan.identity_in_place();

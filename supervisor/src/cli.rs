@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -157,6 +157,8 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--report-fd`: a descriptor 3 or above, open, and open for writing. Checked while parsing so that
+/// a bad destination is a usage error before any step.
 fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     let fd: RawFd = text
         .parse()
@@ -168,7 +170,26 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     }
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)
         .map_err(|errno| format!("descriptor {fd} is not open ({errno})"))?;
+    // SAFETY: F_GETFD just succeeded on `fd`, so it is open, and nothing closes it while this
+    // borrow (which ends in this function) lives: the process is single-threaded while parsing.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    crate::report::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
     Ok(fd)
+}
+
+/// The one line a clap error becomes: `sandbox-supervisor: error: MESSAGE (see --help)`, where
+/// MESSAGE is clap's first paragraph without its `error: ` prefix, its lines joined (so that
+/// "the following required arguments were not provided:" keeps the argument it names).
+pub fn usage_error_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let message = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
 /// The log filter could not be parsed.
@@ -202,25 +223,84 @@ impl LogArgs {
 
 impl Cli {
     /// The library's view of this command line (`probe` uses it too, without a command).
-    pub fn run_options(&self) -> RunOptions {
-        let boot = &self.boot;
+    ///
+    /// Takes ownership of the descriptor named by `--report-fd`: call it once, on the `Cli` that
+    /// parsed the process's own arguments.
+    pub fn run_options(self) -> RunOptions {
+        let boot = self.boot;
+        let report = match (boot.report, boot.report_fd) {
+            (Some(path), _) => Some(ReportSink::File(path)),
+            (None, Some(fd)) => Some(ReportSink::Fd(
+                // SAFETY: `parse_report_fd` checked that `fd` is open (and 3 or above, so not a
+                // standard stream); the operator handed it over for the report, nothing else in
+                // the supervisor owns it, and consuming this `Cli` makes this the only `OwnedFd`
+                // built from it.
+                unsafe { OwnedFd::from_raw_fd(fd) },
+            )),
+            (None, None) => None,
+        };
         RunOptions {
-            handler_plugin: self.handler.handler_plugin.clone(),
-            handler_config: self.handler.handler_config.clone(),
+            handler_plugin: self.handler.handler_plugin,
+            handler_config: self.handler.handler_config,
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
-            user: boot.user.clone(),
+            user: boot.user,
             allow_root: boot.allow_root,
-            seccomp_profile: boot.seccomp_profile.clone(),
+            seccomp_profile: boot.seccomp_profile,
             no_userns: boot.no_userns,
-            disabled_steps: boot.disable_step.clone(),
+            disabled_steps: boot.disable_step,
             clear_env: boot.clear_env,
-            env: boot.env.clone(),
-            command: self.command.clone(),
-            report: match (&boot.report, boot.report_fd) {
-                (Some(path), _) => Some(ReportSink::File(path.clone())),
-                (None, Some(fd)) => Some(ReportSink::Fd(fd)),
-                (None, None) => None,
-            },
+            env: boot.env,
+            command: self.command,
+            report,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn line(args: &[&str]) -> String {
+        let err = Cli::try_parse_from(args).expect_err("a usage error");
+        usage_error_line(&err)
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        assert_eq!(
+            line(&["sandbox-supervisor", "--no-such-flag", "--", "true"]),
+            "sandbox-supervisor: error: unexpected argument '--no-such-flag' found (see --help)"
+        );
+        assert_eq!(
+            line(&["sandbox-supervisor"]),
+            "sandbox-supervisor: error: the following required arguments were not provided: <COMMAND>... (see --help)"
+        );
+        let bad_format = line(&["sandbox-supervisor", "--log-format", "xml", "--", "true"]);
+        assert!(
+            bad_format.starts_with(
+                "sandbox-supervisor: error: invalid value 'xml' for '--log-format <LOG_FORMAT>'"
+            ),
+            "{bad_format}"
+        );
+        assert!(!bad_format.contains('\n'));
+    }
+
+    #[test]
+    fn report_fd_must_be_open_for_writing() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        assert_eq!(
+            parse_report_fd(&read.as_raw_fd().to_string()),
+            Err(format!(
+                "descriptor {} is not open for writing",
+                read.as_raw_fd()
+            ))
+        );
+        assert_eq!(
+            parse_report_fd(&write.as_raw_fd().to_string()),
+            Ok(write.as_raw_fd())
+        );
+        assert!(parse_report_fd("2").is_err());
+        assert!(parse_report_fd("three").is_err());
     }
 }

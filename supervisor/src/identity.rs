@@ -200,28 +200,59 @@ fn current_groups(buffer: &mut [libc::gid_t]) -> Result<&[libc::gid_t], Errno> {
     Ok(&buffer[..unique])
 }
 
+/// True when every group in `current` is in `target`. Both sorted and without duplicates; no
+/// allocation (async-signal-safe).
+pub fn is_subset<T: Ord>(current: &[T], target: &[T]) -> bool {
+    let mut target = target.iter();
+    current
+        .iter()
+        .all(|group| target.by_ref().any(|candidate| candidate == group))
+}
+
+/// How strictly the supplementary groups are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Groups {
+    /// Exactly the target's (after `setgroups`, or when already there).
+    Exact,
+    /// A subset of the target's (`setgroups` refused, the ids already the target's).
+    Within,
+}
+
 /// Drops to `identity` and verifies it took effect. Called in the forked child: no allocation.
 ///
 /// When the process already has exactly the target ids and groups, nothing is changed (so no
-/// `CAP_SETGID` is needed), and the verification still runs.
+/// `CAP_SETGID` is needed), and the verification still runs. When `setgroups` is refused with
+/// `EPERM` but the ids already are the target's and the current groups are a subset of the
+/// target's, the process holds no more than the target would (typically: already nobody, with
+/// an empty group list) and is accepted as it is; with a group the target lacks it fails.
 pub fn drop_to(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropStage, Errno)> {
     let uid = identity.uid.as_raw();
     let gid = identity.gid.as_raw();
-    let already = resuid() == Ok([uid; 3])
-        && resgid() == Ok([gid; 3])
-        && current_groups(&mut scratch.groups).map(|groups| groups == scratch.target.as_slice())
-            == Ok(true);
-    if !already {
-        nix::unistd::setgroups(&identity.groups).map_err(|e| (DropStage::Setgroups, e))?;
-        nix::unistd::setresgid(identity.gid, identity.gid, identity.gid)
-            .map_err(|e| (DropStage::Setresgid, e))?;
-        nix::unistd::setresuid(identity.uid, identity.uid, identity.uid)
-            .map_err(|e| (DropStage::Setresuid, e))?;
+    let ids_match = resuid() == Ok([uid; 3]) && resgid() == Ok([gid; 3]);
+    let groups = current_groups(&mut scratch.groups);
+    let exact = ids_match && groups.map(|groups| groups == scratch.target.as_slice()) == Ok(true);
+    let within = ids_match && groups.map(|groups| is_subset(groups, &scratch.target)) == Ok(true);
+    let mut check = Groups::Exact;
+    if !exact {
+        match nix::unistd::setgroups(&identity.groups) {
+            Ok(()) => {
+                nix::unistd::setresgid(identity.gid, identity.gid, identity.gid)
+                    .map_err(|e| (DropStage::Setresgid, e))?;
+                nix::unistd::setresuid(identity.uid, identity.uid, identity.uid)
+                    .map_err(|e| (DropStage::Setresuid, e))?;
+            }
+            Err(Errno::EPERM) if within => check = Groups::Within,
+            Err(errno) => return Err((DropStage::Setgroups, errno)),
+        }
     }
-    verify(identity, scratch)
+    verify(identity, scratch, check)
 }
 
-fn verify(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropStage, Errno)> {
+fn verify(
+    identity: &Identity,
+    scratch: &mut DropScratch,
+    check: Groups,
+) -> Result<(), (DropStage, Errno)> {
     let uid = identity.uid.as_raw();
     let gid = identity.gid.as_raw();
     match resuid() {
@@ -234,10 +265,11 @@ fn verify(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropSta
         Ok(_) => return Err((DropStage::VerifyIds, Errno::EPERM)),
         Err(errno) => return Err((DropStage::VerifyIds, errno)),
     }
-    match current_groups(&mut scratch.groups) {
-        Ok(groups) if groups == scratch.target.as_slice() => {}
-        Ok(_) => return Err((DropStage::VerifyGroups, Errno::EPERM)),
-        Err(errno) => return Err((DropStage::VerifyGroups, errno)),
+    match (current_groups(&mut scratch.groups), check) {
+        (Ok(groups), Groups::Exact) if groups == scratch.target.as_slice() => {}
+        (Ok(groups), Groups::Within) if is_subset(groups, &scratch.target) => {}
+        (Ok(_), _) => return Err((DropStage::VerifyGroups, Errno::EPERM)),
+        (Err(errno), _) => return Err((DropStage::VerifyGroups, errno)),
     }
     if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err((DropStage::RegainedRoot, Errno::UnknownErrno));
@@ -277,5 +309,17 @@ mod tests {
             resolve("root:no-such-group-here"),
             Err(IdentityError::UnknownGroup("no-such-group-here".to_owned()))
         );
+    }
+
+    #[test]
+    fn subset_is_every_current_group_in_the_target() {
+        assert!(is_subset::<u32>(&[], &[]));
+        assert!(is_subset::<u32>(&[], &[65534]));
+        assert!(is_subset(&[65534], &[65534]));
+        assert!(is_subset(&[1, 3], &[1, 2, 3]));
+        assert!(!is_subset(&[4], &[1, 2, 3]));
+        assert!(!is_subset(&[1, 4], &[1, 2, 3]));
+        assert!(!is_subset(&[0, 1], &[1, 2, 3]));
+        assert!(!is_subset(&[65534], &[]));
     }
 }

@@ -31,6 +31,7 @@ pub mod context;
 pub mod exit;
 pub mod failure;
 pub mod identity;
+pub mod input;
 pub mod netns;
 pub mod plugin;
 pub mod probe;

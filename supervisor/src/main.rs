@@ -1,5 +1,5 @@
 use clap::Parser;
-use sandbox_supervisor::cli::{Cli, Command};
+use sandbox_supervisor::cli::{usage_error_line, Cli, Command};
 use sandbox_supervisor::probe::probe;
 use sandbox_supervisor::{exit, run};
 
@@ -7,20 +7,25 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // --help and --version are not errors.
-            let code = if err.use_stderr() { exit::USAGE } else { 0 };
+            // --help and --version are not errors; every usage error is one line.
+            if err.use_stderr() {
+                eprintln!("{}", usage_error_line(&err));
+                std::process::exit(exit::USAGE);
+            }
             let _ = err.print();
-            std::process::exit(code);
+            std::process::exit(0);
         }
     };
     if let Err(err) = cli.logging.init() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
     }
+    let json = matches!(&cli.subcommand, Some(Command::Probe(args)) if args.json);
+    let probing = cli.subcommand.is_some();
     let options = cli.run_options();
-    let result = match &cli.subcommand {
-        Some(Command::Probe(args)) => probe(options).map(|answer| {
-            let text = if args.json {
+    let result = match probing {
+        true => probe(options).map(|answer| {
+            let text = if json {
                 answer.json() + "\n"
             } else {
                 answer.table()
@@ -29,7 +34,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
-        None => run::run(options),
+        false => run::run(options),
     };
     match result {
         Ok(code) => std::process::exit(code),

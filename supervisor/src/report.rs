@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -21,48 +21,140 @@ use crate::userns::Route;
 /// The report's schema version.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// Where the report goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the report goes. Consumed by [`ReportSink::open`]: a descriptor is owned, and closed,
+/// exactly once.
+#[derive(Debug)]
 pub enum ReportSink {
-    /// `--report FILE`: created (mode 0600) or truncated.
+    /// `--report FILE`: created mode 0600, or an existing regular file of the caller's, truncated
+    /// and set to 0600. Never through a symbolic link.
     File(PathBuf),
-    /// `--report-fd N`: an open descriptor inherited from the caller, closed after writing.
-    Fd(RawFd),
+    /// `--report-fd N`: a descriptor inherited from the caller, open for writing; closed after
+    /// writing.
+    Fd(OwnedFd),
 }
 
 impl std::fmt::Display for ReportSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReportSink::File(path) => write!(f, "{}", path.display()),
-            ReportSink::Fd(fd) => write!(f, "on descriptor {fd}"),
+            ReportSink::Fd(fd) => write!(f, "on descriptor {}", fd.as_raw_fd()),
         }
     }
 }
 
+/// The report destination is unusable. A usage error, found before any hardening step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportOpenError {
+    /// `open` failed.
+    #[error(transparent)]
+    Open(std::io::Error),
+    /// The path's last component is a symbolic link (`open` with `O_NOFOLLOW` gave `ELOOP`).
+    #[error("it is a symbolic link, and the report never follows one")]
+    SymbolicLink,
+    /// The path is not a regular file; `ENXIO` from a non-blocking open for writing means a FIFO
+    /// without a reader or a socket.
+    #[error("not a regular file (it is {0})")]
+    NotRegular(&'static str),
+    /// The file belongs to another user.
+    #[error("it is owned by uid {owner}, not by the caller (euid {euid})")]
+    NotOwned {
+        /// The file's owner.
+        owner: u32,
+        /// The supervisor's effective uid.
+        euid: u32,
+    },
+    /// The file has other names: truncating it would truncate them too.
+    #[error("it has {0} hard links; a report file has one")]
+    HardLinks(u64),
+    /// `fstat`, `fchmod` or `ftruncate` failed on the open file.
+    #[error("failed to {call} it")]
+    Prepare {
+        /// The call.
+        call: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--report-fd` names a descriptor that is not open for writing.
+    #[error("descriptor {0} is not open for writing")]
+    NotWritable(RawFd),
+    /// `fcntl(F_GETFL)` failed on `--report-fd`.
+    #[error("failed to query descriptor {fd} (fcntl F_GETFL)")]
+    Query {
+        /// The descriptor.
+        fd: RawFd,
+        /// Why.
+        #[source]
+        source: nix::errno::Errno,
+    },
+}
+
+/// Checks that `fd` is open and its access mode allows writing (`O_WRONLY` or `O_RDWR`).
+pub fn check_writable(fd: BorrowedFd<'_>) -> Result<(), ReportOpenError> {
+    let raw = fd.as_raw_fd();
+    let flags = nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFL)
+        .map_err(|source| ReportOpenError::Query { fd: raw, source })?;
+    match flags & libc::O_ACCMODE {
+        libc::O_WRONLY | libc::O_RDWR => Ok(()),
+        _ => Err(ReportOpenError::NotWritable(raw)),
+    }
+}
+
 impl ReportSink {
-    /// Opens the sink at boot, before any step, so that a bad path is a usage error and not a
-    /// failure after hardening.
-    pub fn open(&self) -> std::io::Result<ReportWriter> {
+    /// Opens the sink at boot, before any step, so that a bad destination is a usage error and not
+    /// a failure after hardening.
+    ///
+    /// A file is opened with `O_WRONLY|O_CREAT|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK`, mode 0600 and
+    /// without `O_TRUNC`; the descriptor must then be a regular file with one link, owned by the
+    /// effective uid, and only then is it set to 0600 and truncated. So a symbolic link, a FIFO, a
+    /// device, another user's file or a hard link to one is refused and left as it was. A
+    /// descriptor must be open for writing.
+    pub fn open(self) -> Result<ReportWriter, ReportOpenError> {
         match self {
-            ReportSink::File(path) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_CLOEXEC)
-                    .open(path)
-                    .map(ReportWriter)
-            }
+            ReportSink::File(path) => open_file(&path).map(ReportWriter),
             ReportSink::Fd(fd) => {
-                // SAFETY: the operator handed this descriptor to the supervisor with --report-fd
-                // (checked open when the flag was parsed) for exactly this report; the writer owns
-                // it from here and closes it after writing.
-                Ok(ReportWriter(unsafe { File::from_raw_fd(*fd) }))
+                check_writable(fd.as_fd())?;
+                Ok(ReportWriter(File::from(fd)))
             }
         }
     }
+}
+
+fn open_file(path: &std::path::Path) -> Result<File, ReportOpenError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => ReportOpenError::SymbolicLink,
+            Some(libc::ENXIO) => ReportOpenError::NotRegular("a FIFO without a reader or a socket"),
+            _ => ReportOpenError::Open(err),
+        })?;
+    let prepare = |call| move |source| ReportOpenError::Prepare { call, source };
+    let metadata = file.metadata().map_err(prepare("fstat"))?;
+    if !metadata.file_type().is_file() {
+        return Err(ReportOpenError::NotRegular(crate::input::describe(
+            metadata.file_type(),
+        )));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if metadata.uid() != euid {
+        return Err(ReportOpenError::NotOwned {
+            owner: metadata.uid(),
+            euid,
+        });
+    }
+    if metadata.nlink() != 1 {
+        return Err(ReportOpenError::HardLinks(metadata.nlink()));
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(prepare("fchmod"))?;
+    file.set_len(0).map_err(prepare("ftruncate"))?;
+    Ok(file)
 }
 
 /// An open report destination; written once.

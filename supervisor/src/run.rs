@@ -111,7 +111,7 @@ pub enum SupervisorError {
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
     /// `--user` names another identity on the user-namespace route.
-    #[error("--user names another identity, but the namespaces took the user-namespace route, where the workload can only keep the caller's own uid and gid")]
+    #[error("failed to drop privileges: --user names another identity than the caller's (or fewer groups), but the namespaces took the user-namespace route, where the workload keeps the caller's uid, gid and groups; run as that user, or pass --no-userns")]
     UserOnUserNamespace,
     /// A seccomp program did not compile.
     #[error(transparent)]
@@ -123,7 +123,7 @@ pub enum SupervisorError {
     #[error("{}{}", .0, hint(.0))]
     Refused(Refused),
     /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
-    #[error("failed to {}: {} failed with {}", .0.step.protection(), .0.call, crate::failure::errno_name(.0.errno as i32))]
+    #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
     Fatal(Refusal),
     /// The network namespace did not verify.
     #[error("failed to verify the network namespace")]
@@ -146,7 +146,7 @@ pub enum SupervisorError {
         sink: String,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: crate::report::ReportOpenError,
     },
     /// The report could not be written.
     #[error("failed to write the hardening report")]
@@ -384,7 +384,9 @@ pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
         path: path.to_owned(),
         source,
     };
-    let text = std::fs::read_to_string(path).map_err(|err| error(err.into()))?;
+    let bytes = crate::input::read_capped(path, "handler configuration")
+        .map_err(|err| error(err.into_fault().into()))?;
+    let text = String::from_utf8(bytes).map_err(|err| error(err.into()))?;
     serde_json::from_str::<serde_json::Value>(&text).map_err(|err| error(err.into()))?;
     Ok(text)
 }

@@ -100,6 +100,21 @@ impl Step {
         }
     }
 
+    /// What the step does, as a verb phrase for "failed to ..." lines.
+    pub const fn action(self) -> &'static str {
+        match self {
+            Step::NetworkNamespace => "enter a new network namespace",
+            Step::PidNamespace => "create the sandbox's PID namespace",
+            Step::MountNamespace => "give the sandbox a private mount namespace and /proc",
+            Step::Session => "start a new session",
+            Step::Capabilities => "drop capabilities",
+            Step::PrivilegeDrop => "drop privileges",
+            Step::NoNewPrivs => "set no_new_privs",
+            Step::WorkloadSeccomp => "install the workload seccomp filter",
+            Step::SupervisorSeccomp => "install the supervisor's seccomp prelude",
+        }
+    }
+
     /// One sentence for a refusal of this step.
     pub const fn refused_sentence(self) -> &'static str {
         match self {

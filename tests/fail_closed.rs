@@ -1,0 +1,516 @@
+//! Operator inputs and destinations fail closed, quickly, with one line: configuration that is not a
+//! small regular file, a report path that is a link or someone else's file, a read-only report
+//! descriptor, clap's usage errors. And the idempotent drop accepts a caller that already holds
+//! less than the target.
+
+use std::ffi::OsString;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox_tests::{
+    marked, plugin, require_root, run_supervisor, scratch, status_field, supervisor_bin,
+    write_file, Launch, Outcome,
+};
+
+/// Runs the supervisor with `args` and fails the test unless it ends within `limit` (killing it).
+fn run_within(limit: Duration, args: &[OsString]) -> (Outcome, Duration) {
+    let start = Instant::now();
+    let mut child = Command::new(supervisor_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the supervisor");
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("reap");
+            panic!(
+                "the supervisor did not end within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed();
+    let output = child.wait_with_output().expect("collect output");
+    let outcome = Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    (outcome, elapsed)
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+}
+
+/// `--handler-config PATH` with the policy plugin and a marked workload: exit 2 within a second,
+/// one error line that names the file and says why, and the workload never ran.
+fn assert_config_refused(config: &Path, why: &str) {
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let mut args = vec![
+        OsString::from("--handler-plugin"),
+        plugin("sandbox-plugin-policy").into(),
+        "--handler-config".into(),
+        config.into(),
+    ];
+    args.extend(marked(&marker, "true").into_iter().map(OsString::from));
+    let (outcome, elapsed) = run_within(Duration::from_secs(5), &args);
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let expected = format!(
+        "sandbox-supervisor: error: failed to read handler configuration {}: {why}",
+        config.display()
+    );
+    assert_eq!(outcome.error_line(), expected, "{}", outcome.stderr);
+    assert!(!marker.exists(), "the workload ran");
+}
+
+#[test]
+fn handler_config_from_dev_zero_is_refused_at_once() {
+    assert_config_refused(
+        Path::new("/dev/zero"),
+        "not a regular file (it is a character device)",
+    );
+}
+
+#[test]
+fn handler_config_from_a_fifo_is_refused_without_waiting_for_a_writer() {
+    let dir = scratch();
+    let fifo = dir.path().join("config.fifo");
+    mkfifo(&fifo);
+    assert_config_refused(&fifo, "not a regular file (it is a FIFO)");
+}
+
+#[test]
+fn handler_config_over_the_cap_is_refused_without_reading_it() {
+    let dir = scratch();
+    let big = dir.path().join("big.json");
+    // Sparse: one byte over the cap costs no disk.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(input_cap() + 1)
+        .unwrap();
+    assert_config_refused(
+        &big,
+        &format!(
+            "it has {} bytes, more than the cap of {}",
+            input_cap() + 1,
+            input_cap()
+        ),
+    );
+}
+
+/// The documented cap (docs/operators.md): 1 MiB.
+fn input_cap() -> u64 {
+    1024 * 1024
+}
+
+#[test]
+fn handler_config_within_the_cap_still_reaches_the_plugin() {
+    // The cap refuses only what is over it: a valid configuration padded to exactly the cap loads.
+    let dir = scratch();
+    let mut text = String::from(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#);
+    text.push_str(&" ".repeat(input_cap() as usize - text.len()));
+    let config = write_file(dir.path(), "config.json", &text);
+    let (outcome, _) = run_within(
+        Duration::from_secs(30),
+        &[
+            "--handler-plugin".into(),
+            plugin("sandbox-plugin-policy").into(),
+            "--handler-config".into(),
+            config.into(),
+            "--log-level".into(),
+            "info".into(),
+            "--".into(),
+            "true".into(),
+        ],
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("failure handler loaded: plugin:policy@"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome
+        .error_lines()
+        .iter()
+        .all(|line| !line.contains("handler configuration")));
+}
+
+/// Runs `--report PATH -- sh -c 'echo ran > MARKER'` and returns the outcome and whether the
+/// workload ran.
+fn run_with_report_at(path: &Path) -> (Outcome, bool) {
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let mut args = vec![OsString::from("--report"), path.into()];
+    args.extend(marked(&marker, "true").into_iter().map(OsString::from));
+    let (outcome, _) = run_within(Duration::from_secs(30), &args);
+    (outcome, marker.exists())
+}
+
+#[test]
+fn report_through_a_symbolic_link_is_refused_and_its_target_unchanged() {
+    let dir = scratch();
+    let target = write_file(dir.path(), "precious", "precious contents\n");
+    let link = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (outcome, ran) = run_with_report_at(&link);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.error_line(),
+        format!(
+            "sandbox-supervisor: error: failed to open the hardening report {}: it is a symbolic link, and the report never follows one",
+            link.display()
+        )
+    );
+    assert!(!ran, "the workload ran");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "precious contents\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
+
+    // A dangling link is not followed to create its target either.
+    let dangling = dir.path().join("dangling.json");
+    let absent = dir.path().join("created-through-the-link");
+    std::os::unix::fs::symlink(&absent, &dangling).unwrap();
+    let (outcome, _) = run_with_report_at(&dangling);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(!absent.exists(), "the report created the link's target");
+}
+
+#[test]
+fn a_new_report_is_mode_0600_and_an_existing_one_becomes_0600_and_is_truncated() {
+    let dir = scratch();
+    let fresh = dir.path().join("fresh.json");
+    let (outcome, _) = run_with_report_at(&fresh);
+    let meta = std::fs::metadata(&fresh)
+        .unwrap_or_else(|err| panic!("no report ({err}): {}", outcome.stderr));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&fresh).unwrap())
+        .expect("the report is one JSON document");
+
+    // An existing, longer, world-readable report of the caller's: 0600 and only the new report.
+    let old = write_file(dir.path(), "old.json", &"x".repeat(200_000));
+    assert_eq!(
+        std::fs::metadata(&old).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
+    let (outcome, _) = run_with_report_at(&old);
+    assert_eq!(
+        std::fs::metadata(&old).unwrap().permissions().mode() & 0o7777,
+        0o600,
+        "{}",
+        outcome.stderr
+    );
+    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&old).unwrap())
+        .expect("the old contents are gone: the report is one JSON document");
+}
+
+#[test]
+fn report_owned_by_another_user_is_refused_and_unchanged() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = write_file(dir.path(), "theirs.json", "their data\n");
+    nix::unistd::chown(
+        &theirs,
+        Some(nix::unistd::Uid::from_raw(65534)),
+        Some(nix::unistd::Gid::from_raw(65534)),
+    )
+    .unwrap();
+    let (outcome, ran) = run_with_report_at(&theirs);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .ends_with(": it is owned by uid 65534, not by the caller (euid 0)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "their data\n");
+    assert_eq!(
+        std::fs::metadata(&theirs).unwrap().permissions().mode() & 0o7777,
+        0o644
+    );
+}
+
+#[test]
+fn report_at_a_hard_link_is_refused_and_the_other_name_unchanged() {
+    let dir = scratch();
+    let precious = write_file(dir.path(), "precious", "precious contents\n");
+    let link = dir.path().join("report.json");
+    std::fs::hard_link(&precious, &link).unwrap();
+    let (outcome, ran) = run_with_report_at(&link);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .ends_with(": it has 2 hard links; a report file has one"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "precious contents\n"
+    );
+    assert_eq!(std::fs::metadata(&precious).unwrap().nlink(), 2);
+}
+
+#[test]
+fn report_at_a_fifo_or_a_directory_is_refused_at_once() {
+    let dir = scratch();
+    let fifo = dir.path().join("report.fifo");
+    mkfifo(&fifo);
+    let start = Instant::now();
+    let (outcome, ran) = run_with_report_at(&fifo);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .ends_with(": not a regular file (it is a FIFO without a reader or a socket)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+
+    // With a reader the FIFO opens; it is refused on the descriptor, before anything is written.
+    let _reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let (outcome, ran) = run_with_report_at(&fifo);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .ends_with(": not a regular file (it is a FIFO)"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+
+    let (outcome, ran) = run_with_report_at(dir.path());
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(!ran, "the workload ran");
+    outcome.error_line();
+}
+
+#[test]
+fn read_only_report_fd_is_a_usage_error_before_any_step() {
+    let dir = scratch();
+    let target = write_file(dir.path(), "report.json", "");
+    let marker = dir.path().join("ran");
+    // Descriptor 3 opened read-only by the shell, then handed to the supervisor.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3<"$1"; shift; exec "$@""#)
+        .arg("sh")
+        .arg(&target)
+        .arg(supervisor_bin())
+        .args(["--log-level", "info", "--report-fd", "3"])
+        .args(marked(&marker, "true"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "sandbox-supervisor: error: invalid value '3' for '--report-fd <N>': descriptor 3 is not open for writing (see --help)"
+        ],
+        "one line, and nothing logged: no step began"
+    );
+    assert!(!marker.exists(), "the workload ran");
+
+    // The same descriptor opened for writing is accepted.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3>"$1"; shift; exec "$@""#)
+        .arg("sh")
+        .arg(&target)
+        .arg(supervisor_bin())
+        .args(["--report-fd", "3"])
+        .args(marked(&marker, "true"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("--report-fd"),
+        "a writable descriptor was refused: {stderr}"
+    );
+    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&target).unwrap())
+        .expect("the report went to the descriptor");
+}
+
+/// Every line of `outcome`'s standard error, which must be exactly one usage line.
+fn assert_one_usage_line(outcome: &Outcome, starts: &str) {
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", outcome.stderr);
+    assert!(
+        lines[0].starts_with(&format!("sandbox-supervisor: error: {starts}")),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].ends_with(" (see --help)"), "{}", lines[0]);
+}
+
+#[test]
+fn clap_usage_errors_are_one_line() {
+    let launch = Launch::default();
+    assert_one_usage_line(
+        &run_supervisor(&launch, ["--no-such-flag", "--", "true"]),
+        "unexpected argument '--no-such-flag' found",
+    );
+    assert_one_usage_line(
+        &run_supervisor(&launch, ["--user", "nobody"]),
+        "the following required arguments were not provided: <COMMAND>...",
+    );
+    assert_one_usage_line(
+        &run_supervisor(&launch, ["true"]),
+        "unexpected argument 'true' found",
+    );
+    assert_one_usage_line(
+        &run_supervisor(&launch, ["--log-format", "xml", "--", "true"]),
+        "invalid value 'xml' for '--log-format <LOG_FORMAT>' [possible values: text, json]",
+    );
+    assert_one_usage_line(
+        &run_supervisor(&launch, ["--report-fd", "1", "--", "true"]),
+        "invalid value '1' for '--report-fd <N>': the report descriptor must be 3 or above",
+    );
+
+    // --help and --version are answers, not errors.
+    let help = run_supervisor(&launch, ["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(
+        help.stdout.contains("Usage: sandbox-supervisor"),
+        "{}",
+        help.stdout
+    );
+    assert_eq!(help.stderr, "");
+    let version = run_supervisor(&launch, ["--version"]);
+    assert_eq!(version.code, 0);
+    assert!(
+        version.stdout.starts_with("sandbox-supervisor "),
+        "{}",
+        version.stdout
+    );
+}
+
+/// A policy configuration that tolerates the namespace refusals an unprivileged caller meets, so
+/// that the boot reaches the privilege drop.
+fn unprivileged_policy(dir: &Path) -> std::path::PathBuf {
+    write_file(
+        dir,
+        "policy.json",
+        r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"], "mount-namespace": ["EPERM"]}}"#,
+    )
+}
+
+/// Starts the supervisor as uid/gid 65534 with the supplementary groups `groups` says (a setpriv
+/// flag) and no capabilities, with `--user nobody`; the workload prints its status.
+fn run_as_nobody_with_groups(groups: &str) -> Outcome {
+    run_as_nobody(groups, "nobody", &[])
+}
+
+/// Runs the supervisor as uid/gid 65534 with `groups`, `--user USER` and `extra` flags. Without
+/// the user-namespace route (`--no-userns`): these tests are about the drop itself.
+fn run_as_nobody(groups: &str, user: &str, extra: &[&str]) -> Outcome {
+    let dir = scratch();
+    let policy = unprivileged_policy(dir.path());
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", groups, "--inh-caps=-all"])
+        .arg(supervisor_bin())
+        .arg("--handler-plugin")
+        .arg(plugin("sandbox-plugin-policy"))
+        .arg("--handler-config")
+        .arg(&policy)
+        .arg("--no-userns")
+        .args(extra)
+        .args(["--user", user, "--", "cat", "/proc/self/status"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn nobody_without_groups_passes_user_nobody() {
+    require_root!();
+    // Already nobody, with no supplementary group at all: fewer privileges than the target
+    // (nobody with its group), and setgroups is refused without CAP_SETGID.
+    let outcome = run_as_nobody_with_groups("--clear-groups");
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        status_field(&outcome.stdout, "Uid"),
+        Some("65534\t65534\t65534\t65534")
+    );
+    assert_eq!(
+        status_field(&outcome.stdout, "Gid"),
+        Some("65534\t65534\t65534\t65534")
+    );
+    assert_eq!(status_field(&outcome.stdout, "Groups"), Some(""));
+    assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
+    assert_eq!(
+        status_field(&outcome.stdout, "CapEff"),
+        Some("0000000000000000")
+    );
+}
+
+#[test]
+fn nobody_with_a_group_the_target_lacks_fails_the_drop() {
+    require_root!();
+    // Same ids, but one group more than nobody has: setgroups is refused and the caller holds
+    // more than the target. Never tolerable.
+    let outcome = run_as_nobody_with_groups("--groups=65534,4242");
+    assert_eq!(outcome.code, 122, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().starts_with(
+            "sandbox-supervisor: error: failed to drop privileges: setgroups failed: EPERM"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stdout.contains("Uid:"), "the workload ran");
+}
+
+#[test]
+fn fewer_groups_do_not_excuse_other_ids() {
+    require_root!();
+    // No supplementary group is a subset of root's groups, but the ids are not root's: the refused
+    // setgroups is the failure, named as such.
+    let outcome = run_as_nobody("--clear-groups", "root", &["--allow-root"]);
+    assert_eq!(outcome.code, 122, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().starts_with(
+            "sandbox-supervisor: error: failed to drop privileges: setgroups failed: EPERM"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stdout.contains("Uid:"), "the workload ran");
+}
