@@ -82,7 +82,7 @@ pub fn probe(options: &ProbeOptions) -> Result<ProbeAnswer, SupervisorError> {
     }
     let identity = crate::run::resolve_identity(options.user.as_deref())?;
     let prelude = crate::seccomp::compile_prelude()?;
-    let workload = crate::seccomp::compile_workload(None)?;
+    let workload = crate::seccomp::compile_workload(&Default::default())?;
     let attempts = attempt_in_child(&prelude, &workload, identity.as_ref())?;
 
     let handler = failure_handler();
@@ -178,7 +178,7 @@ impl ProbeAnswer {
 
 /// Forks a child that tries each step and writes its attempts as JSON to a pipe.
 fn attempt_in_child(
-    prelude: &seccompiler::BpfProgram,
+    prelude: &crate::seccomp::CheckedProgram,
     workload: &crate::seccomp::WorkloadFilter,
     identity: Option<&crate::identity::Identity>,
 ) -> Result<Vec<Attempt>, SupervisorError> {
@@ -226,7 +226,7 @@ fn attempt_in_child(
 
 /// The child's side: the steps of a run, each tried whatever happened to the previous one.
 fn attempts(
-    prelude: &seccompiler::BpfProgram,
+    prelude: &crate::seccomp::CheckedProgram,
     workload: &crate::seccomp::WorkloadFilter,
     identity: Option<&crate::identity::Identity>,
     scratch: Option<&mut crate::identity::DropScratch>,

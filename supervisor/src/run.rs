@@ -137,10 +137,8 @@ impl SupervisorError {
             | SupervisorError::ReportOpen { .. } => exit::USAGE,
             SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
             SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
-            SupervisorError::Seccomp(
-                SeccompCompileError::Arch(_) | SeccompCompileError::Builtin(_),
-            ) => exit::INTERNAL,
-            SupervisorError::Seccomp(_) => exit::USAGE,
+            SupervisorError::Seccomp(error) if error.is_operator_error() => exit::USAGE,
+            SupervisorError::Seccomp(_) => exit::INTERNAL,
             SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
             SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
             SupervisorError::Command(_) => exit::USAGE,
@@ -248,7 +246,22 @@ fn boot(
     let program =
         crate::spawn::resolve_command(options.command.first().ok_or(CommandError::Empty)?)?;
     let prelude = crate::seccomp::compile_prelude()?;
-    let workload_filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
+    let profile = match &options.seccomp_profile {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read(path).map_err(|source| SeccompCompileError::ProfileRead {
+                profile: path.display().to_string(),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let workload_filter = crate::seccomp::compile_workload(&crate::seccomp::WorkloadOptions {
+        profile: profile
+            .as_ref()
+            .map(|(name, json)| crate::seccomp::Profile { name, json }),
+        ..Default::default()
+    })?;
     let mut plan = Plan::new(
         &program,
         &options.command,
@@ -478,7 +491,7 @@ pub enum PreludeError {
 }
 
 /// Sets no_new_privs and installs the prelude on the supervisor; returns `PR_GET_SECCOMP`.
-pub fn install_prelude(prelude: &seccompiler::BpfProgram) -> Result<i32, PreludeError> {
+pub fn install_prelude(prelude: &crate::seccomp::CheckedProgram) -> Result<i32, PreludeError> {
     let refused = |syscall: &str, errno: Errno| {
         PreludeError::Refused(FailureReport::new(
             SandboxFailureKind::SupervisorSeccomp,
