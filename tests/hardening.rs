@@ -340,7 +340,7 @@ fn orphans_are_reaped_when_running_as_pid_1() {
 }
 
 #[test]
-fn seccomp_profile_replaces_the_builtin_filter() {
+fn seccomp_profile_adds_to_the_builtin_filter() {
     require_root!();
     let dir = scratch();
     let profile = write_file(
@@ -361,8 +361,8 @@ fn seccomp_profile_replaces_the_builtin_filter() {
         "{}",
         outcome.stderr
     );
-    // The prelude and the profile's program (behind the x32 head).
-    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("2"));
+    // The prelude, the profile's program (behind the workload head) and the built-in filter.
+    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("3"));
 
     let broken = write_file(dir.path(), "broken.json", r#"{"other": {}}"#);
     let outcome = run(&["--seccomp-profile", broken.to_str().unwrap(), "--", "true"]);

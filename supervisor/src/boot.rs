@@ -173,7 +173,7 @@ pub(crate) struct Prepared {
     /// The sandbox's plan.
     pub plan: Plan,
     /// The supervisor's prelude.
-    pub prelude: seccompiler::BpfProgram,
+    pub prelude: crate::seccomp::CheckedProgram,
     /// The program that will be exec'd.
     pub program: PathBuf,
     /// The caller's supplementary groups, read before any step (inside a user namespace the
@@ -228,7 +228,24 @@ pub(crate) fn prepare(
         )?,
     };
     let prelude = crate::seccomp::compile_prelude()?;
-    let filter = crate::seccomp::compile_workload(options.seccomp_profile.as_deref())?;
+    let profile = match &options.seccomp_profile {
+        Some(path) => Some((
+            path.display().to_string(),
+            crate::input::read_capped(path, "seccomp profile")
+                .map_err(SupervisorError::SeccompProfile)?,
+        )),
+        None => None,
+    };
+    let filter = crate::seccomp::compile_workload(&crate::seccomp::WorkloadOptions {
+        profile: profile
+            .as_ref()
+            .map(|(name, json)| crate::seccomp::Profile { name, json }),
+        replace_builtin: options.seccomp_profile_replaces_builtin,
+        interactive: false,
+    })?;
+    if filter.source.replaces_builtin() {
+        tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");
+    }
     let plan = Plan::new(
         &program,
         &options.command,
@@ -376,7 +393,7 @@ fn record_network(status: crate::netns::NetnsStatus, route: Route, report: &mut 
 
 /// Sets no_new_privs and installs the prelude on the supervisor, then verifies it by counting.
 pub(crate) fn install_prelude(
-    prelude: &seccompiler::BpfProgram,
+    prelude: &crate::seccomp::CheckedProgram,
 ) -> Result<Result<Evidence, Refusal>, SupervisorError> {
     let refusal = |call, errno| Refusal {
         step: Step::SupervisorSeccomp,
@@ -579,7 +596,7 @@ fn verify_sandbox(
     let evidence = Evidence::Seccomp {
         source: plan
             .filter()
-            .map_or_else(|| "none".to_owned(), |filter| filter.source.clone()),
+            .map_or_else(|| "none".to_owned(), |filter| filter.source.to_string()),
         programs,
         seccomp: status.seccomp,
         seccomp_filters: status.seccomp_filters,

@@ -76,6 +76,11 @@ pub struct BootArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub seccomp_profile: Option<PathBuf>,
 
+    /// Install the --seccomp-profile without the built-in workload filter (logged at WARN and
+    /// reported): only the profile's rules apply.
+    #[arg(long, requires = "seccomp_profile", global = true)]
+    pub seccomp_profile_replaces_builtin: bool,
+
     /// Never create a user namespace: an unprivileged caller's namespace refusals go straight to
     /// the failure handler.
     #[arg(long, global = true)]
@@ -246,6 +251,7 @@ impl Cli {
             user: boot.user,
             allow_root: boot.allow_root,
             seccomp_profile: boot.seccomp_profile,
+            seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,
             disabled_steps: boot.disable_step,
             clear_env: boot.clear_env,

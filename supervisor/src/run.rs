@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub allow_root: bool,
     /// `--seccomp-profile`.
     pub seccomp_profile: Option<PathBuf>,
+    /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.
+    pub seccomp_profile_replaces_builtin: bool,
     /// `--no-userns`: never take the user-namespace route.
     pub no_userns: bool,
     /// `--disable-step`: tolerable steps the operator turns off.
@@ -116,6 +118,9 @@ pub enum SupervisorError {
     /// A seccomp program did not compile.
     #[error(transparent)]
     Seccomp(#[from] SeccompCompileError),
+    /// `--seccomp-profile` could not be read.
+    #[error("failed to read the seccomp profile")]
+    SeccompProfile(#[source] crate::input::InputError),
     /// The command could not be found or prepared.
     #[error(transparent)]
     Command(#[from] CommandError),
@@ -208,10 +213,9 @@ impl SupervisorError {
             | SupervisorError::ReportOpen { .. } => exit::USAGE,
             SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
             SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
-            SupervisorError::Seccomp(
-                SeccompCompileError::Arch(_) | SeccompCompileError::Builtin(_),
-            ) => exit::INTERNAL,
-            SupervisorError::Seccomp(_) => exit::USAGE,
+            SupervisorError::Seccomp(error) if error.is_operator_error() => exit::USAGE,
+            SupervisorError::Seccomp(_) => exit::INTERNAL,
+            SupervisorError::SeccompProfile(_) => exit::USAGE,
             SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
             SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
             SupervisorError::Command(_) => exit::USAGE,

@@ -1,95 +1,270 @@
-//! The two seccomp filters: the supervisor's prelude and the workload's filter.
+//! The seccomp filters: the supervisor's prelude, the workload's built-in filter and operator
+//! profiles.
 //!
-//! Both are compiled in the parent with seccompiler before any hardening, so the forked child only
-//! has to hand a ready BPF program to the kernel. Both deny with `EPERM` (the workload's `clone3`
-//! gets `ENOSYS` so libc falls back to `clone`, whose flags can be inspected). seccompiler matches
-//! exact syscall numbers, and on x86_64 an x32 call (bit 30 set in its number) carries the x86_64
-//! audit arch: both programs start with a short hand-written head ([`head`]) that denies every x32
-//! call before seccompiler's rules run.
+//! The phases follow the job: rules as data ([`PRELUDE_DENIED`], [`WORKLOAD_DENIED`], the
+//! argument checks of [`Inspect`]) -> one classic-BPF program per filter, compiled in the parent
+//! before any hardening -> a length check that turns it into a [`CheckedProgram`], the only thing
+//! [`install`] accepts. The forked child then only hands ready programs to the kernel.
+//!
+//! Every program starts with a hand-written [`head`]: the architecture check, then (workload
+//! programs) every number above [`HIGHEST_KNOWN`] answers `ENOSYS` so libc falls back as it does
+//! under Docker, every x32 number (x86_64) answers `EPERM`, and `clone3` answers `ENOSYS` (its
+//! flags live in memory, where BPF cannot look; libc falls back to `clone`, whose flags are
+//! checked). The built-in programs continue with a balanced binary search over syscall numbers
+//! whose leaves allow, deny with `EPERM`, or inspect arguments; an operator profile continues with
+//! seccompiler's program compiled from the profile's JSON. docs/seccomp.md lists every rule.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::fmt;
 
 use nix::errno::Errno;
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use seccompiler::{sock_filter, BpfProgram, TargetArch};
 
-/// Compiling a filter failed. These are the supervisor's own errors, never tolerable.
+/// The kernel's limit on a classic-BPF program (`BPF_MAXINSNS`): a longer program is refused with
+/// `EINVAL`, so every program is checked against it here first.
+pub const MAX_PROGRAM_LEN: usize = libc::BPF_MAXINSNS as usize;
+
+/// The highest syscall number this filter knows (the newest call libc names on this
+/// architecture, `mseal`). Every number above it answers `ENOSYS` in the workload.
+pub const HIGHEST_KNOWN: u32 = libc::SYS_mseal as u32;
+
+/// The x32 syscall bit on x86_64: a number with it set is an x32 call carrying the x86_64 audit
+/// arch.
+#[cfg(target_arch = "x86_64")]
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// `AUDIT_ARCH_*` of the architecture the filters are compiled for.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e; // EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7; // EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+#[cfg(target_arch = "x86_64")]
+const TARGET_ARCH: TargetArch = TargetArch::x86_64;
+#[cfg(target_arch = "aarch64")]
+const TARGET_ARCH: TargetArch = TargetArch::aarch64;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("the seccomp filters are written for x86_64 and aarch64 only");
+
+/// `offsetof(struct seccomp_data, nr)`.
+const DATA_NR: u32 = 0;
+/// `offsetof(struct seccomp_data, arch)`.
+const DATA_ARCH: u32 = 4;
+/// `offsetof(struct seccomp_data, args)`; each argument is 8 bytes.
+const DATA_ARGS: u32 = 16;
+
+/// `RET ERRNO(EPERM)`: the answer of every denial.
+const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+/// `RET ERRNO(ENOSYS)`: the answer for numbers the filter does not know, and for `clone3`.
+const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// `socket` type `SOCK_PACKET` (absent from libc's glibc constants).
+const SOCK_PACKET: u32 = 10;
+/// The bits of a socket type that name the type (the rest are `SOCK_NONBLOCK`/`SOCK_CLOEXEC`).
+const SOCK_TYPE_MASK: u32 = 0xf;
+/// Every namespace flag `clone` can carry. `CLONE_NEWTIME` (0x80) lies inside `CSIGNAL`, which the
+/// kernel strips from `clone`'s flags, so only `unshare` (and `clone3`) can ask for it.
+const CLONE_NAMESPACES: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u32;
+/// Every namespace flag `unshare` takes.
+const UNSHARE_NAMESPACES: u32 = CLONE_NAMESPACES | libc::CLONE_NEWTIME as u32;
+/// The `personality` values Docker allows: `PER_LINUX`, `PER_LINUX32`, `UNAME26`,
+/// `PER_LINUX32 | UNAME26`, and the query `0xffffffff`.
+pub const PERSONALITY_ALLOWED: [u32; 5] = [0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
+
+/// The LSM attribute calls (Linux 6.8), not named by libc yet; one number on both architectures.
+const SYS_LSM_GET_SELF_ATTR: i64 = 459;
+const SYS_LSM_SET_SELF_ATTR: i64 = 460;
+const SYS_LSM_LIST_MODULES: i64 = 461;
+
+/// Which program an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgramName {
+    /// The supervisor's own prelude.
+    Prelude,
+    /// The built-in workload filter.
+    Builtin,
+    /// An operator profile, named by what the caller passed as [`Profile::name`].
+    Profile(String),
+}
+
+impl fmt::Display for ProgramName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProgramName::Prelude => f.write_str("the supervisor prelude"),
+            ProgramName::Builtin => f.write_str("the built-in workload filter"),
+            ProgramName::Profile(name) => write!(f, "seccomp profile {name}"),
+        }
+    }
+}
+
+/// Compiling a filter failed. Never a refusal: either the operator's profile is wrong (a usage
+/// error) or the supervisor's own rules are (a bug); [`SeccompCompileError::is_operator_error`]
+/// tells which.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SeccompCompileError {
-    /// This architecture is not supported by seccompiler.
-    #[error("failed to compile seccomp filters: architecture {0} is not supported")]
-    Arch(String),
-    /// The built-in rules did not compile (a bug).
-    #[error("failed to compile the built-in seccomp filter")]
-    Builtin(#[source] seccompiler::BackendError),
-    /// `--seccomp-profile` could not be read.
-    #[error("failed to read seccomp profile {path}")]
+    /// A program is longer than the kernel accepts ([`MAX_PROGRAM_LEN`]), head included.
+    #[error(
+        "failed to compile {program}: {len} BPF instructions, the kernel accepts at most {}",
+        MAX_PROGRAM_LEN
+    )]
+    TooLong {
+        /// The program that is too long.
+        program: ProgramName,
+        /// Its length in instructions, head included.
+        len: usize,
+    },
+    /// The profile could not be read. The caller reads profiles (with its own size cap); this
+    /// variant lets it report the failure with the other profile errors.
+    #[error("failed to read seccomp profile {profile}")]
     ProfileRead {
-        /// The profile path.
-        path: PathBuf,
+        /// [`Profile::name`].
+        profile: String,
         /// The I/O error.
         #[source]
         source: std::io::Error,
     },
-    /// `--seccomp-profile` did not compile.
-    #[error("failed to compile seccomp profile {path}")]
+    /// The profile did not compile.
+    #[error("failed to compile seccomp profile {profile}")]
     ProfileCompile {
-        /// The profile path.
-        path: PathBuf,
+        /// [`Profile::name`].
+        profile: String,
         /// seccompiler's error.
         #[source]
         source: seccompiler::Error,
     },
-    /// `--seccomp-profile` has no filter named `workload`.
-    #[error("seccomp profile {0} has no filter named \"workload\"")]
-    ProfileNoWorkload(PathBuf),
+    /// The profile has no filter named `workload`.
+    #[error("failed to compile seccomp profile {0}: it has no filter named \"workload\"")]
+    ProfileNoWorkload(String),
+    /// The built-in rules produced a jump BPF cannot encode (a bug).
+    #[error("failed to compile {program}: a jump of {offset} instructions does not fit")]
+    JumpTooFar {
+        /// The program being built.
+        program: ProgramName,
+        /// The offset that did not fit in 8 bits.
+        offset: usize,
+    },
 }
 
-/// The prepared workload filter: BPF programs installed in this order in the child.
+impl SeccompCompileError {
+    /// Whether the operator caused this (a profile: a usage error, exit 2) rather than the
+    /// supervisor's own rules (a bug: exit 125).
+    pub fn is_operator_error(&self) -> bool {
+        match self {
+            SeccompCompileError::TooLong { program, .. }
+            | SeccompCompileError::JumpTooFar { program, .. } => {
+                matches!(program, ProgramName::Profile(_))
+            }
+            SeccompCompileError::ProfileRead { .. }
+            | SeccompCompileError::ProfileCompile { .. }
+            | SeccompCompileError::ProfileNoWorkload(_) => true,
+        }
+    }
+}
+
+/// A BPF program whose length has been checked against [`MAX_PROGRAM_LEN`]: the only thing
+/// [`install`] accepts, so an unchecked program cannot reach the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedProgram(BpfProgram);
+
+impl CheckedProgram {
+    /// Checks `program`'s length; `name` says whose program it is in the error.
+    pub fn check(name: ProgramName, program: BpfProgram) -> Result<Self, SeccompCompileError> {
+        if program.is_empty() || program.len() > MAX_PROGRAM_LEN {
+            return Err(SeccompCompileError::TooLong {
+                program: name,
+                len: program.len(),
+            });
+        }
+        Ok(CheckedProgram(program))
+    }
+
+    /// The instructions.
+    pub fn instructions(&self) -> &[sock_filter] {
+        &self.0
+    }
+
+    /// The number of instructions (at most [`MAX_PROGRAM_LEN`]).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: an empty program is refused by [`CheckedProgram::check`].
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// An operator profile, already read by the caller: seccompiler's JSON format with a filter named
+/// `workload`.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile<'a> {
+    /// What to call the profile in messages (its path).
+    pub name: &'a str,
+    /// The JSON text.
+    pub json: &'a [u8],
+}
+
+/// What the workload filter is made of.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkloadOptions<'a> {
+    /// The workload keeps a terminal: deny `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`. Only then is
+    /// `ioctl` inspected, as it is a hot call.
+    pub interactive: bool,
+    /// An operator profile, installed before the built-in filter.
+    pub profile: Option<Profile<'a>>,
+    /// Install only the profile, not the built-in filter (the caller logs a WARN and records it).
+    /// Ignored without a profile.
+    pub replace_builtin: bool,
+}
+
+/// Where the workload's programs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterSource {
+    /// The built-in filter alone: `built-in`.
+    Builtin,
+    /// The profile, then the built-in filter: `built-in+NAME`.
+    BuiltinAndProfile(String),
+    /// The profile alone: `NAME (replaces built-in)`.
+    ProfileReplacesBuiltin(String),
+}
+
+impl FilterSource {
+    /// Whether the built-in filter is missing from the workload.
+    pub fn replaces_builtin(&self) -> bool {
+        matches!(self, FilterSource::ProfileReplacesBuiltin(_))
+    }
+}
+
+impl fmt::Display for FilterSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterSource::Builtin => f.write_str("built-in"),
+            FilterSource::BuiltinAndProfile(name) => write!(f, "built-in+{name}"),
+            FilterSource::ProfileReplacesBuiltin(name) => write!(f, "{name} (replaces built-in)"),
+        }
+    }
+}
+
+impl serde::Serialize for FilterSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The prepared workload filter.
 #[derive(Debug, Clone)]
 pub struct WorkloadFilter {
-    /// Programs in install order (one today). A program that denies `seccomp(SET_MODE_FILTER)`
-    /// must be last.
-    pub programs: Vec<BpfProgram>,
-    /// `built-in` or the profile path, for logs and reports.
-    pub source: String,
-}
-
-/// The x32 syscall bit on x86_64.
-#[cfg(target_arch = "x86_64")]
-const X32_SYSCALL_BIT: i64 = 0x4000_0000;
-
-fn arch() -> Result<TargetArch, SeccompCompileError> {
-    std::env::consts::ARCH
-        .try_into()
-        .map_err(|_| SeccompCompileError::Arch(std::env::consts::ARCH.to_owned()))
-}
-
-/// Adds `rules` for `nr`.
-fn deny(map: &mut BTreeMap<i64, Vec<SeccompRule>>, nr: i64, rules: Vec<SeccompRule>) {
-    map.entry(nr).or_default().extend(rules);
-}
-
-fn compile(
-    map: BTreeMap<i64, Vec<SeccompRule>>,
-    action: SeccompAction,
-) -> Result<BpfProgram, SeccompCompileError> {
-    // seccompiler takes the mismatch action first, then the match action.
-    SeccompFilter::new(map, SeccompAction::Allow, action, arch()?)
-        .and_then(BpfProgram::try_from)
-        .map_err(SeccompCompileError::Builtin)
-}
-
-fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).expect("argument index < 6")
-}
-
-fn rule(conditions: Vec<SeccompCondition>) -> SeccompRule {
-    SeccompRule::new(conditions).expect("a rule with at least one condition")
+    /// Programs in install order: the profile's (if any) first, the built-in filter last, because
+    /// it denies `seccomp(SET_MODE_FILTER)`.
+    pub programs: Vec<CheckedProgram>,
+    /// Where they come from, for logs and reports.
+    pub source: FilterSource,
 }
 
 /// Calls the supervisor denies itself once it has booted: mounting, module loading, kexec, bpf,
@@ -104,6 +279,7 @@ pub const PRELUDE_DENIED: &[(&str, i64)] = &[
     ("fspick", libc::SYS_fspick),
     ("move_mount", libc::SYS_move_mount),
     ("open_tree", libc::SYS_open_tree),
+    ("mount_setattr", libc::SYS_mount_setattr),
     ("bpf", libc::SYS_bpf),
     ("perf_event_open", libc::SYS_perf_event_open),
     ("userfaultfd", libc::SYS_userfaultfd),
@@ -115,183 +291,543 @@ pub const PRELUDE_DENIED: &[(&str, i64)] = &[
 ];
 
 /// Calls the workload filter denies whatever their arguments, besides [`PRELUDE_DENIED`].
+/// docs/seccomp.md gives the reason and Docker's rule for each.
 pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
+    // Fileless exec, other processes' memory, file descriptors and signals.
     ("memfd_create", libc::SYS_memfd_create),
     ("ptrace", libc::SYS_ptrace),
     ("process_vm_readv", libc::SYS_process_vm_readv),
     ("process_vm_writev", libc::SYS_process_vm_writev),
+    ("process_madvise", libc::SYS_process_madvise),
+    ("kcmp", libc::SYS_kcmp),
     ("pidfd_open", libc::SYS_pidfd_open),
     ("pidfd_getfd", libc::SYS_pidfd_getfd),
     ("pidfd_send_signal", libc::SYS_pidfd_send_signal),
+    // io_uring runs calls the filter never sees.
     ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    // Namespaces.
     ("setns", libc::SYS_setns),
+    // Mounts and quotas.
+    ("quotactl", libc::SYS_quotactl),
+    ("quotactl_fd", libc::SYS_quotactl_fd),
+    // Keyrings are not namespaced.
+    ("add_key", libc::SYS_add_key),
+    ("keyctl", libc::SYS_keyctl),
+    ("request_key", libc::SYS_request_key),
+    // File handles bypass path permissions.
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("name_to_handle_at", libc::SYS_name_to_handle_at),
+    // Host administration.
+    ("acct", libc::SYS_acct),
+    ("swapon", libc::SYS_swapon),
+    ("swapoff", libc::SYS_swapoff),
+    ("reboot", libc::SYS_reboot),
+    ("syslog", libc::SYS_syslog),
+    ("vhangup", libc::SYS_vhangup),
+    ("sethostname", libc::SYS_sethostname),
+    ("setdomainname", libc::SYS_setdomainname),
+    ("settimeofday", libc::SYS_settimeofday),
+    ("clock_settime", libc::SYS_clock_settime),
+    ("fanotify_init", libc::SYS_fanotify_init),
+    ("lsm_get_self_attr", SYS_LSM_GET_SELF_ATTR),
+    ("lsm_set_self_attr", SYS_LSM_SET_SELF_ATTR),
+    ("lsm_list_modules", SYS_LSM_LIST_MODULES),
+    // NUMA placement (CAP_SYS_NICE in Docker's profile).
+    ("mbind", libc::SYS_mbind),
+    ("set_mempolicy", libc::SYS_set_mempolicy),
+    ("get_mempolicy", libc::SYS_get_mempolicy),
+    ("set_mempolicy_home_node", libc::SYS_set_mempolicy_home_node),
+    ("migrate_pages", libc::SYS_migrate_pages),
+    ("move_pages", libc::SYS_move_pages),
+    // Obsolete.
+    ("nfsservctl", libc::SYS_nfsservctl),
+    ("lookup_dcookie", libc::SYS_lookup_dcookie),
+    #[cfg(target_arch = "x86_64")]
+    ("iopl", libc::SYS_iopl),
+    #[cfg(target_arch = "x86_64")]
+    ("ioperm", libc::SYS_ioperm),
+    #[cfg(target_arch = "x86_64")]
+    ("uselib", libc::SYS_uselib),
+    #[cfg(target_arch = "x86_64")]
+    ("ustat", libc::SYS_ustat),
+    #[cfg(target_arch = "x86_64")]
+    ("sysfs", libc::SYS_sysfs),
+    #[cfg(target_arch = "x86_64")]
+    ("_sysctl", libc::SYS__sysctl),
+    #[cfg(target_arch = "x86_64")]
+    ("getpmsg", libc::SYS_getpmsg),
+    #[cfg(target_arch = "x86_64")]
+    ("putpmsg", libc::SYS_putpmsg),
+    #[cfg(target_arch = "x86_64")]
+    ("afs_syscall", libc::SYS_afs_syscall),
+    #[cfg(target_arch = "x86_64")]
+    ("tuxcall", libc::SYS_tuxcall),
+    #[cfg(target_arch = "x86_64")]
+    ("security", libc::SYS_security),
+    #[cfg(target_arch = "x86_64")]
+    ("vserver", libc::SYS_vserver),
 ];
 
-/// Compiles the supervisor prelude.
-pub fn compile_prelude() -> Result<BpfProgram, SeccompCompileError> {
-    let mut map = BTreeMap::new();
-    for &(_, nr) in PRELUDE_DENIED {
-        deny(&mut map, nr, Vec::new());
-    }
-    Ok(with_head(
-        head(false),
-        compile(map, SeccompAction::Errno(libc::EPERM as u32))?,
-    ))
+/// A call whose arguments the built-in filter inspects. Only the low 32 bits of an argument are
+/// compared: every inspected argument is an `int` or `unsigned int` to the kernel, or (clone and
+/// unshare flags) has every namespace flag in its low half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inspect {
+    /// `socket`: `SOCK_PACKET` of any family; `AF_PACKET`, `AF_BLUETOOTH`, `AF_VSOCK`, `AF_ALG`;
+    /// `AF_NETLINK` other than `NETLINK_ROUTE`; `SOCK_RAW` of `AF_INET`/`AF_INET6`.
+    Socket,
+    /// `personality` with a value outside [`PERSONALITY_ALLOWED`].
+    Personality,
+    /// `clone` with a namespace flag.
+    Clone,
+    /// `unshare` with a namespace flag.
+    Unshare,
+    /// `execveat` with `AT_EMPTY_PATH` (exec of a descriptor).
+    Execveat,
+    /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
+    Seccomp,
+    /// `prctl(PR_SET_SECCOMP)`.
+    Prctl,
+    /// `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`; interactive mode only.
+    Ioctl,
 }
 
-/// Compiles the built-in workload filter, or the `workload` filter of `profile`.
-pub fn compile_workload(profile: Option<&Path>) -> Result<WorkloadFilter, SeccompCompileError> {
-    if let Some(path) = profile {
-        return compile_profile(path);
+impl Inspect {
+    /// The syscall inspected.
+    pub fn syscall(self) -> u32 {
+        let nr = match self {
+            Inspect::Socket => libc::SYS_socket,
+            Inspect::Personality => libc::SYS_personality,
+            Inspect::Clone => libc::SYS_clone,
+            Inspect::Unshare => libc::SYS_unshare,
+            Inspect::Execveat => libc::SYS_execveat,
+            Inspect::Seccomp => libc::SYS_seccomp,
+            Inspect::Prctl => libc::SYS_prctl,
+            Inspect::Ioctl => libc::SYS_ioctl,
+        };
+        nr as u32
     }
-    let rules = compile(workload_rules(), SeccompAction::Errno(libc::EPERM as u32))?;
-    Ok(WorkloadFilter {
-        programs: vec![with_head(head(true), rules)],
-        source: "built-in".to_owned(),
-    })
+
+    /// The checks, as a small program over the arguments.
+    fn ops(self) -> Vec<Op> {
+        use Jump::{Allow, Deny, Next, Skip};
+        use Op::{And, Jeq, Jset, Load};
+        let family = |family: i32| family as u32;
+        match self {
+            Inspect::Socket => vec![
+                Load(arg(1)),
+                And(SOCK_TYPE_MASK),
+                Jeq(SOCK_PACKET, Deny, Next),
+                Load(arg(0)),
+                Jeq(family(libc::AF_PACKET), Deny, Next),
+                Jeq(family(libc::AF_BLUETOOTH), Deny, Next),
+                Jeq(family(libc::AF_VSOCK), Deny, Next),
+                Jeq(family(libc::AF_ALG), Deny, Next),
+                Jeq(family(libc::AF_NETLINK), Next, Skip(2)),
+                Load(arg(2)),
+                Jeq(libc::NETLINK_ROUTE as u32, Allow, Deny),
+                Jeq(family(libc::AF_INET), Skip(1), Next),
+                Jeq(family(libc::AF_INET6), Next, Allow),
+                Load(arg(1)),
+                And(SOCK_TYPE_MASK),
+                Jeq(libc::SOCK_RAW as u32, Deny, Allow),
+            ],
+            Inspect::Personality => {
+                let mut ops = vec![Load(arg(0))];
+                let (last, rest) = PERSONALITY_ALLOWED.split_last().expect("not empty");
+                ops.extend(rest.iter().map(|&value| Jeq(value, Allow, Next)));
+                ops.push(Jeq(*last, Allow, Deny));
+                ops
+            }
+            Inspect::Clone => vec![Load(arg(0)), Jset(CLONE_NAMESPACES, Deny, Allow)],
+            Inspect::Unshare => vec![Load(arg(0)), Jset(UNSHARE_NAMESPACES, Deny, Allow)],
+            Inspect::Execveat => vec![Load(arg(4)), Jset(libc::AT_EMPTY_PATH as u32, Deny, Allow)],
+            Inspect::Seccomp => vec![
+                Load(arg(0)),
+                Jeq(libc::SECCOMP_SET_MODE_FILTER, Deny, Allow),
+            ],
+            Inspect::Prctl => vec![Load(arg(0)), Jeq(libc::PR_SET_SECCOMP as u32, Deny, Allow)],
+            Inspect::Ioctl => vec![
+                Load(arg(1)),
+                Jeq(libc::TIOCSTI as u32, Deny, Next),
+                Jeq(libc::TIOCLINUX as u32, Deny, Allow),
+            ],
+        }
+    }
 }
 
-/// The hand-written start of both programs, because seccompiler cannot match a range of numbers:
-/// every x32 call (x86_64 only) answers `EPERM`; with `clone3_enosys`, `clone3` answers `ENOSYS`
-/// (it passes its flags in memory, where BPF cannot look, so libc falls back to `clone`, whose
-/// flags the rules check). Any other call falls through to the next instruction.
-pub fn head(clone3_enosys: bool) -> Vec<seccompiler::sock_filter> {
-    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
-    use seccompiler::sock_filter;
-    let statement = |code: u32, k: u32| sock_filter {
+/// The offset in `seccomp_data` of the low 32 bits of argument `index`.
+fn arg(index: u32) -> u32 {
+    let low = if cfg!(target_endian = "little") { 0 } else { 4 };
+    DATA_ARGS + 8 * index + low
+}
+
+/// Where a check goes.
+#[derive(Debug, Clone, Copy)]
+enum Jump {
+    /// The next op.
+    Next,
+    /// Skip this many ops.
+    Skip(u8),
+    /// Allow the call.
+    Allow,
+    /// Deny it with `EPERM`.
+    Deny,
+}
+
+/// One step of an argument check. A block of ops is followed by `RET ALLOW`, `RET EPERM`: falling
+/// off the end allows.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// `A = seccomp_data[offset]` (32 bits).
+    Load(u32),
+    /// `A &= mask`.
+    And(u32),
+    /// `A == k`.
+    Jeq(u32, Jump, Jump),
+    /// `A & k != 0`.
+    Jset(u32, Jump, Jump),
+}
+
+fn statement(code: u32, k: u32) -> sock_filter {
+    sock_filter {
         code: code as u16,
         jt: 0,
         jf: 0,
         k,
-    };
-    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+    }
+}
+
+fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter {
         code: code as u16,
         jt,
         jf,
         k,
+    }
+}
+
+fn ret(k: u32) -> sock_filter {
+    statement(libc::BPF_RET | libc::BPF_K, k)
+}
+
+fn load(offset: u32) -> sock_filter {
+    statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
+}
+
+/// Assembles an argument check: the ops, then `RET ALLOW`, then `RET EPERM`.
+fn assemble(ops: &[Op]) -> Vec<sock_filter> {
+    use libc::{BPF_ALU, BPF_AND, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K};
+    let allow = ops.len();
+    let offset = |at: usize, to: Jump| -> u8 {
+        let target = match to {
+            Jump::Next => at + 1,
+            Jump::Skip(n) => at + 1 + usize::from(n),
+            Jump::Allow => allow,
+            Jump::Deny => allow + 1,
+        };
+        u8::try_from(target - at - 1).expect("an argument check is shorter than 256 ops")
     };
-    let errno = |errno: i32| statement(BPF_RET | BPF_K, libc::SECCOMP_RET_ERRNO | errno as u32);
-    // offsetof(struct seccomp_data, nr) is 0.
-    let mut head = vec![statement(BPF_LD | BPF_W | BPF_ABS, 0)];
-    #[cfg(target_arch = "x86_64")]
-    head.extend([
-        jump(
-            BPF_JMP | libc::BPF_JGE | BPF_K,
-            X32_SYSCALL_BIT as u32,
-            0,
-            1,
-        ),
-        errno(libc::EPERM),
-    ]);
-    if clone3_enosys {
-        head.extend([
-            jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_clone3 as u32, 0, 1),
-            errno(libc::ENOSYS),
-        ]);
+    let mut code: Vec<sock_filter> = ops
+        .iter()
+        .enumerate()
+        .map(|(at, op)| match *op {
+            Op::Load(data) => load(data),
+            Op::And(mask) => statement(BPF_ALU | BPF_AND | BPF_K, mask),
+            Op::Jeq(k, jt, jf) => {
+                jump(BPF_JMP | BPF_JEQ | BPF_K, k, offset(at, jt), offset(at, jf))
+            }
+            Op::Jset(k, jt, jf) => jump(
+                BPF_JMP | BPF_JSET | BPF_K,
+                k,
+                offset(at, jt),
+                offset(at, jf),
+            ),
+        })
+        .collect();
+    code.extend([ret(libc::SECCOMP_RET_ALLOW), ret(RET_EPERM)]);
+    code
+}
+
+/// What the filter does with one syscall number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Allowed.
+    Allow,
+    /// Denied with `EPERM` whatever the arguments.
+    Deny,
+    /// Arguments inspected.
+    Inspect(Inspect),
+}
+
+/// The rules of a built-in program: a number not listed is allowed.
+#[derive(Debug, Clone)]
+pub struct Rules(std::collections::BTreeMap<u32, Rule>);
+
+impl Rules {
+    /// The rule for syscall `nr`.
+    pub fn rule(&self, nr: u32) -> Rule {
+        self.0.get(&nr).copied().unwrap_or(Rule::Allow)
+    }
+
+    fn set(&mut self, nr: i64, rule: Rule) {
+        let nr = u32::try_from(nr).expect("syscall numbers are small");
+        self.0.insert(nr, rule);
+    }
+
+    /// The prelude's rules.
+    pub fn prelude() -> Self {
+        let mut rules = Rules(Default::default());
+        for &(_, nr) in PRELUDE_DENIED {
+            rules.set(nr, Rule::Deny);
+        }
+        rules
+    }
+
+    /// The built-in workload filter's rules.
+    pub fn workload(interactive: bool) -> Self {
+        let mut rules = Rules::prelude();
+        for &(_, nr) in WORKLOAD_DENIED {
+            rules.set(nr, Rule::Deny);
+        }
+        let mut inspected = vec![
+            Inspect::Socket,
+            Inspect::Personality,
+            Inspect::Clone,
+            Inspect::Unshare,
+            Inspect::Execveat,
+            Inspect::Seccomp,
+            Inspect::Prctl,
+        ];
+        if interactive {
+            inspected.push(Inspect::Ioctl);
+        }
+        for inspect in inspected {
+            rules.set(i64::from(inspect.syscall()), Rule::Inspect(inspect));
+        }
+        rules
+    }
+
+    /// Runs of numbers with the same rule, as (first number, rule), covering 0..=u32::MAX.
+    /// Each inspected call is its own run (no two share an [`Inspect`]).
+    fn segments(&self) -> Vec<(u32, Rule)> {
+        let mut segments: Vec<(u32, Rule)> = Vec::new();
+        let mut add = |start: u32, rule: Rule| {
+            if segments.last().is_some_and(|&(first, _)| first == start) {
+                segments.pop();
+            }
+            if !matches!(segments.last(), Some(&(_, last)) if last == rule) {
+                segments.push((start, rule));
+            }
+        };
+        add(0, Rule::Allow);
+        for (&nr, &rule) in &self.0 {
+            add(nr, rule);
+            if let Some(next) = nr.checked_add(1) {
+                if !self.0.contains_key(&next) {
+                    add(next, Rule::Allow);
+                }
+            }
+        }
+        segments
+    }
+}
+
+/// Emits a binary search over `segments` (sorted, the first starting at or below every number
+/// that reaches it): each node is `JGE start-of-the-upper-half`, each leaf returns or inspects.
+fn search(
+    segments: &[(u32, Rule)],
+    program: &ProgramName,
+) -> Result<Vec<sock_filter>, SeccompCompileError> {
+    use libc::{BPF_JA, BPF_JGE, BPF_JMP, BPF_K};
+    if let [(_, rule)] = segments {
+        return Ok(match rule {
+            Rule::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
+            Rule::Deny => vec![ret(RET_EPERM)],
+            Rule::Inspect(inspect) => assemble(&inspect.ops()),
+        });
+    }
+    let middle = segments.len() / 2;
+    let lower = search(&segments[..middle], program)?;
+    let upper = search(&segments[middle..], program)?;
+    let pivot = segments[middle].0;
+    let mut code = Vec::with_capacity(lower.len() + upper.len() + 2);
+    match u8::try_from(lower.len()) {
+        Ok(over_lower) => code.push(jump(BPF_JMP | BPF_JGE | BPF_K, pivot, over_lower, 0)),
+        Err(_) => {
+            // Conditional jumps reach 255 instructions; JA reaches any distance.
+            let over_lower =
+                u32::try_from(lower.len()).map_err(|_| SeccompCompileError::JumpTooFar {
+                    program: program.clone(),
+                    offset: lower.len(),
+                })?;
+            code.push(jump(BPF_JMP | BPF_JGE | BPF_K, pivot, 0, 1));
+            code.push(statement(BPF_JMP | BPF_JA, over_lower));
+        }
+    }
+    code.extend(lower);
+    code.extend(upper);
+    Ok(code)
+}
+
+/// Which hand-written head a program starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// The supervisor prelude: architecture check, x32 guard.
+    Prelude,
+    /// Workload programs (built-in and profiles): architecture check, numbers above
+    /// [`HIGHEST_KNOWN`] (`ENOSYS`; x32 numbers `EPERM`), `clone3` (`ENOSYS`).
+    Workload,
+}
+
+/// The hand-written start of every program; any call it does not answer falls through to the
+/// next instruction with the syscall number loaded.
+///
+/// ```text
+///     ld  [arch]
+///     jeq AUDIT_ARCH, 1, 0        ; a foreign architecture's numbers mean other calls
+///     ret KILL_PROCESS
+///     ld  [nr]
+/// Head::Workload:
+///     jge HIGHEST_KNOWN+1, 0, 3   ; (aarch64: 0, 1 and no x32 guard)
+///     jge 0x40000000, 0, 1        ; x86_64: the x32 guard
+///     ret ERRNO(EPERM)
+///     ret ERRNO(ENOSYS)
+///     jeq clone3, 0, 1
+///     ret ERRNO(ENOSYS)
+/// Head::Prelude (x86_64):
+///     jge 0x40000000, 0, 1
+///     ret ERRNO(EPERM)
+/// ```
+pub fn head(kind: Head) -> Vec<sock_filter> {
+    use libc::{BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K};
+    let mut head = vec![
+        load(DATA_ARCH),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0),
+        ret(libc::SECCOMP_RET_KILL_PROCESS),
+        load(DATA_NR),
+    ];
+    match kind {
+        Head::Workload => {
+            #[cfg(target_arch = "x86_64")]
+            head.extend([
+                jump(BPF_JMP | BPF_JGE | BPF_K, HIGHEST_KNOWN + 1, 0, 3),
+                jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),
+                ret(RET_EPERM),
+                ret(RET_ENOSYS),
+            ]);
+            #[cfg(not(target_arch = "x86_64"))]
+            head.extend([
+                jump(BPF_JMP | BPF_JGE | BPF_K, HIGHEST_KNOWN + 1, 0, 1),
+                ret(RET_ENOSYS),
+            ]);
+            head.extend([
+                jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_clone3 as u32, 0, 1),
+                ret(RET_ENOSYS),
+            ]);
+        }
+        Head::Prelude => {
+            #[cfg(target_arch = "x86_64")]
+            head.extend([
+                jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),
+                ret(RET_EPERM),
+            ]);
+        }
     }
     head
 }
 
-/// `head` followed by `program`. BPF jumps are relative and seccompiler's program loads what it
-/// inspects itself, so the program behaves the same behind the head.
-fn with_head(head: Vec<seccompiler::sock_filter>, program: BpfProgram) -> BpfProgram {
-    head.into_iter().chain(program).collect()
+/// `head` followed by the binary search over `rules`, length-checked.
+fn compile_rules(
+    name: ProgramName,
+    kind: Head,
+    rules: &Rules,
+) -> Result<CheckedProgram, SeccompCompileError> {
+    let mut program = head(kind);
+    program.extend(search(&rules.segments(), &name)?);
+    CheckedProgram::check(name, program)
 }
 
-fn workload_rules() -> BTreeMap<i64, Vec<SeccompRule>> {
-    use SeccompCmpOp::{Eq, MaskedEq, Ne};
-    let mut map = BTreeMap::new();
-    for &(_, nr) in PRELUDE_DENIED.iter().chain(WORKLOAD_DENIED) {
-        deny(&mut map, nr, Vec::new());
-    }
+/// Compiles the supervisor prelude.
+pub fn compile_prelude() -> Result<CheckedProgram, SeccompCompileError> {
+    compile_rules(ProgramName::Prelude, Head::Prelude, &Rules::prelude())
+}
 
-    let family = |family: i32| rule(vec![condition(0, Eq, family as u64)]);
-    let raw = |family: i32| {
-        rule(vec![
-            condition(0, Eq, family as u64),
-            condition(1, MaskedEq(0xf), libc::SOCK_RAW as u64),
-        ])
+/// Compiles the built-in workload program alone.
+pub fn compile_builtin(interactive: bool) -> Result<CheckedProgram, SeccompCompileError> {
+    compile_rules(
+        ProgramName::Builtin,
+        Head::Workload,
+        &Rules::workload(interactive),
+    )
+}
+
+/// Compiles the workload's programs: the profile's `workload` filter (if any, behind
+/// [`Head::Workload`]), then the built-in filter, unless `replace_builtin`.
+pub fn compile_workload(
+    options: &WorkloadOptions<'_>,
+) -> Result<WorkloadFilter, SeccompCompileError> {
+    let Some(profile) = options.profile else {
+        return Ok(WorkloadFilter {
+            programs: vec![compile_builtin(options.interactive)?],
+            source: FilterSource::Builtin,
+        });
     };
-    deny(
-        &mut map,
-        libc::SYS_socket,
-        vec![
-            family(libc::AF_PACKET),
-            family(libc::AF_BLUETOOTH),
-            family(libc::AF_VSOCK),
-            rule(vec![
-                condition(0, Eq, libc::AF_NETLINK as u64),
-                condition(2, Ne, libc::NETLINK_ROUTE as u64),
-            ]),
-            raw(libc::AF_INET),
-            raw(libc::AF_INET6),
-        ],
-    );
-
-    let flag = |arg: u8, flag: u64| rule(vec![condition(arg, MaskedEq(flag), flag)]);
-    deny(
-        &mut map,
-        libc::SYS_execveat,
-        vec![flag(4, libc::AT_EMPTY_PATH as u64)],
-    );
-    deny(
-        &mut map,
-        libc::SYS_unshare,
-        vec![flag(0, libc::CLONE_NEWUSER as u64)],
-    );
-    deny(
-        &mut map,
-        libc::SYS_clone,
-        vec![flag(0, libc::CLONE_NEWUSER as u64)],
-    );
-    deny(
-        &mut map,
-        libc::SYS_seccomp,
-        vec![rule(vec![condition(
-            0,
-            Eq,
-            libc::SECCOMP_SET_MODE_FILTER as u64,
-        )])],
-    );
-    deny(
-        &mut map,
-        libc::SYS_prctl,
-        vec![rule(vec![condition(0, Eq, libc::PR_SET_SECCOMP as u64)])],
-    );
-    map
+    let profile_program = compile_profile(profile)?;
+    let name = profile.name.to_owned();
+    if options.replace_builtin {
+        return Ok(WorkloadFilter {
+            programs: vec![profile_program],
+            source: FilterSource::ProfileReplacesBuiltin(name),
+        });
+    }
+    Ok(WorkloadFilter {
+        programs: vec![profile_program, compile_builtin(options.interactive)?],
+        source: FilterSource::BuiltinAndProfile(name),
+    })
 }
 
-fn compile_profile(path: &Path) -> Result<WorkloadFilter, SeccompCompileError> {
-    let file = std::fs::File::open(path).map_err(|source| SeccompCompileError::ProfileRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut filters = seccompiler::compile_from_json(file, arch()?).map_err(|source| {
-        SeccompCompileError::ProfileCompile {
-            path: path.to_owned(),
-            source,
+/// The profile's `workload` filter behind [`Head::Workload`], length-checked.
+fn compile_profile(profile: Profile<'_>) -> Result<CheckedProgram, SeccompCompileError> {
+    let name = || ProgramName::Profile(profile.name.to_owned());
+    let head = head(Head::Workload);
+    let mut filters = match seccompiler::compile_from_json(profile.json, TARGET_ARCH) {
+        Ok(filters) => filters,
+        // seccompiler stops at the same limit: the operator's length error either way.
+        Err(seccompiler::Error::Backend(seccompiler::BackendError::FilterTooLarge(len))) => {
+            return Err(SeccompCompileError::TooLong {
+                program: name(),
+                len: head.len() + len,
+            })
         }
-    })?;
+        Err(source) => {
+            return Err(SeccompCompileError::ProfileCompile {
+                profile: profile.name.to_owned(),
+                source,
+            })
+        }
+    };
     let program = filters
         .remove("workload")
-        .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(path.to_owned()))?;
-    Ok(WorkloadFilter {
-        programs: vec![with_head(head(false), program)],
-        source: path.display().to_string(),
-    })
+        .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(profile.name.to_owned()))?;
+    CheckedProgram::check(name(), head.into_iter().chain(program).collect())
 }
 
 /// Installs `program` on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, 0, ...)`.
 ///
 /// Async-signal-safe: one system call, no allocation, so the forked child may call it. The caller
 /// must have set `PR_SET_NO_NEW_PRIVS` or hold `CAP_SYS_ADMIN`.
-pub fn install(program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+pub fn install(program: &CheckedProgram) -> Result<(), Errno> {
     let fprog = libc::sock_fprog {
+        // CheckedProgram holds at most MAX_PROGRAM_LEN (4096) instructions: no truncation.
         len: program.len() as u16,
-        filter: program.as_ptr() as *mut libc::sock_filter,
+        filter: program.instructions().as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: `fprog` points at `program`, which stays borrowed for the duration of the call; the
-    // kernel copies the program and keeps no reference to it.
+    // SAFETY: `fprog` points at `program`'s instructions, which stay borrowed for the duration of
+    // the call; the kernel copies the program and keeps no reference to it.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
@@ -320,26 +856,628 @@ pub fn seccomp_mode() -> Result<i32, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
 
-    #[test]
-    fn builtin_filters_compile() {
-        assert!(!compile_prelude().unwrap().is_empty());
-        let workload = compile_workload(None).unwrap();
-        assert_eq!(workload.programs.len(), 1);
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const DENY: u32 = RET_EPERM;
+    const NOSYS: u32 = RET_ENOSYS;
+
+    /// What a program sees of a call.
+    #[derive(Clone, Copy)]
+    struct Call {
+        arch: u32,
+        nr: u32,
+        args: [u64; 6],
     }
 
-    #[cfg(target_arch = "x86_64")]
+    fn call(nr: i64, args: &[u64]) -> Call {
+        let mut all = [0; 6];
+        all[..args.len()].copy_from_slice(args);
+        Call {
+            arch: AUDIT_ARCH,
+            nr: nr as u32,
+            args: all,
+        }
+    }
+
+    /// A classic-BPF interpreter for the instructions the filters use, as the kernel runs them:
+    /// a jump out of the program or an unknown instruction fails the test.
+    fn run(program: &[sock_filter], call: Call) -> u32 {
+        let mut data = Vec::with_capacity(64);
+        data.extend(call.nr.to_ne_bytes());
+        data.extend(call.arch.to_ne_bytes());
+        data.extend(0u64.to_ne_bytes());
+        for arg in call.args {
+            data.extend(arg.to_ne_bytes());
+        }
+        let mut a = 0u32;
+        let mut pc = 0usize;
+        loop {
+            let insn = &program[pc];
+            let (jt, jf) = (usize::from(insn.jt), usize::from(insn.jf));
+            let branch = |taken: bool| if taken { jt } else { jf };
+            pc += 1;
+            match u32::from(insn.code) {
+                c if c == BPF_LD | BPF_W | BPF_ABS => {
+                    let at = insn.k as usize;
+                    a = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
+                }
+                c if c == libc::BPF_ALU | libc::BPF_AND | BPF_K => a &= insn.k,
+                c if c == BPF_JMP | libc::BPF_JA => pc += insn.k as usize,
+                c if c == BPF_JMP | BPF_JEQ | BPF_K => pc += branch(a == insn.k),
+                c if c == BPF_JMP | BPF_JGE | BPF_K => pc += branch(a >= insn.k),
+                c if c == BPF_JMP | libc::BPF_JGT | BPF_K => pc += branch(a > insn.k),
+                c if c == BPF_JMP | libc::BPF_JSET | BPF_K => pc += branch(a & insn.k != 0),
+                c if c == BPF_RET | BPF_K => return insn.k,
+                code => panic!("unexpected BPF instruction {code:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    fn insn(code: u32, jt: u8, jf: u8, k: u32) -> sock_filter {
+        sock_filter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        }
+    }
+
+    fn builtin(interactive: bool) -> Vec<sock_filter> {
+        compile_builtin(interactive)
+            .unwrap()
+            .instructions()
+            .to_vec()
+    }
+
     #[test]
-    fn head_denies_every_x32_call_and_answers_clone3() {
-        let head = head(true);
-        // load nr; x32 -> EPERM; clone3 -> ENOSYS; fall through.
-        assert_eq!(head.len(), 5);
-        assert_eq!(head[1].k, X32_SYSCALL_BIT as u32);
-        assert_eq!(head[2].k, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
-        assert_eq!(head[3].k, libc::SYS_clone3 as u32);
-        assert_eq!(head[4].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
-        assert_eq!(super::head(false).len(), 3);
-        let workload = compile_workload(None).unwrap();
-        assert_eq!(&workload.programs[0][..5], &head[..]);
+    fn workload_head_instruction_by_instruction() {
+        let mut expected = vec![
+            insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, 4),
+            insn(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH),
+            insn(BPF_RET | BPF_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+            insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, 0),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        expected.extend([
+            insn(BPF_JMP | BPF_JGE | BPF_K, 0, 3, 463),
+            insn(BPF_JMP | BPF_JGE | BPF_K, 0, 1, 0x4000_0000),
+            insn(BPF_RET | BPF_K, 0, 0, 0x0005_0000 | 1),
+            insn(BPF_RET | BPF_K, 0, 0, 0x0005_0000 | 38),
+        ]);
+        #[cfg(target_arch = "aarch64")]
+        expected.extend([
+            insn(BPF_JMP | BPF_JGE | BPF_K, 0, 1, 463),
+            insn(BPF_RET | BPF_K, 0, 0, 0x0005_0000 | 38),
+        ]);
+        expected.extend([
+            insn(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 435),
+            insn(BPF_RET | BPF_K, 0, 0, 0x0005_0000 | 38),
+        ]);
+        assert_eq!(head(Head::Workload), expected);
+        // Both kinds of workload program start with it.
+        assert_eq!(&builtin(false)[..expected.len()], &expected[..]);
+        assert_eq!(&builtin(true)[..expected.len()], &expected[..]);
+    }
+
+    #[test]
+    fn prelude_head_instruction_by_instruction() {
+        let mut expected = vec![
+            insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, 4),
+            insn(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, AUDIT_ARCH),
+            insn(BPF_RET | BPF_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+            insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, 0),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        expected.extend([
+            insn(BPF_JMP | BPF_JGE | BPF_K, 0, 1, 0x4000_0000),
+            insn(BPF_RET | BPF_K, 0, 0, 0x0005_0000 | 1),
+        ]);
+        assert_eq!(head(Head::Prelude), expected);
+        let prelude = compile_prelude().unwrap();
+        assert_eq!(&prelude.instructions()[..expected.len()], &expected[..]);
+    }
+
+    #[test]
+    fn audit_arch_is_the_kernels() {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(AUDIT_ARCH, 0x8000_0000 | 0x4000_0000 | 62);
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(AUDIT_ARCH, 0x8000_0000 | 0x4000_0000 | 183);
+        let foreign = Call {
+            arch: 0x4000_0003, // AUDIT_ARCH_I386
+            ..call(libc::SYS_getpid, &[])
+        };
+        assert_eq!(
+            run(&builtin(false), foreign),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        let prelude = compile_prelude().unwrap();
+        assert_eq!(
+            run(prelude.instructions(), foreign),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+    }
+
+    /// Every number the filter knows, and the boundaries above, against the tables.
+    #[test]
+    fn workload_answers_every_number_as_the_tables_say() {
+        for interactive in [false, true] {
+            let program = builtin(interactive);
+            for nr in 0..=HIGHEST_KNOWN {
+                let denied = PRELUDE_DENIED
+                    .iter()
+                    .chain(WORKLOAD_DENIED)
+                    .any(|&(_, denied)| denied == i64::from(nr));
+                let expected = if denied {
+                    DENY
+                } else if i64::from(nr) == libc::SYS_clone3 {
+                    NOSYS
+                } else {
+                    // Inspected calls with all-zero arguments are allowed too.
+                    ALLOW
+                };
+                assert_eq!(run(&program, call(nr.into(), &[])), expected, "nr {nr}");
+            }
+            assert_eq!(
+                run(&program, call(i64::from(HIGHEST_KNOWN) + 1, &[])),
+                NOSYS
+            );
+            assert_eq!(run(&program, call(0x3fff_ffff, &[])), NOSYS);
+            #[cfg(target_arch = "x86_64")]
+            for nr in [
+                0x4000_0000,
+                0x4000_0000 + libc::SYS_getpid,
+                0x7fff_ffff,
+                0xffff_ffff,
+            ] {
+                assert_eq!(run(&program, call(nr, &[])), DENY, "x32 nr {nr:#x}");
+            }
+            #[cfg(target_arch = "aarch64")]
+            assert_eq!(run(&program, call(0xffff_ffff, &[])), NOSYS);
+        }
+    }
+
+    /// The calls the brief names, by number, so a call dropped from a table is noticed.
+    #[test]
+    fn workload_denies_the_named_calls() {
+        let program = builtin(false);
+        let named = [
+            libc::SYS_mount_setattr,
+            libc::SYS_quotactl,
+            libc::SYS_quotactl_fd,
+            libc::SYS_add_key,
+            libc::SYS_keyctl,
+            libc::SYS_request_key,
+            libc::SYS_kcmp,
+            libc::SYS_process_madvise,
+            libc::SYS_open_by_handle_at,
+            libc::SYS_name_to_handle_at,
+            libc::SYS_acct,
+            libc::SYS_swapon,
+            libc::SYS_swapoff,
+            libc::SYS_reboot,
+            libc::SYS_syslog,
+            libc::SYS_vhangup,
+            libc::SYS_sethostname,
+            libc::SYS_setdomainname,
+            libc::SYS_settimeofday,
+            libc::SYS_clock_settime,
+            libc::SYS_nfsservctl,
+            libc::SYS_lookup_dcookie,
+            libc::SYS_setns,
+            libc::SYS_memfd_create,
+            libc::SYS_ptrace,
+            libc::SYS_process_vm_readv,
+            libc::SYS_process_vm_writev,
+            libc::SYS_pidfd_open,
+            libc::SYS_pidfd_getfd,
+            libc::SYS_pidfd_send_signal,
+            libc::SYS_io_uring_setup,
+            libc::SYS_io_uring_enter,
+            libc::SYS_io_uring_register,
+            libc::SYS_mount,
+            libc::SYS_umount2,
+            libc::SYS_pivot_root,
+            libc::SYS_fsopen,
+            libc::SYS_fsconfig,
+            libc::SYS_fsmount,
+            libc::SYS_fspick,
+            libc::SYS_move_mount,
+            libc::SYS_open_tree,
+            libc::SYS_bpf,
+            libc::SYS_perf_event_open,
+            libc::SYS_userfaultfd,
+            libc::SYS_init_module,
+            libc::SYS_finit_module,
+            libc::SYS_delete_module,
+            libc::SYS_kexec_load,
+            libc::SYS_kexec_file_load,
+            libc::SYS_fanotify_init,
+            libc::SYS_mbind,
+            libc::SYS_set_mempolicy,
+            libc::SYS_get_mempolicy,
+            libc::SYS_migrate_pages,
+            libc::SYS_move_pages,
+            459,
+            460,
+            461,
+        ];
+        for nr in named {
+            assert_eq!(run(&program, call(nr, &[])), DENY, "nr {nr}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        for nr in [
+            libc::SYS_iopl,
+            libc::SYS_ioperm,
+            libc::SYS_uselib,
+            libc::SYS_ustat,
+            libc::SYS_sysfs,
+            libc::SYS__sysctl,
+            libc::SYS_getpmsg,
+            libc::SYS_putpmsg,
+            libc::SYS_afs_syscall,
+            libc::SYS_tuxcall,
+            libc::SYS_security,
+            libc::SYS_vserver,
+        ] {
+            assert_eq!(run(&program, call(nr, &[])), DENY, "nr {nr}");
+        }
+        // What Docker allows and the supervisor needs stays allowed.
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_getpid,
+            libc::SYS_adjtimex,
+            libc::SYS_clock_adjtime,
+            libc::SYS_chroot,
+            libc::SYS_wait4,
+            libc::SYS_mseal,
+        ] {
+            assert_eq!(run(&program, call(nr, &[])), ALLOW, "nr {nr}");
+        }
+    }
+
+    #[test]
+    fn workload_inspects_arguments() {
+        use libc::*;
+        let program = builtin(false);
+        let verdict = |nr: i64, args: &[u64]| run(&program, call(nr, args));
+        let socket = |family: c_int, kind: c_int, protocol: c_int| {
+            verdict(SYS_socket, &[family as u64, kind as u64, protocol as u64])
+        };
+        for (family, kind, protocol, expected) in [
+            (AF_INET, SOCK_STREAM, 0, ALLOW),
+            (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0, ALLOW),
+            (AF_UNIX, SOCK_STREAM, 0, ALLOW),
+            (AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, ALLOW),
+            (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_ROUTE, ALLOW),
+            (AF_NETLINK, SOCK_RAW, NETLINK_AUDIT, DENY),
+            (AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT, DENY),
+            (AF_INET, SOCK_RAW, IPPROTO_ICMP, DENY),
+            (AF_INET6, SOCK_RAW | SOCK_NONBLOCK, 0, DENY),
+            (AF_INET, 10, 0, DENY), // SOCK_PACKET
+            (AF_INET, 10 | SOCK_CLOEXEC, 0x0300, DENY),
+            (AF_UNIX, 10, 0, DENY),
+            (AF_PACKET, SOCK_DGRAM, 0, DENY),
+            (AF_PACKET, SOCK_RAW, 0, DENY),
+            (AF_BLUETOOTH, SOCK_STREAM, 0, DENY),
+            (AF_VSOCK, SOCK_STREAM, 0, DENY),
+            (AF_ALG, SOCK_SEQPACKET, 0, DENY),
+            (AF_UNIX, SOCK_RAW, 0, ALLOW),
+        ] {
+            assert_eq!(
+                socket(family, kind, protocol),
+                expected,
+                "socket({family}, {kind}, {protocol})"
+            );
+        }
+
+        for value in PERSONALITY_ALLOWED {
+            assert_eq!(
+                verdict(SYS_personality, &[value.into()]),
+                ALLOW,
+                "{value:#x}"
+            );
+        }
+        for value in [
+            0x0040_0000u64,
+            0x0004_0000,
+            0x0000_0001,
+            0x0040_0008,
+            0xffff_fffe,
+        ] {
+            assert_eq!(verdict(SYS_personality, &[value]), DENY, "{value:#x}");
+        }
+
+        let namespaces = [
+            CLONE_NEWNS,
+            CLONE_NEWCGROUP,
+            CLONE_NEWUTS,
+            CLONE_NEWIPC,
+            CLONE_NEWUSER,
+            CLONE_NEWPID,
+            CLONE_NEWNET,
+        ];
+        for flag in namespaces {
+            let flags = (flag | SIGCHLD) as u64;
+            assert_eq!(verdict(SYS_clone, &[flags]), DENY, "clone {flag:#x}");
+            assert_eq!(
+                verdict(SYS_unshare, &[flag as u64]),
+                DENY,
+                "unshare {flag:#x}"
+            );
+        }
+        assert_eq!(verdict(SYS_unshare, &[CLONE_NEWTIME as u64]), DENY);
+        // fork, threads, vfork.
+        for flags in [
+            SIGCHLD,
+            CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD,
+            CLONE_VM
+                | CLONE_FS
+                | CLONE_FILES
+                | CLONE_SIGHAND
+                | CLONE_THREAD
+                | CLONE_SYSVSEM
+                | CLONE_SETTLS
+                | CLONE_PARENT_SETTID
+                | CLONE_CHILD_CLEARTID,
+            CLONE_VM | CLONE_VFORK | SIGCHLD,
+        ] {
+            assert_eq!(
+                verdict(SYS_clone, &[flags as u64]),
+                ALLOW,
+                "clone {flags:#x}"
+            );
+        }
+        for flags in [CLONE_FILES, CLONE_FS, CLONE_SYSVSEM] {
+            assert_eq!(
+                verdict(SYS_unshare, &[flags as u64]),
+                ALLOW,
+                "unshare {flags:#x}"
+            );
+        }
+
+        let at_empty_path = AT_EMPTY_PATH as u64;
+        assert_eq!(verdict(SYS_execveat, &[3, 0, 0, 0, at_empty_path]), DENY);
+        assert_eq!(
+            verdict(
+                SYS_execveat,
+                &[3, 0, 0, 0, at_empty_path | AT_SYMLINK_NOFOLLOW as u64]
+            ),
+            DENY
+        );
+        assert_eq!(
+            verdict(SYS_execveat, &[3, 0, 0, 0, AT_SYMLINK_NOFOLLOW as u64]),
+            ALLOW
+        );
+
+        assert_eq!(
+            verdict(SYS_seccomp, &[SECCOMP_SET_MODE_FILTER.into()]),
+            DENY
+        );
+        assert_eq!(
+            verdict(SYS_seccomp, &[SECCOMP_SET_MODE_STRICT.into()]),
+            ALLOW
+        );
+        assert_eq!(
+            verdict(SYS_seccomp, &[SECCOMP_GET_ACTION_AVAIL.into()]),
+            ALLOW
+        );
+        assert_eq!(verdict(SYS_prctl, &[PR_SET_SECCOMP as u64]), DENY);
+        assert_eq!(verdict(SYS_prctl, &[PR_SET_NAME as u64]), ALLOW);
+        assert_eq!(verdict(SYS_prctl, &[PR_GET_SECCOMP as u64]), ALLOW);
+    }
+
+    #[test]
+    fn ioctl_is_inspected_only_in_interactive_mode() {
+        use libc::{SYS_ioctl, TCGETS, TIOCLINUX, TIOCSTI};
+        let plain = builtin(false);
+        let interactive = builtin(true);
+        for request in [TIOCSTI, TIOCLINUX] {
+            let args = [0, u64::from(request as u32)];
+            assert_eq!(run(&plain, call(SYS_ioctl, &args)), ALLOW);
+            assert_eq!(run(&interactive, call(SYS_ioctl, &args)), DENY);
+        }
+        assert_eq!(
+            run(
+                &interactive,
+                call(SYS_ioctl, &[0, u64::from(TCGETS as u32)])
+            ),
+            ALLOW
+        );
+        // Without interactive mode ioctl is not inspected at all: no leaf loads its arguments.
+        assert!(plain.len() < interactive.len());
+    }
+
+    #[test]
+    fn prelude_denies_its_table_and_nothing_else() {
+        let prelude = compile_prelude().unwrap();
+        let program = prelude.instructions();
+        for nr in 0..=HIGHEST_KNOWN + 2 {
+            let denied = PRELUDE_DENIED
+                .iter()
+                .any(|&(_, denied)| denied == i64::from(nr));
+            let expected = if denied { DENY } else { ALLOW };
+            assert_eq!(run(program, call(nr.into(), &[])), expected, "nr {nr}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(run(program, call(0x4000_0000, &[])), DENY);
+            assert_eq!(run(program, call(0x3fff_ffff, &[])), ALLOW);
+        }
+    }
+
+    const PROFILE: &str = r#"{
+        "workload": {
+            "mismatch_action": "allow",
+            "match_action": {"errno": 13},
+            "filter": [{"syscall": "getppid"}]
+        }
+    }"#;
+
+    fn profile(json: &str) -> WorkloadOptions<'_> {
+        WorkloadOptions {
+            profile: Some(Profile {
+                name: "test.json",
+                json: json.as_bytes(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_profile_is_stacked_before_the_builtin_filter() {
+        let filter = compile_workload(&profile(PROFILE)).unwrap();
+        assert_eq!(filter.programs.len(), 2);
+        assert_eq!(
+            filter.source,
+            FilterSource::BuiltinAndProfile("test.json".into())
+        );
+        assert_eq!(filter.source.to_string(), "built-in+test.json");
+        assert!(!filter.source.replaces_builtin());
+        let head = head(Head::Workload);
+        let first = filter.programs[0].instructions();
+        assert_eq!(&first[..head.len()], &head[..]);
+        assert_eq!(
+            run(first, call(libc::SYS_getppid, &[])),
+            libc::SECCOMP_RET_ERRNO | 13
+        );
+        assert_eq!(run(first, call(libc::SYS_clone3, &[])), NOSYS);
+        assert_eq!(run(first, call(i64::from(HIGHEST_KNOWN) + 1, &[])), NOSYS);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(run(first, call(0x4000_0000, &[])), DENY);
+        // The built-in filter is last: it denies seccomp(SET_MODE_FILTER).
+        assert_eq!(filter.programs[1], compile_builtin(false).unwrap());
+
+        let mut options = profile(PROFILE);
+        options.replace_builtin = true;
+        let replaced = compile_workload(&options).unwrap();
+        assert_eq!(replaced.programs.len(), 1);
+        assert_eq!(replaced.programs[0], filter.programs[0]);
+        assert!(replaced.source.replaces_builtin());
+        assert_eq!(replaced.source.to_string(), "test.json (replaces built-in)");
+
+        let builtin = compile_workload(&WorkloadOptions::default()).unwrap();
+        assert_eq!(builtin.programs.len(), 1);
+        assert_eq!(builtin.source.to_string(), "built-in");
+        let interactive = compile_workload(&WorkloadOptions {
+            interactive: true,
+            ..profile(PROFILE)
+        })
+        .unwrap();
+        assert_eq!(interactive.programs[1], compile_builtin(true).unwrap());
+    }
+
+    #[test]
+    fn profile_mistakes_are_the_operators() {
+        let error = compile_workload(&profile("{")).unwrap_err();
+        assert!(
+            matches!(error, SeccompCompileError::ProfileCompile { .. }),
+            "{error:?}"
+        );
+        assert!(error.is_operator_error());
+        let error = compile_workload(&profile(
+            r#"{"other": {"mismatch_action": "allow", "match_action": "trap", "filter": []}}"#,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(error, SeccompCompileError::ProfileNoWorkload(_)),
+            "{error:?}"
+        );
+        assert!(error.is_operator_error());
+    }
+
+    /// A profile with `rules` rules for `getppid`, each one condition: seccompiler emits a few
+    /// instructions per rule.
+    fn generated_profile(rules: usize) -> String {
+        let rule = r#"{"syscall": "getppid", "args": [{"index": 0, "type": "dword", "op": "eq", "val": 1}]}"#;
+        let filter = vec![rule; rules].join(",");
+        format!(
+            r#"{{"workload": {{"mismatch_action": "allow", "match_action": {{"errno": 1}}, "filter": [{filter}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_oversized_profile_is_the_operators_length_error() {
+        let error = compile_workload(&profile(&generated_profile(5000))).unwrap_err();
+        match &error {
+            SeccompCompileError::TooLong { program, len } => {
+                assert_eq!(program, &ProgramName::Profile("test.json".into()));
+                assert!(*len > MAX_PROGRAM_LEN, "{len}");
+            }
+            other => panic!("expected TooLong, got {other:?}"),
+        }
+        assert!(error.is_operator_error());
+    }
+
+    /// seccompiler accepts up to 4095 instructions; the head pushes such a program over the
+    /// kernel's limit, and only the check after the head sees it.
+    #[test]
+    fn the_length_check_counts_the_head() {
+        let head = head(Head::Workload).len();
+        let seccompiler_len = |rules: usize| {
+            let json = generated_profile(rules);
+            let mut filters = seccompiler::compile_from_json(json.as_bytes(), TARGET_ARCH).unwrap();
+            filters.remove("workload").unwrap().len()
+        };
+        // Find the largest profile seccompiler accepts.
+        let per_rule = seccompiler_len(2) - seccompiler_len(1);
+        let mut rules = (MAX_PROGRAM_LEN - seccompiler_len(1)) / per_rule;
+        while seccompiler::compile_from_json(generated_profile(rules + 1).as_bytes(), TARGET_ARCH)
+            .is_ok()
+        {
+            rules += 1;
+        }
+        let len = seccompiler_len(rules);
+        assert!(
+            len < MAX_PROGRAM_LEN && len + head > MAX_PROGRAM_LEN,
+            "{len}"
+        );
+        let error = compile_workload(&profile(&generated_profile(rules))).unwrap_err();
+        assert!(
+            matches!(error, SeccompCompileError::TooLong { len: l, .. } if l == len + head),
+            "{error:?}"
+        );
+        assert!(error.is_operator_error());
+    }
+
+    #[test]
+    fn checked_programs_fit_the_kernel() {
+        let at_limit = vec![ret(ALLOW); MAX_PROGRAM_LEN];
+        assert_eq!(
+            CheckedProgram::check(ProgramName::Builtin, at_limit)
+                .unwrap()
+                .len(),
+            4096
+        );
+        let over = vec![ret(ALLOW); MAX_PROGRAM_LEN + 1];
+        let error = CheckedProgram::check(ProgramName::Builtin, over).unwrap_err();
+        assert!(matches!(
+            error,
+            SeccompCompileError::TooLong { len: 4097, .. }
+        ));
+        // The built-in programs are the supervisor's own: a length error is a bug, exit 125.
+        assert!(!error.is_operator_error());
+        let error = CheckedProgram::check(ProgramName::Prelude, Vec::new()).unwrap_err();
+        assert!(!error.is_operator_error());
+    }
+
+    /// The structural facts docs/seccomp.md and docs/performance.md quote.
+    #[test]
+    fn builtin_program_lengths() {
+        let prelude = compile_prelude().unwrap().len();
+        let workload = compile_builtin(false).unwrap().len();
+        let interactive = compile_builtin(true).unwrap().len();
+        eprintln!("prelude {prelude}, workload {workload}, interactive {interactive}");
+        for len in [prelude, workload, interactive] {
+            assert!(len < MAX_PROGRAM_LEN / 4, "{len}");
+        }
+        assert_eq!(
+            compile_workload(&WorkloadOptions::default())
+                .unwrap()
+                .programs
+                .len(),
+            1
+        );
     }
 }
