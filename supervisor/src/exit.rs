@@ -3,15 +3,15 @@
 //! | code | meaning |
 //! |---|---|
 //! | workload's | the workload exited with this code |
-//! | 128+N | the workload was killed by signal N |
+//! | 128+N | the workload was killed by signal N, or signal N (TERM, INT, HUP, QUIT) stopped the boot |
 //! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or report destination |
 //! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, or built for another ABI |
 //! | 119 | plugin failure: init rejected the configuration, a panic, a thread, an out-of-range or undeclared verdict |
 //! | 120 | a hardening step was refused and the strict default aborted |
 //! | 121 | a hardening step was refused and the plugin's verdict aborted |
-//! | 122 | the privilege drop failed (never tolerable) |
+//! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |
 //! | 123 | a hardening step reported success but verification shows it did not take effect |
-//! | 125 | the supervisor itself failed (fork, pipe, wait, not single-threaded) |
+//! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded), or the sandbox did not get ready in time |
 //! | 126 | the command was found but is not executable |
 //! | 127 | the command was not found |
 //!
@@ -28,7 +28,7 @@ pub const PLUGIN_FAILURE: i32 = 119;
 pub const REFUSED_STRICT: i32 = 120;
 /// Refused, aborted by the plugin's verdict.
 pub const REFUSED_BY_PLUGIN: i32 = 121;
-/// Privilege drop failed.
+/// A step no handler may tolerate failed (session, capabilities, privilege drop, NNP).
 pub const PRIVILEGE_DROP: i32 = 122;
 /// Verification of a step failed.
 pub const VERIFICATION: i32 = 123;
