@@ -3,19 +3,25 @@
 //!
 //! # The model
 //!
-//! [`run::run`] performs the boot in this order (see its source for the reasons):
+//! [`run::run`] prepares every input (the handler, the identity, the BPF programs), then drives
+//! the boot sequence of [`boot`], in this order (see its module documentation for the reasons):
 //!
-//! 1. load and register the failure handler ([`plugin`], [`failure`]);
-//! 2. resolve the workload's identity and compile both seccomp programs ([`identity`], [`seccomp`]);
-//! 3. enter a new network namespace ([`netns`]);
-//! 4. install the supervisor's own seccomp prelude ([`seccomp`]);
-//! 5. fork and exec the workload: drop privileges, `PR_SET_NO_NEW_PRIVS`, workload filter ([`spawn`]);
-//! 6. supervise it until it exits ([`supervise`]).
+//! 1. the network namespace, entered by the supervisor ([`netns`]; an unprivileged caller takes
+//!    the user-namespace route, [`userns`]);
+//! 2. the sandbox ([`spawn`]): an init as PID 1 of a new PID namespace, a private mount namespace
+//!    with a fresh `/proc`, then the workload: a new session, no capabilities ([`caps`]), its ids
+//!    ([`identity`]), no_new_privs and the workload filter ([`seccomp`]);
+//! 3. verification of every step from the paused workload's `/proc` entries ([`procfs`]);
+//! 4. the supervisor's own seccomp prelude;
+//! 5. release, the report ([`report`]) once the workload has exec'd, and supervision
+//!    ([`supervise`]).
 //!
-//! Steps 3, 4 and the workload filter of step 5 may be refused. Each refusal becomes a
-//! [`failure::FailureReport`] and goes to [`failure::decide`], which asks the registered
-//! [`failure::SandboxFailureHandler`]: [`failure::StrictHandler`] (the default) aborts on every
-//! refusal; a plugin may tolerate the kinds it declared. A privilege-drop failure is always fatal.
+//! The steps are data ([`step::Step`]). A refused call becomes one [`step::Refusal`]; for the
+//! tolerable steps the orchestrator turns it into a [`failure::FailureReport`] and asks the
+//! registered [`failure::SandboxFailureHandler`]: [`failure::StrictHandler`] (the default) aborts on
+//! every refusal; a plugin may tolerate the kinds it declared. The session, the capability drop,
+//! the privilege drop and no_new_privs are fatal whatever a handler says. [`probe::probe`] drives
+//! the same sequence, recording each decision and going on.
 //!
 //! # Embedding
 //!
