@@ -6,7 +6,7 @@
 //! 1. Inputs are read and checked, the identity resolved (NSS may allocate and talk to daemons)
 //!    and every BPF program compiled and its length checked, in the parent, before any step: the
 //!    children may only make async-signal-safe calls, and an operator's mistake must stop the boot
-//!    before anything changed ([`prepare`]).
+//!    before anything changed (`prepare`).
 //! 2. The network namespace, entered by the supervisor itself: the sandbox inherits it. When the
 //!    plain `unshare` is refused for lack of privilege and the caller is not root, the
 //!    user-namespace route is tried first ([`crate::userns`]).
