@@ -308,7 +308,14 @@ impl Paused {
             }
         }
         drop(go);
-        match receive(&self.channel, signals, "execve the workload")? {
+        let message = match receive(&self.channel, signals, "execve the workload") {
+            Ok(message) => message,
+            Err(err) => {
+                kill_and_reap(self.init);
+                return Err(err);
+            }
+        };
+        match message {
             None => Ok(Released::Running(Sandbox {
                 init: self.init,
                 workload: self.workload,
