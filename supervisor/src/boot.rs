@@ -317,6 +317,17 @@ pub(crate) fn boot(
         check_signals(signals)?;
         match crate::spawn::spawn(&mut prepared.plan, signals)? {
             Spawned::Ready(paused) => break paused,
+            // The child's own checks (ids, capabilities) found a call that returned success
+            // without effect: a verification failure, not a refusal.
+            Spawned::Refused(refusal) if refusal.call.is_verification() => {
+                return Err(unverified(
+                    refusal.step,
+                    format!(
+                        "{} shows that an earlier call returned success without effect",
+                        refusal.call
+                    ),
+                ));
+            }
             Spawned::Refused(refusal) => {
                 driver.refused(refusal, None, report)?;
                 prepared.plan.skip(refusal.step);
@@ -474,14 +485,16 @@ fn verify_sandbox(
     // Mount namespace and /proc.
     let mnt_ns = procfs::namespace_inode(child, "mnt").ok();
     let own_mnt_ns = procfs::namespace_inode(this, "mnt").ok();
-    let own_procs: Vec<u64> = procfs::mounts_of_type(this, "proc")?
+    // A copied mount keeps its file system instance; a fresh /proc is a new instance.
+    let own_procs: Vec<String> = procfs::mounts_of_type(this, "proc")?
         .into_iter()
-        .map(|(id, _)| id)
+        .map(|mount| mount.device)
         .collect();
     let fresh_proc = procfs::mounts_of_type(child, "proc")?
         .into_iter()
-        .find(|(id, point)| point == "/proc" && !own_procs.contains(id))
-        .map(|(id, _)| id);
+        .rev()
+        .find(|mount| mount.mount_point == "/proc" && !own_procs.contains(&mount.device))
+        .map(|mount| mount.id);
     let evidence = Evidence::Mount {
         mount_namespace_inode: mnt_ns,
         parent_mount_namespace_inode: own_mnt_ns,

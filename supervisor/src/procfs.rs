@@ -168,9 +168,20 @@ pub fn session(process: Process) -> Result<(i32, i32), ProcError> {
     }
 }
 
-/// The mount points of `process`'s mount namespace whose file system type is `fstype`, each with
-/// its mount id.
-pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<(u64, String)>, ProcError> {
+/// One mount of a mount namespace, from `mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The mount id (new for every copy of a namespace).
+    pub id: u64,
+    /// The file system instance, `major:minor` (a copied mount keeps its instance; a fresh
+    /// `proc` mount gets a new one).
+    pub device: String,
+    /// Where it is mounted.
+    pub mount_point: String,
+}
+
+/// The mounts of `process`'s mount namespace whose file system type is `fstype`, in order.
+pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<Mount>, ProcError> {
     let text = read(process.dir().join("mountinfo"))?;
     Ok(text
         .lines()
@@ -178,8 +189,13 @@ pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<(u64, String
             let (before, after) = line.split_once(" - ")?;
             let mut fields = before.split_whitespace();
             let id = fields.next()?.parse().ok()?;
-            let mount_point = fields.nth(3)?.to_owned();
-            (after.split_whitespace().next()? == fstype).then_some((id, mount_point))
+            let device = fields.nth(1)?.to_owned();
+            let mount_point = fields.nth(1)?.to_owned();
+            (after.split_whitespace().next()? == fstype).then_some(Mount {
+                id,
+                device,
+                mount_point,
+            })
         })
         .collect())
 }
@@ -218,6 +234,17 @@ mod tests {
         assert_eq!(status.no_new_privs, None);
         assert_eq!(status.seccomp_filters, None);
         assert_eq!(status.seccomp, Some(0));
+    }
+
+    #[test]
+    fn lists_this_process_proc_mount() {
+        let mounts = mounts_of_type(Process::This, "proc").unwrap();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.mount_point == "/proc" && m.device.contains(':')),
+            "{mounts:?}"
+        );
     }
 
     #[test]

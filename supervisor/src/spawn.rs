@@ -385,6 +385,8 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::Drop(stage) => (16, stage as u8),
         Call::NoNewPrivs => (17, 0),
         Call::Seccomp => (18, 0),
+        Call::VerifyMountNamespace => (19, 0),
+        Call::VerifyMountsPrivate => (20, 0),
     }
 }
 
@@ -408,6 +410,8 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         16 => Call::Drop(*DropStage::ALL.get(detail as usize)?),
         17 => Call::NoNewPrivs,
         18 => Call::Seccomp,
+        19 => Call::VerifyMountNamespace,
+        20 => Call::VerifyMountsPrivate,
         _ => return None,
     })
 }
@@ -736,11 +740,73 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     unsafe { libc::_exit(0) }
 }
 
+/// The inode of the calling process's mount namespace. Async-signal-safe.
+fn mount_namespace_inode() -> Result<u64, Errno> {
+    // SAFETY: all-zero bytes are a valid `stat`.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a NUL-terminated literal and `stat` is valid for the kernel to fill.
+    let rc = unsafe { libc::stat(c"/proc/self/ns/mnt".as_ptr(), &mut stat) };
+    Errno::result(rc).map(|_| stat.st_ino)
+}
+
+/// Whether any mount of the calling process's mount namespace is still shared (a `shared:` tag in
+/// its `mountinfo`). Async-signal-safe: reads in chunks into a stack buffer.
+fn any_mount_shared() -> Result<bool, Errno> {
+    const TAG: &[u8] = b" shared:";
+    // SAFETY: the path is a NUL-terminated literal; the flags take no pointer.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/mountinfo".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    let mut buffer = [0u8; 4096];
+    // Bytes kept from the previous chunk, so a tag split between two reads is still found.
+    let mut kept = 0;
+    let found = loop {
+        // SAFETY: `buffer[kept..]` is valid for writes of its length.
+        let read =
+            unsafe { libc::read(fd, buffer[kept..].as_mut_ptr().cast(), buffer.len() - kept) };
+        if read < 0 {
+            let errno = Errno::last();
+            if errno == Errno::EINTR {
+                continue;
+            }
+            // SAFETY: `fd` was opened above and is closed once.
+            unsafe { libc::close(fd) };
+            return Err(errno);
+        }
+        let filled = kept + read as usize;
+        if buffer[..filled]
+            .windows(TAG.len())
+            .any(|window| window == TAG)
+        {
+            break true;
+        }
+        if read == 0 {
+            break false;
+        }
+        kept = (TAG.len() - 1).min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    };
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    Ok(found)
+}
+
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
+/// Each call is checked before the next, so that a call answered with 0 without effect never
+/// lets a mount reach the parent's namespace.
 fn private_proc() -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
+    let before = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|errno| (Call::UnshareMount, errno))?;
+    let after = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
+    if after == before {
+        return Err((Call::VerifyMountNamespace, Errno::UnknownErrno));
+    }
     mount(
         None::<&str>,
         "/",
@@ -749,6 +815,11 @@ fn private_proc() -> Result<(), (Call, Errno)> {
         None::<&str>,
     )
     .map_err(|errno| (Call::MountPrivate, errno))?;
+    match any_mount_shared() {
+        Ok(false) => {}
+        Ok(true) => return Err((Call::VerifyMountsPrivate, Errno::UnknownErrno)),
+        Err(errno) => return Err((Call::VerifyMountsPrivate, errno)),
+    }
     mount(
         Some("proc"),
         "/proc",

@@ -170,6 +170,10 @@ pub enum Call {
     MountPrivate,
     /// `mount(proc, /proc)`.
     MountProc,
+    /// The mount namespace is the parent's after `unshare(CLONE_NEWNS)`.
+    VerifyMountNamespace,
+    /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
+    VerifyMountsPrivate,
     /// `setsid`.
     Setsid,
     /// `prctl(PR_CAPBSET_DROP)`.
@@ -202,6 +206,8 @@ impl Call {
             Call::UnshareMount => "unshare(CLONE_NEWNS)",
             Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
             Call::MountProc => "mount(proc, /proc)",
+            Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
+            Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
             Call::Setsid => "setsid",
             Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
             Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
@@ -211,6 +217,22 @@ impl Call {
             Call::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
         }
+    }
+}
+
+impl Call {
+    /// Whether this is a check the child makes after a call (its errno says nothing about a
+    /// refusal: the call before it returned success without effect).
+    pub fn is_verification(self) -> bool {
+        matches!(
+            self,
+            Call::VerifyCapabilities
+                | Call::VerifyMountNamespace
+                | Call::VerifyMountsPrivate
+                | Call::Drop(
+                    DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
+                )
+        )
     }
 }
 
