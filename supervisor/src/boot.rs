@@ -254,6 +254,18 @@ pub(crate) fn prepare(
         filter,
         mask,
     )?;
+    let mut plan = plan;
+    let keep = options
+        .cap_add
+        .iter()
+        .fold(0u64, |mask, cap| mask | 1 << cap);
+    if keep != 0 {
+        tracing::warn!(
+            capabilities = ?crate::caps::names(keep),
+            "the workload keeps capabilities the operator added (--cap-add)"
+        );
+        plan.keep_capabilities(keep);
+    }
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     Ok(Prepared {
         plan,
@@ -538,11 +550,14 @@ fn verify_sandbox(
         },
     };
     if plan.performs(Step::Capabilities) {
+        // Every set holds at most what the operator kept (nothing by default); the bounding
+        // set only when the caller could clear it.
+        let kept = plan.kept_capabilities();
         let held: Vec<&str> = caps
             .sets()
             .into_iter()
             .filter(|(name, mask)| {
-                mask.is_some_and(|mask| mask != 0) && (*name != "CapBnd" || setpcap)
+                mask.is_some_and(|mask| mask & !kept != 0) && (*name != "CapBnd" || setpcap)
             })
             .map(|(name, _)| name)
             .collect();

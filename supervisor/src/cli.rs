@@ -76,6 +76,12 @@ pub struct BootArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub seccomp_profile: Option<PathBuf>,
 
+    /// Keep this capability in the workload (Docker's spelling: NET_BIND_SERVICE or
+    /// CAP_NET_BIND_SERVICE); logged at WARN and reported. Repeatable. Without it the workload holds
+    /// no capability at all.
+    #[arg(long, value_name = "NAME", value_parser = parse_capability, global = true)]
+    pub cap_add: Vec<u32>,
+
     /// Install the --seccomp-profile without the built-in workload filter (logged at WARN and
     /// reported): only the profile's rules apply.
     #[arg(long, requires = "seccomp_profile", global = true)]
@@ -144,6 +150,10 @@ fn parse_disabled_step(text: &str) -> Result<Step, String> {
         Some(step) => Err(format!("{step} can never be turned off")),
         None => Err(format!("unknown step {text:?}")),
     }
+}
+
+fn parse_capability(text: &str) -> Result<u32, String> {
+    crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))
 }
 
 fn parse_env(text: &str) -> Result<OsString, String> {
@@ -253,6 +263,7 @@ impl Cli {
             seccomp_profile: boot.seccomp_profile,
             seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,
+            cap_add: boot.cap_add,
             disabled_steps: boot.disable_step,
             clear_env: boot.clear_env,
             env: boot.env,

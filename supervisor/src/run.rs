@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub seccomp_profile: Option<PathBuf>,
     /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.
     pub seccomp_profile_replaces_builtin: bool,
+    /// `--cap-add`: capabilities the workload keeps, by number.
+    pub cap_add: Vec<u32>,
     /// `--no-userns`: never take the user-namespace route.
     pub no_userns: bool,
     /// `--disable-step`: tolerable steps the operator turns off.

@@ -127,6 +127,7 @@ pub struct Plan {
     skipped: [bool; Step::ALL.len()],
     identity_in_place: bool,
     last_cap: u32,
+    keep_caps: u64,
     mask: SigSet,
 }
 
@@ -154,6 +155,7 @@ impl Plan {
             skipped: [false; Step::ALL.len()],
             identity_in_place: false,
             last_cap: caps::last_cap(),
+            keep_caps: 0,
             mask,
         })
     }
@@ -187,6 +189,16 @@ impl Plan {
                 Step::WorkloadSeccomp => self.filter.is_some(),
                 _ => true,
             }
+    }
+
+    /// Capabilities the workload keeps (`--cap-add`), as a mask.
+    pub fn keep_capabilities(&mut self, mask: u64) {
+        self.keep_caps = mask;
+    }
+
+    /// The capabilities the workload keeps.
+    pub fn kept_capabilities(&self) -> u64 {
+        self.keep_caps
     }
 
     /// The workload filter still planned, if any.
@@ -909,7 +921,8 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
         (Step::Capabilities, call, errno)
     };
     if plan.performs(Step::Capabilities) {
-        let _: Bounding = caps::drop_bounding_and_ambient(plan.last_cap).map_err(caps_error)?;
+        let _: Bounding =
+            caps::drop_bounding_and_ambient(plan.last_cap, plan.keep_caps).map_err(caps_error)?;
     }
     let drop_planned = plan.performs(Step::PrivilegeDrop);
     if let Some((identity, scratch)) = plan.identity.as_mut().filter(|_| drop_planned) {
@@ -918,7 +931,7 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
             .map_err(|(stage, errno)| (Step::PrivilegeDrop, Call::Drop(stage), errno))?;
     }
     if plan.performs(Step::Capabilities) {
-        caps::clear_sets().map_err(caps_error)?;
+        caps::clear_sets(plan.keep_caps).map_err(caps_error)?;
     }
     // A change of ids clears the parent-death signal: set it again.
     let _ = die_with_parent();
