@@ -229,7 +229,9 @@ impl SupervisorError {
             SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
                 exit::PRIVILEGE_DROP
             }
-            SupervisorError::NetnsVerify(_) | SupervisorError::Verify { .. } => exit::VERIFICATION,
+            SupervisorError::NetnsVerify(_)
+            | SupervisorError::Verify { .. }
+            | SupervisorError::Spawn(SpawnError::FakedClone) => exit::VERIFICATION,
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => exit::NOT_FOUND,
                 _ => exit::NOT_EXECUTABLE,

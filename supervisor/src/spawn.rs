@@ -234,6 +234,10 @@ pub enum SpawnError {
     /// The sandbox ended before it was ready, without saying why.
     #[error("the sandbox ended before the workload was ready ({0}); a seccomp profile that denies write, read or close_range breaks the handshake")]
     Died(String),
+    /// `clone` returned 0 in the calling process: an outer filter answered it without creating a
+    /// process.
+    #[error("failed to verify the sandbox: clone returned 0 in the supervisor itself (an outer filter answered it without creating a process)")]
+    FakedClone,
     /// A signal asked the supervisor to stop during the boot.
     #[error("the boot was interrupted by {0}")]
     Interrupted(Signal),
@@ -399,6 +403,7 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::Seccomp => (18, 0),
         Call::VerifyMountNamespace => (19, 0),
         Call::VerifyMountsPrivate => (20, 0),
+        Call::VerifyClone => (21, 0),
     }
 }
 
@@ -424,6 +429,7 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         18 => Call::Seccomp,
         19 => Call::VerifyMountNamespace,
         20 => Call::VerifyMountsPrivate,
+        21 => Call::VerifyClone,
         _ => return None,
     })
 }
@@ -608,7 +614,14 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
     // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.
+    let before = nix::unistd::getpid();
+    // SAFETY: see above.
     let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    // An outer filter can answer clone with 0 without creating anything: this process would take
+    // itself for the child.
+    if rc == 0 && nix::unistd::getpid() == before {
+        return Err(SpawnError::FakedClone);
+    }
     match Errno::result(rc) {
         Err(errno) if plan.performs(Step::PidNamespace) => {
             return Ok(Spawned::Refused(Refusal {
@@ -732,7 +745,17 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     }
     // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
     // `workload_main`, which ends in `execve` or `_exit`.
+    let before = nix::unistd::getpid();
+    // SAFETY: see above.
     let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+    if rc == 0 && nix::unistd::getpid() == before {
+        fail(
+            &channel,
+            Step::PidNamespace,
+            Call::VerifyClone,
+            Errno::UnknownErrno,
+        );
+    }
     let workload = match Errno::result(rc) {
         Ok(0) => {
             drop(ended);

@@ -174,6 +174,8 @@ pub enum Call {
     VerifyMountNamespace,
     /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
     VerifyMountsPrivate,
+    /// `clone` returned 0 in the calling process itself.
+    VerifyClone,
     /// `setsid`.
     Setsid,
     /// `prctl(PR_CAPBSET_DROP)`.
@@ -208,6 +210,7 @@ impl Call {
             Call::MountProc => "mount(proc, /proc)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
+            Call::VerifyClone => "getpid after clone (verification)",
             Call::Setsid => "setsid",
             Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
             Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
@@ -229,6 +232,7 @@ impl Call {
             Call::VerifyCapabilities
                 | Call::VerifyMountNamespace
                 | Call::VerifyMountsPrivate
+                | Call::VerifyClone
                 | Call::Drop(
                     DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
                 )
