@@ -384,14 +384,24 @@ fn network_namespace(
         driver.refused(plain, None, report)?;
         return Ok(Route::Direct);
     }
-    if let Err((call, errno)) = crate::userns::enter() {
-        let fallback = Refusal {
-            step: Step::NetworkNamespace,
-            call,
-            errno,
-        };
-        driver.refused(plain, Some(fallback), report)?;
-        return Ok(Route::Direct);
+    match crate::userns::enter() {
+        Ok(()) => {}
+        Err(crate::userns::UsernsError::Refused(call, errno)) => {
+            let fallback = Refusal {
+                step: Step::NetworkNamespace,
+                call,
+                errno,
+            };
+            driver.refused(plain, Some(fallback), report)?;
+            return Ok(Route::Direct);
+        }
+        Err(crate::userns::UsernsError::Unchanged) => {
+            return Err(unverified(
+                Step::NetworkNamespace,
+                "unshare(CLONE_NEWUSER) returned success but the user namespace is unchanged"
+                    .to_owned(),
+            ))
+        }
     }
     tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
     match crate::netns::enter() {

@@ -1,6 +1,7 @@
 //! A test plugin that misbehaves in the way its configuration names (`{"mode": "..."}`):
 //! `reject-config`, `panic-init`, `panic-tolerates`, `panic-handle`, `thread-init`,
-//! `thread-handle`, `tolerate-undeclared`.
+//! `thread-handle`, `tolerate-undeclared`. Any other mode (`tolerate-everything`) declares and
+//! tolerates every kind: the most permissive handler the supervisor's floor allows.
 
 use sandbox_plugin_api::{
     export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict,
