@@ -339,6 +339,82 @@ fn common_probes() -> Vec<(Probe, Expect)> {
             ),
             Expect::Denied(libc::EPERM),
         ),
+        (
+            probe(
+                "seccomp(SECCOMP_SET_MODE_FILTER, 0, NULL)",
+                libc::SYS_seccomp,
+                &[libc::SECCOMP_SET_MODE_FILTER.into(), 0, 0],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL)",
+                libc::SYS_prctl,
+                &[
+                    libc::PR_SET_SECCOMP as u64,
+                    libc::SECCOMP_MODE_FILTER.into(),
+                    0,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "execveat(-1, \"\", NULL, NULL, AT_EMPTY_PATH)",
+                libc::SYS_execveat,
+                &[u64::MAX, ptr(b"\0"), 0, 0, libc::AT_EMPTY_PATH as u64],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT)",
+                libc::SYS_socket,
+                &[
+                    libc::AF_NETLINK as u64,
+                    libc::SOCK_RAW as u64,
+                    libc::NETLINK_AUDIT as u64,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)",
+                libc::SYS_socket,
+                &[libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0],
+            ),
+            Expect::Works,
+        ),
+        (
+            probe(
+                "socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)",
+                libc::SYS_socket,
+                &[
+                    libc::AF_INET6 as u64,
+                    libc::SOCK_RAW as u64,
+                    libc::IPPROTO_ICMPV6 as u64,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_ALG, SOCK_SEQPACKET)",
+                libc::SYS_socket,
+                &[libc::AF_ALG as u64, libc::SOCK_SEQPACKET as u64, 0],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "unshare(CLONE_FILES), no namespace",
+                libc::SYS_unshare,
+                &[libc::CLONE_FILES as u64],
+            ),
+            Expect::Works,
+        ),
     ];
     #[cfg(target_arch = "x86_64")]
     probes.extend([

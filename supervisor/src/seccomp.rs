@@ -1400,10 +1400,18 @@ mod tests {
     #[test]
     fn an_oversized_profile_is_the_operators_length_error() {
         let error = compile_workload(&profile(&generated_profile(5000))).unwrap_err();
+        // seccompiler's program grows by the same number of instructions per rule.
+        let seccompiler_len = |rules: usize| {
+            let json = generated_profile(rules);
+            let mut filters = seccompiler::compile_from_json(json.as_bytes(), TARGET_ARCH).unwrap();
+            filters.remove("workload").unwrap().len()
+        };
+        let per_rule = seccompiler_len(2) - seccompiler_len(1);
+        let expected = head(Head::Workload).len() + seccompiler_len(1) + 4999 * per_rule;
         match &error {
             SeccompCompileError::TooLong { program, len } => {
                 assert_eq!(program, &ProgramName::Profile("test.json".into()));
-                assert!(*len > MAX_PROGRAM_LEN, "{len}");
+                assert_eq!(*len, expected, "the length counts the head");
             }
             other => panic!("expected TooLong, got {other:?}"),
         }
@@ -1439,6 +1447,34 @@ mod tests {
             "{error:?}"
         );
         assert!(error.is_operator_error());
+    }
+
+    /// A search whose lower halves are longer than a conditional jump reaches (255) goes through
+    /// `JA`; every number still gets its rule.
+    #[test]
+    fn search_handles_long_jumps() {
+        let mut rules = Rules(Default::default());
+        for nr in (1..3000).step_by(2) {
+            rules.set(nr, Rule::Deny);
+        }
+        rules.set(1500, Rule::Inspect(Inspect::Clone));
+        rules.set(2998, Rule::Inspect(Inspect::Personality));
+        let mut program = vec![load(DATA_NR)];
+        program.extend(search(&rules.segments(), &ProgramName::Builtin).unwrap());
+        assert!(program
+            .iter()
+            .any(|insn| u32::from(insn.code) == libc::BPF_JMP | libc::BPF_JA));
+        for nr in 0..3100u32 {
+            let expected = match nr {
+                1500 | 2998 => ALLOW, // all-zero arguments
+                1..=2999 if nr % 2 == 1 => DENY,
+                _ => ALLOW,
+            };
+            assert_eq!(run(&program, call(nr.into(), &[])), expected, "nr {nr}");
+        }
+        let new_user = libc::CLONE_NEWUSER as u64;
+        assert_eq!(run(&program, call(1500, &[new_user])), DENY);
+        assert_eq!(run(&program, call(2998, &[0x0040_0000])), DENY);
     }
 
     #[test]
