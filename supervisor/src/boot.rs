@@ -512,18 +512,33 @@ fn verify_sandbox(
         .into_iter()
         .map(|mount| mount.device)
         .collect();
-    let fresh_proc = procfs::mounts_of_type(child, "proc")?
-        .into_iter()
+    let child_procs = procfs::mounts_of_type(child, "proc")?;
+    let fresh_proc = child_procs
+        .iter()
         .rev()
         .find(|mount| mount.mount_point == "/proc" && !own_procs.contains(&mount.device))
         .map(|mount| mount.id);
+    // The last mount at each read-only path is the one the workload sees.
+    let writable: Vec<&str> = crate::spawn::READ_ONLY_PROC
+        .into_iter()
+        .filter(|path| {
+            child_procs
+                .iter()
+                .rev()
+                .find(|mount| mount.mount_point == *path)
+                .is_some_and(|mount| !mount.read_only)
+        })
+        .collect();
     let evidence = Evidence::Mount {
         mount_namespace_inode: mnt_ns,
         parent_mount_namespace_inode: own_mnt_ns,
         proc_mount_id: fresh_proc,
     };
     if plan.performs(Step::MountNamespace) {
-        if (mnt_ns.is_some() && mnt_ns == own_mnt_ns) || fresh_proc.is_none() {
+        if (mnt_ns.is_some() && mnt_ns == own_mnt_ns)
+            || fresh_proc.is_none()
+            || !writable.is_empty()
+        {
             return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
         }
         report.enforced(Step::MountNamespace, evidence);

@@ -324,7 +324,7 @@ fn start(
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
     report.workload.env = env_names(&options.workload_env());
     let paused = crate::boot::boot(options, &mut prepared, &mut DecideAndStop, report, signals)?;
-    match paused.release(signals)? {
+    match paused.release()? {
         Released::Running(sandbox) => {
             tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
             Ok(sandbox)

@@ -309,7 +309,7 @@ impl Paused {
     }
 
     /// Lets the workload exec and waits until it has (the channel closes) or failed to.
-    pub fn release(mut self, signals: &SignalFd) -> Result<Released, SpawnError> {
+    pub fn release(mut self) -> Result<Released, SpawnError> {
         let go = self.go.take().expect("released once");
         loop {
             match nix::unistd::write(&go, &[1]) {
@@ -324,7 +324,9 @@ impl Paused {
             }
         }
         drop(go);
-        let message = match receive(&self.channel, signals, "execve the workload") {
+        // The workload may be running already: every signal now is the workload's, and stays
+        // pending for supervision to forward.
+        let message = match receive(&self.channel, None, "execve the workload") {
             Ok(message) => message,
             Err(err) => {
                 kill_and_reap(self.init);
@@ -404,6 +406,7 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::VerifyMountNamespace => (19, 0),
         Call::VerifyMountsPrivate => (20, 0),
         Call::VerifyClone => (21, 0),
+        Call::MountProcReadOnly => (22, 0),
     }
 }
 
@@ -430,6 +433,7 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         19 => Call::VerifyMountNamespace,
         20 => Call::VerifyMountsPrivate,
         21 => Call::VerifyClone,
+        22 => Call::MountProcReadOnly,
         _ => return None,
     })
 }
@@ -463,9 +467,13 @@ fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
 
 /// Receives one message, or `None` at end of file, within [`HANDSHAKE_DEADLINE`], watching
 /// `signals` for a request to stop.
+///
+/// With `signals` (the descriptor of the stop signals only) a request to stop ends the wait; the
+/// other supervised signals stay pending for supervision. Without it (after the release, when the
+/// workload may already run) no signal is taken here: supervision forwards them.
 fn receive(
     channel: &OwnedFd,
-    signals: &SignalFd,
+    signals: Option<&SignalFd>,
     waiting_for: &'static str,
 ) -> Result<Option<Message>, SpawnError> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -475,10 +483,10 @@ fn receive(
         if left.is_zero() {
             return Err(SpawnError::Deadline(waiting_for));
         }
-        let mut fds = [
-            PollFd::new(channel.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds = vec![PollFd::new(channel.as_fd(), PollFlags::POLLIN)];
+        if let Some(signals) = signals {
+            fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+        }
         let timeout = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
             .unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
@@ -492,8 +500,8 @@ fn receive(
             }
         }
         let channel_ready = fds[0].any().unwrap_or(false);
-        let signal_ready = fds[1].any().unwrap_or(false);
-        if signal_ready {
+        let signal_ready = fds.get(1).and_then(|fd| fd.any()).unwrap_or(false);
+        if let Some(signals) = signals.filter(|_| signal_ready) {
             if let Some(signal) = take_stop_signal(signals)? {
                 return Err(SpawnError::Interrupted(signal));
             }
@@ -504,7 +512,8 @@ fn receive(
     }
 }
 
-/// Reads the pending supervised signals; returns one that asks the boot to stop.
+/// Takes a pending stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT) from the descriptor made by
+/// [`signal_fd`], if one is pending.
 pub fn take_stop_signal(signals: &SignalFd) -> Result<Option<Signal>, SpawnError> {
     loop {
         match signals.read_signal() {
@@ -512,10 +521,7 @@ pub fn take_stop_signal(signals: &SignalFd) -> Result<Option<Signal>, SpawnError
                 let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
                     continue;
                 };
-                if matches!(
-                    signal,
-                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
-                ) {
+                if STOP_SIGNALS.contains(&signal) {
                     return Ok(Some(signal));
                 }
             }
@@ -614,12 +620,10 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
     // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.
-    let before = nix::unistd::getpid();
-    // SAFETY: see above.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    let (rc, faked) = raw_clone(flags);
     // An outer filter can answer clone with 0 without creating anything: this process would take
     // itself for the child.
-    if rc == 0 && nix::unistd::getpid() == before {
+    if faked {
         return Err(SpawnError::FakedClone);
     }
     match Errno::result(rc) {
@@ -648,7 +652,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     drop(child_channel);
     drop(go_read);
     drop(ended_write);
-    let message = match receive(&channel, signals, "get ready") {
+    let message = match receive(&channel, Some(signals), "get ready") {
         Ok(message) => message,
         Err(err) => {
             kill_and_reap(init);
@@ -699,6 +703,31 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     }
 }
 
+/// A raw `clone(flags)` that behaves like fork (no `CLONE_VM`, no new stack); returns its result
+/// and whether it was faked: an outer filter can answer clone with 0 without creating anything.
+/// The kernel writes the new thread id into the child's memory (`CLONE_CHILD_SETTID`); a
+/// "child" that finds no id there was never created. (Comparing pids cannot tell: the init of a
+/// new PID namespace is pid 1, and so may be a supervisor that runs as PID 1 of its own.)
+/// Async-signal-safe.
+fn raw_clone(flags: libc::c_ulong) -> (libc::c_long, bool) {
+    let mut tid: libc::pid_t = 0;
+    let tid_ptr = &mut tid as *mut libc::pid_t;
+    let flags = flags | (libc::CLONE_CHILD_SETTID | libc::CLONE_PARENT_SETTID) as libc::c_ulong;
+    // The argument order after the stack differs: x86_64 passes the child's tid pointer before
+    // tls, the generic order (aarch64) after it.
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: without CLONE_VM and without a new stack this is a fork: the child runs on a copy
+    // of this stack, where the kernel writes its tid into `tid`. The caller is single-threaded
+    // and its child makes only async-signal-safe calls.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, tid_ptr, tid_ptr, 0) };
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, tid_ptr, 0, tid_ptr) };
+    // SAFETY: `tid` is a live local the kernel may have written through `tid_ptr`.
+    let tid = unsafe { std::ptr::read_volatile(tid_ptr) };
+    (rc, rc == 0 && tid == 0)
+}
+
 /// Sends one message; `false` when it could not be sent (a filter that denies `write`). That
 /// cannot be reported anywhere: the sender then ends, and the supervisor sees end of file.
 fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) -> bool {
@@ -745,10 +774,8 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     }
     // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
     // `workload_main`, which ends in `execve` or `_exit`.
-    let before = nix::unistd::getpid();
-    // SAFETY: see above.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
-    if rc == 0 && nix::unistd::getpid() == before {
+    let (rc, faked) = raw_clone(libc::SIGCHLD as libc::c_ulong);
+    if faked {
         fail(
             &channel,
             Step::PidNamespace,
@@ -835,11 +862,11 @@ fn any_mount_shared() -> Result<bool, Errno> {
 /// lets a mount reach the parent's namespace.
 fn private_proc() -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
-    let before = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
+    // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
+    let before = mount_namespace_inode().ok();
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|errno| (Call::UnshareMount, errno))?;
-    let after = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
-    if after == before {
+    if before.is_some() && mount_namespace_inode().ok() == before {
         return Err((Call::VerifyMountNamespace, Errno::UnknownErrno));
     }
     mount(
@@ -862,8 +889,32 @@ fn private_proc() -> Result<(), (Call, Errno)> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
     )
-    .map_err(|errno| (Call::MountProc, errno))
+    .map_err(|errno| (Call::MountProc, errno))?;
+    // Kernel settings are files whose writes check the uid, not a capability: a workload that runs
+    // as uid 0 (--allow-root) could write /proc/sys/kernel/core_pattern. Read-only, as Docker does.
+    for path in READ_ONLY_PROC {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        match mount(Some(path), path, None::<&str>, flags, None::<&str>) {
+            Ok(()) => {}
+            // A kernel (or runtime) without this file has nothing to protect there.
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err((Call::MountProcReadOnly, errno)),
+        }
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
+        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+            .map_err(|errno| (Call::MountProcReadOnly, errno))?;
+    }
+    Ok(())
 }
+
+/// The parts of the fresh `/proc` the workload may read but never write.
+pub const READ_ONLY_PROC: [&str; 4] =
+    ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every
 /// child, and return the workload's raw wait status once it has ended.
@@ -1031,11 +1082,21 @@ fn mark_close_on_exec() {
     }
 }
 
-/// Creates the descriptor on which the supervisor takes its supervised signals (which must be
-/// blocked already).
+/// The signals that stop the boot: the supervisor takes them during the boot, the workload gets
+/// them once it runs.
+pub const STOP_SIGNALS: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+/// Creates the descriptor on which the supervisor takes the [`STOP_SIGNALS`] during the boot
+/// (they must be blocked already). The other supervised signals are not read from it: they stay
+/// pending until supervision forwards them.
 pub fn signal_fd() -> Result<SignalFd, SpawnError> {
     SignalFd::with_flags(
-        &crate::supervise::supervised_signals(),
+        &STOP_SIGNALS.into_iter().collect(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(SpawnError::call("create the signal descriptor"))

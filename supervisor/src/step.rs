@@ -170,6 +170,8 @@ pub enum Call {
     MountPrivate,
     /// `mount(proc, /proc)`.
     MountProc,
+    /// Bind-mounting `/proc/sys` and friends read-only.
+    MountProcReadOnly,
     /// The mount namespace is the parent's after `unshare(CLONE_NEWNS)`.
     VerifyMountNamespace,
     /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
@@ -208,6 +210,7 @@ impl Call {
             Call::UnshareMount => "unshare(CLONE_NEWNS)",
             Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
             Call::MountProc => "mount(proc, /proc)",
+            Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
             Call::VerifyClone => "getpid after clone (verification)",
