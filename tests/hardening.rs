@@ -318,6 +318,23 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Waits until `pid` sleeps in `rt_sigtimedwait`: the supervisor has reached its supervision
+/// loop. (A signal that arrives earlier, while the release still watches the signal descriptor,
+/// stops the boot instead of reaching the workload.)
+fn wait_until_supervising(pid: u32) {
+    let start = Instant::now();
+    let waiting = libc::SYS_rt_sigtimedwait.to_string();
+    while std::fs::read_to_string(format!("/proc/{pid}/syscall")).map_or(true, |call| {
+        call.split(' ').next() != Some(waiting.as_str())
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the supervisor never waited for signals"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn sigterm_to_the_supervisor_reaches_the_workload() {
     require_root!();
@@ -335,6 +352,7 @@ fn sigterm_to_the_supervisor_reaches_the_workload() {
         .spawn()
         .unwrap();
     wait_for(&ready);
+    wait_until_supervising(child.id());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
