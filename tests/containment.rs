@@ -480,6 +480,45 @@ impl Drop for Running {
     }
 }
 
+/// Processes to kill (SIGKILL) when dropped, each only while its command line is still the one
+/// recorded (a pid may have been reused): what a failed assertion would otherwise leave behind.
+struct Leftovers(Vec<(i32, Vec<u8>)>);
+
+impl Leftovers {
+    /// `supervisor`'s descendants, and the processes running `daemon`.
+    fn of(supervisor: u32, daemon: &[&str]) -> Leftovers {
+        let mut found = Vec::new();
+        let mut parents = vec![supervisor as i32];
+        while let Some(parent) = parents.pop() {
+            for child in children_of(parent as u32) {
+                if let Ok(cmdline) = std::fs::read(format!("/proc/{child}/cmdline")) {
+                    found.push((child, cmdline));
+                    parents.push(child);
+                }
+            }
+        }
+        for pid in running(daemon) {
+            if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+                found.push((pid, cmdline));
+            }
+        }
+        Leftovers(found)
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for (pid, cmdline) in &self.0 {
+            if std::fs::read(format!("/proc/{pid}/cmdline")).ok().as_ref() == Some(cmdline) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 /// The supervisor running `script` in `sh -c`, its standard streams closed.
 fn start_supervisor(extra: &[&str], script: &str) -> Running {
     Running(spawn(
@@ -525,13 +564,14 @@ fn sigkill_to_the_supervisor_leaves_nothing_of_the_sandbox_alive() {
     let daemon = "31337";
     let mut supervisor = start_with_daemon(&[], daemon, dir.path());
     let (init, namespace) = sandbox_of(supervisor.0.id());
+    let _leftovers = Leftovers::of(supervisor.0.id(), &["sleep", daemon]);
     assert_ne!(
         Some(namespace.clone()),
         pid_namespace(std::process::id() as i32)
     );
     let daemons = running(&["sleep", daemon]);
     assert_eq!(daemons.len(), 1, "the daemon runs: {daemons:?}");
-    // Daemonized: its parent died, the init adopted it, and it leads its own session.
+    // Daemonized: its parent died, the init adopted it, and it is in a session of its own.
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemons[0])).unwrap();
     assert_eq!(
         status_field(&status, "PPid"),
@@ -575,6 +615,7 @@ fn without_the_pid_namespace_a_daemon_outlives_the_supervisor() {
     let daemon = "31339";
     let mut supervisor =
         start_with_daemon(&["--disable-step", "pid-namespace"], daemon, dir.path());
+    let leftovers = Leftovers::of(supervisor.0.id(), &["sleep", daemon]);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(supervisor.0.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -583,12 +624,7 @@ fn without_the_pid_namespace_a_daemon_outlives_the_supervisor() {
     supervisor.0.wait().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let daemons = running(&["sleep", daemon]);
-    for pid in &daemons {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(*pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    drop(leftovers);
     assert_eq!(daemons.len(), 1, "the daemon outlived its supervisor");
 }
 
