@@ -12,6 +12,11 @@
 //! - `root-ops DIR`: what capabilities guard. `mknod(DIR/blk, block 7:0)` (removed again if it
 //!   was made), `sethostname` to the current name, `open(/proc/sys/kernel/core_pattern, O_WRONLY)`
 //!   (closed without writing).
+//! - `filter`: calls Docker's default profile denies, with arguments that fail harmlessly or only
+//!   touch this process when let through: `mount_setattr`, `socket(AF_INET, SOCK_PACKET)`, the
+//!   keyrings, `quotactl_fd`, `personality(READ_IMPLIES_EXEC)`, `kcmp`, `process_madvise`,
+//!   `open_by_handle_at`, `name_to_handle_at`, the first number above `mseal` (the newest call the
+//!   supervisor knows), `memfd_create`, `unshare(CLONE_NEWUSER)`, `clone3`.
 
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -117,6 +122,92 @@ fn root_ops(dir: &str) {
     }
 }
 
+/// A raw system call with up to five integer or pointer arguments.
+fn raw(nr: libc::c_long, args: &[u64]) -> String {
+    let mut all = [0u64; 5];
+    all[..args.len()].copy_from_slice(args);
+    // SAFETY: every caller passes integers, null pointers, or pointers to NUL-terminated static
+    // strings; each call fails with these arguments, or changes only this short-lived process.
+    result(unsafe { libc::syscall(nr, all[0], all[1], all[2], all[3], all[4]) })
+}
+
+fn filter() {
+    let text = |bytes: &'static [u8]| bytes.as_ptr() as u64;
+    let me = u64::from(std::process::id());
+    let bad_fd = u64::MAX;
+    let calls: [(&str, libc::c_long, &[u64]); 15] = [
+        (
+            "mount_setattr",
+            libc::SYS_mount_setattr,
+            &[bad_fd, text(b"\0")],
+        ),
+        (
+            "socket(AF_INET,SOCK_PACKET)",
+            libc::SYS_socket,
+            &[libc::AF_INET as u64, 10],
+        ),
+        (
+            "add_key",
+            libc::SYS_add_key,
+            &[
+                text(b"user\0"),
+                text(b"sandbox-parity\0"),
+                text(b"x\0"),
+                1,
+                libc::KEY_SPEC_THREAD_KEYRING as u64,
+            ],
+        ),
+        (
+            "keyctl",
+            libc::SYS_keyctl,
+            &[
+                libc::KEYCTL_GET_KEYRING_ID as u64,
+                libc::KEY_SPEC_SESSION_KEYRING as u64,
+                0,
+            ],
+        ),
+        (
+            "request_key",
+            libc::SYS_request_key,
+            &[text(b"user\0"), text(b"sandbox-parity-none\0"), 0, 0],
+        ),
+        ("quotactl_fd", libc::SYS_quotactl_fd, &[bad_fd, 0, 0, 0]),
+        ("kcmp", libc::SYS_kcmp, &[me, me, 0, 0, 0]),
+        (
+            "process_madvise",
+            libc::SYS_process_madvise,
+            &[bad_fd, 0, 0, 0, 0],
+        ),
+        (
+            "open_by_handle_at",
+            libc::SYS_open_by_handle_at,
+            &[libc::AT_FDCWD as u64, 0, 0],
+        ),
+        (
+            "name_to_handle_at",
+            libc::SYS_name_to_handle_at,
+            &[libc::AT_FDCWD as u64, text(b"/\0"), 0, 0, 0],
+        ),
+        ("above-known", libc::SYS_mseal + 1, &[bad_fd, 0, 0, 0, 0]),
+        ("memfd_create", libc::SYS_memfd_create, &[text(b"x\0"), 0]),
+        ("clone3", libc::SYS_clone3, &[0, 0]),
+        (
+            "unshare(CLONE_NEWUSER)",
+            libc::SYS_unshare,
+            &[libc::CLONE_NEWUSER as u64],
+        ),
+        // Last: it changes how this process maps memory.
+        (
+            "personality(READ_IMPLIES_EXEC)",
+            libc::SYS_personality,
+            &[0x0040_0000],
+        ),
+    ];
+    for (name, nr, args) in calls {
+        println!("{name} {}", raw(nr, args));
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -124,8 +215,9 @@ fn main() {
         ["reach", pid] => reach(pid.parse().expect("PID")),
         ["procs"] => procs(),
         ["root-ops", dir] => root_ops(dir),
+        ["filter"] => filter(),
         _ => {
-            eprintln!("usage: escape-probe tty MARKER | reach PID | procs | root-ops DIR");
+            eprintln!("usage: escape-probe tty MARKER | reach PID | procs | root-ops DIR | filter");
             std::process::exit(2);
         }
     }
