@@ -912,3 +912,91 @@ fn the_workload_sets_no_new_privs_itself() {
     assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("0"));
 }
+
+// Verification: a step whose call an outer runtime answers with 0 without doing it (an
+// `SCMP_ACT_ERRNO(0)` rule) is caught from /proc before the workload runs (exit 123). These run
+// the supervisor under `outer-seccomp fake=NAME`, which answers 0 to the calls NAME covers.
+
+/// Runs `sandbox-supervisor FLAGS -- sh -c 'echo ran > MARKER'` under `outer-seccomp FAKES`;
+/// asserts exit 123 with one error line naming `step`, and that the workload never ran.
+fn assert_caught(fakes: &str, flags: &[&str], step: &str) {
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let mut args: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
+    args.extend(sandbox_tests::marked(&marker, "true"));
+    let outcome = run_supervisor(
+        &Launch {
+            outer_refuses: Some(fakes.to_owned()),
+            ..Launch::default()
+        },
+        args,
+    );
+    assert_eq!(outcome.code, 123, "{fakes}: {}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .contains(&format!("failed to verify {step}")),
+        "{fakes}: {}",
+        outcome.stderr
+    );
+    assert!(!marker.exists(), "{fakes}: the workload ran");
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_setsid_is_caught() {
+    require_root!();
+    assert_caught("fake=setsid", &[], "session");
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_capability_drop_is_caught() {
+    require_root!();
+    // uid 0, so that no change of ids clears the sets on its own; capget and PR_CAPBSET_READ
+    // faked too, so that the workload's own checks see nothing and the supervisor's must.
+    assert_caught(
+        "fake=capabilities",
+        &["--allow-root", "--user", "0"],
+        "capabilities",
+    );
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_no_new_privs_is_caught() {
+    require_root!();
+    // Without the workload filter, whose installation would need no_new_privs and be refused.
+    assert_caught(
+        "fake=no-new-privs",
+        &["--disable-step", "workload-seccomp"],
+        "no-new-privs",
+    );
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_filter_is_caught_in_the_workload_and_in_the_supervisor() {
+    require_root!();
+    assert_caught("fake=seccomp", &[], "workload-seccomp");
+    assert_caught(
+        "fake=seccomp",
+        &["--disable-step", "workload-seccomp"],
+        "supervisor-seccomp",
+    );
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_mount_namespace_is_caught() {
+    require_root!();
+    // unshare(CLONE_NEWNS) and every mount answer 0: the host's mounts are untouched.
+    assert_caught("fake=mountns", &[], "mount-namespace");
+}
+
+#[test]
+#[ignore = "needs `outer-seccomp fake=NAME` (answers 0 without doing the call)"]
+fn a_faked_network_namespace_is_caught() {
+    require_root!();
+    assert_caught("fake=netns", &[], "the network namespace");
+}
