@@ -700,6 +700,47 @@ fn the_init_passes_on_the_workloads_status_and_forwarded_signals() {
     );
 }
 
+/// A signal sent the moment the workload runs (its first command done) must reach it. Today the
+/// supervisor still watches its signal descriptor until it has seen the workload's `execve`: a
+/// SIGUSR1 read there is dropped, a SIGTERM stops "the boot" of a workload that already runs
+/// (exit 143 and the workload killed, its trap never run). Seen in about one run in five.
+#[test]
+#[ignore = "supervisor bug: a signal that arrives between the workload's execve and supervision is lost; see the report to the lead"]
+fn a_signal_sent_as_soon_as_the_workload_runs_reaches_it() {
+    require_root!();
+    let dir = scratch();
+    for round in 0..20 {
+        let ready = dir.path().join(format!("ready-{round}"));
+        let mut supervisor =
+            start_supervisor(&[], &format!("echo > {}; exec sleep 3600", ready.display()));
+        let start = Instant::now();
+        while !ready.exists() {
+            assert!(start.elapsed() < Duration::from_secs(20), "never ready");
+            std::hint::spin_loop();
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(supervisor.0.id() as i32),
+            nix::sys::signal::Signal::SIGUSR1,
+        )
+        .unwrap();
+        let start = Instant::now();
+        let code = loop {
+            if let Some(status) = supervisor.0.try_wait().unwrap() {
+                break status.code();
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(
+            code,
+            Some(138),
+            "round {round}: SIGUSR1 did not reach the workload"
+        );
+    }
+}
+
 // 5. The environment.
 
 fn report_of(path: &Path) -> (serde_json::Value, String) {
