@@ -5,6 +5,10 @@
 //! Where a protection could be missing without any test noticing, a control run with the step
 //! turned off (`--disable-step`) shows that the same attempt then succeeds: the failure asserted
 //! is the protection's doing, not the test's setup.
+//!
+//! Ignored tests wait for something outside this file, named in their `ignore` reason: a
+//! supervisor fix (a writable `/proc/sys` for a uid 0 workload, a signal lost at the release), or
+//! `outer-seccomp fake=NAME`, the helper mode that answers 0 to a call without doing it.
 
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
