@@ -107,11 +107,13 @@ pub enum SandboxFailureKind {
     /// The seccomp filter on the workload was refused: the workload could use user namespaces,
     /// ptrace, fileless exec, raw sockets and the other calls the filter denies.
     WorkloadSeccomp,
-    /// `unshare(CLONE_NEWPID)` was refused: the workload would see, and could signal or open the
-    /// `/proc/PID/mem` of, every process of its uid on the host.
+    /// `clone(CLONE_NEWPID|CLONE_NEWIPC)` was refused: the workload would share the host's PID
+    /// and IPC namespaces, see and signal every process of its uid, and could outlive the
+    /// supervisor.
     PidNamespace,
     /// `unshare(CLONE_NEWNS)`, making its mounts private or mounting a fresh `/proc` was refused:
-    /// the workload would see the host's `/proc`.
+    /// the workload would see the host's `/proc`, through which it could read and write the
+    /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
 }
 
@@ -178,10 +180,10 @@ impl SandboxFailureKind {
                 "the workload runs without the workload seccomp filter"
             }
             SandboxFailureKind::PidNamespace => {
-                "the workload shares the supervisor's PID namespace and sees the host's processes"
+                "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor"
             }
             SandboxFailureKind::MountNamespace => {
-                "the workload shares the supervisor's mount namespace and the host's /proc"
+                "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
             }
         }
     }

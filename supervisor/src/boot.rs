@@ -259,6 +259,15 @@ pub(crate) fn prepare(
         .cap_add
         .iter()
         .fold(0u64, |mask, cap| mask | 1 << cap);
+    let privileged = plan.identity().map_or_else(
+        || nix::unistd::geteuid().is_root(),
+        |identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        },
+    );
+    plan.fresh_sys(privileged || keep != 0);
     if keep != 0 {
         tracing::warn!(
             capabilities = ?crate::caps::names(keep),
@@ -534,10 +543,18 @@ fn verify_sandbox(
         parent_mount_namespace_inode: own_mnt_ns,
         proc_mount_id: fresh_proc,
     };
+    // The workload's working directory must not be on the supervisor's /proc.
+    let on_host_proc = {
+        use std::os::unix::fs::MetadataExt;
+        let cwd = std::fs::metadata(format!("/proc/{workload}/cwd")).map(|meta| meta.dev());
+        let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev());
+        matches!((cwd, host_proc), (Ok(cwd), Ok(proc)) if cwd == proc)
+    };
     if plan.performs(Step::MountNamespace) {
         if (mnt_ns.is_some() && mnt_ns == own_mnt_ns)
             || fresh_proc.is_none()
             || !writable.is_empty()
+            || on_host_proc
         {
             return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
         }

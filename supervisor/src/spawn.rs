@@ -22,7 +22,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,8 @@ pub struct Plan {
     identity_in_place: bool,
     last_cap: u32,
     keep_caps: u64,
+    cwd: Option<CString>,
+    fresh_sys: bool,
     mask: SigSet,
 }
 
@@ -156,6 +158,10 @@ impl Plan {
             identity_in_place: false,
             last_cap: caps::last_cap(),
             keep_caps: 0,
+            cwd: std::env::current_dir()
+                .ok()
+                .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
+            fresh_sys: false,
             mask,
         })
     }
@@ -189,6 +195,13 @@ impl Plan {
                 Step::WorkloadSeccomp => self.filter.is_some(),
                 _ => true,
             }
+    }
+
+    /// Mounts a fresh read-only sysfs over `/sys` in the sandbox: for a workload that may write
+    /// root-owned files (uid or gid 0, or a kept capability), since `/sys` and the cgroup file
+    /// systems below it are the host's.
+    pub fn fresh_sys(&mut self, needed: bool) {
+        self.fresh_sys = needed;
     }
 
     /// Capabilities the workload keeps (`--cap-add`), as a mask.
@@ -407,6 +420,8 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::VerifyMountsPrivate => (20, 0),
         Call::VerifyClone => (21, 0),
         Call::MountProcReadOnly => (22, 0),
+        Call::MountShm => (23, 0),
+        Call::MountSys => (24, 0),
     }
 }
 
@@ -434,6 +449,8 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         20 => Call::VerifyMountsPrivate,
         21 => Call::VerifyClone,
         22 => Call::MountProcReadOnly,
+        23 => Call::MountShm,
+        24 => Call::MountSys,
         _ => return None,
     })
 }
@@ -615,7 +632,9 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
 
     let mut flags = libc::SIGCHLD as libc::c_ulong;
     if plan.performs(Step::PidNamespace) {
-        flags |= libc::CLONE_NEWPID as libc::c_ulong;
+        // The IPC namespace goes with the PID namespace: System V and POSIX message queues of the
+        // host are as much the host's processes' as their memory.
+        flags |= (libc::CLONE_NEWPID | libc::CLONE_NEWIPC) as libc::c_ulong;
     }
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
@@ -768,9 +787,18 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = private_proc() {
+        if let Err((call, errno)) = private_proc(plan.fresh_sys) {
             fail(&channel, Step::MountNamespace, call, errno);
         }
+    }
+    // The working directory was resolved in the supervisor's mount tree: a directory under the
+    // host's /proc would stay the host's /proc after the fresh one is mounted. Resolve it again
+    // (or fall back to /).
+    let cwd = plan.cwd.as_deref().unwrap_or(c"/");
+    // SAFETY: `cwd` and the literal are NUL-terminated strings.
+    if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+        // SAFETY: as above.
+        unsafe { libc::chdir(c"/".as_ptr()) };
     }
     // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
     // `workload_main`, which ends in `execve` or `_exit`.
@@ -860,7 +888,7 @@ fn any_mount_shared() -> Result<bool, Errno> {
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
 /// Each call is checked before the next, so that a call answered with 0 without effect never
 /// lets a mount reach the parent's namespace.
-fn private_proc() -> Result<(), (Call, Errno)> {
+fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();
@@ -908,6 +936,23 @@ fn private_proc() -> Result<(), (Call, Errno)> {
             | MsFlags::MS_NOEXEC;
         mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
             .map_err(|errno| (Call::MountProcReadOnly, errno))?;
+    }
+    // Shared memory of its own: the host's /dev/shm holds other processes' segments.
+    match mount(
+        Some("tmpfs"),
+        "/dev/shm",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    ) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(errno) => return Err((Call::MountShm, errno)),
+    }
+    if fresh_sys {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
+            .map_err(|errno| (Call::MountSys, errno))?;
     }
     Ok(())
 }

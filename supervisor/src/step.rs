@@ -15,7 +15,7 @@ use crate::identity::DropStage;
 pub enum Step {
     /// The supervisor enters a new network namespace with only `lo` up; the sandbox inherits it.
     NetworkNamespace,
-    /// The sandbox's init is created in a new PID namespace, as its PID 1.
+    /// The sandbox's init is created in new PID and IPC namespaces, as its PID 1.
     PidNamespace,
     /// The init enters a new mount namespace, makes every mount private and mounts a fresh `/proc`.
     MountNamespace,
@@ -89,8 +89,10 @@ impl Step {
     pub const fn protection(self) -> &'static str {
         match self {
             Step::NetworkNamespace => "a network namespace with only lo",
-            Step::PidNamespace => "a PID namespace whose init is the sandbox's own",
-            Step::MountNamespace => "a private mount namespace with a fresh /proc",
+            Step::PidNamespace => "PID and IPC namespaces whose init is the sandbox's own",
+            Step::MountNamespace => {
+                "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm"
+            }
             Step::Session => "a new session without a controlling terminal",
             Step::Capabilities => "no capability in any set",
             Step::PrivilegeDrop => "the workload's uid, gid and groups",
@@ -172,6 +174,10 @@ pub enum Call {
     MountProc,
     /// Bind-mounting `/proc/sys` and friends read-only.
     MountProcReadOnly,
+    /// A tmpfs of the sandbox's own on `/dev/shm`.
+    MountShm,
+    /// A fresh read-only sysfs on `/sys`.
+    MountSys,
     /// The mount namespace is the parent's after `unshare(CLONE_NEWNS)`.
     VerifyMountNamespace,
     /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
@@ -206,11 +212,13 @@ impl Call {
             Call::LoopbackSetFlags => "ioctl(SIOCSIFFLAGS, lo, IFF_UP)",
             Call::UnshareUser => "unshare(CLONE_NEWUSER)",
             Call::WriteIdMap => "write(/proc/self/uid_map)",
-            Call::ClonePid => "clone(CLONE_NEWPID)",
+            Call::ClonePid => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
             Call::UnshareMount => "unshare(CLONE_NEWNS)",
             Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
             Call::MountProc => "mount(proc, /proc)",
             Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
+            Call::MountShm => "mount(tmpfs, /dev/shm)",
+            Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
             Call::VerifyClone => "getpid after clone (verification)",
