@@ -160,6 +160,29 @@ fn run_with_report_at(path: &Path) -> (Outcome, bool) {
 }
 
 #[test]
+fn report_under_a_symbolically_linked_directory_is_refused() {
+    // A link planted in a directory component (say by another user owning /tmp/x) would make a
+    // root run write where the link points.
+    let dir = scratch();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let linked = dir.path().join("linked");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let (outcome, ran) = run_with_report_at(&linked.join("report.json"));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("symbolic link"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+    assert!(
+        !elsewhere.join("report.json").exists(),
+        "the report was written through the link"
+    );
+}
+
+#[test]
 fn report_through_a_symbolic_link_is_refused_and_its_target_unchanged() {
     let dir = scratch();
     let target = write_file(dir.path(), "precious", "precious contents\n");
