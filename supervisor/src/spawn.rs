@@ -823,7 +823,7 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     // The init keeps no end of the handshake: end of file then means the workload exec'd or died.
     drop(channel);
     drop(go);
-    let status = init_loop(workload);
+    let status = init_loop(workload, plan.performs(Step::PidNamespace));
     // SAFETY: `status` is valid for 4 bytes of reads; `ended` is the pipe's open write end.
     let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
     // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
@@ -963,8 +963,17 @@ pub const READ_ONLY_PROC: [&str; 4] =
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every
 /// child, and return the workload's raw wait status once it has ended.
-fn init_loop(workload: Pid) -> i32 {
+fn init_loop(workload: Pid, own_pid_namespace: bool) -> i32 {
     let signals = crate::supervise::supervised_signals();
+    // Job control: the workload runs in a session of its own, out of the terminal's reach, so a
+    // stop asked of the supervisor (Ctrl-Z, a background read or write) stops the whole sandbox,
+    // and a continue continues it. In its own PID namespace that is every process but the init
+    // (`kill(-1)`); otherwise the workload's process group.
+    let everyone = if own_pid_namespace {
+        Pid::from_raw(-1)
+    } else {
+        Pid::from_raw(-workload.as_raw())
+    };
     loop {
         loop {
             let mut status = 0;
@@ -979,6 +988,12 @@ fn init_loop(workload: Pid) -> i32 {
         }
         match signals.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => continue,
+            Ok(Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+                let _ = nix::sys::signal::kill(everyone, Signal::SIGSTOP);
+            }
+            Ok(Signal::SIGCONT) => {
+                let _ = nix::sys::signal::kill(everyone, Signal::SIGCONT);
+            }
             Ok(signal) => {
                 let _ = nix::sys::signal::kill(workload, signal);
             }
