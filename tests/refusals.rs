@@ -535,6 +535,14 @@ for line in open("/proc/self/status"):
     if key in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
                "NoNewPrivs", "Seccomp", "Seccomp_filters"):
         print("%s=%s" % (key, " ".join(value.split())))
+# Last: on success it moves this process into a new user namespace.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER = 0x10000000
+if libc.unshare(CLONE_NEWUSER) == 0:
+    print("unshare_user=OK")
+else:
+    print("unshare_user=" + errno.errorcode[ctypes.get_errno()])
 "#;
 
 /// What one run showed.
@@ -903,6 +911,10 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             "the workload filter",
             (observe("memfd") == "EPERM") == own(WORKLOAD_SECCOMP),
         ),
+        (
+            "user namespace refusal (the filter denies unshare(CLONE_NEWUSER))",
+            !own(WORKLOAD_SECCOMP) || observe("unshare_user") == "EPERM",
+        ),
         ("uid 65534", observe("Uid") == "65534 65534 65534 65534"),
         ("gid 65534", observe("Gid") == "65534 65534 65534 65534"),
         (
@@ -1190,4 +1202,41 @@ fn tolerating_netns_leaves_the_workload_filter_whole() {
         clean_host.stdout
     );
     assert_eq!(denied(&netns_refused.stdout), denied(&clean_host.stdout));
+}
+
+/// On the user-namespace route only the caller's own identity exists: `--user` naming anyone
+/// else is a privilege-drop failure (exit 122, one line that says why), which `probe` predicts;
+/// naming the caller itself runs the workload as the caller.
+#[test]
+fn userns_route_keeps_the_callers_identity_only() {
+    if !is_root() {
+        skip_or_fail("needs root (to start the supervisor as uid 65534)");
+        return;
+    }
+    let nobody = sandbox_tests::Launch {
+        unprivileged: true,
+        ..Default::default()
+    };
+    for user in [
+        ["--user", "0", "--allow-root"].as_slice(),
+        &["--user", "1000"],
+    ] {
+        let run = sandbox_tests::run_supervisor(&nobody, user.iter().chain(&["--", "true"]));
+        assert_eq!(run.code, 122, "{user:?}: {}", run.stderr);
+        assert!(
+            run.error_line().contains("took the user-namespace route"),
+            "{user:?}: {}",
+            run.stderr
+        );
+        let probe =
+            sandbox_tests::run_supervisor(&nobody, ["probe", "--json"].iter().chain(user.iter()));
+        assert_eq!(probe.code, 122, "probe {user:?}: {}", probe.stderr);
+    }
+    let own = sandbox_tests::run_supervisor(&nobody, ["--user", "65534", "--", "id", "-u"]);
+    assert_eq!(
+        (own.code, own.stdout.trim()),
+        (0, "65534"),
+        "{}",
+        own.stderr
+    );
 }
