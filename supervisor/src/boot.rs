@@ -509,6 +509,7 @@ fn verify_sandbox(
             return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
         }
         report.enforced(Step::PidNamespace, evidence);
+        report.step(Step::PidNamespace).route = Some(route);
     } else {
         report.step(Step::PidNamespace).verified = evidence;
     }
@@ -559,6 +560,7 @@ fn verify_sandbox(
             return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
         }
         report.enforced(Step::MountNamespace, evidence);
+        report.step(Step::MountNamespace).route = Some(route);
     } else {
         report.step(Step::MountNamespace).verified = evidence;
     }

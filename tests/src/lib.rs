@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+pub mod outer;
+
 /// Skips the calling test unless it runs as root; with `REQUIRE_PRIVILEGED_TESTS=1` a missing
 /// privilege fails the test instead.
 #[macro_export]
@@ -60,7 +62,7 @@ pub fn target_dir() -> PathBuf {
 /// the checkout itself may not be (and the tests start the supervisor as an unprivileged user).
 /// `SANDBOX_TESTS_STAGING` names it (tests/run.sh makes a fresh one and removes it afterwards);
 /// otherwise it is one per user and target directory under the system temp dir, reused.
-fn staging_dir() -> &'static Path {
+pub fn staging_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = match std::env::var_os("SANDBOX_TESTS_STAGING") {
