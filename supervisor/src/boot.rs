@@ -446,6 +446,15 @@ pub(crate) fn install_prelude(
     if let Err(errno) = crate::seccomp::set_no_new_privs() {
         return Ok(Err(refusal(Call::NoNewPrivs, errno)));
     }
+    // A faked success would make the installation fail with EACCES, which is no refusal.
+    // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer and reads only this thread's state.
+    if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } != 1 {
+        return Err(SupervisorError::Verify {
+            step: Step::SupervisorSeccomp,
+            detail: "prctl(PR_SET_NO_NEW_PRIVS) returned success but PR_GET_NO_NEW_PRIVS is not 1"
+                .to_owned(),
+        });
+    }
     if let Err(errno) = crate::seccomp::install(prelude) {
         return Ok(Err(refusal(Call::Seccomp, errno)));
     }

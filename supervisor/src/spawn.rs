@@ -422,6 +422,7 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::MountProcReadOnly => (22, 0),
         Call::MountShm => (23, 0),
         Call::MountSys => (24, 0),
+        Call::VerifyNoNewPrivs => (25, 0),
     }
 }
 
@@ -451,6 +452,7 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         22 => Call::MountProcReadOnly,
         23 => Call::MountShm,
         24 => Call::MountSys,
+        25 => Call::VerifyNoNewPrivs,
         _ => return None,
     })
 }
@@ -1074,6 +1076,16 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     if plan.performs(Step::NoNewPrivs) {
         crate::seccomp::set_no_new_privs()
             .map_err(|errno| (Step::NoNewPrivs, Call::NoNewPrivs, errno))?;
+        // A faked success would make the filter's installation fail with EACCES, which is no
+        // refusal of the filter: check it here.
+        // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer and reads only this thread's state.
+        if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } != 1 {
+            return Err(Failure::Step(
+                Step::NoNewPrivs,
+                Call::VerifyNoNewPrivs,
+                Errno::UnknownErrno,
+            ));
+        }
     }
     if let Some(filter) = plan
         .filter

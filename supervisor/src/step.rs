@@ -184,6 +184,8 @@ pub enum Call {
     VerifyMountsPrivate,
     /// `clone` returned 0 in the calling process itself.
     VerifyClone,
+    /// `PR_GET_NO_NEW_PRIVS` is not 1 after `PR_SET_NO_NEW_PRIVS`.
+    VerifyNoNewPrivs,
     /// `setsid`.
     Setsid,
     /// `prctl(PR_CAPBSET_DROP)`.
@@ -221,7 +223,8 @@ impl Call {
             Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
-            Call::VerifyClone => "getpid after clone (verification)",
+            Call::VerifyClone => "clone's child tid (verification)",
+            Call::VerifyNoNewPrivs => "prctl(PR_GET_NO_NEW_PRIVS) (verification)",
             Call::Setsid => "setsid",
             Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
             Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
@@ -244,6 +247,7 @@ impl Call {
                 | Call::VerifyMountNamespace
                 | Call::VerifyMountsPrivate
                 | Call::VerifyClone
+                | Call::VerifyNoNewPrivs
                 | Call::Drop(
                     DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
                 )

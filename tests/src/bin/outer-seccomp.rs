@@ -129,6 +129,29 @@ fn programs(refusals: &str) -> Result<Vec<BpfProgram>, String> {
         .collect()
 }
 
+/// Installs `program` on this process. With `CAP_SYS_ADMIN` (root) without setting
+/// `PR_SET_NO_NEW_PRIVS`, as a container runtime does: a launcher that set it would hide a faked
+/// `prctl(PR_SET_NO_NEW_PRIVS)` from the supervisor's check. Otherwise the kernel requires it, and
+/// seccompiler sets it.
+fn install(program: &BpfProgram) {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(program.len()).expect("a program the kernel accepts"),
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, borrowed for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        seccompiler::apply_filter(program).expect("install the outer filter");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (refusals, command) = match args.iter().position(|arg| arg == "--") {
@@ -146,7 +169,7 @@ fn main() {
         }
     };
     for program in &programs {
-        seccompiler::apply_filter(program).expect("install the outer filter");
+        install(program);
     }
     let err = std::process::Command::new(&command[0])
         .args(&command[1..])
