@@ -76,7 +76,7 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
     assert!(ran);
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
-         [network-namespace, supervisor-seccomp, workload-seccomp]"
+         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);
@@ -208,6 +208,14 @@ fn a_plugin_is_loaded_and_declared_before_hardening_when_nothing_is_refused() {
     );
 }
 
+/// A directory only its owner (root, or the user running the tests) can write to: a plugin's
+/// directory must not be writable by anyone else.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
 /// A copy of a built plugin in a scratch directory, with `mode`.
 fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
     let path = dir.join("plugin.so");
@@ -227,16 +235,16 @@ fn sha256_of(path: &Path) -> String {
 /// Every bad plugin input: one error line, its exit code, and the workload never runs.
 #[test]
 fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
-    let dir = scratch();
+    let dir = private_dir();
     let good = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
     let link = dir.path().join("link.so");
     std::os::unix::fs::symlink(&good, &link).unwrap();
     let text = write_file(dir.path(), "text.so", "not a shared object\n");
     let subdir = dir.path().join("subdir");
     std::fs::create_dir(&subdir).unwrap();
-    let writable_dir = scratch();
+    let writable_dir = private_dir();
     let group_writable = copy_plugin(writable_dir.path(), "sandbox-plugin-outer-sandbox", 0o775);
-    let world_dir = scratch();
+    let world_dir = private_dir();
     let world_writable = copy_plugin(world_dir.path(), "sandbox-plugin-outer-sandbox", 0o757);
     let bad_json = write_file(dir.path(), "bad.json", "{ not json");
     let p = |path: &Path| path.display().to_string();
@@ -319,7 +327,7 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
 #[test]
 fn a_plugin_owned_by_another_user_is_refused() {
     require_root!();
-    let dir = scratch();
+    let dir = private_dir();
     let path = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
     nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(12345)), None).unwrap();
     let flags = vec!["--handler-plugin".to_owned(), path.display().to_string()];
@@ -329,4 +337,247 @@ fn a_plugin_owned_by_another_user_is_refused() {
     assert!(outcome
         .error_line()
         .contains("is owned by uid 12345; it must be owned by root or by uid 0"));
+}
+
+/// Every directory on the plugin's path is checked like the file (OpenSSH's StrictModes): a
+/// directory another user can write to (or owns) would let that user swap the plugin.
+#[test]
+fn a_plugin_in_a_directory_another_user_can_write_is_refused() {
+    require_root!();
+    let p = |path: &Path| path.display().to_string();
+
+    // World-writable, not sticky: anyone can rename the plugin away and put theirs in its place.
+    let open_dir = scratch();
+    let inner = open_dir.path().join("plugins");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plugin_path = copy_plugin(&inner, "sandbox-plugin-outer-sandbox", 0o755);
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} has mode 0777; a directory on the path must not be group- or world-writable unless it is sticky",
+            open_dir.path().display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+
+    // Owned by another user, even with mode 0755: that user can swap the plugin.
+    let owned = private_dir();
+    let plugin_path = copy_plugin(owned.path(), "sandbox-plugin-outer-sandbox", 0o755);
+    nix::unistd::chown(owned.path(), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} is owned by uid 65534; every directory on the path must be owned by root or by uid 0",
+            owned.path().display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+
+    // A sticky, world-writable directory owned by root (like /tmp) is accepted: nobody else can
+    // rename or remove the root-owned directory below it.
+    let sticky = scratch();
+    std::fs::set_permissions(sticky.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let inner = sticky.path().join("plugins");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plugin_path = copy_plugin(&inner, "sandbox-plugin-outer-sandbox", 0o755);
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(ran);
+}
+
+/// A symbolic link anywhere on the path is refused, not only in the last component: each
+/// directory is opened with O_NOFOLLOW relative to the one before.
+#[test]
+fn a_symlinked_directory_on_the_path_is_refused() {
+    let dir = private_dir();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy_plugin(&real, "sandbox-plugin-outer-sandbox", 0o755);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let through_link = link.join("plugin.so");
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &[
+            "--handler-plugin".to_owned(),
+            through_link.display().to_string(),
+        ],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} is a symbolic link; name the real directory",
+            link.display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+    // `..` is refused outright.
+    let dotdot = real.join("..").join("real").join("plugin.so");
+    let (outcome, _) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), dotdot.display().to_string()],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("contains '..'"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// The pid written to `pidfile`, if the process got that far.
+fn pid_in(pidfile: &Path) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A plugin that never answers: the supervisor stops with the plugin-failure code within the
+/// deadline, with one line, and the process that ran the plugin is gone.
+#[test]
+fn a_plugin_that_never_answers_is_stopped_at_the_deadline() {
+    require_root!();
+    for (mode, launch, expected) in [
+        ("sleep-init", Launch::default(), "plugin:misbehaving@0.1.0 did not answer init within 1s (--handler-timeout)"),
+        ("sleep-handle", unprivileged(), "plugin:misbehaving@0.1.0 failed: did not answer handle within 1s (--handler-timeout); the call was killed"),
+    ] {
+        let dir = scratch();
+        let pidfile = dir.path().join("pid");
+        let config = format!(r#"{{"mode": "{mode}", "pidfile": "{}"}}"#, pidfile.display());
+        let (mut flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+        flags.extend(["--handler-timeout".to_owned(), "1".to_owned()]);
+        let started = std::time::Instant::now();
+        let (outcome, ran) = run_marked(&launch, &flags);
+        let took = started.elapsed();
+        assert_eq!(outcome.code, PLUGIN_FAILURE, "{mode}: {}", outcome.stderr);
+        assert!(!ran, "{mode}: the workload must not run");
+        assert!(took < std::time::Duration::from_secs(4), "{mode}: took {took:?}");
+        assert!(outcome.error_line().contains(expected), "{mode}: {}", outcome.stderr);
+        if let Some(pid) = pid_in(&pidfile) {
+            assert!(!alive(pid), "{mode}: the plugin's process {pid} survived the run");
+        }
+    }
+}
+
+/// A plugin that starts a process (a fork, a double fork whose orphan lands with the supervisor
+/// as subreaper, or a fork in handle) is refused, and the process is killed.
+#[test]
+fn a_plugin_that_starts_a_process_is_refused() {
+    require_root!();
+    for (mode, launch, expected) in [
+        (
+            "fork-init",
+            Launch::default(),
+            "plugin:misbehaving@0.1.0 started a process (pid ",
+        ),
+        (
+            "double-fork-init",
+            Launch::default(),
+            "plugin:misbehaving@0.1.0 started a process (pid ",
+        ),
+        (
+            "fork-handle",
+            unprivileged(),
+            "plugin:misbehaving@0.1.0 failed: started a process (pid ",
+        ),
+    ] {
+        let dir = scratch();
+        let pidfile = dir.path().join("pid");
+        let config = format!(
+            r#"{{"mode": "{mode}", "pidfile": "{}"}}"#,
+            pidfile.display()
+        );
+        let (flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+        let (outcome, ran) = run_marked(&launch, &flags);
+        assert_eq!(outcome.code, PLUGIN_FAILURE, "{mode}: {}", outcome.stderr);
+        assert!(!ran, "{mode}: the workload must not run");
+        assert!(
+            outcome.error_line().contains(expected),
+            "{mode}: {}",
+            outcome.stderr
+        );
+        // Give a just-forked child the time to write its pid, then check it is gone.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(pid) = pid_in(&pidfile) {
+            assert!(
+                !alive(pid),
+                "{mode}: the plugin's process {pid} survived the run"
+            );
+        }
+    }
+}
+
+/// A descriptor the plugin opens in handle (without close-on-exec) never reaches the workload:
+/// handle runs in a child that exits after answering. The refusal is the workload filter's (an
+/// outer filter refuses `seccomp`), decided between the first spawn and its retry: the path on
+/// which a descriptor opened by the plugin would otherwise be inherited.
+#[test]
+fn a_descriptor_opened_in_handle_does_not_reach_the_workload() {
+    require_root!();
+    let dir = scratch();
+    let secret = write_file(dir.path(), "plugin-secret-file", "secret\n");
+    let config = format!(
+        r#"{{"mode": "open-handle", "open": "{}"}}"#,
+        secret.display()
+    );
+    let (mut flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+    flags.extend([
+        "--".to_owned(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "for fd in /proc/self/fd/*; do echo \"$fd -> $(readlink $fd)\"; done".to_owned(),
+    ]);
+    let launch = Launch {
+        outer_refuses: Some("seccomp".to_owned()),
+        ..Launch::default()
+    };
+    let outcome = run_supervisor(&launch, &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("workload-seccomp"),
+        "{}",
+        outcome.stderr
+    );
+    // The plugin was asked (a refusal was tolerated) and the workload listed its descriptors.
+    assert!(!outcome.warn_lines().is_empty(), "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("/proc/self/fd/0"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        !outcome.stdout.contains("plugin-secret-file"),
+        "the plugin's descriptor reached the workload:\n{}",
+        outcome.stdout
+    );
 }

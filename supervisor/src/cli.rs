@@ -72,6 +72,11 @@ pub struct HandlerArgs {
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
     #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
+
+    /// Deadline for the plugin to load (constructors, init, tolerates) and for each of its
+    /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
+    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::plugin::parse_timeout)]
+    pub handler_timeout: Option<std::time::Duration>,
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -169,6 +174,7 @@ impl Cli {
             handler_plugin: self.handler.handler_plugin.clone(),
             handler_config: self.handler.handler_config.clone(),
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
+            handler_timeout: self.handler.handler_timeout,
             user: self.user.clone(),
             seccomp_profile: self.seccomp_profile.clone(),
             command: self.command.clone(),

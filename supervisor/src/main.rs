@@ -22,6 +22,7 @@ fn main() {
             handler_plugin: args.handler.handler_plugin.clone(),
             handler_config: args.handler.handler_config.clone(),
             handler_plugin_sha256: args.handler.handler_plugin_sha256,
+            handler_timeout: args.handler.handler_timeout,
             user: args.user.clone(),
         })
         .map(|answer| {

@@ -1,16 +1,38 @@
-//! Trusted, race-free loading of a failure-handler plugin.
+//! Trusted, race-free loading of a failure-handler plugin, and calls into it with a deadline.
 //!
-//! The file is opened once (`O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK`), every check is made on that
-//! descriptor (`fstat`, ELF magic, optional SHA-256), and the dynamic loader is handed the same
-//! descriptor through `/proc/self/fd/N`, so the file that was checked is the file that is loaded.
-//! The library is never unloaded.
+//! # Loading
+//!
+//! The path is walked from `/` one component at a time: every directory is opened with
+//! `openat(parent, name, O_DIRECTORY|O_NOFOLLOW)` and checked on its descriptor (owned by root or
+//! the invoking user; not group- or world-writable unless it is sticky, like `/tmp`), then the file
+//! itself is opened relative to the last directory (`O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK`).
+//! No symbolic link is followed anywhere on the path, and no check can be raced by renaming a
+//! component afterwards: every check is made on a descriptor that is then used. Every further check
+//! (`fstat`, ELF magic, optional SHA-256) is made on the file's descriptor, and the dynamic loader
+//! is handed the same descriptor through `/proc/self/fd/N`, so the file that was checked is the
+//! file that is loaded. The library is never unloaded.
+//!
+//! After the constructors, `init` and `tolerates` ran, the supervisor must still be one thread with
+//! no child process: a plugin that started a thread or a process (including a double fork, which
+//! the supervisor catches by being a child subreaper while it loads) is refused and its processes
+//! are killed.
+//!
+//! # Deadlines
+//!
+//! Loading (constructors, `init`, `tolerates`) runs under a `SIGALRM` timer: past the deadline the
+//! signal handler writes one error line and ends the process with the plugin-failure code. Each
+//! `handle` call runs in a forked child that writes its answer to a pipe and exits; the supervisor
+//! waits for the answer until the deadline, then kills the child's process group. Nothing a plugin
+//! does in `handle` (open descriptors, state, threads, processes) outlives the call.
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::{Duration, Instant};
 
 use abi_stable::library::{
     AbiHeaderRef, LibraryError, RootModule, ROOT_MODULE_LOADER_NAME_WITH_NUL,
@@ -18,13 +40,20 @@ use abi_stable::library::{
 use abi_stable::std_types::RResult;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::sys::signal::{self, SigHandler, SigSet, Signal};
+use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
 use sandbox_plugin_api::ffi::{with_report_ffi, HandlerModRef, PluginError};
 use sha2::{Digest, Sha256};
 
 use crate::failure::{
     FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, Verdict,
 };
+
+/// How long a plugin may take, by default, to load (constructors, `init`, `tolerates`) and to
+/// answer one `handle` call: `--handler-timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the operator asked for on the command line.
 #[derive(Debug, Clone)]
@@ -35,6 +64,8 @@ pub struct PluginRequest {
     pub sha256: Option<[u8; 32]>,
     /// The contents of `--handler-config`, as JSON text (already checked to parse).
     pub config: Option<String>,
+    /// `--handler-timeout`: the deadline for loading and for each `handle` call.
+    pub timeout: Duration,
 }
 
 /// The plugin file could not be trusted or loaded. Exit code: plugin load or ABI error.
@@ -50,6 +81,50 @@ pub enum PluginLoadError {
     /// The last path component is a symbolic link.
     #[error("plugin {0} is a symbolic link; name the file itself")]
     Symlink(PathBuf),
+    /// The path has a `..` component.
+    #[error("plugin path {0} contains '..'; give the path without it")]
+    ParentComponent(PathBuf),
+    /// A directory on the path is a symbolic link.
+    #[error("plugin {path}: directory {dir} is a symbolic link; name the real directory")]
+    SymlinkDirectory {
+        /// The plugin path.
+        path: PathBuf,
+        /// The directory on the path that is a link.
+        dir: PathBuf,
+    },
+    /// A directory on the path could not be opened.
+    #[error("plugin {path}: failed to open directory {dir}")]
+    OpenDirectory {
+        /// The plugin path.
+        path: PathBuf,
+        /// The directory on the path.
+        dir: PathBuf,
+        /// The errno of `openat`.
+        #[source]
+        source: Errno,
+    },
+    /// A directory on the path is owned by another user.
+    #[error("plugin {path}: directory {dir} is owned by uid {owner}; every directory on the path must be owned by root or by uid {caller}")]
+    DirectoryOwner {
+        /// The plugin path.
+        path: PathBuf,
+        /// The directory on the path.
+        dir: PathBuf,
+        /// The directory's owner.
+        owner: u32,
+        /// The invoking user.
+        caller: u32,
+    },
+    /// A directory on the path is group- or world-writable and not sticky.
+    #[error("plugin {path}: directory {dir} has mode {mode:04o}; a directory on the path must not be group- or world-writable unless it is sticky")]
+    DirectoryWritable {
+        /// The plugin path.
+        path: PathBuf,
+        /// The directory on the path.
+        dir: PathBuf,
+        /// The permission bits.
+        mode: u32,
+    },
     /// `open` failed for another reason.
     #[error("failed to open plugin {path}")]
     Open {
@@ -147,6 +222,9 @@ pub enum PluginLoadError {
         /// The API version this supervisor speaks.
         host: String,
     },
+    /// The load deadline could not be armed.
+    #[error("failed to arm the plugin's load deadline")]
+    Deadline(#[source] Errno),
     /// Any other abi_stable loading error (incompatible abi_stable, C ABI, constructor failure).
     #[error("plugin {path} could not be initialised as a sandbox-supervisor plugin: {message}")]
     Abi {
@@ -195,6 +273,14 @@ pub enum PluginFailure {
         /// Threads counted in `/proc/self/task`.
         threads: usize,
     },
+    /// The supervisor has a child process after loading: the plugin forked (or cloned a process).
+    #[error("{decider} started a process (pid {pid}) while loading; plugins must not start processes (it was killed)")]
+    Processes {
+        /// `plugin:NAME@VERSION`, or the path when the constructors did it.
+        decider: String,
+        /// One of the processes found.
+        pid: i32,
+    },
 }
 
 /// A loaded, initialised plugin, usable as the process's failure handler.
@@ -202,6 +288,7 @@ pub struct PluginHandler {
     module: HandlerModRef,
     decider: String,
     declared: Vec<SandboxFailureKind>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PluginHandler {
@@ -223,33 +310,240 @@ impl SandboxFailureHandler for PluginHandler {
     }
 
     fn handle(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure> {
-        let answer = with_report_ffi(report, |ffi| (self.module.handle())(ffi));
-        let failure = |reason: String| HandlerFailure {
+        self.call_in_child(report)
+    }
+}
+
+/// What the `handle` child writes to its pipe.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ChildAnswer {
+    /// The verdict code, when the plugin answered one.
+    verdict: Option<u32>,
+    /// `(panicked, message)` when the plugin returned an error.
+    error: Option<(bool, String)>,
+    /// Threads in the child after the call.
+    threads: usize,
+    /// A process the plugin started during the call (killed by the child), if any.
+    process: Option<i32>,
+}
+
+/// The most a `handle` child may write; a longer answer is a plugin failure.
+const ANSWER_CAP: usize = 64 * 1024;
+
+impl PluginHandler {
+    /// The deadline for one `handle` call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn failure(&self, reason: String) -> HandlerFailure {
+        HandlerFailure {
             decider: self.decider.clone(),
             reason,
-        };
-        let code = match answer {
-            RResult::ROk(code) => code,
-            RResult::RErr(PluginError {
-                panicked: true,
-                message,
-            }) => return Err(failure(format!("panicked in handle: {message}"))),
-            RResult::RErr(PluginError { message, .. }) => {
-                return Err(failure(format!("returned an error from handle: {message}")))
+        }
+    }
+
+    /// Calls the plugin's `handle` in a forked child, waits for its answer until the deadline and
+    /// kills the child's process group afterwards.
+    fn call_in_child(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure> {
+        let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+            .map_err(|errno| self.failure(format!("could not be called: pipe2 failed: {errno}")))?;
+        // SAFETY: the supervisor is single-threaded (checked after loading and after every call),
+        // so the child may allocate and run the plugin; it never returns from `answer_in_child`,
+        // which ends with `_exit`.
+        match unsafe { nix::unistd::fork() } {
+            Err(errno) => Err(self.failure(format!("could not be called: fork failed: {errno}"))),
+            Ok(ForkResult::Child) => {
+                drop(reader);
+                self.answer_in_child(report, writer)
             }
-        };
-        let threads = thread_count();
-        if threads != 1 {
-            return Err(failure(format!(
-                "started threads in handle (the supervisor now has {threads})"
+            Ok(ForkResult::Parent { child }) => {
+                drop(writer);
+                // Also set in the child: whichever runs first, the child leads its own group
+                // before the parent may kill that group.
+                let _ = nix::unistd::setpgid(child, child);
+                let answer = read_until(reader, Instant::now() + self.timeout);
+                // Everything the call started dies with it. Kill the group only when the child
+                // really leads it: never the supervisor's own group. The child is not reaped yet,
+                // so its pid (and group id) cannot have been reused.
+                if nix::unistd::getpgid(Some(child)) == Ok(child) {
+                    let _ = signal::killpg(child, Signal::SIGKILL);
+                } else {
+                    let _ = signal::kill(child, Signal::SIGKILL);
+                }
+                let status = reap(child);
+                let bytes = match answer {
+                    Ok(bytes) => bytes,
+                    Err(ReadFailure::Timeout) => {
+                        return Err(self.failure(format!(
+                            "did not answer handle within {:?} (--handler-timeout); the call was killed",
+                            self.timeout
+                        )))
+                    }
+                    Err(ReadFailure::TooLong) => {
+                        return Err(self.failure("answered handle with more than 64 KiB".to_owned()))
+                    }
+                    Err(ReadFailure::Io(errno)) => {
+                        return Err(self.failure(format!(
+                            "could not be called: reading its answer failed: {errno}"
+                        )))
+                    }
+                };
+                let answer: ChildAnswer = serde_json::from_slice(&bytes).map_err(|_| {
+                    self.failure(format!(
+                        "ended handle without answering ({})",
+                        describe_status(status)
+                    ))
+                })?;
+                self.judge_answer(answer)
+            }
+        }
+    }
+
+    fn judge_answer(&self, answer: ChildAnswer) -> Result<Verdict, HandlerFailure> {
+        if let Some((panicked, message)) = answer.error {
+            return Err(self.failure(if panicked {
+                format!("panicked in handle: {message}")
+            } else {
+                format!("returned an error from handle: {message}")
+            }));
+        }
+        if answer.threads != 1 {
+            return Err(self.failure(format!(
+                "started threads in handle (the supervisor now has {})",
+                answer.threads
             )));
         }
+        if let Some(pid) = answer.process {
+            return Err(self.failure(format!(
+                "started a process (pid {pid}) in handle; plugins must not start processes"
+            )));
+        }
+        let code = answer.verdict.unwrap_or(u32::MAX);
         Verdict::from_code(code).ok_or_else(|| {
-            failure(format!(
+            self.failure(format!(
                 "returned verdict {code}, which is neither abort (0) nor tolerate (1)"
             ))
         })
     }
+
+    /// The `handle` child: calls the plugin, writes the answer, `_exit`s.
+    fn answer_in_child(&self, report: &FailureReport, writer: OwnedFd) -> ! {
+        let body = || {
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            // A double fork in the plugin leaves its orphan with this child, where it is seen.
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+            let mut answer = ChildAnswer::default();
+            match with_report_ffi(report, |ffi| (self.module.handle())(ffi)) {
+                RResult::ROk(code) => answer.verdict = Some(code),
+                RResult::RErr(err) => {
+                    answer.error = Some((err.panicked, err.message.into_string()));
+                }
+            }
+            answer.threads = thread_count();
+            let started = children_of(nix::unistd::getpid());
+            answer.process = started.first().map(|pid| pid.as_raw());
+            for pid in started {
+                let _ = signal::kill(pid, Signal::SIGKILL);
+            }
+            serde_json::to_vec(&answer).unwrap_or_default()
+        };
+        let bytes =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_default();
+        let mut pipe = File::from(writer);
+        let _ = pipe.write_all(&bytes);
+        drop(pipe);
+        // SAFETY: `_exit` ends this forked child at once: it must not return into the
+        // supervisor's code, run its exit handlers or flush buffers it shares with the parent.
+        unsafe { libc::_exit(0) }
+    }
+}
+
+#[derive(Debug)]
+enum ReadFailure {
+    Timeout,
+    TooLong,
+    Io(Errno),
+}
+
+/// Reads `reader` to its end, or fails at `deadline`.
+fn read_until(reader: OwnedFd, deadline: Instant) -> Result<Vec<u8>, ReadFailure> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadFailure::Timeout);
+        }
+        let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(millis)) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(errno) => return Err(ReadFailure::Io(errno)),
+        }
+        match nix::unistd::read(reader.as_raw_fd(), &mut buffer) {
+            Ok(0) => return Ok(bytes),
+            Ok(read) => {
+                bytes.extend_from_slice(&buffer[..read]);
+                if bytes.len() > ANSWER_CAP {
+                    return Err(ReadFailure::TooLong);
+                }
+            }
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
+            Err(errno) => return Err(ReadFailure::Io(errno)),
+        }
+    }
+}
+
+/// Waits for `child` (any kind of child: `__WALL`).
+fn reap(child: Pid) -> Option<WaitStatus> {
+    loop {
+        match waitpid(child, Some(WaitPidFlag::__WALL)) {
+            Err(Errno::EINTR) => continue,
+            Ok(status) => return Some(status),
+            Err(_) => return None,
+        }
+    }
+}
+
+fn describe_status(status: Option<WaitStatus>) -> String {
+    match status {
+        Some(WaitStatus::Exited(_, code)) => format!("the call exited with code {code}"),
+        Some(WaitStatus::Signaled(_, signal, _)) => format!("the call was killed by {signal}"),
+        _ => "the call ended".to_owned(),
+    }
+}
+
+/// The processes whose parent is `parent`, found by scanning `/proc/*/stat` (the kernel here may
+/// lack `/proc/PID/task/TID/children`). A zombie is still listed.
+pub fn children_of(parent: Pid) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "PID (COMM) STATE PPID ...": COMM may contain anything, so split after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<i32>().ok());
+        if ppid == Some(parent.as_raw()) {
+            children.push(Pid::from_raw(pid));
+        }
+    }
+    children
 }
 
 /// Either a load error or a plugin failure; they have different exit codes.
@@ -264,6 +558,9 @@ pub enum PluginSetupError {
 }
 
 /// Opens, checks, loads and initialises the plugin named in `request`.
+///
+/// Call it from a single-threaded process with no child process: afterwards, a thread or a child
+/// process means the plugin started it, and the plugin is refused.
 pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> {
     let path = &request.path;
     let fd = open_trusted(path)?;
@@ -272,17 +569,42 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     if let Some(expected) = &request.sha256 {
         check_sha256(path, &file, expected)?;
     }
+
+    let own = nix::unistd::getpid();
+    let children_before = children_of(own);
+    // A plugin that double-forks leaves its grandchild with the nearest subreaper: while loading,
+    // that is the supervisor, where the check below sees it.
+    let subreaper = SubreaperGuard::enable();
+    let deadline = LoadDeadline::arm(
+        request.timeout,
+        format!(
+            "plugin {} did not finish loading (its constructors) within {:?} (--handler-timeout)",
+            path.display(),
+            request.timeout
+        ),
+    )
+    .map_err(PluginLoadError::Deadline)?;
     let module = dlopen_module(path, &file)?;
     // The descriptor is no longer needed: the loader holds its own mapping.
     drop(file);
 
     let decider = format!("plugin:{}@{}", module.name(), module.version());
     let config = request.config.as_deref().unwrap_or("");
+    deadline.say(format!(
+        "{decider} did not answer init within {:?} (--handler-timeout)",
+        request.timeout
+    ));
     if let RResult::RErr(err) = (module.init())(config.into()) {
         return Err(plugin_failure(&decider, "init", err).into());
     }
+    deadline.say(format!(
+        "{decider} did not answer tolerates within {:?} (--handler-timeout)",
+        request.timeout
+    ));
     // Codes this supervisor does not know are dropped: it will never ask about them.
-    let mut declared = match (module.tolerates())() {
+    let declared = (module.tolerates())();
+    drop(deadline);
+    let mut declared = match declared {
         RResult::ROk(codes) => codes
             .into_iter()
             .filter_map(SandboxFailureKind::from_code)
@@ -293,13 +615,148 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     if threads != 1 {
         return Err(PluginFailure::Threads { decider, threads }.into());
     }
+    let started: Vec<Pid> = children_of(own)
+        .into_iter()
+        .filter(|pid| !children_before.contains(pid))
+        .collect();
+    drop(subreaper);
+    if let Some(first) = started.first() {
+        for pid in &started {
+            let _ = signal::kill(*pid, Signal::SIGKILL);
+            reap(*pid);
+        }
+        return Err(PluginFailure::Processes {
+            decider,
+            pid: first.as_raw(),
+        }
+        .into());
+    }
     declared.sort();
     declared.dedup();
     Ok(PluginHandler {
         module,
         decider,
         declared,
+        timeout: request.timeout,
     })
+}
+
+/// Makes the supervisor a child subreaper while a plugin loads; restores the previous setting.
+struct SubreaperGuard {
+    previous: Option<bool>,
+}
+
+impl SubreaperGuard {
+    fn enable() -> Self {
+        let previous = nix::sys::prctl::get_child_subreaper().ok();
+        if previous == Some(false) {
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+        }
+        SubreaperGuard { previous }
+    }
+}
+
+impl Drop for SubreaperGuard {
+    fn drop(&mut self) {
+        if self.previous == Some(false) {
+            let _ = nix::sys::prctl::set_child_subreaper(false);
+        }
+    }
+}
+
+/// The line the `SIGALRM` handler writes: a leaked buffer, replaced (never freed) as loading
+/// moves from the constructors to `init` and `tolerates`.
+static DEADLINE_LINE: AtomicPtr<Vec<u8>> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn on_load_deadline(_signal: libc::c_int) {
+    let line = DEADLINE_LINE.load(Ordering::SeqCst);
+    if !line.is_null() {
+        // SAFETY: a non-null pointer here is a leaked `Box<Vec<u8>>` that is never freed or
+        // changed after it was published; reading its pointer and length allocates nothing.
+        let line = unsafe { &*line };
+        // SAFETY: `write` is async-signal-safe; the buffer is valid for `line.len()` bytes.
+        unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+    }
+    // SAFETY: `_exit` is async-signal-safe and ends the process without running plugin code.
+    unsafe { libc::_exit(crate::exit::PLUGIN_FAILURE) }
+}
+
+/// A `SIGALRM` timer that ends the process with one line and the plugin-failure code when
+/// loading takes longer than the deadline. Dropping it disarms the timer and restores the previous
+/// handler and signal mask.
+struct LoadDeadline {
+    previous: signal::SigAction,
+    previous_mask: SigSet,
+}
+
+impl LoadDeadline {
+    fn arm(timeout: Duration, line: String) -> Result<Self, Errno> {
+        Self::publish(line);
+        let action = signal::SigAction::new(
+            SigHandler::Handler(on_load_deadline),
+            signal::SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only reads a published, never-freed buffer and calls the
+        // async-signal-safe `write` and `_exit`.
+        let previous = unsafe { signal::sigaction(Signal::SIGALRM, &action) }?;
+        let mut unblock = SigSet::empty();
+        unblock.add(Signal::SIGALRM);
+        let mut previous_mask = SigSet::empty();
+        signal::sigprocmask(
+            signal::SigmaskHow::SIG_UNBLOCK,
+            Some(&unblock),
+            Some(&mut previous_mask),
+        )?;
+        let guard = LoadDeadline {
+            previous,
+            previous_mask,
+        };
+        set_timer(timeout)?;
+        Ok(guard)
+    }
+
+    fn publish(line: String) {
+        let text = format!("sandbox-supervisor: error: {line}\n").into_bytes();
+        // Leaked on purpose: the handler may be reading the previous line right now.
+        DEADLINE_LINE.store(Box::into_raw(Box::new(text)), Ordering::SeqCst);
+    }
+
+    /// Changes the line the handler writes (the deadline stays the same).
+    fn say(&self, line: String) {
+        Self::publish(line);
+    }
+}
+
+impl Drop for LoadDeadline {
+    fn drop(&mut self) {
+        let _ = set_timer(Duration::ZERO);
+        // SAFETY: restores the disposition that was in place before `arm`.
+        let _ = unsafe { signal::sigaction(Signal::SIGALRM, &self.previous) };
+        let _ = signal::sigprocmask(
+            signal::SigmaskHow::SIG_SETMASK,
+            Some(&self.previous_mask),
+            None,
+        );
+        DEADLINE_LINE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    }
+}
+
+/// Arms (or, with zero, disarms) the real-time interval timer once.
+fn set_timer(timeout: Duration) -> Result<(), Errno> {
+    let value = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
+        },
+    };
+    // SAFETY: `value` is a valid itimerval and the old value is not asked for (null).
+    let result = unsafe { libc::setitimer(libc::ITIMER_REAL, &value, std::ptr::null_mut()) };
+    Errno::result(result).map(drop)
 }
 
 fn plugin_failure(decider: &str, entry: &'static str, err: PluginError) -> PluginFailure {
@@ -320,8 +777,60 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
     if !path.is_absolute() {
         return Err(PluginLoadError::RelativePath(path.to_owned()));
     }
+    let mut names = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => names.push(name),
+            Component::ParentDir => return Err(PluginLoadError::ParentComponent(path.to_owned())),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    let Some((file_name, directories)) = names.split_last() else {
+        return Err(PluginLoadError::NotRegular {
+            path: path.to_owned(),
+            what: "a directory",
+        });
+    };
+    let caller = nix::unistd::getuid().as_raw();
+
+    // Walk from `/`, one directory at a time, never following a link, checking each directory on
+    // the descriptor that the next step opens relative to.
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut walked = PathBuf::from("/");
+    let mut dir = open_at(None, Path::new("/"), dir_flags).map_err(|source| {
+        PluginLoadError::OpenDirectory {
+            path: path.to_owned(),
+            dir: walked.clone(),
+            source,
+        }
+    })?;
+    check_directory(path, &walked, &dir, caller)?;
+    for name in directories {
+        walked.push(name);
+        let next =
+            open_at(Some(&dir), Path::new(name), dir_flags).map_err(|errno| match errno {
+                Errno::ENOENT => PluginLoadError::Missing(path.to_owned()),
+                // O_NOFOLLOW on a link: ELOOP (or ENOTDIR with O_DIRECTORY on some kernels).
+                Errno::ELOOP => PluginLoadError::SymlinkDirectory {
+                    path: path.to_owned(),
+                    dir: walked.clone(),
+                },
+                Errno::ENOTDIR if is_symlink_at(&dir, name) => PluginLoadError::SymlinkDirectory {
+                    path: path.to_owned(),
+                    dir: walked.clone(),
+                },
+                source => PluginLoadError::OpenDirectory {
+                    path: path.to_owned(),
+                    dir: walked.clone(),
+                    source,
+                },
+            })?;
+        check_directory(path, &walked, &next, caller)?;
+        dir = next;
+    }
+
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    let fd = nix::fcntl::open(path, flags, Mode::empty()).map_err(|errno| match errno {
+    let fd = open_at(Some(&dir), Path::new(file_name), flags).map_err(|errno| match errno {
         Errno::ENOENT => PluginLoadError::Missing(path.to_owned()),
         Errno::ELOOP => PluginLoadError::Symlink(path.to_owned()),
         source => PluginLoadError::Open {
@@ -329,8 +838,6 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
             source,
         },
     })?;
-    // SAFETY: `open` just returned this descriptor and nothing else owns it.
-    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let stat = fstat(fd.as_raw_fd()).map_err(|source| PluginLoadError::Stat {
         path: path.to_owned(),
         source,
@@ -351,7 +858,6 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
             what,
         });
     }
-    let caller = nix::unistd::getuid().as_raw();
     if stat.st_uid != 0 && stat.st_uid != caller {
         return Err(PluginLoadError::Owner {
             path: path.to_owned(),
@@ -366,6 +872,56 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
         });
     }
     Ok(fd)
+}
+
+/// `openat(dir, name, flags)` (`open` without `dir`), as an owned descriptor.
+fn open_at(dir: Option<&OwnedFd>, name: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let fd = nix::fcntl::openat(dir.map(AsRawFd::as_raw_fd), name, flags, Mode::empty())?;
+    // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn is_symlink_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> bool {
+    nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map(|stat| stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits())
+    .unwrap_or(false)
+}
+
+/// OpenSSH's StrictModes rule for a directory on the plugin's path: owned by root or the caller,
+/// and not group- or world-writable unless sticky (in a sticky directory such as `/tmp`, nobody
+/// but an entry's owner, the directory's owner and root can rename or remove the entry, and the
+/// next component's owner is checked in turn).
+fn check_directory(
+    path: &Path,
+    dir: &Path,
+    fd: &OwnedFd,
+    caller: u32,
+) -> Result<(), PluginLoadError> {
+    let stat: FileStat = fstat(fd.as_raw_fd()).map_err(|source| PluginLoadError::Stat {
+        path: dir.to_owned(),
+        source,
+    })?;
+    if stat.st_uid != 0 && stat.st_uid != caller {
+        return Err(PluginLoadError::DirectoryOwner {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+            owner: stat.st_uid,
+            caller,
+        });
+    }
+    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    if stat.st_mode & 0o022 != 0 && !sticky {
+        return Err(PluginLoadError::DirectoryWritable {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+            mode: stat.st_mode & 0o7777,
+        });
+    }
+    Ok(())
 }
 
 fn check_elf(path: &Path, file: &File) -> Result<(), PluginLoadError> {
@@ -506,6 +1062,19 @@ pub fn thread_count() -> usize {
         .unwrap_or(0)
 }
 
+/// Parses a `--handler-timeout` value: seconds, fractions allowed, above zero and at most a day.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!(
+            "{text} is out of range: give a number of seconds above 0 and at most 86400"
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 /// Parses a `--handler-plugin-sha256` value (64 hex digits).
 pub fn parse_sha256(text: &str) -> Result<[u8; 32], hex::FromHexError> {
     let mut digest = [0u8; 32];
@@ -531,6 +1100,7 @@ mod tests {
             path: PathBuf::from("libplugin.so"),
             sha256: None,
             config: None,
+            timeout: DEFAULT_TIMEOUT,
         };
         assert!(matches!(
             load(&request),

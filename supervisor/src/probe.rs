@@ -24,6 +24,8 @@ pub struct ProbeOptions {
     pub handler_config: Option<std::path::PathBuf>,
     /// `--handler-plugin-sha256`.
     pub handler_plugin_sha256: Option<[u8; 32]>,
+    /// `--handler-timeout`.
+    pub handler_timeout: Option<std::time::Duration>,
     /// `--user`.
     pub user: Option<String>,
 }
@@ -78,6 +80,7 @@ pub fn probe(options: &ProbeOptions) -> Result<ProbeAnswer, SupervisorError> {
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
+            options.handler_timeout,
         )?;
     }
     let identity = crate::run::resolve_identity(options.user.as_deref())?;

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub handler_config: Option<PathBuf>,
     /// `--handler-plugin-sha256`.
     pub handler_plugin_sha256: Option<[u8; 32]>,
+    /// `--handler-timeout` (default [`crate::plugin::DEFAULT_TIMEOUT`]).
+    pub handler_timeout: Option<std::time::Duration>,
     /// `--user`.
     pub user: Option<String>,
     /// `--seccomp-profile`.
@@ -216,6 +218,7 @@ fn boot(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
+            options.handler_timeout,
         )?;
     }
     let handler = crate::failure::failure_handler();
@@ -429,12 +432,14 @@ pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<(), SupervisorError> {
     let config = config.map(read_config).transpose()?;
     let handler = crate::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
         config,
+        timeout: timeout.unwrap_or(crate::plugin::DEFAULT_TIMEOUT),
     })?;
     let declared: Vec<&str> = handler
         .declared_tolerances()
