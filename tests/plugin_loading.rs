@@ -268,7 +268,7 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
             PLUGIN_LOAD,
-            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.0"),
+            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.1 (plugin ABI 0.1.0) and loads plugins built for 0.1.x"),
         ),
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-layout"))],

@@ -83,6 +83,12 @@
 
 use std::fmt;
 
+/// This crate's version (`0.1.1`), which a plugin reports to the supervisor through extension v1.
+/// It is not what abi_stable compares: that is [`ffi::ABI_VERSION`].
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod errno;
+
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable;
@@ -160,6 +166,17 @@ impl SandboxFailureKind {
         }
     }
 
+    /// The sandbox-plugin-api release that introduced this kind. A plugin built against an
+    /// earlier release never sees it: its glue answers `Abort`.
+    pub const fn since(self) -> &'static str {
+        match self {
+            SandboxFailureKind::NetworkNamespace
+            | SandboxFailureKind::SupervisorSeccomp
+            | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
+            SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
+        }
+    }
+
     /// The kind with this stable [`name`](Self::name).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
@@ -221,6 +238,49 @@ impl Verdict {
     }
 }
 
+/// A verdict with an optional short reason, as [`FailurePolicy::decide`] returns it.
+///
+/// The reason is shown in the supervisor's WARN line (tolerated) or abort line, and recorded in
+/// the report next to the decider. Keep it to one short sentence: the supervisor replaces control
+/// characters with spaces and cuts it at [`Ruling::REASON_MAX`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruling {
+    /// The decision.
+    pub verdict: Verdict,
+    /// Why, in one short sentence.
+    pub reason: Option<String>,
+}
+
+impl Ruling {
+    /// The longest reason the supervisor shows, in characters.
+    pub const REASON_MAX: usize = 200;
+
+    /// Tolerate, saying why.
+    pub fn tolerate(reason: impl Into<String>) -> Self {
+        Ruling {
+            verdict: Verdict::Tolerate,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Abort, saying why.
+    pub fn abort(reason: impl Into<String>) -> Self {
+        Ruling {
+            verdict: Verdict::Abort,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+impl From<Verdict> for Ruling {
+    fn from(verdict: Verdict) -> Self {
+        Ruling {
+            verdict,
+            reason: None,
+        }
+    }
+}
+
 /// What the supervisor tells a handler about one refused step.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +321,10 @@ pub struct FailureContext {
     pub effective_capabilities: u64,
     /// The real uid of the supervisor.
     pub uid: u32,
+    /// The supervisor's version (`0.1.0`), when it says (since sandbox-plugin-api 0.1.1).
+    pub supervisor_version: Option<String>,
+    /// The sandbox-plugin-api version the supervisor was built with (`0.1.1`), when it says.
+    pub plugin_api_version: Option<String>,
 }
 
 impl FailureReport {
@@ -315,6 +379,16 @@ pub trait FailurePolicy: Sized + Send + Sync + 'static {
 
     /// Decide about one refused step.
     fn handle(&self, report: &FailureReport) -> Verdict;
+
+    /// Decide about one refused step and say why (since 0.1.1). The default is
+    /// [`handle`](Self::handle) with no reason; override it to give one, and make `handle` return
+    /// `self.decide(report).verdict`.
+    ///
+    /// Both run in a short-lived child process of the supervisor: what they change in the
+    /// plugin's state does not persist to the next call.
+    fn decide(&self, report: &FailureReport) -> Ruling {
+        self.handle(report).into()
+    }
 }
 
 /// Exports a [`FailurePolicy`] as this shared object's plugin root module.
@@ -354,6 +428,14 @@ macro_rules! export_plugin {
                 )
             }
         };
+
+        /// Extension v1 (`decide` with a reason), looked up separately by the supervisor.
+        #[doc(hidden)]
+        #[no_mangle]
+        #[allow(non_upper_case_globals)]
+        pub static sandbox_handler_ext_v1: $crate::ffi::ExtensionHeader<
+            $crate::ffi::HandlerExtV1Ref,
+        > = $crate::ffi::ExtensionV1For::<$policy>::HEADER;
     };
 }
 
@@ -385,6 +467,11 @@ mod tests {
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
             "_1as_0lib_1header_0root_bmodule_bloader"
         );
+    }
+
+    #[test]
+    fn extension_symbol_matches_the_macro() {
+        assert_eq!(ffi::EXTENSION_V1_SYMBOL, "sandbox_handler_ext_v1");
     }
 
     #[test]

@@ -44,11 +44,14 @@ use nix::sys::signal::{self, SigHandler, SigSet, Signal};
 use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
-use sandbox_plugin_api::ffi::{with_report_ffi, HandlerModRef, PluginError};
+use sandbox_plugin_api::ffi::{
+    with_report_ffi, ExtensionHeader, HandlerExtV1Ref, HandlerModRef, PluginError,
+    EXTENSION_V1_SYMBOL,
+};
 use sha2::{Digest, Sha256};
 
 use crate::failure::{
-    FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, Verdict,
+    FailureReport, HandlerFailure, Ruling, SandboxFailureHandler, SandboxFailureKind, Verdict,
 };
 
 /// How long a plugin may take, by default, to load (constructors, `init`, `tolerates`) and to
@@ -203,7 +206,7 @@ pub enum PluginLoadError {
     #[error("{0} is a shared object but not a sandbox-supervisor plugin (it exports no plugin root module)")]
     NotAPlugin(PathBuf),
     /// Built against another version of the plugin API.
-    #[error("plugin {path} was built for sandbox-plugin-api {plugin}; this supervisor speaks sandbox-plugin-api {host}")]
+    #[error("plugin {path} was built for sandbox-plugin-api {plugin}; this supervisor speaks sandbox-plugin-api {host} and loads plugins built for {line}")]
     IncompatibleVersion {
         /// The plugin path.
         path: PathBuf,
@@ -211,6 +214,8 @@ pub enum PluginLoadError {
         plugin: String,
         /// The API version this supervisor speaks.
         host: String,
+        /// The releases this supervisor loads (`0.1.x`).
+        line: String,
     },
     /// The version matched but the types did not.
     #[error("plugin {path} was built for sandbox-plugin-api {plugin} with an incompatible layout; this supervisor speaks sandbox-plugin-api {host} (the layout report is logged at debug level)")]
@@ -221,6 +226,14 @@ pub enum PluginLoadError {
         plugin: String,
         /// The API version this supervisor speaks.
         host: String,
+    },
+    /// An extension's layout is not the one this supervisor knows.
+    #[error("plugin {path} exports {symbol} with an incompatible layout (the layout report is logged at debug level)")]
+    IncompatibleExtension {
+        /// The plugin path.
+        path: PathBuf,
+        /// The extension's symbol.
+        symbol: &'static str,
     },
     /// The load deadline could not be armed.
     #[error("failed to arm the plugin's load deadline")]
@@ -286,6 +299,8 @@ pub enum PluginFailure {
 /// A loaded, initialised plugin, usable as the process's failure handler.
 pub struct PluginHandler {
     module: HandlerModRef,
+    extension_v1: Option<HandlerExtV1Ref>,
+    api_version: String,
     decider: String,
     declared: Vec<SandboxFailureKind>,
     timeout: Duration,
@@ -296,6 +311,8 @@ impl std::fmt::Debug for PluginHandler {
         f.debug_struct("PluginHandler")
             .field("decider", &self.decider)
             .field("declared", &self.declared)
+            .field("api_version", &self.api_version)
+            .field("extension_v1", &self.extension_v1.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -310,7 +327,24 @@ impl SandboxFailureHandler for PluginHandler {
     }
 
     fn handle(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure> {
-        self.call_in_child(report)
+        self.decide(report).map(|ruling| ruling.verdict)
+    }
+
+    fn decide(&self, report: &FailureReport) -> Result<Ruling, HandlerFailure> {
+        let mut report = report.clone();
+        report.context.supervisor_version = Some(env!("CARGO_PKG_VERSION").to_owned());
+        report.context.plugin_api_version = Some(sandbox_plugin_api::VERSION.to_owned());
+        let mut ruling = self.call_in_child(&report)?;
+        // A plugin built before this kind existed was never asked: its glue answered abort.
+        if ruling.reason.is_none() && !self.knows(report.kind) {
+            ruling.reason = Some(format!(
+                "built against sandbox-plugin-api {}, which has no {} kind (added in {})",
+                self.api_version,
+                report.kind,
+                report.kind.since()
+            ));
+        }
+        Ok(ruling)
     }
 }
 
@@ -321,6 +355,8 @@ struct ChildAnswer {
     verdict: Option<u32>,
     /// `(panicked, message)` when the plugin returned an error.
     error: Option<(bool, String)>,
+    /// The plugin's reason (extension v1 only).
+    reason: Option<String>,
     /// Threads in the child after the call.
     threads: usize,
     /// A process the plugin started during the call (killed by the child), if any.
@@ -345,7 +381,7 @@ impl PluginHandler {
 
     /// Calls the plugin's `handle` in a forked child, waits for its answer until the deadline and
     /// kills the child's process group afterwards.
-    fn call_in_child(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure> {
+    fn call_in_child(&self, report: &FailureReport) -> Result<Ruling, HandlerFailure> {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
             .map_err(|errno| self.failure(format!("could not be called: pipe2 failed: {errno}")))?;
         // SAFETY: the supervisor is single-threaded (checked after loading and after every call),
@@ -400,7 +436,22 @@ impl PluginHandler {
         }
     }
 
-    fn judge_answer(&self, answer: ChildAnswer) -> Result<Verdict, HandlerFailure> {
+    /// Whether the plugin's API release knows `kind` (an older plugin's glue aborts without
+    /// asking its policy).
+    fn knows(&self, kind: SandboxFailureKind) -> bool {
+        let parse = |text: &str| -> Option<(u64, u64, u64)> {
+            let mut parts = text
+                .split(['.', '-', '+'])
+                .map(|part| part.parse::<u64>().ok());
+            Some((parts.next()??, parts.next()??, parts.next()??))
+        };
+        match (parse(&self.api_version), parse(kind.since())) {
+            (Some(plugin), Some(since)) => plugin >= since,
+            _ => true,
+        }
+    }
+
+    fn judge_answer(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
         if let Some((panicked, message)) = answer.error {
             return Err(self.failure(if panicked {
                 format!("panicked in handle: {message}")
@@ -420,10 +471,14 @@ impl PluginHandler {
             )));
         }
         let code = answer.verdict.unwrap_or(u32::MAX);
-        Verdict::from_code(code).ok_or_else(|| {
+        let verdict = Verdict::from_code(code).ok_or_else(|| {
             self.failure(format!(
                 "returned verdict {code}, which is neither abort (0) nor tolerate (1)"
             ))
+        })?;
+        Ok(Ruling {
+            verdict,
+            reason: answer.reason.as_deref().map(clean_reason),
         })
     }
 
@@ -434,8 +489,18 @@ impl PluginHandler {
             // A double fork in the plugin leaves its orphan with this child, where it is seen.
             let _ = nix::sys::prctl::set_child_subreaper(true);
             let mut answer = ChildAnswer::default();
-            match with_report_ffi(report, |ffi| (self.module.handle())(ffi)) {
-                RResult::ROk(code) => answer.verdict = Some(code),
+            let result = match self.extension_v1 {
+                Some(extension) => with_report_ffi(report, |ffi| (extension.decide())(ffi))
+                    .map(|ruling| (ruling.verdict, ruling.reason.into_option())),
+                // The documented default for a plugin without extension v1: no reason.
+                None => with_report_ffi(report, |ffi| (self.module.handle())(ffi))
+                    .map(|code| (code, None)),
+            };
+            match result {
+                RResult::ROk((code, reason)) => {
+                    answer.verdict = Some(code);
+                    answer.reason = reason.map(|reason| reason.into_string());
+                }
                 RResult::RErr(err) => {
                     answer.error = Some((err.panicked, err.message.into_string()));
                 }
@@ -457,6 +522,21 @@ impl PluginHandler {
         // supervisor's code, run its exit handlers or flush buffers it shares with the parent.
         unsafe { libc::_exit(0) }
     }
+}
+
+/// A plugin's reason as the supervisor shows it: one line (control characters become spaces), at
+/// most [`Ruling::REASON_MAX`] characters.
+pub fn clean_reason(reason: &str) -> String {
+    let mut clean: String = reason
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(Ruling::REASON_MAX)
+        .collect();
+    if reason.trim().chars().count() > Ruling::REASON_MAX {
+        clean.push('…');
+    }
+    clean
 }
 
 #[derive(Debug)]
@@ -584,7 +664,11 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
         ),
     )
     .map_err(PluginLoadError::Deadline)?;
-    let module = dlopen_module(path, &file)?;
+    let Loaded {
+        module,
+        extension_v1,
+        api_version,
+    } = dlopen_module(path, &file)?;
     // The descriptor is no longer needed: the loader holds its own mapping.
     drop(file);
 
@@ -635,6 +719,8 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     declared.dedup();
     Ok(PluginHandler {
         module,
+        extension_v1,
+        api_version,
         decider,
         declared,
         timeout: request.timeout,
@@ -969,7 +1055,15 @@ fn check_sha256(path: &Path, file: &File, expected: &[u8; 32]) -> Result<(), Plu
     Ok(())
 }
 
-fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadError> {
+/// The root module, the optional extension v1, and the sandbox-plugin-api version the plugin says
+/// it was built with.
+struct Loaded {
+    module: HandlerModRef,
+    extension_v1: Option<HandlerExtV1Ref>,
+    api_version: String,
+}
+
+fn dlopen_module(path: &Path, file: &File) -> Result<Loaded, PluginLoadError> {
     let proc_path = OsString::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
     // SAFETY: loading a shared object runs its constructors. The file was checked above (owner,
@@ -990,10 +1084,15 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
         unsafe { library.get::<AbiHeaderRef>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }
             .map_err(|_| PluginLoadError::NotAPlugin(path.to_owned()))?;
     let header: AbiHeaderRef = *symbol;
+    let extension_v1 = find_extension_v1(path, &library)?;
     // Never dlclose: the plugin's code and statics must stay mapped for the process lifetime.
     std::mem::forget(library);
 
-    let host = HandlerModRef::VERSION_STRINGS.version.as_str().to_owned();
+    let host = format!(
+        "{} (plugin ABI {})",
+        sandbox_plugin_api::VERSION,
+        HandlerModRef::VERSION_STRINGS.version.as_str()
+    );
     let abi_error = |err: LibraryError| PluginLoadError::Abi {
         path: path.to_owned(),
         message: first_line(&err.to_string()),
@@ -1006,6 +1105,7 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
         path: path.to_owned(),
         plugin: plugin.clone(),
         host: host.clone(),
+        line: abi_line(),
     };
     let plugin_number = lib_header
         .version_strings()
@@ -1019,7 +1119,7 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
     {
         return Err(incompatible());
     }
-    lib_header
+    let module = lib_header
         .init_root_module::<HandlerModRef>()
         .map_err(|err| match err {
             LibraryError::IncompatibleVersionNumber { .. } | LibraryError::ParseVersionError(_) => {
@@ -1034,7 +1134,59 @@ fn dlopen_module(path: &Path, file: &File) -> Result<HandlerModRef, PluginLoadEr
                 }
             }
             other => abi_error(other),
-        })
+        })?;
+    // A plugin built before extension v1 reports its crate version as the root module's version.
+    let api_version = match extension_v1 {
+        Some(extension) => extension.api_version().as_str().to_owned(),
+        None => plugin,
+    };
+    Ok(Loaded {
+        module,
+        extension_v1,
+        api_version,
+    })
+}
+
+/// Looks up extension v1; `None` for a plugin built before it existed (0.1.0).
+fn find_extension_v1(
+    path: &Path,
+    library: &libloading::os::unix::Library,
+) -> Result<Option<HandlerExtV1Ref>, PluginLoadError> {
+    let name = format!("{EXTENSION_V1_SYMBOL}\0");
+    // SAFETY: a symbol with this name is, by the plugin API's contract, the `ExtensionHeader`
+    // static written by `export_plugin!`; its address is read as a pointer to it. The library is
+    // never unloaded, so the pointer stays valid.
+    let Ok(symbol) =
+        (unsafe { library.get::<*const ExtensionHeader<HandlerExtV1Ref>>(name.as_bytes()) })
+    else {
+        return Ok(None);
+    };
+    let pointer: *const ExtensionHeader<HandlerExtV1Ref> = *symbol;
+    if pointer.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-null, aligned and immutable for the life of the process (see above); the header
+    // layout is frozen for every extension, and only its `abi` field is read before it is checked.
+    let header: &'static ExtensionHeader<HandlerExtV1Ref> = unsafe { &*pointer };
+    if !header.abi.is_valid() {
+        return Err(PluginLoadError::Abi {
+            path: path.to_owned(),
+            message: format!(
+                "its extension {EXTENSION_V1_SYMBOL} was built with an incompatible abi_stable"
+            ),
+        });
+    }
+    if let Err(report) = abi_stable::abi_stability::abi_checking::check_layout_compatibility(
+        <HandlerExtV1Ref as abi_stable::StableAbi>::LAYOUT,
+        header.layout,
+    ) {
+        tracing::debug!(plugin = %path.display(), "extension layout report:\n{report}");
+        return Err(PluginLoadError::IncompatibleExtension {
+            path: path.to_owned(),
+            symbol: EXTENSION_V1_SYMBOL,
+        });
+    }
+    Ok(Some(header.module))
 }
 
 /// The loader's message without the `/proc/self/fd/N: ` prefix, which names no file a user knows.
@@ -1053,6 +1205,15 @@ fn dlopen_message(err: &libloading::Error) -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// The releases this supervisor loads plugins of: `0.1.x` for ABI 0.1.0, `1.x` for 1.0.0.
+fn abi_line() -> String {
+    match HandlerModRef::VERSION_STRINGS.parsed() {
+        Ok(version) if version.major == 0 => format!("0.{}.x", version.minor),
+        Ok(version) => format!("{}.x", version.major),
+        Err(_) => HandlerModRef::VERSION_STRINGS.version.as_str().to_owned(),
+    }
 }
 
 /// The number of threads in this process, from `/proc/self/task`.

@@ -209,9 +209,10 @@ impl HardeningReport {
     /// Records a refusal that stopped the boot.
     pub fn refused(&mut self, refused: &Refused) {
         let (report, decider) = match refused {
-            Refused::Aborted { report, decider } | Refused::Undeclared { report, decider } => {
-                (report, decider.clone())
+            Refused::Aborted {
+                report, decider, ..
             }
+            | Refused::Undeclared { report, decider } => (report, decider.clone()),
             Refused::HandlerFailed { report, failure } => (report, failure.decider.clone()),
         };
         self.step(report.kind.name())
