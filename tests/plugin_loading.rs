@@ -70,7 +70,12 @@ fn without_a_plugin_a_refusal_aborts_before_the_workload() {
 #[test]
 fn outer_sandbox_tolerates_a_refused_network_namespace() {
     require_root!();
-    let (flags, _dir) = plugin_flags("sandbox-plugin-outer-sandbox", None);
+    // Declared, so that the decision does not depend on this machine's clues (see the plain-host
+    // tests below for detected and missing boundaries).
+    let (flags, _dir) = plugin_flags(
+        "sandbox-plugin-outer-sandbox",
+        Some(r#"{"boundary": "firecracker"}"#),
+    );
     let (outcome, ran) = run_marked(&unprivileged(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
@@ -83,6 +88,13 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
     assert!(warns[0].contains("unshare(CLONE_NEWNET) failed with EPERM"));
     assert!(warns[0].contains("the workload shares the supervisor's network namespace"));
     assert!(warns[0].contains("decider=plugin:outer-sandbox@0.1.0"));
+    assert!(
+        warns[0].contains(
+            "tolerated by plugin:outer-sandbox@0.1.0: outer boundary: the operator declared the boundary firecracker"
+        ),
+        "{}",
+        warns[0]
+    );
     // The tolerated step is really missing, and the steps the kernel allowed are really there.
     assert!(outcome.stdout.contains(&own_netns()), "{}", outcome.stdout);
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
@@ -579,5 +591,104 @@ fn a_descriptor_opened_in_handle_does_not_reach_the_workload() {
         !outcome.stdout.contains("plugin-secret-file"),
         "the plugin's descriptor reached the workload:\n{}",
         outcome.stdout
+    );
+}
+
+/// Runs the supervisor as nobody on a "plain host": in a private mount namespace, chrooted into a
+/// fresh tmpfs root that binds the host's system directories but has none of the container clues
+/// the supervisor looks for (`/.dockerenv`, `/run/.containerenv`; the environment is emptied, and
+/// `environment` adds variables back). The machines this project is tested on are VMs that carry
+/// `/.dockerenv`, so a plain host has to be made.
+fn run_on_plain_host(environment: &[&str], args: &[String]) -> Outcome {
+    let root = private_dir();
+    let script = r#"
+set -e
+root=$1; shift
+mount -t tmpfs -o mode=755 plain-host "$root"
+for d in usr etc proc dev sys tmp bin sbin lib lib64 lib32 libx32; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
+  elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
+  fi
+done
+exec chroot "$root" "$@"
+"#;
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(root.path())
+        .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        .args(environment)
+        .args(sandbox_tests::AS_NOBODY)
+        .arg(sandbox_tests::supervisor_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let output = command.output().expect("start unshare");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `outer-sandbox` on a plain host (no clue, nothing declared) aborts an unprivileged caller's
+/// refused network namespace and says why; with a declared boundary, or a detected container clue,
+/// it tolerates it and names what it relied on.
+#[test]
+fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
+    require_root!();
+    let plugin_path = plugin("sandbox-plugin-outer-sandbox").display().to_string();
+    let dir = scratch();
+    let declared = write_file(dir.path(), "declared.json", r#"{"boundary": "kata"}"#);
+    let command = ["--".to_owned(), "true".to_owned()];
+    let flags = |config: Option<&Path>| {
+        let mut flags = vec!["--handler-plugin".to_owned(), plugin_path.clone()];
+        if let Some(config) = config {
+            flags.extend(["--handler-config".to_owned(), config.display().to_string()]);
+        }
+        flags.extend(command.iter().cloned());
+        flags
+    };
+
+    let outcome = run_on_plain_host(&[], &flags(None));
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    let line = outcome.error_line();
+    assert!(
+        line.contains("network-namespace refused: unshare(CLONE_NEWNET) failed with EPERM"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "aborted by plugin:outer-sandbox@0.1.0: no outer boundary: not gVisor, no container clue, \
+             and none declared ({\"boundary\": NAME} in --handler-config)"
+        ),
+        "{line}"
+    );
+
+    let outcome = run_on_plain_host(&[], &flags(Some(&declared)));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let warns = outcome.warn_lines();
+    assert_eq!(warns.len(), 1, "{}", outcome.stderr);
+    assert!(
+        warns[0].contains("outer boundary: the operator declared the boundary kata"),
+        "{}",
+        warns[0]
+    );
+
+    let outcome = run_on_plain_host(&["container=podman"], &flags(None));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let warns = outcome.warn_lines();
+    assert_eq!(warns.len(), 1, "{}", outcome.stderr);
+    assert!(
+        warns[0].contains("outer boundary: container clue $container"),
+        "{}",
+        warns[0]
     );
 }
