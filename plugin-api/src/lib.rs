@@ -321,9 +321,13 @@ pub struct FailureContext {
     pub effective_capabilities: u64,
     /// The real uid of the supervisor.
     pub uid: u32,
-    /// The supervisor's version (`0.1.0`), when it says (since sandbox-plugin-api 0.1.1).
+    /// The supervisor's version (`0.1.0`); set in every report a plugin receives since
+    /// sandbox-plugin-api 0.1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub supervisor_version: Option<String>,
-    /// The sandbox-plugin-api version the supervisor was built with (`0.1.1`), when it says.
+    /// The sandbox-plugin-api version the supervisor was built with (`0.1.1`); set like
+    /// `supervisor_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_api_version: Option<String>,
 }
 

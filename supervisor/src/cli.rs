@@ -97,6 +97,58 @@ pub enum Command {
     /// Try every hardening step in a throwaway child on this host and print what the host allows
     /// and what the configured handler would decide. Exits 0 when a real run would boot.
     Probe(ProbeArgs),
+    /// Ask a plugin about made-up refusals (KIND=ERRNO) with a made-up context, without root and
+    /// without hardening anything, and print its decisions. For plugin authors' tests.
+    Simulate(SimulateArgs),
+}
+
+/// `simulate` flags.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Absolute path of the plugin to ask.
+    #[arg(long, value_name = "PATH")]
+    pub handler_plugin: PathBuf,
+
+    /// JSON configuration handed to the plugin's init.
+    #[arg(long, value_name = "FILE")]
+    pub handler_config: Option<PathBuf>,
+
+    /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
+    #[arg(long, value_name = "HEX", value_parser = crate::plugin::parse_sha256)]
+    pub handler_plugin_sha256: Option<[u8; 32]>,
+
+    /// Deadline for loading and for each decision, in seconds. Default: 5.
+    #[arg(long, value_name = "SECONDS", value_parser = crate::plugin::parse_timeout)]
+    pub handler_timeout: Option<std::time::Duration>,
+
+    /// Change the made-up environment context (it starts as a plain host): gvisor=true,
+    /// container=CLUE, threads=N, uid=N, effective_capabilities=HEX, supervisor_version=V,
+    /// plugin_api_version=V. Repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+
+    /// Print the decisions as one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The refusals to ask about: KIND=ERRNO, comma-separated or repeated
+    /// (network-namespace=EPERM,workload-seccomp=EINVAL).
+    #[arg(required = true, value_name = "KIND=ERRNO")]
+    pub refusals: Vec<String>,
+}
+
+impl SimulateArgs {
+    /// The library's view of these flags.
+    pub fn options(&self) -> crate::simulate::SimulateOptions {
+        crate::simulate::SimulateOptions {
+            handler_plugin: self.handler_plugin.clone(),
+            handler_config: self.handler_config.clone(),
+            handler_plugin_sha256: self.handler_plugin_sha256,
+            handler_timeout: self.handler_timeout,
+            refusals: self.refusals.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 /// `probe` flags.

@@ -35,6 +35,7 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod seccomp;
+pub mod simulate;
 pub mod spawn;
 pub mod supervise;
 

@@ -17,6 +17,24 @@ fn main() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
     }
+    if let Some(Command::Simulate(args)) = &cli.subcommand {
+        let code = match sandbox_supervisor::simulate::simulate(&args.options()) {
+            Ok(simulation) => {
+                let text = if args.json {
+                    simulation.json() + "\n"
+                } else {
+                    simulation.table()
+                };
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+                0
+            }
+            Err(err) => {
+                exit::report(&err);
+                err.exit_code()
+            }
+        };
+        std::process::exit(code);
+    }
     let result = match &cli.subcommand {
         Some(Command::Probe(args)) => probe(&ProbeOptions {
             handler_plugin: args.handler.handler_plugin.clone(),
@@ -35,6 +53,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
+        Some(Command::Simulate(_)) => unreachable!("handled above"),
         None => run::run(&cli.run_options()),
     };
     match result {
