@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 
 use sandbox_tests::{
-    fixture, marked, plugin, require_root, run_supervisor, scratch, write_file, Launch,
+    fixture, fixtures_dir, marked, plugin, require_root, run_supervisor, scratch, staged,
+    write_file, Launch,
 };
 
 const PLUGIN_LOAD: i32 = 118;
@@ -147,4 +148,76 @@ fn sandbox_plugin_api_version() -> String {
         .and_then(|rest| rest.strip_suffix('"'))
         .expect("a version line")
         .to_owned()
+}
+
+/// The vendor template, copied out of the repository with the path dependency line that
+/// docs/plugin-authors.md gives, builds on its own (no workspace inheritance in sandbox-plugin-api)
+/// and its plugin answers through `simulate`.
+#[test]
+fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let crate_dir = out.path().join("vendor-plugin");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::copy(
+        repository.join("examples/vendor-plugin/src/lib.rs"),
+        crate_dir.join("src/lib.rs"),
+    )
+    .unwrap();
+    let manifest =
+        std::fs::read_to_string(repository.join("examples/vendor-plugin/Cargo.toml")).unwrap();
+    let template_line = r#"sandbox-plugin-api = { path = "../../plugin-api", version = "0.1.1" }"#;
+    assert!(manifest.contains(template_line), "{manifest}");
+    // The form docs/plugin-authors.md gives for a checkout of the repository.
+    let vendor_line = format!(
+        r#"sandbox-plugin-api = {{ path = "{}", version = "0.1.1" }}"#,
+        repository.join("plugin-api").display()
+    );
+    let manifest = manifest.replace(template_line, &vendor_line)
+        + "\n[workspace]\n\n[profile.dev]\ndebug = false\n";
+    std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(
+        repository.join("tests/fixtures/Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let target = fixtures_dir().parent().unwrap().to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the out-of-tree vendor crate did not build"
+    );
+    let built = staged(
+        &target.join("debug/libvendor_plugin_template.so"),
+        "libvendor_plugin_template_out_of_tree.so",
+    );
+    let output = Command::new(sandbox_tests::supervisor_bin())
+        .args(["simulate", "--handler-plugin"])
+        .arg(&built)
+        .args(["--json", "network-namespace=EPERM"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        document["handler"]["decider"],
+        "plugin:example-vendor@0.1.0"
+    );
+    assert_eq!(document["decisions"][0]["decision"], "tolerated");
+    assert_eq!(
+        document["decisions"][0]["reason"],
+        "pods share the node's network namespace"
+    );
 }

@@ -331,6 +331,21 @@ pub struct FailureContext {
     pub plugin_api_version: Option<String>,
 }
 
+impl FailureContext {
+    /// The same context with `gvisor` set (for a plugin's unit tests: the type is
+    /// non-exhaustive, so it cannot be built with a struct literal outside this crate).
+    pub fn with_gvisor(mut self, gvisor: bool) -> Self {
+        self.gvisor = gvisor;
+        self
+    }
+
+    /// The same context with the container clue `clue`.
+    pub fn with_container(mut self, clue: impl Into<String>) -> Self {
+        self.container = Some(clue.into());
+        self
+    }
+}
+
 impl FailureReport {
     /// The same report with `context`.
     pub fn with_context(mut self, context: FailureContext) -> Self {

@@ -154,6 +154,11 @@ pub fn fixtures_dir() -> &'static Path {
     })
 }
 
+/// `source` (a file built outside this workspace's target directory) staged as `name`.
+pub fn staged(source: &Path, name: &str) -> PathBuf {
+    stage(source, name)
+}
+
 /// A compatibility fixture artifact (`libfixture_plugin_0_1_0.so`, `fixture-host-0-1-0`), staged
 /// like the other artifacts.
 pub fn fixture(name: &str) -> PathBuf {
