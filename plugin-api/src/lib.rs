@@ -17,7 +17,10 @@
 //! Implement [`FailurePolicy`] on a plain Rust type and export it with [`export_plugin!`]:
 //!
 //! ```
-//! use sandbox_plugin_api::{export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict};
+//! use sandbox_plugin_api::errno::EPERM;
+//! use sandbox_plugin_api::{
+//!     export_plugin, FailurePolicy, FailureReport, Ruling, SandboxFailureKind, Verdict,
+//! };
 //!
 //! struct OnlyNetns;
 //!
@@ -34,50 +37,65 @@
 //!     }
 //!
 //!     fn handle(&self, report: &FailureReport) -> Verdict {
+//!         self.decide(report).verdict
+//!     }
+//!
+//!     fn decide(&self, report: &FailureReport) -> Ruling {
 //!         match report.kind {
-//!             SandboxFailureKind::NetworkNamespace if report.errno == libc_eperm() => Verdict::Tolerate,
-//!             _ => Verdict::Abort,
+//!             SandboxFailureKind::NetworkNamespace if report.errno == EPERM => {
+//!                 Ruling::tolerate("the pod shares the node's network namespace")
+//!             }
+//!             _ => Ruling::abort("only a refused network namespace is tolerated"),
 //!         }
 //!     }
 //! }
-//! # fn libc_eperm() -> i32 { 1 }
 //!
 //! export_plugin!(OnlyNetns);
 //! ```
 //!
-//! with this in the plugin's `Cargo.toml`:
+//! with this in the plugin's `Cargo.toml` (a path into a checkout of the sandbox-supervisor
+//! repository, or a git dependency on its `sandbox-plugin-api-v0.1.1` tag; once published,
+//! `sandbox-plugin-api = "0.1.1"`):
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! sandbox-plugin-api = "0.1"
+//! sandbox-plugin-api = { path = "../sandbox-supervisor/plugin-api", version = "0.1.1" }
 //! serde_json = "1"
 //! ```
+//!
+//! Check its decisions without root with `sandbox-supervisor simulate --handler-plugin PATH
+//! network-namespace=EPERM` (docs/plugin-authors.md in the repository).
 //!
 //! # Rules the supervisor enforces on every plugin
 //!
 //! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
 //!   mount) and the two seccomp filters. The new session, the capability drop and the privilege
 //!   drop are always fatal and never reach a plugin.
-//! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The supervisor prints it before any
-//!   hardening and treats a `Tolerate` for an undeclared kind as a plugin failure.
+//! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The
+//!   supervisor prints it before any hardening and treats a `Tolerate` for an undeclared kind as a
+//!   plugin failure.
 //! - A kind this plugin was built without (added in a later version of this crate) is answered
-//!   `Abort` by the generated glue without calling [`FailurePolicy::handle`].
+//!   `Abort` by the generated glue without calling the policy.
+//! - Each decision runs in a short-lived child process of the supervisor, under a deadline
+//!   (`--handler-timeout`, default 5 s): state changed while deciding does not persist. Loading
+//!   (constructors, `init`, `tolerates`) has the same deadline.
 //! - A panic in `init` or `handle` is caught at the boundary and becomes a plugin failure: the
 //!   supervisor stops with its own message and exit code.
-//! - The supervisor must still be single-threaded after loading: a plugin that starts a thread is
-//!   refused.
+//! - The supervisor must still be single-threaded and without child processes after loading: a
+//!   plugin that starts a thread or a process is refused.
 //!
 //! # Compatibility promise
 //!
-//! The root module ([`ffi::HandlerMod`]) and the report ([`ffi::FailureReportFfi`]) are abi_stable
-//! prefix types, and kinds and verdicts cross as integers. Later 0.1.x releases only append fields
-//! after the last prefix field and new kind codes; abi_stable checks the layouts at load time. A
-//! plugin built against another minor version (0.2, ...) is refused before the layout check with
-//! one line naming both versions; a layout abi_stable cannot accept is refused with one line too.
-//! Extra environment clues travel inside the report's JSON context, which needs no new field.
+//! A plugin built against any 0.1.x release loads into every supervisor built with a later 0.1.x
+//! and decides as before. The root module ([`ffi::HandlerMod`]) and the report
+//! ([`ffi::FailureReportFfi`]) are frozen as released in 0.1.0; later capabilities are optional
+//! extensions, exported under their own symbols and checked separately ([`ffi`] explains how);
+//! kinds and verdicts cross as integers; new information for plugins goes into the report's JSON
+//! context. A plugin for another ABI line ([`ffi::ABI_VERSION`]) is refused with one line naming
+//! both versions.
 
 #![deny(missing_docs)]
 
