@@ -1,5 +1,5 @@
 use clap::Parser;
-use sandbox_supervisor::cli::{Cli, Command};
+use sandbox_supervisor::cli::{Cli, Command, SimulateArgs};
 use sandbox_supervisor::probe::{probe, ProbeOptions};
 use sandbox_supervisor::{exit, run};
 
@@ -16,24 +16,6 @@ fn main() {
     if let Err(err) = cli.logging.init() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
-    }
-    if let Some(Command::Simulate(args)) = &cli.subcommand {
-        let code = match sandbox_supervisor::simulate::simulate(&args.options()) {
-            Ok(simulation) => {
-                let text = if args.json {
-                    simulation.json() + "\n"
-                } else {
-                    simulation.table()
-                };
-                let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-                0
-            }
-            Err(err) => {
-                exit::report(&err);
-                err.exit_code()
-            }
-        };
-        std::process::exit(code);
     }
     let result = match &cli.subcommand {
         Some(Command::Probe(args)) => probe(&ProbeOptions {
@@ -53,7 +35,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
-        Some(Command::Simulate(_)) => unreachable!("handled above"),
+        Some(Command::Simulate(args)) => std::process::exit(simulate_command(args)),
         None => run::run(&cli.run_options()),
     };
     match result {
@@ -61,6 +43,25 @@ fn main() {
         Err(err) => {
             exit::report(&err);
             std::process::exit(err.exit_code());
+        }
+    }
+}
+
+/// `simulate`: prints the decisions; returns the exit code.
+fn simulate_command(args: &SimulateArgs) -> i32 {
+    match sandbox_supervisor::simulate::simulate(&args.options()) {
+        Ok(simulation) => {
+            let text = if args.json {
+                simulation.json() + "\n"
+            } else {
+                simulation.table()
+            };
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            0
+        }
+        Err(err) => {
+            exit::report(&err);
+            err.exit_code()
         }
     }
 }
