@@ -384,9 +384,9 @@ impl PluginHandler {
     fn call_in_child(&self, report: &FailureReport) -> Result<Ruling, HandlerFailure> {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
             .map_err(|errno| self.failure(format!("could not be called: pipe2 failed: {errno}")))?;
-        // SAFETY: the supervisor is single-threaded (checked after loading and after every call),
-        // so the child may allocate and run the plugin; it never returns from `answer_in_child`,
-        // which ends with `_exit`.
+        // SAFETY: the supervisor is single-threaded (checked after loading; plugin calls run only
+        // in children like this one), so the child may allocate and run the plugin; it never
+        // returns from `answer_in_child`, which ends with `_exit`.
         match unsafe { nix::unistd::fork() } {
             Err(errno) => Err(self.failure(format!("could not be called: fork failed: {errno}"))),
             Ok(ForkResult::Child) => {
@@ -664,67 +664,79 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
         ),
     )
     .map_err(PluginLoadError::Deadline)?;
-    let Loaded {
-        module,
-        extension_v1,
-        api_version,
-    } = dlopen_module(path, &file)?;
-    // The descriptor is no longer needed: the loader holds its own mapping.
-    drop(file);
-
-    let decider = format!("plugin:{}@{}", module.name(), module.version());
-    let config = request.config.as_deref().unwrap_or("");
-    deadline.say(format!(
-        "{decider} did not answer init within {:?} (--handler-timeout)",
-        request.timeout
-    ));
-    if let RResult::RErr(err) = (module.init())(config.into()) {
-        return Err(plugin_failure(&decider, "init", err).into());
-    }
-    deadline.say(format!(
-        "{decider} did not answer tolerates within {:?} (--handler-timeout)",
-        request.timeout
-    ));
-    // Codes this supervisor does not know are dropped: it will never ask about them.
-    let declared = (module.tolerates())();
+    let mut decider = None;
+    let loaded = open_and_initialise(request, file, &deadline, &mut decider);
     drop(deadline);
-    let mut declared = match declared {
-        RResult::ROk(codes) => codes
-            .into_iter()
-            .filter_map(SandboxFailureKind::from_code)
-            .collect::<Vec<_>>(),
-        RResult::RErr(err) => return Err(plugin_failure(&decider, "tolerates", err).into()),
-    };
-    let threads = thread_count();
-    if threads != 1 {
-        return Err(PluginFailure::Threads { decider, threads }.into());
-    }
+    // Whatever happened, a process the plugin started (in its constructors, init or tolerates)
+    // does not survive, and it is the error that is reported.
     let started: Vec<Pid> = children_of(own)
         .into_iter()
         .filter(|pid| !children_before.contains(pid))
         .collect();
+    for pid in &started {
+        let _ = signal::kill(*pid, Signal::SIGKILL);
+        reap(*pid);
+    }
     drop(subreaper);
+    let decider = decider.unwrap_or_else(|| format!("plugin {}", path.display()));
     if let Some(first) = started.first() {
-        for pid in &started {
-            let _ = signal::kill(*pid, Signal::SIGKILL);
-            reap(*pid);
-        }
         return Err(PluginFailure::Processes {
             decider,
             pid: first.as_raw(),
         }
         .into());
     }
+    let (loaded, declared) = loaded?;
+    let threads = thread_count();
+    if threads != 1 {
+        return Err(PluginFailure::Threads { decider, threads }.into());
+    }
+    let mut declared: Vec<SandboxFailureKind> = declared
+        .into_iter()
+        // Codes this supervisor does not know are dropped: it will never ask about them.
+        .filter_map(SandboxFailureKind::from_code)
+        .collect();
     declared.sort();
     declared.dedup();
     Ok(PluginHandler {
-        module,
-        extension_v1,
-        api_version,
+        module: loaded.module,
+        extension_v1: loaded.extension_v1,
+        api_version: loaded.api_version,
         decider,
         declared,
         timeout: request.timeout,
     })
+}
+
+/// Loads the checked file and calls `init` and `tolerates`; sets `decider` as soon as it is known.
+fn open_and_initialise(
+    request: &PluginRequest,
+    file: File,
+    deadline: &LoadDeadline,
+    decider: &mut Option<String>,
+) -> Result<(Loaded, Vec<u32>), PluginSetupError> {
+    let loaded = dlopen_module(&request.path, &file)?;
+    // The descriptor is no longer needed: the loader holds its own mapping.
+    drop(file);
+    let module = loaded.module;
+    let name = format!("plugin:{}@{}", module.name(), module.version());
+    *decider = Some(name.clone());
+    let config = request.config.as_deref().unwrap_or("");
+    deadline.say(format!(
+        "{name} did not answer init within {:?} (--handler-timeout)",
+        request.timeout
+    ));
+    if let RResult::RErr(err) = (module.init())(config.into()) {
+        return Err(plugin_failure(&name, "init", err).into());
+    }
+    deadline.say(format!(
+        "{name} did not answer tolerates within {:?} (--handler-timeout)",
+        request.timeout
+    ));
+    match (module.tolerates())() {
+        RResult::ROk(codes) => Ok((loaded, codes.into_iter().collect())),
+        RResult::RErr(err) => Err(plugin_failure(&name, "tolerates", err).into()),
+    }
 }
 
 /// Makes the supervisor a child subreaper while a plugin loads; restores the previous setting.

@@ -1,9 +1,9 @@
 //! A test plugin that misbehaves in the way its configuration names (`{"mode": "..."}`):
 //! `reject-config`, `panic-init`, `panic-tolerates`, `panic-handle`, `thread-init`,
 //! `thread-handle`, `tolerate-undeclared`, `sleep-init`, `sleep-handle`, `fork-init`,
-//! `double-fork-init`, `fork-handle`, `open-handle`.
+//! `double-fork-init`, `fork-reject`, `fork-handle`, `open-handle`.
 //!
-//! `sleep-handle` and `fork-init` write the pid of the process that sleeps to the file named by
+//! `sleep-handle` and the `fork-*` modes write the pid of the process that sleeps to the file named by
 //! `"pidfile"`; `open-handle` opens the file named by `"open"` in `handle` without close-on-exec and
 //! keeps the descriptor.
 
@@ -45,6 +45,17 @@ fn fork_sleeper(pidfile: Option<&str>) {
     // file and sleeps, and never returns into the supervisor.
     if unsafe { libc::fork() } == 0 {
         write_pid(pidfile);
+        // Let go of the caller's pipes: a test sees the process itself, not a hang.
+        if let Ok(null) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            for fd in 0..3 {
+                // SAFETY: duplicates an open descriptor onto the standard ones.
+                unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) };
+            }
+        }
         sleep_forever();
     }
 }
@@ -73,6 +84,10 @@ impl FailurePolicy for Misbehaving {
             "thread-init" => park_forever(),
             "sleep-init" => sleep_forever(),
             "fork-init" => fork_sleeper(pidfile.as_deref()),
+            "fork-reject" => {
+                fork_sleeper(pidfile.as_deref());
+                return Err("mode fork-reject forks, then refuses its configuration".to_owned());
+            }
             "double-fork-init" => {
                 // SAFETY: as in `fork_sleeper`; the intermediate child forks once more and exits.
                 let child = unsafe { libc::fork() };
