@@ -130,24 +130,10 @@ fn a_plugin_for_another_abi_line_is_refused_naming_both_versions() {
     assert!(
         line.contains(&format!(
             "was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api {} (plugin ABI 0.1.0) and loads plugins built for 0.1.x",
-            sandbox_plugin_api_version()
+            sandbox_tests::plugin_api_version()
         )),
         "{line}"
     );
-}
-
-/// The plugin API version this supervisor is built with, from the crate's manifest.
-fn sandbox_plugin_api_version() -> String {
-    let manifest = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/Cargo.toml"),
-    )
-    .expect("read plugin-api/Cargo.toml");
-    manifest
-        .lines()
-        .find_map(|line| line.strip_prefix("version = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .expect("a version line")
-        .to_owned()
 }
 
 /// The vendor template, copied out of the repository with the path dependency line that

@@ -692,3 +692,24 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
         warns[0]
     );
 }
+
+/// A plugin's reason reaches the abort line of a real run, and a plugin learns at run time which
+/// supervisor and plugin API it runs under (from the report's context).
+#[test]
+fn a_reason_and_the_versions_reach_the_abort_line() {
+    require_root!();
+    let (flags, _dir) = plugin_flags("test-plugin-misbehaving", Some(r#"{"mode": "versions"}"#));
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    assert!(!ran);
+    // The supervisor shares the workspace's version with this crate; the plugin API has its own.
+    let supervisor = env!("CARGO_PKG_VERSION");
+    let api = sandbox_tests::plugin_api_version();
+    let line = outcome.error_line();
+    assert!(
+        line.ends_with(&format!(
+            "aborted by plugin:misbehaving@0.1.0: supervisor {supervisor}, plugin API {api}, built with {api}"
+        )),
+        "{line}"
+    );
+}

@@ -115,7 +115,6 @@ pub struct ExtensionHeader<M: 'static> {
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = HandlerExtV1Ref)))]
-#[sabi(missing_field(panic))]
 pub struct HandlerExtV1 {
     /// The sandbox-plugin-api version the plugin was built with ([`crate::VERSION`]).
     pub api_version: RStr<'static>,

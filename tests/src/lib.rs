@@ -165,6 +165,21 @@ pub fn fixture(name: &str) -> PathBuf {
     stage(&fixtures_dir().join(name), name)
 }
 
+/// The version of sandbox-plugin-api in this checkout (its own, not the workspace's), from
+/// plugin-api/Cargo.toml.
+pub fn plugin_api_version() -> String {
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/Cargo.toml"),
+    )
+    .expect("read plugin-api/Cargo.toml");
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a version line in plugin-api/Cargo.toml")
+        .to_owned()
+}
+
 /// A scratch directory every user can write to (for markers written by an unprivileged workload).
 pub fn scratch() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

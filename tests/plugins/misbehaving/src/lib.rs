@@ -1,7 +1,8 @@
 //! A test plugin that misbehaves in the way its configuration names (`{"mode": "..."}`):
 //! `reject-config`, `panic-init`, `panic-tolerates`, `panic-handle`, `thread-init`,
 //! `thread-handle`, `tolerate-undeclared`, `sleep-init`, `sleep-handle`, `fork-init`,
-//! `double-fork-init`, `fork-reject`, `fork-handle`, `open-handle`.
+//! `double-fork-init`, `fork-reject`, `fork-handle`, `open-handle`, `versions` (aborts with a
+//! reason that names the versions the supervisor told it and its own).
 //!
 //! `sleep-handle` and the `fork-*` modes write the pid of the process that sleeps to the file named by
 //! `"pidfile"`; `open-handle` opens the file named by `"open"` in `handle` without close-on-exec and
@@ -11,7 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use sandbox_plugin_api::{
-    export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict,
+    export_plugin, FailurePolicy, FailureReport, Ruling, SandboxFailureKind, Verdict,
 };
 
 struct Misbehaving {
@@ -136,6 +137,18 @@ impl FailurePolicy for Misbehaving {
             _ => {}
         }
         Verdict::Tolerate
+    }
+
+    fn decide(&self, report: &FailureReport) -> Ruling {
+        match self.mode.as_str() {
+            "versions" => Ruling::abort(format!(
+                "supervisor {}, plugin API {}, built with {}",
+                report.context.supervisor_version.as_deref().unwrap_or("?"),
+                report.context.plugin_api_version.as_deref().unwrap_or("?"),
+                sandbox_plugin_api::VERSION
+            )),
+            _ => self.handle(report).into(),
+        }
     }
 }
 
