@@ -287,6 +287,11 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
             PLUGIN_LOAD,
             s("was built for sandbox-plugin-api 0.1.0 with an incompatible layout"),
         ),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-layout"))],
+            PLUGIN_LOAD,
+            s("exports sandbox_handler_ext_v1 with an incompatible layout"),
+        ),
         (vec![s("--handler-plugin"), p(&group_writable)], PLUGIN_LOAD, s("has mode 0775; it must not be group- or world-writable")),
         (vec![s("--handler-plugin"), p(&world_writable)], PLUGIN_LOAD, s("has mode 0757; it must not be group- or world-writable")),
         (
