@@ -92,6 +92,7 @@ impl Driver for DecideAndStop {
                 &refusal,
                 fallback.as_ref(),
                 NEVER_TOLERABLE,
+                None,
                 Decision::Aborted,
             );
             return Err(SupervisorError::Fatal(refusal));
@@ -102,6 +103,7 @@ impl Driver for DecideAndStop {
                     &refusal,
                     fallback.as_ref(),
                     &tolerated.decider,
+                    tolerated.reason.as_deref(),
                     Decision::Tolerated,
                 );
                 Ok(())
@@ -111,6 +113,7 @@ impl Driver for DecideAndStop {
                     &refusal,
                     fallback.as_ref(),
                     &decider_of(&refused),
+                    refused.reason(),
                     Decision::Aborted,
                 );
                 Err(SupervisorError::Refused(refused))
@@ -140,6 +143,7 @@ impl Driver for RecordAndContinue<'_> {
                 &refusal,
                 fallback.as_ref(),
                 NEVER_TOLERABLE,
+                None,
                 Decision::Aborted,
             );
             self.would_exit
@@ -151,6 +155,7 @@ impl Driver for RecordAndContinue<'_> {
                 &refusal,
                 fallback.as_ref(),
                 &tolerated.decider,
+                tolerated.reason.as_deref(),
                 Decision::Tolerated,
             ),
             Err(refused) => {
@@ -158,6 +163,7 @@ impl Driver for RecordAndContinue<'_> {
                     &refusal,
                     fallback.as_ref(),
                     &decider_of(&refused),
+                    refused.reason(),
                     Decision::Aborted,
                 );
                 self.would_exit

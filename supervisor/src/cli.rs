@@ -56,6 +56,11 @@ pub struct HandlerArgs {
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
     #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256, global = true)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
+
+    /// Deadline for the plugin to load (constructors, init, tolerates) and for each of its
+    /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
+    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::plugin::parse_timeout, global = true)]
+    pub handler_timeout: Option<std::time::Duration>,
 }
 
 /// The flags that change the boot, shared by a run and `probe` (before or after the subcommand).
@@ -134,6 +139,43 @@ pub enum Command {
     /// running a workload, and print what the host allows and what the handler would decide.
     /// Exits 0 when a run would boot, else with the code the run would stop with.
     Probe(ProbeArgs),
+    /// Ask a plugin about made-up refusals (KIND=ERRNO) with a made-up context, without root and
+    /// without hardening anything, and print its decisions. For plugin authors' tests.
+    Simulate(SimulateArgs),
+}
+
+/// `simulate` flags (the plugin comes from the handler flags, before or after `simulate`).
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Change the made-up environment context (it starts as a plain host): gvisor=true,
+    /// container=CLUE, threads=N, uid=N, effective_capabilities=HEX, supervisor_version=V,
+    /// plugin_api_version=V. Repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+
+    /// Print the decisions as one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The refusals to ask about: KIND=ERRNO, comma-separated or repeated
+    /// (network-namespace=EPERM,workload-seccomp=EINVAL).
+    #[arg(required = true, value_name = "KIND=ERRNO")]
+    pub refusals: Vec<String>,
+}
+
+impl SimulateArgs {
+    /// The library's view of these flags and the handler flags; `None` without
+    /// `--handler-plugin`, which `simulate` needs.
+    pub fn options(&self, handler: &HandlerArgs) -> Option<crate::simulate::SimulateOptions> {
+        Some(crate::simulate::SimulateOptions {
+            handler_plugin: handler.handler_plugin.clone()?,
+            handler_config: handler.handler_config.clone(),
+            handler_plugin_sha256: handler.handler_plugin_sha256,
+            handler_timeout: handler.handler_timeout,
+            refusals: self.refusals.clone(),
+            context: self.context.clone(),
+        })
+    }
 }
 
 /// `probe` flags.
@@ -258,6 +300,7 @@ impl Cli {
             handler_plugin: self.handler.handler_plugin,
             handler_config: self.handler.handler_config,
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
+            handler_timeout: self.handler.handler_timeout,
             user: boot.user,
             allow_root: boot.allow_root,
             seccomp_profile: boot.seccomp_profile,

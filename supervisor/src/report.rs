@@ -369,6 +369,8 @@ pub struct StepRecord {
     pub fallback: Option<CallRecord>,
     /// Who decided about a refusal: `strict` or `plugin:NAME@VERSION`.
     pub decider: Option<String>,
+    /// The reason the handler gave for its decision, when it gave one.
+    pub reason: Option<String>,
     /// What is missing because the step did not take effect.
     pub missing_protection: Option<&'static str>,
     /// What was re-read after the step.
@@ -388,6 +390,7 @@ impl StepRecord {
             errno_name: None,
             fallback: None,
             decider: None,
+            reason: None,
             missing_protection: None,
             verified: Evidence::Nothing {},
         }
@@ -485,6 +488,7 @@ impl HardeningReport {
         refusal: &Refusal,
         fallback: Option<&Refusal>,
         decider: &str,
+        reason: Option<&str>,
         decision: Decision,
     ) {
         let record = self.step(refusal.step);
@@ -495,6 +499,7 @@ impl HardeningReport {
         record.errno_name = Some(call.errno_name);
         record.fallback = fallback.map(CallRecord::from);
         record.decider = Some(decider.to_owned());
+        record.reason = reason.map(str::to_owned);
         if decision == Decision::Tolerated {
             record.missing_protection = refusal.step.kind().map(|kind| kind.lost_protection());
         }

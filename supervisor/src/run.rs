@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub handler_config: Option<PathBuf>,
     /// `--handler-plugin-sha256`.
     pub handler_plugin_sha256: Option<[u8; 32]>,
+    /// `--handler-timeout` (default [`crate::plugin::DEFAULT_TIMEOUT`]).
+    pub handler_timeout: Option<std::time::Duration>,
     /// `--user`.
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
@@ -179,7 +181,11 @@ pub enum SupervisorError {
 /// plugin built before the kind existed cannot know it.
 fn hint(refused: &Refused) -> String {
     match refused {
-        Refused::Aborted { report, decider } if decider != "strict" => {
+        Refused::Aborted {
+            report,
+            decider,
+            reason,
+        } if decider != "strict" && reason.is_none() => {
             let declared = crate::failure::failure_handler()
                 .declared_tolerances()
                 .contains(&report.kind);
@@ -318,6 +324,7 @@ fn start(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
+            options.handler_timeout,
         )?;
     }
     report.handler = handler_record();
@@ -364,12 +371,14 @@ pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<(), SupervisorError> {
     let config = config.map(read_config).transpose()?;
     let handler = crate::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
         config,
+        timeout: timeout.unwrap_or(crate::plugin::DEFAULT_TIMEOUT),
     })?;
     let declared: Vec<&str> = handler
         .declared_tolerances()
