@@ -15,9 +15,12 @@ use sandbox_tests::{
 const PLUGIN_LOAD: i32 = 118;
 const REFUSED_BY_PLUGIN: i32 = 121;
 
+/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
+/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
+/// route instead, and get its namespaces.
 fn unprivileged() -> Launch {
     Launch {
-        unprivileged: true,
+        outer_refuses: Some("netns".to_owned()),
         ..Launch::default()
     }
 }

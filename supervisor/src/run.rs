@@ -129,7 +129,7 @@ pub enum SupervisorError {
     #[error(transparent)]
     Command(#[from] CommandError),
     /// A refused step that was not tolerated.
-    #[error("{}{}", .0, hint(.0))]
+    #[error("{0}")]
     Refused(Refused),
     /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
     #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
@@ -175,31 +175,6 @@ pub enum SupervisorError {
     /// Waiting for the sandbox failed.
     #[error("failed to supervise the workload")]
     Supervise(#[source] Errno),
-}
-
-/// What the abort line adds when a plugin answered abort for a kind it does not declare: a
-/// plugin built before the kind existed cannot know it.
-fn hint(refused: &Refused) -> String {
-    match refused {
-        Refused::Aborted {
-            report,
-            decider,
-            reason,
-        } if decider != "strict" && reason.is_none() => {
-            let declared = crate::failure::failure_handler()
-                .declared_tolerances()
-                .contains(&report.kind);
-            if declared {
-                String::new()
-            } else {
-                format!(
-                    " ({decider} does not declare {kind}, as a plugin built before that step existed would not: update the plugin, or pass --disable-step {kind} to run without it)",
-                    kind = report.kind
-                )
-            }
-        }
-        _ => String::new(),
-    }
 }
 
 impl SupervisorError {
