@@ -1053,7 +1053,7 @@ fn row(cell: &Cell) -> String {
         cell.handler.name(),
         seen.code,
         cell.probe.code,
-        outcome,
+        outcome.replace('|', "\\|"),
         has
     )
 }
@@ -1105,7 +1105,7 @@ fn run_matrix(envs: &[Env], threads: usize) {
         }
     }
     println!(
-        "{table}\n{} cells, {} runs (each cell: the run and its probe), {:.1} s on {threads} threads",
+        "\n{table}\n{} cells, {} runs (each cell: the run and its probe), {:.1} s on {threads} threads",
         done.len(),
         done.len() * 2,
         started.elapsed().as_secs_f64()
