@@ -894,37 +894,38 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             (observe("netns") == "own") == own(NETNS),
         ),
         ("PID namespace", (observe("pidns") == "own") == own(PIDNS)),
+        ("parent (PID 1)", (observe("ppid") == "1") == own(PIDNS)),
         (
-            "PID 1 is the sandbox's init, the workload's parent",
+            "PID 1 (the sandbox's init, seen in /proc)",
             (observe("ppid") == "1" && observe("proc1") == supervisor_bin().display().to_string())
                 == (own(PIDNS) && own(MOUNTNS)),
         ),
         (
-            "a fresh /proc",
+            "/proc (fresh or the launcher's)",
             (observe("proc_fresh") == "True") == own(MOUNTNS),
         ),
         (
-            "the host's processes in /proc",
+            "view of the launcher's processes in /proc",
             (observe("marker_in_proc") == "True") != (own(PIDNS) && own(MOUNTNS)),
         ),
         (
-            "the workload filter",
+            "seccomp filter (memfd_create denied)",
             (observe("memfd") == "EPERM") == own(WORKLOAD_SECCOMP),
         ),
         (
-            "user namespace refusal (the filter denies unshare(CLONE_NEWUSER))",
+            "unshare(CLONE_NEWUSER) (denied by its filter)",
             !own(WORKLOAD_SECCOMP) || observe("unshare_user") == "EPERM",
         ),
-        ("uid 65534", observe("Uid") == "65534 65534 65534 65534"),
-        ("gid 65534", observe("Gid") == "65534 65534 65534 65534"),
+        ("uid (65534)", observe("Uid") == "65534 65534 65534 65534"),
+        ("gid (65534)", observe("Gid") == "65534 65534 65534 65534"),
         (
-            "no capability",
+            "capability sets (empty)",
             ["CapInh", "CapPrm", "CapEff", "CapAmb"]
                 .iter()
                 .all(|set| observe(set) == "0000000000000000"),
         ),
         (
-            "the bounding set",
+            "bounding set (empty where the caller holds CAP_SETPCAP)",
             (observe("CapBnd") == "0000000000000000") == env.clears_bounding(),
         ),
     ];
