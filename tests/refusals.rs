@@ -73,6 +73,14 @@ enum Env {
     OuterMount,
     /// Root under an outer filter refusing `seccomp(SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`.
     OuterSeccomp,
+    /// Root under an outer filter that answers `CLONE_NEWNET` with 0 without doing anything.
+    FakedNetns,
+    /// ... `clone` with `CLONE_NEWPID` with 0.
+    FakedPidns,
+    /// ... every `mount` with 0.
+    FakedMount,
+    /// ... `seccomp(SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)` with 0.
+    FakedSeccomp,
     /// Root inside gVisor.
     GvisorRoot,
     /// uid 65534 inside gVisor, the route on.
@@ -85,7 +93,7 @@ enum Env {
     RuncNobody,
 }
 
-const HOST_ENVS: [Env; 9] = [
+const HOST_ENVS: [Env; 13] = [
     HostRoot,
     Nobody,
     NobodyNoUserns,
@@ -95,6 +103,10 @@ const HOST_ENVS: [Env; 9] = [
     OuterMountns,
     OuterMount,
     OuterSeccomp,
+    FakedNetns,
+    FakedPidns,
+    FakedMount,
+    FakedSeccomp,
 ];
 const GVISOR_ENVS: [Env; 3] = [GvisorRoot, GvisorNobody, GvisorNobodyNoUserns];
 const RUNC_ENVS: [Env; 2] = [RuncRoot, RuncNobody];
@@ -151,6 +163,10 @@ impl Env {
             OuterMountns => "outer: mountns (EPERM)",
             OuterMount => "outer: mount (ENOSYS)",
             OuterSeccomp => "outer: seccomp (EPERM)",
+            FakedNetns => "outer: netns faked (0)",
+            FakedPidns => "outer: pidns faked (0)",
+            FakedMount => "outer: mount faked (0)",
+            FakedSeccomp => "outer: seccomp faked (0)",
             GvisorRoot => "gvisor-root",
             GvisorNobody => "gvisor-nobody",
             GvisorNobodyNoUserns => "gvisor-nobody --no-userns",
@@ -193,6 +209,10 @@ impl Env {
             OuterMountns => Some("mountns"),
             OuterMount => Some("mount=ENOSYS"),
             OuterSeccomp => Some("seccomp"),
+            FakedNetns => Some("netns=0"),
+            FakedPidns => Some("pidns=0"),
+            FakedMount => Some("mount=0"),
+            FakedSeccomp => Some("seccomp=0"),
             _ => None,
         }
     }
@@ -203,6 +223,16 @@ impl Env {
     }
 
     /// Whether the namespaces take the user-namespace route.
+    /// The start of the error line with which verification stops the boot (exit 123, whatever the
+    /// handler) in an environment that fakes a step's success.
+    fn unverified(self) -> Option<&'static str> {
+        match self {
+            FakedNetns => Some("failed to verify the network namespace: "),
+            FakedSeccomp => Some("failed to verify workload-seccomp: "),
+            _ => None,
+        }
+    }
+
     fn takes_userns_route(self) -> bool {
         matches!(self, Nobody | GvisorNobody)
     }
@@ -216,7 +246,8 @@ impl Env {
     /// The refusals this environment makes, in boot order, as measured (see docs/refusals.md).
     fn refusals(self) -> Vec<Refusal> {
         match self {
-            HostRoot | Nobody => vec![],
+            // A faked success is no refusal: verification has to catch it.
+            HostRoot | Nobody | FakedNetns | FakedPidns | FakedMount | FakedSeccomp => vec![],
             NobodyNoUserns => UNPRIVILEGED.to_vec(),
             // gVisor lets an unprivileged caller unshare a mount namespace, then refuses the
             // remount.
@@ -361,37 +392,68 @@ impl Handler {
     }
 }
 
-/// A supervisor defect this matrix found and reported, not fixed yet: the cells it hits stop
-/// with exit 125 and this error line instead of running. A cell stops matching when the defect is
-/// fixed, and the test then fails and says to remove it from [`known_defect`].
+/// A supervisor defect this matrix found and reported, not fixed yet, pinned as it shows: the
+/// exit code, whether the workload runs, and the error line (none, or one containing both
+/// fragments). A cell stops matching when the defect is fixed, and the test then fails and says
+/// to remove it from [`known_defect`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Defect {
-    /// What the error line contains.
-    line: &'static str,
+    code: i32,
+    ran: bool,
+    line: Option<(&'static str, &'static str)>,
     /// The defect, in a few words.
     what: &'static str,
 }
 
 /// gVisor (runsc 20221219) has no `/proc/PID/ns/mnt`; the verification reads it unconditionally.
 const GVISOR_NO_MNT_NS_FILE: Defect = Defect {
-    line: "failed to verify the sandbox: failed to read /proc/",
+    code: 125,
+    ran: false,
+    line: Some((
+        "failed to verify the sandbox: failed to read /proc/",
+        "/ns/mnt: No such file or directory",
+    )),
     what: "verification reads /proc/PID/ns/mnt, which gVisor does not have",
 };
 
 /// Root without `CAP_SYS_PTRACE` (Docker's default set) may not read the namespace links of a
 /// workload that runs as another uid.
 const ROOT_WITHOUT_PTRACE: Defect = Defect {
-    line: "failed to verify the sandbox: failed to read /proc/",
+    code: 125,
+    ran: false,
+    line: Some((
+        "failed to verify the sandbox: failed to read /proc/",
+        "/ns/pid: Permission denied",
+    )),
     what: "verification reads /proc/PID/ns/pid of a workload of another uid, which needs CAP_SYS_PTRACE",
 };
 
+/// A faked `mount` leaves the workload with the launcher's `/proc`, yet passes verification: a
+/// new mount namespace renumbers every copied mount, so the copied `/proc` has a mount id the
+/// supervisor's mounts do not. Should be 123.
+const FAKED_MOUNT_PASSES: Defect = Defect {
+    code: 0,
+    ran: true,
+    line: None,
+    what: "a faked mount(proc) passes verification (mount ids are renumbered in a new mount namespace)",
+};
+
+/// A faked `clone(CLONE_NEWPID)` returns 0 in the supervisor, which then runs the init's code
+/// itself: no workload runs, nothing is said, exit 0. Should be 123.
+const FAKED_CLONE_IS_SILENT: Defect = Defect {
+    code: 0,
+    ran: false,
+    line: None,
+    what: "a faked clone(CLONE_NEWPID) makes the supervisor run the init's code: exit 0, no workload, no error",
+};
+
 /// The known defects, by environment, for the cells whose workload would run.
-fn known_defect(env: Env) -> Option<(Defect, &'static str)> {
+fn known_defect(env: Env) -> Option<Defect> {
     match env {
-        GvisorRoot | GvisorNobody | GvisorNobodyNoUserns => {
-            Some((GVISOR_NO_MNT_NS_FILE, "/ns/mnt: No such file or directory"))
-        }
-        RuncRoot => Some((ROOT_WITHOUT_PTRACE, "/ns/pid: Permission denied")),
+        GvisorRoot | GvisorNobody | GvisorNobodyNoUserns => Some(GVISOR_NO_MNT_NS_FILE),
+        RuncRoot => Some(ROOT_WITHOUT_PTRACE),
+        FakedMount => Some(FAKED_MOUNT_PASSES),
+        FakedPidns => Some(FAKED_CLONE_IS_SILENT),
         _ => None,
     }
 }
@@ -407,12 +469,12 @@ enum Expect {
         at: Refusal,
         code: i32,
     },
-    /// The workload would run without `tolerated`, but a known defect stops the boot (exit 125)
-    /// with an error line containing both fragments.
+    /// Verification stops the boot (exit 123) with a line starting with this.
+    Unverified(&'static str),
+    /// The workload would run without `tolerated`, but a known defect shows instead.
     Defect {
         tolerated: Vec<Refusal>,
         defect: Defect,
-        detail: &'static str,
     },
 }
 
@@ -428,12 +490,11 @@ fn expect(env: Env, handler: Handler) -> Expect {
         }
         tolerated.push(refusal);
     }
+    if let Some(line) = env.unverified() {
+        return Expect::Unverified(line);
+    }
     match known_defect(env) {
-        Some((defect, detail)) => Expect::Defect {
-            tolerated,
-            defect,
-            detail,
-        },
+        Some(defect) => Expect::Defect { tolerated, defect },
         None => Expect::Ran(tolerated),
     }
 }
@@ -443,7 +504,8 @@ impl Expect {
         match self {
             Expect::Ran(_) => 0,
             Expect::Aborted { code, .. } => *code,
-            Expect::Defect { .. } => 125,
+            Expect::Unverified(_) => 123,
+            Expect::Defect { defect, .. } => defect.code,
         }
     }
 
@@ -452,6 +514,7 @@ impl Expect {
             Expect::Ran(tolerated)
             | Expect::Aborted { tolerated, .. }
             | Expect::Defect { tolerated, .. } => tolerated,
+            Expect::Unverified(_) => &[],
         }
     }
 
@@ -462,7 +525,7 @@ impl Expect {
 
 /// The launcher, inside the environment: binds the abstract unix socket `argv[1]` (reachable from
 /// exactly the processes in its network namespace), starts a marker process, puts their pid and
-/// the id of its own `/proc` mount in the environment, runs the rest of its arguments with a
+/// the device of its own `/proc` mount in the environment, runs the rest of its arguments with a
 /// memfd as descriptor 3 (the report goes there: under gVisor and runc the host sees no file the
 /// supervisor writes), and prints that report on one line once they have exited.
 const LAUNCHER: &str = r#"
@@ -472,15 +535,16 @@ if report != 3:
     os.dup2(report, 3)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind("\0" + sys.argv[1]); s.listen(1)
-marker = subprocess.Popen(["sleep", "60"])
+marker = subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 def proc_mount():
-    # The last /proc mount is the one on top (runc mounts its proc over the host's).
-    mount = "none"
+    # The device of the last /proc mount (the one on top: runc mounts its proc over the host's).
+    # Not the mount id: a new mount namespace renumbers the mounts it copies.
+    device = "none"
     for line in open("/proc/self/mountinfo"):
         fields = line.split()
         if fields[4] == "/proc":
-            mount = fields[0]
-    return mount
+            device = fields[2]
+    return device
 env = dict(os.environ, SANDBOX_TEST_SOCKET=sys.argv[1], SANDBOX_TEST_MARKER=str(marker.pid),
            SANDBOX_TEST_PROC_MOUNT=proc_mount())
 code = subprocess.run(sys.argv[2:], pass_fds=(3,), env=env).returncode
@@ -520,12 +584,12 @@ try:
     print("proc1=" + open("/proc/1/cmdline", "rb").read().split(b"\0")[0].decode())
 except OSError as err:
     print("proc1=" + errno.errorcode[err.errno])
-mount = "none"
+device = "none"
 for line in open("/proc/self/mountinfo"):
     fields = line.split()
     if fields[4] == "/proc":
-        mount = fields[0]
-print("proc_fresh=%s" % (mount != os.environ["SANDBOX_TEST_PROC_MOUNT"]))
+        device = fields[2]
+print("proc_fresh=%s" % (device != os.environ["SANDBOX_TEST_PROC_MOUNT"]))
 try:
     os.memfd_create("probe"); print("memfd=OK")
 except OSError as err:
@@ -730,20 +794,26 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             cell.probe.code, seen.code, cell.probe.stdout, cell.probe.stderr
         ));
     }
-    let probe_json: Value = cell
-        .probe
-        .stdout
-        .lines()
-        .take_while(|line| !line.starts_with("report "))
-        .collect::<Vec<_>>()
-        .join("\n")
-        .parse()
-        .map_err(|err| {
-            format!(
-                "probe --json printed no JSON ({err}):\n{}",
-                cell.probe.stdout
-            )
-        })?;
+    // Under the faked clone the probe, like the run, says nothing at all.
+    let silent =
+        matches!(expect, Expect::Defect { defect, .. } if *defect == FAKED_CLONE_IS_SILENT);
+    let probe_json: Value = if silent {
+        serde_json::json!({ "would_exit": null })
+    } else {
+        cell.probe
+            .stdout
+            .lines()
+            .take_while(|line| !line.starts_with("report "))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .parse()
+            .map_err(|err| {
+                format!(
+                    "probe --json printed no JSON ({err}):\n{}",
+                    cell.probe.stdout
+                )
+            })?
+    };
     let predicted = probe_json["would_exit"].as_i64().unwrap_or(0);
     if predicted != i64::from(seen.code) {
         return Err(format!(
@@ -778,21 +848,33 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             ));
         }
     }
+    if let Expect::Defect { defect, .. } = expect {
+        let errors = seen.error_lines();
+        let line_as_pinned = match defect.line {
+            None => errors.is_empty(),
+            Some((start, detail)) => {
+                errors.len() == 1 && errors[0].contains(start) && errors[0].contains(detail)
+            }
+        };
+        // The faked mount: the workload really has the launcher's /proc.
+        let proc_as_pinned =
+            *defect != FAKED_MOUNT_PASSES || seen.value("proc_fresh") == Some("False");
+        if seen.ran() != defect.ran || !line_as_pinned || !proc_as_pinned {
+            return Err(format!(
+                "the known defect ({}) no longer shows as pinned ({defect:?}): remove it from known_defect if it was fixed",
+                defect.what
+            ));
+        }
+        return Ok(());
+    }
     let report = seen.report().ok_or("no report")?;
     for refusal in tolerated {
         check_refusal_record(&report, refusal, "tolerated", Some(handler.decider()))?;
     }
-    if let Expect::Defect { defect, detail, .. } = expect {
+    if let Expect::Unverified(start) = expect {
         let errors = seen.error_lines();
-        if seen.ran()
-            || errors.len() != 1
-            || !errors[0].contains(defect.line)
-            || !errors[0].contains(detail)
-        {
-            return Err(format!(
-                "the known defect ({}) no longer shows as {:?}: remove it from known_defect if it was fixed",
-                defect.what, defect.line
-            ));
+        if seen.ran() || errors.len() != 1 || !errors[0].contains(start) {
+            return Err(format!("expected one error line with {start:?}"));
         }
         if report["outcome"] != "aborted" {
             return Err(format!("the report's outcome is {}", report["outcome"]));
@@ -1002,7 +1084,12 @@ fn row(cell: &Cell) -> String {
         }
         None if seen.ran() => {
             let tolerated = cell.expect.tolerated();
-            if tolerated.is_empty() {
+            if let Expect::Defect { defect, .. } = &cell.expect {
+                format!(
+                    "ran, every step reported enforced (known defect: {})",
+                    defect.what
+                )
+            } else if tolerated.is_empty() {
                 "ran, every step enforced".to_owned()
             } else {
                 format!(
@@ -1015,7 +1102,12 @@ fn row(cell: &Cell) -> String {
                 )
             }
         }
-        None => "did not run".to_owned(),
+        None => match &cell.expect {
+            Expect::Defect { defect, .. } => {
+                format!("did not run, no error (known defect: {})", defect.what)
+            }
+            _ => "did not run".to_owned(),
+        },
     };
     let has = if seen.ran() {
         let value = |key: &str| seen.value(key).unwrap_or("?");
