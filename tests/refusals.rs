@@ -296,16 +296,23 @@ enum Handler {
     PolicyNamespaces,
     /// `policy` tolerating both seccomp kinds for `EPERM`.
     PolicySeccomp,
+    /// The `misbehaving` test plugin in a mode it does not know: it declares every kind and
+    /// tolerates every refusal, whatever the errno.
+    TolerateAll,
+    /// The `misbehaving` test plugin answering tolerate for kinds it does not declare.
+    TolerateUndeclared,
     /// The `raw-verdict` test plugin: answers verdict 7 (neither abort nor tolerate).
     RawVerdict,
 }
 
-const HANDLERS: [Handler; 6] = [
+const HANDLERS: [Handler; 8] = [
     Strict,
     OuterSandbox,
     PolicyNetns,
     PolicyNamespaces,
     PolicySeccomp,
+    TolerateAll,
+    TolerateUndeclared,
     RawVerdict,
 ];
 
@@ -317,6 +324,8 @@ impl Handler {
             PolicyNetns => "policy(netns: EPERM)",
             PolicyNamespaces => "policy(namespaces: EPERM)",
             PolicySeccomp => "policy(seccomp: EPERM)",
+            TolerateAll => "misbehaving(tolerate-all)",
+            TolerateUndeclared => "misbehaving(tolerate-undeclared)",
             RawVerdict => "raw-verdict",
         }
     }
@@ -326,15 +335,22 @@ impl Handler {
             Strict => "strict",
             OuterSandbox => "plugin:outer-sandbox@0.1.0",
             PolicyNetns | PolicyNamespaces | PolicySeccomp => "plugin:policy@0.1.0",
+            TolerateAll | TolerateUndeclared => "plugin:misbehaving@0.1.0",
             RawVerdict => "plugin:raw-verdict@0.1.0",
         }
+    }
+
+    /// Whether the handler's answer is a plugin failure (119) rather than a verdict: then the
+    /// error line names the failure instead of the refusal's sentence and "aborted by".
+    fn fails(self) -> bool {
+        matches!(self, TolerateUndeclared | RawVerdict)
     }
 
     /// The exit code when this handler stops the boot.
     fn abort_code(self) -> i32 {
         match self {
             Strict => 120,
-            RawVerdict => 119,
+            TolerateUndeclared | RawVerdict => 119,
             _ => 121,
         }
     }
@@ -342,7 +358,8 @@ impl Handler {
     fn tolerates(self, refusal: &Refusal) -> bool {
         let eperm = refusal.errno == "EPERM";
         match self {
-            Strict | RawVerdict => false,
+            Strict | TolerateUndeclared | RawVerdict => false,
+            TolerateAll => true,
             // Its errno table: an outer runtime's answers for a call it does not permit.
             OuterSandbox => {
                 ["EPERM", "EACCES", "ENOSYS", "EINVAL", "EOPNOTSUPP"].contains(&refusal.errno)
@@ -361,19 +378,29 @@ impl Handler {
             Strict => return Vec::new(),
             OuterSandbox => ("sandbox-plugin-outer-sandbox", None),
             RawVerdict => ("test-plugin-raw-verdict", None),
+            TolerateAll => (
+                "test-plugin-misbehaving",
+                Some(r#"{"mode": "tolerate-all"}"#),
+            ),
+            TolerateUndeclared => (
+                "test-plugin-misbehaving",
+                Some(r#"{"mode": "tolerate-undeclared"}"#),
+            ),
             PolicyNetns => (
                 "sandbox-plugin-policy",
-                Some(r#"{"network-namespace": ["EPERM"]}"#),
+                Some(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#),
             ),
             PolicyNamespaces => (
                 "sandbox-plugin-policy",
                 Some(
-                    r#"{"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"], "mount-namespace": ["EPERM"]}"#,
+                    r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"], "mount-namespace": ["EPERM"]}}"#,
                 ),
             ),
             PolicySeccomp => (
                 "sandbox-plugin-policy",
-                Some(r#"{"workload-seccomp": ["EPERM"], "supervisor-seccomp": ["EPERM"]}"#),
+                Some(
+                    r#"{"tolerate": {"workload-seccomp": ["EPERM"], "supervisor-seccomp": ["EPERM"]}}"#,
+                ),
             ),
         };
         let mut flags = vec![
@@ -385,7 +412,7 @@ impl Handler {
                 "{}.json",
                 self.name().replace(|c: char| !c.is_alphanumeric(), "-")
             );
-            let path = write_file(dir, &name, &format!(r#"{{"tolerate": {config}}}"#));
+            let path = write_file(dir, &name, config);
             flags.extend(["--handler-config".to_owned(), path.display().to_string()]);
         }
         flags
@@ -887,10 +914,10 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         }
         let errors = seen.error_lines();
         let expected = format!("{} refused: ", at.step);
-        // A handler that fails (raw-verdict) gets a line without the refusal's sentence, so
+        // A handler that fails (raw-verdict, an undeclared tolerate) gets a line without the refusal's sentence, so
         // without the fallback; the report has it.
         let named = |line: &str| {
-            if handler == RawVerdict {
+            if handler.fails() {
                 names(
                     line,
                     &Refusal {
@@ -907,9 +934,7 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
                 "expected one error line naming {at:?}, got {errors:?}"
             ));
         }
-        if handler != RawVerdict
-            && !errors[0].contains(&format!("; aborted by {}", handler.decider()))
-        {
+        if !handler.fails() && !errors[0].contains(&format!("; aborted by {}", handler.decider())) {
             return Err(format!(
                 "the error line does not say 'aborted by {}'",
                 handler.decider()
@@ -918,7 +943,7 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         if report["outcome"] != "aborted" {
             return Err(format!("the report's outcome is {}", report["outcome"]));
         }
-        let decider = (handler != RawVerdict).then(|| handler.decider());
+        let decider = (!handler.fails()).then(|| handler.decider());
         return check_refusal_record(&report, at, "aborted", decider);
     }
 
