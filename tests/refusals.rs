@@ -144,6 +144,10 @@ const MOUNT_PRIVATE: &str = "mount(/, MS_REC|MS_PRIVATE)";
 const SECCOMP: &str = "seccomp(SECCOMP_SET_MODE_FILTER)";
 const UNSHARE_USER: &str = "unshare(CLONE_NEWUSER)";
 
+/// Docker's default capability set as a mask (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
+/// SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP).
+const DOCKER_DEFAULT_CAPS_MASK: u64 = 0xa804_25fb;
+
 /// What an unprivileged caller without a user namespace is refused by the kernel.
 const UNPRIVILEGED: [Refusal; 3] = [
     refusal(NETNS, UNSHARE_NET, "EPERM"),
@@ -895,6 +899,22 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         return Ok(());
     }
     let report = seen.report().ok_or("no report")?;
+    // The environment the report describes is the one the test made.
+    let context = &report["environment"];
+    let uid = if env.unprivileged() { 65534 } else { 0 };
+    let caps = match env {
+        _ if env.unprivileged() => Some(0),
+        RuncRoot => Some(DOCKER_DEFAULT_CAPS_MASK),
+        _ => None,
+    };
+    if context["gvisor"] != (env.runtime() == Runtime::Gvisor)
+        || context["uid"] != uid
+        || caps.is_some_and(|caps| context["effective_capabilities"] != caps)
+    {
+        return Err(format!(
+            "the report's environment is not this one (uid {uid}, capabilities {caps:?}): {context}"
+        ));
+    }
     for refusal in tolerated {
         check_refusal_record(&report, refusal, "tolerated", Some(handler.decider()))?;
     }
