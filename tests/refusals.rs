@@ -128,6 +128,19 @@ const WORKLOAD_SECCOMP: &str = "workload-seccomp";
 const SUPERVISOR_SECCOMP: &str = "supervisor-seccomp";
 const NAMESPACES: [&str; 3] = [NETNS, PIDNS, MOUNTNS];
 
+/// Every step's name, in boot order.
+const STEPS: [&str; 9] = [
+    NETNS,
+    PIDNS,
+    MOUNTNS,
+    "session",
+    "capabilities",
+    "privilege-drop",
+    "no-new-privs",
+    WORKLOAD_SECCOMP,
+    SUPERVISOR_SECCOMP,
+];
+
 const fn refusal(step: &'static str, call: &'static str, errno: &'static str) -> Refusal {
     Refusal {
         step,
@@ -967,7 +980,16 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         return check_refusal_record(&report, at, "aborted", decider);
     }
 
-    // The workload ran: what it has, and the report.
+    // The workload ran: the probe saw the same steps take the same decisions and routes.
+    for step in STEPS {
+        let (ran, probed) = (step_record(&report, step), step_record(&probe_json, step));
+        if ran["decision"] != probed["decision"] || ran["route"] != probed["route"] {
+            return Err(format!(
+                "probe recorded {step} as {probed}, the run as {ran}"
+            ));
+        }
+    }
+    // What the workload has, and the report.
     if !seen.ran() || !seen.error_lines().is_empty() {
         return Err("the workload did not run, or an error line was printed".to_owned());
     }
@@ -975,17 +997,7 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         return Err(format!("the report's outcome is {}", report["outcome"]));
     }
     let root_caller = !env.unprivileged();
-    for step in [
-        NETNS,
-        PIDNS,
-        MOUNTNS,
-        "session",
-        "capabilities",
-        "no-new-privs",
-        WORKLOAD_SECCOMP,
-        SUPERVISOR_SECCOMP,
-        "privilege-drop",
-    ] {
+    for step in STEPS {
         let record = step_record(&report, step);
         let decision = if expect.missing(step) {
             "tolerated"
