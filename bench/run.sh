@@ -11,7 +11,8 @@
 # change of load hits all of them alike), the way `hyperfine -N` does (posix_spawn, wait4), and
 # opens libseccomp's program on descriptor 9 of every run for `bwrap --seccomp 9` (hyperfine
 # cannot reopen a descriptor per run). One `hyperfine -N` run of the floor and the supervisor
-# cross-checks it. Filter cost: bench/syscall-loop.c times its own loop in CPU time.
+# cross-checks it. Filter cost: bench/syscall-loop.c times its own loop in CPU time, run in the
+# same namespaces by all three (no filter: unshare; libseccomp: bwrap with the boot's steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -43,9 +44,9 @@ gcc -O2 -o "$work/syscall-loop" bench/syscall-loop.c
 len1=$($py bench/libseccomp-filter.py --optimize 1 "$work/libseccomp-1.bpf")
 len2=$($py bench/libseccomp-filter.py --optimize 2 "$work/libseccomp-2.bpf")
 
-true_=$(command -v true)
-unshare=$(command -v unshare)
-bwrap=$(command -v bwrap)
+true_=$(type -P true)
+unshare=$(type -P unshare)
+bwrap=$(type -P bwrap)
 bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --proc /proc --new-session --die-with-parent --cap-drop ALL"
 {
   printf '/bin/true\t%s\n' "$true_"
@@ -81,10 +82,12 @@ for round in $(seq "$rounds"); do
   "$work/spawn-bench" "$runs" 10 "$work/libseccomp-1.bpf" "$work/boot.cmds" >"$dir/boot.tsv"
   for i in $(seq "$loop_runs"); do
     for call in getppid ioctl prctl socket clone; do
-      printf '%s\tnone\t%s\n' "$call" "$("$work/syscall-loop" "$call" "$loop_n")"
+      printf '%s\tnone\t%s\n' "$call" \
+        "$("$unshare" -n -p -m --fork --mount-proc "$work/syscall-loop" "$call" "$loop_n")"
       for opt in 1 2; do
+        # shellcheck disable=SC2086 # bwrap_steps is a list of words
         printf '%s\tlibseccomp-%s\t%s\n' "$call" "$opt" \
-          "$("$bwrap" --dev-bind / / --seccomp 9 "$work/syscall-loop" "$call" "$loop_n" 9<"$work/libseccomp-$opt.bpf")"
+          "$($bwrap_steps --seccomp 9 "$work/syscall-loop" "$call" "$loop_n" 9<"$work/libseccomp-$opt.bpf")"
       done
       printf '%s\tsupervisor\t%s\n' "$call" \
         "$("$bin" --log-level error -- "$work/syscall-loop" "$call" "$loop_n")"
