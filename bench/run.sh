@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 runs=${RUNS:-150}
 loop_n=${LOOP_N:-2000000}
-loop_runs=${LOOP_RUNS:-5}
+loop_runs=${LOOP_RUNS:-7}
 cold_build=${COLD_BUILD:-1}
 
 need=()
