@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    marked, plugin, require_root, run_supervisor, scratch, status_field, supervisor_bin,
-    write_file, Launch, Outcome,
+    helper_bin, marked, plugin, require_root, run_supervisor, scratch, status_field,
+    supervisor_bin, write_file, Launch, Outcome,
 };
 
 /// Runs the supervisor with `args` and fails the test unless it ends within `limit` (killing it).
@@ -157,6 +157,29 @@ fn run_with_report_at(path: &Path) -> (Outcome, bool) {
     args.extend(marked(&marker, "true").into_iter().map(OsString::from));
     let (outcome, _) = run_within(Duration::from_secs(30), &args);
     (outcome, marker.exists())
+}
+
+#[test]
+fn report_under_a_symbolically_linked_directory_is_refused() {
+    // A link planted in a directory component (say by another user owning /tmp/x) would make a
+    // root run write where the link points.
+    let dir = scratch();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let linked = dir.path().join("linked");
+    std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+    let (outcome, ran) = run_with_report_at(&linked.join("report.json"));
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("symbolic link"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!ran, "the workload ran");
+    assert!(
+        !elsewhere.join("report.json").exists(),
+        "the report was written through the link"
+    );
 }
 
 #[test]
@@ -503,14 +526,100 @@ fn fewer_groups_do_not_excuse_other_ids() {
     require_root!();
     // No supplementary group is a subset of root's groups, but the ids are not root's: the refused
     // setgroups is the failure, named as such.
-    let outcome = run_as_nobody("--clear-groups", "root", &["--allow-root"]);
-    assert_eq!(outcome.code, 122, "{}", outcome.stderr);
+    // The same with only the gid differing (nobody with root's group).
+    for user in ["root", "65534:0"] {
+        let outcome = run_as_nobody("--clear-groups", user, &["--allow-root"]);
+        assert_eq!(outcome.code, 122, "{user}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().starts_with(
+                "sandbox-supervisor: error: failed to drop privileges: setgroups failed: EPERM"
+            ),
+            "{user}: {}",
+            outcome.stderr
+        );
+        assert!(!outcome.stdout.contains("Uid:"), "the workload ran");
+    }
+}
+
+#[test]
+fn a_group_listed_twice_is_still_the_target_group() {
+    require_root!();
+    // The kernel keeps duplicates in the supplementary list; nobody with nogroup twice holds
+    // exactly nobody's groups.
+    let outcome = run_as_nobody_with_groups("--groups=65534,65534");
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        status_field(&outcome.stdout, "Uid"),
+        Some("65534\t65534\t65534\t65534")
+    );
+}
+
+/// Runs `fake-success CALLS -- sandbox-supervisor --user nobody -- id` as root.
+fn run_with_faked(calls: &str) -> Outcome {
+    let output = Command::new(helper_bin("fake-success"))
+        .arg(calls)
+        .arg("--")
+        .arg(supervisor_bin())
+        .args(["--user", "nobody", "--", "id"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("fake-success");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_drop_call_that_fakes_success_is_caught_in_the_child() {
+    require_root!();
+    // An outer runtime that answers the call with 0 and does nothing: the child re-reads its ids
+    // and groups and stops before exec with the verification code, naming the check.
+    for (calls, check) in [
+        ("setresuid", "getresuid/getresgid (verification)"),
+        ("setresgid", "getresuid/getresgid (verification)"),
+        ("setgroups", "getgroups (verification)"),
+        (
+            "setgroups,setresgid,setresuid",
+            "getresuid/getresgid (verification)",
+        ),
+    ] {
+        let outcome = run_with_faked(calls);
+        assert_eq!(outcome.code, 123, "{calls}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.error_line(),
+            format!("sandbox-supervisor: error: failed to verify privilege-drop: {check} shows that an earlier call returned success without effect"),
+            "{calls}"
+        );
+        assert_eq!(outcome.stdout, "", "{calls}: the workload ran");
+    }
+}
+
+#[test]
+fn a_drop_that_keeps_the_capabilities_is_refused() {
+    require_root!();
+    // With SECBIT_NO_SETUID_FIXUP the kernel keeps root's capabilities across setresuid: the
+    // child would be uid 65534 with CAP_SETUID. Its setuid(0) check catches that.
+    let output = Command::new("setpriv")
+        .arg("--securebits=+no_setuid_fixup")
+        .arg(supervisor_bin())
+        .args(["--user", "nobody", "--", "id"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv");
+    let outcome = Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_eq!(outcome.code, 123, "{}", outcome.stderr);
     assert!(
         outcome.error_line().starts_with(
-            "sandbox-supervisor: error: failed to drop privileges: setgroups failed: EPERM"
+            "sandbox-supervisor: error: failed to verify privilege-drop: setuid(0) (verification: it succeeded)"
         ),
         "{}",
         outcome.stderr
     );
-    assert!(!outcome.stdout.contains("Uid:"), "the workload ran");
+    assert_eq!(outcome.stdout, "", "the workload ran");
 }

@@ -45,24 +45,38 @@ fn workload_has_seccomp_filter_and_no_new_privs() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
     assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
-    // The supervisor's prelude (inherited) plus the workload program.
-    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("2"));
+    // The workload program only: the supervisor installs its prelude after the sandbox exists, so
+    // the workload does not inherit it.
+    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("1"));
 }
 
 #[test]
 fn supervisor_runs_under_its_prelude() {
     require_root!();
-    // The workload's parent is the supervisor.
-    let outcome = sh("cat /proc/$PPID/status; cat /proc/$PPID/comm");
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(
-        outcome.stdout.contains("sandbox-supervi"),
-        "{}",
-        outcome.stdout
+    // The workload's parent is the sandbox's init, in another PID namespace: the supervisor is
+    // read from outside, as the test's own child, once the workload runs.
+    let dir = scratch();
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(supervisor_bin())
+        .args(["--log-level", "error", "--", "sh", "-c"])
+        .arg(format!("echo > {}; sleep 30", ready.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let supervisor = child.id();
+    wait_for(&ready);
+    let status = std::fs::read_to_string(format!("/proc/{supervisor}/status")).unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{supervisor}/comm")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(comm.trim(), "sandbox-supervi");
+    assert_eq!(status_field(&status, "Seccomp"), Some("2"), "{status}");
+    assert_eq!(
+        status_field(&status, "Seccomp_filters"),
+        Some("1"),
+        "{status}"
     );
-    assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
-    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("1"));
-    assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
+    assert_eq!(status_field(&status, "NoNewPrivs"), Some("1"), "{status}");
 }
 
 #[test]
@@ -104,7 +118,8 @@ fn each_denied_call_fails_in_the_workload_and_ordinary_ones_work() {
         vec!["ls", "/"],
         vec!["cat", "/etc/hostname"],
         vec![
-            "python3",
+            // The system interpreter: the workload runs as nobody, who cannot read root's shims.
+            "/usr/bin/python3",
             "-c",
             "import subprocess; print(subprocess.run(['true']).returncode)",
         ],
@@ -157,15 +172,24 @@ fn user_nobody_runs_as_65534_and_cannot_regain_root() {
         outcome.stderr
     );
 
+    // gid 0 is root's group: refused without --allow-root, kept with it.
     let outcome = run(&["--user", "65534:0", "--", "id", "-g"]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("--allow-root"),
+        "{}",
+        outcome.stderr
+    );
+    let outcome = run(&["--allow-root", "--user", "65534:0", "--", "id", "-g"]);
     assert_eq!(outcome.stdout.trim(), "0", "{}", outcome.stderr);
 }
 
 #[test]
 fn user_drop_is_idempotent_without_cap_setgid() {
     require_root!();
-    // Started already as nobody (no capabilities at all): the drop must not call setgroups. The
-    // network namespace is refused for this user, so the outer-sandbox plugin tolerates it.
+    // Started already as nobody (no capabilities at all): the drop must not call setgroups. With
+    // --no-userns the namespaces are refused for this user, so the outer-sandbox plugin tolerates
+    // them and the drop runs in the caller's own user namespace.
     let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
     let launch = Launch {
         unprivileged: true,
@@ -176,6 +200,7 @@ fn user_drop_is_idempotent_without_cap_setgid() {
         [
             "--handler-plugin",
             plugin.to_str().unwrap(),
+            "--no-userns",
             "--user",
             "nobody",
             "--",
@@ -196,6 +221,8 @@ fn user_drop_is_idempotent_without_cap_setgid() {
         [
             "--handler-plugin",
             plugin.to_str().unwrap(),
+            "--no-userns",
+            "--allow-root",
             "--user",
             "root",
             "--",
@@ -203,10 +230,9 @@ fn user_drop_is_idempotent_without_cap_setgid() {
         ],
     );
     assert_eq!(outcome.code, 122, "{}", outcome.stderr);
+    let line = outcome.error_line();
     assert!(
-        outcome
-            .error_line()
-            .contains("failed to drop privileges: setgroups failed: EPERM"),
+        line.contains("failed to drop privileges: setgroups failed: EPERM"),
         "{}",
         outcome.stderr
     );
@@ -292,6 +318,23 @@ fn wait_for(path: &Path) {
     }
 }
 
+/// Waits until `pid` sleeps in `rt_sigtimedwait`: the supervisor has reached its supervision
+/// loop. (A signal that arrives earlier, while the release still watches the signal descriptor,
+/// stops the boot instead of reaching the workload.)
+fn wait_until_supervising(pid: u32) {
+    let start = Instant::now();
+    let waiting = libc::SYS_rt_sigtimedwait.to_string();
+    while std::fs::read_to_string(format!("/proc/{pid}/syscall")).map_or(true, |call| {
+        call.split(' ').next() != Some(waiting.as_str())
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the supervisor never waited for signals"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn sigterm_to_the_supervisor_reaches_the_workload() {
     require_root!();
@@ -309,6 +352,7 @@ fn sigterm_to_the_supervisor_reaches_the_workload() {
         .spawn()
         .unwrap();
     wait_for(&ready);
+    wait_until_supervising(child.id());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -322,7 +366,8 @@ fn sigterm_to_the_supervisor_reaches_the_workload() {
 #[test]
 fn orphans_are_reaped_when_running_as_pid_1() {
     require_root!();
-    // In a new PID namespace the supervisor is PID 1; the backgrounded sleep is orphaned to it.
+    // The sandbox's init is PID 1 of the sandbox (here nested in a PID namespace whose PID 1 is
+    // the supervisor itself): the backgrounded sleep is orphaned to the init, which reaps it.
     let output = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
         .arg(supervisor_bin())
@@ -361,8 +406,9 @@ fn seccomp_profile_adds_to_the_builtin_filter() {
         "{}",
         outcome.stderr
     );
-    // The prelude, the profile's program (behind the workload head) and the built-in filter.
-    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("3"));
+    // The profile's program (behind the workload head) and the built-in filter: the workload
+    // does not inherit the supervisor's prelude.
+    assert_eq!(status_field(&outcome.stdout, "Seccomp_filters"), Some("2"));
 
     let broken = write_file(dir.path(), "broken.json", r#"{"other": {}}"#);
     let outcome = run(&["--seccomp-profile", broken.to_str().unwrap(), "--", "true"]);

@@ -16,9 +16,12 @@ const REFUSED_STRICT: i32 = 120;
 const REFUSED_BY_PLUGIN: i32 = 121;
 const USAGE: i32 = 2;
 
+/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
+/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
+/// route instead, and get its namespaces.
 fn unprivileged() -> Launch {
     Launch {
-        unprivileged: true,
+        outer_refuses: Some("netns".to_owned()),
         ..Launch::default()
     }
 }
@@ -70,19 +73,31 @@ fn without_a_plugin_a_refusal_aborts_before_the_workload() {
 #[test]
 fn outer_sandbox_tolerates_a_refused_network_namespace() {
     require_root!();
-    let (flags, _dir) = plugin_flags("sandbox-plugin-outer-sandbox", None);
+    // Declared, so that the decision does not depend on this machine's clues (see the plain-host
+    // tests below for detected and missing boundaries).
+    let (flags, _dir) = plugin_flags(
+        "sandbox-plugin-outer-sandbox",
+        Some(r#"{"boundary": "firecracker"}"#),
+    );
     let (outcome, ran) = run_marked(&unprivileged(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
-         [network-namespace, supervisor-seccomp, workload-seccomp]"
+         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);
     assert!(warns[0].contains("unshare(CLONE_NEWNET) failed with EPERM"));
     assert!(warns[0].contains("the workload shares the supervisor's network namespace"));
     assert!(warns[0].contains("decider=plugin:outer-sandbox@0.1.0"));
+    assert!(
+        warns[0].contains(
+            "tolerated by plugin:outer-sandbox@0.1.0: outer boundary: the operator declared the boundary firecracker"
+        ),
+        "{}",
+        warns[0]
+    );
     // The tolerated step is really missing, and the steps the kernel allowed are really there.
     assert!(outcome.stdout.contains(&own_netns()), "{}", outcome.stdout);
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
@@ -208,6 +223,14 @@ fn a_plugin_is_loaded_and_declared_before_hardening_when_nothing_is_refused() {
     );
 }
 
+/// A directory only its owner (root, or the user running the tests) can write to: a plugin's
+/// directory must not be writable by anyone else.
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
 /// A copy of a built plugin in a scratch directory, with `mode`.
 fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
     let path = dir.join("plugin.so");
@@ -227,16 +250,16 @@ fn sha256_of(path: &Path) -> String {
 /// Every bad plugin input: one error line, its exit code, and the workload never runs.
 #[test]
 fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
-    let dir = scratch();
+    let dir = private_dir();
     let good = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
     let link = dir.path().join("link.so");
     std::os::unix::fs::symlink(&good, &link).unwrap();
     let text = write_file(dir.path(), "text.so", "not a shared object\n");
     let subdir = dir.path().join("subdir");
     std::fs::create_dir(&subdir).unwrap();
-    let writable_dir = scratch();
+    let writable_dir = private_dir();
     let group_writable = copy_plugin(writable_dir.path(), "sandbox-plugin-outer-sandbox", 0o775);
-    let world_dir = scratch();
+    let world_dir = private_dir();
     let world_writable = copy_plugin(world_dir.path(), "sandbox-plugin-outer-sandbox", 0o757);
     let bad_json = write_file(dir.path(), "bad.json", "{ not json");
     let p = |path: &Path| path.display().to_string();
@@ -260,12 +283,17 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
             PLUGIN_LOAD,
-            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.0"),
+            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.1 (plugin ABI 0.1.0) and loads plugins built for 0.1.x"),
         ),
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-layout"))],
             PLUGIN_LOAD,
             s("was built for sandbox-plugin-api 0.1.0 with an incompatible layout"),
+        ),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-layout"))],
+            PLUGIN_LOAD,
+            s("exports sandbox_handler_ext_v1 with an incompatible layout"),
         ),
         (vec![s("--handler-plugin"), p(&group_writable)], PLUGIN_LOAD, s("has mode 0775; it must not be group- or world-writable")),
         (vec![s("--handler-plugin"), p(&world_writable)], PLUGIN_LOAD, s("has mode 0757; it must not be group- or world-writable")),
@@ -319,7 +347,7 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
 #[test]
 fn a_plugin_owned_by_another_user_is_refused() {
     require_root!();
-    let dir = scratch();
+    let dir = private_dir();
     let path = copy_plugin(dir.path(), "sandbox-plugin-outer-sandbox", 0o755);
     nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(12345)), None).unwrap();
     let flags = vec!["--handler-plugin".to_owned(), path.display().to_string()];
@@ -329,4 +357,376 @@ fn a_plugin_owned_by_another_user_is_refused() {
     assert!(outcome
         .error_line()
         .contains("is owned by uid 12345; it must be owned by root or by uid 0"));
+}
+
+/// Every directory on the plugin's path is checked like the file (OpenSSH's StrictModes): a
+/// directory another user can write to (or owns) would let that user swap the plugin.
+#[test]
+fn a_plugin_in_a_directory_another_user_can_write_is_refused() {
+    require_root!();
+    let p = |path: &Path| path.display().to_string();
+
+    // World-writable, not sticky: anyone can rename the plugin away and put theirs in its place.
+    let open_dir = scratch();
+    let inner = open_dir.path().join("plugins");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plugin_path = copy_plugin(&inner, "sandbox-plugin-outer-sandbox", 0o755);
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} has mode 0777; a directory on the path must not be group- or world-writable unless it is sticky",
+            open_dir.path().display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+
+    // Owned by another user, even with mode 0755: that user can swap the plugin.
+    let owned = private_dir();
+    let plugin_path = copy_plugin(owned.path(), "sandbox-plugin-outer-sandbox", 0o755);
+    nix::unistd::chown(owned.path(), Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} is owned by uid 65534; every directory on the path must be owned by root or by uid 0",
+            owned.path().display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+
+    // A sticky, world-writable directory owned by root (like /tmp) is accepted: nobody else can
+    // rename or remove the root-owned directory below it.
+    let sticky = scratch();
+    std::fs::set_permissions(sticky.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let inner = sticky.path().join("plugins");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plugin_path = copy_plugin(&inner, "sandbox-plugin-outer-sandbox", 0o755);
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), p(&plugin_path)],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(ran);
+}
+
+/// A symbolic link anywhere on the path is refused, not only in the last component: each
+/// directory is opened with O_NOFOLLOW relative to the one before.
+#[test]
+fn a_symlinked_directory_on_the_path_is_refused() {
+    let dir = private_dir();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy_plugin(&real, "sandbox-plugin-outer-sandbox", 0o755);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let through_link = link.join("plugin.so");
+    let (outcome, ran) = run_marked(
+        &Launch::default(),
+        &[
+            "--handler-plugin".to_owned(),
+            through_link.display().to_string(),
+        ],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(!ran);
+    assert!(
+        outcome.error_line().contains(&format!(
+            "directory {} is a symbolic link; name the real directory",
+            link.display()
+        )),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+    // `..` is refused outright.
+    let dotdot = real.join("..").join("real").join("plugin.so");
+    let (outcome, _) = run_marked(
+        &Launch::default(),
+        &["--handler-plugin".to_owned(), dotdot.display().to_string()],
+    );
+    assert_eq!(outcome.code, PLUGIN_LOAD, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("contains '..'"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// The pid written to `pidfile`, if the process got that far.
+fn pid_in(pidfile: &Path) -> Option<i32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A plugin that never answers: the supervisor stops with the plugin-failure code within the
+/// deadline, with one line, and the process that ran the plugin is gone.
+#[test]
+fn a_plugin_that_never_answers_is_stopped_at_the_deadline() {
+    require_root!();
+    for (mode, launch, expected) in [
+        ("sleep-init", Launch::default(), "plugin:misbehaving@0.1.0 did not answer init within 1s (--handler-timeout)"),
+        ("sleep-handle", unprivileged(), "plugin:misbehaving@0.1.0 failed: did not answer handle within 1s (--handler-timeout); the call was killed"),
+    ] {
+        let dir = scratch();
+        let pidfile = dir.path().join("pid");
+        let config = format!(r#"{{"mode": "{mode}", "pidfile": "{}"}}"#, pidfile.display());
+        let (mut flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+        flags.extend(["--handler-timeout".to_owned(), "1".to_owned()]);
+        let started = std::time::Instant::now();
+        let (outcome, ran) = run_marked(&launch, &flags);
+        let took = started.elapsed();
+        assert_eq!(outcome.code, PLUGIN_FAILURE, "{mode}: {}", outcome.stderr);
+        assert!(!ran, "{mode}: the workload must not run");
+        assert!(took < std::time::Duration::from_secs(4), "{mode}: took {took:?}");
+        assert!(outcome.error_line().contains(expected), "{mode}: {}", outcome.stderr);
+        if let Some(pid) = pid_in(&pidfile) {
+            assert!(!alive(pid), "{mode}: the plugin's process {pid} survived the run");
+        }
+    }
+}
+
+/// A plugin that starts a process (a fork, a double fork whose orphan lands with the supervisor
+/// as subreaper, or a fork in handle) is refused, and the process is killed.
+#[test]
+fn a_plugin_that_starts_a_process_is_refused() {
+    require_root!();
+    for (mode, launch, expected) in [
+        (
+            "fork-init",
+            Launch::default(),
+            "plugin:misbehaving@0.1.0 started a process (pid ",
+        ),
+        (
+            "double-fork-init",
+            Launch::default(),
+            "plugin:misbehaving@0.1.0 started a process (pid ",
+        ),
+        (
+            "fork-handle",
+            unprivileged(),
+            "plugin:misbehaving@0.1.0 failed: started a process (pid ",
+        ),
+    ] {
+        let dir = scratch();
+        let pidfile = dir.path().join("pid");
+        let config = format!(
+            r#"{{"mode": "{mode}", "pidfile": "{}"}}"#,
+            pidfile.display()
+        );
+        let (flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+        let (outcome, ran) = run_marked(&launch, &flags);
+        assert_eq!(outcome.code, PLUGIN_FAILURE, "{mode}: {}", outcome.stderr);
+        assert!(!ran, "{mode}: the workload must not run");
+        assert!(
+            outcome.error_line().contains(expected),
+            "{mode}: {}",
+            outcome.stderr
+        );
+        // Give a just-forked child the time to write its pid, then check it is gone.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if let Some(pid) = pid_in(&pidfile) {
+            assert!(
+                !alive(pid),
+                "{mode}: the plugin's process {pid} survived the run"
+            );
+        }
+    }
+}
+
+/// A descriptor the plugin opens in handle (without close-on-exec) never reaches the workload:
+/// handle runs in a child that exits after answering. The refusal is the workload filter's (an
+/// outer filter refuses `seccomp`), decided between the first spawn and its retry: the path on
+/// which a descriptor opened by the plugin would otherwise be inherited.
+#[test]
+fn a_descriptor_opened_in_handle_does_not_reach_the_workload() {
+    require_root!();
+    let dir = scratch();
+    let secret = write_file(dir.path(), "plugin-secret-file", "secret\n");
+    let config = format!(
+        r#"{{"mode": "open-handle", "open": "{}"}}"#,
+        secret.display()
+    );
+    let (mut flags, _config_dir) = plugin_flags("test-plugin-misbehaving", Some(&config));
+    flags.extend([
+        "--".to_owned(),
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "for fd in /proc/self/fd/*; do echo \"$fd -> $(readlink $fd)\"; done".to_owned(),
+    ]);
+    let launch = Launch {
+        outer_refuses: Some("seccomp".to_owned()),
+        ..Launch::default()
+    };
+    let outcome = run_supervisor(&launch, &flags);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("workload-seccomp"),
+        "{}",
+        outcome.stderr
+    );
+    // The plugin was asked (a refusal was tolerated) and the workload listed its descriptors.
+    assert!(!outcome.warn_lines().is_empty(), "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("/proc/self/fd/0"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        !outcome.stdout.contains("plugin-secret-file"),
+        "the plugin's descriptor reached the workload:\n{}",
+        outcome.stdout
+    );
+}
+
+/// Runs the supervisor as nobody on a "plain host": in a private mount namespace, chrooted into a
+/// fresh tmpfs root that binds the host's system directories but has none of the container clues
+/// the supervisor looks for (`/.dockerenv`, `/run/.containerenv`; the environment is emptied, and
+/// `environment` adds variables back). The machines this project is tested on are VMs that carry
+/// `/.dockerenv`, so a plain host has to be made.
+fn run_on_plain_host(environment: &[&str], args: &[String]) -> Outcome {
+    let root = private_dir();
+    let script = r#"
+set -e
+root=$1; shift
+mount -t tmpfs -o mode=755 plain-host "$root"
+for d in usr etc proc dev sys tmp bin sbin lib lib64 lib32 libx32; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
+  elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
+  fi
+done
+exec chroot "$root" "$@"
+"#;
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(root.path())
+        .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        .args(environment)
+        .args(sandbox_tests::AS_NOBODY)
+        .arg(sandbox_tests::supervisor_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let output = command.output().expect("start unshare");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `outer-sandbox` on a plain host (no clue, nothing declared) aborts an unprivileged caller's
+/// refused network namespace and says why; with a declared boundary, or a detected container clue,
+/// it tolerates it and names what it relied on.
+#[test]
+fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
+    require_root!();
+    let plugin_path = plugin("sandbox-plugin-outer-sandbox").display().to_string();
+    let dir = scratch();
+    let declared = write_file(dir.path(), "declared.json", r#"{"boundary": "kata"}"#);
+    let command = ["--".to_owned(), "true".to_owned()];
+    // Without the user-namespace route the unprivileged caller's namespaces are refused.
+    let flags = |config: Option<&Path>| {
+        let mut flags = vec![
+            "--no-userns".to_owned(),
+            "--handler-plugin".to_owned(),
+            plugin_path.clone(),
+        ];
+        if let Some(config) = config {
+            flags.extend(["--handler-config".to_owned(), config.display().to_string()]);
+        }
+        flags.extend(command.iter().cloned());
+        flags
+    };
+
+    let outcome = run_on_plain_host(&[], &flags(None));
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    let line = outcome.error_line();
+    assert!(
+        line.contains("network-namespace refused: unshare(CLONE_NEWNET) failed with EPERM"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            "aborted by plugin:outer-sandbox@0.1.0: no outer boundary: not gVisor, no container clue, \
+             and none declared ({\"boundary\": NAME} in --handler-config)"
+        ),
+        "{line}"
+    );
+
+    // The network, PID and mount namespaces are all refused: one WARN each, each naming the
+    // boundary it relied on.
+    let outcome = run_on_plain_host(&[], &flags(Some(&declared)));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let warns = outcome.warn_lines();
+    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    for warn in warns {
+        assert!(
+            warn.contains("outer boundary: the operator declared the boundary kata"),
+            "{warn}"
+        );
+    }
+
+    let outcome = run_on_plain_host(&["container=podman"], &flags(None));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let warns = outcome.warn_lines();
+    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    for warn in warns {
+        assert!(
+            warn.contains("outer boundary: container clue $container"),
+            "{warn}"
+        );
+    }
+}
+
+/// A plugin's reason reaches the abort line of a real run, and a plugin learns at run time which
+/// supervisor and plugin API it runs under (from the report's context).
+#[test]
+fn a_reason_and_the_versions_reach_the_abort_line() {
+    require_root!();
+    let (flags, _dir) = plugin_flags("test-plugin-misbehaving", Some(r#"{"mode": "versions"}"#));
+    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
+    assert!(!ran);
+    // The supervisor shares the workspace's version with this crate; the plugin API has its own.
+    let supervisor = env!("CARGO_PKG_VERSION");
+    let api = sandbox_tests::plugin_api_version();
+    let line = outcome.error_line();
+    assert!(
+        line.ends_with(&format!(
+            "aborted by plugin:misbehaving@0.1.0: supervisor {supervisor}, plugin API {api}, built with {api}"
+        )),
+        "{line}"
+    );
 }

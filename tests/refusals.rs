@@ -1,429 +1,1127 @@
-//! The refusal matrix: real environments that refuse hardening calls, times every handler.
+//! The refusal matrix: real environments that refuse hardening calls, times the handlers, each
+//! cell checked from outside, and `probe` checked against every cell.
 //!
-//! Environments (all created by the test itself):
-//! - `unprivileged`: the supervisor runs as uid 65534 with no capabilities; the kernel answers
-//!   `unshare(CLONE_NEWNET)` with EPERM.
-//! - `outer-netns`, `outer-seccomp`, `outer-all`: the supervisor runs as root under an outer
-//!   seccomp filter (the `outer-seccomp` helper, like a container runtime's profile) that answers
-//!   EPERM to `unshare`/`clone` with `CLONE_NEWNET`, to `seccomp(SET_MODE_FILTER)` and
-//!   `prctl(PR_SET_SECCOMP)`, or to both.
-//! - `gvisor-root`, `gvisor-unprivileged`: the supervisor runs inside gVisor (`runsc do`), as root
-//!   and as uid 65534.
+//! Environments (all made by the test itself; see [`Env`]): root on the host; uid 65534 with the
+//! user-namespace route on, off (`--no-userns`), and refused by an outer filter; root under outer
+//! seccomp filters that refuse one namespace or the filters; gVisor (`runsc do`) as root and as
+//! 65534; runc with Docker's default capability set and seccomp profile, as root and as 65534.
 //!
-//! For every cell the test asserts from outside: the exit code, the one error line or the WARN
-//! lines (step, call, errno, decider), whether the workload ran (a marker line it prints first), and what the
-//! workload really has: its network namespace against the launcher's, the workload filter (does
-//! `memfd_create` fail with EPERM?), and the supervisor's prelude (its seccomp filter count).
+//! Handlers: strict (no plugin), `outer-sandbox`, `policy` with three configurations, and the
+//! `raw-verdict` test plugin (a plugin that answers an invalid verdict).
+//!
+//! What is expected is computed, not listed: every environment names the refusals it makes, in
+//! boot order ([`Env::refusals`]), every handler says which it tolerates ([`Handler::tolerates`]);
+//! the first refusal not tolerated stops the boot with the handler's code, otherwise the workload
+//! runs without exactly the tolerated steps. Each cell then asserts from outside:
+//! - the exit code, the one error line or the WARN lines (step, call, errno, fallback, decider);
+//! - what the workload really has, observed by the workload itself (a small Python program):
+//!   its network namespace (an abstract unix socket the launcher bound is reachable exactly when
+//!   they share one; namespace inodes cannot be compared under gVisor), its PID namespace (can it
+//!   signal a process the launcher started? is its parent PID 1, and PID 1 the sandbox's init?),
+//!   its `/proc` (is it another mount than the launcher's?), its filter (`memfd_create` fails
+//!   with `EPERM`), `Seccomp`, `Seccomp_filters`, `NoNewPrivs`, the capability sets and the ids;
+//! - that the report (`--report-fd`) agrees: one record per step with the decision, route,
+//!   call, errno, fallback and decider, and the evidence it verified equal to what the workload
+//!   observed;
+//! - that `probe` with the same flags in the same environment predicts the run's exit code.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+use serde_json::Value;
 
+use sandbox_tests::outer::{self, RuncContainer};
 use sandbox_tests::{
-    helper_bin, is_root, plugin, scratch, skip_or_fail, status_field, supervisor_bin, write_file,
+    helper_bin, is_root, output_of, plugin, skip_or_fail, staging_dir, supervisor_bin, write_file,
     AS_NOBODY,
 };
 
 use Env::*;
 use Handler::*;
-use Kind::*;
 
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the supervisor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Env {
-    Unprivileged,
-    OuterNetns,
-    OuterSeccomp,
-    OuterAll,
-    GvisorRoot,
-    GvisorUnprivileged,
+enum Runtime {
+    Host,
+    Gvisor,
+    Runc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Netns,
-    Prelude,
-    Workload,
+enum Env {
+    /// Root on the host: nothing is refused.
+    HostRoot,
+    /// uid 65534 on the host, the user-namespace route on (the default).
+    Nobody,
+    /// uid 65534 on the host with `--no-userns`.
+    NobodyNoUserns,
+    /// uid 65534 on the host under an outer filter refusing new user namespaces with `EACCES`.
+    NobodyUsernsRefused,
+    /// Root under an outer filter refusing `CLONE_NEWNET` with `EPERM`.
+    OuterNetns,
+    /// Root under an outer filter refusing `clone` with `CLONE_NEWPID` with `EACCES`.
+    OuterPidns,
+    /// Root under an outer filter refusing `CLONE_NEWNS` with `EPERM`.
+    OuterMountns,
+    /// Root under an outer filter refusing every `mount` with `ENOSYS`.
+    OuterMount,
+    /// Root under an outer filter refusing `seccomp(SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`.
+    OuterSeccomp,
+    /// Root inside gVisor.
+    GvisorRoot,
+    /// uid 65534 inside gVisor, the route on.
+    GvisorNobody,
+    /// uid 65534 inside gVisor with `--no-userns`.
+    GvisorNobodyNoUserns,
+    /// uid 0 in a runc container with Docker's default capabilities and seccomp profile.
+    RuncRoot,
+    /// uid 65534 in the same container.
+    RuncNobody,
+}
+
+const HOST_ENVS: [Env; 9] = [
+    HostRoot,
+    Nobody,
+    NobodyNoUserns,
+    NobodyUsernsRefused,
+    OuterNetns,
+    OuterPidns,
+    OuterMountns,
+    OuterMount,
+    OuterSeccomp,
+];
+const GVISOR_ENVS: [Env; 3] = [GvisorRoot, GvisorNobody, GvisorNobodyNoUserns];
+const RUNC_ENVS: [Env; 2] = [RuncRoot, RuncNobody];
+
+/// One refusal an environment makes: the step, the call and errno named in the error or WARN
+/// line and the report, and the user-namespace route's refused call when that was tried too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refusal {
+    step: &'static str,
+    call: &'static str,
+    errno: &'static str,
+    fallback: Option<(&'static str, &'static str)>,
+}
+
+const NETNS: &str = "network-namespace";
+const PIDNS: &str = "pid-namespace";
+const MOUNTNS: &str = "mount-namespace";
+const WORKLOAD_SECCOMP: &str = "workload-seccomp";
+const SUPERVISOR_SECCOMP: &str = "supervisor-seccomp";
+const NAMESPACES: [&str; 3] = [NETNS, PIDNS, MOUNTNS];
+
+const fn refusal(step: &'static str, call: &'static str, errno: &'static str) -> Refusal {
+    Refusal {
+        step,
+        call,
+        errno,
+        fallback: None,
+    }
+}
+
+const UNSHARE_NET: &str = "unshare(CLONE_NEWNET)";
+const CLONE_PID: &str = "clone(CLONE_NEWPID)";
+const UNSHARE_MOUNT: &str = "unshare(CLONE_NEWNS)";
+const MOUNT_PRIVATE: &str = "mount(/, MS_REC|MS_PRIVATE)";
+const SECCOMP: &str = "seccomp(SECCOMP_SET_MODE_FILTER)";
+const UNSHARE_USER: &str = "unshare(CLONE_NEWUSER)";
+
+/// What an unprivileged caller without a user namespace is refused by the kernel.
+const UNPRIVILEGED: [Refusal; 3] = [
+    refusal(NETNS, UNSHARE_NET, "EPERM"),
+    refusal(PIDNS, CLONE_PID, "EPERM"),
+    refusal(MOUNTNS, UNSHARE_MOUNT, "EPERM"),
+];
+
+impl Env {
+    fn name(self) -> &'static str {
+        match self {
+            HostRoot => "host-root",
+            Nobody => "nobody",
+            NobodyNoUserns => "nobody --no-userns",
+            NobodyUsernsRefused => "nobody, userns refused (EACCES)",
+            OuterNetns => "outer: netns (EPERM)",
+            OuterPidns => "outer: pidns (EACCES)",
+            OuterMountns => "outer: mountns (EPERM)",
+            OuterMount => "outer: mount (ENOSYS)",
+            OuterSeccomp => "outer: seccomp (EPERM)",
+            GvisorRoot => "gvisor-root",
+            GvisorNobody => "gvisor-nobody",
+            GvisorNobodyNoUserns => "gvisor-nobody --no-userns",
+            RuncRoot => "runc-docker-root",
+            RuncNobody => "runc-docker-nobody",
+        }
+    }
+
+    fn runtime(self) -> Runtime {
+        match self {
+            GvisorRoot | GvisorNobody | GvisorNobodyNoUserns => Runtime::Gvisor,
+            RuncRoot | RuncNobody => Runtime::Runc,
+            _ => Runtime::Host,
+        }
+    }
+
+    /// The supervisor runs as uid 65534.
+    fn unprivileged(self) -> bool {
+        matches!(
+            self,
+            Nobody
+                | NobodyNoUserns
+                | NobodyUsernsRefused
+                | GvisorNobody
+                | GvisorNobodyNoUserns
+                | RuncNobody
+        )
+    }
+
+    fn no_userns(self) -> bool {
+        matches!(self, NobodyNoUserns | GvisorNobodyNoUserns)
+    }
+
+    /// The `outer-seccomp` refusals the supervisor runs under.
+    fn outer_filter(self) -> Option<&'static str> {
+        match self {
+            NobodyUsernsRefused => Some("userns=EACCES"),
+            OuterNetns => Some("netns"),
+            OuterPidns => Some("pidns=EACCES"),
+            OuterMountns => Some("mountns"),
+            OuterMount => Some("mount=ENOSYS"),
+            OuterSeccomp => Some("seccomp"),
+            _ => None,
+        }
+    }
+
+    /// Seccomp programs the environment puts on the supervisor (and so on the workload).
+    fn outer_programs(self) -> u64 {
+        u64::from(self.outer_filter().is_some() || self.runtime() == Runtime::Runc)
+    }
+
+    /// Whether the namespaces take the user-namespace route.
+    fn takes_userns_route(self) -> bool {
+        matches!(self, Nobody | GvisorNobody)
+    }
+
+    /// Whether the caller holds `CAP_SETPCAP` where the workload is made (then the workload's
+    /// bounding set is emptied; otherwise it is kept and the report says why).
+    fn clears_bounding(self) -> bool {
+        !self.unprivileged() || self.takes_userns_route()
+    }
+
+    /// The refusals this environment makes, in boot order, as measured (see docs/refusals.md).
+    fn refusals(self) -> Vec<Refusal> {
+        match self {
+            HostRoot | Nobody => vec![],
+            NobodyNoUserns => UNPRIVILEGED.to_vec(),
+            // gVisor lets an unprivileged caller unshare a mount namespace, then refuses the
+            // remount.
+            GvisorNobodyNoUserns => {
+                let mut refusals = UNPRIVILEGED.to_vec();
+                refusals[2].call = MOUNT_PRIVATE;
+                refusals
+            }
+            NobodyUsernsRefused => {
+                let mut refusals = UNPRIVILEGED.to_vec();
+                refusals[0].fallback = Some((UNSHARE_USER, "EACCES"));
+                refusals
+            }
+            OuterNetns => vec![refusal(NETNS, UNSHARE_NET, "EPERM")],
+            OuterPidns => vec![refusal(PIDNS, CLONE_PID, "EACCES")],
+            OuterMountns => vec![refusal(MOUNTNS, UNSHARE_MOUNT, "EPERM")],
+            OuterMount => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "ENOSYS")],
+            OuterSeccomp => vec![
+                refusal(WORKLOAD_SECCOMP, SECCOMP, "EPERM"),
+                refusal(SUPERVISOR_SECCOMP, SECCOMP, "EPERM"),
+            ],
+            // gVisor (runsc 20221219) implements no mount propagation: it answers the
+            // MS_PRIVATE remount with EINVAL as root.
+            GvisorRoot => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EINVAL")],
+            // ... and EPERM inside a user namespace, where it refuses to mount proc too.
+            GvisorNobody => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EPERM")],
+            // Docker's profile denies unshare and clone with namespace flags (EPERM); root is not
+            // offered the user-namespace route.
+            RuncRoot => UNPRIVILEGED.to_vec(),
+            RuncNobody => {
+                let mut refusals = UNPRIVILEGED.to_vec();
+                refusals[0].fallback = Some((UNSHARE_USER, "EPERM"));
+                refusals
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handler {
     Strict,
     OuterSandbox,
-    /// `policy` tolerating exactly this kind for EPERM.
-    Policy(Kind),
+    /// `policy` tolerating `network-namespace` for `EPERM`.
+    PolicyNetns,
+    /// `policy` tolerating the three namespace kinds for `EPERM`.
+    PolicyNamespaces,
+    /// `policy` tolerating both seccomp kinds for `EPERM`.
+    PolicySeccomp,
+    /// The `raw-verdict` test plugin: answers verdict 7 (neither abort nor tolerate).
+    RawVerdict,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// The workload ran; these steps were refused and tolerated (a WARN each, in boot order).
-    Ran(&'static [Kind]),
-    /// Aborted at this step with this exit code; the workload never ran.
-    Aborted(Kind, i32),
-}
-
-use Expect::*;
-
-/// Binds `\0NAME`, leaves a child holding it for 15 s, then execs the rest of the arguments.
-const LISTENER: &str = r#"
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind("\0" + sys.argv[1]); s.listen(1)
-if os.fork() == 0:
-    null = os.open("/dev/null", os.O_RDWR)
-    os.dup2(null, 1); os.dup2(null, 2)
-    time.sleep(15)
-    os._exit(0)
-os.execvp(sys.argv[2], sys.argv[2:])
-"#;
-
-/// Prints `netns-shared` when `\0NAME` is reachable, `netns-isolated` otherwise.
-const CONNECT: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-try:
-    s.connect("\0" + sys.argv[1]); print("netns-shared")
-except OSError:
-    print("netns-isolated")
-"#;
-
-const STRICT: i32 = 120;
-const MARKER: &str = "workload-ran";
-const BY_PLUGIN: i32 = 121;
-
-/// environment x handler -> expected outcome.
-#[rustfmt::skip]
-const MATRIX: &[(Env, Handler, Expect)] = &[
-    (Unprivileged,       Strict,           Aborted(Netns, STRICT)),
-    (Unprivileged,       OuterSandbox,     Ran(&[Netns])),
-    (Unprivileged,       Policy(Netns),    Ran(&[Netns])),
-    (Unprivileged,       Policy(Prelude),  Aborted(Netns, BY_PLUGIN)),
-    (Unprivileged,       Policy(Workload), Aborted(Netns, BY_PLUGIN)),
-
-    (OuterNetns,         Strict,           Aborted(Netns, STRICT)),
-    (OuterNetns,         OuterSandbox,     Ran(&[Netns])),
-    (OuterNetns,         Policy(Netns),    Ran(&[Netns])),
-    (OuterNetns,         Policy(Prelude),  Aborted(Netns, BY_PLUGIN)),
-    (OuterNetns,         Policy(Workload), Aborted(Netns, BY_PLUGIN)),
-
-    (OuterSeccomp,       Strict,           Aborted(Prelude, STRICT)),
-    (OuterSeccomp,       OuterSandbox,     Ran(&[Prelude, Workload])),
-    (OuterSeccomp,       Policy(Netns),    Aborted(Prelude, BY_PLUGIN)),
-    (OuterSeccomp,       Policy(Prelude),  Aborted(Workload, BY_PLUGIN)),
-    (OuterSeccomp,       Policy(Workload), Aborted(Prelude, BY_PLUGIN)),
-
-    (OuterAll,           Strict,           Aborted(Netns, STRICT)),
-    (OuterAll,           OuterSandbox,     Ran(&[Netns, Prelude, Workload])),
-    (OuterAll,           Policy(Netns),    Aborted(Prelude, BY_PLUGIN)),
-    (OuterAll,           Policy(Prelude),  Aborted(Netns, BY_PLUGIN)),
-    (OuterAll,           Policy(Workload), Aborted(Netns, BY_PLUGIN)),
-
-    (GvisorRoot,         Strict,           Ran(&[])),
-    (GvisorRoot,         OuterSandbox,     Ran(&[])),
-    (GvisorRoot,         Policy(Netns),    Ran(&[])),
-    (GvisorRoot,         Policy(Prelude),  Ran(&[])),
-    (GvisorRoot,         Policy(Workload), Ran(&[])),
-
-    (GvisorUnprivileged, Strict,           Aborted(Netns, STRICT)),
-    (GvisorUnprivileged, OuterSandbox,     Ran(&[Netns])),
-    (GvisorUnprivileged, Policy(Netns),    Ran(&[Netns])),
-    (GvisorUnprivileged, Policy(Prelude),  Aborted(Netns, BY_PLUGIN)),
-    (GvisorUnprivileged, Policy(Workload), Aborted(Netns, BY_PLUGIN)),
+const HANDLERS: [Handler; 6] = [
+    Strict,
+    OuterSandbox,
+    PolicyNetns,
+    PolicyNamespaces,
+    PolicySeccomp,
+    RawVerdict,
 ];
 
-impl Kind {
+impl Handler {
     fn name(self) -> &'static str {
         match self {
-            Netns => "network-namespace",
-            Prelude => "supervisor-seccomp",
-            Workload => "workload-seccomp",
+            Strict => "strict",
+            OuterSandbox => "outer-sandbox",
+            PolicyNetns => "policy(netns: EPERM)",
+            PolicyNamespaces => "policy(namespaces: EPERM)",
+            PolicySeccomp => "policy(seccomp: EPERM)",
+            RawVerdict => "raw-verdict",
         }
     }
 
-    /// The call named in the error or WARN line, and its errno.
-    fn call(self) -> &'static str {
+    fn decider(self) -> &'static str {
         match self {
-            Netns => "unshare(CLONE_NEWNET) failed with EPERM",
-            Prelude | Workload => "seccomp(SECCOMP_SET_MODE_FILTER) failed with EPERM",
+            Strict => "strict",
+            OuterSandbox => "plugin:outer-sandbox@0.1.0",
+            PolicyNetns | PolicyNamespaces | PolicySeccomp => "plugin:policy@0.1.0",
+            RawVerdict => "plugin:raw-verdict@0.1.0",
         }
     }
-}
 
-impl Env {
-    fn name(self) -> &'static str {
+    /// The exit code when this handler stops the boot.
+    fn abort_code(self) -> i32 {
         match self {
-            Unprivileged => "unprivileged",
-            OuterNetns => "outer-netns",
-            OuterSeccomp => "outer-seccomp",
-            OuterAll => "outer-all",
-            GvisorRoot => "gvisor-root",
-            GvisorUnprivileged => "gvisor-unprivileged",
+            Strict => 120,
+            RawVerdict => 119,
+            _ => 121,
         }
     }
 
-    fn gvisor(self) -> bool {
-        matches!(self, GvisorRoot | GvisorUnprivileged)
-    }
-
-    /// Seccomp filters the environment itself puts on the supervisor.
-    fn outer_filters(self) -> usize {
+    fn tolerates(self, refusal: &Refusal) -> bool {
+        let eperm = refusal.errno == "EPERM";
         match self {
-            OuterNetns | OuterSeccomp | OuterAll => 1,
-            _ => 0,
+            Strict | RawVerdict => false,
+            // Its errno table: an outer runtime's answers for a call it does not permit.
+            OuterSandbox => {
+                ["EPERM", "EACCES", "ENOSYS", "EINVAL", "EOPNOTSUPP"].contains(&refusal.errno)
+            }
+            PolicyNetns => eperm && refusal.step == NETNS,
+            PolicyNamespaces => eperm && NAMESPACES.contains(&refusal.step),
+            PolicySeccomp => {
+                eperm && [WORKLOAD_SECCOMP, SUPERVISOR_SECCOMP].contains(&refusal.step)
+            }
         }
     }
 
-    /// The launcher: binds an abstract unix socket named `probe` in its network namespace (held by
-    /// a forked child for a few seconds), then execs the supervisor. Abstract socket names are per
-    /// network namespace, so the workload reaches `probe` exactly when it shares the launcher's
-    /// namespace. (Namespace inodes cannot be compared under gVisor: its `/proc/PID/ns/net` gives a
-    /// new number at every read.)
-    fn launcher(self, probe: &str) -> Vec<OsString> {
-        let mut argv: Vec<OsString> = Vec::new();
-        if self.gvisor() {
-            argv.extend(["runsc", "--network=none", "do"].map(OsString::from));
-        }
-        argv.extend(["python3", "-c", LISTENER, probe].map(OsString::from));
-        if matches!(self, Unprivileged | GvisorUnprivileged) {
-            argv.extend(AS_NOBODY.map(OsString::from));
-        }
-        let refuses = match self {
-            OuterNetns => Some("netns"),
-            OuterSeccomp => Some("seccomp"),
-            OuterAll => Some("netns,seccomp"),
-            _ => None,
+    /// `--handler-plugin` and `--handler-config`, with the configuration written to `dir`.
+    fn flags(self, dir: &Path) -> Vec<String> {
+        let (package, config) = match self {
+            Strict => return Vec::new(),
+            OuterSandbox => ("sandbox-plugin-outer-sandbox", None),
+            RawVerdict => ("test-plugin-raw-verdict", None),
+            PolicyNetns => (
+                "sandbox-plugin-policy",
+                Some(r#"{"network-namespace": ["EPERM"]}"#),
+            ),
+            PolicyNamespaces => (
+                "sandbox-plugin-policy",
+                Some(
+                    r#"{"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"], "mount-namespace": ["EPERM"]}"#,
+                ),
+            ),
+            PolicySeccomp => (
+                "sandbox-plugin-policy",
+                Some(r#"{"workload-seccomp": ["EPERM"], "supervisor-seccomp": ["EPERM"]}"#),
+            ),
         };
-        if let Some(refuses) = refuses {
-            argv.push(helper_bin("outer-seccomp").into());
-            argv.push(refuses.into());
-            argv.push("--".into());
+        let mut flags = vec![
+            "--handler-plugin".to_owned(),
+            plugin(package).display().to_string(),
+        ];
+        if let Some(config) = config {
+            let name = format!(
+                "{}.json",
+                self.name().replace(|c: char| !c.is_alphanumeric(), "-")
+            );
+            let path = write_file(dir, &name, &format!(r#"{{"tolerate": {config}}}"#));
+            flags.extend(["--handler-config".to_owned(), path.display().to_string()]);
         }
-        argv.push(supervisor_bin().into());
-        argv
+        flags
     }
 }
 
-fn handler_flags(handler: Handler, dir: &std::path::Path) -> Vec<OsString> {
-    let (package, config) = match handler {
-        Strict => return Vec::new(),
-        OuterSandbox => ("sandbox-plugin-outer-sandbox", None),
-        Policy(kind) => (
-            "sandbox-plugin-policy",
-            Some(format!(
-                r#"{{"tolerate": {{"{}": ["EPERM"]}}}}"#,
-                kind.name()
-            )),
-        ),
-    };
-    let mut flags: Vec<OsString> = vec!["--handler-plugin".into(), plugin(package).into()];
-    if let Some(config) = config {
-        flags.push("--handler-config".into());
-        flags.push(write_file(dir, "policy.json", &config).into());
-    }
-    flags
+/// A supervisor defect this matrix found and reported, not fixed yet: the cells it hits stop
+/// with exit 125 and this error line instead of running. A cell stops matching when the defect is
+/// fixed, and the test then fails and says to remove it from [`known_defect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Defect {
+    /// What the error line contains.
+    line: &'static str,
+    /// The defect, in a few words.
+    what: &'static str,
 }
 
-/// What one cell showed.
+/// gVisor (runsc 20221219) has no `/proc/PID/ns/mnt`; the verification reads it unconditionally.
+const GVISOR_NO_MNT_NS_FILE: Defect = Defect {
+    line: "failed to verify the sandbox: failed to read /proc/",
+    what: "verification reads /proc/PID/ns/mnt, which gVisor does not have",
+};
+
+/// Root without `CAP_SYS_PTRACE` (Docker's default set) may not read the namespace links of a
+/// workload that runs as another uid.
+const ROOT_WITHOUT_PTRACE: Defect = Defect {
+    line: "failed to verify the sandbox: failed to read /proc/",
+    what: "verification reads /proc/PID/ns/pid of a workload of another uid, which needs CAP_SYS_PTRACE",
+};
+
+/// The known defects, by environment, for the cells whose workload would run.
+fn known_defect(env: Env) -> Option<(Defect, &'static str)> {
+    match env {
+        GvisorRoot | GvisorNobody | GvisorNobodyNoUserns => {
+            Some((GVISOR_NO_MNT_NS_FILE, "/ns/mnt: No such file or directory"))
+        }
+        RuncRoot => Some((ROOT_WITHOUT_PTRACE, "/ns/pid: Permission denied")),
+        _ => None,
+    }
+}
+
+/// What a cell should show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expect {
+    /// The workload ran without exactly these steps.
+    Ran(Vec<Refusal>),
+    /// The boot stopped at `at` with `code`, after tolerating `tolerated`.
+    Aborted {
+        tolerated: Vec<Refusal>,
+        at: Refusal,
+        code: i32,
+    },
+    /// The workload would run without `tolerated`, but a known defect stops the boot (exit 125)
+    /// with an error line containing both fragments.
+    Defect {
+        tolerated: Vec<Refusal>,
+        defect: Defect,
+        detail: &'static str,
+    },
+}
+
+fn expect(env: Env, handler: Handler) -> Expect {
+    let mut tolerated = Vec::new();
+    for refusal in env.refusals() {
+        if !handler.tolerates(&refusal) {
+            return Expect::Aborted {
+                tolerated,
+                at: refusal,
+                code: handler.abort_code(),
+            };
+        }
+        tolerated.push(refusal);
+    }
+    match known_defect(env) {
+        Some((defect, detail)) => Expect::Defect {
+            tolerated,
+            defect,
+            detail,
+        },
+        None => Expect::Ran(tolerated),
+    }
+}
+
+impl Expect {
+    fn code(&self) -> i32 {
+        match self {
+            Expect::Ran(_) => 0,
+            Expect::Aborted { code, .. } => *code,
+            Expect::Defect { .. } => 125,
+        }
+    }
+
+    fn tolerated(&self) -> &[Refusal] {
+        match self {
+            Expect::Ran(tolerated)
+            | Expect::Aborted { tolerated, .. }
+            | Expect::Defect { tolerated, .. } => tolerated,
+        }
+    }
+
+    fn missing(&self, step: &str) -> bool {
+        self.tolerated().iter().any(|refusal| refusal.step == step)
+    }
+}
+
+/// The launcher, inside the environment: binds the abstract unix socket `argv[1]` (reachable from
+/// exactly the processes in its network namespace), starts a marker process, puts their pid and
+/// the id of its own `/proc` mount in the environment, runs the rest of its arguments with a
+/// memfd as descriptor 3 (the report goes there: under gVisor and runc the host sees no file the
+/// supervisor writes), and prints that report on one line once they have exited.
+const LAUNCHER: &str = r#"
+import json, os, socket, subprocess, sys
+report = os.memfd_create("report", 0)
+if report != 3:
+    os.dup2(report, 3)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0" + sys.argv[1]); s.listen(1)
+marker = subprocess.Popen(["sleep", "60"])
+def proc_mount():
+    # The last /proc mount is the one on top (runc mounts its proc over the host's).
+    mount = "none"
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        if fields[4] == "/proc":
+            mount = fields[0]
+    return mount
+env = dict(os.environ, SANDBOX_TEST_SOCKET=sys.argv[1], SANDBOX_TEST_MARKER=str(marker.pid),
+           SANDBOX_TEST_PROC_MOUNT=proc_mount())
+code = subprocess.run(sys.argv[2:], pass_fds=(3,), env=env).returncode
+marker.kill(); marker.wait()
+os.lseek(3, 0, 0)
+text = b""
+while True:
+    chunk = os.read(3, 65536)
+    if not chunk:
+        break
+    text += chunk
+sys.stdout.flush()
+print("report " + (json.dumps(json.loads(text)) if text.strip() else "none"), flush=True)
+sys.exit(code if code >= 0 else 128 - code)
+"#;
+
+/// The workload: prints what it really has, one `key=value` per line.
+const WORKLOAD: &str = r#"
+import errno, os, socket
+print("workload-ran")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\0" + os.environ["SANDBOX_TEST_SOCKET"]); print("netns=shared")
+except OSError:
+    print("netns=own")
+marker = int(os.environ["SANDBOX_TEST_MARKER"])
+try:
+    os.kill(marker, 0); print("pidns=shared")
+except ProcessLookupError:
+    print("pidns=own")
+except PermissionError:
+    print("pidns=shared")
+print("marker_in_proc=%s" % os.path.exists("/proc/%d" % marker))
+print("pid=%d" % os.getpid())
+print("ppid=%d" % os.getppid())
+try:
+    print("proc1=" + open("/proc/1/cmdline", "rb").read().split(b"\0")[0].decode())
+except OSError as err:
+    print("proc1=" + errno.errorcode[err.errno])
+mount = "none"
+for line in open("/proc/self/mountinfo"):
+    fields = line.split()
+    if fields[4] == "/proc":
+        mount = fields[0]
+print("proc_fresh=%s" % (mount != os.environ["SANDBOX_TEST_PROC_MOUNT"]))
+try:
+    os.memfd_create("probe"); print("memfd=OK")
+except OSError as err:
+    print("memfd=" + errno.errorcode[err.errno])
+for line in open("/proc/self/status"):
+    key, _, value = line.partition(":")
+    if key in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+               "NoNewPrivs", "Seccomp", "Seccomp_filters"):
+        print("%s=%s" % (key, " ".join(value.split())))
+# Last: on success it moves this process into a new user namespace.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER = 0x10000000
+if libc.unshare(CLONE_NEWUSER) == 0:
+    print("unshare_user=OK")
+else:
+    print("unshare_user=" + errno.errorcode[ctypes.get_errno()])
+"#;
+
+/// What one run showed.
 #[derive(Debug)]
 struct Observed {
     code: i32,
-    ran: bool,
     stdout: String,
     stderr: String,
 }
 
-fn run_cell(env: Env, handler: Handler) -> Observed {
-    let dir = scratch();
-    let probe = helper_bin("syscall-probe");
-    // The marker is a line on standard output: gVisor's file system is an overlay whose writes the
-    // host never sees.
-    let probe_name = format!(
+impl Observed {
+    fn value(&self, key: &str) -> Option<&str> {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    fn ran(&self) -> bool {
+        self.stdout.lines().any(|line| line == "workload-ran")
+    }
+
+    fn report(&self) -> Option<Value> {
+        let line = self
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("report "))?;
+        serde_json::from_str(line).ok()
+    }
+
+    fn error_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| line.starts_with("sandbox-supervisor: error:"))
+            .collect()
+    }
+
+    fn warn_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| line.contains(" WARN "))
+            .collect()
+    }
+}
+
+/// Runs `sandbox-supervisor ARGS` in `env` under the launcher.
+fn launch(env: Env, args: &[String]) -> Observed {
+    let socket = format!(
         "sandbox-supervisor-test-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let script = format!(
-        "echo {MARKER}; python3 -c '{CONNECT}' {probe_name}; \
-         grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status; \
-         grep -E '^Seccomp_filters:' /proc/$PPID/status | sed 's/^/supervisor-/'; \
-         exec {probe} denied",
-        probe = probe.display(),
-    );
-    let mut argv = env.launcher(&probe_name);
-    argv.extend(handler_flags(handler, dir.path()));
-    argv.extend(["--", "sh", "-c", &script].map(OsString::from));
-    let output = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .output()
-        .expect("start the launcher");
+    let mut inner: Vec<String> = vec![
+        "/usr/bin/python3".into(),
+        "-c".into(),
+        LAUNCHER.into(),
+        socket,
+    ];
+    if env.unprivileged() && env.runtime() != Runtime::Runc {
+        inner.extend(AS_NOBODY.map(str::to_owned));
+    }
+    if let Some(refusals) = env.outer_filter() {
+        inner.extend([
+            helper_bin("outer-seccomp").display().to_string(),
+            refusals.to_owned(),
+            "--".to_owned(),
+        ]);
+    }
+    inner.push(supervisor_bin().display().to_string());
+    inner.extend(args.iter().cloned());
+    let container;
+    let argv: Vec<String> = match env.runtime() {
+        Runtime::Host => inner,
+        Runtime::Gvisor => outer::runsc_do().into_iter().chain(inner).collect(),
+        Runtime::Runc => {
+            let id = format!(
+                "sandbox-test-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            container = RuncContainer::new(&id, if env.unprivileged() { 65534 } else { 0 }, &inner);
+            container.command()
+        }
+    };
+    let output = output_of(Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()));
+    let code = match output.status.code() {
+        Some(code) => code,
+        None => 128 + std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0),
+    };
     Observed {
-        code: output.status.code().unwrap_or(-1),
-        ran: String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .any(|line| line == MARKER),
+        code,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
-fn line_value<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(prefix))
-        .map(str::trim)
+fn boot_flags(env: Env, handler: Handler, dir: &Path) -> Vec<String> {
+    let mut flags = handler.flags(dir);
+    if env.no_userns() {
+        flags.push("--no-userns".to_owned());
+    }
+    flags
 }
 
-fn check_cell(env: Env, handler: Handler, expect: Expect, seen: &Observed) -> Result<(), String> {
-    let error_lines: Vec<&str> = seen
-        .stderr
-        .lines()
-        .filter(|line| line.starts_with("sandbox-supervisor: error:"))
-        .collect();
-    let warns: Vec<&str> = seen
-        .stderr
-        .lines()
-        .filter(|line| line.contains(" WARN "))
-        .collect();
-    let decider = match handler {
-        Strict => "strict".to_owned(),
-        OuterSandbox => "plugin:outer-sandbox@0.1.0".to_owned(),
-        Policy(_) => "plugin:policy@0.1.0".to_owned(),
+/// One cell: the run and the probe.
+struct Cell {
+    env: Env,
+    handler: Handler,
+    expect: Expect,
+    run: Observed,
+    probe: Observed,
+}
+
+fn run_cell(env: Env, handler: Handler, dir: &Path) -> Cell {
+    let flags = boot_flags(env, handler, dir);
+    let mut run_args = flags.clone();
+    run_args
+        .extend(["--report-fd", "3", "--", "/usr/bin/python3", "-c", WORKLOAD].map(str::to_owned));
+    let mut probe_args = vec!["probe".to_owned(), "--json".to_owned()];
+    probe_args.extend(flags);
+    Cell {
+        env,
+        handler,
+        expect: expect(env, handler),
+        run: launch(env, &run_args),
+        probe: launch(env, &probe_args),
+    }
+}
+
+fn step_record<'a>(report: &'a Value, step: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|record| record["step"] == step))
+        .unwrap_or(&Value::Null)
+}
+
+/// Checks a refused step's record: decision, call, errno, fallback, decider.
+fn check_refusal_record(
+    report: &Value,
+    refusal: &Refusal,
+    decision: &str,
+    decider: Option<&str>,
+) -> Result<(), String> {
+    let record = step_record(report, refusal.step);
+    let fallback = match refusal.fallback {
+        Some((call, errno)) => serde_json::json!({"syscall": call, "errno_name": errno}),
+        None => Value::Null,
     };
-    let fail = |what: String| {
-        Err(format!(
-            "{what}\nstdout:\n{}\nstderr:\n{}",
-            seen.stdout, seen.stderr
-        ))
+    let seen_fallback = match &record["fallback"] {
+        Value::Null => Value::Null,
+        other => {
+            serde_json::json!({"syscall": other["syscall"], "errno_name": other["errno_name"]})
+        }
     };
-    match expect {
-        Aborted(kind, code) => {
-            if seen.code != code {
-                return fail(format!("exit code {} (expected {code})", seen.code));
+    if record["decision"] != decision
+        || record["syscall"] != refusal.call
+        || record["errno_name"] != refusal.errno
+        || seen_fallback != fallback
+        || decider.is_some_and(|decider| record["decider"] != decider)
+    {
+        return Err(format!(
+            "the report's {} record is not {decision} for {refusal:?} by {decider:?}: {record}",
+            refusal.step
+        ));
+    }
+    Ok(())
+}
+
+/// The line fragment that names a refusal: `STEP refused: CALL failed with ERRNO` for an error
+/// line, `CALL failed with ERRNO` for a WARN line.
+fn names(line: &str, refusal: &Refusal) -> bool {
+    line.contains(&format!("{} failed with {}", refusal.call, refusal.errno))
+        && refusal.fallback.is_none_or(|(call, errno)| {
+            line.contains(&format!(
+                "the user-namespace route was refused too: {call} failed with {errno}"
+            ))
+        })
+}
+
+fn check_cell(cell: &Cell) -> Result<(), String> {
+    let (env, handler, expect, seen) = (cell.env, cell.handler, &cell.expect, &cell.run);
+    // The probe predicts the run's code, as its exit status and in its JSON.
+    if cell.probe.code != seen.code {
+        return Err(format!(
+            "probe exited {} but the run exited {}\nprobe stdout:\n{}\nprobe stderr:\n{}",
+            cell.probe.code, seen.code, cell.probe.stdout, cell.probe.stderr
+        ));
+    }
+    let probe_json: Value = cell
+        .probe
+        .stdout
+        .lines()
+        .take_while(|line| !line.starts_with("report "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .parse()
+        .map_err(|err| {
+            format!(
+                "probe --json printed no JSON ({err}):\n{}",
+                cell.probe.stdout
+            )
+        })?;
+    let predicted = probe_json["would_exit"].as_i64().unwrap_or(0);
+    if predicted != i64::from(seen.code) {
+        return Err(format!(
+            "probe predicted {predicted} but the run exited {}: {probe_json}",
+            seen.code
+        ));
+    }
+
+    if seen.code != expect.code() {
+        return Err(format!(
+            "exit code {} (expected {})",
+            seen.code,
+            expect.code()
+        ));
+    }
+    let warns = seen.warn_lines();
+    let tolerated = expect.tolerated();
+    if warns.len() != tolerated.len() {
+        return Err(format!(
+            "{} WARN lines (expected {})",
+            warns.len(),
+            tolerated.len()
+        ));
+    }
+    for (warn, refusal) in warns.iter().zip(tolerated) {
+        if !warn.contains(&format!("{} failed with {}", refusal.call, refusal.errno))
+            || !warn.contains(&format!("decider={}", handler.decider()))
+        {
+            return Err(format!(
+                "WARN line does not name {refusal:?} and {}: {warn}",
+                handler.decider()
+            ));
+        }
+    }
+    let report = seen.report().ok_or("no report")?;
+    for refusal in tolerated {
+        check_refusal_record(&report, refusal, "tolerated", Some(handler.decider()))?;
+    }
+    if let Expect::Defect { defect, detail, .. } = expect {
+        let errors = seen.error_lines();
+        if seen.ran()
+            || errors.len() != 1
+            || !errors[0].contains(defect.line)
+            || !errors[0].contains(detail)
+        {
+            return Err(format!(
+                "the known defect ({}) no longer shows as {:?}: remove it from known_defect if it was fixed",
+                defect.what, defect.line
+            ));
+        }
+        if report["outcome"] != "aborted" {
+            return Err(format!("the report's outcome is {}", report["outcome"]));
+        }
+        return Ok(());
+    }
+    if let Expect::Aborted { at, .. } = expect {
+        if seen.ran() {
+            return Err("the workload ran".to_owned());
+        }
+        let errors = seen.error_lines();
+        let expected = format!("{} refused: ", at.step);
+        // A handler that fails (raw-verdict) gets a line without the refusal's sentence, so
+        // without the fallback; the report has it.
+        let named = |line: &str| {
+            if handler == RawVerdict {
+                names(
+                    line,
+                    &Refusal {
+                        fallback: None,
+                        ..*at
+                    },
+                )
+            } else {
+                names(line, at)
             }
-            if seen.ran {
-                return fail("the workload ran".to_owned());
-            }
-            let expected = format!("{} refused: {}", kind.name(), kind.call());
-            if error_lines.len() != 1 || !error_lines[0].contains(&expected) {
-                return fail(format!("expected one error line with {expected:?}"));
-            }
-            if !error_lines[0].ends_with(&format!("aborted by {decider}")) {
-                return fail(format!(
-                    "expected the error line to end with 'aborted by {decider}'"
+        };
+        if errors.len() != 1 || !errors[0].contains(&expected) || !named(errors[0]) {
+            return Err(format!(
+                "expected one error line naming {at:?}, got {errors:?}"
+            ));
+        }
+        if handler != RawVerdict
+            && !errors[0].contains(&format!("; aborted by {}", handler.decider()))
+        {
+            return Err(format!(
+                "the error line does not say 'aborted by {}'",
+                handler.decider()
+            ));
+        }
+        if report["outcome"] != "aborted" {
+            return Err(format!("the report's outcome is {}", report["outcome"]));
+        }
+        let decider = (handler != RawVerdict).then(|| handler.decider());
+        return check_refusal_record(&report, at, "aborted", decider);
+    }
+
+    // The workload ran: what it has, and the report.
+    if !seen.ran() || !seen.error_lines().is_empty() {
+        return Err("the workload did not run, or an error line was printed".to_owned());
+    }
+    if report["outcome"] != "running" {
+        return Err(format!("the report's outcome is {}", report["outcome"]));
+    }
+    let root_caller = !env.unprivileged();
+    for step in [
+        NETNS,
+        PIDNS,
+        MOUNTNS,
+        "session",
+        "capabilities",
+        "no-new-privs",
+        WORKLOAD_SECCOMP,
+        SUPERVISOR_SECCOMP,
+        "privilege-drop",
+    ] {
+        let record = step_record(&report, step);
+        let decision = if expect.missing(step) {
+            "tolerated"
+        } else if step == "privilege-drop" && !root_caller {
+            "not-requested"
+        } else {
+            "enforced"
+        };
+        if record["decision"] != decision {
+            return Err(format!(
+                "the report's {step} record is not {decision}: {record}"
+            ));
+        }
+        if NAMESPACES.contains(&step) && decision == "enforced" {
+            let route = if env.takes_userns_route() {
+                "user-namespace"
+            } else {
+                "direct"
+            };
+            if record["route"] != route {
+                return Err(format!(
+                    "the report's {step} route is not {route}: {record}"
                 ));
             }
         }
-        Ran(tolerated) => {
-            if seen.code != 0 || !seen.ran {
-                return fail(format!(
-                    "exit code {}, ran {} (expected 0, true)",
-                    seen.code, seen.ran
-                ));
-            }
-            if warns.len() != tolerated.len() {
-                return fail(format!(
-                    "{} WARN lines (expected {})",
-                    warns.len(),
-                    tolerated.len()
-                ));
-            }
-            for (warn, kind) in warns.iter().zip(tolerated) {
-                if !warn.contains(kind.call()) || !warn.contains(&format!("decider={decider}")) {
-                    return fail(format!(
-                        "WARN line does not name {} and {decider}: {warn}",
-                        kind.call()
-                    ));
-                }
-            }
-            // What the workload really has: a tolerated step is missing, every other step is there.
-            let isolated = seen.stdout.lines().any(|line| line == "netns-isolated");
-            let shared = seen.stdout.lines().any(|line| line == "netns-shared");
-            if isolated == shared || isolated == tolerated.contains(&Netns) {
-                return fail(
-                    "the workload's network namespace is not what the outcome says".to_owned(),
-                );
-            }
-            let filtered = line_value(&seen.stdout, "memfd_create ") == Some("EPERM");
-            if filtered == tolerated.contains(&Workload) {
-                return fail("the workload filter is not what the outcome says".to_owned());
-            }
-            if !env.gvisor() {
-                // gVisor's /proc/PID/status has neither NoNewPrivs nor Seccomp_filters.
-                if status_field(&seen.stdout, "NoNewPrivs") != Some("1") {
-                    return fail("the workload lacks NoNewPrivs".to_owned());
-                }
-                let prelude = usize::from(!tolerated.contains(&Prelude));
-                let expected = (env.outer_filters() + prelude).to_string();
-                if line_value(&seen.stdout, "supervisor-Seccomp_filters:")
-                    != Some(expected.as_str())
-                {
-                    return fail(format!(
-                        "the supervisor should have {expected} seccomp filters"
-                    ));
-                }
-            }
+    }
+
+    let observe = |key: &str| seen.value(key).unwrap_or("?");
+    let own = |step: &str| !expect.missing(step);
+    let checks: Vec<(&str, bool)> = vec![
+        (
+            "network namespace",
+            (observe("netns") == "own") == own(NETNS),
+        ),
+        ("PID namespace", (observe("pidns") == "own") == own(PIDNS)),
+        (
+            "PID 1 is the sandbox's init, the workload's parent",
+            (observe("ppid") == "1" && observe("proc1") == supervisor_bin().display().to_string())
+                == (own(PIDNS) && own(MOUNTNS)),
+        ),
+        (
+            "a fresh /proc",
+            (observe("proc_fresh") == "True") == own(MOUNTNS),
+        ),
+        (
+            "the host's processes in /proc",
+            (observe("marker_in_proc") == "True") != (own(PIDNS) && own(MOUNTNS)),
+        ),
+        (
+            "the workload filter",
+            (observe("memfd") == "EPERM") == own(WORKLOAD_SECCOMP),
+        ),
+        (
+            "user namespace refusal (the filter denies unshare(CLONE_NEWUSER))",
+            !own(WORKLOAD_SECCOMP) || observe("unshare_user") == "EPERM",
+        ),
+        ("uid 65534", observe("Uid") == "65534 65534 65534 65534"),
+        ("gid 65534", observe("Gid") == "65534 65534 65534 65534"),
+        (
+            "no capability",
+            ["CapInh", "CapPrm", "CapEff", "CapAmb"]
+                .iter()
+                .all(|set| observe(set) == "0000000000000000"),
+        ),
+        (
+            "the bounding set",
+            (observe("CapBnd") == "0000000000000000") == env.clears_bounding(),
+        ),
+    ];
+    for (what, ok) in checks {
+        if !ok {
+            return Err(format!(
+                "the workload's {what} is not what the outcome says"
+            ));
+        }
+    }
+    // gVisor's /proc/PID/status has neither NoNewPrivs nor Seccomp_filters.
+    if env.runtime() != Runtime::Gvisor {
+        let programs = step_record(&report, WORKLOAD_SECCOMP)["verified"]["programs"]
+            .as_u64()
+            .unwrap_or(0);
+        let filters = env.outer_programs() + if own(WORKLOAD_SECCOMP) { programs } else { 0 };
+        if observe("NoNewPrivs") != "1" || observe("Seccomp_filters") != filters.to_string() {
+            return Err(format!(
+                "the workload should have NoNewPrivs 1 and {filters} filters"
+            ));
+        }
+        let verified = &step_record(&report, WORKLOAD_SECCOMP)["verified"]["seccomp_filters"];
+        if verified.as_u64().map(|count| count.to_string()).as_deref()
+            != Some(observe("Seccomp_filters"))
+        {
+            return Err(format!(
+                "the report verified {verified} filters, the workload has {}",
+                observe("Seccomp_filters")
+            ));
+        }
+    }
+    // The report's evidence is what the workload has.
+    let ids = &step_record(&report, "privilege-drop")["verified"]["uid"];
+    if ids != &serde_json::json!([65534, 65534, 65534, 65534]) {
+        return Err(format!("the report verified uids {ids}"));
+    }
+    let sets = &step_record(&report, "capabilities")["verified"]["sets"];
+    for set in ["inheritable", "permitted", "effective", "ambient"] {
+        if sets[set] != serde_json::json!([]) {
+            return Err(format!("the report verified {set} {}", sets[set]));
+        }
+    }
+    if (sets["bounding"] == serde_json::json!([])) != env.clears_bounding() {
+        return Err(format!("the report verified bounding {}", sets["bounding"]));
+    }
+    if own(PIDNS) {
+        let nspid = &step_record(&report, PIDNS)["verified"]["nspid"];
+        let inner = nspid.as_array().and_then(|pids| pids.last()).cloned();
+        if env.runtime() != Runtime::Gvisor
+            && inner.map(|pid| pid.to_string()) != Some(observe("pid").to_owned())
+        {
+            return Err(format!(
+                "the report verified NSpid {nspid}, the workload is pid {}",
+                observe("pid")
+            ));
         }
     }
     Ok(())
 }
 
-fn runsc_available() -> bool {
-    Command::new("runsc")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+/// One row of the measured table.
+fn row(cell: &Cell) -> String {
+    let seen = &cell.run;
+    let outcome = match seen.error_lines().first() {
+        Some(line) => {
+            let line = line.trim_start_matches("sandbox-supervisor: error: ");
+            let short = line.split(" (").next().unwrap_or(line);
+            match &cell.expect {
+                Expect::Defect { defect, .. } => {
+                    format!("stopped: {short} (known defect: {})", defect.what)
+                }
+                _ => format!("stopped: {short}"),
+            }
+        }
+        None if seen.ran() => {
+            let tolerated = cell.expect.tolerated();
+            if tolerated.is_empty() {
+                "ran, every step enforced".to_owned()
+            } else {
+                format!(
+                    "ran without {}",
+                    tolerated
+                        .iter()
+                        .map(|refusal| refusal.step)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        }
+        None => "did not run".to_owned(),
+    };
+    let has = if seen.ran() {
+        let value = |key: &str| seen.value(key).unwrap_or("?");
+        format!(
+            "net {}, pid {}, /proc {}, filter {}, CapEff {}, CapBnd {}, uid {}",
+            value("netns"),
+            value("pidns"),
+            if value("proc_fresh") == "True" {
+                "fresh"
+            } else {
+                "outer"
+            },
+            if value("memfd") == "EPERM" {
+                "yes"
+            } else {
+                "no"
+            },
+            if value("CapEff") == "0000000000000000" {
+                "0"
+            } else {
+                "set"
+            },
+            if value("CapBnd") == "0000000000000000" {
+                "0"
+            } else {
+                "kept"
+            },
+            value("Uid").split(' ').next().unwrap_or("?"),
+        )
+    } else {
+        "-".to_owned()
+    };
+    format!(
+        "| {} | {} | {} | {} | {} | {} |",
+        cell.env.name(),
+        cell.handler.name(),
+        seen.code,
+        cell.probe.code,
+        outcome,
+        has
+    )
 }
 
-fn run_matrix(envs: &[Env]) {
+/// Runs every cell of `envs` x [`HANDLERS`] on `threads` threads and checks each.
+fn run_matrix(envs: &[Env], threads: usize) {
+    let started = Instant::now();
+    let dir = tempfile::tempdir_in(staging_dir()).expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let cells: Vec<(Env, Handler)> = envs
+        .iter()
+        .flat_map(|&env| HANDLERS.map(|handler| (env, handler)))
+        .collect();
+    let queue = Mutex::new(cells.iter().enumerate());
+    let done: Mutex<Vec<(usize, Cell)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let Some((index, &(env, handler))) = queue.lock().unwrap().next() else {
+                    break;
+                };
+                let cell = run_cell(env, handler, dir.path());
+                done.lock().unwrap().push((index, cell));
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap();
+    done.sort_by_key(|(index, _)| *index);
+    let mut table = String::from(
+        "| environment | handler | run | probe | outcome | what the workload has |\n|---|---|---|---|---|---|\n",
+    );
     let mut failures = Vec::new();
-    let mut table = String::from("| environment | handler | outcome |\n|---|---|---|\n");
-    for &(env, handler, expect) in MATRIX.iter().filter(|(env, _, _)| envs.contains(env)) {
-        let seen = run_cell(env, handler);
-        let outcome = match seen
-            .stderr
-            .lines()
-            .find(|line| line.starts_with("sandbox-supervisor: error:"))
-        {
-            Some(line) => format!(
-                "exit {}: {}",
-                seen.code,
-                line.trim_start_matches("sandbox-supervisor: error: ")
-            ),
-            None => format!(
-                "exit {}, workload ran: {}; {} WARN",
-                seen.code,
-                seen.ran,
-                seen.stderr
-                    .lines()
-                    .filter(|line| line.contains(" WARN "))
-                    .count()
-            ),
-        };
-        table.push_str(&format!("| {} | {handler:?} | {outcome} |\n", env.name()));
-        if let Err(why) = check_cell(env, handler, expect, &seen) {
+    for (_, cell) in &done {
+        table.push_str(&row(cell));
+        table.push('\n');
+        if let Err(why) = check_cell(cell) {
             failures.push(format!(
-                "{} x {handler:?} (expected {expect:?}): {why}",
-                env.name()
+                "{} x {} (expected {:?}): {why}\nstdout:\n{}\nstderr:\n{}",
+                cell.env.name(),
+                cell.handler.name(),
+                cell.expect,
+                cell.run.stdout,
+                cell.run.stderr
             ));
         }
     }
-    // The measured table, for docs/refusals.md.
-    println!("{table}");
+    println!(
+        "{table}\n{} cells, {} runs (each cell: the run and its probe), {:.1} s on {threads} threads",
+        done.len(),
+        done.len() * 2,
+        started.elapsed().as_secs_f64()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
-fn matrix_unprivileged_and_outer_seccomp() {
+fn matrix_host() {
     if !is_root() {
         skip_or_fail(
             "needs root (to start the supervisor as another user and under outer filters)",
         );
         return;
     }
-    run_matrix(&[Unprivileged, OuterNetns, OuterSeccomp, OuterAll]);
+    run_matrix(&HOST_ENVS, 4);
 }
 
 #[test]
@@ -432,15 +1130,31 @@ fn matrix_gvisor() {
         skip_or_fail("needs root (runsc do)");
         return;
     }
-    if !runsc_available() {
+    if !outer::available("runsc") {
         skip_or_fail("needs gVisor's runsc (Debian package runsc)");
         return;
     }
-    run_matrix(&[GvisorRoot, GvisorUnprivileged]);
+    run_matrix(&GVISOR_ENVS, 3);
+}
+
+#[test]
+fn matrix_runc_docker_default() {
+    if !is_root() {
+        skip_or_fail("needs root (runc run)");
+        return;
+    }
+    if !outer::available("runc") || !Path::new(outer::CONTAINERS_SECCOMP).exists() {
+        skip_or_fail(
+            "needs runc and containers' default seccomp profile (Debian packages runc, golang-github-containers-common)",
+        );
+        return;
+    }
+    run_matrix(&RUNC_ENVS, 3);
 }
 
 /// A tolerated refusal of one step never weakens a step the kernel allowed: with only the network
-/// namespace refused, the workload filter denies exactly what it denies on a clean host.
+/// namespace refused and tolerated, the workload filter denies exactly what it denies on a clean
+/// host.
 #[test]
 fn tolerating_netns_leaves_the_workload_filter_whole() {
     if !is_root() {
@@ -454,21 +1168,75 @@ fn tolerating_netns_leaves_the_workload_filter_whole() {
             .map(str::to_owned)
             .collect()
     };
-    let clean_host = sandbox_tests::run_supervisor(
-        &sandbox_tests::Launch::default(),
+    let probe_args = || {
         [
             OsString::from("--"),
             helper_bin("syscall-probe").into(),
             "denied".into(),
-        ],
-    );
+        ]
+    };
+    let clean_host = sandbox_tests::run_supervisor(&sandbox_tests::Launch::default(), probe_args());
     assert_eq!(clean_host.code, 0, "{}", clean_host.stderr);
-    let netns_refused = run_cell(OuterNetns, OuterSandbox);
+    let mut args: Vec<OsString> = vec![
+        "--handler-plugin".into(),
+        plugin("sandbox-plugin-outer-sandbox").into(),
+    ];
+    args.extend(probe_args());
+    let netns_refused = sandbox_tests::run_supervisor(
+        &sandbox_tests::Launch {
+            outer_refuses: Some("netns".to_owned()),
+            ..Default::default()
+        },
+        args,
+    );
     assert_eq!(netns_refused.code, 0, "{}", netns_refused.stderr);
+    assert_eq!(
+        netns_refused.warn_lines().len(),
+        1,
+        "{}",
+        netns_refused.stderr
+    );
     assert!(
         denied(&clean_host.stdout).len() > 30,
         "{}",
         clean_host.stdout
     );
     assert_eq!(denied(&netns_refused.stdout), denied(&clean_host.stdout));
+}
+
+/// On the user-namespace route only the caller's own identity exists: `--user` naming anyone
+/// else is a privilege-drop failure (exit 122, one line that says why), which `probe` predicts;
+/// naming the caller itself runs the workload as the caller.
+#[test]
+fn userns_route_keeps_the_callers_identity_only() {
+    if !is_root() {
+        skip_or_fail("needs root (to start the supervisor as uid 65534)");
+        return;
+    }
+    let nobody = sandbox_tests::Launch {
+        unprivileged: true,
+        ..Default::default()
+    };
+    for user in [
+        ["--user", "0", "--allow-root"].as_slice(),
+        &["--user", "1000"],
+    ] {
+        let run = sandbox_tests::run_supervisor(&nobody, user.iter().chain(&["--", "true"]));
+        assert_eq!(run.code, 122, "{user:?}: {}", run.stderr);
+        assert!(
+            run.error_line().contains("took the user-namespace route"),
+            "{user:?}: {}",
+            run.stderr
+        );
+        let probe =
+            sandbox_tests::run_supervisor(&nobody, ["probe", "--json"].iter().chain(user.iter()));
+        assert_eq!(probe.code, 122, "probe {user:?}: {}", probe.stderr);
+    }
+    let own = sandbox_tests::run_supervisor(&nobody, ["--user", "65534", "--", "id", "-u"]);
+    assert_eq!(
+        (own.code, own.stdout.trim()),
+        (0, "65534"),
+        "{}",
+        own.stderr
+    );
 }

@@ -8,9 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: setpriv and unshare (util-linux), ip (iproute2), python3, and
-# gVisor's runsc (the refusal matrix runs the supervisor inside it).
+# the outer runtimes of the refusal matrix: gVisor's runsc, runc, and the containers' default
+# seccomp profile (golang-github-containers-common), from which the matrix derives Docker's.
 needed=()
 command -v runsc >/dev/null || needed+=(runsc)
+command -v runc >/dev/null || needed+=(runc)
+[ -f /usr/share/containers/seccomp.json ] || needed+=(golang-github-containers-common)
 command -v setpriv >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
 # The workload runs python3 as an unprivileged user too: it must be the system one.

@@ -339,6 +339,82 @@ fn common_probes() -> Vec<(Probe, Expect)> {
             ),
             Expect::Denied(libc::EPERM),
         ),
+        (
+            probe(
+                "seccomp(SECCOMP_SET_MODE_FILTER, 0, NULL)",
+                libc::SYS_seccomp,
+                &[libc::SECCOMP_SET_MODE_FILTER.into(), 0, 0],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL)",
+                libc::SYS_prctl,
+                &[
+                    libc::PR_SET_SECCOMP as u64,
+                    libc::SECCOMP_MODE_FILTER.into(),
+                    0,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "execveat(-1, \"\", NULL, NULL, AT_EMPTY_PATH)",
+                libc::SYS_execveat,
+                &[u64::MAX, ptr(b"\0"), 0, 0, libc::AT_EMPTY_PATH as u64],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT)",
+                libc::SYS_socket,
+                &[
+                    libc::AF_NETLINK as u64,
+                    libc::SOCK_RAW as u64,
+                    libc::NETLINK_AUDIT as u64,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)",
+                libc::SYS_socket,
+                &[libc::AF_NETLINK as u64, libc::SOCK_RAW as u64, 0],
+            ),
+            Expect::Works,
+        ),
+        (
+            probe(
+                "socket(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6)",
+                libc::SYS_socket,
+                &[
+                    libc::AF_INET6 as u64,
+                    libc::SOCK_RAW as u64,
+                    libc::IPPROTO_ICMPV6 as u64,
+                ],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "socket(AF_ALG, SOCK_SEQPACKET)",
+                libc::SYS_socket,
+                &[libc::AF_ALG as u64, libc::SOCK_SEQPACKET as u64, 0],
+            ),
+            Expect::Denied(libc::EPERM),
+        ),
+        (
+            probe(
+                "unshare(CLONE_FILES), no namespace",
+                libc::SYS_unshare,
+                &[libc::CLONE_FILES as u64],
+            ),
+            Expect::Works,
+        ),
     ];
     #[cfg(target_arch = "x86_64")]
     probes.extend([
@@ -463,5 +539,86 @@ fn builtin_programs_fit_the_kernel() {
         let programs = builtin(interactive);
         assert_eq!(programs.len(), 1);
         assert!(programs[0].len() < MAX_PROGRAM_LEN);
+    }
+}
+
+/// The real binary: an operator profile too long for the kernel stops the boot as a usage error
+/// (exit 2, one line) before anything runs, also when a plugin that tolerates `EINVAL` is loaded:
+/// the kernel never sees the program, so no refusal reaches the handler.
+#[test]
+fn an_oversized_profile_is_a_usage_error_and_nothing_runs() {
+    require_root!();
+    let dir = sandbox_tests::scratch();
+    let rule =
+        r#"{"syscall": "getppid", "args": [{"index": 0, "type": "dword", "op": "eq", "val": 1}]}"#;
+    let profile = dir.path().join("oversized.json");
+    std::fs::write(
+        &profile,
+        format!(
+            r#"{{"workload": {{"mismatch_action": "allow", "match_action": {{"errno": 1}}, "filter": [{}]}}}}"#,
+            vec![rule; 5000].join(",")
+        ),
+    )
+    .unwrap();
+    let ran = dir.path().join("ran");
+    let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
+    for with_plugin in [false, true] {
+        let mut args: Vec<String> = Vec::new();
+        if with_plugin {
+            args.extend(["--handler-plugin".into(), plugin.display().to_string()]);
+        }
+        args.extend([
+            "--seccomp-profile".into(),
+            profile.display().to_string(),
+            "--".into(),
+            "touch".into(),
+            ran.display().to_string(),
+        ]);
+        let outcome = sandbox_tests::run_supervisor(&sandbox_tests::Launch::default(), &args);
+        assert_eq!(outcome.code, 2, "plugin: {with_plugin}\n{}", outcome.stderr);
+        let line = outcome.error_line();
+        assert!(line.contains("BPF instructions"), "{line}");
+        assert!(line.contains("oversized.json"), "{line}");
+        assert!(!ran.exists(), "the workload ran (plugin: {with_plugin})");
+    }
+}
+
+/// The real binary: a profile that allows everything (the issue's reproduction) leaves every
+/// built-in denial in place, because the built-in filter is installed after it.
+#[test]
+fn a_permissive_profile_keeps_the_builtin_denials() {
+    require_root!();
+    let dir = sandbox_tests::scratch();
+    let profile = dir.path().join("permissive.json");
+    std::fs::write(
+        &profile,
+        r#"{"workload": {"mismatch_action": "allow", "match_action": {"errno": 1}, "filter": [{"syscall": "getcwd"}]}}"#,
+    )
+    .unwrap();
+    let probe = sandbox_tests::helper_bin("syscall-probe");
+    let outcome = sandbox_tests::run_supervisor(
+        &sandbox_tests::Launch::default(),
+        [
+            "--seccomp-profile",
+            profile.to_str().unwrap(),
+            "--",
+            probe.to_str().unwrap(),
+            "denied",
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for expected in [
+        "memfd_create EPERM",
+        "clone3 ENOSYS",
+        "ptrace EPERM",
+        "setns EPERM",
+        "unshare(CLONE_NEWUSER) EPERM",
+        "clone(CLONE_NEWUSER) EPERM",
+    ] {
+        assert!(
+            outcome.stdout.lines().any(|line| line == expected),
+            "{expected} missing from:\n{}",
+            outcome.stdout
+        );
     }
 }

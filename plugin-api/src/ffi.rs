@@ -4,22 +4,46 @@
 //! module from a [`FailurePolicy`]. It is public for the supervisor (the loading side) and for tests
 //! that build deliberately broken plugins.
 //!
-//! Both the root module and the report are abi_stable *prefix types*: fields up to the one marked
-//! `last_prefix_field` exist in every version; later minor versions only append fields after it.
+//! # What is frozen and how the ABI grows
+//!
+//! abi_stable refuses a library whose prefix type has *fewer* fields than the loading side's copy,
+//! and compares, for every type, the defining package's name and (semver-compatible) version. A
+//! supervisor must keep loading plugins built against any earlier 0.1 release, so:
+//!
+//! - [`HandlerMod`] (the root module) and [`FailureReportFfi`] are **frozen** exactly as released
+//!   in sandbox-plugin-api 0.1.0: no field is ever added, removed or changed, and the root module's
+//!   version string is [`ABI_VERSION`], not the crate's version.
+//! - Later capabilities are reached through **extensions**: separately exported symbols, each a
+//!   [`ExtensionHeader`] naming its own layout, checked on its own and optional. A plugin built
+//!   before an extension existed simply lacks the symbol, and the supervisor uses the documented
+//!   default. Once released, an extension is frozen too; the next capability is a new extension
+//!   (`..._v2`), never a field appended to an old one.
+//! - Host-to-plugin data grows only inside the report's JSON context.
+//!
+//! Extension v1 ([`HandlerExtV1`], symbol [`EXTENSION_V1_SYMBOL`], since 0.1.1) adds
+//! [`decide`](HandlerExtV1::decide): a verdict with a short reason, and the API version the plugin
+//! was built with. Default for a plugin without it: the frozen `handle`, with no reason.
+//!
 //! Kinds and verdicts cross as plain integers, so a value one side does not know is representable
 //! and is decided as `Abort`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use abi_stable::library::RootModule;
+use abi_stable::library::{AbiHeader, RootModule};
 use abi_stable::prefix_type::{PrefixTypeTrait, WithMetadata};
-use abi_stable::std_types::{RResult, RStr, RString, RVec};
-use abi_stable::{package_version_strings, sabi_types::VersionStrings, StableAbi};
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
+use abi_stable::type_layout::TypeLayout;
+use abi_stable::{sabi_types::VersionStrings, StableAbi};
 
-use crate::{FailurePolicy, FailureReport, SandboxFailureKind, Verdict};
+use crate::{FailurePolicy, FailureReport, Ruling, SandboxFailureKind};
 
-/// The root module a plugin exports.
+/// The plugin ABI line the root module declares (its abi_stable version string). It changes only
+/// when a release breaks the ABI (then every plugin must be rebuilt); compatible releases of the
+/// crate keep it, whatever their own version.
+pub const ABI_VERSION: &str = "0.1.0";
+
+/// The root module a plugin exports. **Frozen** as released in 0.1.0: never change it.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = HandlerModRef)))]
@@ -42,10 +66,10 @@ impl RootModule for HandlerModRef {
     abi_stable::declare_root_module_statics! {HandlerModRef}
     const BASE_NAME: &'static str = "sandbox_handler";
     const NAME: &'static str = "sandbox failure handler";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new(ABI_VERSION);
 }
 
-/// One refusal as it crosses the boundary.
+/// One refusal as it crosses the boundary. **Frozen** as released in 0.1.0: never change it.
 ///
 /// The string fields borrow the supervisor's memory for the duration of one `handle` call only; a
 /// plugin must copy what it wants to keep (the generated glue does).
@@ -68,6 +92,69 @@ pub struct FailureReportFfi {
     #[sabi(last_prefix_field)]
     pub context_json: RStr<'static>,
 }
+
+/// The symbol under which a plugin exports extension v1 (a [`ExtensionHeader`] whose module is a
+/// [`HandlerExtV1Ref`]).
+pub const EXTENSION_V1_SYMBOL: &str = "sandbox_handler_ext_v1";
+
+/// What an extension symbol points to. **Frozen** for every extension: abi_stable's header (to
+/// check the abi_stable version), the layout of the module as the plugin compiled it (checked
+/// against the supervisor's with abi_stable's layout checker) and the module itself.
+#[repr(C)]
+pub struct ExtensionHeader<M: 'static> {
+    /// abi_stable's magic string and ABI version, as in a root module's header.
+    pub abi: AbiHeader,
+    /// The layout of `M` in the plugin.
+    pub layout: &'static TypeLayout,
+    /// The extension module.
+    pub module: M,
+}
+
+/// Extension v1 (sandbox-plugin-api 0.1.1). **Frozen** once released: a later capability is a
+/// new extension, not a field appended here.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = HandlerExtV1Ref)))]
+pub struct HandlerExtV1 {
+    /// The sandbox-plugin-api version the plugin was built with ([`crate::VERSION`]).
+    pub api_version: RStr<'static>,
+    /// Decides one refusal, with an optional reason ([`FailurePolicy::decide`]). Only valid after
+    /// `init` succeeded.
+    #[sabi(last_prefix_field)]
+    pub decide: extern "C" fn(report: FailureReportRef) -> RResult<RulingFfi, PluginError>,
+}
+
+/// A verdict with its reason, as it crosses the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct RulingFfi {
+    /// [`Verdict::code`]; any other value means `Abort`.
+    pub verdict: u32,
+    /// A short sentence, shown in the supervisor's WARN or abort line and in the report.
+    pub reason: ROption<RString>,
+}
+
+/// Builds the extension-v1 export for `P`; used by [`export_plugin!`](crate::export_plugin).
+#[doc(hidden)]
+pub struct ExtensionV1For<P>(std::marker::PhantomData<P>);
+
+impl<P: PolicySlot> ExtensionV1For<P> {
+    const WITH_METADATA: &'static WithMetadata<HandlerExtV1> = &WithMetadata::new(HandlerExtV1 {
+        api_version: RStr::from_str(crate::VERSION),
+        decide: decide::<P>,
+    });
+
+    /// The header the macro exports under [`EXTENSION_V1_SYMBOL`].
+    pub const HEADER: ExtensionHeader<HandlerExtV1Ref> = ExtensionHeader {
+        abi: AbiHeader::VALUE,
+        layout: <HandlerExtV1Ref as StableAbi>::LAYOUT,
+        module: HandlerExtV1Ref(Self::WITH_METADATA.static_as_prefix()),
+    };
+}
+
+// SAFETY: the header only holds `'static` shared data (abi_stable's header, a layout and a prefix
+// reference to a static module of function pointers and string slices); nothing in it is mutable.
+unsafe impl<M: Sync> Sync for ExtensionHeader<M> {}
 
 /// Why a plugin could not answer.
 #[repr(C)]
@@ -216,20 +303,34 @@ extern "C" fn init<P: PolicySlot>(config: RStr<'_>) -> RResult<(), PluginError> 
 }
 
 extern "C" fn handle<P: PolicySlot>(report: FailureReportRef) -> RResult<u32, PluginError> {
+    guarded(|| Ok(ruling::<P>(report)?.verdict.code()))
+}
+
+extern "C" fn decide<P: PolicySlot>(report: FailureReportRef) -> RResult<RulingFfi, PluginError> {
     guarded(|| {
-        let policy = initialised::<P>()?;
-        // A kind this plugin was built without is never handed to its policy.
-        let verdict = match report_from_ffi(report) {
-            Some(report) => policy.handle(&report),
-            None => Verdict::Abort,
-        };
-        Ok(verdict.code())
+        let ruling = ruling::<P>(report)?;
+        Ok(RulingFfi {
+            verdict: ruling.verdict.code(),
+            reason: ruling.reason.map(RString::from).into(),
+        })
+    })
+}
+
+/// The policy's ruling; `handle` (frozen, no reason) and `decide` (extension v1) both use it, so
+/// a plugin decides the same in an old supervisor and a new one.
+fn ruling<P: PolicySlot>(report: FailureReportRef) -> Result<Ruling, PluginError> {
+    let policy = initialised::<P>()?;
+    // A kind this plugin was built without is never handed to its policy.
+    Ok(match report_from_ffi(report) {
+        Some(report) => policy.decide(&report),
+        None => Ruling::abort("a kind this plugin was built without"),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Verdict;
 
     struct AlwaysTolerate;
 

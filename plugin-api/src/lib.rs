@@ -17,7 +17,10 @@
 //! Implement [`FailurePolicy`] on a plain Rust type and export it with [`export_plugin!`]:
 //!
 //! ```
-//! use sandbox_plugin_api::{export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict};
+//! use sandbox_plugin_api::errno::EPERM;
+//! use sandbox_plugin_api::{
+//!     export_plugin, FailurePolicy, FailureReport, Ruling, SandboxFailureKind, Verdict,
+//! };
 //!
 //! struct OnlyNetns;
 //!
@@ -34,54 +37,75 @@
 //!     }
 //!
 //!     fn handle(&self, report: &FailureReport) -> Verdict {
+//!         self.decide(report).verdict
+//!     }
+//!
+//!     fn decide(&self, report: &FailureReport) -> Ruling {
 //!         match report.kind {
-//!             SandboxFailureKind::NetworkNamespace if report.errno == libc_eperm() => Verdict::Tolerate,
-//!             _ => Verdict::Abort,
+//!             SandboxFailureKind::NetworkNamespace if report.errno == EPERM => {
+//!                 Ruling::tolerate("the pod shares the node's network namespace")
+//!             }
+//!             _ => Ruling::abort("only a refused network namespace is tolerated"),
 //!         }
 //!     }
 //! }
-//! # fn libc_eperm() -> i32 { 1 }
 //!
 //! export_plugin!(OnlyNetns);
 //! ```
 //!
-//! with this in the plugin's `Cargo.toml`:
+//! with this in the plugin's `Cargo.toml` (a path into a checkout of the sandbox-supervisor
+//! repository, or a git dependency on its `sandbox-plugin-api-v0.1.1` tag; once published,
+//! `sandbox-plugin-api = "0.1.1"`):
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! sandbox-plugin-api = "0.1"
+//! sandbox-plugin-api = { path = "../sandbox-supervisor/plugin-api", version = "0.1.1" }
 //! serde_json = "1"
 //! ```
+//!
+//! Check its decisions without root with `sandbox-supervisor simulate --handler-plugin PATH
+//! network-namespace=EPERM` (docs/plugin-authors.md in the repository).
 //!
 //! # Rules the supervisor enforces on every plugin
 //!
 //! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
 //!   mount) and the two seccomp filters. The new session, the capability drop and the privilege
 //!   drop are always fatal and never reach a plugin.
-//! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The supervisor prints it before any
-//!   hardening and treats a `Tolerate` for an undeclared kind as a plugin failure.
+//! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The
+//!   supervisor prints it before any hardening and treats a `Tolerate` for an undeclared kind as a
+//!   plugin failure.
 //! - A kind this plugin was built without (added in a later version of this crate) is answered
-//!   `Abort` by the generated glue without calling [`FailurePolicy::handle`].
+//!   `Abort` by the generated glue without calling the policy.
+//! - Each decision runs in a short-lived child process of the supervisor, under a deadline
+//!   (`--handler-timeout`, default 5 s): state changed while deciding does not persist. Loading
+//!   (constructors, `init`, `tolerates`) has the same deadline.
 //! - A panic in `init` or `handle` is caught at the boundary and becomes a plugin failure: the
 //!   supervisor stops with its own message and exit code.
-//! - The supervisor must still be single-threaded after loading: a plugin that starts a thread is
-//!   refused.
+//! - The supervisor must still be single-threaded and without child processes after loading: a
+//!   plugin that starts a thread or a process is refused.
 //!
 //! # Compatibility promise
 //!
-//! The root module ([`ffi::HandlerMod`]) and the report ([`ffi::FailureReportFfi`]) are abi_stable
-//! prefix types, and kinds and verdicts cross as integers. Later 0.1.x releases only append fields
-//! after the last prefix field and new kind codes; abi_stable checks the layouts at load time. A
-//! plugin built against another minor version (0.2, ...) is refused before the layout check with
-//! one line naming both versions; a layout abi_stable cannot accept is refused with one line too.
-//! Extra environment clues travel inside the report's JSON context, which needs no new field.
+//! A plugin built against any 0.1.x release loads into every supervisor built with a later 0.1.x
+//! and decides as before. The root module ([`ffi::HandlerMod`]) and the report
+//! ([`ffi::FailureReportFfi`]) are frozen as released in 0.1.0; later capabilities are optional
+//! extensions, exported under their own symbols and checked separately ([`ffi`] explains how);
+//! kinds and verdicts cross as integers; new information for plugins goes into the report's JSON
+//! context. A plugin for another ABI line ([`ffi::ABI_VERSION`]) is refused with one line naming
+//! both versions.
 
 #![deny(missing_docs)]
 
 use std::fmt;
+
+/// This crate's version (`0.1.1`), which a plugin reports to the supervisor through extension v1.
+/// It is not what abi_stable compares: that is [`ffi::ABI_VERSION`].
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod errno;
 
 #[doc(hidden)]
 pub mod __private {
@@ -107,11 +131,13 @@ pub enum SandboxFailureKind {
     /// The seccomp filter on the workload was refused: the workload could use user namespaces,
     /// ptrace, fileless exec, raw sockets and the other calls the filter denies.
     WorkloadSeccomp,
-    /// `unshare(CLONE_NEWPID)` was refused: the workload would see, and could signal or open the
-    /// `/proc/PID/mem` of, every process of its uid on the host.
+    /// `clone(CLONE_NEWPID|CLONE_NEWIPC)` was refused: the workload would share the host's PID
+    /// and IPC namespaces, see and signal every process of its uid, and could outlive the
+    /// supervisor.
     PidNamespace,
     /// `unshare(CLONE_NEWNS)`, making its mounts private or mounting a fresh `/proc` was refused:
-    /// the workload would see the host's `/proc`.
+    /// the workload would see the host's `/proc`, through which it could read and write the
+    /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
 }
 
@@ -160,6 +186,17 @@ impl SandboxFailureKind {
         }
     }
 
+    /// The sandbox-plugin-api release that introduced this kind. A plugin built against an
+    /// earlier release never sees it: its glue answers `Abort`.
+    pub const fn since(self) -> &'static str {
+        match self {
+            SandboxFailureKind::NetworkNamespace
+            | SandboxFailureKind::SupervisorSeccomp
+            | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
+            SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
+        }
+    }
+
     /// The kind with this stable [`name`](Self::name).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
@@ -178,10 +215,10 @@ impl SandboxFailureKind {
                 "the workload runs without the workload seccomp filter"
             }
             SandboxFailureKind::PidNamespace => {
-                "the workload shares the supervisor's PID namespace and sees the host's processes"
+                "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor"
             }
             SandboxFailureKind::MountNamespace => {
-                "the workload shares the supervisor's mount namespace and the host's /proc"
+                "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
             }
         }
     }
@@ -217,6 +254,49 @@ impl Verdict {
             0 => Some(Verdict::Abort),
             1 => Some(Verdict::Tolerate),
             _ => None,
+        }
+    }
+}
+
+/// A verdict with an optional short reason, as [`FailurePolicy::decide`] returns it.
+///
+/// The reason is shown in the supervisor's WARN line (tolerated) or abort line, and recorded in
+/// the report next to the decider. Keep it to one short sentence: the supervisor replaces control
+/// characters with spaces and cuts it at [`Ruling::REASON_MAX`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruling {
+    /// The decision.
+    pub verdict: Verdict,
+    /// Why, in one short sentence.
+    pub reason: Option<String>,
+}
+
+impl Ruling {
+    /// The longest reason the supervisor shows, in characters.
+    pub const REASON_MAX: usize = 200;
+
+    /// Tolerate, saying why.
+    pub fn tolerate(reason: impl Into<String>) -> Self {
+        Ruling {
+            verdict: Verdict::Tolerate,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Abort, saying why.
+    pub fn abort(reason: impl Into<String>) -> Self {
+        Ruling {
+            verdict: Verdict::Abort,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+impl From<Verdict> for Ruling {
+    fn from(verdict: Verdict) -> Self {
+        Ruling {
+            verdict,
+            reason: None,
         }
     }
 }
@@ -261,6 +341,29 @@ pub struct FailureContext {
     pub effective_capabilities: u64,
     /// The real uid of the supervisor.
     pub uid: u32,
+    /// The supervisor's version (`0.1.0`); set in every report a plugin receives since
+    /// sandbox-plugin-api 0.1.1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervisor_version: Option<String>,
+    /// The sandbox-plugin-api version the supervisor was built with (`0.1.1`); set like
+    /// `supervisor_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_api_version: Option<String>,
+}
+
+impl FailureContext {
+    /// The same context with `gvisor` set (for a plugin's unit tests: the type is
+    /// non-exhaustive, so it cannot be built with a struct literal outside this crate).
+    pub fn with_gvisor(mut self, gvisor: bool) -> Self {
+        self.gvisor = gvisor;
+        self
+    }
+
+    /// The same context with the container clue `clue`.
+    pub fn with_container(mut self, clue: impl Into<String>) -> Self {
+        self.container = Some(clue.into());
+        self
+    }
 }
 
 impl FailureReport {
@@ -315,6 +418,16 @@ pub trait FailurePolicy: Sized + Send + Sync + 'static {
 
     /// Decide about one refused step.
     fn handle(&self, report: &FailureReport) -> Verdict;
+
+    /// Decide about one refused step and say why (since 0.1.1). The default is
+    /// [`handle`](Self::handle) with no reason; override it to give one, and make `handle` return
+    /// `self.decide(report).verdict`.
+    ///
+    /// Both run in a short-lived child process of the supervisor: what they change in the
+    /// plugin's state does not persist to the next call.
+    fn decide(&self, report: &FailureReport) -> Ruling {
+        self.handle(report).into()
+    }
 }
 
 /// Exports a [`FailurePolicy`] as this shared object's plugin root module.
@@ -354,6 +467,14 @@ macro_rules! export_plugin {
                 )
             }
         };
+
+        /// Extension v1 (`decide` with a reason), looked up separately by the supervisor.
+        #[doc(hidden)]
+        #[no_mangle]
+        #[allow(non_upper_case_globals)]
+        pub static sandbox_handler_ext_v1: $crate::ffi::ExtensionHeader<
+            $crate::ffi::HandlerExtV1Ref,
+        > = $crate::ffi::ExtensionV1For::<$policy>::HEADER;
     };
 }
 
@@ -385,6 +506,11 @@ mod tests {
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
             "_1as_0lib_1header_0root_bmodule_bloader"
         );
+    }
+
+    #[test]
+    fn extension_symbol_matches_the_macro() {
+        assert_eq!(ffi::EXTENSION_V1_SYMBOL, "sandbox_handler_ext_v1");
     }
 
     #[test]

@@ -92,6 +92,7 @@ impl Driver for DecideAndStop {
                 &refusal,
                 fallback.as_ref(),
                 NEVER_TOLERABLE,
+                None,
                 Decision::Aborted,
             );
             return Err(SupervisorError::Fatal(refusal));
@@ -102,6 +103,7 @@ impl Driver for DecideAndStop {
                     &refusal,
                     fallback.as_ref(),
                     &tolerated.decider,
+                    tolerated.reason.as_deref(),
                     Decision::Tolerated,
                 );
                 Ok(())
@@ -111,6 +113,7 @@ impl Driver for DecideAndStop {
                     &refusal,
                     fallback.as_ref(),
                     &decider_of(&refused),
+                    refused.reason(),
                     Decision::Aborted,
                 );
                 Err(SupervisorError::Refused(refused))
@@ -140,6 +143,7 @@ impl Driver for RecordAndContinue<'_> {
                 &refusal,
                 fallback.as_ref(),
                 NEVER_TOLERABLE,
+                None,
                 Decision::Aborted,
             );
             self.would_exit
@@ -151,6 +155,7 @@ impl Driver for RecordAndContinue<'_> {
                 &refusal,
                 fallback.as_ref(),
                 &tolerated.decider,
+                tolerated.reason.as_deref(),
                 Decision::Tolerated,
             ),
             Err(refused) => {
@@ -158,6 +163,7 @@ impl Driver for RecordAndContinue<'_> {
                     &refusal,
                     fallback.as_ref(),
                     &decider_of(&refused),
+                    refused.reason(),
                     Decision::Aborted,
                 );
                 self.would_exit
@@ -254,6 +260,27 @@ pub(crate) fn prepare(
         filter,
         mask,
     )?;
+    let mut plan = plan;
+    let keep = options
+        .cap_add
+        .iter()
+        .fold(0u64, |mask, cap| mask | 1 << cap);
+    let privileged = plan.identity().map_or_else(
+        || nix::unistd::geteuid().is_root(),
+        |identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        },
+    );
+    plan.fresh_sys(privileged || keep != 0);
+    if keep != 0 {
+        tracing::warn!(
+            capabilities = ?crate::caps::names(keep),
+            "the workload keeps capabilities the operator added (--cap-add)"
+        );
+        plan.keep_capabilities(keep);
+    }
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     Ok(Prepared {
         plan,
@@ -372,14 +399,24 @@ fn network_namespace(
         driver.refused(plain, None, report)?;
         return Ok(Route::Direct);
     }
-    if let Err((call, errno)) = crate::userns::enter() {
-        let fallback = Refusal {
-            step: Step::NetworkNamespace,
-            call,
-            errno,
-        };
-        driver.refused(plain, Some(fallback), report)?;
-        return Ok(Route::Direct);
+    match crate::userns::enter() {
+        Ok(()) => {}
+        Err(crate::userns::UsernsError::Refused(call, errno)) => {
+            let fallback = Refusal {
+                step: Step::NetworkNamespace,
+                call,
+                errno,
+            };
+            driver.refused(plain, Some(fallback), report)?;
+            return Ok(Route::Direct);
+        }
+        Err(crate::userns::UsernsError::Unchanged) => {
+            return Err(unverified(
+                Step::NetworkNamespace,
+                "unshare(CLONE_NEWUSER) returned success but the user namespace is unchanged"
+                    .to_owned(),
+            ))
+        }
     }
     tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
     match crate::netns::enter() {
@@ -414,6 +451,15 @@ pub(crate) fn install_prelude(
     let before = Status::read(Process::This)?.seccomp_filters;
     if let Err(errno) = crate::seccomp::set_no_new_privs() {
         return Ok(Err(refusal(Call::NoNewPrivs, errno)));
+    }
+    // A faked success would make the installation fail with EACCES, which is no refusal.
+    // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer and reads only this thread's state.
+    if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } != 1 {
+        return Err(SupervisorError::Verify {
+            step: Step::SupervisorSeccomp,
+            detail: "prctl(PR_SET_NO_NEW_PRIVS) returned success but PR_GET_NO_NEW_PRIVS is not 1"
+                .to_owned(),
+        });
     }
     if let Err(errno) = crate::seccomp::install(prelude) {
         return Ok(Err(refusal(Call::Seccomp, errno)));
@@ -478,6 +524,7 @@ fn verify_sandbox(
             return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
         }
         report.enforced(Step::PidNamespace, evidence);
+        report.step(Step::PidNamespace).route = Some(route);
     } else {
         report.step(Step::PidNamespace).verified = evidence;
     }
@@ -490,21 +537,45 @@ fn verify_sandbox(
         .into_iter()
         .map(|mount| mount.device)
         .collect();
-    let fresh_proc = procfs::mounts_of_type(child, "proc")?
-        .into_iter()
+    let child_procs = procfs::mounts_of_type(child, "proc")?;
+    let fresh_proc = child_procs
+        .iter()
         .rev()
         .find(|mount| mount.mount_point == "/proc" && !own_procs.contains(&mount.device))
         .map(|mount| mount.id);
+    // The last mount at each read-only path is the one the workload sees.
+    let writable: Vec<&str> = crate::spawn::READ_ONLY_PROC
+        .into_iter()
+        .filter(|path| {
+            child_procs
+                .iter()
+                .rev()
+                .find(|mount| mount.mount_point == *path)
+                .is_some_and(|mount| !mount.read_only)
+        })
+        .collect();
     let evidence = Evidence::Mount {
         mount_namespace_inode: mnt_ns,
         parent_mount_namespace_inode: own_mnt_ns,
         proc_mount_id: fresh_proc,
     };
+    // The workload's working directory must not be on the supervisor's /proc.
+    let on_host_proc = {
+        use std::os::unix::fs::MetadataExt;
+        let cwd = std::fs::metadata(format!("/proc/{workload}/cwd")).map(|meta| meta.dev());
+        let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev());
+        matches!((cwd, host_proc), (Ok(cwd), Ok(proc)) if cwd == proc)
+    };
     if plan.performs(Step::MountNamespace) {
-        if (mnt_ns.is_some() && mnt_ns == own_mnt_ns) || fresh_proc.is_none() {
+        if (mnt_ns.is_some() && mnt_ns == own_mnt_ns)
+            || fresh_proc.is_none()
+            || !writable.is_empty()
+            || on_host_proc
+        {
             return Err(unverified(Step::MountNamespace, format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})")));
         }
         report.enforced(Step::MountNamespace, evidence);
+        report.step(Step::MountNamespace).route = Some(route);
     } else {
         report.step(Step::MountNamespace).verified = evidence;
     }
@@ -538,11 +609,14 @@ fn verify_sandbox(
         },
     };
     if plan.performs(Step::Capabilities) {
+        // Every set holds at most what the operator kept (nothing by default); the bounding
+        // set only when the caller could clear it.
+        let kept = plan.kept_capabilities();
         let held: Vec<&str> = caps
             .sets()
             .into_iter()
             .filter(|(name, mask)| {
-                mask.is_some_and(|mask| mask != 0) && (*name != "CapBnd" || setpcap)
+                mask.is_some_and(|mask| mask & !kept != 0) && (*name != "CapBnd" || setpcap)
             })
             .map(|(name, _)| name)
             .collect();

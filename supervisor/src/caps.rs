@@ -80,8 +80,10 @@ fn holds_setpcap() -> Result<bool, Errno> {
     Ok(data[bit / 32].effective & (1 << (bit % 32)) != 0)
 }
 
-/// Empties the bounding set (when the caller may) and the ambient set. Async-signal-safe.
-pub fn drop_bounding_and_ambient(last_cap: u32) -> Result<Bounding, (CapsCall, Errno)> {
+/// Empties the bounding set (when the caller may) but for the capabilities in `keep`, and the
+/// ambient set; with `keep` not empty, sets `PR_SET_KEEPCAPS` so that the id change keeps the
+/// permitted set for [`clear_sets`] to narrow. Async-signal-safe.
+pub fn drop_bounding_and_ambient(last_cap: u32, keep: u64) -> Result<Bounding, (CapsCall, Errno)> {
     // PR_CAP_AMBIENT is EINVAL on kernels before 4.3, which have no ambient set to clear.
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes integers and changes only the calling thread.
     let rc = unsafe {
@@ -97,10 +99,15 @@ pub fn drop_bounding_and_ambient(last_cap: u32) -> Result<Bounding, (CapsCall, E
         Ok(_) | Err(Errno::EINVAL) => {}
         Err(errno) => return Err((CapsCall::AmbientClear, errno)),
     }
+    if keep != 0 {
+        // SAFETY: PR_SET_KEEPCAPS takes integers and changes only the calling thread.
+        let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+        Errno::result(rc).map_err(|errno| (CapsCall::Capset, errno))?;
+    }
     if !holds_setpcap().map_err(|errno| (CapsCall::Verify, errno))? {
         return Ok(Bounding::KeptWithoutSetpcap);
     }
-    for cap in 0..=last_cap {
+    for cap in (0..=last_cap).filter(|cap| keep & (1 << cap) == 0) {
         // SAFETY: PR_CAPBSET_DROP takes an integer and changes only the calling thread.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
         match Errno::result(rc) {
@@ -110,7 +117,7 @@ pub fn drop_bounding_and_ambient(last_cap: u32) -> Result<Bounding, (CapsCall, E
             Err(errno) => return Err((CapsCall::BoundingDrop, errno)),
         }
     }
-    for cap in 0..=last_cap {
+    for cap in (0..=last_cap).filter(|cap| keep & (1 << cap) == 0) {
         match bounding_has(cap) {
             Ok(false) | Err(Errno::EINVAL) => {}
             Ok(true) => return Err((CapsCall::Verify, Errno::EPERM)),
@@ -138,14 +145,20 @@ fn capget() -> Result<(CapHeader, [CapData; 2]), Errno> {
     Errno::result(rc).map(|_| (header, data))
 }
 
-/// Empties the inheritable, permitted and effective sets and checks that they are empty.
-/// Async-signal-safe.
-pub fn clear_sets() -> Result<(), (CapsCall, Errno)> {
+/// Narrows the inheritable, permitted and effective sets to `keep` (empty by default), raises
+/// `keep` in the ambient set so that it survives `execve` for a non-root workload, and checks the
+/// result. Async-signal-safe.
+pub fn clear_sets(keep: u64) -> Result<(), (CapsCall, Errno)> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapData::default(); 2];
+    let word = |index: usize| (keep >> (32 * index)) as u32;
+    let data = [0, 1].map(|index| CapData {
+        effective: word(index),
+        permitted: word(index),
+        inheritable: word(index),
+    });
     // SAFETY: `header` and `data` are the version-3 structures capset expects; the kernel only
     // reads them.
     let rc = unsafe {
@@ -156,11 +169,25 @@ pub fn clear_sets() -> Result<(), (CapsCall, Errno)> {
         )
     };
     Errno::result(rc).map_err(|errno| (CapsCall::Capset, errno))?;
+    for cap in (0..64u32).filter(|cap| keep & (1 << cap) != 0) {
+        // SAFETY: PR_CAP_AMBIENT_RAISE takes integers and changes only the calling thread.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                cap as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+        Errno::result(rc).map_err(|errno| (CapsCall::Capset, errno))?;
+    }
     let (_, now) = capget().map_err(|errno| (CapsCall::Verify, errno))?;
-    if now
-        .iter()
-        .any(|set| set.effective != 0 || set.permitted != 0 || set.inheritable != 0)
-    {
+    if now.iter().enumerate().any(|(index, set)| {
+        set.effective != word(index)
+            || set.permitted != word(index)
+            || set.inheritable != word(index)
+    }) {
         return Err((CapsCall::Verify, Errno::EPERM));
     }
     Ok(())
@@ -211,6 +238,20 @@ pub const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The capability called `name` (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`, any case).
+pub fn by_name(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    NAMES
+        .iter()
+        .position(|known| *known == full)
+        .map(|cap| cap as u32)
+}
+
 /// The names of the capabilities in `mask`.
 pub fn names(mask: u64) -> Vec<String> {
     (0..64)
@@ -232,6 +273,13 @@ mod tests {
         assert_eq!(names(0), Vec::<String>::new());
         assert_eq!(names(1 << 21 | 1), ["CAP_CHOWN", "CAP_SYS_ADMIN"]);
         assert_eq!(names(1 << 45), ["cap_45"]);
+    }
+
+    #[test]
+    fn names_parse_in_docker_spelling() {
+        assert_eq!(by_name("NET_BIND_SERVICE"), Some(10));
+        assert_eq!(by_name("cap_sys_admin"), Some(21));
+        assert_eq!(by_name("NO_SUCH"), None);
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct HandlerArgs {
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
     #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256, global = true)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
+
+    /// Deadline for the plugin to load (constructors, init, tolerates) and for each of its
+    /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
+    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::plugin::parse_timeout, global = true)]
+    pub handler_timeout: Option<std::time::Duration>,
 }
 
 /// The flags that change the boot, shared by a run and `probe` (before or after the subcommand).
@@ -75,6 +80,12 @@ pub struct BootArgs {
     /// filter (both are installed; the strictest action wins).
     #[arg(long, value_name = "FILE", global = true)]
     pub seccomp_profile: Option<PathBuf>,
+
+    /// Keep this capability in the workload (Docker's spelling: NET_BIND_SERVICE or
+    /// CAP_NET_BIND_SERVICE); logged at WARN and reported. Repeatable. Without it the workload holds
+    /// no capability at all.
+    #[arg(long, value_name = "NAME", value_parser = parse_capability, global = true)]
+    pub cap_add: Vec<u32>,
 
     /// Install the --seccomp-profile without the built-in workload filter (logged at WARN and
     /// reported): only the profile's rules apply.
@@ -128,6 +139,43 @@ pub enum Command {
     /// running a workload, and print what the host allows and what the handler would decide.
     /// Exits 0 when a run would boot, else with the code the run would stop with.
     Probe(ProbeArgs),
+    /// Ask a plugin about made-up refusals (KIND=ERRNO) with a made-up context, without root and
+    /// without hardening anything, and print its decisions. For plugin authors' tests.
+    Simulate(SimulateArgs),
+}
+
+/// `simulate` flags (the plugin comes from the handler flags, before or after `simulate`).
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Change the made-up environment context (it starts as a plain host): gvisor=true,
+    /// container=CLUE, threads=N, uid=N, effective_capabilities=HEX, supervisor_version=V,
+    /// plugin_api_version=V. Repeatable.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+
+    /// Print the decisions as one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The refusals to ask about: KIND=ERRNO, comma-separated or repeated
+    /// (network-namespace=EPERM,workload-seccomp=EINVAL).
+    #[arg(required = true, value_name = "KIND=ERRNO")]
+    pub refusals: Vec<String>,
+}
+
+impl SimulateArgs {
+    /// The library's view of these flags and the handler flags; `None` without
+    /// `--handler-plugin`, which `simulate` needs.
+    pub fn options(&self, handler: &HandlerArgs) -> Option<crate::simulate::SimulateOptions> {
+        Some(crate::simulate::SimulateOptions {
+            handler_plugin: handler.handler_plugin.clone()?,
+            handler_config: handler.handler_config.clone(),
+            handler_plugin_sha256: handler.handler_plugin_sha256,
+            handler_timeout: handler.handler_timeout,
+            refusals: self.refusals.clone(),
+            context: self.context.clone(),
+        })
+    }
 }
 
 /// `probe` flags.
@@ -144,6 +192,10 @@ fn parse_disabled_step(text: &str) -> Result<Step, String> {
         Some(step) => Err(format!("{step} can never be turned off")),
         None => Err(format!("unknown step {text:?}")),
     }
+}
+
+fn parse_capability(text: &str) -> Result<u32, String> {
+    crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))
 }
 
 fn parse_env(text: &str) -> Result<OsString, String> {
@@ -248,11 +300,13 @@ impl Cli {
             handler_plugin: self.handler.handler_plugin,
             handler_config: self.handler.handler_config,
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
+            handler_timeout: self.handler.handler_timeout,
             user: boot.user,
             allow_root: boot.allow_root,
             seccomp_profile: boot.seccomp_profile,
             seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,
+            cap_add: boot.cap_add,
             disabled_steps: boot.disable_step,
             clear_env: boot.clear_env,
             env: boot.env,

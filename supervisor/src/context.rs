@@ -15,16 +15,14 @@ pub fn detect() -> FailureContext {
     let gvisor = std::fs::read_to_string("/proc/version")
         .map(|version| version.contains(GVISOR_VERSION_MARK))
         .unwrap_or(false);
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective_capabilities = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    let effective_capabilities = crate::procfs::Status::read(crate::procfs::Process::This)
+        .ok()
+        .and_then(|status| status.caps.effective)
         .unwrap_or(0);
     let mut context = FailureContext::default();
     context.gvisor = gvisor;
     context.container = container_clue();
-    context.threads = crate::plugin::thread_count();
+    context.threads = crate::procfs::thread_count();
     context.effective_capabilities = effective_capabilities;
     context.uid = nix::unistd::getuid().as_raw();
     context

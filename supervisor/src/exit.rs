@@ -6,7 +6,7 @@
 //! | 128+N | the workload was killed by signal N, or signal N (TERM, INT, HUP, QUIT) stopped the boot |
 //! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or report destination |
 //! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, or built for another ABI |
-//! | 119 | plugin failure: init rejected the configuration, a panic, a thread, an out-of-range or undeclared verdict |
+//! | 119 | plugin failure: init rejected the configuration, a panic, a thread or process, a missed `--handler-timeout`, an out-of-range or undeclared verdict |
 //! | 120 | a hardening step was refused and the strict default aborted |
 //! | 121 | a hardening step was refused and the plugin's verdict aborted |
 //! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-pub use sandbox_plugin_api::{errno_name, FailureReport, SandboxFailureKind, Verdict};
+pub use sandbox_plugin_api::{errno_name, FailureReport, Ruling, SandboxFailureKind, Verdict};
 
 /// Decides whether a refused hardening step aborts the boot or is tolerated.
 ///
@@ -23,6 +23,12 @@ pub trait SandboxFailureHandler: Send + Sync {
     /// Decide about one refusal. `Err` means the handler could not answer (a plugin panicked or
     /// answered out of range); the supervisor treats that as fatal.
     fn handle(&self, report: &FailureReport) -> Result<Verdict, HandlerFailure>;
+
+    /// Decide about one refusal and say why. The default is [`handle`](Self::handle) with no
+    /// reason; the supervisor asks this one.
+    fn decide(&self, report: &FailureReport) -> Result<Ruling, HandlerFailure> {
+        self.handle(report).map(Ruling::from)
+    }
 }
 
 /// A handler that could not give a verdict.
@@ -88,18 +94,22 @@ pub struct Tolerated {
     pub report: FailureReport,
     /// Who tolerated it.
     pub decider: String,
+    /// Why, when the handler said.
+    pub reason: Option<String>,
 }
 
 /// A refusal that stops the boot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The handler answered `Abort`.
-    #[error("{} refused: {} failed with {} ({}); aborted by {decider}", .report.kind, .report.syscall, .report.errno_name, .report.message)]
+    #[error("{} refused: {} failed with {} ({}); aborted by {decider}{}", .report.kind, .report.syscall, .report.errno_name, .report.message, because(.reason))]
     Aborted {
         /// The refusal.
         report: FailureReport,
         /// `strict` or `plugin:NAME@VERSION`.
         decider: String,
+        /// Why, when the handler said.
+        reason: Option<String>,
     },
     /// The handler answered `Tolerate` for a kind it did not declare.
     #[error("{} refused: {} failed with {}; {decider} answered tolerate but did not declare {}, so the supervisor aborts", .report.kind, .report.syscall, .report.errno_name, .report.kind)]
@@ -119,7 +129,23 @@ pub enum Refused {
     },
 }
 
+/// `: REASON` for a reason, nothing without one.
+fn because(reason: &Option<String>) -> String {
+    reason
+        .as_deref()
+        .map(|reason| format!(": {reason}"))
+        .unwrap_or_default()
+}
+
 impl Refused {
+    /// The reason the handler gave, if any.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Refused::Aborted { reason, .. } => reason.as_deref(),
+            Refused::Undeclared { .. } | Refused::HandlerFailed { .. } => None,
+        }
+    }
+
     /// True when the strict default (no plugin) made the decision.
     pub fn by_strict_default(&self) -> bool {
         matches!(self, Refused::Aborted { decider, .. } if decider == "strict")
@@ -138,13 +164,30 @@ pub fn judge(
     report: FailureReport,
 ) -> Result<Tolerated, Refused> {
     let decider = handler.decider();
-    match handler.handle(&report) {
+    match handler.decide(&report) {
         Err(failure) => Err(Refused::HandlerFailed { report, failure }),
-        Ok(Verdict::Abort) => Err(Refused::Aborted { report, decider }),
-        Ok(Verdict::Tolerate) if !handler.declared_tolerances().contains(&report.kind) => {
+        Ok(Ruling {
+            verdict: Verdict::Abort,
+            reason,
+        }) => Err(Refused::Aborted {
+            report,
+            decider,
+            reason,
+        }),
+        Ok(Ruling {
+            verdict: Verdict::Tolerate,
+            ..
+        }) if !handler.declared_tolerances().contains(&report.kind) => {
             Err(Refused::Undeclared { report, decider })
         }
-        Ok(Verdict::Tolerate) => Ok(Tolerated { report, decider }),
+        Ok(Ruling {
+            verdict: Verdict::Tolerate,
+            reason,
+        }) => Ok(Tolerated {
+            report,
+            decider,
+            reason,
+        }),
     }
 }
 
@@ -154,18 +197,36 @@ pub fn decide_with(
     report: FailureReport,
 ) -> Result<Tolerated, Refused> {
     let tolerated = judge(handler, report)?;
-    let Tolerated { report, decider } = &tolerated;
-    tracing::warn!(
-        step = %report.kind,
-        syscall = %report.syscall,
-        errno = report.errno,
-        errno_name = %report.errno_name,
-        decider = %decider,
-        "hardening step tolerated: {} failed with {}; {}",
-        report.syscall,
-        report.errno_name,
-        report.kind.lost_protection(),
-    );
+    let Tolerated {
+        report,
+        decider,
+        reason,
+    } = &tolerated;
+    match reason {
+        Some(reason) => tracing::warn!(
+            step = %report.kind,
+            syscall = %report.syscall,
+            errno = report.errno,
+            errno_name = %report.errno_name,
+            decider = %decider,
+            reason = %reason,
+            "hardening step tolerated: {} failed with {}; {}; tolerated by {decider}: {reason}",
+            report.syscall,
+            report.errno_name,
+            report.kind.lost_protection(),
+        ),
+        None => tracing::warn!(
+            step = %report.kind,
+            syscall = %report.syscall,
+            errno = report.errno,
+            errno_name = %report.errno_name,
+            decider = %decider,
+            "hardening step tolerated: {} failed with {}; {}; tolerated by {decider}",
+            report.syscall,
+            report.errno_name,
+            report.kind.lost_protection(),
+        ),
+    }
     Ok(tolerated)
 }
 

@@ -29,6 +29,9 @@ pub enum IdentityError {
     /// Too many supplementary groups.
     #[error("user {0} has more supplementary groups than the kernel allows")]
     TooManyGroups(String),
+    /// uid or gid 4294967295: to the kernel's set*id calls that number means "leave unchanged".
+    #[error("{0} 4294967295 is not an id: the kernel reads it as \"leave unchanged\"")]
+    Unchangeable(&'static str),
 }
 
 /// A fully resolved identity to drop to.
@@ -140,6 +143,12 @@ pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
         }
         None => vec![gid],
     };
+    if uid.as_raw() == u32::MAX {
+        return Err(IdentityError::Unchangeable("uid"));
+    }
+    if gid.as_raw() == u32::MAX || groups.iter().any(|group| group.as_raw() == u32::MAX) {
+        return Err(IdentityError::Unchangeable("gid"));
+    }
     groups.sort_by_key(|gid| gid.as_raw());
     groups.dedup();
     Ok(Identity { uid, gid, groups })
@@ -297,6 +306,18 @@ mod tests {
         );
         let identity = resolve("4000000:4000001").unwrap();
         assert_eq!(identity.groups, vec![Gid::from_raw(4000001)]);
+    }
+
+    #[test]
+    fn the_unchanged_id_is_refused() {
+        assert_eq!(
+            resolve("4294967295:0"),
+            Err(IdentityError::Unchangeable("uid"))
+        );
+        assert_eq!(
+            resolve("0:4294967295"),
+            Err(IdentityError::Unchangeable("gid"))
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub mod procfs;
 pub mod report;
 pub mod run;
 pub mod seccomp;
+pub mod simulate;
 pub mod spawn;
 pub mod step;
 pub mod supervise;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use sandbox_supervisor::cli::{usage_error_line, Cli, Command};
+use sandbox_supervisor::cli::{usage_error_line, Cli, Command, HandlerArgs, SimulateArgs};
 use sandbox_supervisor::probe::probe;
 use sandbox_supervisor::{exit, run};
 
@@ -19,6 +19,9 @@ fn main() {
     if let Err(err) = cli.logging.init() {
         exit::report(&err);
         std::process::exit(exit::USAGE);
+    }
+    if let Some(Command::Simulate(args)) = &cli.subcommand {
+        std::process::exit(simulate_command(&cli.handler, args));
     }
     let json = matches!(&cli.subcommand, Some(Command::Probe(args)) if args.json);
     let probing = cli.subcommand.is_some();
@@ -41,6 +44,29 @@ fn main() {
         Err(err) => {
             exit::report(&err);
             std::process::exit(err.exit_code());
+        }
+    }
+}
+
+/// `simulate`: prints the decisions; returns the exit code.
+fn simulate_command(handler: &HandlerArgs, args: &SimulateArgs) -> i32 {
+    let Some(options) = args.options(handler) else {
+        eprintln!("sandbox-supervisor: error: simulate needs --handler-plugin PATH (see --help)");
+        return exit::USAGE;
+    };
+    match sandbox_supervisor::simulate::simulate(&options) {
+        Ok(simulation) => {
+            let text = if args.json {
+                simulation.json() + "\n"
+            } else {
+                simulation.table()
+            };
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            0
+        }
+        Err(err) => {
+            exit::report(&err);
+            err.exit_code()
         }
     }
 }

@@ -42,6 +42,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
+            options.handler_timeout,
         )?;
     }
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);

@@ -178,6 +178,8 @@ pub struct Mount {
     pub device: String,
     /// Where it is mounted.
     pub mount_point: String,
+    /// Mounted read-only (`ro` in the per-mount options).
+    pub read_only: bool,
 }
 
 /// The mounts of `process`'s mount namespace whose file system type is `fstype`, in order.
@@ -191,10 +193,12 @@ pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<Mount>, Proc
             let id = fields.next()?.parse().ok()?;
             let device = fields.nth(1)?.to_owned();
             let mount_point = fields.nth(1)?.to_owned();
+            let read_only = fields.next()?.split(',').any(|option| option == "ro");
             (after.split_whitespace().next()? == fstype).then_some(Mount {
                 id,
                 device,
                 mount_point,
+                read_only,
             })
         })
         .collect())

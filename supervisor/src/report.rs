@@ -106,7 +106,8 @@ impl ReportSink {
     /// a failure after hardening.
     ///
     /// A file is opened with `O_WRONLY|O_CREAT|O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK`, mode 0600 and
-    /// without `O_TRUNC`; the descriptor must then be a regular file with one link, owned by the
+    /// without `O_TRUNC`, following no symbolic link in any component where the kernel has
+    /// `openat2`; the descriptor must then be a regular file with one link, owned by the
     /// effective uid, and only then is it set to 0600 and truncated. So a symbolic link, a FIFO, a
     /// device, another user's file or a hard link to one is refused and left as it was. A
     /// descriptor must be open for writing.
@@ -121,19 +122,55 @@ impl ReportSink {
     }
 }
 
-fn open_file(path: &std::path::Path) -> Result<File, ReportOpenError> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
+/// Opens `path` for the report without following a symbolic link in any component
+/// (`openat2(RESOLVE_NO_SYMLINKS)`); on kernels without `openat2` (before 5.6, some runtimes),
+/// without following one in the last component (`O_NOFOLLOW`).
+fn open_no_symlinks(path: &std::path::Path) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags =
+        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `open_how` is a plain C struct for which all-zero bytes are a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.mode = 0o600;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: `name` is a NUL-terminated path and `how` a valid open_how of the size passed; the
+    // kernel only reads both.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: openat2 returned a new descriptor that nothing else owns.
+        return Ok(unsafe { File::from_raw_fd(fd as i32) });
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+        return Err(err);
+    }
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|err| match err.raw_os_error() {
-            Some(libc::ELOOP) => ReportOpenError::SymbolicLink,
-            Some(libc::ENXIO) => ReportOpenError::NotRegular("a FIFO without a reader or a socket"),
-            _ => ReportOpenError::Open(err),
-        })?;
+}
+
+fn open_file(path: &std::path::Path) -> Result<File, ReportOpenError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let file = open_no_symlinks(path).map_err(|err| match err.raw_os_error() {
+        Some(libc::ELOOP) => ReportOpenError::SymbolicLink,
+        Some(libc::ENXIO) => ReportOpenError::NotRegular("a FIFO without a reader or a socket"),
+        _ => ReportOpenError::Open(err),
+    })?;
     let prepare = |call| move |source| ReportOpenError::Prepare { call, source };
     let metadata = file.metadata().map_err(prepare("fstat"))?;
     if !metadata.file_type().is_file() {
@@ -332,6 +369,8 @@ pub struct StepRecord {
     pub fallback: Option<CallRecord>,
     /// Who decided about a refusal: `strict` or `plugin:NAME@VERSION`.
     pub decider: Option<String>,
+    /// The reason the handler gave for its decision, when it gave one.
+    pub reason: Option<String>,
     /// What is missing because the step did not take effect.
     pub missing_protection: Option<&'static str>,
     /// What was re-read after the step.
@@ -351,6 +390,7 @@ impl StepRecord {
             errno_name: None,
             fallback: None,
             decider: None,
+            reason: None,
             missing_protection: None,
             verified: Evidence::Nothing {},
         }
@@ -435,7 +475,8 @@ impl HardeningReport {
 
     /// Records an enforced step and what was verified, and logs it.
     pub fn enforced(&mut self, step: Step, verified: Evidence) {
-        tracing::info!(step = %step, verified = ?verified, "{step} enforced: {}", step.protection());
+        tracing::info!(step = %step, decision = "enforced", "{step} enforced: {}", step.protection());
+        tracing::debug!(step = %step, verified = ?verified, "{step} verified");
         let record = self.step(step);
         record.decision = Decision::Enforced;
         record.verified = verified;
@@ -447,6 +488,7 @@ impl HardeningReport {
         refusal: &Refusal,
         fallback: Option<&Refusal>,
         decider: &str,
+        reason: Option<&str>,
         decision: Decision,
     ) {
         let record = self.step(refusal.step);
@@ -457,6 +499,7 @@ impl HardeningReport {
         record.errno_name = Some(call.errno_name);
         record.fallback = fallback.map(CallRecord::from);
         record.decider = Some(decider.to_owned());
+        record.reason = reason.map(str::to_owned);
         if decision == Decision::Tolerated {
             record.missing_protection = refusal.step.kind().map(|kind| kind.lost_protection());
         }

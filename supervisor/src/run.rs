@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub handler_config: Option<PathBuf>,
     /// `--handler-plugin-sha256`.
     pub handler_plugin_sha256: Option<[u8; 32]>,
+    /// `--handler-timeout` (default [`crate::plugin::DEFAULT_TIMEOUT`]).
+    pub handler_timeout: Option<std::time::Duration>,
     /// `--user`.
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
@@ -37,6 +39,8 @@ pub struct RunOptions {
     pub seccomp_profile: Option<PathBuf>,
     /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.
     pub seccomp_profile_replaces_builtin: bool,
+    /// `--cap-add`: capabilities the workload keeps, by number.
+    pub cap_add: Vec<u32>,
     /// `--no-userns`: never take the user-namespace route.
     pub no_userns: bool,
     /// `--disable-step`: tolerable steps the operator turns off.
@@ -125,7 +129,7 @@ pub enum SupervisorError {
     #[error(transparent)]
     Command(#[from] CommandError),
     /// A refused step that was not tolerated.
-    #[error("{}{}", .0, hint(.0))]
+    #[error("{0}")]
     Refused(Refused),
     /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
     #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
@@ -173,27 +177,6 @@ pub enum SupervisorError {
     Supervise(#[source] Errno),
 }
 
-/// What the abort line adds when a plugin answered abort for a kind it does not declare: a
-/// plugin built before the kind existed cannot know it.
-fn hint(refused: &Refused) -> String {
-    match refused {
-        Refused::Aborted { report, decider } if decider != "strict" => {
-            let declared = crate::failure::failure_handler()
-                .declared_tolerances()
-                .contains(&report.kind);
-            if declared {
-                String::new()
-            } else {
-                format!(
-                    " ({decider} does not declare {kind}, as a plugin built before that step existed would not: update the plugin, or pass --disable-step {kind} to run without it)",
-                    kind = report.kind
-                )
-            }
-        }
-        _ => String::new(),
-    }
-}
-
 impl SupervisorError {
     /// The step a verification failure is about.
     pub fn unverified_step(&self) -> Option<Step> {
@@ -227,7 +210,9 @@ impl SupervisorError {
             SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
                 exit::PRIVILEGE_DROP
             }
-            SupervisorError::NetnsVerify(_) | SupervisorError::Verify { .. } => exit::VERIFICATION,
+            SupervisorError::NetnsVerify(_)
+            | SupervisorError::Verify { .. }
+            | SupervisorError::Spawn(SpawnError::FakedClone) => exit::VERIFICATION,
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => exit::NOT_FOUND,
                 _ => exit::NOT_EXECUTABLE,
@@ -314,13 +299,14 @@ fn start(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
+            options.handler_timeout,
         )?;
     }
     report.handler = handler_record();
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
     report.workload.env = env_names(&options.workload_env());
     let paused = crate::boot::boot(options, &mut prepared, &mut DecideAndStop, report, signals)?;
-    match paused.release(signals)? {
+    match paused.release()? {
         Released::Running(sandbox) => {
             tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
             Ok(sandbox)
@@ -360,12 +346,14 @@ pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<(), SupervisorError> {
     let config = config.map(read_config).transpose()?;
     let handler = crate::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
         config,
+        timeout: timeout.unwrap_or(crate::plugin::DEFAULT_TIMEOUT),
     })?;
     let declared: Vec<&str> = handler
         .declared_tolerances()

@@ -10,8 +10,9 @@
 //! programs) every number above [`HIGHEST_KNOWN`] answers `ENOSYS` so libc falls back as it does
 //! under Docker, every x32 number (x86_64) answers `EPERM`, and `clone3` answers `ENOSYS` (its
 //! flags live in memory, where BPF cannot look; libc falls back to `clone`, whose flags are
-//! checked). The built-in programs continue with a balanced binary search over syscall numbers
-//! whose leaves allow, deny with `EPERM`, or inspect arguments; an operator profile continues with
+//! checked). The built-in programs continue with the argument checks of the most frequent
+//! inspected calls ([`HOT`]), then a balanced binary search over syscall numbers whose leaves
+//! allow, deny with `EPERM`, or inspect arguments; an operator profile continues with
 //! seccompiler's program compiled from the profile's JSON. docs/seccomp.md lists every rule.
 
 use std::fmt;
@@ -414,26 +415,29 @@ impl Inspect {
     /// The checks, as a small program over the arguments.
     fn ops(self) -> Vec<Op> {
         use Jump::{Allow, Deny, Next, Skip};
-        use Op::{And, Jeq, Jset, Load};
+        use Op::{And, Jeq, Jge, Jset, Load};
         let family = |family: i32| family as u32;
         match self {
+            // Ordered for the frequent case: a non-raw socket below AF_NETLINK (unix, inet,
+            // inet6) is allowed after six instructions.
             Inspect::Socket => vec![
                 Load(arg(1)),
                 And(SOCK_TYPE_MASK),
                 Jeq(SOCK_PACKET, Deny, Next),
+                Jeq(libc::SOCK_RAW as u32, Next, Skip(3)),
                 Load(arg(0)),
-                Jeq(family(libc::AF_PACKET), Deny, Next),
-                Jeq(family(libc::AF_BLUETOOTH), Deny, Next),
-                Jeq(family(libc::AF_VSOCK), Deny, Next),
-                Jeq(family(libc::AF_ALG), Deny, Next),
+                Jeq(family(libc::AF_INET), Deny, Next),
+                Jeq(family(libc::AF_INET6), Deny, Skip(1)),
+                Load(arg(0)),
+                // Every family denied below lies at or above AF_NETLINK (16).
+                Jge(family(libc::AF_NETLINK), Next, Allow),
                 Jeq(family(libc::AF_NETLINK), Next, Skip(2)),
                 Load(arg(2)),
                 Jeq(libc::NETLINK_ROUTE as u32, Allow, Deny),
-                Jeq(family(libc::AF_INET), Skip(1), Next),
-                Jeq(family(libc::AF_INET6), Next, Allow),
-                Load(arg(1)),
-                And(SOCK_TYPE_MASK),
-                Jeq(libc::SOCK_RAW as u32, Deny, Allow),
+                Jeq(family(libc::AF_PACKET), Deny, Next),
+                Jeq(family(libc::AF_BLUETOOTH), Deny, Next),
+                Jeq(family(libc::AF_VSOCK), Deny, Next),
+                Jeq(family(libc::AF_ALG), Deny, Allow),
             ],
             Inspect::Personality => {
                 let mut ops = vec![Load(arg(0))];
@@ -488,6 +492,8 @@ enum Op {
     And(u32),
     /// `A == k`.
     Jeq(u32, Jump, Jump),
+    /// `A >= k`.
+    Jge(u32, Jump, Jump),
     /// `A & k != 0`.
     Jset(u32, Jump, Jump),
 }
@@ -520,7 +526,7 @@ fn load(offset: u32) -> sock_filter {
 
 /// Assembles an argument check: the ops, then `RET ALLOW`, then `RET EPERM`.
 fn assemble(ops: &[Op]) -> Vec<sock_filter> {
-    use libc::{BPF_ALU, BPF_AND, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K};
+    use libc::{BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K};
     let allow = ops.len();
     let offset = |at: usize, to: Jump| -> u8 {
         let target = match to {
@@ -539,6 +545,9 @@ fn assemble(ops: &[Op]) -> Vec<sock_filter> {
             Op::And(mask) => statement(BPF_ALU | BPF_AND | BPF_K, mask),
             Op::Jeq(k, jt, jf) => {
                 jump(BPF_JMP | BPF_JEQ | BPF_K, k, offset(at, jt), offset(at, jf))
+            }
+            Op::Jge(k, jt, jf) => {
+                jump(BPF_JMP | BPF_JGE | BPF_K, k, offset(at, jt), offset(at, jf))
             }
             Op::Jset(k, jt, jf) => jump(
                 BPF_JMP | BPF_JSET | BPF_K,
@@ -740,14 +749,43 @@ pub fn head(kind: Head) -> Vec<sock_filter> {
     head
 }
 
-/// `head` followed by the binary search over `rules`, length-checked.
+/// Inspected calls checked one by one right after the head, most frequent first, before the
+/// search. A call allowed by its number alone never runs the filter (the kernel caches the verdict
+/// per number), so the filter's cost is paid by inspected calls: these four reach their argument
+/// check in one to four comparisons instead of the search's depth.
+pub const HOT: [Inspect; 4] = [
+    Inspect::Ioctl,
+    Inspect::Socket,
+    Inspect::Clone,
+    Inspect::Prctl,
+];
+
+/// `head`, the [`HOT`] calls `rules` inspects, then the binary search over the rest, length-checked.
 fn compile_rules(
     name: ProgramName,
     kind: Head,
     rules: &Rules,
 ) -> Result<CheckedProgram, SeccompCompileError> {
+    use libc::{BPF_JEQ, BPF_JMP, BPF_K};
     let mut program = head(kind);
-    program.extend(search(&rules.segments(), &name)?);
+    let mut rest = rules.clone();
+    for inspect in HOT {
+        let nr = inspect.syscall();
+        if rules.rule(nr) != Rule::Inspect(inspect) {
+            continue;
+        }
+        let block = assemble(&inspect.ops());
+        let over_block =
+            u8::try_from(block.len()).map_err(|_| SeccompCompileError::JumpTooFar {
+                program: name.clone(),
+                offset: block.len(),
+            })?;
+        program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, over_block));
+        program.extend(block);
+        // The search never sees this number again.
+        rest.0.remove(&nr);
+    }
+    program.extend(search(&rest.segments(), &name)?);
     CheckedProgram::check(name, program)
 }
 
@@ -883,6 +921,12 @@ mod tests {
     /// A classic-BPF interpreter for the instructions the filters use, as the kernel runs them:
     /// a jump out of the program or an unknown instruction fails the test.
     fn run(program: &[sock_filter], call: Call) -> u32 {
+        run_counted(program, call).0
+    }
+
+    /// [`run`], also returning how many instructions ran.
+    fn run_counted(program: &[sock_filter], call: Call) -> (u32, usize) {
+        let mut steps = 0;
         let mut data = Vec::with_capacity(64);
         data.extend(call.nr.to_ne_bytes());
         data.extend(call.arch.to_ne_bytes());
@@ -894,6 +938,7 @@ mod tests {
         let mut pc = 0usize;
         loop {
             let insn = &program[pc];
+            steps += 1;
             let (jt, jf) = (usize::from(insn.jt), usize::from(insn.jf));
             let branch = |taken: bool| if taken { jt } else { jf };
             pc += 1;
@@ -908,7 +953,7 @@ mod tests {
                 c if c == BPF_JMP | BPF_JGE | BPF_K => pc += branch(a >= insn.k),
                 c if c == BPF_JMP | libc::BPF_JGT | BPF_K => pc += branch(a > insn.k),
                 c if c == BPF_JMP | libc::BPF_JSET | BPF_K => pc += branch(a & insn.k != 0),
-                c if c == BPF_RET | BPF_K => return insn.k,
+                c if c == BPF_RET | BPF_K => return (insn.k, steps),
                 code => panic!("unexpected BPF instruction {code:#x} at {}", pc - 1),
             }
         }
@@ -1164,6 +1209,13 @@ mod tests {
             (AF_VSOCK, SOCK_STREAM, 0, DENY),
             (AF_ALG, SOCK_SEQPACKET, 0, DENY),
             (AF_UNIX, SOCK_RAW, 0, ALLOW),
+            (AF_X25, SOCK_SEQPACKET, 0, ALLOW),
+            (AF_CAN, SOCK_RAW, 1, ALLOW),
+            (AF_BLUETOOTH, SOCK_RAW, 0, DENY),
+            (AF_VSOCK, SOCK_DGRAM, 0, DENY),
+            (AF_ALG, SOCK_RAW, 0, DENY),
+            (AF_PACKET, 10, 0, DENY),
+            (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER, DENY),
         ] {
             assert_eq!(
                 socket(family, kind, protocol),
@@ -1400,10 +1452,18 @@ mod tests {
     #[test]
     fn an_oversized_profile_is_the_operators_length_error() {
         let error = compile_workload(&profile(&generated_profile(5000))).unwrap_err();
+        // seccompiler's program grows by the same number of instructions per rule.
+        let seccompiler_len = |rules: usize| {
+            let json = generated_profile(rules);
+            let mut filters = seccompiler::compile_from_json(json.as_bytes(), TARGET_ARCH).unwrap();
+            filters.remove("workload").unwrap().len()
+        };
+        let per_rule = seccompiler_len(2) - seccompiler_len(1);
+        let expected = head(Head::Workload).len() + seccompiler_len(1) + 4999 * per_rule;
         match &error {
             SeccompCompileError::TooLong { program, len } => {
                 assert_eq!(program, &ProgramName::Profile("test.json".into()));
-                assert!(*len > MAX_PROGRAM_LEN, "{len}");
+                assert_eq!(*len, expected, "the length counts the head");
             }
             other => panic!("expected TooLong, got {other:?}"),
         }
@@ -1441,6 +1501,34 @@ mod tests {
         assert!(error.is_operator_error());
     }
 
+    /// A search whose lower halves are longer than a conditional jump reaches (255) goes through
+    /// `JA`; every number still gets its rule.
+    #[test]
+    fn search_handles_long_jumps() {
+        let mut rules = Rules(Default::default());
+        for nr in (1..3000).step_by(2) {
+            rules.set(nr, Rule::Deny);
+        }
+        rules.set(1500, Rule::Inspect(Inspect::Clone));
+        rules.set(2998, Rule::Inspect(Inspect::Personality));
+        let mut program = vec![load(DATA_NR)];
+        program.extend(search(&rules.segments(), &ProgramName::Builtin).unwrap());
+        assert!(program
+            .iter()
+            .any(|insn| u32::from(insn.code) == libc::BPF_JMP | libc::BPF_JA));
+        for nr in 0..3100u32 {
+            let expected = match nr {
+                1500 | 2998 => ALLOW, // all-zero arguments
+                1..=2999 if nr % 2 == 1 => DENY,
+                _ => ALLOW,
+            };
+            assert_eq!(run(&program, call(nr.into(), &[])), expected, "nr {nr}");
+        }
+        let new_user = libc::CLONE_NEWUSER as u64;
+        assert_eq!(run(&program, call(1500, &[new_user])), DENY);
+        assert_eq!(run(&program, call(2998, &[0x0040_0000])), DENY);
+    }
+
     #[test]
     fn checked_programs_fit_the_kernel() {
         let at_limit = vec![ret(ALLOW); MAX_PROGRAM_LEN];
@@ -1460,6 +1548,62 @@ mod tests {
         assert!(!error.is_operator_error());
         let error = CheckedProgram::check(ProgramName::Prelude, Vec::new()).unwrap_err();
         assert!(!error.is_operator_error());
+    }
+
+    /// The cost the kernel pays for an inspected call (docs/seccomp.md quotes these counts):
+    /// the head, then ioctl (interactive only), socket, clone and prctl right behind it; the other
+    /// inspected calls behind the search. Allowed calls take the frequent path of their check.
+    #[test]
+    fn inspected_calls_run_few_instructions() {
+        use libc::*;
+        let cases = [
+            (
+                "ioctl(TCGETS)",
+                SYS_ioctl,
+                vec![0u64, u64::from(TCGETS as u32)],
+                None,
+                10,
+            ),
+            (
+                "socket(AF_INET, SOCK_STREAM)",
+                SYS_socket,
+                vec![AF_INET as u64, SOCK_STREAM as u64],
+                Some(13),
+                14,
+            ),
+            (
+                "clone(thread)",
+                SYS_clone,
+                vec![(CLONE_VM | CLONE_THREAD) as u64],
+                Some(10),
+                11,
+            ),
+            (
+                "prctl(PR_GET_DUMPABLE)",
+                SYS_prctl,
+                vec![PR_GET_DUMPABLE as u64],
+                Some(11),
+                12,
+            ),
+        ];
+        for (name, nr, args, plain, interactive) in cases {
+            let (verdict, steps) = run_counted(&builtin(true), call(nr, &args));
+            assert_eq!(
+                (verdict, steps),
+                (ALLOW, interactive),
+                "{name}, interactive"
+            );
+            if let Some(plain) = plain {
+                let (verdict, steps) = run_counted(&builtin(false), call(nr, &args));
+                assert_eq!((verdict, steps), (ALLOW, plain), "{name}");
+            }
+        }
+        // Every other inspected call stays within the head, the hot checks, the search's depth
+        // and its own check.
+        for nr in [SYS_personality, SYS_unshare, SYS_execveat, SYS_seccomp] {
+            let (verdict, steps) = run_counted(&builtin(true), call(nr, &[0xffff_ffff]));
+            assert!(steps <= 5 + 4 + 9 + 7, "nr {nr}: {steps} ({verdict:#x})");
+        }
     }
 
     /// The structural facts docs/seccomp.md and docs/performance.md quote.

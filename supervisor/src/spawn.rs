@@ -22,7 +22,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -127,6 +127,9 @@ pub struct Plan {
     skipped: [bool; Step::ALL.len()],
     identity_in_place: bool,
     last_cap: u32,
+    keep_caps: u64,
+    cwd: Option<CString>,
+    fresh_sys: bool,
     mask: SigSet,
 }
 
@@ -154,6 +157,11 @@ impl Plan {
             skipped: [false; Step::ALL.len()],
             identity_in_place: false,
             last_cap: caps::last_cap(),
+            keep_caps: 0,
+            cwd: std::env::current_dir()
+                .ok()
+                .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
+            fresh_sys: false,
             mask,
         })
     }
@@ -189,6 +197,23 @@ impl Plan {
             }
     }
 
+    /// Mounts a fresh read-only sysfs over `/sys` in the sandbox: for a workload that may write
+    /// root-owned files (uid or gid 0, or a kept capability), since `/sys` and the cgroup file
+    /// systems below it are the host's.
+    pub fn fresh_sys(&mut self, needed: bool) {
+        self.fresh_sys = needed;
+    }
+
+    /// Capabilities the workload keeps (`--cap-add`), as a mask.
+    pub fn keep_capabilities(&mut self, mask: u64) {
+        self.keep_caps = mask;
+    }
+
+    /// The capabilities the workload keeps.
+    pub fn kept_capabilities(&self) -> u64 {
+        self.keep_caps
+    }
+
     /// The workload filter still planned, if any.
     pub fn filter(&self) -> Option<&WorkloadFilter> {
         self.filter.as_ref()
@@ -222,6 +247,10 @@ pub enum SpawnError {
     /// The sandbox ended before it was ready, without saying why.
     #[error("the sandbox ended before the workload was ready ({0}); a seccomp profile that denies write, read or close_range breaks the handshake")]
     Died(String),
+    /// `clone` returned 0 in the calling process: an outer filter answered it without creating a
+    /// process.
+    #[error("failed to verify the sandbox: clone returned 0 in the supervisor itself (an outer filter answered it without creating a process)")]
+    FakedClone,
     /// A signal asked the supervisor to stop during the boot.
     #[error("the boot was interrupted by {0}")]
     Interrupted(Signal),
@@ -293,7 +322,7 @@ impl Paused {
     }
 
     /// Lets the workload exec and waits until it has (the channel closes) or failed to.
-    pub fn release(mut self, signals: &SignalFd) -> Result<Released, SpawnError> {
+    pub fn release(mut self) -> Result<Released, SpawnError> {
         let go = self.go.take().expect("released once");
         loop {
             match nix::unistd::write(&go, &[1]) {
@@ -308,7 +337,9 @@ impl Paused {
             }
         }
         drop(go);
-        let message = match receive(&self.channel, signals, "execve the workload") {
+        // The workload may be running already: every signal now is the workload's, and stays
+        // pending for supervision to forward.
+        let message = match receive(&self.channel, None, "execve the workload") {
             Ok(message) => message,
             Err(err) => {
                 kill_and_reap(self.init);
@@ -387,6 +418,11 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::Seccomp => (18, 0),
         Call::VerifyMountNamespace => (19, 0),
         Call::VerifyMountsPrivate => (20, 0),
+        Call::VerifyClone => (21, 0),
+        Call::MountProcReadOnly => (22, 0),
+        Call::MountShm => (23, 0),
+        Call::MountSys => (24, 0),
+        Call::VerifyNoNewPrivs => (25, 0),
     }
 }
 
@@ -412,6 +448,11 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         18 => Call::Seccomp,
         19 => Call::VerifyMountNamespace,
         20 => Call::VerifyMountsPrivate,
+        21 => Call::VerifyClone,
+        22 => Call::MountProcReadOnly,
+        23 => Call::MountShm,
+        24 => Call::MountSys,
+        25 => Call::VerifyNoNewPrivs,
         _ => return None,
     })
 }
@@ -445,9 +486,13 @@ fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
 
 /// Receives one message, or `None` at end of file, within [`HANDSHAKE_DEADLINE`], watching
 /// `signals` for a request to stop.
+///
+/// With `signals` (the descriptor of the stop signals only) a request to stop ends the wait; the
+/// other supervised signals stay pending for supervision. Without it (after the release, when the
+/// workload may already run) no signal is taken here: supervision forwards them.
 fn receive(
     channel: &OwnedFd,
-    signals: &SignalFd,
+    signals: Option<&SignalFd>,
     waiting_for: &'static str,
 ) -> Result<Option<Message>, SpawnError> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -457,10 +502,10 @@ fn receive(
         if left.is_zero() {
             return Err(SpawnError::Deadline(waiting_for));
         }
-        let mut fds = [
-            PollFd::new(channel.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds = vec![PollFd::new(channel.as_fd(), PollFlags::POLLIN)];
+        if let Some(signals) = signals {
+            fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+        }
         let timeout = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
             .unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
@@ -474,8 +519,8 @@ fn receive(
             }
         }
         let channel_ready = fds[0].any().unwrap_or(false);
-        let signal_ready = fds[1].any().unwrap_or(false);
-        if signal_ready {
+        let signal_ready = fds.get(1).and_then(|fd| fd.any()).unwrap_or(false);
+        if let Some(signals) = signals.filter(|_| signal_ready) {
             if let Some(signal) = take_stop_signal(signals)? {
                 return Err(SpawnError::Interrupted(signal));
             }
@@ -486,7 +531,8 @@ fn receive(
     }
 }
 
-/// Reads the pending supervised signals; returns one that asks the boot to stop.
+/// Takes a pending stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT) from the descriptor made by
+/// [`signal_fd`], if one is pending.
 pub fn take_stop_signal(signals: &SignalFd) -> Result<Option<Signal>, SpawnError> {
     loop {
         match signals.read_signal() {
@@ -494,10 +540,7 @@ pub fn take_stop_signal(signals: &SignalFd) -> Result<Option<Signal>, SpawnError
                 let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
                     continue;
                 };
-                if matches!(
-                    signal,
-                    Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP | Signal::SIGQUIT
-                ) {
+                if STOP_SIGNALS.contains(&signal) {
                     return Ok(Some(signal));
                 }
             }
@@ -591,12 +634,19 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
 
     let mut flags = libc::SIGCHLD as libc::c_ulong;
     if plan.performs(Step::PidNamespace) {
-        flags |= libc::CLONE_NEWPID as libc::c_ulong;
+        // The IPC namespace goes with the PID namespace: System V and POSIX message queues of the
+        // host are as much the host's processes' as their memory.
+        flags |= (libc::CLONE_NEWPID | libc::CLONE_NEWIPC) as libc::c_ulong;
     }
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
     // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+    let (rc, faked) = raw_clone(flags);
+    // An outer filter can answer clone with 0 without creating anything: this process would take
+    // itself for the child.
+    if faked {
+        return Err(SpawnError::FakedClone);
+    }
     match Errno::result(rc) {
         Err(errno) if plan.performs(Step::PidNamespace) => {
             return Ok(Spawned::Refused(Refusal {
@@ -623,7 +673,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     drop(child_channel);
     drop(go_read);
     drop(ended_write);
-    let message = match receive(&channel, signals, "get ready") {
+    let message = match receive(&channel, Some(signals), "get ready") {
         Ok(message) => message,
         Err(err) => {
             kill_and_reap(init);
@@ -674,6 +724,31 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     }
 }
 
+/// A raw `clone(flags)` that behaves like fork (no `CLONE_VM`, no new stack); returns its result
+/// and whether it was faked: an outer filter can answer clone with 0 without creating anything.
+/// The kernel writes the new thread id into the child's memory (`CLONE_CHILD_SETTID`); a
+/// "child" that finds no id there was never created. (Comparing pids cannot tell: the init of a
+/// new PID namespace is pid 1, and so may be a supervisor that runs as PID 1 of its own.)
+/// Async-signal-safe.
+fn raw_clone(flags: libc::c_ulong) -> (libc::c_long, bool) {
+    let mut tid: libc::pid_t = 0;
+    let tid_ptr = &mut tid as *mut libc::pid_t;
+    let flags = flags | (libc::CLONE_CHILD_SETTID | libc::CLONE_PARENT_SETTID) as libc::c_ulong;
+    // The argument order after the stack differs: x86_64 passes the child's tid pointer before
+    // tls, the generic order (aarch64) after it.
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: without CLONE_VM and without a new stack this is a fork: the child runs on a copy
+    // of this stack, where the kernel writes its tid into `tid`. The caller is single-threaded
+    // and its child makes only async-signal-safe calls.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, tid_ptr, tid_ptr, 0) };
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as above.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, tid_ptr, 0, tid_ptr) };
+    // SAFETY: `tid` is a live local the kernel may have written through `tid_ptr`.
+    let tid = unsafe { std::ptr::read_volatile(tid_ptr) };
+    (rc, rc == 0 && tid == 0)
+}
+
 /// Sends one message; `false` when it could not be sent (a filter that denies `write`). That
 /// cannot be reported anywhere: the sender then ends, and the supervisor sees end of file.
 fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) -> bool {
@@ -714,13 +789,30 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = private_proc() {
+        if let Err((call, errno)) = private_proc(plan.fresh_sys) {
             fail(&channel, Step::MountNamespace, call, errno);
         }
     }
+    // The working directory was resolved in the supervisor's mount tree: a directory under the
+    // host's /proc would stay the host's /proc after the fresh one is mounted. Resolve it again
+    // (or fall back to /).
+    let cwd = plan.cwd.as_deref().unwrap_or(c"/");
+    // SAFETY: `cwd` and the literal are NUL-terminated strings.
+    if unsafe { libc::chdir(cwd.as_ptr()) } != 0 {
+        // SAFETY: as above.
+        unsafe { libc::chdir(c"/".as_ptr()) };
+    }
     // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
     // `workload_main`, which ends in `execve` or `_exit`.
-    let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+    let (rc, faked) = raw_clone(libc::SIGCHLD as libc::c_ulong);
+    if faked {
+        fail(
+            &channel,
+            Step::PidNamespace,
+            Call::VerifyClone,
+            Errno::UnknownErrno,
+        );
+    }
     let workload = match Errno::result(rc) {
         Ok(0) => {
             drop(ended);
@@ -733,7 +825,7 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     // The init keeps no end of the handshake: end of file then means the workload exec'd or died.
     drop(channel);
     drop(go);
-    let status = init_loop(workload);
+    let status = init_loop(workload, plan.performs(Step::PidNamespace));
     // SAFETY: `status` is valid for 4 bytes of reads; `ended` is the pipe's open write end.
     let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
     // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
@@ -798,13 +890,13 @@ fn any_mount_shared() -> Result<bool, Errno> {
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
 /// Each call is checked before the next, so that a call answered with 0 without effect never
 /// lets a mount reach the parent's namespace.
-fn private_proc() -> Result<(), (Call, Errno)> {
+fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
-    let before = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
+    // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
+    let before = mount_namespace_inode().ok();
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .map_err(|errno| (Call::UnshareMount, errno))?;
-    let after = mount_namespace_inode().map_err(|errno| (Call::VerifyMountNamespace, errno))?;
-    if after == before {
+    if before.is_some() && mount_namespace_inode().ok() == before {
         return Err((Call::VerifyMountNamespace, Errno::UnknownErrno));
     }
     mount(
@@ -827,13 +919,63 @@ fn private_proc() -> Result<(), (Call, Errno)> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None::<&str>,
     )
-    .map_err(|errno| (Call::MountProc, errno))
+    .map_err(|errno| (Call::MountProc, errno))?;
+    // Kernel settings are files whose writes check the uid, not a capability: a workload that runs
+    // as uid 0 (--allow-root) could write /proc/sys/kernel/core_pattern. Read-only, as Docker does.
+    for path in READ_ONLY_PROC {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        match mount(Some(path), path, None::<&str>, flags, None::<&str>) {
+            Ok(()) => {}
+            // A kernel (or runtime) without this file has nothing to protect there.
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err((Call::MountProcReadOnly, errno)),
+        }
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
+        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+            .map_err(|errno| (Call::MountProcReadOnly, errno))?;
+    }
+    // Shared memory of its own: the host's /dev/shm holds other processes' segments.
+    match mount(
+        Some("tmpfs"),
+        "/dev/shm",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    ) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(errno) => return Err((Call::MountShm, errno)),
+    }
+    if fresh_sys {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
+            .map_err(|errno| (Call::MountSys, errno))?;
+    }
+    Ok(())
 }
+
+/// The parts of the fresh `/proc` the workload may read but never write.
+pub const READ_ONLY_PROC: [&str; 4] =
+    ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every
 /// child, and return the workload's raw wait status once it has ended.
-fn init_loop(workload: Pid) -> i32 {
+fn init_loop(workload: Pid, own_pid_namespace: bool) -> i32 {
     let signals = crate::supervise::supervised_signals();
+    // Job control: the workload runs in a session of its own, out of the terminal's reach, so a
+    // stop asked of the supervisor (Ctrl-Z, a background read or write) stops the whole sandbox,
+    // and a continue continues it. In its own PID namespace that is every process but the init
+    // (`kill(-1)`); otherwise the workload's process group.
+    let everyone = if own_pid_namespace {
+        Pid::from_raw(-1)
+    } else {
+        Pid::from_raw(-workload.as_raw())
+    };
     loop {
         loop {
             let mut status = 0;
@@ -848,6 +990,12 @@ fn init_loop(workload: Pid) -> i32 {
         }
         match signals.wait() {
             Ok(Signal::SIGCHLD) | Err(_) => continue,
+            Ok(Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+                let _ = nix::sys::signal::kill(everyone, Signal::SIGSTOP);
+            }
+            Ok(Signal::SIGCONT) => {
+                let _ = nix::sys::signal::kill(everyone, Signal::SIGCONT);
+            }
             Ok(signal) => {
                 let _ = nix::sys::signal::kill(workload, signal);
             }
@@ -909,7 +1057,8 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
         (Step::Capabilities, call, errno)
     };
     if plan.performs(Step::Capabilities) {
-        let _: Bounding = caps::drop_bounding_and_ambient(plan.last_cap).map_err(caps_error)?;
+        let _: Bounding =
+            caps::drop_bounding_and_ambient(plan.last_cap, plan.keep_caps).map_err(caps_error)?;
     }
     let drop_planned = plan.performs(Step::PrivilegeDrop);
     if let Some((identity, scratch)) = plan.identity.as_mut().filter(|_| drop_planned) {
@@ -918,7 +1067,7 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
             .map_err(|(stage, errno)| (Step::PrivilegeDrop, Call::Drop(stage), errno))?;
     }
     if plan.performs(Step::Capabilities) {
-        caps::clear_sets().map_err(caps_error)?;
+        caps::clear_sets(plan.keep_caps).map_err(caps_error)?;
     }
     // A change of ids clears the parent-death signal: set it again.
     let _ = die_with_parent();
@@ -927,6 +1076,16 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     if plan.performs(Step::NoNewPrivs) {
         crate::seccomp::set_no_new_privs()
             .map_err(|errno| (Step::NoNewPrivs, Call::NoNewPrivs, errno))?;
+        // A faked success would make the filter's installation fail with EACCES, which is no
+        // refusal of the filter: check it here.
+        // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer and reads only this thread's state.
+        if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } != 1 {
+            return Err(Failure::Step(
+                Step::NoNewPrivs,
+                Call::VerifyNoNewPrivs,
+                Errno::UnknownErrno,
+            ));
+        }
     }
     if let Some(filter) = plan
         .filter
@@ -995,11 +1154,21 @@ fn mark_close_on_exec() {
     }
 }
 
-/// Creates the descriptor on which the supervisor takes its supervised signals (which must be
-/// blocked already).
+/// The signals that stop the boot: the supervisor takes them during the boot, the workload gets
+/// them once it runs.
+pub const STOP_SIGNALS: [Signal; 4] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+/// Creates the descriptor on which the supervisor takes the [`STOP_SIGNALS`] during the boot
+/// (they must be blocked already). The other supervised signals are not read from it: they stay
+/// pending until supervision forwards them.
 pub fn signal_fd() -> Result<SignalFd, SpawnError> {
     SignalFd::with_flags(
-        &crate::supervise::supervised_signals(),
+        &STOP_SIGNALS.into_iter().collect(),
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
     .map_err(SpawnError::call("create the signal descriptor"))

@@ -15,7 +15,7 @@ use crate::identity::DropStage;
 pub enum Step {
     /// The supervisor enters a new network namespace with only `lo` up; the sandbox inherits it.
     NetworkNamespace,
-    /// The sandbox's init is created in a new PID namespace, as its PID 1.
+    /// The sandbox's init is created in new PID and IPC namespaces, as its PID 1.
     PidNamespace,
     /// The init enters a new mount namespace, makes every mount private and mounts a fresh `/proc`.
     MountNamespace,
@@ -89,8 +89,10 @@ impl Step {
     pub const fn protection(self) -> &'static str {
         match self {
             Step::NetworkNamespace => "a network namespace with only lo",
-            Step::PidNamespace => "a PID namespace whose init is the sandbox's own",
-            Step::MountNamespace => "a private mount namespace with a fresh /proc",
+            Step::PidNamespace => "PID and IPC namespaces whose init is the sandbox's own",
+            Step::MountNamespace => {
+                "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm"
+            }
             Step::Session => "a new session without a controlling terminal",
             Step::Capabilities => "no capability in any set",
             Step::PrivilegeDrop => "the workload's uid, gid and groups",
@@ -170,10 +172,20 @@ pub enum Call {
     MountPrivate,
     /// `mount(proc, /proc)`.
     MountProc,
+    /// Bind-mounting `/proc/sys` and friends read-only.
+    MountProcReadOnly,
+    /// A tmpfs of the sandbox's own on `/dev/shm`.
+    MountShm,
+    /// A fresh read-only sysfs on `/sys`.
+    MountSys,
     /// The mount namespace is the parent's after `unshare(CLONE_NEWNS)`.
     VerifyMountNamespace,
     /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
     VerifyMountsPrivate,
+    /// `clone` returned 0 in the calling process itself.
+    VerifyClone,
+    /// `PR_GET_NO_NEW_PRIVS` is not 1 after `PR_SET_NO_NEW_PRIVS`.
+    VerifyNoNewPrivs,
     /// `setsid`.
     Setsid,
     /// `prctl(PR_CAPBSET_DROP)`.
@@ -202,12 +214,17 @@ impl Call {
             Call::LoopbackSetFlags => "ioctl(SIOCSIFFLAGS, lo, IFF_UP)",
             Call::UnshareUser => "unshare(CLONE_NEWUSER)",
             Call::WriteIdMap => "write(/proc/self/uid_map)",
-            Call::ClonePid => "clone(CLONE_NEWPID)",
+            Call::ClonePid => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
             Call::UnshareMount => "unshare(CLONE_NEWNS)",
             Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
             Call::MountProc => "mount(proc, /proc)",
+            Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
+            Call::MountShm => "mount(tmpfs, /dev/shm)",
+            Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
+            Call::VerifyClone => "clone's child tid (verification)",
+            Call::VerifyNoNewPrivs => "prctl(PR_GET_NO_NEW_PRIVS) (verification)",
             Call::Setsid => "setsid",
             Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
             Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
@@ -229,6 +246,8 @@ impl Call {
             Call::VerifyCapabilities
                 | Call::VerifyMountNamespace
                 | Call::VerifyMountsPrivate
+                | Call::VerifyClone
+                | Call::VerifyNoNewPrivs
                 | Call::Drop(
                     DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
                 )

@@ -21,10 +21,19 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
+/// Job-control signals: a stop asked of the supervisor stops the whole sandbox, a continue
+/// continues it (the workload runs in a session of its own, where the terminal cannot stop it).
+pub const JOB_CONTROL: [Signal; 4] = [
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGCONT,
+];
+
 /// The set of signals the supervisor takes synchronously.
 pub fn supervised_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for signal in FORWARDED {
+    for signal in FORWARDED.into_iter().chain(JOB_CONTROL) {
         set.add(signal);
     }
     set.add(Signal::SIGCHLD);
@@ -79,6 +88,12 @@ pub fn supervise(sandbox: Sandbox) -> Result<Ended, Errno> {
         }
         match signals.wait()? {
             Signal::SIGCHLD => continue,
+            stop @ (Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+                // The init stops the sandbox, then the supervisor stops as the shell expects.
+                tracing::debug!(signal = %stop, "stopping the sandbox and the supervisor");
+                let _ = kill(sandbox.init, Signal::SIGTSTP);
+                let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+            }
             signal => {
                 tracing::debug!(%signal, init = sandbox.init.as_raw(), "forwarding signal to the sandbox");
                 // ESRCH: the init is already gone; its status is collected next round.

@@ -43,22 +43,35 @@ fn write_proc(file: &str, text: &str) -> Result<(), Errno> {
         .map_err(|err| Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+/// Why the route could not be taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsernsError {
+    /// The kernel refused a call (a refusal, decided by the handler with the plain errno).
+    Refused(Call, Errno),
+    /// `unshare(CLONE_NEWUSER)` returned success but the user namespace is unchanged.
+    Unchanged,
+}
+
 /// Moves the calling (single-threaded) process into a new user namespace in which its uid and gid
-/// map to themselves. The error names the call the kernel refused.
-pub fn enter() -> Result<(), (Call, Errno)> {
+/// map to themselves.
+pub fn enter() -> Result<(), UsernsError> {
+    use crate::procfs::{namespace_inode, Process};
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
+    let before = namespace_inode(Process::This, "user").ok();
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)
-        .map_err(|errno| (Call::UnshareUser, errno))?;
+        .map_err(|errno| UsernsError::Refused(Call::UnshareUser, errno))?;
+    if before.is_some() && namespace_inode(Process::This, "user").ok() == before {
+        return Err(UsernsError::Unchanged);
+    }
     // Without `deny` an unprivileged process may not write its gid map (CVE-2014-8989).
     match write_proc("setgroups", "deny") {
         // Kernels before 3.19 have no setgroups file.
         Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err((Call::WriteIdMap, errno)),
+        Err(errno) => return Err(UsernsError::Refused(Call::WriteIdMap, errno)),
     }
-    write_proc("uid_map", &format!("{uid} {uid} 1\n"))
-        .map_err(|errno| (Call::WriteIdMap, errno))?;
-    write_proc("gid_map", &format!("{gid} {gid} 1\n"))
-        .map_err(|errno| (Call::WriteIdMap, errno))?;
+    let refused = |errno| UsernsError::Refused(Call::WriteIdMap, errno);
+    write_proc("uid_map", &format!("{uid} {uid} 1\n")).map_err(refused)?;
+    write_proc("gid_map", &format!("{gid} {gid} 1\n")).map_err(refused)?;
     Ok(())
 }

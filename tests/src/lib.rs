@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+pub mod outer;
+
 /// Skips the calling test unless it runs as root; with `REQUIRE_PRIVILEGED_TESTS=1` a missing
 /// privilege fails the test instead.
 #[macro_export]
@@ -60,7 +62,7 @@ pub fn target_dir() -> PathBuf {
 /// the checkout itself may not be (and the tests start the supervisor as an unprivileged user).
 /// `SANDBOX_TESTS_STAGING` names it (tests/run.sh makes a fresh one and removes it afterwards);
 /// otherwise it is one per user and target directory under the system temp dir, reused.
-fn staging_dir() -> &'static Path {
+pub fn staging_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = match std::env::var_os("SANDBOX_TESTS_STAGING") {
@@ -90,20 +92,25 @@ fn built(name: &str) -> PathBuf {
         "{} is missing: run `cargo build --workspace` before the tests (the README's test command does)",
         source.display()
     );
+    stage(&source, name)
+}
+
+/// Copies `source` to the staging directory as `name` (mode 0755) when the build is newer.
+fn stage(source: &Path, name: &str) -> PathBuf {
     let staged = staging_dir().join(name);
     let modified = |path: &Path| {
         std::fs::metadata(path)
             .and_then(|meta| meta.modified())
             .ok()
     };
-    if modified(&staged) < modified(&source) {
+    if modified(&staged) < modified(source) {
         // Copy under a unique name, then rename: concurrent tests never see a partial file.
         let partial = staging_dir().join(format!(
             ".{name}.{}.{:?}",
             std::process::id(),
             std::thread::current().id()
         ));
-        std::fs::copy(&source, &partial).expect("stage artifact");
+        std::fs::copy(source, &partial).expect("stage artifact");
         std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         std::fs::rename(&partial, &staged).expect("stage artifact");
     }
@@ -123,6 +130,56 @@ pub fn helper_bin(name: &str) -> PathBuf {
 /// The shared object of the plugin package `package` (`sandbox-plugin-policy`, ...).
 pub fn plugin(package: &str) -> PathBuf {
     built(&format!("lib{}.so", package.replace('-', "_")))
+}
+
+/// The compatibility fixtures (tests/fixtures: plugins and a host built against earlier releases
+/// of the plugin API), built once per test process into `target/fixtures` with the fixtures' own
+/// lock file. Returns that target directory's `debug`.
+pub fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/Cargo.toml");
+        let target = target_dir()
+            .parent()
+            .expect("target/<profile> has a parent")
+            .join("fixtures");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--locked", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("start cargo to build the compatibility fixtures");
+        assert!(status.success(), "building {} failed", manifest.display());
+        target.join("debug")
+    })
+}
+
+/// `source` (a file built outside this workspace's target directory) staged as `name`.
+pub fn staged(source: &Path, name: &str) -> PathBuf {
+    stage(source, name)
+}
+
+/// A compatibility fixture artifact (`libfixture_plugin_0_1_0.so`, `fixture-host-0-1-0`), staged
+/// like the other artifacts.
+pub fn fixture(name: &str) -> PathBuf {
+    stage(&fixtures_dir().join(name), name)
+}
+
+/// The version of sandbox-plugin-api in this checkout (its own, not the workspace's), from
+/// plugin-api/Cargo.toml.
+pub fn plugin_api_version() -> String {
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/Cargo.toml"),
+    )
+    .expect("read plugin-api/Cargo.toml");
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("a version line in plugin-api/Cargo.toml")
+        .to_owned()
 }
 
 /// A scratch directory every user can write to (for markers written by an unprivileged workload).

@@ -9,8 +9,8 @@
 //! }
 //! ```
 //!
-//! Keys are kind names (`network-namespace`, `supervisor-seccomp`, `workload-seccomp`); values are
-//! lists of errno names (`EPERM`) or numbers. The plugin declares exactly the kinds listed and
+//! Keys are kind names (`network-namespace`, `supervisor-seccomp`, `workload-seccomp`,
+//! `pid-namespace`, `mount-namespace`); values are lists of errno names (`EPERM`) or numbers. The plugin declares exactly the kinds listed and
 //! tolerates a refusal only when its errno is listed for its kind; everything else aborts. A
 //! configuration is required; an unknown kind, errno name or key is rejected at init.
 
@@ -43,11 +43,6 @@ pub struct Policy {
     tolerate: BTreeMap<SandboxFailureKind, Vec<i32>>,
 }
 
-/// The errno with this symbolic name (`EPERM`), looked up in the platform's errno table.
-fn errno_by_name(name: &str) -> Option<i32> {
-    (1..4096).find(|errno| sandbox_plugin_api::errno_name(*errno) == name)
-}
-
 impl FailurePolicy for Policy {
     const NAME: &'static str = "policy";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -62,7 +57,10 @@ impl FailurePolicy for Policy {
         for (kind_name, errnos) in config.tolerate {
             let kind = SandboxFailureKind::from_name(&kind_name).ok_or_else(|| {
                 format!(
-                    "unknown kind {kind_name:?} (expected network-namespace, supervisor-seccomp or workload-seccomp)"
+                    "unknown kind {kind_name:?} (expected one of {})",
+                    SandboxFailureKind::ALL
+                        .map(SandboxFailureKind::name)
+                        .join(", ")
                 )
             })?;
             let errnos = errnos
@@ -70,9 +68,8 @@ impl FailurePolicy for Policy {
                 .map(|spec| match spec {
                     ErrnoSpec::Number(errno) if errno > 0 => Ok(errno),
                     ErrnoSpec::Number(errno) => Err(format!("errno {errno} is not positive")),
-                    ErrnoSpec::Name(name) => {
-                        errno_by_name(&name).ok_or_else(|| format!("unknown errno name {name:?}"))
-                    }
+                    ErrnoSpec::Name(name) => sandbox_plugin_api::errno::from_name(&name)
+                        .ok_or_else(|| format!("unknown errno name {name:?}")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             tolerate.insert(kind, errnos);

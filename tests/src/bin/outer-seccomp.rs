@@ -1,9 +1,20 @@
 //! `outer-seccomp REFUSALS -- COMMAND [ARGS...]`: stands in for a container runtime's seccomp
-//! profile. It installs a filter that answers `EPERM` to the calls named in REFUSALS (a comma list
-//! of `netns`, `seccomp`, or `none`) and execs COMMAND under it.
+//! profile. It installs a filter that refuses the calls named in REFUSALS and execs COMMAND under
+//! it.
 //!
-//! - `netns`: `unshare` and `clone` with `CLONE_NEWNET`.
-//! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`.
+//! REFUSALS is a comma list of `CALLS[=ERRNO]` (or `none`); ERRNO is a name (`EPERM`, `EACCES`,
+//! `EINVAL`, `ENOSYS`, `EOPNOTSUPP`) or a number, `EPERM` when omitted, and `0` fakes success (the
+//! call returns 0 without doing anything, as an `SCMP_ACT_ERRNO(0)` rule does). CALLS is one of:
+//!
+//! - `netns`, `pidns`, `mountns`, `userns`: `unshare` and `clone` with `CLONE_NEWNET`,
+//!   `CLONE_NEWPID`, `CLONE_NEWNS` or `CLONE_NEWUSER` set (other flags pass);
+//! - `mount`: every `mount`;
+//! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`;
+//! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
+//! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name.
+//!
+//! Refusals with different errnos go into separate programs (one per errno): a seccomp program
+//! has one match action.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -13,6 +24,8 @@ use seccompiler::{
     SeccompRule,
 };
 
+type Rules = BTreeMap<i64, Vec<SeccompRule>>;
+
 fn rule(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompRule {
     SeccompRule::new(vec![SeccompCondition::new(
         arg,
@@ -20,61 +33,143 @@ fn rule(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompRule {
         op,
         value,
     )
-    .unwrap()])
-    .unwrap()
+    .expect("a valid condition")])
+    .expect("a valid rule")
+}
+
+/// Every call of `nr`, whatever its arguments: an empty rule list matches unconditionally.
+fn every(rules: &mut Rules, nr: i64) {
+    rules.insert(nr, Vec::new());
+}
+
+fn with_flag(rules: &mut Rules, flag: libc::c_int) {
+    let flag = flag as u64;
+    for nr in [libc::SYS_unshare, libc::SYS_clone] {
+        rules
+            .entry(nr)
+            .or_default()
+            .push(rule(0, SeccompCmpOp::MaskedEq(flag), flag));
+    }
+}
+
+fn errno_of(text: &str) -> Option<u32> {
+    let named = [
+        ("EPERM", libc::EPERM),
+        ("EACCES", libc::EACCES),
+        ("EINVAL", libc::EINVAL),
+        ("ENOSYS", libc::ENOSYS),
+        ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ];
+    match named.iter().find(|(name, _)| *name == text) {
+        Some((_, errno)) => Some(*errno as u32),
+        None => text.parse().ok(),
+    }
+}
+
+fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
+    match calls {
+        "netns" => with_flag(rules, libc::CLONE_NEWNET),
+        "pidns" => with_flag(rules, libc::CLONE_NEWPID),
+        "mountns" => with_flag(rules, libc::CLONE_NEWNS),
+        "userns" => with_flag(rules, libc::CLONE_NEWUSER),
+        "mount" => every(rules, libc::SYS_mount),
+        "seccomp" => {
+            rules.entry(libc::SYS_seccomp).or_default().push(rule(
+                0,
+                SeccompCmpOp::Eq,
+                libc::SECCOMP_SET_MODE_FILTER as u64,
+            ));
+            rules.entry(libc::SYS_prctl).or_default().push(rule(
+                0,
+                SeccompCmpOp::Eq,
+                libc::PR_SET_SECCOMP as u64,
+            ));
+        }
+        "nnp" => rules.entry(libc::SYS_prctl).or_default().push(rule(
+            0,
+            SeccompCmpOp::Eq,
+            libc::PR_SET_NO_NEW_PRIVS as u64,
+        )),
+        "setsid" => every(rules, libc::SYS_setsid),
+        "setgroups" => every(rules, libc::SYS_setgroups),
+        "setresgid" => every(rules, libc::SYS_setresgid),
+        "setresuid" => every(rules, libc::SYS_setresuid),
+        "capset" => every(rules, libc::SYS_capset),
+        other => return Err(format!("unknown calls {other:?}")),
+    }
+    Ok(())
+}
+
+fn programs(refusals: &str) -> Result<Vec<BpfProgram>, String> {
+    let mut by_errno: BTreeMap<u32, Rules> = BTreeMap::new();
+    for refusal in refusals.split(',').filter(|item| *item != "none") {
+        let (calls, errno) = match refusal.split_once('=') {
+            Some((calls, errno)) => (
+                calls,
+                errno_of(errno).ok_or_else(|| format!("unknown errno {errno:?}"))?,
+            ),
+            None => (refusal, libc::EPERM as u32),
+        };
+        add(by_errno.entry(errno).or_default(), calls)?;
+    }
+    by_errno
+        .into_iter()
+        .map(|(errno, rules)| {
+            let filter = SeccompFilter::new(
+                rules,
+                SeccompAction::Allow,
+                SeccompAction::Errno(errno),
+                std::env::consts::ARCH
+                    .try_into()
+                    .map_err(|err| format!("{err}"))?,
+            )
+            .map_err(|err| format!("{err}"))?;
+            BpfProgram::try_from(filter).map_err(|err| format!("{err}"))
+        })
+        .collect()
+}
+
+/// Installs `program` on this process. With `CAP_SYS_ADMIN` (root) without setting
+/// `PR_SET_NO_NEW_PRIVS`, as a container runtime does: a launcher that set it would hide a faked
+/// `prctl(PR_SET_NO_NEW_PRIVS)` from the supervisor's check. Otherwise the kernel requires it, and
+/// seccompiler sets it.
+fn install(program: &BpfProgram) {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(program.len()).expect("a program the kernel accepts"),
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, borrowed for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        seccompiler::apply_filter(program).expect("install the outer filter");
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (refusals, command) = match args.iter().position(|arg| arg == "--") {
-        Some(1) => (&args[0], &args[2..]),
+        Some(1) if args.len() > 2 => (&args[0], &args[2..]),
         _ => {
-            eprintln!("usage: outer-seccomp netns,seccomp|none -- COMMAND [ARGS...]");
+            eprintln!("usage: outer-seccomp CALLS[=ERRNO],...|none -- COMMAND [ARGS...]");
             std::process::exit(2);
         }
     };
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for refusal in refusals.split(',') {
-        match refusal {
-            "netns" => {
-                let newnet = libc::CLONE_NEWNET as u64;
-                for nr in [libc::SYS_unshare, libc::SYS_clone] {
-                    rules.entry(nr).or_default().push(rule(
-                        0,
-                        SeccompCmpOp::MaskedEq(newnet),
-                        newnet,
-                    ));
-                }
-            }
-            "seccomp" => {
-                rules.entry(libc::SYS_seccomp).or_default().push(rule(
-                    0,
-                    SeccompCmpOp::Eq,
-                    libc::SECCOMP_SET_MODE_FILTER as u64,
-                ));
-                rules.entry(libc::SYS_prctl).or_default().push(rule(
-                    0,
-                    SeccompCmpOp::Eq,
-                    libc::PR_SET_SECCOMP as u64,
-                ));
-            }
-            "none" => {}
-            other => {
-                eprintln!("outer-seccomp: unknown refusal {other:?}");
-                std::process::exit(2);
-            }
+    let programs = match programs(refusals) {
+        Ok(programs) => programs,
+        Err(why) => {
+            eprintln!("outer-seccomp: {why}");
+            std::process::exit(2);
         }
-    }
-    if !rules.is_empty() {
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            std::env::consts::ARCH.try_into().unwrap(),
-        )
-        .unwrap();
-        let program: BpfProgram = filter.try_into().unwrap();
-        seccompiler::apply_filter(&program).expect("install the outer filter");
+    };
+    for program in &programs {
+        install(program);
     }
     let err = std::process::Command::new(&command[0])
         .args(&command[1..])

@@ -1,0 +1,66 @@
+//! `--cap-add`: the one way a workload keeps a capability, and only the one it names.
+
+use sandbox_tests::{require_root, run_supervisor, status_field, Launch};
+
+const BIND_80: &str =
+    "import socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); print('bound')";
+
+#[test]
+fn cap_add_keeps_exactly_the_named_capability() {
+    require_root!();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--log-level", "error"];
+        args.extend(extra);
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/status; /usr/bin/python3 -c \"$0\"",
+            BIND_80,
+        ]);
+        run_supervisor(&Launch::default(), args)
+    };
+    let kept = run(&["--cap-add", "NET_BIND_SERVICE"]);
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    assert!(kept.stdout.contains("bound"), "{}", kept.stdout);
+    assert_eq!(
+        status_field(&kept.stdout, "Uid")
+            .unwrap()
+            .split('\t')
+            .next(),
+        Some("65534")
+    );
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            status_field(&kept.stdout, set),
+            Some("0000000000000400"),
+            "{set}"
+        );
+    }
+
+    // Without the flag the same workload holds nothing and cannot bind a privileged port.
+    let none = run(&[]);
+    assert_ne!(none.code, 0);
+    assert!(!none.stdout.contains("bound"), "{}", none.stdout);
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            status_field(&none.stdout, set),
+            Some("0000000000000000"),
+            "{set}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_capability_is_a_usage_error() {
+    let outcome = run_supervisor(
+        &Launch::default(),
+        ["--cap-add", "NO_SUCH_CAP", "--", "true"],
+    );
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("NO_SUCH_CAP"),
+        "{}",
+        outcome.stderr
+    );
+}

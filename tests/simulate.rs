@@ -1,0 +1,214 @@
+//! `sandbox-supervisor simulate`: every shipped plugin (and the 0.1.0 fixture) answers made-up
+//! refusals through the real loader and glue, without root. As root, the supervisor is started as
+//! nobody with no capabilities to show that nothing privileged is needed.
+
+use serde_json::Value;
+
+use sandbox_tests::{
+    fixture, is_root, plugin, run_supervisor, scratch, write_file, Launch, Outcome,
+};
+
+fn simulate(plugin_path: &std::path::Path, config: Option<&str>, args: &[&str]) -> Outcome {
+    let dir = scratch();
+    let mut argv = vec![
+        "simulate".to_owned(),
+        "--handler-plugin".to_owned(),
+        plugin_path.display().to_string(),
+    ];
+    if let Some(config) = config {
+        let path = write_file(dir.path(), "config.json", config);
+        argv.extend(["--handler-config".to_owned(), path.display().to_string()]);
+    }
+    argv.extend(args.iter().map(|arg| (*arg).to_owned()));
+    let launch = Launch {
+        unprivileged: is_root(),
+        ..Launch::default()
+    };
+    run_supervisor(&launch, argv)
+}
+
+/// One decision of a `--json` simulation: (kind, errno name, decision, reason, would_exit).
+type Row = (String, String, String, Option<String>, Option<i64>);
+
+/// The decisions of a `--json` simulation.
+fn decisions(outcome: &Outcome) -> Vec<Row> {
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let document: Value = serde_json::from_str(&outcome.stdout).expect("one JSON document");
+    document["decisions"]
+        .as_array()
+        .expect("decisions")
+        .iter()
+        .map(|row| {
+            (
+                row["kind"].as_str().unwrap().to_owned(),
+                row["errno_name"].as_str().unwrap().to_owned(),
+                row["decision"].as_str().unwrap().to_owned(),
+                row["reason"].as_str().map(str::to_owned),
+                row["would_exit"].as_i64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn outer_sandbox_decides_by_boundary_and_errno() {
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    let refusals = "network-namespace=EPERM,workload-seccomp=EINVAL,pid-namespace=ENOMEM";
+
+    // A plain host (the context simulate starts from): everything aborts, saying why.
+    let rows = decisions(&simulate(&outer, None, &["--json", refusals]));
+    let no_boundary = "no outer boundary: not gVisor, no container clue, and none declared \
+                       ({\"boundary\": NAME} in --handler-config)";
+    assert_eq!(rows[0].2, "aborted");
+    assert_eq!(rows[0].3.as_deref(), Some(no_boundary));
+    assert_eq!(rows[0].4, Some(121));
+    assert_eq!(rows[1].3.as_deref(), Some(no_boundary));
+    assert_eq!(
+        rows[2].3.as_deref(),
+        Some("ENOMEM is not an errno an outer runtime refuses pid-namespace with")
+    );
+
+    // gVisor detected: the outer-runtime errnos are tolerated, naming the clue; ENOMEM still aborts.
+    let rows = decisions(&simulate(
+        &outer,
+        None,
+        &["--json", "--context", "gvisor=true", refusals],
+    ));
+    assert_eq!(rows[0].2, "tolerated");
+    assert_eq!(
+        rows[0].3.as_deref(),
+        Some("outer boundary: gVisor detected (/proc/version)")
+    );
+    assert_eq!(rows[0].4, None);
+    assert_eq!(rows[1].2, "tolerated");
+    assert_eq!(rows[2].2, "aborted");
+
+    // A container clue, and a declared boundary.
+    let rows = decisions(&simulate(
+        &outer,
+        None,
+        &[
+            "--json",
+            "--context",
+            "container=/run/.containerenv",
+            "network-namespace=EPERM",
+        ],
+    ));
+    assert_eq!(
+        rows[0].3.as_deref(),
+        Some("outer boundary: container clue /run/.containerenv")
+    );
+    let rows = decisions(&simulate(
+        &outer,
+        Some(r#"{"boundary": "firecracker"}"#),
+        &["--json", "network-namespace=EPERM,network-namespace=EINVAL"],
+    ));
+    assert_eq!(rows[0].2, "tolerated");
+    assert_eq!(
+        rows[0].3.as_deref(),
+        Some("outer boundary: the operator declared the boundary firecracker")
+    );
+    // EINVAL is an outer runtime's answer for seccomp flags only.
+    assert_eq!(rows[1].2, "aborted");
+}
+
+#[test]
+fn policy_decides_per_kind_and_errno() {
+    let policy = plugin("sandbox-plugin-policy");
+    let config = r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": [38]}}"#;
+    let rows = decisions(&simulate(
+        &policy,
+        Some(config),
+        &[
+            "--json",
+            "network-namespace=EPERM,network-namespace=EACCES",
+            "pid-namespace=ENOSYS,workload-seccomp=EPERM",
+        ],
+    ));
+    let verdicts: Vec<&str> = rows.iter().map(|row| row.2.as_str()).collect();
+    assert_eq!(verdicts, ["tolerated", "aborted", "tolerated", "aborted"]);
+    assert_eq!(rows[1].4, Some(121));
+    // Without its required configuration the plugin is refused at init: exit 119, one line.
+    let outcome = simulate(&policy, None, &["network-namespace=EPERM"]);
+    assert_eq!(outcome.code, 119, "{}", outcome.stderr);
+    assert!(outcome
+        .error_line()
+        .contains("plugin:policy@0.1.0 rejected its configuration"));
+}
+
+#[test]
+fn a_0_1_0_plugin_answers_and_new_kinds_abort_saying_why() {
+    let old = fixture("libfixture_plugin_0_1_0.so");
+    let rows = decisions(&simulate(
+        &old,
+        None,
+        &["--json", "network-namespace=EPERM,pid-namespace=EPERM"],
+    ));
+    assert_eq!(rows[0].2, "tolerated");
+    assert_eq!(rows[0].3, None, "a 0.1.0 plugin gives no reason");
+    assert_eq!(rows[1].2, "aborted");
+    assert_eq!(
+        rows[1].3.as_deref(),
+        Some("built against sandbox-plugin-api 0.1.0, which has no pid-namespace kind (added in 0.1.1)")
+    );
+}
+
+#[test]
+fn the_host_floor_applies_in_a_simulation() {
+    let misbehaving = plugin("test-plugin-misbehaving");
+    let rows = decisions(&simulate(
+        &misbehaving,
+        Some(r#"{"mode": "tolerate-undeclared"}"#),
+        &["--json", "network-namespace=EPERM"],
+    ));
+    assert_eq!(rows[0].2, "aborted");
+    assert_eq!(rows[0].4, Some(119));
+    let rows = decisions(&simulate(
+        &misbehaving,
+        Some(r#"{"mode": "panic-handle"}"#),
+        &["--json", "mount-namespace=EPERM"],
+    ));
+    assert_eq!(rows[0].4, Some(119));
+}
+
+#[test]
+fn text_output_and_usage_errors() {
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    let outcome = simulate(
+        &outer,
+        None,
+        &["--context", "gvisor=true", "network-namespace=EPERM"],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .starts_with("handler: plugin:outer-sandbox@0.1.0\n"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("network-namespace")
+                && line.contains("tolerated")
+                && line.ends_with("outer boundary: gVisor detected (/proc/version)")),
+        "{}",
+        outcome.stdout
+    );
+    for args in [
+        &["bogus=EPERM"][..],
+        &["network-namespace=EBOGUS"],
+        &["--context", "colour=blue", "network-namespace=EPERM"],
+    ] {
+        let outcome = simulate(&outer, None, args);
+        assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
+        assert_eq!(
+            outcome.error_lines().len(),
+            1,
+            "{args:?}: {}",
+            outcome.stderr
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! `sandbox-observe`: run as a workload, prints what it has, one `key value` line each, for tests
+//! that compare the report with what the workload really observes: its network, PID and mount
+//! namespaces as seen from inside, its session and terminal, its ids, its capability sets, its
+//! seccomp state and no_new_privs.
+
+use std::io::Write;
+
+fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(|value| value.split_whitespace().collect::<Vec<_>>().join(","))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn main() {
+    let mut out = String::new();
+    let mut line = |key: &str, value: String| out.push_str(&format!("{key} {value}\n"));
+    let link = |path: &str| {
+        std::fs::read_link(path)
+            .map(|target| target.display().to_string())
+            .unwrap_or_else(|_| "-".to_owned())
+    };
+    line("netns", link("/proc/self/ns/net"));
+    line("pid", std::process::id().to_string());
+    // With a fresh /proc for its own PID namespace, /proc/self names the pid the workload sees.
+    line("proc_self", link("/proc/self"));
+    // SAFETY: getsid(0) and getpgrp take no pointer.
+    line("sid", unsafe { libc::getsid(0) }.to_string());
+    // A controlling terminal would open.
+    line("ctty", std::fs::File::open("/dev/tty").is_ok().to_string());
+    let init = std::fs::read("/proc/1/cmdline").unwrap_or_default();
+    let init = String::from_utf8_lossy(&init).replace('\0', " ");
+    line("init", init.trim().replace(' ', "_"));
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for field in [
+        "Uid",
+        "Gid",
+        "Groups",
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "CapAmb",
+        "NoNewPrivs",
+        "Seccomp",
+        "Seccomp_filters",
+    ] {
+        line(field, status_field(&status, field));
+    }
+    // Does the workload filter deny creating a user namespace?
+    // SAFETY: unshare takes an integer; a child process would be needed to undo it, but this
+    // process ends right after printing.
+    let userns = unsafe { libc::unshare(libc::CLONE_NEWUSER) };
+    line(
+        "unshare_user",
+        if userns == 0 { "ok" } else { "refused" }.to_owned(),
+    );
+    let _ = std::io::stdout().write_all(out.as_bytes());
+}
