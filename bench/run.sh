@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Benchmarks sandbox-supervisor side by side with its peers on this machine, in one run, and prints
-# the ratios that docs/performance.md reports. Needs root (namespaces, ids). Installs its Debian
-# packages (hyperfine, bubblewrap, python3-seccomp, gcc) when missing.
+# Benchmarks sandbox-supervisor side by side with its floor and its peer on this machine and
+# prints the ratios docs/performance.md reports, per round and as ranges over the rounds. Needs
+# root (namespaces, ids). Installs its Debian packages (hyperfine, bubblewrap, python3-seccomp,
+# gcc) when missing.
 #
-#   bench/run.sh            # full run (about two minutes after the release build)
-#   RUNS=20 bench/run.sh    # fewer hyperfine runs
+#   bench/run.sh                      # 3 rounds, then the cold release build (about 10 minutes)
+#   ROUNDS=1 RUNS=30 COLD_BUILD=0 bench/run.sh    # a quick look
+#
+# Boot: bench/spawn-bench.c starts the commands interleaved (one run of each in turn, so a
+# change of load hits all of them alike), the way `hyperfine -N` does (posix_spawn, wait4), and
+# opens libseccomp's program on descriptor 9 of every run for `bwrap --seccomp 9` (hyperfine
+# cannot reopen a descriptor per run). One `hyperfine -N` run of the floor and the supervisor
+# cross-checks it. Filter cost: bench/syscall-loop.c times its own loop in CPU time, run in the
+# same namespaces by all three (no filter: unshare; libseccomp: bwrap with the boot's steps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${RUNS:-200}
-loop_n=${LOOP_N:-5000000}
+rounds=${ROUNDS:-3}
+runs=${RUNS:-150}
+loop_n=${LOOP_N:-2000000}
+loop_runs=${LOOP_RUNS:-7}
+cold_build=${COLD_BUILD:-1}
 
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
@@ -19,76 +30,97 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+py=/usr/bin/python3
 
-cargo build --release --workspace --quiet
-bin=target/release/sandbox-supervisor
+cargo build --release -p sandbox-supervisor -p sandbox-plugin-outer-sandbox --quiet
+bin=$PWD/target/release/sandbox-supervisor
 plugin=$PWD/target/release/libsandbox_plugin_outer_sandbox.so
-outer=target/release/outer-seccomp
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-gcc -O2 -o "$work/getppid-loop" bench/getppid-loop.c
-/usr/bin/python3 bench/libseccomp-filter.py "$work/libseccomp.bpf"
+# The workload runs as nobody: it must reach the loop program.
+chmod 755 "$work"
+gcc -O2 -o "$work/spawn-bench" bench/spawn-bench.c
+gcc -O2 -o "$work/syscall-loop" bench/syscall-loop.c
+len1=$($py bench/libseccomp-filter.py --optimize 1 "$work/libseccomp-1.bpf")
+len2=$($py bench/libseccomp-filter.py --optimize 2 "$work/libseccomp-2.bpf")
+
+true_=$(type -P true)
+unshare=$(type -P unshare)
+bwrap=$(type -P bwrap)
+bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --proc /proc --new-session --die-with-parent --cap-drop ALL"
+{
+  printf '/bin/true\t%s\n' "$true_"
+  printf 'unshare -n\t%s -n %s\n' "$unshare" "$true_"
+  printf 'floor\t%s -n -p -m --fork --mount-proc %s\n' "$unshare" "$true_"
+  printf 'bwrap\t%s --seccomp 9 %s\n' "$bwrap_steps" "$true_"
+  printf 'bwrap without --seccomp\t%s %s\n' "$bwrap_steps" "$true_"
+  printf 'supervisor --version\t%s --version\n' "$bin"
+  printf 'supervisor\t%s --log-level error -- %s\n' "$bin" "$true_"
+  printf 'supervisor + plugin\t%s --log-level error --handler-plugin %s -- %s\n' "$bin" "$plugin" "$true_"
+} >"$work/boot.cmds"
 
 echo "== machine"
 echo "kernel $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "$($bin --version), $(hyperfine --version), $(bwrap --version)"
+echo "$($bin --version), $(hyperfine --version), $(bwrap --version), libseccomp $(dpkg-query -W -f '${Version}' libseccomp2 2>/dev/null || echo '?')"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "libseccomp's equivalent filter: $len1 instructions (optimize 1, priority chain), $len2 (optimize 2, binary tree)"
 
-echo
-echo "== 1. boot: time to run /bin/true"
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/boot.json" \
-  -n 'unshare -n' 'unshare -n /bin/true' \
-  -n 'bwrap --unshare-net' 'bwrap --dev-bind / / --unshare-net /bin/true' \
-  -n 'sandbox-supervisor (all steps)' "$bin --log-level error -- /bin/true" \
-  -n 'sandbox-supervisor + plugin' "$bin --log-level error --handler-plugin $plugin -- /bin/true" \
-  -n 'sandbox-supervisor, strict, netns refused' -i "$outer netns -- $bin --log-level error -- /bin/true" \
-  -n 'outer-seccomp alone' "$outer netns -- /bin/true" >/dev/null
-python3 - "$work/boot.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-floor = r["unshare -n"]["mean"]
-for name, x in r.items():
-    print(f"{name:45s} mean {x['mean']*1e3:7.3f} ms  median {x['median']*1e3:7.3f} ms  ±{x['stddev']*1e3:6.3f}  x{x['mean']/floor:5.2f} of unshare -n")
-sup = r["sandbox-supervisor (all steps)"]["mean"]
-print(f"supervisor / bwrap: x{sup / r['bwrap --unshare-net']['mean']:.2f}")
-print(f"plugin load + register: {(r['sandbox-supervisor + plugin']['mean'] - sup)*1e3:+.3f} ms (difference of means)")
-print(f"refused-and-aborted run minus the outer launcher: {(r['sandbox-supervisor, strict, netns refused']['mean'] - r['outer-seccomp alone']['mean'])*1e3:.3f} ms")
-PY
+rss() {
+  local pid
+  "$bin" --log-level error "$@" -- sleep 2 &
+  pid=$!
+  sleep 1
+  awk '/^VmRSS/ {print $2}' "/proc/$pid/status"
+  wait "$pid"
+}
 
-echo
-for call in getppid prctl; do
-  arg=""
-  [ "$call" = prctl ] && arg=prctl
-  echo "== 2. filter cost: $loop_n $call() calls"
-  # All three through the same shell, because bwrap reads its program from descriptor 9 of each
-  # run (dash redirects only 0-9).
-  hyperfine --warmup 2 --runs 15 --export-json "$work/filter-$call.json" \
-    -n 'no filter' "$work/getppid-loop $loop_n $arg" \
-    -n 'bwrap --seccomp (libseccomp)' "bwrap --dev-bind / / --seccomp 9 $work/getppid-loop $loop_n $arg 9<$work/libseccomp.bpf" \
-    -n 'sandbox-supervisor' "$bin --log-level error -- $work/getppid-loop $loop_n $arg" >/dev/null
-  python3 - "$work/filter-$call.json" "$loop_n" <<'PY'
-import json, sys
-n = int(sys.argv[2])
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-bare = r["no filter"]["mean"]
-sup = r["sandbox-supervisor"]["mean"]
-bw = r["bwrap --seccomp (libseccomp)"]["mean"]
-sd = {k: v["stddev"] for k, v in r.items()}
-for name, key, t in [("no filter", "no filter", bare), ("sandbox-supervisor (2 programs)", "sandbox-supervisor", sup), ("bwrap + libseccomp (1 program)", "bwrap --seccomp (libseccomp)", bw)]:
-    print(f"{name:35s} {t*1e3:8.1f} ms ±{sd[key]*1e3:5.1f}  {(t-bare)/n*1e9:6.1f} ns/call over no filter")
-print(f"per-call filter cost, supervisor / libseccomp: x{(sup-bare)/max(bw-bare,1e-12):.2f}")
-PY
+for round in $(seq "$rounds"); do
+  dir=$work/round-$round
+  mkdir -p "$dir"
   echo
+  echo "== round $round/$rounds (load average $(cut -d' ' -f1 /proc/loadavg))"
+  "$work/spawn-bench" "$runs" 10 "$work/libseccomp-1.bpf" "$work/boot.cmds" >"$dir/boot.tsv"
+  for i in $(seq "$loop_runs"); do
+    for call in getppid ioctl prctl socket clone; do
+      printf '%s\tnone\t%s\n' "$call" \
+        "$("$unshare" -n -p -m --fork --mount-proc "$work/syscall-loop" "$call" "$loop_n")"
+      for opt in 1 2; do
+        # shellcheck disable=SC2086 # bwrap_steps is a list of words
+        printf '%s\tlibseccomp-%s\t%s\n' "$call" "$opt" \
+          "$($bwrap_steps --seccomp 9 "$work/syscall-loop" "$call" "$loop_n" 9<"$work/libseccomp-$opt.bpf")"
+      done
+      printf '%s\tsupervisor\t%s\n' "$call" \
+        "$("$bin" --log-level error -- "$work/syscall-loop" "$call" "$loop_n")"
+    done
+  done >"$dir/filter.tsv"
+  printf 'supervisor\t%s\n' "$(rss)" >"$dir/rss.tsv"
+  printf 'supervisor + plugin\t%s\n' "$(rss --handler-plugin "$plugin")" >>"$dir/rss.tsv"
+  $py bench/summary.py round "$dir"
 done
 
-echo "== 3. memory and size"
-$bin --log-level error -- sleep 2 &
-pid=$!
-sleep 1
-grep -E '^(VmHWM|VmRSS)' /proc/$pid/status | sed 's/^/supervisor (supervising): /'
-wait $pid
-$bin --log-level error --handler-plugin "$plugin" -- sleep 2 &
-pid=$!
-sleep 1
-grep -E '^(VmHWM|VmRSS)' /proc/$pid/status | sed 's/^/supervisor + plugin: /'
-wait $pid
-ls -l "$bin" "$plugin" | awk '{printf "%s %.2f MiB\n", $NF, $5/1048576}'
+echo
+echo "== cross-check with hyperfine -N ($runs runs each, not interleaved)"
+hyperfine -N --warmup 10 --runs "$runs" --style none --export-json "$work/hyperfine.json" \
+  -n floor "$unshare -n -p -m --fork --mount-proc $true_" \
+  -n supervisor "$bin --log-level error -- $true_" >/dev/null
+$py - "$work/hyperfine.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+for name, x in r.items():
+    print(f"{name:12s} mean {x['mean']*1e3:6.3f} ms  median {x['median']*1e3:6.3f} ms")
+print(f"supervisor / floor: x{r['supervisor']['mean'] / r['floor']['mean']:.2f} (means), x{r['supervisor']['median'] / r['floor']['median']:.2f} (medians)")
+PY
+
+echo
+$py bench/summary.py ranges "$work"/round-*
+
+if [ "$cold_build" = 1 ]; then
+  echo
+  echo "== cold release build: cargo build --release -p sandbox-supervisor, empty target directory"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  start=$(date +%s.%N)
+  CARGO_TARGET_DIR=$work/cold cargo build --release -p sandbox-supervisor --timings --quiet
+  end=$(date +%s.%N)
+  $py bench/summary.py build "$start" "$end" "$work/cold/cargo-timings/cargo-timing.html"
+  if [ -n "${TIMINGS_OUT:-}" ]; then cp "$work/cold/cargo-timings/cargo-timing.html" "$TIMINGS_OUT"; fi
+fi

@@ -1,0 +1,381 @@
+//! The structure docs/performance.md's numbers depend on, asserted as facts rather than times:
+//! how many seccomp programs the workload and the supervisor run, how long the built-in program
+//! is, and how many comparisons a call meets on its way through it. A change that makes every
+//! call of the workload slower (a second program, a linear chain, an argument load on the path
+//! of an allowed call) fails here before it shows in `bench/run.sh`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox_supervisor::seccomp::{
+    compile_builtin, compile_prelude, Rule, Rules, HIGHEST_KNOWN, HOT, MAX_PROGRAM_LEN,
+};
+use sandbox_tests::{require_root, run_supervisor, status_field, supervisor_bin, Launch};
+use seccompiler::sock_filter;
+
+/// The built-in workload program's length, as measured when this test was written (x86_64: 184,
+/// interactive 190), with headroom for a few more rules. A longer program is a filter that grew
+/// by more than a handful of rules: measure it with `bench/run.sh` and move the bound.
+const BUILTIN_LEN_BOUND: usize = 256;
+/// The prelude's (47 on x86_64).
+const PRELUDE_LEN_BOUND: usize = 64;
+/// Comparisons an allowed, uninspected call meets: the head's three (architecture, the newest
+/// known number, clone3), one for each hot call (`seccomp::HOT`) the program inspects, and the
+/// binary search's; at most 13 in all (14 in interactive mode) when this was written. The kernel
+/// runs none of them for such a call once it has cached the number's verdict; they count for the
+/// first call and wherever the cache does not apply.
+const ALLOWED_COMPARISONS_BOUND: usize = 16;
+/// Comparisons a frequent inspected call meets, its argument checks included: `prctl`, `clone`
+/// and `socket` of the unix and IP families, which bench/run.sh measures (5 to 8 when this was
+/// written: they are checked right after the head, before the search).
+const HOT_COMPARISONS_BOUND: usize = 10;
+/// Comparisons any other inspected call meets: 11 to 17 when this was written (the search, then
+/// the argument checks; personality's five values the longest).
+const INSPECTED_COMPARISONS_BOUND: usize = 20;
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xc000_00b7;
+
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// What one run of a program did: its answer, the comparisons it made, and the `seccomp_data`
+/// offsets it loaded.
+#[derive(Debug)]
+struct Path {
+    answer: u32,
+    comparisons: usize,
+    loads: Vec<u32>,
+}
+
+/// Runs `program` on one call as the kernel would, counting conditional jumps. Only the
+/// instructions the built-in programs use are known; another one fails the test.
+fn walk(program: &[sock_filter], nr: u32, args: [u64; 6]) -> Path {
+    use libc::{
+        BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K,
+        BPF_LD, BPF_RET, BPF_W,
+    };
+    let mut data = Vec::with_capacity(64);
+    data.extend(nr.to_ne_bytes());
+    data.extend(AUDIT_ARCH.to_ne_bytes());
+    data.extend(0u64.to_ne_bytes()); // instruction pointer
+    for arg in args {
+        data.extend(arg.to_ne_bytes());
+    }
+    let (mut a, mut pc) = (0u32, 0usize);
+    let mut path = Path {
+        answer: 0,
+        comparisons: 0,
+        loads: Vec::new(),
+    };
+    loop {
+        let insn = program
+            .get(pc)
+            .unwrap_or_else(|| panic!("jump out of the program at {pc}"));
+        pc += 1;
+        let mut branch = |taken: bool| {
+            path.comparisons += 1;
+            usize::from(if taken { insn.jt } else { insn.jf })
+        };
+        match u32::from(insn.code) {
+            c if c == BPF_LD | BPF_W | BPF_ABS => {
+                let at = insn.k as usize;
+                a = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
+                path.loads.push(insn.k);
+            }
+            c if c == BPF_ALU | BPF_AND | BPF_K => a &= insn.k,
+            c if c == BPF_JMP | BPF_JA => pc += insn.k as usize,
+            c if c == BPF_JMP | BPF_JEQ | BPF_K => pc += branch(a == insn.k),
+            c if c == BPF_JMP | BPF_JGE | BPF_K => pc += branch(a >= insn.k),
+            c if c == BPF_JMP | BPF_JGT | BPF_K => pc += branch(a > insn.k),
+            c if c == BPF_JMP | BPF_JSET | BPF_K => pc += branch(a & insn.k != 0),
+            c if c == BPF_RET | BPF_K => {
+                path.answer = insn.k;
+                return path;
+            }
+            code => panic!("unknown BPF instruction {code:#x} at {}", pc - 1),
+        }
+    }
+}
+
+fn args(first: &[u64]) -> [u64; 6] {
+    let mut all = [0; 6];
+    all[..first.len()].copy_from_slice(first);
+    all
+}
+
+fn nr(number: libc::c_long) -> u32 {
+    u32::try_from(number).unwrap()
+}
+
+#[test]
+fn builtin_programs_are_short() {
+    for interactive in [false, true] {
+        let len = compile_builtin(interactive).unwrap().len();
+        assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
+        assert!(
+            len <= BUILTIN_LEN_BOUND,
+            "the built-in program (interactive: {interactive}) grew to {len} instructions"
+        );
+    }
+    let len = compile_prelude().unwrap().len();
+    assert!(len <= PRELUDE_LEN_BOUND, "the prelude grew to {len}");
+}
+
+/// Every allowed call meets a handful of comparisons and never loads an argument: the kernel
+/// then caches "allowed whatever the arguments" for its number and runs no BPF for it at all
+/// (bench/run.sh's getppid and ioctl), and a call it must run BPF for is a short walk.
+#[test]
+fn allowed_calls_take_a_short_path_that_loads_no_argument() {
+    for interactive in [false, true] {
+        let program = compile_builtin(interactive).unwrap();
+        let rules = Rules::workload(interactive);
+        let mut allowed = 0;
+        for number in 0..=HIGHEST_KNOWN {
+            if rules.rule(number) != Rule::Allow || number == nr(libc::SYS_clone3) {
+                continue;
+            }
+            allowed += 1;
+            let path = walk(program.instructions(), number, args(&[u64::MAX; 6]));
+            assert_eq!(path.answer, ALLOW, "call {number}");
+            assert!(
+                path.loads.iter().all(|&offset| offset < 16),
+                "call {number} loads an argument: {path:?}"
+            );
+            assert!(
+                path.comparisons <= ALLOWED_COMPARISONS_BOUND,
+                "call {number}: {path:?}"
+            );
+        }
+        // Most numbers are allowed: the walk above covered the common case.
+        assert!(allowed > 350, "{allowed}");
+    }
+}
+
+/// The calls bench/run.sh measures as inspected, and the other inspected calls, on every branch
+/// of their argument checks: right answer, few comparisons, fewest for the frequent ones.
+#[test]
+fn inspected_calls_take_a_short_path() {
+    let socket = nr(libc::SYS_socket);
+    let inet = |family: i32, kind: i32| args(&[family as u64, kind as u64]);
+    let cases: Vec<(&str, u32, [u64; 6], u32)> = vec![
+        (
+            "prctl(PR_GET_DUMPABLE)",
+            nr(libc::SYS_prctl),
+            args(&[3]),
+            ALLOW,
+        ),
+        (
+            "prctl(PR_SET_SECCOMP)",
+            nr(libc::SYS_prctl),
+            args(&[22]),
+            EPERM,
+        ),
+        (
+            "clone(CLONE_SIGHAND)",
+            nr(libc::SYS_clone),
+            args(&[0x800]),
+            ALLOW,
+        ),
+        ("clone(SIGCHLD)", nr(libc::SYS_clone), args(&[17]), ALLOW),
+        (
+            "clone(CLONE_NEWUSER)",
+            nr(libc::SYS_clone),
+            args(&[0x1000_0000]),
+            EPERM,
+        ),
+        (
+            "unshare(CLONE_FILES)",
+            nr(libc::SYS_unshare),
+            args(&[0x400]),
+            ALLOW,
+        ),
+        (
+            "unshare(CLONE_NEWNET)",
+            nr(libc::SYS_unshare),
+            args(&[0x4000_0000]),
+            EPERM,
+        ),
+        (
+            "seccomp(SET_MODE_FILTER)",
+            nr(libc::SYS_seccomp),
+            args(&[1]),
+            EPERM,
+        ),
+        (
+            "seccomp(GET_ACTION_AVAIL)",
+            nr(libc::SYS_seccomp),
+            args(&[2]),
+            ALLOW,
+        ),
+        (
+            "execveat(AT_EMPTY_PATH)",
+            nr(libc::SYS_execveat),
+            args(&[0, 0, 0, 0, 0x1000]),
+            EPERM,
+        ),
+        ("execveat(0)", nr(libc::SYS_execveat), args(&[]), ALLOW),
+        (
+            "personality(0)",
+            nr(libc::SYS_personality),
+            args(&[0]),
+            ALLOW,
+        ),
+        (
+            "personality(query)",
+            nr(libc::SYS_personality),
+            args(&[0xffff_ffff]),
+            ALLOW,
+        ),
+        (
+            "personality(READ_IMPLIES_EXEC)",
+            nr(libc::SYS_personality),
+            args(&[0x40_0000]),
+            EPERM,
+        ),
+        (
+            "socket(AF_UNIX, STREAM)",
+            socket,
+            inet(libc::AF_UNIX, libc::SOCK_STREAM),
+            ALLOW,
+        ),
+        (
+            "socket(AF_INET, 15)",
+            socket,
+            inet(libc::AF_INET, 15),
+            ALLOW,
+        ),
+        (
+            "socket(AF_INET, RAW)",
+            socket,
+            inet(libc::AF_INET, libc::SOCK_RAW),
+            EPERM,
+        ),
+        (
+            "socket(AF_INET6, STREAM)",
+            socket,
+            inet(libc::AF_INET6, libc::SOCK_STREAM),
+            ALLOW,
+        ),
+        (
+            "socket(AF_INET6, RAW)",
+            socket,
+            inet(libc::AF_INET6, libc::SOCK_RAW),
+            EPERM,
+        ),
+        (
+            "socket(AF_NETLINK, ROUTE)",
+            socket,
+            inet(libc::AF_NETLINK, libc::SOCK_RAW),
+            ALLOW,
+        ),
+        (
+            "socket(AF_PACKET)",
+            socket,
+            inet(libc::AF_PACKET, libc::SOCK_RAW),
+            EPERM,
+        ),
+        (
+            "socket(SOCK_PACKET)",
+            socket,
+            inet(libc::AF_INET, 10),
+            EPERM,
+        ),
+    ];
+    // The frequent cases: the unix and IP socket families, every prctl and clone.
+    let frequent = |name: &str| {
+        ["prctl", "clone", "socket(AF_UNIX", "socket(AF_INET"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    };
+    let program = compile_builtin(false).unwrap();
+    for (name, number, call_args, answer) in cases {
+        let path = walk(program.instructions(), number, call_args);
+        assert_eq!(path.answer, answer, "{name}: {path:?}");
+        let bound = if frequent(name) {
+            // Checked before the search: the program must still inspect them first.
+            assert!(HOT.iter().any(|hot| hot.syscall() == number), "{name}");
+            HOT_COMPARISONS_BOUND
+        } else {
+            INSPECTED_COMPARISONS_BOUND
+        };
+        assert!(path.comparisons <= bound, "{name}: {path:?}");
+    }
+    // Interactive mode inspects ioctl; without it, ioctl (one of the most frequent calls) stays
+    // cacheable: the test above walks it among the allowed calls.
+    let interactive = compile_builtin(true).unwrap();
+    let ioctl = nr(libc::SYS_ioctl);
+    for (request, answer) in [(libc::TCGETS, ALLOW), (libc::TIOCSTI, EPERM)] {
+        let path = walk(interactive.instructions(), ioctl, args(&[0, request]));
+        assert_eq!(path.answer, answer, "ioctl({request:#x}): {path:?}");
+        assert!(path.comparisons <= INSPECTED_COMPARISONS_BOUND, "{path:?}");
+    }
+    assert_eq!(Rules::workload(false).rule(ioctl), Rule::Allow);
+    // The head answers clone3 and the numbers above the newest known call.
+    let clone3 = walk(program.instructions(), nr(libc::SYS_clone3), args(&[]));
+    assert_eq!(clone3.answer, ENOSYS);
+    let newer = walk(program.instructions(), HIGHEST_KNOWN + 1, args(&[]));
+    assert_eq!(newer.answer, ENOSYS);
+}
+
+/// The workload runs exactly one program: its own. A second (an inherited prelude, a program
+/// per rule) would run on every call the first one inspects.
+#[test]
+fn workload_runs_one_program() {
+    require_root!();
+    let outcome = run_supervisor(&Launch::default(), ["--", "cat", "/proc/self/status"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
+    assert_eq!(
+        status_field(&outcome.stdout, "Seccomp_filters"),
+        Some("1"),
+        "{}",
+        outcome.stdout
+    );
+    // As root, the workload runs as nobody: the numbers are for that path.
+    assert_eq!(
+        status_field(&outcome.stdout, "Uid"),
+        Some("65534\t65534\t65534\t65534")
+    );
+}
+
+/// The supervisor runs one program, its prelude, once the workload runs.
+#[test]
+fn supervisor_runs_one_program() {
+    require_root!();
+    let mut child = Command::new(supervisor_bin())
+        .args(["--log-level", "error", "--", "sleep", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the supervisor");
+    let status_path = format!("/proc/{}/status", child.id());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // The prelude comes last in the boot, right before the release: wait for it.
+    let status = loop {
+        let status = std::fs::read_to_string(&status_path).expect("read the supervisor's status");
+        if status_field(&status, "Seccomp") == Some("2") || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Read again once the workload has certainly been released (the boot takes milliseconds).
+    std::thread::sleep(Duration::from_millis(200));
+    let later = std::fs::read_to_string(&status_path).expect("read the supervisor's status");
+    let exit = child.wait().expect("wait for the supervisor");
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(status_field(&status, "Seccomp"), Some("2"), "{status}");
+    assert_eq!(
+        status_field(&status, "Seccomp_filters"),
+        Some("1"),
+        "{status}"
+    );
+    assert_eq!(
+        status_field(&later, "Seccomp_filters"),
+        Some("1"),
+        "{later}"
+    );
+}
