@@ -100,13 +100,24 @@ pub struct BootArgs {
     pub env: Vec<OsString>,
 
     /// Write the JSON hardening report to FILE (mode 0600) once COMMAND has started, or when the
-    /// boot stops.
+    /// boot stops; rewritten complete, with how COMMAND ended, when it ends.
     #[arg(long, value_name = "FILE", conflicts_with = "report_fd", global = true)]
     pub report: Option<PathBuf>,
 
-    /// Write the JSON hardening report to this open descriptor (3 or above), then close it.
+    /// Write the JSON hardening report to this open descriptor (3 or above), one line once
+    /// COMMAND has started and a final line when it ends, then close it.
     #[arg(long, value_name = "N", value_parser = parse_report_fd, global = true)]
     pub report_fd: Option<RawFd>,
+
+    /// Write one OCSF Detection Finding (JSON, one per line) per refused step that was tolerated
+    /// or aborted the boot, to FILE (mode 0600, like --report) or to descriptor N (fd:N).
+    #[arg(long, value_name = "FILE|fd:N", value_parser = parse_findings, global = true)]
+    pub findings: Option<FindingsDest>,
+
+    /// List COMMAND's whole argv in the report (arguments can hold secrets; by default only the
+    /// program is listed).
+    #[arg(long, global = true)]
+    pub report_argv: bool,
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -136,6 +147,23 @@ pub struct ProbeArgs {
     /// Print the result as one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Where `--findings` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingsDest {
+    /// A file, opened like `--report FILE`.
+    File(PathBuf),
+    /// `fd:N`: a descriptor checked like `--report-fd N`.
+    Fd(RawFd),
+}
+
+fn parse_findings(text: &str) -> Result<FindingsDest, String> {
+    match text.strip_prefix("fd:") {
+        Some(number) => parse_report_fd(number).map(FindingsDest::Fd),
+        None if text.is_empty() => Err("an empty path".to_owned()),
+        None => Ok(FindingsDest::File(text.into())),
+    }
 }
 
 fn parse_disabled_step(text: &str) -> Result<Step, String> {
@@ -197,6 +225,23 @@ pub fn usage_error_line(err: &clap::Error) -> String {
     format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
+/// Whether the raw arguments ask for `--log-format json` (before `--`), for the usage error of a
+/// command line that did not parse.
+pub fn json_requested(args: impl IntoIterator<Item = OsString>) -> bool {
+    let mut requested = false;
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => break,
+            Some("--log-format") => requested = args.next().is_some_and(|value| value == "json"),
+            Some("--log-format=json") => requested = true,
+            Some(other) if other.starts_with("--log-format=") => requested = false,
+            _ => {}
+        }
+    }
+    requested
+}
+
 /// The log filter could not be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to parse log level {0:?}")]
@@ -227,6 +272,17 @@ impl LogArgs {
 }
 
 impl Cli {
+    /// A mistake clap cannot see: the report and the findings on one descriptor (each owns and
+    /// closes its descriptor).
+    pub fn conflict(&self) -> Option<String> {
+        match (self.boot.report_fd, &self.boot.findings) {
+            (Some(report), Some(FindingsDest::Fd(findings))) if report == *findings => Some(format!(
+                "sandbox-supervisor: error: --report-fd {report} and --findings fd:{findings} name the same descriptor; give each its own (see --help)"
+            )),
+            _ => None,
+        }
+    }
+
     /// The library's view of this command line (`probe` uses it too, without a command).
     ///
     /// Takes ownership of the descriptor named by `--report-fd`: call it once, on the `Cli` that
@@ -244,6 +300,13 @@ impl Cli {
             )),
             (None, None) => None,
         };
+        let findings = boot.findings.map(|dest| match dest {
+            FindingsDest::File(path) => ReportSink::File(path),
+            // SAFETY: `parse_report_fd` checked that `fd` is open and 3 or above; the operator
+            // handed it over for the findings; `conflict` refused the report's descriptor, and
+            // consuming this `Cli` makes this the only `OwnedFd` built from it.
+            FindingsDest::Fd(fd) => ReportSink::Fd(unsafe { OwnedFd::from_raw_fd(fd) }),
+        });
         RunOptions {
             handler_plugin: self.handler.handler_plugin,
             handler_config: self.handler.handler_config,
@@ -258,6 +321,8 @@ impl Cli {
             env: boot.env,
             command: self.command,
             report,
+            report_argv: boot.report_argv,
+            findings,
         }
     }
 }
