@@ -77,9 +77,9 @@ pub(crate) fn decider_of(refused: &Refused) -> String {
 /// The decider written for a step no handler may tolerate.
 pub(crate) const NEVER_TOLERABLE: &str = "never tolerable";
 
-/// Records a decided refusal and logs it with structured fields (`step`, `decision`, `errno`,
-/// `decider`): a tolerated one also has the handler's WARN line, an aborted one the error line
-/// that ends the run.
+/// Records a decided refusal and logs it with structured fields (`step`, `decision`, `syscall`,
+/// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one
+/// at DEBUG (the fatal error that ends the run carries the same fields).
 fn decided(
     report: &mut HardeningReport,
     refusal: &Refusal,
@@ -87,19 +87,28 @@ fn decided(
     decider: &str,
     decision: Decision,
 ) {
-    tracing::info!(
-        step = %refusal.step,
-        decision = decision.name(),
-        syscall = refusal.call.name(),
-        errno = refusal.errno as i32,
-        errno_name = %crate::failure::errno_name(refusal.errno as i32),
-        decider,
-        "{} {}: {} failed with {}; decided by {decider}",
-        refusal.step,
-        decision.name(),
-        refusal.call,
-        crate::failure::errno_name(refusal.errno as i32),
-    );
+    let errno_name = crate::failure::errno_name(refusal.errno as i32);
+    macro_rules! event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                step = %refusal.step,
+                decision = decision.name(),
+                syscall = refusal.call.name(),
+                errno = refusal.errno as i32,
+                errno_name = %errno_name,
+                decider,
+                "{} {}: {} failed with {errno_name}; decided by {decider}",
+                refusal.step,
+                decision.name(),
+                refusal.call,
+            )
+        };
+    }
+    match decision {
+        Decision::Tolerated => event!(tracing::Level::INFO),
+        _ => event!(tracing::Level::DEBUG),
+    }
     report.refusal(refusal, fallback, decider, decision);
 }
 
