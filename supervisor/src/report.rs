@@ -736,3 +736,65 @@ impl HardeningReport {
         writer.file.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, micros: u32) -> String {
+        Timestamp(SystemTime::UNIX_EPOCH + Duration::new(secs, micros * 1000)).to_string()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        // 2000-02-29 (a leap day of a century divisible by 400) and the day after.
+        assert_eq!(at(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(at(951_868_799, 999_999), "2000-02-29T23:59:59.999999Z");
+        assert_eq!(at(951_868_800, 0), "2000-03-01T00:00:00.000000Z");
+        // 2100 is not a leap year: 2100-02-28 is followed by 2100-03-01.
+        assert_eq!(at(4_107_542_399, 0), "2100-02-28T23:59:59.000000Z");
+        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000000Z");
+        assert_eq!(at(1_795_886_721, 123_456), "2026-11-28T17:25:21.123456Z");
+        assert_eq!(
+            Timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(1500)).unix_millis(),
+            1500
+        );
+    }
+
+    #[test]
+    fn run_ids_are_random_version_4_uuids() {
+        let first = run_id().unwrap();
+        let second = run_id().unwrap();
+        assert_ne!(first, second);
+        let groups: Vec<&str> = first.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'), "{first}");
+        assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{first}");
+    }
+
+    #[test]
+    fn exit_records_tell_exited_from_killed() {
+        use crate::supervise::Ended;
+        use nix::sys::signal::Signal;
+        let exited = ExitRecord::new(Ended::Exited(3), Duration::from_millis(1200));
+        assert_eq!(
+            (
+                exited.outcome,
+                exited.code,
+                exited.signal,
+                exited.exit_code,
+                exited.duration_ms
+            ),
+            (ExitOutcome::Exited, Some(3), None, 3, 1200)
+        );
+        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL), Duration::ZERO);
+        assert_eq!(
+            (killed.outcome, killed.code, killed.signal, killed.exit_code),
+            (ExitOutcome::Killed, None, Some("SIGKILL"), 137)
+        );
+    }
+}
