@@ -29,6 +29,16 @@ fn generate(out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&man)?;
     // One page for the command and one per subcommand (`sandbox-supervisor-probe.1`).
     clap_mangen::generate_to(Cli::command(), &man)?;
+    // clap_mangen files the text after the options (`after_long_help`: the exit codes) under
+    // "EXTRA"; man pages call it EXIT STATUS.
+    let page = man.join(format!("{NAME}.1"));
+    let text = std::fs::read_to_string(&page)?;
+    if !text.contains(".SH EXTRA\n") {
+        return Err(std::io::Error::other(
+            "the man page has no EXTRA section for the exit codes",
+        ));
+    }
+    std::fs::write(&page, text.replace(".SH EXTRA\n", ".SH \"EXIT STATUS\"\n"))?;
 
     let completions = out.join("completions");
     std::fs::create_dir_all(&completions)?;
