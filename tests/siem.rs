@@ -245,3 +245,57 @@ fn report_fd_gets_a_boot_line_then_a_final_line() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Debian's own validator (python3-jsonschema, older than the Rust crate) takes the schema: its
+/// `$id` and references resolve, and it validates a final record and refuses a broken one.
+#[test]
+fn debian_python3_jsonschema_validates_the_report() {
+    require_root!();
+    let probe = Command::new("/usr/bin/python3")
+        .args(["-c", "import jsonschema"])
+        .output();
+    if !probe.is_ok_and(|output| output.status.success()) {
+        sandbox_tests::skip_or_fail("needs Debian's python3-jsonschema (tests/run.sh installs it)");
+        return;
+    }
+    let (_, report) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    let mut broken = report.clone();
+    broken["exit"]["outcome"] = "vanished".into();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+    let script = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+for line in sys.stdin:
+    errors = [error.message for error in validator.iter_errors(json.loads(line))]
+    print("valid" if not errors else "invalid: " + "; ".join(errors))
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!("{report}\n{broken}\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(lines.len(), 2, "{said}");
+    assert_eq!(lines[0], "valid");
+    assert!(lines[1].starts_with("invalid: "), "{said}");
+}
