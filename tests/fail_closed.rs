@@ -381,8 +381,12 @@ fn read_only_report_fd_is_a_usage_error_before_any_step() {
         !stderr.contains("--report-fd"),
         "a writable descriptor was refused: {stderr}"
     );
-    serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&target).unwrap())
-        .expect("the report went to the descriptor");
+    // One JSON line when the workload started, one when it ended.
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("the report went to the descriptor");
+    }
 }
 
 /// Every line of `outcome`'s standard error, which must be exactly one usage line.

@@ -225,8 +225,16 @@ fn report_fd_receives_the_report_and_is_not_inherited() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(report["outcome"], "running");
+    // JSON lines: the boot record, then the final one.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    assert_eq!(records[0]["outcome"], "running");
+    assert_eq!(records[0]["record"], "boot");
+    assert_eq!(records[1]["record"], "final");
 
     let missing_dir = dir.path().join("no-such-dir/report.json");
     let bad_path = run_supervisor(

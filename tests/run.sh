@@ -18,6 +18,13 @@ command -v setpriv >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
 # The workload runs python3 as an unprivileged user too: it must be the system one.
 [ -x /usr/bin/python3 ] || needed+=(python3)
+# Debian's JSON Schema validator checks the report schema too (tests/siem.rs).
+/usr/bin/python3 -c 'import jsonschema' 2>/dev/null || needed+=(python3-jsonschema)
+# The validators from PyPI (tests/src/python.rs) live in a virtual environment.
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || needed+=(python3-venv)
+# The Debian package test: cargo-deb's dependency detection (dpkg-shlibdeps) and man -w.
+command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
+command -v man >/dev/null || needed+=(man-db)
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -77,6 +77,42 @@ pub(crate) fn decider_of(refused: &Refused) -> String {
 /// The decider written for a step no handler may tolerate.
 pub(crate) const NEVER_TOLERABLE: &str = "never tolerable";
 
+/// Records a decided refusal and logs it with structured fields (`step`, `decision`, `syscall`,
+/// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one
+/// at DEBUG (the fatal error that ends the run carries the same fields).
+fn decided(
+    report: &mut HardeningReport,
+    refusal: &Refusal,
+    fallback: Option<&Refusal>,
+    decider: &str,
+    reason: Option<&str>,
+    decision: Decision,
+) {
+    let errno_name = crate::failure::errno_name(refusal.errno as i32);
+    macro_rules! event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                step = %refusal.step,
+                decision = decision.name(),
+                syscall = refusal.call.name(),
+                errno = refusal.errno as i32,
+                errno_name = %errno_name,
+                decider,
+                "{} {}: {} failed with {errno_name}; decided by {decider}",
+                refusal.step,
+                decision.name(),
+                refusal.call,
+            )
+        };
+    }
+    match decision {
+        Decision::Tolerated => event!(tracing::Level::INFO),
+        _ => event!(tracing::Level::DEBUG),
+    }
+    report.refusal(refusal, fallback, decider, reason, decision);
+}
+
 /// `run`'s driver: ask the handler (which logs a WARN for a tolerated refusal), stop on abort.
 pub(crate) struct DecideAndStop;
 
@@ -88,7 +124,8 @@ impl Driver for DecideAndStop {
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
         let Some(question) = failure_report(&refusal, fallback.as_ref(), report) else {
-            report.refusal(
+            decided(
+                report,
                 &refusal,
                 fallback.as_ref(),
                 NEVER_TOLERABLE,
@@ -99,7 +136,8 @@ impl Driver for DecideAndStop {
         };
         match crate::failure::decide(question) {
             Ok(tolerated) => {
-                report.refusal(
+                decided(
+                    report,
                     &refusal,
                     fallback.as_ref(),
                     &tolerated.decider,
@@ -109,7 +147,8 @@ impl Driver for DecideAndStop {
                 Ok(())
             }
             Err(refused) => {
-                report.refusal(
+                decided(
+                    report,
                     &refusal,
                     fallback.as_ref(),
                     &decider_of(&refused),
@@ -310,7 +349,7 @@ pub(crate) fn boot(
     signals: &SignalFd,
 ) -> Result<Paused, SupervisorError> {
     for &step in &options.disabled_steps {
-        tracing::warn!(step = %step, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
+        tracing::warn!(step = %step, decision = "disabled-by-operator", decider = "operator", "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
         prepared.plan.skip(step);
     }

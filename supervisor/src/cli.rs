@@ -18,7 +18,12 @@ use crate::step::Step;
 /// Without --handler-plugin every refused hardening step aborts before COMMAND runs. A root caller
 /// that names no --user runs COMMAND as nobody (65534:65534).
 #[derive(Debug, Parser)]
-#[command(name = "sandbox-supervisor", version, subcommand_negates_reqs = true)]
+#[command(
+    name = "sandbox-supervisor",
+    version,
+    subcommand_negates_reqs = true,
+    after_long_help = EXIT_STATUS
+)]
 pub struct Cli {
     /// Check a host without running a workload.
     #[command(subcommand)]
@@ -40,6 +45,22 @@ pub struct Cli {
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
+
+/// The exit codes, at the end of `--help` and in the man page.
+const EXIT_STATUS: &str = "\
+Exit status:
+  the workload's  the workload exited with this code
+  128+N           the workload was killed by signal N, or signal N stopped the boot
+  2               usage error (flag, value, configuration, profile, --user, report destination)
+  118             plugin load or ABI error
+  119             plugin failure (init, panic, thread, bad or undeclared verdict)
+  120             a hardening step was refused and the strict default aborted
+  121             a hardening step was refused and the plugin's verdict aborted
+  122             a step no handler may tolerate failed (session, capabilities, ids, no_new_privs)
+  123             a step reported success but verification shows it did not take effect
+  125             the supervisor itself failed
+  126             the command is not executable
+  127             the command was not found";
 
 /// The failure-handler flags, shared by a run and `probe` (before or after the subcommand).
 #[derive(Debug, Clone, Args)]
@@ -111,13 +132,24 @@ pub struct BootArgs {
     pub env: Vec<OsString>,
 
     /// Write the JSON hardening report to FILE (mode 0600) once COMMAND has started, or when the
-    /// boot stops.
+    /// boot stops; rewritten complete, with how COMMAND ended, when it ends.
     #[arg(long, value_name = "FILE", conflicts_with = "report_fd", global = true)]
     pub report: Option<PathBuf>,
 
-    /// Write the JSON hardening report to this open descriptor (3 or above), then close it.
+    /// Write the JSON hardening report to this open descriptor (3 or above), one line once
+    /// COMMAND has started and a final line when it ends, then close it.
     #[arg(long, value_name = "N", value_parser = parse_report_fd, global = true)]
     pub report_fd: Option<RawFd>,
+
+    /// Write one OCSF Detection Finding (JSON, one per line) per refused step that was tolerated
+    /// or aborted the boot, to FILE (mode 0600, like --report) or to descriptor N (fd:N).
+    #[arg(long, value_name = "FILE|fd:N", value_parser = parse_findings, global = true)]
+    pub findings: Option<FindingsDest>,
+
+    /// List COMMAND's whole argv in the report (arguments can hold secrets; by default only the
+    /// program is listed).
+    #[arg(long, global = true)]
+    pub report_argv: bool,
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -186,6 +218,23 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// Where `--findings` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingsDest {
+    /// A file, opened like `--report FILE`.
+    File(PathBuf),
+    /// `fd:N`: a descriptor checked like `--report-fd N`.
+    Fd(RawFd),
+}
+
+fn parse_findings(text: &str) -> Result<FindingsDest, String> {
+    match text.strip_prefix("fd:") {
+        Some(number) => parse_report_fd(number).map(FindingsDest::Fd),
+        None if text.is_empty() => Err("an empty path".to_owned()),
+        None => Ok(FindingsDest::File(text.into())),
+    }
+}
+
 fn parse_disabled_step(text: &str) -> Result<Step, String> {
     match Step::from_name(text) {
         Some(step) if step.kind().is_some() => Ok(step),
@@ -249,6 +298,23 @@ pub fn usage_error_line(err: &clap::Error) -> String {
     format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
+/// Whether the raw arguments ask for `--log-format json` (before `--`), for the usage error of a
+/// command line that did not parse.
+pub fn json_requested(args: impl IntoIterator<Item = OsString>) -> bool {
+    let mut requested = false;
+    let mut args = args.into_iter().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") => break,
+            Some("--log-format") => requested = args.next().is_some_and(|value| value == "json"),
+            Some("--log-format=json") => requested = true,
+            Some(other) if other.starts_with("--log-format=") => requested = false,
+            _ => {}
+        }
+    }
+    requested
+}
+
 /// The log filter could not be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to parse log level {0:?}")]
@@ -279,6 +345,17 @@ impl LogArgs {
 }
 
 impl Cli {
+    /// A mistake clap cannot see: the report and the findings on one descriptor (each owns and
+    /// closes its descriptor).
+    pub fn conflict(&self) -> Option<String> {
+        match (self.boot.report_fd, &self.boot.findings) {
+            (Some(report), Some(FindingsDest::Fd(findings))) if report == *findings => Some(format!(
+                "sandbox-supervisor: error: --report-fd {report} and --findings fd:{findings} name the same descriptor; give each its own (see --help)"
+            )),
+            _ => None,
+        }
+    }
+
     /// The library's view of this command line (`probe` uses it too, without a command).
     ///
     /// Takes ownership of the descriptor named by `--report-fd`: call it once, on the `Cli` that
@@ -296,6 +373,13 @@ impl Cli {
             )),
             (None, None) => None,
         };
+        let findings = boot.findings.map(|dest| match dest {
+            FindingsDest::File(path) => ReportSink::File(path),
+            // SAFETY: `parse_report_fd` checked that `fd` is open and 3 or above; the operator
+            // handed it over for the findings; `conflict` refused the report's descriptor, and
+            // consuming this `Cli` makes this the only `OwnedFd` built from it.
+            FindingsDest::Fd(fd) => ReportSink::Fd(unsafe { OwnedFd::from_raw_fd(fd) }),
+        });
         RunOptions {
             handler_plugin: self.handler.handler_plugin,
             handler_config: self.handler.handler_config,
@@ -312,6 +396,8 @@ impl Cli {
             env: boot.env,
             command: self.command,
             report,
+            report_argv: boot.report_argv,
+            findings,
         }
     }
 }

@@ -55,3 +55,29 @@ pub fn one_line(err: &dyn std::error::Error) -> String {
 pub fn report(err: &dyn std::error::Error) {
     eprintln!("sandbox-supervisor: error: {}", one_line(err));
 }
+
+/// The fatal line in `--log-format json`: one JSON object shaped like the log events
+/// (`timestamp`, `level` `ERROR`, `fields`), with `message` the text line's message (without the
+/// `sandbox-supervisor: error: ` prefix), `exit_code`, and for a refusal `step`, `decision`,
+/// `errno` and `decider`.
+pub fn json_line(message: &str, code: i32, refusal: Option<&crate::run::RefusalFields>) -> String {
+    let mut fields = serde_json::Map::new();
+    fields.insert("message".into(), message.into());
+    fields.insert("exit_code".into(), code.into());
+    if let Some(refusal) = refusal {
+        fields.insert("step".into(), refusal.step.into());
+        fields.insert("decision".into(), refusal.decision.into());
+        fields.insert("errno".into(), refusal.errno.into());
+        fields.insert(
+            "errno_name".into(),
+            refusal.errno.map(crate::failure::errno_name).into(),
+        );
+        fields.insert("decider".into(), refusal.decider.clone().into());
+    }
+    serde_json::json!({
+        "timestamp": crate::report::Timestamp::now().to_string(),
+        "level": "ERROR",
+        "fields": fields,
+    })
+    .to_string()
+}

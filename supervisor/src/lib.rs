@@ -36,6 +36,7 @@ pub mod cli;
 pub mod context;
 pub mod exit;
 pub mod failure;
+pub mod findings;
 pub mod identity;
 pub mod input;
 pub mod netns;

@@ -1,5 +1,7 @@
 use clap::Parser;
-use sandbox_supervisor::cli::{usage_error_line, Cli, Command, HandlerArgs, SimulateArgs};
+use sandbox_supervisor::cli::{
+    json_requested, usage_error_line, Cli, Command, HandlerArgs, LogFormat, SimulateArgs,
+};
 use sandbox_supervisor::probe::probe;
 use sandbox_supervisor::{exit, run};
 
@@ -9,17 +11,50 @@ fn main() {
         Err(err) => {
             // --help and --version are not errors; every usage error is one line.
             if err.use_stderr() {
-                eprintln!("{}", usage_error_line(&err));
+                let line = usage_error_line(&err);
+                match json_requested(std::env::args_os()) {
+                    true => eprintln!(
+                        "{}",
+                        exit::json_line(
+                            line.trim_start_matches("sandbox-supervisor: error: "),
+                            exit::USAGE,
+                            None
+                        )
+                    ),
+                    false => eprintln!("{line}"),
+                }
                 std::process::exit(exit::USAGE);
             }
             let _ = err.print();
             std::process::exit(0);
         }
     };
-    if let Err(err) = cli.logging.init() {
-        exit::report(&err);
+    let json = cli.logging.log_format == LogFormat::Json;
+    if let Some(line) = cli.conflict() {
+        match json {
+            true => eprintln!(
+                "{}",
+                exit::json_line(
+                    line.trim_start_matches("sandbox-supervisor: error: "),
+                    exit::USAGE,
+                    None
+                )
+            ),
+            false => eprintln!("{line}"),
+        }
         std::process::exit(exit::USAGE);
     }
+    if let Err(err) = cli.logging.init() {
+        match json {
+            true => eprintln!(
+                "{}",
+                exit::json_line(&exit::one_line(&err), exit::USAGE, None)
+            ),
+            false => exit::report(&err),
+        }
+        std::process::exit(exit::USAGE);
+    }
+    let log_json = json;
     if let Some(Command::Simulate(args)) = &cli.subcommand {
         std::process::exit(simulate_command(&cli.handler, args));
     }
@@ -42,7 +77,17 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            exit::report(&err);
+            match log_json {
+                true => eprintln!(
+                    "{}",
+                    exit::json_line(
+                        &exit::one_line(&err),
+                        err.exit_code(),
+                        err.refusal_fields().as_ref()
+                    )
+                ),
+                false => exit::report(&err),
+            }
             std::process::exit(err.exit_code());
         }
     }

@@ -47,6 +47,9 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     }
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
     report.handler = crate::run::handler_record();
+    if let Some(path) = &options.handler_plugin {
+        report.handler.plugin = Some(crate::run::plugin_file_record(path)?);
+    }
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
     let mut driver = RecordAndContinue {

@@ -1,14 +1,17 @@
 //! The machine-readable hardening report (`--report FILE`, `--report-fd N`).
 //!
-//! Written once: when the workload's `execve` has succeeded (outcome `running`), or when the boot
-//! stops (outcome `aborted`, with the error line). Every field is serialized from the types below,
-//! keyed by [`Step`]; the schema is documented in `docs/report.md`; `version` changes only when a
-//! field changes meaning or disappears.
+//! Written when the workload's `execve` has succeeded (outcome `running`, record `boot`) and again
+//! when it ends (record `final`, with `ended_at` and `exit`), or once when the boot stops (outcome
+//! `aborted`, record `final`, with the error line). A file is rewritten complete; a descriptor gets
+//! one JSON line per record. Every field is serialized from the types below, keyed by [`Step`];
+//! the schema is documented in `docs/report.md`; `version` changes only when a field changes
+//! meaning or disappears.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -28,8 +31,8 @@ pub enum ReportSink {
     /// `--report FILE`: created mode 0600, or an existing regular file of the caller's, truncated
     /// and set to 0600. Never through a symbolic link.
     File(PathBuf),
-    /// `--report-fd N`: a descriptor inherited from the caller, open for writing; closed after
-    /// writing.
+    /// `--report-fd N`: a descriptor inherited from the caller, open for writing; one JSON line
+    /// per record, closed after the final one.
     Fd(OwnedFd),
 }
 
@@ -113,10 +116,15 @@ impl ReportSink {
     /// descriptor must be open for writing.
     pub fn open(self) -> Result<ReportWriter, ReportOpenError> {
         match self {
-            ReportSink::File(path) => open_file(&path).map(ReportWriter),
+            ReportSink::File(path) => {
+                open_file(&path).map(|file| ReportWriter { file, lines: false })
+            }
             ReportSink::Fd(fd) => {
                 check_writable(fd.as_fd())?;
-                Ok(ReportWriter(File::from(fd)))
+                Ok(ReportWriter {
+                    file: File::from(fd),
+                    lines: true,
+                })
             }
         }
     }
@@ -194,9 +202,21 @@ fn open_file(path: &std::path::Path) -> Result<File, ReportOpenError> {
     Ok(file)
 }
 
-/// An open report destination; written once.
+/// An open report destination: a file is rewritten complete on every write, a descriptor gets one
+/// JSON line per write.
 #[derive(Debug)]
-pub struct ReportWriter(File);
+pub struct ReportWriter {
+    file: File,
+    lines: bool,
+}
+
+impl ReportWriter {
+    /// Writes `bytes` at the current position.
+    pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.file.flush()
+    }
+}
 
 /// How one step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -216,6 +236,20 @@ pub enum Decision {
     NotReached,
 }
 
+impl Decision {
+    /// The name the report and the logs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Enforced => "enforced",
+            Decision::Tolerated => "tolerated",
+            Decision::Aborted => "aborted",
+            Decision::NotRequested => "not-requested",
+            Decision::DisabledByOperator => "disabled-by-operator",
+            Decision::NotReached => "not-reached",
+        }
+    }
+}
+
 /// How the boot ended, as far as the report can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -224,6 +258,158 @@ pub enum Outcome {
     Running,
     /// The boot stopped; `error` says why.
     Aborted,
+}
+
+/// Which record of a run this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordKind {
+    /// The workload is running; a `final` record follows when it ends.
+    Boot,
+    /// Nothing more will be written: the workload ended, or the boot stopped.
+    Final,
+}
+
+/// How the workload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExitOutcome {
+    /// It exited with a code.
+    Exited,
+    /// A signal killed it.
+    Killed,
+}
+
+/// The workload's end, in the final record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExitRecord {
+    /// `exited` or `killed`.
+    pub outcome: ExitOutcome,
+    /// Its exit code when it exited, else null.
+    pub code: Option<i32>,
+    /// The signal's name (`SIGKILL`) when one killed it, else null.
+    pub signal: Option<&'static str>,
+    /// The supervisor's own exit code: `code`, or 128+N for signal N.
+    pub exit_code: i32,
+    /// Milliseconds from `started_at` to `ended_at`.
+    pub duration_ms: u64,
+}
+
+impl ExitRecord {
+    /// The record of `ended`, `duration` after the start.
+    pub fn new(ended: crate::supervise::Ended, duration: Duration) -> Self {
+        use crate::supervise::Ended;
+        let (outcome, code, signal) = match ended {
+            Ended::Exited(code) => (ExitOutcome::Exited, Some(code), None),
+            Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal.as_str())),
+        };
+        ExitRecord {
+            outcome,
+            code,
+            signal,
+            exit_code: ended.exit_code(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// A point in time, serialized as RFC 3339 in UTC with microseconds
+/// (`2026-11-28T17:25:21.123456Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    /// Now.
+    pub fn now() -> Self {
+        Timestamp(SystemTime::now())
+    }
+
+    /// Milliseconds since the Unix epoch (OCSF's `time`).
+    pub fn unix_millis(self) -> i64 {
+        match self.0.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let since = self
+            .0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = since.as_secs();
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        let (year, month, day) = civil_from_days(days as i64);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60,
+            since.subsec_micros()
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A random run id: a version 4 UUID from `getrandom(2)` (or `/dev/urandom` where that call is
+/// refused), so that a SIEM can join the boot record, the final record and the findings.
+pub fn run_id() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: `bytes` is a live, writable buffer of exactly `bytes.len()` bytes for the duration
+    // of the call, which writes at most that many.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if usize::try_from(got).ok() != Some(bytes.len()) {
+        use std::io::Read;
+        File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
+/// The host's name (`uname`'s nodename, as `gethostname(2)` gives it), or `null` when it cannot be
+/// read.
+pub fn hostname() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: `buffer` is live and writable for `buffer.len()` bytes; gethostname writes at most
+    // that many (and the last byte stays 0 below, so the name is terminated).
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len() - 1) };
+    if status != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    Some(String::from_utf8_lossy(&buffer[..end]).into_owned()).filter(|name| !name.is_empty())
 }
 
 /// A refused call, as recorded.
@@ -404,13 +590,28 @@ pub struct HandlerRecord {
     pub decider: String,
     /// The kinds it may tolerate.
     pub declared: Vec<&'static str>,
+    /// The plugin file, when the handler is a plugin loaded by `--handler-plugin`.
+    pub plugin: Option<PluginFileRecord>,
+}
+
+/// The plugin's file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginFileRecord {
+    /// `--handler-plugin` as given (absolute).
+    pub path: String,
+    /// The SHA-256 of the loaded file, in lowercase hexadecimal.
+    pub sha256: String,
 }
 
 /// The workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkloadRecord {
-    /// Its argv.
+    /// Its argv with `--report-argv`; otherwise only `argv[0]` (arguments can hold secrets).
     pub argv: Vec<String>,
+    /// Whether `argv` is complete (`--report-argv`).
+    pub argv_complete: bool,
+    /// The program that was exec'd, its path resolved (null when the boot stopped before).
+    pub program: Option<String>,
     /// Its pid in the supervisor's PID namespace, once it exists.
     pub pid: Option<i32>,
     /// The names (never the values) of the environment variables it gets.
@@ -424,6 +625,18 @@ pub struct HardeningReport {
     pub version: u32,
     /// This supervisor's version.
     pub supervisor_version: &'static str,
+    /// `boot` (the workload runs; a final record follows) or `final`.
+    pub record: RecordKind,
+    /// This run's random id (a version 4 UUID), the same in every record and finding of the run.
+    pub run_id: String,
+    /// The host's name (null when it cannot be read).
+    pub hostname: Option<String>,
+    /// When the supervisor started the run.
+    pub started_at: Timestamp,
+    /// When the final record was made: the workload ended or the boot stopped (null before).
+    pub ended_at: Option<Timestamp>,
+    /// How the workload ended (null until it has, and for a boot that stopped).
+    pub exit: Option<ExitRecord>,
     /// `running` once the workload exec'd, else `aborted`.
     pub outcome: Outcome,
     /// The error line when aborted.
@@ -439,16 +652,24 @@ pub struct HardeningReport {
 }
 
 impl HardeningReport {
-    /// A report with every step not reached yet.
+    /// A report with every step not reached yet, started now, with the whole `argv`.
     pub fn new(environment: FailureContext, argv: &[std::ffi::OsString]) -> Self {
         HardeningReport {
             version: SCHEMA_VERSION,
             supervisor_version: env!("CARGO_PKG_VERSION"),
+            record: RecordKind::Boot,
+            // An id that could not be drawn is left empty here; `run` refuses to start without one.
+            run_id: run_id().unwrap_or_default(),
+            hostname: hostname(),
+            started_at: Timestamp::now(),
+            ended_at: None,
+            exit: None,
             outcome: Outcome::Aborted,
             error: None,
             handler: HandlerRecord {
                 decider: "strict".to_owned(),
                 declared: Vec::new(),
+                plugin: None,
             },
             environment,
             steps: Step::ALL.into_iter().map(StepRecord::new).collect(),
@@ -457,6 +678,8 @@ impl HardeningReport {
                     .iter()
                     .map(|arg| arg.to_string_lossy().into_owned())
                     .collect(),
+                argv_complete: true,
+                program: None,
                 pid: None,
                 env: Vec::new(),
             },
@@ -491,8 +714,8 @@ impl HardeningReport {
         reason: Option<&str>,
         decision: Decision,
     ) {
-        let record = self.step(refusal.step);
         let call = CallRecord::from(refusal);
+        let record = self.step(refusal.step);
         record.decision = decision;
         record.syscall = Some(call.syscall);
         record.errno = Some(call.errno);
@@ -521,11 +744,100 @@ impl HardeningReport {
         record.decision = Decision::NotRequested;
     }
 
-    /// Writes the report as one JSON document followed by a newline, and closes the writer.
-    pub fn write(&self, writer: ReportWriter) -> std::io::Result<()> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+    /// Keeps only `argv[0]` unless `complete` (`--report-argv`).
+    pub fn redact_argv(&mut self, complete: bool) {
+        if !complete {
+            self.workload.argv.truncate(1);
+        }
+        self.workload.argv_complete = complete;
+    }
+
+    /// Makes this the final record: the boot stopped (`exit` None) or the workload ended.
+    pub fn finish(&mut self, exit: Option<crate::supervise::Ended>) {
+        let now = Timestamp::now();
+        let duration = now.0.duration_since(self.started_at.0).unwrap_or_default();
+        self.record = RecordKind::Final;
+        self.ended_at = Some(now);
+        self.exit = exit.map(|ended| ExitRecord::new(ended, duration));
+    }
+
+    /// Writes the report: a file is rewritten from the start as one pretty-printed JSON document
+    /// and truncated to it; a descriptor gets one compact JSON line.
+    pub fn write(&self, writer: &mut ReportWriter) -> std::io::Result<()> {
+        let mut text = if writer.lines {
+            serde_json::to_vec(self)
+        } else {
+            serde_json::to_vec_pretty(self)
+        }
+        .map_err(std::io::Error::other)?;
         text.push(b'\n');
-        let mut file = writer.0;
-        file.write_all(&text)
+        if !writer.lines {
+            writer.file.rewind()?;
+            writer.file.set_len(0)?;
+        }
+        writer.file.write_all(&text)?;
+        writer.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, micros: u32) -> String {
+        Timestamp(SystemTime::UNIX_EPOCH + Duration::new(secs, micros * 1000)).to_string()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        // 2000-02-29 (a leap day of a century divisible by 400) and the day after.
+        assert_eq!(at(951_782_400, 1), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(at(951_868_799, 999_999), "2000-02-29T23:59:59.999999Z");
+        assert_eq!(at(951_868_800, 0), "2000-03-01T00:00:00.000000Z");
+        // 2100 is not a leap year: 2100-02-28 is followed by 2100-03-01.
+        assert_eq!(at(4_107_542_399, 0), "2100-02-28T23:59:59.000000Z");
+        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000000Z");
+        assert_eq!(at(1_795_886_721, 123_456), "2026-11-28T17:25:21.123456Z");
+        assert_eq!(
+            Timestamp(SystemTime::UNIX_EPOCH + Duration::from_millis(1500)).unix_millis(),
+            1500
+        );
+    }
+
+    #[test]
+    fn run_ids_are_random_version_4_uuids() {
+        let first = run_id().unwrap();
+        let second = run_id().unwrap();
+        assert_ne!(first, second);
+        let groups: Vec<&str> = first.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'), "{first}");
+        assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{first}");
+    }
+
+    #[test]
+    fn exit_records_tell_exited_from_killed() {
+        use crate::supervise::Ended;
+        use nix::sys::signal::Signal;
+        let exited = ExitRecord::new(Ended::Exited(3), Duration::from_millis(1200));
+        assert_eq!(
+            (
+                exited.outcome,
+                exited.code,
+                exited.signal,
+                exited.exit_code,
+                exited.duration_ms
+            ),
+            (ExitOutcome::Exited, Some(3), None, 3, 1200)
+        );
+        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL), Duration::ZERO);
+        assert_eq!(
+            (killed.outcome, killed.code, killed.signal, killed.exit_code),
+            (ExitOutcome::Killed, None, Some("SIGKILL"), 137)
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! The binary and the plugin shared objects are built by `cargo build --workspace`, which the
 //! README's test command runs before `cargo test`.
 
+pub mod python;
+
 use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
 use std::io::Write;

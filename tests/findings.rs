@@ -1,0 +1,170 @@
+//! OCSF findings (`--findings FILE|fd:N`): one Detection Finding per tolerated or aborting
+//! refusal, validated by ocsf-emitter from PyPI (the OCSF 1.5.0 schema as Pydantic models, plus
+//! its invariants), tied to the report by the run id.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use sandbox_tests::{plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch};
+use serde_json::Value;
+
+/// Validates JSON lines with tests/ocsf/validate_findings.py and returns them parsed.
+fn validated(text: &str) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ocsf/validate_findings.py");
+    let mut child = Command::new(sandbox_tests::python::python())
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the OCSF validator refused the findings:\n{said}{}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        said.ends_with(&format!("{} valid\n", lines.len())),
+        "{said}"
+    );
+    lines
+}
+
+fn run_with_findings(
+    launch: &Launch,
+    flags: &[&str],
+) -> (sandbox_tests::Outcome, Value, Vec<Value>) {
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let findings = dir.path().join("findings.jsonl");
+    let mut args: Vec<OsString> = vec![
+        "--report".into(),
+        report.clone().into(),
+        "--findings".into(),
+        findings.clone().into(),
+    ];
+    args.extend(flags.iter().map(OsString::from));
+    let outcome = run_supervisor(launch, args);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&findings)
+        .unwrap_or_else(|err| panic!("no findings ({err}):\n{}", outcome.stderr));
+    (outcome, report, validated(&text))
+}
+
+#[test]
+fn tolerated_refusal_is_one_medium_finding() {
+    require_root!();
+    // An outer filter (like a container runtime's profile) refuses the network namespace with
+    // EPERM; outer-sandbox tolerates it.
+    let launch = Launch {
+        outer_refuses: Some("netns".to_owned()),
+        ..Launch::default()
+    };
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    let (outcome, report, findings) = run_with_findings(
+        &launch,
+        &["--handler-plugin", outer.to_str().unwrap(), "--", "true"],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
+    assert_eq!(finding["class_uid"], 2004);
+    assert_eq!(finding["type_uid"], 200401);
+    assert_eq!(finding["severity_id"], 3);
+    assert_eq!(finding["metadata"]["product"]["name"], "sandbox-supervisor");
+    assert_eq!(finding["metadata"]["correlation_uid"], report["run_id"]);
+    assert_eq!(finding["device"]["hostname"], report["hostname"]);
+    assert_eq!(
+        finding["finding_info"]["uid"],
+        format!("{}/network-namespace", report["run_id"].as_str().unwrap())
+    );
+    assert_eq!(
+        finding["finding_info"]["title"],
+        "hardening step tolerated: network-namespace"
+    );
+    let unmapped = &finding["unmapped"];
+    assert_eq!(unmapped["step"], "network-namespace");
+    assert_eq!(unmapped["decision"], "tolerated");
+    assert_eq!(unmapped["errno"], libc::EPERM);
+    assert_eq!(unmapped["errno_name"], "EPERM");
+    assert_eq!(unmapped["decider"], "plugin:outer-sandbox@0.1.0");
+    assert!(unmapped["missing_protection"].is_string());
+    // The finding's time lies within the run.
+    let time = finding["time"].as_i64().unwrap();
+    assert!(time > 1_700_000_000_000, "{time}");
+}
+
+#[test]
+fn aborted_refusal_is_one_low_finding_with_the_reason() {
+    require_root!();
+    let launch = Launch {
+        unprivileged: true,
+        ..Launch::default()
+    };
+    let (outcome, report, findings) = run_with_findings(&launch, &["--no-userns", "--", "true"]);
+    assert_eq!(outcome.code, 120, "{}", outcome.stderr);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
+    assert_eq!(finding["severity_id"], 2);
+    assert_eq!(finding["unmapped"]["decision"], "aborted");
+    assert_eq!(finding["unmapped"]["decider"], "strict");
+    assert_eq!(finding["unmapped"]["reason"], report["error"]);
+    assert_eq!(finding["metadata"]["correlation_uid"], report["run_id"]);
+}
+
+#[test]
+fn no_refusal_no_finding() {
+    require_root!();
+    let (outcome, _, findings) = run_with_findings(&Launch::default(), &["--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(findings.is_empty(), "{findings:?}");
+}
+
+#[test]
+fn findings_on_a_descriptor() {
+    require_root!();
+    let dir = scratch();
+    let path = dir.path().join("findings.jsonl");
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--init-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "exec 4>{}; exec \"$0\" --no-userns --findings fd:4 -- true",
+            path.display()
+        ))
+        .arg(supervisor_bin())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(120));
+    let findings = validated(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0]["unmapped"]["step"], "network-namespace");
+}
+
+#[test]
+fn report_and_findings_cannot_share_a_descriptor() {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("exec 3>/dev/null; exec \"$0\" --report-fd 3 --findings fd:3 -- true")
+        .arg(supervisor_bin())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "sandbox-supervisor: error: --report-fd 3 and --findings fd:3 name the same descriptor; give each its own (see --help)\n"
+    );
+}

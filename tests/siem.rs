@@ -1,0 +1,301 @@
+//! The report as a SIEM takes it: RFC 3339 timestamps, a run id, the host's name, the plugin's path
+//! and digest, argv only on request, and a final record when the workload ends (`--report FILE`
+//! rewritten complete, `--report-fd N` a second JSON line). Every record is validated against
+//! docs/report.schema.json.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use sandbox_tests::{plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch};
+use serde_json::Value;
+
+fn validate(record: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the documented schema is a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(record)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "record does not validate: {errors:?}\n{record:#}"
+    );
+}
+
+/// Parses an RFC 3339 UTC timestamp as written by the supervisor into microseconds since the
+/// epoch, checking every field's range (the schema's pattern checks only the shape).
+fn micros(text: &str) -> i128 {
+    let (date, time) = text.split_once('T').expect("T");
+    let time = time.strip_suffix('Z').expect("UTC");
+    let date: Vec<i128> = date.split('-').map(|part| part.parse().unwrap()).collect();
+    let (hms, fraction) = time.split_once('.').expect("fraction");
+    let hms: Vec<i128> = hms.split(':').map(|part| part.parse().unwrap()).collect();
+    assert!(
+        (1..=12).contains(&date[1]) && (1..=31).contains(&date[2]),
+        "{text}"
+    );
+    assert!(hms[0] < 24 && hms[1] < 60 && hms[2] < 61, "{text}");
+    assert_eq!(fraction.len(), 6, "{text}");
+    // Days from civil (Howard Hinnant), independent of the supervisor's conversion.
+    let (y, m, d) = (date[0] - i128::from(date[1] <= 2), date[1], date[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]) * 1_000_000)
+        + fraction.parse::<i128>().unwrap()
+}
+
+fn now_micros() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i128
+}
+
+fn hostname() -> String {
+    let output = Command::new("hostname").output().expect("hostname");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn sha256(path: &Path) -> String {
+    let output = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn run_with_report_file(launch: &Launch, flags: &[&str]) -> (sandbox_tests::Outcome, Value) {
+    let dir = scratch();
+    let path = dir.path().join("report.json");
+    let mut args: Vec<OsString> = vec!["--report".into(), path.clone().into()];
+    args.extend(flags.iter().map(OsString::from));
+    let outcome = run_supervisor(launch, args);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
+    let report: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
+    validate(&report);
+    (outcome, report)
+}
+
+#[test]
+fn report_file_is_rewritten_complete_with_the_workload_end() {
+    require_root!();
+    let before = now_micros();
+    let (outcome, report) = run_with_report_file(
+        &Launch::default(),
+        &["--", "sh", "-c", "sleep 0.2; exit 3", "secret-token"],
+    );
+    let after = now_micros();
+    assert_eq!(outcome.code, 3, "{}", outcome.stderr);
+    assert_eq!(report["record"], "final");
+    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["exit"]["outcome"], "exited");
+    assert_eq!(report["exit"]["code"], 3);
+    assert_eq!(report["exit"]["signal"], Value::Null);
+    assert_eq!(report["exit"]["exit_code"], 3);
+
+    // Timestamps: real RFC 3339 instants, in order, around this run; the duration agrees.
+    let started = micros(report["started_at"].as_str().unwrap());
+    let ended = micros(report["ended_at"].as_str().unwrap());
+    assert!(before - 1_000 <= started && started <= ended && ended <= after + 1_000);
+    let duration = report["exit"]["duration_ms"].as_i64().unwrap() as i128;
+    assert!(duration >= 200, "the workload slept 200 ms: {duration}");
+    assert!(((ended - started) / 1000 - duration).abs() <= 1);
+
+    // Identity of the run and the host.
+    let run_id = report["run_id"].as_str().unwrap();
+    assert_eq!(run_id.len(), 36);
+    assert_eq!(report["hostname"], hostname());
+    assert_eq!(report["supervisor_version"], env!("CARGO_PKG_VERSION"));
+
+    // argv is withheld by default: only the program, never the argument holding a secret.
+    assert_eq!(report["workload"]["argv"], serde_json::json!(["sh"]));
+    assert_eq!(report["workload"]["argv_complete"], false);
+    assert!(!report.to_string().contains("secret-token"));
+    let program = report["workload"]["program"].as_str().unwrap();
+    assert!(
+        program.starts_with('/') && program.ends_with("/sh"),
+        "{program}"
+    );
+
+    // Capability sets by name are there (a SIEM alerts on a non-empty one).
+    let caps = &report["steps"][4]["verified"]["sets"];
+    assert_eq!(caps["effective"], serde_json::json!([]));
+
+    // The strict handler has no plugin file.
+    assert_eq!(report["handler"]["plugin"], Value::Null);
+}
+
+#[test]
+fn run_ids_differ_between_runs() {
+    require_root!();
+    let (_, first) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    let (_, second) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    assert_ne!(first["run_id"], second["run_id"]);
+}
+
+#[test]
+fn report_argv_lists_the_whole_command() {
+    require_root!();
+    let (outcome, report) = run_with_report_file(
+        &Launch::default(),
+        &["--report-argv", "--", "sh", "-c", "exit 0", "an argument"],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        report["workload"]["argv"],
+        serde_json::json!(["sh", "-c", "exit 0", "an argument"])
+    );
+    assert_eq!(report["workload"]["argv_complete"], true);
+}
+
+#[test]
+fn plugin_path_and_sha256_are_those_of_the_loaded_file() {
+    require_root!();
+    let path = plugin("sandbox-plugin-outer-sandbox");
+    let (outcome, report) = run_with_report_file(
+        &Launch::default(),
+        &["--handler-plugin", path.to_str().unwrap(), "--", "true"],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(report["handler"]["plugin"]["path"], path.to_str().unwrap());
+    assert_eq!(report["handler"]["plugin"]["sha256"], sha256(&path));
+}
+
+#[test]
+fn aborted_boot_is_one_final_record_without_exit() {
+    require_root!();
+    let launch = Launch {
+        unprivileged: true,
+        ..Launch::default()
+    };
+    let (outcome, report) = run_with_report_file(&launch, &["--no-userns", "--", "true"]);
+    assert_eq!(outcome.code, 120, "{}", outcome.stderr);
+    assert_eq!(report["record"], "final");
+    assert_eq!(report["outcome"], "aborted");
+    assert_eq!(report["exit"], Value::Null);
+    assert!(
+        micros(report["ended_at"].as_str().unwrap())
+            >= micros(report["started_at"].as_str().unwrap())
+    );
+    assert!(report["error"]
+        .as_str()
+        .unwrap()
+        .contains("network-namespace refused"));
+}
+
+/// `--report-fd` on a FIFO: the boot record arrives as one line while the workload still runs
+/// (it waits for a line on its standard input), the final record as a second line when it ends,
+/// then end-of-file.
+#[test]
+fn report_fd_gets_a_boot_line_then_a_final_line() {
+    require_root!();
+    let dir = scratch();
+    let fifo = dir.path().join("report.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3>"$1"; exec "$0" --report-fd 3 -- sh -c 'read line; kill -TERM $$'"#)
+        .arg(supervisor_bin())
+        .arg(&fifo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(std::fs::File::open(&fifo).unwrap()).lines();
+
+    let boot: Value = serde_json::from_str(&lines.next().expect("a boot line").unwrap()).unwrap();
+    validate(&boot);
+    assert_eq!(boot["record"], "boot");
+    assert_eq!(boot["outcome"], "running");
+    assert_eq!(boot["ended_at"], Value::Null);
+    assert_eq!(boot["exit"], Value::Null);
+
+    // The workload is still waiting for its line: nothing more has been written.
+    writeln!(child.stdin.take().unwrap(), "go").unwrap();
+    let end: Value = serde_json::from_str(&lines.next().expect("a final line").unwrap()).unwrap();
+    validate(&end);
+    assert_eq!(end["record"], "final");
+    assert_eq!(end["run_id"], boot["run_id"]);
+    assert_eq!(end["started_at"], boot["started_at"]);
+    assert_eq!(end["exit"]["outcome"], "killed");
+    assert_eq!(end["exit"]["signal"], "SIGTERM");
+    assert_eq!(end["exit"]["code"], Value::Null);
+    assert_eq!(end["exit"]["exit_code"], 128 + 15);
+    assert!(lines.next().is_none(), "nothing after the final line");
+
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Debian's own validator (python3-jsonschema, older than the Rust crate) takes the schema: its
+/// `$id` and references resolve, and it validates a final record and refuses a broken one.
+#[test]
+fn debian_python3_jsonschema_validates_the_report() {
+    require_root!();
+    let probe = Command::new("/usr/bin/python3")
+        .args(["-c", "import jsonschema"])
+        .output();
+    if !probe.is_ok_and(|output| output.status.success()) {
+        sandbox_tests::skip_or_fail("needs Debian's python3-jsonschema (tests/run.sh installs it)");
+        return;
+    }
+    let (_, report) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    let mut broken = report.clone();
+    broken["exit"]["outcome"] = "vanished".into();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+    let script = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+for line in sys.stdin:
+    errors = [error.message for error in validator.iter_errors(json.loads(line))]
+    print("valid" if not errors else "invalid: " + "; ".join(errors))
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!("{report}\n{broken}\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(lines.len(), 2, "{said}");
+    assert_eq!(lines[0], "valid");
+    assert!(lines[1].starts_with("invalid: "), "{said}");
+}

@@ -1,0 +1,49 @@
+//! `gen-assets OUT_DIR`: writes the man page (`man1/sandbox-supervisor.1`, and one page per
+//! subcommand) and the shell completions (`completions/`: bash, zsh, fish) of `sandbox-supervisor`,
+//! generated from the same clap definition the binary parses with, so that they never drift.
+//!
+//! `packaging/build-deb.sh` runs it before `cargo deb`.
+
+use std::path::{Path, PathBuf};
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+use sandbox_supervisor::cli::Cli;
+
+const NAME: &str = "sandbox-supervisor";
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let (Some(out), None) = (args.next(), args.next()) else {
+        eprintln!("gen-assets: error: usage: gen-assets OUT_DIR");
+        std::process::exit(2);
+    };
+    if let Err(err) = generate(&PathBuf::from(out)) {
+        eprintln!("gen-assets: error: {err}");
+        std::process::exit(1);
+    }
+}
+
+fn generate(out: &Path) -> std::io::Result<()> {
+    let man = out.join("man1");
+    std::fs::create_dir_all(&man)?;
+    // One page for the command and one per subcommand (`sandbox-supervisor-probe.1`).
+    clap_mangen::generate_to(Cli::command(), &man)?;
+    // clap_mangen files the text after the options (`after_long_help`: the exit codes) under
+    // "EXTRA"; man pages call it EXIT STATUS.
+    let page = man.join(format!("{NAME}.1"));
+    let text = std::fs::read_to_string(&page)?;
+    if !text.contains(".SH EXTRA\n") {
+        return Err(std::io::Error::other(
+            "the man page has no EXTRA section for the exit codes",
+        ));
+    }
+    std::fs::write(&page, text.replace(".SH EXTRA\n", ".SH \"EXIT STATUS\"\n"))?;
+
+    let completions = out.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        clap_complete::generate_to(shell, &mut Cli::command(), NAME, &completions)?;
+    }
+    Ok(())
+}
