@@ -554,7 +554,10 @@ while True:
         break
     text += chunk
 sys.stdout.flush()
-print("report " + (json.dumps(json.loads(text)) if text.strip() else "none"), flush=True)
+# A descriptor gets the boot record, then the final record when the workload ends: the first
+# says what the boot did.
+lines = [line for line in text.splitlines() if line.strip()]
+print("report " + (json.dumps(json.loads(lines[0])) if lines else "none"), flush=True)
 sys.exit(code if code >= 0 else 128 - code)
 "#;
 
