@@ -40,11 +40,7 @@ fn run_within(limit: Duration, args: &[OsString]) -> (Outcome, Duration) {
     }
     let elapsed = start.elapsed();
     let output = child.wait_with_output().expect("collect output");
-    let outcome = Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let outcome = Outcome::from(output);
     (outcome, elapsed)
 }
 
@@ -478,11 +474,7 @@ fn run_as_nobody(groups: &str, user: &str, extra: &[&str]) -> Outcome {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Outcome::from(output)
 }
 
 #[test]
@@ -568,11 +560,7 @@ fn run_with_faked(calls: &str) -> Outcome {
         .stdin(Stdio::null())
         .output()
         .expect("fake-success");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Outcome::from(output)
 }
 
 #[test]
@@ -612,11 +600,7 @@ fn a_drop_that_keeps_the_capabilities_is_refused() {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv");
-    let outcome = Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let outcome = Outcome::from(output);
     assert_eq!(outcome.code, 123, "{}", outcome.stderr);
     assert!(
         outcome.error_line().starts_with(

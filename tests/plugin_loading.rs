@@ -639,11 +639,7 @@ exec chroot "$root" "$@"
         .args(args)
         .stdin(std::process::Stdio::null());
     let output = command.output().expect("start unshare");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Outcome::from(output)
 }
 
 /// `outer-sandbox` on a plain host (no clue, nothing declared) aborts an unprivileged caller's

@@ -5,54 +5,35 @@ use sandbox_supervisor::cli::{
 use sandbox_supervisor::probe::probe;
 use sandbox_supervisor::{exit, run};
 
+/// Prints a usage error (`message` without the `sandbox-supervisor: error: ` prefix) as one line,
+/// text or JSON, and exits 2.
+fn usage_exit(json: bool, message: &str) -> ! {
+    match json {
+        true => eprintln!("{}", exit::json_line(message, exit::USAGE, None)),
+        false => eprintln!("sandbox-supervisor: error: {message}"),
+    }
+    std::process::exit(exit::USAGE)
+}
+
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // --help and --version are not errors; every usage error is one line.
+        Err(err) if err.use_stderr() => usage_exit(
+            json_requested(std::env::args_os()),
+            usage_error_line(&err).trim_start_matches("sandbox-supervisor: error: "),
+        ),
         Err(err) => {
-            // --help and --version are not errors; every usage error is one line.
-            if err.use_stderr() {
-                let line = usage_error_line(&err);
-                match json_requested(std::env::args_os()) {
-                    true => eprintln!(
-                        "{}",
-                        exit::json_line(
-                            line.trim_start_matches("sandbox-supervisor: error: "),
-                            exit::USAGE,
-                            None
-                        )
-                    ),
-                    false => eprintln!("{line}"),
-                }
-                std::process::exit(exit::USAGE);
-            }
             let _ = err.print();
             std::process::exit(0);
         }
     };
     let json = cli.logging.log_format == LogFormat::Json;
     if let Some(line) = cli.conflict() {
-        match json {
-            true => eprintln!(
-                "{}",
-                exit::json_line(
-                    line.trim_start_matches("sandbox-supervisor: error: "),
-                    exit::USAGE,
-                    None
-                )
-            ),
-            false => eprintln!("{line}"),
-        }
-        std::process::exit(exit::USAGE);
+        usage_exit(json, line.trim_start_matches("sandbox-supervisor: error: "));
     }
     if let Err(err) = cli.logging.init() {
-        match json {
-            true => eprintln!(
-                "{}",
-                exit::json_line(&exit::one_line(&err), exit::USAGE, None)
-            ),
-            false => exit::report(&err),
-        }
-        std::process::exit(exit::USAGE);
+        usage_exit(json, &exit::one_line(&err));
     }
     let log_json = json;
     if let Some(Command::Simulate(args)) = &cli.subcommand {

@@ -220,6 +220,24 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Outcome {
+    /// What a finished command showed: its exit code (128+N when signal N killed it), standard
+    /// output and standard error.
+    fn from(output: std::process::Output) -> Self {
+        let code = match output.status.code() {
+            Some(code) => code,
+            None => {
+                128 + std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0)
+            }
+        };
+        Outcome {
+            code,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 impl Outcome {
     /// The lines of standard error that start with `sandbox-supervisor: error:`.
     pub fn error_lines(&self) -> Vec<&str> {
@@ -267,16 +285,9 @@ where
     }
     argv.push(supervisor_bin().into());
     argv.extend(args.into_iter().map(Into::into));
-    let output = output_of(Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()));
-    let code = match output.status.code() {
-        Some(code) => code,
-        None => 128 + std::os::unix::process::ExitStatusExt::signal(&output.status).unwrap_or(0),
-    };
-    Outcome {
-        code,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Outcome::from(output_of(
+        Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()),
+    ))
 }
 
 /// Runs `command` to completion. A binary that another test thread is staging at that moment can
