@@ -64,3 +64,103 @@ fn an_unknown_capability_is_a_usage_error() {
         outcome.stderr
     );
 }
+
+#[test]
+fn a_capability_that_reaches_the_host_cannot_be_added() {
+    // The sandbox shares the host's file system: these reach host files, ids, devices, the
+    // terminal or the sandbox's own init.
+    for cap in [
+        "SETUID",
+        "SETFCAP",
+        "MKNOD",
+        "CHOWN",
+        "FOWNER",
+        "DAC_OVERRIDE",
+        "SYS_ADMIN",
+        "SYS_PTRACE",
+    ] {
+        let outcome = run_supervisor(&Launch::default(), ["--cap-add", cap, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{cap}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().contains("only CAP_NET_BIND_SERVICE"),
+            "{cap}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+/// The sandbox's init is PID 1 of the workload's namespace and, for a root caller, root: once the
+/// workload exists it keeps only CAP_KILL, no descriptor but its status pipe, and is not dumpable,
+/// so the workload cannot open its /proc entries.
+#[test]
+fn the_init_keeps_only_cap_kill_and_is_not_dumpable() {
+    require_root!();
+    let outcome = run_supervisor(
+        &Launch::default(),
+        [
+            "--log-level",
+            "error",
+            "--allow-root",
+            "--user",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/1/status; readlink /proc/1/fd/0 >/dev/null 2>&1 && echo fd-read; \
+             cat /proc/1/mem >/dev/null 2>&1 && echo mem-read; true",
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            status_field(&outcome.stdout, set),
+            Some("0000000000000020"),
+            "{set}: {}",
+            outcome.stdout
+        );
+    }
+    assert_eq!(status_field(&outcome.stdout, "NoNewPrivs"), Some("1"));
+    for access in ["fd-read", "mem-read"] {
+        assert!(
+            !outcome.stdout.contains(access),
+            "{access}:\n{}",
+            outcome.stdout
+        );
+    }
+}
+
+/// POSIX message queues: the sandbox's /dev/mqueue is its own IPC namespace's.
+#[test]
+fn the_hosts_message_queues_stay_out_of_the_sandbox() {
+    require_root!();
+    let dir = std::path::Path::new("/dev/mqueue");
+    let created = !dir.exists();
+    if created {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "mqueue", "mqueue-test", "/dev/mqueue"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(mounted, "mount mqueue on /dev/mqueue");
+    let queue = dir.join("sandbox-test-host-queue");
+    std::fs::File::create(&queue).unwrap();
+    let outcome = run_supervisor(
+        &Launch::default(),
+        ["--log-level", "error", "--", "ls", "-a", "/dev/mqueue"],
+    );
+    let _ = std::fs::remove_file(&queue);
+    let _ = std::process::Command::new("umount")
+        .arg("/dev/mqueue")
+        .status();
+    if created {
+        let _ = std::fs::remove_dir(dir);
+    }
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        !outcome.stdout.contains("sandbox-test-host-queue"),
+        "{}",
+        outcome.stdout
+    );
+}

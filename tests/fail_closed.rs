@@ -611,3 +611,103 @@ fn a_drop_that_keeps_the_capabilities_is_refused() {
     );
     assert_eq!(outcome.stdout, "", "the workload ran");
 }
+
+/// A profile that denies `write` (so the workload cannot say it is ready): the supervisor ends at
+/// once with its own code and one line naming the likely cause, and nothing of the run is left.
+#[test]
+fn a_profile_that_denies_write_ends_the_boot_at_once() {
+    require_root!();
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let profile = write_file(
+        dir.path(),
+        "deny-write.json",
+        r#"{"workload": {"mismatch_action": "allow", "match_action": {"errno": 1},
+            "filter": [{"syscall": "write"}]}}"#,
+    );
+    let mut args = vec![
+        "--seccomp-profile".to_owned(),
+        profile.display().to_string(),
+    ];
+    args.extend(marked(&marker, "true"));
+    let started = Instant::now();
+    let outcome = run_supervisor(&Launch::default(), args);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("denies write"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!marker.exists(), "the workload ran");
+}
+
+/// SIGTERM while the boot waits for a slow plugin: the supervisor still ends within the plugin's
+/// deadline with a documented code and one line, writes an aborted report, and leaves no process
+/// behind (the signal is blocked from the start of the boot, never lost, never half-way fatal).
+#[test]
+fn sigterm_during_the_boot_ends_it_within_the_deadline() {
+    require_root!();
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let report = dir.path().join("report.json");
+    let pidfile = dir.path().join("pid");
+    let config = write_file(
+        dir.path(),
+        "sleep.json",
+        &format!(
+            r#"{{"mode": "sleep-handle", "pidfile": "{}"}}"#,
+            pidfile.display()
+        ),
+    );
+    let mut command = Command::new(helper_bin("outer-seccomp"));
+    command
+        .args(["netns", "--"])
+        .arg(supervisor_bin())
+        .arg("--report")
+        .arg(&report)
+        .arg("--handler-plugin")
+        .arg(plugin("test-plugin-misbehaving"))
+        .arg("--handler-config")
+        .arg(&config)
+        .args(["--handler-timeout", "3"])
+        .args(marked(&marker, "true"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let supervisor = nix::unistd::Pid::from_raw(child.id() as i32);
+    // The plugin writes its pid once it sleeps in handle: the boot is under way.
+    let waiting = Instant::now();
+    while !pidfile.exists() && waiting.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(pidfile.exists(), "the plugin was never asked");
+    nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    let outcome = Outcome::from(child.wait_with_output().unwrap());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!([119, 143].contains(&outcome.code), "{}", outcome.stderr);
+    outcome.error_line();
+    assert!(!marker.exists(), "the workload ran");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("\"outcome\": \"aborted\""), "{text}");
+    let sleeper = std::fs::read_to_string(&pidfile).unwrap();
+    let sleeper = sleeper.trim();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !Path::new(&format!("/proc/{sleeper}")).exists()
+            || std::fs::read_to_string(format!("/proc/{sleeper}/stat")).is_ok_and(|stat| stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))),
+        "the plugin's sleeping process survived"
+    );
+}

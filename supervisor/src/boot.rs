@@ -667,6 +667,35 @@ fn verify_sandbox(
         report.step(Step::Capabilities).verified = evidence;
     }
 
+    // The init keeps only CAP_KILL once the workload exists (it hardens itself right after the
+    // fork, concurrently with the workload's own steps: give it a moment).
+    let init_caps = {
+        let allowed = 1u64 << crate::spawn::INIT_CAPABILITY;
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            let caps = Status::read(Process::Pid(paused.init()))?.caps;
+            held = caps
+                .sets()
+                .into_iter()
+                .filter(|(name, mask)| {
+                    mask.is_some_and(|mask| mask & !allowed != 0) && (*name != "CapBnd" || setpcap)
+                })
+                .map(|(name, _)| name)
+                .collect::<Vec<_>>();
+            if held.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(250));
+        }
+        held
+    };
+    if !init_caps.is_empty() {
+        return Err(unverified(
+            Step::Capabilities,
+            format!("the sandbox's init still holds more than CAP_KILL in {init_caps:?}"),
+        ));
+    }
+
     // Ids.
     let evidence = Evidence::Ids {
         uid: status.uid.clone(),

@@ -238,6 +238,16 @@ pub const NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
+/// The capabilities `--cap-add` may keep: none of them reaches the host's file system, ids,
+/// devices or kernel, which the sandbox shares (Docker's defaults such as SETUID, SETFCAP, MKNOD,
+/// CHOWN, FOWNER or DAC_OVERRIDE all do here, and SYS_PTRACE reaches the sandbox's init).
+pub const ADDABLE: [u32; 4] = [
+    10, // CAP_NET_BIND_SERVICE
+    11, // CAP_NET_BROADCAST
+    14, // CAP_IPC_LOCK
+    29, // CAP_AUDIT_WRITE
+];
+
 /// The capability called `name` (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`, any case).
 pub fn by_name(name: &str) -> Option<u32> {
     let upper = name.to_ascii_uppercase();

@@ -103,8 +103,9 @@ pub struct BootArgs {
     pub seccomp_profile: Option<PathBuf>,
 
     /// Keep this capability in the workload (Docker's spelling: NET_BIND_SERVICE or
-    /// CAP_NET_BIND_SERVICE); logged at WARN and reported. Repeatable. Without it the workload holds
-    /// no capability at all.
+    /// CAP_NET_BIND_SERVICE): one of NET_BIND_SERVICE, NET_BROADCAST, IPC_LOCK, AUDIT_WRITE (the
+    /// others reach the host's shared file system, ids, devices or kernel). Logged at WARN and
+    /// reported. Repeatable. Without it the workload holds no capability at all.
     #[arg(long, value_name = "NAME", value_parser = parse_capability, global = true)]
     pub cap_add: Vec<u32>,
 
@@ -244,7 +245,15 @@ fn parse_disabled_step(text: &str) -> Result<Step, String> {
 }
 
 fn parse_capability(text: &str) -> Result<u32, String> {
-    crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))
+    let cap = crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))?;
+    if crate::caps::ADDABLE.contains(&cap) {
+        Ok(cap)
+    } else {
+        Err(format!(
+            "{text} would give the workload a way to the host's files, ids, devices or kernel (it shares the host's file system); only {} may be added",
+            crate::caps::ADDABLE.map(|cap| crate::caps::NAMES[cap as usize]).join(", ")
+        ))
+    }
 }
 
 fn parse_env(text: &str) -> Result<OsString, String> {

@@ -331,7 +331,9 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
         None => None,
     };
-    let booted = start(&options, mask, &signals, &mut report);
+    // The plugin's digest is only for the records: a run that writes none does not hash it.
+    let recorded = writer.is_some() || findings.is_some();
+    let booted = start(&options, recorded, mask, &signals, &mut report);
     let result = match booted {
         Ok(sandbox) => {
             report.outcome = Outcome::Running;
@@ -391,6 +393,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
 /// Registers the handler, prepares, boots, releases: everything up to a running workload.
 fn start(
     options: &RunOptions,
+    recorded: bool,
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
@@ -406,7 +409,7 @@ fn start(
         )?;
     }
     report.handler = handler_record();
-    if let Some(path) = &options.handler_plugin {
+    if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;

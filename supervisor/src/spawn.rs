@@ -825,11 +825,37 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     // The init keeps no end of the handshake: end of file then means the workload exec'd or died.
     drop(channel);
     drop(go);
+    harden_init(plan.last_cap, ended.as_raw_fd());
     let status = init_loop(workload, plan.performs(Step::PidNamespace));
     // SAFETY: `status` is valid for 4 bytes of reads; `ended` is the pipe's open write end.
     let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
     // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
     unsafe { libc::_exit(0) }
+}
+
+/// The only capability the init keeps once the workload exists: it signals the workload (and, for
+/// job control, every process of the namespace), which may run as another uid.
+pub const INIT_CAPABILITY: u32 = 5; // CAP_KILL
+
+/// Once the workload exists, the init keeps nothing it does not need: no descriptor but its status
+/// pipe, no capability but `CAP_KILL`, no way to gain one (no_new_privs), and it is not dumpable
+/// (its `/proc/1` entries belong to root, and no same-uid workload may open its memory). The
+/// workload could otherwise reach a root process with every capability as its PID 1.
+/// Async-signal-safe; best effort: the supervisor verifies the result from `/proc` before it
+/// releases the workload.
+fn harden_init(last_cap: u32, keep_fd: i32) {
+    // SAFETY: PR_SET_DUMPABLE takes integers and changes only the calling process.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    for (first, last) in [(3, keep_fd - 1), (keep_fd + 1, i32::MAX)] {
+        if first <= last {
+            // SAFETY: close_range takes integers and closes only this process's descriptors.
+            unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) };
+        }
+    }
+    let keep = 1u64 << INIT_CAPABILITY;
+    let _ = caps::drop_bounding_and_ambient(last_cap, keep);
+    let _ = caps::clear_sets(keep);
+    let _ = crate::seccomp::set_no_new_privs();
 }
 
 /// The inode of the calling process's mount namespace. Async-signal-safe.
@@ -946,6 +972,18 @@ fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
+    ) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(errno) => return Err((Call::MountShm, errno)),
+    }
+    // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
+    // host's).
+    match mount(
+        Some("mqueue"),
+        "/dev/mqueue",
+        Some("mqueue"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
     ) {
         Ok(()) | Err(Errno::ENOENT) => {}
         Err(errno) => return Err((Call::MountShm, errno)),

@@ -219,7 +219,7 @@ impl Call {
             Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
             Call::MountProc => "mount(proc, /proc)",
             Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
-            Call::MountShm => "mount(tmpfs, /dev/shm)",
+            Call::MountShm => "mount(tmpfs, /dev/shm) or mount(mqueue, /dev/mqueue)",
             Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
             Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
             Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
