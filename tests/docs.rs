@@ -1,4 +1,6 @@
-//! Every command block of README.md and docs/operators.md runs, and does what the page says.
+//! Every command block of README.md, docs/operators.md and docs/plugin-authors.md runs, and does
+//! what the page says. (docs/refusals.md names the test command itself; docs/performance.md the
+//! benchmark, run by hand on a quiet machine; the other pages have none.)
 //!
 //! - A ```` ```sh ```` block runs with `bash -e` from the workspace root and must exit 0.
 //! - A ```` ```console ```` block is a session: each `$ COMMAND` runs in one shell, in order (so
@@ -244,4 +246,10 @@ fn console_matching_can_fail() {
         normalize("2026-11-28T17:53:20.830195Z  INFO failure handler loaded "),
         "INFO failure handler loaded"
     );
+}
+
+#[test]
+fn plugin_authors_guide_commands_do_what_it_says() {
+    require_root!();
+    check_page("docs/plugin-authors.md");
 }
