@@ -198,7 +198,14 @@ fn current_groups(buffer: &mut [libc::gid_t]) -> Result<&[libc::gid_t], Errno> {
     let count = Errno::result(count)? as usize;
     let groups = &mut buffer[..count];
     groups.sort_unstable();
-    // Deduplicate in place without allocating.
+    let unique = dedup_sorted(groups);
+    Ok(&buffer[..unique])
+}
+
+/// Moves the distinct values of the sorted `groups` to its front, in order, and returns how many
+/// there are. In place, without allocating (async-signal-safe); the kernel keeps duplicates that
+/// `setgroups` was given.
+fn dedup_sorted(groups: &mut [libc::gid_t]) -> usize {
     let mut unique = 0;
     for index in 0..groups.len() {
         if index == 0 || groups[index] != groups[unique - 1] {
@@ -206,7 +213,7 @@ fn current_groups(buffer: &mut [libc::gid_t]) -> Result<&[libc::gid_t], Errno> {
             unique += 1;
         }
     }
-    Ok(&buffer[..unique])
+    unique
 }
 
 /// True when every group in `current` is in `target`. Both sorted and without duplicates; no
@@ -330,6 +337,23 @@ mod tests {
             resolve("root:no-such-group-here"),
             Err(IdentityError::UnknownGroup("no-such-group-here".to_owned()))
         );
+    }
+
+    #[test]
+    fn dedup_keeps_each_distinct_group_once_in_order() {
+        let cases: [(&[libc::gid_t], &[libc::gid_t]); 6] = [
+            (&[], &[]),
+            (&[7], &[7]),
+            (&[1, 2], &[1, 2]),
+            (&[5, 5], &[5]),
+            (&[1, 1, 2, 3, 3, 3, 4], &[1, 2, 3, 4]),
+            (&[0, 4, 4, 65534], &[0, 4, 65534]),
+        ];
+        for (input, expected) in cases {
+            let mut groups = input.to_vec();
+            let unique = dedup_sorted(&mut groups);
+            assert_eq!(&groups[..unique], expected, "{input:?}");
+        }
     }
 
     #[test]
