@@ -505,7 +505,7 @@ impl PluginHandler {
                     answer.error = Some((err.panicked, err.message.into_string()));
                 }
             }
-            answer.threads = thread_count();
+            answer.threads = crate::procfs::thread_count();
             let started = children_of(nix::unistd::getpid());
             answer.process = started.first().map(|pid| pid.as_raw());
             for pid in started {
@@ -714,7 +714,7 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
         .into());
     }
     let (loaded, declared) = loaded?;
-    let threads = thread_count();
+    let threads = crate::procfs::thread_count();
     if threads != 1 {
         return Err(PluginFailure::Threads { decider, threads }.into());
     }
@@ -1253,13 +1253,6 @@ fn abi_line() -> String {
         Ok(version) => format!("{}.x", version.major),
         Err(_) => HandlerModRef::VERSION_STRINGS.version.as_str().to_owned(),
     }
-}
-
-/// The number of threads in this process, from `/proc/self/task`.
-pub fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|entries| entries.count())
-        .unwrap_or(0)
 }
 
 /// Parses a `--handler-timeout` value: seconds, fractions allowed, above zero and at most a day.

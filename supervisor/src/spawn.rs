@@ -459,11 +459,18 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
 
 fn encode(step: Step, call: Call, errno: Errno) -> [u8; MESSAGE_LEN] {
     let (code, detail) = call_code(call);
-    let mut message = [0u8; MESSAGE_LEN];
-    message[0] = step as u8;
+    let mut message = encode_kind(step as u8, errno as i32);
     message[1] = code;
     message[2] = detail;
-    message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+    message
+}
+
+/// A message of `kind` (a step's index, [`READY`] or [`EXEC_FAILED_MESSAGE`]) carrying `value`
+/// (an errno, or the workload's own pid for [`READY`]).
+fn encode_kind(kind: u8, value: i32) -> [u8; MESSAGE_LEN] {
+    let mut message = [0u8; MESSAGE_LEN];
+    message[0] = kind;
+    message[4..].copy_from_slice(&value.to_ne_bytes());
     message
 }
 
@@ -1047,9 +1054,7 @@ fn workload_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd) -> ! {
         Ok(never) => match never {},
         Err(Failure::Step(step, call, errno)) => fail(&channel, step, call, errno),
         Err(Failure::Exec(errno)) => {
-            let mut message = encode(Step::ALL[0], Call::UnshareNet, errno);
-            message[0] = EXEC_FAILED_MESSAGE;
-            let _ = send(&channel, &message);
+            let _ = send(&channel, &encode_kind(EXEC_FAILED_MESSAGE, errno as i32));
             // SAFETY: `_exit` ends the workload process; the supervisor reports the exec failure.
             unsafe { libc::_exit(EXEC_FAILED) }
         }
@@ -1136,11 +1141,8 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
         }
     }
     // Ready: wait, before exec, until the supervisor has verified this process.
-    let mut ready = [0u8; MESSAGE_LEN];
-    ready[0] = READY;
     // The workload's pid as it sees it: the supervisor compares it with the pid it sees.
-    ready[4..].copy_from_slice(&nix::unistd::getpid().as_raw().to_ne_bytes());
-    if !send(channel, &ready) {
+    if !send(channel, &encode_kind(READY, nix::unistd::getpid().as_raw())) {
         return Err(Failure::NotReleased);
     }
     let mut byte = [0u8; 1];
@@ -1234,11 +1236,8 @@ mod tests {
                 })
             );
         }
-        let mut ready = [0u8; MESSAGE_LEN];
-        ready[0] = READY;
-        ready[4..].copy_from_slice(&2i32.to_ne_bytes());
         assert_eq!(
-            decode(&ready, Some(Pid::from_raw(7))),
+            decode(&encode_kind(READY, 2), Some(Pid::from_raw(7))),
             Some(Message::Ready {
                 pid: Some(Pid::from_raw(7)),
                 own_pid: 2
