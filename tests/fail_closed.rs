@@ -711,3 +711,38 @@ fn sigterm_during_the_boot_ends_it_within_the_deadline() {
         "the plugin's sleeping process survived"
     );
 }
+
+/// A step that fails for want of memory or processes (`EAGAIN`, `ENOMEM`) is not a runtime's
+/// refusal: a plugin that tolerates everything is not asked, the boot stops with the supervisor's
+/// own code, and the workload never runs.
+#[test]
+fn an_exhausted_resource_never_reaches_the_handler() {
+    require_root!();
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let config = write_file(dir.path(), "all.json", r#"{"mode": "tolerate-everything"}"#);
+    let mut args = vec![
+        "--handler-plugin".to_owned(),
+        plugin("test-plugin-misbehaving").display().to_string(),
+        "--handler-config".to_owned(),
+        config.display().to_string(),
+    ];
+    args.extend(marked(&marker, "true"));
+    for errno in ["11", "12"] {
+        let launch = Launch {
+            outer_refuses: Some(format!("pidns={errno}")),
+            ..Launch::default()
+        };
+        let outcome = run_supervisor(&launch, args.clone());
+        assert_eq!(outcome.code, 125, "{errno}: {}", outcome.stderr);
+        assert!(
+            outcome
+                .error_line()
+                .contains("failed to create the sandbox's PID namespace"),
+            "{errno}: {}",
+            outcome.stderr
+        );
+        assert!(outcome.warn_lines().is_empty(), "{}", outcome.stderr);
+        assert!(!marker.exists(), "{errno}: the workload ran");
+    }
+}

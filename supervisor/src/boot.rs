@@ -74,43 +74,91 @@ pub(crate) fn decider_of(refused: &Refused) -> String {
     }
 }
 
+/// The decider written for a step that failed for want of memory, processes or descriptors.
+pub(crate) const RESOURCES: &str = "out of resources";
+
 /// The decider written for a step no handler may tolerate.
 pub(crate) const NEVER_TOLERABLE: &str = "never tolerable";
 
-/// Records a decided refusal and logs it with structured fields (`step`, `decision`, `syscall`,
-/// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one
-/// at DEBUG (the fatal error that ends the run carries the same fields).
-fn decided(
+/// Decides about `refusal` with `ask` (the handler, through the host's floor), records the
+/// decision in the report, and returns the error a run stops with when it is not tolerated. With
+/// `log`, the decision is also logged with structured fields (`step`, `decision`, `syscall`,
+/// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one at
+/// DEBUG (the fatal error that ends the run carries the same fields).
+fn settle(
+    refusal: Refusal,
+    fallback: Option<Refusal>,
     report: &mut HardeningReport,
-    refusal: &Refusal,
-    fallback: Option<&Refusal>,
-    decider: &str,
-    reason: Option<&str>,
-    decision: Decision,
-) {
-    let errno_name = crate::failure::errno_name(refusal.errno as i32);
-    macro_rules! event {
-        ($level:expr) => {
-            tracing::event!(
-                $level,
-                step = %refusal.step,
-                decision = decision.name(),
-                syscall = refusal.call.name(),
-                errno = refusal.errno as i32,
-                errno_name = %errno_name,
-                decider,
-                "{} {}: {} failed with {errno_name}; decided by {decider}",
-                refusal.step,
-                decision.name(),
-                refusal.call,
-            )
+    log: bool,
+    ask: impl FnOnce(FailureReport) -> Result<crate::failure::Tolerated, Refused>,
+) -> Result<(), SupervisorError> {
+    // Out of memory, processes or descriptors is the machine's state, not a runtime's refusal:
+    // no handler is asked about it.
+    let exhausted = matches!(
+        refusal.errno,
+        Errno::ENOMEM | Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE
+    );
+    let (decider, reason, decision, error) =
+        match failure_report(&refusal, fallback.as_ref(), report) {
+            _ if exhausted => (
+                RESOURCES.to_owned(),
+                None,
+                Decision::Aborted,
+                Some(SupervisorError::Exhausted(refusal)),
+            ),
+            None => (
+                NEVER_TOLERABLE.to_owned(),
+                None,
+                Decision::Aborted,
+                Some(SupervisorError::Fatal(refusal)),
+            ),
+            Some(question) => match ask(question) {
+                Ok(tolerated) => (
+                    tolerated.decider,
+                    tolerated.reason,
+                    Decision::Tolerated,
+                    None,
+                ),
+                Err(refused) => (
+                    decider_of(&refused),
+                    refused.reason().map(str::to_owned),
+                    Decision::Aborted,
+                    Some(SupervisorError::Refused(refused)),
+                ),
+            },
         };
+    if log {
+        let errno_name = crate::failure::errno_name(refusal.errno as i32);
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    step = %refusal.step,
+                    decision = decision.name(),
+                    syscall = refusal.call.name(),
+                    errno = refusal.errno as i32,
+                    errno_name = %errno_name,
+                    decider,
+                    "{} {}: {} failed with {errno_name}; decided by {decider}",
+                    refusal.step,
+                    decision.name(),
+                    refusal.call,
+                )
+            };
+        }
+        match decision {
+            Decision::Tolerated => event!(tracing::Level::INFO),
+            _ => event!(tracing::Level::DEBUG),
+        }
     }
-    match decision {
-        Decision::Tolerated => event!(tracing::Level::INFO),
-        _ => event!(tracing::Level::DEBUG),
-    }
-    report.refusal(refusal, fallback, decider, reason, decision);
+    report.refusal(
+        &refusal,
+        fallback.as_ref(),
+        &decider,
+        reason.as_deref(),
+        decision,
+    );
+    error.map_or(Ok(()), Err)
 }
 
 /// `run`'s driver: ask the handler (which logs a WARN for a tolerated refusal), stop on abort.
@@ -123,41 +171,7 @@ impl Driver for DecideAndStop {
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
-        let Some(question) = failure_report(&refusal, fallback.as_ref(), report) else {
-            decided(
-                report,
-                &refusal,
-                fallback.as_ref(),
-                NEVER_TOLERABLE,
-                None,
-                Decision::Aborted,
-            );
-            return Err(SupervisorError::Fatal(refusal));
-        };
-        match crate::failure::decide(question) {
-            Ok(tolerated) => {
-                decided(
-                    report,
-                    &refusal,
-                    fallback.as_ref(),
-                    &tolerated.decider,
-                    tolerated.reason.as_deref(),
-                    Decision::Tolerated,
-                );
-                Ok(())
-            }
-            Err(refused) => {
-                decided(
-                    report,
-                    &refusal,
-                    fallback.as_ref(),
-                    &decider_of(&refused),
-                    refused.reason(),
-                    Decision::Aborted,
-                );
-                Err(SupervisorError::Refused(refused))
-            }
-        }
+        settle(refusal, fallback, report, true, crate::failure::decide)
     }
 }
 
@@ -177,37 +191,11 @@ impl Driver for RecordAndContinue<'_> {
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
-        let Some(question) = failure_report(&refusal, fallback.as_ref(), report) else {
-            report.refusal(
-                &refusal,
-                fallback.as_ref(),
-                NEVER_TOLERABLE,
-                None,
-                Decision::Aborted,
-            );
-            self.would_exit
-                .get_or_insert(SupervisorError::Fatal(refusal).exit_code());
-            return Ok(());
-        };
-        match judge(self.handler, question) {
-            Ok(tolerated) => report.refusal(
-                &refusal,
-                fallback.as_ref(),
-                &tolerated.decider,
-                tolerated.reason.as_deref(),
-                Decision::Tolerated,
-            ),
-            Err(refused) => {
-                report.refusal(
-                    &refusal,
-                    fallback.as_ref(),
-                    &decider_of(&refused),
-                    refused.reason(),
-                    Decision::Aborted,
-                );
-                self.would_exit
-                    .get_or_insert(SupervisorError::Refused(refused).exit_code());
-            }
+        let handler = self.handler;
+        if let Err(stop) = settle(refusal, fallback, report, false, |question| {
+            judge(handler, question)
+        }) {
+            self.would_exit.get_or_insert(stop.exit_code());
         }
         Ok(())
     }
@@ -221,6 +209,8 @@ pub(crate) struct Prepared {
     pub prelude: crate::seccomp::CheckedProgram,
     /// The program that will be exec'd.
     pub program: PathBuf,
+    /// The names of the workload's environment variables, for the report.
+    pub env_names: Vec<String>,
     /// The caller's supplementary groups, read before any step (inside a user namespace the
     /// groups it cannot map read as the overflow gid).
     pub caller_groups: Vec<nix::unistd::Gid>,
@@ -291,15 +281,9 @@ pub(crate) fn prepare(
     if filter.source.replaces_builtin() {
         tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");
     }
-    let plan = Plan::new(
-        &program,
-        &options.command,
-        options.workload_env(),
-        identity,
-        filter,
-        mask,
-    )?;
-    let mut plan = plan;
+    let env = options.workload_env();
+    let env_names = crate::run::env_names(&env);
+    let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
     let keep = options
         .cap_add
         .iter()
@@ -325,6 +309,7 @@ pub(crate) fn prepare(
         plan,
         prelude,
         program,
+        env_names,
         caller_groups,
     })
 }
@@ -560,7 +545,7 @@ fn verify_sandbox(
         let nested = status.nspid.is_empty() || status.nspid.len() == own.nspid.len() + 1;
         let inside = paused.own_pid().as_raw() == 2 && workload.as_raw() != 2;
         if (pid_ns.is_some() && pid_ns == own_pid_ns) || !nested || !inside {
-            return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
+            return Err(unverified(Step::PidNamespace, format!("clone(CLONE_NEWPID|CLONE_NEWIPC) returned success but the workload is in the supervisor's PID namespace ({evidence:?})")));
         }
         report.enforced(Step::PidNamespace, evidence);
         report.step(Step::PidNamespace).route = Some(route);
@@ -641,10 +626,12 @@ fn verify_sandbox(
     let caps = status.caps;
     let evidence = Evidence::Capabilities {
         sets: caps.into(),
-        bounding: if setpcap {
-            "cleared"
-        } else {
+        bounding: if !setpcap {
             "kept: the caller lacks CAP_SETPCAP; no_new_privs keeps exec from raising any"
+        } else if plan.kept_capabilities() != 0 {
+            "cleared but for the capabilities kept with --cap-add"
+        } else {
+            "cleared"
         },
     };
     if plan.performs(Step::Capabilities) {

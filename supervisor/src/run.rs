@@ -138,6 +138,10 @@ pub enum SupervisorError {
     /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
     #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
     Fatal(Refusal),
+    /// A step's call failed for want of memory, processes or descriptors: not a refusal, never
+    /// asked of a handler.
+    #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
+    Exhausted(Refusal),
     /// The network namespace did not verify.
     #[error("failed to verify the network namespace")]
     NetnsVerify(#[source] NetnsVerifyError),
@@ -285,6 +289,7 @@ impl SupervisorError {
             },
             SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
             SupervisorError::HandlerAlreadySet(_)
+            | SupervisorError::Exhausted(_)
             | SupervisorError::Proc(_)
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)
@@ -413,7 +418,7 @@ fn start(
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
-    report.workload.env = env_names(&options.workload_env());
+    report.workload.env = prepared.env_names.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     let paused = crate::boot::boot(options, &mut prepared, &mut DecideAndStop, report, signals)?;
     match paused.release()? {
