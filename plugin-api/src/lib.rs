@@ -2,8 +2,9 @@
 //!
 //! # The model
 //!
-//! `sandbox-supervisor` runs a workload behind hardening steps (a network namespace, a seccomp
-//! filter on itself, a seccomp filter on the workload, a privilege drop). On some hosts the kernel,
+//! `sandbox-supervisor` runs a workload behind hardening steps (network, PID and IPC, and mount
+//! namespaces, a session, no capabilities, a privilege drop, no_new_privs, a seccomp filter on the
+//! workload and one on itself), five of which a handler may tolerate. On some hosts the kernel,
 //! or an outer sandbox such as gVisor, refuses one of those steps. A *failure handler* decides, for
 //! each refusal, whether the supervisor aborts ([`Verdict::Abort`]) or goes on without that
 //! protection ([`Verdict::Tolerate`]). Without a plugin every refusal aborts.

@@ -12,7 +12,7 @@ use crate::report::ReportSink;
 use crate::run::RunOptions;
 use crate::step::Step;
 
-/// Run COMMAND in a sandbox: its own network, PID and mount namespaces with a fresh /proc, a new
+/// Run COMMAND in a sandbox: its own network, PID, IPC and mount namespaces with a fresh /proc, a new
 /// session, no capabilities, a verified privilege drop and a seccomp filter.
 ///
 /// Without --handler-plugin every refused hardening step aborts before COMMAND runs. A root caller

@@ -5,13 +5,13 @@
 //! | workload's | the workload exited with this code |
 //! | 128+N | the workload was killed by signal N, or signal N (TERM, INT, HUP, QUIT) stopped the boot |
 //! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or report destination |
-//! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, or built for another ABI |
+//! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, built for another ABI, or its digest does not match `--handler-plugin-sha256` |
 //! | 119 | plugin failure: init rejected the configuration, a panic, a thread or process, a missed `--handler-timeout`, an out-of-range or undeclared verdict |
 //! | 120 | a hardening step was refused and the strict default aborted |
 //! | 121 | a hardening step was refused and the plugin's verdict aborted |
 //! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |
 //! | 123 | a hardening step reported success but verification shows it did not take effect |
-//! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded), or the sandbox did not get ready in time |
+//! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report), a step failed for want of memory, processes or descriptors, or the sandbox did not get ready in time |
 //! | 126 | the command was found but is not executable |
 //! | 127 | the command was not found |
 //!

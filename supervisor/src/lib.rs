@@ -8,7 +8,7 @@
 //!
 //! 1. the network namespace, entered by the supervisor ([`netns`]; an unprivileged caller takes
 //!    the user-namespace route, [`userns`]);
-//! 2. the sandbox ([`spawn`]): an init as PID 1 of a new PID namespace, a private mount namespace
+//! 2. the sandbox ([`spawn`]): an init as PID 1 of new PID and IPC namespaces, a private mount namespace
 //!    with a fresh `/proc`, then the workload: a new session, no capabilities ([`caps`]), its ids
 //!    ([`identity`]), no_new_privs and the workload filter ([`seccomp`]);
 //! 3. verification of every step from the paused workload's `/proc` entries ([`procfs`]);

@@ -553,7 +553,8 @@ pub struct StepRecord {
     pub errno_name: Option<String>,
     /// The user-namespace route's refused call, when that was tried too.
     pub fallback: Option<CallRecord>,
-    /// Who decided about a refusal: `strict` or `plugin:NAME@VERSION`.
+    /// Who decided: `strict`, `plugin:NAME@VERSION`, `never tolerable`, `operator`,
+    /// `verification` or `out of resources`.
     pub decider: Option<String>,
     /// The reason the handler gave for its decision, when it gave one.
     pub reason: Option<String>,

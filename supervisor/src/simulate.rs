@@ -116,7 +116,7 @@ fn simulated_syscall(kind: SandboxFailureKind) -> &'static str {
         SandboxFailureKind::SupervisorSeccomp | SandboxFailureKind::WorkloadSeccomp => {
             "seccomp(SECCOMP_SET_MODE_FILTER)"
         }
-        SandboxFailureKind::PidNamespace => "clone(CLONE_NEWPID)",
+        SandboxFailureKind::PidNamespace => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
         SandboxFailureKind::MountNamespace => "clone(CLONE_NEWNS)",
         _ => "unknown",
     }

@@ -164,7 +164,7 @@ pub enum Call {
     UnshareUser,
     /// Writing `/proc/self/setgroups`, `uid_map` or `gid_map` (the user-namespace route).
     WriteIdMap,
-    /// `clone(CLONE_NEWPID)` creating the sandbox's init.
+    /// `clone(CLONE_NEWPID|CLONE_NEWIPC)` creating the sandbox's init.
     ClonePid,
     /// `unshare(CLONE_NEWNS)`.
     UnshareMount,
