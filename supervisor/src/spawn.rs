@@ -796,7 +796,9 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = private_proc(plan.fresh_sys) {
+        // PID and IPC namespaces come together: without them the IPC namespace is the host's.
+        let own_ipc = plan.performs(Step::PidNamespace);
+        if let Err((call, errno)) = private_proc(plan.fresh_sys, own_ipc) {
             fail(&channel, Step::MountNamespace, call, errno);
         }
     }
@@ -922,8 +924,9 @@ fn any_mount_shared() -> Result<bool, Errno> {
 
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
 /// Each call is checked before the next, so that a call answered with 0 without effect never
-/// lets a mount reach the parent's namespace.
-fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
+/// own, whose message queues get a `/dev/mqueue` of their own.
+fn private_proc(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();
@@ -984,16 +987,20 @@ fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
         Err(errno) => return Err((Call::MountShm, errno)),
     }
     // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
-    // host's).
-    match mount(
-        Some("mqueue"),
-        "/dev/mqueue",
-        Some("mqueue"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err((Call::MountShm, errno)),
+    // host's). In the host's IPC namespace there is nothing to hide: a new mount would show the
+    // same queues, and the kernel refuses it (EBUSY) where the host already mounted them there,
+    // as systemd does.
+    match own_ipc.then(|| {
+        mount(
+            Some("mqueue"),
+            "/dev/mqueue",
+            Some("mqueue"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+    }) {
+        None | Some(Ok(())) | Some(Err(Errno::ENOENT)) => {}
+        Some(Err(errno)) => return Err((Call::MountShm, errno)),
     }
     if fresh_sys {
         let flags =
