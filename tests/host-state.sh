@@ -14,7 +14,8 @@
 # runsc, runc) still running.
 #
 # HOST_STATE_IGNORE, an extended regular expression: lines matching it are left out of both
-# records (for a machine where other people's work changes /tmp at the same time; CI sets none).
+# records when they are compared (for a machine where other people's work changes /tmp at the same
+# time; CI sets none).
 set -euo pipefail
 
 SECTIONS=(mounts mqueue packages files scratch cgroups network processes)
@@ -57,12 +58,17 @@ record() {
   local out=$1
   mkdir -p "$out"
   for name in "${SECTIONS[@]}"; do
-    if [ -n "${HOST_STATE_IGNORE:-}" ]; then
-      section "$name" | { grep -Ev -- "$HOST_STATE_IGNORE" || true; } >"$out/$name"
-    else
-      section "$name" >"$out/$name"
-    fi
+    section "$name" >"$out/$name"
   done
+}
+
+# A record's section without the lines HOST_STATE_IGNORE matches.
+kept() {
+  if [ -n "${HOST_STATE_IGNORE:-}" ]; then
+    grep -Ev -- "$HOST_STATE_IGNORE" "$1" || true
+  else
+    cat "$1"
+  fi
 }
 
 case "${1:-}" in
@@ -77,7 +83,7 @@ case "${1:-}" in
     record "$2/after"
     changed=0
     for name in "${SECTIONS[@]}"; do
-      if ! diff -U0 "$2/before/$name" "$2/after/$name" >"$2/$name.diff"; then
+      if ! diff -U0 <(kept "$2/before/$name") <(kept "$2/after/$name") >"$2/$name.diff"; then
         [ "$changed" = 1 ] || echo "host-state: the tests changed the host ('-' before, '+' after):" >&2
         changed=1
         echo "== $name" >&2
