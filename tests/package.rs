@@ -16,16 +16,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sandbox_tests::{helper_bin, require_root};
+use sandbox_tests::{helper_bin, require_root, workspace};
 
 const PACKAGE: &str = "sandbox-supervisor";
 const BIN: &str = "/usr/bin/sandbox-supervisor";
 const PLUGIN_DIR: &str = "/usr/lib/sandbox-supervisor";
 const POLICY: &str = "/etc/sandbox-supervisor/policy.json";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn run(command: &mut Command) -> Output {
     let output = command

@@ -25,7 +25,7 @@ command -v setpriv >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
 # The workload runs python3 as an unprivileged user too: it must be the system one.
 [ -x /usr/bin/python3 ] || needed+=(python3)
-# Debian's JSON Schema validator checks the report schema too (tests/siem.rs).
+# Debian's JSON Schema validator checks the report schema too (tests/it/siem.rs).
 /usr/bin/python3 -c 'import jsonschema' 2>/dev/null || needed+=(python3-jsonschema)
 # The validators from PyPI (tests/src/python.rs) live in a virtual environment.
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || needed+=(python3-venv)

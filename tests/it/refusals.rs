@@ -1253,13 +1253,8 @@ fn tolerating_netns_leaves_the_workload_filter_whole() {
         plugin("sandbox-plugin-outer-sandbox").into(),
     ];
     args.extend(probe_args());
-    let netns_refused = sandbox_tests::run_supervisor(
-        &sandbox_tests::Launch {
-            outer_refuses: Some("netns".to_owned()),
-            ..Default::default()
-        },
-        args,
-    );
+    let netns_refused =
+        sandbox_tests::run_supervisor(&sandbox_tests::Launch::netns_refused(), args);
     assert_eq!(netns_refused.code, 0, "{}", netns_refused.stderr);
     assert_eq!(
         netns_refused.warn_lines().len(),
@@ -1284,10 +1279,7 @@ fn userns_route_keeps_the_callers_identity_only() {
         skip_or_fail("needs root (to start the supervisor as uid 65534)");
         return;
     }
-    let nobody = sandbox_tests::Launch {
-        unprivileged: true,
-        ..Default::default()
-    };
+    let nobody = sandbox_tests::Launch::nobody();
     for user in [
         ["--user", "0", "--allow-root"].as_slice(),
         &["--user", "1000"],

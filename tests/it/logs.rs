@@ -2,15 +2,8 @@
 //! object, every step event carries `step` and `decision` (and, for a refusal, `errno` and
 //! `decider`), and the fatal error is one JSON object too; with text, one line per error.
 
-use sandbox_tests::{plugin, require_root, run_supervisor, Launch, Outcome};
+use sandbox_tests::{plugin, require_root, run_supervisor, Launch, Outcome, STEPS};
 use serde_json::Value;
-
-fn unprivileged() -> Launch {
-    Launch {
-        unprivileged: true,
-        ..Launch::default()
-    }
-}
 
 /// Every line of standard error as a JSON object.
 fn parse_events(outcome: &Outcome) -> Vec<Value> {
@@ -38,7 +31,7 @@ fn about<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
 fn json_fatal_refusal_is_one_object_with_the_refusal_fields() {
     require_root!();
     let outcome = run_supervisor(
-        &unprivileged(),
+        &Launch::nobody(),
         ["--no-userns", "--log-format", "json", "--", "true"],
     );
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
@@ -68,17 +61,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
     let enforced = run_supervisor(&Launch::default(), ["--log-format", "json", "--", "true"]);
     assert_eq!(enforced.code, 0, "{}", enforced.stderr);
     let events = parse_events(&enforced);
-    for step in [
-        "network-namespace",
-        "pid-namespace",
-        "mount-namespace",
-        "session",
-        "capabilities",
-        "privilege-drop",
-        "no-new-privs",
-        "workload-seccomp",
-        "supervisor-seccomp",
-    ] {
+    for step in STEPS {
         let records = about(&events, step);
         assert!(
             records
@@ -92,10 +75,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
     // Under an outer filter refusing the network namespace, outer-sandbox tolerates it.
     let outer = plugin("sandbox-plugin-outer-sandbox");
     let tolerated = run_supervisor(
-        &Launch {
-            outer_refuses: Some("netns".to_owned()),
-            ..Launch::default()
-        },
+        &Launch::netns_refused(),
         [
             "--log-format",
             "json",
@@ -146,7 +126,7 @@ fn json_usage_errors_are_one_object() {
 #[test]
 fn text_errors_are_one_line_each() {
     require_root!();
-    let refused = run_supervisor(&unprivileged(), ["--no-userns", "--", "true"]);
+    let refused = run_supervisor(&Launch::nobody(), ["--no-userns", "--", "true"]);
     assert_eq!(refused.code, 120);
     assert_eq!(
         refused

@@ -15,16 +15,6 @@ use sandbox_tests::{
 const PLUGIN_LOAD: i32 = 118;
 const REFUSED_BY_PLUGIN: i32 = 121;
 
-/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
-/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
-/// route instead, and get its namespaces.
-fn unprivileged() -> Launch {
-    Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    }
-}
-
 fn old_plugin() -> String {
     fixture("libfixture_plugin_0_1_0.so").display().to_string()
 }
@@ -39,7 +29,7 @@ fn a_plugin_built_against_0_1_0_loads_and_decides_as_before() {
     let marker = dir.path().join("marker");
     let mut args = vec!["--handler-plugin".to_owned(), old_plugin()];
     args.extend(marked(&marker, "true"));
-    let outcome = run_supervisor(&unprivileged(), &args);
+    let outcome = run_supervisor(&Launch::netns_refused(), &args);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(marker.exists(), "the workload must run");
     assert!(
@@ -69,7 +59,7 @@ fn a_plugin_built_against_0_1_0_loads_and_decides_as_before() {
         config.display().to_string(),
     ];
     args.extend(marked(&marker, "true"));
-    let outcome = run_supervisor(&unprivileged(), &args);
+    let outcome = run_supervisor(&Launch::netns_refused(), &args);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!marker.exists(), "the workload must not run");
     assert!(
