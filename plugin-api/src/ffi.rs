@@ -318,7 +318,9 @@ fn report_from_ffi(report: FailureReportRef) -> Option<FailureReport> {
         errno: report.errno(),
         errno_name: report.errno_name().as_str().to_owned(),
         message: report.message().as_str().to_owned(),
-        context: serde_json::from_str(report.context_json().as_str()).unwrap_or_default(),
+        // Key by key: one key of another shape must not reset the others (see
+        // `FailureContext::from_json`).
+        context: crate::FailureContext::from_json(report.context_json().as_str()),
     })
 }
 
