@@ -548,3 +548,147 @@ fn no_frozen_type_of_a_released_api_has_changed() {
         first_difference(&current, &released)
     );
 }
+
+/// The context schema of each plugin API release, oldest first.
+fn context_schemas() -> Vec<(String, serde_json::Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api/context-schema");
+    let mut schemas: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let release = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            (release, serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    let number = |release: &str| -> Vec<u32> {
+        release
+            .split('.')
+            .map(|part| part.parse().unwrap())
+            .collect()
+    };
+    schemas.sort_by_key(|(release, _)| number(release));
+    schemas
+}
+
+/// The context JSON the real supervisor sends, as the context-echo test plugin received it: as
+/// root under an outer filter refusing the network namespace, and as nobody without a user
+/// namespace (three refusals). Every document satisfies the schema of every released plugin API
+/// (so every old plugin finds the keys it was built to read, with the types it expects), and the
+/// current glue parses it with no key missing.
+#[test]
+fn the_context_the_supervisor_sends_satisfies_the_schema_of_every_released_api() {
+    require_root!();
+    let mut documents = Vec::new();
+    for (launch, extra, refusals) in [
+        (unprivileged(), vec![], 1),
+        (
+            Launch {
+                unprivileged: true,
+                outer_refuses: None,
+            },
+            vec!["--no-userns"],
+            3,
+        ),
+    ] {
+        let dir = scratch();
+        let echo = dir.path().join("contexts");
+        let config = serde_json::json!({"path": echo}).to_string();
+        let (outcome, ran) = run_fixture(
+            &launch,
+            &plugin("test-plugin-context-echo"),
+            &config,
+            &extra,
+        );
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert!(ran);
+        let text = std::fs::read_to_string(&echo).unwrap();
+        assert_eq!(text.lines().count(), refusals, "{text}");
+        documents.extend(text.lines().map(str::to_owned));
+    }
+    let schemas = context_schemas();
+    assert!(schemas.len() >= 3, "one schema per release: {schemas:?}");
+    for document in &documents {
+        let value: serde_json::Value = serde_json::from_str(document).unwrap();
+        for (release, schema) in &schemas {
+            let validator = jsonschema::validator_for(schema).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|err| err.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "the context {document} does not satisfy the {release} schema: {errors:?}"
+            );
+        }
+        let parsed = sandbox_plugin_api::FailureContext::from_json(document);
+        assert!(
+            parsed.missing().is_empty(),
+            "{document}: {:?}",
+            parsed.missing()
+        );
+    }
+}
+
+/// Keys are only ever added: each release's schema keeps every key of the one before, with the
+/// same definition, and requires every key the one before required. The latest schema is exactly
+/// the keys the current API knows (`FailureContext::KEYS`, with their releases) and sends.
+#[test]
+fn context_keys_are_only_ever_added() {
+    let schemas = context_schemas();
+    for pair in schemas.windows(2) {
+        let ((old_release, old), (new_release, new)) = (&pair[0], &pair[1]);
+        for (key, definition) in old["properties"].as_object().unwrap() {
+            assert_eq!(
+                &new["properties"][key], definition,
+                "{new_release} changed or removed the context key {key} of {old_release}"
+            );
+        }
+        for key in old["required"].as_array().unwrap() {
+            assert!(
+                new["required"].as_array().unwrap().contains(key),
+                "{new_release} no longer requires {key}"
+            );
+        }
+    }
+    let (latest, schema) = schemas.last().unwrap();
+    assert_eq!(latest, &sandbox_tests::plugin_api_version());
+    let properties = schema["properties"].as_object().unwrap();
+    let keys: Vec<&str> = sandbox_plugin_api::FailureContext::KEYS
+        .iter()
+        .map(|(key, _)| *key)
+        .collect();
+    assert_eq!(
+        properties
+            .keys()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
+        keys.iter().copied().collect()
+    );
+    for (key, since) in sandbox_plugin_api::FailureContext::KEYS {
+        assert_eq!(properties[key]["x-since"], since, "{key}");
+        // The release that added a key is the first schema that has it.
+        let first = schemas
+            .iter()
+            .find(|(_, schema)| schema["properties"].get(key).is_some())
+            .unwrap();
+        assert_eq!(first.0, since, "{key}");
+    }
+    // What the current API sends for a context with every clue set has exactly these keys.
+    let sent = sandbox_plugin_api::FailureContext::from_json(
+        &serde_json::json!({
+            "gvisor": true, "container": "c", "threads": 1, "effective_capabilities": 1,
+            "uid": 1, "supervisor_version": "v", "plugin_api_version": "v",
+        })
+        .to_string(),
+    );
+    let sent = serde_json::to_value(&sent).unwrap();
+    assert_eq!(
+        sent.as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
+        keys.iter().copied().collect()
+    );
+}
