@@ -1155,7 +1155,7 @@ fn check_module(
         path: path.to_owned(),
         plugin: plugin.clone(),
         host: host.clone(),
-        line: abi_line(),
+        line: crate::version::plugin_abi_line(),
     };
     let plugin_number = lib_header
         .version_strings()
@@ -1290,15 +1290,6 @@ fn dlopen_message(err: &libloading::Error) -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-/// The releases this supervisor loads plugins of: `0.1.x` for ABI 0.1.0, `1.x` for 1.0.0.
-fn abi_line() -> String {
-    match HandlerModRef::VERSION_STRINGS.parsed() {
-        Ok(version) if version.major == 0 => format!("0.{}.x", version.minor),
-        Ok(version) => format!("{}.x", version.major),
-        Err(_) => HandlerModRef::VERSION_STRINGS.version.as_str().to_owned(),
-    }
 }
 
 /// Parses a `--handler-timeout` value: seconds, fractions allowed, above zero and at most a day.
