@@ -692,3 +692,60 @@ fn context_keys_are_only_ever_added() {
         keys.iter().copied().collect()
     );
 }
+
+/// The GNU build id `readelf -n` shows for `binary`.
+fn readelf_build_id(binary: &Path) -> String {
+    let output = Command::new("readelf")
+        .arg("-n")
+        .arg(binary)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Build ID: "))
+        .expect("the binary has a build id")
+        .to_owned()
+}
+
+/// Operators can tell which plugin API a supervisor speaks: `--version` prints the supervisor's
+/// version, the plugin API version and ABI line, and the binary's build id (the one `readelf -n`
+/// shows); the report carries the same three.
+#[test]
+fn version_and_report_name_the_plugin_api_line_and_the_build_id() {
+    let binary = sandbox_tests::supervisor_bin();
+    let build_id = readelf_build_id(&binary);
+    let outcome = run_supervisor(&Launch::default(), ["--version"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stdout,
+        format!(
+            "sandbox-supervisor {}\nplugin API: sandbox-plugin-api {} (loads plugins built for 0.1.x)\nbuild id: {build_id}\n",
+            env!("CARGO_PKG_VERSION"),
+            sandbox_tests::plugin_api_version()
+        )
+    );
+
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let outcome = run_supervisor(
+        &Launch::default(),
+        [
+            "--report".to_owned(),
+            report.display().to_string(),
+            "--".to_owned(),
+            "true".to_owned(),
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let text = std::fs::read_to_string(&report).unwrap();
+    // A file holds one pretty-printed document (the final record).
+    let first: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first["supervisor_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        first["plugin_api_version"],
+        sandbox_tests::plugin_api_version()
+    );
+    assert_eq!(first["plugin_abi"], "0.1.x");
+    assert_eq!(first["build_id"], build_id.as_str());
+}
