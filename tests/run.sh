@@ -32,6 +32,10 @@ command -v ip >/dev/null || needed+=(iproute2)
 # The Debian package test: cargo-deb's dependency detection (dpkg-shlibdeps) and man -w.
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v man >/dev/null || needed+=(man-db)
+# The C plugin example is built with the system C compiler and archiver; readelf reads the build
+# id --version prints and the glibc versions plugins need (tests/it/compatibility.rs, tests/c_plugin.rs).
+command -v cc >/dev/null || needed+=(gcc)
+command -v ar >/dev/null && command -v readelf >/dev/null || needed+=(binutils)
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -86,6 +86,7 @@ pub mod spawn;
 pub mod step;
 pub mod supervise;
 pub mod userns;
+pub mod version;
 
 pub use failure::{
     failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,
