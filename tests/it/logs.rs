@@ -2,22 +2,8 @@
 //! object, every step event carries `step` and `decision` (and, for a refusal, `errno` and
 //! `decider`), and the fatal error is one JSON object too; with text, one line per error.
 
-use sandbox_tests::{plugin, require_root, run_supervisor, Launch, Outcome, STEPS};
+use sandbox_tests::{plugin, require_root, run_supervisor, Launch, STEPS};
 use serde_json::Value;
-
-/// Every line of standard error as a JSON object.
-fn parse_events(outcome: &Outcome) -> Vec<Value> {
-    outcome
-        .stderr
-        .lines()
-        .map(|line| {
-            let event: Value = serde_json::from_str(line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}\n{}", outcome.stderr));
-            assert!(event.is_object(), "{line}");
-            event
-        })
-        .collect()
-}
 
 /// The events about `step`.
 fn about<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
@@ -35,7 +21,7 @@ fn json_fatal_refusal_is_one_object_with_the_refusal_fields() {
         ["--no-userns", "--log-format", "json", "--", "true"],
     );
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
-    let events = parse_events(&outcome);
+    let events = outcome.json_events();
     let errors: Vec<&Value> = events.iter().filter(|e| e["level"] == "ERROR").collect();
     assert_eq!(errors.len(), 1, "{}", outcome.stderr);
     let fatal = &errors[0]["fields"];
@@ -60,7 +46,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
     require_root!();
     let enforced = run_supervisor(&Launch::default(), ["--log-format", "json", "--", "true"]);
     assert_eq!(enforced.code, 0, "{}", enforced.stderr);
-    let events = parse_events(&enforced);
+    let events = enforced.json_events();
     for step in STEPS {
         let records = about(&events, step);
         assert!(
@@ -86,7 +72,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
         ],
     );
     assert_eq!(tolerated.code, 0, "{}", tolerated.stderr);
-    let events = parse_events(&tolerated);
+    let events = tolerated.json_events();
     let decided: Vec<&Value> = about(&events, "network-namespace")
         .into_iter()
         .filter(|event| event["fields"]["decision"] == "tolerated")
@@ -115,7 +101,7 @@ fn json_usage_errors_are_one_object() {
     ] {
         let outcome = run_supervisor(&Launch::default(), args.clone());
         assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
-        let events = parse_events(&outcome);
+        let events = outcome.json_events();
         assert_eq!(events.len(), 1, "{args:?}: {}", outcome.stderr);
         assert_eq!(events[0]["level"], "ERROR");
         assert_eq!(events[0]["fields"]["exit_code"], 2);

@@ -323,11 +323,7 @@ fn json_logs_are_one_object_per_line() {
         ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let events: Vec<Value> = outcome
-        .stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
-        .collect();
+    let events = outcome.json_events();
     let warn = events
         .iter()
         .find(|event| event["level"] == "WARN")

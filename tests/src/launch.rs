@@ -96,6 +96,20 @@ impl Outcome {
         lines[0]
     }
 
+    /// Standard error as `--log-format json` writes it: one JSON object per line (panics on a line
+    /// that is not one).
+    pub fn json_events(&self) -> Vec<serde_json::Value> {
+        self.stderr
+            .lines()
+            .map(|line| {
+                let event: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|err| panic!("not JSON ({err}): {line}\n{}", self.stderr));
+                assert!(event.is_object(), "{line}");
+                event
+            })
+            .collect()
+    }
+
     /// WARN lines on standard error.
     pub fn warn_lines(&self) -> Vec<&str> {
         self.stderr
