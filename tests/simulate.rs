@@ -133,6 +133,17 @@ fn policy_decides_per_kind_and_errno() {
     let verdicts: Vec<&str> = rows.iter().map(|row| row.2.as_str()).collect();
     assert_eq!(verdicts, ["tolerated", "aborted", "tolerated", "aborted"]);
     assert_eq!(rows[1].4, Some(121));
+    // The shipped policy says which entry of its configuration decided.
+    let reasons: Vec<&str> = rows.iter().filter_map(|row| row.3.as_deref()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "the policy lists EPERM for network-namespace",
+            "the policy lists only EPERM for network-namespace",
+            "the policy lists ENOSYS for pid-namespace",
+            "the policy tolerates nothing for workload-seccomp",
+        ]
+    );
     // Without its required configuration the plugin is refused at init: exit 119, one line.
     let outcome = simulate(&policy, None, &["network-namespace=EPERM"]);
     assert_eq!(outcome.code, 119, "{}", outcome.stderr);
