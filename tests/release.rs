@@ -308,3 +308,87 @@ debug = false
     assert_eq!(document["handler"]["decider"], "plugin:fixture-0.1.1@1.0.0");
     assert_eq!(document["decisions"][0]["decision"], "tolerated");
 }
+
+/// The newest glibc symbol version `binary` needs (`GLIBC_2.34` as (2, 34)).
+fn newest_glibc(binary: &Path) -> (u32, u32) {
+    let output = Command::new("readelf")
+        .args(["-V", "--wide"])
+        .arg(binary)
+        .output()
+        .expect("readelf (binutils)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let mut parts = version.split('.').map(|part| part.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .max()
+        .expect("a glibc symbol version")
+}
+
+/// The build baseline docs/plugin-authors.md states: plugins (and the supervisor) built the way
+/// the project builds them need no glibc newer than 2.36, the one of Debian 12 (bookworm), the
+/// oldest supported release, so they load on every supported host. The tests build them in that
+/// release's environment; a build environment with a newer glibc would fail this.
+#[test]
+fn plugins_need_no_newer_glibc_than_the_oldest_supported_debian() {
+    const BASELINE: (u32, u32) = (2, 36);
+    for binary in [
+        sandbox_tests::plugin("vendor-plugin-template"),
+        sandbox_tests::plugin("sandbox-plugin-policy"),
+        sandbox_tests::plugin("sandbox-plugin-outer-sandbox"),
+        sandbox_tests::supervisor_bin(),
+    ] {
+        let newest = newest_glibc(&binary);
+        assert!(
+            newest <= BASELINE,
+            "{} needs GLIBC_{}.{}, newer than the baseline GLIBC_{}.{} (Debian 12)",
+            binary.display(),
+            newest.0,
+            newest.1,
+            BASELINE.0,
+            BASELINE.1
+        );
+    }
+}
+
+/// Every dependency line for sandbox-plugin-api that the documentation, the examples and the crate
+/// docs give is one a vendor can use today: a git dependency on a release tag, or a path; never a
+/// `version`, which `cargo package` would resolve on the public registry, where the name is not
+/// the project's.
+#[test]
+fn no_documented_dependency_line_resolves_the_api_on_the_public_registry() {
+    let mut files = vec![
+        repository().join("README.md"),
+        repository().join("plugin-api/README.md"),
+        repository().join("plugin-api/src/lib.rs"),
+        repository().join("examples/vendor-plugin/Cargo.toml"),
+    ];
+    for entry in std::fs::read_dir(repository().join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let mut lines = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for line in text.lines() {
+            let Some((_, rest)) = line.split_once("sandbox-plugin-api = ") else {
+                continue;
+            };
+            lines += 1;
+            assert!(
+                (rest.contains("git = ") && rest.contains("tag = \"sandbox-plugin-api-v"))
+                    || rest.contains("path = ")
+                    || rest.contains("registry = "),
+                "{}: {line}",
+                file.display()
+            );
+            assert!(
+                !rest.contains("version = ") || rest.contains("registry = "),
+                "{}: a version without a registry resolves publicly: {line}",
+                file.display()
+            );
+        }
+    }
+    assert!(lines >= 3, "the documented dependency lines were not found");
+}
