@@ -4,6 +4,13 @@
 #
 # As root every privileged test runs; as another user they print why they were skipped, unless
 # REQUIRE_PRIVILEGED_TESTS=1, which turns a missing privilege into a failure.
+#
+# What it changes on the host: the Debian packages below and cargo-deb (`cargo install`, for the
+# package test), when missing and run as root. Nothing else: the tests that mount, install a package or
+# make message queues do it in namespaces of their own (tests/src/bin/private-host.rs), and their
+# scratch files go with them. `.ci/run` checks it (tests/host-state.sh).
+#
+# `tests/run.sh --install-only` installs what the tests need and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +45,11 @@ if [ "${#needed[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+# The package test (root only) builds the .deb with cargo-deb (packaging/build-deb.sh).
+if [ "$(id -u)" = 0 ] && ! command -v cargo-deb >/dev/null; then
+  cargo install --locked --quiet cargo-deb
+fi
+[ "${1:-}" != --install-only ] || exit 0
 
 cargo build --workspace --all-targets
 

@@ -144,60 +144,106 @@ pub enum SandboxFailureKind {
     MountNamespace,
 }
 
+/// One row of the kind table: everything this crate says about a kind, in one place.
+struct KindRow {
+    kind: SandboxFailureKind,
+    code: u32,
+    name: &'static str,
+    since: &'static str,
+    lost_protection: &'static str,
+}
+
+/// The kinds, in code order (a kind's row is at `code - 1`; codes are appended, never reused).
+/// Adding a kind is one variant and one row here.
+const KINDS: [KindRow; 5] = [
+    KindRow {
+        kind: SandboxFailureKind::NetworkNamespace,
+        code: 1,
+        name: "network-namespace",
+        since: "0.1.0",
+        lost_protection: "the workload shares the supervisor's network namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::SupervisorSeccomp,
+        code: 2,
+        name: "supervisor-seccomp",
+        since: "0.1.0",
+        lost_protection: "the supervisor is not restricted by its own seccomp prelude",
+    },
+    KindRow {
+        kind: SandboxFailureKind::WorkloadSeccomp,
+        code: 3,
+        name: "workload-seccomp",
+        since: "0.1.0",
+        lost_protection: "the workload runs without the workload seccomp filter",
+    },
+    KindRow {
+        kind: SandboxFailureKind::PidNamespace,
+        code: 4,
+        name: "pid-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor",
+    },
+    KindRow {
+        kind: SandboxFailureKind::MountNamespace,
+        code: 5,
+        name: "mount-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace",
+    },
+];
+
 impl SandboxFailureKind {
     /// Every kind this version of the crate knows, in code order (codes are appended, never
     /// reused).
-    pub const ALL: [SandboxFailureKind; 5] = [
-        SandboxFailureKind::NetworkNamespace,
-        SandboxFailureKind::SupervisorSeccomp,
-        SandboxFailureKind::WorkloadSeccomp,
-        SandboxFailureKind::PidNamespace,
-        SandboxFailureKind::MountNamespace,
-    ];
+    pub const ALL: [SandboxFailureKind; KINDS.len()] = {
+        let mut all = [SandboxFailureKind::NetworkNamespace; KINDS.len()];
+        let mut index = 0;
+        while index < KINDS.len() {
+            all[index] = KINDS[index].kind;
+            index += 1;
+        }
+        all
+    };
+
+    /// This kind's row of the table.
+    const fn row(self) -> &'static KindRow {
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].kind as u32 == self as u32 {
+                return &KINDS[index];
+            }
+            index += 1;
+        }
+        panic!("every kind has a row")
+    }
 
     /// The stable integer that represents this kind across the ABI.
     pub const fn code(self) -> u32 {
-        match self {
-            SandboxFailureKind::NetworkNamespace => 1,
-            SandboxFailureKind::SupervisorSeccomp => 2,
-            SandboxFailureKind::WorkloadSeccomp => 3,
-            SandboxFailureKind::PidNamespace => 4,
-            SandboxFailureKind::MountNamespace => 5,
-        }
+        self.row().code
     }
 
     /// The kind for an ABI code, or `None` for a code this version does not know.
     pub const fn from_code(code: u32) -> Option<Self> {
-        match code {
-            1 => Some(SandboxFailureKind::NetworkNamespace),
-            2 => Some(SandboxFailureKind::SupervisorSeccomp),
-            3 => Some(SandboxFailureKind::WorkloadSeccomp),
-            4 => Some(SandboxFailureKind::PidNamespace),
-            5 => Some(SandboxFailureKind::MountNamespace),
-            _ => None,
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].code == code {
+                return Some(KINDS[index].kind);
+            }
+            index += 1;
         }
+        None
     }
 
     /// The stable name used in logs, configuration files and reports (`network-namespace`, ...).
     pub const fn name(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => "network-namespace",
-            SandboxFailureKind::SupervisorSeccomp => "supervisor-seccomp",
-            SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
-            SandboxFailureKind::PidNamespace => "pid-namespace",
-            SandboxFailureKind::MountNamespace => "mount-namespace",
-        }
+        self.row().name
     }
 
     /// The sandbox-plugin-api release that introduced this kind. A plugin built against an
     /// earlier release never sees it: its glue answers `Abort`.
     pub const fn since(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace
-            | SandboxFailureKind::SupervisorSeccomp
-            | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
-            SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
-        }
+        self.row().since
     }
 
     /// The kind with this stable [`name`](Self::name).
@@ -207,23 +253,7 @@ impl SandboxFailureKind {
 
     /// The protection that is missing when this step is tolerated, as a sentence fragment.
     pub const fn lost_protection(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => {
-                "the workload shares the supervisor's network namespace"
-            }
-            SandboxFailureKind::SupervisorSeccomp => {
-                "the supervisor is not restricted by its own seccomp prelude"
-            }
-            SandboxFailureKind::WorkloadSeccomp => {
-                "the workload runs without the workload seccomp filter"
-            }
-            SandboxFailureKind::PidNamespace => {
-                "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor"
-            }
-            SandboxFailureKind::MountNamespace => {
-                "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
-            }
-        }
+        self.row().lost_protection
     }
 }
 
@@ -578,6 +608,29 @@ mod tests {
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
         assert_eq!(SandboxFailureKind::from_code(6), None);
+    }
+
+    /// The codes are the ABI: they never change once released, and the table lists them in
+    /// code order without a gap.
+    #[test]
+    fn kind_table_is_in_code_order_and_frozen() {
+        for (index, row) in KINDS.iter().enumerate() {
+            assert_eq!(row.code as usize, index + 1, "{}", row.name);
+        }
+        let released: Vec<(u32, &str, &str)> = SandboxFailureKind::ALL
+            .iter()
+            .map(|kind| (kind.code(), kind.name(), kind.since()))
+            .collect();
+        assert_eq!(
+            released[..5],
+            [
+                (1, "network-namespace", "0.1.0"),
+                (2, "supervisor-seccomp", "0.1.0"),
+                (3, "workload-seccomp", "0.1.0"),
+                (4, "pid-namespace", "0.1.1"),
+                (5, "mount-namespace", "0.1.1"),
+            ]
+        );
     }
 
     #[test]
