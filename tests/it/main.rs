@@ -14,6 +14,7 @@
 //! supervisor's death, a stop seen within 300 ms) would make them flaky, and it is the one test a
 //! contributor runs alone (`cargo test -p sandbox-tests --test package`).
 
+mod c_plugin;
 mod capabilities;
 mod compatibility;
 mod containment;
@@ -30,6 +31,7 @@ mod logs;
 mod operator;
 mod plugin_loading;
 mod refusals;
+mod release;
 mod seccomp_filter;
 mod siem;
 mod simulate;
