@@ -201,7 +201,7 @@ impl Env {
     }
 
     /// The supervisor runs as uid 65534.
-    fn unprivileged(self) -> bool {
+    fn as_nobody(self) -> bool {
         matches!(
             self,
             Nobody
@@ -275,7 +275,7 @@ impl Env {
     /// Whether the caller holds `CAP_SETPCAP` where the workload is made (then the workload's
     /// bounding set is emptied; otherwise it is kept and the report says why).
     fn clears_bounding(self) -> bool {
-        !self.unprivileged() || self.takes_userns_route()
+        !self.as_nobody() || self.takes_userns_route()
     }
 
     /// The refusals this environment makes, in boot order, as measured (see docs/refusals.md).
@@ -664,7 +664,7 @@ fn launch(env: Env, args: &[String]) -> Observed {
         LAUNCHER.into(),
         socket,
     ];
-    if env.unprivileged() && env.runtime() != Runtime::Runc {
+    if env.as_nobody() && env.runtime() != Runtime::Runc {
         inner.extend(AS_NOBODY.map(str::to_owned));
     }
     if let Some(refusals) = env.outer_filter() {
@@ -686,7 +686,7 @@ fn launch(env: Env, args: &[String]) -> Observed {
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             );
-            container = RuncContainer::new(&id, if env.unprivileged() { 65534 } else { 0 }, &inner);
+            container = RuncContainer::new(&id, if env.as_nobody() { 65534 } else { 0 }, &inner);
             container.command()
         }
     };
@@ -846,9 +846,9 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     let report = seen.report().ok_or("no report")?;
     // The environment the report describes is the one the test made.
     let context = &report["environment"];
-    let uid = if env.unprivileged() { 65534 } else { 0 };
+    let uid = if env.as_nobody() { 65534 } else { 0 };
     let caps = match env {
-        _ if env.unprivileged() => Some(0),
+        _ if env.as_nobody() => Some(0),
         RuncRoot => Some(DOCKER_DEFAULT_CAPS_MASK),
         _ => None,
     };
@@ -928,7 +928,7 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     if report["outcome"] != "running" {
         return Err(format!("the report's outcome is {}", report["outcome"]));
     }
-    let root_caller = !env.unprivileged();
+    let root_caller = !env.as_nobody();
     for step in STEPS {
         let record = step_record(&report, step);
         let decision = if expect.missing(step) {
