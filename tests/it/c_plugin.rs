@@ -8,21 +8,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use sandbox_tests::{
-    fixtures_dir, marked, require_root, run_supervisor, scratch, staged, target_dir, workspace,
-    write_file, Launch, Outcome,
+    fixtures_dir, marked, require_root, run_ok, run_supervisor, scratch, staged, target_dir,
+    workspace, write_file, Launch, Outcome,
 };
 
 const DECIDER: &str = "plugin:c-example@0.1.0";
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// The C example built with `cc` and `ar` and linked into the shim, once per test process; the
 /// staged shared object.
@@ -33,28 +23,34 @@ fn c_plugin() -> &'static Path {
         let out = target_dir().parent().unwrap().join("c-plugin");
         std::fs::create_dir_all(&out).unwrap();
         let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-        run(Command::new(&cc)
-            .args([
-                "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
-            ])
-            .arg(example.join("plugin.c"))
-            .arg("-o")
-            .arg(out.join("plugin.o")));
-        run(Command::new("ar")
-            .arg("rcs")
-            .arg(out.join("libc_example_plugin.a"))
-            .arg(out.join("plugin.o")));
+        run_ok(
+            Command::new(&cc)
+                .args([
+                    "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
+                ])
+                .arg(example.join("plugin.c"))
+                .arg("-o")
+                .arg(out.join("plugin.o")),
+        );
+        run_ok(
+            Command::new("ar")
+                .arg("rcs")
+                .arg(out.join("libc_example_plugin.a"))
+                .arg(out.join("plugin.o")),
+        );
         // The same target directory as the compatibility fixtures: their dependencies are built.
         let target = fixtures_dir().parent().unwrap().to_owned();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run(Command::new(cargo)
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(example.join("shim/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env("SANDBOX_C_PLUGIN_LIB", out.join("libc_example_plugin.a"))
-            .env("SANDBOX_C_PLUGIN_NAME", "c-example")
-            .env_remove("SANDBOX_C_PLUGIN_VERSION"));
+        run_ok(
+            Command::new(cargo)
+                .args(["build", "--locked", "--quiet", "--manifest-path"])
+                .arg(example.join("shim/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .env("SANDBOX_C_PLUGIN_LIB", out.join("libc_example_plugin.a"))
+                .env("SANDBOX_C_PLUGIN_NAME", "c-example")
+                .env_remove("SANDBOX_C_PLUGIN_VERSION"),
+        );
         staged(
             &target.join("debug/libsandbox_c_plugin.so"),
             "libc_example_plugin.so",

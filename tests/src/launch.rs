@@ -185,6 +185,19 @@ pub fn spawn(command: &mut Command) -> Child {
     panic!("the staged binary stayed busy")
 }
 
+/// Runs `command` to completion and asserts that it succeeded (the failure shows both outputs).
+pub fn run_ok(command: &mut Command) -> std::process::Output {
+    let output = output_of(command);
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Runs `command` to completion. A binary that another test thread is staging at that moment can
 /// be busy (a child forked during the copy holds the file open for writing until it execs):
 /// `ETXTBSY` is retried.
