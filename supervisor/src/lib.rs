@@ -65,29 +65,36 @@
 
 #![deny(missing_docs)]
 
-pub mod boot;
-pub mod caps;
-pub mod cli;
-pub mod context;
+// The bottom: options, errors, exit codes, and what every layer reads.
+pub(crate) mod context;
+pub mod error;
 pub mod exit;
-pub mod failure;
-pub mod findings;
-pub mod identity;
-pub mod input;
-pub mod netns;
-pub mod plugin;
-pub mod probe;
-pub mod procfs;
-pub mod report;
-pub mod run;
-pub mod seccomp;
-pub mod simulate;
-pub mod spawn;
-pub mod step;
-pub mod supervise;
-pub mod userns;
+pub(crate) mod input;
+pub mod options;
+pub(crate) mod procfs;
 
-pub use failure::{
-    failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,
-    StrictHandler, Verdict,
+// The layers, from the steps up to the boot that drives them.
+pub(crate) mod boot;
+pub mod handler;
+pub(crate) mod record;
+pub(crate) mod sandbox;
+pub(crate) mod steps;
+
+// The binary's front end.
+pub mod cli;
+
+/// The seccomp programs: built-in filters, the prelude, operator profiles (for the tests and the
+/// benchmarks, which check the programs this crate installs).
+pub mod seccomp {
+    pub use crate::steps::seccomp::*;
+}
+
+pub use boot::probe::{probe, ProbeAnswer};
+pub use boot::run::{register_plugin, run};
+pub use error::SupervisorError;
+pub use handler::simulate::{simulate, SimulateError, SimulateOptions, Simulation};
+pub use handler::{
+    failure_handler, set_failure_handler, FailureReport, HandlerFailure, SandboxFailureHandler,
+    SandboxFailureKind, StrictHandler, Verdict,
 };
+pub use options::RunOptions;

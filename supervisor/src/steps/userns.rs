@@ -11,7 +11,7 @@ use std::io::Write;
 
 use nix::errno::Errno;
 
-use crate::step::Call;
+use crate::steps::Call;
 
 /// Which way the namespace steps took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

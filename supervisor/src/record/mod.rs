@@ -7,6 +7,8 @@
 //! the schema is documented in `docs/report.md`; `version` changes only when a field changes
 //! meaning or disappears.
 
+pub(crate) mod findings;
+
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -16,10 +18,10 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::context::FailureContext;
-use crate::netns::NetnsStatus;
 use crate::procfs::Capabilities;
-use crate::step::{Refusal, Step};
-use crate::userns::Route;
+use crate::steps::network::NetnsStatus;
+use crate::steps::userns::Route;
+use crate::steps::{Refusal, Step};
 
 /// The report's schema version.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -241,7 +243,7 @@ impl Decider {
     /// The strict default's name.
     pub const STRICT: &'static str = "strict";
 
-    /// The decider a handler names with [`crate::failure::SandboxFailureHandler::decider`].
+    /// The decider a handler names with [`crate::handler::SandboxFailureHandler::decider`].
     pub fn of_handler(name: String) -> Self {
         match name == Self::STRICT {
             true => Decider::Strict,
@@ -353,8 +355,8 @@ pub struct ExitRecord {
 
 impl ExitRecord {
     /// The record of `ended`, `duration` after the start.
-    pub fn new(ended: crate::supervise::Ended, duration: Duration) -> Self {
-        use crate::supervise::Ended;
+    pub fn new(ended: crate::sandbox::supervise::Ended, duration: Duration) -> Self {
+        use crate::sandbox::supervise::Ended;
         let (outcome, code, signal) = match ended {
             Ended::Exited(code) => (ExitOutcome::Exited, Some(code), None),
             Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal.as_str())),
@@ -484,7 +486,7 @@ impl From<&Refusal> for CallRecord {
         CallRecord {
             syscall: refusal.call.name(),
             errno: refusal.errno as i32,
-            errno_name: crate::failure::errno_name(refusal.errno as i32),
+            errno_name: crate::handler::errno_name(refusal.errno as i32),
         }
     }
 }
@@ -577,7 +579,7 @@ pub struct CapabilityNames {
 
 impl From<Capabilities> for CapabilityNames {
     fn from(caps: Capabilities) -> Self {
-        let names = |mask: Option<u64>| mask.map(crate::caps::names);
+        let names = |mask: Option<u64>| mask.map(crate::steps::capabilities::names);
         CapabilityNames {
             inheritable: names(caps.inheritable),
             permitted: names(caps.permitted),
@@ -748,11 +750,6 @@ impl HardeningReport {
         &mut self.steps[step as usize]
     }
 
-    /// The record of `step`, read-only.
-    pub fn get(&self, step: Step) -> &StepRecord {
-        &self.steps[step as usize]
-    }
-
     /// Records an enforced step and what was verified, and logs it.
     pub fn enforced(&mut self, step: Step, verified: Evidence) {
         tracing::info!(step = %step, decision = "enforced", "{step} enforced: {}", step.protection());
@@ -810,7 +807,7 @@ impl HardeningReport {
     }
 
     /// Makes this the final record: the boot stopped (`exit` None) or the workload ended.
-    pub fn finish(&mut self, exit: Option<crate::supervise::Ended>) {
+    pub fn finish(&mut self, exit: Option<crate::sandbox::supervise::Ended>) {
         let now = Timestamp::now();
         let duration = now.0.duration_since(self.started_at.0).unwrap_or_default();
         self.record = RecordKind::Final;
@@ -878,7 +875,7 @@ mod tests {
 
     #[test]
     fn exit_records_tell_exited_from_killed() {
-        use crate::supervise::Ended;
+        use crate::sandbox::supervise::Ended;
         use nix::sys::signal::Signal;
         let exited = ExitRecord::new(Ended::Exited(3), Duration::from_millis(1200));
         assert_eq!(

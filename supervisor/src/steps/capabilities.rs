@@ -76,7 +76,7 @@ pub enum CapsCall {
 
 fn holds_setpcap() -> Result<bool, Errno> {
     let (_, data) = capget()?;
-    let bit = crate::caps::CAP_SETPCAP as usize;
+    let bit = crate::steps::capabilities::CAP_SETPCAP as usize;
     Ok(data[bit / 32].effective & (1 << (bit % 32)) != 0)
 }
 

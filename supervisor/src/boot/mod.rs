@@ -9,14 +9,17 @@
 //!    before anything changed (`prepare`).
 //! 2. The network namespace, entered by the supervisor itself: the sandbox inherits it. When the
 //!    plain `unshare` is refused for lack of privilege and the caller is not root, the
-//!    user-namespace route is tried first ([`crate::userns`]).
+//!    user-namespace route is tried first ([`crate::steps::userns`]).
 //! 3. The sandbox: the init in a new PID namespace, a private mount namespace with a fresh
 //!    `/proc`, then the workload: a new session, no capabilities, the ids, no_new_privs and the
-//!    workload filter ([`crate::spawn`]). A refused step there is decided, and a tolerated one is
+//!    workload filter ([`crate::sandbox`]). A refused step there is decided, and a tolerated one is
 //!    left out of a fresh spawn: the workload has not run yet.
 //! 4. Everything the sandbox reported is verified from the paused workload's `/proc` entries.
 //! 5. The supervisor's own prelude, last: it denies `mount`, which step 3 needs, and the workload
 //!    must not inherit it (its filter is a superset, and each inherited program costs every call).
+
+pub(crate) mod probe;
+pub(crate) mod run;
 
 use std::path::PathBuf;
 
@@ -24,15 +27,16 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::SignalFd;
 
-use crate::failure::{ask, FailureReport, NotTolerated, SandboxFailureHandler};
-use crate::identity::Identity;
-use crate::netns::NetnsError;
+use crate::error::SupervisorError;
+use crate::handler::{ask, FailureReport, NotTolerated, SandboxFailureHandler};
+use crate::options::RunOptions;
 use crate::procfs::{self, Process, Status};
-use crate::report::{Decider, Decision, Evidence, HardeningReport};
-use crate::run::{RunOptions, SupervisorError};
-use crate::spawn::{Paused, Plan, Spawned};
-use crate::step::{Call, Refusal, Step};
-use crate::userns::Route;
+use crate::record::{Decider, Decision, Evidence, HardeningReport};
+use crate::sandbox::{Paused, Plan, Spawned};
+use crate::steps::identity::Identity;
+use crate::steps::network::NetnsError;
+use crate::steps::userns::Route;
+use crate::steps::{Call, Refusal, Step};
 
 /// How a driver answers a refusal.
 pub(crate) trait Driver {
@@ -57,7 +61,7 @@ pub(crate) fn question_for(
         message.push_str(&format!(
             "; the user-namespace route was refused too: {} failed with {}",
             fallback.call,
-            crate::failure::errno_name(fallback.errno as i32)
+            crate::handler::errno_name(fallback.errno as i32)
         ));
     }
     Some(
@@ -76,7 +80,7 @@ fn decide_refusal(
     fallback: Option<Refusal>,
     report: &mut HardeningReport,
     log: bool,
-    ask: impl FnOnce(FailureReport) -> Result<crate::failure::Tolerated, NotTolerated>,
+    ask: impl FnOnce(FailureReport) -> Result<crate::handler::Tolerated, NotTolerated>,
 ) -> Result<(), SupervisorError> {
     // Out of memory, processes or descriptors is the machine's state, not a runtime's refusal:
     // no handler is asked about it.
@@ -114,7 +118,7 @@ fn decide_refusal(
         },
     };
     if log {
-        let errno_name = crate::failure::errno_name(refusal.errno as i32);
+        let errno_name = crate::handler::errno_name(refusal.errno as i32);
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(
@@ -158,7 +162,7 @@ impl Driver for DecideAndStop {
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
         decide_refusal(refusal, fallback, report, true, |question| {
-            crate::failure::ask_and_warn(crate::failure::failure_handler(), question)
+            crate::handler::ask_and_warn(crate::handler::failure_handler(), question)
         })
     }
 }
@@ -194,7 +198,7 @@ pub(crate) struct Prepared {
     /// The sandbox's plan.
     pub plan: Plan,
     /// The supervisor's prelude.
-    pub prelude: crate::seccomp::CheckedProgram,
+    pub prelude: crate::steps::seccomp::CheckedProgram,
     /// The program that will be exec'd.
     pub program: PathBuf,
     /// The names of the workload's environment variables, for the report.
@@ -207,7 +211,9 @@ pub(crate) struct Prepared {
 /// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
 pub(crate) fn workload_identity(options: &RunOptions) -> Result<Option<Identity>, SupervisorError> {
     let identity = match &options.user {
-        Some(spec) => Some(crate::identity::resolve(spec).map_err(SupervisorError::Identity)?),
+        Some(spec) => {
+            Some(crate::steps::identity::resolve(spec).map_err(SupervisorError::Identity)?)
+        }
         // Root without capabilities still owns the host's root-owned files and sockets.
         None if nix::unistd::geteuid().is_root() => Some(nobody()),
         None => None,
@@ -243,14 +249,14 @@ pub(crate) fn prepare(
     let identity = workload_identity(options)?;
     let program = match program {
         Some(program) => program,
-        None => crate::spawn::resolve_command(
+        None => crate::sandbox::resolve_command(
             options
                 .command
                 .first()
-                .ok_or(crate::spawn::CommandError::Empty)?,
+                .ok_or(crate::sandbox::CommandError::Empty)?,
         )?,
     };
-    let prelude = crate::seccomp::compile_prelude()?;
+    let prelude = crate::steps::seccomp::compile_prelude()?;
     let profile = match &options.seccomp_profile {
         Some(path) => Some((
             path.display().to_string(),
@@ -259,18 +265,19 @@ pub(crate) fn prepare(
         )),
         None => None,
     };
-    let filter = crate::seccomp::compile_workload(&crate::seccomp::WorkloadOptions {
-        profile: profile
-            .as_ref()
-            .map(|(name, json)| crate::seccomp::Profile { name, json }),
-        replace_builtin: options.seccomp_profile_replaces_builtin,
-        interactive: false,
-    })?;
+    let filter =
+        crate::steps::seccomp::compile_workload(&crate::steps::seccomp::WorkloadOptions {
+            profile: profile
+                .as_ref()
+                .map(|(name, json)| crate::steps::seccomp::Profile { name, json }),
+            replace_builtin: options.seccomp_profile_replaces_builtin,
+            interactive: false,
+        })?;
     if filter.source.replaces_builtin() {
         tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");
     }
     let env = options.workload_env();
-    let env_names = crate::run::env_names(&env);
+    let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
     let keep = options
         .cap_add
@@ -287,7 +294,7 @@ pub(crate) fn prepare(
     plan.fresh_sys(privileged || keep != 0);
     if keep != 0 {
         tracing::warn!(
-            capabilities = ?crate::caps::names(keep),
+            capabilities = ?crate::steps::capabilities::names(keep),
             "the workload keeps capabilities the operator added (--cap-add)"
         );
         plan.keep_capabilities(keep);
@@ -304,9 +311,9 @@ pub(crate) fn prepare(
 
 /// Returns `Err` when a signal asked the supervisor to stop.
 fn check_signals(signals: &SignalFd) -> Result<(), SupervisorError> {
-    match crate::spawn::take_stop_signal(signals)? {
+    match crate::sandbox::take_stop_signal(signals)? {
         Some(signal) => Err(SupervisorError::Spawn(
-            crate::spawn::SpawnError::Interrupted(signal),
+            crate::sandbox::SpawnError::Interrupted(signal),
         )),
         None => Ok(()),
     }
@@ -354,7 +361,7 @@ pub(crate) fn boot(
     let own = Status::read(Process::This)?;
     let paused = loop {
         check_signals(signals)?;
-        match crate::spawn::spawn(&mut prepared.plan, signals)? {
+        match crate::sandbox::spawn(&mut prepared.plan, signals)? {
             Spawned::Ready(paused) => break paused,
             // The child's own checks (ids, capabilities) found a call that returned success
             // without effect: a verification failure, not a refusal.
@@ -397,7 +404,7 @@ fn network_namespace(
     driver: &mut dyn Driver,
     report: &mut HardeningReport,
 ) -> Result<Route, SupervisorError> {
-    let plain = match crate::netns::enter() {
+    let plain = match crate::steps::network::enter() {
         Ok(status) => {
             record_network(status, Route::Direct, report);
             return Ok(Route::Direct);
@@ -411,9 +418,9 @@ fn network_namespace(
         driver.on_refusal(plain, None, report)?;
         return Ok(Route::Direct);
     }
-    match crate::userns::enter() {
+    match crate::steps::userns::enter() {
         Ok(()) => {}
-        Err(crate::userns::UsernsError::Refused(call, errno)) => {
+        Err(crate::steps::userns::UsernsError::Refused(call, errno)) => {
             let fallback = Refusal {
                 step: Step::NetworkNamespace,
                 call,
@@ -422,7 +429,7 @@ fn network_namespace(
             driver.on_refusal(plain, Some(fallback), report)?;
             return Ok(Route::Direct);
         }
-        Err(crate::userns::UsernsError::Unchanged) => {
+        Err(crate::steps::userns::UsernsError::Unchanged) => {
             return Err(unverified(
                 Step::NetworkNamespace,
                 "unshare(CLONE_NEWUSER) returned success but the user namespace is unchanged"
@@ -431,7 +438,7 @@ fn network_namespace(
         }
     }
     tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
-    match crate::netns::enter() {
+    match crate::steps::network::enter() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
         Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
         Err(NetnsError::Refused(inside)) => driver.on_refusal(inside, None, report)?,
@@ -446,14 +453,18 @@ fn network_namespace(
     Ok(Route::UserNamespace)
 }
 
-fn record_network(status: crate::netns::NetnsStatus, route: Route, report: &mut HardeningReport) {
+fn record_network(
+    status: crate::steps::network::NetnsStatus,
+    route: Route,
+    report: &mut HardeningReport,
+) {
     report.enforced(Step::NetworkNamespace, Evidence::Network(status));
     report.step(Step::NetworkNamespace).route = Some(route);
 }
 
 /// Sets no_new_privs and installs the prelude on the supervisor, then verifies it by counting.
 pub(crate) fn install_prelude(
-    prelude: &crate::seccomp::CheckedProgram,
+    prelude: &crate::steps::seccomp::CheckedProgram,
 ) -> Result<Result<Evidence, Refusal>, SupervisorError> {
     let refusal = |call, errno| Refusal {
         step: Step::SupervisorSeccomp,
@@ -461,7 +472,7 @@ pub(crate) fn install_prelude(
         errno,
     };
     let before = Status::read(Process::This)?.seccomp_filters;
-    if let Err(errno) = crate::seccomp::set_no_new_privs() {
+    if let Err(errno) = crate::steps::seccomp::set_no_new_privs() {
         return Ok(Err(refusal(Call::NoNewPrivs, errno)));
     }
     // A faked success would make the installation fail with EACCES, which is no refusal.
@@ -473,11 +484,11 @@ pub(crate) fn install_prelude(
                 .to_owned(),
         });
     }
-    if let Err(errno) = crate::seccomp::install(prelude) {
+    if let Err(errno) = crate::steps::seccomp::install(prelude) {
         return Ok(Err(refusal(Call::Seccomp, errno)));
     }
     let after = Status::read(Process::This)?;
-    let mode = crate::seccomp::seccomp_mode().unwrap_or(-1);
+    let mode = crate::steps::seccomp::seccomp_mode().unwrap_or(-1);
     let counted = match (before, after.seccomp_filters) {
         (Some(before), Some(after)) => after == before + 1,
         _ => true,
@@ -556,7 +567,7 @@ fn verify_sandbox(
         .find(|mount| mount.mount_point == "/proc" && !own_procs.contains(&mount.device))
         .map(|mount| mount.id);
     // The last mount at each read-only path is the one the workload sees.
-    let writable: Vec<&str> = crate::spawn::READ_ONLY_PROC
+    let writable: Vec<&str> = crate::sandbox::READ_ONLY_PROC
         .into_iter()
         .filter(|path| {
             child_procs
@@ -609,7 +620,7 @@ fn verify_sandbox(
     let setpcap = own
         .caps
         .effective
-        .is_some_and(|eff| eff & (1 << crate::caps::CAP_SETPCAP) != 0)
+        .is_some_and(|eff| eff & (1 << crate::steps::capabilities::CAP_SETPCAP) != 0)
         || route == Route::UserNamespace;
     let caps = status.caps;
     let evidence = Evidence::Capabilities {
@@ -645,7 +656,7 @@ fn verify_sandbox(
     // The init keeps only CAP_KILL once the workload exists (it hardens itself right after the
     // fork, concurrently with the workload's own steps: give it a moment).
     let init_caps = {
-        let allowed = 1u64 << crate::spawn::INIT_CAPABILITY;
+        let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
         let mut held = Vec::new();
         for _ in 0..200 {
             let caps = Status::read(Process::Pid(paused.init()))?.caps;

@@ -4,10 +4,16 @@
 //! that name. A [`Call`] is a system call a step makes; a [`Refusal`] is the kernel (or an outer
 //! runtime) answering one of them with an errno: the only thing a failure handler is asked about.
 
+pub(crate) mod capabilities;
+pub(crate) mod identity;
+pub(crate) mod network;
+pub(crate) mod seccomp;
+pub(crate) mod userns;
+
 use nix::errno::Errno;
 use sandbox_plugin_api::SandboxFailureKind;
 
-use crate::identity::DropStage;
+use crate::steps::identity::DropStage;
 
 /// A hardening step, in the order a boot performs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

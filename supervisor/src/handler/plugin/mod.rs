@@ -50,7 +50,7 @@ use sandbox_plugin_api::ffi::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::failure::{
+use crate::handler::{
     FailureReport, HandlerFailure, Ruling, SandboxFailureHandler, SandboxFailureKind, Verdict,
 };
 
@@ -367,11 +367,6 @@ struct ChildAnswer {
 const ANSWER_CAP: usize = 64 * 1024;
 
 impl PluginHandler {
-    /// The deadline for one `handle` call.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     fn failure(&self, reason: String) -> HandlerFailure {
         HandlerFailure {
             decider: self.decider.clone(),

@@ -10,8 +10,9 @@
 use serde::Serialize;
 
 use crate::boot::RecordAndContinue;
-use crate::report::{Decision, HandlerRecord, HardeningReport, StepRecord};
-use crate::run::{RunOptions, SupervisorError};
+use crate::error::SupervisorError;
+use crate::options::RunOptions;
+use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
 
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
@@ -35,10 +36,10 @@ pub struct ProbeAnswer {
 /// Runs the probe. `Err` only for what stops a run before the first step (a bad flag, a plugin
 /// that does not load), with the run's code.
 pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
-    let mask = crate::supervise::block_signals().map_err(SupervisorError::Supervise)?;
-    let signals = crate::spawn::signal_fd()?;
+    let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::sandbox::signal_fd()?;
     if let Some(path) = &options.handler_plugin {
-        crate::run::register_plugin(
+        crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
@@ -46,14 +47,14 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
         )?;
     }
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
-    report.handler = crate::run::handler_record();
+    report.handler = crate::boot::run::handler_record();
     if let Some(path) = &options.handler_plugin {
-        report.handler.plugin = Some(crate::run::plugin_file_record(path)?);
+        report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
     }
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
     let mut driver = RecordAndContinue {
-        handler: crate::failure::failure_handler(),
+        handler: crate::handler::failure_handler(),
         would_exit: None,
     };
     let error = match crate::boot::boot(&options, &mut prepared, &mut driver, &mut report, &signals)

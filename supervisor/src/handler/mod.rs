@@ -5,11 +5,14 @@
 //! handler may only tolerate the kinds it declared, and a handler that cannot answer is fatal.
 //! Privilege drop and the supervisor's own errors never come here: they are fatal by construction.
 
+pub(crate) mod plugin;
+pub(crate) mod simulate;
+
 use std::sync::OnceLock;
 
 pub use sandbox_plugin_api::{errno_name, FailureReport, Ruling, SandboxFailureKind, Verdict};
 
-use crate::report::Decider;
+use crate::record::Decider;
 
 /// Decides whether a refused hardening step aborts the boot or is tolerated.
 ///

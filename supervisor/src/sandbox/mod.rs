@@ -20,6 +20,8 @@
 //! reaps orphans, and sends the workload's wait status to the supervisor before it exits, which
 //! kills whatever is left in the PID namespace.
 
+pub(crate) mod supervise;
+
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -33,10 +35,10 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
-use crate::caps::{self, Bounding, CapsCall};
-use crate::identity::{DropScratch, Identity};
-use crate::seccomp::WorkloadFilter;
-use crate::step::{Call, Refusal, Step};
+use crate::steps::capabilities::{self as caps, Bounding, CapsCall};
+use crate::steps::identity::{DropScratch, Identity};
+use crate::steps::seccomp::WorkloadFilter;
+use crate::steps::{Call, Refusal, Step};
 
 /// How long the supervisor waits for the workload to get ready, and then to `execve`.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
@@ -799,7 +801,7 @@ fn harden_init(last_cap: u32, keep_fd: i32) {
     let keep = 1u64 << INIT_CAPABILITY;
     let _ = caps::drop_bounding_and_ambient(last_cap, keep);
     let _ = caps::clear_sets(keep);
-    let _ = crate::seccomp::set_no_new_privs();
+    let _ = crate::steps::seccomp::set_no_new_privs();
 }
 
 /// The inode of the calling process's mount namespace. Async-signal-safe.
@@ -948,7 +950,7 @@ pub const READ_ONLY_PROC: [&str; 4] =
 /// The init's work once the workload exists: forward the supervised signals to it, reap every
 /// child, and return the workload's raw wait status once it has ended.
 fn init_loop(workload: Pid, own_pid_namespace: bool) -> i32 {
-    let signals = crate::supervise::supervised_signals();
+    let signals = crate::sandbox::supervise::supervised_signals();
     // Job control: the workload runs in a session of its own, out of the terminal's reach, so a
     // stop asked of the supervisor (Ctrl-Z, a background read or write) stops the whole sandbox,
     // and a continue continues it. In its own PID namespace that is every process but the init
@@ -1043,7 +1045,7 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     let drop_planned = plan.performs(Step::PrivilegeDrop);
     if let Some((identity, scratch)) = plan.identity.as_mut().filter(|_| drop_planned) {
         // The scratch buffers were allocated in the parent: drop_to does not allocate.
-        crate::identity::drop_to(identity, scratch)
+        crate::steps::identity::drop_to(identity, scratch)
             .map_err(|(stage, errno)| (Step::PrivilegeDrop, Call::Drop(stage), errno))?;
     }
     if plan.performs(Step::Capabilities) {
@@ -1054,7 +1056,7 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     // Every descriptor above 2 is close-on-exec before any filter could deny the calls needed.
     mark_close_on_exec();
     if plan.performs(Step::NoNewPrivs) {
-        crate::seccomp::set_no_new_privs()
+        crate::steps::seccomp::set_no_new_privs()
             .map_err(|errno| (Step::NoNewPrivs, Call::NoNewPrivs, errno))?;
         // A faked success would make the filter's installation fail with EACCES, which is no
         // refusal of the filter: check it here.
@@ -1073,7 +1075,7 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
         .filter(|_| plan.performs(Step::WorkloadSeccomp))
     {
         for program in &filter.programs {
-            crate::seccomp::install(program)
+            crate::steps::seccomp::install(program)
                 .map_err(|errno| (Step::WorkloadSeccomp, Call::Seccomp, errno))?;
         }
     }
