@@ -567,7 +567,7 @@ fn verify_sandbox(
         .find(|mount| mount.mount_point == "/proc" && !own_procs.contains(&mount.device))
         .map(|mount| mount.id);
     // The last mount at each read-only path is the one the workload sees.
-    let writable: Vec<&str> = crate::sandbox::READ_ONLY_PROC
+    let writable: Vec<&str> = crate::steps::mount::READ_ONLY_PROC
         .into_iter()
         .filter(|path| {
             child_procs

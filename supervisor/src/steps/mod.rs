@@ -6,6 +6,7 @@
 
 pub(crate) mod capabilities;
 pub(crate) mod identity;
+pub(crate) mod mount;
 pub(crate) mod network;
 pub(crate) mod seccomp;
 pub(crate) mod userns;
