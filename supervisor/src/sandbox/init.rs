@@ -13,7 +13,7 @@ use crate::sandbox::protocol::fail;
 use crate::sandbox::workload::workload_main;
 use crate::sandbox::{die_with_parent, raw_clone};
 use crate::steps::capabilities as caps;
-use crate::steps::mount::private_proc;
+use crate::steps::mount;
 use crate::steps::{Call, Step};
 
 /// The sandbox's init. Never returns.
@@ -27,7 +27,7 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = private_proc(plan.fresh_sys) {
+        if let Err((call, errno)) = mount::apply(plan.fresh_sys) {
             fail(&channel, Step::MountNamespace, call, errno);
         }
     }
@@ -93,7 +93,7 @@ fn harden_init(last_cap: u32, keep_fd: i32) {
     let keep = 1u64 << INIT_CAPABILITY;
     let _ = caps::drop_bounding_and_ambient(last_cap, keep);
     let _ = caps::clear_sets(keep);
-    let _ = crate::steps::seccomp::set_no_new_privs();
+    let _ = crate::steps::no_new_privs::set();
 }
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every

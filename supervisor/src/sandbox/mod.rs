@@ -236,7 +236,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     if plan.performs(Step::PidNamespace) {
         // The IPC namespace goes with the PID namespace: System V and POSIX message queues of the
         // host are as much the host's processes' as their memory.
-        flags |= (libc::CLONE_NEWPID | libc::CLONE_NEWIPC) as libc::c_ulong;
+        flags |= crate::steps::pid::CLONE_FLAGS;
     }
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
@@ -273,6 +273,17 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     drop(child_channel);
     drop(go_read);
     drop(ended_write);
+    await_ready(init, channel, signals, go_write, ended_read)
+}
+
+/// The supervisor's side of the handshake: waits for the sandbox's first message.
+fn await_ready(
+    init: Pid,
+    channel: OwnedFd,
+    signals: &SignalFd,
+    go_write: OwnedFd,
+    ended_read: OwnedFd,
+) -> Result<Spawned, SpawnError> {
     let message = match receive(&channel, Some(signals), "get ready") {
         Ok(message) => message,
         Err(err) => {

@@ -84,6 +84,21 @@ impl Plan {
         self.identity.is_some() && (self.performs(Step::PrivilegeDrop) || self.identity_in_place)
     }
 
+    /// Whether the operator asked for `step` (a caller that names no identity and runs as itself
+    /// asks for no privilege drop).
+    pub fn requested(&self, step: Step) -> bool {
+        step != Step::PrivilegeDrop || self.identity.is_some()
+    }
+
+    /// Whether what `step` promised is checked after the spawn: it was performed, or (the ids on
+    /// the user-namespace route) it holds without having been performed.
+    pub fn verifies(&self, step: Step) -> bool {
+        match step {
+            Step::PrivilegeDrop => self.verifies_identity(),
+            _ => self.performs(step),
+        }
+    }
+
     /// Whether the next spawn performs `step`.
     pub fn performs(&self, step: Step) -> bool {
         !self.skipped[step as usize]

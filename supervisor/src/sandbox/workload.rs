@@ -9,7 +9,7 @@ use nix::sys::signal::SigmaskHow;
 use crate::sandbox::die_with_parent;
 use crate::sandbox::plan::Plan;
 use crate::sandbox::protocol::{encode_kind, fail, send, EXEC_FAILED_MESSAGE, READY};
-use crate::steps::capabilities::{self as caps, Bounding, CapsCall};
+use crate::steps::{capabilities, identity, no_new_privs, seccomp, session};
 use crate::steps::{Call, Step};
 
 /// The workload's side. Never returns.
@@ -49,60 +49,40 @@ const EXEC_FAILED: i32 = 127;
 
 enum Never {}
 
+/// Takes `step` with `apply` when the plan performs it; a failure names the step.
+fn take(
+    plan: &Plan,
+    step: Step,
+    apply: impl FnOnce() -> Result<(), (Call, Errno)>,
+) -> Result<(), Failure> {
+    match plan.performs(step) {
+        true => apply().map_err(|(call, errno)| Failure::Step(step, call, errno)),
+        false => Ok(()),
+    }
+}
+
 fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Never, Failure> {
     let _ = die_with_parent();
-    if plan.performs(Step::Session) {
-        nix::unistd::setsid().map_err(|errno| (Step::Session, Call::Setsid, errno))?;
-    }
-    let caps_error = |(call, errno): (CapsCall, Errno)| {
-        let call = match call {
-            CapsCall::BoundingDrop => Call::CapbsetDrop,
-            CapsCall::AmbientClear => Call::AmbientClear,
-            CapsCall::Capset => Call::Capset,
-            CapsCall::Verify => Call::VerifyCapabilities,
-        };
-        (Step::Capabilities, call, errno)
-    };
-    if plan.performs(Step::Capabilities) {
-        let _: Bounding =
-            caps::drop_bounding_and_ambient(plan.last_cap, plan.keep_caps).map_err(caps_error)?;
-    }
+    // The workload's steps, in boot order: one line each.
+    take(plan, Step::Session, session::apply)?;
+    take(plan, Step::Capabilities, || {
+        capabilities::apply_before_ids(plan.last_cap, plan.keep_caps)
+    })?;
     let drop_planned = plan.performs(Step::PrivilegeDrop);
     if let Some((identity, scratch)) = plan.identity.as_mut().filter(|_| drop_planned) {
-        // The scratch buffers were allocated in the parent: drop_to does not allocate.
-        crate::steps::identity::drop_to(identity, scratch)
-            .map_err(|(stage, errno)| (Step::PrivilegeDrop, Call::Drop(stage), errno))?;
+        identity::apply(identity, scratch)
+            .map_err(|(call, errno)| Failure::Step(Step::PrivilegeDrop, call, errno))?;
     }
-    if plan.performs(Step::Capabilities) {
-        caps::clear_sets(plan.keep_caps).map_err(caps_error)?;
-    }
+    take(plan, Step::Capabilities, || {
+        capabilities::apply_after_ids(plan.keep_caps)
+    })?;
     // A change of ids clears the parent-death signal: set it again.
     let _ = die_with_parent();
     // Every descriptor above 2 is close-on-exec before any filter could deny the calls needed.
     mark_close_on_exec();
-    if plan.performs(Step::NoNewPrivs) {
-        crate::steps::seccomp::set_no_new_privs()
-            .map_err(|errno| (Step::NoNewPrivs, Call::NoNewPrivs, errno))?;
-        // A faked success would make the filter's installation fail with EACCES, which is no
-        // refusal of the filter: check it here.
-        // SAFETY: PR_GET_NO_NEW_PRIVS takes no pointer and reads only this thread's state.
-        if unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } != 1 {
-            return Err(Failure::Step(
-                Step::NoNewPrivs,
-                Call::VerifyNoNewPrivs,
-                Errno::UnknownErrno,
-            ));
-        }
-    }
-    if let Some(filter) = plan
-        .filter
-        .as_ref()
-        .filter(|_| plan.performs(Step::WorkloadSeccomp))
-    {
-        for program in &filter.programs {
-            crate::steps::seccomp::install(program)
-                .map_err(|errno| (Step::WorkloadSeccomp, Call::Seccomp, errno))?;
-        }
+    take(plan, Step::NoNewPrivs, no_new_privs::apply)?;
+    if let Some(filter) = &plan.filter {
+        take(plan, Step::WorkloadSeccomp, || seccomp::apply(filter))?;
     }
     // Ready: wait, before exec, until the supervisor has verified this process.
     // The workload's pid as it sees it: the supervisor compares it with the pid it sees.

@@ -8,6 +8,10 @@
 
 use nix::errno::Errno;
 
+use crate::record::Evidence;
+use crate::steps::observed::{held_beyond, Expected, Observed, Verified};
+use crate::steps::Call;
+
 /// `CAP_SETPCAP`: the capability that lets a process empty its bounding set.
 pub const CAP_SETPCAP: u32 = 8;
 
@@ -272,6 +276,98 @@ pub fn names(mask: u64) -> Vec<String> {
                 .map_or_else(|| format!("cap_{bit}"), |name| (*name).to_owned())
         })
         .collect()
+}
+
+/// The capability sets, by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// Each set's capabilities by name (empty lists when dropped).
+    pub sets: CapabilityNames,
+    /// `cleared`, or why the bounding set was kept.
+    pub bounding: &'static str,
+}
+
+/// Capability sets by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CapabilityNames {
+    /// `CapInh`.
+    pub inheritable: Option<Vec<String>>,
+    /// `CapPrm`.
+    pub permitted: Option<Vec<String>>,
+    /// `CapEff`.
+    pub effective: Option<Vec<String>>,
+    /// `CapBnd`.
+    pub bounding: Option<Vec<String>>,
+    /// `CapAmb`.
+    pub ambient: Option<Vec<String>>,
+}
+
+impl From<crate::procfs::Capabilities> for CapabilityNames {
+    fn from(caps: crate::procfs::Capabilities) -> Self {
+        let names = |mask: Option<u64>| mask.map(names);
+        CapabilityNames {
+            inheritable: names(caps.inheritable),
+            permitted: names(caps.permitted),
+            effective: names(caps.effective),
+            bounding: names(caps.bounding),
+            ambient: names(caps.ambient),
+        }
+    }
+}
+
+/// In the workload, before the ids change: the bounding and ambient sets. Async-signal-safe.
+pub(crate) fn apply_before_ids(last_cap: u32, keep: u64) -> Result<(), (Call, Errno)> {
+    drop_bounding_and_ambient(last_cap, keep)
+        .map(drop)
+        .map_err(call_of)
+}
+
+/// In the workload, after the ids changed: the remaining sets. Async-signal-safe.
+pub(crate) fn apply_after_ids(keep: u64) -> Result<(), (Call, Errno)> {
+    clear_sets(keep).map_err(call_of)
+}
+
+fn call_of((call, errno): (CapsCall, Errno)) -> (Call, Errno) {
+    let call = match call {
+        CapsCall::BoundingDrop => Call::CapbsetDrop,
+        CapsCall::AmbientClear => Call::AmbientClear,
+        CapsCall::Capset => Call::Capset,
+        CapsCall::Verify => Call::VerifyCapabilities,
+    };
+    (call, errno)
+}
+
+/// Every set of the workload holds at most what the operator kept (nothing by default; the
+/// bounding set only when the caller could clear it), and the sandbox's init holds nothing but
+/// `CAP_KILL`.
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
+    let kept = expected.kept_capabilities;
+    let evidence = Capabilities {
+        sets: observed.status.caps.into(),
+        bounding: if !observed.setpcap {
+            "kept: the caller lacks CAP_SETPCAP; no_new_privs keeps exec from raising any"
+        } else if kept != 0 {
+            "cleared but for the capabilities kept with --cap-add"
+        } else {
+            "cleared"
+        },
+    };
+    let held = held_beyond(&observed.status.caps, kept, observed.setpcap);
+    let init_allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
+    let init_held = held_beyond(&observed.init_caps, init_allowed, observed.setpcap);
+    let unverified = if !held.is_empty() {
+        Some(format!("the capability drop returned success but the workload still holds {held:?}: {evidence:?}"))
+    } else if !init_held.is_empty() {
+        Some(format!(
+            "the sandbox's init still holds more than CAP_KILL in {init_held:?}"
+        ))
+    } else {
+        None
+    };
+    Verified {
+        evidence: Evidence::Capabilities(evidence),
+        unverified,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,12 @@ pub(crate) mod capabilities;
 pub(crate) mod identity;
 pub(crate) mod mount;
 pub(crate) mod network;
+pub(crate) mod no_new_privs;
+pub(crate) mod observed;
+pub(crate) mod pid;
+pub(crate) mod prelude;
 pub(crate) mod seccomp;
+pub(crate) mod session;
 pub(crate) mod userns;
 
 use nix::errno::Errno;
@@ -56,7 +61,7 @@ pub enum Phase {
 }
 
 /// One row of the step catalogue: everything the supervisor says about a step, in one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct StepInfo {
     /// The step.
     pub step: Step,
@@ -78,6 +83,9 @@ pub struct StepInfo {
     pub refused: &'static str,
     /// The call a refusal of this step names first (what `simulate` puts in a made-up refusal).
     pub first_call: Call,
+    /// How the step is verified from the paused sandbox (`None`: the step runs in the supervisor
+    /// and is verified where it is taken).
+    pub(crate) verify: Option<observed::Verify>,
 }
 
 /// The steps, in boot order: a step's row is at `step as usize`.
@@ -92,6 +100,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "enter a new network namespace",
         refused: "the kernel refused to give the workload its own network namespace",
         first_call: Call::UnshareNet,
+        verify: None,
     },
     StepInfo {
         step: Step::PidNamespace,
@@ -103,6 +112,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "create the sandbox's PID namespace",
         refused: "the kernel refused to give the sandbox its own PID namespace",
         first_call: Call::ClonePid,
+        verify: Some(pid::verify),
     },
     StepInfo {
         step: Step::MountNamespace,
@@ -115,6 +125,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "give the sandbox a private mount namespace and /proc",
         refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
         first_call: Call::UnshareMount,
+        verify: Some(mount::verify),
     },
     StepInfo {
         step: Step::Session,
@@ -126,6 +137,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "start a new session",
         refused: "the kernel refused a new session for the workload",
         first_call: Call::Setsid,
+        verify: Some(session::verify),
     },
     StepInfo {
         step: Step::Capabilities,
@@ -137,6 +149,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "drop capabilities",
         refused: "the kernel refused to drop the workload's capabilities",
         first_call: Call::CapbsetDrop,
+        verify: Some(capabilities::verify),
     },
     StepInfo {
         step: Step::PrivilegeDrop,
@@ -148,6 +161,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "drop privileges",
         refused: "the kernel refused to change the workload's ids",
         first_call: Call::Drop(DropStage::Setgroups),
+        verify: Some(identity::verify),
     },
     StepInfo {
         step: Step::NoNewPrivs,
@@ -159,6 +173,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "set no_new_privs",
         refused: "the kernel refused no_new_privs for the workload",
         first_call: Call::NoNewPrivs,
+        verify: Some(no_new_privs::verify),
     },
     StepInfo {
         step: Step::WorkloadSeccomp,
@@ -170,6 +185,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "install the workload seccomp filter",
         refused: "the kernel refused the workload's seccomp filter",
         first_call: Call::Seccomp,
+        verify: Some(seccomp::verify),
     },
     StepInfo {
         step: Step::SupervisorSeccomp,
@@ -181,6 +197,7 @@ pub const STEPS: [StepInfo; 9] = [
         action: "install the supervisor's seccomp prelude",
         refused: "the kernel refused the supervisor's own seccomp filter",
         first_call: Call::Seccomp,
+        verify: None,
     },
 ];
 

@@ -2,8 +2,59 @@
 //! sandbox sees of its own. Async-signal-safe.
 
 use nix::errno::Errno;
+use serde::Serialize;
 
+use crate::record::Evidence;
+use crate::steps::observed::{Expected, Observed, Verified};
 use crate::steps::Call;
+
+/// The mount namespace and its `/proc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Inode of the workload's mount namespace (`null` where unknown).
+    pub mount_namespace_inode: Option<u64>,
+    /// Inode of the supervisor's.
+    pub parent_mount_namespace_inode: Option<u64>,
+    /// Mount id of the fresh `/proc` (absent from the supervisor's mounts).
+    pub proc_mount_id: Option<u64>,
+}
+
+/// A private mount namespace whose `/proc` is a fresh instance (a copied mount keeps its file
+/// system instance), with its kernel settings read-only, and a working directory off the
+/// supervisor's `/proc`.
+pub(crate) fn verify(observed: &Observed, _: &Expected<'_>) -> Verified {
+    let (inode, parent) = observed.mount_namespaces;
+    let mounts = &observed.proc_mounts;
+    let fresh_proc = mounts
+        .iter()
+        .rev()
+        .find(|mount| {
+            mount.mount_point == "/proc" && !observed.own_proc_devices.contains(&mount.device)
+        })
+        .map(|mount| mount.id);
+    // The last mount at each read-only path is the one the workload sees.
+    let writable = READ_ONLY_PROC.into_iter().any(|path| {
+        mounts
+            .iter()
+            .rev()
+            .find(|mount| mount.mount_point == path)
+            .is_some_and(|mount| !mount.read_only)
+    });
+    let evidence = Mount {
+        mount_namespace_inode: inode,
+        parent_mount_namespace_inode: parent,
+        proc_mount_id: fresh_proc,
+    };
+    let unverified = ((inode.is_some() && inode == parent)
+        || fresh_proc.is_none()
+        || writable
+        || observed.cwd_on_host_proc)
+        .then(|| format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})"));
+    Verified {
+        evidence: Evidence::Mount(evidence),
+        unverified,
+    }
+}
 
 /// The inode of the calling process's mount namespace. Async-signal-safe.
 fn mount_namespace_inode() -> Result<u64, Errno> {
@@ -63,7 +114,7 @@ fn any_mount_shared() -> Result<bool, Errno> {
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
 /// Each call is checked before the next, so that a call answered with 0 without effect never
 /// lets a mount reach the parent's namespace.
-pub(crate) fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+pub(crate) fn apply(fresh_sys: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();

@@ -282,18 +282,65 @@ pub fn install(program: &CheckedProgram) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
-/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`. Async-signal-safe.
-pub fn set_no_new_privs() -> Result<(), Errno> {
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only and touches no memory of ours.
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    Errno::result(rc).map(drop)
-}
+pub use crate::steps::no_new_privs::set as set_no_new_privs;
 
 /// `prctl(PR_GET_SECCOMP)`: 0 off, 1 strict, 2 filter.
 pub fn seccomp_mode() -> Result<i32, Errno> {
     // SAFETY: PR_GET_SECCOMP takes no pointer and only reads the calling thread's state.
     let rc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
     Errno::result(rc)
+}
+
+/// A seccomp filter, verified by counting.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Seccomp {
+    /// Where the programs come from.
+    pub source: String,
+    /// How many programs this step installed.
+    pub programs: usize,
+    /// `Seccomp` (2 is filter mode; `null` where unknown).
+    pub seccomp: Option<u64>,
+    /// `Seccomp_filters` after the step (`null` where unknown).
+    pub seccomp_filters: Option<u64>,
+    /// `Seccomp_filters` before the step.
+    pub seccomp_filters_before: Option<u64>,
+}
+
+/// In the workload: installs every program of `filter`, in order. Async-signal-safe.
+pub(crate) fn apply(filter: &WorkloadFilter) -> Result<(), (crate::steps::Call, Errno)> {
+    for program in &filter.programs {
+        install(program).map_err(|errno| (crate::steps::Call::Seccomp, errno))?;
+    }
+    Ok(())
+}
+
+/// The workload filter, verified by counting: an outer runtime can answer `seccomp()` with 0
+/// without installing anything.
+pub(crate) fn verify(
+    observed: &crate::steps::observed::Observed,
+    expected: &crate::steps::observed::Expected<'_>,
+) -> crate::steps::observed::Verified {
+    let programs = expected.filter.map_or(0, |filter| filter.programs.len());
+    let status = &observed.status;
+    let evidence = Seccomp {
+        source: expected
+            .filter
+            .map_or_else(|| "none".to_owned(), |filter| filter.source.to_string()),
+        programs,
+        seccomp: status.seccomp,
+        seccomp_filters: status.seccomp_filters,
+        seccomp_filters_before: observed.own.seccomp_filters,
+    };
+    let counted = match (observed.own.seccomp_filters, status.seccomp_filters) {
+        (Some(before), Some(after)) => after == before + programs as u64,
+        _ => true,
+    };
+    let unverified = (status.seccomp.is_some_and(|mode| mode != 2) || !counted)
+        .then(|| format!("seccomp() returned success but the workload shows {evidence:?}"));
+    crate::steps::observed::Verified {
+        evidence: crate::record::Evidence::Seccomp(evidence),
+        unverified,
+    }
 }
 
 #[cfg(test)]
