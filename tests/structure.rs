@@ -379,3 +379,140 @@ fn supervisor_runs_one_program() {
         "{later}"
     );
 }
+
+/// The shape of the supervisor's code that the next developer depends on: no production file over
+/// 700 lines (a file's unit-test module aside), no production function over 100 lines, at most 8
+/// public modules. A file or a function that outgrows these is cut before it is merged.
+#[test]
+fn supervisor_code_keeps_its_shape() {
+    const FILE_LINES: usize = 700;
+    const FUNCTION_LINES: usize = 100;
+    const PUBLIC_MODULES: usize = 8;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../supervisor/src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let mut too_long = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Production code ends where the unit-test module starts.
+        let production = lines
+            .windows(2)
+            .position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].starts_with("mod tests"))
+            .unwrap_or(lines.len());
+        let name = path.strip_prefix(&src).unwrap().display().to_string();
+        if production > FILE_LINES {
+            too_long.push(format!("{name}: {production} lines"));
+        }
+        for (function, length) in function_lengths(&lines[..production]) {
+            if length > FUNCTION_LINES {
+                too_long.push(format!("{name}: fn {function}: {length} lines"));
+            }
+        }
+    }
+    assert!(too_long.is_empty(), "{too_long:#?}");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let public: Vec<&str> = lib
+        .lines()
+        .filter(|line| line.starts_with("pub mod "))
+        .collect();
+    assert!(public.len() <= PUBLIC_MODULES, "{public:#?}");
+}
+
+/// Every function of `lines` with its length in lines, from its `fn` line to its closing brace
+/// (braces in strings, characters and comments aside).
+fn function_lengths(lines: &[&str]) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        let Some(at) = code.find("fn ") else { continue };
+        let before = &code[..at];
+        let header = before.is_empty()
+            || before.split_whitespace().all(|word| {
+                [
+                    "pub",
+                    "pub(crate)",
+                    "pub(super)",
+                    "const",
+                    "unsafe",
+                    "async",
+                    "extern",
+                    "\"C\"",
+                ]
+                .contains(&word)
+            });
+        if !header {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0i32;
+        let mut opened = false;
+        for (offset, body) in lines[start..].iter().enumerate() {
+            let body = strip_literals(body);
+            if !opened && body.trim_end().ends_with(';') && !body.contains('{') {
+                break;
+            }
+            for c in body.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                found.push((name.clone(), offset + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// `line` without its string and character literals and its comment.
+fn strip_literals(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => in_string = false,
+            (true, _) => {}
+            (false, '"') => in_string = true,
+            (false, '\'') => {
+                // A character literal ('{', '\'') or a lifetime ('a): skip a literal only.
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with('\\') {
+                    chars.nth(2);
+                } else if rest.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                }
+            }
+            (false, '/') if chars.peek() == Some(&'/') => break,
+            (false, _) => out.push(c),
+        }
+    }
+    out
+}

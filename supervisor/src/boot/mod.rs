@@ -40,6 +40,15 @@ use crate::steps::observed::Observed;
 use crate::steps::userns::Route;
 use crate::steps::{Refusal, Step};
 
+/// Leaves `step` out of the plan, and records and logs every step lost with it (the steps that
+/// require it).
+fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut HardeningReport) {
+    for lost in plan.skip(step) {
+        tracing::warn!(step = %lost, lost_with = %step, "{lost} is lost with {step}, which it requires: {}", lost.protection());
+        report.lost_with(lost, step);
+    }
+}
+
 /// Returns `Err` when a signal asked the supervisor to stop.
 fn check_signals(signals: &SignalFd) -> Result<(), SupervisorError> {
     match crate::sandbox::take_stop_signal(signals)? {
@@ -62,14 +71,17 @@ pub(crate) fn boot(
     for &step in &options.disabled_steps {
         tracing::warn!(step = %step, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
-        prepared.plan.skip(step);
+        leave_out(&mut prepared.plan, step, report);
     }
 
     // 2. The network namespace.
     check_signals(signals)?;
     let mut route = Route::Direct;
-    if !options.disabled_steps.contains(&Step::NetworkNamespace) {
+    if prepared.plan.performs(Step::NetworkNamespace) {
         route = network_namespace(options, driver, report)?;
+        if report.step(Step::NetworkNamespace).decision != Decision::Enforced {
+            leave_out(&mut prepared.plan, Step::NetworkNamespace, report);
+        }
     }
     if route == Route::UserNamespace {
         // Inside the user namespace only the caller's own uid and gid exist.
@@ -107,7 +119,7 @@ pub(crate) fn boot(
             }
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
-                prepared.plan.skip(refusal.step);
+                leave_out(&mut prepared.plan, refusal.step, report);
             }
         }
     };
@@ -125,7 +137,7 @@ pub(crate) fn boot(
 
     // 5. The supervisor's own prelude.
     check_signals(signals)?;
-    if !options.disabled_steps.contains(&Step::SupervisorSeccomp) {
+    if prepared.plan.performs(Step::SupervisorSeccomp) {
         match crate::steps::prelude::install(&prepared.prelude)? {
             Ok(evidence) => {
                 report.enforced(Step::SupervisorSeccomp, evidence);

@@ -402,6 +402,21 @@ impl HardeningReport {
         record.missing_protection = step.kind().map(|kind| kind.lost_protection());
     }
 
+    /// Records `step` as lost with `cause`, a step it requires that was left out: the same
+    /// decision and decider, and what is missing without it.
+    pub fn lost_with(&mut self, step: Step, cause: Step) {
+        let cause_record = self.step(cause).clone();
+        let record = self.step(step);
+        record.requested = cause_record.requested;
+        record.decision = cause_record.decision;
+        record.decider = cause_record.decider;
+        record.reason = Some(format!("lost with {cause}, which it requires"));
+        record.missing_protection = Some(
+            step.kind()
+                .map_or(step.protection(), |kind| kind.lost_protection()),
+        );
+    }
+
     /// Records a step the operator did not ask for.
     pub fn not_requested(&mut self, step: Step) {
         let record = self.step(step);
@@ -430,6 +445,26 @@ impl HardeningReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_lost_with_another_is_recorded_with_its_decision() {
+        use sandbox_plugin_api::SandboxFailureKind;
+        let mut report = HardeningReport::new(FailureContext::default(), &[]);
+        report.disabled(Step::MountNamespace);
+        report.lost_with(Step::WorkloadSeccomp, Step::MountNamespace);
+        let lost = &report.steps[Step::WorkloadSeccomp as usize];
+        assert_eq!(lost.decision, Decision::DisabledByOperator);
+        assert_eq!(lost.decider, Some(Decider::Operator));
+        assert!(!lost.requested);
+        assert_eq!(
+            lost.reason.as_deref(),
+            Some("lost with mount-namespace, which it requires")
+        );
+        assert_eq!(
+            lost.missing_protection,
+            Some(SandboxFailureKind::WorkloadSeccomp.lost_protection())
+        );
+    }
 
     #[test]
     fn exit_records_tell_exited_from_killed() {

@@ -63,13 +63,20 @@ impl Plan {
         })
     }
 
-    /// Leaves `step` out of the next spawn: after a tolerated refusal (the workload has not run
-    /// yet, so nothing is lost), or in `probe`, to see the steps after a fatal one.
-    pub fn skip(&mut self, step: Step) {
-        self.skipped[step as usize] = true;
-        if step == Step::WorkloadSeccomp {
-            self.filter = None;
+    /// Leaves `step` out of the next spawn, and with it every step that requires it (the step
+    /// catalogue's `requires`); returns those, which are lost with it. After a tolerated refusal
+    /// (the workload has not run yet, so nothing is lost), for a step the operator disabled, or in
+    /// `probe`, to see the steps after a fatal one.
+    #[must_use = "the steps lost with this one are recorded"]
+    pub fn skip(&mut self, step: Step) -> Vec<Step> {
+        let lost = step.dependents();
+        for &left_out in std::iter::once(&step).chain(&lost) {
+            self.skipped[left_out as usize] = true;
+            if left_out == Step::WorkloadSeccomp {
+                self.filter = None;
+            }
         }
+        lost
     }
 
     /// The process already has the identity (the user-namespace route, where the drop calls are

@@ -374,6 +374,89 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
 mod tests {
     use super::*;
 
+    /// A root caller's paused sandbox as `/proc` shows it when every drop took effect: the
+    /// workload holds nothing, the init only `CAP_KILL`.
+    fn dropped() -> Observed {
+        let empty = Some(0);
+        let mut observed = Observed {
+            setpcap: true,
+            ..Observed::default()
+        };
+        observed.status.caps = crate::procfs::Capabilities {
+            inheritable: empty,
+            permitted: empty,
+            effective: empty,
+            bounding: empty,
+            ambient: empty,
+        };
+        let kill = Some(1 << crate::sandbox::INIT_CAPABILITY);
+        observed.init_caps = crate::procfs::Capabilities {
+            inheritable: empty,
+            permitted: kill,
+            effective: kill,
+            bounding: kill,
+            ambient: empty,
+        };
+        observed
+    }
+
+    #[test]
+    fn a_workload_without_capabilities_and_an_init_with_cap_kill_verify() {
+        let verified = verify(&dropped(), &Expected::default());
+        assert_eq!(verified.unverified, None);
+    }
+
+    #[test]
+    fn a_workload_that_kept_a_capability_fails_verification() {
+        let mut observed = dropped();
+        observed.status.caps.effective = Some(1 << CAP_SETPCAP);
+        let verified = verify(&observed, &Expected::default());
+        assert!(
+            verified
+                .unverified
+                .as_deref()
+                .is_some_and(|detail| detail.contains("CapEff")),
+            "{verified:?}"
+        );
+        // What the operator kept with --cap-add is no failure.
+        let kept = Expected {
+            kept_capabilities: 1 << CAP_SETPCAP,
+            ..Expected::default()
+        };
+        assert_eq!(verify(&observed, &kept).unverified, None);
+    }
+
+    /// The init is the workload's PID 1: a root init that kept more than `CAP_KILL` (a drop that
+    /// returned success without effect) stops the boot.
+    #[test]
+    fn an_init_holding_more_than_cap_kill_fails_verification() {
+        for set in ["CapPrm", "CapEff", "CapBnd", "CapInh", "CapAmb"] {
+            let mut observed = dropped();
+            let all = Some((1u64 << 41) - 1);
+            match set {
+                "CapPrm" => observed.init_caps.permitted = all,
+                "CapEff" => observed.init_caps.effective = all,
+                "CapBnd" => observed.init_caps.bounding = all,
+                "CapInh" => observed.init_caps.inheritable = all,
+                _ => observed.init_caps.ambient = all,
+            }
+            let verified = verify(&observed, &Expected::default());
+            assert_eq!(
+                verified.unverified,
+                Some(format!(
+                    "the sandbox's init still holds more than CAP_KILL in [\"{set}\"]"
+                )),
+                "{set}"
+            );
+        }
+        // Without CAP_SETPCAP the bounding set cannot be cleared: it is no failure then.
+        let mut observed = dropped();
+        observed.setpcap = false;
+        observed.init_caps.bounding = Some(u64::MAX);
+        observed.status.caps.bounding = Some(u64::MAX);
+        assert_eq!(verify(&observed, &Expected::default()).unverified, None);
+    }
+
     #[test]
     fn names_of_a_mask() {
         assert_eq!(names(0), Vec::<String>::new());
