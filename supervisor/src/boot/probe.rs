@@ -57,8 +57,14 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
         handler: crate::handler::failure_handler(),
         would_exit: None,
     };
-    let error = match crate::boot::boot(&options, &mut prepared, &mut driver, &mut report, &signals)
-    {
+    let error = match crate::boot::boot(
+        &options,
+        &mut prepared,
+        &mut crate::boot::Linux,
+        &mut driver,
+        &mut report,
+        &signals,
+    ) {
         // Dropping the paused sandbox kills it: nothing runs.
         Ok(paused) => {
             drop(paused);
@@ -69,6 +75,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
             Some(crate::exit::one_line(&err))
         }
     };
+    crate::boot::teardown(&prepared.plan, &mut report);
     Ok(ProbeAnswer {
         version: 2,
         handler: report.handler.clone(),

@@ -31,33 +31,19 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mut report = HardeningReport::new(crate::context::detect(), &options.command);
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
-    let writer = match options.report.take() {
-        Some(sink) => {
-            let name = sink.to_string();
-            Some(
-                sink.open()
-                    .map_err(|source| SupervisorError::ReportOpen { sink: name, source })?,
-            )
-        }
-        None => None,
-    };
-    let findings = match options.findings.take() {
-        Some(sink) => {
-            let name = sink.to_string();
-            Some(
-                sink.open()
-                    .map_err(|source| SupervisorError::FindingsOpen { sink: name, source })?,
-            )
-        }
-        None => None,
-    };
+    let writer = open_sink(options.report.take(), |sink, source| {
+        SupervisorError::ReportOpen { sink, source }
+    })?;
+    let findings = open_sink(options.findings.take(), |sink, source| {
+        SupervisorError::FindingsOpen { sink, source }
+    })?;
     // The plugin's digest is only for the records: a run that writes none does not hash it.
     let recorded = writer.is_some() || findings.is_some();
     let booted = start(&options, recorded, mask, &signals, &mut report);
     let result = match booted {
-        Ok(sandbox) => {
+        Ok((sandbox, plan)) => {
             report.outcome = Outcome::Running;
-            Ok(sandbox)
+            Ok((sandbox, plan))
         }
         Err(err) => {
             report.error = Some(exit::one_line(&err));
@@ -78,8 +64,9 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
                 tracing::error!("failed to write the findings: {write_err}")
             }
             Err(write_err) => {
-                let sandbox = result.expect("checked");
+                let (sandbox, plan) = result.expect("checked");
                 let _ = nix::sys::signal::kill(sandbox.init, Signal::SIGKILL);
+                crate::boot::teardown(&plan, &mut report);
                 return Err(SupervisorError::Findings(write_err));
             }
         }
@@ -93,14 +80,18 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
                 tracing::error!("failed to write the hardening report: {write_err}")
             }
             Err(write_err) => {
-                let sandbox = result.expect("checked");
+                let (sandbox, plan) = result.expect("checked");
                 let _ = nix::sys::signal::kill(sandbox.init, Signal::SIGKILL);
+                crate::boot::teardown(&plan, &mut report);
                 return Err(SupervisorError::Report(write_err));
             }
         }
     }
-    let ended =
-        crate::sandbox::supervise::supervise(result?).map_err(SupervisorError::Supervise)?;
+    let (sandbox, plan) = result?;
+    let ended = crate::sandbox::supervise::supervise(sandbox).map_err(SupervisorError::Supervise);
+    // The workload has been reaped: the steps that clean up do, and add to the final record.
+    crate::boot::teardown(&plan, &mut report);
+    let ended = ended?;
     if let Some(writer) = &mut writer {
         report.finish(Some(ended));
         // The workload has ended: its exit code is passed on whatever happens to the report.
@@ -111,14 +102,27 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     Ok(ended.exit_code())
 }
 
-/// Registers the handler, prepares, boots, releases: everything up to a running workload.
+/// Opens a report or findings destination, if one was given; `error` names a failure.
+fn open_sink(
+    sink: Option<crate::record::ReportSink>,
+    error: impl FnOnce(String, crate::record::ReportOpenError) -> SupervisorError,
+) -> Result<Option<crate::record::ReportWriter>, SupervisorError> {
+    sink.map(|sink| {
+        let name = sink.to_string();
+        sink.open().map_err(|source| error(name, source))
+    })
+    .transpose()
+}
+
+/// Registers the handler, prepares, boots, releases: everything up to a running workload. Returns
+/// the sandbox and its plan (for the teardown); a boot that stops is torn down here.
 fn start(
     options: &RunOptions,
     recorded: bool,
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
-) -> Result<crate::sandbox::Sandbox, SupervisorError> {
+) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
     if let Some(path) = &options.handler_plugin {
@@ -136,7 +140,30 @@ fn start(
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
     report.workload.env = prepared.env_names.clone();
     report.workload.program = Some(prepared.program.display().to_string());
-    let paused = crate::boot::boot(options, &mut prepared, &mut DecideAndStop, report, signals)?;
+    match boot_and_release(options, &mut prepared, report, signals) {
+        Ok(sandbox) => Ok((sandbox, prepared.plan)),
+        Err(err) => {
+            crate::boot::teardown(&prepared.plan, report);
+            Err(err)
+        }
+    }
+}
+
+/// The boot, "decide and stop", and the release of the verified workload.
+fn boot_and_release(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    report: &mut HardeningReport,
+    signals: &nix::sys::signalfd::SignalFd,
+) -> Result<crate::sandbox::Sandbox, SupervisorError> {
+    let paused = crate::boot::boot(
+        options,
+        prepared,
+        &mut crate::boot::Linux,
+        &mut DecideAndStop,
+        report,
+        signals,
+    )?;
     match paused.release()? {
         Released::Running(sandbox) => {
             tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");

@@ -86,7 +86,14 @@ pub struct StepInfo {
     /// How the step is verified from the paused sandbox (`None`: the step runs in the supervisor
     /// and is verified where it is taken).
     pub(crate) verify: Option<observed::Verify>,
+    /// What the step cleans up once the workload has been reaped (or the boot stopped), adding
+    /// to the final record (`None`: nothing).
+    pub(crate) teardown: Option<Teardown>,
 }
+
+/// A step's teardown: runs in the supervisor after the workload was reaped, with the plan the
+/// step was prepared in, and may add to the final record.
+pub(crate) type Teardown = fn(&crate::sandbox::Plan, &mut crate::record::HardeningReport);
 
 /// The steps, in boot order: a step's row is at `step as usize`.
 pub const STEPS: [StepInfo; 9] = [
@@ -101,6 +108,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused to give the workload its own network namespace",
         first_call: Call::UnshareNet,
         verify: None,
+        teardown: None,
     },
     StepInfo {
         step: Step::PidNamespace,
@@ -113,6 +121,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused to give the sandbox its own PID namespace",
         first_call: Call::ClonePid,
         verify: Some(pid::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::MountNamespace,
@@ -126,6 +135,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
         first_call: Call::UnshareMount,
         verify: Some(mount::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::Session,
@@ -138,6 +148,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused a new session for the workload",
         first_call: Call::Setsid,
         verify: Some(session::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::Capabilities,
@@ -150,6 +161,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused to drop the workload's capabilities",
         first_call: Call::CapbsetDrop,
         verify: Some(capabilities::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::PrivilegeDrop,
@@ -162,6 +174,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused to change the workload's ids",
         first_call: Call::Drop(DropStage::Setgroups),
         verify: Some(identity::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::NoNewPrivs,
@@ -174,6 +187,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused no_new_privs for the workload",
         first_call: Call::NoNewPrivs,
         verify: Some(no_new_privs::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::WorkloadSeccomp,
@@ -186,6 +200,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused the workload's seccomp filter",
         first_call: Call::Seccomp,
         verify: Some(seccomp::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::SupervisorSeccomp,
@@ -198,6 +213,7 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused the supervisor's own seccomp filter",
         first_call: Call::Seccomp,
         verify: None,
+        teardown: None,
     },
 ];
 
