@@ -13,15 +13,15 @@ use sandbox_supervisor::seccomp::{
 use sandbox_tests::{require_root, run_supervisor, status_field, supervisor_bin, Launch};
 use seccompiler::sock_filter;
 
-/// The built-in workload program's length, as measured when this test was written (x86_64: 184,
-/// interactive 190), with headroom for a few more rules. A longer program is a filter that grew
+/// The built-in workload program's length, as measured when this test was written (x86_64: 184),
+/// with headroom for a few more rules. A longer program is a filter that grew
 /// by more than a handful of rules: measure it with `bench/run.sh` and move the bound.
 const BUILTIN_LEN_BOUND: usize = 256;
 /// The prelude's (47 on x86_64).
 const PRELUDE_LEN_BOUND: usize = 64;
 /// Comparisons an allowed, uninspected call meets: the head's three (architecture, the newest
 /// known number, clone3), one for each hot call (`seccomp::HOT`) the program inspects, and the
-/// binary search's; at most 13 in all (14 in interactive mode) when this was written. The kernel
+/// binary search's; at most 13 in all when this was written. The kernel
 /// runs none of them for such a call once it has cached the number's verdict; they count for the
 /// first call and wherever the cache does not apply.
 const ALLOWED_COMPARISONS_BOUND: usize = 16;
@@ -113,14 +113,12 @@ fn nr(number: libc::c_long) -> u32 {
 
 #[test]
 fn builtin_programs_are_short() {
-    for interactive in [false, true] {
-        let len = compile_builtin(interactive).unwrap().len();
-        assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
-        assert!(
-            len <= BUILTIN_LEN_BOUND,
-            "the built-in program (interactive: {interactive}) grew to {len} instructions"
-        );
-    }
+    let len = compile_builtin().unwrap().len();
+    assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
+    assert!(
+        len <= BUILTIN_LEN_BOUND,
+        "the built-in program grew to {len} instructions"
+    );
     let len = compile_prelude().unwrap().len();
     assert!(len <= PRELUDE_LEN_BOUND, "the prelude grew to {len}");
 }
@@ -130,9 +128,9 @@ fn builtin_programs_are_short() {
 /// (bench/run.sh's getppid and ioctl), and a call it must run BPF for is a short walk.
 #[test]
 fn allowed_calls_take_a_short_path_that_loads_no_argument() {
-    for interactive in [false, true] {
-        let program = compile_builtin(interactive).unwrap();
-        let rules = Rules::workload(interactive);
+    {
+        let program = compile_builtin().unwrap();
+        let rules = Rules::workload();
         let mut allowed = 0;
         for number in 0..=HIGHEST_KNOWN {
             if rules.rule(number) != Rule::Allow || number == nr(libc::SYS_clone3) {
@@ -291,7 +289,7 @@ fn inspected_calls_take_a_short_path() {
             .iter()
             .any(|prefix| name.starts_with(prefix))
     };
-    let program = compile_builtin(false).unwrap();
+    let program = compile_builtin().unwrap();
     for (name, number, call_args, answer) in cases {
         let path = walk(program.instructions(), number, call_args);
         assert_eq!(path.answer, answer, "{name}: {path:?}");
@@ -304,16 +302,10 @@ fn inspected_calls_take_a_short_path() {
         };
         assert!(path.comparisons <= bound, "{name}: {path:?}");
     }
-    // Interactive mode inspects ioctl; without it, ioctl (one of the most frequent calls) stays
-    // cacheable: the test above walks it among the allowed calls.
-    let interactive = compile_builtin(true).unwrap();
+    // ioctl (one of the most frequent calls) is not inspected, so it stays cacheable: the test
+    // above walks it among the allowed calls.
     let ioctl = nr(libc::SYS_ioctl);
-    for (request, answer) in [(libc::TCGETS, ALLOW), (libc::TIOCSTI, EPERM)] {
-        let path = walk(interactive.instructions(), ioctl, args(&[0, request]));
-        assert_eq!(path.answer, answer, "ioctl({request:#x}): {path:?}");
-        assert!(path.comparisons <= INSPECTED_COMPARISONS_BOUND, "{path:?}");
-    }
-    assert_eq!(Rules::workload(false).rule(ioctl), Rule::Allow);
+    assert_eq!(Rules::workload().rule(ioctl), Rule::Allow);
     // The head answers clone3 and the numbers above the newest known call.
     let clone3 = walk(program.instructions(), nr(libc::SYS_clone3), args(&[]));
     assert_eq!(clone3.answer, ENOSYS);

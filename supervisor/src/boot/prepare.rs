@@ -88,7 +88,6 @@ pub(crate) fn prepare(
                 .as_ref()
                 .map(|(name, json)| crate::steps::seccomp::Profile { name, json }),
             replace_builtin: options.seccomp_profile_replaces_builtin,
-            interactive: false,
         })?;
     if filter.source.replaces_builtin() {
         tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");

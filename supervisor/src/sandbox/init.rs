@@ -16,6 +16,21 @@ use crate::steps::capabilities as caps;
 use crate::steps::mount;
 use crate::steps::{Call, Step};
 
+/// Takes `step` with `apply` when the plan performs it; a failure is sent, naming the step, and
+/// ends the init.
+fn take(
+    plan: &Plan,
+    channel: &OwnedFd,
+    step: Step,
+    apply: impl FnOnce() -> Result<(), (Call, Errno)>,
+) {
+    if plan.performs(step) {
+        if let Err((call, errno)) = apply() {
+            fail(channel, step, call, errno);
+        }
+    }
+}
+
 /// The sandbox's init. Never returns.
 pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> ! {
     if let Err(errno) = die_with_parent() {
@@ -26,11 +41,10 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
         // SAFETY: PR_SET_CHILD_SUBREAPER takes integers and changes only the calling process.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = mount::apply(plan.fresh_sys) {
-            fail(&channel, Step::MountNamespace, call, errno);
-        }
-    }
+    // The init's steps, in boot order: one line each.
+    take(plan, &channel, Step::MountNamespace, || {
+        mount::apply(plan.fresh_sys)
+    });
     // The working directory was resolved in the supervisor's mount tree: a directory under the
     // host's /proc would stay the host's /proc after the fresh one is mounted. Resolve it again
     // (or fall back to /).

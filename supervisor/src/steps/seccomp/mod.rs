@@ -166,9 +166,6 @@ impl CheckedProgram {
 /// What the workload filter is made of.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkloadOptions<'a> {
-    /// The workload keeps a terminal: deny `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`. Only then is
-    /// `ioctl` inspected, as it is a hot call.
-    pub interactive: bool,
     /// An operator profile, installed before the built-in filter.
     pub profile: Option<Profile<'a>>,
     /// Install only the profile, not the built-in filter (the caller logs a WARN and records it).
@@ -226,12 +223,8 @@ pub fn compile_prelude() -> Result<CheckedProgram, SeccompCompileError> {
 }
 
 /// Compiles the built-in workload program alone.
-pub fn compile_builtin(interactive: bool) -> Result<CheckedProgram, SeccompCompileError> {
-    compile_rules(
-        ProgramName::Builtin,
-        Head::Workload,
-        &Rules::workload(interactive),
-    )
+pub fn compile_builtin() -> Result<CheckedProgram, SeccompCompileError> {
+    compile_rules(ProgramName::Builtin, Head::Workload, &Rules::workload())
 }
 
 /// Compiles the workload's programs: the profile's `workload` filter (if any, behind
@@ -241,7 +234,7 @@ pub fn compile_workload(
 ) -> Result<WorkloadFilter, SeccompCompileError> {
     let Some(profile) = options.profile else {
         return Ok(WorkloadFilter {
-            programs: vec![compile_builtin(options.interactive)?],
+            programs: vec![compile_builtin()?],
             source: FilterSource::Builtin,
         });
     };
@@ -254,7 +247,7 @@ pub fn compile_workload(
         });
     }
     Ok(WorkloadFilter {
-        programs: vec![profile_program, compile_builtin(options.interactive)?],
+        programs: vec![profile_program, compile_builtin()?],
         source: FilterSource::BuiltinAndProfile(name),
     })
 }
@@ -422,11 +415,8 @@ mod tests {
         }
     }
 
-    fn builtin(interactive: bool) -> Vec<sock_filter> {
-        compile_builtin(interactive)
-            .unwrap()
-            .instructions()
-            .to_vec()
+    fn builtin() -> Vec<sock_filter> {
+        compile_builtin().unwrap().instructions().to_vec()
     }
 
     #[test]
@@ -455,8 +445,8 @@ mod tests {
         ]);
         assert_eq!(head(Head::Workload), expected);
         // Both kinds of workload program start with it.
-        assert_eq!(&builtin(false)[..expected.len()], &expected[..]);
-        assert_eq!(&builtin(true)[..expected.len()], &expected[..]);
+        assert_eq!(&builtin()[..expected.len()], &expected[..]);
+        assert_eq!(&builtin()[..expected.len()], &expected[..]);
     }
 
     #[test]
@@ -487,10 +477,7 @@ mod tests {
             arch: 0x4000_0003, // AUDIT_ARCH_I386
             ..call(libc::SYS_getpid, &[])
         };
-        assert_eq!(
-            run(&builtin(false), foreign),
-            libc::SECCOMP_RET_KILL_PROCESS
-        );
+        assert_eq!(run(&builtin(), foreign), libc::SECCOMP_RET_KILL_PROCESS);
         let prelude = compile_prelude().unwrap();
         assert_eq!(
             run(prelude.instructions(), foreign),
@@ -501,8 +488,8 @@ mod tests {
     /// Every number the filter knows, and the boundaries above, against the tables.
     #[test]
     fn workload_answers_every_number_as_the_tables_say() {
-        for interactive in [false, true] {
-            let program = builtin(interactive);
+        {
+            let program = builtin();
             for nr in 0..=HIGHEST_KNOWN {
                 let denied = PRELUDE_DENIED
                     .iter()
@@ -540,7 +527,7 @@ mod tests {
     /// The calls the brief names, by number, so a call dropped from a table is noticed.
     #[test]
     fn workload_denies_the_named_calls() {
-        let program = builtin(false);
+        let program = builtin();
         let named = [
             libc::SYS_mount_setattr,
             libc::SYS_quotactl,
@@ -639,7 +626,7 @@ mod tests {
     #[test]
     fn workload_inspects_arguments() {
         use libc::*;
-        let program = builtin(false);
+        let program = builtin();
         let verdict = |nr: i64, args: &[u64]| run(&program, call(nr, args));
         let socket = |family: c_int, kind: c_int, protocol: c_int| {
             verdict(SYS_socket, &[family as u64, kind as u64, protocol as u64])
@@ -774,25 +761,17 @@ mod tests {
         assert_eq!(verdict(SYS_prctl, &[PR_GET_SECCOMP as u64]), ALLOW);
     }
 
+    /// `ioctl` is not inspected: it stays one of the calls the kernel caches as allowed (the
+    /// workload's own session keeps it from the operator's terminal).
     #[test]
-    fn ioctl_is_inspected_only_in_interactive_mode() {
+    fn ioctl_is_not_inspected() {
         use libc::{SYS_ioctl, TCGETS, TIOCLINUX, TIOCSTI};
-        let plain = builtin(false);
-        let interactive = builtin(true);
-        for request in [TIOCSTI, TIOCLINUX] {
+        let program = builtin();
+        for request in [TIOCSTI, TIOCLINUX, TCGETS] {
             let args = [0, u64::from(request as u32)];
-            assert_eq!(run(&plain, call(SYS_ioctl, &args)), ALLOW);
-            assert_eq!(run(&interactive, call(SYS_ioctl, &args)), DENY);
+            assert_eq!(run(&program, call(SYS_ioctl, &args)), ALLOW);
         }
-        assert_eq!(
-            run(
-                &interactive,
-                call(SYS_ioctl, &[0, u64::from(TCGETS as u32)])
-            ),
-            ALLOW
-        );
-        // Without interactive mode ioctl is not inspected at all: no leaf loads its arguments.
-        assert!(plain.len() < interactive.len());
+        assert_eq!(Rules::workload().rule(SYS_ioctl as u32), Rule::Allow);
     }
 
     #[test]
@@ -853,7 +832,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         assert_eq!(run(first, call(0x4000_0000, &[])), DENY);
         // The built-in filter is last: it denies seccomp(SET_MODE_FILTER).
-        assert_eq!(filter.programs[1], compile_builtin(false).unwrap());
+        assert_eq!(filter.programs[1], compile_builtin().unwrap());
 
         let mut options = profile(PROFILE);
         options.replace_builtin = true;
@@ -866,12 +845,8 @@ mod tests {
         let builtin = compile_workload(&WorkloadOptions::default()).unwrap();
         assert_eq!(builtin.programs.len(), 1);
         assert_eq!(builtin.source.to_string(), "built-in");
-        let interactive = compile_workload(&WorkloadOptions {
-            interactive: true,
-            ..profile(PROFILE)
-        })
-        .unwrap();
-        assert_eq!(interactive.programs[1], compile_builtin(true).unwrap());
+        let stacked = compile_workload(&profile(PROFILE)).unwrap();
+        assert_eq!(stacked.programs[1], compile_builtin().unwrap());
     }
 
     #[test]
@@ -1005,58 +980,40 @@ mod tests {
     }
 
     /// The cost the kernel pays for an inspected call (docs/seccomp.md quotes these counts):
-    /// the head, then ioctl (interactive only), socket, clone and prctl right behind it; the other
+    /// the head, then socket, clone and prctl right behind it; the other
     /// inspected calls behind the search. Allowed calls take the frequent path of their check.
     #[test]
     fn inspected_calls_run_few_instructions() {
         use libc::*;
         let cases = [
             (
-                "ioctl(TCGETS)",
-                SYS_ioctl,
-                vec![0u64, u64::from(TCGETS as u32)],
-                None,
-                10,
-            ),
-            (
                 "socket(AF_INET, SOCK_STREAM)",
                 SYS_socket,
                 vec![AF_INET as u64, SOCK_STREAM as u64],
-                Some(13),
-                14,
+                13,
             ),
             (
                 "clone(thread)",
                 SYS_clone,
                 vec![(CLONE_VM | CLONE_THREAD) as u64],
-                Some(10),
-                11,
+                10,
             ),
             (
                 "prctl(PR_GET_DUMPABLE)",
                 SYS_prctl,
                 vec![PR_GET_DUMPABLE as u64],
-                Some(11),
-                12,
+                11,
             ),
         ];
-        for (name, nr, args, plain, interactive) in cases {
-            let (verdict, steps) = run_counted(&builtin(true), call(nr, &args));
-            assert_eq!(
-                (verdict, steps),
-                (ALLOW, interactive),
-                "{name}, interactive"
-            );
-            if let Some(plain) = plain {
-                let (verdict, steps) = run_counted(&builtin(false), call(nr, &args));
-                assert_eq!((verdict, steps), (ALLOW, plain), "{name}");
-            }
+        for (name, nr, args, expected) in cases {
+            let (verdict, steps) = run_counted(&builtin(), call(nr, &args));
+            assert_eq!((verdict, steps), (ALLOW, expected), "{name}");
         }
         // Every other inspected call stays within the head, the hot checks, the search's depth
         // and its own check.
         for nr in [SYS_personality, SYS_unshare, SYS_execveat, SYS_seccomp] {
-            let (verdict, steps) = run_counted(&builtin(true), call(nr, &[0xffff_ffff]));
-            assert!(steps <= 5 + 4 + 9 + 7, "nr {nr}: {steps} ({verdict:#x})");
+            let (verdict, steps) = run_counted(&builtin(), call(nr, &[0xffff_ffff]));
+            assert!(steps <= 5 + 3 + 9 + 7, "nr {nr}: {steps} ({verdict:#x})");
         }
     }
 
@@ -1064,10 +1021,9 @@ mod tests {
     #[test]
     fn builtin_program_lengths() {
         let prelude = compile_prelude().unwrap().len();
-        let workload = compile_builtin(false).unwrap().len();
-        let interactive = compile_builtin(true).unwrap().len();
-        eprintln!("prelude {prelude}, workload {workload}, interactive {interactive}");
-        for len in [prelude, workload, interactive] {
+        let workload = compile_builtin().unwrap().len();
+        eprintln!("prelude {prelude}, workload {workload}");
+        for len in [prelude, workload] {
             assert!(len < MAX_PROGRAM_LEN / 4, "{len}");
         }
         assert_eq!(

@@ -150,8 +150,6 @@ pub enum Inspect {
     Seccomp,
     /// `prctl(PR_SET_SECCOMP)`.
     Prctl,
-    /// `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`; interactive mode only.
-    Ioctl,
 }
 
 impl Inspect {
@@ -165,7 +163,6 @@ impl Inspect {
             Inspect::Execveat => libc::SYS_execveat,
             Inspect::Seccomp => libc::SYS_seccomp,
             Inspect::Prctl => libc::SYS_prctl,
-            Inspect::Ioctl => libc::SYS_ioctl,
         };
         nr as u32
     }
@@ -212,11 +209,6 @@ impl Inspect {
                 Jeq(libc::SECCOMP_SET_MODE_FILTER, Deny, Allow),
             ],
             Inspect::Prctl => vec![Load(arg(0)), Jeq(libc::PR_SET_SECCOMP as u32, Deny, Allow)],
-            Inspect::Ioctl => vec![
-                Load(arg(1)),
-                Jeq(libc::TIOCSTI as u32, Deny, Next),
-                Jeq(libc::TIOCLINUX as u32, Deny, Allow),
-            ],
         }
     }
 }
@@ -257,12 +249,12 @@ impl Rules {
     }
 
     /// The built-in workload filter's rules.
-    pub fn workload(interactive: bool) -> Self {
+    pub fn workload() -> Self {
         let mut rules = Rules::prelude();
         for &(_, nr) in WORKLOAD_DENIED {
             rules.set(nr, Rule::Deny);
         }
-        let mut inspected = vec![
+        let inspected = [
             Inspect::Socket,
             Inspect::Personality,
             Inspect::Clone,
@@ -271,9 +263,6 @@ impl Rules {
             Inspect::Seccomp,
             Inspect::Prctl,
         ];
-        if interactive {
-            inspected.push(Inspect::Ioctl);
-        }
         for inspect in inspected {
             rules.set(i64::from(inspect.syscall()), Rule::Inspect(inspect));
         }
@@ -308,10 +297,5 @@ impl Rules {
 /// Inspected calls checked one by one right after the head, most frequent first, before the
 /// search. A call allowed by its number alone never runs the filter (the kernel caches the verdict
 /// per number), so the filter's cost is paid by inspected calls: these four reach their argument
-/// check in one to four comparisons instead of the search's depth.
-pub const HOT: [Inspect; 4] = [
-    Inspect::Ioctl,
-    Inspect::Socket,
-    Inspect::Clone,
-    Inspect::Prctl,
-];
+/// check in one to three comparisons instead of the search's depth.
+pub const HOT: [Inspect; 3] = [Inspect::Socket, Inspect::Clone, Inspect::Prctl];
