@@ -20,7 +20,8 @@ use crate::steps::Step;
 #[derive(Debug, Parser)]
 #[command(
     name = "sandbox-supervisor",
-    version,
+    version = crate::version::SUPERVISOR,
+    long_version = crate::version::long(),
     subcommand_negates_reqs = true,
     after_long_help = crate::exit::exit_status_help()
 )]

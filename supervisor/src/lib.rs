@@ -66,12 +66,12 @@
 #![deny(missing_docs)]
 
 // The bottom: options, errors, exit codes, and what every layer reads.
-pub(crate) mod context;
 pub mod error;
 pub mod exit;
 pub(crate) mod input;
 pub mod options;
 pub(crate) mod procfs;
+pub mod version;
 
 // The layers, from the steps up to the boot that drives them.
 pub(crate) mod boot;

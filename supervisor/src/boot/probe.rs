@@ -22,7 +22,7 @@ pub struct ProbeAnswer {
     /// The handler a run would use (the same shape as the report's).
     pub handler: HandlerRecord,
     /// Environment clues.
-    pub environment: crate::context::FailureContext,
+    pub environment: crate::handler::context::FailureContext,
     /// One record per step, in boot order, as the report writes them.
     pub steps: Vec<StepRecord>,
     /// The error that stopped the probe, if one did.
@@ -46,7 +46,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
             options.handler_timeout,
         )?;
     }
-    let mut report = HardeningReport::new(crate::context::detect(), &options.command);
+    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
     report.handler = crate::boot::run::handler_record();
     if let Some(path) = &options.handler_plugin {
         report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);

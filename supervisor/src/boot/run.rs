@@ -28,7 +28,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
     let mut options = options;
-    let mut report = HardeningReport::new(crate::context::detect(), &options.command);
+    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
     let writer = open_sink(options.report.take(), |sink, source| {

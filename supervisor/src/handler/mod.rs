@@ -5,6 +5,7 @@
 //! handler may only tolerate the kinds it declared, and a handler that cannot answer is fatal.
 //! Privilege drop and the supervisor's own errors never come here: they are fatal by construction.
 
+pub mod context;
 pub(crate) mod plugin;
 pub(crate) mod simulate;
 

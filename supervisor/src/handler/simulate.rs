@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::context::FailureContext;
+use crate::handler::context::FailureContext;
 use crate::handler::plugin::{PluginRequest, PluginSetupError};
 use crate::handler::{ask, FailureReport, SandboxFailureHandler, SandboxFailureKind};
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::context::FailureContext;
+use crate::handler::context::FailureContext;
 use crate::steps::userns::Route;
 use crate::steps::{Refusal, Step};
 
@@ -295,6 +295,12 @@ pub struct HardeningReport {
     pub version: u32,
     /// This supervisor's version.
     pub supervisor_version: &'static str,
+    /// The sandbox-plugin-api version this supervisor was built with.
+    pub plugin_api_version: &'static str,
+    /// The plugin ABI line: the plugin API releases whose plugins it loads (`0.1.x`).
+    pub plugin_abi: String,
+    /// The executable's GNU build id (null when the linker wrote none).
+    pub build_id: Option<String>,
     /// `boot` (the workload runs; a final record follows) or `final`.
     pub record: RecordKind,
     /// This run's random id (a version 4 UUID), the same in every record and finding of the run.
@@ -327,6 +333,9 @@ impl HardeningReport {
         HardeningReport {
             version: SCHEMA_VERSION,
             supervisor_version: env!("CARGO_PKG_VERSION"),
+            plugin_api_version: crate::version::PLUGIN_API,
+            plugin_abi: crate::version::plugin_abi_line(),
+            build_id: crate::version::build_id(),
             record: RecordKind::Boot,
             // An id that could not be drawn is left empty here; `run` refuses to start without one.
             run_id: run_id().unwrap_or_default(),

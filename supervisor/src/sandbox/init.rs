@@ -42,8 +42,10 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     // The init's steps, in boot order: one line each.
+    // PID and IPC namespaces come together: without them the IPC namespace is the host's.
+    let own_ipc = plan.performs(Step::PidNamespace);
     take(plan, &channel, Step::MountNamespace, || {
-        mount::apply(plan.fresh_sys)
+        mount::apply(plan.fresh_sys, own_ipc)
     });
     // The working directory was resolved in the supervisor's mount tree: a directory under the
     // host's /proc would stay the host's /proc after the fresh one is mounted. Resolve it again

@@ -113,8 +113,9 @@ fn any_mount_shared() -> Result<bool, Errno> {
 
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
 /// Each call is checked before the next, so that a call answered with 0 without effect never
-/// lets a mount reach the parent's namespace.
-pub(crate) fn apply(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
+/// own, whose message queues get a `/dev/mqueue` of their own.
+pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();
@@ -175,16 +176,20 @@ pub(crate) fn apply(fresh_sys: bool) -> Result<(), (Call, Errno)> {
         Err(errno) => return Err((Call::MountShm, errno)),
     }
     // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
-    // host's).
-    match mount(
-        Some("mqueue"),
-        "/dev/mqueue",
-        Some("mqueue"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err((Call::MountShm, errno)),
+    // host's). In the host's IPC namespace there is nothing to hide: a new mount would show the
+    // same queues, and the kernel refuses it (EBUSY) where the host already mounted them there,
+    // as systemd does.
+    match own_ipc.then(|| {
+        mount(
+            Some("mqueue"),
+            "/dev/mqueue",
+            Some("mqueue"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+    }) {
+        None | Some(Ok(())) | Some(Err(Errno::ENOENT)) => {}
+        Some(Err(errno)) => return Err((Call::MountShm, errno)),
     }
     if fresh_sys {
         let flags =
