@@ -145,8 +145,8 @@ impl SupervisorError {
         };
         match self {
             SupervisorError::NotTolerated(refused) => Some(aborted(
-                refused.report().kind.name(),
-                Some(refused.report().errno),
+                refused.question().kind.name(),
+                Some(refused.question().errno),
                 refused.decider(),
             )),
             SupervisorError::Fatal(refusal) => Some(aborted(

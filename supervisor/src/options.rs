@@ -16,7 +16,7 @@ pub struct RunOptions {
     pub handler_config: Option<PathBuf>,
     /// `--handler-plugin-sha256`.
     pub handler_plugin_sha256: Option<[u8; 32]>,
-    /// `--handler-timeout` (default [`crate::handler::plugin::DEFAULT_TIMEOUT`]).
+    /// `--handler-timeout` (default 5 s).
     pub handler_timeout: Option<std::time::Duration>,
     /// `--user`.
     pub user: Option<String>,

@@ -176,7 +176,7 @@ impl NotTolerated {
     }
 
     /// The handler's question.
-    pub fn report(&self) -> &FailureReport {
+    pub fn question(&self) -> &FailureReport {
         match self {
             NotTolerated::Aborted { report, .. }
             | NotTolerated::Undeclared { report, .. }
