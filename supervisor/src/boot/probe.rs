@@ -10,8 +10,9 @@
 use serde::Serialize;
 
 use crate::boot::RecordAndContinue;
-use crate::report::{Decision, HandlerRecord, HardeningReport, StepRecord};
-use crate::run::{RunOptions, SupervisorError};
+use crate::error::SupervisorError;
+use crate::options::RunOptions;
+use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
 
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +22,7 @@ pub struct ProbeAnswer {
     /// The handler a run would use (the same shape as the report's).
     pub handler: HandlerRecord,
     /// Environment clues.
-    pub environment: crate::context::FailureContext,
+    pub environment: crate::handler::context::FailureContext,
     /// One record per step, in boot order, as the report writes them.
     pub steps: Vec<StepRecord>,
     /// The error that stopped the probe, if one did.
@@ -35,29 +36,35 @@ pub struct ProbeAnswer {
 /// Runs the probe. `Err` only for what stops a run before the first step (a bad flag, a plugin
 /// that does not load), with the run's code.
 pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
-    let mask = crate::supervise::block_signals().map_err(SupervisorError::Supervise)?;
-    let signals = crate::spawn::signal_fd()?;
+    let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::sandbox::signal_fd()?;
     if let Some(path) = &options.handler_plugin {
-        crate::run::register_plugin(
+        crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
         )?;
     }
-    let mut report = HardeningReport::new(crate::context::detect(), &options.command);
-    report.handler = crate::run::handler_record();
+    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
+    report.handler = crate::boot::run::handler_record();
     if let Some(path) = &options.handler_plugin {
-        report.handler.plugin = Some(crate::run::plugin_file_record(path)?);
+        report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
     }
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
     let mut driver = RecordAndContinue {
-        handler: crate::failure::failure_handler(),
+        handler: crate::handler::failure_handler(),
         would_exit: None,
     };
-    let error = match crate::boot::boot(&options, &mut prepared, &mut driver, &mut report, &signals)
-    {
+    let error = match crate::boot::boot(
+        &options,
+        &mut prepared,
+        &mut crate::boot::Linux,
+        &mut driver,
+        &mut report,
+        &signals,
+    ) {
         // Dropping the paused sandbox kills it: nothing runs.
         Ok(paused) => {
             drop(paused);
@@ -68,6 +75,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
             Some(crate::exit::one_line(&err))
         }
     };
+    crate::boot::teardown(&prepared.plan, &mut report);
     Ok(ProbeAnswer {
         version: 2,
         handler: report.handler.clone(),

@@ -11,13 +11,14 @@ use std::io::Write;
 
 use nix::errno::Errno;
 
-use crate::step::Call;
+use crate::steps::Call;
 
 /// Which way the namespace steps took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Route {
     /// Created directly with the caller's privileges.
+    #[default]
     Direct,
     /// Created inside a user namespace that maps the caller to itself.
     UserNamespace,

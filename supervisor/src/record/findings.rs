@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::report::{Decision, HardeningReport, ReportWriter, StepRecord, Timestamp};
+use crate::record::{Decision, HardeningReport, ReportWriter, StepRecord, Timestamp};
 
 /// The OCSF schema version the findings follow.
 pub const OCSF_VERSION: &str = "1.5.0";

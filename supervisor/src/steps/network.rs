@@ -8,7 +8,7 @@ use nix::sched::CloneFlags;
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 
 use crate::procfs::{namespace_inode, Process};
-use crate::step::{Call, Refusal, Step};
+use crate::steps::{Call, Refusal, Step};
 
 /// What was verified after entering the namespace.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -5,11 +5,15 @@
 //! handler may only tolerate the kinds it declared, and a handler that cannot answer is fatal.
 //! Privilege drop and the supervisor's own errors never come here: they are fatal by construction.
 
+pub mod context;
+pub(crate) mod plugin;
+pub(crate) mod simulate;
+
 use std::sync::OnceLock;
 
 pub use sandbox_plugin_api::{errno_name, FailureReport, Ruling, SandboxFailureKind, Verdict};
 
-use crate::report::Decider;
+use crate::record::Decider;
 
 /// Decides whether a refused hardening step aborts the boot or is tolerated.
 ///
@@ -172,7 +176,7 @@ impl NotTolerated {
     }
 
     /// The handler's question.
-    pub fn report(&self) -> &FailureReport {
+    pub fn question(&self) -> &FailureReport {
         match self {
             NotTolerated::Aborted { report, .. }
             | NotTolerated::Undeclared { report, .. }

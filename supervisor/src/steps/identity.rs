@@ -4,6 +4,9 @@
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 
+use crate::record::Evidence;
+use crate::steps::observed::{Expected, Observed, Verified};
+
 /// `--user` could not be resolved. A usage error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -261,10 +264,10 @@ pub fn drop_to(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (Dr
             Err(errno) => return Err((DropStage::Setgroups, errno)),
         }
     }
-    verify(identity, scratch, check)
+    check_drop(identity, scratch, check)
 }
 
-fn verify(
+fn check_drop(
     identity: &Identity,
     scratch: &mut DropScratch,
     check: Groups,
@@ -291,6 +294,52 @@ fn verify(
         return Err((DropStage::RegainedRoot, Errno::UnknownErrno));
     }
     Ok(())
+}
+
+/// Ids and groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ids {
+    /// Real, effective, saved, filesystem uid.
+    pub uid: Vec<u32>,
+    /// Real, effective, saved, filesystem gid.
+    pub gid: Vec<u32>,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// In the workload: the drop, with the scratch buffers allocated in the parent (no allocation
+/// here). Async-signal-safe.
+pub(crate) fn apply(
+    identity: &Identity,
+    scratch: &mut DropScratch,
+) -> Result<(), (crate::steps::Call, Errno)> {
+    drop_to(identity, scratch).map_err(|(stage, errno)| (crate::steps::Call::Drop(stage), errno))
+}
+
+/// Every uid and gid of the workload is the identity's, and its groups are among the identity's
+/// (a caller that already holds fewer groups keeps its smaller set).
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
+    let status = &observed.status;
+    let evidence = Ids {
+        uid: status.uid.clone(),
+        gid: status.gid.clone(),
+        groups: status.groups.clone(),
+    };
+    let unverified = expected.identity.and_then(|identity| {
+        let uid = identity.uid.as_raw();
+        let gid = identity.gid.as_raw();
+        let target: Vec<u32> = identity.groups.iter().map(|g| g.as_raw()).collect();
+        let groups_ok = status.groups.iter().all(|group| target.contains(group));
+        (status.uid.iter().any(|id| *id != uid)
+            || status.gid.iter().any(|id| *id != gid)
+            || status.uid.is_empty()
+            || !groups_ok)
+            .then(|| format!("the workload's ids are not the requested ones: {evidence:?}"))
+    });
+    Verified {
+        evidence: Evidence::Ids(evidence),
+        unverified,
+    }
 }
 
 #[cfg(test)]

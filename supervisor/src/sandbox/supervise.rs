@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::os::fd::AsRawFd;
 
-use crate::spawn::Sandbox;
+use crate::sandbox::Sandbox;
 
 /// Signals passed on to the workload.
 pub const FORWARDED: [Signal; 7] = [

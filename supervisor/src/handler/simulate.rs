@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::context::FailureContext;
-use crate::failure::{ask, FailureReport, SandboxFailureHandler, SandboxFailureKind};
-use crate::plugin::{PluginRequest, PluginSetupError};
+use crate::handler::context::FailureContext;
+use crate::handler::plugin::{PluginRequest, PluginSetupError};
+use crate::handler::{ask, FailureReport, SandboxFailureHandler, SandboxFailureKind};
 
 /// What to simulate; the library's form of `simulate`'s command line.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub enum SimulateError {
     },
     /// `--handler-config` could not be read.
     #[error(transparent)]
-    Config(Box<crate::run::SupervisorError>),
+    Config(Box<crate::error::SupervisorError>),
     /// The plugin could not be loaded or initialised.
     #[error(transparent)]
     Plugin(#[from] PluginSetupError),
@@ -112,7 +112,7 @@ pub struct Simulation {
 /// The system call a simulated refusal names: the one a run's refusal of that step names first
 /// (the step catalogue's `first_call`).
 fn simulated_syscall(kind: SandboxFailureKind) -> &'static str {
-    crate::step::Step::of_kind(kind).map_or("unknown", |step| step.info().first_call.name())
+    crate::steps::Step::of_kind(kind).map_or("unknown", |step| step.info().first_call.name())
 }
 
 /// Parses `KIND=ERRNO[,KIND=ERRNO...]` (ERRNO a name such as `EPERM` or a number).
@@ -210,16 +210,16 @@ pub fn simulate(options: &SimulateOptions) -> Result<Simulation, SimulateError> 
     let config = options
         .handler_config
         .as_deref()
-        .map(crate::run::read_config)
+        .map(crate::boot::run::read_config)
         .transpose()
         .map_err(|err| SimulateError::Config(Box::new(err)))?;
-    let handler = crate::plugin::load(&PluginRequest {
+    let handler = crate::handler::plugin::load(&PluginRequest {
         path: options.handler_plugin.clone(),
         sha256: options.handler_plugin_sha256,
         config,
         timeout: options
             .handler_timeout
-            .unwrap_or(crate::plugin::DEFAULT_TIMEOUT),
+            .unwrap_or(crate::handler::plugin::DEFAULT_TIMEOUT),
     })?;
     let decisions = refusals
         .into_iter()
@@ -261,7 +261,8 @@ fn simulate_one(handler: &dyn SandboxFailureHandler, report: FailureReport) -> S
             would_exit: None,
         },
         Err(refused) => {
-            let would_exit = crate::run::SupervisorError::NotTolerated(refused.clone()).exit_code();
+            let would_exit =
+                crate::error::SupervisorError::NotTolerated(refused.clone()).exit_code();
             let reason = refused.reason().map(str::to_owned);
             let decider = refused.decider().to_string();
             SimulatedDecision {

@@ -4,10 +4,22 @@
 //! that name. A [`Call`] is a system call a step makes; a [`Refusal`] is the kernel (or an outer
 //! runtime) answering one of them with an errno: the only thing a failure handler is asked about.
 
+pub(crate) mod capabilities;
+pub(crate) mod identity;
+pub(crate) mod mount;
+pub(crate) mod network;
+pub(crate) mod no_new_privs;
+pub(crate) mod observed;
+pub(crate) mod pid;
+pub(crate) mod prelude;
+pub(crate) mod seccomp;
+pub(crate) mod session;
+pub(crate) mod userns;
+
 use nix::errno::Errno;
 use sandbox_plugin_api::SandboxFailureKind;
 
-use crate::identity::DropStage;
+use crate::steps::identity::DropStage;
 
 /// A hardening step, in the order a boot performs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -49,7 +61,7 @@ pub enum Phase {
 }
 
 /// One row of the step catalogue: everything the supervisor says about a step, in one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct StepInfo {
     /// The step.
     pub step: Step,
@@ -71,7 +83,17 @@ pub struct StepInfo {
     pub refused: &'static str,
     /// The call a refusal of this step names first (what `simulate` puts in a made-up refusal).
     pub first_call: Call,
+    /// How the step is verified from the paused sandbox (`None`: the step runs in the supervisor
+    /// and is verified where it is taken).
+    pub(crate) verify: Option<observed::Verify>,
+    /// What the step cleans up once the workload has been reaped (or the boot stopped), adding
+    /// to the final record (`None`: nothing).
+    pub(crate) teardown: Option<Teardown>,
 }
+
+/// A step's teardown: runs in the supervisor after the workload was reaped, with the plan the
+/// step was prepared in, and may add to the final record.
+pub(crate) type Teardown = fn(&crate::sandbox::Plan, &mut crate::record::HardeningReport);
 
 /// The steps, in boot order: a step's row is at `step as usize`.
 pub const STEPS: [StepInfo; 9] = [
@@ -85,6 +107,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "enter a new network namespace",
         refused: "the kernel refused to give the workload its own network namespace",
         first_call: Call::UnshareNet,
+        verify: None,
+        teardown: None,
     },
     StepInfo {
         step: Step::PidNamespace,
@@ -96,6 +120,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "create the sandbox's PID namespace",
         refused: "the kernel refused to give the sandbox its own PID namespace",
         first_call: Call::ClonePid,
+        verify: Some(pid::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::MountNamespace,
@@ -108,6 +134,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "give the sandbox a private mount namespace and /proc",
         refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
         first_call: Call::UnshareMount,
+        verify: Some(mount::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::Session,
@@ -119,6 +147,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "start a new session",
         refused: "the kernel refused a new session for the workload",
         first_call: Call::Setsid,
+        verify: Some(session::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::Capabilities,
@@ -130,6 +160,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "drop capabilities",
         refused: "the kernel refused to drop the workload's capabilities",
         first_call: Call::CapbsetDrop,
+        verify: Some(capabilities::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::PrivilegeDrop,
@@ -141,6 +173,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "drop privileges",
         refused: "the kernel refused to change the workload's ids",
         first_call: Call::Drop(DropStage::Setgroups),
+        verify: Some(identity::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::NoNewPrivs,
@@ -152,6 +186,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "set no_new_privs",
         refused: "the kernel refused no_new_privs for the workload",
         first_call: Call::NoNewPrivs,
+        verify: Some(no_new_privs::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::WorkloadSeccomp,
@@ -163,6 +199,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "install the workload seccomp filter",
         refused: "the kernel refused the workload's seccomp filter",
         first_call: Call::Seccomp,
+        verify: Some(seccomp::verify),
+        teardown: None,
     },
     StepInfo {
         step: Step::SupervisorSeccomp,
@@ -174,6 +212,8 @@ pub const STEPS: [StepInfo; 9] = [
         action: "install the supervisor's seccomp prelude",
         refused: "the kernel refused the supervisor's own seccomp filter",
         first_call: Call::Seccomp,
+        verify: None,
+        teardown: None,
     },
 ];
 

@@ -18,7 +18,17 @@
 use std::fmt;
 
 use nix::errno::Errno;
-use seccompiler::{sock_filter, BpfProgram, TargetArch};
+use seccompiler::{sock_filter, BpfProgram};
+
+mod bpf;
+mod profile;
+mod rules;
+
+use bpf::compile_rules;
+pub use bpf::{head, Head};
+use profile::compile_profile;
+pub use profile::Profile;
+pub use rules::{Inspect, Rule, Rules, HOT, PERSONALITY_ALLOWED, PRELUDE_DENIED, WORKLOAD_DENIED};
 
 /// The kernel's limit on a classic-BPF program (`BPF_MAXINSNS`): a longer program is refused with
 /// `EINVAL`, so every program is checked against it here first.
@@ -32,54 +42,6 @@ pub const HIGHEST_KNOWN: u32 = libc::SYS_mseal as u32;
 /// arch.
 #[cfg(target_arch = "x86_64")]
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-/// `AUDIT_ARCH_*` of the architecture the filters are compiled for.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xc000_003e; // EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xc000_00b7; // EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-#[cfg(target_arch = "x86_64")]
-const TARGET_ARCH: TargetArch = TargetArch::x86_64;
-#[cfg(target_arch = "aarch64")]
-const TARGET_ARCH: TargetArch = TargetArch::aarch64;
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("the seccomp filters are written for x86_64 and aarch64 only");
-
-/// `offsetof(struct seccomp_data, nr)`.
-const DATA_NR: u32 = 0;
-/// `offsetof(struct seccomp_data, arch)`.
-const DATA_ARCH: u32 = 4;
-/// `offsetof(struct seccomp_data, args)`; each argument is 8 bytes.
-const DATA_ARGS: u32 = 16;
-
-/// `RET ERRNO(EPERM)`: the answer of every denial.
-const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-/// `RET ERRNO(ENOSYS)`: the answer for numbers the filter does not know, and for `clone3`.
-const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-
-/// `socket` type `SOCK_PACKET` (absent from libc's glibc constants).
-const SOCK_PACKET: u32 = 10;
-/// The bits of a socket type that name the type (the rest are `SOCK_NONBLOCK`/`SOCK_CLOEXEC`).
-const SOCK_TYPE_MASK: u32 = 0xf;
-/// Every namespace flag `clone` can carry. `CLONE_NEWTIME` (0x80) lies inside `CSIGNAL`, which the
-/// kernel strips from `clone`'s flags, so only `unshare` (and `clone3`) can ask for it.
-const CLONE_NAMESPACES: u32 = (libc::CLONE_NEWNS
-    | libc::CLONE_NEWCGROUP
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUSER
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET) as u32;
-/// Every namespace flag `unshare` takes.
-const UNSHARE_NAMESPACES: u32 = CLONE_NAMESPACES | libc::CLONE_NEWTIME as u32;
-/// The `personality` values Docker allows: `PER_LINUX`, `PER_LINUX32`, `UNAME26`,
-/// `PER_LINUX32 | UNAME26`, and the query `0xffffffff`.
-pub const PERSONALITY_ALLOWED: [u32; 5] = [0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
-
-/// The LSM attribute calls (Linux 6.8), not named by libc yet; one number on both architectures.
-const SYS_LSM_GET_SELF_ATTR: i64 = 459;
-const SYS_LSM_SET_SELF_ATTR: i64 = 460;
-const SYS_LSM_LIST_MODULES: i64 = 461;
 
 /// Which program an error is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,22 +163,9 @@ impl CheckedProgram {
     }
 }
 
-/// An operator profile, already read by the caller: seccompiler's JSON format with a filter named
-/// `workload`.
-#[derive(Debug, Clone, Copy)]
-pub struct Profile<'a> {
-    /// What to call the profile in messages (its path).
-    pub name: &'a str,
-    /// The JSON text.
-    pub json: &'a [u8],
-}
-
 /// What the workload filter is made of.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WorkloadOptions<'a> {
-    /// The workload keeps a terminal: deny `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`. Only then is
-    /// `ioctl` inspected, as it is a hot call.
-    pub interactive: bool,
     /// An operator profile, installed before the built-in filter.
     pub profile: Option<Profile<'a>>,
     /// Install only the profile, not the built-in filter (the caller logs a WARN and records it).
@@ -268,539 +217,14 @@ pub struct WorkloadFilter {
     pub source: FilterSource,
 }
 
-/// Calls the supervisor denies itself once it has booted: mounting, module loading, kexec, bpf,
-/// perf and userfaultfd. The workload filter denies them too.
-pub const PRELUDE_DENIED: &[(&str, i64)] = &[
-    ("mount", libc::SYS_mount),
-    ("umount2", libc::SYS_umount2),
-    ("pivot_root", libc::SYS_pivot_root),
-    ("fsopen", libc::SYS_fsopen),
-    ("fsconfig", libc::SYS_fsconfig),
-    ("fsmount", libc::SYS_fsmount),
-    ("fspick", libc::SYS_fspick),
-    ("move_mount", libc::SYS_move_mount),
-    ("open_tree", libc::SYS_open_tree),
-    ("mount_setattr", libc::SYS_mount_setattr),
-    ("bpf", libc::SYS_bpf),
-    ("perf_event_open", libc::SYS_perf_event_open),
-    ("userfaultfd", libc::SYS_userfaultfd),
-    ("init_module", libc::SYS_init_module),
-    ("finit_module", libc::SYS_finit_module),
-    ("delete_module", libc::SYS_delete_module),
-    ("kexec_load", libc::SYS_kexec_load),
-    ("kexec_file_load", libc::SYS_kexec_file_load),
-];
-
-/// Calls the workload filter denies whatever their arguments, besides [`PRELUDE_DENIED`].
-/// docs/seccomp.md gives the reason and Docker's rule for each.
-pub const WORKLOAD_DENIED: &[(&str, i64)] = &[
-    // Fileless exec, other processes' memory, file descriptors and signals.
-    ("memfd_create", libc::SYS_memfd_create),
-    ("ptrace", libc::SYS_ptrace),
-    ("process_vm_readv", libc::SYS_process_vm_readv),
-    ("process_vm_writev", libc::SYS_process_vm_writev),
-    ("process_madvise", libc::SYS_process_madvise),
-    ("kcmp", libc::SYS_kcmp),
-    ("pidfd_open", libc::SYS_pidfd_open),
-    ("pidfd_getfd", libc::SYS_pidfd_getfd),
-    ("pidfd_send_signal", libc::SYS_pidfd_send_signal),
-    // io_uring runs calls the filter never sees.
-    ("io_uring_setup", libc::SYS_io_uring_setup),
-    ("io_uring_enter", libc::SYS_io_uring_enter),
-    ("io_uring_register", libc::SYS_io_uring_register),
-    // Namespaces.
-    ("setns", libc::SYS_setns),
-    // Mounts and quotas.
-    ("quotactl", libc::SYS_quotactl),
-    ("quotactl_fd", libc::SYS_quotactl_fd),
-    // Keyrings are not namespaced.
-    ("add_key", libc::SYS_add_key),
-    ("keyctl", libc::SYS_keyctl),
-    ("request_key", libc::SYS_request_key),
-    // File handles bypass path permissions.
-    ("open_by_handle_at", libc::SYS_open_by_handle_at),
-    ("name_to_handle_at", libc::SYS_name_to_handle_at),
-    // Host administration.
-    ("acct", libc::SYS_acct),
-    ("swapon", libc::SYS_swapon),
-    ("swapoff", libc::SYS_swapoff),
-    ("reboot", libc::SYS_reboot),
-    ("syslog", libc::SYS_syslog),
-    ("vhangup", libc::SYS_vhangup),
-    ("sethostname", libc::SYS_sethostname),
-    ("setdomainname", libc::SYS_setdomainname),
-    ("settimeofday", libc::SYS_settimeofday),
-    ("clock_settime", libc::SYS_clock_settime),
-    ("fanotify_init", libc::SYS_fanotify_init),
-    ("lsm_get_self_attr", SYS_LSM_GET_SELF_ATTR),
-    ("lsm_set_self_attr", SYS_LSM_SET_SELF_ATTR),
-    ("lsm_list_modules", SYS_LSM_LIST_MODULES),
-    // NUMA placement (CAP_SYS_NICE in Docker's profile).
-    ("mbind", libc::SYS_mbind),
-    ("set_mempolicy", libc::SYS_set_mempolicy),
-    ("get_mempolicy", libc::SYS_get_mempolicy),
-    ("set_mempolicy_home_node", libc::SYS_set_mempolicy_home_node),
-    ("migrate_pages", libc::SYS_migrate_pages),
-    ("move_pages", libc::SYS_move_pages),
-    // Obsolete.
-    ("nfsservctl", libc::SYS_nfsservctl),
-    ("lookup_dcookie", libc::SYS_lookup_dcookie),
-    #[cfg(target_arch = "x86_64")]
-    ("iopl", libc::SYS_iopl),
-    #[cfg(target_arch = "x86_64")]
-    ("ioperm", libc::SYS_ioperm),
-    #[cfg(target_arch = "x86_64")]
-    ("uselib", libc::SYS_uselib),
-    #[cfg(target_arch = "x86_64")]
-    ("ustat", libc::SYS_ustat),
-    #[cfg(target_arch = "x86_64")]
-    ("sysfs", libc::SYS_sysfs),
-    #[cfg(target_arch = "x86_64")]
-    ("_sysctl", libc::SYS__sysctl),
-    #[cfg(target_arch = "x86_64")]
-    ("getpmsg", libc::SYS_getpmsg),
-    #[cfg(target_arch = "x86_64")]
-    ("putpmsg", libc::SYS_putpmsg),
-    #[cfg(target_arch = "x86_64")]
-    ("afs_syscall", libc::SYS_afs_syscall),
-    #[cfg(target_arch = "x86_64")]
-    ("tuxcall", libc::SYS_tuxcall),
-    #[cfg(target_arch = "x86_64")]
-    ("security", libc::SYS_security),
-    #[cfg(target_arch = "x86_64")]
-    ("vserver", libc::SYS_vserver),
-];
-
-/// A call whose arguments the built-in filter inspects. Only the low 32 bits of an argument are
-/// compared: every inspected argument is an `int` or `unsigned int` to the kernel, or (clone and
-/// unshare flags) has every namespace flag in its low half.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Inspect {
-    /// `socket`: `SOCK_PACKET` of any family; `AF_PACKET`, `AF_BLUETOOTH`, `AF_VSOCK`, `AF_ALG`;
-    /// `AF_NETLINK` other than `NETLINK_ROUTE`; `SOCK_RAW` of `AF_INET`/`AF_INET6`.
-    Socket,
-    /// `personality` with a value outside [`PERSONALITY_ALLOWED`].
-    Personality,
-    /// `clone` with a namespace flag.
-    Clone,
-    /// `unshare` with a namespace flag.
-    Unshare,
-    /// `execveat` with `AT_EMPTY_PATH` (exec of a descriptor).
-    Execveat,
-    /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
-    Seccomp,
-    /// `prctl(PR_SET_SECCOMP)`.
-    Prctl,
-    /// `ioctl(TIOCSTI)` and `ioctl(TIOCLINUX)`; interactive mode only.
-    Ioctl,
-}
-
-impl Inspect {
-    /// The syscall inspected.
-    pub fn syscall(self) -> u32 {
-        let nr = match self {
-            Inspect::Socket => libc::SYS_socket,
-            Inspect::Personality => libc::SYS_personality,
-            Inspect::Clone => libc::SYS_clone,
-            Inspect::Unshare => libc::SYS_unshare,
-            Inspect::Execveat => libc::SYS_execveat,
-            Inspect::Seccomp => libc::SYS_seccomp,
-            Inspect::Prctl => libc::SYS_prctl,
-            Inspect::Ioctl => libc::SYS_ioctl,
-        };
-        nr as u32
-    }
-
-    /// The checks, as a small program over the arguments.
-    fn ops(self) -> Vec<Op> {
-        use Jump::{Allow, Deny, Next, Skip};
-        use Op::{And, Jeq, Jge, Jset, Load};
-        let family = |family: i32| family as u32;
-        match self {
-            // Ordered for the frequent case: a non-raw socket below AF_NETLINK (unix, inet,
-            // inet6) is allowed after six instructions.
-            Inspect::Socket => vec![
-                Load(arg(1)),
-                And(SOCK_TYPE_MASK),
-                Jeq(SOCK_PACKET, Deny, Next),
-                Jeq(libc::SOCK_RAW as u32, Next, Skip(3)),
-                Load(arg(0)),
-                Jeq(family(libc::AF_INET), Deny, Next),
-                Jeq(family(libc::AF_INET6), Deny, Skip(1)),
-                Load(arg(0)),
-                // Every family denied below lies at or above AF_NETLINK (16).
-                Jge(family(libc::AF_NETLINK), Next, Allow),
-                Jeq(family(libc::AF_NETLINK), Next, Skip(2)),
-                Load(arg(2)),
-                Jeq(libc::NETLINK_ROUTE as u32, Allow, Deny),
-                Jeq(family(libc::AF_PACKET), Deny, Next),
-                Jeq(family(libc::AF_BLUETOOTH), Deny, Next),
-                Jeq(family(libc::AF_VSOCK), Deny, Next),
-                Jeq(family(libc::AF_ALG), Deny, Allow),
-            ],
-            Inspect::Personality => {
-                let mut ops = vec![Load(arg(0))];
-                let (last, rest) = PERSONALITY_ALLOWED.split_last().expect("not empty");
-                ops.extend(rest.iter().map(|&value| Jeq(value, Allow, Next)));
-                ops.push(Jeq(*last, Allow, Deny));
-                ops
-            }
-            Inspect::Clone => vec![Load(arg(0)), Jset(CLONE_NAMESPACES, Deny, Allow)],
-            Inspect::Unshare => vec![Load(arg(0)), Jset(UNSHARE_NAMESPACES, Deny, Allow)],
-            Inspect::Execveat => vec![Load(arg(4)), Jset(libc::AT_EMPTY_PATH as u32, Deny, Allow)],
-            Inspect::Seccomp => vec![
-                Load(arg(0)),
-                Jeq(libc::SECCOMP_SET_MODE_FILTER, Deny, Allow),
-            ],
-            Inspect::Prctl => vec![Load(arg(0)), Jeq(libc::PR_SET_SECCOMP as u32, Deny, Allow)],
-            Inspect::Ioctl => vec![
-                Load(arg(1)),
-                Jeq(libc::TIOCSTI as u32, Deny, Next),
-                Jeq(libc::TIOCLINUX as u32, Deny, Allow),
-            ],
-        }
-    }
-}
-
-/// The offset in `seccomp_data` of the low 32 bits of argument `index`.
-fn arg(index: u32) -> u32 {
-    let low = if cfg!(target_endian = "little") { 0 } else { 4 };
-    DATA_ARGS + 8 * index + low
-}
-
-/// Where a check goes.
-#[derive(Debug, Clone, Copy)]
-enum Jump {
-    /// The next op.
-    Next,
-    /// Skip this many ops.
-    Skip(u8),
-    /// Allow the call.
-    Allow,
-    /// Deny it with `EPERM`.
-    Deny,
-}
-
-/// One step of an argument check. A block of ops is followed by `RET ALLOW`, `RET EPERM`: falling
-/// off the end allows.
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    /// `A = seccomp_data[offset]` (32 bits).
-    Load(u32),
-    /// `A &= mask`.
-    And(u32),
-    /// `A == k`.
-    Jeq(u32, Jump, Jump),
-    /// `A >= k`.
-    Jge(u32, Jump, Jump),
-    /// `A & k != 0`.
-    Jset(u32, Jump, Jump),
-}
-
-fn statement(code: u32, k: u32) -> sock_filter {
-    sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u32, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    }
-}
-
-fn ret(k: u32) -> sock_filter {
-    statement(libc::BPF_RET | libc::BPF_K, k)
-}
-
-fn load(offset: u32) -> sock_filter {
-    statement(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
-}
-
-/// Assembles an argument check: the ops, then `RET ALLOW`, then `RET EPERM`.
-fn assemble(ops: &[Op]) -> Vec<sock_filter> {
-    use libc::{BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K};
-    let allow = ops.len();
-    let offset = |at: usize, to: Jump| -> u8 {
-        let target = match to {
-            Jump::Next => at + 1,
-            Jump::Skip(n) => at + 1 + usize::from(n),
-            Jump::Allow => allow,
-            Jump::Deny => allow + 1,
-        };
-        u8::try_from(target - at - 1).expect("an argument check is shorter than 256 ops")
-    };
-    let mut code: Vec<sock_filter> = ops
-        .iter()
-        .enumerate()
-        .map(|(at, op)| match *op {
-            Op::Load(data) => load(data),
-            Op::And(mask) => statement(BPF_ALU | BPF_AND | BPF_K, mask),
-            Op::Jeq(k, jt, jf) => {
-                jump(BPF_JMP | BPF_JEQ | BPF_K, k, offset(at, jt), offset(at, jf))
-            }
-            Op::Jge(k, jt, jf) => {
-                jump(BPF_JMP | BPF_JGE | BPF_K, k, offset(at, jt), offset(at, jf))
-            }
-            Op::Jset(k, jt, jf) => jump(
-                BPF_JMP | BPF_JSET | BPF_K,
-                k,
-                offset(at, jt),
-                offset(at, jf),
-            ),
-        })
-        .collect();
-    code.extend([ret(libc::SECCOMP_RET_ALLOW), ret(RET_EPERM)]);
-    code
-}
-
-/// What the filter does with one syscall number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// Allowed.
-    Allow,
-    /// Denied with `EPERM` whatever the arguments.
-    Deny,
-    /// Arguments inspected.
-    Inspect(Inspect),
-}
-
-/// The rules of a built-in program: a number not listed is allowed.
-#[derive(Debug, Clone)]
-pub struct Rules(std::collections::BTreeMap<u32, Rule>);
-
-impl Rules {
-    /// The rule for syscall `nr`.
-    pub fn rule(&self, nr: u32) -> Rule {
-        self.0.get(&nr).copied().unwrap_or(Rule::Allow)
-    }
-
-    fn set(&mut self, nr: i64, rule: Rule) {
-        let nr = u32::try_from(nr).expect("syscall numbers are small");
-        self.0.insert(nr, rule);
-    }
-
-    /// The prelude's rules.
-    pub fn prelude() -> Self {
-        let mut rules = Rules(Default::default());
-        for &(_, nr) in PRELUDE_DENIED {
-            rules.set(nr, Rule::Deny);
-        }
-        rules
-    }
-
-    /// The built-in workload filter's rules.
-    pub fn workload(interactive: bool) -> Self {
-        let mut rules = Rules::prelude();
-        for &(_, nr) in WORKLOAD_DENIED {
-            rules.set(nr, Rule::Deny);
-        }
-        let mut inspected = vec![
-            Inspect::Socket,
-            Inspect::Personality,
-            Inspect::Clone,
-            Inspect::Unshare,
-            Inspect::Execveat,
-            Inspect::Seccomp,
-            Inspect::Prctl,
-        ];
-        if interactive {
-            inspected.push(Inspect::Ioctl);
-        }
-        for inspect in inspected {
-            rules.set(i64::from(inspect.syscall()), Rule::Inspect(inspect));
-        }
-        rules
-    }
-
-    /// Runs of numbers with the same rule, as (first number, rule), covering 0..=u32::MAX.
-    /// Each inspected call is its own run (no two share an [`Inspect`]).
-    fn segments(&self) -> Vec<(u32, Rule)> {
-        let mut segments: Vec<(u32, Rule)> = Vec::new();
-        let mut add = |start: u32, rule: Rule| {
-            if segments.last().is_some_and(|&(first, _)| first == start) {
-                segments.pop();
-            }
-            if !matches!(segments.last(), Some(&(_, last)) if last == rule) {
-                segments.push((start, rule));
-            }
-        };
-        add(0, Rule::Allow);
-        for (&nr, &rule) in &self.0 {
-            add(nr, rule);
-            if let Some(next) = nr.checked_add(1) {
-                if !self.0.contains_key(&next) {
-                    add(next, Rule::Allow);
-                }
-            }
-        }
-        segments
-    }
-}
-
-/// Emits a binary search over `segments` (sorted, the first starting at or below every number
-/// that reaches it): each node is `JGE start-of-the-upper-half`, each leaf returns or inspects.
-fn search(
-    segments: &[(u32, Rule)],
-    program: &ProgramName,
-) -> Result<Vec<sock_filter>, SeccompCompileError> {
-    use libc::{BPF_JA, BPF_JGE, BPF_JMP, BPF_K};
-    if let [(_, rule)] = segments {
-        return Ok(match rule {
-            Rule::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
-            Rule::Deny => vec![ret(RET_EPERM)],
-            Rule::Inspect(inspect) => assemble(&inspect.ops()),
-        });
-    }
-    let middle = segments.len() / 2;
-    let lower = search(&segments[..middle], program)?;
-    let upper = search(&segments[middle..], program)?;
-    let pivot = segments[middle].0;
-    let mut code = Vec::with_capacity(lower.len() + upper.len() + 2);
-    match u8::try_from(lower.len()) {
-        Ok(over_lower) => code.push(jump(BPF_JMP | BPF_JGE | BPF_K, pivot, over_lower, 0)),
-        Err(_) => {
-            // Conditional jumps reach 255 instructions; JA reaches any distance.
-            let over_lower =
-                u32::try_from(lower.len()).map_err(|_| SeccompCompileError::JumpTooFar {
-                    program: program.clone(),
-                    offset: lower.len(),
-                })?;
-            code.push(jump(BPF_JMP | BPF_JGE | BPF_K, pivot, 0, 1));
-            code.push(statement(BPF_JMP | BPF_JA, over_lower));
-        }
-    }
-    code.extend(lower);
-    code.extend(upper);
-    Ok(code)
-}
-
-/// Which hand-written head a program starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Head {
-    /// The supervisor prelude: architecture check, x32 guard.
-    Prelude,
-    /// Workload programs (built-in and profiles): architecture check, numbers above
-    /// [`HIGHEST_KNOWN`] (`ENOSYS`; x32 numbers `EPERM`), `clone3` (`ENOSYS`).
-    Workload,
-}
-
-/// The hand-written start of every program; any call it does not answer falls through to the
-/// next instruction with the syscall number loaded.
-///
-/// ```text
-///     ld  [arch]
-///     jeq AUDIT_ARCH, 1, 0        ; a foreign architecture's numbers mean other calls
-///     ret KILL_PROCESS
-///     ld  [nr]
-/// Head::Workload:
-///     jge HIGHEST_KNOWN+1, 0, 3   ; (aarch64: 0, 1 and no x32 guard)
-///     jge 0x40000000, 0, 1        ; x86_64: the x32 guard
-///     ret ERRNO(EPERM)
-///     ret ERRNO(ENOSYS)
-///     jeq clone3, 0, 1
-///     ret ERRNO(ENOSYS)
-/// Head::Prelude (x86_64):
-///     jge 0x40000000, 0, 1
-///     ret ERRNO(EPERM)
-/// ```
-pub fn head(kind: Head) -> Vec<sock_filter> {
-    use libc::{BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K};
-    let mut head = vec![
-        load(DATA_ARCH),
-        jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0),
-        ret(libc::SECCOMP_RET_KILL_PROCESS),
-        load(DATA_NR),
-    ];
-    match kind {
-        Head::Workload => {
-            #[cfg(target_arch = "x86_64")]
-            head.extend([
-                jump(BPF_JMP | BPF_JGE | BPF_K, HIGHEST_KNOWN + 1, 0, 3),
-                jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),
-                ret(RET_EPERM),
-                ret(RET_ENOSYS),
-            ]);
-            #[cfg(not(target_arch = "x86_64"))]
-            head.extend([
-                jump(BPF_JMP | BPF_JGE | BPF_K, HIGHEST_KNOWN + 1, 0, 1),
-                ret(RET_ENOSYS),
-            ]);
-            head.extend([
-                jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_clone3 as u32, 0, 1),
-                ret(RET_ENOSYS),
-            ]);
-        }
-        Head::Prelude => {
-            #[cfg(target_arch = "x86_64")]
-            head.extend([
-                jump(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 0, 1),
-                ret(RET_EPERM),
-            ]);
-        }
-    }
-    head
-}
-
-/// Inspected calls checked one by one right after the head, most frequent first, before the
-/// search. A call allowed by its number alone never runs the filter (the kernel caches the verdict
-/// per number), so the filter's cost is paid by inspected calls: these four reach their argument
-/// check in one to four comparisons instead of the search's depth.
-pub const HOT: [Inspect; 4] = [
-    Inspect::Ioctl,
-    Inspect::Socket,
-    Inspect::Clone,
-    Inspect::Prctl,
-];
-
-/// `head`, the [`HOT`] calls `rules` inspects, then the binary search over the rest, length-checked.
-fn compile_rules(
-    name: ProgramName,
-    kind: Head,
-    rules: &Rules,
-) -> Result<CheckedProgram, SeccompCompileError> {
-    use libc::{BPF_JEQ, BPF_JMP, BPF_K};
-    let mut program = head(kind);
-    let mut rest = rules.clone();
-    for inspect in HOT {
-        let nr = inspect.syscall();
-        if rules.rule(nr) != Rule::Inspect(inspect) {
-            continue;
-        }
-        let block = assemble(&inspect.ops());
-        let over_block =
-            u8::try_from(block.len()).map_err(|_| SeccompCompileError::JumpTooFar {
-                program: name.clone(),
-                offset: block.len(),
-            })?;
-        program.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, over_block));
-        program.extend(block);
-        // The search never sees this number again.
-        rest.0.remove(&nr);
-    }
-    program.extend(search(&rest.segments(), &name)?);
-    CheckedProgram::check(name, program)
-}
-
 /// Compiles the supervisor prelude.
 pub fn compile_prelude() -> Result<CheckedProgram, SeccompCompileError> {
     compile_rules(ProgramName::Prelude, Head::Prelude, &Rules::prelude())
 }
 
 /// Compiles the built-in workload program alone.
-pub fn compile_builtin(interactive: bool) -> Result<CheckedProgram, SeccompCompileError> {
-    compile_rules(
-        ProgramName::Builtin,
-        Head::Workload,
-        &Rules::workload(interactive),
-    )
+pub fn compile_builtin() -> Result<CheckedProgram, SeccompCompileError> {
+    compile_rules(ProgramName::Builtin, Head::Workload, &Rules::workload())
 }
 
 /// Compiles the workload's programs: the profile's `workload` filter (if any, behind
@@ -810,7 +234,7 @@ pub fn compile_workload(
 ) -> Result<WorkloadFilter, SeccompCompileError> {
     let Some(profile) = options.profile else {
         return Ok(WorkloadFilter {
-            programs: vec![compile_builtin(options.interactive)?],
+            programs: vec![compile_builtin()?],
             source: FilterSource::Builtin,
         });
     };
@@ -823,35 +247,9 @@ pub fn compile_workload(
         });
     }
     Ok(WorkloadFilter {
-        programs: vec![profile_program, compile_builtin(options.interactive)?],
+        programs: vec![profile_program, compile_builtin()?],
         source: FilterSource::BuiltinAndProfile(name),
     })
-}
-
-/// The profile's `workload` filter behind [`Head::Workload`], length-checked.
-fn compile_profile(profile: Profile<'_>) -> Result<CheckedProgram, SeccompCompileError> {
-    let name = || ProgramName::Profile(profile.name.to_owned());
-    let head = head(Head::Workload);
-    let mut filters = match seccompiler::compile_from_json(profile.json, TARGET_ARCH) {
-        Ok(filters) => filters,
-        // seccompiler stops at the same limit: the operator's length error either way.
-        Err(seccompiler::Error::Backend(seccompiler::BackendError::FilterTooLarge(len))) => {
-            return Err(SeccompCompileError::TooLong {
-                program: name(),
-                len: head.len() + len,
-            })
-        }
-        Err(source) => {
-            return Err(SeccompCompileError::ProfileCompile {
-                profile: profile.name.to_owned(),
-                source,
-            })
-        }
-    };
-    let program = filters
-        .remove("workload")
-        .ok_or_else(|| SeccompCompileError::ProfileNoWorkload(profile.name.to_owned()))?;
-    CheckedProgram::check(name(), head.into_iter().chain(program).collect())
 }
 
 /// Installs `program` on the calling thread with `seccomp(SECCOMP_SET_MODE_FILTER, 0, ...)`.
@@ -877,12 +275,7 @@ pub fn install(program: &CheckedProgram) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
-/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`. Async-signal-safe.
-pub fn set_no_new_privs() -> Result<(), Errno> {
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only and touches no memory of ours.
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    Errno::result(rc).map(drop)
-}
+pub use crate::steps::no_new_privs::set as set_no_new_privs;
 
 /// `prctl(PR_GET_SECCOMP)`: 0 off, 1 strict, 2 filter.
 pub fn seccomp_mode() -> Result<i32, Errno> {
@@ -891,8 +284,62 @@ pub fn seccomp_mode() -> Result<i32, Errno> {
     Errno::result(rc)
 }
 
+/// A seccomp filter, verified by counting.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Seccomp {
+    /// Where the programs come from.
+    pub source: String,
+    /// How many programs this step installed.
+    pub programs: usize,
+    /// `Seccomp` (2 is filter mode; `null` where unknown).
+    pub seccomp: Option<u64>,
+    /// `Seccomp_filters` after the step (`null` where unknown).
+    pub seccomp_filters: Option<u64>,
+    /// `Seccomp_filters` before the step.
+    pub seccomp_filters_before: Option<u64>,
+}
+
+/// In the workload: installs every program of `filter`, in order. Async-signal-safe.
+pub(crate) fn apply(filter: &WorkloadFilter) -> Result<(), (crate::steps::Call, Errno)> {
+    for program in &filter.programs {
+        install(program).map_err(|errno| (crate::steps::Call::Seccomp, errno))?;
+    }
+    Ok(())
+}
+
+/// The workload filter, verified by counting: an outer runtime can answer `seccomp()` with 0
+/// without installing anything.
+pub(crate) fn verify(
+    observed: &crate::steps::observed::Observed,
+    expected: &crate::steps::observed::Expected<'_>,
+) -> crate::steps::observed::Verified {
+    let programs = expected.filter.map_or(0, |filter| filter.programs.len());
+    let status = &observed.status;
+    let evidence = Seccomp {
+        source: expected
+            .filter
+            .map_or_else(|| "none".to_owned(), |filter| filter.source.to_string()),
+        programs,
+        seccomp: status.seccomp,
+        seccomp_filters: status.seccomp_filters,
+        seccomp_filters_before: observed.own.seccomp_filters,
+    };
+    let counted = match (observed.own.seccomp_filters, status.seccomp_filters) {
+        (Some(before), Some(after)) => after == before + programs as u64,
+        _ => true,
+    };
+    let unverified = (status.seccomp.is_some_and(|mode| mode != 2) || !counted)
+        .then(|| format!("seccomp() returned success but the workload shows {evidence:?}"));
+    crate::steps::observed::Verified {
+        evidence: crate::record::Evidence::Seccomp(evidence),
+        unverified,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::bpf::*;
+    use super::rules::*;
     use super::*;
     use libc::{BPF_ABS, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
 
@@ -968,11 +415,8 @@ mod tests {
         }
     }
 
-    fn builtin(interactive: bool) -> Vec<sock_filter> {
-        compile_builtin(interactive)
-            .unwrap()
-            .instructions()
-            .to_vec()
+    fn builtin() -> Vec<sock_filter> {
+        compile_builtin().unwrap().instructions().to_vec()
     }
 
     #[test]
@@ -1001,8 +445,8 @@ mod tests {
         ]);
         assert_eq!(head(Head::Workload), expected);
         // Both kinds of workload program start with it.
-        assert_eq!(&builtin(false)[..expected.len()], &expected[..]);
-        assert_eq!(&builtin(true)[..expected.len()], &expected[..]);
+        assert_eq!(&builtin()[..expected.len()], &expected[..]);
+        assert_eq!(&builtin()[..expected.len()], &expected[..]);
     }
 
     #[test]
@@ -1033,10 +477,7 @@ mod tests {
             arch: 0x4000_0003, // AUDIT_ARCH_I386
             ..call(libc::SYS_getpid, &[])
         };
-        assert_eq!(
-            run(&builtin(false), foreign),
-            libc::SECCOMP_RET_KILL_PROCESS
-        );
+        assert_eq!(run(&builtin(), foreign), libc::SECCOMP_RET_KILL_PROCESS);
         let prelude = compile_prelude().unwrap();
         assert_eq!(
             run(prelude.instructions(), foreign),
@@ -1047,8 +488,8 @@ mod tests {
     /// Every number the filter knows, and the boundaries above, against the tables.
     #[test]
     fn workload_answers_every_number_as_the_tables_say() {
-        for interactive in [false, true] {
-            let program = builtin(interactive);
+        {
+            let program = builtin();
             for nr in 0..=HIGHEST_KNOWN {
                 let denied = PRELUDE_DENIED
                     .iter()
@@ -1086,7 +527,7 @@ mod tests {
     /// The calls the brief names, by number, so a call dropped from a table is noticed.
     #[test]
     fn workload_denies_the_named_calls() {
-        let program = builtin(false);
+        let program = builtin();
         let named = [
             libc::SYS_mount_setattr,
             libc::SYS_quotactl,
@@ -1185,7 +626,7 @@ mod tests {
     #[test]
     fn workload_inspects_arguments() {
         use libc::*;
-        let program = builtin(false);
+        let program = builtin();
         let verdict = |nr: i64, args: &[u64]| run(&program, call(nr, args));
         let socket = |family: c_int, kind: c_int, protocol: c_int| {
             verdict(SYS_socket, &[family as u64, kind as u64, protocol as u64])
@@ -1320,25 +761,17 @@ mod tests {
         assert_eq!(verdict(SYS_prctl, &[PR_GET_SECCOMP as u64]), ALLOW);
     }
 
+    /// `ioctl` is not inspected: it stays one of the calls the kernel caches as allowed (the
+    /// workload's own session keeps it from the operator's terminal).
     #[test]
-    fn ioctl_is_inspected_only_in_interactive_mode() {
+    fn ioctl_is_not_inspected() {
         use libc::{SYS_ioctl, TCGETS, TIOCLINUX, TIOCSTI};
-        let plain = builtin(false);
-        let interactive = builtin(true);
-        for request in [TIOCSTI, TIOCLINUX] {
+        let program = builtin();
+        for request in [TIOCSTI, TIOCLINUX, TCGETS] {
             let args = [0, u64::from(request as u32)];
-            assert_eq!(run(&plain, call(SYS_ioctl, &args)), ALLOW);
-            assert_eq!(run(&interactive, call(SYS_ioctl, &args)), DENY);
+            assert_eq!(run(&program, call(SYS_ioctl, &args)), ALLOW);
         }
-        assert_eq!(
-            run(
-                &interactive,
-                call(SYS_ioctl, &[0, u64::from(TCGETS as u32)])
-            ),
-            ALLOW
-        );
-        // Without interactive mode ioctl is not inspected at all: no leaf loads its arguments.
-        assert!(plain.len() < interactive.len());
+        assert_eq!(Rules::workload().rule(SYS_ioctl as u32), Rule::Allow);
     }
 
     #[test]
@@ -1399,7 +832,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         assert_eq!(run(first, call(0x4000_0000, &[])), DENY);
         // The built-in filter is last: it denies seccomp(SET_MODE_FILTER).
-        assert_eq!(filter.programs[1], compile_builtin(false).unwrap());
+        assert_eq!(filter.programs[1], compile_builtin().unwrap());
 
         let mut options = profile(PROFILE);
         options.replace_builtin = true;
@@ -1412,12 +845,8 @@ mod tests {
         let builtin = compile_workload(&WorkloadOptions::default()).unwrap();
         assert_eq!(builtin.programs.len(), 1);
         assert_eq!(builtin.source.to_string(), "built-in");
-        let interactive = compile_workload(&WorkloadOptions {
-            interactive: true,
-            ..profile(PROFILE)
-        })
-        .unwrap();
-        assert_eq!(interactive.programs[1], compile_builtin(true).unwrap());
+        let stacked = compile_workload(&profile(PROFILE)).unwrap();
+        assert_eq!(stacked.programs[1], compile_builtin().unwrap());
     }
 
     #[test]
@@ -1551,58 +980,40 @@ mod tests {
     }
 
     /// The cost the kernel pays for an inspected call (docs/seccomp.md quotes these counts):
-    /// the head, then ioctl (interactive only), socket, clone and prctl right behind it; the other
+    /// the head, then socket, clone and prctl right behind it; the other
     /// inspected calls behind the search. Allowed calls take the frequent path of their check.
     #[test]
     fn inspected_calls_run_few_instructions() {
         use libc::*;
         let cases = [
             (
-                "ioctl(TCGETS)",
-                SYS_ioctl,
-                vec![0u64, u64::from(TCGETS as u32)],
-                None,
-                10,
-            ),
-            (
                 "socket(AF_INET, SOCK_STREAM)",
                 SYS_socket,
                 vec![AF_INET as u64, SOCK_STREAM as u64],
-                Some(13),
-                14,
+                13,
             ),
             (
                 "clone(thread)",
                 SYS_clone,
                 vec![(CLONE_VM | CLONE_THREAD) as u64],
-                Some(10),
-                11,
+                10,
             ),
             (
                 "prctl(PR_GET_DUMPABLE)",
                 SYS_prctl,
                 vec![PR_GET_DUMPABLE as u64],
-                Some(11),
-                12,
+                11,
             ),
         ];
-        for (name, nr, args, plain, interactive) in cases {
-            let (verdict, steps) = run_counted(&builtin(true), call(nr, &args));
-            assert_eq!(
-                (verdict, steps),
-                (ALLOW, interactive),
-                "{name}, interactive"
-            );
-            if let Some(plain) = plain {
-                let (verdict, steps) = run_counted(&builtin(false), call(nr, &args));
-                assert_eq!((verdict, steps), (ALLOW, plain), "{name}");
-            }
+        for (name, nr, args, expected) in cases {
+            let (verdict, steps) = run_counted(&builtin(), call(nr, &args));
+            assert_eq!((verdict, steps), (ALLOW, expected), "{name}");
         }
         // Every other inspected call stays within the head, the hot checks, the search's depth
         // and its own check.
         for nr in [SYS_personality, SYS_unshare, SYS_execveat, SYS_seccomp] {
-            let (verdict, steps) = run_counted(&builtin(true), call(nr, &[0xffff_ffff]));
-            assert!(steps <= 5 + 4 + 9 + 7, "nr {nr}: {steps} ({verdict:#x})");
+            let (verdict, steps) = run_counted(&builtin(), call(nr, &[0xffff_ffff]));
+            assert!(steps <= 5 + 3 + 9 + 7, "nr {nr}: {steps} ({verdict:#x})");
         }
     }
 
@@ -1610,10 +1021,9 @@ mod tests {
     #[test]
     fn builtin_program_lengths() {
         let prelude = compile_prelude().unwrap().len();
-        let workload = compile_builtin(false).unwrap().len();
-        let interactive = compile_builtin(true).unwrap().len();
-        eprintln!("prelude {prelude}, workload {workload}, interactive {interactive}");
-        for len in [prelude, workload, interactive] {
+        let workload = compile_builtin().unwrap().len();
+        eprintln!("prelude {prelude}, workload {workload}");
+        for len in [prelude, workload] {
             assert!(len < MAX_PROGRAM_LEN / 4, "{len}");
         }
         assert_eq!(

@@ -8,6 +8,10 @@
 
 use nix::errno::Errno;
 
+use crate::record::Evidence;
+use crate::steps::observed::{held_beyond, Expected, Observed, Verified};
+use crate::steps::Call;
+
 /// `CAP_SETPCAP`: the capability that lets a process empty its bounding set.
 pub const CAP_SETPCAP: u32 = 8;
 
@@ -76,7 +80,7 @@ pub enum CapsCall {
 
 fn holds_setpcap() -> Result<bool, Errno> {
     let (_, data) = capget()?;
-    let bit = crate::caps::CAP_SETPCAP as usize;
+    let bit = crate::steps::capabilities::CAP_SETPCAP as usize;
     Ok(data[bit / 32].effective & (1 << (bit % 32)) != 0)
 }
 
@@ -274,9 +278,184 @@ pub fn names(mask: u64) -> Vec<String> {
         .collect()
 }
 
+/// The capability sets, by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Capabilities {
+    /// Each set's capabilities by name (empty lists when dropped).
+    pub sets: CapabilityNames,
+    /// `cleared`, or why the bounding set was kept.
+    pub bounding: &'static str,
+}
+
+/// Capability sets by name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CapabilityNames {
+    /// `CapInh`.
+    pub inheritable: Option<Vec<String>>,
+    /// `CapPrm`.
+    pub permitted: Option<Vec<String>>,
+    /// `CapEff`.
+    pub effective: Option<Vec<String>>,
+    /// `CapBnd`.
+    pub bounding: Option<Vec<String>>,
+    /// `CapAmb`.
+    pub ambient: Option<Vec<String>>,
+}
+
+impl From<crate::procfs::Capabilities> for CapabilityNames {
+    fn from(caps: crate::procfs::Capabilities) -> Self {
+        let names = |mask: Option<u64>| mask.map(names);
+        CapabilityNames {
+            inheritable: names(caps.inheritable),
+            permitted: names(caps.permitted),
+            effective: names(caps.effective),
+            bounding: names(caps.bounding),
+            ambient: names(caps.ambient),
+        }
+    }
+}
+
+/// In the workload, before the ids change: the bounding and ambient sets. Async-signal-safe.
+pub(crate) fn apply_before_ids(last_cap: u32, keep: u64) -> Result<(), (Call, Errno)> {
+    drop_bounding_and_ambient(last_cap, keep)
+        .map(drop)
+        .map_err(call_of)
+}
+
+/// In the workload, after the ids changed: the remaining sets. Async-signal-safe.
+pub(crate) fn apply_after_ids(keep: u64) -> Result<(), (Call, Errno)> {
+    clear_sets(keep).map_err(call_of)
+}
+
+fn call_of((call, errno): (CapsCall, Errno)) -> (Call, Errno) {
+    let call = match call {
+        CapsCall::BoundingDrop => Call::CapbsetDrop,
+        CapsCall::AmbientClear => Call::AmbientClear,
+        CapsCall::Capset => Call::Capset,
+        CapsCall::Verify => Call::VerifyCapabilities,
+    };
+    (call, errno)
+}
+
+/// Every set of the workload holds at most what the operator kept (nothing by default; the
+/// bounding set only when the caller could clear it), and the sandbox's init holds nothing but
+/// `CAP_KILL`.
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
+    let kept = expected.kept_capabilities;
+    let evidence = Capabilities {
+        sets: observed.status.caps.into(),
+        bounding: if !observed.setpcap {
+            "kept: the caller lacks CAP_SETPCAP; no_new_privs keeps exec from raising any"
+        } else if kept != 0 {
+            "cleared but for the capabilities kept with --cap-add"
+        } else {
+            "cleared"
+        },
+    };
+    let held = held_beyond(&observed.status.caps, kept, observed.setpcap);
+    let init_allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
+    let init_held = held_beyond(&observed.init_caps, init_allowed, observed.setpcap);
+    let unverified = if !held.is_empty() {
+        Some(format!("the capability drop returned success but the workload still holds {held:?}: {evidence:?}"))
+    } else if !init_held.is_empty() {
+        Some(format!(
+            "the sandbox's init still holds more than CAP_KILL in {init_held:?}"
+        ))
+    } else {
+        None
+    };
+    Verified {
+        evidence: Evidence::Capabilities(evidence),
+        unverified,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A root caller's paused sandbox as `/proc` shows it when every drop took effect: the
+    /// workload holds nothing, the init only `CAP_KILL`.
+    fn dropped() -> Observed {
+        let empty = Some(0);
+        let mut observed = Observed {
+            setpcap: true,
+            ..Observed::default()
+        };
+        observed.status.caps = crate::procfs::Capabilities {
+            inheritable: empty,
+            permitted: empty,
+            effective: empty,
+            bounding: empty,
+            ambient: empty,
+        };
+        let kill = Some(1 << crate::sandbox::INIT_CAPABILITY);
+        observed.init_caps = crate::procfs::Capabilities {
+            inheritable: empty,
+            permitted: kill,
+            effective: kill,
+            bounding: kill,
+            ambient: empty,
+        };
+        observed
+    }
+
+    #[test]
+    fn a_workload_without_capabilities_and_an_init_with_cap_kill_verify() {
+        let verified = verify(&dropped(), &Expected::default());
+        assert_eq!(verified.unverified, None);
+    }
+
+    #[test]
+    fn a_workload_that_kept_a_capability_fails_verification() {
+        let mut observed = dropped();
+        observed.status.caps.effective = Some(1 << CAP_SETPCAP);
+        let verified = verify(&observed, &Expected::default());
+        assert!(
+            verified
+                .unverified
+                .as_deref()
+                .is_some_and(|detail| detail.contains("CapEff")),
+            "{verified:?}"
+        );
+        // What the operator kept with --cap-add is no failure.
+        let kept = Expected {
+            kept_capabilities: 1 << CAP_SETPCAP,
+            ..Expected::default()
+        };
+        assert_eq!(verify(&observed, &kept).unverified, None);
+    }
+
+    /// The init is the workload's PID 1: a root init that kept more than `CAP_KILL` (a drop that
+    /// returned success without effect) stops the boot.
+    #[test]
+    fn an_init_holding_more_than_cap_kill_fails_verification() {
+        for set in ["CapPrm", "CapEff", "CapBnd", "CapInh", "CapAmb"] {
+            let mut observed = dropped();
+            let all = Some((1u64 << 41) - 1);
+            match set {
+                "CapPrm" => observed.init_caps.permitted = all,
+                "CapEff" => observed.init_caps.effective = all,
+                "CapBnd" => observed.init_caps.bounding = all,
+                "CapInh" => observed.init_caps.inheritable = all,
+                _ => observed.init_caps.ambient = all,
+            }
+            let verified = verify(&observed, &Expected::default());
+            assert_eq!(
+                verified.unverified,
+                Some(format!(
+                    "the sandbox's init still holds more than CAP_KILL in [\"{set}\"]"
+                )),
+                "{set}"
+            );
+        }
+        // Without CAP_SETPCAP the bounding set cannot be cleared: it is no failure then.
+        let mut observed = dropped();
+        observed.setpcap = false;
+        observed.init_caps.bounding = Some(u64::MAX);
+        observed.status.caps.bounding = Some(u64::MAX);
+        assert_eq!(verify(&observed, &Expected::default()).unverified, None);
+    }
 
     #[test]
     fn names_of_a_mask() {
