@@ -140,17 +140,23 @@ pub enum SandboxFailureKind {
     /// the workload would see the host's `/proc`, through which it could read and write the
     /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
+    /// Creating the sandbox's control group below the supervisor's own, or setting a limit the
+    /// operator asked for in it (`--pids-max`, `--memory-max`, `--cpus`), was refused (a
+    /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`): the workload
+    /// runs bounded only by the limits of the supervisor's own group, if any (since 0.1.2).
+    Cgroup,
 }
 
 impl SandboxFailureKind {
     /// Every kind this version of the crate knows, in code order (codes are appended, never
     /// reused).
-    pub const ALL: [SandboxFailureKind; 5] = [
+    pub const ALL: [SandboxFailureKind; 6] = [
         SandboxFailureKind::NetworkNamespace,
         SandboxFailureKind::SupervisorSeccomp,
         SandboxFailureKind::WorkloadSeccomp,
         SandboxFailureKind::PidNamespace,
         SandboxFailureKind::MountNamespace,
+        SandboxFailureKind::Cgroup,
     ];
 
     /// The stable integer that represents this kind across the ABI.
@@ -161,6 +167,7 @@ impl SandboxFailureKind {
             SandboxFailureKind::WorkloadSeccomp => 3,
             SandboxFailureKind::PidNamespace => 4,
             SandboxFailureKind::MountNamespace => 5,
+            SandboxFailureKind::Cgroup => 7,
         }
     }
 
@@ -172,6 +179,7 @@ impl SandboxFailureKind {
             3 => Some(SandboxFailureKind::WorkloadSeccomp),
             4 => Some(SandboxFailureKind::PidNamespace),
             5 => Some(SandboxFailureKind::MountNamespace),
+            7 => Some(SandboxFailureKind::Cgroup),
             _ => None,
         }
     }
@@ -184,6 +192,7 @@ impl SandboxFailureKind {
             SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
             SandboxFailureKind::PidNamespace => "pid-namespace",
             SandboxFailureKind::MountNamespace => "mount-namespace",
+            SandboxFailureKind::Cgroup => "cgroup",
         }
     }
 
@@ -195,6 +204,7 @@ impl SandboxFailureKind {
             | SandboxFailureKind::SupervisorSeccomp
             | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
             SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
+            SandboxFailureKind::Cgroup => "0.1.2",
         }
     }
 
@@ -220,6 +230,9 @@ impl SandboxFailureKind {
             }
             SandboxFailureKind::MountNamespace => {
                 "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
+            }
+            SandboxFailureKind::Cgroup => {
+                "the sandbox has no control group of its own: its processes, memory and CPU are bounded only by the supervisor's own group, if at all"
             }
         }
     }
@@ -491,6 +504,7 @@ mod tests {
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
         assert_eq!(SandboxFailureKind::from_code(6), None);
+        assert_eq!(SandboxFailureKind::from_code(8), None);
     }
 
     #[test]

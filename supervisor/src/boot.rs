@@ -214,6 +214,8 @@ pub(crate) struct Prepared {
     /// The caller's supplementary groups, read before any step (inside a user namespace the
     /// groups it cannot map read as the overflow gid).
     pub caller_groups: Vec<nix::unistd::Gid>,
+    /// The sandbox's control group, once made; removed when dropped (teardown).
+    pub group: Option<crate::cgroup::SandboxGroup>,
 }
 
 /// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
@@ -305,12 +307,18 @@ pub(crate) fn prepare(
         plan.keep_capabilities(keep);
     }
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
+    let rlimits = crate::rlimit::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
+    for limit in rlimits.iter().filter(|limit| limit.clamped) {
+        tracing::warn!(rlimit = limit.resource.name(), hard = limit.hard, "--rlimit {} asks for more than the supervisor has: lowered to its own hard limit (a limit is never raised)", limit.resource.name());
+    }
+    plan.set_rlimits(rlimits);
     Ok(Prepared {
         plan,
         prelude,
         program,
         env_names,
         caller_groups,
+        group: None,
     })
 }
 
@@ -337,6 +345,12 @@ pub(crate) fn boot(
         tracing::warn!(step = %step, decision = "disabled-by-operator", decider = "operator", "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
         prepared.plan.skip(step);
+    }
+
+    // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
+    // (the init joins it through descriptors opened here).
+    if !options.disabled_steps.contains(&Step::Cgroup) {
+        crate::bounds::cgroup_step(options, prepared, driver, report)?;
     }
 
     // 2. The network namespace.
@@ -389,6 +403,7 @@ pub(crate) fn boot(
 
     // 4. What really took effect.
     verify_sandbox(&paused, &prepared.plan, route, &own, report)?;
+    crate::bounds::verify(&paused, prepared, report)?;
 
     // 5. The supervisor's own prelude.
     check_signals(signals)?;

@@ -11,6 +11,7 @@
 //! | 121 | a hardening step was refused and the plugin's verdict aborted |
 //! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |
 //! | 123 | a hardening step reported success but verification shows it did not take effect |
+//! | 124 | the workload ran past `--timeout` and was stopped (SIGTERM, then SIGKILL after `--kill-after`) |
 //! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report), a step failed for want of memory, processes or descriptors, or the sandbox did not get ready in time |
 //! | 126 | the command was found but is not executable |
 //! | 127 | the command was not found |
@@ -32,6 +33,8 @@ pub const REFUSED_BY_PLUGIN: i32 = 121;
 pub const PRIVILEGE_DROP: i32 = 122;
 /// Verification of a step failed.
 pub const VERIFICATION: i32 = 123;
+/// The workload ran past `--timeout` (timeout(1)'s code).
+pub const TIMED_OUT: i32 = 124;
 /// The supervisor itself failed.
 pub const INTERNAL: i32 = 125;
 /// Command not executable.

@@ -31,7 +31,9 @@
 #![deny(missing_docs)]
 
 pub mod boot;
+pub(crate) mod bounds;
 pub mod caps;
+pub mod cgroup;
 pub mod cli;
 pub mod context;
 pub mod exit;
@@ -44,6 +46,7 @@ pub mod plugin;
 pub mod probe;
 pub mod procfs;
 pub mod report;
+pub mod rlimit;
 pub mod run;
 pub mod seccomp;
 pub mod simulate;

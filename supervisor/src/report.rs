@@ -278,6 +278,11 @@ pub enum ExitOutcome {
     Exited,
     /// A signal killed it.
     Killed,
+    /// It ran past `--timeout` and was stopped (the supervisor exits 124).
+    TimedOut,
+    /// The kernel's OOM killer killed it (or a process of the sandbox, and the rest with it) at
+    /// `--memory-max`.
+    OomKilled,
 }
 
 /// The workload's end, in the final record.
@@ -502,6 +507,10 @@ pub enum Evidence {
         /// `Seccomp_filters` before the step.
         seccomp_filters_before: Option<u64>,
     },
+    /// The workload's resource limits, read back from `/proc/PID/limits` (`null`: unlimited).
+    Rlimits(crate::rlimit::Evidence),
+    /// The sandbox's control group and its limits, read back.
+    Cgroup(crate::cgroup::Evidence),
 }
 
 /// Capability sets by name.
@@ -650,6 +659,9 @@ pub struct HardeningReport {
     pub steps: Vec<StepRecord>,
     /// The workload.
     pub workload: WorkloadRecord,
+    /// What the sandbox used, read from its control group before it was removed (final record of
+    /// a run that had a group; null otherwise).
+    pub usage: Option<crate::cgroup::Usage>,
 }
 
 impl HardeningReport {
@@ -684,6 +696,7 @@ impl HardeningReport {
                 pid: None,
                 env: Vec::new(),
             },
+            usage: None,
         }
     }
 
@@ -760,6 +773,25 @@ impl HardeningReport {
         self.record = RecordKind::Final;
         self.ended_at = Some(now);
         self.exit = exit.map(|ended| ExitRecord::new(ended, duration));
+    }
+
+    /// Makes this the final record of a workload that ran: how supervision ended (a timeout
+    /// or an OOM kill is the outcome; the exit code is the supervisor's) and what it used.
+    pub fn finish_supervised(
+        &mut self,
+        supervised: &crate::supervise::Supervised,
+        usage: Option<crate::cgroup::Usage>,
+    ) {
+        self.finish(Some(supervised.ended));
+        self.usage = usage;
+        if let Some(exit) = &mut self.exit {
+            if supervised.timed_out {
+                exit.outcome = ExitOutcome::TimedOut;
+            } else if supervised.oom_killed {
+                exit.outcome = ExitOutcome::OomKilled;
+            }
+            exit.exit_code = supervised.exit_code();
+        }
     }
 
     /// Writes the report: a file is rewritten from the start as one pretty-printed JSON document

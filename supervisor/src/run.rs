@@ -57,6 +57,14 @@ pub struct RunOptions {
     pub report_argv: bool,
     /// `--findings`: OCSF findings, one per tolerated or aborting refusal.
     pub findings: Option<ReportSink>,
+    /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
+    pub limits: crate::cgroup::Limits,
+    /// `--rlimit NAME=SOFT[:HARD]`, in order.
+    pub rlimits: Vec<crate::rlimit::Request>,
+    /// `--timeout`: wall clock from the release of the workload.
+    pub timeout: Option<std::time::Duration>,
+    /// `--kill-after` (default [`crate::supervise::DEFAULT_KILL_AFTER`]).
+    pub kill_after: Option<std::time::Duration>,
 }
 
 impl RunOptions {
@@ -339,9 +347,12 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     // The plugin's digest is only for the records: a run that writes none does not hash it.
     let recorded = writer.is_some() || findings.is_some();
     let booted = start(&options, recorded, mask, &signals, &mut report);
+    // The sandbox's control group: removed when dropped, after the sandbox is reaped (teardown).
+    let mut group = None;
     let result = match booted {
-        Ok(sandbox) => {
+        Ok((sandbox, made)) => {
             report.outcome = Outcome::Running;
+            group = made;
             Ok(sandbox)
         }
         Err(err) => {
@@ -384,15 +395,30 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             }
         }
     }
-    let ended = crate::supervise::supervise(result?).map_err(SupervisorError::Supervise)?;
+    let bounds = crate::supervise::Bounds {
+        timeout: options.timeout,
+        kill_after: options.kill_after,
+        group: group.as_ref(),
+    };
+    let supervised = crate::supervise::supervise_bounded(result?, &bounds)
+        .map_err(SupervisorError::Supervise)?;
+    // Teardown: what the sandbox used, then its group removed.
+    let usage = group.as_ref().map(crate::cgroup::SandboxGroup::usage);
+    if let Some(mut group) = group.take() {
+        let left = group.remove();
+        if !left.is_empty() {
+            tracing::warn!(groups = ?left, "control groups of the sandbox could not be removed; the next start removes them once empty");
+        }
+    }
+    report.finish_supervised(&supervised, usage.clone());
+    crate::bounds::log_end(&report, usage.as_ref());
     if let Some(writer) = &mut writer {
-        report.finish(Some(ended));
         // The workload has ended: its exit code is passed on whatever happens to the report.
         if let Err(write_err) = report.write(writer) {
             tracing::error!("failed to write the final hardening report: {write_err}");
         }
     }
-    Ok(ended.exit_code())
+    Ok(supervised.exit_code())
 }
 
 /// Registers the handler, prepares, boots, releases: everything up to a running workload.
@@ -402,7 +428,7 @@ fn start(
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
-) -> Result<crate::spawn::Sandbox, SupervisorError> {
+) -> Result<(crate::spawn::Sandbox, Option<crate::cgroup::SandboxGroup>), SupervisorError> {
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
     if let Some(path) = &options.handler_plugin {
@@ -424,7 +450,7 @@ fn start(
     match paused.release()? {
         Released::Running(sandbox) => {
             tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
-            Ok(sandbox)
+            Ok((sandbox, prepared.group.take()))
         }
         Released::ExecFailed(source) => Err(SupervisorError::Exec {
             program: prepared.program.display().to_string(),

@@ -118,6 +118,7 @@ fn simulated_syscall(kind: SandboxFailureKind) -> &'static str {
         }
         SandboxFailureKind::PidNamespace => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
         SandboxFailureKind::MountNamespace => "clone(CLONE_NEWNS)",
+        SandboxFailureKind::Cgroup => "mkdir(cgroup)",
         _ => "unknown",
     }
 }

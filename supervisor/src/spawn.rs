@@ -131,6 +131,8 @@ pub struct Plan {
     cwd: Option<CString>,
     fresh_sys: bool,
     mask: SigSet,
+    rlimits: Vec<crate::rlimit::Planned>,
+    cgroup_fds: Vec<i32>,
 }
 
 impl Plan {
@@ -163,6 +165,8 @@ impl Plan {
                 .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
             fresh_sys: false,
             mask,
+            rlimits: Vec::new(),
+            cgroup_fds: Vec::new(),
         })
     }
 
@@ -172,6 +176,9 @@ impl Plan {
         self.skipped[step as usize] = true;
         if step == Step::WorkloadSeccomp {
             self.filter = None;
+        }
+        if step == Step::Cgroup {
+            self.cgroup_fds.clear();
         }
     }
 
@@ -193,6 +200,7 @@ impl Plan {
             && match step {
                 Step::PrivilegeDrop => self.identity.is_some(),
                 Step::WorkloadSeccomp => self.filter.is_some(),
+                Step::Cgroup => !self.cgroup_fds.is_empty(),
                 _ => true,
             }
     }
@@ -202,6 +210,22 @@ impl Plan {
     /// systems below it are the host's.
     pub fn fresh_sys(&mut self, needed: bool) {
         self.fresh_sys = needed;
+    }
+
+    /// The resource limits the workload sets on itself (planned by [`crate::rlimit::plan`]).
+    pub fn set_rlimits(&mut self, rlimits: Vec<crate::rlimit::Planned>) {
+        self.rlimits = rlimits;
+    }
+
+    /// The resource limits the workload sets on itself.
+    pub fn rlimits(&self) -> &[crate::rlimit::Planned] {
+        &self.rlimits
+    }
+
+    /// The init joins the sandbox's control groups through these open `cgroup.procs`
+    /// descriptors (owned by the [`crate::cgroup::SandboxGroup`], which outlives every spawn).
+    pub fn join_cgroup(&mut self, fds: Vec<i32>) {
+        self.cgroup_fds = fds;
     }
 
     /// Capabilities the workload keeps (`--cap-add`), as a mask.
@@ -423,6 +447,10 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::MountShm => (23, 0),
         Call::MountSys => (24, 0),
         Call::VerifyNoNewPrivs => (25, 0),
+        Call::Setrlimit(resource) => (26, resource as u8),
+        Call::CgroupCreate => (27, 0),
+        Call::CgroupLimit => (28, 0),
+        Call::CgroupJoin => (29, 0),
     }
 }
 
@@ -453,6 +481,10 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         23 => Call::MountShm,
         24 => Call::MountSys,
         25 => Call::VerifyNoNewPrivs,
+        26 => Call::Setrlimit(crate::rlimit::Resource::from_index(detail)?),
+        27 => Call::CgroupCreate,
+        28 => Call::CgroupLimit,
+        29 => Call::CgroupJoin,
         _ => return None,
     })
 }
@@ -790,6 +822,15 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
     if let Err(errno) = die_with_parent() {
         fail(&channel, Step::PidNamespace, Call::ClonePid, errno);
     }
+    // The init joins the sandbox's control group first: it is counted there, and the workload it
+    // forks is born inside. Then a cgroup namespace, where the kernel allows one: the workload
+    // sees its group as its root (the supervisor verifies and records whether it has one).
+    if plan.performs(Step::Cgroup) {
+        if let Err(errno) = crate::cgroup::join(&plan.cgroup_fds) {
+            fail(&channel, Step::Cgroup, Call::CgroupJoin, errno);
+        }
+        let _ = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP);
+    }
     if !plan.performs(Step::PidNamespace) {
         // Without a PID namespace of its own the init still reaps the workload's orphans.
         // SAFETY: PR_SET_CHILD_SUBREAPER takes integers and changes only the calling process.
@@ -1089,6 +1130,12 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     let _ = die_with_parent();
     if plan.performs(Step::Session) {
         nix::unistd::setsid().map_err(|errno| (Step::Session, Call::Setsid, errno))?;
+    }
+    // Resource limits before the id change (an unprivileged workload could not lower a hard limit
+    // it later needs raised, and nothing it does afterwards may raise them).
+    if plan.performs(Step::Rlimits) {
+        crate::rlimit::apply(&plan.rlimits)
+            .map_err(|(resource, errno)| (Step::Rlimits, Call::Setrlimit(resource), errno))?;
     }
     let caps_error = |(call, errno): (CapsCall, Errno)| {
         let call = match call {

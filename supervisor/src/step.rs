@@ -13,6 +13,9 @@ use crate::identity::DropStage;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(into = "&'static str")]
 pub enum Step {
+    /// The sandbox's control group, below the supervisor's own, with its limits (pids by
+    /// default, memory and CPU on request); the init joins it before it forks the workload.
+    Cgroup,
     /// The supervisor enters a new network namespace with only `lo` up; the sandbox inherits it.
     NetworkNamespace,
     /// The sandbox's init is created in new PID and IPC namespaces, as its PID 1.
@@ -21,6 +24,8 @@ pub enum Step {
     MountNamespace,
     /// The workload starts a new session: no controlling terminal.
     Session,
+    /// The workload's resource limits (`setrlimit`), only ever lowered.
+    Rlimits,
     /// The workload drops every capability: bounding, ambient, inheritable, permitted, effective.
     Capabilities,
     /// The workload takes the target uid, gid and groups, verified.
@@ -35,11 +40,13 @@ pub enum Step {
 
 impl Step {
     /// Every step, in boot order.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
+        Step::Cgroup,
         Step::NetworkNamespace,
         Step::PidNamespace,
         Step::MountNamespace,
         Step::Session,
+        Step::Rlimits,
         Step::Capabilities,
         Step::PrivilegeDrop,
         Step::NoNewPrivs,
@@ -50,6 +57,8 @@ impl Step {
     /// The stable name used in logs, reports, `probe` and configuration.
     pub const fn name(self) -> &'static str {
         match self {
+            Step::Cgroup => "cgroup",
+            Step::Rlimits => "rlimits",
             Step::NetworkNamespace => "network-namespace",
             Step::PidNamespace => "pid-namespace",
             Step::MountNamespace => "mount-namespace",
@@ -71,12 +80,17 @@ impl Step {
     /// the steps that are fatal whatever a handler says (session, capabilities, ids, NNP).
     pub const fn kind(self) -> Option<SandboxFailureKind> {
         match self {
+            Step::Cgroup => Some(SandboxFailureKind::Cgroup),
             Step::NetworkNamespace => Some(SandboxFailureKind::NetworkNamespace),
             Step::PidNamespace => Some(SandboxFailureKind::PidNamespace),
             Step::MountNamespace => Some(SandboxFailureKind::MountNamespace),
             Step::WorkloadSeccomp => Some(SandboxFailureKind::WorkloadSeccomp),
             Step::SupervisorSeccomp => Some(SandboxFailureKind::SupervisorSeccomp),
-            Step::Session | Step::Capabilities | Step::PrivilegeDrop | Step::NoNewPrivs => None,
+            Step::Session
+            | Step::Rlimits
+            | Step::Capabilities
+            | Step::PrivilegeDrop
+            | Step::NoNewPrivs => None,
         }
     }
 
@@ -88,6 +102,10 @@ impl Step {
     /// What the step protects, in a few words (the report's `protection`).
     pub const fn protection(self) -> &'static str {
         match self {
+            Step::Cgroup => {
+                "a control group of the sandbox's own with its limits (pids, memory, CPU)"
+            }
+            Step::Rlimits => "resource limits of the workload (core 0, nofile, --rlimit)",
             Step::NetworkNamespace => "a network namespace with only lo",
             Step::PidNamespace => "PID and IPC namespaces whose init is the sandbox's own",
             Step::MountNamespace => {
@@ -105,6 +123,8 @@ impl Step {
     /// What the step does, as a verb phrase for "failed to ..." lines.
     pub const fn action(self) -> &'static str {
         match self {
+            Step::Cgroup => "give the sandbox a control group with its limits",
+            Step::Rlimits => "set the workload's resource limits",
             Step::NetworkNamespace => "enter a new network namespace",
             Step::PidNamespace => "create the sandbox's PID namespace",
             Step::MountNamespace => "give the sandbox a private mount namespace and /proc",
@@ -120,6 +140,8 @@ impl Step {
     /// One sentence for a refusal of this step.
     pub const fn refused_sentence(self) -> &'static str {
         match self {
+            Step::Cgroup => "the kernel refused to create or limit the sandbox's control group",
+            Step::Rlimits => "the kernel refused a resource limit of the workload",
             Step::NetworkNamespace => {
                 "the kernel refused to give the workload its own network namespace"
             }
@@ -202,6 +224,14 @@ pub enum Call {
     NoNewPrivs,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
+    /// `setrlimit` of one resource.
+    Setrlimit(crate::rlimit::Resource),
+    /// `mkdir` of the sandbox's group in a cgroup hierarchy.
+    CgroupCreate,
+    /// Writing a limit (`pids.max`, `memory.max`, ...) or enabling a controller.
+    CgroupLimit,
+    /// The init writing itself into the group's `cgroup.procs`.
+    CgroupJoin,
 }
 
 impl Call {
@@ -233,6 +263,27 @@ impl Call {
             Call::Drop(stage) => stage.syscall(),
             Call::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
+            Call::Setrlimit(resource) => match resource {
+                crate::rlimit::Resource::As => "setrlimit(RLIMIT_AS)",
+                crate::rlimit::Resource::Core => "setrlimit(RLIMIT_CORE)",
+                crate::rlimit::Resource::Cpu => "setrlimit(RLIMIT_CPU)",
+                crate::rlimit::Resource::Data => "setrlimit(RLIMIT_DATA)",
+                crate::rlimit::Resource::Fsize => "setrlimit(RLIMIT_FSIZE)",
+                crate::rlimit::Resource::Locks => "setrlimit(RLIMIT_LOCKS)",
+                crate::rlimit::Resource::Memlock => "setrlimit(RLIMIT_MEMLOCK)",
+                crate::rlimit::Resource::Msgqueue => "setrlimit(RLIMIT_MSGQUEUE)",
+                crate::rlimit::Resource::Nice => "setrlimit(RLIMIT_NICE)",
+                crate::rlimit::Resource::Nofile => "setrlimit(RLIMIT_NOFILE)",
+                crate::rlimit::Resource::Nproc => "setrlimit(RLIMIT_NPROC)",
+                crate::rlimit::Resource::Rss => "setrlimit(RLIMIT_RSS)",
+                crate::rlimit::Resource::Rtprio => "setrlimit(RLIMIT_RTPRIO)",
+                crate::rlimit::Resource::Rttime => "setrlimit(RLIMIT_RTTIME)",
+                crate::rlimit::Resource::Sigpending => "setrlimit(RLIMIT_SIGPENDING)",
+                crate::rlimit::Resource::Stack => "setrlimit(RLIMIT_STACK)",
+            },
+            Call::CgroupCreate => "mkdir(cgroup)",
+            Call::CgroupLimit => "write(cgroup limit)",
+            Call::CgroupJoin => "write(cgroup.procs)",
         }
     }
 }
@@ -301,6 +352,7 @@ mod tests {
         assert_eq!(
             tolerable,
             [
+                "cgroup",
                 "network-namespace",
                 "pid-namespace",
                 "mount-namespace",
