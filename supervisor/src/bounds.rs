@@ -27,6 +27,16 @@ pub(crate) fn cgroup_step(
     crate::cgroup::remove_stale(&hierarchies);
     let refusal = match SandboxGroup::create(&hierarchies, &options.limits) {
         Ok(group) => {
+            if !group.unavailable.is_empty() && driver.logs() {
+                let inherited = crate::cgroup::inherited(&hierarchies);
+                tracing::warn!(
+                    step = %Step::Cgroup,
+                    unavailable = ?group.unavailable,
+                    "the sandbox's control group has no {} limit: no cgroup hierarchy offers the controller; the supervisor's own group's limits apply (pids.max {})",
+                    group.unavailable.join(", "),
+                    show(inherited.pids_max),
+                );
+            }
             prepared.plan.join_cgroup(group.join_fds());
             prepared.group = Some(group);
             return Ok(());
@@ -46,10 +56,11 @@ pub(crate) fn cgroup_step(
         limits: Default::default(),
         cgroup_namespace: None,
         inherited: Some(inherited.clone()),
+        unavailable: Vec::new(),
     });
     if options.limits.explicit() {
         driver.refused(refusal, None, report)?;
-    } else {
+    } else if driver.logs() {
         let errno = crate::failure::errno_name(refusal.errno as i32);
         tracing::warn!(
             step = %Step::Cgroup,
@@ -67,6 +78,16 @@ pub(crate) fn cgroup_step(
             show(inherited.memory_max),
             inherited.cpu_max.as_deref().unwrap_or("none"),
         );
+        report.refusal(
+            &refusal,
+            None,
+            DEFAULT_LIMITS,
+            Some(
+                "no limit was asked for explicitly; the limits of the supervisor's own group apply",
+            ),
+            Decision::Tolerated,
+        );
+    } else {
         report.refusal(
             &refusal,
             None,
@@ -133,7 +154,9 @@ pub(crate) fn verify(
                 groups: group.records(),
                 limits: group.applied.clone(),
                 cgroup_namespace,
-                inherited: None,
+                inherited: (!group.unavailable.is_empty())
+                    .then(|| crate::cgroup::inherited(&crate::cgroup::discover())),
+                unavailable: group.unavailable.clone(),
             }),
         );
     }

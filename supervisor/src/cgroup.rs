@@ -115,7 +115,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Parses `--cpus` (a positive number of CPUs, 0.01 or more).
 pub fn parse_cpus(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(cpus) if cpus.is_finite() && cpus >= 0.01 && cpus <= 1e6 => Ok(cpus),
+        Ok(cpus) if (0.01..=1e6).contains(&cpus) => Ok(cpus),
         _ => Err(format!("{text:?} is not a number of CPUs (0.01 or more)")),
     }
 }
@@ -364,6 +364,9 @@ pub struct SandboxGroup {
     pub supervisor_leaf: Option<PathBuf>,
     /// The limits written and read back.
     pub applied: Applied,
+    /// Controllers the default limits need that no hierarchy offers (the group is made without
+    /// them, for accounting and `cgroup.kill`; the supervisor's own group's limits apply).
+    pub unavailable: Vec<&'static str>,
 }
 
 /// The limits in force and how, for the record.
@@ -393,10 +396,13 @@ pub struct Evidence {
     pub limits: Applied,
     /// Whether the workload has a cgroup namespace of its own (its group is its root).
     pub cgroup_namespace: Option<bool>,
-    /// The limits that bound the sandbox when it has no group of its own: the supervisor's own
-    /// group's (the container's), read from it.
+    /// The limits that bound the sandbox when it has no group of its own, or no controller for a
+    /// default limit: the supervisor's own group's (the container's), read from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inherited: Option<Applied>,
+    /// Controllers of the default limits no hierarchy offers (the group has no such limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<&'static str>,
 }
 
 /// One group, for the record.
@@ -468,11 +474,15 @@ pub fn inherited(hierarchies: &[Hierarchy]) -> Applied {
                 let quota = read_trimmed(&own.join("cpu.cfs_quota_us"));
                 let period = read_trimmed(&own.join("cpu.cfs_period_us"));
                 if let (Some(quota), Some(period)) = (quota, period) {
-                    applied.cpu_max = Some(format!("{quota}/{period}"));
+                    if quota != "-1" {
+                        applied.cpu_max = Some(format!("{quota}/{period}"));
+                    }
                 }
             }
             ("cpu", Version::V2) => {
-                applied.cpu_max = read_trimmed(&own.join("cpu.max")).map(|v| v.replace(' ', "/"))
+                applied.cpu_max = read_trimmed(&own.join("cpu.max"))
+                    .filter(|v| !v.starts_with("max"))
+                    .map(|v| v.replace(' ', "/"))
             }
             _ => {}
         }
@@ -494,12 +504,18 @@ impl SandboxGroup {
     pub fn create(hierarchies: &[Hierarchy], limits: &Limits) -> Result<Self, CreateError> {
         let needed = needed(limits);
         let (served, missing) = assign(hierarchies, &needed);
+        let v2 = hierarchies.iter().any(|h| h.version == Version::V2);
+        // A limit asked for must be set; the default may go without a controller no hierarchy
+        // offers, as long as a group can still be made (v2: accounting and cgroup.kill).
         if let Some(controller) = missing.first() {
-            tracing::debug!(controller, "no cgroup hierarchy offers this controller");
-            return Err(refused(Call::CgroupCreate, Errno::EOPNOTSUPP));
+            if limits.explicit() || (served.is_empty() && !v2) {
+                tracing::debug!(controller, "no cgroup hierarchy offers this controller");
+                return Err(refused(Call::CgroupController, Errno::EOPNOTSUPP));
+            }
         }
         let name = group_name();
         let mut made = SandboxGroup::default();
+        made.unavailable = missing;
         let result = made.build(hierarchies, &served, &name, limits);
         match result {
             Ok(()) => Ok(made),
@@ -548,6 +564,13 @@ impl SandboxGroup {
             let procs = match Errno::result(fd) {
                 // SAFETY: open returned a new descriptor that nothing else owns.
                 Ok(fd) => unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+                // mkdir said success, but there is no group: an outer filter answered it with 0.
+                Err(Errno::ENOENT) if !path.exists() => {
+                    return Err(CreateError::Unverified(format!(
+                        "mkdir({}) returned success but there is no such group",
+                        path.display()
+                    )))
+                }
                 Err(errno) => {
                     let _ = fs::remove_dir(&path);
                     return Err(refused(Call::CgroupCreate, errno));
@@ -657,10 +680,8 @@ impl SandboxGroup {
                 if path.join(swap_file).exists() {
                     set(swap_file, &swap_value)?;
                     self.applied.swap_max = Some(0);
-                } else if version == Version::V1 {
-                    if set("memory.swappiness", "0").is_ok() {
-                        self.applied.swap_max = Some(0);
-                    }
+                } else if version == Version::V1 && set("memory.swappiness", "0").is_ok() {
+                    self.applied.swap_max = Some(0);
                 }
                 match version {
                     Version::V2 => {

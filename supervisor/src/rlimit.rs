@@ -304,12 +304,51 @@ pub fn parse_proc_limits(text: &str) -> BTreeMap<Resource, Seen> {
 /// What the verification found: the planned limits as read back, by name.
 pub type Evidence = BTreeMap<&'static str, Seen>;
 
-/// Reads the workload's `/proc/PID/limits` and compares it with the plan. `Err` names the first
-/// limit that differs.
+/// The limits of process `pid` as `prlimit` reads them (for a kernel without `/proc/PID/limits`,
+/// such as gVisor's).
+fn prlimits(
+    pid: nix::unistd::Pid,
+    planned: &[Planned],
+) -> Result<BTreeMap<Resource, Seen>, String> {
+    let mut rows = BTreeMap::new();
+    for limit in planned {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a null new limit only reads; `old` is a valid rlimit for the kernel to fill.
+        let rc = unsafe {
+            libc::prlimit(
+                pid.as_raw(),
+                limit.resource.raw(),
+                std::ptr::null(),
+                &mut old,
+            )
+        };
+        Errno::result(rc).map_err(|errno| {
+            format!(
+                "failed to read the workload's limits (no /proc/{pid}/limits, and prlimit({}) failed with {errno})",
+                limit.resource.name()
+            )
+        })?;
+        rows.insert(
+            limit.resource,
+            Seen {
+                soft: old.rlim_cur,
+                hard: old.rlim_max,
+            },
+        );
+    }
+    Ok(rows)
+}
+
+/// Reads the workload's `/proc/PID/limits` (or, where the kernel has none, asks `prlimit`) and
+/// compares it with the plan. `Err` names the first limit that differs.
 pub fn verify(pid: nix::unistd::Pid, planned: &[Planned]) -> Result<Evidence, String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/limits"))
-        .map_err(|err| format!("failed to read /proc/{pid}/limits: {err}"))?;
-    let rows = parse_proc_limits(&text);
+    let rows = match std::fs::read_to_string(format!("/proc/{pid}/limits")) {
+        Ok(text) => parse_proc_limits(&text),
+        Err(_) => prlimits(pid, planned)?,
+    };
     let mut evidence = Evidence::new();
     for limit in planned {
         let seen = rows.get(&limit.resource).copied();

@@ -451,6 +451,7 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::CgroupCreate => (27, 0),
         Call::CgroupLimit => (28, 0),
         Call::CgroupJoin => (29, 0),
+        Call::CgroupController => (30, 0),
     }
 }
 
@@ -485,6 +486,7 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         27 => Call::CgroupCreate,
         28 => Call::CgroupLimit,
         29 => Call::CgroupJoin,
+        30 => Call::CgroupController,
         _ => return None,
     })
 }

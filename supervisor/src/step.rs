@@ -226,6 +226,8 @@ pub enum Call {
     Seccomp,
     /// `setrlimit` of one resource.
     Setrlimit(crate::rlimit::Resource),
+    /// No cgroup hierarchy the supervisor is in offers a controller the limits need.
+    CgroupController,
     /// `mkdir` of the sandbox's group in a cgroup hierarchy.
     CgroupCreate,
     /// Writing a limit (`pids.max`, `memory.max`, ...) or enabling a controller.
@@ -281,6 +283,7 @@ impl Call {
                 crate::rlimit::Resource::Sigpending => "setrlimit(RLIMIT_SIGPENDING)",
                 crate::rlimit::Resource::Stack => "setrlimit(RLIMIT_STACK)",
             },
+            Call::CgroupController => "open(/proc/self/cgroup): no hierarchy with the controller",
             Call::CgroupCreate => "mkdir(cgroup)",
             Call::CgroupLimit => "write(cgroup limit)",
             Call::CgroupJoin => "write(cgroup.procs)",
