@@ -167,7 +167,7 @@ impl SandboxFailureKind {
             SandboxFailureKind::WorkloadSeccomp => 3,
             SandboxFailureKind::PidNamespace => 4,
             SandboxFailureKind::MountNamespace => 5,
-            SandboxFailureKind::Cgroup => 7,
+            SandboxFailureKind::Cgroup => 8,
         }
     }
 
@@ -179,7 +179,7 @@ impl SandboxFailureKind {
             3 => Some(SandboxFailureKind::WorkloadSeccomp),
             4 => Some(SandboxFailureKind::PidNamespace),
             5 => Some(SandboxFailureKind::MountNamespace),
-            7 => Some(SandboxFailureKind::Cgroup),
+            8 => Some(SandboxFailureKind::Cgroup),
             _ => None,
         }
     }
@@ -504,7 +504,7 @@ mod tests {
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
         assert_eq!(SandboxFailureKind::from_code(6), None);
-        assert_eq!(SandboxFailureKind::from_code(8), None);
+        assert_eq!(SandboxFailureKind::from_code(9), None);
     }
 
     #[test]

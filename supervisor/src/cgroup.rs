@@ -209,7 +209,11 @@ pub fn discover_from(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
         let Some(relative) = path.strip_prefix(root.as_str()) else {
             continue;
         };
-        let own = Path::new(point).join(relative.trim_start_matches('/'));
+        let relative = relative.trim_start_matches('/');
+        let own = match relative {
+            "" => PathBuf::from(point),
+            relative => Path::new(point).join(relative),
+        };
         let controllers = if v2 {
             fs::read_to_string(own.join("cgroup.controllers"))
                 .unwrap_or_default()
@@ -1022,4 +1026,55 @@ mod tests {
         assert_eq!(limits.cpu_quota_us(), Some(150_000));
         assert_eq!(parse_pids("0").ok(), None);
     }
+}
+
+/// How this host can enforce one limit, for `probe`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Support {
+    /// `pids`, `memory` or `cpu`.
+    pub controller: &'static str,
+    /// `v1`, `v2`, or `none`.
+    pub how: &'static str,
+    /// The supervisor's own group in that hierarchy, below which the sandbox's would be made.
+    pub below: Option<String>,
+    /// Whether the supervisor may make a group there (`writable`), or why not (`EACCES`,
+    /// `EROFS`, ...).
+    pub access: String,
+}
+
+/// Which limits this host can enforce and how, from the hierarchies the supervisor is in.
+pub fn support() -> Vec<Support> {
+    let hierarchies = discover();
+    ["pids", "memory", "cpu"]
+        .into_iter()
+        .map(|controller| {
+            let (served, _) = assign(&hierarchies, &[controller]);
+            match served.first() {
+                Some((_, hierarchy)) => {
+                    let access = match nix::unistd::access(
+                        &hierarchy.own,
+                        nix::unistd::AccessFlags::W_OK,
+                    ) {
+                        Ok(()) => "writable".to_owned(),
+                        Err(errno) => format!("not writable: {}", crate::failure::errno_name(errno as i32)),
+                    };
+                    Support {
+                        controller,
+                        how: match hierarchy.version {
+                            Version::V1 => "v1",
+                            Version::V2 => "v2",
+                        },
+                        below: Some(hierarchy.own.display().to_string()),
+                        access,
+                    }
+                }
+                None => Support {
+                    controller,
+                    how: "none",
+                    below: None,
+                    access: "no cgroup hierarchy offers the controller".to_owned(),
+                },
+            }
+        })
+        .collect()
 }

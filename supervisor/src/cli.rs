@@ -56,7 +56,7 @@ Exit status:
   119             plugin failure (init, panic, thread, bad or undeclared verdict)
   120             a hardening step was refused and the strict default aborted
   121             a hardening step was refused and the plugin's verdict aborted
-  122             a step no handler may tolerate failed (session, capabilities, ids, no_new_privs)
+  122             a step no handler may tolerate failed (session, rlimits, capabilities, ids, no_new_privs)
   123             a step reported success but verification shows it did not take effect
   124             the workload ran past --timeout and was stopped
   125             the supervisor itself failed

@@ -9,7 +9,7 @@
 //! | 119 | plugin failure: init rejected the configuration, a panic, a thread or process, a missed `--handler-timeout`, an out-of-range or undeclared verdict |
 //! | 120 | a hardening step was refused and the strict default aborted |
 //! | 121 | a hardening step was refused and the plugin's verdict aborted |
-//! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |
+//! | 122 | a step no handler may tolerate failed: session, resource limits, capabilities, privilege drop, no_new_privs |
 //! | 123 | a hardening step reported success but verification shows it did not take effect |
 //! | 124 | the workload ran past `--timeout` and was stopped (SIGTERM, then SIGKILL after `--kill-after`) |
 //! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report), a step failed for want of memory, processes or descriptors, or the sandbox did not get ready in time |
