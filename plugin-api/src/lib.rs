@@ -142,70 +142,119 @@ pub enum SandboxFailureKind {
     MountNamespace,
     /// Creating the sandbox's control group below the supervisor's own, or setting a limit the
     /// operator asked for in it (`--pids-max`, `--memory-max`, `--cpus`), was refused (a
-    /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`): the workload
-    /// runs bounded only by the limits of the supervisor's own group, if any (since 0.1.2).
+    /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`; no hierarchy
+    /// with the controller: `EOPNOTSUPP`): the workload runs bounded only by the limits of the
+    /// supervisor's own group, if any.
     Cgroup,
 }
+
+/// One row of the kind table: everything this crate says about a kind, in one place.
+struct KindRow {
+    kind: SandboxFailureKind,
+    code: u32,
+    name: &'static str,
+    since: &'static str,
+    lost_protection: &'static str,
+}
+
+/// The kinds, in code order (codes are appended, never reused; 6 and 7 belong to the filesystem
+/// view's kinds). Adding a kind is one variant and one row here.
+const KINDS: [KindRow; 6] = [
+    KindRow {
+        kind: SandboxFailureKind::NetworkNamespace,
+        code: 1,
+        name: "network-namespace",
+        since: "0.1.0",
+        lost_protection: "the workload shares the supervisor's network namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::SupervisorSeccomp,
+        code: 2,
+        name: "supervisor-seccomp",
+        since: "0.1.0",
+        lost_protection: "the supervisor is not restricted by its own seccomp prelude",
+    },
+    KindRow {
+        kind: SandboxFailureKind::WorkloadSeccomp,
+        code: 3,
+        name: "workload-seccomp",
+        since: "0.1.0",
+        lost_protection: "the workload runs without the workload seccomp filter",
+    },
+    KindRow {
+        kind: SandboxFailureKind::PidNamespace,
+        code: 4,
+        name: "pid-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor",
+    },
+    KindRow {
+        kind: SandboxFailureKind::MountNamespace,
+        code: 5,
+        name: "mount-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::Cgroup,
+        code: 8,
+        name: "cgroup",
+        since: "0.1.2",
+        lost_protection: "the sandbox has no control group of its own: its processes, memory and CPU are bounded only by the supervisor's own group, if at all",
+    },
+];
 
 impl SandboxFailureKind {
     /// Every kind this version of the crate knows, in code order (codes are appended, never
     /// reused).
-    pub const ALL: [SandboxFailureKind; 6] = [
-        SandboxFailureKind::NetworkNamespace,
-        SandboxFailureKind::SupervisorSeccomp,
-        SandboxFailureKind::WorkloadSeccomp,
-        SandboxFailureKind::PidNamespace,
-        SandboxFailureKind::MountNamespace,
-        SandboxFailureKind::Cgroup,
-    ];
+    pub const ALL: [SandboxFailureKind; KINDS.len()] = {
+        let mut all = [SandboxFailureKind::NetworkNamespace; KINDS.len()];
+        let mut index = 0;
+        while index < KINDS.len() {
+            all[index] = KINDS[index].kind;
+            index += 1;
+        }
+        all
+    };
+
+    /// This kind's row of the table.
+    const fn row(self) -> &'static KindRow {
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].kind as u32 == self as u32 {
+                return &KINDS[index];
+            }
+            index += 1;
+        }
+        panic!("every kind has a row")
+    }
 
     /// The stable integer that represents this kind across the ABI.
     pub const fn code(self) -> u32 {
-        match self {
-            SandboxFailureKind::NetworkNamespace => 1,
-            SandboxFailureKind::SupervisorSeccomp => 2,
-            SandboxFailureKind::WorkloadSeccomp => 3,
-            SandboxFailureKind::PidNamespace => 4,
-            SandboxFailureKind::MountNamespace => 5,
-            SandboxFailureKind::Cgroup => 8,
-        }
+        self.row().code
     }
 
     /// The kind for an ABI code, or `None` for a code this version does not know.
     pub const fn from_code(code: u32) -> Option<Self> {
-        match code {
-            1 => Some(SandboxFailureKind::NetworkNamespace),
-            2 => Some(SandboxFailureKind::SupervisorSeccomp),
-            3 => Some(SandboxFailureKind::WorkloadSeccomp),
-            4 => Some(SandboxFailureKind::PidNamespace),
-            5 => Some(SandboxFailureKind::MountNamespace),
-            8 => Some(SandboxFailureKind::Cgroup),
-            _ => None,
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].code == code {
+                return Some(KINDS[index].kind);
+            }
+            index += 1;
         }
+        None
     }
 
     /// The stable name used in logs, configuration files and reports (`network-namespace`, ...).
     pub const fn name(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => "network-namespace",
-            SandboxFailureKind::SupervisorSeccomp => "supervisor-seccomp",
-            SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
-            SandboxFailureKind::PidNamespace => "pid-namespace",
-            SandboxFailureKind::MountNamespace => "mount-namespace",
-            SandboxFailureKind::Cgroup => "cgroup",
-        }
+        self.row().name
     }
 
     /// The sandbox-plugin-api release that introduced this kind. A plugin built against an
     /// earlier release never sees it: its glue answers `Abort`.
     pub const fn since(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace
-            | SandboxFailureKind::SupervisorSeccomp
-            | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
-            SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
-            SandboxFailureKind::Cgroup => "0.1.2",
-        }
+        self.row().since
     }
 
     /// The kind with this stable [`name`](Self::name).
@@ -215,26 +264,7 @@ impl SandboxFailureKind {
 
     /// The protection that is missing when this step is tolerated, as a sentence fragment.
     pub const fn lost_protection(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => {
-                "the workload shares the supervisor's network namespace"
-            }
-            SandboxFailureKind::SupervisorSeccomp => {
-                "the supervisor is not restricted by its own seccomp prelude"
-            }
-            SandboxFailureKind::WorkloadSeccomp => {
-                "the workload runs without the workload seccomp filter"
-            }
-            SandboxFailureKind::PidNamespace => {
-                "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor"
-            }
-            SandboxFailureKind::MountNamespace => {
-                "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
-            }
-            SandboxFailureKind::Cgroup => {
-                "the sandbox has no control group of its own: its processes, memory and CPU are bounded only by the supervisor's own group, if at all"
-            }
-        }
+        self.row().lost_protection
     }
 }
 
@@ -504,7 +534,33 @@ mod tests {
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
         assert_eq!(SandboxFailureKind::from_code(6), None);
-        assert_eq!(SandboxFailureKind::from_code(9), None);
+    }
+
+    /// The codes are the ABI: they never change once released, and the table lists them in
+    /// code order (6 and 7 are reserved for the filesystem view's kinds, merged separately).
+    #[test]
+    fn kind_table_is_in_code_order_and_frozen() {
+        let mut previous = 0;
+        for row in &KINDS {
+            assert!(row.code > previous, "{}", row.name);
+            previous = row.code;
+        }
+        assert_eq!(SandboxFailureKind::Cgroup.code(), 8);
+        assert_eq!(SandboxFailureKind::Cgroup.since(), "0.1.2");
+        let released: Vec<(u32, &str, &str)> = SandboxFailureKind::ALL
+            .iter()
+            .map(|kind| (kind.code(), kind.name(), kind.since()))
+            .collect();
+        assert_eq!(
+            released[..5],
+            [
+                (1, "network-namespace", "0.1.0"),
+                (2, "supervisor-seccomp", "0.1.0"),
+                (3, "workload-seccomp", "0.1.0"),
+                (4, "pid-namespace", "0.1.1"),
+                (5, "mount-namespace", "0.1.1"),
+            ]
+        );
     }
 
     #[test]

@@ -5,13 +5,13 @@
 
 use crate::boot::{Driver, Prepared};
 use crate::cgroup::{CreateError, SandboxGroup};
-use crate::report::{Decision, Evidence, HardeningReport};
+use crate::report::{Decider, Decision, Evidence, HardeningReport};
 use crate::run::{RunOptions, SupervisorError};
 use crate::spawn::Paused;
 use crate::step::Step;
 
 /// The decider written when the group could not be made and no limit was asked for explicitly.
-pub(crate) const DEFAULT_LIMITS: &str = "default limits";
+const DEFAULT_LIMITS: Decider = Decider::DefaultLimits;
 
 /// The cgroup step: removes stale groups, makes the sandbox's group below the supervisor's own
 /// and plans the init's joining it. A refusal goes to the handler when the operator asked for a
@@ -59,7 +59,7 @@ pub(crate) fn cgroup_step(
         unavailable: Vec::new(),
     });
     if options.limits.explicit() {
-        driver.refused(refusal, None, report)?;
+        driver.on_refusal(refusal, None, report)?;
     } else if driver.logs() {
         let errno = crate::failure::errno_name(refusal.errno as i32);
         tracing::warn!(
@@ -68,7 +68,7 @@ pub(crate) fn cgroup_step(
             syscall = refusal.call.name(),
             errno = refusal.errno as i32,
             errno_name = %errno,
-            decider = DEFAULT_LIMITS,
+            decider = DEFAULT_LIMITS.as_str(),
             inherited_pids_max = inherited.pids_max,
             inherited_memory_max = inherited.memory_max,
             inherited_cpu_max = inherited.cpu_max,
@@ -81,7 +81,7 @@ pub(crate) fn cgroup_step(
         report.refusal(
             &refusal,
             None,
-            DEFAULT_LIMITS,
+            &DEFAULT_LIMITS,
             Some(
                 "no limit was asked for explicitly; the limits of the supervisor's own group apply",
             ),
@@ -91,7 +91,7 @@ pub(crate) fn cgroup_step(
         report.refusal(
             &refusal,
             None,
-            DEFAULT_LIMITS,
+            &DEFAULT_LIMITS,
             Some(
                 "no limit was asked for explicitly; the limits of the supervisor's own group apply",
             ),

@@ -1051,13 +1051,14 @@ pub fn support() -> Vec<Support> {
             let (served, _) = assign(&hierarchies, &[controller]);
             match served.first() {
                 Some((_, hierarchy)) => {
-                    let access = match nix::unistd::access(
-                        &hierarchy.own,
-                        nix::unistd::AccessFlags::W_OK,
-                    ) {
-                        Ok(()) => "writable".to_owned(),
-                        Err(errno) => format!("not writable: {}", crate::failure::errno_name(errno as i32)),
-                    };
+                    let access =
+                        match nix::unistd::access(&hierarchy.own, nix::unistd::AccessFlags::W_OK) {
+                            Ok(()) => "writable".to_owned(),
+                            Err(errno) => format!(
+                                "not writable: {}",
+                                crate::failure::errno_name(errno as i32)
+                            ),
+                        };
                     Support {
                         controller,
                         how: match hierarchy.version {

@@ -322,7 +322,7 @@ impl SandboxFailureHandler for PluginHandler {
         self.decider.clone()
     }
 
-    fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
+    fn declared(&self) -> Vec<SandboxFailureKind> {
         self.declared.clone()
     }
 
@@ -431,7 +431,7 @@ impl PluginHandler {
                         describe_status(status)
                     ))
                 })?;
-                self.judge_answer(answer)
+                self.ruling_of(answer)
             }
         }
     }
@@ -451,7 +451,7 @@ impl PluginHandler {
         }
     }
 
-    fn judge_answer(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
+    fn ruling_of(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
         if let Some((panicked, message)) = answer.error {
             return Err(self.failure(if panicked {
                 format!("panicked in handle: {message}")

@@ -100,6 +100,28 @@ impl Resource {
         }) as libc::__rlimit_resource_t
     }
 
+    /// `setrlimit(RLIMIT_...)`, as messages and reports write the call.
+    pub const fn setrlimit_call(self) -> &'static str {
+        match self {
+            Resource::As => "setrlimit(RLIMIT_AS)",
+            Resource::Core => "setrlimit(RLIMIT_CORE)",
+            Resource::Cpu => "setrlimit(RLIMIT_CPU)",
+            Resource::Data => "setrlimit(RLIMIT_DATA)",
+            Resource::Fsize => "setrlimit(RLIMIT_FSIZE)",
+            Resource::Locks => "setrlimit(RLIMIT_LOCKS)",
+            Resource::Memlock => "setrlimit(RLIMIT_MEMLOCK)",
+            Resource::Msgqueue => "setrlimit(RLIMIT_MSGQUEUE)",
+            Resource::Nice => "setrlimit(RLIMIT_NICE)",
+            Resource::Nofile => "setrlimit(RLIMIT_NOFILE)",
+            Resource::Nproc => "setrlimit(RLIMIT_NPROC)",
+            Resource::Rss => "setrlimit(RLIMIT_RSS)",
+            Resource::Rtprio => "setrlimit(RLIMIT_RTPRIO)",
+            Resource::Rttime => "setrlimit(RLIMIT_RTTIME)",
+            Resource::Sigpending => "setrlimit(RLIMIT_SIGPENDING)",
+            Resource::Stack => "setrlimit(RLIMIT_STACK)",
+        }
+    }
+
     /// The row title of this resource in `/proc/PID/limits`.
     fn proc_title(self) -> &'static str {
         match self {

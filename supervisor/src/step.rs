@@ -38,37 +38,192 @@ pub enum Step {
     SupervisorSeccomp,
 }
 
+/// Where a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// In the supervisor, before the sandbox is spawned.
+    Supervisor,
+    /// In the sandbox's init (or in the `clone` that creates it), before the workload exists.
+    Init,
+    /// In the workload, after `clone` and before `execve`.
+    Workload,
+    /// In the supervisor, once the sandbox is spawned and verified.
+    AfterSpawn,
+    /// In the supervisor, after the workload has been reaped; adds to the final record.
+    Teardown,
+}
+
+/// One row of the step catalogue: everything the supervisor says about a step, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The step.
+    pub step: Step,
+    /// The stable name used in logs, reports, `probe` and configuration.
+    pub name: &'static str,
+    /// The failure kind a handler decides about; `None` for a step that is fatal whatever a
+    /// handler says.
+    pub kind: Option<SandboxFailureKind>,
+    /// Where it runs.
+    pub phase: Phase,
+    /// The steps it cannot do without: leaving one of them out leaves this one out too, recorded
+    /// as lost with it.
+    pub requires: &'static [Step],
+    /// What the step protects, in a few words (the report's `protection`).
+    pub protection: &'static str,
+    /// What the step does, as a verb phrase for "failed to ..." lines.
+    pub action: &'static str,
+    /// One sentence for a refusal of this step.
+    pub refused: &'static str,
+    /// The call a refusal of this step names first (what `simulate` puts in a made-up refusal).
+    pub first_call: Call,
+}
+
+/// The steps, in boot order: a step's row is at `step as usize`.
+pub const STEPS: [StepInfo; 11] = [
+    StepInfo {
+        step: Step::Cgroup,
+        name: "cgroup",
+        kind: Some(SandboxFailureKind::Cgroup),
+        phase: Phase::Supervisor,
+        requires: &[],
+        protection: "a control group of the sandbox's own with its limits (pids, memory, CPU)",
+        action: "give the sandbox a control group with its limits",
+        refused: "the kernel refused to create or limit the sandbox's control group",
+        first_call: Call::CgroupCreate,
+    },
+    StepInfo {
+        step: Step::NetworkNamespace,
+        name: "network-namespace",
+        kind: Some(SandboxFailureKind::NetworkNamespace),
+        phase: Phase::Supervisor,
+        requires: &[],
+        protection: "a network namespace with only lo",
+        action: "enter a new network namespace",
+        refused: "the kernel refused to give the workload its own network namespace",
+        first_call: Call::UnshareNet,
+    },
+    StepInfo {
+        step: Step::PidNamespace,
+        name: "pid-namespace",
+        kind: Some(SandboxFailureKind::PidNamespace),
+        phase: Phase::Init,
+        requires: &[],
+        protection: "PID and IPC namespaces whose init is the sandbox's own",
+        action: "create the sandbox's PID namespace",
+        refused: "the kernel refused to give the sandbox its own PID namespace",
+        first_call: Call::ClonePid,
+    },
+    StepInfo {
+        step: Step::MountNamespace,
+        name: "mount-namespace",
+        kind: Some(SandboxFailureKind::MountNamespace),
+        phase: Phase::Init,
+        requires: &[],
+        protection:
+            "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm",
+        action: "give the sandbox a private mount namespace and /proc",
+        refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
+        first_call: Call::UnshareMount,
+    },
+    StepInfo {
+        step: Step::Session,
+        name: "session",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "a new session without a controlling terminal",
+        action: "start a new session",
+        refused: "the kernel refused a new session for the workload",
+        first_call: Call::Setsid,
+    },
+    StepInfo {
+        step: Step::Rlimits,
+        name: "rlimits",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "resource limits of the workload (core 0, nofile, --rlimit)",
+        action: "set the workload's resource limits",
+        refused: "the kernel refused a resource limit of the workload",
+        first_call: Call::Setrlimit(crate::rlimit::Resource::Core),
+    },
+    StepInfo {
+        step: Step::Capabilities,
+        name: "capabilities",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "no capability in any set",
+        action: "drop capabilities",
+        refused: "the kernel refused to drop the workload's capabilities",
+        first_call: Call::CapbsetDrop,
+    },
+    StepInfo {
+        step: Step::PrivilegeDrop,
+        name: "privilege-drop",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "the workload's uid, gid and groups",
+        action: "drop privileges",
+        refused: "the kernel refused to change the workload's ids",
+        first_call: Call::Drop(DropStage::Setgroups),
+    },
+    StepInfo {
+        step: Step::NoNewPrivs,
+        name: "no-new-privs",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "no_new_privs: exec never grants privileges",
+        action: "set no_new_privs",
+        refused: "the kernel refused no_new_privs for the workload",
+        first_call: Call::NoNewPrivs,
+    },
+    StepInfo {
+        step: Step::WorkloadSeccomp,
+        name: "workload-seccomp",
+        kind: Some(SandboxFailureKind::WorkloadSeccomp),
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "the workload seccomp filter",
+        action: "install the workload seccomp filter",
+        refused: "the kernel refused the workload's seccomp filter",
+        first_call: Call::Seccomp,
+    },
+    StepInfo {
+        step: Step::SupervisorSeccomp,
+        name: "supervisor-seccomp",
+        kind: Some(SandboxFailureKind::SupervisorSeccomp),
+        phase: Phase::AfterSpawn,
+        requires: &[],
+        protection: "the supervisor's own seccomp prelude",
+        action: "install the supervisor's seccomp prelude",
+        refused: "the kernel refused the supervisor's own seccomp filter",
+        first_call: Call::Seccomp,
+    },
+];
+
 impl Step {
     /// Every step, in boot order.
-    pub const ALL: [Step; 11] = [
-        Step::Cgroup,
-        Step::NetworkNamespace,
-        Step::PidNamespace,
-        Step::MountNamespace,
-        Step::Session,
-        Step::Rlimits,
-        Step::Capabilities,
-        Step::PrivilegeDrop,
-        Step::NoNewPrivs,
-        Step::WorkloadSeccomp,
-        Step::SupervisorSeccomp,
-    ];
+    pub const ALL: [Step; STEPS.len()] = {
+        let mut all = [Step::Cgroup; STEPS.len()];
+        let mut index = 0;
+        while index < STEPS.len() {
+            all[index] = STEPS[index].step;
+            index += 1;
+        }
+        all
+    };
+
+    /// This step's row of the catalogue.
+    pub const fn info(self) -> &'static StepInfo {
+        &STEPS[self as usize]
+    }
 
     /// The stable name used in logs, reports, `probe` and configuration.
     pub const fn name(self) -> &'static str {
-        match self {
-            Step::Cgroup => "cgroup",
-            Step::Rlimits => "rlimits",
-            Step::NetworkNamespace => "network-namespace",
-            Step::PidNamespace => "pid-namespace",
-            Step::MountNamespace => "mount-namespace",
-            Step::Session => "session",
-            Step::Capabilities => "capabilities",
-            Step::PrivilegeDrop => "privilege-drop",
-            Step::NoNewPrivs => "no-new-privs",
-            Step::WorkloadSeccomp => "workload-seccomp",
-            Step::SupervisorSeccomp => "supervisor-seccomp",
-        }
+        self.info().name
     }
 
     /// The step with this [`name`](Self::name).
@@ -79,19 +234,7 @@ impl Step {
     /// The failure kind a handler decides about, for the steps that may be tolerated; `None` for
     /// the steps that are fatal whatever a handler says (session, capabilities, ids, NNP).
     pub const fn kind(self) -> Option<SandboxFailureKind> {
-        match self {
-            Step::Cgroup => Some(SandboxFailureKind::Cgroup),
-            Step::NetworkNamespace => Some(SandboxFailureKind::NetworkNamespace),
-            Step::PidNamespace => Some(SandboxFailureKind::PidNamespace),
-            Step::MountNamespace => Some(SandboxFailureKind::MountNamespace),
-            Step::WorkloadSeccomp => Some(SandboxFailureKind::WorkloadSeccomp),
-            Step::SupervisorSeccomp => Some(SandboxFailureKind::SupervisorSeccomp),
-            Step::Session
-            | Step::Rlimits
-            | Step::Capabilities
-            | Step::PrivilegeDrop
-            | Step::NoNewPrivs => None,
-        }
+        self.info().kind
     }
 
     /// The step of a failure kind.
@@ -101,62 +244,39 @@ impl Step {
 
     /// What the step protects, in a few words (the report's `protection`).
     pub const fn protection(self) -> &'static str {
-        match self {
-            Step::Cgroup => {
-                "a control group of the sandbox's own with its limits (pids, memory, CPU)"
-            }
-            Step::Rlimits => "resource limits of the workload (core 0, nofile, --rlimit)",
-            Step::NetworkNamespace => "a network namespace with only lo",
-            Step::PidNamespace => "PID and IPC namespaces whose init is the sandbox's own",
-            Step::MountNamespace => {
-                "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm"
-            }
-            Step::Session => "a new session without a controlling terminal",
-            Step::Capabilities => "no capability in any set",
-            Step::PrivilegeDrop => "the workload's uid, gid and groups",
-            Step::NoNewPrivs => "no_new_privs: exec never grants privileges",
-            Step::WorkloadSeccomp => "the workload seccomp filter",
-            Step::SupervisorSeccomp => "the supervisor's own seccomp prelude",
-        }
+        self.info().protection
     }
 
     /// What the step does, as a verb phrase for "failed to ..." lines.
     pub const fn action(self) -> &'static str {
-        match self {
-            Step::Cgroup => "give the sandbox a control group with its limits",
-            Step::Rlimits => "set the workload's resource limits",
-            Step::NetworkNamespace => "enter a new network namespace",
-            Step::PidNamespace => "create the sandbox's PID namespace",
-            Step::MountNamespace => "give the sandbox a private mount namespace and /proc",
-            Step::Session => "start a new session",
-            Step::Capabilities => "drop capabilities",
-            Step::PrivilegeDrop => "drop privileges",
-            Step::NoNewPrivs => "set no_new_privs",
-            Step::WorkloadSeccomp => "install the workload seccomp filter",
-            Step::SupervisorSeccomp => "install the supervisor's seccomp prelude",
-        }
+        self.info().action
     }
 
     /// One sentence for a refusal of this step.
     pub const fn refused_sentence(self) -> &'static str {
-        match self {
-            Step::Cgroup => "the kernel refused to create or limit the sandbox's control group",
-            Step::Rlimits => "the kernel refused a resource limit of the workload",
-            Step::NetworkNamespace => {
-                "the kernel refused to give the workload its own network namespace"
-            }
-            Step::PidNamespace => "the kernel refused to give the sandbox its own PID namespace",
-            Step::MountNamespace => {
-                "the kernel refused to give the sandbox a private mount namespace and /proc"
-            }
-            Step::Session => "the kernel refused a new session for the workload",
-            Step::Capabilities => "the kernel refused to drop the workload's capabilities",
-            Step::PrivilegeDrop => "the kernel refused to change the workload's ids",
-            Step::NoNewPrivs => "the kernel refused no_new_privs for the workload",
-            Step::WorkloadSeccomp => "the kernel refused the workload's seccomp filter",
-            Step::SupervisorSeccomp => "the kernel refused the supervisor's own seccomp filter",
+        self.info().refused
+    }
+
+    /// The steps that require this one (directly or through another), in boot order: leaving
+    /// this step out leaves them out too.
+    pub fn dependents(self) -> Vec<Step> {
+        dependents_in(&STEPS, self)
+    }
+}
+
+/// The steps of `catalogue` that require `step`, directly or through another, in catalogue order.
+fn dependents_in(catalogue: &[StepInfo], step: Step) -> Vec<Step> {
+    let mut lost = vec![step];
+    // The catalogue is in boot order and a step requires only earlier ones: one pass finds the
+    // whole chain.
+    for row in catalogue {
+        if row.requires.iter().any(|required| lost.contains(required)) && !lost.contains(&row.step)
+        {
+            lost.push(row.step);
         }
     }
+    lost.remove(0);
+    lost
 }
 
 impl From<Step> for &'static str {
@@ -236,76 +356,151 @@ pub enum Call {
     CgroupJoin,
 }
 
-impl Call {
-    /// The call as written in messages and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Call::UnshareNet => "unshare(CLONE_NEWNET)",
-            Call::LoopbackSocket => "socket(AF_INET, SOCK_DGRAM)",
-            Call::LoopbackGetFlags => "ioctl(SIOCGIFFLAGS, lo)",
-            Call::LoopbackSetFlags => "ioctl(SIOCSIFFLAGS, lo, IFF_UP)",
-            Call::UnshareUser => "unshare(CLONE_NEWUSER)",
-            Call::WriteIdMap => "write(/proc/self/uid_map)",
-            Call::ClonePid => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
-            Call::UnshareMount => "unshare(CLONE_NEWNS)",
-            Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
-            Call::MountProc => "mount(proc, /proc)",
-            Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
-            Call::MountShm => "mount(tmpfs, /dev/shm) or mount(mqueue, /dev/mqueue)",
-            Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
-            Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
-            Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
-            Call::VerifyClone => "clone's child tid (verification)",
-            Call::VerifyNoNewPrivs => "prctl(PR_GET_NO_NEW_PRIVS) (verification)",
-            Call::Setsid => "setsid",
-            Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
-            Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
-            Call::Capset => "capset",
-            Call::VerifyCapabilities => "capget (verification)",
-            Call::Drop(stage) => stage.syscall(),
-            Call::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
-            Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
-            Call::Setrlimit(resource) => match resource {
-                crate::rlimit::Resource::As => "setrlimit(RLIMIT_AS)",
-                crate::rlimit::Resource::Core => "setrlimit(RLIMIT_CORE)",
-                crate::rlimit::Resource::Cpu => "setrlimit(RLIMIT_CPU)",
-                crate::rlimit::Resource::Data => "setrlimit(RLIMIT_DATA)",
-                crate::rlimit::Resource::Fsize => "setrlimit(RLIMIT_FSIZE)",
-                crate::rlimit::Resource::Locks => "setrlimit(RLIMIT_LOCKS)",
-                crate::rlimit::Resource::Memlock => "setrlimit(RLIMIT_MEMLOCK)",
-                crate::rlimit::Resource::Msgqueue => "setrlimit(RLIMIT_MSGQUEUE)",
-                crate::rlimit::Resource::Nice => "setrlimit(RLIMIT_NICE)",
-                crate::rlimit::Resource::Nofile => "setrlimit(RLIMIT_NOFILE)",
-                crate::rlimit::Resource::Nproc => "setrlimit(RLIMIT_NPROC)",
-                crate::rlimit::Resource::Rss => "setrlimit(RLIMIT_RSS)",
-                crate::rlimit::Resource::Rtprio => "setrlimit(RLIMIT_RTPRIO)",
-                crate::rlimit::Resource::Rttime => "setrlimit(RLIMIT_RTTIME)",
-                crate::rlimit::Resource::Sigpending => "setrlimit(RLIMIT_SIGPENDING)",
-                crate::rlimit::Resource::Stack => "setrlimit(RLIMIT_STACK)",
-            },
-            Call::CgroupController => "open(/proc/self/cgroup): no hierarchy with the controller",
-            Call::CgroupCreate => "mkdir(cgroup)",
-            Call::CgroupLimit => "write(cgroup limit)",
-            Call::CgroupJoin => "write(cgroup.procs)",
-        }
-    }
+/// How a call's failure reads: a refused call, or a check that found a call without effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallRole {
+    /// A call the kernel may refuse.
+    Call,
+    /// A check the child makes after a call (its errno says nothing about a refusal: the call
+    /// before it returned success without effect).
+    Check,
 }
 
 impl Call {
+    /// Every call, one row each (every stage of the privilege drop included). The wire code a
+    /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
+    /// the same table and no code is written by hand.
+    pub const ALL: [Call; 50] = [
+        Call::UnshareNet,
+        Call::LoopbackSocket,
+        Call::LoopbackGetFlags,
+        Call::LoopbackSetFlags,
+        Call::UnshareUser,
+        Call::WriteIdMap,
+        Call::ClonePid,
+        Call::VerifyClone,
+        Call::UnshareMount,
+        Call::VerifyMountNamespace,
+        Call::MountPrivate,
+        Call::VerifyMountsPrivate,
+        Call::MountProc,
+        Call::MountProcReadOnly,
+        Call::MountShm,
+        Call::MountSys,
+        Call::Setsid,
+        Call::CapbsetDrop,
+        Call::AmbientClear,
+        Call::Capset,
+        Call::VerifyCapabilities,
+        Call::Drop(DropStage::Setgroups),
+        Call::Drop(DropStage::Setresgid),
+        Call::Drop(DropStage::Setresuid),
+        Call::Drop(DropStage::VerifyIds),
+        Call::Drop(DropStage::VerifyGroups),
+        Call::Drop(DropStage::RegainedRoot),
+        Call::NoNewPrivs,
+        Call::VerifyNoNewPrivs,
+        Call::Seccomp,
+        Call::Setrlimit(crate::rlimit::Resource::As),
+        Call::Setrlimit(crate::rlimit::Resource::Core),
+        Call::Setrlimit(crate::rlimit::Resource::Cpu),
+        Call::Setrlimit(crate::rlimit::Resource::Data),
+        Call::Setrlimit(crate::rlimit::Resource::Fsize),
+        Call::Setrlimit(crate::rlimit::Resource::Locks),
+        Call::Setrlimit(crate::rlimit::Resource::Memlock),
+        Call::Setrlimit(crate::rlimit::Resource::Msgqueue),
+        Call::Setrlimit(crate::rlimit::Resource::Nice),
+        Call::Setrlimit(crate::rlimit::Resource::Nofile),
+        Call::Setrlimit(crate::rlimit::Resource::Nproc),
+        Call::Setrlimit(crate::rlimit::Resource::Rss),
+        Call::Setrlimit(crate::rlimit::Resource::Rtprio),
+        Call::Setrlimit(crate::rlimit::Resource::Rttime),
+        Call::Setrlimit(crate::rlimit::Resource::Sigpending),
+        Call::Setrlimit(crate::rlimit::Resource::Stack),
+        Call::CgroupController,
+        Call::CgroupCreate,
+        Call::CgroupLimit,
+        Call::CgroupJoin,
+    ];
+
+    /// The call's row: how it is written in messages and reports, and its role.
+    fn row(self) -> (&'static str, CallRole) {
+        use CallRole::{Call as Refusable, Check};
+        match self {
+            Call::UnshareNet => ("unshare(CLONE_NEWNET)", Refusable),
+            Call::LoopbackSocket => ("socket(AF_INET, SOCK_DGRAM)", Refusable),
+            Call::LoopbackGetFlags => ("ioctl(SIOCGIFFLAGS, lo)", Refusable),
+            Call::LoopbackSetFlags => ("ioctl(SIOCSIFFLAGS, lo, IFF_UP)", Refusable),
+            Call::UnshareUser => ("unshare(CLONE_NEWUSER)", Refusable),
+            Call::WriteIdMap => ("write(/proc/self/uid_map)", Refusable),
+            Call::ClonePid => ("clone(CLONE_NEWPID|CLONE_NEWIPC)", Refusable),
+            Call::UnshareMount => ("unshare(CLONE_NEWNS)", Refusable),
+            Call::MountPrivate => ("mount(/, MS_REC|MS_PRIVATE)", Refusable),
+            Call::MountProc => ("mount(proc, /proc)", Refusable),
+            Call::MountProcReadOnly => ("mount(/proc/sys, MS_BIND|MS_RDONLY)", Refusable),
+            Call::MountShm => (
+                "mount(tmpfs, /dev/shm) or mount(mqueue, /dev/mqueue)",
+                Refusable,
+            ),
+            Call::MountSys => ("mount(sysfs, /sys, MS_RDONLY)", Refusable),
+            Call::VerifyMountNamespace => ("stat(/proc/self/ns/mnt) (verification)", Check),
+            Call::VerifyMountsPrivate => ("read(/proc/self/mountinfo) (verification)", Check),
+            Call::VerifyClone => ("clone's child tid (verification)", Check),
+            Call::VerifyNoNewPrivs => ("prctl(PR_GET_NO_NEW_PRIVS) (verification)", Check),
+            Call::Setsid => ("setsid", Refusable),
+            Call::CapbsetDrop => ("prctl(PR_CAPBSET_DROP)", Refusable),
+            Call::AmbientClear => ("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", Refusable),
+            Call::Capset => ("capset", Refusable),
+            Call::VerifyCapabilities => ("capget (verification)", Check),
+            Call::Drop(stage) => (
+                stage.syscall(),
+                match stage {
+                    DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot => {
+                        Check
+                    }
+                    DropStage::Setgroups | DropStage::Setresgid | DropStage::Setresuid => Refusable,
+                },
+            ),
+            Call::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)", Refusable),
+            Call::Seccomp => ("seccomp(SECCOMP_SET_MODE_FILTER)", Refusable),
+            Call::Setrlimit(resource) => (resource.setrlimit_call(), Refusable),
+            Call::CgroupController => (
+                "open(/proc/self/cgroup): no hierarchy with the controller",
+                Refusable,
+            ),
+            Call::CgroupCreate => ("mkdir(cgroup)", Refusable),
+            Call::CgroupLimit => ("write(cgroup limit)", Refusable),
+            Call::CgroupJoin => ("write(cgroup.procs)", Refusable),
+        }
+    }
+
+    /// The call as written in messages and reports.
+    pub fn name(self) -> &'static str {
+        self.row().0
+    }
+
     /// Whether this is a check the child makes after a call (its errno says nothing about a
     /// refusal: the call before it returned success without effect).
     pub fn is_verification(self) -> bool {
-        matches!(
-            self,
-            Call::VerifyCapabilities
-                | Call::VerifyMountNamespace
-                | Call::VerifyMountsPrivate
-                | Call::VerifyClone
-                | Call::VerifyNoNewPrivs
-                | Call::Drop(
-                    DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
-                )
-        )
+        self.row().1 == CallRole::Check
+    }
+
+    /// The call's wire code: its position in [`ALL`](Self::ALL), plus one (0 is no call).
+    /// Async-signal-safe: a loop over a constant table.
+    pub fn code(self) -> u8 {
+        let mut index = 0;
+        while index < Call::ALL.len() {
+            if Call::ALL[index] == self {
+                return index as u8 + 1;
+            }
+            index += 1;
+        }
+        0
+    }
+
+    /// The call with this wire code.
+    pub fn from_code(code: u8) -> Option<Call> {
+        Call::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 }
 
@@ -343,6 +538,65 @@ mod tests {
         for kind in SandboxFailureKind::ALL {
             assert!(Step::of_kind(kind).is_some(), "{kind} has a step");
         }
+    }
+
+    #[test]
+    fn the_catalogue_is_in_boot_order_and_requires_only_earlier_steps() {
+        for (index, row) in STEPS.iter().enumerate() {
+            assert_eq!(row.step as usize, index, "{}", row.name);
+            for required in row.requires {
+                assert!(
+                    (*required as usize) < index,
+                    "{} requires a later step",
+                    row.name
+                );
+            }
+            assert!(Call::ALL.contains(&row.first_call), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn leaving_a_step_out_leaves_out_what_requires_it() {
+        const A: Step = Step::NetworkNamespace;
+        const B: Step = Step::PidNamespace;
+        const C: Step = Step::MountNamespace;
+        let row = |step: Step, requires: &'static [Step]| StepInfo {
+            step,
+            requires,
+            ..STEPS[step as usize]
+        };
+        // C requires B, which requires A: leaving A out loses both.
+        let catalogue = [row(A, &[]), row(B, &[A]), row(C, &[B])];
+        assert_eq!(dependents_in(&catalogue, A), [B, C]);
+        assert_eq!(dependents_in(&catalogue, B), [C]);
+        assert!(dependents_in(&catalogue, C).is_empty());
+        // Today's steps depend on none of the others.
+        for step in Step::ALL {
+            assert!(step.dependents().is_empty(), "{step}");
+        }
+    }
+
+    #[test]
+    fn every_call_has_one_code_and_one_name() {
+        let mut codes: Vec<u8> = Call::ALL.iter().map(|call| call.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Call::ALL.len());
+        assert!(!codes.contains(&0));
+        for call in Call::ALL {
+            assert_eq!(Call::from_code(call.code()), Some(call));
+        }
+        for stage in DropStage::ALL {
+            assert!(Call::ALL.contains(&Call::Drop(stage)), "{stage:?}");
+        }
+        for (_, resource) in crate::rlimit::NAMES {
+            assert!(
+                Call::ALL.contains(&Call::Setrlimit(resource)),
+                "{resource:?}"
+            );
+        }
+        assert_eq!(Call::from_code(0), None);
+        assert_eq!(Call::from_code(Call::ALL.len() as u8 + 1), None);
     }
 
     #[test]
