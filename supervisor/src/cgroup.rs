@@ -151,7 +151,9 @@ pub struct Hierarchy {
 
 /// Finds the hierarchies the supervisor is in and its own group in each, from
 /// `/proc/self/cgroup` and `/proc/self/mountinfo`. A hierarchy whose group is not visible through
-/// a mount (a mount of another part of the tree) is left out.
+/// a mount (a mount of another part of the tree), or whose mount is covered by another file
+/// system (a container's fresh sysfs over a bind of the host's tree), is left out: the group's
+/// directory must be on a cgroup file system.
 pub fn discover() -> Vec<Hierarchy> {
     let (Ok(cgroup), Ok(mountinfo)) = (
         fs::read_to_string("/proc/self/cgroup"),
@@ -160,6 +162,18 @@ pub fn discover() -> Vec<Hierarchy> {
         return Vec::new();
     };
     discover_from(&cgroup, &mountinfo)
+        .into_iter()
+        .filter(|hierarchy| on_cgroup_fs(&hierarchy.own))
+        .collect()
+}
+
+/// Whether `path` is a directory of a cgroup (v1 or v2) file system.
+fn on_cgroup_fs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+    statfs(path).is_ok_and(|fs| {
+        let kind = fs.filesystem_type();
+        kind == CGROUP_SUPER_MAGIC || kind == CGROUP2_SUPER_MAGIC
+    })
 }
 
 /// [`discover`] from the two texts.
