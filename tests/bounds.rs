@@ -150,6 +150,26 @@ fn memory_max_kills_a_300m_allocation_and_reports_oom() {
     println!("OOM: usage {usage}, {elapsed:?}");
 }
 
+/// The whole sandbox dies with an OOM, not only the process the kernel picks: a shell whose child
+/// allocates never gets to its next command (v1 has no `memory.oom.group`: the kernel's OOM killer
+/// is disabled for the group and the supervisor kills the whole sandbox when it is under OOM).
+#[test]
+fn an_oom_kills_the_whole_sandbox() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--memory-max",
+        "64M",
+        "--",
+        "sh",
+        "-c",
+        "/usr/bin/python3 -c 'b = bytearray(300 * 1024 * 1024)'; echo survived",
+    ]);
+    assert!(!seen.stdout.contains("survived"), "{}", seen.stdout);
+    assert_eq!(report["exit"]["outcome"], "oom-killed", "{report}");
+    assert_eq!(seen.code, 137, "{}", seen.stderr);
+    assert_groups_removed(&report);
+}
+
 #[test]
 fn timeout_ends_sleep_near_the_deadline() {
     require_root!();
@@ -376,7 +396,8 @@ fn a_sigkilled_supervisors_group_is_removed_at_the_next_start() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(groups.iter().all(|g| g.exists()), "{groups:?}");
+    // Nothing removed them with the supervisor gone, but the start of a supervisor of another
+    // test running at the same time may already have found them stale.
     // The next start finds them (the pid and start time in the name name no running process)
     // and removes them.
     let (seen, report, _) = run(&["--", "true"]);

@@ -385,6 +385,8 @@ pub struct SandboxGroup {
     /// Controllers the default limits need that no hierarchy offers (the group is made without
     /// them, for accounting and `cgroup.kill`; the supervisor's own group's limits apply).
     pub unavailable: Vec<&'static str>,
+    /// Times the supervisor killed the sandbox because its v1 memory group was out of memory.
+    supervisor_oom_kills: std::cell::Cell<u64>,
 }
 
 /// The limits in force and how, for the record.
@@ -707,8 +709,14 @@ impl SandboxGroup {
                         self.applied.oom_group = Some(true);
                     }
                     Version::V1 => {
-                        // The kernel's OOM killer stays on (0: not disabled); the supervisor kills
-                        // the rest of the group when it sees an OOM kill.
+                        // v1 has no group kill: the kernel's OOM killer would kill one process
+                        // and let the others go on. It is disabled for the group instead: a
+                        // process at the limit waits (`under_oom 1`), and the supervisor kills
+                        // the whole sandbox when it sees that.
+                        set("memory.oom_control", "1")?;
+                        if keyed(&path.join("memory.oom_control"), "oom_kill_disable") != Some(1) {
+                            return Err(unverified("memory.oom_control", "1"));
+                        }
                         self.applied.oom_group = Some(true);
                     }
                 }
@@ -782,10 +790,31 @@ impl SandboxGroup {
             .find(|g| g.controllers.contains(&controller))
     }
 
-    /// The OOM kills counted so far (v1 `memory.oom_control`'s `oom_kill`, v2 `memory.events`'
-    /// `oom_kill`), when the group limits memory.
+    /// Whether a v1 memory group is out of memory (`under_oom 1`: a process waits at the limit,
+    /// the kernel's OOM killer being disabled for the group): the supervisor then kills the whole
+    /// sandbox ([`record_oom_kill`](Self::record_oom_kill)).
+    pub fn under_oom(&self) -> bool {
+        self.group_with("memory")
+            .filter(|group| group.version == Version::V1)
+            .and_then(|group| keyed(&group.path.join("memory.oom_control"), "under_oom"))
+            .is_some_and(|under| under > 0)
+    }
+
+    /// Notes that the supervisor killed the sandbox on an OOM (v1), for `usage.oom_kills`.
+    pub fn record_oom_kill(&self) {
+        self.supervisor_oom_kills
+            .set(self.supervisor_oom_kills.get() + 1);
+    }
+
+    /// The OOM kills counted so far (v1: the kernel's `oom_kill` in `memory.oom_control` plus the
+    /// supervisor's own group kills; v2: `memory.events`' `oom_kill`), when the group limits
+    /// memory.
     pub fn oom_kills(&self) -> Option<u64> {
         let group = self.group_with("memory")?;
+        if group.version == Version::V1 {
+            let kernel = keyed(&group.path.join("memory.oom_control"), "oom_kill").unwrap_or(0);
+            return Some(kernel + self.supervisor_oom_kills.get());
+        }
         let file = match group.version {
             Version::V1 => "memory.oom_control",
             Version::V2 => "memory.events",

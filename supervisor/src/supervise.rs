@@ -189,7 +189,6 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
             .iter()
             .any(|g| g.version == crate::cgroup::Version::V1 && g.controllers.contains(&"memory"))
     });
-    let oom_baseline = v1_memory.and_then(|group| group.oom_kills()).unwrap_or(0);
     loop {
         match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
@@ -206,11 +205,12 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
         }
         let now = Instant::now();
         if let Some(group) = v1_memory {
-            if killed_at.is_none() && group.oom_kills().unwrap_or(0) > oom_baseline {
+            if killed_at.is_none() && group.under_oom() {
                 tracing::debug!(
-                    "the kernel's OOM killer struck in the sandbox: killing the rest of it"
+                    "the sandbox's memory group is out of memory: killing the whole sandbox"
                 );
                 supervised.oom_killed = true;
+                group.record_oom_kill();
                 signal_sandbox(&sandbox, bounds, Signal::SIGKILL);
                 killed_at = Some(now);
             }
