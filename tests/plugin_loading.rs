@@ -137,7 +137,12 @@ fn policy_aborts_a_kind_it_does_not_tolerate() {
         line.contains("unshare(CLONE_NEWNET) failed with EPERM"),
         "{line}"
     );
-    assert!(line.ends_with("aborted by plugin:policy@0.1.0"), "{line}");
+    assert!(
+        line.ends_with(
+            "aborted by plugin:policy@0.1.0: the policy tolerates nothing for network-namespace"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -283,7 +288,7 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
             PLUGIN_LOAD,
-            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.1 (plugin ABI 0.1.0) and loads plugins built for 0.1.x"),
+            format!("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api {} (plugin ABI 0.1.0) and loads plugins built for 0.1.x", sandbox_tests::plugin_api_version()),
         ),
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-layout"))],
@@ -294,6 +299,11 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-layout"))],
             PLUGIN_LOAD,
             s("exports sandbox_handler_ext_v1 with an incompatible layout"),
+        ),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-header"))],
+            PLUGIN_LOAD,
+            s("could not be initialised as a sandbox-supervisor plugin: its extension sandbox_handler_ext_v1: its header is 64 bytes, not the frozen extension header's 56"),
         ),
         (vec![s("--handler-plugin"), p(&group_writable)], PLUGIN_LOAD, s("has mode 0775; it must not be group- or world-writable")),
         (vec![s("--handler-plugin"), p(&world_writable)], PLUGIN_LOAD, s("has mode 0757; it must not be group- or world-writable")),

@@ -54,16 +54,18 @@
 //! export_plugin!(OnlyNetns);
 //! ```
 //!
-//! with this in the plugin's `Cargo.toml` (a path into a checkout of the sandbox-supervisor
-//! repository, or a git dependency on its `sandbox-plugin-api-v0.1.1` tag; once published,
-//! `sandbox-plugin-api = "0.1.1"`):
+//! with this in the plugin's `Cargo.toml`: a git dependency on a release tag of the
+//! sandbox-supervisor repository (or `path = ".../sandbox-supervisor/plugin-api"` into a
+//! checkout). The crate is not on the public registry: never add a bare `version`, which
+//! `cargo package` would resolve there (docs/plugin-authors.md says how to package a plugin
+//! crate):
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! sandbox-plugin-api = { path = "../sandbox-supervisor/plugin-api", version = "0.1.1" }
+//! sandbox-plugin-api = { git = "https://github.com/sandbox-supervisor/sandbox-supervisor", tag = "sandbox-plugin-api-v0.1.1" }
 //! serde_json = "1"
 //! ```
 //!
@@ -102,7 +104,7 @@
 
 use std::fmt;
 
-/// This crate's version (`0.1.1`), which a plugin reports to the supervisor through extension v1.
+/// This crate's version (`0.1.2`), which a plugin reports to the supervisor through extension v1.
 /// It is not what abi_stable compares: that is [`ffi::ABI_VERSION`].
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -369,6 +371,13 @@ pub struct FailureReport {
 ///
 /// Every field is a best-effort observation, not proof: an outer runtime can hide or fake any of
 /// them. Non-exhaustive: later versions may add fields.
+///
+/// It crosses the boundary as a JSON object whose keys are pinned: [`FailureContext::KEYS`] lists
+/// them with the release that added each, the JSON Schema of every release is in the
+/// repository (`plugin-api/context-schema/`), and keys are only ever added, never renamed,
+/// retyped or removed. The glue parses each key on its own ([`FailureContext::from_json`]): a key
+/// that is absent or does not parse keeps its default and is listed in
+/// [`missing`](Self::missing), while the others keep the values the supervisor sent.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -393,9 +402,87 @@ pub struct FailureContext {
     /// `supervisor_version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_api_version: Option<String>,
+    /// The keys of [`KEYS`](Self::KEYS) that the JSON this context was parsed from lacked or
+    /// had in a form that does not parse (empty for a context built in-process). Never sent.
+    #[serde(skip)]
+    missing: Vec<&'static str>,
+}
+
+/// Parses `key` of `object` as `T`; `None` (and `key` recorded as missing) when it is absent or
+/// does not parse.
+fn context_key<T: serde::de::DeserializeOwned>(
+    object: &serde_json::Map<String, serde_json::Value>,
+    key: &'static str,
+    missing: &mut Vec<&'static str>,
+) -> Option<T> {
+    let parsed = object.get(key).and_then(|value| T::deserialize(value).ok());
+    if parsed.is_none() {
+        missing.push(key);
+    }
+    parsed
 }
 
 impl FailureContext {
+    /// Every key of the context's JSON this version knows, with the sandbox-plugin-api release
+    /// that added it. Keys are only ever appended.
+    pub const KEYS: [(&'static str, &'static str); 7] = [
+        ("gvisor", "0.1.0"),
+        ("container", "0.1.0"),
+        ("threads", "0.1.0"),
+        ("effective_capabilities", "0.1.0"),
+        ("uid", "0.1.0"),
+        ("supervisor_version", "0.1.1"),
+        ("plugin_api_version", "0.1.1"),
+    ];
+
+    /// The context in a report's JSON, parsed key by key: a key that is absent, or whose value
+    /// does not parse as its documented type, keeps its default and is listed in
+    /// [`missing`](Self::missing); every other key keeps the value the supervisor sent. A text
+    /// that is not a JSON object gives the default context with every key missing. Unknown keys
+    /// (added by a later supervisor) are ignored.
+    pub fn from_json(text: &str) -> FailureContext {
+        let mut missing = Vec::new();
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).unwrap_or_default();
+        let mut context = FailureContext::default();
+        if let Some(gvisor) = context_key(&object, "gvisor", &mut missing) {
+            context.gvisor = gvisor;
+        }
+        if let Some(container) = context_key(&object, "container", &mut missing) {
+            context.container = container;
+        }
+        if let Some(threads) = context_key(&object, "threads", &mut missing) {
+            context.threads = threads;
+        }
+        if let Some(capabilities) = context_key(&object, "effective_capabilities", &mut missing) {
+            context.effective_capabilities = capabilities;
+        }
+        if let Some(uid) = context_key(&object, "uid", &mut missing) {
+            context.uid = uid;
+        }
+        if let Some(version) = context_key(&object, "supervisor_version", &mut missing) {
+            context.supervisor_version = version;
+        }
+        if let Some(version) = context_key(&object, "plugin_api_version", &mut missing) {
+            context.plugin_api_version = version;
+        }
+        context.missing = missing;
+        context
+    }
+
+    /// The keys the supervisor's JSON lacked or sent in a form that does not parse: their fields
+    /// hold defaults, not observations. A supervisor older than the key's release (see
+    /// [`KEYS`](Self::KEYS)) does not send it. Decide as if that clue were unknown; never read a
+    /// default as "no capabilities" or "uid 0".
+    pub fn missing(&self) -> &[&'static str] {
+        &self.missing
+    }
+
+    /// True when `key` was missing from the supervisor's JSON (see [`missing`](Self::missing)).
+    pub fn is_missing(&self, key: &str) -> bool {
+        self.missing.contains(&key)
+    }
+
     /// The same context with `gvisor` set (for a plugin's unit tests: the type is
     /// non-exhaustive, so it cannot be built with a struct literal outside this crate).
     pub fn with_gvisor(mut self, gvisor: bool) -> Self {
@@ -589,5 +676,54 @@ mod tests {
         assert_eq!(errno_name(1), "EPERM");
         assert_eq!(errno_name(38), "ENOSYS");
         assert_eq!(errno_name(4242), "errno 4242");
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::FailureContext;
+
+    const SENT: &str = r#"{"gvisor":true,"container":"/.dockerenv","threads":1,"effective_capabilities":8192,"uid":65534,"supervisor_version":"0.1.0","plugin_api_version":"0.1.2"}"#;
+
+    #[test]
+    fn every_key_parses_on_its_own() {
+        let context = FailureContext::from_json(SENT);
+        assert!(context.missing().is_empty());
+        assert!(context.gvisor);
+        assert_eq!(context.container.as_deref(), Some("/.dockerenv"));
+        assert_eq!(context.effective_capabilities, 8192);
+        assert_eq!(context.uid, 65534);
+        assert_eq!(context.plugin_api_version.as_deref(), Some("0.1.2"));
+        // Serialised again, it is the same JSON: `missing` is never sent.
+        assert_eq!(serde_json::to_string(&context).unwrap(), SENT);
+    }
+
+    #[test]
+    fn a_key_of_another_shape_is_missing_and_the_others_keep_their_values() {
+        let sent = SENT.replace(r#""threads":1"#, r#""threads":"1""#).replace(
+            r#""container":"/.dockerenv""#,
+            r#""container":["/.dockerenv"]"#,
+        );
+        let context = FailureContext::from_json(&sent);
+        assert_eq!(context.missing(), ["container", "threads"]);
+        assert!(context.is_missing("threads"));
+        assert_eq!(context.container, None);
+        assert!(context.gvisor);
+        assert_eq!(context.uid, 65534);
+        assert_eq!(context.effective_capabilities, 8192);
+    }
+
+    #[test]
+    fn an_old_supervisor_lacks_the_later_keys_and_null_is_a_value() {
+        let context = FailureContext::from_json(
+            r#"{"gvisor":false,"container":null,"threads":1,"effective_capabilities":0,"uid":0}"#,
+        );
+        assert_eq!(
+            context.missing(),
+            ["supervisor_version", "plugin_api_version"]
+        );
+        assert!(!context.is_missing("container"));
+        let context = FailureContext::from_json("not json");
+        assert_eq!(context.missing().len(), FailureContext::KEYS.len());
     }
 }

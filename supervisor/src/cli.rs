@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::report::ReportSink;
-use crate::run::RunOptions;
-use crate::step::Step;
+use crate::options::RunOptions;
+use crate::record::ReportSink;
+use crate::steps::Step;
 
 /// Run COMMAND in a sandbox: its own network, PID, IPC and mount namespaces with a fresh /proc, a new
 /// session, no capabilities, a verified privilege drop and a seccomp filter.
@@ -20,7 +20,8 @@ use crate::step::Step;
 #[derive(Debug, Parser)]
 #[command(
     name = "sandbox-supervisor",
-    version,
+    version = crate::version::SUPERVISOR,
+    long_version = crate::version::long(),
     subcommand_negates_reqs = true,
     after_long_help = crate::exit::exit_status_help()
 )]
@@ -59,12 +60,12 @@ pub struct HandlerArgs {
     pub handler_config: Option<PathBuf>,
 
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
-    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256, global = true)]
+    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::handler::plugin::parse_sha256, global = true)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
 
     /// Deadline for the plugin to load (constructors, init, tolerates) and for each of its
     /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
-    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::plugin::parse_timeout, global = true)]
+    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::handler::plugin::parse_timeout, global = true)]
     pub handler_timeout: Option<std::time::Duration>,
 }
 
@@ -139,32 +140,32 @@ pub struct BootArgs {
     /// Bound the sandbox to N processes and threads (its control group's pids.max). Default:
     /// 1024, applied when the supervisor can make a group (otherwise a WARN says which limits
     /// apply); given explicitly, a refusal to set it goes to the failure handler.
-    #[arg(long, value_name = "N", value_parser = crate::cgroup::parse_pids, global = true)]
+    #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_pids, global = true)]
     pub pids_max: Option<u64>,
 
     /// Bound the sandbox's memory (bytes, or with K, M, G, T): no swap, and the whole sandbox is
     /// killed together when the kernel's OOM killer strikes; reported as oom-killed.
-    #[arg(long, value_name = "SIZE", value_parser = crate::cgroup::parse_size, global = true)]
+    #[arg(long, value_name = "SIZE", value_parser = crate::steps::cgroup::parse_size, global = true)]
     pub memory_max: Option<u64>,
 
     /// Bound the sandbox's CPU time to N CPUs (a fraction allowed: 0.5), per 100 ms period.
-    #[arg(long, value_name = "N", value_parser = crate::cgroup::parse_cpus, global = true)]
+    #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_cpus, global = true)]
     pub cpus: Option<f64>,
 
     /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
     /// cpu, fsize, ...; a number or "unlimited"); never raised above the caller's. Defaults:
     /// core=0, nofile at most 4096. Repeatable.
-    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::rlimit::parse, global = true)]
-    pub rlimit: Vec<crate::rlimit::Request>,
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::steps::rlimits::parse, global = true)]
+    pub rlimit: Vec<crate::steps::rlimits::Request>,
 
     /// Stop the workload after DURATION of wall clock from its release (500ms, 30s, 5m, 1h; a bare
     /// number is seconds): SIGTERM to the whole sandbox, SIGKILL after --kill-after; exit 124.
-    #[arg(long, value_name = "DURATION", value_parser = crate::supervise::parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sandbox::supervise::parse_duration, global = true)]
     pub timeout: Option<std::time::Duration>,
 
     /// After a SIGTERM (from --timeout, or a TERM, INT or HUP the supervisor forwards), SIGKILL
     /// the whole sandbox when it has not ended within DURATION. Default: 5s.
-    #[arg(long, value_name = "DURATION", value_parser = crate::supervise::parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::sandbox::supervise::parse_duration, global = true)]
     pub kill_after: Option<std::time::Duration>,
 }
 
@@ -188,7 +189,9 @@ pub enum Command {
     /// Exits 0 when a run would boot, else with the code the run would stop with.
     Probe(ProbeArgs),
     /// Ask a plugin about made-up refusals (KIND=ERRNO) with a made-up context, without root and
-    /// without hardening anything, and print its decisions. For plugin authors' tests.
+    /// without hardening anything, and print its decisions. For plugin authors' tests. Exits 0
+    /// when the plugin answered every refusal (whatever it decided), 119 when it failed on one
+    /// (panic, missed deadline, bad or undeclared verdict), as a run would.
     Simulate(SimulateArgs),
 }
 
@@ -214,8 +217,11 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     /// The library's view of these flags and the handler flags; `None` without
     /// `--handler-plugin`, which `simulate` needs.
-    pub fn options(&self, handler: &HandlerArgs) -> Option<crate::simulate::SimulateOptions> {
-        Some(crate::simulate::SimulateOptions {
+    pub fn options(
+        &self,
+        handler: &HandlerArgs,
+    ) -> Option<crate::handler::simulate::SimulateOptions> {
+        Some(crate::handler::simulate::SimulateOptions {
             handler_plugin: handler.handler_plugin.clone()?,
             handler_config: handler.handler_config.clone(),
             handler_plugin_sha256: handler.handler_plugin_sha256,
@@ -260,13 +266,14 @@ fn parse_disabled_step(text: &str) -> Result<Step, String> {
 }
 
 fn parse_capability(text: &str) -> Result<u32, String> {
-    let cap = crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))?;
-    if crate::caps::ADDABLE.contains(&cap) {
+    let cap = crate::steps::capabilities::by_name(text)
+        .ok_or_else(|| format!("unknown capability {text:?}"))?;
+    if crate::steps::capabilities::ADDABLE.contains(&cap) {
         Ok(cap)
     } else {
         Err(format!(
             "{text} would give the workload a way to the host's files, ids, devices or kernel (it shares the host's file system); only {} may be added",
-            crate::caps::ADDABLE.map(|cap| crate::caps::NAMES[cap as usize]).join(", ")
+            crate::steps::capabilities::ADDABLE.map(|cap| crate::steps::capabilities::NAMES[cap as usize]).join(", ")
         ))
     }
 }
@@ -303,7 +310,7 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     // SAFETY: F_GETFD just succeeded on `fd`, so it is open, and nothing closes it while this
     // borrow (which ends in this function) lives: the process is single-threaded while parsing.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    crate::report::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
+    crate::record::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
     Ok(fd)
 }
 
@@ -422,7 +429,7 @@ impl Cli {
             report,
             report_argv: boot.report_argv,
             findings,
-            limits: crate::cgroup::Limits {
+            limits: crate::steps::cgroup::Limits {
                 pids_max: boot.pids_max,
                 memory_max: boot.memory_max,
                 cpus: boot.cpus,
