@@ -517,9 +517,9 @@ mod tests {
         assert_eq!(
             sys.calls,
             [
-                "spawn without [\"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
             ]
         );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 2);

@@ -226,20 +226,15 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
             return Ok(finish(supervised, bounds));
         }
         // Sleep until a signal, or the next moment something is due.
-        let mut wake: Option<Instant> = None;
-        let mut due = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
-        if let Some(deadline) = deadline.filter(|_| !supervised.timed_out) {
-            due(deadline);
-        }
-        if let Some(at) = kill_at.filter(|_| killed_at.is_none()) {
-            due(at);
-        }
-        if let Some(at) = killed_at {
-            due(at + REAP_GRACE);
-        }
-        if v1_memory.is_some() && killed_at.is_none() {
-            due(now + OOM_POLL);
-        }
+        let wake = [
+            deadline.filter(|_| !supervised.timed_out),
+            kill_at.filter(|_| killed_at.is_none()),
+            killed_at.map(|at| at + REAP_GRACE),
+            (v1_memory.is_some() && killed_at.is_none()).then(|| now + OOM_POLL),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let signal = match wait_signal(&signals, wake.map(|at| at.saturating_duration_since(now)))?
         {
             Some(signal) => signal,
