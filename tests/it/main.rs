@@ -14,6 +14,7 @@
 //! supervisor's death, a stop seen within 300 ms) would make them flaky, and it is the one test a
 //! contributor runs alone (`cargo test -p sandbox-tests --test package`).
 
+mod bounds;
 mod c_plugin;
 mod capabilities;
 mod compatibility;
