@@ -252,6 +252,7 @@ mod tests {
     use nix::sys::signal::SigSet;
 
     use super::*;
+    use crate::exit::ExitCode;
     use crate::handler::{
         FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, StrictHandler,
         Verdict,
@@ -424,7 +425,7 @@ mod tests {
             let route = network_namespace(&options, &mut sys, &mut driver, &mut report).unwrap();
             assert_eq!(route, Route::Direct);
             assert_eq!(sys.calls, ["unshare(CLONE_NEWNET)"], "root {root} {errno}");
-            assert_eq!(driver.would_exit, Some(crate::exit::REFUSED_STRICT));
+            assert_eq!(driver.would_exit, Some(ExitCode::RefusedStrict.code()));
             assert_eq!(
                 report.step(Step::NetworkNamespace).decision,
                 Decision::Aborted
@@ -479,7 +480,7 @@ mod tests {
         };
         let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
             .unwrap_err();
-        assert_eq!(err.exit_code(), crate::exit::VERIFICATION);
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
         assert_eq!(err.unverified_step(), Some(Step::NetworkNamespace));
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
     }
@@ -551,7 +552,7 @@ mod tests {
         let signals = crate::sandbox::signal_fd().unwrap();
         let _ = spawn_until_ready(&mut plan, &mut sys, &mut driver, &mut report, &signals);
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
-        assert_eq!(driver.would_exit, Some(crate::exit::INTERNAL));
+        assert_eq!(driver.would_exit, Some(ExitCode::Internal.code()));
         assert_eq!(
             report.step(Step::PidNamespace).decider,
             Some(Decider::OutOfResources)

@@ -137,7 +137,7 @@ impl Supervised {
     /// The supervisor's exit code: 124 after a timeout, else the workload's.
     pub fn exit_code(&self) -> i32 {
         if self.timed_out {
-            crate::exit::TIMED_OUT
+            crate::exit::ExitCode::TimedOut.code()
         } else {
             self.ended.exit_code()
         }
