@@ -17,6 +17,11 @@
 //! 4. Everything the sandbox reported is verified from the paused workload's `/proc` entries.
 //! 5. The supervisor's own prelude, last: it denies `mount`, which step 3 needs, and the workload
 //!    must not inherit it (its filter is a superset, and each inherited program costs every call).
+//! 6. After the workload is reaped (or the boot stopped), the teardown: the steps that clean up
+//!    do, in reverse order, and add to the final record ([`teardown()`]).
+//!
+//! The kernel is reached through [`Syscalls`] ([`Linux`] in a run, a recording fake in the unit
+//! tests below), so the decisions above are tested without root.
 
 pub(crate) mod bounds;
 mod driver;
