@@ -73,7 +73,7 @@
 //! # Rules the supervisor enforces on every plugin
 //!
 //! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
-//!   mount) and the two seccomp filters. The new session, the capability drop and the privilege
+//!   mount), the two seccomp filters, the filesystem view and Landlock. The new session, the capability drop and the privilege
 //!   drop are always fatal and never reach a plugin.
 //! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The
 //!   supervisor prints it before any hardening and treats a `Tolerate` for an undeclared kind as a
@@ -140,17 +140,27 @@ pub enum SandboxFailureKind {
     /// the workload would see the host's `/proc`, through which it could read and write the
     /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
+    /// The filesystem view (a read-only host or a minimal root, private tmpfs scratch space, a
+    /// minimal `/dev`, masked `/proc` and `/sys` paths, `pivot_root`) was refused: the workload
+    /// would see and write the host's files, reach its Unix sockets and devices (since 0.1.2).
+    FilesystemView,
+    /// Landlock (`landlock_create_ruleset`, `landlock_add_rule` or `landlock_restrict_self`) was
+    /// refused: no kernel rule bounds the files the workload may write or execute, nor the
+    /// abstract sockets and processes it may reach (since 0.1.2).
+    Landlock,
 }
 
 impl SandboxFailureKind {
     /// Every kind this version of the crate knows, in code order (codes are appended, never
     /// reused).
-    pub const ALL: [SandboxFailureKind; 5] = [
+    pub const ALL: [SandboxFailureKind; 7] = [
         SandboxFailureKind::NetworkNamespace,
         SandboxFailureKind::SupervisorSeccomp,
         SandboxFailureKind::WorkloadSeccomp,
         SandboxFailureKind::PidNamespace,
         SandboxFailureKind::MountNamespace,
+        SandboxFailureKind::FilesystemView,
+        SandboxFailureKind::Landlock,
     ];
 
     /// The stable integer that represents this kind across the ABI.
@@ -161,6 +171,8 @@ impl SandboxFailureKind {
             SandboxFailureKind::WorkloadSeccomp => 3,
             SandboxFailureKind::PidNamespace => 4,
             SandboxFailureKind::MountNamespace => 5,
+            SandboxFailureKind::FilesystemView => 6,
+            SandboxFailureKind::Landlock => 7,
         }
     }
 
@@ -172,6 +184,8 @@ impl SandboxFailureKind {
             3 => Some(SandboxFailureKind::WorkloadSeccomp),
             4 => Some(SandboxFailureKind::PidNamespace),
             5 => Some(SandboxFailureKind::MountNamespace),
+            6 => Some(SandboxFailureKind::FilesystemView),
+            7 => Some(SandboxFailureKind::Landlock),
             _ => None,
         }
     }
@@ -184,6 +198,8 @@ impl SandboxFailureKind {
             SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
             SandboxFailureKind::PidNamespace => "pid-namespace",
             SandboxFailureKind::MountNamespace => "mount-namespace",
+            SandboxFailureKind::FilesystemView => "filesystem-view",
+            SandboxFailureKind::Landlock => "landlock",
         }
     }
 
@@ -195,6 +211,7 @@ impl SandboxFailureKind {
             | SandboxFailureKind::SupervisorSeccomp
             | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
             SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
+            SandboxFailureKind::FilesystemView | SandboxFailureKind::Landlock => "0.1.2",
         }
     }
 
@@ -220,6 +237,12 @@ impl SandboxFailureKind {
             }
             SandboxFailureKind::MountNamespace => {
                 "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
+            }
+            SandboxFailureKind::FilesystemView => {
+                "the workload sees the host's filesystem: it can write every host file its uid may write, share /tmp with other processes, reach host Unix sockets and devices, and execute what it writes"
+            }
+            SandboxFailureKind::Landlock => {
+                "no Landlock domain bounds the workload: only the mount view (if any) limits the files it may write or execute, and it may reach abstract Unix sockets and signal processes outside the sandbox"
             }
         }
     }
@@ -490,7 +513,7 @@ mod tests {
             assert_eq!(SandboxFailureKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
-        assert_eq!(SandboxFailureKind::from_code(6), None);
+        assert_eq!(SandboxFailureKind::from_code(8), None);
     }
 
     #[test]

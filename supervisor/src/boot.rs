@@ -24,7 +24,7 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::SignalFd;
 
-use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler};
+use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler, SandboxFailureKind};
 use crate::identity::Identity;
 use crate::netns::NetnsError;
 use crate::procfs::{self, Process, Status};
@@ -297,6 +297,29 @@ pub(crate) fn prepare(
         },
     );
     plan.fresh_sys(privileged || keep != 0);
+    // The filesystem view: the operator's paths are checked here, before any step.
+    plan.set_view(crate::view::View::prepare(
+        &options.view,
+        privileged || keep != 0,
+    )?);
+    // uid 0 (or a kept capability) is contained only by a view: never without one.
+    if let Some(why) = without_view(options) {
+        let root = plan.identity().is_some_and(|identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        });
+        if root || keep != 0 {
+            return Err(SupervisorError::RootWithoutView {
+                what: if root {
+                    "as uid 0 or gid 0"
+                } else {
+                    "with kept capabilities"
+                },
+                why,
+            });
+        }
+    }
     if keep != 0 {
         tracing::warn!(
             capabilities = ?crate::caps::names(keep),
@@ -312,6 +335,44 @@ pub(crate) fn prepare(
         env_names,
         caller_groups,
     })
+}
+
+/// Why the operator's options leave no filesystem view, if they do.
+fn without_view(options: &RunOptions) -> Option<String> {
+    if options.view.mode == crate::view::FsMode::HostRw {
+        return Some("--fs host-rw".to_owned());
+    }
+    [Step::MountNamespace, Step::FilesystemView]
+        .into_iter()
+        .find(|step| options.disabled_steps.contains(step))
+        .map(|step| format!("--disable-step {step}"))
+}
+
+/// Builds the Landlock ruleset for the view the plan will build (or for the host's paths when
+/// it builds none). A refusal is decided by the driver; a path that cannot be opened is the
+/// operator's error.
+fn prepare_landlock(
+    options: &RunOptions,
+    plan: &mut Plan,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    let view = plan.view().filter(|_| plan.performs(Step::FilesystemView));
+    match crate::landlock::prepare(&options.view, view) {
+        Ok(prepared) => plan.set_landlock(Some(prepared)),
+        Err(crate::landlock::LandlockError::Refused(call, errno)) => {
+            plan.set_landlock(None);
+            let refusal = Refusal {
+                step: Step::Landlock,
+                call: Call::Landlock(call),
+                errno,
+            };
+            driver.refused(refusal, None, report)?;
+            plan.skip(Step::Landlock);
+        }
+        Err(err) => return Err(SupervisorError::Landlock(err)),
+    }
+    Ok(())
 }
 
 /// Returns `Err` when a signal asked the supervisor to stop.
@@ -339,6 +400,15 @@ pub(crate) fn boot(
         prepared.plan.skip(step);
     }
 
+    if options.view.mode == crate::view::FsMode::HostRw
+        && !options.disabled_steps.contains(&Step::FilesystemView)
+    {
+        let lost = SandboxFailureKind::FilesystemView.lost_protection();
+        tracing::warn!(step = %Step::FilesystemView, decision = "disabled-by-operator", decider = "operator", "hardening step given up by the operator (--fs host-rw): {lost}");
+        report.disabled(Step::FilesystemView);
+        report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+    }
+
     // 2. The network namespace.
     check_signals(signals)?;
     let mut route = Route::Direct;
@@ -362,6 +432,11 @@ pub(crate) fn boot(
         }
     }
 
+    // The Landlock ruleset, in the parent (only restrict_self happens in the workload).
+    if !options.disabled_steps.contains(&Step::Landlock) {
+        prepare_landlock(options, &mut prepared.plan, driver, report)?;
+    }
+
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
     let paused = loop {
@@ -382,9 +457,37 @@ pub(crate) fn boot(
             Spawned::Refused(refusal) => {
                 driver.refused(refusal, None, report)?;
                 prepared.plan.skip(refusal.step);
+                // Without the view, Landlock's rules are the host's paths.
+                if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
+                    && prepared.plan.landlock().is_some()
+                {
+                    prepare_landlock(options, &mut prepared.plan, driver, report)?;
+                }
             }
         }
     };
+    view_lost_with_mount_namespace(&prepared.plan, report);
+    if prepared.plan.view().is_some() && !prepared.plan.performs(Step::FilesystemView) {
+        let root = prepared.plan.identity().is_some_and(|identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        });
+        if root || prepared.plan.kept_capabilities() != 0 {
+            return Err(SupervisorError::RootWithoutView {
+                what: if root {
+                    "as uid 0 or gid 0"
+                } else {
+                    "with kept capabilities"
+                },
+                why: format!(
+                    "{} was {}",
+                    Step::FilesystemView,
+                    report.get(Step::FilesystemView).decision.name()
+                ),
+            });
+        }
+    }
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
@@ -401,6 +504,30 @@ pub(crate) fn boot(
         }
     }
     Ok(paused)
+}
+
+/// The view requires the mount namespace: when that was tolerated or disabled, the view is
+/// recorded (and logged) as lost with it.
+fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport) {
+    if plan.view().is_none()
+        || plan.performs(Step::MountNamespace)
+        || report.get(Step::FilesystemView).decision != Decision::NotReached
+    {
+        return;
+    }
+    let mount = report.get(Step::MountNamespace).clone();
+    let lost = SandboxFailureKind::FilesystemView.lost_protection();
+    tracing::warn!(step = %Step::FilesystemView, decision = mount.decision.name(), "{} lost with {} ({}), which it requires: {lost}", Step::FilesystemView, Step::MountNamespace, mount.decision.name());
+    let record = report.step(Step::FilesystemView);
+    record.decision = mount.decision;
+    record.requested = mount.requested;
+    record.decider = mount.decider;
+    record.reason = Some(format!(
+        "requires {}, which was {}",
+        Step::MountNamespace,
+        mount.decision.name()
+    ));
+    record.missing_protection = Some(lost);
 }
 
 /// Step 2, with the user-namespace route. Returns the route the namespaces took.
@@ -604,6 +731,18 @@ fn verify_sandbox(
         report.step(Step::MountNamespace).verified = evidence;
     }
 
+    // The filesystem view: the root, every mount read-only but the declared places, noexec
+    // scratch space, no shared propagation, the masks, no host socket.
+    if let Some(view) = plan.view().filter(|_| plan.performs(Step::FilesystemView)) {
+        match view.verify(workload.as_raw()) {
+            Ok(evidence) => {
+                report.enforced(Step::FilesystemView, Evidence::FilesystemView(evidence));
+                report.step(Step::FilesystemView).route = Some(route);
+            }
+            Err(detail) => return Err(unverified(Step::FilesystemView, detail)),
+        }
+    }
+
     // Session.
     let (session, tty_nr) = procfs::session(child)?;
     let evidence = Evidence::Session { session, tty_nr };
@@ -730,6 +869,27 @@ fn verify_sandbox(
         report.enforced(Step::NoNewPrivs, evidence);
     } else {
         report.step(Step::NoNewPrivs).verified = evidence;
+    }
+
+    // Landlock: the status the crate's restrict_self returned in the workload.
+    if let Some(landlock) = plan.landlock().filter(|_| plan.performs(Step::Landlock)) {
+        let code = paused.landlock_status();
+        let evidence = Evidence::Landlock {
+            status: crate::landlock::status_name(code),
+            kernel_abi: landlock.kernel_abi,
+            requested_abi: crate::landlock::TARGET as i32,
+            handled: landlock.handled.clone(),
+            not_handled: landlock.not_handled.clone(),
+            scopes: landlock.scopes.clone(),
+            host_rules: landlock.parent_rules,
+        };
+        if !matches!(code, 1 | 2) {
+            return Err(unverified(
+                Step::Landlock,
+                format!("landlock_restrict_self left the workload {evidence:?}"),
+            ));
+        }
+        report.enforced(Step::Landlock, evidence);
     }
 
     // The workload filter, verified by counting: an outer runtime can answer seccomp() with 0

@@ -39,6 +39,7 @@ pub mod failure;
 pub mod findings;
 pub mod identity;
 pub mod input;
+pub mod landlock;
 pub mod netns;
 pub mod plugin;
 pub mod probe;
@@ -51,6 +52,7 @@ pub mod spawn;
 pub mod step;
 pub mod supervise;
 pub mod userns;
+pub mod view;
 
 pub use failure::{
     failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,

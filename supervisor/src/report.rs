@@ -502,6 +502,25 @@ pub enum Evidence {
         /// `Seccomp_filters` before the step.
         seccomp_filters_before: Option<u64>,
     },
+    /// The filesystem view, re-read from the workload's mountinfo and root.
+    FilesystemView(crate::view::ViewEvidence),
+    /// The Landlock domain, as the crate's `restrict_self` reported it.
+    Landlock {
+        /// The crate's `RulesetStatus`: `fully-enforced`, `partially-enforced` or `not-enforced`.
+        status: &'static str,
+        /// The running kernel's Landlock ABI.
+        kernel_abi: i32,
+        /// The ABI the supervisor asks for (the crate's newest).
+        requested_abi: i32,
+        /// The filesystem access rights the kernel handles.
+        handled: Vec<String>,
+        /// Rights of the requested ABI the kernel does not handle (why a status is partial).
+        not_handled: Vec<String>,
+        /// The scopes handled (`abstract-unix-socket`, `signal`).
+        scopes: Vec<&'static str>,
+        /// Rules added from the host's paths by the supervisor.
+        host_rules: usize,
+    },
 }
 
 /// Capability sets by name.

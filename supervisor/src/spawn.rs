@@ -131,6 +131,8 @@ pub struct Plan {
     cwd: Option<CString>,
     fresh_sys: bool,
     mask: SigSet,
+    view: Option<crate::view::View>,
+    landlock: Option<crate::landlock::Prepared>,
 }
 
 impl Plan {
@@ -163,6 +165,8 @@ impl Plan {
                 .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
             fresh_sys: false,
             mask,
+            view: None,
+            landlock: None,
         })
     }
 
@@ -193,6 +197,11 @@ impl Plan {
             && match step {
                 Step::PrivilegeDrop => self.identity.is_some(),
                 Step::WorkloadSeccomp => self.filter.is_some(),
+                // The view is built in the mount namespace: it is lost with it.
+                Step::FilesystemView => {
+                    self.view.is_some() && !self.skipped[Step::MountNamespace as usize]
+                }
+                Step::Landlock => self.landlock.is_some(),
                 _ => true,
             }
     }
@@ -202,6 +211,26 @@ impl Plan {
     /// systems below it are the host's.
     pub fn fresh_sys(&mut self, needed: bool) {
         self.fresh_sys = needed;
+    }
+
+    /// The filesystem view the init builds (`None`: no view, `--fs host-rw`).
+    pub fn set_view(&mut self, view: Option<crate::view::View>) {
+        self.view = view;
+    }
+
+    /// The filesystem view, if one is planned.
+    pub fn view(&self) -> Option<&crate::view::View> {
+        self.view.as_ref()
+    }
+
+    /// The Landlock ruleset the workload restricts itself with.
+    pub fn set_landlock(&mut self, landlock: Option<crate::landlock::Prepared>) {
+        self.landlock = landlock;
+    }
+
+    /// The Landlock ruleset, if one is planned.
+    pub fn landlock(&self) -> Option<&crate::landlock::Prepared> {
+        self.landlock.as_ref()
     }
 
     /// Capabilities the workload keeps (`--cap-add`), as a mask.
@@ -278,6 +307,7 @@ pub struct Paused {
     init: Pid,
     workload: Pid,
     own_pid: Pid,
+    landlock: u8,
     channel: OwnedFd,
     go: Option<OwnedFd>,
     ended: Option<OwnedFd>,
@@ -314,6 +344,12 @@ impl Paused {
     /// init, when it has one).
     pub fn own_pid(&self) -> Pid {
         self.own_pid
+    }
+
+    /// The Landlock status the workload's `restrict_self` returned, as a code
+    /// ([`crate::landlock::status_name`]).
+    pub fn landlock_status(&self) -> u8 {
+        self.landlock
     }
 
     /// The init's pid.
@@ -386,6 +422,7 @@ enum Message {
     Ready {
         pid: Option<Pid>,
         own_pid: i32,
+        landlock: u8,
     },
     ExecFailed {
         errno: Errno,
@@ -423,6 +460,8 @@ fn call_code(call: Call) -> (u8, u8) {
         Call::MountShm => (23, 0),
         Call::MountSys => (24, 0),
         Call::VerifyNoNewPrivs => (25, 0),
+        Call::View(call) => (26, call as u8),
+        Call::Landlock(call) => (27, call as u8),
     }
 }
 
@@ -453,6 +492,8 @@ fn call_from_code(code: u8, detail: u8) -> Option<Call> {
         23 => Call::MountShm,
         24 => Call::MountSys,
         25 => Call::VerifyNoNewPrivs,
+        26 => Call::View(*crate::view::ViewCall::ALL.get(detail as usize)?),
+        27 => Call::Landlock(*crate::landlock::LandlockCall::ALL.get(detail as usize)?),
         _ => return None,
     })
 }
@@ -481,6 +522,7 @@ fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
             return Some(Message::Ready {
                 pid,
                 own_pid: errno as i32,
+                landlock: message[1],
             })
         }
         EXEC_FAILED_MESSAGE => return Some(Message::ExecFailed { errno }),
@@ -688,7 +730,11 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
         }
     };
     match message {
-        Some(Message::Ready { pid, own_pid }) => {
+        Some(Message::Ready {
+            pid,
+            own_pid,
+            landlock,
+        }) => {
             let Some(workload) = pid
                 .filter(|pid| pid.as_raw() > 0)
                 .or_else(|| only_child(init))
@@ -700,6 +746,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
                 init,
                 workload,
                 own_pid: Pid::from_raw(own_pid),
+                landlock,
                 channel,
                 go: Some(go_write),
                 ended: Some(ended_read),
@@ -795,9 +842,42 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
         // SAFETY: PR_SET_CHILD_SUBREAPER takes integers and changes only the calling process.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
-    if plan.performs(Step::MountNamespace) {
+    if plan.performs(Step::FilesystemView) {
+        if let Err((call, errno)) = private_mounts() {
+            fail(&channel, Step::MountNamespace, call, errno);
+        }
+        let view = plan.view.as_ref().expect("performs checked it");
+        if let Err((charge, call, errno)) = view.apply(plan.performs(Step::PidNamespace)) {
+            use crate::view::{Charge, ViewCall};
+            match (charge, call) {
+                (Charge::View, call) => {
+                    fail(&channel, Step::FilesystemView, Call::View(call), errno)
+                }
+                (Charge::Proc, ViewCall::Open)
+                | (Charge::Proc, ViewCall::OpenTree | ViewCall::SetAttr | ViewCall::MoveMount) => {
+                    fail(
+                        &channel,
+                        Step::MountNamespace,
+                        Call::MountProcReadOnly,
+                        errno,
+                    )
+                }
+                (Charge::Proc, _) => fail(&channel, Step::MountNamespace, Call::MountProc, errno),
+            }
+        }
+    } else if plan.performs(Step::MountNamespace) {
         if let Err((call, errno)) = private_proc(plan.fresh_sys) {
             fail(&channel, Step::MountNamespace, call, errno);
+        }
+    }
+    // Landlock rules for the mounts the view just made (inode-based: only now do they exist).
+    if let Some(landlock) = plan
+        .landlock
+        .as_ref()
+        .filter(|_| plan.performs(Step::Landlock))
+    {
+        if let Err((call, errno)) = landlock.add_init_rules() {
+            fail(&channel, Step::Landlock, Call::Landlock(call), errno);
         }
     }
     // The working directory was resolved in the supervisor's mount tree: a directory under the
@@ -920,10 +1000,9 @@ fn any_mount_shared() -> Result<bool, Errno> {
     Ok(found)
 }
 
-/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
-/// Each call is checked before the next, so that a call answered with 0 without effect never
-/// lets a mount reach the parent's namespace.
-fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+/// A new mount namespace with every mount private. Each call is checked before the next, so that
+/// a call answered with 0 without effect never lets a mount reach the parent's namespace.
+fn private_mounts() -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();
@@ -945,6 +1024,14 @@ fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
         Ok(true) => return Err((Call::VerifyMountsPrivate, Errno::UnknownErrno)),
         Err(errno) => return Err((Call::VerifyMountsPrivate, errno)),
     }
+    Ok(())
+}
+
+/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace
+/// (without a filesystem view).
+fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+    use nix::mount::{mount, MsFlags};
+    private_mounts()?;
     mount(
         Some("proc"),
         "/proc",
@@ -1005,8 +1092,7 @@ fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
 }
 
 /// The parts of the fresh `/proc` the workload may read but never write.
-pub const READ_ONLY_PROC: [&str; 4] =
-    ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+pub const READ_ONLY_PROC: [&str; 5] = crate::view::READ_ONLY_PROC;
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every
 /// child, and return the workload's raw wait status once it has ended.
@@ -1130,6 +1216,20 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
             ));
         }
     }
+    // Landlock needs no_new_privs, and goes before the filter (which denies its calls).
+    let mut landlock_status = 0;
+    if plan.performs(Step::Landlock) {
+        if let Some(landlock) = plan.landlock.as_mut() {
+            use crate::landlock::LandlockCall;
+            landlock_status = landlock.restrict_self().map_err(|errno| {
+                (
+                    Step::Landlock,
+                    Call::Landlock(LandlockCall::RestrictSelf),
+                    errno,
+                )
+            })?;
+        }
+    }
     if let Some(filter) = plan
         .filter
         .as_ref()
@@ -1142,7 +1242,9 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     }
     // Ready: wait, before exec, until the supervisor has verified this process.
     // The workload's pid as it sees it: the supervisor compares it with the pid it sees.
-    if !send(channel, &encode_kind(READY, nix::unistd::getpid().as_raw())) {
+    let mut ready = encode_kind(READY, nix::unistd::getpid().as_raw());
+    ready[1] = landlock_status;
+    if !send(channel, &ready) {
         return Err(Failure::NotReleased);
     }
     let mut byte = [0u8; 1];
@@ -1240,7 +1342,8 @@ mod tests {
             decode(&encode_kind(READY, 2), Some(Pid::from_raw(7))),
             Some(Message::Ready {
                 pid: Some(Pid::from_raw(7)),
-                own_pid: 2
+                own_pid: 2,
+                landlock: 0
             })
         );
     }

@@ -19,6 +19,9 @@ pub enum Step {
     PidNamespace,
     /// The init enters a new mount namespace, makes every mount private and mounts a fresh `/proc`.
     MountNamespace,
+    /// The init builds the workload's filesystem view (a read-only host or a minimal root,
+    /// private scratch space, a minimal `/dev`, masked paths) and `pivot_root`s into it.
+    FilesystemView,
     /// The workload starts a new session: no controlling terminal.
     Session,
     /// The workload drops every capability: bounding, ambient, inheritable, permitted, effective.
@@ -27,6 +30,8 @@ pub enum Step {
     PrivilegeDrop,
     /// The workload sets `PR_SET_NO_NEW_PRIVS`.
     NoNewPrivs,
+    /// The workload enters a Landlock domain mirroring the view.
+    Landlock,
     /// The workload installs its seccomp programs.
     WorkloadSeccomp,
     /// The supervisor installs its own seccomp prelude, once the sandbox exists.
@@ -35,14 +40,16 @@ pub enum Step {
 
 impl Step {
     /// Every step, in boot order.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 11] = [
         Step::NetworkNamespace,
         Step::PidNamespace,
         Step::MountNamespace,
+        Step::FilesystemView,
         Step::Session,
         Step::Capabilities,
         Step::PrivilegeDrop,
         Step::NoNewPrivs,
+        Step::Landlock,
         Step::WorkloadSeccomp,
         Step::SupervisorSeccomp,
     ];
@@ -53,10 +60,12 @@ impl Step {
             Step::NetworkNamespace => "network-namespace",
             Step::PidNamespace => "pid-namespace",
             Step::MountNamespace => "mount-namespace",
+            Step::FilesystemView => "filesystem-view",
             Step::Session => "session",
             Step::Capabilities => "capabilities",
             Step::PrivilegeDrop => "privilege-drop",
             Step::NoNewPrivs => "no-new-privs",
+            Step::Landlock => "landlock",
             Step::WorkloadSeccomp => "workload-seccomp",
             Step::SupervisorSeccomp => "supervisor-seccomp",
         }
@@ -74,6 +83,8 @@ impl Step {
             Step::NetworkNamespace => Some(SandboxFailureKind::NetworkNamespace),
             Step::PidNamespace => Some(SandboxFailureKind::PidNamespace),
             Step::MountNamespace => Some(SandboxFailureKind::MountNamespace),
+            Step::FilesystemView => Some(SandboxFailureKind::FilesystemView),
+            Step::Landlock => Some(SandboxFailureKind::Landlock),
             Step::WorkloadSeccomp => Some(SandboxFailureKind::WorkloadSeccomp),
             Step::SupervisorSeccomp => Some(SandboxFailureKind::SupervisorSeccomp),
             Step::Session | Step::Capabilities | Step::PrivilegeDrop | Step::NoNewPrivs => None,
@@ -93,10 +104,14 @@ impl Step {
             Step::MountNamespace => {
                 "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm"
             }
+            Step::FilesystemView => {
+                "a filesystem view of its own: the host read-only (or a minimal root), private noexec /tmp, /var/tmp, /run and /dev/shm, writable workspaces only where named, a minimal /dev, masked /proc and /sys paths, no host socket"
+            }
             Step::Session => "a new session without a controlling terminal",
             Step::Capabilities => "no capability in any set",
             Step::PrivilegeDrop => "the workload's uid, gid and groups",
             Step::NoNewPrivs => "no_new_privs: exec never grants privileges",
+            Step::Landlock => "a Landlock domain mirroring the view: writes only to the writable places, abstract Unix sockets and signals scoped to the sandbox",
             Step::WorkloadSeccomp => "the workload seccomp filter",
             Step::SupervisorSeccomp => "the supervisor's own seccomp prelude",
         }
@@ -108,6 +123,8 @@ impl Step {
             Step::NetworkNamespace => "enter a new network namespace",
             Step::PidNamespace => "create the sandbox's PID namespace",
             Step::MountNamespace => "give the sandbox a private mount namespace and /proc",
+            Step::FilesystemView => "build the workload's filesystem view",
+            Step::Landlock => "restrict the workload with Landlock",
             Step::Session => "start a new session",
             Step::Capabilities => "drop capabilities",
             Step::PrivilegeDrop => "drop privileges",
@@ -127,6 +144,8 @@ impl Step {
             Step::MountNamespace => {
                 "the kernel refused to give the sandbox a private mount namespace and /proc"
             }
+            Step::FilesystemView => "the kernel refused to build the workload's filesystem view",
+            Step::Landlock => "the kernel refused to restrict the workload with Landlock",
             Step::Session => "the kernel refused a new session for the workload",
             Step::Capabilities => "the kernel refused to drop the workload's capabilities",
             Step::PrivilegeDrop => "the kernel refused to change the workload's ids",
@@ -202,6 +221,10 @@ pub enum Call {
     NoNewPrivs,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
+    /// A call of the filesystem view.
+    View(crate::view::ViewCall),
+    /// A Landlock call.
+    Landlock(crate::landlock::LandlockCall),
 }
 
 impl Call {
@@ -233,6 +256,8 @@ impl Call {
             Call::Drop(stage) => stage.syscall(),
             Call::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
+            Call::View(call) => call.name(),
+            Call::Landlock(call) => call.name(),
         }
     }
 }
@@ -248,6 +273,7 @@ impl Call {
                 | Call::VerifyMountsPrivate
                 | Call::VerifyClone
                 | Call::VerifyNoNewPrivs
+                | Call::View(crate::view::ViewCall::VerifySource)
                 | Call::Drop(
                     DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
                 )
@@ -304,6 +330,8 @@ mod tests {
                 "network-namespace",
                 "pid-namespace",
                 "mount-namespace",
+                "filesystem-view",
+                "landlock",
                 "workload-seccomp",
                 "supervisor-seccomp"
             ]

@@ -23,7 +23,7 @@
 //! | `EINVAL` | the two seccomp kinds | gVisor rejecting seccomp filter flags it does not support |
 //!
 //! Every other errno (for example `ENOMEM` or `EFAULT`) is not a policy refusal and aborts.
-//! It declares the five tolerable kinds by name (a rebuild against a newer plugin API does not
+//! It declares the seven tolerable kinds by name (a rebuild against a newer plugin API does not
 //! declare new kinds silently). Use the `policy` plugin for per-kind, per-errno rules.
 
 #![deny(missing_docs)]
@@ -48,12 +48,14 @@ pub const BOUNDARIES: [&str; 6] = [
 ];
 
 /// The kinds this plugin may tolerate, named one by one.
-pub const DECLARED: [SandboxFailureKind; 5] = [
+pub const DECLARED: [SandboxFailureKind; 7] = [
     SandboxFailureKind::NetworkNamespace,
     SandboxFailureKind::SupervisorSeccomp,
     SandboxFailureKind::WorkloadSeccomp,
     SandboxFailureKind::PidNamespace,
     SandboxFailureKind::MountNamespace,
+    SandboxFailureKind::FilesystemView,
+    SandboxFailureKind::Landlock,
 ];
 
 #[derive(Debug, Default, Deserialize)]
