@@ -522,6 +522,11 @@ fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport) {
     record.decision = mount.decision;
     record.requested = mount.requested;
     record.decider = mount.decider;
+    // The refused call that took the view with it.
+    record.syscall = mount.syscall;
+    record.errno = mount.errno;
+    record.errno_name = mount.errno_name;
+    record.fallback = mount.fallback;
     record.reason = Some(format!(
         "requires {}, which was {}",
         Step::MountNamespace,

@@ -809,7 +809,8 @@ impl View {
                 continue;
             }
             if minimal && !MINIMAL.iter().any(|dir| path.starts_with(dir)) {
-                let shown = ["/proc", "/sys"].iter().any(|dir| path.starts_with(dir));
+                // A minimal root has a fresh /proc but no /sys.
+                let shown = path.starts_with("/proc");
                 if !shown {
                     continue;
                 }
@@ -964,10 +965,11 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
                 let result = match open_no_symlinks(target) {
                     Ok(fd) => {
                         close(fd);
+                        // Not nodev: /dev/null must still open.
                         bind_from(
                             null,
                             target,
-                            ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
+                            ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC,
                             0,
                             None,
                         )
