@@ -34,12 +34,14 @@ use sandbox_tests::{
 };
 use serde_json::Value;
 
-const FAULTS: [&str; 12] = [
+const FAULTS: [&str; 14] = [
     "netns",
     "pidns",
     "mountns",
     "userns",
     "mount",
+    "pivot",
+    "landlock",
     "seccomp",
     "nnp",
     "setsid",
@@ -154,6 +156,8 @@ fn handler_flags(handler: Handler, dir: &Path) -> Vec<OsString> {
         "network-namespace",
         "pid-namespace",
         "mount-namespace",
+        "filesystem-view",
+        "landlock",
         "workload-seccomp",
         "supervisor-seccomp",
     ];
@@ -408,8 +412,10 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
     let get = |key: &str| obs.get(key).copied().unwrap_or("-");
     let zero = "0000000000000000";
     // What the workload has, per step.
-    let present: [(&str, bool); 8] = [
+    let present: [(&str, bool); 10] = [
         ("network-namespace", get("netns") != own_netns),
+        ("filesystem-view", get("root_ro") == "true"),
+        ("landlock", get("comm_write") == "errno13"),
         ("pid-namespace", get("pid") == "2"),
         ("mount-namespace", get("proc_self") == get("pid")),
         (

@@ -124,19 +124,23 @@ struct Refusal {
 const NETNS: &str = "network-namespace";
 const PIDNS: &str = "pid-namespace";
 const MOUNTNS: &str = "mount-namespace";
+const VIEW: &str = "filesystem-view";
+const LANDLOCK: &str = "landlock";
 const WORKLOAD_SECCOMP: &str = "workload-seccomp";
 const SUPERVISOR_SECCOMP: &str = "supervisor-seccomp";
 const NAMESPACES: [&str; 3] = [NETNS, PIDNS, MOUNTNS];
 
 /// Every step's name, in boot order.
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 11] = [
     NETNS,
     PIDNS,
     MOUNTNS,
+    VIEW,
     "session",
     "capabilities",
     "privilege-drop",
     "no-new-privs",
+    LANDLOCK,
     WORKLOAD_SECCOMP,
     SUPERVISOR_SECCOMP,
 ];
@@ -156,6 +160,7 @@ const UNSHARE_MOUNT: &str = "unshare(CLONE_NEWNS)";
 const MOUNT_PRIVATE: &str = "mount(/, MS_REC|MS_PRIVATE)";
 const SECCOMP: &str = "seccomp(SECCOMP_SET_MODE_FILTER)";
 const UNSHARE_USER: &str = "unshare(CLONE_NEWUSER)";
+const LANDLOCK_CREATE: &str = "landlock_create_ruleset";
 
 /// Docker's default capability set as a mask (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
 /// SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP).
@@ -284,11 +289,12 @@ impl Env {
             // A faked success is no refusal: verification has to catch it.
             HostRoot | Nobody | FakedNetns | FakedPidns | FakedMount | FakedSeccomp => vec![],
             NobodyNoUserns => UNPRIVILEGED.to_vec(),
-            // gVisor lets an unprivileged caller unshare a mount namespace, then refuses the
-            // remount.
+            // gVisor has no Landlock (ENOSYS), asked before any namespace; it lets an
+            // unprivileged caller unshare a mount namespace, then refuses the remount.
             GvisorNobodyNoUserns => {
-                let mut refusals = UNPRIVILEGED.to_vec();
-                refusals[2].call = MOUNT_PRIVATE;
+                let mut refusals = vec![refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS")];
+                refusals.extend(UNPRIVILEGED);
+                refusals[3].call = MOUNT_PRIVATE;
                 refusals
             }
             NobodyUsernsRefused => {
@@ -306,9 +312,15 @@ impl Env {
             ],
             // gVisor (runsc 20221219) implements no mount propagation: it answers the
             // MS_PRIVATE remount with EINVAL as root.
-            GvisorRoot => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EINVAL")],
+            GvisorRoot => vec![
+                refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS"),
+                refusal(MOUNTNS, MOUNT_PRIVATE, "EINVAL"),
+            ],
             // ... and EPERM inside a user namespace, where it refuses to mount proc too.
-            GvisorNobody => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EPERM")],
+            GvisorNobody => vec![
+                refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS"),
+                refusal(MOUNTNS, MOUNT_PRIVATE, "EPERM"),
+            ],
             // Docker's profile denies unshare and clone with namespace flags (EPERM); root is not
             // offered the user-namespace route.
             RuncRoot => UNPRIVILEGED.to_vec(),
@@ -485,6 +497,14 @@ fn expect(env: Env, handler: Handler) -> Expect {
             };
         }
         tolerated.push(refusal);
+        // The filesystem view requires the mount namespace: it is lost with it, recorded with
+        // the same call, errno and decider.
+        if refusal.step == MOUNTNS {
+            tolerated.push(Refusal {
+                step: VIEW,
+                ..refusal
+            });
+        }
     }
     if let Some(line) = env.unverified() {
         return Expect::Unverified(line);

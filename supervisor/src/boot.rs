@@ -370,6 +370,9 @@ fn prepare_landlock(
             driver.refused(refusal, None, report)?;
             plan.skip(Step::Landlock);
         }
+        Err(err @ crate::landlock::LandlockError::Faked(_)) => {
+            return Err(unverified(Step::Landlock, err.to_string()))
+        }
         Err(err) => return Err(SupervisorError::Landlock(err)),
     }
     Ok(())
@@ -400,6 +403,7 @@ pub(crate) fn boot(
         prepared.plan.skip(step);
     }
 
+    view_lost_with_mount_namespace(&prepared.plan, report);
     if options.view.mode == crate::view::FsMode::HostRw
         && !options.disabled_steps.contains(&Step::FilesystemView)
     {
@@ -407,6 +411,12 @@ pub(crate) fn boot(
         tracing::warn!(step = %Step::FilesystemView, decision = "disabled-by-operator", decider = "operator", "hardening step given up by the operator (--fs host-rw): {lost}");
         report.disabled(Step::FilesystemView);
         report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+    }
+
+    // The Landlock ruleset is built in the parent, before any namespace (only restrict_self
+    // happens in the workload).
+    if !options.disabled_steps.contains(&Step::Landlock) {
+        prepare_landlock(options, &mut prepared.plan, driver, report)?;
     }
 
     // 2. The network namespace.
@@ -432,11 +442,6 @@ pub(crate) fn boot(
         }
     }
 
-    // The Landlock ruleset, in the parent (only restrict_self happens in the workload).
-    if !options.disabled_steps.contains(&Step::Landlock) {
-        prepare_landlock(options, &mut prepared.plan, driver, report)?;
-    }
-
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
     let paused = loop {
@@ -457,6 +462,7 @@ pub(crate) fn boot(
             Spawned::Refused(refusal) => {
                 driver.refused(refusal, None, report)?;
                 prepared.plan.skip(refusal.step);
+                view_lost_with_mount_namespace(&prepared.plan, report);
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && prepared.plan.landlock().is_some()
@@ -466,7 +472,6 @@ pub(crate) fn boot(
             }
         }
     };
-    view_lost_with_mount_namespace(&prepared.plan, report);
     if prepared.plan.view().is_some() && !prepared.plan.performs(Step::FilesystemView) {
         let root = prepared.plan.identity().is_some_and(|identity| {
             identity.uid.is_root()
@@ -517,7 +522,31 @@ fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport) {
     }
     let mount = report.get(Step::MountNamespace).clone();
     let lost = SandboxFailureKind::FilesystemView.lost_protection();
-    tracing::warn!(step = %Step::FilesystemView, decision = mount.decision.name(), "{} lost with {} ({}), which it requires: {lost}", Step::FilesystemView, Step::MountNamespace, mount.decision.name());
+    let decider = mount.decider.clone().unwrap_or_default();
+    match (&mount.syscall, &mount.errno_name) {
+        (Some(syscall), Some(errno_name)) => tracing::warn!(
+            step = %Step::FilesystemView,
+            decision = mount.decision.name(),
+            syscall = %syscall,
+            errno_name = %errno_name,
+            decider = %decider,
+            "hardening step {}: {} lost with {}, which it requires: {syscall} failed with {errno_name}; {} by {decider}: {lost}",
+            mount.decision.name(),
+            Step::FilesystemView,
+            Step::MountNamespace,
+            mount.decision.name(),
+        ),
+        _ => tracing::warn!(
+            step = %Step::FilesystemView,
+            decision = mount.decision.name(),
+            decider = %decider,
+            "hardening step {}: {} lost with {}, which it requires ({} by {decider}): {lost}",
+            mount.decision.name(),
+            Step::FilesystemView,
+            Step::MountNamespace,
+            mount.decision.name(),
+        ),
+    }
     let record = report.step(Step::FilesystemView);
     record.decision = mount.decision;
     record.requested = mount.requested;

@@ -119,6 +119,9 @@ pub enum LandlockError {
     /// The kernel refused a call.
     #[error("{} failed with {}", .0.name(), .1)]
     Refused(LandlockCall, Errno),
+    /// `landlock_create_ruleset(VERSION)` returned an ABI below 1: a faked success.
+    #[error("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) returned {0}, which no kernel answers (an outer filter answered it without doing it)")]
+    Faked(i64),
     /// A path of a rule could not be opened.
     #[error("failed to open {path} for a Landlock rule")]
     Path {
@@ -152,6 +155,10 @@ fn names(flags: BitFlags<AccessFs>) -> Vec<String> {
 pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, LandlockError> {
     let kernel_abi =
         kernel_abi().map_err(|errno| LandlockError::Refused(LandlockCall::CreateRuleset, errno))?;
+    // The kernel's ABIs start at 1: 0 is an outer filter answering the call without doing it.
+    if kernel_abi < 1 {
+        return Err(LandlockError::Faked(kernel_abi.into()));
+    }
     let abi = ABI::from(kernel_abi.min(TARGET as i32));
     let refused = |call: LandlockCall| {
         move |err: landlock::RulesetError| LandlockError::Refused(call, errno_of(&err))

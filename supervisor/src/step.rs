@@ -273,7 +273,9 @@ impl Call {
                 | Call::VerifyMountsPrivate
                 | Call::VerifyClone
                 | Call::VerifyNoNewPrivs
-                | Call::View(crate::view::ViewCall::VerifySource)
+                | Call::View(
+                    crate::view::ViewCall::VerifySource | crate::view::ViewCall::VerifyPivot
+                )
                 | Call::Drop(
                     DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
                 )

@@ -65,11 +65,13 @@ pub enum ViewCall {
     Detach,
     /// A bind source is no longer the file the parent checked (verification).
     VerifySource,
+    /// `pivot_root` returned success but the root did not change (verification).
+    VerifyPivot,
 }
 
 impl ViewCall {
     /// Every call, in code order.
-    pub const ALL: [ViewCall; 14] = [
+    pub const ALL: [ViewCall; 15] = [
         ViewCall::Staging,
         ViewCall::PivotRoot,
         ViewCall::Create,
@@ -84,6 +86,7 @@ impl ViewCall {
         ViewCall::Mask,
         ViewCall::Detach,
         ViewCall::VerifySource,
+        ViewCall::VerifyPivot,
     ];
 
     /// The call as written in messages and reports.
@@ -103,6 +106,7 @@ impl ViewCall {
             ViewCall::Mask => "mount(tmpfs or /dev/null, masked path)",
             ViewCall::Detach => "umount2(MNT_DETACH)",
             ViewCall::VerifySource => "fstat(bind source) (verification)",
+            ViewCall::VerifyPivot => "stat(/) after pivot_root (verification)",
         }
     }
 }
@@ -840,8 +844,14 @@ impl View {
         chdir(&self.staging).map_err(view(ViewCall::PivotRoot))?;
         mkdir(c"newroot", 0o755).map_err(view(ViewCall::Create))?;
         mkdir(c"oldroot", 0o755).map_err(view(ViewCall::Create))?;
+        let staging = stat(c".").map_err(view(ViewCall::PivotRoot))?;
         pivot_root(c".", c"oldroot").map_err(view(ViewCall::PivotRoot))?;
         chdir(c"/").map_err(view(ViewCall::PivotRoot))?;
+        // A call answered with 0 without effect must not go unnoticed: the root is now the
+        // staging tmpfs.
+        if stat(c"/").ok() != Some(staging) {
+            return Err((Charge::View, ViewCall::VerifyPivot, Errno::UnknownErrno));
+        }
         for op in &self.ops {
             if !own_ipc
                 && matches!(
@@ -861,9 +871,13 @@ impl View {
         }
         umount_detach(c"/oldroot").map_err(view(ViewCall::Detach))?;
         chdir(c"/newroot").map_err(view(ViewCall::PivotRoot))?;
+        let view_root = stat(c".").map_err(view(ViewCall::PivotRoot))?;
         pivot_root(c".", c".").map_err(view(ViewCall::PivotRoot))?;
         umount_detach(c".").map_err(view(ViewCall::Detach))?;
         chdir(c"/").map_err(view(ViewCall::PivotRoot))?;
+        if stat(c"/").ok() != Some(view_root) {
+            return Err((Charge::View, ViewCall::VerifyPivot, Errno::UnknownErrno));
+        }
         Ok(())
     }
 }
@@ -1164,6 +1178,15 @@ fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
 fn umount_detach(path: &CStr) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated.
     Errno::result(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// The device and inode of `path`.
+fn stat(path: &CStr) -> Result<(u64, u64), Errno> {
+    // SAFETY: all-zero bytes are a valid `stat`.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` is valid for the kernel to fill.
+    Errno::result(unsafe { libc::stat(path.as_ptr(), &mut stat) })?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 fn close(fd: RawFd) {

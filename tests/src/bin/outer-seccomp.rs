@@ -11,7 +11,9 @@
 //! - `mount`: every `mount`;
 //! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`;
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
-//! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name.
+//! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name;
+//! - `pivot`: every `pivot_root` (the filesystem view);
+//! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`.
 //!
 //! Refusals with different errnos go into separate programs (one per errno): a seccomp program
 //! has one match action.
@@ -95,6 +97,12 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         "setresgid" => every(rules, libc::SYS_setresgid),
         "setresuid" => every(rules, libc::SYS_setresuid),
         "capset" => every(rules, libc::SYS_capset),
+        "pivot" => every(rules, libc::SYS_pivot_root),
+        "landlock" => {
+            every(rules, libc::SYS_landlock_create_ruleset);
+            every(rules, libc::SYS_landlock_add_rule);
+            every(rules, libc::SYS_landlock_restrict_self);
+        }
         other => return Err(format!("unknown calls {other:?}")),
     }
     Ok(())
