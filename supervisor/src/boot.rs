@@ -43,6 +43,11 @@ pub(crate) trait Driver {
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError>;
+
+    /// Whether decisions are logged (a run), or only recorded (`probe`).
+    fn logs(&self) -> bool {
+        true
+    }
 }
 
 /// The handler's question for a refusal: kind, call, errno, a sentence, and the fallback's errno.
@@ -198,6 +203,10 @@ impl Driver for RecordAndContinue<'_> {
             self.would_exit.get_or_insert(stop.exit_code());
         }
         Ok(())
+    }
+
+    fn logs(&self) -> bool {
+        false
     }
 }
 
@@ -403,7 +412,7 @@ pub(crate) fn boot(
         prepared.plan.skip(step);
     }
 
-    view_lost_with_mount_namespace(&prepared.plan, report);
+    view_lost_with_mount_namespace(&prepared.plan, report, driver.logs());
     if options.view.mode == crate::view::FsMode::HostRw
         && !options.disabled_steps.contains(&Step::FilesystemView)
     {
@@ -462,7 +471,7 @@ pub(crate) fn boot(
             Spawned::Refused(refusal) => {
                 driver.refused(refusal, None, report)?;
                 prepared.plan.skip(refusal.step);
-                view_lost_with_mount_namespace(&prepared.plan, report);
+                view_lost_with_mount_namespace(&prepared.plan, report, driver.logs());
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && prepared.plan.landlock().is_some()
@@ -513,7 +522,7 @@ pub(crate) fn boot(
 
 /// The view requires the mount namespace: when that was tolerated or disabled, the view is
 /// recorded (and logged) as lost with it.
-fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport) {
+fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport, log: bool) {
     if plan.view().is_none()
         || plan.performs(Step::MountNamespace)
         || report.get(Step::FilesystemView).decision != Decision::NotReached
@@ -524,17 +533,19 @@ fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport) {
     let lost = SandboxFailureKind::FilesystemView.lost_protection();
     let decider = mount.decider.clone().unwrap_or_default();
     match (&mount.syscall, &mount.errno_name) {
+        _ if !log => {}
         (Some(syscall), Some(errno_name)) => tracing::warn!(
             step = %Step::FilesystemView,
             decision = mount.decision.name(),
             syscall = %syscall,
             errno_name = %errno_name,
             decider = %decider,
-            "hardening step {}: {} lost with {}, which it requires: {syscall} failed with {errno_name}; {} by {decider}: {lost}",
+            "hardening step {}: {} lost with {}, which it requires: {syscall} failed with {errno_name}; {lost}; {} by {decider}{}",
             mount.decision.name(),
             Step::FilesystemView,
             Step::MountNamespace,
             mount.decision.name(),
+            mount.reason.as_deref().map(|reason| format!(": {reason}")).unwrap_or_default(),
         ),
         _ => tracing::warn!(
             step = %Step::FilesystemView,
