@@ -128,39 +128,3 @@ fn the_init_keeps_only_cap_kill_and_is_not_dumpable() {
         );
     }
 }
-
-/// POSIX message queues: the sandbox's /dev/mqueue is its own IPC namespace's.
-#[test]
-fn the_hosts_message_queues_stay_out_of_the_sandbox() {
-    require_root!();
-    let dir = std::path::Path::new("/dev/mqueue");
-    let created = !dir.exists();
-    if created {
-        std::fs::create_dir(dir).unwrap();
-    }
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "mqueue", "mqueue-test", "/dev/mqueue"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(mounted, "mount mqueue on /dev/mqueue");
-    let queue = dir.join("sandbox-test-host-queue");
-    std::fs::File::create(&queue).unwrap();
-    let outcome = run_supervisor(
-        &Launch::default(),
-        ["--log-level", "error", "--", "ls", "-a", "/dev/mqueue"],
-    );
-    let _ = std::fs::remove_file(&queue);
-    let _ = std::process::Command::new("umount")
-        .arg("/dev/mqueue")
-        .status();
-    if created {
-        let _ = std::fs::remove_dir(dir);
-    }
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(
-        !outcome.stdout.contains("sandbox-test-host-queue"),
-        "{}",
-        outcome.stdout
-    );
-}

@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    helper_bin, own_netns, require_root, run_supervisor, scratch, status_field, supervisor_bin,
-    Launch, Outcome, AS_NOBODY,
+    helper_bin, output_of, own_netns, require_root, run_supervisor, scratch, status_field,
+    supervisor_bin, Launch, Outcome, AS_NOBODY,
 };
 
 fn run(args: &[&str]) -> Outcome {
@@ -586,11 +586,18 @@ fn start_with_daemon(extra: &[&str], daemon: &str, dir: &Path) -> Running {
     child
 }
 
+/// The daemon's `sleep` argument, by which it is found among the host's processes: one per test
+/// (`which`) and per test process, so that another run of the same tests at the same time (on an
+/// imitated host, or someone else's) is never counted.
+fn daemon_seconds(which: u32) -> String {
+    (which * 10_000_000 + std::process::id()).to_string()
+}
+
 #[test]
 fn sigkill_to_the_supervisor_leaves_nothing_of_the_sandbox_alive() {
     require_root!();
     let dir = scratch();
-    let daemon = "31337";
+    let daemon = &daemon_seconds(1);
     let mut supervisor = start_with_daemon(&[], daemon, dir.path());
     let (init, namespace) = sandbox_of(supervisor.0.id());
     let _leftovers = Leftovers::of(supervisor.0.id(), &["sleep", daemon]);
@@ -641,7 +648,7 @@ fn without_the_pid_namespace_a_daemon_outlives_the_supervisor() {
     // survives. It is the namespace that takes it down.
     require_root!();
     let dir = scratch();
-    let daemon = "31339";
+    let daemon = &daemon_seconds(2);
     let mut supervisor =
         start_with_daemon(&["--disable-step", "pid-namespace"], daemon, dir.path());
     let leftovers = Leftovers::of(supervisor.0.id(), &["sleep", daemon]);
@@ -1062,4 +1069,65 @@ fn a_faked_mount_namespace_is_caught() {
 fn a_faked_network_namespace_is_caught() {
     require_root!();
     assert_caught("netns=0", &[], "the network namespace");
+}
+
+/// POSIX message queues: the sandbox's /dev/mqueue is its own IPC namespace's. The host is
+/// imitated by `private-host --mqueue` (a mount and IPC namespace of the test's own with an mqueue
+/// on /dev/mqueue, over the real host's when systemd mounted one): it holds a queue, which the
+/// workload must not see. Nothing of it reaches the real host, whatever happens.
+#[test]
+fn the_hosts_message_queues_stay_out_of_the_sandbox() {
+    require_root!();
+    let host =
+        "touch /dev/mqueue/sandbox-test-host-queue && ls -a /dev/mqueue && echo @@sandbox@@ \
+                && exec \"$@\"";
+    let outcome = Outcome::from(output_of(
+        Command::new(helper_bin("private-host"))
+            .args(["--mqueue", "--", "sh", "-c", host, "sh"])
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--", "ls", "-a", "/dev/mqueue"])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let (host, sandbox) = outcome
+        .stdout
+        .split_once("@@sandbox@@")
+        .unwrap_or_else(|| panic!("{}", outcome.stdout));
+    assert!(host.contains("sandbox-test-host-queue"), "{host}");
+    assert!(!sandbox.contains("sandbox-test-host-queue"), "{sandbox}");
+}
+
+/// A systemd host: `/dev/mqueue` mounted (systemd's dev-mqueue.mount), `/run/user/0` and
+/// `/run/user/1000` present (logind), every mount shared (systemd's default propagation). The CI
+/// machines boot without systemd; `private-host --systemd` imitates one in a mount and IPC
+/// namespace of the test's own, and every other test of this file runs again there.
+#[test]
+fn the_containment_tests_pass_on_a_systemd_host() {
+    require_root!();
+    let systemd = ["--systemd"];
+    // The imitation is what it claims.
+    let host = Outcome::from(output_of(
+        Command::new(helper_bin("private-host"))
+            .args(systemd)
+            .args(["--", "sh", "-c"])
+            .arg("grep -E ' /dev/mqueue | /run/user/(0|1000) ' /proc/self/mountinfo; findmnt -no PROPAGATION /")
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(host.code, 0, "{}", host.stderr);
+    for mount in [" /dev/mqueue ", " /run/user/0 ", " /run/user/1000 "] {
+        assert!(host.stdout.contains(mount), "{mount}:\n{}", host.stdout);
+    }
+    assert!(
+        host.stdout.trim_end().ends_with("shared"),
+        "{}",
+        host.stdout
+    );
+
+    let name = sandbox_tests::test_name!(the_containment_tests_pass_on_a_systemd_host);
+    let passed = sandbox_tests::rerun_on_imitated_host(&systemd, &["--skip", &name]);
+    assert_eq!(
+        passed,
+        sandbox_tests::runnable_tests(&["--skip", &name]),
+        "every other test passed on the systemd host"
+    );
 }

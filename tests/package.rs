@@ -2,14 +2,21 @@
 //! README's plugin examples run from the installed paths, the man page and completions are where
 //! `man` and the shells look, and `dpkg --purge` leaves the machine as it was.
 //!
-//! Needs root (dpkg) and a Debian system. The release build is the long part (a few minutes on two
-//! cores the first time, incremental after): the script reuses `target/release`.
+//! The host's package state is never touched: the test builds the package, then runs itself again
+//! under `private-host`, in a mount namespace of its own where `/usr`, `/etc` and `/var` are
+//! copy-on-write views of the host's (overlayfs on a tmpfs that goes with the namespace). There
+//! the real `dpkg`, `man` and the installed binary and plugins run at their real paths; whatever
+//! the host has (the package installed or not) is what the test starts from, and nothing of it
+//! outlives the test, passed or not.
+//!
+//! Needs root (dpkg, mounts) and a Debian system. The release build is the long part (a few
+//! minutes on two cores the first time, incremental after): the script reuses `target/release`.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sandbox_tests::require_root;
+use sandbox_tests::{helper_bin, require_root};
 
 const PACKAGE: &str = "sandbox-supervisor";
 const BIN: &str = "/usr/bin/sandbox-supervisor";
@@ -44,14 +51,8 @@ fn installed() -> bool {
     output.status.success() && String::from_utf8_lossy(&output.stdout).contains("installed")
 }
 
-/// Purges the package when the test ends, passed or not.
-struct Purge;
-
-impl Drop for Purge {
-    fn drop(&mut self) {
-        let _ = Command::new("dpkg").args(["--purge", PACKAGE]).output();
-    }
-}
+/// Set in the copy of this test that runs in the scratch namespace.
+const INSIDE: &str = "SANDBOX_TESTS_PACKAGE_SCRATCH_ROOT";
 
 /// The files under the directories the package installs into, to compare before and after.
 fn footprint() -> Vec<PathBuf> {
@@ -77,20 +78,15 @@ fn footprint() -> Vec<PathBuf> {
 #[test]
 fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
     require_root!();
+    if let Some(deb) = std::env::var_os(INSIDE) {
+        install_check_and_purge(Path::new(&deb));
+        return;
+    }
     if Command::new("dpkg").arg("--version").output().is_err() {
         sandbox_tests::skip_or_fail("needs dpkg (a Debian system)");
         return;
     }
-    assert!(
-        !installed(),
-        "{PACKAGE} is already installed on this machine; this test installs and purges it, so it \
-         refuses to touch an installation it did not make (remove it with dpkg --purge {PACKAGE})"
-    );
-    let before = footprint();
-    assert!(
-        before.is_empty(),
-        "files of the package exist before it is installed: {before:?}"
-    );
+    let host_before = (installed(), footprint());
 
     ok(&mut Command::new(
         workspace().join("packaging/build-deb.sh"),
@@ -112,8 +108,54 @@ fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
         .collect();
     assert_eq!(debs.len(), 1, "one .deb for version {version}: {debs:?}");
 
-    let _purge = Purge;
-    ok(Command::new("dpkg").arg("-i").arg(&debs[0]));
+    // This very test again, in the scratch namespace.
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let name = sandbox_tests::test_name!(deb_installs_runs_the_readme_examples_and_purges_cleanly);
+    let inner = sandbox_tests::output_of(
+        Command::new(helper_bin("private-host"))
+            .arg("--scratch")
+            .arg(scratch.path())
+            .args([
+                "--overlay",
+                "/usr",
+                "--overlay",
+                "/etc",
+                "--overlay",
+                "/var",
+                "--",
+            ])
+            .arg(std::env::current_exe().expect("current_exe"))
+            .args(["--exact", &name, "--nocapture", "--test-threads=1"])
+            .env(INSIDE, &debs[0]),
+    );
+    let stdout = String::from_utf8_lossy(&inner.stdout);
+    assert!(
+        inner.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "the test in the scratch namespace failed ({}):\n{stdout}\n{}",
+        inner.status,
+        String::from_utf8_lossy(&inner.stderr)
+    );
+    assert_eq!(
+        (installed(), footprint()),
+        host_before,
+        "the host's package state changed"
+    );
+}
+
+/// In the scratch namespace: from whatever the host had, purge, install `deb`, check, purge.
+fn install_check_and_purge(deb: &Path) {
+    // A host where the package is installed: the test starts from its removal (in the scratch
+    // namespace only).
+    if installed() {
+        ok(Command::new("dpkg").args(["--purge", PACKAGE]));
+    }
+    let before = footprint();
+    assert!(
+        before.is_empty(),
+        "files of the package exist before it is installed: {before:?}"
+    );
+
+    ok(Command::new("dpkg").arg("-i").arg(deb));
     assert!(installed());
 
     // The binary, the plugins (root, 0644), the example policy (a conffile).

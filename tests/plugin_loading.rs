@@ -284,7 +284,7 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
             PLUGIN_LOAD,
-            s("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api 0.1.1 (plugin ABI 0.1.0) and loads plugins built for 0.1.x"),
+            format!("was built for sandbox-plugin-api 0.2.0; this supervisor speaks sandbox-plugin-api {} (plugin ABI 0.1.0) and loads plugins built for 0.1.x", sandbox_tests::plugin_api_version()),
         ),
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-layout"))],
@@ -295,6 +295,11 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-layout"))],
             PLUGIN_LOAD,
             s("exports sandbox_handler_ext_v1 with an incompatible layout"),
+        ),
+        (
+            vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-ext-header"))],
+            PLUGIN_LOAD,
+            s("could not be initialised as a sandbox-supervisor plugin: its extension sandbox_handler_ext_v1: its header is 64 bytes, not the frozen extension header's 56"),
         ),
         (vec![s("--handler-plugin"), p(&group_writable)], PLUGIN_LOAD, s("has mode 0775; it must not be group- or world-writable")),
         (vec![s("--handler-plugin"), p(&world_writable)], PLUGIN_LOAD, s("has mode 0757; it must not be group- or world-writable")),

@@ -15,7 +15,7 @@
 //! runs without exactly the tolerated steps. Each cell then asserts from outside:
 //! - the exit code, the one error line or the WARN lines (step, call, errno, fallback, decider);
 //! - what the workload really has, observed by the workload itself (a small Python program):
-//!   its network namespace (an abstract unix socket the launcher bound is reachable exactly when
+//!   its network namespace (a TCP listener on the launcher's loopback is reachable exactly when
 //!   they share one; namespace inodes cannot be compared under gVisor), its PID namespace (can it
 //!   signal a process the launcher started? is its parent PID 1, and PID 1 the sandbox's init?),
 //!   its `/proc` (is it another mount than the launcher's?), its filter (`memfd_create` fails
@@ -533,8 +533,9 @@ impl Expect {
     }
 }
 
-/// The launcher, inside the environment: binds the abstract unix socket `argv[1]` (reachable from
-/// exactly the processes in its network namespace), starts a marker process, puts their pid and
+/// The launcher, inside the environment (`argv[1]` names the run): listens on its loopback
+/// (reachable from exactly the processes in its network namespace), starts a marker process, puts
+/// the listener's port, the marker's pid and
 /// the device of its own `/proc` mount in the environment, runs the rest of its arguments with a
 /// memfd as descriptor 3 (the report goes there: under gVisor and runc the host sees no file the
 /// supervisor writes), and prints that report on one line once they have exited.
@@ -543,8 +544,11 @@ import json, os, socket, subprocess, sys
 report = os.memfd_create("report", 0)
 if report != 3:
     os.dup2(report, 3)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind("\0" + sys.argv[1]); s.listen(1)
+# A TCP listener on the launcher's loopback: reachable exactly from its network namespace (an
+# abstract Unix socket would be too, but Landlock's scope stops a sandboxed process at it whatever
+# the namespace).
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); s.listen(1)
 # Use up a few pids first: where pids start at 1 (gVisor), the marker's pid must not be one the
 # sandbox's own PID namespace also has (its init is 1, the workload 2).
 for _ in range(16):
@@ -562,7 +566,7 @@ def proc_mount():
         if fields[4] == "/proc":
             device = fields[2]
     return device
-env = dict(os.environ, SANDBOX_TEST_SOCKET=sys.argv[1], SANDBOX_TEST_MARKER=str(marker.pid),
+env = dict(os.environ, SANDBOX_TEST_PORT=str(s.getsockname()[1]), SANDBOX_TEST_MARKER=str(marker.pid),
            SANDBOX_TEST_PROC_MOUNT=proc_mount())
 code = subprocess.run(sys.argv[2:], pass_fds=(3,), env=env).returncode
 marker.kill(); marker.wait()
@@ -585,9 +589,9 @@ sys.exit(code if code >= 0 else 128 - code)
 const WORKLOAD: &str = r#"
 import errno, os, socket
 print("workload-ran")
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
-    s.connect("\0" + os.environ["SANDBOX_TEST_SOCKET"]); print("netns=shared")
+    s.connect(("127.0.0.1", int(os.environ["SANDBOX_TEST_PORT"]))); print("netns=shared")
 except OSError:
     print("netns=own")
 marker = int(os.environ["SANDBOX_TEST_MARKER"])

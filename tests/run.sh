@@ -4,6 +4,13 @@
 #
 # As root every privileged test runs; as another user they print why they were skipped, unless
 # REQUIRE_PRIVILEGED_TESTS=1, which turns a missing privilege into a failure.
+#
+# What it changes on the host: the Debian packages below and cargo-deb (`cargo install`, for the
+# package test), when missing and run as root. Nothing else: the tests that mount, install a package or
+# make message queues do it in namespaces of their own (tests/src/bin/private-host.rs), and their
+# scratch files go with them. `.ci/run` checks it (tests/host-state.sh).
+#
+# `tests/run.sh --install-only` installs what the tests need and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +32,10 @@ command -v ip >/dev/null || needed+=(iproute2)
 # The Debian package test: cargo-deb's dependency detection (dpkg-shlibdeps) and man -w.
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v man >/dev/null || needed+=(man-db)
+# The C plugin example is built with the system C compiler and archiver; readelf reads the build
+# id --version prints and the glibc versions plugins need (tests/compatibility.rs, tests/c_plugin.rs).
+command -v cc >/dev/null || needed+=(gcc)
+command -v ar >/dev/null && command -v readelf >/dev/null || needed+=(binutils)
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -34,6 +45,11 @@ if [ "${#needed[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+# The package test (root only) builds the .deb with cargo-deb (packaging/build-deb.sh).
+if [ "$(id -u)" = 0 ] && ! command -v cargo-deb >/dev/null; then
+  cargo install --locked --quiet cargo-deb
+fi
+[ "${1:-}" != --install-only ] || exit 0
 
 cargo build --workspace --all-targets
 

@@ -110,6 +110,91 @@ pub struct ExtensionHeader<M: 'static> {
     pub module: M,
 }
 
+impl<M: 'static> ExtensionHeader<M> {
+    /// The header's frozen size in bytes: abi_stable's [`AbiHeader`] (40 bytes), the layout
+    /// pointer and the module's prefix reference (one pointer each), on a 64-bit target.
+    pub const SIZE: usize = std::mem::size_of::<Self>();
+}
+
+/// Why an exported extension header cannot be read (see [`check_extension_header`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtensionHeaderProblem {
+    /// The exported object is not the size of the frozen header: another header layout.
+    Size {
+        /// The size of the exported object (its ELF symbol's size).
+        found: usize,
+        /// [`ExtensionHeader::SIZE`].
+        expected: usize,
+    },
+    /// The address is not aligned for the header.
+    Misaligned,
+    /// abi_stable's magic string or ABI version in the header is not this abi_stable's.
+    AbiHeader,
+    /// The layout pointer is null or misaligned.
+    Layout,
+}
+
+impl std::fmt::Display for ExtensionHeaderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExtensionHeaderProblem::Size { found, expected } => write!(
+                f,
+                "its header is {found} bytes, not the frozen extension header's {expected}"
+            ),
+            ExtensionHeaderProblem::Misaligned => f.write_str("its header is misaligned"),
+            ExtensionHeaderProblem::AbiHeader => {
+                f.write_str("its header was built with an incompatible abi_stable")
+            }
+            ExtensionHeaderProblem::Layout => f.write_str("its header's layout pointer is invalid"),
+        }
+    }
+}
+
+/// Checks the header itself before anything it points to is followed: the exported object's size
+/// (`symbol_size`, the size of the ELF symbol the loader found) against the frozen
+/// [`ExtensionHeader::SIZE`], its alignment, abi_stable's header at its start, and the layout
+/// pointer. Only after this returns may the caller compare `header.layout` with its own layout
+/// (abi_stable's layout checker), and only after that use `header.module`.
+///
+/// # Safety
+/// `pointer` must be the address of an exported object of `symbol_size` bytes that stays mapped
+/// and unchanged for `'static` (a library that is never unloaded).
+pub unsafe fn check_extension_header<M: 'static>(
+    pointer: *const ExtensionHeader<M>,
+    symbol_size: usize,
+) -> Result<&'static ExtensionHeader<M>, ExtensionHeaderProblem> {
+    let expected = ExtensionHeader::<M>::SIZE;
+    if symbol_size != expected {
+        return Err(ExtensionHeaderProblem::Size {
+            found: symbol_size,
+            expected,
+        });
+    }
+    if pointer.is_null() || !pointer.is_aligned() {
+        return Err(ExtensionHeaderProblem::Misaligned);
+    }
+    // SAFETY: non-null, aligned, and an object of exactly the header's size that stays mapped
+    // (the caller's contract); every bit pattern is valid for `AbiHeader` (bytes and integers),
+    // and nothing behind the layout pointer or the module is read here.
+    let abi: AbiHeader = unsafe { std::ptr::addr_of!((*pointer).abi).read() };
+    if !abi.is_valid() {
+        return Err(ExtensionHeaderProblem::AbiHeader);
+    }
+    // SAFETY: as above; a pointer-sized field read as a raw address, not yet dereferenced.
+    let layout: *const TypeLayout = unsafe {
+        std::ptr::addr_of!((*pointer).layout)
+            .cast::<*const TypeLayout>()
+            .read()
+    };
+    if layout.is_null() || !layout.is_aligned() {
+        return Err(ExtensionHeaderProblem::Layout);
+    }
+    // SAFETY: size, alignment, abi_stable's header and the layout pointer are checked; the rest
+    // is the caller's contract.
+    Ok(unsafe { &*pointer })
+}
+
 /// Extension v1 (sandbox-plugin-api 0.1.1). **Frozen** once released: a later capability is a
 /// new extension, not a field appended here.
 #[repr(C)]
@@ -233,7 +318,9 @@ fn report_from_ffi(report: FailureReportRef) -> Option<FailureReport> {
         errno: report.errno(),
         errno_name: report.errno_name().as_str().to_owned(),
         message: report.message().as_str().to_owned(),
-        context: serde_json::from_str(report.context_json().as_str()).unwrap_or_default(),
+        // Key by key: one key of another shape must not reset the others (see
+        // `FailureContext::from_json`).
+        context: crate::FailureContext::from_json(report.context_json().as_str()),
     })
 }
 

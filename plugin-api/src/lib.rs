@@ -150,69 +150,120 @@ pub enum SandboxFailureKind {
     Landlock,
 }
 
+/// One row of the kind table: everything this crate says about a kind, in one place.
+struct KindRow {
+    kind: SandboxFailureKind,
+    code: u32,
+    name: &'static str,
+    since: &'static str,
+    lost_protection: &'static str,
+}
+
+/// The kinds, in code order (a kind's row is at `code - 1`; codes are appended, never reused).
+/// Adding a kind is one variant and one row here.
+const KINDS: [KindRow; 7] = [
+    KindRow {
+        kind: SandboxFailureKind::NetworkNamespace,
+        code: 1,
+        name: "network-namespace",
+        since: "0.1.0",
+        lost_protection: "the workload shares the supervisor's network namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::SupervisorSeccomp,
+        code: 2,
+        name: "supervisor-seccomp",
+        since: "0.1.0",
+        lost_protection: "the supervisor is not restricted by its own seccomp prelude",
+    },
+    KindRow {
+        kind: SandboxFailureKind::WorkloadSeccomp,
+        code: 3,
+        name: "workload-seccomp",
+        since: "0.1.0",
+        lost_protection: "the workload runs without the workload seccomp filter",
+    },
+    KindRow {
+        kind: SandboxFailureKind::PidNamespace,
+        code: 4,
+        name: "pid-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor",
+    },
+    KindRow {
+        kind: SandboxFailureKind::MountNamespace,
+        code: 5,
+        name: "mount-namespace",
+        since: "0.1.1",
+        lost_protection: "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::FilesystemView,
+        code: 6,
+        name: "filesystem-view",
+        since: "0.1.2",
+        lost_protection: "the workload sees the host's filesystem: it can write every host file its uid may write, share /tmp with other processes, reach host Unix sockets and devices, and execute what it writes",
+    },
+    KindRow {
+        kind: SandboxFailureKind::Landlock,
+        code: 7,
+        name: "landlock",
+        since: "0.1.2",
+        lost_protection: "no Landlock domain bounds the workload: only the mount view (if any) limits the files it may write or execute, and it may reach abstract Unix sockets and signal processes outside the sandbox",
+    },
+];
+
 impl SandboxFailureKind {
     /// Every kind this version of the crate knows, in code order (codes are appended, never
     /// reused).
-    pub const ALL: [SandboxFailureKind; 7] = [
-        SandboxFailureKind::NetworkNamespace,
-        SandboxFailureKind::SupervisorSeccomp,
-        SandboxFailureKind::WorkloadSeccomp,
-        SandboxFailureKind::PidNamespace,
-        SandboxFailureKind::MountNamespace,
-        SandboxFailureKind::FilesystemView,
-        SandboxFailureKind::Landlock,
-    ];
+    pub const ALL: [SandboxFailureKind; KINDS.len()] = {
+        let mut all = [SandboxFailureKind::NetworkNamespace; KINDS.len()];
+        let mut index = 0;
+        while index < KINDS.len() {
+            all[index] = KINDS[index].kind;
+            index += 1;
+        }
+        all
+    };
+
+    /// This kind's row of the table.
+    const fn row(self) -> &'static KindRow {
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].kind as u32 == self as u32 {
+                return &KINDS[index];
+            }
+            index += 1;
+        }
+        panic!("every kind has a row")
+    }
 
     /// The stable integer that represents this kind across the ABI.
     pub const fn code(self) -> u32 {
-        match self {
-            SandboxFailureKind::NetworkNamespace => 1,
-            SandboxFailureKind::SupervisorSeccomp => 2,
-            SandboxFailureKind::WorkloadSeccomp => 3,
-            SandboxFailureKind::PidNamespace => 4,
-            SandboxFailureKind::MountNamespace => 5,
-            SandboxFailureKind::FilesystemView => 6,
-            SandboxFailureKind::Landlock => 7,
-        }
+        self.row().code
     }
 
     /// The kind for an ABI code, or `None` for a code this version does not know.
     pub const fn from_code(code: u32) -> Option<Self> {
-        match code {
-            1 => Some(SandboxFailureKind::NetworkNamespace),
-            2 => Some(SandboxFailureKind::SupervisorSeccomp),
-            3 => Some(SandboxFailureKind::WorkloadSeccomp),
-            4 => Some(SandboxFailureKind::PidNamespace),
-            5 => Some(SandboxFailureKind::MountNamespace),
-            6 => Some(SandboxFailureKind::FilesystemView),
-            7 => Some(SandboxFailureKind::Landlock),
-            _ => None,
+        let mut index = 0;
+        while index < KINDS.len() {
+            if KINDS[index].code == code {
+                return Some(KINDS[index].kind);
+            }
+            index += 1;
         }
+        None
     }
 
     /// The stable name used in logs, configuration files and reports (`network-namespace`, ...).
     pub const fn name(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => "network-namespace",
-            SandboxFailureKind::SupervisorSeccomp => "supervisor-seccomp",
-            SandboxFailureKind::WorkloadSeccomp => "workload-seccomp",
-            SandboxFailureKind::PidNamespace => "pid-namespace",
-            SandboxFailureKind::MountNamespace => "mount-namespace",
-            SandboxFailureKind::FilesystemView => "filesystem-view",
-            SandboxFailureKind::Landlock => "landlock",
-        }
+        self.row().name
     }
 
     /// The sandbox-plugin-api release that introduced this kind. A plugin built against an
     /// earlier release never sees it: its glue answers `Abort`.
     pub const fn since(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace
-            | SandboxFailureKind::SupervisorSeccomp
-            | SandboxFailureKind::WorkloadSeccomp => "0.1.0",
-            SandboxFailureKind::PidNamespace | SandboxFailureKind::MountNamespace => "0.1.1",
-            SandboxFailureKind::FilesystemView | SandboxFailureKind::Landlock => "0.1.2",
-        }
+        self.row().since
     }
 
     /// The kind with this stable [`name`](Self::name).
@@ -222,29 +273,7 @@ impl SandboxFailureKind {
 
     /// The protection that is missing when this step is tolerated, as a sentence fragment.
     pub const fn lost_protection(self) -> &'static str {
-        match self {
-            SandboxFailureKind::NetworkNamespace => {
-                "the workload shares the supervisor's network namespace"
-            }
-            SandboxFailureKind::SupervisorSeccomp => {
-                "the supervisor is not restricted by its own seccomp prelude"
-            }
-            SandboxFailureKind::WorkloadSeccomp => {
-                "the workload runs without the workload seccomp filter"
-            }
-            SandboxFailureKind::PidNamespace => {
-                "the workload shares the supervisor's PID and IPC namespaces: it can signal the host's processes of its uid, reach their shared memory, and outlive the supervisor"
-            }
-            SandboxFailureKind::MountNamespace => {
-                "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace"
-            }
-            SandboxFailureKind::FilesystemView => {
-                "the workload sees the host's filesystem: it can write every host file its uid may write, share /tmp with other processes, reach host Unix sockets and devices, and execute what it writes"
-            }
-            SandboxFailureKind::Landlock => {
-                "no Landlock domain bounds the workload: only the mount view (if any) limits the files it may write or execute, and it may reach abstract Unix sockets and signal processes outside the sandbox"
-            }
-        }
+        self.row().lost_protection
     }
 }
 
@@ -349,6 +378,13 @@ pub struct FailureReport {
 ///
 /// Every field is a best-effort observation, not proof: an outer runtime can hide or fake any of
 /// them. Non-exhaustive: later versions may add fields.
+///
+/// It crosses the boundary as a JSON object whose keys are pinned: [`FailureContext::KEYS`] lists
+/// them with the release that added each, the JSON Schema of every release is in the
+/// repository (`plugin-api/context-schema/`), and keys are only ever added, never renamed,
+/// retyped or removed. The glue parses each key on its own ([`FailureContext::from_json`]): a key
+/// that is absent or does not parse keeps its default and is listed in
+/// [`missing`](Self::missing), while the others keep the values the supervisor sent.
 #[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -373,9 +409,87 @@ pub struct FailureContext {
     /// `supervisor_version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_api_version: Option<String>,
+    /// The keys of [`KEYS`](Self::KEYS) that the JSON this context was parsed from lacked or
+    /// had in a form that does not parse (empty for a context built in-process). Never sent.
+    #[serde(skip)]
+    missing: Vec<&'static str>,
+}
+
+/// Parses `key` of `object` as `T`; `None` (and `key` recorded as missing) when it is absent or
+/// does not parse.
+fn context_key<T: serde::de::DeserializeOwned>(
+    object: &serde_json::Map<String, serde_json::Value>,
+    key: &'static str,
+    missing: &mut Vec<&'static str>,
+) -> Option<T> {
+    let parsed = object.get(key).and_then(|value| T::deserialize(value).ok());
+    if parsed.is_none() {
+        missing.push(key);
+    }
+    parsed
 }
 
 impl FailureContext {
+    /// Every key of the context's JSON this version knows, with the sandbox-plugin-api release
+    /// that added it. Keys are only ever appended.
+    pub const KEYS: [(&'static str, &'static str); 7] = [
+        ("gvisor", "0.1.0"),
+        ("container", "0.1.0"),
+        ("threads", "0.1.0"),
+        ("effective_capabilities", "0.1.0"),
+        ("uid", "0.1.0"),
+        ("supervisor_version", "0.1.1"),
+        ("plugin_api_version", "0.1.1"),
+    ];
+
+    /// The context in a report's JSON, parsed key by key: a key that is absent, or whose value
+    /// does not parse as its documented type, keeps its default and is listed in
+    /// [`missing`](Self::missing); every other key keeps the value the supervisor sent. A text
+    /// that is not a JSON object gives the default context with every key missing. Unknown keys
+    /// (added by a later supervisor) are ignored.
+    pub fn from_json(text: &str) -> FailureContext {
+        let mut missing = Vec::new();
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).unwrap_or_default();
+        let mut context = FailureContext::default();
+        if let Some(gvisor) = context_key(&object, "gvisor", &mut missing) {
+            context.gvisor = gvisor;
+        }
+        if let Some(container) = context_key(&object, "container", &mut missing) {
+            context.container = container;
+        }
+        if let Some(threads) = context_key(&object, "threads", &mut missing) {
+            context.threads = threads;
+        }
+        if let Some(capabilities) = context_key(&object, "effective_capabilities", &mut missing) {
+            context.effective_capabilities = capabilities;
+        }
+        if let Some(uid) = context_key(&object, "uid", &mut missing) {
+            context.uid = uid;
+        }
+        if let Some(version) = context_key(&object, "supervisor_version", &mut missing) {
+            context.supervisor_version = version;
+        }
+        if let Some(version) = context_key(&object, "plugin_api_version", &mut missing) {
+            context.plugin_api_version = version;
+        }
+        context.missing = missing;
+        context
+    }
+
+    /// The keys the supervisor's JSON lacked or sent in a form that does not parse: their fields
+    /// hold defaults, not observations. A supervisor older than the key's release (see
+    /// [`KEYS`](Self::KEYS)) does not send it. Decide as if that clue were unknown; never read a
+    /// default as "no capabilities" or "uid 0".
+    pub fn missing(&self) -> &[&'static str] {
+        &self.missing
+    }
+
+    /// True when `key` was missing from the supervisor's JSON (see [`missing`](Self::missing)).
+    pub fn is_missing(&self, key: &str) -> bool {
+        self.missing.contains(&key)
+    }
+
     /// The same context with `gvisor` set (for a plugin's unit tests: the type is
     /// non-exhaustive, so it cannot be built with a struct literal outside this crate).
     pub fn with_gvisor(mut self, gvisor: bool) -> Self {
@@ -516,6 +630,33 @@ mod tests {
         assert_eq!(SandboxFailureKind::from_code(8), None);
     }
 
+    /// The codes are the ABI: they never change once released, and the table lists them in
+    /// code order without a gap.
+    #[test]
+    fn kind_table_is_in_code_order_and_frozen() {
+        for (index, row) in KINDS.iter().enumerate() {
+            assert_eq!(row.code as usize, index + 1, "{}", row.name);
+        }
+        let released: Vec<(u32, &str, &str)> = SandboxFailureKind::ALL
+            .iter()
+            .map(|kind| (kind.code(), kind.name(), kind.since()))
+            .collect();
+        assert_eq!(
+            released[..5],
+            [
+                (1, "network-namespace", "0.1.0"),
+                (2, "supervisor-seccomp", "0.1.0"),
+                (3, "workload-seccomp", "0.1.0"),
+                (4, "pid-namespace", "0.1.1"),
+                (5, "mount-namespace", "0.1.1"),
+            ]
+        );
+        assert_eq!(
+            released[5..],
+            [(6, "filesystem-view", "0.1.2"), (7, "landlock", "0.1.2")]
+        );
+    }
+
     #[test]
     fn verdict_codes_other_than_zero_and_one_are_rejected() {
         assert_eq!(Verdict::from_code(0), Some(Verdict::Abort));
@@ -542,5 +683,54 @@ mod tests {
         assert_eq!(errno_name(1), "EPERM");
         assert_eq!(errno_name(38), "ENOSYS");
         assert_eq!(errno_name(4242), "errno 4242");
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::FailureContext;
+
+    const SENT: &str = r#"{"gvisor":true,"container":"/.dockerenv","threads":1,"effective_capabilities":8192,"uid":65534,"supervisor_version":"0.1.0","plugin_api_version":"0.1.2"}"#;
+
+    #[test]
+    fn every_key_parses_on_its_own() {
+        let context = FailureContext::from_json(SENT);
+        assert!(context.missing().is_empty());
+        assert!(context.gvisor);
+        assert_eq!(context.container.as_deref(), Some("/.dockerenv"));
+        assert_eq!(context.effective_capabilities, 8192);
+        assert_eq!(context.uid, 65534);
+        assert_eq!(context.plugin_api_version.as_deref(), Some("0.1.2"));
+        // Serialised again, it is the same JSON: `missing` is never sent.
+        assert_eq!(serde_json::to_string(&context).unwrap(), SENT);
+    }
+
+    #[test]
+    fn a_key_of_another_shape_is_missing_and_the_others_keep_their_values() {
+        let sent = SENT.replace(r#""threads":1"#, r#""threads":"1""#).replace(
+            r#""container":"/.dockerenv""#,
+            r#""container":["/.dockerenv"]"#,
+        );
+        let context = FailureContext::from_json(&sent);
+        assert_eq!(context.missing(), ["container", "threads"]);
+        assert!(context.is_missing("threads"));
+        assert_eq!(context.container, None);
+        assert!(context.gvisor);
+        assert_eq!(context.uid, 65534);
+        assert_eq!(context.effective_capabilities, 8192);
+    }
+
+    #[test]
+    fn an_old_supervisor_lacks_the_later_keys_and_null_is_a_value() {
+        let context = FailureContext::from_json(
+            r#"{"gvisor":false,"container":null,"threads":1,"effective_capabilities":0,"uid":0}"#,
+        );
+        assert_eq!(
+            context.missing(),
+            ["supervisor_version", "plugin_api_version"]
+        );
+        assert!(!context.is_missing("container"));
+        let context = FailureContext::from_json("not json");
+        assert_eq!(context.missing().len(), FailureContext::KEYS.len());
     }
 }

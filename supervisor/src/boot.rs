@@ -24,11 +24,11 @@ use nix::errno::Errno;
 use nix::sys::signal::SigSet;
 use nix::sys::signalfd::SignalFd;
 
-use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler, SandboxFailureKind};
+use crate::failure::{ask, FailureReport, NotTolerated, SandboxFailureHandler, SandboxFailureKind};
 use crate::identity::Identity;
 use crate::netns::NetnsError;
 use crate::procfs::{self, Process, Status};
-use crate::report::{Decision, Evidence, HardeningReport};
+use crate::report::{Decider, Decision, Evidence, HardeningReport};
 use crate::run::{RunOptions, SupervisorError};
 use crate::spawn::{Paused, Plan, Spawned};
 use crate::step::{Call, Refusal, Step};
@@ -37,7 +37,7 @@ use crate::userns::Route;
 /// How a driver answers a refusal.
 pub(crate) trait Driver {
     /// `Ok` to go on without the refused step, `Err` to stop the boot. Records the decision.
-    fn refused(
+    fn on_refusal(
         &mut self,
         refusal: Refusal,
         fallback: Option<Refusal>,
@@ -51,7 +51,7 @@ pub(crate) trait Driver {
 }
 
 /// The handler's question for a refusal: kind, call, errno, a sentence, and the fallback's errno.
-pub(crate) fn failure_report(
+pub(crate) fn question_for(
     refusal: &Refusal,
     fallback: Option<&Refusal>,
     report: &HardeningReport,
@@ -71,31 +71,17 @@ pub(crate) fn failure_report(
     )
 }
 
-/// The decider named in a refusal that stopped the boot.
-pub(crate) fn decider_of(refused: &Refused) -> String {
-    match refused {
-        Refused::Aborted { decider, .. } | Refused::Undeclared { decider, .. } => decider.clone(),
-        Refused::HandlerFailed { failure, .. } => failure.decider.clone(),
-    }
-}
-
-/// The decider written for a step that failed for want of memory, processes or descriptors.
-pub(crate) const RESOURCES: &str = "out of resources";
-
-/// The decider written for a step no handler may tolerate.
-pub(crate) const NEVER_TOLERABLE: &str = "never tolerable";
-
 /// Decides about `refusal` with `ask` (the handler, through the host's floor), records the
 /// decision in the report, and returns the error a run stops with when it is not tolerated. With
 /// `log`, the decision is also logged with structured fields (`step`, `decision`, `syscall`,
 /// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one at
 /// DEBUG (the fatal error that ends the run carries the same fields).
-fn settle(
+fn decide_refusal(
     refusal: Refusal,
     fallback: Option<Refusal>,
     report: &mut HardeningReport,
     log: bool,
-    ask: impl FnOnce(FailureReport) -> Result<crate::failure::Tolerated, Refused>,
+    ask: impl FnOnce(FailureReport) -> Result<crate::failure::Tolerated, NotTolerated>,
 ) -> Result<(), SupervisorError> {
     // Out of memory, processes or descriptors is the machine's state, not a runtime's refusal:
     // no handler is asked about it.
@@ -103,35 +89,35 @@ fn settle(
         refusal.errno,
         Errno::ENOMEM | Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE
     );
-    let (decider, reason, decision, error) =
-        match failure_report(&refusal, fallback.as_ref(), report) {
-            _ if exhausted => (
-                RESOURCES.to_owned(),
+    let (decider, reason, decision, error) = match question_for(&refusal, fallback.as_ref(), report)
+    {
+        _ if exhausted => (
+            Decider::OutOfResources,
+            None,
+            Decision::Aborted,
+            Some(SupervisorError::Exhausted(refusal)),
+        ),
+        None => (
+            Decider::NeverTolerable,
+            None,
+            Decision::Aborted,
+            Some(SupervisorError::Fatal(refusal)),
+        ),
+        Some(question) => match ask(question) {
+            Ok(tolerated) => (
+                tolerated.decider,
+                tolerated.reason,
+                Decision::Tolerated,
                 None,
-                Decision::Aborted,
-                Some(SupervisorError::Exhausted(refusal)),
             ),
-            None => (
-                NEVER_TOLERABLE.to_owned(),
-                None,
+            Err(refused) => (
+                refused.decider(),
+                refused.reason().map(str::to_owned),
                 Decision::Aborted,
-                Some(SupervisorError::Fatal(refusal)),
+                Some(SupervisorError::NotTolerated(refused)),
             ),
-            Some(question) => match ask(question) {
-                Ok(tolerated) => (
-                    tolerated.decider,
-                    tolerated.reason,
-                    Decision::Tolerated,
-                    None,
-                ),
-                Err(refused) => (
-                    decider_of(&refused),
-                    refused.reason().map(str::to_owned),
-                    Decision::Aborted,
-                    Some(SupervisorError::Refused(refused)),
-                ),
-            },
-        };
+        },
+    };
     if log {
         let errno_name = crate::failure::errno_name(refusal.errno as i32);
         macro_rules! event {
@@ -143,7 +129,7 @@ fn settle(
                     syscall = refusal.call.name(),
                     errno = refusal.errno as i32,
                     errno_name = %errno_name,
-                    decider,
+                    decider = %decider,
                     "{} {}: {} failed with {errno_name}; decided by {decider}",
                     refusal.step,
                     decision.name(),
@@ -170,13 +156,15 @@ fn settle(
 pub(crate) struct DecideAndStop;
 
 impl Driver for DecideAndStop {
-    fn refused(
+    fn on_refusal(
         &mut self,
         refusal: Refusal,
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
-        settle(refusal, fallback, report, true, crate::failure::decide)
+        decide_refusal(refusal, fallback, report, true, |question| {
+            crate::failure::ask_and_warn(crate::failure::failure_handler(), question)
+        })
     }
 }
 
@@ -190,15 +178,15 @@ pub(crate) struct RecordAndContinue<'a> {
 }
 
 impl Driver for RecordAndContinue<'_> {
-    fn refused(
+    fn on_refusal(
         &mut self,
         refusal: Refusal,
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError> {
         let handler = self.handler;
-        if let Err(stop) = settle(refusal, fallback, report, false, |question| {
-            judge(handler, question)
+        if let Err(stop) = decide_refusal(refusal, fallback, report, false, |question| {
+            ask(handler, question)
         }) {
             self.would_exit.get_or_insert(stop.exit_code());
         }
@@ -376,7 +364,7 @@ fn prepare_landlock(
                 call: Call::Landlock(call),
                 errno,
             };
-            driver.refused(refusal, None, report)?;
+            driver.on_refusal(refusal, None, report)?;
             plan.skip(Step::Landlock);
         }
         Err(err @ crate::landlock::LandlockError::Faked(_)) => {
@@ -407,7 +395,7 @@ pub(crate) fn boot(
     signals: &SignalFd,
 ) -> Result<Paused, SupervisorError> {
     for &step in &options.disabled_steps {
-        tracing::warn!(step = %step, decision = "disabled-by-operator", decider = "operator", "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
+        tracing::warn!(step = %step, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
         prepared.plan.skip(step);
     }
@@ -469,7 +457,7 @@ pub(crate) fn boot(
                 ));
             }
             Spawned::Refused(refusal) => {
-                driver.refused(refusal, None, report)?;
+                driver.on_refusal(refusal, None, report)?;
                 prepared.plan.skip(refusal.step);
                 view_lost_with_mount_namespace(&prepared.plan, report, driver.logs());
                 // Without the view, Landlock's rules are the host's paths.
@@ -514,7 +502,7 @@ pub(crate) fn boot(
             Ok(evidence) => {
                 report.enforced(Step::SupervisorSeccomp, evidence);
             }
-            Err(refusal) => driver.refused(refusal, None, report)?,
+            Err(refusal) => driver.on_refusal(refusal, None, report)?,
         }
     }
     Ok(paused)
@@ -531,7 +519,11 @@ fn view_lost_with_mount_namespace(plan: &Plan, report: &mut HardeningReport, log
     }
     let mount = report.get(Step::MountNamespace).clone();
     let lost = SandboxFailureKind::FilesystemView.lost_protection();
-    let decider = mount.decider.clone().unwrap_or_default();
+    let decider = mount
+        .decider
+        .as_ref()
+        .map(|decider| decider.to_string())
+        .unwrap_or_default();
     match (&mount.syscall, &mount.errno_name) {
         _ if !log => {}
         (Some(syscall), Some(errno_name)) => tracing::warn!(
@@ -592,7 +584,7 @@ fn network_namespace(
     let route_applies =
         plain.errno == Errno::EPERM && !options.no_userns && !nix::unistd::geteuid().is_root();
     if !route_applies {
-        driver.refused(plain, None, report)?;
+        driver.on_refusal(plain, None, report)?;
         return Ok(Route::Direct);
     }
     match crate::userns::enter() {
@@ -603,7 +595,7 @@ fn network_namespace(
                 call,
                 errno,
             };
-            driver.refused(plain, Some(fallback), report)?;
+            driver.on_refusal(plain, Some(fallback), report)?;
             return Ok(Route::Direct);
         }
         Err(crate::userns::UsernsError::Unchanged) => {
@@ -618,7 +610,7 @@ fn network_namespace(
     match crate::netns::enter() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
         Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
-        Err(NetnsError::Refused(inside)) => driver.refused(inside, None, report)?,
+        Err(NetnsError::Refused(inside)) => driver.on_refusal(inside, None, report)?,
     }
     for step in [
         Step::NetworkNamespace,

@@ -20,9 +20,10 @@ use crate::step::Step;
 #[derive(Debug, Parser)]
 #[command(
     name = "sandbox-supervisor",
-    version,
+    version = crate::version::SUPERVISOR,
+    long_version = crate::version::long(),
     subcommand_negates_reqs = true,
-    after_long_help = EXIT_STATUS
+    after_long_help = crate::exit::exit_status_help()
 )]
 pub struct Cli {
     /// Check a host without running a workload.
@@ -45,22 +46,6 @@ pub struct Cli {
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
-
-/// The exit codes, at the end of `--help` and in the man page.
-const EXIT_STATUS: &str = "\
-Exit status:
-  the workload's  the workload exited with this code
-  128+N           the workload was killed by signal N, or signal N stopped the boot
-  2               usage error (flag, value, configuration, profile, --user, report destination)
-  118             plugin load or ABI error
-  119             plugin failure (init, panic, thread, bad or undeclared verdict)
-  120             a hardening step was refused and the strict default aborted
-  121             a hardening step was refused and the plugin's verdict aborted
-  122             a step no handler may tolerate failed (session, capabilities, ids, no_new_privs)
-  123             a step reported success but verification shows it did not take effect
-  125             the supervisor itself failed
-  126             the command is not executable
-  127             the command was not found";
 
 /// The failure-handler flags, shared by a run and `probe` (before or after the subcommand).
 #[derive(Debug, Clone, Args)]

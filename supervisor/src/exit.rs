@@ -1,43 +1,173 @@
-//! Exit codes of the `sandbox-supervisor` binary.
+//! Exit codes of the `sandbox-supervisor` binary: [`ExitCode`], the one table from which
+//! `--help` and the man page are generated and against which the README's table is checked.
 //!
-//! | code | meaning |
-//! |---|---|
-//! | workload's | the workload exited with this code |
-//! | 128+N | the workload was killed by signal N, or signal N (TERM, INT, HUP, QUIT) stopped the boot |
-//! | 2 | usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or report destination |
-//! | 118 | plugin load or ABI error: the plugin file is missing, untrusted, not a plugin, built for another ABI, or its digest does not match `--handler-plugin-sha256` |
-//! | 119 | plugin failure: init rejected the configuration, a panic, a thread or process, a missed `--handler-timeout`, an out-of-range or undeclared verdict |
-//! | 120 | a hardening step was refused and the strict default aborted |
-//! | 121 | a hardening step was refused and the plugin's verdict aborted |
-//! | 122 | a step no handler may tolerate failed: session, capabilities, privilege drop, no_new_privs |
-//! | 123 | a hardening step reported success but verification shows it did not take effect |
-//! | 125 | the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report), a step failed for want of memory, processes or descriptors, or the sandbox did not get ready in time |
-//! | 126 | the command was found but is not executable |
-//! | 127 | the command was not found |
-//!
-//! Every code the supervisor produces itself comes with exactly one line on standard error that
-//! starts with `sandbox-supervisor: error:`.
+//! Besides these, the binary passes on the workload's own exit code, or 128+N when signal N
+//! killed it or stopped the boot. Every code the supervisor produces itself comes with exactly one
+//! line on standard error that starts with `sandbox-supervisor: error:`.
+
+/// An exit code the supervisor produces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ExitCode {
+    /// Usage error: bad flag or value, unreadable or broken configuration, profile, `--user` or
+    /// report destination.
+    Usage = 2,
+    /// Plugin load or ABI error.
+    PluginLoad = 118,
+    /// Plugin failure.
+    PluginFailure = 119,
+    /// A step was refused and the strict default aborted.
+    RefusedStrict = 120,
+    /// A step was refused and the plugin's verdict aborted.
+    RefusedByPlugin = 121,
+    /// A step no handler may tolerate failed (session, capabilities, privilege drop, NNP).
+    NeverTolerable = 122,
+    /// A step reported success but verification shows it did not take effect.
+    Verification = 123,
+    /// The supervisor itself failed.
+    Internal = 125,
+    /// The command was found but is not executable.
+    NotExecutable = 126,
+    /// The command was not found.
+    NotFound = 127,
+}
+
+/// One row of the exit-code table.
+struct ExitRow {
+    code: ExitCode,
+    /// The short text of `--help` and the man page.
+    help: &'static str,
+    /// The README's text (Markdown).
+    readme: &'static str,
+}
+
+/// The table, in code order.
+const EXIT_CODES: [ExitRow; 10] = [
+    ExitRow {
+        code: ExitCode::Usage,
+        help: "usage error (flag, value, configuration, profile, --user, a view path, report destination)",
+        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`; uid 0 or `--cap-add` without an enforced filesystem view), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing), report or findings destination",
+    },
+    ExitRow {
+        code: ExitCode::PluginLoad,
+        help: "plugin load or ABI error",
+        readme: "plugin load or ABI error (missing, untrusted, not a plugin, built for another ABI, digest mismatch)",
+    },
+    ExitRow {
+        code: ExitCode::PluginFailure,
+        help: "plugin failure (init, panic, thread, bad or undeclared verdict)",
+        readme: "plugin failure (init rejected its configuration, a panic, a thread or process, a missed `--handler-timeout`, an out-of-range or undeclared verdict)",
+    },
+    ExitRow {
+        code: ExitCode::RefusedStrict,
+        help: "a hardening step was refused and the strict default aborted",
+        readme: "a hardening step was refused and the strict default aborted",
+    },
+    ExitRow {
+        code: ExitCode::RefusedByPlugin,
+        help: "a hardening step was refused and the plugin's verdict aborted",
+        readme: "a hardening step was refused and the plugin's verdict aborted",
+    },
+    ExitRow {
+        code: ExitCode::NeverTolerable,
+        help: "a step no handler may tolerate failed (session, capabilities, ids, no_new_privs)",
+        readme: "a step no handler may tolerate failed: the session, the capability drop, the privilege drop, no_new_privs",
+    },
+    ExitRow {
+        code: ExitCode::Verification,
+        help: "a step reported success but verification shows it did not take effect",
+        readme: "a step reported success but verification shows it did not take effect",
+    },
+    ExitRow {
+        code: ExitCode::Internal,
+        help: "the supervisor itself failed",
+        readme: "the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report or findings), a step failed for want of memory, processes or descriptors (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`: never asked of a handler), or the sandbox did not get ready within 10 s",
+    },
+    ExitRow {
+        code: ExitCode::NotExecutable,
+        help: "the command is not executable",
+        readme: "the command is not executable",
+    },
+    ExitRow {
+        code: ExitCode::NotFound,
+        help: "the command was not found",
+        readme: "the command was not found",
+    },
+];
+
+impl ExitCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ExitCode; EXIT_CODES.len()] = {
+        let mut all = [ExitCode::Usage; EXIT_CODES.len()];
+        let mut index = 0;
+        while index < EXIT_CODES.len() {
+            all[index] = EXIT_CODES[index].code;
+            index += 1;
+        }
+        all
+    };
+
+    /// The number the process exits with.
+    pub const fn code(self) -> i32 {
+        self as i32
+    }
+
+    fn row(self) -> &'static ExitRow {
+        EXIT_CODES
+            .iter()
+            .find(|row| row.code == self)
+            .expect("every code has a row")
+    }
+
+    /// The short text of `--help` and the man page.
+    pub fn help(self) -> &'static str {
+        self.row().help
+    }
+
+    /// The README's text.
+    pub fn readme(self) -> &'static str {
+        self.row().readme
+    }
+}
+
+impl From<ExitCode> for i32 {
+    fn from(code: ExitCode) -> Self {
+        code.code()
+    }
+}
+
+/// The "Exit status" text at the end of `--help` and in the man page, generated from
+/// [`ExitCode`].
+pub fn exit_status_help() -> String {
+    let mut text = String::from(
+        "Exit status:\n  the workload's  the workload exited with this code\n  128+N           the workload was killed by signal N, or signal N stopped the boot",
+    );
+    for code in ExitCode::ALL {
+        text.push_str(&format!("\n  {:<15} {}", code.code(), code.help()));
+    }
+    text
+}
 
 /// Usage error.
-pub const USAGE: i32 = 2;
+pub const USAGE: i32 = ExitCode::Usage.code();
 /// Plugin load or ABI error.
-pub const PLUGIN_LOAD: i32 = 118;
+pub const PLUGIN_LOAD: i32 = ExitCode::PluginLoad.code();
 /// Plugin failure.
-pub const PLUGIN_FAILURE: i32 = 119;
-/// Refused, aborted by the strict default.
-pub const REFUSED_STRICT: i32 = 120;
-/// Refused, aborted by the plugin's verdict.
-pub const REFUSED_BY_PLUGIN: i32 = 121;
+pub const PLUGIN_FAILURE: i32 = ExitCode::PluginFailure.code();
+/// NotTolerated, aborted by the strict default.
+pub const REFUSED_STRICT: i32 = ExitCode::RefusedStrict.code();
+/// NotTolerated, aborted by the plugin's verdict.
+pub const REFUSED_BY_PLUGIN: i32 = ExitCode::RefusedByPlugin.code();
 /// A step no handler may tolerate failed (session, capabilities, privilege drop, NNP).
-pub const PRIVILEGE_DROP: i32 = 122;
+pub const NEVER_TOLERABLE: i32 = ExitCode::NeverTolerable.code();
 /// Verification of a step failed.
-pub const VERIFICATION: i32 = 123;
+pub const VERIFICATION: i32 = ExitCode::Verification.code();
 /// The supervisor itself failed.
-pub const INTERNAL: i32 = 125;
+pub const INTERNAL: i32 = ExitCode::Internal.code();
 /// Command not executable.
-pub const NOT_EXECUTABLE: i32 = 126;
+pub const NOT_EXECUTABLE: i32 = ExitCode::NotExecutable.code();
 /// Command not found.
-pub const NOT_FOUND: i32 = 127;
+pub const NOT_FOUND: i32 = ExitCode::NotFound.code();
 
 /// `err` and its sources joined with `: ` on one line.
 pub fn one_line(err: &dyn std::error::Error) -> String {
@@ -52,7 +182,7 @@ pub fn one_line(err: &dyn std::error::Error) -> String {
 }
 
 /// Prints `err` and its sources as one line on standard error.
-pub fn report(err: &dyn std::error::Error) {
+pub fn print_error(err: &dyn std::error::Error) {
     eprintln!("sandbox-supervisor: error: {}", one_line(err));
 }
 
@@ -72,7 +202,7 @@ pub fn json_line(message: &str, code: i32, refusal: Option<&crate::run::RefusalF
             "errno_name".into(),
             refusal.errno.map(crate::failure::errno_name).into(),
         );
-        fields.insert("decider".into(), refusal.decider.clone().into());
+        fields.insert("decider".into(), refusal.decider.as_str().into());
     }
     serde_json::json!({
         "timestamp": crate::report::Timestamp::now().to_string(),
@@ -80,4 +210,50 @@ pub fn json_line(message: &str, code: i32, refusal: Option<&crate::run::RefusalF
         "fields": fields,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_code_order() {
+        for (row, code) in EXIT_CODES.iter().zip(ExitCode::ALL) {
+            assert_eq!(row.code, code);
+        }
+        assert!(ExitCode::ALL.windows(2).all(|w| w[0].code() < w[1].code()));
+    }
+
+    /// The README's table lists exactly these codes, with these texts.
+    #[test]
+    fn the_readme_table_is_the_enum() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Exit codes\n")
+            .nth(1)
+            .expect("the README has an exit-code section");
+        let rows: Vec<&str> = section
+            .lines()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .filter(|line| line.chars().nth(2).is_some_and(|c| c.is_ascii_digit()))
+            .filter(|line| !line.starts_with("| 128+N"))
+            .collect();
+        let expected: Vec<String> = ExitCode::ALL
+            .iter()
+            .map(|code| format!("| {} | {} |", code.code(), code.readme()))
+            .collect();
+        assert_eq!(rows, expected);
+    }
+
+    #[test]
+    fn help_lists_every_code() {
+        let help = exit_status_help();
+        for code in ExitCode::ALL {
+            assert!(
+                help.contains(&format!("\n  {:<15} {}", code.code(), code.help())),
+                "{code:?}"
+            );
+        }
+    }
 }

@@ -1,13 +1,15 @@
 //! Failure kinds, the handler trait, the strict default and the set-once handler slot.
 //!
-//! Every hardening step that the kernel may refuse calls [`decide`] with a [`FailureReport`].
-//! [`decide`] asks the registered handler ([`failure_handler`]) and applies the host's floor: a
+//! Every refusal of a tolerable step becomes a [`FailureReport`] (the handler's question), which
+//! [`ask`] puts to a handler ([`failure_handler`], the registered one) with the host's floor: a
 //! handler may only tolerate the kinds it declared, and a handler that cannot answer is fatal.
 //! Privilege drop and the supervisor's own errors never come here: they are fatal by construction.
 
 use std::sync::OnceLock;
 
 pub use sandbox_plugin_api::{errno_name, FailureReport, Ruling, SandboxFailureKind, Verdict};
+
+use crate::report::Decider;
 
 /// Decides whether a refused hardening step aborts the boot or is tolerated.
 ///
@@ -18,7 +20,7 @@ pub trait SandboxFailureHandler: Send + Sync {
     fn decider(&self) -> String;
 
     /// The kinds this handler may ever tolerate. A `Tolerate` for any other kind is refused.
-    fn declared_tolerances(&self) -> Vec<SandboxFailureKind>;
+    fn declared(&self) -> Vec<SandboxFailureKind>;
 
     /// Decide about one refusal. `Err` means the handler could not answer (a plugin panicked or
     /// answered out of range); the supervisor treats that as fatal.
@@ -47,10 +49,10 @@ pub struct StrictHandler;
 
 impl SandboxFailureHandler for StrictHandler {
     fn decider(&self) -> String {
-        "strict".to_owned()
+        Decider::STRICT.to_owned()
     }
 
-    fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
+    fn declared(&self) -> Vec<SandboxFailureKind> {
         Vec::new()
     }
 
@@ -93,21 +95,21 @@ pub struct Tolerated {
     /// The refusal.
     pub report: FailureReport,
     /// Who tolerated it.
-    pub decider: String,
+    pub decider: Decider,
     /// Why, when the handler said.
     pub reason: Option<String>,
 }
 
 /// A refusal that stops the boot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub enum NotTolerated {
     /// The handler answered `Abort`.
     #[error("{} refused: {} failed with {} ({}); aborted by {decider}{}", .report.kind, .report.syscall, .report.errno_name, .report.message, because(.reason))]
     Aborted {
         /// The refusal.
         report: FailureReport,
         /// `strict` or `plugin:NAME@VERSION`.
-        decider: String,
+        decider: Decider,
         /// Why, when the handler said.
         reason: Option<String>,
     },
@@ -117,7 +119,7 @@ pub enum Refused {
         /// The refusal.
         report: FailureReport,
         /// The plugin that broke its declaration.
-        decider: String,
+        decider: Decider,
     },
     /// The handler could not answer.
     #[error("{} refused: {} failed with {}; {failure}", .report.kind, .report.syscall, .report.errno_name)]
@@ -137,39 +139,61 @@ fn because(reason: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-impl Refused {
+impl NotTolerated {
     /// The reason the handler gave, if any.
     pub fn reason(&self) -> Option<&str> {
         match self {
-            Refused::Aborted { reason, .. } => reason.as_deref(),
-            Refused::Undeclared { .. } | Refused::HandlerFailed { .. } => None,
+            NotTolerated::Aborted { reason, .. } => reason.as_deref(),
+            NotTolerated::Undeclared { .. } | NotTolerated::HandlerFailed { .. } => None,
         }
     }
 
     /// True when the strict default (no plugin) made the decision.
     pub fn by_strict_default(&self) -> bool {
-        matches!(self, Refused::Aborted { decider, .. } if decider == "strict")
+        matches!(
+            self,
+            NotTolerated::Aborted {
+                decider: Decider::Strict,
+                ..
+            }
+        )
     }
-}
 
-/// Asks the registered handler about `report` and applies the host's floor.
-pub fn decide(report: FailureReport) -> Result<Tolerated, Refused> {
-    decide_with(failure_handler(), report)
+    /// Who decided: the handler, or the plugin that failed.
+    pub fn decider(&self) -> Decider {
+        match self {
+            NotTolerated::Aborted { decider, .. } | NotTolerated::Undeclared { decider, .. } => {
+                decider.clone()
+            }
+            NotTolerated::HandlerFailed { failure, .. } => {
+                Decider::of_handler(failure.decider.clone())
+            }
+        }
+    }
+
+    /// The handler's question.
+    pub fn report(&self) -> &FailureReport {
+        match self {
+            NotTolerated::Aborted { report, .. }
+            | NotTolerated::Undeclared { report, .. }
+            | NotTolerated::HandlerFailed { report, .. } => report,
+        }
+    }
 }
 
 /// What `handler` decides about `report`, with the host's floor applied, without logging (`probe`
 /// uses it to say what a run would do).
-pub fn judge(
+pub fn ask(
     handler: &dyn SandboxFailureHandler,
     report: FailureReport,
-) -> Result<Tolerated, Refused> {
-    let decider = handler.decider();
+) -> Result<Tolerated, NotTolerated> {
+    let decider = Decider::of_handler(handler.decider());
     match handler.decide(&report) {
-        Err(failure) => Err(Refused::HandlerFailed { report, failure }),
+        Err(failure) => Err(NotTolerated::HandlerFailed { report, failure }),
         Ok(Ruling {
             verdict: Verdict::Abort,
             reason,
-        }) => Err(Refused::Aborted {
+        }) => Err(NotTolerated::Aborted {
             report,
             decider,
             reason,
@@ -177,8 +201,8 @@ pub fn judge(
         Ok(Ruling {
             verdict: Verdict::Tolerate,
             ..
-        }) if !handler.declared_tolerances().contains(&report.kind) => {
-            Err(Refused::Undeclared { report, decider })
+        }) if !handler.declared().contains(&report.kind) => {
+            Err(NotTolerated::Undeclared { report, decider })
         }
         Ok(Ruling {
             verdict: Verdict::Tolerate,
@@ -191,12 +215,12 @@ pub fn judge(
     }
 }
 
-/// [`decide`] with an explicit handler: [`judge`], and a WARN line for a tolerated refusal.
-pub fn decide_with(
+/// [`ask`], and a WARN line for a tolerated refusal.
+pub fn ask_and_warn(
     handler: &dyn SandboxFailureHandler,
     report: FailureReport,
-) -> Result<Tolerated, Refused> {
-    let tolerated = judge(handler, report)?;
+) -> Result<Tolerated, NotTolerated> {
+    let tolerated = ask(handler, report)?;
     let Tolerated {
         report,
         decider,
@@ -243,7 +267,7 @@ mod tests {
         fn decider(&self) -> String {
             "plugin:fixed@1".to_owned()
         }
-        fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
+        fn declared(&self) -> Vec<SandboxFailureKind> {
             self.declared.clone()
         }
         fn handle(&self, _report: &FailureReport) -> Result<Verdict, HandlerFailure> {
@@ -262,7 +286,7 @@ mod tests {
 
     #[test]
     fn strict_aborts_and_says_so() {
-        let refused = decide_with(&StrictHandler, netns_eperm()).unwrap_err();
+        let refused = ask_and_warn(&StrictHandler, netns_eperm()).unwrap_err();
         assert!(refused.by_strict_default());
         assert_eq!(
             refused.to_string(),
@@ -277,8 +301,8 @@ mod tests {
             verdict: Ok(Verdict::Tolerate),
             declared: vec![SandboxFailureKind::NetworkNamespace],
         };
-        let tolerated = decide_with(&handler, netns_eperm()).unwrap();
-        assert_eq!(tolerated.decider, "plugin:fixed@1");
+        let tolerated = ask_and_warn(&handler, netns_eperm()).unwrap();
+        assert_eq!(tolerated.decider.as_str(), "plugin:fixed@1");
     }
 
     #[test]
@@ -287,8 +311,8 @@ mod tests {
             verdict: Ok(Verdict::Tolerate),
             declared: vec![SandboxFailureKind::WorkloadSeccomp],
         };
-        let refused = decide_with(&handler, netns_eperm()).unwrap_err();
-        assert!(matches!(refused, Refused::Undeclared { .. }));
+        let refused = ask_and_warn(&handler, netns_eperm()).unwrap_err();
+        assert!(matches!(refused, NotTolerated::Undeclared { .. }));
         assert!(!refused.by_strict_default());
     }
 
@@ -301,8 +325,8 @@ mod tests {
             }),
             declared: SandboxFailureKind::ALL.to_vec(),
         };
-        let refused = decide_with(&handler, netns_eperm()).unwrap_err();
-        assert!(matches!(refused, Refused::HandlerFailed { .. }));
+        let refused = ask_and_warn(&handler, netns_eperm()).unwrap_err();
+        assert!(matches!(refused, NotTolerated::HandlerFailed { .. }));
     }
 
     #[test]

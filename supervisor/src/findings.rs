@@ -223,7 +223,7 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
             syscall: record.syscall,
             errno: record.errno,
             errno_name: record.errno_name.clone(),
-            decider: record.decider.clone(),
+            decider: record.decider.as_ref().map(ToString::to_string),
             reason: if tolerated {
                 None
             } else {

@@ -67,7 +67,7 @@ fn main() {
                         err.refusal_fields().as_ref()
                     )
                 ),
-                false => exit::report(&err),
+                false => exit::print_error(&err),
             }
             std::process::exit(err.exit_code());
         }
@@ -91,7 +91,7 @@ fn simulate_command(handler: &HandlerArgs, args: &SimulateArgs) -> i32 {
             0
         }
         Err(err) => {
-            exit::report(&err);
+            exit::print_error(&err);
             err.exit_code()
         }
     }

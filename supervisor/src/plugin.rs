@@ -45,8 +45,8 @@ use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 use sandbox_plugin_api::ffi::{
-    with_report_ffi, ExtensionHeader, HandlerExtV1Ref, HandlerModRef, PluginError,
-    EXTENSION_V1_SYMBOL,
+    check_extension_header, with_report_ffi, ExtensionHeader, HandlerExtV1Ref, HandlerModRef,
+    PluginError, EXTENSION_V1_SYMBOL,
 };
 use sha2::{Digest, Sha256};
 
@@ -322,7 +322,7 @@ impl SandboxFailureHandler for PluginHandler {
         self.decider.clone()
     }
 
-    fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
+    fn declared(&self) -> Vec<SandboxFailureKind> {
         self.declared.clone()
     }
 
@@ -431,7 +431,7 @@ impl PluginHandler {
                         describe_status(status)
                     ))
                 })?;
-                self.judge_answer(answer)
+                self.ruling_of(answer)
             }
         }
     }
@@ -451,7 +451,7 @@ impl PluginHandler {
         }
     }
 
-    fn judge_answer(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
+    fn ruling_of(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
         if let Some((panicked, message)) = answer.error {
             return Err(self.failure(if panicked {
                 format!("panicked in handle: {message}")
@@ -1123,10 +1123,21 @@ fn dlopen_module(path: &Path, file: &File) -> Result<Loaded, PluginLoadError> {
         unsafe { library.get::<AbiHeaderRef>(ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes()) }
             .map_err(|_| PluginLoadError::NotAPlugin(path.to_owned()))?;
     let header: AbiHeaderRef = *symbol;
-    let extension_v1 = find_extension_v1(path, &library)?;
-    // Never dlclose: the plugin's code and statics must stay mapped for the process lifetime.
+    let loaded = check_module(path, header, &library);
+    // Never dlclose, not even after a refusal: the plugin's constructors ran, and its code and
+    // statics must stay mapped for the process lifetime.
     std::mem::forget(library);
+    loaded
+}
 
+/// Checks the root module's ABI line first (so that a plugin of another line gets the line that
+/// names both versions, whatever it exports besides), then looks up the extensions, then lets
+/// abi_stable check the root module's layout.
+fn check_module(
+    path: &Path,
+    header: AbiHeaderRef,
+    library: &libloading::os::unix::Library,
+) -> Result<Loaded, PluginLoadError> {
     let host = format!(
         "{} (plugin ABI {})",
         sandbox_plugin_api::VERSION,
@@ -1144,7 +1155,7 @@ fn dlopen_module(path: &Path, file: &File) -> Result<Loaded, PluginLoadError> {
         path: path.to_owned(),
         plugin: plugin.clone(),
         host: host.clone(),
-        line: abi_line(),
+        line: crate::version::plugin_abi_line(),
     };
     let plugin_number = lib_header
         .version_strings()
@@ -1158,6 +1169,8 @@ fn dlopen_module(path: &Path, file: &File) -> Result<Loaded, PluginLoadError> {
     {
         return Err(incompatible());
     }
+    // Only now, with the plugin on this supervisor's ABI line, are its extensions looked up.
+    let extension_v1 = find_extension_v1(path, library)?;
     let module = lib_header
         .init_root_module::<HandlerModRef>()
         .map_err(|err| match err {
@@ -1204,17 +1217,18 @@ fn find_extension_v1(
     if pointer.is_null() {
         return Ok(None);
     }
-    // SAFETY: non-null, aligned and immutable for the life of the process (see above); the header
-    // layout is frozen for every extension, and only its `abi` field is read before it is checked.
-    let header: &'static ExtensionHeader<HandlerExtV1Ref> = unsafe { &*pointer };
-    if !header.abi.is_valid() {
-        return Err(PluginLoadError::Abi {
+    // The header's own layout first: the exported object must be exactly the frozen header (its
+    // ELF symbol's size), aligned, start with abi_stable's header and hold a valid layout pointer;
+    // only then is that pointer followed.
+    let symbol_size = exported_size(pointer.cast()).unwrap_or(0);
+    // SAFETY: the address of an exported object of `symbol_size` bytes in a library that is never
+    // unloaded; `check_extension_header` reads nothing beyond it.
+    let header = unsafe { check_extension_header(pointer, symbol_size) }.map_err(|problem| {
+        PluginLoadError::Abi {
             path: path.to_owned(),
-            message: format!(
-                "its extension {EXTENSION_V1_SYMBOL} was built with an incompatible abi_stable"
-            ),
-        });
-    }
+            message: format!("its extension {EXTENSION_V1_SYMBOL}: {problem}"),
+        }
+    })?;
     if let Err(report) = abi_stable::abi_stability::abi_checking::check_layout_compatibility(
         <HandlerExtV1Ref as abi_stable::StableAbi>::LAYOUT,
         header.layout,
@@ -1226,6 +1240,38 @@ fn find_extension_v1(
         });
     }
     Ok(Some(header.module))
+}
+
+/// The size of the exported object at `address`, from the dynamic symbol the loader finds for it
+/// (`dladdr1` with `RTLD_DL_SYMENT`); `None` when no symbol covers the address.
+fn exported_size(address: *const libc::c_void) -> Option<usize> {
+    /// glibc's `RTLD_DL_SYMENT`: `dladdr1` returns the matching `ElfW(Sym)`.
+    const RTLD_DL_SYMENT: libc::c_int = 1;
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    let mut symbol: *mut libc::c_void = std::ptr::null_mut();
+    // SAFETY: `info` and `symbol` are valid for writes; glibc only reads the dynamic symbol tables
+    // of loaded objects to answer.
+    let found = unsafe {
+        libc::dladdr1(
+            address,
+            info.as_mut_ptr(),
+            &mut symbol as *mut *mut libc::c_void,
+            RTLD_DL_SYMENT,
+        )
+    };
+    if found == 0 || symbol.is_null() {
+        return None;
+    }
+    // SAFETY: `dladdr1` succeeded, so it filled `info`.
+    let info = unsafe { info.assume_init() };
+    // Only the symbol that starts at this address, not one that merely covers it.
+    if info.dli_saddr.cast_const() != address {
+        return None;
+    }
+    // SAFETY: with `RTLD_DL_SYMENT`, a non-null `symbol` points to the object's `Elf64_Sym` in
+    // the loaded object's dynamic symbol table, mapped while the object is.
+    let symbol = unsafe { &*symbol.cast::<libc::Elf64_Sym>() };
+    usize::try_from(symbol.st_size).ok()
 }
 
 /// The loader's message without the `/proc/self/fd/N: ` prefix, which names no file a user knows.
@@ -1244,15 +1290,6 @@ fn dlopen_message(err: &libloading::Error) -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-/// The releases this supervisor loads plugins of: `0.1.x` for ABI 0.1.0, `1.x` for 1.0.0.
-fn abi_line() -> String {
-    match HandlerModRef::VERSION_STRINGS.parsed() {
-        Ok(version) if version.major == 0 => format!("0.{}.x", version.minor),
-        Ok(version) => format!("{}.x", version.major),
-        Err(_) => HandlerModRef::VERSION_STRINGS.version.as_str().to_owned(),
-    }
 }
 
 /// Parses a `--handler-timeout` value: seconds, fractions allowed, above zero and at most a day.

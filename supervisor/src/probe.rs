@@ -103,7 +103,7 @@ impl ProbeAnswer {
                 row.syscall.unwrap_or("-"),
                 row.errno_name.as_deref().unwrap_or("-"),
                 decision,
-                row.decider.as_deref().unwrap_or("-"),
+                row.decider.as_ref().map_or("-", |decider| decider.as_str()),
             ));
         }
         if let Some(error) = &self.error {

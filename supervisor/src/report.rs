@@ -218,6 +218,62 @@ impl ReportWriter {
     }
 }
 
+/// Who decided a step's outcome. Serialized as the strings the report and the logs have always
+/// carried: `strict`, `plugin:NAME@VERSION` (or an embedder's handler's own name), `operator`,
+/// `verification`, `never tolerable`, `out of resources`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Decider {
+    /// The strict default handler: `strict`.
+    Strict,
+    /// A plugin (`plugin:NAME@VERSION`) or an embedder's handler, by the name it gives itself.
+    Handler(String),
+    /// The operator turned the step off (`--disable-step`): `operator`.
+    Operator,
+    /// The step reported success but did not take effect: `verification`.
+    Verification,
+    /// No handler may tolerate the step: `never tolerable`.
+    NeverTolerable,
+    /// A call failed for want of memory, processes or descriptors: `out of resources`.
+    OutOfResources,
+}
+
+impl Decider {
+    /// The strict default's name.
+    pub const STRICT: &'static str = "strict";
+
+    /// The decider a handler names with [`crate::failure::SandboxFailureHandler::decider`].
+    pub fn of_handler(name: String) -> Self {
+        match name == Self::STRICT {
+            true => Decider::Strict,
+            false => Decider::Handler(name),
+        }
+    }
+
+    /// The name written in reports and logs.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Decider::Strict => Self::STRICT,
+            Decider::Handler(name) => name,
+            Decider::Operator => "operator",
+            Decider::Verification => "verification",
+            Decider::NeverTolerable => "never tolerable",
+            Decider::OutOfResources => "out of resources",
+        }
+    }
+}
+
+impl std::fmt::Display for Decider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Decider {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// How one step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -574,7 +630,7 @@ pub struct StepRecord {
     pub fallback: Option<CallRecord>,
     /// Who decided: `strict`, `plugin:NAME@VERSION`, `never tolerable`, `operator`,
     /// `verification` or `out of resources`.
-    pub decider: Option<String>,
+    pub decider: Option<Decider>,
     /// The reason the handler gave for its decision, when it gave one.
     pub reason: Option<String>,
     /// What is missing because the step did not take effect.
@@ -645,6 +701,12 @@ pub struct HardeningReport {
     pub version: u32,
     /// This supervisor's version.
     pub supervisor_version: &'static str,
+    /// The sandbox-plugin-api version this supervisor was built with.
+    pub plugin_api_version: &'static str,
+    /// The plugin ABI line: the plugin API releases whose plugins it loads (`0.1.x`).
+    pub plugin_abi: String,
+    /// The executable's GNU build id (null when the linker wrote none).
+    pub build_id: Option<String>,
     /// `boot` (the workload runs; a final record follows) or `final`.
     pub record: RecordKind,
     /// This run's random id (a version 4 UUID), the same in every record and finding of the run.
@@ -677,6 +739,9 @@ impl HardeningReport {
         HardeningReport {
             version: SCHEMA_VERSION,
             supervisor_version: env!("CARGO_PKG_VERSION"),
+            plugin_api_version: crate::version::PLUGIN_API,
+            plugin_abi: crate::version::plugin_abi_line(),
+            build_id: crate::version::build_id(),
             record: RecordKind::Boot,
             // An id that could not be drawn is left empty here; `run` refuses to start without one.
             run_id: run_id().unwrap_or_default(),
@@ -687,7 +752,7 @@ impl HardeningReport {
             outcome: Outcome::Aborted,
             error: None,
             handler: HandlerRecord {
-                decider: "strict".to_owned(),
+                decider: Decider::Strict.to_string(),
                 declared: Vec::new(),
                 plugin: None,
             },
@@ -730,7 +795,7 @@ impl HardeningReport {
         &mut self,
         refusal: &Refusal,
         fallback: Option<&Refusal>,
-        decider: &str,
+        decider: &Decider,
         reason: Option<&str>,
         decision: Decision,
     ) {
@@ -741,7 +806,7 @@ impl HardeningReport {
         record.errno = Some(call.errno);
         record.errno_name = Some(call.errno_name);
         record.fallback = fallback.map(CallRecord::from);
-        record.decider = Some(decider.to_owned());
+        record.decider = Some(decider.clone());
         record.reason = reason.map(str::to_owned);
         if decision == Decision::Tolerated {
             record.missing_protection = refusal.step.kind().map(|kind| kind.lost_protection());
@@ -753,7 +818,7 @@ impl HardeningReport {
         let record = self.step(step);
         record.requested = false;
         record.decision = Decision::DisabledByOperator;
-        record.decider = Some("operator".to_owned());
+        record.decider = Some(Decider::Operator);
         record.missing_protection = step.kind().map(|kind| kind.lost_protection());
     }
 

@@ -10,12 +10,12 @@ use nix::sys::signal::Signal;
 
 use crate::boot::{DecideAndStop, Prepared};
 use crate::exit;
-use crate::failure::{set_failure_handler, HandlerAlreadySet, Refused, SandboxFailureHandler};
+use crate::failure::{set_failure_handler, HandlerAlreadySet, NotTolerated, SandboxFailureHandler};
 use crate::identity::IdentityError;
 use crate::netns::NetnsVerifyError;
 use crate::plugin::{PluginFailure, PluginRequest, PluginSetupError};
 use crate::procfs::ProcError;
-use crate::report::{HandlerRecord, HardeningReport, Outcome, ReportSink};
+use crate::report::{Decider, HandlerRecord, HardeningReport, Outcome, ReportSink};
 use crate::seccomp::SeccompCompileError;
 use crate::spawn::{CommandError, Released, SpawnError};
 use crate::step::{Refusal, Step};
@@ -150,7 +150,7 @@ pub enum SupervisorError {
     Command(#[from] CommandError),
     /// A refused step that was not tolerated.
     #[error("{0}")]
-    Refused(Refused),
+    NotTolerated(NotTolerated),
     /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
     #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::failure::errno_name(.0.errno as i32))]
     Fatal(Refusal),
@@ -227,39 +227,32 @@ pub struct RefusalFields {
     /// The raw errno, when a call was refused.
     pub errno: Option<i32>,
     /// `strict`, `plugin:NAME@VERSION`, `never tolerable` or `verification`.
-    pub decider: String,
+    pub decider: Decider,
 }
 
 impl SupervisorError {
     /// The step, errno and decider of a refusal or failed verification that stopped the boot.
     pub fn refusal_fields(&self) -> Option<RefusalFields> {
-        let aborted = |step: &'static str, errno, decider: String| RefusalFields {
+        let aborted = |step: &'static str, errno, decider: Decider| RefusalFields {
             step,
             decision: "aborted",
             errno,
             decider,
         };
         match self {
-            SupervisorError::Refused(refused) => {
-                let report = match refused {
-                    Refused::Aborted { report, .. }
-                    | Refused::Undeclared { report, .. }
-                    | Refused::HandlerFailed { report, .. } => report,
-                };
-                Some(aborted(
-                    report.kind.name(),
-                    Some(report.errno),
-                    crate::boot::decider_of(refused),
-                ))
-            }
+            SupervisorError::NotTolerated(refused) => Some(aborted(
+                refused.report().kind.name(),
+                Some(refused.report().errno),
+                refused.decider(),
+            )),
             SupervisorError::Fatal(refusal) => Some(aborted(
                 refusal.step.name(),
                 Some(refusal.errno as i32),
-                crate::boot::NEVER_TOLERABLE.to_owned(),
+                Decider::NeverTolerable,
             )),
             _ => self
                 .unverified_step()
-                .map(|step| aborted(step.name(), None, "verification".to_owned())),
+                .map(|step| aborted(step.name(), None, Decider::Verification)),
         }
     }
 
@@ -291,13 +284,13 @@ impl SupervisorError {
             SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
             SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
             SupervisorError::Command(_) => exit::USAGE,
-            SupervisorError::Refused(refused) if refused.by_strict_default() => {
+            SupervisorError::NotTolerated(refused) if refused.by_strict_default() => {
                 exit::REFUSED_STRICT
             }
-            SupervisorError::Refused(Refused::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
-            SupervisorError::Refused(_) => exit::PLUGIN_FAILURE,
+            SupervisorError::NotTolerated(NotTolerated::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
+            SupervisorError::NotTolerated(_) => exit::PLUGIN_FAILURE,
             SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
-                exit::PRIVILEGE_DROP
+                exit::NEVER_TOLERABLE
             }
             SupervisorError::NetnsVerify(_)
             | SupervisorError::Verify { .. }
@@ -368,7 +361,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             if let Some(step) = err.unverified_step() {
                 let record = report.step(step);
                 record.decision = crate::report::Decision::Aborted;
-                record.decider = Some("verification".to_owned());
+                record.decider = Some(Decider::Verification);
             }
             report.finish(None);
             Err(err)
@@ -467,11 +460,7 @@ pub(crate) fn handler_record() -> HandlerRecord {
     let handler = crate::failure::failure_handler();
     HandlerRecord {
         decider: handler.decider(),
-        declared: handler
-            .declared_tolerances()
-            .iter()
-            .map(|kind| kind.name())
-            .collect(),
+        declared: handler.declared().iter().map(|kind| kind.name()).collect(),
         plugin: None,
     }
 }
@@ -549,11 +538,7 @@ pub fn register_plugin(
         config,
         timeout: timeout.unwrap_or(crate::plugin::DEFAULT_TIMEOUT),
     })?;
-    let declared: Vec<&str> = handler
-        .declared_tolerances()
-        .iter()
-        .map(|kind| kind.name())
-        .collect();
+    let declared: Vec<&str> = handler.declared().iter().map(|kind| kind.name()).collect();
     let decider = handler.decider();
     tracing::info!(
         plugin = %path.display(),
@@ -577,9 +562,9 @@ pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     Ok(text)
 }
 
-impl From<Refused> for SupervisorError {
-    fn from(refused: Refused) -> Self {
-        SupervisorError::Refused(refused)
+impl From<NotTolerated> for SupervisorError {
+    fn from(refused: NotTolerated) -> Self {
+        SupervisorError::NotTolerated(refused)
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::context::FailureContext;
-use crate::failure::{judge, FailureReport, Refused, SandboxFailureHandler, SandboxFailureKind};
+use crate::failure::{ask, FailureReport, SandboxFailureHandler, SandboxFailureKind};
 use crate::plugin::{PluginRequest, PluginSetupError};
 
 /// What to simulate; the library's form of `simulate`'s command line.
@@ -109,17 +109,10 @@ pub struct Simulation {
     pub decisions: Vec<SimulatedDecision>,
 }
 
-/// The system call a simulated refusal names, per kind.
+/// The system call a simulated refusal names: the one a run's refusal of that step names first
+/// (the step catalogue's `first_call`).
 fn simulated_syscall(kind: SandboxFailureKind) -> &'static str {
-    match kind {
-        SandboxFailureKind::NetworkNamespace => "unshare(CLONE_NEWNET)",
-        SandboxFailureKind::SupervisorSeccomp | SandboxFailureKind::WorkloadSeccomp => {
-            "seccomp(SECCOMP_SET_MODE_FILTER)"
-        }
-        SandboxFailureKind::PidNamespace => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
-        SandboxFailureKind::MountNamespace => "clone(CLONE_NEWNS)",
-        _ => "unknown",
-    }
+    crate::step::Step::of_kind(kind).map_or("unknown", |step| step.info().first_call.name())
 }
 
 /// Parses `KIND=ERRNO[,KIND=ERRNO...]` (ERRNO a name such as `EPERM` or a number).
@@ -234,7 +227,7 @@ pub fn simulate(options: &SimulateOptions) -> Result<Simulation, SimulateError> 
             let report =
                 FailureReport::new(kind, simulated_syscall(kind), errno, "simulated refusal")
                     .with_context(context.clone());
-            decide(&handler, report)
+            simulate_one(&handler, report)
         })
         .collect();
     Ok(Simulation {
@@ -242,7 +235,7 @@ pub fn simulate(options: &SimulateOptions) -> Result<Simulation, SimulateError> 
         handler: json!({
             "decider": handler.decider(),
             "declared": handler
-                .declared_tolerances()
+                .declared()
                 .iter()
                 .map(|kind| kind.name())
                 .collect::<Vec<_>>(),
@@ -252,30 +245,25 @@ pub fn simulate(options: &SimulateOptions) -> Result<Simulation, SimulateError> 
     })
 }
 
-fn decide(handler: &dyn SandboxFailureHandler, report: FailureReport) -> SimulatedDecision {
+fn simulate_one(handler: &dyn SandboxFailureHandler, report: FailureReport) -> SimulatedDecision {
     let kind = report.kind.name().to_owned();
     let errno = report.errno;
     let errno_name = report.errno_name.clone();
-    match judge(handler, report) {
+    match ask(handler, report) {
         Ok(tolerated) => SimulatedDecision {
             kind,
             errno,
             errno_name,
             decision: "tolerated",
-            decider: tolerated.decider,
+            decider: tolerated.decider.to_string(),
             reason: tolerated.reason,
             error: None,
             would_exit: None,
         },
         Err(refused) => {
-            let would_exit = crate::run::SupervisorError::Refused(refused.clone()).exit_code();
+            let would_exit = crate::run::SupervisorError::NotTolerated(refused.clone()).exit_code();
             let reason = refused.reason().map(str::to_owned);
-            let decider = match &refused {
-                Refused::Aborted { decider, .. } | Refused::Undeclared { decider, .. } => {
-                    decider.clone()
-                }
-                Refused::HandlerFailed { failure, .. } => failure.decider.clone(),
-            };
+            let decider = refused.decider().to_string();
             SimulatedDecision {
                 kind,
                 errno,

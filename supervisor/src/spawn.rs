@@ -34,7 +34,7 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 use crate::caps::{self, Bounding, CapsCall};
-use crate::identity::{DropScratch, DropStage, Identity};
+use crate::identity::{DropScratch, Identity};
 use crate::seccomp::WorkloadFilter;
 use crate::step::{Call, Refusal, Step};
 
@@ -433,76 +433,9 @@ const MESSAGE_LEN: usize = 8;
 const READY: u8 = 0xff;
 const EXEC_FAILED_MESSAGE: u8 = 0xfe;
 
-fn call_code(call: Call) -> (u8, u8) {
-    match call {
-        Call::UnshareNet => (1, 0),
-        Call::LoopbackSocket => (2, 0),
-        Call::LoopbackGetFlags => (3, 0),
-        Call::LoopbackSetFlags => (4, 0),
-        Call::UnshareUser => (5, 0),
-        Call::WriteIdMap => (6, 0),
-        Call::ClonePid => (7, 0),
-        Call::UnshareMount => (8, 0),
-        Call::MountPrivate => (9, 0),
-        Call::MountProc => (10, 0),
-        Call::Setsid => (11, 0),
-        Call::CapbsetDrop => (12, 0),
-        Call::AmbientClear => (13, 0),
-        Call::Capset => (14, 0),
-        Call::VerifyCapabilities => (15, 0),
-        Call::Drop(stage) => (16, stage as u8),
-        Call::NoNewPrivs => (17, 0),
-        Call::Seccomp => (18, 0),
-        Call::VerifyMountNamespace => (19, 0),
-        Call::VerifyMountsPrivate => (20, 0),
-        Call::VerifyClone => (21, 0),
-        Call::MountProcReadOnly => (22, 0),
-        Call::MountShm => (23, 0),
-        Call::MountSys => (24, 0),
-        Call::VerifyNoNewPrivs => (25, 0),
-        Call::View(call) => (26, call as u8),
-        Call::Landlock(call) => (27, call as u8),
-    }
-}
-
-fn call_from_code(code: u8, detail: u8) -> Option<Call> {
-    Some(match code {
-        1 => Call::UnshareNet,
-        2 => Call::LoopbackSocket,
-        3 => Call::LoopbackGetFlags,
-        4 => Call::LoopbackSetFlags,
-        5 => Call::UnshareUser,
-        6 => Call::WriteIdMap,
-        7 => Call::ClonePid,
-        8 => Call::UnshareMount,
-        9 => Call::MountPrivate,
-        10 => Call::MountProc,
-        11 => Call::Setsid,
-        12 => Call::CapbsetDrop,
-        13 => Call::AmbientClear,
-        14 => Call::Capset,
-        15 => Call::VerifyCapabilities,
-        16 => Call::Drop(*DropStage::ALL.get(detail as usize)?),
-        17 => Call::NoNewPrivs,
-        18 => Call::Seccomp,
-        19 => Call::VerifyMountNamespace,
-        20 => Call::VerifyMountsPrivate,
-        21 => Call::VerifyClone,
-        22 => Call::MountProcReadOnly,
-        23 => Call::MountShm,
-        24 => Call::MountSys,
-        25 => Call::VerifyNoNewPrivs,
-        26 => Call::View(*crate::view::ViewCall::ALL.get(detail as usize)?),
-        27 => Call::Landlock(*crate::landlock::LandlockCall::ALL.get(detail as usize)?),
-        _ => return None,
-    })
-}
-
 fn encode(step: Step, call: Call, errno: Errno) -> [u8; MESSAGE_LEN] {
-    let (code, detail) = call_code(call);
     let mut message = encode_kind(step as u8, errno as i32);
-    message[1] = code;
-    message[2] = detail;
+    message[1] = call.code();
     message
 }
 
@@ -529,7 +462,7 @@ fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
         _ => {}
     }
     let step = *Step::ALL.get(message[0] as usize)?;
-    let call = call_from_code(message[1], message[2])?;
+    let call = Call::from_code(message[1])?;
     Some(Message::Failed { step, call, errno })
 }
 
@@ -866,7 +799,9 @@ fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: OwnedFd) -> 
             }
         }
     } else if plan.performs(Step::MountNamespace) {
-        if let Err((call, errno)) = private_proc(plan.fresh_sys) {
+        // PID and IPC namespaces come together: without them the IPC namespace is the host's.
+        let own_ipc = plan.performs(Step::PidNamespace);
+        if let Err((call, errno)) = private_proc(plan.fresh_sys, own_ipc) {
             fail(&channel, Step::MountNamespace, call, errno);
         }
     }
@@ -1028,8 +963,9 @@ fn private_mounts() -> Result<(), (Call, Errno)> {
 }
 
 /// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace
-/// (without a filesystem view).
-fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
+/// (without a filesystem view). `own_ipc`: the sandbox has an IPC namespace of its own, whose
+/// message queues get a `/dev/mqueue` of their own.
+fn private_proc(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     private_mounts()?;
     mount(
@@ -1071,16 +1007,20 @@ fn private_proc(fresh_sys: bool) -> Result<(), (Call, Errno)> {
         Err(errno) => return Err((Call::MountShm, errno)),
     }
     // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
-    // host's).
-    match mount(
-        Some("mqueue"),
-        "/dev/mqueue",
-        Some("mqueue"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err((Call::MountShm, errno)),
+    // host's). In the host's IPC namespace there is nothing to hide: a new mount would show the
+    // same queues, and the kernel refuses it (EBUSY) where the host already mounted them there,
+    // as systemd does.
+    match own_ipc.then(|| {
+        mount(
+            Some("mqueue"),
+            "/dev/mqueue",
+            Some("mqueue"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+    }) {
+        None | Some(Ok(())) | Some(Err(Errno::ENOENT)) => {}
+        Some(Err(errno)) => return Err((Call::MountShm, errno)),
     }
     if fresh_sys {
         let flags =
@@ -1320,23 +1260,25 @@ pub fn signal_fd() -> Result<SignalFd, SpawnError> {
 mod tests {
     use super::*;
 
+    /// Every call of every step survives the wire: a code changed on one side only, or two
+    /// calls sharing one, fails here.
     #[test]
     fn messages_round_trip() {
-        for (step, call) in [
-            (Step::MountNamespace, Call::MountProc),
-            (Step::PrivilegeDrop, Call::Drop(DropStage::RegainedRoot)),
-            (Step::Capabilities, Call::CapbsetDrop),
-            (Step::WorkloadSeccomp, Call::Seccomp),
-        ] {
-            let message = encode(step, call, Errno::EPERM);
-            assert_eq!(
-                decode(&message, None),
-                Some(Message::Failed {
-                    step,
-                    call,
-                    errno: Errno::EPERM
-                })
-            );
+        let mut seen = Vec::new();
+        for step in Step::ALL {
+            for call in Call::ALL {
+                for errno in [Errno::EPERM, Errno::ENOSYS, Errno::UnknownErrno] {
+                    let message = encode(step, call, errno);
+                    assert_eq!(
+                        decode(&message, None),
+                        Some(Message::Failed { step, call, errno }),
+                        "{step} {call}"
+                    );
+                }
+                let message = encode(step, call, Errno::EPERM);
+                assert!(!seen.contains(&message), "{step} {call} shares a message");
+                seen.push(message);
+            }
         }
         assert_eq!(
             decode(&encode_kind(READY, 2), Some(Pid::from_raw(7))),

@@ -8,6 +8,8 @@ use nix::errno::Errno;
 use sandbox_plugin_api::SandboxFailureKind;
 
 use crate::identity::DropStage;
+use crate::landlock::LandlockCall;
+use crate::view::ViewCall;
 
 /// A hardening step, in the order a boot performs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -38,37 +40,192 @@ pub enum Step {
     SupervisorSeccomp,
 }
 
+/// Where a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// In the supervisor, before the sandbox is spawned.
+    Supervisor,
+    /// In the sandbox's init (or in the `clone` that creates it), before the workload exists.
+    Init,
+    /// In the workload, after `clone` and before `execve`.
+    Workload,
+    /// In the supervisor, once the sandbox is spawned and verified.
+    AfterSpawn,
+    /// In the supervisor, after the workload has been reaped; adds to the final record.
+    Teardown,
+}
+
+/// One row of the step catalogue: everything the supervisor says about a step, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepInfo {
+    /// The step.
+    pub step: Step,
+    /// The stable name used in logs, reports, `probe` and configuration.
+    pub name: &'static str,
+    /// The failure kind a handler decides about; `None` for a step that is fatal whatever a
+    /// handler says.
+    pub kind: Option<SandboxFailureKind>,
+    /// Where it runs.
+    pub phase: Phase,
+    /// The steps it cannot do without: leaving one of them out leaves this one out too, recorded
+    /// as lost with it.
+    pub requires: &'static [Step],
+    /// What the step protects, in a few words (the report's `protection`).
+    pub protection: &'static str,
+    /// What the step does, as a verb phrase for "failed to ..." lines.
+    pub action: &'static str,
+    /// One sentence for a refusal of this step.
+    pub refused: &'static str,
+    /// The call a refusal of this step names first (what `simulate` puts in a made-up refusal).
+    pub first_call: Call,
+}
+
+/// The steps, in boot order: a step's row is at `step as usize`.
+pub const STEPS: [StepInfo; 11] = [
+    StepInfo {
+        step: Step::NetworkNamespace,
+        name: "network-namespace",
+        kind: Some(SandboxFailureKind::NetworkNamespace),
+        phase: Phase::Supervisor,
+        requires: &[],
+        protection: "a network namespace with only lo",
+        action: "enter a new network namespace",
+        refused: "the kernel refused to give the workload its own network namespace",
+        first_call: Call::UnshareNet,
+    },
+    StepInfo {
+        step: Step::PidNamespace,
+        name: "pid-namespace",
+        kind: Some(SandboxFailureKind::PidNamespace),
+        phase: Phase::Init,
+        requires: &[],
+        protection: "PID and IPC namespaces whose init is the sandbox's own",
+        action: "create the sandbox's PID namespace",
+        refused: "the kernel refused to give the sandbox its own PID namespace",
+        first_call: Call::ClonePid,
+    },
+    StepInfo {
+        step: Step::MountNamespace,
+        name: "mount-namespace",
+        kind: Some(SandboxFailureKind::MountNamespace),
+        phase: Phase::Init,
+        requires: &[],
+        protection:
+            "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm",
+        action: "give the sandbox a private mount namespace and /proc",
+        refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
+        first_call: Call::UnshareMount,
+    },
+    StepInfo {
+        step: Step::FilesystemView,
+        name: "filesystem-view",
+        kind: Some(SandboxFailureKind::FilesystemView),
+        phase: Phase::Init,
+        requires: &[Step::MountNamespace],
+        protection: "a filesystem view of its own: the host read-only (or a minimal root), private noexec /tmp, /var/tmp, /run and /dev/shm, writable workspaces only where named, a minimal /dev, masked /proc and /sys paths, no host socket",
+        action: "build the workload's filesystem view",
+        refused: "the kernel refused to build the workload's filesystem view",
+        first_call: Call::View(ViewCall::PivotRoot),
+    },
+    StepInfo {
+        step: Step::Session,
+        name: "session",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "a new session without a controlling terminal",
+        action: "start a new session",
+        refused: "the kernel refused a new session for the workload",
+        first_call: Call::Setsid,
+    },
+    StepInfo {
+        step: Step::Capabilities,
+        name: "capabilities",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "no capability in any set",
+        action: "drop capabilities",
+        refused: "the kernel refused to drop the workload's capabilities",
+        first_call: Call::CapbsetDrop,
+    },
+    StepInfo {
+        step: Step::PrivilegeDrop,
+        name: "privilege-drop",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "the workload's uid, gid and groups",
+        action: "drop privileges",
+        refused: "the kernel refused to change the workload's ids",
+        first_call: Call::Drop(DropStage::Setgroups),
+    },
+    StepInfo {
+        step: Step::NoNewPrivs,
+        name: "no-new-privs",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "no_new_privs: exec never grants privileges",
+        action: "set no_new_privs",
+        refused: "the kernel refused no_new_privs for the workload",
+        first_call: Call::NoNewPrivs,
+    },
+    StepInfo {
+        step: Step::Landlock,
+        name: "landlock",
+        kind: Some(SandboxFailureKind::Landlock),
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "a Landlock domain mirroring the view: writes only to the writable places, abstract Unix sockets and signals scoped to the sandbox",
+        action: "restrict the workload with Landlock",
+        refused: "the kernel refused to restrict the workload with Landlock",
+        first_call: Call::Landlock(LandlockCall::CreateRuleset),
+    },
+    StepInfo {
+        step: Step::WorkloadSeccomp,
+        name: "workload-seccomp",
+        kind: Some(SandboxFailureKind::WorkloadSeccomp),
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "the workload seccomp filter",
+        action: "install the workload seccomp filter",
+        refused: "the kernel refused the workload's seccomp filter",
+        first_call: Call::Seccomp,
+    },
+    StepInfo {
+        step: Step::SupervisorSeccomp,
+        name: "supervisor-seccomp",
+        kind: Some(SandboxFailureKind::SupervisorSeccomp),
+        phase: Phase::AfterSpawn,
+        requires: &[],
+        protection: "the supervisor's own seccomp prelude",
+        action: "install the supervisor's seccomp prelude",
+        refused: "the kernel refused the supervisor's own seccomp filter",
+        first_call: Call::Seccomp,
+    },
+];
+
 impl Step {
     /// Every step, in boot order.
-    pub const ALL: [Step; 11] = [
-        Step::NetworkNamespace,
-        Step::PidNamespace,
-        Step::MountNamespace,
-        Step::FilesystemView,
-        Step::Session,
-        Step::Capabilities,
-        Step::PrivilegeDrop,
-        Step::NoNewPrivs,
-        Step::Landlock,
-        Step::WorkloadSeccomp,
-        Step::SupervisorSeccomp,
-    ];
+    pub const ALL: [Step; STEPS.len()] = {
+        let mut all = [Step::NetworkNamespace; STEPS.len()];
+        let mut index = 0;
+        while index < STEPS.len() {
+            all[index] = STEPS[index].step;
+            index += 1;
+        }
+        all
+    };
+
+    /// This step's row of the catalogue.
+    pub const fn info(self) -> &'static StepInfo {
+        &STEPS[self as usize]
+    }
 
     /// The stable name used in logs, reports, `probe` and configuration.
     pub const fn name(self) -> &'static str {
-        match self {
-            Step::NetworkNamespace => "network-namespace",
-            Step::PidNamespace => "pid-namespace",
-            Step::MountNamespace => "mount-namespace",
-            Step::FilesystemView => "filesystem-view",
-            Step::Session => "session",
-            Step::Capabilities => "capabilities",
-            Step::PrivilegeDrop => "privilege-drop",
-            Step::NoNewPrivs => "no-new-privs",
-            Step::Landlock => "landlock",
-            Step::WorkloadSeccomp => "workload-seccomp",
-            Step::SupervisorSeccomp => "supervisor-seccomp",
-        }
+        self.info().name
     }
 
     /// The step with this [`name`](Self::name).
@@ -79,16 +236,7 @@ impl Step {
     /// The failure kind a handler decides about, for the steps that may be tolerated; `None` for
     /// the steps that are fatal whatever a handler says (session, capabilities, ids, NNP).
     pub const fn kind(self) -> Option<SandboxFailureKind> {
-        match self {
-            Step::NetworkNamespace => Some(SandboxFailureKind::NetworkNamespace),
-            Step::PidNamespace => Some(SandboxFailureKind::PidNamespace),
-            Step::MountNamespace => Some(SandboxFailureKind::MountNamespace),
-            Step::FilesystemView => Some(SandboxFailureKind::FilesystemView),
-            Step::Landlock => Some(SandboxFailureKind::Landlock),
-            Step::WorkloadSeccomp => Some(SandboxFailureKind::WorkloadSeccomp),
-            Step::SupervisorSeccomp => Some(SandboxFailureKind::SupervisorSeccomp),
-            Step::Session | Step::Capabilities | Step::PrivilegeDrop | Step::NoNewPrivs => None,
-        }
+        self.info().kind
     }
 
     /// The step of a failure kind.
@@ -98,62 +246,39 @@ impl Step {
 
     /// What the step protects, in a few words (the report's `protection`).
     pub const fn protection(self) -> &'static str {
-        match self {
-            Step::NetworkNamespace => "a network namespace with only lo",
-            Step::PidNamespace => "PID and IPC namespaces whose init is the sandbox's own",
-            Step::MountNamespace => {
-                "a private mount namespace with a fresh /proc (its /proc/sys read-only) and /dev/shm"
-            }
-            Step::FilesystemView => {
-                "a filesystem view of its own: the host read-only (or a minimal root), private noexec /tmp, /var/tmp, /run and /dev/shm, writable workspaces only where named, a minimal /dev, masked /proc and /sys paths, no host socket"
-            }
-            Step::Session => "a new session without a controlling terminal",
-            Step::Capabilities => "no capability in any set",
-            Step::PrivilegeDrop => "the workload's uid, gid and groups",
-            Step::NoNewPrivs => "no_new_privs: exec never grants privileges",
-            Step::Landlock => "a Landlock domain mirroring the view: writes only to the writable places, abstract Unix sockets and signals scoped to the sandbox",
-            Step::WorkloadSeccomp => "the workload seccomp filter",
-            Step::SupervisorSeccomp => "the supervisor's own seccomp prelude",
-        }
+        self.info().protection
     }
 
     /// What the step does, as a verb phrase for "failed to ..." lines.
     pub const fn action(self) -> &'static str {
-        match self {
-            Step::NetworkNamespace => "enter a new network namespace",
-            Step::PidNamespace => "create the sandbox's PID namespace",
-            Step::MountNamespace => "give the sandbox a private mount namespace and /proc",
-            Step::FilesystemView => "build the workload's filesystem view",
-            Step::Landlock => "restrict the workload with Landlock",
-            Step::Session => "start a new session",
-            Step::Capabilities => "drop capabilities",
-            Step::PrivilegeDrop => "drop privileges",
-            Step::NoNewPrivs => "set no_new_privs",
-            Step::WorkloadSeccomp => "install the workload seccomp filter",
-            Step::SupervisorSeccomp => "install the supervisor's seccomp prelude",
-        }
+        self.info().action
     }
 
     /// One sentence for a refusal of this step.
     pub const fn refused_sentence(self) -> &'static str {
-        match self {
-            Step::NetworkNamespace => {
-                "the kernel refused to give the workload its own network namespace"
-            }
-            Step::PidNamespace => "the kernel refused to give the sandbox its own PID namespace",
-            Step::MountNamespace => {
-                "the kernel refused to give the sandbox a private mount namespace and /proc"
-            }
-            Step::FilesystemView => "the kernel refused to build the workload's filesystem view",
-            Step::Landlock => "the kernel refused to restrict the workload with Landlock",
-            Step::Session => "the kernel refused a new session for the workload",
-            Step::Capabilities => "the kernel refused to drop the workload's capabilities",
-            Step::PrivilegeDrop => "the kernel refused to change the workload's ids",
-            Step::NoNewPrivs => "the kernel refused no_new_privs for the workload",
-            Step::WorkloadSeccomp => "the kernel refused the workload's seccomp filter",
-            Step::SupervisorSeccomp => "the kernel refused the supervisor's own seccomp filter",
+        self.info().refused
+    }
+
+    /// The steps that require this one (directly or through another), in boot order: leaving
+    /// this step out leaves them out too.
+    pub fn dependents(self) -> Vec<Step> {
+        dependents_in(&STEPS, self)
+    }
+}
+
+/// The steps of `catalogue` that require `step`, directly or through another, in catalogue order.
+fn dependents_in(catalogue: &[StepInfo], step: Step) -> Vec<Step> {
+    let mut lost = vec![step];
+    // The catalogue is in boot order and a step requires only earlier ones: one pass finds the
+    // whole chain.
+    for row in catalogue {
+        if row.requires.iter().any(|required| lost.contains(required)) && !lost.contains(&row.step)
+        {
+            lost.push(row.step);
         }
     }
+    lost.remove(0);
+    lost
 }
 
 impl From<Step> for &'static str {
@@ -222,64 +347,154 @@ pub enum Call {
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
     /// A call of the filesystem view.
-    View(crate::view::ViewCall),
+    View(ViewCall),
     /// A Landlock call.
-    Landlock(crate::landlock::LandlockCall),
+    Landlock(LandlockCall),
+}
+
+/// How a call's failure reads: a refused call, or a check that found a call without effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallRole {
+    /// A call the kernel may refuse.
+    Call,
+    /// A check the child makes after a call (its errno says nothing about a refusal: the call
+    /// before it returned success without effect).
+    Check,
 }
 
 impl Call {
-    /// The call as written in messages and reports.
-    pub fn name(self) -> &'static str {
+    /// Every call, one row each (every stage of the privilege drop included). The wire code a
+    /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
+    /// the same table and no code is written by hand.
+    pub const ALL: [Call; 48] = [
+        Call::UnshareNet,
+        Call::LoopbackSocket,
+        Call::LoopbackGetFlags,
+        Call::LoopbackSetFlags,
+        Call::UnshareUser,
+        Call::WriteIdMap,
+        Call::ClonePid,
+        Call::VerifyClone,
+        Call::UnshareMount,
+        Call::VerifyMountNamespace,
+        Call::MountPrivate,
+        Call::VerifyMountsPrivate,
+        Call::MountProc,
+        Call::MountProcReadOnly,
+        Call::MountShm,
+        Call::MountSys,
+        Call::Setsid,
+        Call::CapbsetDrop,
+        Call::AmbientClear,
+        Call::Capset,
+        Call::VerifyCapabilities,
+        Call::Drop(DropStage::Setgroups),
+        Call::Drop(DropStage::Setresgid),
+        Call::Drop(DropStage::Setresuid),
+        Call::Drop(DropStage::VerifyIds),
+        Call::Drop(DropStage::VerifyGroups),
+        Call::Drop(DropStage::RegainedRoot),
+        Call::NoNewPrivs,
+        Call::VerifyNoNewPrivs,
+        Call::Seccomp,
+        Call::View(ViewCall::Staging),
+        Call::View(ViewCall::PivotRoot),
+        Call::View(ViewCall::Create),
+        Call::View(ViewCall::Open),
+        Call::View(ViewCall::OpenTree),
+        Call::View(ViewCall::SetAttr),
+        Call::View(ViewCall::MoveMount),
+        Call::View(ViewCall::Tmpfs),
+        Call::View(ViewCall::Devpts),
+        Call::View(ViewCall::Mqueue),
+        Call::View(ViewCall::Sysfs),
+        Call::View(ViewCall::Mask),
+        Call::View(ViewCall::Detach),
+        Call::View(ViewCall::VerifySource),
+        Call::View(ViewCall::VerifyPivot),
+        Call::Landlock(LandlockCall::CreateRuleset),
+        Call::Landlock(LandlockCall::AddRule),
+        Call::Landlock(LandlockCall::RestrictSelf),
+    ];
+
+    /// The call's row: how it is written in messages and reports, and its role.
+    fn row(self) -> (&'static str, CallRole) {
+        use CallRole::{Call as Refusable, Check};
         match self {
-            Call::UnshareNet => "unshare(CLONE_NEWNET)",
-            Call::LoopbackSocket => "socket(AF_INET, SOCK_DGRAM)",
-            Call::LoopbackGetFlags => "ioctl(SIOCGIFFLAGS, lo)",
-            Call::LoopbackSetFlags => "ioctl(SIOCSIFFLAGS, lo, IFF_UP)",
-            Call::UnshareUser => "unshare(CLONE_NEWUSER)",
-            Call::WriteIdMap => "write(/proc/self/uid_map)",
-            Call::ClonePid => "clone(CLONE_NEWPID|CLONE_NEWIPC)",
-            Call::UnshareMount => "unshare(CLONE_NEWNS)",
-            Call::MountPrivate => "mount(/, MS_REC|MS_PRIVATE)",
-            Call::MountProc => "mount(proc, /proc)",
-            Call::MountProcReadOnly => "mount(/proc/sys, MS_BIND|MS_RDONLY)",
-            Call::MountShm => "mount(tmpfs, /dev/shm) or mount(mqueue, /dev/mqueue)",
-            Call::MountSys => "mount(sysfs, /sys, MS_RDONLY)",
-            Call::VerifyMountNamespace => "stat(/proc/self/ns/mnt) (verification)",
-            Call::VerifyMountsPrivate => "read(/proc/self/mountinfo) (verification)",
-            Call::VerifyClone => "clone's child tid (verification)",
-            Call::VerifyNoNewPrivs => "prctl(PR_GET_NO_NEW_PRIVS) (verification)",
-            Call::Setsid => "setsid",
-            Call::CapbsetDrop => "prctl(PR_CAPBSET_DROP)",
-            Call::AmbientClear => "prctl(PR_CAP_AMBIENT_CLEAR_ALL)",
-            Call::Capset => "capset",
-            Call::VerifyCapabilities => "capget (verification)",
-            Call::Drop(stage) => stage.syscall(),
-            Call::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
-            Call::Seccomp => "seccomp(SECCOMP_SET_MODE_FILTER)",
-            Call::View(call) => call.name(),
-            Call::Landlock(call) => call.name(),
+            Call::UnshareNet => ("unshare(CLONE_NEWNET)", Refusable),
+            Call::LoopbackSocket => ("socket(AF_INET, SOCK_DGRAM)", Refusable),
+            Call::LoopbackGetFlags => ("ioctl(SIOCGIFFLAGS, lo)", Refusable),
+            Call::LoopbackSetFlags => ("ioctl(SIOCSIFFLAGS, lo, IFF_UP)", Refusable),
+            Call::UnshareUser => ("unshare(CLONE_NEWUSER)", Refusable),
+            Call::WriteIdMap => ("write(/proc/self/uid_map)", Refusable),
+            Call::ClonePid => ("clone(CLONE_NEWPID|CLONE_NEWIPC)", Refusable),
+            Call::UnshareMount => ("unshare(CLONE_NEWNS)", Refusable),
+            Call::MountPrivate => ("mount(/, MS_REC|MS_PRIVATE)", Refusable),
+            Call::MountProc => ("mount(proc, /proc)", Refusable),
+            Call::MountProcReadOnly => ("mount(/proc/sys, MS_BIND|MS_RDONLY)", Refusable),
+            Call::MountShm => (
+                "mount(tmpfs, /dev/shm) or mount(mqueue, /dev/mqueue)",
+                Refusable,
+            ),
+            Call::MountSys => ("mount(sysfs, /sys, MS_RDONLY)", Refusable),
+            Call::VerifyMountNamespace => ("stat(/proc/self/ns/mnt) (verification)", Check),
+            Call::VerifyMountsPrivate => ("read(/proc/self/mountinfo) (verification)", Check),
+            Call::VerifyClone => ("clone's child tid (verification)", Check),
+            Call::VerifyNoNewPrivs => ("prctl(PR_GET_NO_NEW_PRIVS) (verification)", Check),
+            Call::Setsid => ("setsid", Refusable),
+            Call::CapbsetDrop => ("prctl(PR_CAPBSET_DROP)", Refusable),
+            Call::AmbientClear => ("prctl(PR_CAP_AMBIENT_CLEAR_ALL)", Refusable),
+            Call::Capset => ("capset", Refusable),
+            Call::VerifyCapabilities => ("capget (verification)", Check),
+            Call::Drop(stage) => (
+                stage.syscall(),
+                match stage {
+                    DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot => {
+                        Check
+                    }
+                    DropStage::Setgroups | DropStage::Setresgid | DropStage::Setresuid => Refusable,
+                },
+            ),
+            Call::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)", Refusable),
+            Call::Seccomp => ("seccomp(SECCOMP_SET_MODE_FILTER)", Refusable),
+            Call::View(call) => (
+                call.name(),
+                match call {
+                    ViewCall::VerifySource | ViewCall::VerifyPivot => Check,
+                    _ => Refusable,
+                },
+            ),
+            Call::Landlock(call) => (call.name(), Refusable),
         }
     }
-}
 
-impl Call {
+    /// The call as written in messages and reports.
+    pub fn name(self) -> &'static str {
+        self.row().0
+    }
+
     /// Whether this is a check the child makes after a call (its errno says nothing about a
     /// refusal: the call before it returned success without effect).
     pub fn is_verification(self) -> bool {
-        matches!(
-            self,
-            Call::VerifyCapabilities
-                | Call::VerifyMountNamespace
-                | Call::VerifyMountsPrivate
-                | Call::VerifyClone
-                | Call::VerifyNoNewPrivs
-                | Call::View(
-                    crate::view::ViewCall::VerifySource | crate::view::ViewCall::VerifyPivot
-                )
-                | Call::Drop(
-                    DropStage::VerifyIds | DropStage::VerifyGroups | DropStage::RegainedRoot
-                )
-        )
+        self.row().1 == CallRole::Check
+    }
+
+    /// The call's wire code: its position in [`ALL`](Self::ALL), plus one (0 is no call).
+    /// Async-signal-safe: a loop over a constant table.
+    pub fn code(self) -> u8 {
+        let mut index = 0;
+        while index < Call::ALL.len() {
+            if Call::ALL[index] == self {
+                return index as u8 + 1;
+            }
+            index += 1;
+        }
+        0
+    }
+
+    /// The call with this wire code.
+    pub fn from_code(code: u8) -> Option<Call> {
+        Call::ALL.get(usize::from(code).checked_sub(1)?).copied()
     }
 }
 
@@ -317,6 +532,68 @@ mod tests {
         for kind in SandboxFailureKind::ALL {
             assert!(Step::of_kind(kind).is_some(), "{kind} has a step");
         }
+    }
+
+    #[test]
+    fn the_catalogue_is_in_boot_order_and_requires_only_earlier_steps() {
+        for (index, row) in STEPS.iter().enumerate() {
+            assert_eq!(row.step as usize, index, "{}", row.name);
+            for required in row.requires {
+                assert!(
+                    (*required as usize) < index,
+                    "{} requires a later step",
+                    row.name
+                );
+            }
+            assert!(Call::ALL.contains(&row.first_call), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn leaving_a_step_out_leaves_out_what_requires_it() {
+        const A: Step = Step::NetworkNamespace;
+        const B: Step = Step::PidNamespace;
+        const C: Step = Step::MountNamespace;
+        let row = |step: Step, requires: &'static [Step]| StepInfo {
+            step,
+            requires,
+            ..STEPS[step as usize]
+        };
+        // C requires B, which requires A: leaving A out loses both.
+        let catalogue = [row(A, &[]), row(B, &[A]), row(C, &[B])];
+        assert_eq!(dependents_in(&catalogue, A), [B, C]);
+        assert_eq!(dependents_in(&catalogue, B), [C]);
+        assert!(dependents_in(&catalogue, C).is_empty());
+        // The filesystem view is built in the mount namespace; nothing else depends on another.
+        assert_eq!(Step::MountNamespace.dependents(), [Step::FilesystemView]);
+        for step in Step::ALL {
+            if step != Step::MountNamespace {
+                assert!(step.dependents().is_empty(), "{step}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_call_has_one_code_and_one_name() {
+        let mut codes: Vec<u8> = Call::ALL.iter().map(|call| call.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Call::ALL.len());
+        assert!(!codes.contains(&0));
+        for call in Call::ALL {
+            assert_eq!(Call::from_code(call.code()), Some(call));
+        }
+        for stage in DropStage::ALL {
+            assert!(Call::ALL.contains(&Call::Drop(stage)), "{stage:?}");
+        }
+        for call in ViewCall::ALL {
+            assert!(Call::ALL.contains(&Call::View(call)), "{call:?}");
+        }
+        for call in LandlockCall::ALL {
+            assert!(Call::ALL.contains(&Call::Landlock(call)), "{call:?}");
+        }
+        assert_eq!(Call::from_code(0), None);
+        assert_eq!(Call::from_code(Call::ALL.len() as u8 + 1), None);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub fn python() -> PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
+                // pip's cache would be a file the tests leave in the user's home.
+                "--no-cache-dir",
             ])
             .args(PACKAGES));
         std::fs::write(&stamp, wanted).expect("write the venv stamp");

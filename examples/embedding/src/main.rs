@@ -18,7 +18,7 @@ impl SandboxFailureHandler for PodHandler {
         "embedded:pod-handler".to_owned()
     }
 
-    fn declared_tolerances(&self) -> Vec<SandboxFailureKind> {
+    fn declared(&self) -> Vec<SandboxFailureKind> {
         vec![
             SandboxFailureKind::NetworkNamespace,
             SandboxFailureKind::PidNamespace,
@@ -62,7 +62,7 @@ fn main() {
     }) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            sandbox_supervisor::exit::report(&err);
+            sandbox_supervisor::exit::print_error(&err);
             std::process::exit(err.exit_code());
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 use clap_complete::Shell;
 use sandbox_supervisor::cli::Cli;
+use sandbox_supervisor::version;
 
 const NAME: &str = "sandbox-supervisor";
 
@@ -28,7 +29,15 @@ fn generate(out: &Path) -> std::io::Result<()> {
     let man = out.join("man1");
     std::fs::create_dir_all(&man)?;
     // One page for the command and one per subcommand (`sandbox-supervisor-probe.1`).
-    clap_mangen::generate_to(Cli::command(), &man)?;
+    // The man page's VERSION section: the versions without this generator's own build id.
+    let command = Cli::command().long_version(format!(
+        "{} (sandbox-plugin-api {}, loads plugins built for {}; --version also prints the build id)",
+        version::SUPERVISOR,
+        version::PLUGIN_API,
+        version::plugin_abi_line()
+    )
+    .leak() as &'static str);
+    clap_mangen::generate_to(command, &man)?;
     // clap_mangen files the text after the options (`after_long_help`: the exit codes) under
     // "EXTRA"; man pages call it EXIT STATUS.
     let page = man.join(format!("{NAME}.1"));
