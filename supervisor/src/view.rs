@@ -653,7 +653,7 @@ impl View {
         // Scratch space of the sandbox's own, never executable.
         let size = options.tmpfs_size.unwrap_or(DEFAULT_TMPFS_SIZE);
         for dir in SCRATCH {
-            if !minimal && exists(dir).is_none_or(|meta| !meta.is_dir()) {
+            if !minimal && !exists(dir).is_some_and(|meta| meta.is_dir()) {
                 continue;
             }
             let (mode, size) = if dir == "/run" {

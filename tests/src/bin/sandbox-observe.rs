@@ -52,8 +52,7 @@ fn main() {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let root_ro = mountinfo
         .lines()
-        .filter(|line| line.split_whitespace().nth(4) == Some("/"))
-        .last()
+        .rfind(|line| line.split_whitespace().nth(4) == Some("/"))
         .and_then(|line| line.split_whitespace().nth(5))
         .is_some_and(|options| options.split(',').any(|option| option == "ro"));
     line("root_ro", root_ro.to_string());
