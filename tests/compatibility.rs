@@ -166,11 +166,11 @@ fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
     .unwrap();
     let manifest =
         std::fs::read_to_string(repository.join("examples/vendor-plugin/Cargo.toml")).unwrap();
-    let template_line = r#"sandbox-plugin-api = { path = "../../plugin-api", version = "0.1.1" }"#;
+    let template_line = r#"sandbox-plugin-api = { path = "../../plugin-api" }"#;
     assert!(manifest.contains(template_line), "{manifest}");
     // The form docs/plugin-authors.md gives for a checkout of the repository.
     let vendor_line = format!(
-        r#"sandbox-plugin-api = {{ path = "{}", version = "0.1.1" }}"#,
+        r#"sandbox-plugin-api = {{ path = "{}" }}"#,
         repository.join("plugin-api").display()
     );
     let manifest = manifest.replace(template_line, &vendor_line)

@@ -138,7 +138,12 @@ fn policy_aborts_a_kind_it_does_not_tolerate() {
         line.contains("unshare(CLONE_NEWNET) failed with EPERM"),
         "{line}"
     );
-    assert!(line.ends_with("aborted by plugin:policy@0.1.0"), "{line}");
+    assert!(
+        line.ends_with(
+            "aborted by plugin:policy@0.1.0: the policy tolerates nothing for network-namespace"
+        ),
+        "{line}"
+    );
 }
 
 #[test]

@@ -30,9 +30,14 @@ fn simulate(plugin_path: &std::path::Path, config: Option<&str>, args: &[&str]) 
 /// One decision of a `--json` simulation: (kind, errno name, decision, reason, would_exit).
 type Row = (String, String, String, Option<String>, Option<i64>);
 
-/// The decisions of a `--json` simulation.
+/// The decisions of a `--json` simulation, which exited 0 (no plugin failure).
 fn decisions(outcome: &Outcome) -> Vec<Row> {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    rows(outcome)
+}
+
+/// The decisions of a `--json` simulation, whatever its exit code.
+fn rows(outcome: &Outcome) -> Vec<Row> {
     let document: Value = serde_json::from_str(&outcome.stdout).expect("one JSON document");
     document["decisions"]
         .as_array()
@@ -128,6 +133,17 @@ fn policy_decides_per_kind_and_errno() {
     let verdicts: Vec<&str> = rows.iter().map(|row| row.2.as_str()).collect();
     assert_eq!(verdicts, ["tolerated", "aborted", "tolerated", "aborted"]);
     assert_eq!(rows[1].4, Some(121));
+    // The shipped policy says which entry of its configuration decided.
+    let reasons: Vec<&str> = rows.iter().filter_map(|row| row.3.as_deref()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "the policy lists EPERM for network-namespace",
+            "the policy lists only EPERM for network-namespace",
+            "the policy lists ENOSYS for pid-namespace",
+            "the policy tolerates nothing for workload-seccomp",
+        ]
+    );
     // Without its required configuration the plugin is refused at init: exit 119, one line.
     let outcome = simulate(&policy, None, &["network-namespace=EPERM"]);
     assert_eq!(outcome.code, 119, "{}", outcome.stderr);
@@ -153,22 +169,52 @@ fn a_0_1_0_plugin_answers_and_new_kinds_abort_saying_why() {
     );
 }
 
+/// The host's floor applies, and a plugin that fails (an undeclared tolerate, a panic, a hang,
+/// a verdict out of range) makes `simulate` exit with the code a run would stop with (119), after
+/// printing every decision: a CI step that only checks the exit status catches it.
 #[test]
-fn the_host_floor_applies_in_a_simulation() {
+fn the_host_floor_applies_and_a_failing_plugin_fails_the_simulation() {
     let misbehaving = plugin("test-plugin-misbehaving");
+    for (plugin, config, refusals) in [
+        (
+            &misbehaving,
+            r#"{"mode": "tolerate-undeclared"}"#,
+            "network-namespace=EPERM",
+        ),
+        (
+            &misbehaving,
+            r#"{"mode": "panic-handle"}"#,
+            "mount-namespace=EPERM",
+        ),
+        (
+            &misbehaving,
+            r#"{"mode": "sleep-handle"}"#,
+            "network-namespace=EPERM",
+        ),
+        (
+            &plugin("test-plugin-raw-verdict"),
+            "{}",
+            "network-namespace=EPERM",
+        ),
+    ] {
+        let outcome = simulate(
+            plugin,
+            Some(config),
+            &["--json", "--handler-timeout", "0.5", refusals],
+        );
+        assert_eq!(outcome.code, 119, "{config}: {}", outcome.stderr);
+        let rows = rows(&outcome);
+        assert_eq!(rows[0].2, "aborted", "{config}");
+        assert_eq!(rows[0].4, Some(119), "{config}");
+    }
+    // An abort the plugin decides is an answer: exit 0 with would_exit 121.
+    let policy = plugin("sandbox-plugin-policy");
     let rows = decisions(&simulate(
-        &misbehaving,
-        Some(r#"{"mode": "tolerate-undeclared"}"#),
-        &["--json", "network-namespace=EPERM"],
+        &policy,
+        Some(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#),
+        &["--json", "network-namespace=EINVAL"],
     ));
-    assert_eq!(rows[0].2, "aborted");
-    assert_eq!(rows[0].4, Some(119));
-    let rows = decisions(&simulate(
-        &misbehaving,
-        Some(r#"{"mode": "panic-handle"}"#),
-        &["--json", "mount-namespace=EPERM"],
-    ));
-    assert_eq!(rows[0].4, Some(119));
+    assert_eq!(rows[0].4, Some(121));
 }
 
 #[test]

@@ -54,16 +54,18 @@
 //! export_plugin!(OnlyNetns);
 //! ```
 //!
-//! with this in the plugin's `Cargo.toml` (a path into a checkout of the sandbox-supervisor
-//! repository, or a git dependency on its `sandbox-plugin-api-v0.1.1` tag; once published,
-//! `sandbox-plugin-api = "0.1.1"`):
+//! with this in the plugin's `Cargo.toml`: a git dependency on a release tag of the
+//! sandbox-supervisor repository (or `path = ".../sandbox-supervisor/plugin-api"` into a
+//! checkout). The crate is not on the public registry: never add a bare `version`, which
+//! `cargo package` would resolve there (docs/plugin-authors.md says how to package a plugin
+//! crate):
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! sandbox-plugin-api = { path = "../sandbox-supervisor/plugin-api", version = "0.1.1" }
+//! sandbox-plugin-api = { git = "https://github.com/sandbox-supervisor/sandbox-supervisor", tag = "sandbox-plugin-api-v0.1.1" }
 //! serde_json = "1"
 //! ```
 //!
@@ -102,7 +104,7 @@
 
 use std::fmt;
 
-/// This crate's version (`0.1.1`), which a plugin reports to the supervisor through extension v1.
+/// This crate's version (`0.1.2`), which a plugin reports to the supervisor through extension v1.
 /// It is not what abi_stable compares: that is [`ffi::ABI_VERSION`].
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -208,7 +208,9 @@ pub enum Command {
     /// Exits 0 when a run would boot, else with the code the run would stop with.
     Probe(ProbeArgs),
     /// Ask a plugin about made-up refusals (KIND=ERRNO) with a made-up context, without root and
-    /// without hardening anything, and print its decisions. For plugin authors' tests.
+    /// without hardening anything, and print its decisions. For plugin authors' tests. Exits 0
+    /// when the plugin answered every refusal (whatever it decided), 119 when it failed on one
+    /// (panic, missed deadline, bad or undeclared verdict), as a run would.
     Simulate(SimulateArgs),
 }
 

@@ -88,7 +88,7 @@ fn simulate_command(handler: &HandlerArgs, args: &SimulateArgs) -> i32 {
                 simulation.table()
             };
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-            0
+            simulation.exit_code()
         }
         Err(err) => {
             exit::print_error(&err);

@@ -279,6 +279,20 @@ fn simulate_one(handler: &dyn SandboxFailureHandler, report: FailureReport) -> S
 }
 
 impl Simulation {
+    /// The exit code of `simulate`: the code a run would stop with when the plugin itself failed
+    /// on a refusal (a panic, a missed deadline, a verdict out of range or for an undeclared
+    /// kind: [`crate::exit::PLUGIN_FAILURE`]), else 0, whatever the decisions. An abort the
+    /// plugin decided is an answer, not a failure.
+    pub fn exit_code(&self) -> i32 {
+        self.decisions
+            .iter()
+            .find_map(|row| {
+                row.would_exit
+                    .filter(|code| *code == crate::exit::PLUGIN_FAILURE)
+            })
+            .unwrap_or(0)
+    }
+
     /// The simulation as one JSON document.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use sandbox_plugin_api::{
-    export_plugin, FailurePolicy, FailureReport, SandboxFailureKind, Verdict,
+    errno_name, export_plugin, FailurePolicy, FailureReport, Ruling, SandboxFailureKind, Verdict,
 };
 use serde::Deserialize;
 
@@ -82,9 +82,25 @@ impl FailurePolicy for Policy {
     }
 
     fn handle(&self, report: &FailureReport) -> Verdict {
-        match self.tolerate.get(&report.kind) {
-            Some(errnos) if errnos.contains(&report.errno) => Verdict::Tolerate,
-            _ => Verdict::Abort,
+        self.decide(report).verdict
+    }
+
+    /// The same verdicts as `handle`, saying which entry of the configuration decided.
+    fn decide(&self, report: &FailureReport) -> Ruling {
+        let kind = report.kind;
+        match self.tolerate.get(&kind) {
+            Some(errnos) if errnos.contains(&report.errno) => {
+                Ruling::tolerate(format!("the policy lists {} for {kind}", report.errno_name))
+            }
+            Some(errnos) => Ruling::abort(format!(
+                "the policy lists only {} for {kind}",
+                errnos
+                    .iter()
+                    .map(|errno| errno_name(*errno))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None => Ruling::abort(format!("the policy tolerates nothing for {kind}")),
         }
     }
 }
@@ -117,6 +133,18 @@ mod tests {
         assert_eq!(
             policy.handle(&report(SandboxFailureKind::NetworkNamespace, 38)),
             Verdict::Tolerate
+        );
+        assert_eq!(
+            policy.decide(&report(SandboxFailureKind::NetworkNamespace, 38)),
+            Ruling::tolerate("the policy lists ENOSYS for network-namespace")
+        );
+        assert_eq!(
+            policy.decide(&report(SandboxFailureKind::NetworkNamespace, 22)),
+            Ruling::abort("the policy lists only EPERM, ENOSYS for network-namespace")
+        );
+        assert_eq!(
+            policy.decide(&report(SandboxFailureKind::PidNamespace, 1)),
+            Ruling::abort("the policy tolerates nothing for pid-namespace")
         );
         assert_eq!(
             policy.handle(&report(SandboxFailureKind::NetworkNamespace, 13)),
