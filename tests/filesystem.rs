@@ -538,3 +538,100 @@ fn an_unprivileged_caller_gets_the_view_on_the_user_namespace_route() {
     assert_eq!(view["route"], "user-namespace", "{view}");
     assert_eq!(step(&report, "landlock")["decision"], "enforced");
 }
+
+/// Under gVisor (`runsc do`, as root and as nobody) the report says truthfully that neither the
+/// view nor Landlock is enforced, and why: Landlock answers `ENOSYS`, and the mount namespace
+/// (which the view requires) is refused. `outer-sandbox` tolerates both (gVisor is the boundary;
+/// as root gVisor answers the private remount with `EINVAL`, which no plugin should take for a
+/// policy refusal, so root turns the mount namespace off, as docs/limits.md says); the strict
+/// default aborts at Landlock.
+#[test]
+fn under_gvisor_the_report_says_the_view_and_landlock_are_not_enforced() {
+    require_root!();
+    if !sandbox_tests::outer::available("runsc") {
+        sandbox_tests::skip_or_fail("needs gVisor's runsc (Debian package runsc)");
+        return;
+    }
+    let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
+    let supervisor = sandbox_tests::supervisor_bin();
+    for (who, prefix, extra, lost) in [
+        (
+            "root",
+            String::new(),
+            "--disable-step mount-namespace",
+            "disabled-by-operator",
+        ),
+        (
+            "nobody",
+            sandbox_tests::AS_NOBODY.join(" "),
+            "",
+            "tolerated",
+        ),
+    ] {
+        for handler in [Some(&plugin), None] {
+            let flags = handler.map_or(String::new(), |plugin| {
+                format!("--handler-plugin {}", plugin.display())
+            });
+            // The report goes to standard output (the host sees no file gVisor's sandbox writes).
+            let script = format!(
+                "{prefix} {} --log-level warn --report-fd 3 {flags} {extra} -- true 3>&1",
+                supervisor.display()
+            );
+            let mut argv = sandbox_tests::outer::runsc_do();
+            argv.extend(["sh", "-c", &script].map(str::to_owned));
+            let outcome = Outcome::from(sandbox_tests::output_of(
+                std::process::Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .stdin(std::process::Stdio::null()),
+            ));
+            let report: serde_json::Value = outcome
+                .stdout
+                .lines()
+                .find(|line| line.starts_with('{'))
+                .and_then(|line| serde_json::from_str(line).ok())
+                .unwrap_or_else(|| panic!("{who}: no report:\n{}", outcome.stderr));
+            assert_eq!(report["environment"]["gvisor"], true, "{who}");
+            let landlock = step(&report, "landlock");
+            assert_eq!(landlock["syscall"], "landlock_create_ruleset", "{who}");
+            assert_eq!(landlock["errno_name"], "ENOSYS", "{who}");
+            match handler {
+                Some(_) => {
+                    assert_eq!(outcome.code, 0, "{who}: {}", outcome.stderr);
+                    assert_eq!(landlock["decision"], "tolerated", "{who}: {landlock}");
+                    assert!(landlock["missing_protection"].as_str().is_some());
+                    let view = step(&report, "filesystem-view");
+                    assert_eq!(view["decision"], lost, "{who}: {view}");
+                    assert_eq!(
+                        view["reason"],
+                        format!("requires mount-namespace, which was {lost}"),
+                        "{who}: {view}"
+                    );
+                    assert_eq!(
+                        view["syscall"],
+                        step(&report, "mount-namespace")["syscall"],
+                        "{who}"
+                    );
+                    assert!(
+                        outcome
+                            .warn_lines()
+                            .iter()
+                            .any(|line| line.contains("filesystem-view lost with mount-namespace")),
+                        "{who}: {}",
+                        outcome.stderr
+                    );
+                }
+                None => {
+                    assert_eq!(outcome.code, 120, "{who}: {}", outcome.stderr);
+                    assert_eq!(landlock["decision"], "aborted", "{who}: {landlock}");
+                    assert!(
+                        outcome.error_line().contains(
+                            "landlock refused: landlock_create_ruleset failed with ENOSYS"
+                        ),
+                        "{who}: {}",
+                        outcome.stderr
+                    );
+                }
+            }
+        }
+    }
+}
