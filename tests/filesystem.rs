@@ -635,3 +635,48 @@ fn under_gvisor_the_report_says_the_view_and_landlock_are_not_enforced() {
         }
     }
 }
+
+/// A view refused at boot and tolerated by a plugin leaves uid 0 uncontained: the run stops with
+/// the usage error before the workload runs; a workload as nobody runs, the view reported
+/// tolerated with the refused call.
+#[test]
+fn a_tolerated_view_stops_a_uid_0_workload() {
+    require_root!();
+    let dir = scratch();
+    let config = dir.path().join("boundary.json");
+    std::fs::write(&config, r#"{"boundary": "firecracker"}"#).unwrap();
+    let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
+    let launch = Launch {
+        unprivileged: false,
+        outer_refuses: Some("pivot".to_owned()),
+    };
+    let report = dir.path().join("report.json");
+    let flags = [
+        "--handler-plugin",
+        plugin.to_str().unwrap(),
+        "--handler-config",
+        config.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let mut root = flags.to_vec();
+    root.extend(["--allow-root", "--user", "0", "--", "true"]);
+    let outcome = run_supervisor(&launch, root);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .error_line()
+            .contains("without an enforced filesystem view (filesystem-view was tolerated)"),
+        "{}",
+        outcome.stderr
+    );
+    let mut nobody = flags.to_vec();
+    nobody.extend(["--", "true"]);
+    let outcome = run_supervisor(&launch, nobody);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let report = report_of(&report);
+    let view = step(&report, "filesystem-view");
+    assert_eq!(view["decision"], "tolerated", "{view}");
+    assert_eq!(view["syscall"], "pivot_root", "{view}");
+    assert_eq!(view["errno_name"], "EPERM", "{view}");
+}
