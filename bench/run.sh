@@ -35,7 +35,8 @@ py=/usr/bin/python3
 cargo build --release -p sandbox-supervisor -p sandbox-plugin-outer-sandbox --quiet
 bin=$PWD/target/release/sandbox-supervisor
 plugin=$PWD/target/release/libsandbox_plugin_outer_sandbox.so
-work=$(mktemp -d)
+# Not under /tmp: the supervisor's filesystem view gives the workload a /tmp of its own.
+work=$(mktemp -d -p /var/lib sandbox-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The workload runs as nobody: it must reach the loop program.
 chmod 755 "$work"
