@@ -1,12 +1,12 @@
 """Writes, with libseccomp, a BPF program equivalent to sandbox-supervisor's built-in workload
-filter (supervisor/src/seccomp.rs, docs/seccomp.md) to the file named by the last argument, in
+filter (supervisor/src/steps/seccomp/, docs/seccomp.md) to the file named by the last argument, in
 the raw form `bwrap --seccomp FD` loads; prints its length in instructions on stdout.
 
-    libseccomp-filter.py [--interactive] [--optimize 1|2] OUT
+    libseccomp-filter.py [--optimize 1|2] OUT
 
 Equivalent: the same calls denied with EPERM whatever their arguments (the prelude's and the
 workload's lists), the same argument checks (socket, personality, clone, unshare, execveat,
-seccomp, prctl; ioctl in interactive mode), clone3 answering ENOSYS, and calls of another
+seccomp, prctl), clone3 answering ENOSYS, and calls of another
 architecture killing the process. personality is approximated (see below). Not expressible in libseccomp and left out: ENOSYS for every
 number above the newest known call (one comparison on the supervisor's side). libseccomp compares
 all 64 bits of an argument where the built-in filter compares the low 32.
@@ -57,7 +57,6 @@ CLONE_NAMESPACES = [
 CLONE_NEWTIME = 0x80
 SOCK_PACKET = 10
 AF_BLUETOOTH, AF_ALG, AF_VSOCK = 31, 38, 40
-TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 
 
 def number(name):
@@ -68,7 +67,6 @@ def number(name):
 
 
 def main(argv):
-    interactive = "--interactive" in argv
     optimize = int(argv[argv.index("--optimize") + 1]) if "--optimize" in argv else 1
     out = argv[-1]
 
@@ -103,9 +101,6 @@ def main(argv):
     f.add_rule(eperm, "execveat", masked(4, 0x1000))  # AT_EMPTY_PATH
     f.add_rule(eperm, "seccomp", equal(0, 1))  # SECCOMP_SET_MODE_FILTER
     f.add_rule(eperm, "prctl", equal(0, 22))  # PR_SET_SECCOMP
-    if interactive:
-        for request in [TIOCSTI, TIOCLINUX]:
-            f.add_rule(eperm, "ioctl", equal(1, request))
     with open(out, "wb") as sink:
         f.export_bpf(sink)
     with open(out, "rb") as written:

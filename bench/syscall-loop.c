@@ -4,7 +4,7 @@
  *
  * CALL is one of:
  *   getppid  no rule inspects it (and libc never caches it)
- *   ioctl    ioctl(-1, TCGETS): EBADF; inspected only in interactive mode
+ *   ioctl    ioctl(-1, TCGETS): EBADF; not inspected by the filter
  *   prctl    prctl(PR_GET_DUMPABLE)
  *   socket   socket(AF_INET, 15, 0): the family and the type are inspected; the kernel answers
  *            EINVAL (type 15 does not exist) before it allocates anything

@@ -1,6 +1,6 @@
 //! `--cap-add`: the one way a workload keeps a capability, and only the one it names.
 
-use sandbox_tests::{require_root, run_supervisor, status_field, Launch};
+use sandbox_tests::{require_root, run_supervisor, status_field, supervisor_bin, Launch};
 
 const BIND_80: &str =
     "import socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); print('bound')";
@@ -127,4 +127,36 @@ fn the_init_keeps_only_cap_kill_and_is_not_dumpable() {
             outcome.stdout
         );
     }
+
+    // For a caller that is not root the init runs as the caller, like the workload: only its not
+    // being dumpable keeps its /proc entries root's (the overflow uid inside the sandbox's user
+    // namespace) instead of the workload's own uid. (A uid of its own, not 65534, which is also
+    // the overflow uid.)
+    let unprivileged = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=4242",
+            "--regid=4242",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(supervisor_bin())
+        .args([
+            "--log-level",
+            "error",
+            "--",
+            "sh",
+            "-c",
+            "stat -c 'owner %u' /proc/1/status; echo \"self $(id -u)\"",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let outcome = sandbox_tests::Outcome::from(unprivileged);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("self 4242"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("owner 65534"),
+        "the init's /proc/1 belongs to the workload's uid: {}",
+        outcome.stdout
+    );
 }

@@ -225,8 +225,8 @@ fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
 /// The context the supervisor sees when the tests start it as `launch`: what `detect` finds in
 /// this process (the same host, container clue and gVisor), with the launch's uid and effective
 /// capabilities.
-fn expected_context(launch: &Launch) -> sandbox_supervisor::context::FailureContext {
-    let mut context = sandbox_supervisor::context::detect();
+fn expected_context(launch: &Launch) -> sandbox_supervisor::handler::context::FailureContext {
+    let mut context = sandbox_supervisor::handler::context::detect();
     if launch.unprivileged {
         context.uid = 65534;
         context.effective_capabilities = 0;
@@ -235,7 +235,7 @@ fn expected_context(launch: &Launch) -> sandbox_supervisor::context::FailureCont
 }
 
 /// What the fixtures' reasons say they saw (`saw gvisor=.. container=.. uid=.. caps=..`).
-fn saw(context: &sandbox_supervisor::context::FailureContext) -> String {
+fn saw(context: &sandbox_supervisor::handler::context::FailureContext) -> String {
     format!(
         "saw gvisor={} container={} uid={} caps={:x}",
         context.gvisor,
@@ -247,7 +247,7 @@ fn saw(context: &sandbox_supervisor::context::FailureContext) -> String {
 
 /// The fixture's configuration that holds exactly in `context`, with `change` applied.
 fn conditions(
-    context: &sandbox_supervisor::context::FailureContext,
+    context: &sandbox_supervisor::handler::context::FailureContext,
     kinds: &[&str],
     change: impl FnOnce(&mut serde_json::Value),
 ) -> String {

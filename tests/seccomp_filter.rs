@@ -200,13 +200,10 @@ fn check(workload: &[&CheckedProgram], probes: &[(Probe, Expect)]) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn builtin(interactive: bool) -> Vec<CheckedProgram> {
-    compile_workload(&WorkloadOptions {
-        interactive,
-        ..Default::default()
-    })
-    .unwrap()
-    .programs
+fn builtin() -> Vec<CheckedProgram> {
+    compile_workload(&WorkloadOptions::default())
+        .unwrap()
+        .programs
 }
 
 /// Calls that must keep working under the filter, and the boundary numbers of the head.
@@ -443,31 +440,14 @@ fn ioctl(name: &'static str, request: libc::Ioctl) -> Probe {
 #[test]
 fn builtin_filter_as_the_kernel_runs_it() {
     require_root!();
-    let programs = builtin(false);
+    let programs = builtin();
     let programs: Vec<&CheckedProgram> = programs.iter().collect();
     let mut probes = common_probes();
     // ioctl is not inspected: the kernel answers the bad descriptor.
-    probes.push((
-        ioctl("ioctl(-1, TIOCSTI), not interactive", libc::TIOCSTI),
-        Expect::Passes(libc::EBADF),
-    ));
-    check(&programs, &probes);
-}
-
-#[test]
-fn interactive_filter_denies_terminal_injection() {
-    require_root!();
-    let programs = builtin(true);
-    let programs: Vec<&CheckedProgram> = programs.iter().collect();
-    let mut probes = common_probes();
     probes.extend([
         (
             ioctl("ioctl(-1, TIOCSTI)", libc::TIOCSTI),
-            Expect::Denied(libc::EPERM),
-        ),
-        (
-            ioctl("ioctl(-1, TIOCLINUX)", libc::TIOCLINUX),
-            Expect::Denied(libc::EPERM),
+            Expect::Passes(libc::EBADF),
         ),
         (
             ioctl("ioctl(-1, TCGETS)", libc::TCGETS),
@@ -535,11 +515,9 @@ fn a_profile_adds_to_the_builtin_filter() {
 /// quotes: one program without a profile, two with one.
 #[test]
 fn builtin_programs_fit_the_kernel() {
-    for interactive in [false, true] {
-        let programs = builtin(interactive);
-        assert_eq!(programs.len(), 1);
-        assert!(programs[0].len() < MAX_PROGRAM_LEN);
-    }
+    let programs = builtin();
+    assert_eq!(programs.len(), 1);
+    assert!(programs[0].len() < MAX_PROGRAM_LEN);
 }
 
 /// The real binary: an operator profile too long for the kernel stops the boot as a usage error

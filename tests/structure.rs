@@ -13,15 +13,15 @@ use sandbox_supervisor::seccomp::{
 use sandbox_tests::{require_root, run_supervisor, status_field, supervisor_bin, Launch};
 use seccompiler::sock_filter;
 
-/// The built-in workload program's length, as measured when this test was written (x86_64: 184,
-/// interactive 190), with headroom for a few more rules. A longer program is a filter that grew
+/// The built-in workload program's length, as measured when this test was written (x86_64: 184),
+/// with headroom for a few more rules. A longer program is a filter that grew
 /// by more than a handful of rules: measure it with `bench/run.sh` and move the bound.
 const BUILTIN_LEN_BOUND: usize = 256;
 /// The prelude's (47 on x86_64).
 const PRELUDE_LEN_BOUND: usize = 64;
 /// Comparisons an allowed, uninspected call meets: the head's three (architecture, the newest
 /// known number, clone3), one for each hot call (`seccomp::HOT`) the program inspects, and the
-/// binary search's; at most 13 in all (14 in interactive mode) when this was written. The kernel
+/// binary search's; at most 13 in all when this was written. The kernel
 /// runs none of them for such a call once it has cached the number's verdict; they count for the
 /// first call and wherever the cache does not apply.
 const ALLOWED_COMPARISONS_BOUND: usize = 16;
@@ -113,14 +113,12 @@ fn nr(number: libc::c_long) -> u32 {
 
 #[test]
 fn builtin_programs_are_short() {
-    for interactive in [false, true] {
-        let len = compile_builtin(interactive).unwrap().len();
-        assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
-        assert!(
-            len <= BUILTIN_LEN_BOUND,
-            "the built-in program (interactive: {interactive}) grew to {len} instructions"
-        );
-    }
+    let len = compile_builtin().unwrap().len();
+    assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
+    assert!(
+        len <= BUILTIN_LEN_BOUND,
+        "the built-in program grew to {len} instructions"
+    );
     let len = compile_prelude().unwrap().len();
     assert!(len <= PRELUDE_LEN_BOUND, "the prelude grew to {len}");
 }
@@ -130,9 +128,9 @@ fn builtin_programs_are_short() {
 /// (bench/run.sh's getppid and ioctl), and a call it must run BPF for is a short walk.
 #[test]
 fn allowed_calls_take_a_short_path_that_loads_no_argument() {
-    for interactive in [false, true] {
-        let program = compile_builtin(interactive).unwrap();
-        let rules = Rules::workload(interactive);
+    {
+        let program = compile_builtin().unwrap();
+        let rules = Rules::workload();
         let mut allowed = 0;
         for number in 0..=HIGHEST_KNOWN {
             if rules.rule(number) != Rule::Allow || number == nr(libc::SYS_clone3) {
@@ -291,7 +289,7 @@ fn inspected_calls_take_a_short_path() {
             .iter()
             .any(|prefix| name.starts_with(prefix))
     };
-    let program = compile_builtin(false).unwrap();
+    let program = compile_builtin().unwrap();
     for (name, number, call_args, answer) in cases {
         let path = walk(program.instructions(), number, call_args);
         assert_eq!(path.answer, answer, "{name}: {path:?}");
@@ -304,16 +302,10 @@ fn inspected_calls_take_a_short_path() {
         };
         assert!(path.comparisons <= bound, "{name}: {path:?}");
     }
-    // Interactive mode inspects ioctl; without it, ioctl (one of the most frequent calls) stays
-    // cacheable: the test above walks it among the allowed calls.
-    let interactive = compile_builtin(true).unwrap();
+    // ioctl (one of the most frequent calls) is not inspected, so it stays cacheable: the test
+    // above walks it among the allowed calls.
     let ioctl = nr(libc::SYS_ioctl);
-    for (request, answer) in [(libc::TCGETS, ALLOW), (libc::TIOCSTI, EPERM)] {
-        let path = walk(interactive.instructions(), ioctl, args(&[0, request]));
-        assert_eq!(path.answer, answer, "ioctl({request:#x}): {path:?}");
-        assert!(path.comparisons <= INSPECTED_COMPARISONS_BOUND, "{path:?}");
-    }
-    assert_eq!(Rules::workload(false).rule(ioctl), Rule::Allow);
+    assert_eq!(Rules::workload().rule(ioctl), Rule::Allow);
     // The head answers clone3 and the numbers above the newest known call.
     let clone3 = walk(program.instructions(), nr(libc::SYS_clone3), args(&[]));
     assert_eq!(clone3.answer, ENOSYS);
@@ -378,4 +370,141 @@ fn supervisor_runs_one_program() {
         Some("1"),
         "{later}"
     );
+}
+
+/// The shape of the supervisor's code that the next developer depends on: no production file over
+/// 700 lines (a file's unit-test module aside), no production function over 100 lines, at most 8
+/// public modules. A file or a function that outgrows these is cut before it is merged.
+#[test]
+fn supervisor_code_keeps_its_shape() {
+    const FILE_LINES: usize = 700;
+    const FUNCTION_LINES: usize = 100;
+    const PUBLIC_MODULES: usize = 8;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../supervisor/src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    let mut too_long = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Production code ends where the unit-test module starts.
+        let production = lines
+            .windows(2)
+            .position(|pair| pair[0].trim() == "#[cfg(test)]" && pair[1].starts_with("mod tests"))
+            .unwrap_or(lines.len());
+        let name = path.strip_prefix(&src).unwrap().display().to_string();
+        if production > FILE_LINES {
+            too_long.push(format!("{name}: {production} lines"));
+        }
+        for (function, length) in function_lengths(&lines[..production]) {
+            if length > FUNCTION_LINES {
+                too_long.push(format!("{name}: fn {function}: {length} lines"));
+            }
+        }
+    }
+    assert!(too_long.is_empty(), "{too_long:#?}");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let public: Vec<&str> = lib
+        .lines()
+        .filter(|line| line.starts_with("pub mod "))
+        .collect();
+    assert!(public.len() <= PUBLIC_MODULES, "{public:#?}");
+}
+
+/// Every function of `lines` with its length in lines, from its `fn` line to its closing brace
+/// (braces in strings, characters and comments aside).
+fn function_lengths(lines: &[&str]) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        let Some(at) = code.find("fn ") else { continue };
+        let before = &code[..at];
+        let header = before.is_empty()
+            || before.split_whitespace().all(|word| {
+                [
+                    "pub",
+                    "pub(crate)",
+                    "pub(super)",
+                    "const",
+                    "unsafe",
+                    "async",
+                    "extern",
+                    "\"C\"",
+                ]
+                .contains(&word)
+            });
+        if !header {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0i32;
+        let mut opened = false;
+        for (offset, body) in lines[start..].iter().enumerate() {
+            let body = strip_literals(body);
+            if !opened && body.trim_end().ends_with(';') && !body.contains('{') {
+                break;
+            }
+            for c in body.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                found.push((name.clone(), offset + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// `line` without its string and character literals and its comment.
+fn strip_literals(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => in_string = false,
+            (true, _) => {}
+            (false, '"') => in_string = true,
+            (false, '\'') => {
+                // A character literal ('{', '\'') or a lifetime ('a): skip a literal only.
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with('\\') {
+                    chars.nth(2);
+                } else if rest.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                }
+            }
+            (false, '/') if chars.peek() == Some(&'/') => break,
+            (false, _) => out.push(c),
+        }
+    }
+    out
 }

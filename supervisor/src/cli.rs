@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
-use crate::report::ReportSink;
-use crate::run::RunOptions;
-use crate::step::Step;
+use crate::options::RunOptions;
+use crate::record::ReportSink;
+use crate::steps::Step;
 
 /// Run COMMAND in a sandbox: its own network, PID, IPC and mount namespaces with a fresh /proc, a new
 /// session, no capabilities, a verified privilege drop and a seccomp filter.
@@ -60,12 +60,12 @@ pub struct HandlerArgs {
     pub handler_config: Option<PathBuf>,
 
     /// Refuse the plugin unless its SHA-256 digest is this (64 hexadecimal digits).
-    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::plugin::parse_sha256, global = true)]
+    #[arg(long, value_name = "HEX", requires = "handler_plugin", value_parser = crate::handler::plugin::parse_sha256, global = true)]
     pub handler_plugin_sha256: Option<[u8; 32]>,
 
     /// Deadline for the plugin to load (constructors, init, tolerates) and for each of its
     /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
-    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::plugin::parse_timeout, global = true)]
+    #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::handler::plugin::parse_timeout, global = true)]
     pub handler_timeout: Option<std::time::Duration>,
 }
 
@@ -236,8 +236,11 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     /// The library's view of these flags and the handler flags; `None` without
     /// `--handler-plugin`, which `simulate` needs.
-    pub fn options(&self, handler: &HandlerArgs) -> Option<crate::simulate::SimulateOptions> {
-        Some(crate::simulate::SimulateOptions {
+    pub fn options(
+        &self,
+        handler: &HandlerArgs,
+    ) -> Option<crate::handler::simulate::SimulateOptions> {
+        Some(crate::handler::simulate::SimulateOptions {
             handler_plugin: handler.handler_plugin.clone()?,
             handler_config: handler.handler_config.clone(),
             handler_plugin_sha256: handler.handler_plugin_sha256,
@@ -282,13 +285,14 @@ fn parse_disabled_step(text: &str) -> Result<Step, String> {
 }
 
 fn parse_capability(text: &str) -> Result<u32, String> {
-    let cap = crate::caps::by_name(text).ok_or_else(|| format!("unknown capability {text:?}"))?;
-    if crate::caps::ADDABLE.contains(&cap) {
+    let cap = crate::steps::capabilities::by_name(text)
+        .ok_or_else(|| format!("unknown capability {text:?}"))?;
+    if crate::steps::capabilities::ADDABLE.contains(&cap) {
         Ok(cap)
     } else {
         Err(format!(
             "{text} would give the workload a way to the host's files, ids, devices or kernel (it shares the host's file system); only {} may be added",
-            crate::caps::ADDABLE.map(|cap| crate::caps::NAMES[cap as usize]).join(", ")
+            crate::steps::capabilities::ADDABLE.map(|cap| crate::steps::capabilities::NAMES[cap as usize]).join(", ")
         ))
     }
 }
@@ -325,7 +329,7 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     // SAFETY: F_GETFD just succeeded on `fd`, so it is open, and nothing closes it while this
     // borrow (which ends in this function) lives: the process is single-threaded while parsing.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    crate::report::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
+    crate::record::check_writable(borrowed).map_err(|err| crate::exit::one_line(&err))?;
     Ok(fd)
 }
 

@@ -190,7 +190,11 @@ pub fn print_error(err: &dyn std::error::Error) {
 /// (`timestamp`, `level` `ERROR`, `fields`), with `message` the text line's message (without the
 /// `sandbox-supervisor: error: ` prefix), `exit_code`, and for a refusal `step`, `decision`,
 /// `errno` and `decider`.
-pub fn json_line(message: &str, code: i32, refusal: Option<&crate::run::RefusalFields>) -> String {
+pub fn json_line(
+    message: &str,
+    code: i32,
+    refusal: Option<&crate::error::RefusalFields>,
+) -> String {
     let mut fields = serde_json::Map::new();
     fields.insert("message".into(), message.into());
     fields.insert("exit_code".into(), code.into());
@@ -200,12 +204,12 @@ pub fn json_line(message: &str, code: i32, refusal: Option<&crate::run::RefusalF
         fields.insert("errno".into(), refusal.errno.into());
         fields.insert(
             "errno_name".into(),
-            refusal.errno.map(crate::failure::errno_name).into(),
+            refusal.errno.map(crate::handler::errno_name).into(),
         );
         fields.insert("decider".into(), refusal.decider.as_str().into());
     }
     serde_json::json!({
-        "timestamp": crate::report::Timestamp::now().to_string(),
+        "timestamp": crate::record::Timestamp::now().to_string(),
         "level": "ERROR",
         "fields": fields,
     })

@@ -5,15 +5,16 @@
 //!
 //! One word per concept, in the code, the plugin API and the docs:
 //!
-//! - **step**: one hardening step ([`step::Step`]), described by one row of the step catalogue
-//!   ([`step::STEPS`]: name, failure kind, phase, `requires`, protection, texts).
-//! - **phase**: where a step runs ([`step::Phase`]): the supervisor, the init, the workload, after
+//! - **step**: one hardening step (`steps::Step`), one file under `steps/`, described by one row
+//!   of the step catalogue (`steps::STEPS`: name, failure kind, phase, `requires`, protection,
+//!   texts, its verification and teardown).
+//! - **phase**: where a step runs (`steps::Phase`): the supervisor, the init, the workload, after
 //!   the spawn, or at teardown.
-//! - **call**: a system call a step makes ([`step::Call`]), one row each in [`step::Call::ALL`],
-//!   whose position is its wire code between the sandbox and the supervisor.
+//! - **call**: a system call a step makes (`steps::Call`), one row each in `Call::ALL`, whose
+//!   position is its wire code between the sandbox and the supervisor.
 //! - **refusal**: the kernel or an outer runtime answered a call with an errno
-//!   ([`step::Refusal`]). Only refusals of tolerable steps reach a handler; a request the
-//!   supervisor or the operator got wrong is an **error** ([`run::SupervisorError`]).
+//!   (`steps::Refusal`). Only refusals of tolerable steps reach a handler; a request the
+//!   supervisor or the operator got wrong is an **error** ([`SupervisorError`]).
 //! - **kind**: the failure kind of a tolerable step ([`SandboxFailureKind`], a table in the plugin
 //!   API: code, name, since, lost protection).
 //! - **question**: what a handler is asked about one refusal ([`FailureReport`]; the name is the
@@ -23,74 +24,81 @@
 //! - **declaration**: the kinds a handler may ever tolerate (`declared`; a plugin's `tolerates`,
 //!   the plugin API's frozen name). A `Tolerate` for an undeclared kind aborts.
 //! - **verdict**: a handler's answer, `Abort` or `Tolerate` ([`Verdict`]); a **ruling** is a
-//!   verdict with its reason ([`failure::Ruling`]).
-//! - **ask**: putting a question to a handler with the host's floor applied ([`failure::ask`]);
-//!   the answer is [`failure::Tolerated`] or [`failure::NotTolerated`].
-//! - **decision**: how a step ended, as recorded ([`report::Decision`]: enforced, tolerated,
+//!   verdict with its reason ([`handler::Ruling`]).
+//! - **ask**: putting a question to a handler with the host's floor applied ([`handler::ask`]);
+//!   the answer is [`handler::Tolerated`] or [`handler::NotTolerated`].
+//! - **decision**: how a step ended, as recorded (`record::Decision`: enforced, tolerated,
 //!   aborted, not-requested, disabled-by-operator, not-reached); the **decider** is who decided
-//!   ([`report::Decider`]: `strict`, `plugin:NAME@VERSION`, `operator`, `verification`,
+//!   (`record::Decider`: `strict`, `plugin:NAME@VERSION`, `operator`, `verification`,
 //!   `never tolerable`, `out of resources`).
-//! - **evidence**: what was re-read from `/proc` after a step ([`report::Evidence`]);
-//!   **verification** compares it with what the step promised.
-//! - **report**: the machine-readable hardening report (`--report`, [`report::HardeningReport`]),
+//! - **evidence**: what was re-read from `/proc` after a step (`record::Evidence`, one type per
+//!   step); **verification** compares it with what the step promised, from one **observed** read
+//!   of the paused sandbox (`steps::observed::Observed`).
+//! - **lost with**: a step left out because a step it requires was (`Plan::skip`).
+//! - **report**: the machine-readable hardening report (`--report`, `record::HardeningReport`),
 //!   one **record** per write (`boot`, `final`); **findings** are its OCSF form (`--findings`).
 //! - **exit code**: what the binary exits with ([`exit::ExitCode`]).
 //!
 //! # The model
 //!
-//! [`run::run`] prepares every input (the handler, the identity, the BPF programs), then drives
-//! the boot sequence of [`boot`], in this order (see its module documentation for the reasons):
+//! [`run`] prepares every input (the handler, the identity, the BPF programs), then drives the one
+//! boot sequence (`boot/`), in this order (docs/architecture.md gives the reason for each
+//! position): the network namespace, entered by the supervisor (or the user-namespace route);
+//! the sandbox (`sandbox/`): an init as PID 1 of new PID and IPC namespaces in a private mount
+//! namespace with a fresh `/proc`, then the workload: a new session, no capabilities, its ids,
+//! no_new_privs and the workload filter; verification of every step from the paused workload's
+//! `/proc`; the supervisor's own seccomp prelude; release, the report once the workload has
+//! exec'd, supervision; teardown.
 //!
-//! 1. the network namespace, entered by the supervisor ([`netns`]; an unprivileged caller takes
-//!    the user-namespace route, [`userns`]);
-//! 2. the sandbox ([`spawn`]): an init as PID 1 of new PID and IPC namespaces, a private mount namespace
-//!    with a fresh `/proc`, then the workload: a new session, no capabilities ([`caps`]), its ids
-//!    ([`identity`]), no_new_privs and the workload filter ([`seccomp`]);
-//! 3. verification of every step from the paused workload's `/proc` entries ([`procfs`]);
-//! 4. the supervisor's own seccomp prelude;
-//! 5. release, the report ([`report`]) once the workload has exec'd, and supervision
-//!    ([`supervise`]).
-//!
-//! The steps are data ([`step::Step`]). A refused call becomes one [`step::Refusal`]; for the
-//! tolerable steps the boot turns it into a question ([`failure::FailureReport`]) and asks the
-//! registered [`failure::SandboxFailureHandler`]: [`failure::StrictHandler`] (the default) aborts on
-//! every refusal; a plugin may tolerate the kinds it declared. The session, the capability drop,
-//! the privilege drop and no_new_privs are fatal whatever a handler says. [`probe::probe`] drives
-//! the same sequence, recording each decision and going on.
+//! A refused call becomes one refusal; for the tolerable steps the boot turns it into a question
+//! and asks the registered handler: [`StrictHandler`] (the default) aborts on every refusal; a
+//! plugin may tolerate the kinds it declared. The session, the capability drop, the privilege
+//! drop and no_new_privs are fatal whatever a handler says. [`probe`] drives the same sequence,
+//! recording each decision and going on.
 //!
 //! # Embedding
 //!
 //! A program that links this crate registers its own handler once, at start, with
-//! [`failure::set_failure_handler`], then calls [`run::run`].
+//! [`set_failure_handler`], then calls [`run`].
 
 #![deny(missing_docs)]
 
-pub mod boot;
-pub mod caps;
-pub mod cli;
-pub mod context;
+// The bottom: options, errors, exit codes, and what every layer reads.
+pub mod error;
 pub mod exit;
-pub mod failure;
-pub mod findings;
-pub mod identity;
-pub mod input;
-pub mod landlock;
-pub mod netns;
-pub mod plugin;
-pub mod probe;
-pub mod procfs;
-pub mod report;
-pub mod run;
-pub mod seccomp;
-pub mod simulate;
-pub mod spawn;
-pub mod step;
-pub mod supervise;
-pub mod userns;
+pub(crate) mod input;
+pub mod options;
+pub(crate) mod procfs;
 pub mod version;
-pub mod view;
 
-pub use failure::{
-    failure_handler, set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind,
-    StrictHandler, Verdict,
+// The layers, from the steps up to the boot that drives them.
+pub(crate) mod boot;
+pub mod handler;
+pub(crate) mod record;
+pub(crate) mod sandbox;
+pub(crate) mod steps;
+
+// The binary's front end.
+pub mod cli;
+
+/// The seccomp programs: built-in filters, the prelude, operator profiles (for the tests and the
+/// benchmarks, which check the programs this crate installs).
+pub mod seccomp {
+    pub use crate::steps::seccomp::*;
+}
+
+/// The workload's filesystem view: its options (`--fs`, `--workspace`, `--bind`, `--ro-bind`,
+/// `--mask`, `--tmpfs-size`).
+pub mod view {
+    pub use crate::steps::view::{parse_size, BindSpec, FsMode, ViewOptions, DEFAULT_TMPFS_SIZE};
+}
+
+pub use boot::probe::{probe, ProbeAnswer};
+pub use boot::run::{register_plugin, run};
+pub use error::SupervisorError;
+pub use handler::simulate::{simulate, SimulateError, SimulateOptions, Simulation};
+pub use handler::{
+    failure_handler, set_failure_handler, FailureReport, HandlerFailure, SandboxFailureHandler,
+    SandboxFailureKind, StrictHandler, Verdict,
 };
+pub use options::RunOptions;

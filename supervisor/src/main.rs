@@ -2,8 +2,7 @@ use clap::Parser;
 use sandbox_supervisor::cli::{
     json_requested, usage_error_line, Cli, Command, HandlerArgs, LogFormat, SimulateArgs,
 };
-use sandbox_supervisor::probe::probe;
-use sandbox_supervisor::{exit, run};
+use sandbox_supervisor::{exit, probe};
 
 /// Prints a usage error (`message` without the `sandbox-supervisor: error: ` prefix) as one line,
 /// text or JSON, and exits 2.
@@ -53,7 +52,7 @@ fn main() {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             answer.would_exit.unwrap_or(0)
         }),
-        false => run::run(options),
+        false => sandbox_supervisor::run(options),
     };
     match result {
         Ok(code) => std::process::exit(code),
@@ -80,7 +79,7 @@ fn simulate_command(handler: &HandlerArgs, args: &SimulateArgs) -> i32 {
         eprintln!("sandbox-supervisor: error: simulate needs --handler-plugin PATH (see --help)");
         return exit::USAGE;
     };
-    match sandbox_supervisor::simulate::simulate(&options) {
+    match sandbox_supervisor::simulate(&options) {
         Ok(simulation) => {
             let text = if args.json {
                 simulation.json() + "\n"

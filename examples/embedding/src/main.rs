@@ -5,10 +5,9 @@
 //! refused namespaces, for the errno a cap-dropped pod gives (`EPERM`), and the run never takes the
 //! user-namespace route (pods commonly forbid user namespaces).
 
-use sandbox_supervisor::failure::HandlerFailure;
-use sandbox_supervisor::run::{run, RunOptions};
 use sandbox_supervisor::{
-    set_failure_handler, FailureReport, SandboxFailureHandler, SandboxFailureKind, Verdict,
+    run, set_failure_handler, FailureReport, HandlerFailure, RunOptions, SandboxFailureHandler,
+    SandboxFailureKind, Verdict,
 };
 
 struct PodHandler;

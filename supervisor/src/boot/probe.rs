@@ -1,0 +1,133 @@
+//! `sandbox-supervisor probe`: the boot sequence of a run, driven with "record, decide, continue".
+//!
+//! The probe takes every flag a run takes that changes the boot, walks the same steps
+//! ([`crate::boot`]) on this host, asks the configured handler about each refusal without the WARN
+//! a run would log, goes on as if each refused step were tolerated, and kills the sandbox before
+//! any workload runs. It predicts the run's exit code by construction: the first refusal a run
+//! would stop at, or the first error. The probe process itself is thrown away afterwards (it
+//! entered the namespaces and installed the prelude, as a run's supervisor would).
+
+use serde::Serialize;
+
+use crate::boot::RecordAndContinue;
+use crate::error::SupervisorError;
+use crate::options::RunOptions;
+use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
+
+/// The answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeAnswer {
+    /// Schema version of this document.
+    pub version: u32,
+    /// The handler a run would use (the same shape as the report's).
+    pub handler: HandlerRecord,
+    /// Environment clues.
+    pub environment: crate::handler::context::FailureContext,
+    /// One record per step, in boot order, as the report writes them.
+    pub steps: Vec<StepRecord>,
+    /// The error that stopped the probe, if one did.
+    pub error: Option<String>,
+    /// Whether a real run would boot.
+    pub boots: bool,
+    /// The exit code a real run would stop with, when it would not boot.
+    pub would_exit: Option<i32>,
+}
+
+/// Runs the probe. `Err` only for what stops a run before the first step (a bad flag, a plugin
+/// that does not load), with the run's code.
+pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
+    let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::sandbox::signal_fd()?;
+    if let Some(path) = &options.handler_plugin {
+        crate::boot::run::register_plugin(
+            path,
+            options.handler_config.as_deref(),
+            options.handler_plugin_sha256,
+            options.handler_timeout,
+        )?;
+    }
+    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
+    report.handler = crate::boot::run::handler_record();
+    if let Some(path) = &options.handler_plugin {
+        report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
+    }
+    // The probe runs no workload: its program is never exec'd.
+    let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
+    let mut driver = RecordAndContinue {
+        handler: crate::handler::failure_handler(),
+        would_exit: None,
+    };
+    let error = match crate::boot::boot(
+        &options,
+        &mut prepared,
+        &mut crate::boot::Linux,
+        &mut driver,
+        &mut report,
+        &signals,
+    ) {
+        // Dropping the paused sandbox kills it: nothing runs.
+        Ok(paused) => {
+            drop(paused);
+            None
+        }
+        Err(err) => {
+            driver.would_exit.get_or_insert(err.exit_code());
+            Some(crate::exit::one_line(&err))
+        }
+    };
+    crate::boot::teardown(&prepared.plan, &mut report);
+    Ok(ProbeAnswer {
+        version: 2,
+        handler: report.handler.clone(),
+        environment: report.environment.clone(),
+        steps: report.steps,
+        error,
+        boots: driver.would_exit.is_none(),
+        would_exit: driver.would_exit,
+    })
+}
+
+impl ProbeAnswer {
+    /// The answer as a table for people.
+    pub fn table(&self) -> String {
+        let mut out = format!("handler: {}\n", self.handler.decider);
+        out.push_str(&format!(
+            "{:<20} {:<15} {:<33} {:<8} {:<21} {}\n",
+            "STEP", "ROUTE", "REFUSED CALL", "ERRNO", "DECISION", "DECIDER"
+        ));
+        for row in &self.steps {
+            let decision = match row.decision {
+                Decision::Enforced => "enforced",
+                Decision::Tolerated => "tolerated",
+                Decision::Aborted => "aborted",
+                Decision::NotRequested => "not-requested",
+                Decision::DisabledByOperator => "disabled-by-operator",
+                Decision::NotReached => "not-reached",
+            };
+            out.push_str(&format!(
+                "{:<20} {:<15} {:<33} {:<8} {:<21} {}\n",
+                row.step.name(),
+                row.route.map_or("-", |route| route.name()),
+                row.syscall.unwrap_or("-"),
+                row.errno_name.as_deref().unwrap_or("-"),
+                decision,
+                row.decider.as_ref().map_or("-", |decider| decider.as_str()),
+            ));
+        }
+        if let Some(error) = &self.error {
+            out.push_str(&format!("stopped: {error}\n"));
+        }
+        match self.would_exit {
+            None => out.push_str("result: a run would boot\n"),
+            Some(code) => {
+                out.push_str(&format!("result: a run would stop with exit code {code}\n"))
+            }
+        }
+        out
+    }
+
+    /// The answer as a JSON document.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the answer serializes")
+    }
+}

@@ -1,0 +1,284 @@
+//! `run`: the library's entry point. It prepares the inputs, drives the boot sequence
+//! ([`crate::boot`]) with "decide and stop", releases the verified workload, writes the report
+//! and supervises the sandbox until the workload ends.
+
+use std::path::Path;
+
+use nix::sys::signal::Signal;
+
+use crate::boot::{DecideAndStop, Prepared};
+use crate::error::SupervisorError;
+use crate::exit;
+use crate::handler::plugin::{PluginRequest, PluginSetupError};
+use crate::handler::{set_failure_handler, SandboxFailureHandler};
+use crate::options::RunOptions;
+use crate::record::{Decider, HandlerRecord, HardeningReport, Outcome};
+use crate::sandbox::Released;
+
+/// Boots the sandbox and runs `options.command` in it; returns the workload's exit code (128+N when
+/// signal N killed it).
+///
+/// Call it from a single-threaded process. It registers the plugin's handler when
+/// `options.handler_plugin` is set; an embedder that registered its own handler leaves it unset.
+/// With `options.report` set, the hardening report is written once the workload's `execve`
+/// succeeded, or when the boot stops.
+pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
+    // The supervised signals are blocked first: a SIGTERM during the boot stops it cleanly (the
+    // sandbox killed, the report written) instead of killing the supervisor half-way.
+    let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
+    let signals = crate::sandbox::signal_fd()?;
+    let mut options = options;
+    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
+    report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
+    report.redact_argv(options.report_argv);
+    let writer = open_sink(options.report.take(), |sink, source| {
+        SupervisorError::ReportOpen { sink, source }
+    })?;
+    let findings = open_sink(options.findings.take(), |sink, source| {
+        SupervisorError::FindingsOpen { sink, source }
+    })?;
+    // The plugin's digest is only for the records: a run that writes none does not hash it.
+    let recorded = writer.is_some() || findings.is_some();
+    let booted = start(&options, recorded, mask, &signals, &mut report);
+    let result = match booted {
+        Ok((sandbox, plan)) => {
+            report.outcome = Outcome::Running;
+            Ok((sandbox, plan))
+        }
+        Err(err) => {
+            report.error = Some(exit::one_line(&err));
+            if let Some(step) = err.unverified_step() {
+                let record = report.step(step);
+                record.decision = crate::record::Decision::Aborted;
+                record.decider = Some(Decider::Verification);
+            }
+            report.finish(None);
+            Err(err)
+        }
+    };
+    if let Some(findings) = findings {
+        let found = crate::record::findings::findings(&report, crate::record::Timestamp::now());
+        match crate::record::findings::write(&found, findings) {
+            Ok(()) => {}
+            Err(write_err) if result.is_err() => {
+                tracing::error!("failed to write the findings: {write_err}")
+            }
+            Err(write_err) => {
+                let (sandbox, plan) = result.expect("checked");
+                let _ = nix::sys::signal::kill(sandbox.init, Signal::SIGKILL);
+                crate::boot::teardown(&plan, &mut report);
+                return Err(SupervisorError::Findings(write_err));
+            }
+        }
+    }
+    let mut writer = writer;
+    if let Some(writer) = &mut writer {
+        match report.write(writer) {
+            Ok(()) => {}
+            // The boot already failed: a report that cannot be written is only logged.
+            Err(write_err) if result.is_err() => {
+                tracing::error!("failed to write the hardening report: {write_err}")
+            }
+            Err(write_err) => {
+                let (sandbox, plan) = result.expect("checked");
+                let _ = nix::sys::signal::kill(sandbox.init, Signal::SIGKILL);
+                crate::boot::teardown(&plan, &mut report);
+                return Err(SupervisorError::Report(write_err));
+            }
+        }
+    }
+    let (sandbox, plan) = result?;
+    let ended = crate::sandbox::supervise::supervise(sandbox).map_err(SupervisorError::Supervise);
+    // The workload has been reaped: the steps that clean up do, and add to the final record.
+    crate::boot::teardown(&plan, &mut report);
+    let ended = ended?;
+    if let Some(writer) = &mut writer {
+        report.finish(Some(ended));
+        // The workload has ended: its exit code is passed on whatever happens to the report.
+        if let Err(write_err) = report.write(writer) {
+            tracing::error!("failed to write the final hardening report: {write_err}");
+        }
+    }
+    Ok(ended.exit_code())
+}
+
+/// Opens a report or findings destination, if one was given; `error` names a failure.
+fn open_sink(
+    sink: Option<crate::record::ReportSink>,
+    error: impl FnOnce(String, crate::record::ReportOpenError) -> SupervisorError,
+) -> Result<Option<crate::record::ReportWriter>, SupervisorError> {
+    sink.map(|sink| {
+        let name = sink.to_string();
+        sink.open().map_err(|source| error(name, source))
+    })
+    .transpose()
+}
+
+/// Registers the handler, prepares, boots, releases: everything up to a running workload. Returns
+/// the sandbox and its plan (for the teardown); a boot that stops is torn down here.
+fn start(
+    options: &RunOptions,
+    recorded: bool,
+    mask: nix::sys::signal::SigSet,
+    signals: &nix::sys::signalfd::SignalFd,
+    report: &mut HardeningReport,
+) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
+    // The handler comes first: it must be in place before the first step can be refused, and a
+    // plugin that fails to load must stop the boot before anything has changed.
+    if let Some(path) = &options.handler_plugin {
+        register_plugin(
+            path,
+            options.handler_config.as_deref(),
+            options.handler_plugin_sha256,
+            options.handler_timeout,
+        )?;
+    }
+    report.handler = handler_record();
+    if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
+        report.handler.plugin = Some(plugin_file_record(path)?);
+    }
+    let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
+    report.workload.env = prepared.env_names.clone();
+    report.workload.program = Some(prepared.program.display().to_string());
+    match boot_and_release(options, &mut prepared, report, signals) {
+        Ok(sandbox) => Ok((sandbox, prepared.plan)),
+        Err(err) => {
+            crate::boot::teardown(&prepared.plan, report);
+            Err(err)
+        }
+    }
+}
+
+/// The boot, "decide and stop", and the release of the verified workload.
+fn boot_and_release(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    report: &mut HardeningReport,
+    signals: &nix::sys::signalfd::SignalFd,
+) -> Result<crate::sandbox::Sandbox, SupervisorError> {
+    let paused = crate::boot::boot(
+        options,
+        prepared,
+        &mut crate::boot::Linux,
+        &mut DecideAndStop,
+        report,
+        signals,
+    )?;
+    match paused.release()? {
+        Released::Running(sandbox) => {
+            tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
+            Ok(sandbox)
+        }
+        Released::ExecFailed(source) => Err(SupervisorError::Exec {
+            program: prepared.program.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// The registered handler as the report and `probe` describe it.
+pub(crate) fn handler_record() -> HandlerRecord {
+    let handler = crate::handler::failure_handler();
+    HandlerRecord {
+        decider: handler.decider(),
+        declared: handler.declared().iter().map(|kind| kind.name()).collect(),
+        plugin: None,
+    }
+}
+
+/// The loaded plugin's path and SHA-256, for the report.
+///
+/// The digest is taken from the file at `path`, opened again without following links, and that
+/// file is checked to be the one mapped into this process (same device and inode in
+/// `/proc/self/maps`): a file replaced since the load is an error, never a wrong digest.
+// TODO(lead): `plugin::load` already hashes the descriptor it loads when the digest is pinned;
+// returning that digest (always computed) from `load` would make this second read unnecessary.
+// plugin.rs belongs to the plugin-side helper.
+pub(crate) fn plugin_file_record(
+    path: &Path,
+) -> Result<crate::record::PluginFileRecord, SupervisorError> {
+    use sha2::Digest;
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let error = |source: std::io::Error| {
+        SupervisorError::Plugin(PluginSetupError::Load(
+            crate::handler::plugin::PluginLoadError::Read {
+                path: path.to_owned(),
+                source,
+            },
+        ))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(error)?;
+    let metadata = file.metadata().map_err(error)?;
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(error)?;
+    let device = format!(
+        "{:02x}:{:02x}",
+        libc::major(metadata.dev()),
+        libc::minor(metadata.dev())
+    );
+    let inode = metadata.ino().to_string();
+    let mapped = maps.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(3) == Some(&device.as_str()) && fields.get(4) == Some(&inode.as_str())
+    });
+    if !mapped {
+        return Err(error(std::io::Error::other(
+            "the file at this path is no longer the plugin that was loaded",
+        )));
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer).map_err(error)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(crate::record::PluginFileRecord {
+        path: path.display().to_string(),
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
+pub fn register_plugin(
+    path: &Path,
+    config: Option<&Path>,
+    sha256: Option<[u8; 32]>,
+    timeout: Option<std::time::Duration>,
+) -> Result<(), SupervisorError> {
+    let config = config.map(read_config).transpose()?;
+    let handler = crate::handler::plugin::load(&PluginRequest {
+        path: path.to_owned(),
+        sha256,
+        config,
+        timeout: timeout.unwrap_or(crate::handler::plugin::DEFAULT_TIMEOUT),
+    })?;
+    let declared: Vec<&str> = handler.declared().iter().map(|kind| kind.name()).collect();
+    let decider = handler.decider();
+    tracing::info!(
+        plugin = %path.display(),
+        "failure handler loaded: {decider} may tolerate [{}]; every other refusal aborts",
+        declared.join(", "),
+    );
+    set_failure_handler(Box::new(handler))?;
+    Ok(())
+}
+
+/// Reads `--handler-config` and checks that it is JSON.
+pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
+    let error = |source: Box<dyn std::error::Error + Send + Sync>| SupervisorError::HandlerConfig {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = crate::input::read_capped(path, "handler configuration")
+        .map_err(|err| error(err.into_fault().into()))?;
+    let text = String::from_utf8(bytes).map_err(|err| error(err.into()))?;
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|err| error(err.into()))?;
+    Ok(text)
+}

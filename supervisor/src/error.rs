@@ -1,0 +1,243 @@
+//! Why the supervisor stopped: one error type for the whole boot, and its exit code.
+
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+use crate::exit;
+use crate::handler::plugin::{PluginFailure, PluginSetupError};
+use crate::handler::{HandlerAlreadySet, NotTolerated};
+use crate::procfs::ProcError;
+use crate::record::Decider;
+use crate::sandbox::{CommandError, SpawnError};
+use crate::steps::identity::IdentityError;
+use crate::steps::network::NetnsVerifyError;
+use crate::steps::seccomp::SeccompCompileError;
+use crate::steps::{Refusal, Step};
+
+/// Why the supervisor stopped before or while running the workload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// `--handler-config` could not be read or is not JSON.
+    #[error("failed to read handler configuration {path}")]
+    HandlerConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Loading or initialising the plugin failed.
+    #[error(transparent)]
+    Plugin(#[from] PluginSetupError),
+    /// A handler was already registered (only possible when embedding).
+    #[error(transparent)]
+    HandlerAlreadySet(#[from] HandlerAlreadySet),
+    /// `--user` could not be resolved.
+    #[error("failed to resolve --user")]
+    Identity(#[source] IdentityError),
+    /// The workload would run as uid 0 or gid 0 without `--allow-root`.
+    #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
+    RootNotAllowed,
+    /// uid 0 or a kept capability without an enforced filesystem view.
+    #[error("the workload would run {what} without an enforced filesystem view ({why}): it could write the host's files; drop --allow-root/--cap-add or keep the view")]
+    RootWithoutView {
+        /// `as uid 0 or gid 0`, or `with kept capabilities`.
+        what: &'static str,
+        /// Why there is no view.
+        why: String,
+    },
+    /// A path of the filesystem view cannot be used.
+    #[error(transparent)]
+    View(#[from] crate::steps::view::ViewError),
+    /// A path of a Landlock rule cannot be opened.
+    #[error(transparent)]
+    Landlock(crate::steps::landlock::LandlockError),
+    /// `--user` names another identity on the user-namespace route.
+    #[error("failed to drop privileges: --user names another identity than the caller's (or fewer groups), but the namespaces took the user-namespace route, where the workload keeps the caller's uid, gid and groups; run as that user, or pass --no-userns")]
+    UserOnUserNamespace,
+    /// A seccomp program did not compile.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompCompileError),
+    /// `--seccomp-profile` could not be read.
+    #[error("failed to read the seccomp profile")]
+    SeccompProfile(#[source] crate::input::InputError),
+    /// The command could not be found or prepared.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// A refused step that was not tolerated.
+    #[error("{0}")]
+    NotTolerated(NotTolerated),
+    /// A step that no handler may tolerate was refused (session, capabilities, ids, NNP).
+    #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::handler::errno_name(.0.errno as i32))]
+    Fatal(Refusal),
+    /// A step's call failed for want of memory, processes or descriptors: not a refusal, never
+    /// asked of a handler.
+    #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::handler::errno_name(.0.errno as i32))]
+    Exhausted(Refusal),
+    /// The network namespace did not verify.
+    #[error("failed to verify the network namespace")]
+    NetnsVerify(#[source] NetnsVerifyError),
+    /// A step reported success but what took effect disagrees.
+    #[error("failed to verify {step}: {detail}")]
+    Verify {
+        /// The step.
+        step: Step,
+        /// What was seen.
+        detail: String,
+    },
+    /// A `/proc` file the verification needs could not be read.
+    #[error("failed to verify the sandbox")]
+    Proc(#[from] ProcError),
+    /// `--report` could not be opened.
+    #[error("failed to open the hardening report {sink}")]
+    ReportOpen {
+        /// The sink, as given.
+        sink: String,
+        /// Why.
+        #[source]
+        source: crate::record::ReportOpenError,
+    },
+    /// The report could not be written.
+    #[error("failed to write the hardening report")]
+    Report(#[source] std::io::Error),
+    /// `--findings` could not be opened.
+    #[error("failed to open the findings destination {sink}")]
+    FindingsOpen {
+        /// The destination, as given.
+        sink: String,
+        /// Why.
+        #[source]
+        source: crate::record::ReportOpenError,
+    },
+    /// The findings could not be written.
+    #[error("failed to write the findings")]
+    Findings(#[source] std::io::Error),
+    /// No random run id could be drawn.
+    #[error("failed to draw a random run id (getrandom and /dev/urandom)")]
+    RunId(#[source] std::io::Error),
+    /// `execve` failed.
+    #[error("failed to execute {program}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Spawning the sandbox failed, or a signal stopped the boot.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// Waiting for the sandbox failed.
+    #[error("failed to supervise the workload")]
+    Supervise(#[source] Errno),
+}
+
+/// The refusal behind an error, as log fields: the step, the decision, the raw errno and who
+/// decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalFields {
+    /// The step's name.
+    pub step: &'static str,
+    /// Always `aborted`: a refusal that became an error stopped the boot.
+    pub decision: &'static str,
+    /// The raw errno, when a call was refused.
+    pub errno: Option<i32>,
+    /// `strict`, `plugin:NAME@VERSION`, `never tolerable` or `verification`.
+    pub decider: Decider,
+}
+
+impl SupervisorError {
+    /// The step, errno and decider of a refusal or failed verification that stopped the boot.
+    pub fn refusal_fields(&self) -> Option<RefusalFields> {
+        let aborted = |step: &'static str, errno, decider: Decider| RefusalFields {
+            step,
+            decision: "aborted",
+            errno,
+            decider,
+        };
+        match self {
+            SupervisorError::NotTolerated(refused) => Some(aborted(
+                refused.question().kind.name(),
+                Some(refused.question().errno),
+                refused.decider(),
+            )),
+            SupervisorError::Fatal(refusal) => Some(aborted(
+                refusal.step.name(),
+                Some(refusal.errno as i32),
+                Decider::NeverTolerable,
+            )),
+            _ => self
+                .unverified_step()
+                .map(|step| aborted(step.name(), None, Decider::Verification)),
+        }
+    }
+
+    /// The step a verification failure is about.
+    pub fn unverified_step(&self) -> Option<Step> {
+        match self {
+            SupervisorError::Verify { step, .. } => Some(*step),
+            SupervisorError::NetnsVerify(_) => Some(Step::NetworkNamespace),
+            _ => None,
+        }
+    }
+
+    /// The documented exit code for this error (see [`crate::exit`]).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SupervisorError::HandlerConfig { .. }
+            | SupervisorError::Identity(_)
+            | SupervisorError::RootNotAllowed
+            | SupervisorError::RootWithoutView { .. }
+            | SupervisorError::View(_)
+            | SupervisorError::Landlock(_)
+            | SupervisorError::ReportOpen { .. }
+            | SupervisorError::FindingsOpen { .. } => exit::USAGE,
+            SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
+            SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
+            SupervisorError::Seccomp(error) if error.is_operator_error() => exit::USAGE,
+            SupervisorError::Seccomp(_) => exit::INTERNAL,
+            SupervisorError::SeccompProfile(_) => exit::USAGE,
+            SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
+            SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
+            SupervisorError::Command(_) => exit::USAGE,
+            SupervisorError::NotTolerated(refused) if refused.by_strict_default() => {
+                exit::REFUSED_STRICT
+            }
+            SupervisorError::NotTolerated(NotTolerated::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
+            SupervisorError::NotTolerated(_) => exit::PLUGIN_FAILURE,
+            SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
+                exit::NEVER_TOLERABLE
+            }
+            SupervisorError::NetnsVerify(_)
+            | SupervisorError::Verify { .. }
+            | SupervisorError::Spawn(SpawnError::FakedClone) => exit::VERIFICATION,
+            SupervisorError::Exec { source, .. } => match source {
+                Errno::ENOENT => exit::NOT_FOUND,
+                _ => exit::NOT_EXECUTABLE,
+            },
+            SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
+            SupervisorError::HandlerAlreadySet(_)
+            | SupervisorError::Exhausted(_)
+            | SupervisorError::Proc(_)
+            | SupervisorError::Spawn(_)
+            | SupervisorError::Supervise(_)
+            | SupervisorError::Report(_)
+            | SupervisorError::RunId(_)
+            | SupervisorError::Findings(_) => exit::INTERNAL,
+        }
+    }
+}
+
+impl From<NotTolerated> for SupervisorError {
+    fn from(refused: NotTolerated) -> Self {
+        SupervisorError::NotTolerated(refused)
+    }
+}
+
+impl From<PluginFailure> for SupervisorError {
+    fn from(failure: PluginFailure) -> Self {
+        SupervisorError::Plugin(PluginSetupError::Failure(failure))
+    }
+}

@@ -1,0 +1,95 @@
+//! What to run and how: the library's form of the command line, at the bottom of the crate
+//! (every layer reads it; it imports nothing above it).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::record::ReportSink;
+use crate::steps::Step;
+
+/// What to run and how; the library's form of the command line.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// `--handler-plugin`.
+    pub handler_plugin: Option<PathBuf>,
+    /// `--handler-config`.
+    pub handler_config: Option<PathBuf>,
+    /// `--handler-plugin-sha256`.
+    pub handler_plugin_sha256: Option<[u8; 32]>,
+    /// `--handler-timeout` (default 5 s).
+    pub handler_timeout: Option<std::time::Duration>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
+    pub allow_root: bool,
+    /// `--seccomp-profile`.
+    pub seccomp_profile: Option<PathBuf>,
+    /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.
+    pub seccomp_profile_replaces_builtin: bool,
+    /// `--cap-add`: capabilities the workload keeps, by number.
+    pub cap_add: Vec<u32>,
+    /// `--no-userns`: never take the user-namespace route.
+    pub no_userns: bool,
+    /// `--disable-step`: tolerable steps the operator turns off.
+    pub disabled_steps: Vec<Step>,
+    /// `--clear-env`: the workload starts with an empty environment (plus `env`).
+    pub clear_env: bool,
+    /// `--env KEY=VALUE`, in order.
+    pub env: Vec<OsString>,
+    /// The workload and its arguments.
+    pub command: Vec<OsString>,
+    /// `--report` or `--report-fd`.
+    pub report: Option<ReportSink>,
+    /// `--report-argv`: the report lists the workload's whole argv, not only `argv[0]`.
+    pub report_argv: bool,
+    /// `--findings`: OCSF findings, one per tolerated or aborting refusal.
+    pub findings: Option<ReportSink>,
+    /// `--fs`, `--workspace`, `--bind`, `--ro-bind`, `--mask`, `--tmpfs-size`.
+    pub view: crate::view::ViewOptions,
+}
+
+impl RunOptions {
+    /// The workload's environment: the supervisor's (unless `clear_env`), then every `--env`.
+    pub fn workload_env(&self) -> Vec<OsString> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut env: Vec<OsString> = if self.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os()
+                .map(|(key, value)| {
+                    let mut entry = key;
+                    entry.push("=");
+                    entry.push(value);
+                    entry
+                })
+                .collect()
+        };
+        for entry in &self.env {
+            let key = entry
+                .as_bytes()
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or_default();
+            env.retain(|existing| {
+                existing
+                    .as_bytes()
+                    .split(|b| *b == b'=')
+                    .next()
+                    .unwrap_or_default()
+                    != key
+            });
+            env.push(entry.clone());
+        }
+        env
+    }
+}
+
+/// The names of `KEY=VALUE` entries.
+pub(crate) fn env_names(env: &[OsString]) -> Vec<String> {
+    env.iter()
+        .map(|entry| {
+            let text = entry.to_string_lossy();
+            text.split('=').next().unwrap_or_default().to_owned()
+        })
+        .collect()
+}

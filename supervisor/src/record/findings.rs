@@ -1,0 +1,245 @@
+//! OCSF findings (`--findings FILE|fd:N`): one OCSF 1.5.0 Detection Finding (class 2004) per
+//! refusal that was tolerated or that aborted the boot, one JSON object per line, written once
+//! when the boot has been decided (the workload runs, or the boot stopped), then closed.
+//!
+//! The standard attributes carry what a SIEM indexes (time, product, host, title, severity); what
+//! OCSF has no attribute for (the step, the refused call, its errno, who decided, the run id) is
+//! in `unmapped`, as OCSF prescribes for source-specific data. `docs/report.md` documents the
+//! mapping.
+
+use serde::Serialize;
+
+use crate::record::{Decision, HardeningReport, ReportWriter, StepRecord, Timestamp};
+
+/// The OCSF schema version the findings follow.
+pub const OCSF_VERSION: &str = "1.5.0";
+
+/// Class `Detection Finding`.
+const CLASS_UID: u32 = 2004;
+/// Category `Findings`.
+const CATEGORY_UID: u32 = 2;
+/// Activity `Create`: a new finding.
+const ACTIVITY_CREATE: u32 = 1;
+
+/// One Detection Finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionFinding {
+    /// `2004`.
+    pub class_uid: u32,
+    /// `Detection Finding`.
+    pub class_name: &'static str,
+    /// `2`.
+    pub category_uid: u32,
+    /// `Findings`.
+    pub category_name: &'static str,
+    /// `1` (Create).
+    pub activity_id: u32,
+    /// `Create`.
+    pub activity_name: &'static str,
+    /// `class_uid * 100 + activity_id`: 200401.
+    pub type_uid: u32,
+    /// `Detection Finding: Create`.
+    pub type_name: &'static str,
+    /// When the refusal was decided, milliseconds since the epoch.
+    pub time: i64,
+    /// 3 (Medium) for a tolerated refusal: the workload runs without a protection; 2 (Low) for
+    /// one that aborted the boot: nothing ran.
+    pub severity_id: u32,
+    /// `Medium` or `Low`.
+    pub severity: &'static str,
+    /// 1 (New).
+    pub status_id: u32,
+    /// `New`.
+    pub status: &'static str,
+    /// One sentence.
+    pub message: String,
+    /// The product and the schema version.
+    pub metadata: Metadata,
+    /// What was found.
+    pub finding_info: FindingInfo,
+    /// The host.
+    pub device: Device,
+    /// The supervisor's own fields.
+    pub unmapped: Unmapped,
+}
+
+/// `metadata`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    /// [`OCSF_VERSION`].
+    pub version: &'static str,
+    /// This supervisor.
+    pub product: Product,
+    /// The run id: every finding and report record of one run share it.
+    pub correlation_uid: String,
+    /// `sandbox-supervisor findings`.
+    pub log_name: &'static str,
+}
+
+/// `metadata.product`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    /// `sandbox-supervisor`.
+    pub name: &'static str,
+    /// `sandbox-supervisor`.
+    pub vendor_name: &'static str,
+    /// The supervisor's version.
+    pub version: &'static str,
+}
+
+/// `finding_info`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingInfo {
+    /// `RUN_ID/STEP`: unique per run and step (a step is decided once per run).
+    pub uid: String,
+    /// `hardening step tolerated: network-namespace` or `... aborted the boot: ...`.
+    pub title: String,
+    /// What the workload lacks (tolerated) or why nothing ran (aborted).
+    pub desc: String,
+    /// `["Hardening Refusal"]`.
+    pub types: Vec<&'static str>,
+    /// Same as the finding's `time`.
+    pub created_time: i64,
+}
+
+/// `device`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    /// The host's name.
+    pub hostname: Option<String>,
+    /// 0 (Unknown): the supervisor does not classify its host.
+    pub type_id: u32,
+    /// `Unknown`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// `unmapped`: the refusal as the report records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unmapped {
+    /// The run id.
+    pub run_id: String,
+    /// The step.
+    pub step: &'static str,
+    /// `tolerated` or `aborted`.
+    pub decision: &'static str,
+    /// The refused call.
+    pub syscall: Option<&'static str>,
+    /// Its raw errno.
+    pub errno: Option<i32>,
+    /// The errno's name.
+    pub errno_name: Option<String>,
+    /// Who decided: `strict`, `plugin:NAME@VERSION`, `never tolerable`.
+    pub decider: Option<String>,
+    /// Why the boot stopped (the error line), for an aborted refusal.
+    pub reason: Option<String>,
+    /// What the workload lacks, for a tolerated refusal.
+    pub missing_protection: Option<&'static str>,
+}
+
+/// The findings of a decided boot: one per step whose refusal was tolerated or aborted the boot.
+/// Steps without a refused call (not reached, disabled by the operator, failed verification) have
+/// none.
+pub fn findings(report: &HardeningReport, time: Timestamp) -> Vec<DetectionFinding> {
+    report
+        .steps
+        .iter()
+        .filter(|record| {
+            matches!(record.decision, Decision::Tolerated | Decision::Aborted)
+                && record.errno.is_some()
+        })
+        .map(|record| finding(report, record, time))
+        .collect()
+}
+
+fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> DetectionFinding {
+    let step = record.step.name();
+    let tolerated = record.decision == Decision::Tolerated;
+    let call = format!(
+        "{} failed with {}",
+        record.syscall.unwrap_or("?"),
+        record.errno_name.as_deref().unwrap_or("?")
+    );
+    let (title, desc, severity_id, severity) = if tolerated {
+        (
+            format!("hardening step tolerated: {step}"),
+            format!(
+                "{call}; the workload runs without it: {}",
+                record.missing_protection.unwrap_or(record.protection)
+            ),
+            3,
+            "Medium",
+        )
+    } else {
+        (
+            format!("hardening step refused, boot aborted: {step}"),
+            format!("{call}; the workload did not run"),
+            2,
+            "Low",
+        )
+    };
+    let millis = time.unix_millis();
+    DetectionFinding {
+        class_uid: CLASS_UID,
+        class_name: "Detection Finding",
+        category_uid: CATEGORY_UID,
+        category_name: "Findings",
+        activity_id: ACTIVITY_CREATE,
+        activity_name: "Create",
+        type_uid: CLASS_UID * 100 + ACTIVITY_CREATE,
+        type_name: "Detection Finding: Create",
+        time: millis,
+        severity_id,
+        severity,
+        status_id: 1,
+        status: "New",
+        message: format!("{title}: {desc}"),
+        metadata: Metadata {
+            version: OCSF_VERSION,
+            product: Product {
+                name: "sandbox-supervisor",
+                vendor_name: "sandbox-supervisor",
+                version: report.supervisor_version,
+            },
+            correlation_uid: report.run_id.clone(),
+            log_name: "sandbox-supervisor findings",
+        },
+        finding_info: FindingInfo {
+            uid: format!("{}/{step}", report.run_id),
+            title,
+            desc,
+            types: vec!["Hardening Refusal"],
+            created_time: millis,
+        },
+        device: Device {
+            hostname: report.hostname.clone(),
+            type_id: 0,
+            kind: "Unknown",
+        },
+        unmapped: Unmapped {
+            run_id: report.run_id.clone(),
+            step,
+            decision: record.decision.name(),
+            syscall: record.syscall,
+            errno: record.errno,
+            errno_name: record.errno_name.clone(),
+            decider: record.decider.as_ref().map(ToString::to_string),
+            reason: if tolerated {
+                None
+            } else {
+                report.error.clone()
+            },
+            missing_protection: record.missing_protection,
+        },
+    }
+}
+
+/// Writes `findings` as JSON lines and closes the writer.
+pub fn write(findings: &[DetectionFinding], mut writer: ReportWriter) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    for finding in findings {
+        serde_json::to_writer(&mut text, finding).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+    }
+    writer.write_all(&text)
+}

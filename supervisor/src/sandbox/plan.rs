@@ -1,0 +1,171 @@
+//! The plan: everything the sandbox's processes need, allocated in the parent before `clone`.
+//! The sandbox knows the steps only through it.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+
+use nix::sys::signal::SigSet;
+
+use crate::sandbox::command::{cstring, CStrings, CommandError};
+use crate::steps::capabilities as caps;
+use crate::steps::identity::{DropScratch, Identity};
+use crate::steps::seccomp::WorkloadFilter;
+use crate::steps::Step;
+
+/// Everything the sandbox's processes need, allocated before `clone`.
+#[derive(Debug)]
+pub struct Plan {
+    pub(super) program: CString,
+    pub(super) argv: CStrings,
+    pub(super) envp: CStrings,
+    pub(super) identity: Option<(Identity, DropScratch)>,
+    pub(super) filter: Option<WorkloadFilter>,
+    pub(super) skipped: [bool; Step::ALL.len()],
+    pub(super) identity_in_place: bool,
+    pub(super) last_cap: u32,
+    pub(super) keep_caps: u64,
+    pub(super) cwd: Option<CString>,
+    pub(super) fresh_sys: bool,
+    pub(super) mask: SigSet,
+    pub(super) view: Option<crate::steps::view::View>,
+    pub(super) landlock: Option<crate::steps::landlock::Prepared>,
+}
+
+impl Plan {
+    /// Prepares a spawn of `program` with `args` (`args[0]` is the name the workload sees), the
+    /// environment `env` (`KEY=VALUE` entries), the identity to drop to, the workload filter, and
+    /// `mask`, the signal mask the workload gets back before `execve`.
+    pub fn new(
+        program: &Path,
+        args: &[OsString],
+        env: Vec<OsString>,
+        identity: Option<Identity>,
+        filter: WorkloadFilter,
+        mask: SigSet,
+    ) -> Result<Self, CommandError> {
+        Ok(Plan {
+            program: cstring(program.as_os_str())?,
+            argv: CStrings::new(args.iter().cloned())?,
+            envp: CStrings::new(env)?,
+            identity: identity.map(|identity| {
+                let scratch = DropScratch::new(&identity);
+                (identity, scratch)
+            }),
+            filter: Some(filter),
+            skipped: [false; Step::ALL.len()],
+            identity_in_place: false,
+            last_cap: caps::last_cap(),
+            keep_caps: 0,
+            cwd: std::env::current_dir()
+                .ok()
+                .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
+            fresh_sys: false,
+            mask,
+            view: None,
+            landlock: None,
+        })
+    }
+
+    /// Leaves `step` out of the next spawn, and with it every step that requires it (the step
+    /// catalogue's `requires`); returns those, which are lost with it. After a tolerated refusal
+    /// (the workload has not run yet, so nothing is lost), for a step the operator disabled, or in
+    /// `probe`, to see the steps after a fatal one.
+    #[must_use = "the steps lost with this one are recorded"]
+    pub fn skip(&mut self, step: Step) -> Vec<Step> {
+        let lost = step.dependents();
+        for &left_out in std::iter::once(&step).chain(&lost) {
+            self.skipped[left_out as usize] = true;
+            if left_out == Step::WorkloadSeccomp {
+                self.filter = None;
+            }
+        }
+        lost
+    }
+
+    /// The process already has the identity (the user-namespace route, where the drop calls are
+    /// not allowed): the drop is skipped, and its verification still done.
+    pub fn identity_in_place(&mut self) {
+        self.skipped[Step::PrivilegeDrop as usize] = true;
+        self.identity_in_place = true;
+    }
+
+    /// Whether the workload's ids are verified against the identity.
+    pub fn verifies_identity(&self) -> bool {
+        self.identity.is_some() && (self.performs(Step::PrivilegeDrop) || self.identity_in_place)
+    }
+
+    /// Whether the operator asked for `step` (a caller that names no identity and runs as itself
+    /// asks for no privilege drop).
+    pub fn requested(&self, step: Step) -> bool {
+        step != Step::PrivilegeDrop || self.identity.is_some()
+    }
+
+    /// Whether what `step` promised is checked after the spawn: it was performed, or (the ids on
+    /// the user-namespace route) it holds without having been performed.
+    pub fn verifies(&self, step: Step) -> bool {
+        match step {
+            Step::PrivilegeDrop => self.verifies_identity(),
+            _ => self.performs(step),
+        }
+    }
+
+    /// Whether the next spawn performs `step`.
+    pub fn performs(&self, step: Step) -> bool {
+        !self.skipped[step as usize]
+            && match step {
+                Step::PrivilegeDrop => self.identity.is_some(),
+                Step::WorkloadSeccomp => self.filter.is_some(),
+                Step::FilesystemView => self.view.is_some(),
+                Step::Landlock => self.landlock.is_some(),
+                _ => true,
+            }
+    }
+
+    /// Mounts a fresh read-only sysfs over `/sys` in the sandbox: for a workload that may write
+    /// root-owned files (uid or gid 0, or a kept capability), since `/sys` and the cgroup file
+    /// systems below it are the host's.
+    pub fn fresh_sys(&mut self, needed: bool) {
+        self.fresh_sys = needed;
+    }
+
+    /// The filesystem view the init builds (`None`: no view, `--fs host-rw`).
+    pub(crate) fn set_view(&mut self, view: Option<crate::steps::view::View>) {
+        self.view = view;
+    }
+
+    /// The filesystem view, if one is planned.
+    pub(crate) fn view(&self) -> Option<&crate::steps::view::View> {
+        self.view.as_ref()
+    }
+
+    /// The Landlock ruleset the workload restricts itself with.
+    pub(crate) fn set_landlock(&mut self, landlock: Option<crate::steps::landlock::Prepared>) {
+        self.landlock = landlock;
+    }
+
+    /// The Landlock ruleset, if one is planned.
+    pub(crate) fn landlock(&self) -> Option<&crate::steps::landlock::Prepared> {
+        self.landlock.as_ref()
+    }
+
+    /// Capabilities the workload keeps (`--cap-add`), as a mask.
+    pub fn keep_capabilities(&mut self, mask: u64) {
+        self.keep_caps = mask;
+    }
+
+    /// The capabilities the workload keeps.
+    pub fn kept_capabilities(&self) -> u64 {
+        self.keep_caps
+    }
+
+    /// The workload filter still planned, if any.
+    pub fn filter(&self) -> Option<&WorkloadFilter> {
+        self.filter.as_ref()
+    }
+
+    /// The identity the workload drops to, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref().map(|(identity, _)| identity)
+    }
+}

@@ -1,0 +1,419 @@
+//! The workload's identity: resolved in the parent (NSS lookups allocate and may talk to daemons),
+//! dropped and verified in the forked child with async-signal-safe calls only.
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::record::Evidence;
+use crate::steps::observed::{Expected, Observed, Verified};
+
+/// `--user` could not be resolved. A usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// No such user name.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// No such group name.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    /// A numeric uid without a passwd entry needs an explicit group.
+    #[error("uid {0} has no passwd entry; give its group as --user {0}:GID")]
+    NoPrimaryGroup(u32),
+    /// The NSS lookup itself failed.
+    #[error("failed to look up {what}")]
+    Lookup {
+        /// What was looked up.
+        what: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+    /// Too many supplementary groups.
+    #[error("user {0} has more supplementary groups than the kernel allows")]
+    TooManyGroups(String),
+    /// uid or gid 4294967295: to the kernel's set*id calls that number means "leave unchanged".
+    #[error("{0} 4294967295 is not an id: the kernel reads it as \"leave unchanged\"")]
+    Unchangeable(&'static str),
+}
+
+/// A fully resolved identity to drop to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Target uid (real, effective and saved).
+    pub uid: Uid,
+    /// Target gid (real, effective and saved).
+    pub gid: Gid,
+    /// Supplementary groups, sorted, without duplicates.
+    pub groups: Vec<Gid>,
+}
+
+/// The step of the drop that failed, with its errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropStage {
+    /// `setgroups`.
+    Setgroups,
+    /// `setresgid`.
+    Setresgid,
+    /// `setresuid`.
+    Setresuid,
+    /// Real/effective/saved ids differ from the target afterwards.
+    VerifyIds,
+    /// Supplementary groups differ from the target afterwards.
+    VerifyGroups,
+    /// `setuid(0)` succeeded after dropping root.
+    RegainedRoot,
+}
+
+impl DropStage {
+    /// Every stage, in declaration order (the order of their `as u32` values).
+    pub const ALL: [DropStage; 6] = [
+        DropStage::Setgroups,
+        DropStage::Setresgid,
+        DropStage::Setresuid,
+        DropStage::VerifyIds,
+        DropStage::VerifyGroups,
+        DropStage::RegainedRoot,
+    ];
+
+    /// The call, as written in messages.
+    pub fn syscall(self) -> &'static str {
+        match self {
+            DropStage::Setgroups => "setgroups",
+            DropStage::Setresgid => "setresgid",
+            DropStage::Setresuid => "setresuid",
+            DropStage::VerifyIds => "getresuid/getresgid (verification)",
+            DropStage::VerifyGroups => "getgroups (verification)",
+            DropStage::RegainedRoot => "setuid(0) (verification: it succeeded)",
+        }
+    }
+}
+
+/// Resolves `NAME|UID[:GROUP|GID]`.
+pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let user = match user_part.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)).map_err(|source| IdentityError::Lookup {
+            what: format!("uid {uid}"),
+            source,
+        })?,
+        Err(_) => Some(
+            User::from_name(user_part)
+                .map_err(|source| IdentityError::Lookup {
+                    what: format!("user {user_part:?}"),
+                    source,
+                })?
+                .ok_or_else(|| IdentityError::UnknownUser(user_part.to_owned()))?,
+        ),
+    };
+    let uid = match (&user, user_part.parse::<u32>()) {
+        (Some(user), _) => user.uid,
+        (None, Ok(uid)) => Uid::from_raw(uid),
+        (None, Err(_)) => unreachable!("a name either resolves or is an error above"),
+    };
+    let gid = match group_part {
+        Some(group) => match group.parse::<u32>() {
+            Ok(gid) => Gid::from_raw(gid),
+            Err(_) => {
+                Group::from_name(group)
+                    .map_err(|source| IdentityError::Lookup {
+                        what: format!("group {group:?}"),
+                        source,
+                    })?
+                    .ok_or_else(|| IdentityError::UnknownGroup(group.to_owned()))?
+                    .gid
+            }
+        },
+        None => match &user {
+            Some(user) => user.gid,
+            None => return Err(IdentityError::NoPrimaryGroup(uid.as_raw())),
+        },
+    };
+    let mut groups = match &user {
+        Some(user) => {
+            let name = std::ffi::CString::new(user.name.as_bytes())
+                .map_err(|_| IdentityError::UnknownUser(user.name.clone()))?;
+            nix::unistd::getgrouplist(&name, gid).map_err(|source| match source {
+                Errno::EINVAL => IdentityError::TooManyGroups(user.name.clone()),
+                source => IdentityError::Lookup {
+                    what: format!("groups of {:?}", user.name),
+                    source,
+                },
+            })?
+        }
+        None => vec![gid],
+    };
+    if uid.as_raw() == u32::MAX {
+        return Err(IdentityError::Unchangeable("uid"));
+    }
+    if gid.as_raw() == u32::MAX || groups.iter().any(|group| group.as_raw() == u32::MAX) {
+        return Err(IdentityError::Unchangeable("gid"));
+    }
+    groups.sort_by_key(|gid| gid.as_raw());
+    groups.dedup();
+    Ok(Identity { uid, gid, groups })
+}
+
+/// Buffers the child needs for verification, allocated in the parent.
+#[derive(Debug)]
+pub struct DropScratch {
+    groups: Vec<libc::gid_t>,
+    target: Vec<libc::gid_t>,
+}
+
+impl DropScratch {
+    /// Scratch space sized for `identity`.
+    pub fn new(identity: &Identity) -> Self {
+        // SAFETY: sysconf takes an integer and touches no memory.
+        let max = unsafe { libc::sysconf(libc::_SC_NGROUPS_MAX) }.clamp(64, 65536) as usize;
+        DropScratch {
+            groups: vec![0; max],
+            target: identity.groups.iter().map(|gid| gid.as_raw()).collect(),
+        }
+    }
+}
+
+fn resuid() -> Result<[libc::uid_t; 3], Errno> {
+    let ids = nix::unistd::getresuid()?;
+    Ok([
+        ids.real.as_raw(),
+        ids.effective.as_raw(),
+        ids.saved.as_raw(),
+    ])
+}
+
+fn resgid() -> Result<[libc::gid_t; 3], Errno> {
+    let ids = nix::unistd::getresgid()?;
+    Ok([
+        ids.real.as_raw(),
+        ids.effective.as_raw(),
+        ids.saved.as_raw(),
+    ])
+}
+
+/// The current supplementary groups, sorted in place in `buffer`. Async-signal-safe.
+fn current_groups(buffer: &mut [libc::gid_t]) -> Result<&[libc::gid_t], Errno> {
+    // SAFETY: `buffer` is valid for `buffer.len()` writes of `gid_t`.
+    let count = unsafe { libc::getgroups(buffer.len() as libc::c_int, buffer.as_mut_ptr()) };
+    let count = Errno::result(count)? as usize;
+    let groups = &mut buffer[..count];
+    groups.sort_unstable();
+    let unique = dedup_sorted(groups);
+    Ok(&buffer[..unique])
+}
+
+/// Moves the distinct values of the sorted `groups` to its front, in order, and returns how many
+/// there are. In place, without allocating (async-signal-safe); the kernel keeps duplicates that
+/// `setgroups` was given.
+fn dedup_sorted(groups: &mut [libc::gid_t]) -> usize {
+    let mut unique = 0;
+    for index in 0..groups.len() {
+        if index == 0 || groups[index] != groups[unique - 1] {
+            groups[unique] = groups[index];
+            unique += 1;
+        }
+    }
+    unique
+}
+
+/// True when every group in `current` is in `target`. Both sorted and without duplicates; no
+/// allocation (async-signal-safe).
+pub fn is_subset<T: Ord>(current: &[T], target: &[T]) -> bool {
+    let mut target = target.iter();
+    current
+        .iter()
+        .all(|group| target.by_ref().any(|candidate| candidate == group))
+}
+
+/// How strictly the supplementary groups are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Groups {
+    /// Exactly the target's (after `setgroups`, or when already there).
+    Exact,
+    /// A subset of the target's (`setgroups` refused, the ids already the target's).
+    Within,
+}
+
+/// Drops to `identity` and verifies it took effect. Called in the forked child: no allocation.
+///
+/// When the process already has exactly the target ids and groups, nothing is changed (so no
+/// `CAP_SETGID` is needed), and the verification still runs. When `setgroups` is refused with
+/// `EPERM` but the ids already are the target's and the current groups are a subset of the
+/// target's, the process holds no more than the target would (typically: already nobody, with
+/// an empty group list) and is accepted as it is; with a group the target lacks it fails.
+pub fn drop_to(identity: &Identity, scratch: &mut DropScratch) -> Result<(), (DropStage, Errno)> {
+    let uid = identity.uid.as_raw();
+    let gid = identity.gid.as_raw();
+    let ids_match = resuid() == Ok([uid; 3]) && resgid() == Ok([gid; 3]);
+    let groups = current_groups(&mut scratch.groups);
+    let exact = ids_match && groups.map(|groups| groups == scratch.target.as_slice()) == Ok(true);
+    let within = ids_match && groups.map(|groups| is_subset(groups, &scratch.target)) == Ok(true);
+    let mut check = Groups::Exact;
+    if !exact {
+        match nix::unistd::setgroups(&identity.groups) {
+            Ok(()) => {
+                nix::unistd::setresgid(identity.gid, identity.gid, identity.gid)
+                    .map_err(|e| (DropStage::Setresgid, e))?;
+                nix::unistd::setresuid(identity.uid, identity.uid, identity.uid)
+                    .map_err(|e| (DropStage::Setresuid, e))?;
+            }
+            Err(Errno::EPERM) if within => check = Groups::Within,
+            Err(errno) => return Err((DropStage::Setgroups, errno)),
+        }
+    }
+    check_drop(identity, scratch, check)
+}
+
+fn check_drop(
+    identity: &Identity,
+    scratch: &mut DropScratch,
+    check: Groups,
+) -> Result<(), (DropStage, Errno)> {
+    let uid = identity.uid.as_raw();
+    let gid = identity.gid.as_raw();
+    match resuid() {
+        Ok(ids) if ids == [uid; 3] => {}
+        Ok(_) => return Err((DropStage::VerifyIds, Errno::EPERM)),
+        Err(errno) => return Err((DropStage::VerifyIds, errno)),
+    }
+    match resgid() {
+        Ok(ids) if ids == [gid; 3] => {}
+        Ok(_) => return Err((DropStage::VerifyIds, Errno::EPERM)),
+        Err(errno) => return Err((DropStage::VerifyIds, errno)),
+    }
+    match (current_groups(&mut scratch.groups), check) {
+        (Ok(groups), Groups::Exact) if groups == scratch.target.as_slice() => {}
+        (Ok(groups), Groups::Within) if is_subset(groups, &scratch.target) => {}
+        (Ok(_), _) => return Err((DropStage::VerifyGroups, Errno::EPERM)),
+        (Err(errno), _) => return Err((DropStage::VerifyGroups, errno)),
+    }
+    if uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err((DropStage::RegainedRoot, Errno::UnknownErrno));
+    }
+    Ok(())
+}
+
+/// Ids and groups.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Ids {
+    /// Real, effective, saved, filesystem uid.
+    pub uid: Vec<u32>,
+    /// Real, effective, saved, filesystem gid.
+    pub gid: Vec<u32>,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// In the workload: the drop, with the scratch buffers allocated in the parent (no allocation
+/// here). Async-signal-safe.
+pub(crate) fn apply(
+    identity: &Identity,
+    scratch: &mut DropScratch,
+) -> Result<(), (crate::steps::Call, Errno)> {
+    drop_to(identity, scratch).map_err(|(stage, errno)| (crate::steps::Call::Drop(stage), errno))
+}
+
+/// Every uid and gid of the workload is the identity's, and its groups are among the identity's
+/// (a caller that already holds fewer groups keeps its smaller set).
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
+    let status = &observed.status;
+    let evidence = Ids {
+        uid: status.uid.clone(),
+        gid: status.gid.clone(),
+        groups: status.groups.clone(),
+    };
+    let unverified = expected.identity.and_then(|identity| {
+        let uid = identity.uid.as_raw();
+        let gid = identity.gid.as_raw();
+        let target: Vec<u32> = identity.groups.iter().map(|g| g.as_raw()).collect();
+        let groups_ok = status.groups.iter().all(|group| target.contains(group));
+        (status.uid.iter().any(|id| *id != uid)
+            || status.gid.iter().any(|id| *id != gid)
+            || status.uid.is_empty()
+            || !groups_ok)
+            .then(|| format!("the workload's ids are not the requested ones: {evidence:?}"))
+    });
+    Verified {
+        evidence: Evidence::Ids(evidence),
+        unverified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_root_by_name_and_number() {
+        let by_name = resolve("root").unwrap();
+        assert_eq!(by_name.uid.as_raw(), 0);
+        assert_eq!(by_name.gid.as_raw(), 0);
+        assert_eq!(resolve("0").unwrap(), by_name);
+    }
+
+    #[test]
+    fn numeric_uid_without_passwd_entry_needs_a_group() {
+        assert_eq!(
+            resolve("4000000"),
+            Err(IdentityError::NoPrimaryGroup(4000000))
+        );
+        let identity = resolve("4000000:4000001").unwrap();
+        assert_eq!(identity.groups, vec![Gid::from_raw(4000001)]);
+    }
+
+    #[test]
+    fn the_unchanged_id_is_refused() {
+        assert_eq!(
+            resolve("4294967295:0"),
+            Err(IdentityError::Unchangeable("uid"))
+        );
+        assert_eq!(
+            resolve("0:4294967295"),
+            Err(IdentityError::Unchangeable("gid"))
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        assert_eq!(
+            resolve("no-such-user-here"),
+            Err(IdentityError::UnknownUser("no-such-user-here".to_owned()))
+        );
+        assert_eq!(
+            resolve("root:no-such-group-here"),
+            Err(IdentityError::UnknownGroup("no-such-group-here".to_owned()))
+        );
+    }
+
+    #[test]
+    fn dedup_keeps_each_distinct_group_once_in_order() {
+        let cases: [(&[libc::gid_t], &[libc::gid_t]); 6] = [
+            (&[], &[]),
+            (&[7], &[7]),
+            (&[1, 2], &[1, 2]),
+            (&[5, 5], &[5]),
+            (&[1, 1, 2, 3, 3, 3, 4], &[1, 2, 3, 4]),
+            (&[0, 4, 4, 65534], &[0, 4, 65534]),
+        ];
+        for (input, expected) in cases {
+            let mut groups = input.to_vec();
+            let unique = dedup_sorted(&mut groups);
+            assert_eq!(&groups[..unique], expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn subset_is_every_current_group_in_the_target() {
+        assert!(is_subset::<u32>(&[], &[]));
+        assert!(is_subset::<u32>(&[], &[65534]));
+        assert!(is_subset(&[65534], &[65534]));
+        assert!(is_subset(&[1, 3], &[1, 2, 3]));
+        assert!(!is_subset(&[4], &[1, 2, 3]));
+        assert!(!is_subset(&[1, 4], &[1, 2, 3]));
+        assert!(!is_subset(&[0, 1], &[1, 2, 3]));
+        assert!(!is_subset(&[65534], &[]));
+    }
+}

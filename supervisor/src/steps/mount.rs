@@ -1,0 +1,214 @@
+//! The mount namespace: the init enters a new one, makes every mount private and mounts what the
+//! sandbox sees of its own. Async-signal-safe.
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use crate::record::Evidence;
+use crate::steps::observed::{Expected, Observed, Verified};
+use crate::steps::Call;
+
+/// The mount namespace and its `/proc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Inode of the workload's mount namespace (`null` where unknown).
+    pub mount_namespace_inode: Option<u64>,
+    /// Inode of the supervisor's.
+    pub parent_mount_namespace_inode: Option<u64>,
+    /// Mount id of the fresh `/proc` (absent from the supervisor's mounts).
+    pub proc_mount_id: Option<u64>,
+}
+
+/// A private mount namespace whose `/proc` is a fresh instance (a copied mount keeps its file
+/// system instance), with its kernel settings read-only, and a working directory off the
+/// supervisor's `/proc`.
+pub(crate) fn verify(observed: &Observed, _: &Expected<'_>) -> Verified {
+    let (inode, parent) = observed.mount_namespaces;
+    let mounts = &observed.proc_mounts;
+    let fresh_proc = mounts
+        .iter()
+        .rev()
+        .find(|mount| {
+            mount.mount_point == "/proc" && !observed.own_proc_devices.contains(&mount.device)
+        })
+        .map(|mount| mount.id);
+    // The last mount at each read-only path is the one the workload sees.
+    let writable = READ_ONLY_PROC.into_iter().any(|path| {
+        mounts
+            .iter()
+            .rev()
+            .find(|mount| mount.mount_point == path)
+            .is_some_and(|mount| !mount.read_only)
+    });
+    let evidence = Mount {
+        mount_namespace_inode: inode,
+        parent_mount_namespace_inode: parent,
+        proc_mount_id: fresh_proc,
+    };
+    let unverified = ((inode.is_some() && inode == parent)
+        || fresh_proc.is_none()
+        || writable
+        || observed.cwd_on_host_proc)
+        .then(|| format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})"));
+    Verified {
+        evidence: Evidence::Mount(evidence),
+        unverified,
+    }
+}
+
+/// The inode of the calling process's mount namespace. Async-signal-safe.
+fn mount_namespace_inode() -> Result<u64, Errno> {
+    // SAFETY: all-zero bytes are a valid `stat`.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is a NUL-terminated literal and `stat` is valid for the kernel to fill.
+    let rc = unsafe { libc::stat(c"/proc/self/ns/mnt".as_ptr(), &mut stat) };
+    Errno::result(rc).map(|_| stat.st_ino)
+}
+
+/// Whether any mount of the calling process's mount namespace is still shared (a `shared:` tag in
+/// its `mountinfo`). Async-signal-safe: reads in chunks into a stack buffer.
+fn any_mount_shared() -> Result<bool, Errno> {
+    const TAG: &[u8] = b" shared:";
+    // SAFETY: the path is a NUL-terminated literal; the flags take no pointer.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/mountinfo".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    let mut buffer = [0u8; 4096];
+    // Bytes kept from the previous chunk, so a tag split between two reads is still found.
+    let mut kept = 0;
+    let found = loop {
+        // SAFETY: `buffer[kept..]` is valid for writes of its length.
+        let read =
+            unsafe { libc::read(fd, buffer[kept..].as_mut_ptr().cast(), buffer.len() - kept) };
+        if read < 0 {
+            let errno = Errno::last();
+            if errno == Errno::EINTR {
+                continue;
+            }
+            // SAFETY: `fd` was opened above and is closed once.
+            unsafe { libc::close(fd) };
+            return Err(errno);
+        }
+        let filled = kept + read as usize;
+        if buffer[..filled]
+            .windows(TAG.len())
+            .any(|window| window == TAG)
+        {
+            break true;
+        }
+        if read == 0 {
+            break false;
+        }
+        kept = (TAG.len() - 1).min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    };
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    Ok(found)
+}
+
+/// A new mount namespace with every mount private (the filesystem view builds the rest). Each call
+/// is checked before the next, so that a call answered with 0 without effect never lets a mount
+/// reach the parent's namespace. Async-signal-safe.
+pub(crate) fn private() -> Result<(), (Call, Errno)> {
+    use nix::mount::{mount, MsFlags};
+    // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
+    let before = mount_namespace_inode().ok();
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|errno| (Call::UnshareMount, errno))?;
+    if before.is_some() && mount_namespace_inode().ok() == before {
+        return Err((Call::VerifyMountNamespace, Errno::UnknownErrno));
+    }
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|errno| (Call::MountPrivate, errno))?;
+    match any_mount_shared() {
+        Ok(false) => {}
+        Ok(true) => return Err((Call::VerifyMountsPrivate, Errno::UnknownErrno)),
+        Err(errno) => return Err((Call::VerifyMountsPrivate, errno)),
+    }
+    Ok(())
+}
+
+/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
+/// Each call is checked before the next, so that a call answered with 0 without effect never
+/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
+/// own, whose message queues get a `/dev/mqueue` of their own.
+pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
+    use nix::mount::{mount, MsFlags};
+    private()?;
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|errno| (Call::MountProc, errno))?;
+    // Kernel settings are files whose writes check the uid, not a capability: a workload that runs
+    // as uid 0 (--allow-root) could write /proc/sys/kernel/core_pattern. Read-only, as Docker does.
+    for path in READ_ONLY_PROC {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        match mount(Some(path), path, None::<&str>, flags, None::<&str>) {
+            Ok(()) => {}
+            // A kernel (or runtime) without this file has nothing to protect there.
+            Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err((Call::MountProcReadOnly, errno)),
+        }
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC;
+        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+            .map_err(|errno| (Call::MountProcReadOnly, errno))?;
+    }
+    // Shared memory of its own: the host's /dev/shm holds other processes' segments.
+    match mount(
+        Some("tmpfs"),
+        "/dev/shm",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    ) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(errno) => return Err((Call::MountShm, errno)),
+    }
+    // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
+    // host's). In the host's IPC namespace there is nothing to hide: a new mount would show the
+    // same queues, and the kernel refuses it (EBUSY) where the host already mounted them there,
+    // as systemd does.
+    match own_ipc.then(|| {
+        mount(
+            Some("mqueue"),
+            "/dev/mqueue",
+            Some("mqueue"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+    }) {
+        None | Some(Ok(())) | Some(Err(Errno::ENOENT)) => {}
+        Some(Err(errno)) => return Err((Call::MountShm, errno)),
+    }
+    if fresh_sys {
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
+            .map_err(|errno| (Call::MountSys, errno))?;
+    }
+    Ok(())
+}
+
+/// The parts of the fresh `/proc` the workload may read but never write.
+pub(crate) const READ_ONLY_PROC: [&str; 4] =
+    ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];

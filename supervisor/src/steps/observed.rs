@@ -1,0 +1,150 @@
+//! What took effect in the paused sandbox, read once from `/proc`: every step's verification reads
+//! this and nothing else, so a verification is a pure function of it that unit tests can feed
+//! without root.
+
+use nix::unistd::Pid;
+
+use crate::procfs::{self, Capabilities, Mount, ProcError, Process, Status};
+use crate::record::Evidence;
+use crate::steps::identity::Identity;
+use crate::steps::seccomp::WorkloadFilter;
+use crate::steps::userns::Route;
+
+/// One read of the paused sandbox and of the supervisor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Observed {
+    /// The workload's pid in the supervisor's PID namespace.
+    pub workload: i32,
+    /// The workload's pid as it sees itself (`getpid` in its own PID namespace).
+    pub pid_inside: i32,
+    /// The workload's `/proc/PID/status`.
+    pub status: Status,
+    /// The supervisor's own status, read before the sandbox was spawned.
+    pub own: Status,
+    /// The init's capabilities once it has hardened itself.
+    pub init_caps: Capabilities,
+    /// The workload's and the supervisor's PID namespace inodes (`None` where unknown).
+    pub pid_namespaces: (Option<u64>, Option<u64>),
+    /// The workload's and the supervisor's mount namespace inodes.
+    pub mount_namespaces: (Option<u64>, Option<u64>),
+    /// The file system instances of the supervisor's `proc` mounts.
+    pub own_proc_devices: Vec<String>,
+    /// The workload's `proc` mounts, in order.
+    pub proc_mounts: Vec<Mount>,
+    /// Whether the workload's working directory is on the supervisor's `/proc`.
+    pub cwd_on_host_proc: bool,
+    /// The workload's session id and controlling terminal (`tty_nr`).
+    pub session: (i32, i32),
+    /// The route the namespaces took.
+    pub route: Route,
+    /// Whether the bounding set could be cleared: the caller holds `CAP_SETPCAP`, or the
+    /// namespaces took the user-namespace route.
+    pub setpcap: bool,
+    /// The workload's mounts, its root and the host's sockets seen through it (for the view).
+    pub view: crate::steps::view::ViewObserved,
+    /// The Landlock status code the workload's `restrict_self` returned (0: none).
+    pub landlock_status: u8,
+}
+
+/// What the plan promised, for the verifications to compare with.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Expected<'a> {
+    /// The identity the workload drops to, when its ids are verified.
+    pub identity: Option<&'a Identity>,
+    /// The capabilities the workload keeps (`--cap-add`).
+    pub kept_capabilities: u64,
+    /// The workload filter, when it was planned.
+    pub filter: Option<&'a WorkloadFilter>,
+    /// The filesystem view, when it was performed.
+    pub view: Option<&'a crate::steps::view::View>,
+    /// The Landlock ruleset, when it was performed.
+    pub landlock: Option<&'a crate::steps::landlock::Prepared>,
+}
+
+/// A step's verification: its evidence, and what shows it did not take effect, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// What was seen.
+    pub evidence: Evidence,
+    /// Why the step, had it been performed, did not take effect (`None`: it did).
+    pub unverified: Option<String>,
+}
+
+/// A step's verification, as its catalogue row names it.
+pub(crate) type Verify = fn(&Observed, &Expected<'_>) -> Verified;
+
+/// The capability sets of `caps` that hold more than `allowed`, by name. The bounding set counts
+/// only when `setpcap` (it can only be cleared with `CAP_SETPCAP`).
+pub(crate) fn held_beyond(caps: &Capabilities, allowed: u64, setpcap: bool) -> Vec<&'static str> {
+    caps.sets()
+        .into_iter()
+        .filter(|(name, mask)| {
+            mask.is_some_and(|mask| mask & !allowed != 0) && (*name != "CapBnd" || setpcap)
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
+impl Observed {
+    /// Reads the paused sandbox: the workload `workload` (which sees itself as `pid_inside`), its
+    /// init `init`, and the supervisor, whose status `own` was read before the spawn.
+    pub(crate) fn read(
+        workload: Pid,
+        pid_inside: Pid,
+        init: Pid,
+        own: Status,
+        route: Route,
+    ) -> Result<Self, ProcError> {
+        let this = Process::This;
+        let child = Process::Pid(workload);
+        let setpcap = own
+            .caps
+            .effective
+            .is_some_and(|eff| eff & (1 << crate::steps::capabilities::CAP_SETPCAP) != 0)
+            || route == Route::UserNamespace;
+        // The init hardens itself right after the fork, concurrently with the workload's own
+        // steps: give it a moment.
+        let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
+        let mut init_caps = Status::read(Process::Pid(init))?.caps;
+        for _ in 0..200 {
+            if held_beyond(&init_caps, allowed, setpcap).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(250));
+            init_caps = Status::read(Process::Pid(init))?.caps;
+        }
+        let cwd_on_host_proc = {
+            use std::os::unix::fs::MetadataExt;
+            let cwd = std::fs::metadata(format!("/proc/{workload}/cwd")).map(|meta| meta.dev());
+            let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev());
+            matches!((cwd, host_proc), (Ok(cwd), Ok(proc)) if cwd == proc)
+        };
+        Ok(Observed {
+            workload: workload.as_raw(),
+            pid_inside: pid_inside.as_raw(),
+            status: Status::read(child)?,
+            own,
+            init_caps,
+            // gVisor has no NSpid line and gives namespace links a new inode per read.
+            pid_namespaces: (
+                procfs::namespace_inode(child, "pid").ok(),
+                procfs::namespace_inode(this, "pid").ok(),
+            ),
+            mount_namespaces: (
+                procfs::namespace_inode(child, "mnt").ok(),
+                procfs::namespace_inode(this, "mnt").ok(),
+            ),
+            own_proc_devices: procfs::mounts_of_type(this, "proc")?
+                .into_iter()
+                .map(|mount| mount.device)
+                .collect(),
+            proc_mounts: procfs::mounts_of_type(child, "proc")?,
+            cwd_on_host_proc,
+            session: procfs::session(child)?,
+            route,
+            setpcap,
+            view: crate::steps::view::ViewObserved::read(workload.as_raw()),
+            landlock_status: 0,
+        })
+    }
+}
