@@ -132,6 +132,29 @@ fn prepare_landlock(
     Ok(())
 }
 
+/// `--fs host-rw` recorded as the view given up, and the Landlock ruleset built in the parent,
+/// before any namespace (only `restrict_self` happens in the workload).
+fn view_and_landlock(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    if options.view.mode == crate::steps::view::FsMode::HostRw
+        && !options.disabled_steps.contains(&Step::FilesystemView)
+    {
+        let lost = crate::handler::SandboxFailureKind::FilesystemView.lost_protection();
+        tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
+        report.disabled(Step::FilesystemView);
+        report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+    }
+
+    if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
+        prepare_landlock(&options.view, &mut prepared.plan, driver, report)?;
+    }
+    Ok(())
+}
+
 /// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
 /// error before the workload runs when the view is not there.
 fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
@@ -178,20 +201,7 @@ pub(crate) fn boot(
         report.disabled(step);
         leave_out(&mut prepared.plan, step, report, driver.logs());
     }
-    if options.view.mode == crate::steps::view::FsMode::HostRw
-        && !options.disabled_steps.contains(&Step::FilesystemView)
-    {
-        let lost = crate::handler::SandboxFailureKind::FilesystemView.lost_protection();
-        tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
-        report.disabled(Step::FilesystemView);
-        report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
-    }
-
-    // The Landlock ruleset is built in the parent, before any namespace (only restrict_self
-    // happens in the workload).
-    if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
-        prepare_landlock(&options.view, &mut prepared.plan, driver, report)?;
-    }
+    view_and_landlock(options, prepared, driver, report)?;
 
     // 2. The network namespace.
     check_signals(signals)?;
@@ -656,10 +666,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             sys.calls,
+            // This plan has no filesystem view and no Landlock ruleset: never performed.
             [
-                "spawn without [\"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
+                "spawn without [\"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
             ]
         );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 2);

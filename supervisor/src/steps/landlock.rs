@@ -177,6 +177,57 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
         .map_err(refused(LandlockCall::CreateRuleset))?
         .create()
         .map_err(refused(LandlockCall::CreateRuleset))?;
+    let rules = host_rules(options, view);
+    let parent_rules = rules.len();
+    for (path, access) in rules {
+        let fd = PathFd::new(&path).map_err(|err| LandlockError::Path {
+            path: path.clone(),
+            source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
+        })?;
+        let access = if path.is_dir() {
+            access
+        } else {
+            access & AccessFs::from_file(TARGET)
+        };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(refused(LandlockCall::AddRule))?;
+    }
+    // The view's own mounts, added by the init once they exist.
+    let init_rules = view.map_or_else(Vec::new, |view| init_rules(view, handled));
+    let clone = ruleset
+        .try_clone()
+        .map_err(|err| LandlockError::Refused(LandlockCall::CreateRuleset, errno_of(&err)))?;
+    let raw: Option<OwnedFd> = clone.into();
+    let raw = raw.ok_or(LandlockError::Refused(
+        LandlockCall::CreateRuleset,
+        Errno::ENOSYS,
+    ))?;
+    Ok(Prepared {
+        ruleset: Some(ruleset),
+        raw,
+        init_rules,
+        kernel_abi,
+        handled: names(handled),
+        not_handled: names(all & !handled),
+        scopes: scopes
+            .iter()
+            .map(|scope| match scope {
+                Scope::AbstractUnixSocket => "abstract-unix-socket",
+                Scope::Signal => "signal",
+                _ => "other",
+            })
+            .collect(),
+        parent_rules,
+    })
+}
+
+/// The rules the parent adds from host paths: read and execute beneath `/` (or each system
+/// directory of `--fs minimal`; everything with `--fs host-rw`), everything in the workspaces and
+/// read-write binds, read on read-only binds, read and write on the minimal `/dev`'s devices and
+/// the host's devpts.
+fn host_rules(options: &ViewOptions, view: Option<&View>) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let all = AccessFs::from_all(TARGET);
     let read = AccessFs::from_read(TARGET);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let mode = options.mode;
@@ -208,71 +259,37 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
     if Path::new("/dev/pts").is_dir() {
         rules.push(("/dev/pts".into(), device));
     }
-    let parent_rules = rules.len();
-    for (path, access) in rules {
-        let fd = PathFd::new(&path).map_err(|err| LandlockError::Path {
-            path: path.clone(),
-            source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
-        })?;
-        let access = if path.is_dir() {
-            access
-        } else {
-            access & AccessFs::from_file(TARGET)
-        };
-        ruleset = ruleset
-            .add_rule(PathBeneath::new(fd, access))
-            .map_err(refused(LandlockCall::AddRule))?;
-    }
-    // The view's own mounts, added by the init once they exist.
+    rules
+}
+
+/// The rules the init adds once the view is final, for the mounts it made: read and write (never
+/// execute) on the scratch space, read and write on its devpts, read on a minimal root.
+fn init_rules(view: &View, handled: BitFlags<AccessFs>) -> Vec<InitRule> {
+    let read = AccessFs::from_read(TARGET);
+    let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let mut init_rules = Vec::new();
-    if let Some(view) = view {
-        let scratch = (handled & !AccessFs::Execute).bits();
-        let mut places: Vec<&str> = crate::steps::view::SCRATCH.to_vec();
-        places.extend(["/dev/shm", "/dev/mqueue"]);
-        for place in places {
-            if view.writable.iter().any(|w| w == place) {
-                init_rules.push(InitRule {
-                    path: CString::new(place).expect("no NUL"),
-                    access: scratch,
-                });
-            }
-        }
-        init_rules.push(InitRule {
-            path: c"/dev/pts".to_owned(),
-            access: (device & handled).bits(),
-        });
-        if view.mode == FsMode::Minimal {
+    let scratch = (handled & !AccessFs::Execute).bits();
+    let mut places: Vec<&str> = crate::steps::view::SCRATCH.to_vec();
+    places.extend(["/dev/shm", "/dev/mqueue"]);
+    for place in places {
+        if view.writable.iter().any(|w| w == place) {
             init_rules.push(InitRule {
-                path: c"/".to_owned(),
-                access: (read & handled).bits(),
+                path: CString::new(place).expect("no NUL"),
+                access: scratch,
             });
         }
     }
-    let clone = ruleset
-        .try_clone()
-        .map_err(|err| LandlockError::Refused(LandlockCall::CreateRuleset, errno_of(&err)))?;
-    let raw: Option<OwnedFd> = clone.into();
-    let raw = raw.ok_or(LandlockError::Refused(
-        LandlockCall::CreateRuleset,
-        Errno::ENOSYS,
-    ))?;
-    Ok(Prepared {
-        ruleset: Some(ruleset),
-        raw,
-        init_rules,
-        kernel_abi,
-        handled: names(handled),
-        not_handled: names(all & !handled),
-        scopes: scopes
-            .iter()
-            .map(|scope| match scope {
-                Scope::AbstractUnixSocket => "abstract-unix-socket",
-                Scope::Signal => "signal",
-                _ => "other",
-            })
-            .collect(),
-        parent_rules,
-    })
+    init_rules.push(InitRule {
+        path: c"/dev/pts".to_owned(),
+        access: (device & handled).bits(),
+    });
+    if view.mode == FsMode::Minimal {
+        init_rules.push(InitRule {
+            path: c"/".to_owned(),
+            access: (read & handled).bits(),
+        });
+    }
+    init_rules
 }
 
 /// `struct landlock_path_beneath_attr` (packed in the kernel's ABI).
