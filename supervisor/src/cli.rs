@@ -468,6 +468,30 @@ mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
 
+    /// `--disable-step`'s help names exactly the tolerable steps of the catalogue, in boot order.
+    #[test]
+    fn disable_step_help_names_the_tolerable_steps() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let help = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == "disable_step")
+            .and_then(|arg| arg.get_help())
+            .expect("--disable-step has help")
+            .to_string();
+        let tolerable: Vec<&str> = crate::steps::STEPS
+            .iter()
+            .filter(|info| info.kind.is_some())
+            .map(|info| info.name)
+            .collect();
+        let listed = help
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(names, _)| names.split(", ").collect::<Vec<_>>())
+            .unwrap_or_default();
+        assert_eq!(listed, tolerable, "{help}");
+    }
+
     fn line(args: &[&str]) -> String {
         let err = Cli::try_parse_from(args).expect_err("a usage error");
         usage_error_line(&err)

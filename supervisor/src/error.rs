@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use crate::exit;
+use crate::exit::ExitCode;
 use crate::handler::plugin::{PluginFailure, PluginSetupError};
 use crate::handler::{HandlerAlreadySet, NotTolerated};
 use crate::procfs::ProcError;
@@ -193,29 +193,33 @@ impl SupervisorError {
             | SupervisorError::View(_)
             | SupervisorError::Landlock(_)
             | SupervisorError::ReportOpen { .. }
-            | SupervisorError::FindingsOpen { .. } => exit::USAGE,
-            SupervisorError::Plugin(PluginSetupError::Load(_)) => exit::PLUGIN_LOAD,
-            SupervisorError::Plugin(PluginSetupError::Failure(_)) => exit::PLUGIN_FAILURE,
-            SupervisorError::Seccomp(error) if error.is_operator_error() => exit::USAGE,
-            SupervisorError::Seccomp(_) => exit::INTERNAL,
-            SupervisorError::SeccompProfile(_) => exit::USAGE,
-            SupervisorError::Command(CommandError::NotFound(_)) => exit::NOT_FOUND,
-            SupervisorError::Command(CommandError::NotExecutable(_)) => exit::NOT_EXECUTABLE,
-            SupervisorError::Command(_) => exit::USAGE,
-            SupervisorError::NotTolerated(refused) if refused.by_strict_default() => {
-                exit::REFUSED_STRICT
+            | SupervisorError::FindingsOpen { .. } => ExitCode::Usage.code(),
+            SupervisorError::Plugin(PluginSetupError::Load(_)) => ExitCode::PluginLoad.code(),
+            SupervisorError::Plugin(PluginSetupError::Failure(_)) => ExitCode::PluginFailure.code(),
+            SupervisorError::Seccomp(error) if error.is_operator_error() => ExitCode::Usage.code(),
+            SupervisorError::Seccomp(_) => ExitCode::Internal.code(),
+            SupervisorError::SeccompProfile(_) => ExitCode::Usage.code(),
+            SupervisorError::Command(CommandError::NotFound(_)) => ExitCode::NotFound.code(),
+            SupervisorError::Command(CommandError::NotExecutable(_)) => {
+                ExitCode::NotExecutable.code()
             }
-            SupervisorError::NotTolerated(NotTolerated::Aborted { .. }) => exit::REFUSED_BY_PLUGIN,
-            SupervisorError::NotTolerated(_) => exit::PLUGIN_FAILURE,
+            SupervisorError::Command(_) => ExitCode::Usage.code(),
+            SupervisorError::NotTolerated(refused) if refused.by_strict_default() => {
+                ExitCode::RefusedStrict.code()
+            }
+            SupervisorError::NotTolerated(NotTolerated::Aborted { .. }) => {
+                ExitCode::RefusedByPlugin.code()
+            }
+            SupervisorError::NotTolerated(_) => ExitCode::PluginFailure.code(),
             SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
-                exit::NEVER_TOLERABLE
+                ExitCode::NeverTolerable.code()
             }
             SupervisorError::NetnsVerify(_)
             | SupervisorError::Verify { .. }
-            | SupervisorError::Spawn(SpawnError::FakedClone) => exit::VERIFICATION,
+            | SupervisorError::Spawn(SpawnError::FakedClone) => ExitCode::Verification.code(),
             SupervisorError::Exec { source, .. } => match source {
-                Errno::ENOENT => exit::NOT_FOUND,
-                _ => exit::NOT_EXECUTABLE,
+                Errno::ENOENT => ExitCode::NotFound.code(),
+                _ => ExitCode::NotExecutable.code(),
             },
             SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
             SupervisorError::HandlerAlreadySet(_)
@@ -225,7 +229,7 @@ impl SupervisorError {
             | SupervisorError::Supervise(_)
             | SupervisorError::Report(_)
             | SupervisorError::RunId(_)
-            | SupervisorError::Findings(_) => exit::INTERNAL,
+            | SupervisorError::Findings(_) => ExitCode::Internal.code(),
         }
     }
 }

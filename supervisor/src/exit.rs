@@ -148,27 +148,6 @@ pub fn exit_status_help() -> String {
     text
 }
 
-/// Usage error.
-pub const USAGE: i32 = ExitCode::Usage.code();
-/// Plugin load or ABI error.
-pub const PLUGIN_LOAD: i32 = ExitCode::PluginLoad.code();
-/// Plugin failure.
-pub const PLUGIN_FAILURE: i32 = ExitCode::PluginFailure.code();
-/// NotTolerated, aborted by the strict default.
-pub const REFUSED_STRICT: i32 = ExitCode::RefusedStrict.code();
-/// NotTolerated, aborted by the plugin's verdict.
-pub const REFUSED_BY_PLUGIN: i32 = ExitCode::RefusedByPlugin.code();
-/// A step no handler may tolerate failed (session, capabilities, privilege drop, NNP).
-pub const NEVER_TOLERABLE: i32 = ExitCode::NeverTolerable.code();
-/// Verification of a step failed.
-pub const VERIFICATION: i32 = ExitCode::Verification.code();
-/// The supervisor itself failed.
-pub const INTERNAL: i32 = ExitCode::Internal.code();
-/// Command not executable.
-pub const NOT_EXECUTABLE: i32 = ExitCode::NotExecutable.code();
-/// Command not found.
-pub const NOT_FOUND: i32 = ExitCode::NotFound.code();
-
 /// `err` and its sources joined with `: ` on one line.
 pub fn one_line(err: &dyn std::error::Error) -> String {
     let mut line = err.to_string();

@@ -2,16 +2,17 @@ use clap::Parser;
 use sandbox_supervisor::cli::{
     json_requested, usage_error_line, Cli, Command, HandlerArgs, LogFormat, SimulateArgs,
 };
-use sandbox_supervisor::{exit, probe};
+use sandbox_supervisor::exit::{self, ExitCode};
+use sandbox_supervisor::probe;
 
 /// Prints a usage error (`message` without the `sandbox-supervisor: error: ` prefix) as one line,
 /// text or JSON, and exits 2.
 fn usage_exit(json: bool, message: &str) -> ! {
     match json {
-        true => eprintln!("{}", exit::json_line(message, exit::USAGE, None)),
+        true => eprintln!("{}", exit::json_line(message, ExitCode::Usage.code(), None)),
         false => eprintln!("sandbox-supervisor: error: {message}"),
     }
-    std::process::exit(exit::USAGE)
+    std::process::exit(ExitCode::Usage.code())
 }
 
 fn main() {
@@ -77,7 +78,7 @@ fn main() {
 fn simulate_command(handler: &HandlerArgs, args: &SimulateArgs) -> i32 {
     let Some(options) = args.options(handler) else {
         eprintln!("sandbox-supervisor: error: simulate needs --handler-plugin PATH (see --help)");
-        return exit::USAGE;
+        return ExitCode::Usage.code();
     };
     match sandbox_supervisor::simulate(&options) {
         Ok(simulation) => {

@@ -90,17 +90,6 @@ fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut Hardening
     }
 }
 
-/// Why the operator's options leave no filesystem view, if they do.
-pub(crate) fn without_view(options: &RunOptions) -> Option<String> {
-    if options.view.mode == crate::steps::view::FsMode::HostRw {
-        return Some("--fs host-rw".to_owned());
-    }
-    [Step::MountNamespace, Step::FilesystemView]
-        .into_iter()
-        .find(|step| options.disabled_steps.contains(step))
-        .map(|step| format!("--disable-step {step}"))
-}
-
 /// Builds the Landlock ruleset for the view the plan will build (or for the host's paths when it
 /// builds none). A refusal is decided by the driver; a path that cannot be opened is the
 /// operator's error; an ABI query answered with 0 is a faked success.
@@ -395,6 +384,7 @@ mod tests {
     use nix::sys::signal::SigSet;
 
     use super::*;
+    use crate::exit::ExitCode;
     use crate::handler::{
         FailureReport, HandlerFailure, SandboxFailureHandler, SandboxFailureKind, StrictHandler,
         Verdict,
@@ -567,7 +557,7 @@ mod tests {
             let route = network_namespace(&options, &mut sys, &mut driver, &mut report).unwrap();
             assert_eq!(route, Route::Direct);
             assert_eq!(sys.calls, ["unshare(CLONE_NEWNET)"], "root {root} {errno}");
-            assert_eq!(driver.would_exit, Some(crate::exit::REFUSED_STRICT));
+            assert_eq!(driver.would_exit, Some(ExitCode::RefusedStrict.code()));
             assert_eq!(
                 report.step(Step::NetworkNamespace).decision,
                 Decision::Aborted
@@ -622,7 +612,7 @@ mod tests {
         };
         let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
             .unwrap_err();
-        assert_eq!(err.exit_code(), crate::exit::VERIFICATION);
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
         assert_eq!(err.unverified_step(), Some(Step::NetworkNamespace));
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
     }
@@ -709,7 +699,7 @@ mod tests {
             &signals,
         );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
-        assert_eq!(driver.would_exit, Some(crate::exit::INTERNAL));
+        assert_eq!(driver.would_exit, Some(ExitCode::Internal.code()));
         assert_eq!(
             report.step(Step::PidNamespace).decider,
             Some(Decider::OutOfResources)

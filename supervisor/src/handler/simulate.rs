@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::exit::ExitCode;
 use crate::handler::context::FailureContext;
 use crate::handler::plugin::{PluginRequest, PluginSetupError};
 use crate::handler::{ask, FailureReport, SandboxFailureHandler, SandboxFailureKind};
@@ -67,10 +68,10 @@ impl SimulateError {
     /// The documented exit code (see [`crate::exit`]).
     pub fn exit_code(&self) -> i32 {
         match self {
-            SimulateError::Refusal { .. } | SimulateError::Context { .. } => crate::exit::USAGE,
+            SimulateError::Refusal { .. } | SimulateError::Context { .. } => ExitCode::Usage.code(),
             SimulateError::Config(err) => err.exit_code(),
-            SimulateError::Plugin(PluginSetupError::Load(_)) => crate::exit::PLUGIN_LOAD,
-            SimulateError::Plugin(PluginSetupError::Failure(_)) => crate::exit::PLUGIN_FAILURE,
+            SimulateError::Plugin(PluginSetupError::Load(_)) => ExitCode::PluginLoad.code(),
+            SimulateError::Plugin(PluginSetupError::Failure(_)) => ExitCode::PluginFailure.code(),
         }
     }
 }
@@ -282,14 +283,14 @@ fn simulate_one(handler: &dyn SandboxFailureHandler, report: FailureReport) -> S
 impl Simulation {
     /// The exit code of `simulate`: the code a run would stop with when the plugin itself failed
     /// on a refusal (a panic, a missed deadline, a verdict out of range or for an undeclared
-    /// kind: [`crate::exit::PLUGIN_FAILURE`]), else 0, whatever the decisions. An abort the
+    /// kind: [`ExitCode::PluginFailure`]), else 0, whatever the decisions. An abort the
     /// plugin decided is an answer, not a failure.
     pub fn exit_code(&self) -> i32 {
         self.decisions
             .iter()
             .find_map(|row| {
                 row.would_exit
-                    .filter(|code| *code == crate::exit::PLUGIN_FAILURE)
+                    .filter(|code| *code == ExitCode::PluginFailure.code())
             })
             .unwrap_or(0)
     }

@@ -315,6 +315,22 @@ impl From<crate::procfs::Capabilities> for CapabilityNames {
     }
 }
 
+/// In the parent: the capabilities the workload keeps (`--cap-add`, checked against [`ADDABLE`]
+/// by the command line), as a mask; logged at WARN when there are any.
+pub(crate) fn prepare(options: &crate::options::RunOptions) -> u64 {
+    let keep = options
+        .cap_add
+        .iter()
+        .fold(0u64, |mask, cap| mask | 1 << cap);
+    if keep != 0 {
+        tracing::warn!(
+            capabilities = ?names(keep),
+            "the workload keeps capabilities the operator added (--cap-add)"
+        );
+    }
+    keep
+}
+
 /// In the workload, before the ids change: the bounding and ambient sets. Async-signal-safe.
 pub(crate) fn apply_before_ids(last_cap: u32, keep: u64) -> Result<(), (Call, Errno)> {
     drop_bounding_and_ambient(last_cap, keep)

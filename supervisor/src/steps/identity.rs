@@ -342,6 +342,41 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     }
 }
 
+/// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
+///
+/// In the parent: NSS may allocate and talk to daemons.
+pub(crate) fn prepare(
+    options: &crate::options::RunOptions,
+) -> Result<Option<Identity>, crate::error::SupervisorError> {
+    use crate::error::SupervisorError;
+    let identity = match &options.user {
+        Some(spec) => Some(resolve(spec).map_err(SupervisorError::Identity)?),
+        // Root without capabilities still owns the host's root-owned files and sockets.
+        None if nix::unistd::geteuid().is_root() => Some(nobody()),
+        None => None,
+    };
+    if let Some(identity) = &identity {
+        if (identity.uid.is_root()
+            || identity.gid.as_raw() == 0
+            || identity.groups.iter().any(|g| g.as_raw() == 0))
+            && !options.allow_root
+        {
+            return Err(SupervisorError::RootNotAllowed);
+        }
+    }
+    Ok(identity)
+}
+
+/// uid and gid 65534, the identity a root caller's workload gets without `--user`.
+pub(crate) fn nobody() -> Identity {
+    let nobody = nix::unistd::Gid::from_raw(65534);
+    Identity {
+        uid: nix::unistd::Uid::from_raw(65534),
+        gid: nobody,
+        groups: vec![nobody],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,22 @@ pub struct Mount {
     pub proc_mount_id: Option<u64>,
 }
 
+/// In the parent: whether the sandbox gets a fresh read-only sysfs over `/sys`, for a workload
+/// that may write root-owned files (uid or gid 0, or a kept capability), since `/sys` and the
+/// cgroup file systems below it are the host's. Without an identity the workload runs as the
+/// caller.
+pub(crate) fn prepare(identity: Option<&crate::steps::identity::Identity>, kept: u64) -> bool {
+    let privileged = identity.map_or_else(
+        || nix::unistd::geteuid().is_root(),
+        |identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        },
+    );
+    privileged || kept != 0
+}
+
 /// A private mount namespace whose `/proc` is a fresh instance (a copied mount keeps its file
 /// system instance), with its kernel settings read-only, and a working directory off the
 /// supervisor's `/proc`.

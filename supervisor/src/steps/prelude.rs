@@ -8,6 +8,11 @@ use crate::record::Evidence;
 use crate::steps::seccomp::Seccomp;
 use crate::steps::{Call, Refusal, Step};
 
+/// In the parent: compiles the prelude, length-checked.
+pub(crate) fn prepare() -> Result<crate::steps::seccomp::CheckedProgram, SupervisorError> {
+    Ok(crate::steps::seccomp::compile_prelude()?)
+}
+
 /// Sets no_new_privs and installs the prelude on the supervisor, then verifies it by counting.
 pub(crate) fn install(
     prelude: &crate::steps::seccomp::CheckedProgram,

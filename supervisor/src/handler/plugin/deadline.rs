@@ -102,7 +102,7 @@ extern "C" fn on_load_deadline(_signal: libc::c_int) {
         unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
     }
     // SAFETY: `_exit` is async-signal-safe and ends the process without running plugin code.
-    unsafe { libc::_exit(crate::exit::PLUGIN_FAILURE) }
+    unsafe { libc::_exit(crate::exit::ExitCode::PluginFailure.code()) }
 }
 
 /// A `SIGALRM` timer that ends the process with one line and the plugin-failure code when

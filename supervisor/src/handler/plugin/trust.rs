@@ -79,6 +79,13 @@ pub(crate) fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
             source,
         },
     })?;
+    check_file(path, &fd, caller)?;
+    Ok(fd)
+}
+
+/// The plugin file itself, checked on its descriptor: a regular file, owned by root or the
+/// caller, not group- or world-writable.
+fn check_file(path: &Path, fd: &OwnedFd, caller: u32) -> Result<(), PluginLoadError> {
     let stat = fstat(fd.as_raw_fd()).map_err(|source| PluginLoadError::Stat {
         path: path.to_owned(),
         source,
@@ -112,7 +119,7 @@ pub(crate) fn open_trusted(path: &Path) -> Result<OwnedFd, PluginLoadError> {
             mode: stat.st_mode & 0o7777,
         });
     }
-    Ok(fd)
+    Ok(())
 }
 
 /// `openat(dir, name, flags)` (`open` without `dir`), as an owned descriptor.

@@ -284,6 +284,29 @@ pub fn seccomp_mode() -> Result<i32, Errno> {
     Errno::result(rc)
 }
 
+/// In the parent: reads the operator's profile (size-capped) and compiles the workload's
+/// programs, length-checked.
+pub(crate) fn prepare(
+    options: &crate::options::RunOptions,
+) -> Result<WorkloadFilter, crate::error::SupervisorError> {
+    let profile = match &options.seccomp_profile {
+        Some(path) => Some((
+            path.display().to_string(),
+            crate::input::read_capped(path, "seccomp profile")
+                .map_err(crate::error::SupervisorError::SeccompProfile)?,
+        )),
+        None => None,
+    };
+    let filter = compile_workload(&WorkloadOptions {
+        profile: profile.as_ref().map(|(name, json)| Profile { name, json }),
+        replace_builtin: options.seccomp_profile_replaces_builtin,
+    })?;
+    if filter.source.replaces_builtin() {
+        tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");
+    }
+    Ok(filter)
+}
+
 /// A seccomp filter, verified by counting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Seccomp {

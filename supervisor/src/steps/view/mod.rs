@@ -347,6 +347,48 @@ const NEW: &str = "/newroot";
 /// Where the host's root is, after the first `pivot_root`.
 const OLD: &str = "/oldroot";
 
+/// Why the operator's options leave no filesystem view, if they do.
+pub(crate) fn without_view(options: &crate::options::RunOptions) -> Option<String> {
+    if options.view.mode == FsMode::HostRw {
+        return Some("--fs host-rw".to_owned());
+    }
+    [
+        crate::steps::Step::MountNamespace,
+        crate::steps::Step::FilesystemView,
+    ]
+    .into_iter()
+    .find(|step| options.disabled_steps.contains(step))
+    .map(|step| format!("--disable-step {step}"))
+}
+
+/// The view's preparation: the operator's paths checked and the operations planned; uid 0 (or a
+/// kept capability) is contained only by a view, so without one it is the operator's error.
+pub(crate) fn prepare(
+    options: &crate::options::RunOptions,
+    plan: &mut crate::sandbox::Plan,
+    fresh_sys: bool,
+) -> Result<(), crate::error::SupervisorError> {
+    plan.set_view(View::prepare(&options.view, fresh_sys)?);
+    if let Some(why) = without_view(options) {
+        let root = plan.identity().is_some_and(|identity| {
+            identity.uid.is_root()
+                || identity.gid.as_raw() == 0
+                || identity.groups.iter().any(|group| group.as_raw() == 0)
+        });
+        if root || plan.kept_capabilities() != 0 {
+            return Err(crate::error::SupervisorError::RootWithoutView {
+                what: if root {
+                    "as uid 0 or gid 0"
+                } else {
+                    "with kept capabilities"
+                },
+                why,
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::prepare::check_path;
