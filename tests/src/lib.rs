@@ -131,6 +131,11 @@ fn built(name: &str) -> PathBuf {
 
 /// Copies `source` to the staging directory as `name` (mode 0755) when the build is newer.
 fn stage(source: &Path, name: &str) -> PathBuf {
+    // One thread at a time: two threads that both find the copy stale would both replace it, the
+    // second while a run of the first has the plugin loaded (it then reads another file at its
+    // path than the one it loaded).
+    static STAGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _staging = STAGING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let staged = staging_dir().join(name);
     let modified = |path: &Path| {
         std::fs::metadata(path)
