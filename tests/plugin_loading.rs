@@ -85,7 +85,7 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
          [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, \
-         filesystem-view, landlock]"
+         filesystem-view, landlock, cgroup]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);

@@ -150,6 +150,12 @@ pub enum SandboxFailureKind {
     /// refused: no kernel rule bounds the files the workload may write or execute, nor the
     /// abstract sockets and processes it may reach (since 0.1.2).
     Landlock,
+    /// Creating the sandbox's control group below the supervisor's own, or setting a limit the
+    /// operator asked for in it (`--pids-max`, `--memory-max`, `--cpus`), was refused (a
+    /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`; no hierarchy
+    /// with the controller: `EOPNOTSUPP`): the workload runs bounded only by the limits of the
+    /// supervisor's own group, if any.
+    Cgroup,
 }
 
 /// One row of the kind table: everything this crate says about a kind, in one place.
@@ -163,7 +169,7 @@ struct KindRow {
 
 /// The kinds, in code order (a kind's row is at `code - 1`; codes are appended, never reused).
 /// Adding a kind is one variant and one row here.
-const KINDS: [KindRow; 7] = [
+const KINDS: [KindRow; 8] = [
     KindRow {
         kind: SandboxFailureKind::NetworkNamespace,
         code: 1,
@@ -212,6 +218,13 @@ const KINDS: [KindRow; 7] = [
         name: "landlock",
         since: "0.1.2",
         lost_protection: "no Landlock domain bounds the workload: only the mount view (if any) limits the files it may write or execute, and it may reach abstract Unix sockets and signal processes outside the sandbox",
+    },
+    KindRow {
+        kind: SandboxFailureKind::Cgroup,
+        code: 8,
+        name: "cgroup",
+        since: "0.1.2",
+        lost_protection: "the sandbox has no control group of its own: its processes, memory and CPU are bounded only by the supervisor's own group, if at all",
     },
 ];
 
@@ -629,7 +642,7 @@ mod tests {
             assert_eq!(SandboxFailureKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
-        assert_eq!(SandboxFailureKind::from_code(8), None);
+        assert_eq!(SandboxFailureKind::from_code(9), None);
     }
 
     /// The codes are the ABI: they never change once released, and the table lists them in
@@ -639,6 +652,8 @@ mod tests {
         for (index, row) in KINDS.iter().enumerate() {
             assert_eq!(row.code as usize, index + 1, "{}", row.name);
         }
+        assert_eq!(SandboxFailureKind::Cgroup.code(), 8);
+        assert_eq!(SandboxFailureKind::Cgroup.since(), "0.1.2");
         let released: Vec<(u32, &str, &str)> = SandboxFailureKind::ALL
             .iter()
             .map(|kind| (kind.code(), kind.name(), kind.since()))
@@ -654,7 +669,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            released[5..],
+            released[5..7],
             [(6, "filesystem-view", "0.1.2"), (7, "landlock", "0.1.2")]
         );
     }

@@ -18,7 +18,7 @@ pub(crate) trait Driver {
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError>;
 
-    /// Whether decisions are logged (a run), or only recorded (`probe`).
+    /// Whether decisions are logged (`run`) or only recorded (`probe`).
     fn logs(&self) -> bool {
         true
     }
@@ -152,10 +152,6 @@ pub(crate) struct RecordAndContinue<'a> {
 }
 
 impl Driver for RecordAndContinue<'_> {
-    fn logs(&self) -> bool {
-        false
-    }
-
     fn on_refusal(
         &mut self,
         refusal: Refusal,
@@ -169,5 +165,9 @@ impl Driver for RecordAndContinue<'_> {
             self.would_exit.get_or_insert(stop.exit_code());
         }
         Ok(())
+    }
+
+    fn logs(&self) -> bool {
+        false
     }
 }

@@ -34,4 +34,8 @@ pub enum Evidence {
     FilesystemView(view::ViewEvidence),
     /// The Landlock domain, as the crate's `restrict_self` reported it.
     Landlock(landlock::LandlockEvidence),
+    /// The workload's resource limits, read back from `/proc/PID/limits` (`null`: unlimited).
+    Rlimits(crate::steps::rlimits::Evidence),
+    /// The sandbox's control group and its limits, read back.
+    Cgroup(crate::steps::cgroup::Evidence),
 }

@@ -13,7 +13,9 @@
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
 //! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name;
 //! - `pivot`: every `pivot_root` (the filesystem view);
-//! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`.
+//! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
+//! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
+//! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes).
 //!
 //! Refusals with different errnos go into separate programs (one per errno): a seccomp program
 //! has one match action.
@@ -102,6 +104,23 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             every(rules, libc::SYS_landlock_create_ruleset);
             every(rules, libc::SYS_landlock_add_rule);
             every(rules, libc::SYS_landlock_restrict_self);
+        }
+        "cgroup" => {
+            every(rules, libc::SYS_mkdir);
+            every(rules, libc::SYS_mkdirat);
+        }
+        "setrlimit" => {
+            every(rules, libc::SYS_setrlimit);
+            rules.entry(libc::SYS_prlimit64).or_default().push(
+                SeccompRule::new(vec![SeccompCondition::new(
+                    2,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::Ne,
+                    0,
+                )
+                .expect("a valid condition")])
+                .expect("a valid rule"),
+            );
         }
         other => return Err(format!("unknown calls {other:?}")),
     }
