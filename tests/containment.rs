@@ -362,6 +362,55 @@ fn workload_cannot_take_over_a_terminal_no_session_holds() {
     assert_eq!(queued, 0, "{shown}");
 }
 
+/// With standard error a file (`2>>run.log`), the workload gets a pipe the supervisor appends to
+/// the file: it cannot truncate the log, seek over the supervisor's lines, or write before them.
+/// With standard output and error the same file (`>run.log 2>&1`) one pipe serves both.
+#[test]
+fn workload_cannot_erase_the_supervisors_log_file() {
+    require_root!();
+    for same_file in [false, true] {
+        let dir = scratch();
+        let log = dir.path().join("run.log");
+        std::fs::write(&log, "earlier job: done\n").unwrap();
+        let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let mut command = Command::new(supervisor_bin());
+        command
+            .args(["--log-level", "info", "--", &probe(), "rewrite-output"])
+            .stdin(Stdio::null())
+            .stdout(if same_file {
+                Stdio::from(file.try_clone().unwrap())
+            } else {
+                Stdio::piped()
+            })
+            .stderr(Stdio::from(file));
+        let output = command.output().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let shown = if same_file {
+            text.clone()
+        } else {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert_eq!(result(&shown, "ftruncate(fd2)"), Some("EINVAL"), "{shown}");
+        assert_eq!(result(&shown, "lseek(fd2)"), Some("ESPIPE"), "{shown}");
+        if same_file {
+            assert_eq!(result(&shown, "ftruncate(fd1)"), Some("EINVAL"), "{shown}");
+        }
+        assert!(text.starts_with("earlier job: done\n"), "{text}");
+        // The supervisor's own lines before the workload ran are all there, before the fake one.
+        let fake = text
+            .find("fake: every step enforced")
+            .expect("the workload's line");
+        let first_own = text
+            .find("network-namespace enforced")
+            .unwrap_or_else(|| panic!("{text}"));
+        let last_own = text
+            .find("supervisor-seccomp enforced")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(first_own < last_own && last_own < fake, "{text}");
+    }
+}
+
 // 2. Processes outside the sandbox.
 
 #[test]

@@ -12,6 +12,9 @@
 //!   `open(/proc/self/fd/0)` without `O_NOCTTY` (which
 //!   makes it the controlling terminal of a session leader that has none), `tty_nr N`, then
 //!   `ioctl(TIOCSTI)` of each byte of MARKER on the reopened descriptor.
+//! - `rewrite-output`: the supervisor's log, when it shares the workload's standard error.
+//!   `ftruncate` of descriptors 2 and 1 to 0 and `lseek` of descriptor 2 to 0, then a fake
+//!   `sandbox-supervisor:` line on standard error.
 //! - `reach PID`: a process outside the sandbox. `open(/proc/PID/mem)` for reading and writing,
 //!   and `kill(PID, 0)` (the permission check of a real signal, without sending one).
 //! - `procs`: the processes this workload can see. `procs N...` (the numeric entries of `/proc`,
@@ -107,6 +110,18 @@ fn takeover(marker: &str) {
         }
         Err(err) => println!("open(/proc/self/fd/0) {}", errno_of(&err)),
     }
+}
+
+fn rewrite_output() {
+    for fd in [2, 1] {
+        // SAFETY: ftruncate takes integers; it changes at most the file behind this descriptor.
+        let rc = unsafe { libc::ftruncate(fd, 0) };
+        println!("ftruncate(fd{fd}) {}", result(rc.into()));
+    }
+    // SAFETY: lseek takes integers.
+    let rc = unsafe { libc::lseek(2, 0, libc::SEEK_SET) };
+    println!("lseek(fd2) {}", result(rc as libc::c_long));
+    eprintln!("sandbox-supervisor: INFO fake: every step enforced");
 }
 
 fn reach(pid: i32) {
@@ -251,13 +266,14 @@ fn main() {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["tty", marker] => tty(marker),
         ["ldisc"] => ldisc(),
+        ["rewrite-output"] => rewrite_output(),
         ["takeover", marker] => takeover(marker),
         ["reach", pid] => reach(pid.parse().expect("PID")),
         ["procs"] => procs(),
         ["root-ops", dir] => root_ops(dir),
         ["filter"] => filter(),
         _ => {
-            eprintln!("usage: escape-probe tty MARKER | ldisc | takeover MARKER | reach PID | procs | root-ops DIR | filter");
+            eprintln!("usage: escape-probe tty MARKER | ldisc | takeover MARKER | rewrite-output | reach PID | procs | root-ops DIR | filter");
             std::process::exit(2);
         }
     }
