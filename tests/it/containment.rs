@@ -131,6 +131,12 @@ impl Pty {
     /// terminal is the slave, with the slave as standard input, output and error. Returns the exit
     /// code and everything the terminal showed (the output, and the echo of any injected input).
     fn run(&self, program: &Path, args: &[&str]) -> (Option<i32>, String) {
+        self.run_with(program, args, true)
+    }
+
+    /// [`Pty::run`]; with `controlling` false the slave is no session's controlling terminal, as
+    /// when a CI wrapper hands a pty slave to a child.
+    fn run_with(&self, program: &Path, args: &[&str], controlling: bool) -> (Option<i32>, String) {
         let mut command = Command::new(program);
         command.args(args);
         for stdio in 0..3 {
@@ -141,18 +147,20 @@ impl Pty {
                 _ => command.stderr(fd),
             };
         }
-        // SAFETY: the closure runs in the forked child before exec and makes only
-        // async-signal-safe calls (setsid, ioctl) on the child's own state.
-        unsafe {
-            command.pre_exec(|| {
-                nix::unistd::setsid()?;
-                // SAFETY: TIOCSCTTY takes an integer; descriptor 0 is the slave.
-                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
+        if controlling {
+            // SAFETY: the closure runs in the forked child before exec and makes only
+            // async-signal-safe calls (setsid, ioctl) on the child's own state.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::unistd::setsid()?;
+                    // SAFETY: TIOCSCTTY takes an integer; descriptor 0 is the slave.
+                    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                })
+            };
+        }
         let mut child = spawn(&mut command);
         let mut shown = Vec::new();
         let start = Instant::now();
@@ -178,6 +186,15 @@ impl Pty {
         while let Ok(n @ 1..) = file.read(&mut buffer) {
             into.extend_from_slice(&buffer[..n]);
         }
+    }
+
+    /// The terminal's line discipline (`N_TTY` is 0).
+    fn line_discipline(&self) -> i32 {
+        let mut ldisc: libc::c_int = -1;
+        // SAFETY: TIOCGETD stores an int through the pointer, which points to `ldisc`.
+        let rc = unsafe { libc::ioctl(self.slave.as_fd().as_raw_fd(), libc::TIOCGETD, &mut ldisc) };
+        assert_eq!(rc, 0, "TIOCGETD: {}", std::io::Error::last_os_error());
+        ldisc
     }
 
     /// How many bytes wait in the terminal's input queue: what the operator's shell would read
@@ -234,6 +251,128 @@ fn workload_cannot_push_input_into_the_operators_terminal() {
     // The operator's terminal received nothing: no echo of the marker, nothing queued.
     assert!(!shown.contains(marker), "{shown}");
     assert_eq!(pty.queued_input(), 0, "{shown}");
+}
+
+/// `TIOCSETD` needs no controlling terminal: without the filter's rule the workload sets the
+/// operator's terminal to `N_NULL`, and it stays dead after the run.
+#[test]
+fn workload_cannot_change_the_operators_line_discipline() {
+    require_root!();
+    let probe = helper_bin("escape-probe");
+    let pty = Pty::open();
+    let (code, shown) = pty.run(
+        &supervisor_bin(),
+        &[
+            "--log-level",
+            "error",
+            "--",
+            probe.to_str().unwrap(),
+            "ldisc",
+        ],
+    );
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(result(&shown, "TIOCSETD(fd0)"), Some("EPERM"), "{shown}");
+    assert_eq!(pty.line_discipline(), 0, "the terminal lost N_TTY: {shown}");
+}
+
+/// A terminal that is no session's controlling terminal (a CI wrapper's pty slave): the workload,
+/// a session leader without one, can take it with `TIOCSCTTY`, or by reopening it without
+/// `O_NOCTTY` when it may open the device (here it is made world-writable), and then push input
+/// with `TIOCSTI`. The filter denies both ioctls (the reopening it cannot see: item 1 of issue 21,
+/// a pty of the sandbox's own, is the answer to that); the control run without the filter shows
+/// the attempt then reaches the terminal.
+#[test]
+fn workload_cannot_take_over_a_terminal_no_session_holds() {
+    require_root!();
+    let marker = "zq9takeover";
+    let probe = helper_bin("escape-probe");
+    let probe = probe.to_str().unwrap();
+    let sandboxed = |extra: &[&str]| {
+        let pty = Pty::open();
+        let slave = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap();
+        std::fs::set_permissions(&slave, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .unwrap();
+        let mut args = vec!["--log-level", "error"];
+        args.extend(extra);
+        args.extend(["--", probe, "takeover", marker]);
+        let (code, shown) = pty.run_with(&supervisor_bin(), &args, false);
+        assert_eq!(code, Some(0), "{shown}");
+        (shown, pty.queued_input())
+    };
+
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map_or(true, |value| value.trim() == "1");
+    if legacy {
+        let (shown, queued) = sandboxed(&["--disable-step", "workload-seccomp"]);
+        assert_eq!(result(&shown, "TIOCSCTTY(fd0)"), Some("OK"), "{shown}");
+        assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("OK"), "{shown}");
+        assert!(queued > 0, "the control injected nothing: {shown}");
+    }
+
+    let (shown, queued) = sandboxed(&[]);
+    assert_eq!(result(&shown, "TIOCSCTTY(fd0)"), Some("EPERM"), "{shown}");
+    assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("EPERM"), "{shown}");
+    assert_eq!(
+        result(&shown, "open(/proc/self/fd/0)"),
+        Some("OK"),
+        "{shown}"
+    );
+    assert_eq!(
+        result(&shown, "TIOCSTI(reopened)"),
+        Some("EPERM"),
+        "{shown}"
+    );
+    assert!(!shown.contains(marker), "{shown}");
+    assert_eq!(queued, 0, "{shown}");
+}
+
+/// With standard error a file (`2>>run.log`), the workload gets a pipe the supervisor appends to
+/// the file: it cannot truncate the log, seek over the supervisor's lines, or write before them.
+/// With standard output and error the same file (`>run.log 2>&1`) one pipe serves both.
+#[test]
+fn workload_cannot_erase_the_supervisors_log_file() {
+    require_root!();
+    for same_file in [false, true] {
+        let dir = scratch();
+        let log = dir.path().join("run.log");
+        std::fs::write(&log, "earlier job: done\n").unwrap();
+        let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let mut command = Command::new(supervisor_bin());
+        command
+            .args(["--log-level", "info", "--", &probe(), "rewrite-output"])
+            .stdin(Stdio::null())
+            .stdout(if same_file {
+                Stdio::from(file.try_clone().unwrap())
+            } else {
+                Stdio::piped()
+            })
+            .stderr(Stdio::from(file));
+        let output = command.output().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let shown = if same_file {
+            text.clone()
+        } else {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert_eq!(result(&shown, "ftruncate(fd2)"), Some("EINVAL"), "{shown}");
+        assert_eq!(result(&shown, "lseek(fd2)"), Some("ESPIPE"), "{shown}");
+        if same_file {
+            assert_eq!(result(&shown, "ftruncate(fd1)"), Some("EINVAL"), "{shown}");
+        }
+        assert!(text.starts_with("earlier job: done\n"), "{text}");
+        // The supervisor's own lines before the workload ran are all there, before the fake one.
+        let fake = text
+            .find("fake: every step enforced")
+            .expect("the workload's line");
+        let first_own = text
+            .find("network-namespace enforced")
+            .unwrap_or_else(|| panic!("{text}"));
+        let last_own = text
+            .find("supervisor-seccomp enforced")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(first_own < last_own && last_own < fake, "{text}");
+    }
 }
 
 // 2. Processes outside the sandbox.

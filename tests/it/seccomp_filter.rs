@@ -443,17 +443,24 @@ fn builtin_filter_as_the_kernel_runs_it() {
     let programs = builtin();
     let programs: Vec<&CheckedProgram> = programs.iter().collect();
     let mut probes = common_probes();
-    // ioctl is not inspected: the kernel answers the bad descriptor.
-    probes.extend([
-        (
-            ioctl("ioctl(-1, TIOCSTI)", libc::TIOCSTI),
-            Expect::Passes(libc::EBADF),
-        ),
-        (
-            ioctl("ioctl(-1, TCGETS)", libc::TCGETS),
-            Expect::Passes(libc::EBADF),
-        ),
-    ]);
+    // ioctl is inspected: the terminal requests are denied before the kernel looks at the
+    // descriptor, every other request reaches it (and its bad descriptor).
+    for (name, request) in [
+        ("ioctl(-1, TIOCSTI)", libc::TIOCSTI),
+        ("ioctl(-1, TIOCLINUX)", libc::TIOCLINUX),
+        ("ioctl(-1, TIOCSETD)", libc::TIOCSETD),
+        ("ioctl(-1, TIOCCONS)", libc::TIOCCONS),
+        ("ioctl(-1, TIOCSCTTY)", libc::TIOCSCTTY),
+    ] {
+        probes.push((ioctl(name, request), Expect::Denied(libc::EPERM)));
+    }
+    for (name, request) in [
+        ("ioctl(-1, TCGETS)", libc::TCGETS),
+        ("ioctl(-1, TIOCGWINSZ)", libc::TIOCGWINSZ),
+        ("ioctl(-1, TIOCGETD)", libc::TIOCGETD),
+    ] {
+        probes.push((ioctl(name, request), Expect::Passes(libc::EBADF)));
+    }
     check(&programs, &probes);
 }
 

@@ -256,10 +256,29 @@ fn inspected_calls_take_a_short_path() {
         };
         assert!(path.comparisons <= bound, "{name}: {path:?}");
     }
-    // ioctl (one of the most frequent calls) is not inspected, so it stays cacheable: the test
-    // above walks it among the allowed calls.
+    // ioctl (one of the most frequent calls) is inspected for the terminal requests (issue 21):
+    // it is checked before the search, and its frequent requests take a short path.
     let ioctl = nr(libc::SYS_ioctl);
-    assert_eq!(Rules::workload().rule(ioctl), Rule::Allow);
+    assert_eq!(
+        Rules::workload().rule(ioctl),
+        Rule::Inspect(sandbox_supervisor::seccomp::Inspect::Ioctl)
+    );
+    assert!(HOT.iter().any(|hot| hot.syscall() == ioctl));
+    // TCGETS (every isatty) lies below the denied range; TIOCGWINSZ inside it, past five checks.
+    for (request, answer, bound) in [
+        (libc::TCGETS, libc::SECCOMP_RET_ALLOW, HOT_COMPARISONS_BOUND),
+        (
+            libc::TIOCGWINSZ,
+            libc::SECCOMP_RET_ALLOW,
+            INSPECTED_COMPARISONS_BOUND,
+        ),
+        (libc::TIOCSTI, EPERM, INSPECTED_COMPARISONS_BOUND),
+    ] {
+        let request = u64::from(request as u32);
+        let path = walk(program.instructions(), ioctl, args(&[1, request]));
+        assert_eq!(path.answer, answer, "ioctl {request:#x}: {path:?}");
+        assert!(path.comparisons <= bound, "ioctl {request:#x}: {path:?}");
+    }
     // The head answers clone3 and the numbers above the newest known call.
     let clone3 = walk(program.instructions(), nr(libc::SYS_clone3), args(&[]));
     assert_eq!(clone3.answer, ENOSYS);

@@ -87,7 +87,8 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             }
         }
     }
-    let (sandbox, plan) = result?;
+    let (sandbox, mut plan) = result?;
+    let mut output = plan.take_output();
     let supervised = {
         let group = plan.group();
         let bounds = crate::sandbox::supervise::Bounds {
@@ -95,7 +96,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             kill_after: options.kill_after,
             group: group.as_ref(),
         };
-        crate::sandbox::supervise::supervise_bounded(sandbox, &bounds)
+        crate::sandbox::supervise::supervise_bounded(sandbox, &bounds, &mut output)
             .map_err(SupervisorError::Supervise)
     };
     // The workload has been reaped: the steps that clean up do, and add to the final record.
@@ -148,6 +149,16 @@ fn start(
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
+    let output = crate::sandbox::output::Output::prepare().map_err(|source| {
+        crate::sandbox::SpawnError::Call {
+            what: "create the output relay's pipes",
+            source,
+        }
+    })?;
+    if output.relays() {
+        tracing::debug!(fds = ?output.relayed(), "seekable output: the sandbox writes into a pipe the supervisor appends to it");
+    }
+    prepared.plan.relay_output(output);
     report.workload.env = prepared.env_names.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     match boot_and_release(options, &mut prepared, report, signals) {

@@ -36,6 +36,8 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     if let Err(errno) = die_with_parent() {
         fail(&channel, Step::PidNamespace, Call::ClonePid, errno);
     }
+    // Seekable output reaches the sandbox only through the supervisor's relay.
+    plan.output.apply();
     if !plan.performs(Step::PidNamespace) {
         // Without a PID namespace of its own the init still reaps the workload's orphans.
         // SAFETY: PR_SET_CHILD_SUBREAPER takes integers and changes only the calling process.

@@ -22,6 +22,7 @@
 
 mod command;
 mod init;
+pub(crate) mod output;
 mod plan;
 mod protocol;
 mod signals;

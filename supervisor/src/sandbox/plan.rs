@@ -32,6 +32,7 @@ pub struct Plan {
     pub(super) landlock: Option<crate::steps::landlock::Prepared>,
     pub(super) rlimits: Vec<crate::steps::rlimits::Planned>,
     pub(super) cgroup_fds: Vec<i32>,
+    pub(super) output: crate::sandbox::output::Output,
     /// The sandbox's control group, once made: supervision signals it, the teardown removes it
     /// (and dropping the plan removes it on every early return).
     group: std::cell::RefCell<Option<crate::steps::cgroup::SandboxGroup>>,
@@ -71,8 +72,22 @@ impl Plan {
             landlock: None,
             rlimits: Vec::new(),
             cgroup_fds: Vec::new(),
+            output: Default::default(),
             group: std::cell::RefCell::new(None),
         })
+    }
+
+    /// The sandbox's descriptors 1 and 2 become these pipes (the init applies them).
+    pub(crate) fn relay_output(&mut self, output: crate::sandbox::output::Output) {
+        self.output = output;
+    }
+
+    /// The output relay, once the sandbox is released: the supervisor's copies of the write ends
+    /// are closed.
+    pub(crate) fn take_output(&mut self) -> crate::sandbox::output::Output {
+        let mut output = std::mem::take(&mut self.output);
+        output.released();
+        output
     }
 
     /// Leaves `step` out of the next spawn, and with it every step that requires it (the step

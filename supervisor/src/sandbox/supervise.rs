@@ -164,8 +164,13 @@ fn signal_sandbox(sandbox: &Sandbox, bounds: &Bounds<'_>, signal: Signal) {
 /// A TERM, INT or HUP to the supervisor is forwarded as always, and starts the `--kill-after`
 /// clock: when the sandbox has not ended by then, it is SIGKILLed. After a SIGKILL the supervisor
 /// waits at most [`REAP_GRACE`] for the init, then returns anyway.
-pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Supervised, Errno> {
+pub fn supervise_bounded(
+    sandbox: Sandbox,
+    bounds: &Bounds<'_>,
+    output: &mut crate::sandbox::output::Output,
+) -> Result<Supervised, Errno> {
     let signals = supervised_signals();
+    let mut signal_fd = None;
     let kill_after = bounds.kill_after.unwrap_or(DEFAULT_KILL_AFTER);
     let started = Instant::now();
     let deadline = bounds.timeout.map(|timeout| started + timeout);
@@ -183,18 +188,9 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
         })
     });
     loop {
-        match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {}
-            Ok(WaitStatus::Exited(_, code)) => {
-                supervised.ended = workload_status(&sandbox, Ended::Exited(code));
-                return Ok(finish(supervised, bounds));
-            }
-            Ok(WaitStatus::Signaled(_, signal, _)) => {
-                supervised.ended = workload_status(&sandbox, Ended::Signaled(signal));
-                return Ok(finish(supervised, bounds));
-            }
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(errno) => return Err(errno),
+        if let Some(ended) = reaped(&sandbox, output)? {
+            supervised.ended = ended;
+            return Ok(finish(supervised, bounds));
         }
         let now = Instant::now();
         if let Some(group) = v1_memory {
@@ -235,8 +231,13 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
         .into_iter()
         .flatten()
         .min();
-        let signal = match wait_signal(&signals, wake.map(|at| at.saturating_duration_since(now)))?
-        {
+        let timeout = wake.map(|at| at.saturating_duration_since(now));
+        let waited = if output.relays() {
+            output.wait(&signals, timeout, &mut signal_fd)?
+        } else {
+            wait_signal(&signals, timeout)?
+        };
+        let signal = match waited {
             Some(signal) => signal,
             None => continue,
         };
@@ -262,6 +263,22 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
             }
         }
     }
+}
+
+/// The workload's end once the init has ended, after what the sandbox wrote is relayed; `None`
+/// while it runs.
+fn reaped(
+    sandbox: &Sandbox,
+    output: &mut crate::sandbox::output::Output,
+) -> Result<Option<Ended>, Errno> {
+    let init = match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ended::Exited(code),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Ended::Signaled(signal),
+        Ok(_) | Err(Errno::EINTR) => return Ok(None),
+        Err(errno) => return Err(errno),
+    };
+    output.drain();
+    Ok(Some(workload_status(sandbox, init)))
 }
 
 /// Notes an OOM kill the kernel counted (v2 kills the whole group itself, `memory.oom.group`).

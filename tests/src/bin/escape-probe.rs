@@ -5,6 +5,16 @@
 //! - `tty MARKER`: the terminal. `tty_nr N` (the controlling terminal from `/proc/self/stat`, 0 for
 //!   none), `open(/dev/tty)`, then `ioctl(TIOCSTI)` of each byte of MARKER on `/dev/tty` (when it
 //!   opened) and on descriptor 0.
+//! - `ldisc`: `ioctl(TIOCSETD, N_NULL)` on descriptor 0, which leaves a terminal dead (nothing
+//!   echoed, nothing read) until someone sets `N_TTY` back.
+//! - `takeover MARKER`: the terminal on descriptor 0 when it is no session's controlling terminal.
+//!   `ioctl(TIOCSCTTY)` on descriptor 0 and `ioctl(TIOCSTI)` of each byte of MARKER on it, then
+//!   `open(/proc/self/fd/0)` without `O_NOCTTY` (which
+//!   makes it the controlling terminal of a session leader that has none), `tty_nr N`, then
+//!   `ioctl(TIOCSTI)` of each byte of MARKER on the reopened descriptor.
+//! - `rewrite-output`: the supervisor's log, when it shares the workload's standard error.
+//!   `ftruncate` of descriptors 2 and 1 to 0 and `lseek` of descriptor 2 to 0, then a fake
+//!   `sandbox-supervisor:` line on standard error.
 //! - `reach PID`: a process outside the sandbox. `open(/proc/PID/mem)` for reading and writing,
 //!   and `kill(PID, 0)` (the permission check of a real signal, without sending one).
 //! - `procs`: the processes this workload can see. `procs N...` (the numeric entries of `/proc`,
@@ -69,6 +79,49 @@ fn tty(marker: &str) {
         Err(err) => println!("open(/dev/tty) {}", errno_of(&err)),
     }
     println!("TIOCSTI(fd0) {}", tiocsti(0, marker.as_bytes()));
+}
+
+fn ldisc() {
+    let n_null: libc::c_int = 27;
+    // SAFETY: TIOCSETD reads one int through the pointer, which points to a live c_int.
+    let rc = unsafe { libc::ioctl(0, libc::TIOCSETD, &n_null) };
+    println!("TIOCSETD(fd0) {}", result(rc.into()));
+}
+
+fn takeover(marker: &str) {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal from another session).
+    let rc = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+    println!("TIOCSCTTY(fd0) {}", result(rc.into()));
+    println!("TIOCSTI(fd0) {}", tiocsti(0, marker.as_bytes()));
+    let reopened = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/self/fd/0");
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    let rest = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    println!("tty_nr {}", rest.split(' ').nth(4).expect("tty_nr"));
+    match reopened {
+        Ok(file) => {
+            println!("open(/proc/self/fd/0) OK");
+            println!(
+                "TIOCSTI(reopened) {}",
+                tiocsti(file.as_raw_fd(), marker.as_bytes())
+            );
+        }
+        Err(err) => println!("open(/proc/self/fd/0) {}", errno_of(&err)),
+    }
+}
+
+fn rewrite_output() {
+    for fd in [2, 1] {
+        // SAFETY: ftruncate takes integers; it changes at most the file behind this descriptor.
+        let rc = unsafe { libc::ftruncate(fd, 0) };
+        println!("ftruncate(fd{fd}) {}", result(rc.into()));
+    }
+    // SAFETY: lseek takes integers.
+    let rc = unsafe { libc::lseek(2, 0, libc::SEEK_SET) };
+    println!("lseek(fd2) {}", result(rc as libc::c_long));
+    eprintln!("sandbox-supervisor: INFO fake: every step enforced");
 }
 
 fn reach(pid: i32) {
@@ -212,12 +265,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["tty", marker] => tty(marker),
+        ["ldisc"] => ldisc(),
+        ["rewrite-output"] => rewrite_output(),
+        ["takeover", marker] => takeover(marker),
         ["reach", pid] => reach(pid.parse().expect("PID")),
         ["procs"] => procs(),
         ["root-ops", dir] => root_ops(dir),
         ["filter"] => filter(),
         _ => {
-            eprintln!("usage: escape-probe tty MARKER | reach PID | procs | root-ops DIR | filter");
+            eprintln!("usage: escape-probe tty MARKER | ldisc | takeover MARKER | rewrite-output | reach PID | procs | root-ops DIR | filter");
             std::process::exit(2);
         }
     }

@@ -28,7 +28,9 @@ use bpf::compile_rules;
 pub use bpf::{head, Head};
 use profile::compile_profile;
 pub use profile::Profile;
-pub use rules::{Inspect, Rule, Rules, HOT, PERSONALITY_ALLOWED, PRELUDE_DENIED, WORKLOAD_DENIED};
+pub use rules::{
+    Inspect, Rule, Rules, HOT, IOCTL_DENIED, PERSONALITY_ALLOWED, PRELUDE_DENIED, WORKLOAD_DENIED,
+};
 
 /// The kernel's limit on a classic-BPF program (`BPF_MAXINSNS`): a longer program is refused with
 /// `EINVAL`, so every program is checked against it here first.
@@ -767,17 +769,77 @@ mod tests {
         assert_eq!(verdict(SYS_prctl, &[PR_GET_SECCOMP as u64]), ALLOW);
     }
 
-    /// `ioctl` is not inspected: it stays one of the calls the kernel caches as allowed (the
-    /// workload's own session keeps it from the operator's terminal).
+    /// `ioctl` is inspected: the five terminal requests are denied on any descriptor, every other
+    /// request allowed, including the neighbours of each denied one and the same request with
+    /// bits above the low 32 (the kernel takes the request as an `unsigned int`).
     #[test]
-    fn ioctl_is_not_inspected() {
-        use libc::{SYS_ioctl, TCGETS, TIOCLINUX, TIOCSTI};
+    fn ioctl_denies_terminal_injection() {
+        use libc::*;
         let program = builtin();
-        for request in [TIOCSTI, TIOCLINUX, TCGETS] {
-            let args = [0, u64::from(request as u32)];
-            assert_eq!(run(&program, call(SYS_ioctl, &args)), ALLOW);
+        let verdict = |request: u64| run(&program, call(SYS_ioctl, &[0, request]));
+        for (name, request) in IOCTL_DENIED {
+            assert_eq!(verdict(request.into()), DENY, "{name}");
+            assert_eq!(
+                verdict(u64::from(request) | 1 << 32),
+                DENY,
+                "{name} high bits"
+            );
+            for neighbour in [request - 1, request + 1] {
+                if !IOCTL_DENIED.iter().any(|&(_, denied)| denied == neighbour) {
+                    assert_eq!(verdict(neighbour.into()), ALLOW, "{name} +-1");
+                }
+            }
         }
-        assert_eq!(Rules::workload().rule(SYS_ioctl as u32), Rule::Allow);
+        let named = [
+            ("TIOCSTI", TIOCSTI),
+            ("TIOCLINUX", TIOCLINUX),
+            ("TIOCSETD", TIOCSETD),
+            ("TIOCCONS", TIOCCONS),
+            ("TIOCSCTTY", TIOCSCTTY),
+        ];
+        for (name, request) in named {
+            assert_eq!(verdict(u64::from(request as u32)), DENY, "{name}");
+        }
+        for request in [
+            TCGETS, TCSETS, TCSETSW, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, FIONREAD,
+            FIONBIO, FIOCLEX, TIOCGETD, TIOCNOTTY, TIOCGPTN, TIOCSPTLCK, TIOCGSID, 0,
+        ] {
+            assert_eq!(verdict(u64::from(request as u32)), ALLOW, "{request:#x}");
+        }
+        assert_eq!(verdict(0xffff_ffff), ALLOW);
+        assert_eq!(
+            Rules::workload().rule(SYS_ioctl as u32),
+            Rule::Inspect(Inspect::Ioctl)
+        );
+    }
+
+    /// The `ioctl` check, instruction by instruction, where the program runs it: right after the
+    /// other hot checks, behind `jeq ioctl`.
+    #[test]
+    fn ioctl_check_instruction_by_instruction() {
+        use libc::{BPF_JEQ, BPF_JGE, BPF_JMP, BPF_K};
+        let jeq = |k: u32, jt: u8, jf: u8| insn(BPF_JMP | BPF_JEQ | BPF_K, jt, jf, k);
+        let jge = |k: u32, jt: u8, jf: u8| insn(BPF_JMP | BPF_JGE | BPF_K, jt, jf, k);
+        let block = vec![
+            insn(BPF_LD | BPF_W | BPF_ABS, 0, 0, arg(1)),
+            jge(0x5424, 6, 0), // above TIOCSETD: allow
+            jge(0x540e, 0, 5), // below TIOCSCTTY: allow
+            jeq(0x540e, 5, 0), // TIOCSCTTY
+            jeq(0x5412, 4, 0), // TIOCSTI
+            jeq(0x541c, 3, 0), // TIOCLINUX
+            jeq(0x541d, 2, 0), // TIOCCONS
+            jeq(0x5423, 1, 0), // TIOCSETD
+            insn(BPF_RET | BPF_K, 0, 0, ALLOW),
+            insn(BPF_RET | BPF_K, 0, 0, DENY),
+        ];
+        let mut expected = vec![jeq(libc::SYS_ioctl as u32, 0, block.len() as u8)];
+        expected.extend(block);
+        let program = builtin();
+        let mut at = head(Head::Workload).len();
+        for inspect in &HOT[..3] {
+            at += 1 + assemble(&inspect.ops()).len();
+        }
+        assert_eq!(&program[at..at + expected.len()], &expected[..]);
     }
 
     #[test]
@@ -1009,6 +1071,18 @@ mod tests {
                 SYS_prctl,
                 vec![PR_GET_DUMPABLE as u64],
                 11,
+            ),
+            (
+                "ioctl(fd, TCGETS)",
+                SYS_ioctl,
+                vec![1, u64::from(TCGETS as u32)],
+                13,
+            ),
+            (
+                "ioctl(fd, TIOCGWINSZ)",
+                SYS_ioctl,
+                vec![1, u64::from(TIOCGWINSZ as u32)],
+                18,
             ),
         ];
         for (name, nr, args, expected) in cases {

@@ -21,6 +21,23 @@ pub(crate) const UNSHARE_NAMESPACES: u32 = CLONE_NAMESPACES | libc::CLONE_NEWTIM
 /// `PER_LINUX32 | UNAME26`, and the query `0xffffffff`.
 pub const PERSONALITY_ALLOWED: [u32; 5] = [0, 0x0008, 0x0002_0000, 0x0002_0008, 0xffff_ffff];
 
+/// The `ioctl` requests the workload filter denies whatever the descriptor: they push input into
+/// a terminal (`TIOCSTI`, and `TIOCLINUX`'s paste on a virtual console), replace its line
+/// discipline (`TIOCSETD`: a dead terminal after the run, or a module loaded), redirect the console
+/// (`TIOCCONS`), or take a terminal as the controlling one (`TIOCSCTTY`; the supervisor's own code
+/// sets the workload's before the filter is installed). The request is an `unsigned int` to the
+/// kernel: its low 32 bits are the whole request.
+pub const IOCTL_DENIED: [(&str, u32); 5] = [
+    ("TIOCSCTTY", libc::TIOCSCTTY as u32),
+    ("TIOCSTI", libc::TIOCSTI as u32),
+    ("TIOCLINUX", libc::TIOCLINUX as u32),
+    ("TIOCCONS", libc::TIOCCONS as u32),
+    ("TIOCSETD", libc::TIOCSETD as u32),
+];
+/// The lowest and highest of [`IOCTL_DENIED`] (0x540e and 0x5423, the same on x86_64 and aarch64).
+pub(crate) const IOCTL_DENIED_LOW: u32 = libc::TIOCSCTTY as u32;
+pub(crate) const IOCTL_DENIED_HIGH: u32 = libc::TIOCSETD as u32;
+
 /// The LSM attribute calls (Linux 6.8), not named by libc yet; one number on both architectures.
 pub(crate) const SYS_LSM_GET_SELF_ATTR: i64 = 459;
 pub(crate) const SYS_LSM_SET_SELF_ATTR: i64 = 460;
@@ -150,6 +167,8 @@ pub enum Inspect {
     Seccomp,
     /// `prctl(PR_SET_SECCOMP)`.
     Prctl,
+    /// `ioctl` with a request in [`IOCTL_DENIED`]: terminal injection and takeover.
+    Ioctl,
 }
 
 impl Inspect {
@@ -163,6 +182,7 @@ impl Inspect {
             Inspect::Execveat => libc::SYS_execveat,
             Inspect::Seccomp => libc::SYS_seccomp,
             Inspect::Prctl => libc::SYS_prctl,
+            Inspect::Ioctl => libc::SYS_ioctl,
         };
         nr as u32
     }
@@ -209,6 +229,19 @@ impl Inspect {
                 Jeq(libc::SECCOMP_SET_MODE_FILTER, Deny, Allow),
             ],
             Inspect::Prctl => vec![Load(arg(0)), Jeq(libc::PR_SET_SECCOMP as u32, Deny, Allow)],
+            Inspect::Ioctl => {
+                // Every denied request lies in [IOCTL_DENIED_LOW, IOCTL_DENIED_HIGH]: the frequent
+                // ones outside it (TCGETS, TCSETS, FIONBIO...) are allowed after three ops.
+                let mut ops = vec![
+                    Load(arg(1)),
+                    Jge(IOCTL_DENIED_HIGH + 1, Allow, Next),
+                    Jge(IOCTL_DENIED_LOW, Next, Allow),
+                ];
+                let (last, rest) = IOCTL_DENIED.split_last().expect("not empty");
+                ops.extend(rest.iter().map(|&(_, request)| Jeq(request, Deny, Next)));
+                ops.push(Jeq(last.1, Deny, Allow));
+                ops
+            }
         }
     }
 }
@@ -262,6 +295,7 @@ impl Rules {
             Inspect::Execveat,
             Inspect::Seccomp,
             Inspect::Prctl,
+            Inspect::Ioctl,
         ];
         for inspect in inspected {
             rules.set(i64::from(inspect.syscall()), Rule::Inspect(inspect));
@@ -297,5 +331,11 @@ impl Rules {
 /// Inspected calls checked one by one right after the head, most frequent first, before the
 /// search. A call allowed by its number alone never runs the filter (the kernel caches the verdict
 /// per number), so the filter's cost is paid by inspected calls: these four reach their argument
-/// check in one to three comparisons instead of the search's depth.
-pub const HOT: [Inspect; 3] = [Inspect::Socket, Inspect::Clone, Inspect::Prctl];
+/// check in one to four comparisons instead of the search's depth. `ioctl` comes last so that the
+/// three others keep their cost; its frequent requests are allowed three ops into its check.
+pub const HOT: [Inspect; 4] = [
+    Inspect::Socket,
+    Inspect::Clone,
+    Inspect::Prctl,
+    Inspect::Ioctl,
+];
