@@ -434,6 +434,8 @@ impl Handler {
             TolerateAll => true,
             // Behind an outer boundary only, for an errno an outer runtime answers with (EINVAL
             // only for the filters: gVisor's answer to filter flags it does not support).
+            // The view and Landlock only behind a declared boundary, which no cell declares.
+            OuterSandbox if [VIEW, LANDLOCK].contains(&refusal.step) => false,
             OuterSandbox => {
                 let seccomp = [WORKLOAD_SECCOMP, SUPERVISOR_SECCOMP].contains(&refusal.step);
                 env.outer_boundary()
