@@ -104,11 +104,9 @@ pub struct BootArgs {
     #[arg(long, global = true)]
     pub no_userns: bool,
 
-    /// Turn a tolerable step off (network-namespace, pid-namespace, mount-namespace,
+    /// Turn a tolerable step off (cgroup, network-namespace, pid-namespace, mount-namespace,
     /// filesystem-view, landlock, workload-seccomp, supervisor-seccomp); logged at WARN and
     /// reported. Repeatable.
-    /// Turn a tolerable step off (cgroup, network-namespace, pid-namespace, mount-namespace,
-    /// workload-seccomp, supervisor-seccomp); logged at WARN and reported. Repeatable.
     #[arg(long, value_name = "STEP", value_parser = parse_disabled_step, global = true)]
     pub disable_step: Vec<Step>,
 

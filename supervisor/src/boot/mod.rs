@@ -196,13 +196,14 @@ pub(crate) fn boot(
         report.disabled(step);
         leave_out(&mut prepared.plan, step, report, driver.logs());
     }
-    view_and_landlock(options, prepared, driver, report)?;
-
     // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
     // (the init joins it through descriptors opened here).
     if !options.disabled_steps.contains(&Step::Cgroup) {
         bounds::cgroup_step(options, prepared, driver, report)?;
     }
+
+    // The view given up (--fs host-rw), and the Landlock ruleset, after the cgroup.
+    view_and_landlock(options, prepared, driver, report)?;
 
     // 2. The network namespace.
     check_signals(signals)?;
@@ -671,12 +672,9 @@ mod tests {
             sys.calls,
             // This plan has no filesystem view and no Landlock ruleset: never performed.
             [
-                "spawn without [\"filesystem-view\", \"privilege-drop\", \"landlock\"]",
-                "spawn without [\"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
-                "spawn without [\"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
-                "spawn without [\"cgroup\", \"privilege-drop\"]",
-                "spawn without [\"cgroup\", \"pid-namespace\", \"privilege-drop\"]",
-                "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
             ]
         );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 2);
