@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sandbox_tests::{
-    marked, own_netns, plugin, require_root, run_supervisor, scratch, status_field, write_file,
-    Launch, Outcome,
+    marked, own_netns, plugin, require_root, run_supervisor, scratch, sha256_of, status_field,
+    write_file, Launch, Outcome,
 };
 
 const PLUGIN_LOAD: i32 = 118;
@@ -15,16 +15,6 @@ const PLUGIN_FAILURE: i32 = 119;
 const REFUSED_STRICT: i32 = 120;
 const REFUSED_BY_PLUGIN: i32 = 121;
 const USAGE: i32 = 2;
-
-/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
-/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
-/// route instead, and get its namespaces.
-fn unprivileged() -> Launch {
-    Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    }
-}
 
 /// Runs the supervisor with `flags`, a workload that writes a marker and prints its status and
 /// network namespace; returns the outcome and whether the workload ran.
@@ -58,7 +48,7 @@ fn plugin_flags(package: &str, config: Option<&str>) -> (Vec<String>, Option<tem
 #[test]
 fn without_a_plugin_a_refusal_aborts_before_the_workload() {
     require_root!();
-    let (outcome, ran) = run_marked(&unprivileged(), &[]);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &[]);
     assert_eq!(outcome.code, REFUSED_STRICT, "{}", outcome.stderr);
     assert!(!ran, "the workload must not run");
     let line = outcome.error_line();
@@ -79,7 +69,7 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
         "sandbox-plugin-outer-sandbox",
         Some(r#"{"boundary": "firecracker"}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome.stderr.contains(
@@ -112,7 +102,7 @@ fn policy_tolerates_exactly_the_configured_kind() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome
@@ -130,7 +120,7 @@ fn policy_aborts_a_kind_it_does_not_tolerate() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"workload-seccomp": ["EPERM"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
     let line = outcome.error_line();
@@ -153,7 +143,7 @@ fn policy_aborts_an_errno_it_does_not_list() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"network-namespace": ["ENOSYS"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
 }
@@ -186,7 +176,7 @@ fn misbehaving_handlers_are_fatal() {
     ];
     for (package, config, expected) in cases {
         let (flags, _dir) = plugin_flags(package, *config);
-        let (outcome, ran) = run_marked(&unprivileged(), &flags);
+        let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
         assert_eq!(
             outcome.code, PLUGIN_FAILURE,
             "{package} {config:?}: {}",
@@ -243,14 +233,6 @@ fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
     std::fs::copy(plugin(package), &path).expect("copy plugin");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     path
-}
-
-fn sha256_of(path: &Path) -> String {
-    let output = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum");
-    String::from_utf8(output.stdout).unwrap()[..64].to_owned()
 }
 
 /// Every bad plugin input: one error line, its exit code, and the workload never runs.
@@ -500,7 +482,7 @@ fn a_plugin_that_never_answers_is_stopped_at_the_deadline() {
     require_root!();
     for (mode, launch, expected) in [
         ("sleep-init", Launch::default(), "plugin:misbehaving@0.1.0 did not answer init within 1s (--handler-timeout)"),
-        ("sleep-handle", unprivileged(), "plugin:misbehaving@0.1.0 failed: did not answer handle within 1s (--handler-timeout); the call was killed"),
+        ("sleep-handle", Launch::netns_refused(), "plugin:misbehaving@0.1.0 failed: did not answer handle within 1s (--handler-timeout); the call was killed"),
     ] {
         let dir = scratch();
         let pidfile = dir.path().join("pid");
@@ -538,7 +520,7 @@ fn a_plugin_that_starts_a_process_is_refused() {
         ),
         (
             "fork-handle",
-            unprivileged(),
+            Launch::netns_refused(),
             "plugin:misbehaving@0.1.0 failed: started a process (pid ",
         ),
     ] {
@@ -726,7 +708,7 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
 fn a_reason_and_the_versions_reach_the_abort_line() {
     require_root!();
     let (flags, _dir) = plugin_flags("test-plugin-misbehaving", Some(r#"{"mode": "versions"}"#));
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
     // The supervisor shares the workspace's version with this crate; the plugin API has its own.

@@ -516,7 +516,7 @@ fn an_unprivileged_caller_gets_the_view_on_the_user_namespace_route() {
     let report = dir.path().join("report.json");
     let outcome = run_supervisor(
         &Launch {
-            unprivileged: true,
+            as_nobody: true,
             ..Launch::default()
         },
         [
@@ -655,7 +655,7 @@ fn a_tolerated_view_stops_a_uid_0_workload() {
     std::fs::write(&config, r#"{"boundary": "firecracker"}"#).unwrap();
     let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
     let launch = Launch {
-        unprivileged: false,
+        as_nobody: false,
         outer_refuses: Some("pivot".to_owned()),
     };
     let report = dir.path().join("report.json");

@@ -215,7 +215,7 @@ impl Env {
     }
 
     /// The supervisor runs as uid 65534.
-    fn unprivileged(self) -> bool {
+    fn as_nobody(self) -> bool {
         matches!(
             self,
             Nobody
@@ -289,7 +289,7 @@ impl Env {
     /// Whether the caller holds `CAP_SETPCAP` where the workload is made (then the workload's
     /// bounding set is emptied; otherwise it is kept and the report says why).
     fn clears_bounding(self) -> bool {
-        !self.unprivileged() || self.takes_userns_route()
+        !self.as_nobody() || self.takes_userns_route()
     }
 
     /// The cgroup refusal this environment makes (the call and errno), as measured: an
@@ -302,7 +302,7 @@ impl Env {
             _ if self.runtime() != Runtime::Host => {
                 Some(refusal(CGROUP, NO_HIERARCHY, "EOPNOTSUPP"))
             }
-            _ if self.unprivileged() => Some(refusal(CGROUP, MKDIR_CGROUP, "EACCES")),
+            _ if self.as_nobody() => Some(refusal(CGROUP, MKDIR_CGROUP, "EACCES")),
             _ => None,
         }
     }
@@ -714,7 +714,7 @@ fn launch(env: Env, args: &[String]) -> Observed {
         LAUNCHER.into(),
         socket,
     ];
-    if env.unprivileged() && env.runtime() != Runtime::Runc {
+    if env.as_nobody() && env.runtime() != Runtime::Runc {
         inner.extend(AS_NOBODY.map(str::to_owned));
     }
     if let Some(refusals) = env.outer_filter() {
@@ -736,7 +736,7 @@ fn launch(env: Env, args: &[String]) -> Observed {
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             );
-            container = RuncContainer::new(&id, if env.unprivileged() { 65534 } else { 0 }, &inner);
+            container = RuncContainer::new(&id, if env.as_nobody() { 65534 } else { 0 }, &inner);
             container.command()
         }
     };
@@ -913,9 +913,9 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     let report = seen.report().ok_or("no report")?;
     // The environment the report describes is the one the test made.
     let context = &report["environment"];
-    let uid = if env.unprivileged() { 65534 } else { 0 };
+    let uid = if env.as_nobody() { 65534 } else { 0 };
     let caps = match env {
-        _ if env.unprivileged() => Some(0),
+        _ if env.as_nobody() => Some(0),
         RuncRoot => Some(DOCKER_DEFAULT_CAPS_MASK),
         _ => None,
     };
@@ -998,7 +998,7 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     if report["outcome"] != "running" {
         return Err(format!("the report's outcome is {}", report["outcome"]));
     }
-    let root_caller = !env.unprivileged();
+    let root_caller = !env.as_nobody();
     for step in STEPS {
         let record = step_record(&report, step);
         let decision = if expect.missing(step) || (step == CGROUP && env.cgroup_refused().is_some())
@@ -1324,13 +1324,8 @@ fn tolerating_netns_leaves_the_workload_filter_whole() {
         plugin("sandbox-plugin-outer-sandbox").into(),
     ];
     args.extend(probe_args());
-    let netns_refused = sandbox_tests::run_supervisor(
-        &sandbox_tests::Launch {
-            outer_refuses: Some("netns".to_owned()),
-            ..Default::default()
-        },
-        args,
-    );
+    let netns_refused =
+        sandbox_tests::run_supervisor(&sandbox_tests::Launch::netns_refused(), args);
     assert_eq!(netns_refused.code, 0, "{}", netns_refused.stderr);
     assert_eq!(
         netns_refused.warn_lines().len(),
@@ -1355,10 +1350,7 @@ fn userns_route_keeps_the_callers_identity_only() {
         skip_or_fail("needs root (to start the supervisor as uid 65534)");
         return;
     }
-    let nobody = sandbox_tests::Launch {
-        unprivileged: true,
-        ..Default::default()
-    };
+    let nobody = sandbox_tests::Launch::nobody();
     for user in [
         ["--user", "0", "--allow-root"].as_slice(),
         &["--user", "1000"],
