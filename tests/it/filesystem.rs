@@ -541,10 +541,10 @@ fn an_unprivileged_caller_gets_the_view_on_the_user_namespace_route() {
 
 /// Under gVisor (`runsc do`, as root and as nobody) the report says truthfully that neither the
 /// view nor Landlock is enforced, and why: Landlock answers `ENOSYS`, and the mount namespace
-/// (which the view requires) is refused. `outer-sandbox` tolerates both (gVisor is the boundary;
-/// as root gVisor answers the private remount with `EINVAL`, which no plugin should take for a
-/// policy refusal, so root turns the mount namespace off, as docs/limits.md says); the strict
-/// default aborts at Landlock.
+/// (which the view requires) is refused. `outer-sandbox`, with gVisor declared as the boundary
+/// (it tolerates these two kinds only then), tolerates both; as root gVisor answers the private
+/// remount with `EINVAL`, which no plugin should take for a policy refusal, so root turns the
+/// mount namespace off, as docs/limits.md says. The strict default aborts at Landlock.
 #[test]
 fn under_gvisor_the_report_says_the_view_and_landlock_are_not_enforced() {
     require_root!();
@@ -554,6 +554,11 @@ fn under_gvisor_the_report_says_the_view_and_landlock_are_not_enforced() {
     }
     let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
     let supervisor = sandbox_tests::supervisor_bin();
+    // outer-sandbox tolerates the view and Landlock only behind a declared boundary.
+    let dir = scratch();
+    let config = dir.path().join("gvisor.json");
+    std::fs::write(&config, r#"{"boundary": "gvisor"}"#).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     for (who, prefix, extra, lost) in [
         (
             "root",
@@ -570,7 +575,11 @@ fn under_gvisor_the_report_says_the_view_and_landlock_are_not_enforced() {
     ] {
         for handler in [Some(&plugin), None] {
             let flags = handler.map_or(String::new(), |plugin| {
-                format!("--handler-plugin {}", plugin.display())
+                format!(
+                    "--handler-plugin {} --handler-config {}",
+                    plugin.display(),
+                    config.display()
+                )
             });
             // The report goes to standard output (the host sees no file gVisor's sandbox writes).
             let script = format!(

@@ -24,6 +24,10 @@
 //!
 //! | `EROFS` | `cgroup` | a cgroup file system mounted read-only (a pod or container without delegation) |
 //!
+//! The `filesystem-view` and `landlock` kinds (the workload's own filesystem, a Landlock domain)
+//! are tolerated only behind a **declared** boundary too: a clue says the runtime refuses calls,
+//! not that it keeps the workload off the host's files (gVisor shows it the host's tree).
+//!
 //! The `cgroup` kind (a group of the sandbox's own, or a limit the operator asked for, could not be
 //! made) is tolerated only behind a boundary the operator **declared** (`{"boundary": ...}`): a
 //! clue says the outer runtime refuses system calls, not that it bounds the workload's processes
@@ -135,6 +139,12 @@ impl FailurePolicy for OuterSandbox {
             SandboxFailureKind::SupervisorSeccomp | SandboxFailureKind::WorkloadSeccomp
         );
         let cgroup = report.kind == SandboxFailureKind::Cgroup;
+        // The filesystem view and Landlock keep the workload off the host's files: a detected
+        // boundary (a clue) says nothing of what the outer runtime lets it reach.
+        let files = matches!(
+            report.kind,
+            SandboxFailureKind::FilesystemView | SandboxFailureKind::Landlock
+        );
         let errno_fits = OUTER_RUNTIME_ERRNOS.contains(&report.errno)
             || (seccomp && report.errno == EINVAL)
             || (cgroup && report.errno == EROFS);
@@ -154,6 +164,18 @@ impl FailurePolicy for OuterSandbox {
                     "a refused cgroup is tolerated only behind a declared boundary \
                      ({\"boundary\": NAME} in --handler-config): a detected one says nothing of its limits",
                 ),
+            };
+        }
+        if files {
+            return match &self.declared {
+                Some(declared) => Ruling::tolerate(format!(
+                    "outer boundary: the operator declared the boundary {declared}, which confines the workload's files"
+                )),
+                None => Ruling::abort(format!(
+                    "a refused {} is tolerated only behind a declared boundary \
+                     ({{\"boundary\": NAME}} in --handler-config): a detected one says nothing of the host files it exposes",
+                    report.kind
+                )),
             };
         }
         match self.boundary(report) {
@@ -254,6 +276,25 @@ mod tests {
         assert_eq!(policy.handle(&netns(EINVAL)), Verdict::Abort);
         let seccomp = report(SandboxFailureKind::WorkloadSeccomp, EINVAL, gvisor());
         assert_eq!(policy.handle(&seccomp), Verdict::Tolerate);
+    }
+
+    #[test]
+    fn tolerates_the_view_and_landlock_only_behind_a_declared_boundary() {
+        for kind in [
+            SandboxFailureKind::FilesystemView,
+            SandboxFailureKind::Landlock,
+        ] {
+            let detected = OuterSandbox::init(None).unwrap();
+            let ruling = detected.decide(&report(kind, ENOSYS, gvisor()));
+            assert_eq!(ruling.verdict, Verdict::Abort, "{kind}");
+            assert!(ruling.reason.unwrap().contains("declared boundary"));
+            let declared = OuterSandbox::init(Some(json!({"boundary": "gvisor"}))).unwrap();
+            assert_eq!(
+                declared.handle(&report(kind, ENOSYS, gvisor())),
+                Verdict::Tolerate
+            );
+            assert_eq!(declared.handle(&report(kind, 12, gvisor())), Verdict::Abort);
+        }
     }
 
     #[test]

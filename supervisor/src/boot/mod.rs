@@ -196,13 +196,14 @@ pub(crate) fn boot(
         report.disabled(step);
         leave_out(&mut prepared.plan, step, report, driver.logs());
     }
-    view_and_landlock(options, prepared, driver, report)?;
-
     // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
     // (the init joins it through descriptors opened here).
     if !options.disabled_steps.contains(&Step::Cgroup) {
         bounds::cgroup_step(options, prepared, driver, report)?;
     }
+
+    // The view given up (--fs host-rw), and the Landlock ruleset, after the cgroup.
+    view_and_landlock(options, prepared, driver, report)?;
 
     // 2. The network namespace.
     check_signals(signals)?;
