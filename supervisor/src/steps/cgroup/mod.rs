@@ -434,6 +434,28 @@ mod tests {
     }
 
     #[test]
+    fn a_bind_of_another_subtree_listed_first_does_not_hide_the_hierarchy() {
+        let mounts = "\
+40 25 0:27 /elsewhere /srv/pids rw - cgroup cgroup rw,pids
+41 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let found = discover_from("8:pids:/user.slice\n", mounts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].own, Path::new("/sys/fs/cgroup/pids/user.slice"));
+    }
+
+    #[test]
+    fn a_mount_root_is_a_prefix_of_whole_path_components() {
+        // "/docker/abcdef" is not below "/docker/abc": no group at /sys/fs/cgroup/pids/def.
+        let mounts = "31 25 0:27 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        assert!(
+            discover_from("8:pids:/docker/abcdef\n", mounts).is_empty(),
+            "{:?}",
+            discover_from("8:pids:/docker/abcdef\n", mounts)
+        );
+    }
+
+    #[test]
     fn stale_names_carry_their_supervisor() {
         assert_eq!(owner("sandbox-supervisor-12-345"), Some((12, 345)));
         assert_eq!(
