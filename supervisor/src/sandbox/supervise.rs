@@ -103,10 +103,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
-        return Err(format!("{text:?} is not a positive duration"));
+    // A number that rounds to no time at all (0.0000000001) is not positive either.
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if !duration.is_zero() && seconds <= 1e9 => Ok(duration),
+        _ => Err(format!("{text:?} is not a positive duration")),
     }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// What bounds the sandbox while it runs.
