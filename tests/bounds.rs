@@ -403,6 +403,59 @@ rmdir /sys/fs/cgroup/pids/{sub}
     assert_groups_removed(&report);
 }
 
+/// A supervisor started with `SIGCHLD` ignored (a parent that set `SIG_IGN` and exec'd it, as
+/// some process managers do): the kernel then reaps its children itself and sends no `SIGCHLD`,
+/// so a supervisor that waits for one waits forever for a workload that has long exited, and
+/// loses its exit code. It must still end with the workload's code, at once.
+#[test]
+fn an_inherited_ignored_sigchld_does_not_keep_the_supervisor_waiting() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let mut command = Command::new(supervisor_bin());
+    command
+        .args(["--log-level", "warn", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c", "exit 7"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: signal() is async-signal-safe; the child only changes its own disposition.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().expect("start the supervisor");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        // Its end, for the next test run: the --kill-after escalation ends it.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = child.wait();
+    }
+    let status = status.expect("the supervisor still waits 10 s after the workload exited");
+    assert_eq!(status.code(), Some(7), "{status:?}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    assert_eq!(report["exit"]["code"], 7, "{report}");
+    if sandbox_tests::is_root() {
+        assert_groups_removed(&report);
+    }
+}
+
 /// The groups of the pattern whose supervisor was `pid`, in the pids hierarchy's root (where the
 /// tests' supervisors sit on these machines) and the v2 one.
 fn groups_of(pid: u32) -> Vec<std::path::PathBuf> {
