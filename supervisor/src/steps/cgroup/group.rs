@@ -544,13 +544,17 @@ impl Drop for SandboxGroup {
 /// Kills what is in `path` and removes it, retrying for up to two seconds.
 fn remove_dir_retrying(path: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(2);
+    // The kernel frees a group a moment after its last process is reaped: retry soon, then
+    // less often.
+    let mut pause = Duration::from_micros(250);
     loop {
         match fs::remove_dir(path) {
             Ok(()) => return true,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return true,
             Err(_) if Instant::now() < deadline => {
                 kill_all(path);
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
             }
             Err(err) => {
                 tracing::warn!(group = %path.display(), "failed to remove the sandbox's control group: {err}");

@@ -186,6 +186,35 @@ fn timeout_ends_sleep_near_the_deadline() {
     println!("--timeout 1: the supervisor exited after {elapsed:?}");
 }
 
+/// `--cpus 0.05`: a busy loop stopped by `--timeout 1` gets at most about a twentieth of a CPU
+/// second (unbounded, it gets what the machine gives it: 230 ms at a load average of 20).
+#[test]
+fn cpus_bound_a_busy_loop() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--cpus",
+        "0.05",
+        "--timeout",
+        "1",
+        "--kill-after",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    let limits = &step(&report, "cgroup")["verified"]["limits"];
+    assert_eq!(limits["cpu_max"], "5000/100000", "{limits}");
+    let used = report["usage"]["cpu_usage_usec"]
+        .as_u64()
+        .expect("CPU time counted");
+    // 0.05 CPU for about a second, plus the boot's and the teardown's own slack.
+    assert!(used < 120_000, "{used} us of CPU under --cpus 0.05");
+    assert_groups_removed(&report);
+    println!("--cpus 0.05, 1 s busy loop: {used} us of CPU");
+}
+
 const TERM_PROOF: &str = "trap '' TERM; while :; do sleep 0.1; done";
 
 #[test]
