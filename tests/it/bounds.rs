@@ -349,6 +349,142 @@ fn malformed_bounds_are_usage_errors() {
     }
 }
 
+/// Values no kernel takes are the operator's mistake, said at once (exit 2), never a refusal
+/// asked of the failure handler: a handler that tolerates the `cgroup` kind's `EINVAL` would
+/// otherwise run the workload without any group, less bounded than by the default 1024. The
+/// kernel's `pids.max` takes at most 4194304 (`PID_MAX_LIMIT`); a memory limit of 2^63 bytes or
+/// more reads back as "no limit"; a duration that rounds to zero is not positive.
+#[test]
+fn out_of_range_bounds_are_usage_errors() {
+    for args in [
+        ["--pids-max", "4194305"],
+        ["--pids-max", "18446744073709551615"],
+        ["--memory-max", "18446744073709551615"],
+        ["--memory-max", "9223372036854775808"],
+        ["--timeout", "0.0000000001"],
+        ["--kill-after", "0.0000000001"],
+    ] {
+        let seen = Outcome::from(output_of(
+            Command::new(supervisor_bin())
+                .args(["--log-level", "warn"])
+                .args(args)
+                .args(["--", "true"])
+                .stdin(Stdio::null()),
+        ));
+        assert_eq!(seen.code, 2, "{args:?}: {}", seen.stderr);
+        assert!(
+            seen.error_line().contains(args[0]),
+            "{args:?}: {}",
+            seen.stderr
+        );
+    }
+}
+
+/// The pids hierarchy mounted twice, a bind of another part of its tree listed first in
+/// mountinfo (as container tooling leaves it): the supervisor finds its own group through the
+/// mount that shows it, and the default 1024 still applies, instead of a WARN that no hierarchy
+/// offers the controller.
+#[test]
+fn a_bind_of_another_subtree_does_not_hide_the_hierarchy() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    let sub = format!("bounds-bind-{}", std::process::id());
+    let script = format!(
+        r#"set -e
+mount --make-rprivate /
+mkdir /sys/fs/cgroup/pids/{sub}
+mount --bind /sys/fs/cgroup/pids/{sub} {elsewhere}
+umount /sys/fs/cgroup/pids
+mount -t cgroup -o pids cgroup /sys/fs/cgroup/pids
+set +e
+"$0" --log-level warn --report {report} -- true
+echo "default=$?"
+umount {elsewhere}
+rmdir /sys/fs/cgroup/pids/{sub}
+"#,
+        report = report.display(),
+        elsewhere = elsewhere.display(),
+    );
+    let seen = Outcome::from(output_of(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .arg(supervisor_bin())
+            .stdin(Stdio::null()),
+    ));
+    assert!(
+        seen.stdout.contains("default=0"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    assert!(
+        !seen.stderr.contains("has no pids limit"),
+        "{}",
+        seen.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["verified"]["limits"]["pids_max"], 1024, "{cgroup}");
+    assert_groups_removed(&report);
+}
+
+/// A supervisor started with `SIGCHLD` ignored (a parent that set `SIG_IGN` and exec'd it, as
+/// some process managers do): the kernel then reaps its children itself and sends no `SIGCHLD`,
+/// so a supervisor that waits for one waits forever for a workload that has long exited, and
+/// loses its exit code. It must still end with the workload's code, at once.
+#[test]
+fn an_inherited_ignored_sigchld_does_not_keep_the_supervisor_waiting() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let mut command = Command::new(supervisor_bin());
+    command
+        .args(["--log-level", "warn", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c", "exit 7"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: signal() is async-signal-safe; the child only changes its own disposition.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().expect("start the supervisor");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        // Its end, for the next test run: the --kill-after escalation ends it.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = child.wait();
+    }
+    let status = status.expect("the supervisor still waits 10 s after the workload exited");
+    assert_eq!(status.code(), Some(7), "{status:?}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    assert_eq!(report["exit"]["code"], 7, "{report}");
+    if sandbox_tests::is_root() {
+        assert_groups_removed(&report);
+    }
+}
+
 /// The groups of the pattern whose supervisor was `pid`, in the pids hierarchy's root (where the
 /// tests' supervisors sit on these machines) and the v2 one.
 fn groups_of(pid: u32) -> Vec<std::path::PathBuf> {

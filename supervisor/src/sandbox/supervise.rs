@@ -42,6 +42,11 @@ pub fn supervised_signals() -> SigSet {
 }
 
 /// Blocks the supervised signals; returns the previous mask, which the workload gets back.
+///
+/// `SIGCHLD` also gets its default disposition back: a parent may have exec'd the supervisor with
+/// it ignored (or `SA_NOCLDWAIT`), and then the kernel reaps the supervisor's children (and the
+/// init's) itself and sends no `SIGCHLD` at all, so that nothing would ever say that the sandbox
+/// ended, nor how.
 pub fn block_signals() -> Result<SigSet, Errno> {
     let mut previous = SigSet::empty();
     nix::sys::signal::sigprocmask(
@@ -49,6 +54,13 @@ pub fn block_signals() -> Result<SigSet, Errno> {
         Some(&supervised_signals()),
         Some(&mut previous),
     )?;
+    let default = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::SigDfl,
+        nix::sys::signal::SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the default disposition runs no code of this process.
+    unsafe { nix::sys::signal::sigaction(Signal::SIGCHLD, &default) }?;
     Ok(previous)
 }
 
@@ -103,10 +115,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
-        return Err(format!("{text:?} is not a positive duration"));
+    // A number that rounds to no time at all (0.0000000001) is not positive either.
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if !duration.is_zero() && seconds <= 1e9 => Ok(duration),
+        _ => Err(format!("{text:?} is not a positive duration")),
     }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// What bounds the sandbox while it runs.

@@ -101,9 +101,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
             ))
         }
     };
+    // The kernel counts a memory limit in pages up to LONG_MAX bytes and reads anything near it
+    // back as "no limit": the sandbox's limit stays below 2^62 bytes (4194304T).
     let bytes = number
         .checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
+        .filter(|bytes| *bytes < 1 << 62)
+        .ok_or_else(|| format!("{text:?} is too large (at most 4194303T)"))?;
     if bytes < 1 << 20 {
         return Err(format!(
             "{text:?} is below 1M: the workload could not even start"
@@ -120,11 +123,17 @@ pub fn parse_cpus(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses `--pids-max` (1 or more).
+/// The most `pids.max` takes: the kernel's `PID_MAX_LIMIT` on 64-bit (4 Mi); above it the kernel
+/// answers `EINVAL`, an operator's mistake that is never asked of the failure handler.
+pub const PIDS_MAX_LIMIT: u64 = 4 << 20;
+
+/// Parses `--pids-max` (1 to [`PIDS_MAX_LIMIT`]).
 pub fn parse_pids(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
-        Ok(pids) if pids >= 1 => Ok(pids),
-        _ => Err(format!("{text:?} is not a number of processes (1 or more)")),
+        Ok(pids) if (1..=PIDS_MAX_LIMIT).contains(&pids) => Ok(pids),
+        _ => Err(format!(
+            "{text:?} is not a number of processes (1 to {PIDS_MAX_LIMIT})"
+        )),
     }
 }
 
@@ -150,10 +159,10 @@ pub struct Hierarchy {
 }
 
 /// Finds the hierarchies the supervisor is in and its own group in each, from
-/// `/proc/self/cgroup` and `/proc/self/mountinfo`. A hierarchy whose group is not visible through
-/// a mount (a mount of another part of the tree), or whose mount is covered by another file
-/// system (a container's fresh sysfs over a bind of the host's tree), is left out: the group's
-/// directory must be on a cgroup file system.
+/// `/proc/self/cgroup` and `/proc/self/mountinfo`, through the first mount of each hierarchy that
+/// shows the group (its root the group or an ancestor of it, by whole path components) and whose
+/// directory is on a cgroup file system (not covered by another, such as a container's fresh
+/// sysfs over a bind of the host's tree). A hierarchy no such mount shows is left out.
 pub fn discover() -> Vec<Hierarchy> {
     let (Ok(cgroup), Ok(mountinfo)) = (
         fs::read_to_string("/proc/self/cgroup"),
@@ -161,10 +170,7 @@ pub fn discover() -> Vec<Hierarchy> {
     ) else {
         return Vec::new();
     };
-    discover_from(&cgroup, &mountinfo)
-        .into_iter()
-        .filter(|hierarchy| on_cgroup_fs(&hierarchy.own))
-        .collect()
+    discover_with(&cgroup, &mountinfo, &on_cgroup_fs)
 }
 
 /// Whether `path` is a directory of a cgroup (v1 or v2) file system.
@@ -176,8 +182,15 @@ fn on_cgroup_fs(path: &Path) -> bool {
     })
 }
 
-/// [`discover`] from the two texts.
+/// [`discover`] from the two texts, every directory taken as usable (for the unit tests).
+#[cfg(test)]
 pub fn discover_from(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
+    discover_with(cgroup, mountinfo, &|_| true)
+}
+
+/// [`discover_from`], each group's directory taken through the first mount that shows it and
+/// where it is `usable`.
+fn discover_with(cgroup: &str, mountinfo: &str, usable: &dyn Fn(&Path) -> bool) -> Vec<Hierarchy> {
     // (fstype, root, mount point, super options) of every cgroup mount.
     let mounts: Vec<(String, String, String, Vec<String>)> = mountinfo
         .lines()
@@ -210,23 +223,27 @@ pub fn discover_from(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
         };
         let v2 = id == "0" && controllers.is_empty();
         let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-        let mount = mounts.iter().find(|(fstype, _, _, options)| {
-            if v2 {
+        // The first mount of the hierarchy that shows the group: its root is the group or one
+        // of its ancestors, by whole path components (another mount of the same hierarchy may
+        // show another part of the tree, and be listed first).
+        let shown = mounts.iter().find_map(|(fstype, root, point, options)| {
+            let hierarchy = if v2 {
                 fstype == "cgroup2"
             } else {
                 fstype == "cgroup" && wanted.iter().all(|c| options.iter().any(|o| o == c))
-            }
+            };
+            let relative = Path::new(path)
+                .strip_prefix(root)
+                .ok()
+                .filter(|_| hierarchy)?;
+            let own = match relative.as_os_str().is_empty() {
+                true => PathBuf::from(point),
+                false => Path::new(point).join(relative),
+            };
+            usable(&own).then_some(own)
         });
-        let Some((_, root, point, _)) = mount else {
+        let Some(own) = shown else {
             continue;
-        };
-        let Some(relative) = path.strip_prefix(root.as_str()) else {
-            continue;
-        };
-        let relative = relative.trim_start_matches('/');
-        let own = match relative {
-            "" => PathBuf::from(point),
-            relative => Path::new(point).join(relative),
         };
         let controllers = if v2 {
             fs::read_to_string(own.join("cgroup.controllers"))
@@ -431,6 +448,28 @@ mod tests {
         assert!(discover_from("8:pids:/other\n", mounts).is_empty());
         let found = discover_from("8:pids:/docker/abc/x\n", mounts);
         assert_eq!(found[0].own, Path::new("/sys/fs/cgroup/pids/x"));
+    }
+
+    #[test]
+    fn a_bind_of_another_subtree_listed_first_does_not_hide_the_hierarchy() {
+        let mounts = "\
+40 25 0:27 /elsewhere /srv/pids rw - cgroup cgroup rw,pids
+41 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let found = discover_from("8:pids:/user.slice\n", mounts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].own, Path::new("/sys/fs/cgroup/pids/user.slice"));
+    }
+
+    #[test]
+    fn a_mount_root_is_a_prefix_of_whole_path_components() {
+        // "/docker/abcdef" is not below "/docker/abc": no group at /sys/fs/cgroup/pids/def.
+        let mounts = "31 25 0:27 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        assert!(
+            discover_from("8:pids:/docker/abcdef\n", mounts).is_empty(),
+            "{:?}",
+            discover_from("8:pids:/docker/abcdef\n", mounts)
+        );
     }
 
     #[test]
