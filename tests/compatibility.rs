@@ -358,6 +358,7 @@ fn a_plugin_built_against_0_1_1_decides_on_the_context_the_supervisor_sends() {
     let nobody = Launch {
         unprivileged: true,
         outer_refuses: None,
+        write_fds: Vec::new(),
     };
     let context = expected_context(&nobody);
     let config = conditions(&context, &NAMESPACES, |_| {});
@@ -433,6 +434,7 @@ fn a_plugin_built_against_0_1_0_decides_on_the_context_the_supervisor_sends() {
     let nobody = Launch {
         unprivileged: true,
         outer_refuses: None,
+        write_fds: Vec::new(),
     };
     let context = expected_context(&nobody);
     let config = conditions(&context, &["network-namespace"], |_| {});
@@ -586,6 +588,7 @@ fn the_context_the_supervisor_sends_satisfies_the_schema_of_every_released_api()
             Launch {
                 unprivileged: true,
                 outer_refuses: None,
+                write_fds: Vec::new(),
             },
             vec!["--no-userns"],
             3,

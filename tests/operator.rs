@@ -28,12 +28,13 @@ fn schema() -> jsonschema::Validator {
 fn run_with_report(launch: &Launch, flags: &[OsString]) -> (Outcome, Value) {
     let dir = scratch();
     let path = dir.path().join("report.json");
-    let mut args: Vec<OsString> = vec!["--report".into(), path.clone().into()];
+    let mut launch = launch.clone();
+    let mut args = launch.record_to(&path, None);
     args.extend(flags.iter().cloned());
-    let outcome = run_supervisor(launch, args);
+    let outcome = run_supervisor(&launch, args);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
-    let report: Value = serde_json::from_str(&text).unwrap();
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text)).unwrap();
     let errors: Vec<String> = schema()
         .iter_errors(&report)
         .map(|e| e.to_string())

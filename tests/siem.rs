@@ -78,12 +78,13 @@ fn sha256(path: &Path) -> String {
 fn run_with_report_file(launch: &Launch, flags: &[&str]) -> (sandbox_tests::Outcome, Value) {
     let dir = scratch();
     let path = dir.path().join("report.json");
-    let mut args: Vec<OsString> = vec!["--report".into(), path.clone().into()];
+    let mut launch = launch.clone();
+    let mut args = launch.record_to(&path, None);
     args.extend(flags.iter().map(OsString::from));
-    let outcome = run_supervisor(launch, args);
+    let outcome = run_supervisor(&launch, args);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
-    let report: Value = serde_json::from_str(&text)
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text))
         .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
     validate(&report);
     (outcome, report)
@@ -298,4 +299,135 @@ for line in sys.stdin:
     assert_eq!(lines.len(), 2, "{said}");
     assert_eq!(lines[0], "valid");
     assert!(lines[1].starts_with("invalid: "), "{said}");
+}
+
+// Reports and findings the workload cannot forge (issue 24).
+
+/// A report directory the workload's uid can write in: it could rename the report away and put
+/// its own at the path. Refused before anything ran, naming the directory and `--report-fd`.
+#[test]
+fn report_in_a_directory_the_workload_can_write_is_refused() {
+    require_root!();
+    let dir = scratch();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.path().join("ran");
+    for flag in ["--report", "--findings"] {
+        let path = open.join("record.json");
+        let mut args: Vec<OsString> = vec![flag.into(), path.clone().into()];
+        args.extend(
+            sandbox_tests::marked(&marker, "mv {path} {path}.real; echo forged > {path}")
+                .into_iter()
+                .map(OsString::from),
+        );
+        let outcome = run_supervisor(&Launch::default(), args);
+        assert_eq!(outcome.code, 2, "{flag}: {}", outcome.stderr);
+        let line = outcome.error_line();
+        assert!(
+            line.contains(&format!("can write in {}", open.display()))
+                && line.contains("--report-fd"),
+            "{line}"
+        );
+        assert!(!marker.exists(), "{flag}: the workload ran");
+        assert!(!path.exists(), "{flag}: the refused file was created");
+    }
+}
+
+/// On the user-namespace route the workload is the caller's uid, which owns the report: any
+/// `--report FILE` is refused, and `--report-fd` works.
+#[test]
+fn unprivileged_callers_report_file_is_refused_and_report_fd_works() {
+    require_root!();
+    let dir = scratch();
+    let path = dir.path().join("report.json");
+    let launch = Launch {
+        unprivileged: true,
+        ..Launch::default()
+    };
+    let outcome = run_supervisor(
+        &launch,
+        [
+            "--report".into(),
+            path.clone().into_os_string(),
+            "--".into(),
+            "true".into(),
+        ],
+    );
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("uid 65534 owns the file")
+            && outcome.error_line().contains("--report-fd"),
+        "{}",
+        outcome.stderr
+    );
+    let (outcome, report) = run_with_report_file(&launch, &["--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(report["record"], "final");
+}
+
+/// Whatever replaces the report at its path while the workload runs (here the test itself, as a
+/// workload with the path in reach would), the supervisor does not write its final record into
+/// someone else's file, nor pass the workload's exit code as if all were well: it stops with an
+/// error naming the path. Truncated findings are found the same way.
+#[test]
+fn a_report_or_findings_replaced_during_the_run_is_an_error() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let findings = dir.path().join("findings.jsonl");
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    for (victim, forge) in [(&report, "rename"), (&findings, "truncate")] {
+        let go = dir.path().join("go");
+        let _ = std::fs::remove_file(&go);
+        let child = Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .arg("netns")
+            .arg("--")
+            .arg(supervisor_bin())
+            .args(["--report".as_ref(), report.as_os_str()])
+            .args(["--findings".as_ref(), findings.as_os_str()])
+            .args(["--handler-plugin".as_ref(), outer.as_os_str()])
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "while ! test -e {}; do sleep 0.05; done; exit 7",
+                go.display()
+            ))
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The boot record is in place once the workload runs.
+        while !std::fs::read_to_string(&report).is_ok_and(|text| text.contains("\"running\"")) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if forge == "rename" {
+            std::fs::rename(victim, dir.path().join("real.json")).unwrap();
+            std::fs::write(victim, "{\"forged\": true}\n").unwrap();
+        } else {
+            assert!(!std::fs::read_to_string(victim).unwrap().is_empty());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(victim)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+        std::fs::write(&go, "").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(125), "{forge}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|line| line.starts_with("sandbox-supervisor: error:"))
+            .unwrap_or_else(|| panic!("{forge}: no error line in {stderr}"));
+        assert!(line.contains(&victim.display().to_string()), "{line}");
+        if forge == "rename" {
+            assert_eq!(
+                std::fs::read_to_string(victim).unwrap(),
+                "{\"forged\": true}\n",
+                "the supervisor wrote into the file at the path"
+            );
+        }
+        let _ = std::fs::remove_file(dir.path().join("real.json"));
+    }
 }

@@ -40,6 +40,17 @@ pub enum SupervisorError {
     /// The workload would run as uid 0 or gid 0 without `--allow-root`.
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
+    /// The caller lacks a capability the sandbox needs (the init's `CAP_KILL`, to signal a
+    /// workload of another uid): the environment's choice, named, never a verification failure.
+    #[error("the caller lacks {capability}, which {why}; grant it ({grant}), or run the workload as the caller's uid (--user)")]
+    MissingCapability {
+        /// The capability (`CAP_KILL`).
+        capability: &'static str,
+        /// What needs it.
+        why: String,
+        /// How to grant it.
+        grant: &'static str,
+    },
     /// `--user` names another identity on the user-namespace route.
     #[error("failed to drop privileges: --user names another identity than the caller's (or fewer groups), but the namespaces took the user-namespace route, where the workload keeps the caller's uid, gid and groups; run as that user, or pass --no-userns")]
     UserOnUserNamespace,
@@ -175,6 +186,7 @@ impl SupervisorError {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
             | SupervisorError::RootNotAllowed
+            | SupervisorError::MissingCapability { .. }
             | SupervisorError::ReportOpen { .. }
             | SupervisorError::FindingsOpen { .. } => ExitCode::Usage.code(),
             SupervisorError::Plugin(PluginSetupError::Load(_)) => ExitCode::PluginLoad.code(),

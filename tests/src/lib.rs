@@ -196,10 +196,12 @@ pub fn plugin_api_version() -> String {
         .to_owned()
 }
 
-/// A scratch directory every user can write to (for markers written by an unprivileged workload).
+/// A scratch directory every user can write to (for markers written by an unprivileged workload),
+/// sticky like /tmp: a workload cannot rename or remove what another uid put there, so a report
+/// the supervisor writes there cannot be replaced (see `record::forgery`).
 pub fn scratch() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     dir
 }
 
@@ -219,6 +221,42 @@ pub struct Launch {
     pub unprivileged: bool,
     /// Start it under `outer-seccomp` refusing these calls (`netns`, `seccomp`).
     pub outer_refuses: Option<String>,
+    /// Files the test process creates (as itself) and passes open for writing as these
+    /// descriptors (`--report-fd 3`, `--findings fd:4`): an unprivileged caller's workload could
+    /// replace a `--report` file, which the supervisor refuses.
+    pub write_fds: Vec<(i32, PathBuf)>,
+}
+
+impl Launch {
+    /// `--report-fd 3` (and `--findings fd:4`) on files at `report` (and `findings`) for an
+    /// unprivileged caller, `--report FILE` (and `--findings FILE`) otherwise; the arguments.
+    pub fn record_to(&mut self, report: &Path, findings: Option<&Path>) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        if self.unprivileged {
+            self.write_fds.push((3, report.to_owned()));
+            args.extend(["--report-fd".into(), "3".into()]);
+            if let Some(findings) = findings {
+                self.write_fds.push((4, findings.to_owned()));
+                args.extend(["--findings".into(), "fd:4".into()]);
+            }
+        } else {
+            args.extend(["--report".into(), report.into()]);
+            if let Some(findings) = findings {
+                args.extend(["--findings".into(), findings.into()]);
+            }
+        }
+        args
+    }
+}
+
+/// The last record of a report written by [`Launch::record_to`]: the whole file (`--report`,
+/// one pretty-printed document) or its last line (`--report-fd`, one JSON line per record).
+pub fn last_record(text: &str) -> &str {
+    if text.starts_with("{\n") {
+        text
+    } else {
+        text.lines().rfind(|line| !line.is_empty()).unwrap_or("")
+    }
 }
 
 /// What a run showed from outside.
@@ -297,9 +335,44 @@ where
     }
     argv.push(supervisor_bin().into());
     argv.extend(args.into_iter().map(Into::into));
-    Outcome::from(output_of(
-        Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()),
-    ))
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).stdin(Stdio::null());
+    // Each file is moved to a descriptor of 100 or above first, so that no dup2 to its target
+    // number overwrites another source, or is a no-op leaving close-on-exec set.
+    let files: Vec<(i32, std::os::fd::OwnedFd)> = launch
+        .write_fds
+        .iter()
+        .map(|(fd, path)| {
+            let file = std::fs::File::create(path).expect("create the record file");
+            let high = nix::fcntl::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100),
+            )
+            .expect("dup the record file");
+            // SAFETY: fcntl returned a new descriptor that nothing else owns.
+            (*fd, unsafe { std::os::fd::FromRawFd::from_raw_fd(high) })
+        })
+        .collect();
+    let raw: Vec<(i32, i32)> = files
+        .iter()
+        .map(|(fd, file)| (*fd, std::os::fd::AsRawFd::as_raw_fd(file)))
+        .collect();
+    if !raw.is_empty() {
+        // SAFETY: only dup2, async-signal-safe, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                for (target, source) in &raw {
+                    if libc::dup2(*source, *target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    let outcome = Outcome::from(output_of(&mut command));
+    drop(files);
+    outcome
 }
 
 /// Runs `command` to completion. A binary that another test thread is staging at that moment can

@@ -10,6 +10,7 @@
 mod clock;
 mod evidence;
 pub(crate) mod findings;
+pub(crate) mod forgery;
 mod ids;
 mod sink;
 
