@@ -31,40 +31,54 @@ fn run(command: &mut Command) {
     );
 }
 
-/// The C example built with `cc` and `ar` and linked into the shim, once per test process; the
-/// staged shared object.
+/// Builds `source` (C) with `cc` and `ar` into `lib{name}.a` and links it into the shim as
+/// plugin `name`; the staged shared object `lib{name}.so`. One build at a time: every build
+/// writes the shim's output in the shared target directory.
+fn build_c_plugin(source: &Path, name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let example = repository().join("examples/c-plugin");
+    let out = target_dir().parent().unwrap().join("c-plugin");
+    std::fs::create_dir_all(&out).unwrap();
+    let object = out.join(format!("{name}.o"));
+    let library = out.join(format!("lib{}.a", name.replace('-', "_")));
+    let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    run(Command::new(&cc)
+        .args([
+            "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
+        ])
+        .arg(&example)
+        .arg("-c")
+        .arg(source)
+        .arg("-o")
+        .arg(&object));
+    run(Command::new("ar").arg("rcs").arg(&library).arg(&object));
+    // The same target directory as the compatibility fixtures: their dependencies are built.
+    let target = fixtures_dir().parent().unwrap().to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .args(["build", "--locked", "--quiet", "--manifest-path"])
+        .arg(example.join("shim/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env("SANDBOX_C_PLUGIN_LIB", &library)
+        .env("SANDBOX_C_PLUGIN_NAME", name)
+        .env_remove("SANDBOX_C_PLUGIN_VERSION"));
+    staged(
+        &target.join("debug/libsandbox_c_plugin.so"),
+        &format!("lib{}.so", name.replace('-', "_")),
+    )
+}
+
+/// The C example (examples/c-plugin/plugin.c), built once per test process.
 fn c_plugin() -> &'static Path {
     static PLUGIN: OnceLock<PathBuf> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        let example = repository().join("examples/c-plugin");
-        let out = target_dir().parent().unwrap().join("c-plugin");
-        std::fs::create_dir_all(&out).unwrap();
-        let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-        run(Command::new(&cc)
-            .args([
-                "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-c",
-            ])
-            .arg(example.join("plugin.c"))
-            .arg("-o")
-            .arg(out.join("plugin.o")));
-        run(Command::new("ar")
-            .arg("rcs")
-            .arg(out.join("libc_example_plugin.a"))
-            .arg(out.join("plugin.o")));
-        // The same target directory as the compatibility fixtures: their dependencies are built.
-        let target = fixtures_dir().parent().unwrap().to_owned();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run(Command::new(cargo)
-            .args(["build", "--locked", "--quiet", "--manifest-path"])
-            .arg(example.join("shim/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env("SANDBOX_C_PLUGIN_LIB", out.join("libc_example_plugin.a"))
-            .env("SANDBOX_C_PLUGIN_NAME", "c-example")
-            .env_remove("SANDBOX_C_PLUGIN_VERSION"));
-        staged(
-            &target.join("debug/libsandbox_c_plugin.so"),
-            "libc_example_plugin.so",
+        build_c_plugin(
+            &repository().join("examples/c-plugin/plugin.c"),
+            "c-example",
         )
     })
 }
@@ -246,4 +260,84 @@ fn the_c_plugin_needs_no_newer_glibc_than_the_baseline() {
         .max()
         .unwrap();
     assert!(newest <= (2, 36), "GLIBC_{}.{}", newest.0, newest.1);
+}
+
+/// A C plugin that misbehaves as its configuration says: `"verdict"` answers 7 for every
+/// refusal, `"kind"` declares kind code 99, which no API knows.
+const BROKEN_C: &str = r#"
+#include <string.h>
+#include "sandbox_plugin.h"
+
+static int declare_unknown;
+
+int sandbox_plugin_init(const char *config_json, char *message, size_t message_len)
+{
+    (void)message;
+    (void)message_len;
+    declare_unknown = strstr(config_json, "kind") != NULL;
+    return 0;
+}
+
+size_t sandbox_plugin_tolerates(uint32_t *kinds, size_t capacity)
+{
+    if (capacity < 1) {
+        return 0;
+    }
+    kinds[0] = declare_unknown ? 99u : SANDBOX_KIND_NETWORK_NAMESPACE;
+    return 1;
+}
+
+int sandbox_plugin_decide(const struct sandbox_report *report, char *reason, size_t reason_len)
+{
+    (void)report;
+    (void)reason;
+    (void)reason_len;
+    return 7;
+}
+"#;
+
+/// What the shim makes of a C plugin's answers outside the header's contract: a verdict other
+/// than 0 or 1 is a plugin failure (exit 119, in a run and in `simulate`), and a declared kind
+/// code the API does not know refuses the plugin at load (119), never a tolerate.
+#[test]
+fn a_c_plugin_outside_the_contract_is_a_plugin_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("broken.c");
+    std::fs::write(&source, BROKEN_C).unwrap();
+    let broken = build_c_plugin(&source, "c-broken");
+    let scratch_dir = scratch();
+    for (mode, expected) in [
+        (
+            "verdict",
+            "plugin:c-broken@0.1.0 failed: panicked in handle: sandbox_plugin_decide answered 7, neither 0 (abort) nor 1 (tolerate)",
+        ),
+        (
+            "kind",
+            "plugin:c-broken@0.1.0 rejected its configuration: sandbox_plugin_tolerates declared kind code 99, which this API does not know",
+        ),
+    ] {
+        let config = write_file(
+            scratch_dir.path(),
+            &format!("{mode}.json"),
+            &format!(r#"{{"mode": "{mode}"}}"#),
+        );
+        let outcome = run_supervisor(
+            &Launch::default(),
+            [
+                "simulate".to_owned(),
+                "--handler-plugin".to_owned(),
+                broken.display().to_string(),
+                "--handler-config".to_owned(),
+                config.display().to_string(),
+                "network-namespace=EPERM".to_owned(),
+            ],
+        );
+        assert_eq!(outcome.code, 119, "{mode}: {}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains(expected) || outcome.stderr.contains(expected),
+            "{mode}: expected {expected:?} in:\n{}{}",
+            outcome.stdout,
+            outcome.stderr
+        );
+    }
 }

@@ -752,3 +752,96 @@ fn version_and_report_name_the_plugin_api_line_and_the_build_id() {
     assert_eq!(first["plugin_abi"], "0.1.x");
     assert_eq!(first["build_id"], build_id.as_str());
 }
+
+/// The fenced block of `lang` that follows `after` in `page`.
+fn doc_block(page: &str, lang: &str, after: usize) -> (String, usize) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(page)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = (after..lines.len())
+        .find(|index| lines[*index] == format!("```{lang}"))
+        .unwrap_or_else(|| panic!("no {lang} block in {page}"));
+    let end = (start + 1..lines.len())
+        .find(|index| lines[*index] == "```")
+        .unwrap();
+    (lines[start + 1..end].join("\n") + "\n", end)
+}
+
+/// The guide's example plugin (docs/plugin-authors.md, its first Rust and TOML blocks, with the
+/// dependency line pointed at this checkout) builds out of tree and keeps the guide's contract:
+/// asked about a kind it does not declare (as nobody without a user namespace, where the PID and
+/// mount namespaces are refused too), it aborts with a reason instead of tolerating it, which
+/// would be a plugin failure (119).
+#[test]
+fn the_guides_example_plugin_keeps_the_contract() {
+    let (source, end) = doc_block("../docs/plugin-authors.md", "rust", 0);
+    let (manifest, _) = doc_block("../docs/plugin-authors.md", "toml", end);
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let line = manifest
+        .lines()
+        .find(|line| line.starts_with("sandbox-plugin-api = "))
+        .expect("the guide's dependency line")
+        .to_owned();
+    let manifest = format!(
+        "[package]\nname = \"guide-example\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n{}\n[workspace]\n\n[profile.dev]\ndebug = false\n",
+        manifest.replace(
+            &line,
+            &format!(
+                "sandbox-plugin-api = {{ path = \"{}\" }}",
+                repository.join("plugin-api").display()
+            )
+        )
+    );
+    let out = tempfile::tempdir().unwrap();
+    let crate_dir = out.path().join("guide-example");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    std::fs::write(crate_dir.join("src/lib.rs"), source).unwrap();
+    std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(
+        repository.join("tests/fixtures/Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let target = fixtures_dir().parent().unwrap().to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the guide's example did not build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let built = staged(
+        &target.join("debug/libguide_example.so"),
+        "libguide_example.so",
+    );
+    let output = Command::new(sandbox_tests::supervisor_bin())
+        .args(["simulate", "--handler-plugin"])
+        .arg(&built)
+        .args([
+            "--json",
+            "network-namespace=EPERM,pid-namespace=EPERM,mount-namespace=EPERM,network-namespace=EINVAL",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let exits: Vec<serde_json::Value> = document["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["would_exit"].clone())
+        .collect();
+    assert_eq!(
+        exits,
+        [serde_json::Value::Null, 121.into(), 121.into(), 121.into()]
+    );
+}

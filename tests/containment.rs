@@ -640,7 +640,7 @@ fn without_the_pid_namespace_a_daemon_outlives_the_supervisor() {
 
 /// Waits until `pid` sleeps in `rt_sigtimedwait`: the supervisor has reached its supervision
 /// loop. (A signal that arrives earlier, while the boot still watches its signal descriptor, is
-/// read there: see `spawn::take_stop_signal`.)
+/// read there: see `sandbox::signals::take_stop_signal`.)
 fn wait_until_supervising(pid: u32) {
     let start = Instant::now();
     let waiting = libc::SYS_rt_sigtimedwait.to_string();

@@ -34,7 +34,7 @@ use sandbox_tests::{
 };
 use serde_json::Value;
 
-const FAULTS: [&str; 12] = [
+const FAULTS: [&str; 14] = [
     "netns",
     "pidns",
     "mountns",
@@ -47,6 +47,8 @@ const FAULTS: [&str; 12] = [
     "setresgid",
     "setresuid",
     "capset",
+    "cgroup",
+    "setrlimit",
 ];
 const ERRNOS: [&str; 5] = ["EPERM", "EACCES", "EINVAL", "ENOSYS", "0"];
 const CASE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -151,6 +153,7 @@ struct Seen {
 
 fn handler_flags(handler: Handler, dir: &Path) -> Vec<OsString> {
     let kinds = [
+        "cgroup",
         "network-namespace",
         "pid-namespace",
         "mount-namespace",
@@ -245,6 +248,12 @@ fn run_case(case: &Case, id: usize) -> Seen {
     argv.extend(["--log-format".into(), "text".into()]);
     argv.extend(["--report".into(), report.clone().into()]);
     argv.extend(["--env".into(), format!("FAULT_CASE={marker}").into()]);
+    // A limit asked for explicitly: a refused group goes to the handler. (An unprivileged caller
+    // may never make one below root's: there the default applies, a WARN decided by "default
+    // limits", so that the other steps are still exercised.)
+    if !case.unprivileged {
+        argv.extend(["--pids-max".into(), "512".into()]);
+    }
     argv.extend(handler_flags(case.handler, dir.path()));
     argv.push("--".into());
     argv.push(helper_bin("sandbox-observe").into());
@@ -350,9 +359,18 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
             .and_then(|s| s["decision"].as_str())
             .unwrap_or("?")
     };
+    let by_default: Vec<&str> = steps
+        .iter()
+        .filter(|(_, step)| step["decider"] == "default limits")
+        .map(|(name, _)| *name)
+        .collect();
+    expect(
+        by_default.is_empty() || (case.unprivileged && by_default == ["cgroup"]),
+        format!("{by_default:?} decided by the default limits with an explicit --pids-max"),
+    );
     let tolerated: Vec<&str> = steps
         .iter()
-        .filter(|(_, step)| step["decision"] == "tolerated")
+        .filter(|(_, step)| step["decision"] == "tolerated" && step["decider"] != "default limits")
         .map(|(name, _)| *name)
         .collect();
     let warns = seen
@@ -408,7 +426,16 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
     let get = |key: &str| obs.get(key).copied().unwrap_or("-");
     let zero = "0000000000000000";
     // What the workload has, per step.
-    let present: [(&str, bool); 8] = [
+    let present: [(&str, bool); 10] = [
+        // The init enters a cgroup namespace once it has joined the sandbox's group.
+        ("cgroup", get("cgroupns") != own_cgroupns()),
+        (
+            "rlimits",
+            get("core") == "0:0"
+                && get("nofile")
+                    .split(':')
+                    .all(|n| n.parse::<u64>().is_ok_and(|n| n <= 4096)),
+        ),
         ("network-namespace", get("netns") != own_netns),
         ("pid-namespace", get("pid") == "2"),
         ("mount-namespace", get("proc_self") == get("pid")),
@@ -463,6 +490,12 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
         );
     }
     (checked, violations)
+}
+
+fn own_cgroupns() -> String {
+    std::fs::read_link("/proc/self/ns/cgroup")
+        .map(|target| target.display().to_string())
+        .unwrap_or_default()
 }
 
 fn own_netns() -> String {

@@ -110,8 +110,13 @@ fn aborted_refusal_is_one_low_finding_with_the_reason() {
     };
     let (outcome, report, findings) = run_with_findings(&launch, &["--no-userns", "--", "true"]);
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    let finding = &findings[0];
+    // First the group nobody may make (no limit was asked for: tolerated by the default limits,
+    // one medium finding), then the refusal that stopped the boot.
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0]["unmapped"]["step"], "cgroup");
+    assert_eq!(findings[0]["unmapped"]["decider"], "default limits");
+    assert_eq!(findings[0]["severity_id"], 3);
+    let finding = &findings[1];
     assert_eq!(finding["severity_id"], 2);
     assert_eq!(finding["unmapped"]["decision"], "aborted");
     assert_eq!(finding["unmapped"]["decider"], "strict");
@@ -149,8 +154,9 @@ fn findings_on_a_descriptor() {
         .unwrap();
     assert_eq!(output.status.code(), Some(120));
     let findings = validated(&std::fs::read_to_string(&path).unwrap());
-    assert_eq!(findings.len(), 1);
-    assert_eq!(findings[0]["unmapped"]["step"], "network-namespace");
+    assert_eq!(findings.len(), 2);
+    assert_eq!(findings[0]["unmapped"]["step"], "cgroup");
+    assert_eq!(findings[1]["unmapped"]["step"], "network-namespace");
 }
 
 #[test]

@@ -84,7 +84,7 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
     assert!(ran);
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
-         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace]"
+         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, cgroup]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);

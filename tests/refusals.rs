@@ -128,12 +128,21 @@ const WORKLOAD_SECCOMP: &str = "workload-seccomp";
 const SUPERVISOR_SECCOMP: &str = "supervisor-seccomp";
 const NAMESPACES: [&str; 3] = [NETNS, PIDNS, MOUNTNS];
 
+const CGROUP: &str = "cgroup";
+const MKDIR_CGROUP: &str = "mkdir(cgroup)";
+const NO_HIERARCHY: &str = "open(/proc/self/cgroup): no hierarchy with the controller";
+/// The decider of a group that could not be made when no limit was asked for (a WARN, not a
+/// refusal for the handler).
+const DEFAULT_LIMITS: &str = "default limits";
+
 /// Every step's name, in boot order.
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 11] = [
+    CGROUP,
     NETNS,
     PIDNS,
     MOUNTNS,
     "session",
+    "rlimits",
     "capabilities",
     "privilege-drop",
     "no-new-privs",
@@ -276,6 +285,21 @@ impl Env {
     /// bounding set is emptied; otherwise it is kept and the report says why).
     fn clears_bounding(self) -> bool {
         !self.unprivileged() || self.takes_userns_route()
+    }
+
+    /// The cgroup refusal this environment makes (the call and errno), as measured: an
+    /// unprivileged caller may not make a group below root's (EACCES); gVisor and the runc
+    /// container mount no cgroup file system, so no hierarchy offers a controller (EOPNOTSUPP).
+    /// The matrix asks for no limit explicitly, so the refusal is a WARN (decider "default
+    /// limits"), never a question for the handler; [`explicit_limits_go_to_the_handler`] asks.
+    fn cgroup_refused(self) -> Option<Refusal> {
+        match self {
+            _ if self.runtime() != Runtime::Host => {
+                Some(refusal(CGROUP, NO_HIERARCHY, "EOPNOTSUPP"))
+            }
+            _ if self.unprivileged() => Some(refusal(CGROUP, MKDIR_CGROUP, "EACCES")),
+            _ => None,
+        }
     }
 
     /// The refusals this environment makes, in boot order, as measured (see docs/refusals.md).
@@ -824,7 +848,24 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             expect.code()
         ));
     }
-    let warns = seen.warn_lines();
+    // A group that could not be made with no limit asked for: one WARN, and the report's record,
+    // decided by the default, not the handler.
+    let (defaults, warns): (Vec<&str>, Vec<&str>) = seen
+        .warn_lines()
+        .into_iter()
+        .partition(|line| line.contains(&format!("decider=\"{DEFAULT_LIMITS}\"")));
+    match env.cgroup_refused() {
+        Some(cgroup) if defaults.len() != 1 || !names(defaults[0], &cgroup) => {
+            return Err(format!(
+                "expected one WARN line naming {cgroup:?} decided by {DEFAULT_LIMITS}: {defaults:?}"
+            ));
+        }
+        Some(_) => {}
+        None if !defaults.is_empty() => {
+            return Err(format!("unexpected cgroup WARN lines: {defaults:?}"));
+        }
+        None => {}
+    }
     let tolerated = expect.tolerated();
     if warns.len() != tolerated.len() {
         return Err(format!(
@@ -862,6 +903,9 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     }
     for refusal in tolerated {
         check_refusal_record(&report, refusal, "tolerated", Some(handler.decider()))?;
+    }
+    if let Some(cgroup) = env.cgroup_refused() {
+        check_refusal_record(&report, &cgroup, "tolerated", Some(DEFAULT_LIMITS))?;
     }
     if let Expect::Unverified(start) = expect {
         let errors = seen.error_lines();
@@ -931,7 +975,8 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     let root_caller = !env.unprivileged();
     for step in STEPS {
         let record = step_record(&report, step);
-        let decision = if expect.missing(step) {
+        let decision = if expect.missing(step) || (step == CGROUP && env.cgroup_refused().is_some())
+        {
             "tolerated"
         } else if step == "privilege-drop" && !root_caller {
             "not-requested"
@@ -1310,4 +1355,124 @@ fn userns_route_keeps_the_callers_identity_only() {
         "{}",
         own.stderr
     );
+}
+
+/// The new kind in the environments that really refuse a group: with a limit asked for
+/// explicitly (`--pids-max`), the refusal goes to the handler. An unprivileged caller may not make
+/// a group below root's (`mkdir` answers `EACCES`); gVisor mounts no cgroup file system, so no
+/// hierarchy offers the controller (`EOPNOTSUPP`; the mount namespace is turned off there, so
+/// that the cgroup decision is the only one). Strict aborts (120); `outer-sandbox` aborts (121)
+/// unless the operator declared a boundary; `policy` tolerates what its configuration lists. A
+/// tolerated refusal is one WARN line and the report's record; the workload runs without a group.
+#[test]
+fn explicit_limits_go_to_the_handler() {
+    if !is_root() {
+        skip_or_fail("needs root (to start the supervisor as another user, and runsc do)");
+        return;
+    }
+    let dir = tempfile::tempdir_in(staging_dir()).expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let declared = write_file(dir.path(), "declared.json", r#"{"boundary": "container"}"#);
+    let policy = write_file(
+        dir.path(),
+        "cgroup.json",
+        r#"{"tolerate": {"cgroup": ["EACCES", "EOPNOTSUPP"]}}"#,
+    );
+    let outer_sandbox = plugin("sandbox-plugin-outer-sandbox").display().to_string();
+    let policy_plugin = plugin("sandbox-plugin-policy").display().to_string();
+    // (handler flags, decider, tolerated)
+    let handlers: Vec<(Vec<String>, &str, bool)> = vec![
+        (Vec::new(), "strict", false),
+        (
+            vec!["--handler-plugin".into(), outer_sandbox.clone()],
+            "plugin:outer-sandbox@0.1.0",
+            false,
+        ),
+        (
+            vec![
+                "--handler-plugin".into(),
+                outer_sandbox,
+                "--handler-config".into(),
+                declared.display().to_string(),
+            ],
+            "plugin:outer-sandbox@0.1.0",
+            true,
+        ),
+        (
+            vec![
+                "--handler-plugin".into(),
+                policy_plugin,
+                "--handler-config".into(),
+                policy.display().to_string(),
+            ],
+            "plugin:policy@0.1.0",
+            true,
+        ),
+    ];
+    let mut envs = vec![(Nobody, Vec::new())];
+    if outer::available("runsc") {
+        envs.push((
+            GvisorRoot,
+            vec!["--disable-step".to_owned(), MOUNTNS.to_owned()],
+        ));
+    } else {
+        skip_or_fail("needs gVisor's runsc for its half (Debian package runsc)");
+    }
+    let mut failures = Vec::new();
+    for (env, extra) in &envs {
+        let refused = env
+            .cgroup_refused()
+            .expect("this environment refuses groups");
+        for (flags, decider, tolerated) in &handlers {
+            let mut args = flags.clone();
+            args.extend(extra.iter().cloned());
+            args.extend(["--pids-max".to_owned(), "64".to_owned()]);
+            let mut probe_args = vec!["probe".to_owned()];
+            probe_args.extend(args.iter().cloned());
+            args.extend(
+                ["--report-fd", "3", "--", "/usr/bin/python3", "-c", WORKLOAD].map(str::to_owned),
+            );
+            let seen = launch(*env, &args);
+            let probe = launch(*env, &probe_args);
+            let code = if *tolerated {
+                0
+            } else if *decider == "strict" {
+                120
+            } else {
+                121
+            };
+            let report = seen.report().unwrap_or(Value::Null);
+            let decision = if *tolerated { "tolerated" } else { "aborted" };
+            let record = check_refusal_record(&report, &refused, decision, Some(decider));
+            let lines_ok = if *tolerated {
+                seen.ran()
+                    && seen.warn_lines().iter().any(|line| {
+                        line.contains("hardening step tolerated")
+                            && names(line, &refused)
+                            && line.contains(&format!("decider={decider}"))
+                    })
+            } else {
+                let errors = seen.error_lines();
+                !seen.ran()
+                    && errors.len() == 1
+                    && errors[0].contains("cgroup refused: ")
+                    && names(errors[0], &refused)
+                    && errors[0].contains(&format!("aborted by {decider}"))
+            };
+            if seen.code != code || probe.code != code || record.is_err() || !lines_ok {
+                failures.push(format!(
+                    "{} x {decider} (tolerated: {tolerated}): exit {} (probe {}, expected {code}), record {record:?}\nstderr:\n{}",
+                    env.name(),
+                    seen.code,
+                    probe.code,
+                    seen.stderr
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

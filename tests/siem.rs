@@ -132,7 +132,12 @@ fn report_file_is_rewritten_complete_with_the_workload_end() {
     );
 
     // Capability sets by name are there (a SIEM alerts on a non-empty one).
-    let caps = &report["steps"][4]["verified"]["sets"];
+    let caps = &report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "capabilities")
+        .unwrap()["verified"]["sets"];
     assert_eq!(caps["effective"], serde_json::json!([]));
 
     // The strict handler has no plugin file.

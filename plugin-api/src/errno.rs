@@ -33,6 +33,8 @@ pub const ENOSPC: i32 = libc::ENOSPC;
 pub const ENOSYS: i32 = libc::ENOSYS;
 /// Operation not supported.
 pub const EOPNOTSUPP: i32 = libc::EOPNOTSUPP;
+/// Read-only file system: a cgroup file system mounted read-only (a pod without delegation).
+pub const EROFS: i32 = libc::EROFS;
 
 /// The errno with this symbolic name (`EPERM`), from the platform's table; `None` when unknown.
 pub fn from_name(name: &str) -> Option<i32> {

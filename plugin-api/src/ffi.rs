@@ -57,7 +57,7 @@ pub struct HandlerMod {
     pub init: extern "C" fn(config: RStr<'_>) -> RResult<(), PluginError>,
     /// The kind codes the plugin may tolerate ([`FailurePolicy::tolerates`]), asked after `init`.
     pub tolerates: extern "C" fn() -> RResult<RVec<u32>, PluginError>,
-    /// Decides one refusal; the result is a [`Verdict`] code. Only valid after `init` succeeded.
+    /// Decides one refusal; the result is a [`Verdict`](crate::Verdict) code. Only valid after `init` succeeded.
     #[sabi(last_prefix_field)]
     pub handle: extern "C" fn(report: FailureReportRef) -> RResult<u32, PluginError>,
 }
@@ -213,7 +213,7 @@ pub struct HandlerExtV1 {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
 pub struct RulingFfi {
-    /// [`Verdict::code`]; any other value means `Abort`.
+    /// [`Verdict::code`](crate::Verdict::code); any other value means `Abort`.
     pub verdict: u32,
     /// A short sentence, shown in the supervisor's WARN or abort line and in the report.
     pub reason: ROption<RString>,

@@ -142,6 +142,12 @@ pub enum SandboxFailureKind {
     /// the workload would see the host's `/proc`, through which it could read and write the
     /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
+    /// Creating the sandbox's control group below the supervisor's own, or setting a limit the
+    /// operator asked for in it (`--pids-max`, `--memory-max`, `--cpus`), was refused (a
+    /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`; no hierarchy
+    /// with the controller: `EOPNOTSUPP`): the workload runs bounded only by the limits of the
+    /// supervisor's own group, if any.
+    Cgroup,
 }
 
 /// One row of the kind table: everything this crate says about a kind, in one place.
@@ -153,9 +159,9 @@ struct KindRow {
     lost_protection: &'static str,
 }
 
-/// The kinds, in code order (a kind's row is at `code - 1`; codes are appended, never reused).
-/// Adding a kind is one variant and one row here.
-const KINDS: [KindRow; 5] = [
+/// The kinds, in code order (codes are appended, never reused; 6 and 7 belong to the filesystem
+/// view's kinds). Adding a kind is one variant and one row here.
+const KINDS: [KindRow; 6] = [
     KindRow {
         kind: SandboxFailureKind::NetworkNamespace,
         code: 1,
@@ -190,6 +196,13 @@ const KINDS: [KindRow; 5] = [
         name: "mount-namespace",
         since: "0.1.1",
         lost_protection: "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::Cgroup,
+        code: 8,
+        name: "cgroup",
+        since: "0.1.2",
+        lost_protection: "the sandbox has no control group of its own: its processes, memory and CPU are bounded only by the supervisor's own group, if at all",
     },
 ];
 
@@ -611,12 +624,16 @@ mod tests {
     }
 
     /// The codes are the ABI: they never change once released, and the table lists them in
-    /// code order without a gap.
+    /// code order (6 and 7 are reserved for the filesystem view's kinds, merged separately).
     #[test]
     fn kind_table_is_in_code_order_and_frozen() {
-        for (index, row) in KINDS.iter().enumerate() {
-            assert_eq!(row.code as usize, index + 1, "{}", row.name);
+        let mut previous = 0;
+        for row in &KINDS {
+            assert!(row.code > previous, "{}", row.name);
+            previous = row.code;
         }
+        assert_eq!(SandboxFailureKind::Cgroup.code(), 8);
+        assert_eq!(SandboxFailureKind::Cgroup.since(), "0.1.2");
         let released: Vec<(u32, &str, &str)> = SandboxFailureKind::ALL
             .iter()
             .map(|kind| (kind.code(), kind.name(), kind.since()))

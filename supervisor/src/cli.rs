@@ -104,7 +104,7 @@ pub struct BootArgs {
     #[arg(long, global = true)]
     pub no_userns: bool,
 
-    /// Turn a tolerable step off (network-namespace, pid-namespace, mount-namespace,
+    /// Turn a tolerable step off (cgroup, network-namespace, pid-namespace, mount-namespace,
     /// workload-seccomp, supervisor-seccomp); logged at WARN and reported. Repeatable.
     #[arg(long, value_name = "STEP", value_parser = parse_disabled_step, global = true)]
     pub disable_step: Vec<Step>,
@@ -137,6 +137,37 @@ pub struct BootArgs {
     /// program is listed).
     #[arg(long, global = true)]
     pub report_argv: bool,
+
+    /// Bound the sandbox to N processes and threads (its control group's pids.max). Default:
+    /// 1024, applied when the supervisor can make a group (otherwise a WARN says which limits
+    /// apply); given explicitly, a refusal to set it goes to the failure handler.
+    #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_pids, global = true)]
+    pub pids_max: Option<u64>,
+
+    /// Bound the sandbox's memory (bytes, or with K, M, G, T): no swap, and the whole sandbox is
+    /// killed together when the kernel's OOM killer strikes; reported as oom-killed.
+    #[arg(long, value_name = "SIZE", value_parser = crate::steps::cgroup::parse_size, global = true)]
+    pub memory_max: Option<u64>,
+
+    /// Bound the sandbox's CPU time to N CPUs (a fraction allowed: 0.5), per 100 ms period.
+    #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_cpus, global = true)]
+    pub cpus: Option<f64>,
+
+    /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
+    /// cpu, fsize, ...; a number or "unlimited"); never raised above the caller's. Defaults:
+    /// core=0, nofile at most 4096. Repeatable.
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::steps::rlimits::parse, global = true)]
+    pub rlimit: Vec<crate::steps::rlimits::Request>,
+
+    /// Stop the workload after DURATION of wall clock from its release (500ms, 30s, 5m, 1h; a bare
+    /// number is seconds): SIGTERM to the whole sandbox, SIGKILL after --kill-after; exit 124.
+    #[arg(long, value_name = "DURATION", value_parser = crate::sandbox::supervise::parse_duration, global = true)]
+    pub timeout: Option<std::time::Duration>,
+
+    /// After a SIGTERM (from --timeout, or a TERM, INT or HUP the supervisor forwards), SIGKILL
+    /// the whole sandbox when it has not ended within DURATION. Default: 5s.
+    #[arg(long, value_name = "DURATION", value_parser = crate::sandbox::supervise::parse_duration, global = true)]
+    pub kill_after: Option<std::time::Duration>,
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -399,6 +430,14 @@ impl Cli {
             report,
             report_argv: boot.report_argv,
             findings,
+            limits: crate::steps::cgroup::Limits {
+                pids_max: boot.pids_max,
+                memory_max: boot.memory_max,
+                cpus: boot.cpus,
+            },
+            rlimits: boot.rlimit,
+            timeout: boot.timeout,
+            kill_after: boot.kill_after,
         }
     }
 }

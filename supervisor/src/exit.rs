@@ -24,6 +24,8 @@ pub enum ExitCode {
     NeverTolerable = 122,
     /// A step reported success but verification shows it did not take effect.
     Verification = 123,
+    /// The workload ran past `--timeout` and was stopped (timeout(1)'s code).
+    TimedOut = 124,
     /// The supervisor itself failed.
     Internal = 125,
     /// The command was found but is not executable.
@@ -42,7 +44,7 @@ struct ExitRow {
 }
 
 /// The table, in code order.
-const EXIT_CODES: [ExitRow; 10] = [
+const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Usage,
         help: "usage error (flag, value, configuration, profile, --user, report destination)",
@@ -70,13 +72,18 @@ const EXIT_CODES: [ExitRow; 10] = [
     },
     ExitRow {
         code: ExitCode::NeverTolerable,
-        help: "a step no handler may tolerate failed (session, capabilities, ids, no_new_privs)",
-        readme: "a step no handler may tolerate failed: the session, the capability drop, the privilege drop, no_new_privs",
+        help: "a step no handler may tolerate failed (session, rlimits, capabilities, ids, no_new_privs)",
+        readme: "a step no handler may tolerate failed: the session, the resource limits, the capability drop, the privilege drop, no_new_privs",
     },
     ExitRow {
         code: ExitCode::Verification,
         help: "a step reported success but verification shows it did not take effect",
         readme: "a step reported success but verification shows it did not take effect",
+    },
+    ExitRow {
+        code: ExitCode::TimedOut,
+        help: "the workload ran past --timeout and was stopped",
+        readme: "the workload ran past `--timeout` and was stopped (SIGTERM, then SIGKILL after `--kill-after`)",
     },
     ExitRow {
         code: ExitCode::Internal,

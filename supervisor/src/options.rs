@@ -44,6 +44,14 @@ pub struct RunOptions {
     pub report_argv: bool,
     /// `--findings`: OCSF findings, one per tolerated or aborting refusal.
     pub findings: Option<ReportSink>,
+    /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
+    pub limits: crate::steps::cgroup::Limits,
+    /// `--rlimit NAME=SOFT[:HARD]`, in order.
+    pub rlimits: Vec<crate::steps::rlimits::Request>,
+    /// `--timeout`: wall clock from the release of the workload.
+    pub timeout: Option<std::time::Duration>,
+    /// `--kill-after` (default [`crate::sandbox::supervise::DEFAULT_KILL_AFTER`]).
+    pub kill_after: Option<std::time::Duration>,
 }
 
 impl RunOptions {

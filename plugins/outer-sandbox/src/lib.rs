@@ -22,13 +22,21 @@
 //! | `EOPNOTSUPP` | all | a runtime that implements the call but not this use of it |
 //! | `EINVAL` | the two seccomp kinds | gVisor rejecting seccomp filter flags it does not support |
 //!
+//! | `EROFS` | `cgroup` | a cgroup file system mounted read-only (a pod or container without delegation) |
+//!
+//! The `cgroup` kind (a group of the sandbox's own, or a limit the operator asked for, could not be
+//! made) is tolerated only behind a boundary the operator **declared** (`{"boundary": ...}`): a
+//! clue says the outer runtime refuses system calls, not that it bounds the workload's processes
+//! and memory; only the operator knows whether the runtime's own limits stand in for the ones
+//! asked for.
+//!
 //! Every other errno (for example `ENOMEM` or `EFAULT`) is not a policy refusal and aborts.
-//! It declares the five tolerable kinds by name (a rebuild against a newer plugin API does not
+//! It declares the six tolerable kinds by name (a rebuild against a newer plugin API does not
 //! declare new kinds silently). Use the `policy` plugin for per-kind, per-errno rules.
 
 #![deny(missing_docs)]
 
-use sandbox_plugin_api::errno::{EACCES, EINVAL, ENOSYS, EOPNOTSUPP, EPERM};
+use sandbox_plugin_api::errno::{EACCES, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, EROFS};
 use sandbox_plugin_api::{
     errno_name, export_plugin, FailurePolicy, FailureReport, Ruling, SandboxFailureKind, Verdict,
 };
@@ -48,12 +56,13 @@ pub const BOUNDARIES: [&str; 6] = [
 ];
 
 /// The kinds this plugin may tolerate, named one by one.
-pub const DECLARED: [SandboxFailureKind; 5] = [
+pub const DECLARED: [SandboxFailureKind; 6] = [
     SandboxFailureKind::NetworkNamespace,
     SandboxFailureKind::SupervisorSeccomp,
     SandboxFailureKind::WorkloadSeccomp,
     SandboxFailureKind::PidNamespace,
     SandboxFailureKind::MountNamespace,
+    SandboxFailureKind::Cgroup,
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,14 +132,27 @@ impl FailurePolicy for OuterSandbox {
             report.kind,
             SandboxFailureKind::SupervisorSeccomp | SandboxFailureKind::WorkloadSeccomp
         );
-        let errno_fits =
-            OUTER_RUNTIME_ERRNOS.contains(&report.errno) || (seccomp && report.errno == EINVAL);
+        let cgroup = report.kind == SandboxFailureKind::Cgroup;
+        let errno_fits = OUTER_RUNTIME_ERRNOS.contains(&report.errno)
+            || (seccomp && report.errno == EINVAL)
+            || (cgroup && report.errno == EROFS);
         if !errno_fits {
             return Ruling::abort(format!(
                 "{} is not an errno an outer runtime refuses {} with",
                 errno_name(report.errno),
                 report.kind
             ));
+        }
+        if cgroup {
+            return match &self.declared {
+                Some(declared) => Ruling::tolerate(format!(
+                    "outer boundary: the operator declared the boundary {declared}, whose own limits bound the sandbox"
+                )),
+                None => Ruling::abort(
+                    "a refused cgroup is tolerated only behind a declared boundary \
+                     ({\"boundary\": NAME} in --handler-config): a detected one says nothing of its limits",
+                ),
+            };
         }
         match self.boundary(report) {
             Some(boundary) => Ruling::tolerate(format!("outer boundary: {boundary}")),
@@ -230,6 +252,30 @@ mod tests {
         assert_eq!(policy.handle(&netns(EINVAL)), Verdict::Abort);
         let seccomp = report(SandboxFailureKind::WorkloadSeccomp, EINVAL, gvisor());
         assert_eq!(policy.handle(&seccomp), Verdict::Tolerate);
+    }
+
+    #[test]
+    fn tolerates_a_refused_cgroup_only_behind_a_declared_boundary() {
+        let detected = OuterSandbox::init(None).unwrap();
+        let refused = |errno, context| report(SandboxFailureKind::Cgroup, errno, context);
+        assert_eq!(detected.handle(&refused(EROFS, gvisor())), Verdict::Abort);
+        assert_eq!(
+            detected.handle(&refused(EACCES, with_container("/.dockerenv"))),
+            Verdict::Abort
+        );
+        let declared = OuterSandbox::init(Some(json!({"boundary": "kubernetes-pod"}))).unwrap();
+        assert_eq!(
+            declared.handle(&refused(EROFS, plain_host())),
+            Verdict::Tolerate
+        );
+        assert_eq!(
+            declared.handle(&refused(EACCES, plain_host())),
+            Verdict::Tolerate
+        );
+        assert_eq!(declared.handle(&refused(12, plain_host())), Verdict::Abort);
+        // EROFS is no answer for the other kinds.
+        let netns = report(SandboxFailureKind::NetworkNamespace, EROFS, gvisor());
+        assert_eq!(declared.handle(&netns), Verdict::Abort);
     }
 
     #[test]

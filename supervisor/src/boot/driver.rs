@@ -17,6 +17,11 @@ pub(crate) trait Driver {
         fallback: Option<Refusal>,
         report: &mut HardeningReport,
     ) -> Result<(), SupervisorError>;
+
+    /// Whether decisions are logged (`run`) or only recorded (`probe`).
+    fn logs(&self) -> bool {
+        true
+    }
 }
 
 /// The handler's question for a refusal: kind, call, errno, a sentence, and the fallback's errno.
@@ -160,5 +165,9 @@ impl Driver for RecordAndContinue<'_> {
             self.would_exit.get_or_insert(stop.exit_code());
         }
         Ok(())
+    }
+
+    fn logs(&self) -> bool {
+        false
     }
 }

@@ -17,7 +17,13 @@
 //! 4. Everything the sandbox reported is verified from the paused workload's `/proc` entries.
 //! 5. The supervisor's own prelude, last: it denies `mount`, which step 3 needs, and the workload
 //!    must not inherit it (its filter is a superset, and each inherited program costs every call).
+//! 6. After the workload is reaped (or the boot stopped), the teardown: the steps that clean up
+//!    do, in reverse order, and add to the final record ([`teardown()`]).
+//!
+//! The kernel is reached through [`Syscalls`] ([`Linux`] in a run, a recording fake in the unit
+//! tests below), so the decisions above are tested without root.
 
+pub(crate) mod bounds;
 mod driver;
 mod prepare;
 pub(crate) mod probe;
@@ -80,6 +86,12 @@ pub(crate) fn boot(
         leave_out(&mut prepared.plan, step, report);
     }
 
+    // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
+    // (the init joins it through descriptors opened here).
+    if !options.disabled_steps.contains(&Step::Cgroup) {
+        bounds::cgroup_step(options, prepared, driver, report)?;
+    }
+
     // 2. The network namespace.
     check_signals(signals)?;
     let mut route = Route::Direct;
@@ -120,6 +132,7 @@ pub(crate) fn boot(
         route,
     )?;
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
+    bounds::verify(&paused, prepared, report)?;
 
     // 5. The supervisor's own prelude.
     check_signals(signals)?;
@@ -510,9 +523,9 @@ mod tests {
         assert_eq!(
             sys.calls,
             [
-                "spawn without [\"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"privilege-drop\"]",
-                "spawn without [\"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"privilege-drop\"]",
+                "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
             ]
         );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 2);

@@ -51,6 +51,12 @@ pub(crate) fn prepare(
     plan.fresh_sys(crate::steps::mount::prepare(plan.identity(), keep));
     plan.keep_capabilities(keep);
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
+    let rlimits =
+        crate::steps::rlimits::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
+    for limit in rlimits.iter().filter(|limit| limit.clamped) {
+        tracing::warn!(rlimit = limit.resource.name(), hard = limit.hard, "--rlimit {} asks for more than the supervisor has: lowered to its own hard limit (a limit is never raised)", limit.resource.name());
+    }
+    plan.set_rlimits(rlimits);
     Ok(Prepared {
         plan,
         prelude,

@@ -31,6 +31,9 @@ pub struct ProbeAnswer {
     pub boots: bool,
     /// The exit code a real run would stop with, when it would not boot.
     pub would_exit: Option<i32>,
+    /// Which limits this host can enforce and how (cgroup v1, v2, or none; whether the
+    /// supervisor may make a group there). The cgroup step's record says what a run got.
+    pub limits: Vec<crate::steps::cgroup::Support>,
 }
 
 /// Runs the probe. `Err` only for what stops a run before the first step (a bad flag, a plugin
@@ -84,6 +87,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
         error,
         boots: driver.would_exit.is_none(),
         would_exit: driver.would_exit,
+        limits: crate::steps::cgroup::support(),
     })
 }
 
@@ -121,6 +125,18 @@ impl ProbeAnswer {
             None => out.push_str("result: a run would boot\n"),
             Some(code) => {
                 out.push_str(&format!("result: a run would stop with exit code {code}\n"))
+            }
+        }
+        for limit in &self.limits {
+            match &limit.below {
+                Some(below) => out.push_str(&format!(
+                    "limit {}: cgroup {}, below {below} ({})\n",
+                    limit.controller, limit.how, limit.access
+                )),
+                None => out.push_str(&format!(
+                    "limit {}: none ({})\n",
+                    limit.controller, limit.access
+                )),
             }
         }
         out

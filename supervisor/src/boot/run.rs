@@ -94,12 +94,22 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     }
     let (sandbox, plan) = result?;
-    let ended = crate::sandbox::supervise::supervise(sandbox).map_err(SupervisorError::Supervise);
+    let supervised = {
+        let group = plan.group();
+        let bounds = crate::sandbox::supervise::Bounds {
+            timeout: options.timeout,
+            kill_after: options.kill_after,
+            group: group.as_ref(),
+        };
+        crate::sandbox::supervise::supervise_bounded(sandbox, &bounds)
+            .map_err(SupervisorError::Supervise)
+    };
     // The workload has been reaped: the steps that clean up do, and add to the final record.
     crate::boot::teardown(&plan, &mut report);
-    let ended = ended?;
+    let supervised = supervised?;
+    report.finish_supervised(&supervised);
+    crate::boot::bounds::log_end(&report);
     if let Some(writer) = &mut writer {
-        report.finish(Some(ended));
         // A path that no longer names the report opened at boot is an error, never a record
         // left for someone else's file to contradict.
         report.write(writer).map_err(SupervisorError::Report)?;
@@ -107,7 +117,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     if let Some(findings) = &findings {
         findings.check().map_err(SupervisorError::Findings)?;
     }
-    Ok(ended.exit_code())
+    Ok(supervised.exit_code())
 }
 
 /// Opens a report or findings destination, if one was given; `error` names a failure.

@@ -28,4 +28,8 @@ pub enum Evidence {
     NoNewPrivs(no_new_privs::NoNewPrivs),
     /// A seccomp filter.
     Seccomp(seccomp::Seccomp),
+    /// The workload's resource limits, read back from `/proc/PID/limits` (`null`: unlimited).
+    Rlimits(crate::steps::rlimits::Evidence),
+    /// The sandbox's control group and its limits, read back.
+    Cgroup(crate::steps::cgroup::Evidence),
 }

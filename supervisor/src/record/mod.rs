@@ -47,6 +47,9 @@ pub enum Decider {
     NeverTolerable,
     /// A call failed for want of memory, processes or descriptors: `out of resources`.
     OutOfResources,
+    /// The sandbox's group could not be made and no limit was asked for: `default limits` (a
+    /// WARN; the supervisor's own group's limits apply).
+    DefaultLimits,
 }
 
 impl Decider {
@@ -70,6 +73,7 @@ impl Decider {
             Decider::Verification => "verification",
             Decider::NeverTolerable => "never tolerable",
             Decider::OutOfResources => "out of resources",
+            Decider::DefaultLimits => "default limits",
         }
     }
 }
@@ -146,6 +150,11 @@ pub enum ExitOutcome {
     Exited,
     /// A signal killed it.
     Killed,
+    /// It ran past `--timeout` and was stopped (the supervisor exits 124).
+    TimedOut,
+    /// The kernel's OOM killer struck in the sandbox at `--memory-max` (or, on cgroup v1, the
+    /// supervisor killed the whole sandbox when its group ran out of memory).
+    OomKilled,
 }
 
 /// The workload's end, in the final record.
@@ -326,6 +335,9 @@ pub struct HardeningReport {
     pub steps: Vec<StepRecord>,
     /// The workload.
     pub workload: WorkloadRecord,
+    /// What the sandbox used, read from its control group before it was removed (final record of
+    /// a run that had a group; null otherwise).
+    pub usage: Option<crate::steps::cgroup::Usage>,
 }
 
 impl HardeningReport {
@@ -363,6 +375,7 @@ impl HardeningReport {
                 pid: None,
                 env: Vec::new(),
             },
+            usage: None,
         }
     }
 
@@ -449,6 +462,20 @@ impl HardeningReport {
         self.record = RecordKind::Final;
         self.ended_at = Some(now);
         self.exit = exit.map(|ended| ExitRecord::new(ended, duration));
+    }
+
+    /// Makes this the final record of a workload that ran: how supervision ended (a timeout or
+    /// an OOM kill is the outcome; the exit code is the supervisor's).
+    pub fn finish_supervised(&mut self, supervised: &crate::sandbox::supervise::Supervised) {
+        self.finish(Some(supervised.ended));
+        if let Some(exit) = &mut self.exit {
+            if supervised.timed_out {
+                exit.outcome = ExitOutcome::TimedOut;
+            } else if supervised.oom_killed {
+                exit.outcome = ExitOutcome::OomKilled;
+            }
+            exit.exit_code = supervised.exit_code();
+        }
     }
 }
 

@@ -28,6 +28,11 @@ pub struct Plan {
     pub(super) cwd: Option<CString>,
     pub(super) fresh_sys: bool,
     pub(super) mask: SigSet,
+    pub(super) rlimits: Vec<crate::steps::rlimits::Planned>,
+    pub(super) cgroup_fds: Vec<i32>,
+    /// The sandbox's control group, once made: supervision signals it, the teardown removes it
+    /// (and dropping the plan removes it on every early return).
+    group: std::cell::RefCell<Option<crate::steps::cgroup::SandboxGroup>>,
 }
 
 impl Plan {
@@ -60,6 +65,9 @@ impl Plan {
                 .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
             fresh_sys: false,
             mask,
+            rlimits: Vec::new(),
+            cgroup_fds: Vec::new(),
+            group: std::cell::RefCell::new(None),
         })
     }
 
@@ -74,6 +82,9 @@ impl Plan {
             self.skipped[left_out as usize] = true;
             if left_out == Step::WorkloadSeccomp {
                 self.filter = None;
+            }
+            if left_out == Step::Cgroup {
+                self.cgroup_fds.clear();
             }
         }
         lost
@@ -112,6 +123,7 @@ impl Plan {
             && match step {
                 Step::PrivilegeDrop => self.identity.is_some(),
                 Step::WorkloadSeccomp => self.filter.is_some(),
+                Step::Cgroup => !self.cgroup_fds.is_empty(),
                 _ => true,
             }
     }
@@ -121,6 +133,34 @@ impl Plan {
     /// systems below it are the host's.
     pub fn fresh_sys(&mut self, needed: bool) {
         self.fresh_sys = needed;
+    }
+
+    /// The resource limits the workload sets on itself (planned by
+    /// [`crate::steps::rlimits::plan`]).
+    pub fn set_rlimits(&mut self, rlimits: Vec<crate::steps::rlimits::Planned>) {
+        self.rlimits = rlimits;
+    }
+
+    /// The resource limits the workload sets on itself.
+    pub fn rlimits(&self) -> &[crate::steps::rlimits::Planned] {
+        &self.rlimits
+    }
+
+    /// The sandbox's control group: the init joins it through its open `cgroup.procs`
+    /// descriptors; the plan keeps it until the teardown.
+    pub(crate) fn join_cgroup(&mut self, group: crate::steps::cgroup::SandboxGroup) {
+        self.cgroup_fds = group.join_fds();
+        *self.group.borrow_mut() = Some(group);
+    }
+
+    /// The sandbox's control group, if it has one.
+    pub(crate) fn group(&self) -> std::cell::Ref<'_, Option<crate::steps::cgroup::SandboxGroup>> {
+        self.group.borrow()
+    }
+
+    /// Takes the sandbox's control group out of the plan (the teardown).
+    pub(crate) fn take_group(&self) -> Option<crate::steps::cgroup::SandboxGroup> {
+        self.group.borrow_mut().take()
     }
 
     /// Capabilities the workload keeps (`--cap-add`), as a mask.

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use crate::sandbox::Sandbox;
 
@@ -70,23 +71,176 @@ impl Ended {
     }
 }
 
-/// Waits for the sandbox's init to end, forwarding signals to it (the init passes them on to the
-/// workload), and returns how the workload ended, as the init reported it.
-pub fn supervise(sandbox: Sandbox) -> Result<Ended, Errno> {
+/// The default `--kill-after`: how long a SIGTERM'd sandbox has before it is SIGKILLed.
+pub const DEFAULT_KILL_AFTER: Duration = Duration::from_secs(5);
+
+/// How long the supervisor still waits for the init once it was SIGKILLed, before it gives up
+/// and exits anyway (an init stuck in the kernel): nothing waits forever.
+pub const REAP_GRACE: Duration = Duration::from_secs(5);
+
+/// How often the supervisor checks a v1 memory group for an OOM kill (v1 kills only one process;
+/// the supervisor kills the rest of the sandbox with it).
+const OOM_POLL: Duration = Duration::from_millis(100);
+
+/// Parses a duration: a number of seconds (`1.5`), or a number with `ms`, `s`, `m` or `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (500ms, 30s, 5m, 1h, or seconds)"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit {unit:?} (ms, s, m or h)"
+            ))
+        }
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 1e9 {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// What bounds the sandbox while it runs.
+#[derive(Debug, Default)]
+pub struct Bounds<'a> {
+    /// `--timeout`, from the release.
+    pub timeout: Option<Duration>,
+    /// `--kill-after` ([`DEFAULT_KILL_AFTER`] when `None`).
+    pub kill_after: Option<Duration>,
+    /// The sandbox's control group, when it has one: a stop reaches every process in it.
+    pub group: Option<&'a crate::steps::cgroup::SandboxGroup>,
+}
+
+/// How supervision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervised {
+    /// How the workload ended.
+    pub ended: Ended,
+    /// `--timeout` expired.
+    pub timed_out: bool,
+    /// The kernel's OOM killer killed a process of the sandbox (the rest was killed with it).
+    pub oom_killed: bool,
+    /// The sandbox was SIGKILLed after `--kill-after`.
+    pub escalated: bool,
+}
+
+impl Supervised {
+    /// The supervisor's exit code: 124 after a timeout, else the workload's.
+    pub fn exit_code(&self) -> i32 {
+        if self.timed_out {
+            crate::exit::ExitCode::TimedOut.code()
+        } else {
+            self.ended.exit_code()
+        }
+    }
+}
+
+/// Sends `signal` to the whole sandbox: the init (which passes it on to the workload) and, with a
+/// group, every other process in it. A SIGKILL takes the init, whose PID namespace then ends.
+fn signal_sandbox(sandbox: &Sandbox, bounds: &Bounds<'_>, signal: Signal) {
+    let _ = kill(sandbox.init, signal);
+    if let Some(group) = bounds.group {
+        for path in group.groups.iter().map(|g| &g.path) {
+            match signal {
+                Signal::SIGKILL => crate::steps::cgroup::kill_all(path),
+                _ => crate::steps::cgroup::signal_all(path, signal, Some(sandbox.init)),
+            }
+        }
+    }
+}
+
+/// [`supervise`] with a deadline (`--timeout`), stop escalation (`--kill-after`) and, for a v1
+/// memory group, the whole sandbox killed on an OOM kill.
+///
+/// A TERM, INT or HUP to the supervisor is forwarded as always, and starts the `--kill-after`
+/// clock: when the sandbox has not ended by then, it is SIGKILLed. After a SIGKILL the supervisor
+/// waits at most [`REAP_GRACE`] for the init, then returns anyway.
+pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Supervised, Errno> {
     let signals = supervised_signals();
+    let kill_after = bounds.kill_after.unwrap_or(DEFAULT_KILL_AFTER);
+    let started = Instant::now();
+    let deadline = bounds.timeout.map(|timeout| started + timeout);
+    let mut kill_at: Option<Instant> = None;
+    let mut killed_at: Option<Instant> = None;
+    let mut supervised = Supervised {
+        ended: Ended::Exited(0),
+        timed_out: false,
+        oom_killed: false,
+        escalated: false,
+    };
+    let v1_memory = bounds.group.filter(|group| {
+        group.groups.iter().any(|g| {
+            g.version == crate::steps::cgroup::Version::V1 && g.controllers.contains(&"memory")
+        })
+    });
     loop {
         match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {}
             Ok(WaitStatus::Exited(_, code)) => {
-                return Ok(workload_status(&sandbox, Ended::Exited(code)))
+                supervised.ended = workload_status(&sandbox, Ended::Exited(code));
+                return Ok(finish(supervised, bounds));
             }
             Ok(WaitStatus::Signaled(_, signal, _)) => {
-                return Ok(workload_status(&sandbox, Ended::Signaled(signal)))
+                supervised.ended = workload_status(&sandbox, Ended::Signaled(signal));
+                return Ok(finish(supervised, bounds));
             }
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno),
         }
-        match signals.wait()? {
+        let now = Instant::now();
+        if let Some(group) = v1_memory {
+            if killed_at.is_none() && group.under_oom() {
+                tracing::debug!(
+                    "the sandbox's memory group is out of memory: killing the whole sandbox"
+                );
+                supervised.oom_killed = true;
+                group.record_oom_kill();
+                signal_sandbox(&sandbox, bounds, Signal::SIGKILL);
+                killed_at = Some(now);
+            }
+        }
+        if deadline.is_some_and(|deadline| now >= deadline) && !supervised.timed_out {
+            supervised.timed_out = true;
+            tracing::warn!(timeout_ms = bounds.timeout.map_or(0, |t| t.as_millis() as u64), "the workload ran past --timeout: SIGTERM to the whole sandbox, SIGKILL in {kill_after:?}");
+            signal_sandbox(&sandbox, bounds, Signal::SIGTERM);
+            kill_at.get_or_insert(now + kill_after);
+        }
+        if kill_at.is_some_and(|at| now >= at) && killed_at.is_none() {
+            tracing::warn!("the sandbox did not end within --kill-after of its SIGTERM: SIGKILL to the whole sandbox");
+            supervised.escalated = true;
+            signal_sandbox(&sandbox, bounds, Signal::SIGKILL);
+            killed_at = Some(now);
+        }
+        if killed_at.is_some_and(|at| now >= at + REAP_GRACE) {
+            tracing::error!(init = sandbox.init.as_raw(), "the sandbox's init did not end within {REAP_GRACE:?} of its SIGKILL; the supervisor exits without it");
+            supervised.ended = Ended::Signaled(Signal::SIGKILL);
+            return Ok(finish(supervised, bounds));
+        }
+        // Sleep until a signal, or the next moment something is due.
+        let wake = [
+            deadline.filter(|_| !supervised.timed_out),
+            kill_at.filter(|_| killed_at.is_none()),
+            killed_at.map(|at| at + REAP_GRACE),
+            (v1_memory.is_some() && killed_at.is_none()).then(|| now + OOM_POLL),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let signal = match wait_signal(&signals, wake.map(|at| at.saturating_duration_since(now)))?
+        {
+            Some(signal) => signal,
+            None => continue,
+        };
+        match signal {
             Signal::SIGCHLD => continue,
             stop @ (Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
                 // The init stops the sandbox, then the supervisor stops as the shell expects.
@@ -101,8 +255,40 @@ pub fn supervise(sandbox: Sandbox) -> Result<Ended, Errno> {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(errno) => return Err(errno),
                 }
+                // A request to stop: the sandbox has --kill-after to end.
+                if matches!(signal, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP) {
+                    kill_at.get_or_insert(Instant::now() + kill_after);
+                }
             }
         }
+    }
+}
+
+/// Notes an OOM kill the kernel counted (v2 kills the whole group itself, `memory.oom.group`).
+fn finish(mut supervised: Supervised, bounds: &Bounds<'_>) -> Supervised {
+    if let Some(kills) = bounds.group.and_then(|group| group.oom_kills()) {
+        supervised.oom_killed |= kills > 0;
+    }
+    supervised
+}
+
+/// Waits for one of `signals` (blocked) for at most `timeout` (forever with `None`); `None` when
+/// the time ran out or the wait was interrupted.
+fn wait_signal(signals: &SigSet, timeout: Option<Duration>) -> Result<Option<Signal>, Errno> {
+    let Some(timeout) = timeout else {
+        return signals.wait().map(Some);
+    };
+    let spec = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: the set is a valid sigset_t, the info pointer may be null, and `spec` is a valid
+    // timespec; sigtimedwait only reads them.
+    let number = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &spec) };
+    match Errno::result(number) {
+        Ok(number) => Ok(Signal::try_from(number).ok()),
+        Err(Errno::EAGAIN | Errno::EINTR) => Ok(None),
+        Err(errno) => Err(errno),
     }
 }
 

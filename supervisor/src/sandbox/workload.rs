@@ -65,6 +65,9 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     let _ = die_with_parent();
     // The workload's steps, in boot order: one line each.
     take(plan, Step::Session, session::apply)?;
+    take(plan, Step::Rlimits, || {
+        crate::steps::rlimits::apply_step(&plan.rlimits)
+    })?;
     take(plan, Step::Capabilities, || {
         capabilities::apply_before_ids(plan.last_cap, plan.keep_caps)
     })?;

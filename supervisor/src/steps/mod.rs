@@ -5,6 +5,7 @@
 //! runtime) answering one of them with an errno: the only thing a failure handler is asked about.
 
 pub(crate) mod capabilities;
+pub(crate) mod cgroup;
 pub(crate) mod identity;
 pub(crate) mod mount;
 pub(crate) mod network;
@@ -12,6 +13,7 @@ pub(crate) mod no_new_privs;
 pub(crate) mod observed;
 pub(crate) mod pid;
 pub(crate) mod prelude;
+pub(crate) mod rlimits;
 pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod userns;
@@ -25,6 +27,9 @@ use crate::steps::identity::DropStage;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(into = "&'static str")]
 pub enum Step {
+    /// The sandbox's control group, below the supervisor's own, with its limits (pids by
+    /// default, memory and CPU on request); the init joins it before it forks the workload.
+    Cgroup,
     /// The supervisor enters a new network namespace with only `lo` up; the sandbox inherits it.
     NetworkNamespace,
     /// The sandbox's init is created in new PID and IPC namespaces, as its PID 1.
@@ -33,6 +38,8 @@ pub enum Step {
     MountNamespace,
     /// The workload starts a new session: no controlling terminal.
     Session,
+    /// The workload's resource limits (`setrlimit`), only ever lowered.
+    Rlimits,
     /// The workload drops every capability: bounding, ambient, inheritable, permitted, effective.
     Capabilities,
     /// The workload takes the target uid, gid and groups, verified.
@@ -96,7 +103,21 @@ pub struct StepInfo {
 pub(crate) type Teardown = fn(&crate::sandbox::Plan, &mut crate::record::HardeningReport);
 
 /// The steps, in boot order: a step's row is at `step as usize`.
-pub const STEPS: [StepInfo; 9] = [
+pub const STEPS: [StepInfo; 11] = [
+    StepInfo {
+        step: Step::Cgroup,
+        name: "cgroup",
+        kind: Some(SandboxFailureKind::Cgroup),
+        phase: Phase::Supervisor,
+        requires: &[],
+        protection: "a control group of the sandbox's own with its limits (pids, memory, CPU)",
+        action: "give the sandbox a control group with its limits",
+        refused: "the kernel refused to create or limit the sandbox's control group",
+        first_call: Call::CgroupCreate,
+        // Made in the supervisor and verified there (boot::bounds), from the paused sandbox.
+        verify: None,
+        teardown: Some(cgroup::teardown),
+    },
     StepInfo {
         step: Step::NetworkNamespace,
         name: "network-namespace",
@@ -148,6 +169,20 @@ pub const STEPS: [StepInfo; 9] = [
         refused: "the kernel refused a new session for the workload",
         first_call: Call::Setsid,
         verify: Some(session::verify),
+        teardown: None,
+    },
+    StepInfo {
+        step: Step::Rlimits,
+        name: "rlimits",
+        kind: None,
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "resource limits of the workload (core 0, nofile, --rlimit)",
+        action: "set the workload's resource limits",
+        refused: "the kernel refused a resource limit of the workload",
+        first_call: Call::Setrlimit(crate::steps::rlimits::Resource::Core),
+        // Verified from /proc/PID/limits with the cgroup (boot::bounds).
+        verify: None,
         teardown: None,
     },
     StepInfo {
@@ -220,7 +255,7 @@ pub const STEPS: [StepInfo; 9] = [
 impl Step {
     /// Every step, in boot order.
     pub const ALL: [Step; STEPS.len()] = {
-        let mut all = [Step::NetworkNamespace; STEPS.len()];
+        let mut all = [Step::Cgroup; STEPS.len()];
         let mut index = 0;
         while index < STEPS.len() {
             all[index] = STEPS[index].step;
@@ -357,6 +392,16 @@ pub enum Call {
     NoNewPrivs,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
+    /// `setrlimit` of one resource.
+    Setrlimit(crate::steps::rlimits::Resource),
+    /// No cgroup hierarchy the supervisor is in offers a controller the limits need.
+    CgroupController,
+    /// `mkdir` of the sandbox's group in a cgroup hierarchy.
+    CgroupCreate,
+    /// Writing a limit (`pids.max`, `memory.max`, ...) or enabling a controller.
+    CgroupLimit,
+    /// The init writing itself into the group's `cgroup.procs`.
+    CgroupJoin,
 }
 
 /// How a call's failure reads: a refused call, or a check that found a call without effect.
@@ -373,7 +418,7 @@ impl Call {
     /// Every call, one row each (every stage of the privilege drop included). The wire code a
     /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
     /// the same table and no code is written by hand.
-    pub const ALL: [Call; 30] = [
+    pub const ALL: [Call; 50] = [
         Call::UnshareNet,
         Call::LoopbackSocket,
         Call::LoopbackGetFlags,
@@ -404,6 +449,26 @@ impl Call {
         Call::NoNewPrivs,
         Call::VerifyNoNewPrivs,
         Call::Seccomp,
+        Call::Setrlimit(crate::steps::rlimits::Resource::As),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Core),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Cpu),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Data),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Fsize),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Locks),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Memlock),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Msgqueue),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Nice),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Nofile),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Nproc),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Rss),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Rtprio),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Rttime),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Sigpending),
+        Call::Setrlimit(crate::steps::rlimits::Resource::Stack),
+        Call::CgroupController,
+        Call::CgroupCreate,
+        Call::CgroupLimit,
+        Call::CgroupJoin,
     ];
 
     /// The call's row: how it is written in messages and reports, and its role.
@@ -446,6 +511,14 @@ impl Call {
             ),
             Call::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)", Refusable),
             Call::Seccomp => ("seccomp(SECCOMP_SET_MODE_FILTER)", Refusable),
+            Call::Setrlimit(resource) => (resource.setrlimit_call(), Refusable),
+            Call::CgroupController => (
+                "open(/proc/self/cgroup): no hierarchy with the controller",
+                Refusable,
+            ),
+            Call::CgroupCreate => ("mkdir(cgroup)", Refusable),
+            Call::CgroupLimit => ("write(cgroup limit)", Refusable),
+            Call::CgroupJoin => ("write(cgroup.procs)", Refusable),
         }
     }
 
@@ -564,6 +637,12 @@ mod tests {
         for stage in DropStage::ALL {
             assert!(Call::ALL.contains(&Call::Drop(stage)), "{stage:?}");
         }
+        for (_, resource) in crate::steps::rlimits::NAMES {
+            assert!(
+                Call::ALL.contains(&Call::Setrlimit(resource)),
+                "{resource:?}"
+            );
+        }
         assert_eq!(Call::from_code(0), None);
         assert_eq!(Call::from_code(Call::ALL.len() as u8 + 1), None);
     }
@@ -578,6 +657,7 @@ mod tests {
         assert_eq!(
             tolerable,
             [
+                "cgroup",
                 "network-namespace",
                 "pid-namespace",
                 "mount-namespace",

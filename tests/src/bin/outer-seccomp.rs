@@ -11,7 +11,9 @@
 //! - `mount`: every `mount`;
 //! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`;
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
-//! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name.
+//! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name;
+//! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
+//! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes).
 //!
 //! Refusals with different errnos go into separate programs (one per errno): a seccomp program
 //! has one match action.
@@ -95,6 +97,23 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         "setresgid" => every(rules, libc::SYS_setresgid),
         "setresuid" => every(rules, libc::SYS_setresuid),
         "capset" => every(rules, libc::SYS_capset),
+        "cgroup" => {
+            every(rules, libc::SYS_mkdir);
+            every(rules, libc::SYS_mkdirat);
+        }
+        "setrlimit" => {
+            every(rules, libc::SYS_setrlimit);
+            rules.entry(libc::SYS_prlimit64).or_default().push(
+                SeccompRule::new(vec![SeccompCondition::new(
+                    2,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::Ne,
+                    0,
+                )
+                .expect("a valid condition")])
+                .expect("a valid rule"),
+            );
+        }
         other => return Err(format!("unknown calls {other:?}")),
     }
     Ok(())

@@ -22,6 +22,17 @@ fn main() {
             .unwrap_or_else(|_| "-".to_owned())
     };
     line("netns", link("/proc/self/ns/net"));
+    // The init enters a cgroup namespace once it has joined the sandbox's group.
+    line("cgroupns", link("/proc/self/ns/cgroup"));
+    for (name, resource) in [("core", libc::RLIMIT_CORE), ("nofile", libc::RLIMIT_NOFILE)] {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
+        unsafe { libc::getrlimit(resource, &mut limit) };
+        line(name, format!("{}:{}", limit.rlim_cur, limit.rlim_max));
+    }
     line("pid", std::process::id().to_string());
     // With a fresh /proc for its own PID namespace, /proc/self names the pid the workload sees.
     line("proc_self", link("/proc/self"));

@@ -1,0 +1,495 @@
+//! Resource limits of the workload (`--rlimit NAME=SOFT[:HARD]`): a step no handler tolerates.
+//!
+//! Planned in the parent from the caller's own limits ([`plan`]): a limit is only ever lowered,
+//! never raised above what the caller has. The defaults are `core=0:0` (no core dumps: a dump of
+//! the workload may hold what it read) and `nofile` at most 4096. The workload applies them with
+//! `setrlimit` after its new session and before the id change ([`apply`], async-signal-safe); the
+//! supervisor then reads `/proc/PID/limits` of the paused workload and compares ([`verify`]).
+
+use std::collections::BTreeMap;
+
+use nix::errno::Errno;
+
+/// The limits an operator may name, with Docker's `--ulimit` spelling.
+pub const NAMES: [(&str, Resource); 16] = [
+    ("as", Resource::As),
+    ("core", Resource::Core),
+    ("cpu", Resource::Cpu),
+    ("data", Resource::Data),
+    ("fsize", Resource::Fsize),
+    ("locks", Resource::Locks),
+    ("memlock", Resource::Memlock),
+    ("msgqueue", Resource::Msgqueue),
+    ("nice", Resource::Nice),
+    ("nofile", Resource::Nofile),
+    ("nproc", Resource::Nproc),
+    ("rss", Resource::Rss),
+    ("rtprio", Resource::Rtprio),
+    ("rttime", Resource::Rttime),
+    ("sigpending", Resource::Sigpending),
+    ("stack", Resource::Stack),
+];
+
+/// A resource `setrlimit` limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Resource {
+    /// `RLIMIT_AS`.
+    As,
+    /// `RLIMIT_CORE`.
+    Core,
+    /// `RLIMIT_CPU`.
+    Cpu,
+    /// `RLIMIT_DATA`.
+    Data,
+    /// `RLIMIT_FSIZE`.
+    Fsize,
+    /// `RLIMIT_LOCKS`.
+    Locks,
+    /// `RLIMIT_MEMLOCK`.
+    Memlock,
+    /// `RLIMIT_MSGQUEUE`.
+    Msgqueue,
+    /// `RLIMIT_NICE`.
+    Nice,
+    /// `RLIMIT_NOFILE`.
+    Nofile,
+    /// `RLIMIT_NPROC`.
+    Nproc,
+    /// `RLIMIT_RSS`.
+    Rss,
+    /// `RLIMIT_RTPRIO`.
+    Rtprio,
+    /// `RLIMIT_RTTIME`.
+    Rttime,
+    /// `RLIMIT_SIGPENDING`.
+    Sigpending,
+    /// `RLIMIT_STACK`.
+    Stack,
+}
+
+impl Resource {
+    /// Docker's name (`nofile`).
+    pub fn name(self) -> &'static str {
+        NAMES[self as usize].0
+    }
+
+    /// The resource at index `index` of [`NAMES`].
+    pub fn from_index(index: u8) -> Option<Self> {
+        NAMES.get(index as usize).map(|(_, resource)| *resource)
+    }
+
+    fn raw(self) -> libc::__rlimit_resource_t {
+        (match self {
+            Resource::As => libc::RLIMIT_AS,
+            Resource::Core => libc::RLIMIT_CORE,
+            Resource::Cpu => libc::RLIMIT_CPU,
+            Resource::Data => libc::RLIMIT_DATA,
+            Resource::Fsize => libc::RLIMIT_FSIZE,
+            Resource::Locks => libc::RLIMIT_LOCKS,
+            Resource::Memlock => libc::RLIMIT_MEMLOCK,
+            Resource::Msgqueue => libc::RLIMIT_MSGQUEUE,
+            Resource::Nice => libc::RLIMIT_NICE,
+            Resource::Nofile => libc::RLIMIT_NOFILE,
+            Resource::Nproc => libc::RLIMIT_NPROC,
+            Resource::Rss => libc::RLIMIT_RSS,
+            Resource::Rtprio => libc::RLIMIT_RTPRIO,
+            Resource::Rttime => libc::RLIMIT_RTTIME,
+            Resource::Sigpending => libc::RLIMIT_SIGPENDING,
+            Resource::Stack => libc::RLIMIT_STACK,
+        }) as libc::__rlimit_resource_t
+    }
+
+    /// `setrlimit(RLIMIT_...)`, as messages and reports write the call.
+    pub const fn setrlimit_call(self) -> &'static str {
+        match self {
+            Resource::As => "setrlimit(RLIMIT_AS)",
+            Resource::Core => "setrlimit(RLIMIT_CORE)",
+            Resource::Cpu => "setrlimit(RLIMIT_CPU)",
+            Resource::Data => "setrlimit(RLIMIT_DATA)",
+            Resource::Fsize => "setrlimit(RLIMIT_FSIZE)",
+            Resource::Locks => "setrlimit(RLIMIT_LOCKS)",
+            Resource::Memlock => "setrlimit(RLIMIT_MEMLOCK)",
+            Resource::Msgqueue => "setrlimit(RLIMIT_MSGQUEUE)",
+            Resource::Nice => "setrlimit(RLIMIT_NICE)",
+            Resource::Nofile => "setrlimit(RLIMIT_NOFILE)",
+            Resource::Nproc => "setrlimit(RLIMIT_NPROC)",
+            Resource::Rss => "setrlimit(RLIMIT_RSS)",
+            Resource::Rtprio => "setrlimit(RLIMIT_RTPRIO)",
+            Resource::Rttime => "setrlimit(RLIMIT_RTTIME)",
+            Resource::Sigpending => "setrlimit(RLIMIT_SIGPENDING)",
+            Resource::Stack => "setrlimit(RLIMIT_STACK)",
+        }
+    }
+
+    /// The row title of this resource in `/proc/PID/limits`.
+    fn proc_title(self) -> &'static str {
+        match self {
+            Resource::As => "Max address space",
+            Resource::Core => "Max core file size",
+            Resource::Cpu => "Max cpu time",
+            Resource::Data => "Max data size",
+            Resource::Fsize => "Max file size",
+            Resource::Locks => "Max file locks",
+            Resource::Memlock => "Max locked memory",
+            Resource::Msgqueue => "Max msgqueue size",
+            Resource::Nice => "Max nice priority",
+            Resource::Nofile => "Max open files",
+            Resource::Nproc => "Max processes",
+            Resource::Rss => "Max resident set",
+            Resource::Rtprio => "Max realtime priority",
+            Resource::Rttime => "Max realtime timeout",
+            Resource::Sigpending => "Max pending signals",
+            Resource::Stack => "Max stack size",
+        }
+    }
+}
+
+/// `RLIM_INFINITY`.
+pub const UNLIMITED: u64 = libc::RLIM_INFINITY;
+
+/// One `--rlimit NAME=SOFT[:HARD]` (HARD defaults to SOFT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// The resource.
+    pub resource: Resource,
+    /// The soft limit ([`UNLIMITED`] for `unlimited`).
+    pub soft: u64,
+    /// The hard limit.
+    pub hard: u64,
+}
+
+/// Parses `NAME=SOFT[:HARD]` (numbers or `unlimited`); a malformed value is a usage error.
+pub fn parse(text: &str) -> Result<Request, String> {
+    let (name, values) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=SOFT[:HARD]"))?;
+    let resource = NAMES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, resource)| *resource)
+        .ok_or_else(|| {
+            format!(
+                "unknown limit {name:?} (one of {})",
+                NAMES.map(|(name, _)| name).join(", ")
+            )
+        })?;
+    let number = |value: &str| match value {
+        "unlimited" | "-1" => Ok(UNLIMITED),
+        _ => value
+            .parse::<u64>()
+            .map_err(|_| format!("{value:?} is not a number or \"unlimited\"")),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((soft, hard)) => (number(soft)?, number(hard)?),
+        None => {
+            let value = number(values)?;
+            (value, value)
+        }
+    };
+    if soft > hard {
+        return Err(format!(
+            "{name}: the soft limit {soft} is above the hard limit {hard}"
+        ));
+    }
+    Ok(Request {
+        resource,
+        soft,
+        hard,
+    })
+}
+
+/// One limit the workload gets, planned in the parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Planned {
+    /// The resource.
+    #[serde(skip)]
+    pub resource: Resource,
+    /// The soft limit to set (`null` in the report: unlimited).
+    #[serde(serialize_with = "limit")]
+    pub soft: u64,
+    /// The hard limit to set.
+    #[serde(serialize_with = "limit")]
+    pub hard: u64,
+    /// Where it comes from: `default` or `operator`.
+    #[serde(skip)]
+    pub source: &'static str,
+    /// The operator asked for more than the caller has: lowered to the caller's.
+    #[serde(skip)]
+    pub clamped: bool,
+}
+
+fn limit<S: serde::Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    match *value {
+        UNLIMITED => serializer.serialize_none(),
+        value => serializer.serialize_u64(value),
+    }
+}
+
+/// The caller's limit of `resource`.
+fn current(resource: Resource) -> Result<(u64, u64), Errno> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
+    let rc = unsafe { libc::getrlimit(resource.raw(), &mut limit) };
+    Errno::result(rc).map(|_| (limit.rlim_cur, limit.rlim_max))
+}
+
+/// The limits the workload gets: the defaults (core 0, nofile at most 4096), then each request in
+/// order, each lowered to what the caller has (a request above it is clamped and flagged).
+pub fn plan(requests: &[Request]) -> Result<Vec<Planned>, Errno> {
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut set = |resource: Resource, soft: u64, hard: u64, source: &'static str| {
+        let (caller_soft, caller_hard) = current(resource)?;
+        let hard_applied = hard.min(caller_hard);
+        // The soft limit stays at or below the hard one; a default never raises the caller's soft.
+        let soft_applied = match source {
+            "default" => soft.min(caller_soft).min(hard_applied),
+            _ => soft.min(hard_applied),
+        };
+        let entry = Planned {
+            resource,
+            soft: soft_applied,
+            hard: hard_applied,
+            source,
+            clamped: hard > caller_hard,
+        };
+        match planned.iter_mut().find(|p| p.resource == resource) {
+            Some(existing) => *existing = entry,
+            None => planned.push(entry),
+        }
+        Ok::<(), Errno>(())
+    };
+    set(Resource::Core, 0, 0, "default")?;
+    set(Resource::Nofile, 4096, 4096, "default")?;
+    for request in requests {
+        set(request.resource, request.soft, request.hard, "operator")?;
+    }
+    planned.sort_by_key(|p| p.resource);
+    Ok(planned)
+}
+
+/// Sets every planned limit on the calling process. Async-signal-safe; returns the resource whose
+/// `setrlimit` failed.
+pub fn apply(planned: &[Planned]) -> Result<(), (Resource, Errno)> {
+    for limit in planned {
+        let value = libc::rlimit {
+            rlim_cur: limit.soft,
+            rlim_max: limit.hard,
+        };
+        // SAFETY: `value` is a valid rlimit; setrlimit changes only the calling process.
+        let rc = unsafe { libc::setrlimit(limit.resource.raw(), &value) };
+        if rc != 0 {
+            return Err((limit.resource, Errno::last()));
+        }
+    }
+    Ok(())
+}
+
+/// The workload's step: [`apply`], its failure named as the call. Async-signal-safe.
+pub(crate) fn apply_step(planned: &[Planned]) -> Result<(), (crate::steps::Call, Errno)> {
+    apply(planned).map_err(|(resource, errno)| (crate::steps::Call::Setrlimit(resource), errno))
+}
+
+/// One row of `/proc/PID/limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Seen {
+    /// The soft limit (`null`: unlimited).
+    #[serde(serialize_with = "limit")]
+    pub soft: u64,
+    /// The hard limit.
+    #[serde(serialize_with = "limit")]
+    pub hard: u64,
+}
+
+/// Parses `/proc/PID/limits` into rows by resource.
+pub fn parse_proc_limits(text: &str) -> BTreeMap<Resource, Seen> {
+    let value = |field: &str| match field {
+        "unlimited" => Some(UNLIMITED),
+        number => number.parse().ok(),
+    };
+    let mut rows = BTreeMap::new();
+    for (_, resource) in NAMES {
+        let Some(line) = text
+            .lines()
+            .find(|line| line.starts_with(resource.proc_title()))
+        else {
+            continue;
+        };
+        let mut fields = line[resource.proc_title().len()..].split_whitespace();
+        if let (Some(soft), Some(hard)) =
+            (fields.next().and_then(value), fields.next().and_then(value))
+        {
+            rows.insert(resource, Seen { soft, hard });
+        }
+    }
+    rows
+}
+
+/// What the verification found: the planned limits as read back, by name.
+pub type Evidence = BTreeMap<&'static str, Seen>;
+
+/// The limits of process `pid` as `prlimit` reads them (for a kernel without `/proc/PID/limits`,
+/// such as gVisor's).
+fn prlimits(
+    pid: nix::unistd::Pid,
+    planned: &[Planned],
+) -> Result<BTreeMap<Resource, Seen>, String> {
+    let mut rows = BTreeMap::new();
+    for limit in planned {
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a null new limit only reads; `old` is a valid rlimit for the kernel to fill.
+        let rc = unsafe {
+            libc::prlimit(
+                pid.as_raw(),
+                limit.resource.raw(),
+                std::ptr::null(),
+                &mut old,
+            )
+        };
+        Errno::result(rc).map_err(|errno| {
+            format!(
+                "failed to read the workload's limits (no /proc/{pid}/limits, and prlimit({}) failed with {errno})",
+                limit.resource.name()
+            )
+        })?;
+        rows.insert(
+            limit.resource,
+            Seen {
+                soft: old.rlim_cur,
+                hard: old.rlim_max,
+            },
+        );
+    }
+    Ok(rows)
+}
+
+/// Reads the workload's `/proc/PID/limits` (or, where the kernel has none, asks `prlimit`) and
+/// compares it with the plan. `Err` names the first limit that differs.
+pub fn verify(pid: nix::unistd::Pid, planned: &[Planned]) -> Result<Evidence, String> {
+    let rows = match std::fs::read_to_string(format!("/proc/{pid}/limits")) {
+        Ok(text) => parse_proc_limits(&text),
+        Err(_) => prlimits(pid, planned)?,
+    };
+    let mut evidence = Evidence::new();
+    for limit in planned {
+        let seen = rows.get(&limit.resource).copied();
+        match seen {
+            Some(seen) if seen.soft == limit.soft && seen.hard == limit.hard => {
+                evidence.insert(limit.resource.name(), seen);
+            }
+            other => {
+                return Err(format!(
+                    "setrlimit({}) returned success but /proc/{pid}/limits shows {other:?} instead of {}:{}",
+                    limit.resource.name(),
+                    limit.soft,
+                    limit.hard
+                ))
+            }
+        }
+    }
+    Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_indexes_agree() {
+        for (index, (name, resource)) in NAMES.iter().enumerate() {
+            assert_eq!(*resource as usize, index);
+            assert_eq!(resource.name(), *name);
+            assert_eq!(Resource::from_index(index as u8), Some(*resource));
+        }
+    }
+
+    #[test]
+    fn parses_docker_spelling() {
+        assert_eq!(
+            parse("nofile=64"),
+            Ok(Request {
+                resource: Resource::Nofile,
+                soft: 64,
+                hard: 64
+            })
+        );
+        assert_eq!(
+            parse("core=0:unlimited"),
+            Ok(Request {
+                resource: Resource::Core,
+                soft: 0,
+                hard: UNLIMITED
+            })
+        );
+        assert!(parse("nofile").is_err());
+        assert!(parse("files=3").is_err());
+        assert!(parse("nofile=ten").is_err());
+        assert!(parse("nofile=10:5").is_err());
+    }
+
+    #[test]
+    fn plans_only_lower() {
+        let (_, hard) = current(Resource::Nofile).unwrap();
+        let planned = plan(&[Request {
+            resource: Resource::Nofile,
+            soft: 64,
+            hard: 64,
+        }])
+        .unwrap();
+        let nofile = planned
+            .iter()
+            .find(|p| p.resource == Resource::Nofile)
+            .unwrap();
+        assert_eq!((nofile.soft, nofile.hard), (64.min(hard), 64.min(hard)));
+        let core = planned
+            .iter()
+            .find(|p| p.resource == Resource::Core)
+            .unwrap();
+        assert_eq!((core.soft, core.hard), (0, 0));
+        if hard != UNLIMITED {
+            let raised = plan(&[Request {
+                resource: Resource::Nofile,
+                soft: UNLIMITED,
+                hard: UNLIMITED,
+            }])
+            .unwrap();
+            let nofile = raised
+                .iter()
+                .find(|p| p.resource == Resource::Nofile)
+                .unwrap();
+            assert!(nofile.clamped);
+            assert_eq!(nofile.hard, hard);
+        }
+    }
+
+    #[test]
+    fn reads_proc_limits() {
+        let text =
+            "Limit                     Soft Limit           Hard Limit           Units     \n\
+Max cpu time              unlimited            unlimited            seconds   \n\
+Max core file size        0                    0                    bytes     \n\
+Max open files            64                   4096                 files     \n";
+        let rows = parse_proc_limits(text);
+        assert_eq!(
+            rows.get(&Resource::Nofile),
+            Some(&Seen {
+                soft: 64,
+                hard: 4096
+            })
+        );
+        assert_eq!(
+            rows.get(&Resource::Cpu),
+            Some(&Seen {
+                soft: UNLIMITED,
+                hard: UNLIMITED
+            })
+        );
+        assert_eq!(rows.get(&Resource::Core), Some(&Seen { soft: 0, hard: 0 }));
+    }
+}

@@ -1,0 +1,524 @@
+//! Bounds, on the real kernel: a fork loop held by `--pids-max`, an allocation killed at
+//! `--memory-max` and reported as OOM, `--timeout` ending a workload near its deadline, a
+//! TERM-proof workload ended by `--kill-after` (after a timeout, and after a SIGTERM to the
+//! supervisor), the default and operator's resource limits, the sandbox's group removed after
+//! every run (and, after the supervisor was SIGKILLed, at the next start), and cgroup v2 in a
+//! cgroup2 hierarchy the test mounts in a private mount namespace.
+//!
+//! Every run names its group in the report (`steps[cgroup].verified.groups`); each test checks
+//! that none of them exists once the supervisor has exited.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use sandbox_tests::{output_of, require_root, scratch, supervisor_bin, Outcome};
+
+/// Runs the supervisor with `args` and a report; returns what it showed, the final report and the
+/// wall time.
+fn run(args: &[&str]) -> (Outcome, Value, Duration) {
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let started = Instant::now();
+    let output = output_of(
+        Command::new(supervisor_bin())
+            .arg("--report")
+            .arg(&report)
+            .args(args)
+            .stdin(Stdio::null()),
+    );
+    let elapsed = started.elapsed();
+    let report: Value = std::fs::read_to_string(&report)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    (Outcome::from(output), report, elapsed)
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+/// The sandbox's groups named in the report, each checked to be gone.
+fn assert_groups_removed(report: &Value) {
+    let groups = step(report, "cgroup")["verified"]["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!groups.is_empty(), "the report names no group: {report}");
+    for group in groups {
+        let path = group["path"].as_str().expect("a group path");
+        assert!(
+            path.contains("/sandbox-supervisor-"),
+            "a group not of the pattern: {path}"
+        );
+        assert!(!Path::new(path).exists(), "{path} was left behind");
+    }
+}
+
+#[test]
+fn pids_max_holds_a_fork_loop() {
+    require_root!();
+    // The workload forks children that sleep until it has tried 200 forks.
+    let script = "import os, errno, time\n\
+                  made = 0\n\
+                  err = 'none'\n\
+                  for _ in range(200):\n\
+                  \x20   try:\n\
+                  \x20       pid = os.fork()\n\
+                  \x20   except OSError as e:\n\
+                  \x20       err = errno.errorcode[e.errno]; break\n\
+                  \x20   if pid == 0:\n\
+                  \x20       time.sleep(30); os._exit(0)\n\
+                  \x20   made += 1\n\
+                  print('forked', made, err, flush=True)\n";
+    let (seen, report, elapsed) =
+        run(&["--pids-max", "32", "--", "/usr/bin/python3", "-c", script]);
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    let line = seen
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("forked"))
+        .expect("forked line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let made: u32 = fields[1].parse().unwrap();
+    // 32 tasks: the init, the workload, and at most 30 children.
+    assert!(made <= 30, "{line}");
+    assert_eq!(fields[2], "EAGAIN", "{line}");
+    assert_eq!(step(&report, "cgroup")["decision"], "enforced", "{report}");
+    assert_eq!(
+        step(&report, "cgroup")["verified"]["limits"]["pids_max"],
+        32
+    );
+    let usage = &report["usage"];
+    assert!(usage["pids_max_hits"].as_u64().unwrap_or(0) >= 1, "{usage}");
+    if let Some(peak) = usage["pids_peak"].as_u64() {
+        assert!(peak <= 32, "{usage}");
+    }
+    // The children died with the sandbox: nothing waited for their 30 s.
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_groups_removed(&report);
+    println!("fork loop: {made} children, usage {usage}, {elapsed:?}");
+}
+
+#[test]
+fn a_default_run_is_bounded_to_1024_processes() {
+    require_root!();
+    let (seen, report, _) = run(&["--", "true"]);
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "enforced", "{cgroup}");
+    assert_eq!(cgroup["verified"]["limits"]["pids_max"], 1024);
+    // The group's pids.max, as the kernel has it, was read back before the release; the
+    // workload had a cgroup namespace of its own.
+    assert_eq!(cgroup["verified"]["cgroup_namespace"], true, "{cgroup}");
+    assert_groups_removed(&report);
+}
+
+#[test]
+fn memory_max_kills_a_300m_allocation_and_reports_oom() {
+    require_root!();
+    let (seen, report, elapsed) = run(&[
+        "--memory-max",
+        "64M",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        "b = bytearray(300 * 1024 * 1024); print('allocated', len(b))",
+    ]);
+    assert!(!seen.stdout.contains("allocated"), "{}", seen.stdout);
+    assert_eq!(seen.code, 137, "{}", seen.stderr);
+    assert_eq!(report["exit"]["outcome"], "oom-killed", "{report}");
+    let usage = &report["usage"];
+    assert!(usage["oom_kills"].as_u64().unwrap_or(0) >= 1, "{usage}");
+    let peak = usage["memory_peak_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(peak <= 64 << 20, "{usage}");
+    let limits = &step(&report, "cgroup")["verified"]["limits"];
+    assert_eq!(limits["memory_max"], 64 << 20, "{limits}");
+    assert_eq!(limits["swap_max"], 0, "{limits}");
+    assert!(
+        seen.stderr.contains("workload ended: oom-killed"),
+        "{}",
+        seen.stderr
+    );
+    assert_groups_removed(&report);
+    println!("OOM: usage {usage}, {elapsed:?}");
+}
+
+/// The whole sandbox dies with an OOM, not only the process the kernel picks: a shell whose child
+/// allocates never gets to its next command (v1 has no `memory.oom.group`: the kernel's OOM killer
+/// is disabled for the group and the supervisor kills the whole sandbox when it is under OOM).
+#[test]
+fn an_oom_kills_the_whole_sandbox() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--memory-max",
+        "64M",
+        "--",
+        "sh",
+        "-c",
+        "/usr/bin/python3 -c 'b = bytearray(300 * 1024 * 1024)'; echo survived",
+    ]);
+    assert!(!seen.stdout.contains("survived"), "{}", seen.stdout);
+    assert_eq!(report["exit"]["outcome"], "oom-killed", "{report}");
+    assert_eq!(seen.code, 137, "{}", seen.stderr);
+    assert_groups_removed(&report);
+}
+
+#[test]
+fn timeout_ends_sleep_near_the_deadline() {
+    require_root!();
+    let (seen, report, elapsed) = run(&["--timeout", "1", "--", "sleep", "30"]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    assert_eq!(report["exit"]["outcome"], "timed-out", "{report}");
+    assert_eq!(report["exit"]["exit_code"], 124);
+    // From the supervisor's start (the boot takes tens of milliseconds) to its exit.
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
+    assert_groups_removed(&report);
+    println!("--timeout 1: the supervisor exited after {elapsed:?}");
+}
+
+/// `--cpus 0.05`: a busy loop stopped by `--timeout 1` gets at most about a twentieth of a CPU
+/// second (unbounded, it gets what the machine gives it: 230 ms at a load average of 20).
+#[test]
+fn cpus_bound_a_busy_loop() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--cpus",
+        "0.05",
+        "--timeout",
+        "1",
+        "--kill-after",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    let limits = &step(&report, "cgroup")["verified"]["limits"];
+    assert_eq!(limits["cpu_max"], "5000/100000", "{limits}");
+    let used = report["usage"]["cpu_usage_usec"]
+        .as_u64()
+        .expect("CPU time counted");
+    // 0.05 CPU for about a second, plus the boot's and the teardown's own slack.
+    assert!(used < 120_000, "{used} us of CPU under --cpus 0.05");
+    assert_groups_removed(&report);
+    println!("--cpus 0.05, 1 s busy loop: {used} us of CPU");
+}
+
+const TERM_PROOF: &str = "trap '' TERM; while :; do sleep 0.1; done";
+
+#[test]
+fn a_term_proof_workload_ends_after_kill_after() {
+    require_root!();
+    let (seen, report, elapsed) = run(&[
+        "--timeout",
+        "500ms",
+        "--kill-after",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        TERM_PROOF,
+    ]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    assert_eq!(report["exit"]["outcome"], "timed-out", "{report}");
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_millis(2200),
+        "{elapsed:?}"
+    );
+    assert!(
+        seen.stderr.contains("SIGKILL to the whole sandbox"),
+        "{}",
+        seen.stderr
+    );
+    assert_groups_removed(&report);
+    println!("--timeout 500ms --kill-after 1s on a TERM-proof workload: {elapsed:?}");
+}
+
+#[test]
+fn a_sigterm_to_the_supervisor_escalates_after_kill_after() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let mut child = Command::new(supervisor_bin())
+        .args(["--log-level", "warn", "--kill-after", "1", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c", TERM_PROOF])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the supervisor");
+    // Wait until the workload runs (the report's boot record).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&report).is_ok_and(|text| text.contains("\"running\"")) {
+        assert!(Instant::now() < deadline, "the workload never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill");
+    let status = child.wait().expect("wait");
+    let elapsed = sent.elapsed();
+    assert_eq!(status.code(), Some(137), "{status:?}");
+    assert!(
+        elapsed >= Duration::from_millis(950) && elapsed < Duration::from_millis(1600),
+        "{elapsed:?}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("the report");
+    assert_eq!(report["exit"]["signal"], "SIGKILL", "{report}");
+    assert_groups_removed(&report);
+    println!("SIGTERM to the supervisor, --kill-after 1: it exited after {elapsed:?}");
+}
+
+#[test]
+fn core_dumps_are_off_and_rlimit_applies() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--rlimit",
+        "nofile=64",
+        "--rlimit",
+        "nproc=100:200",
+        "--",
+        "sh",
+        "-c",
+        "echo core $(ulimit -c) $(ulimit -Hc); echo nofile $(ulimit -n) $(ulimit -Hn); grep 'Max processes' /proc/self/limits",
+    ]);
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    assert!(seen.stdout.contains("core 0 0"), "{}", seen.stdout);
+    assert!(seen.stdout.contains("nofile 64 64"), "{}", seen.stdout);
+    let nproc: Vec<&str> = seen
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Max processes"))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        nproc.get(2..4),
+        Some(&["100", "200"][..]),
+        "{}",
+        seen.stdout
+    );
+    let verified = &step(&report, "rlimits")["verified"];
+    assert_eq!(step(&report, "rlimits")["decision"], "enforced");
+    assert_eq!(
+        verified["nofile"],
+        serde_json::json!({"soft": 64, "hard": 64})
+    );
+    assert_eq!(verified["core"], serde_json::json!({"soft": 0, "hard": 0}));
+    assert_groups_removed(&report);
+}
+
+#[test]
+fn malformed_bounds_are_usage_errors() {
+    for args in [
+        ["--rlimit", "nofile=many"],
+        ["--rlimit", "files=3"],
+        ["--rlimit", "nofile=10:5"],
+        ["--pids-max", "0"],
+        ["--memory-max", "64Q"],
+        ["--cpus", "0"],
+        ["--timeout", "soon"],
+        ["--kill-after", "0"],
+    ] {
+        let seen = Outcome::from(output_of(
+            Command::new(supervisor_bin())
+                .args(args)
+                .args(["--", "true"])
+                .stdin(Stdio::null()),
+        ));
+        assert_eq!(seen.code, 2, "{args:?}: {}", seen.stderr);
+        assert!(
+            seen.error_line().contains(args[0]),
+            "{args:?}: {}",
+            seen.stderr
+        );
+    }
+}
+
+/// The groups of the pattern whose supervisor was `pid`, in the pids hierarchy's root (where the
+/// tests' supervisors sit on these machines) and the v2 one.
+fn groups_of(pid: u32) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for own in [own_group("pids"), own_group("")].into_iter().flatten() {
+        for entry in std::fs::read_dir(&own).into_iter().flatten().flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("sandbox-supervisor-{pid}-"))
+            {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// This process's group in the v1 hierarchy of `controller` ("" for v2), as a directory.
+fn own_group(controller: &str) -> Option<std::path::PathBuf> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        (controllers.split(',').any(|c| c == controller)
+            || (controller.is_empty() && controllers.is_empty()))
+        .then(|| path.to_owned())
+    })?;
+    let mount = if controller.is_empty() {
+        ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .find(|m| Path::new(m).join("cgroup.controllers").exists())?
+            .to_owned()
+    } else {
+        format!("/sys/fs/cgroup/{controller}")
+    };
+    Some(Path::new(&mount).join(path.trim_start_matches('/')))
+}
+
+#[test]
+fn a_sigkilled_supervisors_group_is_removed_at_the_next_start() {
+    require_root!();
+    let mut child = Command::new(supervisor_bin())
+        .args(["--log-level", "warn", "--", "sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the supervisor");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let groups = loop {
+        let groups = groups_of(pid);
+        let joined = groups.iter().any(|g| {
+            std::fs::read_to_string(g.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+        });
+        if joined {
+            break groups;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no group of supervisor {pid} filled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("SIGKILL the supervisor");
+    child.wait().expect("wait");
+    // Its sandbox dies with it (the init's parent-death signal); its groups stay, empty.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while groups.iter().any(|g| {
+        std::fs::read_to_string(g.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox outlived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing removed them with the supervisor gone, but the start of a supervisor of another
+    // test running at the same time may already have found them stale.
+    // The next start finds them (the pid and start time in the name name no running process)
+    // and removes them.
+    let (seen, report, _) = run(&["--", "true"]);
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    for group in &groups {
+        assert!(!group.exists(), "{} was left behind", group.display());
+    }
+    assert_groups_removed(&report);
+}
+
+/// cgroup v2 for real, as far as this kernel allows: in a private mount namespace the test
+/// unmounts the v1 hierarchies and mounts the cgroup2 hierarchy at /sys/fs/cgroup, then moves the
+/// shell into a group of its own there, so that the supervisor sees a v2-only host and a group
+/// below the root. On these machines v2 offers no pids, memory or cpu controller (they are bound
+/// to v1 hierarchies): a default run gets a v2 group without a pids limit (a WARN says so), the
+/// workload is born inside it with a cgroup namespace, its CPU time is counted, and the group is
+/// removed; an explicit --pids-max is refused with EOPNOTSUPP and the strict default aborts (120).
+#[test]
+fn cgroup_v2_in_a_private_mount() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let explicit = dir.path().join("explicit.json");
+    let test_group = format!("bounds-test-{}", std::process::id());
+    let script = format!(
+        r#"set -e
+mount --make-rprivate /
+umount -R /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup
+mkdir /sys/fs/cgroup/{test_group}
+echo $$ > /sys/fs/cgroup/{test_group}/cgroup.procs
+set +e
+"$0" --log-level warn --report {report} -- sh -c 'cat /proc/self/cgroup'
+echo "default=$?"
+ls /sys/fs/cgroup/{test_group}
+"$0" --log-level warn --report {explicit} --pids-max 64 -- true
+echo "explicit=$?"
+echo $$ > /sys/fs/cgroup/cgroup.procs
+rmdir /sys/fs/cgroup/{test_group}
+"#,
+        report = report.display(),
+        explicit = explicit.display(),
+    );
+    let seen = Outcome::from(output_of(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .arg(supervisor_bin())
+            .stdin(Stdio::null()),
+    ));
+    assert!(
+        seen.stdout.contains("default=0"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    // The workload sees its group as its root (a cgroup namespace).
+    assert!(seen.stdout.lines().any(|l| l == "0::/"), "{}", seen.stdout);
+    assert!(
+        !seen.stdout.contains("sandbox-supervisor-"),
+        "the group was left behind: {}",
+        seen.stdout
+    );
+    assert!(
+        seen.stdout.contains("explicit=120"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "enforced", "{cgroup}");
+    let groups = cgroup["verified"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{cgroup}");
+    assert_eq!(groups[0]["version"], "v2");
+    assert!(groups[0]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/sys/fs/cgroup/{test_group}/sandbox-supervisor-")));
+    assert_eq!(
+        cgroup["verified"]["unavailable"],
+        serde_json::json!(["pids"])
+    );
+    assert_eq!(cgroup["verified"]["cgroup_namespace"], true);
+    assert!(
+        report["usage"]["cpu_usage_usec"].as_u64().is_some(),
+        "{report}"
+    );
+    assert!(seen.stderr.contains("has no pids limit"), "{}", seen.stderr);
+    let explicit: Value =
+        serde_json::from_str(&std::fs::read_to_string(&explicit).unwrap()).expect("report");
+    let refused = step(&explicit, "cgroup");
+    assert_eq!(refused["decision"], "aborted", "{refused}");
+    assert_eq!(refused["errno_name"], "EOPNOTSUPP", "{refused}");
+}
