@@ -436,3 +436,22 @@ fn a_report_or_findings_replaced_during_the_run_is_an_error() {
         let _ = std::fs::remove_file(dir.path().join("real.json"));
     }
 }
+
+/// A real-time signal killed the workload: the final record says `killed`, with the signal's
+/// name and raw number, never "exited with 165" (nix's `Signal` has no real-time signals).
+#[test]
+fn a_real_time_signal_is_a_kill_with_its_number() {
+    require_root!();
+    let (outcome, report) = run_with_report_file(
+        &Launch::default(),
+        &["--", "bash", "-c", "kill -s RTMIN+3 $$"],
+    );
+    let number = libc::SIGRTMIN() + 3;
+    assert_eq!(outcome.code, 128 + number, "{}", outcome.stderr);
+    let exit = &report["exit"];
+    assert_eq!(exit["outcome"], "killed", "{exit}");
+    assert_eq!(exit["code"], Value::Null, "{exit}");
+    assert_eq!(exit["signal"], "SIGRTMIN+3", "{exit}");
+    assert_eq!(exit["signal_number"], number, "{exit}");
+    assert_eq!(exit["exit_code"], 128 + number, "{exit}");
+}

@@ -164,8 +164,10 @@ pub struct ExitRecord {
     pub outcome: ExitOutcome,
     /// Its exit code when it exited, else null.
     pub code: Option<i32>,
-    /// The signal's name (`SIGKILL`) when one killed it, else null.
-    pub signal: Option<&'static str>,
+    /// The signal's name (`SIGKILL`, `SIGRTMIN+3`) when one killed it, else null.
+    pub signal: Option<String>,
+    /// The signal's raw number when one killed it, else null.
+    pub signal_number: Option<i32>,
     /// The supervisor's own exit code: `code`, or 128+N for signal N.
     pub exit_code: i32,
     /// Milliseconds from `started_at` to `ended_at`.
@@ -178,12 +180,13 @@ impl ExitRecord {
         use crate::sandbox::supervise::Ended;
         let (outcome, code, signal) = match ended {
             Ended::Exited(code) => (ExitOutcome::Exited, Some(code), None),
-            Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal.as_str())),
+            Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal)),
         };
         ExitRecord {
             outcome,
             code,
-            signal,
+            signal: signal.map(crate::sandbox::supervise::signal_name),
+            signal_number: signal,
             exit_code: ended.exit_code(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }
@@ -518,10 +521,35 @@ mod tests {
             ),
             (ExitOutcome::Exited, Some(3), None, 3, 1200)
         );
-        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL), Duration::ZERO);
+        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL as i32), Duration::ZERO);
         assert_eq!(
-            (killed.outcome, killed.code, killed.signal, killed.exit_code),
-            (ExitOutcome::Killed, None, Some("SIGKILL"), 137)
+            (
+                killed.outcome,
+                killed.code,
+                killed.signal.as_deref(),
+                killed.signal_number,
+                killed.exit_code
+            ),
+            (ExitOutcome::Killed, None, Some("SIGKILL"), Some(9), 137)
+        );
+        // A real-time signal is a signal too, with its number and name (nix has no name for it).
+        let rt = libc::SIGRTMIN() + 3;
+        let killed = ExitRecord::new(Ended::Signaled(rt), Duration::ZERO);
+        assert_eq!(
+            (
+                killed.outcome,
+                killed.code,
+                killed.signal.as_deref(),
+                killed.signal_number,
+                killed.exit_code
+            ),
+            (
+                ExitOutcome::Killed,
+                None,
+                Some("SIGRTMIN+3"),
+                Some(rt),
+                128 + rt
+            )
         );
     }
 }

@@ -57,8 +57,8 @@ pub fn block_signals() -> Result<SigSet, Errno> {
 pub enum Ended {
     /// It exited with this code.
     Exited(i32),
-    /// A signal killed it.
-    Signaled(Signal),
+    /// A signal killed it: its raw number, real-time signals included (nix's `Signal` has none).
+    Signaled(i32),
 }
 
 impl Ended {
@@ -66,8 +66,25 @@ impl Ended {
     pub fn exit_code(self) -> i32 {
         match self {
             Ended::Exited(code) => code,
-            Ended::Signaled(signal) => 128 + signal as i32,
+            Ended::Signaled(signal) => 128 + signal,
         }
+    }
+}
+
+/// A signal's name: `SIGKILL`, `SIGRTMIN+3` for a real-time one (counted from the C library's
+/// `SIGRTMIN`, as `kill -s RTMIN+3` names it), `SIG32` for a number with neither.
+pub fn signal_name(number: i32) -> String {
+    if let Ok(signal) = Signal::try_from(number) {
+        return signal.as_str().to_owned();
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if (min..=max).contains(&number) {
+        match number - min {
+            0 => "SIGRTMIN".to_owned(),
+            offset => format!("SIGRTMIN+{offset}"),
+        }
+    } else {
+        format!("SIG{number}")
     }
 }
 
@@ -190,7 +207,7 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
                 return Ok(finish(supervised, bounds));
             }
             Ok(WaitStatus::Signaled(_, signal, _)) => {
-                supervised.ended = workload_status(&sandbox, Ended::Signaled(signal));
+                supervised.ended = workload_status(&sandbox, Ended::Signaled(signal as i32));
                 return Ok(finish(supervised, bounds));
             }
             Ok(_) | Err(Errno::EINTR) => continue,
@@ -222,7 +239,7 @@ pub fn supervise_bounded(sandbox: Sandbox, bounds: &Bounds<'_>) -> Result<Superv
         }
         if killed_at.is_some_and(|at| now >= at + REAP_GRACE) {
             tracing::error!(init = sandbox.init.as_raw(), "the sandbox's init did not end within {REAP_GRACE:?} of its SIGKILL; the supervisor exits without it");
-            supervised.ended = Ended::Signaled(Signal::SIGKILL);
+            supervised.ended = Ended::Signaled(libc::SIGKILL);
             return Ok(finish(supervised, bounds));
         }
         // Sleep until a signal, or the next moment something is due.
@@ -300,9 +317,7 @@ fn workload_status(sandbox: &Sandbox, init: Ended) -> Ended {
         Ok(4) => {
             let status = i32::from_ne_bytes(raw);
             if libc::WIFSIGNALED(status) {
-                Signal::try_from(libc::WTERMSIG(status))
-                    .map(Ended::Signaled)
-                    .unwrap_or(Ended::Exited(128 + libc::WTERMSIG(status)))
+                Ended::Signaled(libc::WTERMSIG(status))
             } else {
                 Ended::Exited(libc::WEXITSTATUS(status))
             }
