@@ -101,7 +101,7 @@ fn report_file_is_rewritten_complete_with_the_workload_end() {
     let after = now_micros();
     assert_eq!(outcome.code, 3, "{}", outcome.stderr);
     assert_eq!(report["record"], "final");
-    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["outcome"], "ended");
     assert_eq!(report["exit"]["outcome"], "exited");
     assert_eq!(report["exit"]["code"], 3);
     assert_eq!(report["exit"]["signal"], Value::Null);

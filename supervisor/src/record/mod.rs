@@ -126,8 +126,11 @@ impl Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The workload's `execve` succeeded.
+    /// The workload's `execve` succeeded, and it runs (the boot record).
     Running,
+    /// The workload ran and has ended (the final record of a run whose boot succeeded); `exit`
+    /// says how.
+    Ended,
     /// The boot stopped; `error` says why.
     Aborted,
 }
@@ -465,6 +468,9 @@ impl HardeningReport {
         self.record = RecordKind::Final;
         self.ended_at = Some(now);
         self.exit = exit.map(|ended| ExitRecord::new(ended, duration));
+        if self.exit.is_some() {
+            self.outcome = Outcome::Ended;
+        }
     }
 
     /// Makes this the final record of a workload that ran: how supervision ended (a timeout or
