@@ -16,33 +16,17 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sandbox_tests::{helper_bin, require_root};
+use sandbox_tests::{helper_bin, require_root, run_ok, sha256_of, workspace};
 
 const PACKAGE: &str = "sandbox-supervisor";
 const BIN: &str = "/usr/bin/sandbox-supervisor";
 const PLUGIN_DIR: &str = "/usr/lib/sandbox-supervisor";
 const POLICY: &str = "/etc/sandbox-supervisor/policy.json";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn run(command: &mut Command) -> Output {
     let output = command
         .output()
         .unwrap_or_else(|err| panic!("failed to run {command:?}: {err}"));
-    output
-}
-
-fn ok(command: &mut Command) -> Output {
-    let output = run(command);
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
     output
 }
 
@@ -88,7 +72,7 @@ fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
     }
     let host_before = (installed(), footprint());
 
-    ok(&mut Command::new(
+    run_ok(&mut Command::new(
         workspace().join("packaging/build-deb.sh"),
     ));
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -147,7 +131,7 @@ fn install_check_and_purge(deb: &Path) {
     // A host where the package is installed: the test starts from its removal (in the scratch
     // namespace only).
     if installed() {
-        ok(Command::new("dpkg").args(["--purge", PACKAGE]));
+        run_ok(Command::new("dpkg").args(["--purge", PACKAGE]));
     }
     let before = footprint();
     assert!(
@@ -155,7 +139,7 @@ fn install_check_and_purge(deb: &Path) {
         "files of the package exist before it is installed: {before:?}"
     );
 
-    ok(Command::new("dpkg").arg("-i").arg(deb));
+    run_ok(Command::new("dpkg").arg("-i").arg(deb));
     assert!(installed());
 
     // The binary, the plugins (root, 0644), the example policy (a conffile).
@@ -172,7 +156,7 @@ fn install_check_and_purge(deb: &Path) {
             "{plugin}"
         );
     }
-    let conffiles = ok(Command::new("dpkg-query").args(["-W", "-f=${Conffiles}", PACKAGE]));
+    let conffiles = run_ok(Command::new("dpkg-query").args(["-W", "-f=${Conffiles}", PACKAGE]));
     assert!(
         String::from_utf8_lossy(&conffiles.stdout).contains(POLICY),
         "{POLICY} is a conffile: {}",
@@ -180,15 +164,17 @@ fn install_check_and_purge(deb: &Path) {
     );
 
     // The man page where man finds it, generated from the clap definition (it names every flag).
-    let page = ok(Command::new("man").args(["-w", PACKAGE]));
+    let page = run_ok(Command::new("man").args(["-w", PACKAGE]));
     let page = String::from_utf8_lossy(&page.stdout).trim().to_owned();
     assert!(
         page.starts_with("/usr/share/man/man1/sandbox-supervisor.1"),
         "{page}"
     );
-    let text = ok(Command::new("man")
-        .args(["-P", "cat", PACKAGE])
-        .env("MANWIDTH", "200"));
+    let text = run_ok(
+        Command::new("man")
+            .args(["-P", "cat", PACKAGE])
+            .env("MANWIDTH", "200"),
+    );
     let text = String::from_utf8_lossy(&text.stdout);
     for flag in [
         "--handler-plugin",
@@ -206,14 +192,8 @@ fn install_check_and_purge(deb: &Path) {
     assert!(Path::new("/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish").exists());
 
     // The README's plugin examples, from the installed paths, with the installed policy.
-    let sha =
-        ok(Command::new("sha256sum").arg(format!("{PLUGIN_DIR}/libsandbox_plugin_policy.so")));
-    let sha = String::from_utf8_lossy(&sha.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let policy = ok(Command::new(BIN).args([
+    let sha = sha256_of(&Path::new(PLUGIN_DIR).join("libsandbox_plugin_policy.so"));
+    let policy = run_ok(Command::new(BIN).args([
         "--handler-plugin",
         &format!("{PLUGIN_DIR}/libsandbox_plugin_policy.so"),
         "--handler-plugin-sha256",
@@ -232,7 +212,7 @@ fn install_check_and_purge(deb: &Path) {
         ),
         "{stderr}"
     );
-    let outer = ok(Command::new(BIN).args([
+    let outer = run_ok(Command::new(BIN).args([
         "--handler-plugin",
         &format!("{PLUGIN_DIR}/libsandbox_plugin_outer_sandbox.so"),
         "--",
@@ -256,7 +236,7 @@ fn install_check_and_purge(deb: &Path) {
     ]));
     assert_eq!(wrong.status.code(), Some(118));
 
-    ok(Command::new("dpkg").args(["--purge", PACKAGE]));
+    run_ok(Command::new("dpkg").args(["--purge", PACKAGE]));
     assert!(!installed());
     assert_eq!(
         footprint(),

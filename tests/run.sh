@@ -25,7 +25,7 @@ command -v setpriv >/dev/null || needed+=(util-linux)
 command -v ip >/dev/null || needed+=(iproute2)
 # The workload runs python3 as an unprivileged user too: it must be the system one.
 [ -x /usr/bin/python3 ] || needed+=(python3)
-# Debian's JSON Schema validator checks the report schema too (tests/siem.rs).
+# Debian's JSON Schema validator checks the report schema too (tests/it/siem.rs).
 /usr/bin/python3 -c 'import jsonschema' 2>/dev/null || needed+=(python3-jsonschema)
 # The validators from PyPI (tests/src/python.rs) live in a virtual environment.
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || needed+=(python3-venv)
@@ -33,7 +33,7 @@ command -v ip >/dev/null || needed+=(iproute2)
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v man >/dev/null || needed+=(man-db)
 # The C plugin example is built with the system C compiler and archiver; readelf reads the build
-# id --version prints and the glibc versions plugins need (tests/compatibility.rs, tests/c_plugin.rs).
+# id --version prints and the glibc versions plugins need (tests/it/compatibility.rs, tests/c_plugin.rs).
 command -v cc >/dev/null || needed+=(gcc)
 command -v ar >/dev/null && command -v readelf >/dev/null || needed+=(binutils)
 if [ "${#needed[@]}" -gt 0 ]; then
@@ -53,8 +53,12 @@ fi
 
 cargo build --workspace --all-targets
 
-# The tests copy the binary and plugins here, where an unprivileged user can run them.
-SANDBOX_TESTS_STAGING=$(mktemp -d)
+# The tests copy the binary and plugins here, where an unprivileged user can run them; not under
+# /tmp, /var/tmp or /run, which the workload's filesystem view replaces with a private tmpfs.
+staging_base=/var/lib
+[ -w "$staging_base" ] || staging_base="$PWD/target"
+SANDBOX_TESTS_STAGING=$(mktemp -d -p "$staging_base" sandbox-tests.XXXXXX)
+chmod 755 "$SANDBOX_TESTS_STAGING"
 export SANDBOX_TESTS_STAGING
 trap 'rm -rf "$SANDBOX_TESTS_STAGING"' EXIT
 cargo test --workspace

@@ -22,22 +22,24 @@ pub fn python() -> PathBuf {
         .expect("lock the venv");
     let python = venv.join("bin/python");
     if !python.exists() {
-        run(Command::new(base_python()).args(["-m", "venv"]).arg(&venv));
+        crate::run_ok(Command::new(base_python()).args(["-m", "venv"]).arg(&venv));
     }
     let stamp = venv.join(".installed");
     let wanted = PACKAGES.join("\n");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                // pip's cache would be a file the tests leave in the user's home.
-                "--no-cache-dir",
-            ])
-            .args(PACKAGES));
+        crate::run_ok(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    // pip's cache would be a file the tests leave in the user's home.
+                    "--no-cache-dir",
+                ])
+                .args(PACKAGES),
+        );
         std::fs::write(&stamp, wanted).expect("write the venv stamp");
     }
     python
@@ -50,16 +52,4 @@ fn base_python() -> &'static Path {
     } else {
         Path::new("python3")
     }
-}
-
-fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("failed to run {command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

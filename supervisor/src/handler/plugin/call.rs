@@ -139,11 +139,13 @@ impl PluginHandler {
                 let status = reap(child);
                 let bytes = match answer {
                     Ok(bytes) => bytes,
-                    Err(ReadFailure::Timeout) => return Err(self.failure(format!(
+                    Err(ReadFailure::Timeout) => {
+                        return Err(self.failure(format!(
                         "did not answer {} within {:?} (--handler-timeout); the call was killed",
                         self.function(),
                         self.timeout
-                    ))),
+                    )))
+                    }
                     Err(ReadFailure::TooLong) => {
                         return Err(self.failure(format!(
                             "answered {} with more than 64 KiB",

@@ -388,45 +388,28 @@ mod tests {
         }
     }
 
-    /// A classic-BPF interpreter for the instructions the filters use, as the kernel runs them:
-    /// a jump out of the program or an unknown instruction fails the test.
+    /// The tests' one classic-BPF interpreter (tests/src/bpf.rs, which the integration tests use
+    /// as `sandbox_tests::bpf`): a jump out of the program or an unknown instruction fails the
+    /// test.
+    #[allow(dead_code, unreachable_pub)]
+    mod bpf {
+        include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/src/bpf.rs"));
+    }
+
     fn run(program: &[sock_filter], call: Call) -> u32 {
         run_counted(program, call).0
     }
 
     /// [`run`], also returning how many instructions ran.
     fn run_counted(program: &[sock_filter], call: Call) -> (u32, usize) {
-        let mut steps = 0;
-        let mut data = Vec::with_capacity(64);
-        data.extend(call.nr.to_ne_bytes());
-        data.extend(call.arch.to_ne_bytes());
-        data.extend(0u64.to_ne_bytes());
-        for arg in call.args {
-            data.extend(arg.to_ne_bytes());
-        }
-        let mut a = 0u32;
-        let mut pc = 0usize;
-        loop {
-            let insn = &program[pc];
-            steps += 1;
-            let (jt, jf) = (usize::from(insn.jt), usize::from(insn.jf));
-            let branch = |taken: bool| if taken { jt } else { jf };
-            pc += 1;
-            match u32::from(insn.code) {
-                c if c == BPF_LD | BPF_W | BPF_ABS => {
-                    let at = insn.k as usize;
-                    a = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
-                }
-                c if c == libc::BPF_ALU | libc::BPF_AND | BPF_K => a &= insn.k,
-                c if c == BPF_JMP | libc::BPF_JA => pc += insn.k as usize,
-                c if c == BPF_JMP | BPF_JEQ | BPF_K => pc += branch(a == insn.k),
-                c if c == BPF_JMP | BPF_JGE | BPF_K => pc += branch(a >= insn.k),
-                c if c == BPF_JMP | libc::BPF_JGT | BPF_K => pc += branch(a > insn.k),
-                c if c == BPF_JMP | libc::BPF_JSET | BPF_K => pc += branch(a & insn.k != 0),
-                c if c == BPF_RET | BPF_K => return (insn.k, steps),
-                code => panic!("unexpected BPF instruction {code:#x} at {}", pc - 1),
-            }
-        }
+        let data = bpf::SeccompData {
+            nr: call.nr,
+            arch: call.arch,
+            instruction_pointer: 0,
+            args: call.args,
+        };
+        let run = bpf::run(program, data);
+        (run.answer, run.steps)
     }
 
     fn insn(code: u32, jt: u8, jf: u8, k: u32) -> sock_filter {

@@ -63,10 +63,7 @@ fn tolerated_refusal_is_one_medium_finding() {
     require_root!();
     // An outer filter (like a container runtime's profile) refuses the network namespace with
     // EPERM; outer-sandbox tolerates it.
-    let launch = Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    };
+    let launch = Launch::netns_refused();
     let outer = plugin("sandbox-plugin-outer-sandbox");
     let (outcome, report, findings) = run_with_findings(
         &launch,
@@ -104,10 +101,7 @@ fn tolerated_refusal_is_one_medium_finding() {
 #[test]
 fn aborted_refusal_is_one_low_finding_with_the_reason() {
     require_root!();
-    let launch = Launch {
-        unprivileged: true,
-        ..Launch::default()
-    };
+    let launch = Launch::nobody();
     let (outcome, report, findings) = run_with_findings(&launch, &["--no-userns", "--", "true"]);
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
     // First the group nobody may make (no limit was asked for: tolerated by the default limits,

@@ -5,7 +5,7 @@
 //! nothing newer; a plugin for another ABI line is refused with one line naming both versions;
 //! and no frozen type of any released API has changed its layout.
 
-#[path = "fixtures/layouts/src/dump.rs"]
+#[path = "../fixtures/layouts/src/dump.rs"]
 mod dump;
 
 use std::path::Path;
@@ -18,16 +18,6 @@ use sandbox_tests::{
 
 const PLUGIN_LOAD: i32 = 118;
 const REFUSED_BY_PLUGIN: i32 = 121;
-
-/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
-/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
-/// route instead, and get its namespaces.
-fn unprivileged() -> Launch {
-    Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    }
-}
 
 fn old_plugin() -> String {
     fixture("libfixture_plugin_0_1_0.so").display().to_string()
@@ -43,7 +33,7 @@ fn a_plugin_built_against_0_1_0_loads_and_decides_as_before() {
     let marker = dir.path().join("marker");
     let mut args = vec!["--handler-plugin".to_owned(), old_plugin()];
     args.extend(marked(&marker, "true"));
-    let outcome = run_supervisor(&unprivileged(), &args);
+    let outcome = run_supervisor(&Launch::netns_refused(), &args);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(marker.exists(), "the workload must run");
     assert!(
@@ -73,7 +63,7 @@ fn a_plugin_built_against_0_1_0_loads_and_decides_as_before() {
         config.display().to_string(),
     ];
     args.extend(marked(&marker, "true"));
-    let outcome = run_supervisor(&unprivileged(), &args);
+    let outcome = run_supervisor(&Launch::netns_refused(), &args);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!marker.exists(), "the workload must not run");
     assert!(
@@ -227,7 +217,7 @@ fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
 /// capabilities.
 fn expected_context(launch: &Launch) -> sandbox_supervisor::handler::context::FailureContext {
     let mut context = sandbox_supervisor::handler::context::detect();
-    if launch.unprivileged {
+    if launch.as_nobody {
         context.uid = 65534;
         context.effective_capabilities = 0;
     }
@@ -293,7 +283,7 @@ fn a_plugin_built_against_0_1_1_decides_on_the_context_the_supervisor_sends() {
     let plugin = fixture("libfixture_plugin_0_1_1.so");
 
     // Root, the network namespace refused by an outer filter.
-    let launch = unprivileged();
+    let launch = Launch::netns_refused();
     let context = expected_context(&launch);
     let config = conditions(&context, &["network-namespace"], |_| {});
     let (outcome, ran) = run_fixture(&launch, &plugin, &config, &[]);
@@ -354,19 +344,16 @@ fn a_plugin_built_against_0_1_1_decides_on_the_context_the_supervisor_sends() {
         );
     }
 
-    // Nobody without a user namespace: the three namespaces are refused with EPERM.
-    let nobody = Launch {
-        unprivileged: true,
-        outer_refuses: None,
-        write_fds: Vec::new(),
-    };
+    // Nobody without a user namespace: the three namespaces are refused with EPERM (and the
+    // filesystem view is lost with the mount namespace: a fourth WARN, with the same reason).
+    let nobody = Launch::nobody();
     let context = expected_context(&nobody);
     let config = conditions(&context, &NAMESPACES, |_| {});
     let (outcome, ran) = run_fixture(&nobody, &plugin, &config, &["--no-userns"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran, "the workload must run");
     let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
     for warn in warns {
         assert!(
             warn.contains(&format!("{}: as configured ", saw(&context))),
@@ -395,7 +382,7 @@ fn a_plugin_built_against_0_1_1_decides_on_the_context_the_supervisor_sends() {
 fn a_plugin_built_against_0_1_0_decides_on_the_context_the_supervisor_sends() {
     require_root!();
     let plugin = fixture("libfixture_plugin_0_1_0_context.so");
-    let launch = unprivileged();
+    let launch = Launch::netns_refused();
     let context = expected_context(&launch);
     let config = conditions(&context, &["network-namespace"], |_| {});
     let (outcome, ran) = run_fixture(&launch, &plugin, &config, &[]);
@@ -431,11 +418,7 @@ fn a_plugin_built_against_0_1_0_decides_on_the_context_the_supervisor_sends() {
 
     // As nobody: the network namespace is tolerated for uid 65534 without capabilities; the
     // PID namespace, a kind 0.1.0 does not know, then aborts without asking the plugin.
-    let nobody = Launch {
-        unprivileged: true,
-        outer_refuses: None,
-        write_fds: Vec::new(),
-    };
+    let nobody = Launch::nobody();
     let context = expected_context(&nobody);
     let config = conditions(&context, &["network-namespace"], |_| {});
     let (outcome, _) = run_fixture(&nobody, &plugin, &config, &["--no-userns"]);
@@ -583,16 +566,8 @@ fn the_context_the_supervisor_sends_satisfies_the_schema_of_every_released_api()
     require_root!();
     let mut documents = Vec::new();
     for (launch, extra, refusals) in [
-        (unprivileged(), vec![], 1),
-        (
-            Launch {
-                unprivileged: true,
-                outer_refuses: None,
-                write_fds: Vec::new(),
-            },
-            vec!["--no-userns"],
-            3,
-        ),
+        (Launch::netns_refused(), vec![], 1),
+        (Launch::nobody(), vec!["--no-userns"], 3),
     ] {
         let dir = scratch();
         let echo = dir.path().join("contexts");

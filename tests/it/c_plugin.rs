@@ -8,28 +8,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use sandbox_tests::{
-    fixtures_dir, marked, require_root, run_supervisor, scratch, staged, target_dir, write_file,
-    Launch, Outcome,
+    fixtures_dir, marked, require_root, run_ok, run_supervisor, scratch, staged, target_dir,
+    workspace, write_file, Launch, Outcome,
 };
 
 const DECIDER: &str = "plugin:c-example@0.1.0";
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn run(command: &mut Command) {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Builds `source` (C) with `cc` and `ar` into `lib{name}.a` and links it into the shim as
 /// plugin `name`; the staged shared object `lib{name}.so`. One build at a time: every build
@@ -39,33 +22,37 @@ fn build_c_plugin(source: &Path, name: &str) -> PathBuf {
     let _one_at_a_time = BUILD
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let example = repository().join("examples/c-plugin");
+    let example = workspace().join("examples/c-plugin");
     let out = target_dir().parent().unwrap().join("c-plugin");
     std::fs::create_dir_all(&out).unwrap();
     let object = out.join(format!("{name}.o"));
     let library = out.join(format!("lib{}.a", name.replace('-', "_")));
     let cc = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
-    run(Command::new(&cc)
-        .args([
-            "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
-        ])
-        .arg(&example)
-        .arg("-c")
-        .arg(source)
-        .arg("-o")
-        .arg(&object));
-    run(Command::new("ar").arg("rcs").arg(&library).arg(&object));
+    run_ok(
+        Command::new(&cc)
+            .args([
+                "-std=c11", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
+            ])
+            .arg(&example)
+            .arg("-c")
+            .arg(source)
+            .arg("-o")
+            .arg(&object),
+    );
+    run_ok(Command::new("ar").arg("rcs").arg(&library).arg(&object));
     // The same target directory as the compatibility fixtures: their dependencies are built.
     let target = fixtures_dir().parent().unwrap().to_owned();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo)
-        .args(["build", "--locked", "--quiet", "--manifest-path"])
-        .arg(example.join("shim/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env("SANDBOX_C_PLUGIN_LIB", &library)
-        .env("SANDBOX_C_PLUGIN_NAME", name)
-        .env_remove("SANDBOX_C_PLUGIN_VERSION"));
+    run_ok(
+        Command::new(cargo)
+            .args(["build", "--locked", "--quiet", "--manifest-path"])
+            .arg(example.join("shim/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env("SANDBOX_C_PLUGIN_LIB", &library)
+            .env("SANDBOX_C_PLUGIN_NAME", name)
+            .env_remove("SANDBOX_C_PLUGIN_VERSION"),
+    );
     staged(
         &target.join("debug/libsandbox_c_plugin.so"),
         &format!("lib{}.so", name.replace('-', "_")),
@@ -76,10 +63,7 @@ fn build_c_plugin(source: &Path, name: &str) -> PathBuf {
 fn c_plugin() -> &'static Path {
     static PLUGIN: OnceLock<PathBuf> = OnceLock::new();
     PLUGIN.get_or_init(|| {
-        build_c_plugin(
-            &repository().join("examples/c-plugin/plugin.c"),
-            "c-example",
-        )
+        build_c_plugin(&workspace().join("examples/c-plugin/plugin.c"), "c-example")
     })
 }
 
@@ -209,10 +193,7 @@ fn the_c_plugin_is_obeyed_in_a_real_run() {
         c_plugin().display().to_string(),
     ];
     args.extend(marked(&marker, "true"));
-    let launch = Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    };
+    let launch = Launch::netns_refused();
     let outcome = run_supervisor(&launch, &args);
     assert!(
         outcome.stderr.contains(&format!(

@@ -2,49 +2,13 @@
 //! the vendor template and the embedding example.
 
 use std::ffi::OsString;
-use std::path::Path;
 use std::process::Command;
 
 use sandbox_tests::{
-    helper_bin, plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch, Outcome,
-    AS_NOBODY,
+    helper_bin, plugin, require_root, run_supervisor, run_with_report, scratch, supervisor_bin,
+    Launch, AS_NOBODY, STEPS,
 };
 use serde_json::Value;
-
-fn unprivileged() -> Launch {
-    Launch {
-        unprivileged: true,
-        ..Launch::default()
-    }
-}
-
-fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).expect("the documented schema is a valid JSON Schema")
-}
-
-/// Runs the supervisor with `--report FILE`, returns the outcome and the validated report.
-fn run_with_report(launch: &Launch, flags: &[OsString]) -> (Outcome, Value) {
-    let dir = scratch();
-    let path = dir.path().join("report.json");
-    let mut launch = launch.clone();
-    let mut args = launch.record_to(&path, None);
-    args.extend(flags.iter().cloned());
-    let outcome = run_supervisor(&launch, args);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
-    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text)).unwrap();
-    let errors: Vec<String> = schema()
-        .iter_errors(&report)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "report does not validate: {errors:?}\n{text}"
-    );
-    (outcome, report)
-}
 
 fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["steps"]
@@ -55,29 +19,17 @@ fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
-const ALL_STEPS: [&str; 9] = [
-    "network-namespace",
-    "pid-namespace",
-    "mount-namespace",
-    "session",
-    "capabilities",
-    "privilege-drop",
-    "no-new-privs",
-    "workload-seccomp",
-    "supervisor-seccomp",
-];
-
 #[test]
 fn strict_root_report_lists_every_step_enforced_and_verified() {
     require_root!();
     let (outcome, report) = run_with_report(
         &Launch::default(),
-        &["--user", "nobody", "--", "true"].map(OsString::from),
+        ["--user", "nobody", "--", "true"].map(OsString::from),
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(report["outcome"], "ended");
     assert_eq!(report["handler"]["decider"], "strict");
-    for name in ALL_STEPS {
+    for name in STEPS {
         assert_eq!(
             step(&report, name)["decision"],
             "enforced",
@@ -134,7 +86,7 @@ fn tolerated_report_names_the_missing_protection_and_the_plugin() {
         "--".into(),
         "true".into(),
     ];
-    let (outcome, report) = run_with_report(&unprivileged(), &flags);
+    let (outcome, report) = run_with_report(&Launch::nobody(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let netns = step(&report, "network-namespace");
     assert_eq!(netns["decision"], "tolerated");
@@ -163,8 +115,8 @@ fn tolerated_report_names_the_missing_protection_and_the_plugin() {
 fn aborted_report_says_where_it_stopped() {
     require_root!();
     let (outcome, report) = run_with_report(
-        &unprivileged(),
-        &["--no-userns", "--", "true"].map(OsString::from),
+        &Launch::nobody(),
+        ["--no-userns", "--", "true"].map(OsString::from),
     );
     assert_eq!(outcome.code, 120);
     assert_eq!(report["outcome"], "aborted");
@@ -287,12 +239,12 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
     assert_eq!(code, 0, "{root:#}");
     assert_eq!(root["boots"], true);
     assert_eq!(root["handler"]["decider"], "strict");
-    for name in ALL_STEPS {
+    for name in STEPS {
         assert_eq!(probe_step(&root, name)["decision"], "enforced", "{name}");
     }
 
     // An unprivileged caller gets its namespaces through a user namespace.
-    let (code, user) = probe(&unprivileged(), &[]);
+    let (code, user) = probe(&Launch::nobody(), &[]);
     assert_eq!(code, 0, "{user:#}");
     assert_eq!(
         probe_step(&user, "network-namespace")["route"],
@@ -300,7 +252,7 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
     );
     assert_eq!(probe_step(&user, "pid-namespace")["decision"], "enforced");
 
-    let (code, user) = probe(&unprivileged(), &["--no-userns"]);
+    let (code, user) = probe(&Launch::nobody(), &["--no-userns"]);
     assert_eq!(code, 120, "{user:#}");
     assert_eq!(user["boots"], false);
     let netns = probe_step(&user, "network-namespace");
@@ -314,7 +266,7 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
 
     let plugin = plugin("sandbox-plugin-outer-sandbox");
     let (code, tolerated) = probe(
-        &unprivileged(),
+        &Launch::nobody(),
         &["--no-userns", "--handler-plugin", plugin.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{tolerated:#}");
@@ -326,7 +278,7 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
     // A real drop to another user needs CAP_SETGID: never tolerable. Global flags go before or
     // after the subcommand.
     let outcome = run_supervisor(
-        &unprivileged(),
+        &Launch::nobody(),
         [
             "--no-userns",
             "--handler-plugin",
@@ -344,7 +296,7 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
     assert_eq!(probe_step(&drop, "privilege-drop")["errno_name"], "EPERM");
 
     // The table form says the same thing for people.
-    let table = run_supervisor(&unprivileged(), ["probe", "--no-userns"]);
+    let table = run_supervisor(&Launch::nobody(), ["probe", "--no-userns"]);
     assert!(
         table
             .stdout
@@ -359,7 +311,7 @@ fn json_logs_are_one_object_per_line() {
     require_root!();
     let plugin = plugin("sandbox-plugin-outer-sandbox");
     let outcome = run_supervisor(
-        &unprivileged(),
+        &Launch::nobody(),
         [
             "--no-userns",
             "--log-format",
@@ -371,11 +323,7 @@ fn json_logs_are_one_object_per_line() {
         ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let events: Vec<Value> = outcome
-        .stderr
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}")))
-        .collect();
+    let events = outcome.json_events();
     // The group nobody may make comes first: one WARN with its own fields.
     let cgroup = events
         .iter()
@@ -400,7 +348,7 @@ fn the_vendor_template_builds_and_loads() {
     require_root!();
     let template = plugin("vendor-plugin-template");
     let outcome = run_supervisor(
-        &unprivileged(),
+        &Launch::nobody(),
         [
             "--no-userns",
             "--disable-step",

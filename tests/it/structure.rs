@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sandbox_supervisor::seccomp::{
     compile_builtin, compile_prelude, Rule, Rules, HIGHEST_KNOWN, HOT, MAX_PROGRAM_LEN,
 };
-use sandbox_tests::{require_root, run_supervisor, status_field, supervisor_bin, Launch};
+use sandbox_tests::{bpf, require_root, run_supervisor, status_field, supervisor_bin, Launch};
 use seccompiler::sock_filter;
 
 /// The built-in workload program's length, as measured when this test was written (x86_64: 184),
@@ -42,63 +42,17 @@ const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
 const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
 
-/// What one run of a program did: its answer, the comparisons it made, and the `seccomp_data`
-/// offsets it loaded.
-#[derive(Debug)]
-struct Path {
-    answer: u32,
-    comparisons: usize,
-    loads: Vec<u32>,
-}
-
-/// Runs `program` on one call as the kernel would, counting conditional jumps. Only the
-/// instructions the built-in programs use are known; another one fails the test.
-fn walk(program: &[sock_filter], nr: u32, args: [u64; 6]) -> Path {
-    use libc::{
-        BPF_ABS, BPF_ALU, BPF_AND, BPF_JA, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JMP, BPF_JSET, BPF_K,
-        BPF_LD, BPF_RET, BPF_W,
-    };
-    let mut data = Vec::with_capacity(64);
-    data.extend(nr.to_ne_bytes());
-    data.extend(AUDIT_ARCH.to_ne_bytes());
-    data.extend(0u64.to_ne_bytes()); // instruction pointer
-    for arg in args {
-        data.extend(arg.to_ne_bytes());
-    }
-    let (mut a, mut pc) = (0u32, 0usize);
-    let mut path = Path {
-        answer: 0,
-        comparisons: 0,
-        loads: Vec::new(),
-    };
-    loop {
-        let insn = program
-            .get(pc)
-            .unwrap_or_else(|| panic!("jump out of the program at {pc}"));
-        pc += 1;
-        let mut branch = |taken: bool| {
-            path.comparisons += 1;
-            usize::from(if taken { insn.jt } else { insn.jf })
-        };
-        match u32::from(insn.code) {
-            c if c == BPF_LD | BPF_W | BPF_ABS => {
-                let at = insn.k as usize;
-                a = u32::from_ne_bytes(data[at..at + 4].try_into().unwrap());
-                path.loads.push(insn.k);
-            }
-            c if c == BPF_ALU | BPF_AND | BPF_K => a &= insn.k,
-            c if c == BPF_JMP | BPF_JA => pc += insn.k as usize,
-            c if c == BPF_JMP | BPF_JEQ | BPF_K => pc += branch(a == insn.k),
-            c if c == BPF_JMP | BPF_JGE | BPF_K => pc += branch(a >= insn.k),
-            c if c == BPF_JMP | BPF_JGT | BPF_K => pc += branch(a > insn.k),
-            c if c == BPF_JMP | BPF_JSET | BPF_K => pc += branch(a & insn.k != 0),
-            c if c == BPF_RET | BPF_K => {
-                path.answer = insn.k;
-                return path;
-            }
-            code => panic!("unknown BPF instruction {code:#x} at {}", pc - 1),
-        }
-    }
+/// `program` run on call `nr` of this architecture with `args` (the tests' one interpreter).
+fn walk(program: &[sock_filter], nr: u32, args: [u64; 6]) -> bpf::Run {
+    bpf::run(
+        program,
+        bpf::SeccompData {
+            nr,
+            arch: AUDIT_ARCH,
+            instruction_pointer: 0,
+            args,
+        },
+    )
 }
 
 fn args(first: &[u64]) -> [u64; 6] {

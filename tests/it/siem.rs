@@ -8,25 +8,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use sandbox_tests::{plugin, require_root, run_supervisor, scratch, supervisor_bin, Launch};
+use sandbox_tests::{
+    plugin, require_root, run_supervisor, run_with_report, scratch, sha256_of, supervisor_bin,
+    validate_report, Launch,
+};
 use serde_json::Value;
-
-fn validate(record: &Value) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("the documented schema is a valid JSON Schema");
-    let errors: Vec<String> = validator
-        .iter_errors(record)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "record does not validate: {errors:?}\n{record:#}"
-    );
-}
 
 /// Parses an RFC 3339 UTC timestamp as written by the supervisor into microseconds since the
 /// epoch, checking every field's range (the schema's pattern checks only the shape).
@@ -65,38 +51,13 @@ fn hostname() -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-fn sha256(path: &Path) -> String {
-    let output = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-fn run_with_report_file(launch: &Launch, flags: &[&str]) -> (sandbox_tests::Outcome, Value) {
-    let dir = scratch();
-    let path = dir.path().join("report.json");
-    let mut launch = launch.clone();
-    let mut args = launch.record_to(&path, None);
-    args.extend(flags.iter().map(OsString::from));
-    let outcome = run_supervisor(&launch, args);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
-    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text))
-        .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
-    validate(&report);
-    (outcome, report)
-}
-
 #[test]
 fn report_file_is_rewritten_complete_with_the_workload_end() {
     require_root!();
     let before = now_micros();
-    let (outcome, report) = run_with_report_file(
+    let (outcome, report) = run_with_report(
         &Launch::default(),
-        &["--", "sh", "-c", "sleep 0.2; exit 3", "secret-token"],
+        ["--", "sh", "-c", "sleep 0.2; exit 3", "secret-token"],
     );
     let after = now_micros();
     assert_eq!(outcome.code, 3, "{}", outcome.stderr);
@@ -147,17 +108,17 @@ fn report_file_is_rewritten_complete_with_the_workload_end() {
 #[test]
 fn run_ids_differ_between_runs() {
     require_root!();
-    let (_, first) = run_with_report_file(&Launch::default(), &["--", "true"]);
-    let (_, second) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    let (_, first) = run_with_report(&Launch::default(), ["--", "true"]);
+    let (_, second) = run_with_report(&Launch::default(), ["--", "true"]);
     assert_ne!(first["run_id"], second["run_id"]);
 }
 
 #[test]
 fn report_argv_lists_the_whole_command() {
     require_root!();
-    let (outcome, report) = run_with_report_file(
+    let (outcome, report) = run_with_report(
         &Launch::default(),
-        &["--report-argv", "--", "sh", "-c", "exit 0", "an argument"],
+        ["--report-argv", "--", "sh", "-c", "exit 0", "an argument"],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(
@@ -171,23 +132,20 @@ fn report_argv_lists_the_whole_command() {
 fn plugin_path_and_sha256_are_those_of_the_loaded_file() {
     require_root!();
     let path = plugin("sandbox-plugin-outer-sandbox");
-    let (outcome, report) = run_with_report_file(
+    let (outcome, report) = run_with_report(
         &Launch::default(),
-        &["--handler-plugin", path.to_str().unwrap(), "--", "true"],
+        ["--handler-plugin", path.to_str().unwrap(), "--", "true"],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(report["handler"]["plugin"]["path"], path.to_str().unwrap());
-    assert_eq!(report["handler"]["plugin"]["sha256"], sha256(&path));
+    assert_eq!(report["handler"]["plugin"]["sha256"], sha256_of(&path));
 }
 
 #[test]
 fn aborted_boot_is_one_final_record_without_exit() {
     require_root!();
-    let launch = Launch {
-        unprivileged: true,
-        ..Launch::default()
-    };
-    let (outcome, report) = run_with_report_file(&launch, &["--no-userns", "--", "true"]);
+    let launch = Launch::nobody();
+    let (outcome, report) = run_with_report(&launch, ["--no-userns", "--", "true"]);
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
     assert_eq!(report["record"], "final");
     assert_eq!(report["outcome"], "aborted");
@@ -224,7 +182,7 @@ fn report_fd_gets_a_boot_line_then_a_final_line() {
     let mut lines = BufReader::new(std::fs::File::open(&fifo).unwrap()).lines();
 
     let boot: Value = serde_json::from_str(&lines.next().expect("a boot line").unwrap()).unwrap();
-    validate(&boot);
+    validate_report(&boot);
     assert_eq!(boot["record"], "boot");
     assert_eq!(boot["outcome"], "running");
     assert_eq!(boot["ended_at"], Value::Null);
@@ -233,7 +191,7 @@ fn report_fd_gets_a_boot_line_then_a_final_line() {
     // The workload is still waiting for its line: nothing more has been written.
     writeln!(child.stdin.take().unwrap(), "go").unwrap();
     let end: Value = serde_json::from_str(&lines.next().expect("a final line").unwrap()).unwrap();
-    validate(&end);
+    validate_report(&end);
     assert_eq!(end["record"], "final");
     assert_eq!(end["run_id"], boot["run_id"]);
     assert_eq!(end["started_at"], boot["started_at"]);
@@ -264,7 +222,7 @@ fn debian_python3_jsonschema_validates_the_report() {
         sandbox_tests::skip_or_fail("needs Debian's python3-jsonschema (tests/run.sh installs it)");
         return;
     }
-    let (_, report) = run_with_report_file(&Launch::default(), &["--", "true"]);
+    let (_, report) = run_with_report(&Launch::default(), ["--", "true"]);
     let mut broken = report.clone();
     broken["exit"]["outcome"] = "vanished".into();
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
@@ -346,10 +304,7 @@ fn unprivileged_callers_report_file_is_refused_and_report_fd_works() {
     require_root!();
     let dir = scratch();
     let path = dir.path().join("report.json");
-    let launch = Launch {
-        unprivileged: true,
-        ..Launch::default()
-    };
+    let launch = Launch::nobody();
     let outcome = run_supervisor(
         &launch,
         [
@@ -366,7 +321,7 @@ fn unprivileged_callers_report_file_is_refused_and_report_fd_works() {
         "{}",
         outcome.stderr
     );
-    let (outcome, report) = run_with_report_file(&launch, &["--", "true"]);
+    let (outcome, report) = run_with_report(&launch, ["--", "true"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(report["record"], "final");
 }
@@ -442,9 +397,9 @@ fn a_report_or_findings_replaced_during_the_run_is_an_error() {
 #[test]
 fn a_real_time_signal_is_a_kill_with_its_number() {
     require_root!();
-    let (outcome, report) = run_with_report_file(
+    let (outcome, report) = run_with_report(
         &Launch::default(),
-        &["--", "bash", "-c", "kill -s RTMIN+3 $$"],
+        ["--", "bash", "-c", "kill -s RTMIN+3 $$"],
     );
     let number = libc::SIGRTMIN() + 3;
     assert_eq!(outcome.code, 128 + number, "{}", outcome.stderr);

@@ -9,13 +9,7 @@
 //! (`--disable-step workload-seccomp`): a call the filter must deny has to answer differently
 //! there, so the answer asserted is the filter's, not the kernel's or the missing capabilities'.
 
-use sandbox_tests::{
-    helper_bin, require_root, run_supervisor, scratch, status_field, write_file, Launch, Outcome,
-};
-
-fn run(args: &[&str]) -> Outcome {
-    run_supervisor(&Launch::default(), args.iter().copied())
-}
+use sandbox_tests::{helper_bin, require_root, run, scratch, status_field, write_file};
 
 /// `NAME RESULT` lines of `escape-probe filter`, run with `flags`.
 fn probe(flags: &[&str]) -> Vec<(String, String)> {

@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sandbox_tests::{
-    marked, own_netns, plugin, require_root, run_supervisor, scratch, status_field, write_file,
-    Launch, Outcome,
+    marked, own_netns, plugin, require_root, run_supervisor, scratch, sha256_of, status_field,
+    write_file, Launch, Outcome,
 };
 
 const PLUGIN_LOAD: i32 = 118;
@@ -15,16 +15,6 @@ const PLUGIN_FAILURE: i32 = 119;
 const REFUSED_STRICT: i32 = 120;
 const REFUSED_BY_PLUGIN: i32 = 121;
 const USAGE: i32 = 2;
-
-/// A launch whose network namespace, and nothing else, is refused (`EPERM` from an outer seccomp
-/// filter, as a runtime's profile gives). An unprivileged caller would take the user-namespace
-/// route instead, and get its namespaces.
-fn unprivileged() -> Launch {
-    Launch {
-        outer_refuses: Some("netns".to_owned()),
-        ..Launch::default()
-    }
-}
 
 /// Runs the supervisor with `flags`, a workload that writes a marker and prints its status and
 /// network namespace; returns the outcome and whether the workload ran.
@@ -58,7 +48,7 @@ fn plugin_flags(package: &str, config: Option<&str>) -> (Vec<String>, Option<tem
 #[test]
 fn without_a_plugin_a_refusal_aborts_before_the_workload() {
     require_root!();
-    let (outcome, ran) = run_marked(&unprivileged(), &[]);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &[]);
     assert_eq!(outcome.code, REFUSED_STRICT, "{}", outcome.stderr);
     assert!(!ran, "the workload must not run");
     let line = outcome.error_line();
@@ -79,12 +69,13 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
         "sandbox-plugin-outer-sandbox",
         Some(r#"{"boundary": "firecracker"}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
-         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, cgroup]"
+         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, \
+         filesystem-view, landlock, cgroup]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);
@@ -111,7 +102,7 @@ fn policy_tolerates_exactly_the_configured_kind() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"network-namespace": ["EPERM"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(ran);
     assert!(outcome
@@ -129,7 +120,7 @@ fn policy_aborts_a_kind_it_does_not_tolerate() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"workload-seccomp": ["EPERM"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
     let line = outcome.error_line();
@@ -152,7 +143,7 @@ fn policy_aborts_an_errno_it_does_not_list() {
         "sandbox-plugin-policy",
         Some(r#"{"tolerate": {"network-namespace": ["ENOSYS"]}}"#),
     );
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
 }
@@ -185,7 +176,7 @@ fn misbehaving_handlers_are_fatal() {
     ];
     for (package, config, expected) in cases {
         let (flags, _dir) = plugin_flags(package, *config);
-        let (outcome, ran) = run_marked(&unprivileged(), &flags);
+        let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
         assert_eq!(
             outcome.code, PLUGIN_FAILURE,
             "{package} {config:?}: {}",
@@ -242,14 +233,6 @@ fn copy_plugin(dir: &Path, package: &str, mode: u32) -> PathBuf {
     std::fs::copy(plugin(package), &path).expect("copy plugin");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     path
-}
-
-fn sha256_of(path: &Path) -> String {
-    let output = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum");
-    String::from_utf8(output.stdout).unwrap()[..64].to_owned()
 }
 
 /// Every bad plugin input: one error line, its exit code, and the workload never runs.
@@ -512,7 +495,7 @@ fn a_plugin_that_never_answers_is_stopped_at_the_deadline() {
     require_root!();
     for (mode, launch, expected) in [
         ("sleep-init", Launch::default(), "plugin:misbehaving@0.1.0 did not answer init within 1s (--handler-timeout)"),
-        ("sleep-handle", unprivileged(), "plugin:misbehaving@0.1.0 failed: did not answer decide within 1s (--handler-timeout); the call was killed"),
+        ("sleep-handle", Launch::netns_refused(), "plugin:misbehaving@0.1.0 failed: did not answer decide within 1s (--handler-timeout); the call was killed"),
     ] {
         let dir = scratch();
         let pidfile = dir.path().join("pid");
@@ -550,7 +533,7 @@ fn a_plugin_that_starts_a_process_is_refused() {
         ),
         (
             "fork-handle",
-            unprivileged(),
+            Launch::netns_refused(),
             "plugin:misbehaving@0.1.0 failed: started a process (pid ",
         ),
     ] {
@@ -634,13 +617,15 @@ fn run_on_plain_host(environment: &[&str], args: &[String]) -> Outcome {
     let root = private_dir();
     let script = r#"
 set -e
-root=$1; shift
+root=$1; staging=$2; shift 2
 mount -t tmpfs -o mode=755 plain-host "$root"
 for d in usr etc proc dev sys tmp bin sbin lib lib64 lib32 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
   fi
 done
+# The staged binary and plugins, at their own path.
+mkdir -p "$root$staging"; mount --rbind "$staging" "$root$staging"
 exec chroot "$root" "$@"
 "#;
     let mut command = std::process::Command::new("unshare");
@@ -655,6 +640,7 @@ exec chroot "$root" "$@"
             "sh",
         ])
         .arg(root.path())
+        .arg(sandbox_tests::staging_dir())
         .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         .args(environment)
         .args(sandbox_tests::AS_NOBODY)
@@ -705,11 +691,11 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
     );
 
     // The network, PID and mount namespaces are all refused: one WARN each, each naming the
-    // boundary it relied on.
+    // boundary it relied on, and one for the filesystem view lost with the mount namespace.
     let outcome = run_on_plain_host(&[], &flags(Some(&declared)));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
     for warn in warns {
         assert!(
             warn.contains("outer boundary: the operator declared the boundary kata"),
@@ -720,7 +706,7 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
     let outcome = run_on_plain_host(&["container=podman"], &flags(None));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
     for warn in warns {
         assert!(
             warn.contains("outer boundary: container clue $container"),
@@ -735,7 +721,7 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
 fn a_reason_and_the_versions_reach_the_abort_line() {
     require_root!();
     let (flags, _dir) = plugin_flags("test-plugin-misbehaving", Some(r#"{"mode": "versions"}"#));
-    let (outcome, ran) = run_marked(&unprivileged(), &flags);
+    let (outcome, ran) = run_marked(&Launch::netns_refused(), &flags);
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     assert!(!ran);
     // The supervisor shares the workspace's version with this crate; the plugin API has its own.

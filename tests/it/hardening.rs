@@ -1,18 +1,12 @@
 //! The hardening steps for real, as root: what the workload sees from inside, what the supervisor
 //! passes on from outside.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    helper_bin, own_netns, require_root, run_supervisor, scratch, status_field, supervisor_bin,
-    write_file, Launch,
+    assert_ids, helper_bin, own_netns, require_root, run, run_supervisor, scratch, status_field,
+    supervisor_bin, wait_for, wait_until_supervising, write_file, Launch,
 };
-
-fn run(args: &[&str]) -> sandbox_tests::Outcome {
-    run_supervisor(&Launch::default(), args.iter().copied())
-}
 
 fn sh(script: &str) -> sandbox_tests::Outcome {
     run(&["--", "sh", "-c", script])
@@ -58,7 +52,9 @@ fn supervisor_runs_under_its_prelude() {
     let dir = scratch();
     let ready = dir.path().join("ready");
     let mut child = Command::new(supervisor_bin())
-        .args(["--log-level", "error", "--", "sh", "-c"])
+        .args(["--log-level", "error", "--workspace"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c"])
         .arg(format!("echo > {}; sleep 30", ready.display()))
         .stdin(Stdio::null())
         .spawn()
@@ -143,14 +139,7 @@ fn user_nobody_runs_as_65534_and_cannot_regain_root() {
         "cat /proc/self/status",
     ]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(
-        status_field(&outcome.stdout, "Uid"),
-        Some("65534\t65534\t65534\t65534")
-    );
-    assert_eq!(
-        status_field(&outcome.stdout, "Gid"),
-        Some("65534\t65534\t65534\t65534")
-    );
+    assert_ids(&outcome.stdout, 65534);
     assert_eq!(status_field(&outcome.stdout, "Groups"), Some("65534"));
     assert_eq!(
         status_field(&outcome.stdout, "CapEff"),
@@ -191,10 +180,7 @@ fn user_drop_is_idempotent_without_cap_setgid() {
     // --no-userns the namespaces are refused for this user, so the outer-sandbox plugin tolerates
     // them and the drop runs in the caller's own user namespace.
     let plugin = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
-    let launch = Launch {
-        unprivileged: true,
-        ..Launch::default()
-    };
+    let launch = Launch::nobody();
     let outcome = run_supervisor(
         &launch,
         [
@@ -306,35 +292,6 @@ fn environment_is_passed_through_and_no_descriptor_leaks() {
     );
 }
 
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Waits until `pid` sleeps in `rt_sigtimedwait`: the supervisor has reached its supervision
-/// loop. (A signal that arrives earlier, while the release still watches the signal descriptor,
-/// stops the boot instead of reaching the workload.)
-fn wait_until_supervising(pid: u32) {
-    let start = Instant::now();
-    let waiting = libc::SYS_rt_sigtimedwait.to_string();
-    while std::fs::read_to_string(format!("/proc/{pid}/syscall")).map_or(true, |call| {
-        call.split(' ').next() != Some(waiting.as_str())
-    }) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the supervisor never waited for signals"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn sigterm_to_the_supervisor_reaches_the_workload() {
     require_root!();
@@ -347,6 +304,8 @@ fn sigterm_to_the_supervisor_reaches_the_workload() {
         ready = ready.display()
     );
     let mut child = Command::new(supervisor_bin())
+        .arg("--workspace")
+        .arg(dir.path())
         .args(["--", "sh", "-c", &script])
         .stderr(Stdio::null())
         .spawn()

@@ -2,29 +2,8 @@
 //! object, every step event carries `step` and `decision` (and, for a refusal, `errno` and
 //! `decider`), and the fatal error is one JSON object too; with text, one line per error.
 
-use sandbox_tests::{plugin, require_root, run_supervisor, Launch, Outcome};
+use sandbox_tests::{plugin, require_root, run_supervisor, Launch, STEPS};
 use serde_json::Value;
-
-fn unprivileged() -> Launch {
-    Launch {
-        unprivileged: true,
-        ..Launch::default()
-    }
-}
-
-/// Every line of standard error as a JSON object.
-fn parse_events(outcome: &Outcome) -> Vec<Value> {
-    outcome
-        .stderr
-        .lines()
-        .map(|line| {
-            let event: Value = serde_json::from_str(line)
-                .unwrap_or_else(|err| panic!("not JSON ({err}): {line}\n{}", outcome.stderr));
-            assert!(event.is_object(), "{line}");
-            event
-        })
-        .collect()
-}
 
 /// The events about `step`.
 fn about<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
@@ -38,11 +17,11 @@ fn about<'a>(events: &'a [Value], step: &str) -> Vec<&'a Value> {
 fn json_fatal_refusal_is_one_object_with_the_refusal_fields() {
     require_root!();
     let outcome = run_supervisor(
-        &unprivileged(),
+        &Launch::nobody(),
         ["--no-userns", "--log-format", "json", "--", "true"],
     );
     assert_eq!(outcome.code, 120, "{}", outcome.stderr);
-    let events = parse_events(&outcome);
+    let events = outcome.json_events();
     let errors: Vec<&Value> = events.iter().filter(|e| e["level"] == "ERROR").collect();
     assert_eq!(errors.len(), 1, "{}", outcome.stderr);
     let fatal = &errors[0]["fields"];
@@ -67,18 +46,8 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
     require_root!();
     let enforced = run_supervisor(&Launch::default(), ["--log-format", "json", "--", "true"]);
     assert_eq!(enforced.code, 0, "{}", enforced.stderr);
-    let events = parse_events(&enforced);
-    for step in [
-        "network-namespace",
-        "pid-namespace",
-        "mount-namespace",
-        "session",
-        "capabilities",
-        "privilege-drop",
-        "no-new-privs",
-        "workload-seccomp",
-        "supervisor-seccomp",
-    ] {
+    let events = enforced.json_events();
+    for step in STEPS {
         let records = about(&events, step);
         assert!(
             records
@@ -92,10 +61,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
     // Under an outer filter refusing the network namespace, outer-sandbox tolerates it.
     let outer = plugin("sandbox-plugin-outer-sandbox");
     let tolerated = run_supervisor(
-        &Launch {
-            outer_refuses: Some("netns".to_owned()),
-            ..Launch::default()
-        },
+        &Launch::netns_refused(),
         [
             "--log-format",
             "json",
@@ -106,7 +72,7 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
         ],
     );
     assert_eq!(tolerated.code, 0, "{}", tolerated.stderr);
-    let events = parse_events(&tolerated);
+    let events = tolerated.json_events();
     let decided: Vec<&Value> = about(&events, "network-namespace")
         .into_iter()
         .filter(|event| event["fields"]["decision"] == "tolerated")
@@ -135,7 +101,7 @@ fn json_usage_errors_are_one_object() {
     ] {
         let outcome = run_supervisor(&Launch::default(), args.clone());
         assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
-        let events = parse_events(&outcome);
+        let events = outcome.json_events();
         assert_eq!(events.len(), 1, "{args:?}: {}", outcome.stderr);
         assert_eq!(events[0]["level"], "ERROR");
         assert_eq!(events[0]["fields"]["exit_code"], 2);
@@ -146,7 +112,7 @@ fn json_usage_errors_are_one_object() {
 #[test]
 fn text_errors_are_one_line_each() {
     require_root!();
-    let refused = run_supervisor(&unprivileged(), ["--no-userns", "--", "true"]);
+    let refused = run_supervisor(&Launch::nobody(), ["--no-userns", "--", "true"]);
     assert_eq!(refused.code, 120);
     assert_eq!(
         refused

@@ -21,7 +21,7 @@ fn simulate(plugin_path: &std::path::Path, config: Option<&str>, args: &[&str]) 
     }
     argv.extend(args.iter().map(|arg| (*arg).to_owned()));
     let launch = Launch {
-        unprivileged: is_root(),
+        as_nobody: is_root(),
         ..Launch::default()
     };
     run_supervisor(&launch, argv)

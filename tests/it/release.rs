@@ -5,14 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sandbox_tests::{fixtures_dir, staged};
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
+use sandbox_tests::{fixtures_dir, staged, workspace};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -34,7 +27,7 @@ fn bare_copy(dir: &Path) -> PathBuf {
     let bare = dir.join("mirror.git");
     let status = Command::new("git")
         .args(["clone", "--quiet", "--bare", "--no-tags"])
-        .arg(repository())
+        .arg(workspace())
         .arg(&bare)
         .status()
         .unwrap();
@@ -42,7 +35,7 @@ fn bare_copy(dir: &Path) -> PathBuf {
     // The checkout's HEAD: RELEASES may name commits newer than the source's default branch.
     let head = Command::new("git")
         .arg("-C")
-        .arg(repository())
+        .arg(workspace())
         .args(["rev-parse", "HEAD"])
         .output()
         .unwrap();
@@ -51,7 +44,7 @@ fn bare_copy(dir: &Path) -> PathBuf {
         .arg("--git-dir")
         .arg(&bare)
         .args(["fetch", "--quiet", "--no-tags"])
-        .arg(repository())
+        .arg(workspace())
         .arg(format!("{head}:refs/heads/checkout"))
         .status()
         .unwrap();
@@ -64,7 +57,7 @@ fn bare_copy(dir: &Path) -> PathBuf {
 }
 
 fn release(root: &Path, git_dir: &Path, extra: &[&str]) -> (bool, String) {
-    let output = Command::new(repository().join("tools/release.sh"))
+    let output = Command::new(workspace().join("tools/release.sh"))
         .arg("--root")
         .arg(root)
         .arg("--git-dir")
@@ -81,7 +74,7 @@ fn release(root: &Path, git_dir: &Path, extra: &[&str]) -> (bool, String) {
 
 /// The released lines of RELEASES: (package, version, commit).
 fn released() -> Vec<(String, String, String)> {
-    std::fs::read_to_string(repository().join("RELEASES"))
+    std::fs::read_to_string(workspace().join("RELEASES"))
         .unwrap()
         .lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
@@ -103,7 +96,7 @@ fn released() -> Vec<(String, String, String)> {
 fn the_release_script_makes_annotated_tags_idempotently() {
     let dir = tempfile::tempdir().unwrap();
     let bare = bare_copy(dir.path());
-    let (ok, text) = release(&repository(), &bare, &[]);
+    let (ok, text) = release(&workspace(), &bare, &[]);
     assert!(ok, "{text}");
     let lines = released();
     for name in [
@@ -127,7 +120,7 @@ fn the_release_script_makes_annotated_tags_idempotently() {
         );
         assert!(text.contains(&format!("{tag}: made at")), "{text}");
     }
-    let (ok, again) = release(&repository(), &bare, &[]);
+    let (ok, again) = release(&workspace(), &bare, &[]);
     assert!(ok, "{again}");
     assert!(!again.contains("made at"), "{again}");
     assert_eq!(again.matches(": exists at").count(), lines.len(), "{again}");
@@ -140,7 +133,7 @@ fn the_release_script_makes_annotated_tags_idempotently() {
         &bare,
         &["tag", "-a", &tag, "-m", "elsewhere", &format!("{commit}^")],
     );
-    let (ok, text) = release(&repository(), &bare, &[]);
+    let (ok, text) = release(&workspace(), &bare, &[]);
     assert!(!ok, "{text}");
     assert!(text.contains(&format!("tag {tag} points at")), "{text}");
 }
@@ -149,7 +142,7 @@ fn the_release_script_makes_annotated_tags_idempotently() {
 /// `root`.
 fn copy_root(root: &Path) {
     let copy = |relative: &str| {
-        let from = repository().join(relative);
+        let from = workspace().join(relative);
         let to = root.join(relative);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(from, to).unwrap();
@@ -162,11 +155,11 @@ fn copy_root(root: &Path) {
     ] {
         copy(file);
     }
-    for entry in std::fs::read_dir(repository().join("tests/fixtures")).unwrap() {
+    for entry in std::fs::read_dir(workspace().join("tests/fixtures")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         if name.starts_with("plugin-api-") {
             for file in
-                std::fs::read_dir(repository().join("tests/fixtures").join(&name).join("src"))
+                std::fs::read_dir(workspace().join("tests/fixtures").join(&name).join("src"))
                     .unwrap()
             {
                 let file = file.unwrap().file_name().into_string().unwrap();
@@ -235,12 +228,12 @@ fn the_release_script_refuses_a_fixture_that_is_not_the_released_source() {
 fn a_vendor_crate_builds_against_a_release_tag() {
     let dir = tempfile::tempdir().unwrap();
     let bare = bare_copy(dir.path());
-    let (ok, text) = release(&repository(), &bare, &[]);
+    let (ok, text) = release(&workspace(), &bare, &[]);
     assert!(ok, "{text}");
     let crate_dir = dir.path().join("vendor-plugin");
     std::fs::create_dir_all(crate_dir.join("src")).unwrap();
     std::fs::copy(
-        repository().join("tests/fixtures/plugin-0.1.1/src/lib.rs"),
+        workspace().join("tests/fixtures/plugin-0.1.1/src/lib.rs"),
         crate_dir.join("src/lib.rs"),
     )
     .unwrap();
@@ -270,7 +263,7 @@ debug = false
     )
     .unwrap();
     std::fs::copy(
-        repository().join("tests/fixtures/Cargo.lock"),
+        workspace().join("tests/fixtures/Cargo.lock"),
         crate_dir.join("Cargo.lock"),
     )
     .unwrap();
@@ -360,12 +353,12 @@ fn plugins_need_no_newer_glibc_than_the_oldest_supported_debian() {
 #[test]
 fn no_documented_dependency_line_resolves_the_api_on_the_public_registry() {
     let mut files = vec![
-        repository().join("README.md"),
-        repository().join("plugin-api/README.md"),
-        repository().join("plugin-api/src/lib.rs"),
-        repository().join("examples/vendor-plugin/Cargo.toml"),
+        workspace().join("README.md"),
+        workspace().join("plugin-api/README.md"),
+        workspace().join("plugin-api/src/lib.rs"),
+        workspace().join("examples/vendor-plugin/Cargo.toml"),
     ];
-    for entry in std::fs::read_dir(repository().join("docs")).unwrap() {
+    for entry in std::fs::read_dir(workspace().join("docs")).unwrap() {
         files.push(entry.unwrap().path());
     }
     let mut lines = 0;

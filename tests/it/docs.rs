@@ -15,10 +15,10 @@
 //! output). tests/package.rs runs the README's plugin examples against the real installed paths.
 //! The commands that need privileges run as root: the test needs root.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use sandbox_tests::{plugin, require_root, supervisor_bin};
+use sandbox_tests::{plugin, require_root, supervisor_bin, workspace};
 
 const INSTALLED_PLUGINS: &str = "/usr/lib/sandbox-supervisor/";
 const INSTALLED_ETC: &str = "/etc/sandbox-supervisor/";
@@ -30,10 +30,6 @@ struct Block {
     lang: String,
     text: String,
     skip: Option<String>,
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn blocks(page: &str) -> Vec<Block> {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    helper_bin, marked, plugin, require_root, run_supervisor, scratch, status_field,
+    assert_ids, helper_bin, marked, plugin, require_root, run_supervisor, scratch, status_field,
     supervisor_bin, write_file, Launch, Outcome,
 };
 
@@ -453,12 +453,12 @@ fn unprivileged_policy(dir: &Path) -> std::path::PathBuf {
 /// Starts the supervisor as uid/gid 65534 with the supplementary groups `groups` says (a setpriv
 /// flag) and no capabilities, with `--user nobody`; the workload prints its status.
 fn run_as_nobody_with_groups(groups: &str) -> Outcome {
-    run_as_nobody(groups, "nobody", &[])
+    run_setpriv_nobody(groups, "nobody", &[])
 }
 
 /// Runs the supervisor as uid/gid 65534 with `groups`, `--user USER` and `extra` flags. Without
 /// the user-namespace route (`--no-userns`): these tests are about the drop itself.
-fn run_as_nobody(groups: &str, user: &str, extra: &[&str]) -> Outcome {
+fn run_setpriv_nobody(groups: &str, user: &str, extra: &[&str]) -> Outcome {
     let dir = scratch();
     let policy = unprivileged_policy(dir.path());
     let output = Command::new("setpriv")
@@ -484,14 +484,7 @@ fn nobody_without_groups_passes_user_nobody() {
     // (nobody with its group), and setgroups is refused without CAP_SETGID.
     let outcome = run_as_nobody_with_groups("--clear-groups");
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(
-        status_field(&outcome.stdout, "Uid"),
-        Some("65534\t65534\t65534\t65534")
-    );
-    assert_eq!(
-        status_field(&outcome.stdout, "Gid"),
-        Some("65534\t65534\t65534\t65534")
-    );
+    assert_ids(&outcome.stdout, 65534);
     assert_eq!(status_field(&outcome.stdout, "Groups"), Some(""));
     assert_eq!(status_field(&outcome.stdout, "Seccomp"), Some("2"));
     assert_eq!(
@@ -524,7 +517,7 @@ fn fewer_groups_do_not_excuse_other_ids() {
     // setgroups is the failure, named as such.
     // The same with only the gid differing (nobody with root's group).
     for user in ["root", "65534:0"] {
-        let outcome = run_as_nobody("--clear-groups", user, &["--allow-root"]);
+        let outcome = run_setpriv_nobody("--clear-groups", user, &["--allow-root"]);
         assert_eq!(outcome.code, 122, "{user}: {}", outcome.stderr);
         assert!(
             outcome.error_line().starts_with(
