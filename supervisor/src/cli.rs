@@ -119,7 +119,8 @@ pub struct BootArgs {
     pub env: Vec<OsString>,
 
     /// Write the JSON hardening report to FILE (mode 0600) once COMMAND has started, or when the
-    /// boot stops; rewritten complete, with how COMMAND ended, when it ends.
+    /// boot stops; rewritten complete, with how COMMAND ended, when it ends. Refused where
+    /// COMMAND could rewrite or replace it (use --report-fd then).
     #[arg(long, value_name = "FILE", conflicts_with = "report_fd", global = true)]
     pub report: Option<PathBuf>,
 

@@ -40,6 +40,17 @@ pub enum SupervisorError {
     /// The workload would run as uid 0 or gid 0 without `--allow-root`.
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
+    /// The caller lacks a capability the sandbox needs (the init's `CAP_KILL`, to signal a
+    /// workload of another uid): the environment's choice, named, never a verification failure.
+    #[error("the caller lacks {capability}, which {why}; grant it ({grant}), or run the workload as the caller's uid (--user)")]
+    MissingCapability {
+        /// The capability (`CAP_KILL`).
+        capability: &'static str,
+        /// What needs it.
+        why: String,
+        /// How to grant it.
+        grant: &'static str,
+    },
     /// uid 0 or a kept capability without an enforced filesystem view.
     #[error("the workload would run {what} without an enforced filesystem view ({why}): it could write the host's files; drop --allow-root/--cap-add or keep the view")]
     RootWithoutView {
@@ -189,6 +200,7 @@ impl SupervisorError {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
             | SupervisorError::RootNotAllowed
+            | SupervisorError::MissingCapability { .. }
             | SupervisorError::RootWithoutView { .. }
             | SupervisorError::View(_)
             | SupervisorError::Landlock(_)

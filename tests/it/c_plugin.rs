@@ -290,7 +290,7 @@ fn a_c_plugin_outside_the_contract_is_a_plugin_failure() {
     for (mode, expected) in [
         (
             "verdict",
-            "plugin:c-broken@0.1.0 failed: panicked in handle: sandbox_plugin_decide answered 7, neither 0 (abort) nor 1 (tolerate)",
+            "plugin:c-broken@0.1.0 failed: panicked in decide: sandbox_plugin_decide answered 7, neither 0 (abort) nor 1 (tolerate)",
         ),
         (
             "kind",

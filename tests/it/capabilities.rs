@@ -143,3 +143,66 @@ fn the_init_keeps_only_cap_kill_and_is_not_dumpable() {
         outcome.stdout
     );
 }
+
+/// A caller with an inheritable capability (a systemd service with `AmbientCapabilities=`, every
+/// non-root process under `runsc do`) on the direct route: the init clears the sets it inherited
+/// instead of asking for a `CAP_KILL` it does not have (which made `capset` refuse everything),
+/// and the boot verifies (issue 24: it was exit 123).
+#[test]
+fn a_caller_with_an_inheritable_capability_boots_on_the_direct_route() {
+    require_root!();
+    let outer = sandbox_tests::plugin("sandbox-plugin-outer-sandbox");
+    let output = sandbox_tests::output_of(
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--init-groups",
+                "--inh-caps=+net_bind_service",
+            ])
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--no-userns", "--handler-plugin"])
+            .arg(&outer)
+            .args(["--", "cat", "/proc/self/status"])
+            .stdin(std::process::Stdio::null()),
+    );
+    let outcome = sandbox_tests::Outcome::from(output);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(
+            status_field(&outcome.stdout, set),
+            Some("0000000000000000"),
+            "{set}: {}",
+            outcome.stdout
+        );
+    }
+}
+
+/// A root caller without `CAP_KILL` (a pod that drops it) cannot give the init what it needs to
+/// signal a nobody workload: one usage error naming the capability and how to grant it, never
+/// "verification shows it did not take effect" (exit 123). A workload of the caller's own uid
+/// needs no `CAP_KILL`, and runs.
+#[test]
+fn root_without_cap_kill_is_told_which_capability_it_lacks() {
+    require_root!();
+    let run = |extra: &[&str]| {
+        let mut command = std::process::Command::new("setpriv");
+        command
+            .args(["--bounding-set=-kill", "--inh-caps=-all"])
+            .arg(supervisor_bin())
+            .args(["--log-level", "error"])
+            .args(extra)
+            .args(["--", "true"])
+            .stdin(std::process::Stdio::null());
+        sandbox_tests::Outcome::from(sandbox_tests::output_of(&mut command))
+    };
+    let outcome = run(&[]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let line = outcome.error_line();
+    assert!(
+        line.contains("the caller lacks CAP_KILL") && line.contains("--cap-add KILL"),
+        "{line}"
+    );
+    let own = run(&["--allow-root", "--user", "0"]);
+    assert_eq!(own.code, 0, "{}", own.stderr);
+}

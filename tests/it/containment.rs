@@ -864,7 +864,7 @@ fn a_signal_sent_as_soon_as_the_workload_runs_reaches_it() {
 fn report_of(path: &Path) -> (serde_json::Value, String) {
     let text = std::fs::read_to_string(path).expect("the report");
     (
-        serde_json::from_str(&text).expect("the report is JSON"),
+        serde_json::from_str(sandbox_tests::last_record(&text)).expect("the report is JSON"),
         text,
     )
 }
@@ -971,15 +971,19 @@ fn unprivileged_caller_gets_its_namespaces_through_a_user_namespace() {
 
     let dir = scratch();
     let report = dir.path().join("report.json");
-    let outcome = run_as_nobody(&[
-        "--report",
-        report.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user; cat /proc/self/status; \
-         if unshare -U true 2>/dev/null; then echo userns=created; else echo userns=refused; fi",
-    ]);
+    let mut launch = Launch::nobody();
+    let mut args = launch.record_to(&report, None);
+    args.extend(
+        [
+            "--",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user; cat /proc/self/status; \
+             if unshare -U true 2>/dev/null; then echo userns=created; else echo userns=refused; fi",
+        ]
+        .map(std::ffi::OsString::from),
+    );
+    let outcome = run_supervisor(&launch, args);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let own = |kind: &str| {
         std::fs::read_link(format!("/proc/self/ns/{kind}"))

@@ -250,7 +250,24 @@ fn run_case(case: &Case, id: usize) -> Seen {
     argv.push("--".into());
     argv.push(supervisor_bin().into());
     argv.extend(["--log-format".into(), "text".into()]);
-    argv.extend(["--report".into(), report.clone().into()]);
+    // An unprivileged caller's workload has the caller's uid, which would own a --report file:
+    // the supervisor refuses that path (it could be forged), so the report goes to a descriptor
+    // of a file the test (root) creates.
+    let report_file = case.unprivileged.then(|| {
+        let file = std::fs::File::create(&report).expect("create the report file");
+        let high = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100),
+        )
+        .expect("dup the report file");
+        // SAFETY: fcntl returned a new descriptor that nothing else owns.
+        unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(high) }
+    });
+    if report_file.is_some() {
+        argv.extend(["--report-fd".into(), "3".into()]);
+    } else {
+        argv.extend(["--report".into(), report.clone().into()]);
+    }
     argv.extend(["--env".into(), format!("FAULT_CASE={marker}").into()]);
     // A limit asked for explicitly: a refused group goes to the handler. (An unprivileged caller
     // may never make one below root's: there the default applies, a WARN decided by "default
@@ -261,7 +278,20 @@ fn run_case(case: &Case, id: usize) -> Seen {
     argv.extend(handler_flags(case.handler, dir.path()));
     argv.push("--".into());
     argv.push(helper_bin("sandbox-observe").into());
-    let mut child = Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    if let Some(file) = &report_file {
+        let source = std::os::fd::AsRawFd::as_raw_fd(file);
+        // SAFETY: only dup2, async-signal-safe, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::dup2(source, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -298,7 +328,7 @@ fn run_case(case: &Case, id: usize) -> Seen {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         report: std::fs::read_to_string(&report)
             .ok()
-            .and_then(|text| serde_json::from_str(&text).ok()),
+            .and_then(|text| serde_json::from_str(sandbox_tests::last_record(&text)).ok()),
         survivors: left,
         timed_out,
     }
@@ -423,7 +453,7 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
         return (checked, violations);
     }
     expect(
-        report["outcome"] == "running",
+        report["outcome"] == "ended",
         format!("outcome {}", report["outcome"]),
     );
     let obs = observed(&seen.stdout);

@@ -657,6 +657,7 @@ fn a_tolerated_view_stops_a_uid_0_workload() {
     let launch = Launch {
         as_nobody: false,
         outer_refuses: Some("pivot".to_owned()),
+        write_fds: Vec::new(),
     };
     let report = dir.path().join("report.json");
     let flags = [

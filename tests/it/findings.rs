@@ -45,15 +45,14 @@ fn run_with_findings(
     let dir = scratch();
     let report = dir.path().join("report.json");
     let findings = dir.path().join("findings.jsonl");
-    let mut args: Vec<OsString> = vec![
-        "--report".into(),
-        report.clone().into(),
-        "--findings".into(),
-        findings.clone().into(),
-    ];
+    let mut launch = launch.clone();
+    let mut args = launch.record_to(&report, Some(&findings));
     args.extend(flags.iter().map(OsString::from));
-    let outcome = run_supervisor(launch, args);
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outcome = run_supervisor(&launch, args);
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(
+        &std::fs::read_to_string(&report).unwrap(),
+    ))
+    .unwrap();
     let text = std::fs::read_to_string(&findings)
         .unwrap_or_else(|err| panic!("no findings ({err}):\n{}", outcome.stderr));
     (outcome, report, validated(&text))

@@ -27,7 +27,7 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
         ["--user", "nobody", "--", "true"].map(OsString::from),
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["outcome"], "ended");
     assert_eq!(report["handler"]["decider"], "strict");
     for name in STEPS {
         assert_eq!(

@@ -161,12 +161,12 @@ fn misbehaving_handlers_are_fatal() {
         (
             "test-plugin-misbehaving",
             Some(r#"{"mode": "panic-handle"}"#),
-            "plugin:misbehaving@0.1.0 failed: panicked in handle: deliberate panic in handle",
+            "plugin:misbehaving@0.1.0 failed: panicked in decide: deliberate panic in handle",
         ),
         (
             "test-plugin-misbehaving",
             Some(r#"{"mode": "thread-handle"}"#),
-            "plugin:misbehaving@0.1.0 failed: started threads in handle",
+            "plugin:misbehaving@0.1.0 failed: started threads in decide",
         ),
         (
             "test-plugin-raw-verdict",
@@ -249,6 +249,13 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
     let group_writable = copy_plugin(writable_dir.path(), "sandbox-plugin-outer-sandbox", 0o775);
     let world_dir = private_dir();
     let world_writable = copy_plugin(world_dir.path(), "sandbox-plugin-outer-sandbox", 0o757);
+    // A plugin built for aarch64, as far as its ELF header says (e_machine 183): named as such,
+    // not left to the loader's "cannot open shared object file: No such file or directory".
+    let aarch64 = dir.path().join("aarch64.so");
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes[18..20].copy_from_slice(&183u16.to_le_bytes());
+    std::fs::write(&aarch64, bytes).unwrap();
+    std::fs::set_permissions(&aarch64, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bad_json = write_file(dir.path(), "bad.json", "{ not json");
     let p = |path: &Path| path.display().to_string();
     let s = |text: &str| text.to_owned();
@@ -267,6 +274,11 @@ fn bad_plugin_inputs_get_one_line_and_an_exit_code() {
         (vec![s("--handler-plugin"), p(&subdir)], PLUGIN_LOAD, s("is a directory, not a regular file")),
         (vec![s("--handler-plugin"), p(&link)], PLUGIN_LOAD, s("is a symbolic link")),
         (vec![s("--handler-plugin"), p(&text)], PLUGIN_LOAD, s("is not an ELF shared object")),
+        (
+            vec![s("--handler-plugin"), p(&aarch64)],
+            PLUGIN_LOAD,
+            s("is built for aarch64, 64-bit little-endian, but this supervisor runs on x86_64, 64-bit little-endian; build the plugin for x86_64, 64-bit little-endian"),
+        ),
         (vec![s("--handler-plugin"), p(&plugin("test-plugin-not-a-plugin"))], PLUGIN_LOAD, s("is a shared object but not a sandbox-supervisor plugin")),
         (
             vec![s("--handler-plugin"), p(&plugin("test-plugin-abi-future"))],
@@ -361,6 +373,7 @@ fn a_plugin_in_a_directory_another_user_can_write_is_refused() {
 
     // World-writable, not sticky: anyone can rename the plugin away and put theirs in its place.
     let open_dir = scratch();
+    std::fs::set_permissions(open_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let inner = open_dir.path().join("plugins");
     std::fs::create_dir(&inner).unwrap();
     std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -482,7 +495,7 @@ fn a_plugin_that_never_answers_is_stopped_at_the_deadline() {
     require_root!();
     for (mode, launch, expected) in [
         ("sleep-init", Launch::default(), "plugin:misbehaving@0.1.0 did not answer init within 1s (--handler-timeout)"),
-        ("sleep-handle", Launch::netns_refused(), "plugin:misbehaving@0.1.0 failed: did not answer handle within 1s (--handler-timeout); the call was killed"),
+        ("sleep-handle", Launch::netns_refused(), "plugin:misbehaving@0.1.0 failed: did not answer decide within 1s (--handler-timeout); the call was killed"),
     ] {
         let dir = scratch();
         let pidfile = dir.path().join("pid");

@@ -3,13 +3,14 @@
 //! rewritten complete, `--report-fd N` a second JSON line). Every record is validated against
 //! docs/report.schema.json.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use sandbox_tests::{
-    plugin, require_root, run_with_report, scratch, sha256_of, supervisor_bin, validate_report,
-    Launch,
+    plugin, require_root, run_supervisor, run_with_report, scratch, sha256_of, supervisor_bin,
+    validate_report, Launch,
 };
 use serde_json::Value;
 
@@ -61,7 +62,7 @@ fn report_file_is_rewritten_complete_with_the_workload_end() {
     let after = now_micros();
     assert_eq!(outcome.code, 3, "{}", outcome.stderr);
     assert_eq!(report["record"], "final");
-    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["outcome"], "ended");
     assert_eq!(report["exit"]["outcome"], "exited");
     assert_eq!(report["exit"]["code"], 3);
     assert_eq!(report["exit"]["signal"], Value::Null);
@@ -261,4 +262,151 @@ for line in sys.stdin:
     assert_eq!(lines.len(), 2, "{said}");
     assert_eq!(lines[0], "valid");
     assert!(lines[1].starts_with("invalid: "), "{said}");
+}
+
+// Reports and findings the workload cannot forge (issue 24).
+
+/// A report directory the workload's uid can write in: it could rename the report away and put
+/// its own at the path. Refused before anything ran, naming the directory and `--report-fd`.
+#[test]
+fn report_in_a_directory_the_workload_can_write_is_refused() {
+    require_root!();
+    let dir = scratch();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marker = dir.path().join("ran");
+    for flag in ["--report", "--findings"] {
+        let path = open.join("record.json");
+        let mut args: Vec<OsString> = vec![flag.into(), path.clone().into()];
+        args.extend(
+            sandbox_tests::marked(&marker, "mv {path} {path}.real; echo forged > {path}")
+                .into_iter()
+                .map(OsString::from),
+        );
+        let outcome = run_supervisor(&Launch::default(), args);
+        assert_eq!(outcome.code, 2, "{flag}: {}", outcome.stderr);
+        let line = outcome.error_line();
+        assert!(
+            line.contains(&format!("can write in {}", open.display()))
+                && line.contains("--report-fd"),
+            "{line}"
+        );
+        assert!(!marker.exists(), "{flag}: the workload ran");
+        assert!(!path.exists(), "{flag}: the refused file was created");
+    }
+}
+
+/// On the user-namespace route the workload is the caller's uid, which owns the report: any
+/// `--report FILE` is refused, and `--report-fd` works.
+#[test]
+fn unprivileged_callers_report_file_is_refused_and_report_fd_works() {
+    require_root!();
+    let dir = scratch();
+    let path = dir.path().join("report.json");
+    let launch = Launch::nobody();
+    let outcome = run_supervisor(
+        &launch,
+        [
+            "--report".into(),
+            path.clone().into_os_string(),
+            "--".into(),
+            "true".into(),
+        ],
+    );
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("uid 65534 owns the file")
+            && outcome.error_line().contains("--report-fd"),
+        "{}",
+        outcome.stderr
+    );
+    let (outcome, report) = run_with_report(&launch, ["--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(report["record"], "final");
+}
+
+/// Whatever replaces the report at its path while the workload runs (here the test itself, as a
+/// workload with the path in reach would), the supervisor does not write its final record into
+/// someone else's file, nor pass the workload's exit code as if all were well: it stops with an
+/// error naming the path. Truncated findings are found the same way.
+#[test]
+fn a_report_or_findings_replaced_during_the_run_is_an_error() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let findings = dir.path().join("findings.jsonl");
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    for (victim, forge) in [(&report, "rename"), (&findings, "truncate")] {
+        let go = dir.path().join("go");
+        let _ = std::fs::remove_file(&go);
+        let child = Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .arg("netns")
+            .arg("--")
+            .arg(supervisor_bin())
+            .args(["--report".as_ref(), report.as_os_str()])
+            .args(["--findings".as_ref(), findings.as_os_str()])
+            .args(["--handler-plugin".as_ref(), outer.as_os_str()])
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "while ! test -e {}; do sleep 0.05; done; exit 7",
+                go.display()
+            ))
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The boot record is in place once the workload runs.
+        while !std::fs::read_to_string(&report).is_ok_and(|text| text.contains("\"running\"")) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if forge == "rename" {
+            std::fs::rename(victim, dir.path().join("real.json")).unwrap();
+            std::fs::write(victim, "{\"forged\": true}\n").unwrap();
+        } else {
+            assert!(!std::fs::read_to_string(victim).unwrap().is_empty());
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(victim)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+        std::fs::write(&go, "").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(125), "{forge}: {stderr}");
+        let line = stderr
+            .lines()
+            .find(|line| line.starts_with("sandbox-supervisor: error:"))
+            .unwrap_or_else(|| panic!("{forge}: no error line in {stderr}"));
+        assert!(line.contains(&victim.display().to_string()), "{line}");
+        if forge == "rename" {
+            assert_eq!(
+                std::fs::read_to_string(victim).unwrap(),
+                "{\"forged\": true}\n",
+                "the supervisor wrote into the file at the path"
+            );
+        }
+        let _ = std::fs::remove_file(dir.path().join("real.json"));
+    }
+}
+
+/// A real-time signal killed the workload: the final record says `killed`, with the signal's
+/// name and raw number, never "exited with 165" (nix's `Signal` has no real-time signals).
+#[test]
+fn a_real_time_signal_is_a_kill_with_its_number() {
+    require_root!();
+    let (outcome, report) = run_with_report(
+        &Launch::default(),
+        ["--", "bash", "-c", "kill -s RTMIN+3 $$"],
+    );
+    let number = libc::SIGRTMIN() + 3;
+    assert_eq!(outcome.code, 128 + number, "{}", outcome.stderr);
+    let exit = &report["exit"];
+    assert_eq!(exit["outcome"], "killed", "{exit}");
+    assert_eq!(exit["code"], Value::Null, "{exit}");
+    assert_eq!(exit["signal"], "SIGRTMIN+3", "{exit}");
+    assert_eq!(exit["signal_number"], number, "{exit}");
+    assert_eq!(exit["exit_code"], 128 + number, "{exit}");
 }

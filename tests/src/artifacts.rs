@@ -178,13 +178,15 @@ pub fn plugin_api_version() -> String {
 
 /// A scratch directory every user can write to (for markers written by an unprivileged workload),
 /// in the staging directory: the workload sees it read-only, or read-write when the test names
-/// it with `--workspace` (as [`marked`](crate::marked) does).
+/// it with `--workspace` (as [`marked`](crate::marked) does). Sticky like /tmp: a workload cannot
+/// rename or remove what another uid put there, so a report the supervisor writes there cannot be
+/// replaced (the supervisor refuses a report path the workload could replace).
 pub fn scratch() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
         .prefix("scratch")
         .tempdir_in(staging_dir())
         .expect("tempdir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
     dir
 }
 

@@ -23,9 +23,43 @@ pub struct Launch {
     pub as_nobody: bool,
     /// Start it under `outer-seccomp` refusing these calls (`netns`, `seccomp`).
     pub outer_refuses: Option<String>,
+    /// Files the test process creates (as itself) and passes open for writing as these
+    /// descriptors (`--report-fd 3`, `--findings fd:4`): an unprivileged caller's workload could
+    /// replace a `--report` file, which the supervisor refuses.
+    pub write_fds: Vec<(i32, std::path::PathBuf)>,
+}
+
+/// The last record of a report written by [`Launch::record_to`]: the whole file (`--report`,
+/// one pretty-printed document) or its last line (`--report-fd`, one JSON line per record).
+pub fn last_record(text: &str) -> &str {
+    if text.starts_with("{\n") {
+        text
+    } else {
+        text.lines().rfind(|line| !line.is_empty()).unwrap_or("")
+    }
 }
 
 impl Launch {
+    /// `--report-fd 3` (and `--findings fd:4`) on files at `report` (and `findings`) for an
+    /// unprivileged caller, `--report FILE` (and `--findings FILE`) otherwise; the arguments.
+    pub fn record_to(&mut self, report: &Path, findings: Option<&Path>) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        if self.as_nobody {
+            self.write_fds.push((3, report.to_owned()));
+            args.extend(["--report-fd".into(), "3".into()]);
+            if let Some(findings) = findings {
+                self.write_fds.push((4, findings.to_owned()));
+                args.extend(["--findings".into(), "fd:4".into()]);
+            }
+        } else {
+            args.extend(["--report".into(), report.into()]);
+            if let Some(findings) = findings {
+                args.extend(["--findings".into(), findings.into()]);
+            }
+        }
+        args
+    }
+
     /// An unprivileged caller: the supervisor started as nobody, without capabilities (it takes
     /// the user-namespace route to its namespaces).
     pub fn nobody() -> Launch {
@@ -138,9 +172,44 @@ where
     }
     argv.push(supervisor_bin().into());
     argv.extend(args.into_iter().map(Into::into));
-    Outcome::from(output_of(
-        Command::new(&argv[0]).args(&argv[1..]).stdin(Stdio::null()),
-    ))
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).stdin(Stdio::null());
+    // Each file is moved to a descriptor of 100 or above first, so that no dup2 to its target
+    // number overwrites another source, or is a no-op leaving close-on-exec set.
+    let files: Vec<(i32, std::os::fd::OwnedFd)> = launch
+        .write_fds
+        .iter()
+        .map(|(fd, path)| {
+            let file = std::fs::File::create(path).expect("create the record file");
+            let high = nix::fcntl::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100),
+            )
+            .expect("dup the record file");
+            // SAFETY: fcntl returned a new descriptor that nothing else owns.
+            (*fd, unsafe { std::os::fd::FromRawFd::from_raw_fd(high) })
+        })
+        .collect();
+    let raw: Vec<(i32, i32)> = files
+        .iter()
+        .map(|(fd, file)| (*fd, std::os::fd::AsRawFd::as_raw_fd(file)))
+        .collect();
+    if !raw.is_empty() {
+        // SAFETY: only dup2, async-signal-safe, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                for (target, source) in &raw {
+                    if libc::dup2(*source, *target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+    let outcome = Outcome::from(output_of(&mut command));
+    drop(files);
+    outcome
 }
 
 /// Runs `sandbox-supervisor ARGS` as the tests' user (root in CI) and waits for it.
@@ -163,12 +232,13 @@ where
 {
     let dir = crate::scratch();
     let path = dir.path().join("report.json");
-    let mut argv: Vec<OsString> = vec!["--report".into(), path.clone().into()];
+    let mut launch = launch.clone();
+    let mut argv = launch.record_to(&path, None);
     argv.extend(args.into_iter().map(Into::into));
-    let outcome = run_supervisor(launch, argv);
+    let outcome = run_supervisor(&launch, argv);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("no report ({err}):\n{}", outcome.stderr));
-    let report: serde_json::Value = serde_json::from_str(&text)
+    let report: serde_json::Value = serde_json::from_str(last_record(&text))
         .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
     crate::validate_report(&report);
     (outcome, report)

@@ -188,7 +188,10 @@ pub(crate) fn log_end(report: &HardeningReport) {
                 pids_peak = usage.pids_peak,
                 pids_max_hits = usage.pids_max_hits,
                 cpu_usage_usec = usage.cpu_usage_usec,
-                "workload ended: {outcome}, exit code {}",
+                signal = exit.signal.as_deref(),
+                signal_number = exit.signal_number,
+                "workload ended: {outcome}{}, exit code {}",
+                exit.signal.as_ref().map(|name| format!(" by {name}")).unwrap_or_default(),
                 exit.exit_code
             )
         };

@@ -34,6 +34,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, SupervisorError> {
     // Each step's preparation: a mistake here is the operator's, found before anything changed.
     let identity = crate::steps::identity::prepare(options)?;
+    crate::steps::capabilities::check_caller(identity.as_ref())?;
     let program = match program {
         Some(program) => program,
         None => crate::sandbox::resolve_command(

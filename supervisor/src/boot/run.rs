@@ -31,10 +31,16 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
-    let writer = open_sink(options.report.take(), |sink, source| {
+    // Who the workload may be: no report or findings file it could rewrite or replace.
+    let writers = if options.report.is_some() || options.findings.is_some() {
+        crate::record::forgery::writers(crate::steps::identity::prepare(&options)?.as_ref())
+    } else {
+        Vec::new()
+    };
+    let writer = open_sink(options.report.take(), &writers, |sink, source| {
         SupervisorError::ReportOpen { sink, source }
     })?;
-    let findings = open_sink(options.findings.take(), |sink, source| {
+    let mut findings = open_sink(options.findings.take(), &writers, |sink, source| {
         SupervisorError::FindingsOpen { sink, source }
     })?;
     // The plugin's digest is only for the records: a run that writes none does not hash it.
@@ -56,7 +62,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             Err(err)
         }
     };
-    if let Some(findings) = findings {
+    if let Some(findings) = &mut findings {
         let found = crate::record::findings::findings(&report, crate::record::Timestamp::now());
         match crate::record::findings::write(&found, findings) {
             Ok(()) => {}
@@ -105,10 +111,12 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     report.finish_supervised(&supervised);
     crate::boot::bounds::log_end(&report);
     if let Some(writer) = &mut writer {
-        // The workload has ended: its exit code is passed on whatever happens to the report.
-        if let Err(write_err) = report.write(writer) {
-            tracing::error!("failed to write the final hardening report: {write_err}");
-        }
+        // A path that no longer names the report opened at boot is an error, never a record
+        // left for someone else's file to contradict.
+        report.write(writer).map_err(SupervisorError::Report)?;
+    }
+    if let Some(findings) = &findings {
+        findings.check().map_err(SupervisorError::Findings)?;
     }
     Ok(supervised.exit_code())
 }
@@ -116,11 +124,12 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
 /// Opens a report or findings destination, if one was given; `error` names a failure.
 fn open_sink(
     sink: Option<crate::record::ReportSink>,
+    writers: &[crate::record::forgery::Writer],
     error: impl FnOnce(String, crate::record::ReportOpenError) -> SupervisorError,
 ) -> Result<Option<crate::record::ReportWriter>, SupervisorError> {
     sink.map(|sink| {
         let name = sink.to_string();
-        sink.open().map_err(|source| error(name, source))
+        sink.open(writers).map_err(|source| error(name, source))
     })
     .transpose()
 }

@@ -1,6 +1,7 @@
 //! OCSF findings (`--findings FILE|fd:N`): one OCSF 1.5.0 Detection Finding (class 2004) per
 //! refusal that was tolerated or that aborted the boot, one JSON object per line, written once
-//! when the boot has been decided (the workload runs, or the boot stopped), then closed.
+//! when the boot has been decided (the workload runs, or the boot stopped), kept open and checked
+//! again when the run ends (the path still names that file, holding what was written).
 //!
 //! The standard attributes carry what a SIEM indexes (time, product, host, title, severity); what
 //! OCSF has no attribute for (the step, the refused call, its errno, who decided, the run id) is
@@ -234,8 +235,9 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
     }
 }
 
-/// Writes `findings` as JSON lines and closes the writer.
-pub fn write(findings: &[DetectionFinding], mut writer: ReportWriter) -> std::io::Result<()> {
+/// Writes `findings` as JSON lines. The writer stays open until the run ends, when
+/// [`ReportWriter::check`] finds its path still naming the same file, holding what was written.
+pub fn write(findings: &[DetectionFinding], writer: &mut ReportWriter) -> std::io::Result<()> {
     let mut text = Vec::new();
     for finding in findings {
         serde_json::to_writer(&mut text, finding).map_err(std::io::Error::other)?;

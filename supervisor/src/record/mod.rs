@@ -10,6 +10,7 @@
 mod clock;
 mod evidence;
 pub(crate) mod findings;
+pub(crate) mod forgery;
 mod ids;
 mod sink;
 
@@ -125,8 +126,11 @@ impl Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
-    /// The workload's `execve` succeeded.
+    /// The workload's `execve` succeeded, and it runs (the boot record).
     Running,
+    /// The workload ran and has ended (the final record of a run whose boot succeeded); `exit`
+    /// says how.
+    Ended,
     /// The boot stopped; `error` says why.
     Aborted,
 }
@@ -163,8 +167,10 @@ pub struct ExitRecord {
     pub outcome: ExitOutcome,
     /// Its exit code when it exited, else null.
     pub code: Option<i32>,
-    /// The signal's name (`SIGKILL`) when one killed it, else null.
-    pub signal: Option<&'static str>,
+    /// The signal's name (`SIGKILL`, `SIGRTMIN+3`) when one killed it, else null.
+    pub signal: Option<String>,
+    /// The signal's raw number when one killed it, else null.
+    pub signal_number: Option<i32>,
     /// The supervisor's own exit code: `code`, or 128+N for signal N.
     pub exit_code: i32,
     /// Milliseconds from `started_at` to `ended_at`.
@@ -177,12 +183,13 @@ impl ExitRecord {
         use crate::sandbox::supervise::Ended;
         let (outcome, code, signal) = match ended {
             Ended::Exited(code) => (ExitOutcome::Exited, Some(code), None),
-            Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal.as_str())),
+            Ended::Signaled(signal) => (ExitOutcome::Killed, None, Some(signal)),
         };
         ExitRecord {
             outcome,
             code,
-            signal,
+            signal: signal.map(crate::sandbox::supervise::signal_name),
+            signal_number: signal,
             exit_code: ended.exit_code(),
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         }
@@ -466,6 +473,9 @@ impl HardeningReport {
         self.record = RecordKind::Final;
         self.ended_at = Some(now);
         self.exit = exit.map(|ended| ExitRecord::new(ended, duration));
+        if self.exit.is_some() {
+            self.outcome = Outcome::Ended;
+        }
     }
 
     /// Makes this the final record of a workload that ran: how supervision ended (a timeout or
@@ -522,10 +532,35 @@ mod tests {
             ),
             (ExitOutcome::Exited, Some(3), None, 3, 1200)
         );
-        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL), Duration::ZERO);
+        let killed = ExitRecord::new(Ended::Signaled(Signal::SIGKILL as i32), Duration::ZERO);
         assert_eq!(
-            (killed.outcome, killed.code, killed.signal, killed.exit_code),
-            (ExitOutcome::Killed, None, Some("SIGKILL"), 137)
+            (
+                killed.outcome,
+                killed.code,
+                killed.signal.as_deref(),
+                killed.signal_number,
+                killed.exit_code
+            ),
+            (ExitOutcome::Killed, None, Some("SIGKILL"), Some(9), 137)
+        );
+        // A real-time signal is a signal too, with its number and name (nix has no name for it).
+        let rt = libc::SIGRTMIN() + 3;
+        let killed = ExitRecord::new(Ended::Signaled(rt), Duration::ZERO);
+        assert_eq!(
+            (
+                killed.outcome,
+                killed.code,
+                killed.signal.as_deref(),
+                killed.signal_number,
+                killed.exit_code
+            ),
+            (
+                ExitOutcome::Killed,
+                None,
+                Some("SIGRTMIN+3"),
+                Some(rt),
+                128 + rt
+            )
         );
     }
 }

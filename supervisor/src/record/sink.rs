@@ -65,6 +65,9 @@ pub enum ReportOpenError {
     /// `--report-fd` names a descriptor that is not open for writing.
     #[error("descriptor {0} is not open for writing")]
     NotWritable(RawFd),
+    /// The workload could rewrite or replace the file at the path.
+    #[error(transparent)]
+    Forgeable(crate::record::forgery::Forgeable),
     /// `fcntl(F_GETFL)` failed on `--report-fd`.
     #[error("failed to query descriptor {fd} (fcntl F_GETFL)")]
     Query {
@@ -97,16 +100,38 @@ impl ReportSink {
     /// effective uid, and only then is it set to 0600 and truncated. So a symbolic link, a FIFO, a
     /// device, another user's file or a hard link to one is refused and left as it was. A
     /// descriptor must be open for writing.
-    pub fn open(self) -> Result<ReportWriter, ReportOpenError> {
+    ///
+    /// Before it is opened, a path is refused when one of `writers` (the identities the workload
+    /// may have) could rewrite the file or write or rename in a directory on its path
+    /// ([`crate::record::forgery::check`]).
+    pub fn open(
+        self,
+        writers: &[crate::record::forgery::Writer],
+    ) -> Result<ReportWriter, ReportOpenError> {
         match self {
             ReportSink::File(path) => {
-                open_file(&path).map(|file| ReportWriter { file, lines: false })
+                let euid = nix::unistd::geteuid().as_raw();
+                crate::record::forgery::check(&path, euid, writers)
+                    .map_err(ReportOpenError::Forgeable)?;
+                let file = open_file(&path)?;
+                let opened = opened(&path, &file).map_err(|source| ReportOpenError::Prepare {
+                    call: "fstat",
+                    source,
+                })?;
+                Ok(ReportWriter {
+                    file,
+                    lines: false,
+                    opened: Some(opened),
+                    written: 0,
+                })
             }
             ReportSink::Fd(fd) => {
                 check_writable(fd.as_fd())?;
                 Ok(ReportWriter {
                     file: File::from(fd),
                     lines: true,
+                    opened: None,
+                    written: 0,
                 })
             }
         }
@@ -185,19 +210,55 @@ fn open_file(path: &std::path::Path) -> Result<File, ReportOpenError> {
     Ok(file)
 }
 
+/// The device and inode of the file opened at `path`.
+fn opened(path: &std::path::Path, file: &File) -> std::io::Result<crate::record::forgery::Opened> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = file.metadata()?;
+    Ok(crate::record::forgery::Opened {
+        path: path.to_owned(),
+        dev: metadata.dev(),
+        ino: metadata.ino(),
+    })
+}
+
 /// An open report destination: a file is rewritten complete on every write, a descriptor gets one
 /// JSON line per write.
 #[derive(Debug)]
 pub struct ReportWriter {
     pub(crate) file: File,
     pub(crate) lines: bool,
+    /// For a file: the path and the file opened at boot, checked before every write.
+    pub(crate) opened: Option<crate::record::forgery::Opened>,
+    /// How many bytes were appended (findings).
+    pub(crate) written: u64,
 }
 
 impl ReportWriter {
-    /// Writes `bytes` at the current position.
+    /// Writes `bytes` at the current position, after checking that a file's path still names the
+    /// file opened at boot.
     pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.check()?;
         self.file.write_all(bytes)?;
+        self.written += bytes.len() as u64;
         self.file.flush()
+    }
+
+    /// For a file: an error unless its path still names the file opened at boot (`fstat` of the
+    /// descriptor against `lstat` of the path) and it still holds exactly what was appended.
+    pub fn check(&self) -> std::io::Result<()> {
+        let Some(opened) = &self.opened else {
+            return Ok(());
+        };
+        opened.check(&self.file)?;
+        let length = self.file.metadata()?.len();
+        if self.lines || self.written == 0 || length == self.written {
+            return Ok(());
+        }
+        Err(std::io::Error::other(format!(
+            "{} holds {length} bytes where the supervisor wrote {}: it was truncated or rewritten",
+            opened.path.display(),
+            self.written
+        )))
     }
 }
 
@@ -212,6 +273,9 @@ impl HardeningReport {
         }
         .map_err(std::io::Error::other)?;
         text.push(b'\n');
+        if let Some(opened) = &writer.opened {
+            opened.check(&writer.file)?;
+        }
         if !writer.lines {
             writer.file.rewind()?;
             writer.file.set_len(0)?;

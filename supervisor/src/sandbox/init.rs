@@ -149,7 +149,11 @@ fn harden_init(last_cap: u32, keep_fd: i32) {
             unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) };
         }
     }
-    let keep = 1u64 << INIT_CAPABILITY;
+    // CAP_KILL only if the caller passed it on: a capability the init never held cannot be kept,
+    // and asking for it would make capset refuse the whole call, leaving every inherited
+    // inheritable or ambient capability in place. (The parent refused a caller without it whose
+    // workload runs as another uid.)
+    let keep = (1u64 << INIT_CAPABILITY) & caps::permitted().unwrap_or(0);
     let _ = caps::drop_bounding_and_ambient(last_cap, keep);
     let _ = caps::clear_sets(keep);
     let _ = crate::steps::no_new_privs::set();

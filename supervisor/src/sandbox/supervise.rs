@@ -69,8 +69,8 @@ pub fn block_signals() -> Result<SigSet, Errno> {
 pub enum Ended {
     /// It exited with this code.
     Exited(i32),
-    /// A signal killed it.
-    Signaled(Signal),
+    /// A signal killed it: its raw number, real-time signals included (nix's `Signal` has none).
+    Signaled(i32),
 }
 
 impl Ended {
@@ -78,8 +78,25 @@ impl Ended {
     pub fn exit_code(self) -> i32 {
         match self {
             Ended::Exited(code) => code,
-            Ended::Signaled(signal) => 128 + signal as i32,
+            Ended::Signaled(signal) => 128 + signal,
         }
+    }
+}
+
+/// A signal's name: `SIGKILL`, `SIGRTMIN+3` for a real-time one (counted from the C library's
+/// `SIGRTMIN`, as `kill -s RTMIN+3` names it), `SIG32` for a number with neither.
+pub fn signal_name(number: i32) -> String {
+    if let Ok(signal) = Signal::try_from(number) {
+        return signal.as_str().to_owned();
+    }
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    if (min..=max).contains(&number) {
+        match number - min {
+            0 => "SIGRTMIN".to_owned(),
+            offset => format!("SIGRTMIN+{offset}"),
+        }
+    } else {
+        format!("SIG{number}")
     }
 }
 
@@ -231,7 +248,7 @@ pub fn supervise_bounded(
         }
         if killed_at.is_some_and(|at| now >= at + REAP_GRACE) {
             tracing::error!(init = sandbox.init.as_raw(), "the sandbox's init did not end within {REAP_GRACE:?} of its SIGKILL; the supervisor exits without it");
-            supervised.ended = Ended::Signaled(Signal::SIGKILL);
+            supervised.ended = Ended::Signaled(libc::SIGKILL);
             return Ok(finish(supervised, bounds));
         }
         // Sleep until a signal, or the next moment something is due.
@@ -286,7 +303,7 @@ fn reaped(
 ) -> Result<Option<Ended>, Errno> {
     let init = match waitpid(sandbox.init, Some(WaitPidFlag::WNOHANG)) {
         Ok(WaitStatus::Exited(_, code)) => Ended::Exited(code),
-        Ok(WaitStatus::Signaled(_, signal, _)) => Ended::Signaled(signal),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Ended::Signaled(signal as i32),
         Ok(_) | Err(Errno::EINTR) => return Ok(None),
         Err(errno) => return Err(errno),
     };
@@ -330,9 +347,7 @@ fn workload_status(sandbox: &Sandbox, init: Ended) -> Ended {
         Ok(4) => {
             let status = i32::from_ne_bytes(raw);
             if libc::WIFSIGNALED(status) {
-                Signal::try_from(libc::WTERMSIG(status))
-                    .map(Ended::Signaled)
-                    .unwrap_or(Ended::Exited(128 + libc::WTERMSIG(status)))
+                Ended::Signaled(libc::WTERMSIG(status))
             } else {
                 Ended::Exited(libc::WEXITSTATUS(status))
             }

@@ -149,6 +149,38 @@ fn capget() -> Result<(CapHeader, [CapData; 2]), Errno> {
     Errno::result(rc).map(|_| (header, data))
 }
 
+/// The calling thread's permitted set. Async-signal-safe.
+pub fn permitted() -> Result<u64, Errno> {
+    let (_, data) = capget()?;
+    Ok(u64::from(data[0].permitted) | u64::from(data[1].permitted) << 32)
+}
+
+/// In the parent: a caller that would run the workload as another uid must hold `CAP_KILL`, which
+/// the sandbox's init keeps to signal it. Without it the init could not forward a signal, and it
+/// cannot keep what it does not have: a usage error naming the capability, before any step.
+pub(crate) fn check_caller(
+    identity: Option<&crate::steps::identity::Identity>,
+) -> Result<(), crate::error::SupervisorError> {
+    let Some(identity) = identity else {
+        return Ok(());
+    };
+    let euid = nix::unistd::geteuid();
+    let held = permitted().unwrap_or(u64::MAX);
+    let kill = 1u64 << crate::sandbox::INIT_CAPABILITY;
+    let direct = euid.is_root() || held & (1 << 7) != 0; // CAP_SETUID: the ids change directly
+    if identity.uid == euid || !direct || held & kill != 0 {
+        return Ok(());
+    }
+    Err(crate::error::SupervisorError::MissingCapability {
+        capability: "CAP_KILL",
+        why: format!(
+            "the sandbox's init (uid {euid}) needs to signal the workload, which runs as uid {}",
+            identity.uid
+        ),
+        grant: "docker run --cap-add KILL; Kubernetes securityContext.capabilities.add: [\"KILL\"]; systemd CapabilityBoundingSet= with CAP_KILL",
+    })
+}
+
 /// Narrows the inheritable, permitted and effective sets to `keep` (empty by default), raises
 /// `keep` in the ambient set so that it survives `execve` for a non-root workload, and checks the
 /// result. Async-signal-safe.

@@ -98,7 +98,17 @@ impl PluginHandler {
         }
     }
 
-    /// Calls the plugin's `handle` in a forked child, waits for its answer until the deadline and
+    /// The plugin function a decision calls: extension v1's `decide`, or the base `handle`. A
+    /// failure line names the one that was called.
+    pub(crate) fn function(&self) -> &'static str {
+        if self.extension_v1.is_some() {
+            "decide"
+        } else {
+            "handle"
+        }
+    }
+
+    /// Calls the plugin's `handle` (or extension v1's `decide`) in a forked child, waits for its answer until the deadline and
     /// kills the child's process group afterwards.
     pub(crate) fn call_in_child(&self, report: &FailureReport) -> Result<Ruling, HandlerFailure> {
         let (reader, writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
@@ -131,12 +141,16 @@ impl PluginHandler {
                     Ok(bytes) => bytes,
                     Err(ReadFailure::Timeout) => {
                         return Err(self.failure(format!(
-                            "did not answer handle within {:?} (--handler-timeout); the call was killed",
-                            self.timeout
-                        )))
+                        "did not answer {} within {:?} (--handler-timeout); the call was killed",
+                        self.function(),
+                        self.timeout
+                    )))
                     }
                     Err(ReadFailure::TooLong) => {
-                        return Err(self.failure("answered handle with more than 64 KiB".to_owned()))
+                        return Err(self.failure(format!(
+                            "answered {} with more than 64 KiB",
+                            self.function()
+                        )))
                     }
                     Err(ReadFailure::Io(errno)) => {
                         return Err(self.failure(format!(
@@ -146,7 +160,8 @@ impl PluginHandler {
                 };
                 let answer: ChildAnswer = serde_json::from_slice(&bytes).map_err(|_| {
                     self.failure(format!(
-                        "ended handle without answering ({})",
+                        "ended {} without answering ({})",
+                        self.function(),
                         describe_status(status)
                     ))
                 })?;
@@ -173,20 +188,22 @@ impl PluginHandler {
     pub(crate) fn ruling_of(&self, answer: ChildAnswer) -> Result<Ruling, HandlerFailure> {
         if let Some((panicked, message)) = answer.error {
             return Err(self.failure(if panicked {
-                format!("panicked in handle: {message}")
+                format!("panicked in {}: {message}", self.function())
             } else {
-                format!("returned an error from handle: {message}")
+                format!("returned an error from {}: {message}", self.function())
             }));
         }
         if answer.threads != 1 {
             return Err(self.failure(format!(
-                "started threads in handle (the supervisor now has {})",
+                "started threads in {} (the supervisor now has {})",
+                self.function(),
                 answer.threads
             )));
         }
         if let Some(pid) = answer.process {
             return Err(self.failure(format!(
-                "started a process (pid {pid}) in handle; plugins must not start processes"
+                "started a process (pid {pid}) in {}; plugins must not start processes",
+                self.function()
             )));
         }
         let code = answer.verdict.unwrap_or(u32::MAX);

@@ -176,6 +176,16 @@ pub enum PluginLoadError {
     /// Not an ELF file.
     #[error("plugin {0} is not an ELF shared object")]
     NotElf(PathBuf),
+    /// An ELF file built for another architecture (its class, byte order or machine).
+    #[error("plugin {path} is built for {plugin}, but this supervisor runs on {host}; build the plugin for {host}")]
+    WrongArchitecture {
+        /// The file.
+        path: PathBuf,
+        /// What its ELF header says (`aarch64, 64-bit little-endian`).
+        plugin: String,
+        /// This supervisor's architecture.
+        host: String,
+    },
     /// The SHA-256 pin did not match.
     #[error("plugin {path} has SHA-256 {actual}, but --handler-plugin-sha256 requires {expected}")]
     Checksum {

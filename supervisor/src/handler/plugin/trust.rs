@@ -172,10 +172,76 @@ pub(crate) fn check_directory(
     Ok(())
 }
 
+/// An ELF machine number's name (`e_machine`).
+fn machine_name(machine: u16) -> String {
+    match machine {
+        3 => "i386".to_owned(),
+        8 => "mips".to_owned(),
+        20 => "powerpc".to_owned(),
+        21 => "powerpc64".to_owned(),
+        22 => "s390x".to_owned(),
+        40 => "arm".to_owned(),
+        62 => "x86_64".to_owned(),
+        183 => "aarch64".to_owned(),
+        243 => "riscv".to_owned(),
+        258 => "loongarch".to_owned(),
+        other => format!("ELF machine {other}"),
+    }
+}
+
+/// `(class, data, machine)` of an ELF header's first 20 bytes, described: `aarch64, 64-bit
+/// little-endian`.
+fn describe_elf(class: u8, data: u8, machine: u16) -> String {
+    let bits = match class {
+        1 => "32-bit",
+        2 => "64-bit",
+        _ => "unknown class",
+    };
+    let order = match data {
+        1 => "little-endian",
+        2 => "big-endian",
+        _ => "unknown byte order",
+    };
+    format!("{}, {bits} {order}", machine_name(machine))
+}
+
+/// This process's ELF class, byte order and machine, read from its own executable's header.
+fn host_elf() -> Option<(u8, u8, u16)> {
+    let mut header = [0u8; 20];
+    File::open("/proc/self/exe")
+        .ok()?
+        .read_exact_at(&mut header, 0)
+        .ok()?;
+    Some(elf_identity(&header))
+}
+
+fn elf_identity(header: &[u8; 20]) -> (u8, u8, u16) {
+    let machine = [header[18], header[19]];
+    let machine = if header[5] == 2 {
+        u16::from_be_bytes(machine)
+    } else {
+        u16::from_le_bytes(machine)
+    };
+    (header[4], header[5], machine)
+}
+
+/// The file starts with the ELF magic, and its class, byte order and machine are this
+/// process's: a plugin built for another architecture is named as such, not left to the loader's
+/// "cannot open shared object file".
 pub(crate) fn check_elf(path: &Path, file: &File) -> Result<(), PluginLoadError> {
-    let mut magic = [0u8; 4];
-    match file.read_exact_at(&mut magic, 0) {
-        Ok(()) if magic == *b"\x7fELF" => Ok(()),
+    let mut header = [0u8; 20];
+    match file.read_exact_at(&mut header, 0) {
+        Ok(()) if header[..4] == *b"\x7fELF" => {
+            let plugin = elf_identity(&header);
+            match host_elf() {
+                Some(host) if host != plugin => Err(PluginLoadError::WrongArchitecture {
+                    path: path.to_owned(),
+                    plugin: describe_elf(plugin.0, plugin.1, plugin.2),
+                    host: describe_elf(host.0, host.1, host.2),
+                }),
+                _ => Ok(()),
+            }
+        }
         Ok(()) => Err(PluginLoadError::NotElf(path.to_owned())),
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
             Err(PluginLoadError::NotElf(path.to_owned()))
