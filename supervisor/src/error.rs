@@ -40,6 +40,16 @@ pub enum SupervisorError {
     /// The workload would run as uid 0 or gid 0 without `--allow-root`.
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
+    /// `--user` gives the workload a group with power over the host, not named by `--allow-group`.
+    #[error("the workload would hold group {name} (gid {gid}), {why}; pass --allow-group {name} to allow it")]
+    GroupNotAllowed {
+        /// The group's name (its number when it has none).
+        name: String,
+        /// Its gid.
+        gid: u32,
+        /// Why it has power over the host.
+        why: String,
+    },
     /// `--user` names another identity on the user-namespace route.
     #[error("failed to drop privileges: --user names another identity than the caller's (or fewer groups), but the namespaces took the user-namespace route, where the workload keeps the caller's uid, gid and groups; run as that user, or pass --no-userns")]
     UserOnUserNamespace,
@@ -175,6 +185,7 @@ impl SupervisorError {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
             | SupervisorError::RootNotAllowed
+            | SupervisorError::GroupNotAllowed { .. }
             | SupervisorError::ReportOpen { .. }
             | SupervisorError::FindingsOpen { .. } => ExitCode::Usage.code(),
             SupervisorError::Plugin(PluginSetupError::Load(_)) => ExitCode::PluginLoad.code(),

@@ -48,7 +48,7 @@ const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Usage,
         help: "usage error (flag, value, configuration, profile, --user, report destination)",
-        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`), report or findings destination",
+        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`), report or findings destination",
     },
     ExitRow {
         code: ExitCode::PluginLoad,
