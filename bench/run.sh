@@ -35,7 +35,8 @@ py=/usr/bin/python3
 cargo build --release -p sandbox-supervisor -p sandbox-plugin-outer-sandbox --quiet
 bin=$PWD/target/release/sandbox-supervisor
 plugin=$PWD/target/release/libsandbox_plugin_outer_sandbox.so
-work=$(mktemp -d)
+# Not under /tmp: the supervisor's filesystem view gives the workload a /tmp of its own.
+work=$(mktemp -d -p /var/lib sandbox-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The workload runs as nobody: it must reach the loop program.
 chmod 755 "$work"
@@ -48,14 +49,19 @@ true_=$(type -P true)
 unshare=$(type -P unshare)
 bwrap=$(type -P bwrap)
 bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --proc /proc --new-session --die-with-parent --cap-drop ALL"
+# bubblewrap building the view the supervisor builds by default: the host read-only, private
+# /tmp, /var/tmp and /run, a minimal /dev, a fresh /proc, the same namespaces.
+bwrap_view="$bwrap --ro-bind / / --tmpfs /tmp --tmpfs /var/tmp --tmpfs /run --dev /dev --proc /proc --unshare-net --unshare-pid --unshare-ipc --new-session --die-with-parent --cap-drop ALL"
 {
   printf '/bin/true\t%s\n' "$true_"
   printf 'unshare -n\t%s -n %s\n' "$unshare" "$true_"
   printf 'floor\t%s -n -p -m --fork --mount-proc %s\n' "$unshare" "$true_"
   printf 'bwrap\t%s --seccomp 9 %s\n' "$bwrap_steps" "$true_"
   printf 'bwrap without --seccomp\t%s %s\n' "$bwrap_steps" "$true_"
+  printf 'bwrap view\t%s --seccomp 9 %s\n' "$bwrap_view" "$true_"
   printf 'supervisor --version\t%s --version\n' "$bin"
   printf 'supervisor\t%s --log-level error -- %s\n' "$bin" "$true_"
+  printf 'supervisor --fs host-rw\t%s --log-level error --fs host-rw -- %s\n' "$bin" "$true_"
   printf 'supervisor + plugin\t%s --log-level error --handler-plugin %s -- %s\n' "$bin" "$plugin" "$true_"
 } >"$work/boot.cmds"
 

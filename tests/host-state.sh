@@ -9,7 +9,7 @@
 # (recorded after `tests/run.sh --install-only`, so the packages the script installs on purpose
 # are already in the first record), the files under /etc and /usr/lib/sandbox-supervisor (type,
 # mode, owner, content digest), the entries of /tmp, /var/tmp and /run (two levels), every
-# directory under /sys/fs/cgroup (a cgroup a sandbox or a test made and left), the network
+# sandbox group under /sys/fs/cgroup (one a sandbox made and left), the network
 # interfaces of this namespace, and processes of the project (the supervisor, the tests' helpers,
 # runsc, runc) still running.
 #
@@ -43,7 +43,10 @@ section() {
       find /tmp /var/tmp -mindepth 1 -maxdepth 1 -printf '%p %y %u\n' | sort
       find /run -mindepth 1 -maxdepth 2 -printf '%p %y %u\n' 2>/dev/null | sort ;;
     cgroups)
-      find /sys/fs/cgroup -mindepth 1 -type d 2>/dev/null | sort ;;
+      # The sandboxes' groups (named sandbox-supervisor-*, below whatever group the supervisor ran
+      # in). Other groups on the machine come and go with other programs (container runtimes,
+      # the machine's own agents), which this check must not mistake for the tests' leftovers.
+      find /sys/fs/cgroup -mindepth 1 -type d -name 'sandbox-supervisor*' 2>/dev/null | sort ;;
     network)
       ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sort ;;
     processes)

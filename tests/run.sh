@@ -53,8 +53,12 @@ fi
 
 cargo build --workspace --all-targets
 
-# The tests copy the binary and plugins here, where an unprivileged user can run them.
-SANDBOX_TESTS_STAGING=$(mktemp -d)
+# The tests copy the binary and plugins here, where an unprivileged user can run them; not under
+# /tmp, /var/tmp or /run, which the workload's filesystem view replaces with a private tmpfs.
+staging_base=/var/lib
+[ -w "$staging_base" ] || staging_base="$PWD/target"
+SANDBOX_TESTS_STAGING=$(mktemp -d -p "$staging_base" sandbox-tests.XXXXXX)
+chmod 755 "$SANDBOX_TESTS_STAGING"
 export SANDBOX_TESTS_STAGING
 trap 'rm -rf "$SANDBOX_TESTS_STAGING"' EXIT
 cargo test --workspace

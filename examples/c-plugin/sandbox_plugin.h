@@ -50,6 +50,8 @@ extern "C" {
 #define SANDBOX_KIND_WORKLOAD_SECCOMP 3u   /* the workload's seccomp filter, since 0.1.0 */
 #define SANDBOX_KIND_PID_NAMESPACE 4u      /* clone(CLONE_NEWPID|CLONE_NEWIPC), since 0.1.1 */
 #define SANDBOX_KIND_MOUNT_NAMESPACE 5u    /* a private mount namespace and /proc, since 0.1.1 */
+#define SANDBOX_KIND_FILESYSTEM_VIEW 6u    /* the workload's filesystem view, since 0.1.2 */
+#define SANDBOX_KIND_LANDLOCK 7u           /* the workload's Landlock domain, since 0.1.2 */
 
 /* Verdicts: anything else is a plugin failure (exit 119). */
 #define SANDBOX_VERDICT_ABORT 0

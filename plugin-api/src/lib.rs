@@ -75,7 +75,7 @@
 //! # Rules the supervisor enforces on every plugin
 //!
 //! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
-//!   mount) and the two seccomp filters. The new session, the capability drop and the privilege
+//!   mount), the two seccomp filters, the filesystem view and Landlock. The new session, the capability drop and the privilege
 //!   drop are always fatal and never reach a plugin.
 //! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The
 //!   supervisor prints it before any hardening and treats a `Tolerate` for an undeclared kind as a
@@ -142,6 +142,14 @@ pub enum SandboxFailureKind {
     /// the workload would see the host's `/proc`, through which it could read and write the
     /// memory of every host process of its uid, even in a PID namespace of its own.
     MountNamespace,
+    /// The filesystem view (a read-only host or a minimal root, private tmpfs scratch space, a
+    /// minimal `/dev`, masked `/proc` and `/sys` paths, `pivot_root`) was refused: the workload
+    /// would see and write the host's files, reach its Unix sockets and devices (since 0.1.2).
+    FilesystemView,
+    /// Landlock (`landlock_create_ruleset`, `landlock_add_rule` or `landlock_restrict_self`) was
+    /// refused: no kernel rule bounds the files the workload may write or execute, nor the
+    /// abstract sockets and processes it may reach (since 0.1.2).
+    Landlock,
     /// Creating the sandbox's control group below the supervisor's own, or setting a limit the
     /// operator asked for in it (`--pids-max`, `--memory-max`, `--cpus`), was refused (a
     /// read-only or undelegated cgroup file system: `EROFS`, `EACCES`, `EPERM`; no hierarchy
@@ -159,9 +167,9 @@ struct KindRow {
     lost_protection: &'static str,
 }
 
-/// The kinds, in code order (codes are appended, never reused; 6 and 7 belong to the filesystem
-/// view's kinds). Adding a kind is one variant and one row here.
-const KINDS: [KindRow; 6] = [
+/// The kinds, in code order (a kind's row is at `code - 1`; codes are appended, never reused).
+/// Adding a kind is one variant and one row here.
+const KINDS: [KindRow; 8] = [
     KindRow {
         kind: SandboxFailureKind::NetworkNamespace,
         code: 1,
@@ -196,6 +204,20 @@ const KINDS: [KindRow; 6] = [
         name: "mount-namespace",
         since: "0.1.1",
         lost_protection: "the workload sees the host's /proc: it can read, and write the memory of, every host process of its uid, whatever its PID namespace",
+    },
+    KindRow {
+        kind: SandboxFailureKind::FilesystemView,
+        code: 6,
+        name: "filesystem-view",
+        since: "0.1.2",
+        lost_protection: "the workload sees the host's filesystem: it can write every host file its uid may write, share /tmp with other processes, reach host Unix sockets and devices, and execute what it writes",
+    },
+    KindRow {
+        kind: SandboxFailureKind::Landlock,
+        code: 7,
+        name: "landlock",
+        since: "0.1.2",
+        lost_protection: "no Landlock domain bounds the workload: only the mount view (if any) limits the files it may write or execute, and it may reach abstract Unix sockets and signal processes outside the sandbox",
     },
     KindRow {
         kind: SandboxFailureKind::Cgroup,
@@ -620,17 +642,15 @@ mod tests {
             assert_eq!(SandboxFailureKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(SandboxFailureKind::from_code(0), None);
-        assert_eq!(SandboxFailureKind::from_code(6), None);
+        assert_eq!(SandboxFailureKind::from_code(9), None);
     }
 
     /// The codes are the ABI: they never change once released, and the table lists them in
-    /// code order (6 and 7 are reserved for the filesystem view's kinds, merged separately).
+    /// code order without a gap.
     #[test]
     fn kind_table_is_in_code_order_and_frozen() {
-        let mut previous = 0;
-        for row in &KINDS {
-            assert!(row.code > previous, "{}", row.name);
-            previous = row.code;
+        for (index, row) in KINDS.iter().enumerate() {
+            assert_eq!(row.code as usize, index + 1, "{}", row.name);
         }
         assert_eq!(SandboxFailureKind::Cgroup.code(), 8);
         assert_eq!(SandboxFailureKind::Cgroup.since(), "0.1.2");
@@ -647,6 +667,10 @@ mod tests {
                 (4, "pid-namespace", "0.1.1"),
                 (5, "mount-namespace", "0.1.1"),
             ]
+        );
+        assert_eq!(
+            released[5..7],
+            [(6, "filesystem-view", "0.1.2"), (7, "landlock", "0.1.2")]
         );
     }
 

@@ -110,6 +110,9 @@ pub struct BootArgs {
     #[arg(long, global = true)]
     pub no_userns: bool,
 
+    /// Turn a tolerable step off (network-namespace, pid-namespace, mount-namespace,
+    /// filesystem-view, landlock, workload-seccomp, supervisor-seccomp); logged at WARN and
+    /// reported. Repeatable.
     /// Turn a tolerable step off (cgroup, network-namespace, pid-namespace, mount-namespace,
     /// workload-seccomp, supervisor-seccomp); logged at WARN and reported. Repeatable.
     #[arg(long, value_name = "STEP", value_parser = parse_disabled_step, global = true)]
@@ -143,6 +146,36 @@ pub struct BootArgs {
     #[arg(long, global = true)]
     pub report_argv: bool,
 
+    /// COMMAND's filesystem: host-ro (the host read-only, nosuid, nodev), minimal (only /usr,
+    /// /bin, /sbin, /lib*, /etc, /opt of the host, read-only), or host-rw (no view: COMMAND
+    /// shares the host's filesystem; logged at WARN and reported as given up). Either view adds
+    /// private noexec tmpfs on /tmp, /var/tmp, /run and /dev/shm, a minimal /dev, and masks
+    /// Docker's /proc and /sys paths.
+    #[arg(long = "fs", value_enum, value_name = "VIEW", default_value_t = FsArg::HostRo, global = true)]
+    pub fs: FsArg,
+
+    /// Show this host directory read-write at the same path (nosuid, nodev, exec allowed): where
+    /// COMMAND may keep what it writes. Repeatable.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub workspace: Vec<PathBuf>,
+
+    /// Show host path SRC read-write at DST (default: the same path). No symbolic link in any
+    /// component. Repeatable.
+    #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_rw, global = true)]
+    pub bind: Vec<crate::view::BindSpec>,
+
+    /// Show host path SRC read-only at DST (default: the same path). Repeatable.
+    #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_ro, global = true)]
+    pub ro_bind: Vec<crate::view::BindSpec>,
+
+    /// Hide this path in the view (an empty read-only directory, or /dev/null). Repeatable.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub mask: Vec<PathBuf>,
+
+    /// Size limit of the private /tmp and /var/tmp (bytes, or with k, m, g). Default: 256m.
+    #[arg(long, value_name = "SIZE", value_parser = crate::view::parse_size, global = true)]
+    pub tmpfs_size: Option<u64>,
+
     /// Bound the sandbox to N processes and threads (its control group's pids.max). Default:
     /// 1024, applied when the supervisor can make a group (otherwise a WARN says which limits
     /// apply); given explicitly, a refusal to set it goes to the failure handler.
@@ -173,6 +206,25 @@ pub struct BootArgs {
     /// the whole sandbox when it has not ended within DURATION. Default: 5s.
     #[arg(long, value_name = "DURATION", value_parser = crate::sandbox::supervise::parse_duration, global = true)]
     pub kill_after: Option<std::time::Duration>,
+}
+
+/// `--fs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsArg {
+    /// The host read-only.
+    HostRo,
+    /// Only the host's system directories, read-only.
+    Minimal,
+    /// No view (the protection given up).
+    HostRw,
+}
+
+fn parse_bind_rw(text: &str) -> Result<crate::view::BindSpec, String> {
+    crate::view::BindSpec::parse(text, true)
+}
+
+fn parse_bind_ro(text: &str) -> Result<crate::view::BindSpec, String> {
+    crate::view::BindSpec::parse(text, false)
 }
 
 /// Logging flags, accepted before or after a subcommand.
@@ -436,6 +488,17 @@ impl Cli {
             report,
             report_argv: boot.report_argv,
             findings,
+            view: crate::view::ViewOptions {
+                mode: match boot.fs {
+                    FsArg::HostRo => crate::view::FsMode::HostRo,
+                    FsArg::Minimal => crate::view::FsMode::Minimal,
+                    FsArg::HostRw => crate::view::FsMode::HostRw,
+                },
+                workspaces: boot.workspace,
+                binds: boot.bind.into_iter().chain(boot.ro_bind).collect(),
+                masks: boot.mask,
+                tmpfs_size: boot.tmpfs_size,
+            },
             limits: crate::steps::cgroup::Limits {
                 pids_max: boot.pids_max,
                 memory_max: boot.memory_max,

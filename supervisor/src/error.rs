@@ -50,6 +50,20 @@ pub enum SupervisorError {
         /// Why it has power over the host.
         why: String,
     },
+    /// uid 0 or a kept capability without an enforced filesystem view.
+    #[error("the workload would run {what} without an enforced filesystem view ({why}): it could write the host's files; drop --allow-root/--cap-add or keep the view")]
+    RootWithoutView {
+        /// `as uid 0 or gid 0`, or `with kept capabilities`.
+        what: &'static str,
+        /// Why there is no view.
+        why: String,
+    },
+    /// A path of the filesystem view cannot be used.
+    #[error(transparent)]
+    View(#[from] crate::steps::view::ViewError),
+    /// A path of a Landlock rule cannot be opened.
+    #[error(transparent)]
+    Landlock(crate::steps::landlock::LandlockError),
     /// `--user` names another identity on the user-namespace route.
     #[error("failed to drop privileges: --user names another identity than the caller's (or fewer groups), but the namespaces took the user-namespace route, where the workload keeps the caller's uid, gid and groups; run as that user, or pass --no-userns")]
     UserOnUserNamespace,
@@ -186,6 +200,9 @@ impl SupervisorError {
             | SupervisorError::Identity(_)
             | SupervisorError::RootNotAllowed
             | SupervisorError::GroupNotAllowed { .. }
+            | SupervisorError::RootWithoutView { .. }
+            | SupervisorError::View(_)
+            | SupervisorError::Landlock(_)
             | SupervisorError::ReportOpen { .. }
             | SupervisorError::FindingsOpen { .. } => ExitCode::Usage.code(),
             SupervisorError::Plugin(PluginSetupError::Load(_)) => ExitCode::PluginLoad.code(),

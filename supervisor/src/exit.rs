@@ -47,8 +47,8 @@ struct ExitRow {
 const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Usage,
-        help: "usage error (flag, value, configuration, profile, --user, report destination)",
-        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`), report or findings destination",
+        help: "usage error (flag, value, configuration, profile, --user, a view path, report destination)",
+        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`; uid 0 or `--cap-add` without an enforced filesystem view), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing), report or findings destination",
     },
     ExitRow {
         code: ExitCode::PluginLoad,

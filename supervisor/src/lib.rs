@@ -87,6 +87,12 @@ pub mod seccomp {
     pub use crate::steps::seccomp::*;
 }
 
+/// The workload's filesystem view: its options (`--fs`, `--workspace`, `--bind`, `--ro-bind`,
+/// `--mask`, `--tmpfs-size`).
+pub mod view {
+    pub use crate::steps::view::{parse_size, BindSpec, FsMode, ViewOptions, DEFAULT_TMPFS_SIZE};
+}
+
 pub use boot::probe::{probe, ProbeAnswer};
 pub use boot::run::{register_plugin, run};
 pub use error::SupervisorError;

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub report_argv: bool,
     /// `--findings`: OCSF findings, one per tolerated or aborting refusal.
     pub findings: Option<ReportSink>,
+    /// `--fs`, `--workspace`, `--bind`, `--ro-bind`, `--mask`, `--tmpfs-size`.
+    pub view: crate::view::ViewOptions,
     /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
     pub limits: crate::steps::cgroup::Limits,
     /// `--rlimit NAME=SOFT[:HARD]`, in order.

@@ -401,9 +401,20 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
     let target = pid.to_string();
 
     let outcome = run(&["--", &probe(), "reach", &target]);
+    // Without the PID namespace, Landlock's signal scope still stops the signal...
+    let scoped = run(&[
+        "--disable-step",
+        "pid-namespace",
+        "--",
+        &probe(),
+        "reach",
+        &target,
+    ]);
     let control = run(&[
         "--disable-step",
         "pid-namespace",
+        "--disable-step",
+        "landlock",
         "--",
         &probe(),
         "reach",
@@ -428,7 +439,15 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
     );
     assert!(alive);
 
-    // Without the PID namespace the same nobody reaches it: it is the namespace that stops it.
+    assert_eq!(scoped.code, 0, "{}", scoped.stderr);
+    assert_eq!(
+        result(&scoped.stdout, "kill(PID,0)"),
+        Some("EPERM"),
+        "{}",
+        scoped.stdout
+    );
+    // ...and without both the same nobody reaches it: it is the namespace and the scope that
+    // stop it.
     assert_eq!(control.code, 0, "{}", control.stderr);
     assert_eq!(
         result(&control.stdout, "kill(PID,0)"),
@@ -514,12 +533,16 @@ fn root_workload_without_capabilities_cannot_use_them() {
     let dir = scratch();
     let dir = dir.path().to_str().unwrap();
     // Without the workload filter, so that only the missing capabilities say no.
+    // The node is made in the workspace: the view would answer EROFS anywhere else, before
+    // the capability is even checked.
     let outcome = run(&[
         "--allow-root",
         "--user",
         "0",
         "--disable-step",
         "workload-seccomp",
+        "--workspace",
+        dir,
         "--",
         &probe(),
         "root-ops",
@@ -651,7 +674,10 @@ fn start_with_daemon(extra: &[&str], daemon: &str, dir: &Path) -> Running {
         "setsid sh -c 'sleep {daemon} & exit 0' & wait; echo > {ready}; exec sleep 3600",
         ready = ready.display()
     );
-    let child = start_supervisor(extra, &script);
+    // The ready marker is written into `dir`, the workload's workspace.
+    let mut args = vec!["--workspace", dir.to_str().unwrap()];
+    args.extend(extra);
+    let child = start_supervisor(&args, &script);
     wait_for(&ready);
     child
 }
@@ -765,8 +791,10 @@ fn the_init_passes_on_the_workloads_status_and_forwarded_signals() {
         (nix::sys::signal::Signal::SIGUSR1, 138),
     ] {
         let ready = dir.path().join(format!("ready-{code}"));
-        let mut supervisor =
-            start_supervisor(&[], &format!("echo > {}; exec sleep 3600", ready.display()));
+        let mut supervisor = start_supervisor(
+            &["--workspace", dir.path().to_str().unwrap()],
+            &format!("echo > {}; exec sleep 3600", ready.display()),
+        );
         wait_for(&ready);
         assert_eq!(
             signal_and_wait(&mut supervisor.0, signal),
@@ -781,7 +809,7 @@ fn the_init_passes_on_the_workloads_status_and_forwarded_signals() {
         "trap 'exit 3' TERM; echo > {}; while :; do sleep 0.05; done",
         ready.display()
     );
-    let mut supervisor = start_supervisor(&[], &script);
+    let mut supervisor = start_supervisor(&["--workspace", dir.path().to_str().unwrap()], &script);
     wait_for(&ready);
     assert_eq!(
         signal_and_wait(&mut supervisor.0, nix::sys::signal::Signal::SIGTERM),
@@ -799,8 +827,10 @@ fn a_signal_sent_as_soon_as_the_workload_runs_reaches_it() {
     let dir = scratch();
     for round in 0..20 {
         let ready = dir.path().join(format!("ready-{round}"));
-        let mut supervisor =
-            start_supervisor(&[], &format!("echo > {}; exec sleep 3600", ready.display()));
+        let mut supervisor = start_supervisor(
+            &["--workspace", dir.path().to_str().unwrap()],
+            &format!("echo > {}; exec sleep 3600", ready.display()),
+        );
         let start = Instant::now();
         while !ready.exists() {
             assert!(start.elapsed() < Duration::from_secs(20), "never ready");

@@ -34,12 +34,14 @@ use sandbox_tests::{
 };
 use serde_json::Value;
 
-const FAULTS: [&str; 14] = [
+const FAULTS: [&str; 16] = [
     "netns",
     "pidns",
     "mountns",
     "userns",
     "mount",
+    "pivot",
+    "landlock",
     "seccomp",
     "nnp",
     "setsid",
@@ -157,6 +159,8 @@ fn handler_flags(handler: Handler, dir: &Path) -> Vec<OsString> {
         "network-namespace",
         "pid-namespace",
         "mount-namespace",
+        "filesystem-view",
+        "landlock",
         "workload-seccomp",
         "supervisor-seccomp",
     ];
@@ -426,7 +430,7 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
     let get = |key: &str| obs.get(key).copied().unwrap_or("-");
     let zero = "0000000000000000";
     // What the workload has, per step.
-    let present: [(&str, bool); 10] = [
+    let present: [(&str, bool); 12] = [
         // The init enters a cgroup namespace once it has joined the sandbox's group.
         ("cgroup", get("cgroupns") != own_cgroupns()),
         (
@@ -437,6 +441,8 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
                     .all(|n| n.parse::<u64>().is_ok_and(|n| n <= 4096)),
         ),
         ("network-namespace", get("netns") != own_netns),
+        ("filesystem-view", get("root_ro") == "true"),
+        ("landlock", get("comm_write") == "errno13"),
         ("pid-namespace", get("pid") == "2"),
         ("mount-namespace", get("proc_self") == get("pid")),
         (

@@ -52,7 +52,9 @@ fn supervisor_runs_under_its_prelude() {
     let dir = scratch();
     let ready = dir.path().join("ready");
     let mut child = Command::new(supervisor_bin())
-        .args(["--log-level", "error", "--", "sh", "-c"])
+        .args(["--log-level", "error", "--workspace"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c"])
         .arg(format!("echo > {}; sleep 30", ready.display()))
         .stdin(Stdio::null())
         .spawn()
@@ -302,6 +304,8 @@ fn sigterm_to_the_supervisor_reaches_the_workload() {
         ready = ready.display()
     );
     let mut child = Command::new(supervisor_bin())
+        .arg("--workspace")
+        .arg(dir.path())
         .args(["--", "sh", "-c", &script])
         .stderr(Stdio::null())
         .spawn()

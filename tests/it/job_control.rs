@@ -22,7 +22,9 @@ fn a_stopped_supervisor_stops_the_sandbox_and_a_continued_one_continues_it() {
         log.display()
     );
     let mut child = Command::new(supervisor_bin())
-        .args(["--log-level", "error", "--", "sh", "-c", &script])
+        .args(["--log-level", "error", "--workspace"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", &script])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();

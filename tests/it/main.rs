@@ -22,6 +22,7 @@ mod containment;
 mod docs;
 mod fail_closed;
 mod faults;
+mod filesystem;
 mod filter_parity;
 mod findings;
 mod hardening;

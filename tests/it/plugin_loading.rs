@@ -74,7 +74,8 @@ fn outer_sandbox_tolerates_a_refused_network_namespace() {
     assert!(ran);
     assert!(outcome.stderr.contains(
         "failure handler loaded: plugin:outer-sandbox@0.1.0 may tolerate \
-         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, cgroup]"
+         [network-namespace, supervisor-seccomp, workload-seccomp, pid-namespace, mount-namespace, \
+         filesystem-view, landlock, cgroup]"
     ));
     let warns = outcome.warn_lines();
     assert_eq!(warns.len(), 1, "{}", outcome.stderr);
@@ -603,13 +604,15 @@ fn run_on_plain_host(environment: &[&str], args: &[String]) -> Outcome {
     let root = private_dir();
     let script = r#"
 set -e
-root=$1; shift
+root=$1; staging=$2; shift 2
 mount -t tmpfs -o mode=755 plain-host "$root"
 for d in usr etc proc dev sys tmp bin sbin lib lib64 lib32 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
   fi
 done
+# The staged binary and plugins, at their own path.
+mkdir -p "$root$staging"; mount --rbind "$staging" "$root$staging"
 exec chroot "$root" "$@"
 "#;
     let mut command = std::process::Command::new("unshare");
@@ -624,6 +627,7 @@ exec chroot "$root" "$@"
             "sh",
         ])
         .arg(root.path())
+        .arg(sandbox_tests::staging_dir())
         .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         .args(environment)
         .args(sandbox_tests::AS_NOBODY)
@@ -674,11 +678,11 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
     );
 
     // The network, PID and mount namespaces are all refused: one WARN each, each naming the
-    // boundary it relied on.
+    // boundary it relied on, and one for the filesystem view lost with the mount namespace.
     let outcome = run_on_plain_host(&[], &flags(Some(&declared)));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
     for warn in warns {
         assert!(
             warn.contains("outer boundary: the operator declared the boundary kata"),
@@ -689,7 +693,7 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
     let outcome = run_on_plain_host(&["container=podman"], &flags(None));
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 3, "{}", outcome.stderr);
+    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
     for warn in warns {
         assert!(
             warn.contains("outer boundary: container clue $container"),

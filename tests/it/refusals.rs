@@ -15,7 +15,7 @@
 //! runs without exactly the tolerated steps. Each cell then asserts from outside:
 //! - the exit code, the one error line or the WARN lines (step, call, errno, fallback, decider);
 //! - what the workload really has, observed by the workload itself (a small Python program):
-//!   its network namespace (an abstract unix socket the launcher bound is reachable exactly when
+//!   its network namespace (a TCP listener on the launcher's loopback is reachable exactly when
 //!   they share one; namespace inodes cannot be compared under gVisor), its PID namespace (can it
 //!   signal a process the launcher started? is its parent PID 1, and PID 1 the sandbox's init?),
 //!   its `/proc` (is it another mount than the launcher's?), its filter (`memfd_create` fails
@@ -124,6 +124,8 @@ struct Refusal {
 const NETNS: &str = "network-namespace";
 const PIDNS: &str = "pid-namespace";
 const MOUNTNS: &str = "mount-namespace";
+const VIEW: &str = "filesystem-view";
+const LANDLOCK: &str = "landlock";
 const WORKLOAD_SECCOMP: &str = "workload-seccomp";
 const SUPERVISOR_SECCOMP: &str = "supervisor-seccomp";
 const NAMESPACES: [&str; 3] = [NETNS, PIDNS, MOUNTNS];
@@ -136,16 +138,18 @@ const NO_HIERARCHY: &str = "open(/proc/self/cgroup): no hierarchy with the contr
 const DEFAULT_LIMITS: &str = "default limits";
 
 /// Every step's name, in boot order.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 13] = [
     CGROUP,
     NETNS,
     PIDNS,
     MOUNTNS,
+    VIEW,
     "session",
     "rlimits",
     "capabilities",
     "privilege-drop",
     "no-new-privs",
+    LANDLOCK,
     WORKLOAD_SECCOMP,
     SUPERVISOR_SECCOMP,
 ];
@@ -165,6 +169,7 @@ const UNSHARE_MOUNT: &str = "unshare(CLONE_NEWNS)";
 const MOUNT_PRIVATE: &str = "mount(/, MS_REC|MS_PRIVATE)";
 const SECCOMP: &str = "seccomp(SECCOMP_SET_MODE_FILTER)";
 const UNSHARE_USER: &str = "unshare(CLONE_NEWUSER)";
+const LANDLOCK_CREATE: &str = "landlock_create_ruleset";
 
 /// Docker's default capability set as a mask (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID,
 /// SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW, SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP).
@@ -308,11 +313,12 @@ impl Env {
             // A faked success is no refusal: verification has to catch it.
             HostRoot | Nobody | FakedNetns | FakedPidns | FakedMount | FakedSeccomp => vec![],
             NobodyNoUserns => UNPRIVILEGED.to_vec(),
-            // gVisor lets an unprivileged caller unshare a mount namespace, then refuses the
-            // remount.
+            // gVisor has no Landlock (ENOSYS), asked before any namespace; it lets an
+            // unprivileged caller unshare a mount namespace, then refuses the remount.
             GvisorNobodyNoUserns => {
-                let mut refusals = UNPRIVILEGED.to_vec();
-                refusals[2].call = MOUNT_PRIVATE;
+                let mut refusals = vec![refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS")];
+                refusals.extend(UNPRIVILEGED);
+                refusals[3].call = MOUNT_PRIVATE;
                 refusals
             }
             NobodyUsernsRefused => {
@@ -330,9 +336,15 @@ impl Env {
             ],
             // gVisor (runsc 20221219) implements no mount propagation: it answers the
             // MS_PRIVATE remount with EINVAL as root.
-            GvisorRoot => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EINVAL")],
+            GvisorRoot => vec![
+                refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS"),
+                refusal(MOUNTNS, MOUNT_PRIVATE, "EINVAL"),
+            ],
             // ... and EPERM inside a user namespace, where it refuses to mount proc too.
-            GvisorNobody => vec![refusal(MOUNTNS, MOUNT_PRIVATE, "EPERM")],
+            GvisorNobody => vec![
+                refusal(LANDLOCK, LANDLOCK_CREATE, "ENOSYS"),
+                refusal(MOUNTNS, MOUNT_PRIVATE, "EPERM"),
+            ],
             // Docker's profile denies unshare and clone with namespace flags (EPERM); root is not
             // offered the user-namespace route.
             RuncRoot => UNPRIVILEGED.to_vec(),
@@ -509,6 +521,14 @@ fn expect(env: Env, handler: Handler) -> Expect {
             };
         }
         tolerated.push(refusal);
+        // The filesystem view requires the mount namespace: it is lost with it, recorded with
+        // the same call, errno and decider.
+        if refusal.step == MOUNTNS {
+            tolerated.push(Refusal {
+                step: VIEW,
+                ..refusal
+            });
+        }
     }
     if let Some(line) = env.unverified() {
         return Expect::Unverified(line);
@@ -537,8 +557,9 @@ impl Expect {
     }
 }
 
-/// The launcher, inside the environment: binds the abstract unix socket `argv[1]` (reachable from
-/// exactly the processes in its network namespace), starts a marker process, puts their pid and
+/// The launcher, inside the environment (`argv[1]` names the run): listens on its loopback
+/// (reachable from exactly the processes in its network namespace), starts a marker process, puts
+/// the listener's port, the marker's pid and
 /// the device of its own `/proc` mount in the environment, runs the rest of its arguments with a
 /// memfd as descriptor 3 (the report goes there: under gVisor and runc the host sees no file the
 /// supervisor writes), and prints that report on one line once they have exited.
@@ -547,8 +568,11 @@ import json, os, socket, subprocess, sys
 report = os.memfd_create("report", 0)
 if report != 3:
     os.dup2(report, 3)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind("\0" + sys.argv[1]); s.listen(1)
+# A TCP listener on the launcher's loopback: reachable exactly from its network namespace (an
+# abstract Unix socket would be too, but Landlock's scope stops a sandboxed process at it whatever
+# the namespace).
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0)); s.listen(1)
 # Use up a few pids first: where pids start at 1 (gVisor), the marker's pid must not be one the
 # sandbox's own PID namespace also has (its init is 1, the workload 2).
 for _ in range(16):
@@ -566,7 +590,7 @@ def proc_mount():
         if fields[4] == "/proc":
             device = fields[2]
     return device
-env = dict(os.environ, SANDBOX_TEST_SOCKET=sys.argv[1], SANDBOX_TEST_MARKER=str(marker.pid),
+env = dict(os.environ, SANDBOX_TEST_PORT=str(s.getsockname()[1]), SANDBOX_TEST_MARKER=str(marker.pid),
            SANDBOX_TEST_PROC_MOUNT=proc_mount())
 code = subprocess.run(sys.argv[2:], pass_fds=(3,), env=env).returncode
 marker.kill(); marker.wait()
@@ -589,9 +613,9 @@ sys.exit(code if code >= 0 else 128 - code)
 const WORKLOAD: &str = r#"
 import errno, os, socket
 print("workload-ran")
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 try:
-    s.connect("\0" + os.environ["SANDBOX_TEST_SOCKET"]); print("netns=shared")
+    s.connect(("127.0.0.1", int(os.environ["SANDBOX_TEST_PORT"]))); print("netns=shared")
 except OSError:
     print("netns=own")
 marker = int(os.environ["SANDBOX_TEST_MARKER"])

@@ -25,10 +25,17 @@ pub fn target_dir() -> PathBuf {
         .to_owned()
 }
 
-/// Where built artifacts are staged for the tests: a directory every user can traverse, because
-/// the checkout itself may not be (and the tests start the supervisor as an unprivileged user).
-/// `SANDBOX_TESTS_STAGING` names it (tests/run.sh makes a fresh one and removes it afterwards);
-/// otherwise it is one per user and target directory under the system temp dir, reused.
+/// The directories the default filesystem view replaces with a private tmpfs: what the tests
+/// stage there is invisible to the workload.
+pub const VIEW_SCRATCH: [&str; 3] = ["/tmp", "/var/tmp", "/run"];
+
+/// Where built artifacts are staged for the tests (and where [`scratch`] directories are made):
+/// a directory every user can traverse, because the checkout itself may not be (and the tests
+/// start the supervisor as an unprivileged user), outside the directories the filesystem view
+/// replaces ([`VIEW_SCRATCH`]), so that the workload sees what the tests put there (read-only,
+/// unless a test names it a workspace). `SANDBOX_TESTS_STAGING` names it (tests/run.sh makes a
+/// fresh one under /var/lib and removes it afterwards); otherwise it is one per user and target
+/// directory under /var/lib (or the target directory when /var/lib is not writable), reused.
 pub fn staging_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -37,13 +44,26 @@ pub fn staging_dir() -> &'static Path {
             None => {
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
                 target_dir().hash(&mut hasher);
-                std::env::temp_dir().join(format!(
+                let base =
+                    if nix::unistd::access("/var/lib", nix::unistd::AccessFlags::W_OK).is_ok() {
+                        PathBuf::from("/var/lib")
+                    } else {
+                        target_dir()
+                    };
+                base.join(format!(
                     "sandbox-supervisor-tests-{}-{:016x}",
                     nix::unistd::geteuid(),
                     hasher.finish()
                 ))
             }
         };
+        assert!(
+            !VIEW_SCRATCH.iter().any(|scratch| dir.starts_with(scratch)),
+            "SANDBOX_TESTS_STAGING={} is under a directory the filesystem view replaces with a \
+             private tmpfs ({VIEW_SCRATCH:?}): the workload would not see the staged binaries; \
+             make it elsewhere (tests/run.sh uses /var/lib)",
+            dir.display()
+        );
         std::fs::create_dir_all(&dir).expect("create the staging directory");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         dir
@@ -64,6 +84,13 @@ fn built(name: &str) -> PathBuf {
 
 /// Copies `source` to the staging directory as `name` (mode 0755) when the build is newer.
 fn stage(source: &Path, name: &str) -> PathBuf {
+    // One thread at a time: two threads that both find the copy stale would both replace it, the
+    // second while a run of the first has the plugin loaded (it then reads another file at its
+    // path than the one it loaded).
+    static STAGING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _staging = STAGING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let staged = staging_dir().join(name);
     let modified = |path: &Path| {
         std::fs::metadata(path)
@@ -149,9 +176,14 @@ pub fn plugin_api_version() -> String {
         .to_owned()
 }
 
-/// A scratch directory every user can write to (for markers written by an unprivileged workload).
+/// A scratch directory every user can write to (for markers written by an unprivileged workload),
+/// in the staging directory: the workload sees it read-only, or read-write when the test names
+/// it with `--workspace` (as [`marked`](crate::marked) does).
 pub fn scratch() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("scratch")
+        .tempdir_in(staging_dir())
+        .expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     dir
 }

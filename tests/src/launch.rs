@@ -215,9 +215,17 @@ pub fn output_of(command: &mut Command) -> std::process::Output {
     panic!("the staged binary stayed busy")
 }
 
-/// A shell command for the workload that writes `ran` to `marker` and then runs `then`.
+/// A shell command for the workload that writes `ran` to `marker` and then runs `then`; the
+/// marker's directory is named the workload's workspace (`--workspace`), the one place it may
+/// write on the host.
 pub fn marked(marker: &Path, then: &str) -> Vec<String> {
     vec![
+        "--workspace".to_owned(),
+        marker
+            .parent()
+            .expect("a marker in a directory")
+            .display()
+            .to_string(),
         "--".to_owned(),
         "sh".to_owned(),
         "-c".to_owned(),

@@ -31,7 +31,7 @@
 //! asked for.
 //!
 //! Every other errno (for example `ENOMEM` or `EFAULT`) is not a policy refusal and aborts.
-//! It declares the six tolerable kinds by name (a rebuild against a newer plugin API does not
+//! It declares the eight tolerable kinds by name (a rebuild against a newer plugin API does not
 //! declare new kinds silently). Use the `policy` plugin for per-kind, per-errno rules.
 
 #![deny(missing_docs)]
@@ -56,12 +56,14 @@ pub const BOUNDARIES: [&str; 6] = [
 ];
 
 /// The kinds this plugin may tolerate, named one by one.
-pub const DECLARED: [SandboxFailureKind; 6] = [
+pub const DECLARED: [SandboxFailureKind; 8] = [
     SandboxFailureKind::NetworkNamespace,
     SandboxFailureKind::SupervisorSeccomp,
     SandboxFailureKind::WorkloadSeccomp,
     SandboxFailureKind::PidNamespace,
     SandboxFailureKind::MountNamespace,
+    SandboxFailureKind::FilesystemView,
+    SandboxFailureKind::Landlock,
     SandboxFailureKind::Cgroup,
 ];
 

@@ -10,6 +10,7 @@
 //! ```
 //!
 //! Keys are kind names (`network-namespace`, `supervisor-seccomp`, `workload-seccomp`,
+//! `pid-namespace`, `mount-namespace`, `filesystem-view`, `landlock`); values are lists of errno names (`EPERM`) or numbers. The plugin declares exactly the kinds listed and
 //! `pid-namespace`, `mount-namespace`, `cgroup`: `{"cgroup": ["EROFS", "EACCES"]}` lets a run
 //! whose limits cannot be set go on bounded by the outer runtime's); values are lists of errno names (`EPERM`) or numbers. The plugin declares exactly the kinds listed and
 //! tolerates a refusal only when its errno is listed for its kind; everything else aborts. A

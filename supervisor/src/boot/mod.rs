@@ -51,13 +51,124 @@ use crate::steps::observed::Observed;
 use crate::steps::userns::Route;
 use crate::steps::{Refusal, Step};
 
-/// Leaves `step` out of the plan, and records and logs every step lost with it (the steps that
-/// require it).
-fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut HardeningReport) {
+/// Leaves `step` out of the plan, and records and logs (with `log`: a run, not `probe`) every
+/// step lost with it (the steps that require it). The WARN line names the refused call, the
+/// decision and who decided, like the handler's own line for the step it was lost with.
+fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut HardeningReport, log: bool) {
     for lost in plan.skip(step) {
-        tracing::warn!(step = %lost, lost_with = %step, "{lost} is lost with {step}, which it requires: {}", lost.protection());
         report.lost_with(lost, step);
+        if !log {
+            continue;
+        }
+        let cause = report.step(step).clone();
+        let decision = cause.decision.name();
+        let decider = cause
+            .decider
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let missing = lost
+            .kind()
+            .map_or(lost.protection(), |kind| kind.lost_protection());
+        let reason = cause
+            .reason
+            .as_deref()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default();
+        match (&cause.syscall, &cause.errno_name) {
+            (Some(syscall), Some(errno_name)) => tracing::warn!(
+                step = %lost,
+                lost_with = %step,
+                decision,
+                syscall = %syscall,
+                errno_name = %errno_name,
+                decider = %decider,
+                "hardening step {decision}: {lost} lost with {step}, which it requires: {syscall} failed with {errno_name}; {missing}; {decision} by {decider}{reason}"
+            ),
+            _ => tracing::warn!(
+                step = %lost,
+                lost_with = %step,
+                decision,
+                decider = %decider,
+                "hardening step {decision}: {lost} lost with {step}, which it requires ({decision} by {decider}): {missing}"
+            ),
+        }
     }
+}
+
+/// Builds the Landlock ruleset for the view the plan will build (or for the host's paths when it
+/// builds none). A refusal is decided by the driver; a path that cannot be opened is the
+/// operator's error; an ABI query answered with 0 is a faked success.
+fn prepare_landlock(
+    view_options: &crate::steps::view::ViewOptions,
+    plan: &mut crate::sandbox::Plan,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    use crate::steps::landlock::LandlockError;
+    let view = plan.view().filter(|_| plan.performs(Step::FilesystemView));
+    match crate::steps::landlock::prepare(view_options, view) {
+        Ok(prepared) => plan.set_landlock(Some(prepared)),
+        Err(LandlockError::Refused(call, errno)) => {
+            plan.set_landlock(None);
+            let refusal = Refusal {
+                step: Step::Landlock,
+                call: crate::steps::Call::Landlock(call),
+                errno,
+            };
+            driver.on_refusal(refusal, None, report)?;
+            leave_out(plan, Step::Landlock, report, driver.logs());
+        }
+        Err(err @ LandlockError::Faked(_)) => {
+            return Err(unverified(Step::Landlock, err.to_string()))
+        }
+        Err(err) => return Err(SupervisorError::Landlock(err)),
+    }
+    Ok(())
+}
+
+/// `--fs host-rw` recorded as the view given up, and the Landlock ruleset built in the parent,
+/// before any namespace (only `restrict_self` happens in the workload).
+fn view_and_landlock(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    driver: &mut dyn Driver,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    if options.view.mode == crate::steps::view::FsMode::HostRw
+        && !options.disabled_steps.contains(&Step::FilesystemView)
+    {
+        let lost = crate::handler::SandboxFailureKind::FilesystemView.lost_protection();
+        tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
+        report.disabled(Step::FilesystemView);
+        report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+    }
+
+    if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
+        prepare_landlock(&options.view, &mut prepared.plan, driver, report)?;
+    }
+    Ok(())
+}
+
+/// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
+/// error before the workload runs when the view is not there.
+fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
+    let root = plan.identity().is_some_and(|identity| {
+        identity.uid.is_root()
+            || identity.gid.as_raw() == 0
+            || identity.groups.iter().any(|group| group.as_raw() == 0)
+    });
+    if root || plan.kept_capabilities() != 0 {
+        return Err(SupervisorError::RootWithoutView {
+            what: if root {
+                "as uid 0 or gid 0"
+            } else {
+                "with kept capabilities"
+            },
+            why,
+        });
+    }
+    Ok(())
 }
 
 /// Returns `Err` when a signal asked the supervisor to stop.
@@ -83,8 +194,9 @@ pub(crate) fn boot(
     for &step in &options.disabled_steps {
         tracing::warn!(step = %step, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
-        leave_out(&mut prepared.plan, step, report);
+        leave_out(&mut prepared.plan, step, report, driver.logs());
     }
+    view_and_landlock(options, prepared, driver, report)?;
 
     // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
     // (the init joins it through descriptors opened here).
@@ -98,7 +210,12 @@ pub(crate) fn boot(
     if prepared.plan.performs(Step::NetworkNamespace) {
         route = network_namespace(options, sys, driver, report)?;
         if report.step(Step::NetworkNamespace).decision != Decision::Enforced {
-            leave_out(&mut prepared.plan, Step::NetworkNamespace, report);
+            leave_out(
+                &mut prepared.plan,
+                Step::NetworkNamespace,
+                report,
+                driver.logs(),
+            );
         }
     }
     if route == Route::UserNamespace {
@@ -120,17 +237,33 @@ pub(crate) fn boot(
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
-    let paused = spawn_until_ready(&mut prepared.plan, sys, driver, report, signals)?;
+    let paused = spawn_until_ready(
+        &mut prepared.plan,
+        &options.view,
+        sys,
+        driver,
+        report,
+        signals,
+    )?;
+    if prepared.plan.view().is_some() && !prepared.plan.performs(Step::FilesystemView) {
+        let why = format!(
+            "{} was {}",
+            Step::FilesystemView,
+            report.step(Step::FilesystemView).decision.name()
+        );
+        root_needs_view(&prepared.plan, why)?;
+    }
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    let observed = Observed::read(
+    let mut observed = Observed::read(
         paused.workload(),
         paused.own_pid(),
         paused.init(),
         own,
         route,
     )?;
+    observed.landlock_status = paused.landlock_status();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 
@@ -207,6 +340,7 @@ fn network_namespace(
 /// yet, so nothing is lost).
 fn spawn_until_ready(
     plan: &mut crate::sandbox::Plan,
+    view_options: &crate::steps::view::ViewOptions,
     sys: &mut dyn Syscalls,
     driver: &mut dyn Driver,
     report: &mut HardeningReport,
@@ -229,7 +363,13 @@ fn spawn_until_ready(
             }
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
-                leave_out(plan, refusal.step, report);
+                leave_out(plan, refusal.step, report, driver.logs());
+                // Without the view, Landlock's rules are the host's paths.
+                if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
+                    && plan.landlock().is_some()
+                {
+                    prepare_landlock(view_options, plan, driver, report)?;
+                }
             }
         }
     }
@@ -518,11 +658,22 @@ mod tests {
         let mut report = report();
         let mut plan = plan();
         let signals = crate::sandbox::signal_fd().unwrap();
-        let err =
-            spawn_until_ready(&mut plan, &mut sys, &mut driver, &mut report, &signals).unwrap_err();
+        let err = spawn_until_ready(
+            &mut plan,
+            &Default::default(),
+            &mut sys,
+            &mut driver,
+            &mut report,
+            &signals,
+        )
+        .unwrap_err();
         assert_eq!(
             sys.calls,
+            // This plan has no filesystem view and no Landlock ruleset: never performed.
             [
+                "spawn without [\"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                "spawn without [\"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
                 "spawn without [\"cgroup\", \"privilege-drop\"]",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"privilege-drop\"]",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"privilege-drop\"]",
@@ -555,7 +706,14 @@ mod tests {
         let mut report = report();
         let mut plan = plan();
         let signals = crate::sandbox::signal_fd().unwrap();
-        let _ = spawn_until_ready(&mut plan, &mut sys, &mut driver, &mut report, &signals);
+        let _ = spawn_until_ready(
+            &mut plan,
+            &Default::default(),
+            &mut sys,
+            &mut driver,
+            &mut report,
+            &signals,
+        );
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
         assert_eq!(driver.would_exit, Some(ExitCode::Internal.code()));
         assert_eq!(

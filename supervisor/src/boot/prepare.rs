@@ -22,6 +22,8 @@ pub(crate) struct Prepared {
     /// The caller's supplementary groups, read before any step (inside a user namespace the
     /// groups it cannot map read as the overflow gid).
     pub caller_groups: Vec<nix::unistd::Gid>,
+    /// Whether the boot builds a Landlock ruleset (the prepared inputs of a real boot do).
+    pub wants_landlock: bool,
 }
 
 /// Step 1: reads and checks every input, resolves the identity, compiles every program.
@@ -47,8 +49,10 @@ pub(crate) fn prepare(
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
     let keep = crate::steps::capabilities::prepare(options);
-    plan.fresh_sys(crate::steps::mount::prepare(plan.identity(), keep));
+    let fresh_sys = crate::steps::mount::prepare(plan.identity(), keep);
+    plan.fresh_sys(fresh_sys);
     plan.keep_capabilities(keep);
+    crate::steps::view::prepare(options, &mut plan, fresh_sys)?;
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     let rlimits =
         crate::steps::rlimits::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
@@ -62,5 +66,6 @@ pub(crate) fn prepare(
         program,
         env_names,
         caller_groups,
+        wants_landlock: true,
     })
 }

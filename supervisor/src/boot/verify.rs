@@ -20,6 +20,12 @@ pub(crate) fn verify_sandbox(
         identity: plan.identity().filter(|_| plan.verifies_identity()),
         kept_capabilities: plan.kept_capabilities(),
         filter: plan.filter(),
+        view: plan
+            .view()
+            .filter(|_| plan.performs(crate::steps::Step::FilesystemView)),
+        landlock: plan
+            .landlock()
+            .filter(|_| plan.performs(crate::steps::Step::Landlock)),
     };
     for info in &STEPS {
         let Some(verify) = info.verify else { continue };

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::steps::network::NetnsStatus;
-use crate::steps::{capabilities, identity, mount, no_new_privs, pid, seccomp, session};
+use crate::steps::{
+    capabilities, identity, landlock, mount, no_new_privs, pid, seccomp, session, view,
+};
 
 /// What was re-read after a step: typed per step, serialized as a plain object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,6 +30,10 @@ pub enum Evidence {
     NoNewPrivs(no_new_privs::NoNewPrivs),
     /// A seccomp filter.
     Seccomp(seccomp::Seccomp),
+    /// The filesystem view, re-read from the workload's mountinfo and root.
+    FilesystemView(view::ViewEvidence),
+    /// The Landlock domain, as the crate's `restrict_self` reported it.
+    Landlock(landlock::LandlockEvidence),
     /// The workload's resource limits, read back from `/proc/PID/limits` (`null`: unlimited).
     Rlimits(crate::steps::rlimits::Evidence),
     /// The sandbox's control group and its limits, read back.

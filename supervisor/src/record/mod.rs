@@ -432,6 +432,11 @@ impl HardeningReport {
         record.requested = cause_record.requested;
         record.decision = cause_record.decision;
         record.decider = cause_record.decider;
+        // The refused call that took this step with it.
+        record.syscall = cause_record.syscall;
+        record.errno = cause_record.errno;
+        record.errno_name = cause_record.errno_name;
+        record.fallback = cause_record.fallback;
         record.reason = Some(format!("lost with {cause}, which it requires"));
         record.missing_protection = Some(
             step.kind()

@@ -50,9 +50,24 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     });
     // PID and IPC namespaces come together: without them the IPC namespace is the host's.
     let own_ipc = plan.performs(Step::PidNamespace);
-    take(plan, &channel, Step::MountNamespace, || {
-        mount::apply(plan.fresh_sys, own_ipc)
-    });
+    if plan.performs(Step::FilesystemView) {
+        // The view builds its own /proc, /dev and scratch space in the private namespace.
+        take(plan, &channel, Step::MountNamespace, mount::private);
+        view(plan, &channel, own_ipc);
+    } else {
+        take(plan, &channel, Step::MountNamespace, || {
+            mount::apply(plan.fresh_sys, own_ipc)
+        });
+    }
+    // Landlock's rules for the mounts the view just made (inode-based: only now do they exist).
+    if let Some(landlock) = plan.landlock.as_ref() {
+        let view_built = plan.performs(Step::FilesystemView);
+        take(plan, &channel, Step::Landlock, || {
+            landlock
+                .add_init_rules(view_built)
+                .map_err(|(call, errno)| (Call::Landlock(call), errno))
+        });
+    }
     // The working directory was resolved in the supervisor's mount tree: a directory under the
     // host's /proc would stay the host's /proc after the fresh one is mounted. Resolve it again
     // (or fall back to /).
@@ -91,6 +106,28 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
     // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
     unsafe { libc::_exit(0) }
+}
+
+/// Builds the filesystem view; a failure is charged to the view, or to the mount namespace for
+/// its `/proc`, and ends the init.
+fn view(plan: &Plan, channel: &OwnedFd, own_ipc: bool) {
+    use crate::steps::view::{Charge, ViewCall};
+    let Some(view) = plan.view.as_ref() else {
+        return;
+    };
+    if let Err((charge, call, errno)) = view.apply(own_ipc) {
+        match (charge, call) {
+            (Charge::View, call) => fail(channel, Step::FilesystemView, Call::View(call), errno),
+            (Charge::Proc, ViewCall::Open | ViewCall::OpenTree)
+            | (Charge::Proc, ViewCall::SetAttr | ViewCall::MoveMount) => fail(
+                channel,
+                Step::MountNamespace,
+                Call::MountProcReadOnly,
+                errno,
+            ),
+            (Charge::Proc, _) => fail(channel, Step::MountNamespace, Call::MountProc, errno),
+        }
+    }
 }
 
 /// The only capability the init keeps once the workload exists: it signals the workload (and, for

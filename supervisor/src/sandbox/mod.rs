@@ -102,6 +102,7 @@ pub struct Paused {
     init: Pid,
     workload: Pid,
     own_pid: Pid,
+    landlock: u8,
     channel: OwnedFd,
     go: Option<OwnedFd>,
     ended: Option<OwnedFd>,
@@ -138,6 +139,12 @@ impl Paused {
     /// init, when it has one).
     pub fn own_pid(&self) -> Pid {
         self.own_pid
+    }
+
+    /// The Landlock status the workload's `restrict_self` returned, as a code
+    /// ([`crate::steps::landlock::status_name`]).
+    pub fn landlock_status(&self) -> u8 {
+        self.landlock
     }
 
     /// The init's pid.
@@ -293,7 +300,11 @@ fn await_ready(
         }
     };
     match message {
-        Some(Message::Ready { pid, own_pid }) => {
+        Some(Message::Ready {
+            pid,
+            own_pid,
+            landlock,
+        }) => {
             let Some(workload) = pid
                 .filter(|pid| pid.as_raw() > 0)
                 .or_else(|| only_child(init))
@@ -305,6 +316,7 @@ fn await_ready(
                 init,
                 workload,
                 own_pid: Pid::from_raw(own_pid),
+                landlock,
                 channel,
                 go: Some(go_write),
                 ended: Some(ended_read),

@@ -28,6 +28,8 @@ pub struct Plan {
     pub(super) cwd: Option<CString>,
     pub(super) fresh_sys: bool,
     pub(super) mask: SigSet,
+    pub(super) view: Option<crate::steps::view::View>,
+    pub(super) landlock: Option<crate::steps::landlock::Prepared>,
     pub(super) rlimits: Vec<crate::steps::rlimits::Planned>,
     pub(super) cgroup_fds: Vec<i32>,
     pub(super) output: crate::sandbox::output::Output,
@@ -66,6 +68,8 @@ impl Plan {
                 .and_then(|dir| CString::new(dir.into_os_string().into_vec()).ok()),
             fresh_sys: false,
             mask,
+            view: None,
+            landlock: None,
             rlimits: Vec::new(),
             cgroup_fds: Vec::new(),
             output: Default::default(),
@@ -138,6 +142,8 @@ impl Plan {
             && match step {
                 Step::PrivilegeDrop => self.identity.is_some(),
                 Step::WorkloadSeccomp => self.filter.is_some(),
+                Step::FilesystemView => self.view.is_some(),
+                Step::Landlock => self.landlock.is_some(),
                 Step::Cgroup => !self.cgroup_fds.is_empty(),
                 _ => true,
             }
@@ -148,6 +154,26 @@ impl Plan {
     /// systems below it are the host's.
     pub fn fresh_sys(&mut self, needed: bool) {
         self.fresh_sys = needed;
+    }
+
+    /// The filesystem view the init builds (`None`: no view, `--fs host-rw`).
+    pub(crate) fn set_view(&mut self, view: Option<crate::steps::view::View>) {
+        self.view = view;
+    }
+
+    /// The filesystem view, if one is planned.
+    pub(crate) fn view(&self) -> Option<&crate::steps::view::View> {
+        self.view.as_ref()
+    }
+
+    /// The Landlock ruleset the workload restricts itself with.
+    pub(crate) fn set_landlock(&mut self, landlock: Option<crate::steps::landlock::Prepared>) {
+        self.landlock = landlock;
+    }
+
+    /// The Landlock ruleset, if one is planned.
+    pub(crate) fn landlock(&self) -> Option<&crate::steps::landlock::Prepared> {
+        self.landlock.as_ref()
     }
 
     /// The resource limits the workload sets on itself (planned by

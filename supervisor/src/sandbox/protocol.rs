@@ -25,6 +25,8 @@ pub(crate) enum Message {
     Ready {
         pid: Option<Pid>,
         own_pid: i32,
+        /// The Landlock status code (`crate::steps::landlock::status_name`).
+        landlock: u8,
     },
     ExecFailed {
         errno: Errno,
@@ -57,6 +59,7 @@ fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
             return Some(Message::Ready {
                 pid,
                 own_pid: errno as i32,
+                landlock: message[1],
             })
         }
         EXEC_FAILED_MESSAGE => return Some(Message::ExecFailed { errno }),
@@ -198,7 +201,8 @@ mod tests {
             decode(&encode_kind(READY, 2), Some(Pid::from_raw(7))),
             Some(Message::Ready {
                 pid: Some(Pid::from_raw(7)),
-                own_pid: 2
+                own_pid: 2,
+                landlock: 0
             })
         );
     }

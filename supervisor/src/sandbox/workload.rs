@@ -84,12 +84,29 @@ fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Ne
     // Every descriptor above 2 is close-on-exec before any filter could deny the calls needed.
     mark_close_on_exec();
     take(plan, Step::NoNewPrivs, no_new_privs::apply)?;
+    // Landlock needs no_new_privs, and goes before the filter (which denies its calls).
+    let mut landlock_status = 0;
+    if plan.performs(Step::Landlock) {
+        if let Some(landlock) = plan.landlock.as_mut() {
+            use crate::steps::landlock::LandlockCall;
+            landlock_status = landlock.restrict_self().map_err(|errno| {
+                Failure::Step(
+                    Step::Landlock,
+                    Call::Landlock(LandlockCall::RestrictSelf),
+                    errno,
+                )
+            })?;
+        }
+    }
     if let Some(filter) = &plan.filter {
         take(plan, Step::WorkloadSeccomp, || seccomp::apply(filter))?;
     }
     // Ready: wait, before exec, until the supervisor has verified this process.
     // The workload's pid as it sees it: the supervisor compares it with the pid it sees.
-    if !send(channel, &encode_kind(READY, nix::unistd::getpid().as_raw())) {
+    // The crate's Landlock status rides in the ready message's second byte.
+    let mut ready = encode_kind(READY, nix::unistd::getpid().as_raw());
+    ready[1] = landlock_status;
+    if !send(channel, &ready) {
         return Err(Failure::NotReleased);
     }
     let mut byte = [0u8; 1];

@@ -7,6 +7,7 @@
 pub(crate) mod capabilities;
 pub(crate) mod cgroup;
 pub(crate) mod identity;
+pub(crate) mod landlock;
 pub(crate) mod mount;
 pub(crate) mod network;
 pub(crate) mod no_new_privs;
@@ -17,11 +18,14 @@ pub(crate) mod rlimits;
 pub(crate) mod seccomp;
 pub(crate) mod session;
 pub(crate) mod userns;
+pub(crate) mod view;
 
 use nix::errno::Errno;
 use sandbox_plugin_api::SandboxFailureKind;
 
 use crate::steps::identity::DropStage;
+use crate::steps::landlock::LandlockCall;
+use crate::steps::view::ViewCall;
 
 /// A hardening step, in the order a boot performs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -36,6 +40,9 @@ pub enum Step {
     PidNamespace,
     /// The init enters a new mount namespace, makes every mount private and mounts a fresh `/proc`.
     MountNamespace,
+    /// The init builds the workload's filesystem view (a read-only host or a minimal root,
+    /// private scratch space, a minimal `/dev`, masked paths) and `pivot_root`s into it.
+    FilesystemView,
     /// The workload starts a new session: no controlling terminal.
     Session,
     /// The workload's resource limits (`setrlimit`), only ever lowered.
@@ -46,6 +53,8 @@ pub enum Step {
     PrivilegeDrop,
     /// The workload sets `PR_SET_NO_NEW_PRIVS`.
     NoNewPrivs,
+    /// The workload enters a Landlock domain mirroring the view.
+    Landlock,
     /// The workload installs its seccomp programs.
     WorkloadSeccomp,
     /// The supervisor installs its own seccomp prelude, once the sandbox exists.
@@ -103,7 +112,7 @@ pub struct StepInfo {
 pub(crate) type Teardown = fn(&crate::sandbox::Plan, &mut crate::record::HardeningReport);
 
 /// The steps, in boot order: a step's row is at `step as usize`.
-pub const STEPS: [StepInfo; 11] = [
+pub const STEPS: [StepInfo; 13] = [
     StepInfo {
         step: Step::Cgroup,
         name: "cgroup",
@@ -156,6 +165,19 @@ pub const STEPS: [StepInfo; 11] = [
         refused: "the kernel refused to give the sandbox a private mount namespace and /proc",
         first_call: Call::UnshareMount,
         verify: Some(mount::verify),
+        teardown: None,
+    },
+    StepInfo {
+        step: Step::FilesystemView,
+        name: "filesystem-view",
+        kind: Some(SandboxFailureKind::FilesystemView),
+        phase: Phase::Init,
+        requires: &[Step::MountNamespace],
+        protection: "a filesystem view of its own: the host read-only (or a minimal root), private noexec /tmp, /var/tmp, /run and /dev/shm, writable workspaces only where named, a minimal /dev, masked /proc and /sys paths, no host socket",
+        action: "build the workload's filesystem view",
+        refused: "the kernel refused to build the workload's filesystem view",
+        first_call: Call::View(ViewCall::PivotRoot),
+        verify: Some(view::verify),
         teardown: None,
     },
     StepInfo {
@@ -222,6 +244,19 @@ pub const STEPS: [StepInfo; 11] = [
         refused: "the kernel refused no_new_privs for the workload",
         first_call: Call::NoNewPrivs,
         verify: Some(no_new_privs::verify),
+        teardown: None,
+    },
+    StepInfo {
+        step: Step::Landlock,
+        name: "landlock",
+        kind: Some(SandboxFailureKind::Landlock),
+        phase: Phase::Workload,
+        requires: &[],
+        protection: "a Landlock domain mirroring the view: writes only to the writable places, abstract Unix sockets and signals scoped to the sandbox",
+        action: "restrict the workload with Landlock",
+        refused: "the kernel refused to restrict the workload with Landlock",
+        first_call: Call::Landlock(LandlockCall::CreateRuleset),
+        verify: Some(landlock::verify),
         teardown: None,
     },
     StepInfo {
@@ -392,6 +427,10 @@ pub enum Call {
     NoNewPrivs,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
+    /// A call of the filesystem view.
+    View(ViewCall),
+    /// A Landlock call.
+    Landlock(LandlockCall),
     /// `setrlimit` of one resource.
     Setrlimit(crate::steps::rlimits::Resource),
     /// No cgroup hierarchy the supervisor is in offers a controller the limits need.
@@ -418,7 +457,7 @@ impl Call {
     /// Every call, one row each (every stage of the privilege drop included). The wire code a
     /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
     /// the same table and no code is written by hand.
-    pub const ALL: [Call; 50] = [
+    pub const ALL: [Call; 68] = [
         Call::UnshareNet,
         Call::LoopbackSocket,
         Call::LoopbackGetFlags,
@@ -449,6 +488,24 @@ impl Call {
         Call::NoNewPrivs,
         Call::VerifyNoNewPrivs,
         Call::Seccomp,
+        Call::View(ViewCall::Staging),
+        Call::View(ViewCall::PivotRoot),
+        Call::View(ViewCall::Create),
+        Call::View(ViewCall::Open),
+        Call::View(ViewCall::OpenTree),
+        Call::View(ViewCall::SetAttr),
+        Call::View(ViewCall::MoveMount),
+        Call::View(ViewCall::Tmpfs),
+        Call::View(ViewCall::Devpts),
+        Call::View(ViewCall::Mqueue),
+        Call::View(ViewCall::Sysfs),
+        Call::View(ViewCall::Mask),
+        Call::View(ViewCall::Detach),
+        Call::View(ViewCall::VerifySource),
+        Call::View(ViewCall::VerifyPivot),
+        Call::Landlock(LandlockCall::CreateRuleset),
+        Call::Landlock(LandlockCall::AddRule),
+        Call::Landlock(LandlockCall::RestrictSelf),
         Call::Setrlimit(crate::steps::rlimits::Resource::As),
         Call::Setrlimit(crate::steps::rlimits::Resource::Core),
         Call::Setrlimit(crate::steps::rlimits::Resource::Cpu),
@@ -511,6 +568,14 @@ impl Call {
             ),
             Call::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)", Refusable),
             Call::Seccomp => ("seccomp(SECCOMP_SET_MODE_FILTER)", Refusable),
+            Call::View(call) => (
+                call.name(),
+                match call {
+                    ViewCall::VerifySource | ViewCall::VerifyPivot => Check,
+                    _ => Refusable,
+                },
+            ),
+            Call::Landlock(call) => (call.name(), Refusable),
             Call::Setrlimit(resource) => (resource.setrlimit_call(), Refusable),
             Call::CgroupController => (
                 "open(/proc/self/cgroup): no hierarchy with the controller",
@@ -618,9 +683,12 @@ mod tests {
         assert_eq!(dependents_in(&catalogue, A), [B, C]);
         assert_eq!(dependents_in(&catalogue, B), [C]);
         assert!(dependents_in(&catalogue, C).is_empty());
-        // Today's steps depend on none of the others.
+        // The filesystem view is built in the mount namespace; nothing else depends on another.
+        assert_eq!(Step::MountNamespace.dependents(), [Step::FilesystemView]);
         for step in Step::ALL {
-            assert!(step.dependents().is_empty(), "{step}");
+            if step != Step::MountNamespace {
+                assert!(step.dependents().is_empty(), "{step}");
+            }
         }
     }
 
@@ -636,6 +704,12 @@ mod tests {
         }
         for stage in DropStage::ALL {
             assert!(Call::ALL.contains(&Call::Drop(stage)), "{stage:?}");
+        }
+        for call in ViewCall::ALL {
+            assert!(Call::ALL.contains(&Call::View(call)), "{call:?}");
+        }
+        for call in LandlockCall::ALL {
+            assert!(Call::ALL.contains(&Call::Landlock(call)), "{call:?}");
         }
         for (_, resource) in crate::steps::rlimits::NAMES {
             assert!(
@@ -661,6 +735,8 @@ mod tests {
                 "network-namespace",
                 "pid-namespace",
                 "mount-namespace",
+                "filesystem-view",
+                "landlock",
                 "workload-seccomp",
                 "supervisor-seccomp"
             ]

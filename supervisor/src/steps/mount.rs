@@ -127,11 +127,10 @@ fn any_mount_shared() -> Result<bool, Errno> {
     Ok(found)
 }
 
-/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
-/// Each call is checked before the next, so that a call answered with 0 without effect never
-/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
-/// own, whose message queues get a `/dev/mqueue` of their own.
-pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
+/// A new mount namespace with every mount private (the filesystem view builds the rest). Each call
+/// is checked before the next, so that a call answered with 0 without effect never lets a mount
+/// reach the parent's namespace. Async-signal-safe.
+pub(crate) fn private() -> Result<(), (Call, Errno)> {
     use nix::mount::{mount, MsFlags};
     // Where the kernel has no namespace link (gVisor), the check below the next mount still holds.
     let before = mount_namespace_inode().ok();
@@ -153,6 +152,16 @@ pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)>
         Ok(true) => return Err((Call::VerifyMountsPrivate, Errno::UnknownErrno)),
         Err(errno) => return Err((Call::VerifyMountsPrivate, errno)),
     }
+    Ok(())
+}
+
+/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
+/// Each call is checked before the next, so that a call answered with 0 without effect never
+/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
+/// own, whose message queues get a `/dev/mqueue` of their own.
+pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
+    use nix::mount::{mount, MsFlags};
+    private()?;
     mount(
         Some("proc"),
         "/proc",

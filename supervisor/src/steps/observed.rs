@@ -40,6 +40,10 @@ pub(crate) struct Observed {
     /// Whether the bounding set could be cleared: the caller holds `CAP_SETPCAP`, or the
     /// namespaces took the user-namespace route.
     pub setpcap: bool,
+    /// The workload's mounts, its root and the host's sockets seen through it (for the view).
+    pub view: crate::steps::view::ViewObserved,
+    /// The Landlock status code the workload's `restrict_self` returned (0: none).
+    pub landlock_status: u8,
 }
 
 /// What the plan promised, for the verifications to compare with.
@@ -51,6 +55,10 @@ pub(crate) struct Expected<'a> {
     pub kept_capabilities: u64,
     /// The workload filter, when it was planned.
     pub filter: Option<&'a WorkloadFilter>,
+    /// The filesystem view, when it was performed.
+    pub view: Option<&'a crate::steps::view::View>,
+    /// The Landlock ruleset, when it was performed.
+    pub landlock: Option<&'a crate::steps::landlock::Prepared>,
 }
 
 /// A step's verification: its evidence, and what shows it did not take effect, if anything.
@@ -135,6 +143,8 @@ impl Observed {
             session: procfs::session(child)?,
             route,
             setpcap,
+            view: crate::steps::view::ViewObserved::read(workload.as_raw()),
+            landlock_status: 0,
         })
     }
 }

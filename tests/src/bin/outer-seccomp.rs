@@ -12,6 +12,8 @@
 //! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`;
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
 //! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name;
+//! - `pivot`: every `pivot_root` (the filesystem view);
+//! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
 //! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
 //! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes).
 //!
@@ -97,6 +99,12 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         "setresgid" => every(rules, libc::SYS_setresgid),
         "setresuid" => every(rules, libc::SYS_setresuid),
         "capset" => every(rules, libc::SYS_capset),
+        "pivot" => every(rules, libc::SYS_pivot_root),
+        "landlock" => {
+            every(rules, libc::SYS_landlock_create_ruleset);
+            every(rules, libc::SYS_landlock_add_rule);
+            every(rules, libc::SYS_landlock_restrict_self);
+        }
         "cgroup" => {
             every(rules, libc::SYS_mkdir);
             every(rules, libc::SYS_mkdirat);

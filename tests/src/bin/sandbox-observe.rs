@@ -59,6 +59,22 @@ fn main() {
     ] {
         line(field, status_field(&status, field));
     }
+    // The filesystem view: the root is mounted read-only (the host's is not).
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let root_ro = mountinfo
+        .lines()
+        .rfind(|line| line.split_whitespace().nth(4) == Some("/"))
+        .and_then(|line| line.split_whitespace().nth(5))
+        .is_some_and(|options| options.split(',').any(|option| option == "ro"));
+    line("root_ro", root_ro.to_string());
+    // Landlock: its rules give /proc no write access, where the kernel lets a process write its
+    // own comm.
+    let comm = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/comm")
+        .map(|_| "ok".to_owned())
+        .unwrap_or_else(|err| format!("errno{}", err.raw_os_error().unwrap_or(0)));
+    line("comm_write", comm);
     // Does the workload filter deny creating a user namespace?
     // SAFETY: unshare takes an integer; a child process would be needed to undo it, but this
     // process ends right after printing.

@@ -1,0 +1,416 @@
+//! The view's operations, applied in the init with raw, async-signal-safe system calls: every
+//! string and buffer was prepared by the parent.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+
+use super::{Charge, FsMode, View, ViewCall, ATTR_NODEV, ATTR_NOEXEC, ATTR_NOSUID, ATTR_RDONLY};
+
+/// One mount operation, applied in the init. Every string is prepared by the parent.
+#[derive(Debug)]
+pub(super) enum Op {
+    /// `mkdir(path, mode)`; an existing directory is fine.
+    Mkdir { path: CString, mode: u32 },
+    /// Creates an empty file (a bind target).
+    Touch { path: CString },
+    /// `symlink(target, link)`.
+    Symlink { target: CString, link: CString },
+    /// Clones `source` (recursively), sets and clears attributes on the clone, attaches it on
+    /// `target`. With `expect`, the source must still be that device and inode.
+    Bind {
+        source: CString,
+        target: CString,
+        set: u64,
+        clear: u64,
+        expect: Option<(u64, u64)>,
+        optional: bool,
+    },
+    /// `mount(fstype, target, flags, data)`; a missing target is skipped when `optional`.
+    Mount {
+        fstype: &'static CStr,
+        target: CString,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+        call: ViewCall,
+        charge: Charge,
+        optional: bool,
+    },
+    /// Makes `target` read-only (not recursive), keeping its other flags.
+    ReadOnly { target: CString, call: ViewCall },
+    /// A bind of `target` on itself, read-only, nosuid, nodev, noexec (a `/proc` part).
+    ReadOnlySelf { target: CString, charge: Charge },
+    /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` on anything else.
+    Mask { target: CString, dir: bool },
+}
+
+impl View {
+    /// Applies the view in the init, whose mount namespace is new and private. Makes only
+    /// async-signal-safe calls; returns the failed call, its errno, and the step it is charged to.
+    /// `own_ipc`: the sandbox has its own IPC namespace (its `/dev/mqueue` is mounted only then).
+    pub fn apply(&self, own_ipc: bool) -> Result<(), (Charge, ViewCall, Errno)> {
+        let view = |call| move |errno| (Charge::View, call, errno);
+        mount(
+            c"tmpfs",
+            &self.staging,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(c"mode=0755,size=64k"),
+        )
+        .map_err(view(ViewCall::Staging))?;
+        chdir(&self.staging).map_err(view(ViewCall::PivotRoot))?;
+        mkdir(c"newroot", 0o755).map_err(view(ViewCall::Create))?;
+        mkdir(c"oldroot", 0o755).map_err(view(ViewCall::Create))?;
+        let staging = stat(c".").map_err(view(ViewCall::PivotRoot))?;
+        pivot_root(c".", c"oldroot").map_err(view(ViewCall::PivotRoot))?;
+        chdir(c"/").map_err(view(ViewCall::PivotRoot))?;
+        // A call answered with 0 without effect must not go unnoticed: the root is now the
+        // staging tmpfs.
+        if stat(c"/").ok() != Some(staging) {
+            return Err((Charge::View, ViewCall::VerifyPivot, Errno::UnknownErrno));
+        }
+        for op in &self.ops {
+            if !own_ipc
+                && matches!(
+                    op,
+                    Op::Mount {
+                        call: ViewCall::Mqueue,
+                        ..
+                    }
+                )
+            {
+                continue;
+            }
+            apply_op(op)?;
+        }
+        if self.mode == FsMode::Minimal {
+            set_attr(c"/newroot", ATTR_RDONLY, 0, false).map_err(view(ViewCall::SetAttr))?;
+        }
+        umount_detach(c"/oldroot").map_err(view(ViewCall::Detach))?;
+        chdir(c"/newroot").map_err(view(ViewCall::PivotRoot))?;
+        let view_root = stat(c".").map_err(view(ViewCall::PivotRoot))?;
+        pivot_root(c".", c".").map_err(view(ViewCall::PivotRoot))?;
+        umount_detach(c".").map_err(view(ViewCall::Detach))?;
+        chdir(c"/").map_err(view(ViewCall::PivotRoot))?;
+        if stat(c"/").ok() != Some(view_root) {
+            return Err((Charge::View, ViewCall::VerifyPivot, Errno::UnknownErrno));
+        }
+        Ok(())
+    }
+}
+
+fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
+    let view = |call| move |errno| (Charge::View, call, errno);
+    match op {
+        Op::Mkdir { path, mode } => match mkdir(path, *mode) {
+            Ok(()) | Err(Errno::EEXIST) => Ok(()),
+            Err(errno) => Err((Charge::View, ViewCall::Create, errno)),
+        },
+        Op::Touch { path } => {
+            // SAFETY: `path` is a NUL-terminated string prepared by the parent.
+            let fd = unsafe {
+                libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                )
+            };
+            let fd = Errno::result(fd).map_err(view(ViewCall::Create))?;
+            close(fd);
+            Ok(())
+        }
+        Op::Symlink { target, link } => {
+            // SAFETY: both are NUL-terminated strings prepared by the parent.
+            let rc = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
+            match Errno::result(rc) {
+                Ok(_) | Err(Errno::EEXIST) => Ok(()),
+                Err(errno) => Err((Charge::View, ViewCall::Create, errno)),
+            }
+        }
+        Op::Bind {
+            source,
+            target,
+            set,
+            clear,
+            expect,
+            optional,
+        } => {
+            let source_fd = match open_no_symlinks(source) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) if *optional => return Ok(()),
+                Err(errno) => return Err((Charge::View, ViewCall::Open, errno)),
+            };
+            let result = bind_from(source_fd, target, *set, *clear, *expect);
+            close(source_fd);
+            result
+        }
+        Op::Mount {
+            fstype,
+            target,
+            flags,
+            data,
+            call,
+            charge,
+            optional,
+        } => match mount(fstype, target, fstype, *flags, data.as_deref()) {
+            Ok(()) => Ok(()),
+            Err(Errno::ENOENT) if *optional => Ok(()),
+            Err(errno) => Err((*charge, *call, errno)),
+        },
+        Op::ReadOnly { target, call } => {
+            set_attr(target, ATTR_RDONLY, 0, false).map_err(|errno| (Charge::View, *call, errno))
+        }
+        Op::ReadOnlySelf { target, charge } => {
+            let fd = match open_no_symlinks(target) {
+                Ok(fd) => fd,
+                // A kernel (or runtime) without this file has nothing to protect there.
+                Err(Errno::ENOENT) => return Ok(()),
+                Err(errno) => return Err((*charge, ViewCall::Open, errno)),
+            };
+            let result = bind_from(
+                fd,
+                target,
+                ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
+                0,
+                None,
+            )
+            .map_err(|(_, call, errno)| (*charge, call, errno));
+            close(fd);
+            result
+        }
+        Op::Mask { target, dir } => mask(target, *dir),
+    }
+}
+
+/// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` on anything else.
+fn mask(target: &CStr, dir: bool) -> Result<(), (Charge, ViewCall, Errno)> {
+    if dir {
+        match mount(
+            c"tmpfs",
+            target,
+            c"tmpfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some(c"mode=0555,size=4k"),
+        ) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err((Charge::View, ViewCall::Mask, errno)),
+        }
+    } else {
+        let null = open_no_symlinks(c"/newroot/dev/null")
+            .map_err(|errno| (Charge::View, ViewCall::Mask, errno))?;
+        let result = match open_no_symlinks(target) {
+            Ok(fd) => {
+                close(fd);
+                // Not nodev: /dev/null must still open.
+                bind_from(
+                    null,
+                    target,
+                    ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC,
+                    0,
+                    None,
+                )
+                .map_err(|(charge, _, errno)| (charge, ViewCall::Mask, errno))
+            }
+            Err(Errno::ENOENT) => Ok(()),
+            Err(errno) => Err((Charge::View, ViewCall::Mask, errno)),
+        };
+        close(null);
+        result
+    }
+}
+
+/// Clones the mount tree at `source_fd`, sets its attributes, checks it is still `expect`, and
+/// attaches it on `target` (resolved without symbolic links).
+fn bind_from(
+    source_fd: RawFd,
+    target: &CStr,
+    set: u64,
+    clear: u64,
+    expect: Option<(u64, u64)>,
+) -> Result<(), (Charge, ViewCall, Errno)> {
+    let view = |call| move |errno| (Charge::View, call, errno);
+    if let Some((dev, ino)) = expect {
+        // SAFETY: all-zero bytes are a valid `stat`.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `source_fd` is open and `stat` is valid for the kernel to fill.
+        let rc = unsafe { libc::fstat(source_fd, &mut stat) };
+        Errno::result(rc).map_err(view(ViewCall::VerifySource))?;
+        if stat.st_dev != dev || stat.st_ino != ino {
+            return Err((Charge::View, ViewCall::VerifySource, Errno::UnknownErrno));
+        }
+    }
+    // SAFETY: open_tree takes a descriptor, a NUL-terminated (empty) path and flags.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            source_fd,
+            c"".as_ptr(),
+            (1 /* OPEN_TREE_CLONE */
+                | libc::O_CLOEXEC as u32
+                | libc::AT_EMPTY_PATH as u32
+                | 0x8000/* AT_RECURSIVE */) as libc::c_uint,
+        )
+    };
+    let tree = Errno::result(tree).map_err(view(ViewCall::OpenTree))? as RawFd;
+    let result = (|| {
+        set_attr_fd(tree, set, clear).map_err(view(ViewCall::SetAttr))?;
+        let target_fd = open_no_symlinks(target).map_err(view(ViewCall::Open))?;
+        // SAFETY: move_mount takes two descriptors, two NUL-terminated (empty) paths and flags.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                tree,
+                c"".as_ptr(),
+                target_fd,
+                c"".as_ptr(),
+                (0x4 /* MOVE_MOUNT_F_EMPTY_PATH */ | 0x40/* MOVE_MOUNT_T_EMPTY_PATH */)
+                    as libc::c_uint,
+            )
+        };
+        close(target_fd);
+        Errno::result(rc)
+            .map(drop)
+            .map_err(view(ViewCall::MoveMount))
+    })();
+    close(tree);
+    result
+}
+
+/// `struct mount_attr`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH|AT_RECURSIVE)` setting `set`, clearing `clear`, and
+/// making every mount of the tree private.
+fn set_attr_fd(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid mount_attr of the size passed; the path is an empty C string.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | 0x8000/* AT_RECURSIVE */) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `mount_setattr(path)`, recursive or not.
+fn set_attr(path: &CStr, set: u64, clear: u64, recursive: bool) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { 0x8000 } else { 0 };
+    // SAFETY: `attr` is a valid mount_attr of the size passed; `path` is NUL-terminated.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `struct open_how`.
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(path, O_PATH|O_CLOEXEC|O_NOFOLLOW, RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)`.
+fn open_no_symlinks(path: &CStr) -> Result<RawFd, Errno> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02, /* RESOLVE_NO_MAGICLINKS */
+    };
+    // SAFETY: `how` is a valid open_how of the size passed; `path` is NUL-terminated.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    Errno::result(rc).map(|fd| fd as RawFd)
+}
+
+fn mount(
+    source: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    // SAFETY: every string is NUL-terminated; data is NULL or a NUL-terminated option string.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data.map_or(std::ptr::null(), |data| data.as_ptr().cast()),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    Errno::result(unsafe { libc::mkdir(path.as_ptr(), mode) }).map(drop)
+}
+
+fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    Errno::result(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated.
+    let rc = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
+    Errno::result(rc).map(drop)
+}
+
+fn umount_detach(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    Errno::result(unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) }).map(drop)
+}
+
+/// The device and inode of `path`.
+fn stat(path: &CStr) -> Result<(u64, u64), Errno> {
+    // SAFETY: all-zero bytes are a valid `stat`.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` is valid for the kernel to fill.
+    Errno::result(unsafe { libc::stat(path.as_ptr(), &mut stat) })?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: `fd` was opened by the caller and is closed once.
+    unsafe { libc::close(fd) };
+}

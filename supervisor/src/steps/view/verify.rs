@@ -1,0 +1,252 @@
+//! The view's verification: what the supervisor reads of the paused workload (its mounts, its
+//! root) and the checks made on it.
+
+use std::path::{Path, PathBuf};
+
+use crate::record::Evidence;
+use crate::steps::observed::{Expected, Observed, Verified};
+
+use super::{FsMode, View};
+
+/// What the supervisor re-read of the view from the paused workload's `/proc` (the report's
+/// evidence).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ViewEvidence {
+    /// `host-ro` or `minimal`.
+    pub mode: FsMode,
+    /// The mount id of the workload's root (absent from the supervisor's mounts).
+    pub root_mount_id: u64,
+    /// How many mounts the workload's namespace has, and how many of them are read-only.
+    pub mounts: usize,
+    /// Read-only mounts among them.
+    pub read_only_mounts: usize,
+    /// The writable places, as the workload sees them (every other mount is read-only).
+    pub writable: Vec<String>,
+    /// The places mounted noexec.
+    pub noexec: Vec<String>,
+    /// The masked paths.
+    pub masked: Vec<String>,
+    /// Host Unix sockets (in /tmp, /run and the runtime directory) looked up through
+    /// `/proc/PID/root`: every one absent.
+    pub host_sockets_absent: usize,
+}
+
+/// One line of `mountinfo`.
+#[derive(Debug, Clone)]
+struct MountLine {
+    id: u64,
+    mount_point: String,
+    options: Vec<String>,
+    shared: bool,
+}
+
+fn mountinfo(pid: Option<i32>) -> std::io::Result<Vec<MountLine>> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/mountinfo"),
+        None => "/proc/self/mountinfo".to_owned(),
+    };
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let (before, _) = line.split_once(" - ")?;
+            let mut fields = before.split_whitespace();
+            let id = fields.next()?.parse().ok()?;
+            let _parent = fields.next()?;
+            let _device = fields.next()?;
+            let _root = fields.next()?;
+            let mount_point = unescape(fields.next()?);
+            let options = fields.next()?.split(',').map(str::to_owned).collect();
+            let shared = fields.any(|field| field.starts_with("shared:"));
+            Some(MountLine {
+                id,
+                mount_point,
+                options,
+                shared,
+            })
+        })
+        .collect())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let code: String = chars.by_ref().take(3).collect();
+            if let Ok(value) = u8::from_str_radix(&code, 8) {
+                out.push(value as char);
+                continue;
+            }
+            out.push(c);
+            out.push_str(&code);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Host Unix sockets the workload must not reach: those directly in /tmp, /run and the runtime
+/// directory (one directory read each: the check runs on every boot), at most 64.
+fn host_sockets() -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut dirs: Vec<PathBuf> = vec!["/tmp".into(), "/run".into()];
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        dirs.push(runtime.into());
+    }
+    dirs.iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_socket()))
+        .map(|entry| entry.path())
+        .take(64)
+        .collect()
+}
+
+/// What the supervisor reads of the paused workload for the view: its mounts, the supervisor's
+/// mount ids, and the host's sockets looked up through its root.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ViewObserved {
+    /// The workload's `mountinfo`, parsed.
+    mounts: Vec<MountLine>,
+    /// Why it could not be read, if it could not.
+    error: Option<String>,
+    /// The supervisor's own mount ids.
+    own_ids: std::collections::HashSet<u64>,
+    /// How many host sockets were looked up.
+    sockets_checked: usize,
+    /// The host sockets found through the workload's root.
+    reachable: Vec<String>,
+}
+
+impl ViewObserved {
+    /// Reads what the view's verification needs about the paused workload `pid`.
+    pub(crate) fn read(pid: i32) -> Self {
+        let mounts = match mountinfo(Some(pid)) {
+            Ok(mounts) => mounts,
+            Err(err) => {
+                return ViewObserved {
+                    error: Some(format!("failed to read the workload's mountinfo: {err}")),
+                    ..ViewObserved::default()
+                }
+            }
+        };
+        let own_ids = mountinfo(None)
+            .map(|own| own.into_iter().map(|mount| mount.id).collect())
+            .unwrap_or_default();
+        let sockets = host_sockets();
+        let reachable = sockets
+            .iter()
+            .filter(|socket| {
+                let through = Path::new(&format!("/proc/{pid}/root"))
+                    .join(socket.strip_prefix("/").unwrap_or(socket));
+                std::fs::symlink_metadata(through).is_ok()
+            })
+            .map(|socket| socket.display().to_string())
+            .collect();
+        ViewObserved {
+            mounts,
+            error: None,
+            own_ids,
+            sockets_checked: sockets.len(),
+            reachable,
+        }
+    }
+}
+
+impl View {
+    /// Checks the view against what was read of the paused workload: its root is not the
+    /// supervisor's, every mount is read-only but the declared writable places, scratch space is
+    /// noexec, nothing propagates, the masks are in place, no host socket is reachable. `Err` says
+    /// what does not hold.
+    fn check(&self, seen: &ViewObserved) -> Result<ViewEvidence, String> {
+        if let Some(error) = &seen.error {
+            return Err(error.clone());
+        }
+        let mounts = &seen.mounts;
+        let last = |point: &str| mounts.iter().rev().find(|mount| mount.mount_point == point);
+        let root = last("/").ok_or("the workload has no root mount")?;
+        if seen.own_ids.contains(&root.id) {
+            return Err(format!(
+                "the workload's root is the supervisor's mount {}",
+                root.id
+            ));
+        }
+        let has = |mount: &MountLine, option: &str| mount.options.iter().any(|o| o == option);
+        if !has(root, "ro") {
+            return Err("the workload's root is writable".to_owned());
+        }
+        if let Some(shared) = mounts.iter().find(|mount| mount.shared) {
+            return Err(format!("{} has shared propagation", shared.mount_point));
+        }
+        let beneath = |point: &str, dir: &str| {
+            point == dir
+                || point
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        let writable_ok = |mount: &MountLine| {
+            self.writable.iter().any(|place| {
+                let bind = self
+                    .writable_binds
+                    .iter()
+                    .any(|bind| Path::new(place) == bind.as_path());
+                mount.mount_point == *place || (bind && beneath(&mount.mount_point, place))
+            })
+        };
+        if let Some(mount) = mounts
+            .iter()
+            .find(|mount| !has(mount, "ro") && !writable_ok(mount))
+        {
+            return Err(format!(
+                "{} is writable but is not a declared writable place",
+                mount.mount_point
+            ));
+        }
+        for place in &self.noexec {
+            match last(place) {
+                Some(mount) if has(mount, "noexec") => {}
+                _ => return Err(format!("{place} is not mounted noexec")),
+            }
+        }
+        for place in &self.masked {
+            match last(place) {
+                Some(mount) if has(mount, "ro") => {}
+                _ => return Err(format!("{place} is not masked")),
+            }
+        }
+        if let Some(socket) = seen.reachable.first() {
+            return Err(format!("the host socket {socket} is reachable in the view"));
+        }
+        Ok(ViewEvidence {
+            mode: self.mode,
+            root_mount_id: root.id,
+            mounts: mounts.len(),
+            read_only_mounts: mounts.iter().filter(|mount| has(mount, "ro")).count(),
+            writable: self.writable.clone(),
+            noexec: self.noexec.clone(),
+            masked: self.masked.clone(),
+            host_sockets_absent: seen.sockets_checked,
+        })
+    }
+}
+
+/// The view's verification, as its catalogue row names it.
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
+    match expected.view.map(|view| view.check(&observed.view)) {
+        None => Verified {
+            evidence: Evidence::Nothing {},
+            unverified: None,
+        },
+        Some(Ok(evidence)) => Verified {
+            evidence: Evidence::FilesystemView(evidence),
+            unverified: None,
+        },
+        Some(Err(detail)) => Verified {
+            evidence: Evidence::Nothing {},
+            unverified: Some(detail),
+        },
+    }
+}
