@@ -82,6 +82,12 @@ pub struct BootArgs {
     #[arg(long, global = true)]
     pub allow_root: bool,
 
+    /// Allow the workload started with --user to hold this group although it has power over the
+    /// host (root's, shadow, disk, kmem, docker, sudo, adm, or one owning a device node or socket
+    /// under /dev or /run). Repeatable.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub allow_group: Vec<String>,
+
     /// Add the filter named "workload" of this seccompiler JSON profile to the built-in workload
     /// filter (both are installed; the strictest action wins).
     #[arg(long, value_name = "FILE", global = true)]
@@ -469,6 +475,7 @@ impl Cli {
             handler_timeout: self.handler.handler_timeout,
             user: boot.user,
             allow_root: boot.allow_root,
+            allow_groups: boot.allow_group,
             seccomp_profile: boot.seccomp_profile,
             seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,

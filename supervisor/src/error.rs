@@ -51,6 +51,16 @@ pub enum SupervisorError {
         /// How to grant it.
         grant: &'static str,
     },
+    /// `--user` gives the workload a group with power over the host, not named by `--allow-group`.
+    #[error("the workload would hold group {name} (gid {gid}), {why}; pass --allow-group {name} to allow it")]
+    GroupNotAllowed {
+        /// The group's name (its number when it has none).
+        name: String,
+        /// Its gid.
+        gid: u32,
+        /// Why it has power over the host.
+        why: String,
+    },
     /// uid 0 or a kept capability without an enforced filesystem view.
     #[error("the workload would run {what} without an enforced filesystem view ({why}): it could write the host's files; drop --allow-root/--cap-add or keep the view")]
     RootWithoutView {
@@ -201,6 +211,7 @@ impl SupervisorError {
             | SupervisorError::Identity(_)
             | SupervisorError::RootNotAllowed
             | SupervisorError::MissingCapability { .. }
+            | SupervisorError::GroupNotAllowed { .. }
             | SupervisorError::RootWithoutView { .. }
             | SupervisorError::View(_)
             | SupervisorError::Landlock(_)

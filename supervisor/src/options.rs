@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
     pub allow_root: bool,
+    /// `--allow-group`: host-power groups the workload of `--user` may hold, by name.
+    pub allow_groups: Vec<String>,
     /// `--seccomp-profile`.
     pub seccomp_profile: Option<PathBuf>,
     /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.

@@ -392,3 +392,42 @@ fn the_embedding_example_uses_its_own_handler() {
     assert_eq!(String::from_utf8_lossy(&output.stdout), "embedded-ran\n");
     assert!(stderr.contains("decider=embedded:pod-handler"), "{stderr}");
 }
+
+/// `--user` refuses a group with power over the host (issue 21 item 5): one usage line naming
+/// the group and the flag, exit 2; `--allow-group NAME` lets it through, and the report lists the
+/// workload's groups by name.
+#[test]
+fn user_refuses_host_power_groups_unless_allowed() {
+    require_root!();
+    for group in ["shadow", "disk"] {
+        let user = format!("nobody:{group}");
+        let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+        let line = outcome.error_line();
+        assert!(line.contains(&format!("group {group} (gid ")), "{line}");
+        assert!(line.contains(&format!("--allow-group {group}")), "{line}");
+    }
+    let (outcome, report) = run_with_report(
+        &Launch::default(),
+        [
+            "--user",
+            "nobody:shadow",
+            "--allow-group",
+            "shadow",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let names = &step(&report, "privilege-drop")["verified"]["group_names"];
+    assert_eq!(names, &serde_json::json!(["shadow"]), "{report:#}");
+    // Without --user the default identity is not checked by group, and its names are reported.
+    let (outcome, report) = run_with_report(&Launch::default(), ["--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let names = &step(&report, "privilege-drop")["verified"]["group_names"];
+    assert!(
+        names.as_array().is_some_and(|names| !names.is_empty()),
+        "{report:#}"
+    );
+}

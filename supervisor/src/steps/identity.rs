@@ -305,6 +305,9 @@ pub struct Ids {
     pub gid: Vec<u32>,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    /// The primary group, then the supplementary ones, by name from the group database (the
+    /// number when a group has no name).
+    pub group_names: Vec<String>,
 }
 
 /// In the workload: the drop, with the scratch buffers allocated in the parent (no allocation
@@ -320,10 +323,16 @@ pub(crate) fn apply(
 /// (a caller that already holds fewer groups keeps its smaller set).
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let status = &observed.status;
+    let held = status.gid.first().into_iter().chain(&status.groups);
+    let mut group_names: Vec<String> = held
+        .map(|&gid| group_name(Gid::from_raw(gid)).unwrap_or_else(|| gid.to_string()))
+        .collect();
+    group_names.dedup();
     let evidence = Ids {
         uid: status.uid.clone(),
         gid: status.gid.clone(),
         groups: status.groups.clone(),
+        group_names,
     };
     let unverified = expected.identity.and_then(|identity| {
         let uid = identity.uid.as_raw();
@@ -364,7 +373,86 @@ pub(crate) fn prepare(
             return Err(SupervisorError::RootNotAllowed);
         }
     }
+    if let Some(identity) = identity.as_ref().filter(|_| options.user.is_some()) {
+        let held = std::iter::once(identity.gid).chain(identity.groups.iter().copied());
+        let owners = device_and_socket_groups();
+        for gid in held {
+            let name = group_name(gid);
+            let why = if gid.as_raw() == 0 {
+                Some("root's group".to_owned())
+            } else if name
+                .as_deref()
+                .is_some_and(|name| HOST_POWER_GROUPS.contains(&name))
+            {
+                Some("a group with power over the host".to_owned())
+            } else {
+                owners
+                    .get(&gid.as_raw())
+                    .map(|path| format!("the group of {}", path.display()))
+            };
+            let name = name.unwrap_or_else(|| gid.to_string());
+            if let Some(why) = why {
+                if gid.as_raw() == 0 && options.allow_root {
+                    continue;
+                }
+                if !options.allow_groups.contains(&name) {
+                    return Err(SupervisorError::GroupNotAllowed {
+                        name,
+                        gid: gid.as_raw(),
+                        why,
+                    });
+                }
+            }
+        }
+    }
     Ok(identity)
+}
+
+/// Groups that have power over the host by their name: their members read secrets (shadow, adm's
+/// logs), raw disks and kernel memory (disk, kmem), or become root (docker, sudo).
+pub const HOST_POWER_GROUPS: [&str; 6] = ["shadow", "disk", "kmem", "docker", "sudo", "adm"];
+
+/// The group's name in the group database.
+pub(crate) fn group_name(gid: Gid) -> Option<String> {
+    nix::unistd::Group::from_gid(gid)
+        .ok()
+        .flatten()
+        .map(|group| group.name)
+}
+
+/// The groups owning a device node or a socket under /dev or /run (a few levels deep) to which
+/// the group may do more than others (`/dev/null`, 0666, gives its group nothing), each with one
+/// such path: a member could open the device or connect to the socket.
+fn device_and_socket_groups() -> std::collections::BTreeMap<u32, std::path::PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut owners = std::collections::BTreeMap::new();
+    let mut pending: Vec<(std::path::PathBuf, u32)> = vec![("/dev".into(), 0), ("/run".into(), 0)];
+    let mut visited = 0usize;
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            visited += 1;
+            if visited > 100_000 {
+                return owners;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_dir() && depth < 4 {
+                pending.push((entry.path(), depth + 1));
+            } else if (kind.is_char_device() || kind.is_block_device() || kind.is_socket())
+                // The group may read or write what others may not.
+                && (meta.mode() >> 3) & 0o6 & !meta.mode() != 0
+                && meta.gid() != 0
+            {
+                owners.entry(meta.gid()).or_insert_with(|| entry.path());
+            }
+        }
+    }
+    owners
 }
 
 /// uid and gid 65534, the identity a root caller's workload gets without `--user`.
