@@ -457,7 +457,7 @@ impl Call {
     /// Every call, one row each (every stage of the privilege drop included). The wire code a
     /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
     /// the same table and no code is written by hand.
-    pub const ALL: [Call; 68] = [
+    pub const ALL: [Call; 69] = [
         Call::UnshareNet,
         Call::LoopbackSocket,
         Call::LoopbackGetFlags,
@@ -503,6 +503,7 @@ impl Call {
         Call::View(ViewCall::Detach),
         Call::View(ViewCall::VerifySource),
         Call::View(ViewCall::VerifyPivot),
+        Call::View(ViewCall::VerifyStaging),
         Call::Landlock(LandlockCall::CreateRuleset),
         Call::Landlock(LandlockCall::AddRule),
         Call::Landlock(LandlockCall::RestrictSelf),
@@ -571,7 +572,9 @@ impl Call {
             Call::View(call) => (
                 call.name(),
                 match call {
-                    ViewCall::VerifySource | ViewCall::VerifyPivot => Check,
+                    ViewCall::VerifySource | ViewCall::VerifyPivot | ViewCall::VerifyStaging => {
+                        Check
+                    }
                     _ => Refusable,
                 },
             ),

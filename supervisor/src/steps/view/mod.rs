@@ -72,11 +72,13 @@ pub enum ViewCall {
     VerifySource,
     /// `pivot_root` returned success but the root did not change (verification).
     VerifyPivot,
+    /// `mount(tmpfs)` of the staging root returned success but it is no tmpfs (verification).
+    VerifyStaging,
 }
 
 impl ViewCall {
     /// Every call, in code order.
-    pub const ALL: [ViewCall; 15] = [
+    pub const ALL: [ViewCall; 16] = [
         ViewCall::Staging,
         ViewCall::PivotRoot,
         ViewCall::Create,
@@ -92,6 +94,7 @@ impl ViewCall {
         ViewCall::Detach,
         ViewCall::VerifySource,
         ViewCall::VerifyPivot,
+        ViewCall::VerifyStaging,
     ];
 
     /// The call as written in messages and reports.
@@ -112,6 +115,7 @@ impl ViewCall {
             ViewCall::Detach => "umount2(MNT_DETACH)",
             ViewCall::VerifySource => "fstat(bind source) (verification)",
             ViewCall::VerifyPivot => "stat(/) after pivot_root (verification)",
+            ViewCall::VerifyStaging => "statfs(staging root) after mount(tmpfs) (verification)",
         }
     }
 }

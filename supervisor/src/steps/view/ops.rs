@@ -59,6 +59,11 @@ impl View {
             Some(c"mode=0755,size=64k"),
         )
         .map_err(view(ViewCall::Staging))?;
+        // An outer runtime can answer the mount with 0 without doing it: then the staging root is
+        // still the host's directory, and what follows would fail in ways that look like refusals.
+        if !is_tmpfs(&self.staging) {
+            return Err((Charge::View, ViewCall::VerifyStaging, Errno::UnknownErrno));
+        }
         chdir(&self.staging).map_err(view(ViewCall::PivotRoot))?;
         mkdir(c"newroot", 0o755).map_err(view(ViewCall::Create))?;
         mkdir(c"oldroot", 0o755).map_err(view(ViewCall::Create))?;
@@ -408,6 +413,15 @@ fn stat(path: &CStr) -> Result<(u64, u64), Errno> {
     // SAFETY: `path` is NUL-terminated and `stat` is valid for the kernel to fill.
     Errno::result(unsafe { libc::stat(path.as_ptr(), &mut stat) })?;
     Ok((stat.st_dev, stat.st_ino))
+}
+
+/// `path` is on a tmpfs (`statfs`).
+fn is_tmpfs(path: &CStr) -> bool {
+    // SAFETY: all-zero bytes are a valid `statfs`.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `fs` is valid for the kernel to fill.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut fs) };
+    rc == 0 && fs.f_type == libc::TMPFS_MAGIC
 }
 
 fn close(fd: RawFd) {
