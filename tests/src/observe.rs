@@ -72,14 +72,18 @@ pub fn wait_for(path: &Path) {
     }
 }
 
-/// Waits (10 s at most) until `pid` sleeps in `rt_sigtimedwait`: the supervisor has reached its
-/// supervision loop. (A signal that arrives earlier, while the boot still watches its signal
-/// descriptor, is read there and stops the boot instead of reaching the workload.)
+/// Waits (10 s at most) until `pid` sleeps in `rt_sigtimedwait` (or, while it relays the
+/// workload's output to a file, in `poll`/`ppoll`): the supervisor has reached its supervision
+/// loop. (A signal that arrives earlier, while the boot still watches its signal descriptor, is
+/// read there and stops the boot instead of reaching the workload.)
 pub fn wait_until_supervising(pid: u32) {
     let start = Instant::now();
-    let waiting = libc::SYS_rt_sigtimedwait.to_string();
+    let waiting =
+        [libc::SYS_rt_sigtimedwait, libc::SYS_poll, libc::SYS_ppoll].map(|n| n.to_string());
     while std::fs::read_to_string(format!("/proc/{pid}/syscall")).map_or(true, |call| {
-        call.split(' ').next() != Some(waiting.as_str())
+        !waiting
+            .iter()
+            .any(|number| call.split(' ').next() == Some(number.as_str()))
     }) {
         assert!(
             start.elapsed() < Duration::from_secs(10),
