@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use sandbox_tests::{
-    fixture, fixtures_dir, marked, plugin, require_root, run_supervisor, scratch, staged,
-    write_file, Launch, Outcome,
+    fixture, marked, plugin, require_root, run_supervisor, scratch, write_file, Launch, Outcome,
 };
 
 const PLUGIN_LOAD: i32 = 118;
@@ -166,26 +165,9 @@ fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
     let manifest = manifest.replace(template_line, &vendor_line)
         + "\n[workspace]\n\n[profile.dev]\ndebug = false\n";
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
-    std::fs::copy(
-        repository.join("tests/fixtures/Cargo.lock"),
-        crate_dir.join("Cargo.lock"),
-    )
-    .unwrap();
-    let target = fixtures_dir().parent().unwrap().to_owned();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(crate_dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the out-of-tree vendor crate did not build"
-    );
-    let built = staged(
-        &target.join("debug/libvendor_plugin_template.so"),
+    let built = sandbox_tests::build_plugin_crate(
+        &crate_dir,
+        "vendor_plugin_template",
         "libvendor_plugin_template_out_of_tree.so",
     );
     let output = Command::new(sandbox_tests::supervisor_bin())
@@ -771,29 +753,8 @@ fn the_guides_example_plugin_keeps_the_contract() {
     std::fs::create_dir_all(crate_dir.join("src")).unwrap();
     std::fs::write(crate_dir.join("src/lib.rs"), source).unwrap();
     std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
-    std::fs::copy(
-        repository.join("tests/fixtures/Cargo.lock"),
-        crate_dir.join("Cargo.lock"),
-    )
-    .unwrap();
-    let target = fixtures_dir().parent().unwrap().to_owned();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(crate_dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the guide's example did not build: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let built = staged(
-        &target.join("debug/libguide_example.so"),
-        "libguide_example.so",
-    );
+    let built =
+        sandbox_tests::build_plugin_crate(&crate_dir, "guide_example", "libguide_example.so");
     let output = Command::new(sandbox_tests::supervisor_bin())
         .args(["simulate", "--handler-plugin"])
         .arg(&built)

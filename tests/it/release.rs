@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sandbox_tests::{fixtures_dir, staged, workspace};
+use sandbox_tests::workspace;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -262,28 +262,9 @@ debug = false
         ),
     )
     .unwrap();
-    std::fs::copy(
-        workspace().join("tests/fixtures/Cargo.lock"),
-        crate_dir.join("Cargo.lock"),
-    )
-    .unwrap();
-    let target = fixtures_dir().parent().unwrap().to_owned();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["build", "--quiet", "--manifest-path"])
-        .arg(crate_dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env("CARGO_NET_GIT_FETCH_WITH_CLI", "true")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let built = staged(
-        &target.join("debug/libvendor_plugin_from_tag.so"),
+    let built = sandbox_tests::build_plugin_crate(
+        &crate_dir,
+        "vendor_plugin_from_tag",
         "libvendor_plugin_from_tag.so",
     );
     let output = Command::new(sandbox_tests::supervisor_bin())

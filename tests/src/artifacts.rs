@@ -155,6 +155,37 @@ pub fn staged(source: &Path, name: &str) -> PathBuf {
     stage(source, name)
 }
 
+/// Builds the plugin crate in `crate_dir` outside this workspace, as a vendor would (with the
+/// fixtures' lock file, into the fixtures' target directory), and stages its `lib{lib}.so` as
+/// `name`. The build's failure fails the test with cargo's output.
+pub fn build_plugin_crate(crate_dir: &Path, lib: &str, name: &str) -> PathBuf {
+    std::fs::copy(
+        workspace().join("tests/fixtures/Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("copy the fixtures' lock file");
+    let target = fixtures_dir()
+        .parent()
+        .expect("the fixtures' target")
+        .to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env("CARGO_NET_GIT_FETCH_WITH_CLI", "true")
+        .output()
+        .expect("start cargo");
+    assert!(
+        output.status.success(),
+        "{} did not build: {}",
+        crate_dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stage(&target.join(format!("debug/lib{lib}.so")), name)
+}
+
 /// A compatibility fixture artifact (`libfixture_plugin_0_1_0.so`, `fixture-host-0-1-0`), staged
 /// like the other artifacts.
 pub fn fixture(name: &str) -> PathBuf {
