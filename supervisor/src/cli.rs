@@ -191,8 +191,9 @@ pub struct BootArgs {
     pub cpus: Option<f64>,
 
     /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
-    /// cpu, fsize, ...; a number or "unlimited"); never raised above the caller's. Defaults:
-    /// core=0, nofile at most 4096. Repeatable.
+    /// cpu, fsize, ...; a number or "unlimited"); neither soft nor hard ever raised above the
+    /// caller's own (a request above them is lowered to them, with a WARN). Defaults: core=0,
+    /// nofile at most 4096. Repeatable.
     #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::steps::rlimits::parse, global = true)]
     pub rlimit: Vec<crate::steps::rlimits::Request>,
 

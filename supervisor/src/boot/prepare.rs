@@ -58,7 +58,8 @@ pub(crate) fn prepare(
     let rlimits =
         crate::steps::rlimits::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
     for limit in rlimits.iter().filter(|limit| limit.clamped) {
-        tracing::warn!(rlimit = limit.resource.name(), hard = limit.hard, "--rlimit {} asks for more than the supervisor has: lowered to its own hard limit (a limit is never raised)", limit.resource.name());
+        let name = limit.resource.name();
+        tracing::warn!(rlimit = name, soft = limit.soft, hard = limit.hard, "--rlimit {name} asks for more than the supervisor has: lowered to its own limits, soft {}, hard {} (a limit is never raised)", show_limit(limit.soft), show_limit(limit.hard));
     }
     plan.set_rlimits(rlimits);
     Ok(Prepared {
@@ -69,4 +70,12 @@ pub(crate) fn prepare(
         caller_groups,
         wants_landlock: true,
     })
+}
+
+/// A limit as the WARN line writes it.
+fn show_limit(value: u64) -> String {
+    match value {
+        crate::steps::rlimits::UNLIMITED => "unlimited".to_owned(),
+        value => value.to_string(),
+    }
 }
