@@ -120,6 +120,93 @@ fn a_default_run_is_bounded_to_1024_processes() {
     assert_groups_removed(&report);
 }
 
+/// An unprivileged caller's default run: no group can be made (nobody may not write below the
+/// host's groups) and no limit was asked for, yet a fork loop is held: the workload gets
+/// `RLIMIT_NPROC` 1024, which the kernel counts in the sandbox's own user namespace. The loop
+/// stops with `EAGAIN` at 1024 tasks (the supervisor, the init, the workload and its children)
+/// while its children still run, and meanwhile the host, as the same uid, still forks. The WARN
+/// line and the report say which bound applies.
+#[test]
+fn an_unprivileged_default_run_cannot_exhaust_the_hosts_processes() {
+    require_root!();
+    // The fork loop: each child execs sleep; the workload holds them until its stdin closes.
+    let script = "import os, errno, sys\n\
+                  made = 0\n\
+                  err = 'none'\n\
+                  for _ in range(3000):\n\
+                  \x20   try:\n\
+                  \x20       pid = os.fork()\n\
+                  \x20   except OSError as e:\n\
+                  \x20       err = errno.errorcode[e.errno]; break\n\
+                  \x20   if pid == 0:\n\
+                  \x20       os.execv('/bin/sleep', ['sleep', '60'])\n\
+                  \x20   made += 1\n\
+                  print('forked', made, err, flush=True)\n\
+                  sys.stdin.read()\n";
+    let mut child = sandbox_tests::spawn(
+        Command::new(sandbox_tests::AS_NOBODY[0])
+            .args(&sandbox_tests::AS_NOBODY[1..])
+            .arg(supervisor_bin())
+            .args(["--", "/usr/bin/python3", "-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    // While the sandbox holds its children, the host still forks, as the caller's uid too.
+    let host = output_of(
+        Command::new(sandbox_tests::AS_NOBODY[0])
+            .args(&sandbox_tests::AS_NOBODY[1..])
+            .args(["sh", "-c", "sleep 0 & wait; echo host forks"]),
+    );
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{line}\n{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&host.stdout).trim(),
+        "host forks",
+        "{host:?}"
+    );
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"forked"), "{line}\n{stderr}");
+    let made: u32 = fields[1].parse().unwrap();
+    assert_eq!(fields[2], "EAGAIN", "{line}");
+    // 1024 tasks: the supervisor, the init, the workload and at most 1021 children; the loop
+    // was stopped by the bound, not by anything else before it.
+    assert!((1000..=1021).contains(&made), "{line}");
+
+    // The report of a plain run says which bound applies.
+    let dir = scratch();
+    let report_path = dir.path().join("report.json");
+    let mut launch = sandbox_tests::Launch::nobody();
+    let mut args = launch.record_to(&report_path, None);
+    args.extend(["--", "true"].map(std::ffi::OsString::from));
+    let plain = sandbox_tests::run_supervisor(&launch, args);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(
+        &std::fs::read_to_string(&report_path).unwrap(),
+    ))
+    .expect("report");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "tolerated", "{cgroup}");
+    assert_eq!(cgroup["verified"]["rlimit_nproc"], 1024, "{cgroup}");
+    assert_eq!(
+        step(&report, "rlimits")["verified"]["nproc"],
+        serde_json::json!({"soft": 1024, "hard": 1024})
+    );
+    assert!(
+        plain.stderr.lines().any(|l| l.contains(" WARN ")
+            && l.contains("process_bound=\"RLIMIT_NPROC\"")
+            && l.contains("bounded by RLIMIT_NPROC 1024")),
+        "{}",
+        plain.stderr
+    );
+    println!("unprivileged fork loop held at {made} children");
+}
+
 #[test]
 fn memory_max_kills_a_300m_allocation_and_reports_oom() {
     require_root!();
@@ -319,6 +406,55 @@ fn core_dumps_are_off_and_rlimit_applies() {
         serde_json::json!({"soft": 64, "hard": 64})
     );
     assert_eq!(verified["core"], serde_json::json!({"soft": 0, "hard": 0}));
+    assert_groups_removed(&report);
+}
+
+/// A limit is never raised above the caller's, soft or hard: a caller with `ulimit -Sn 100` that
+/// asks for `--rlimit nofile=200` gives the workload a soft limit of 100 (its hard limit 200 is
+/// below the caller's), with a WARN; `setrlimit` alone would have allowed 200.
+#[test]
+fn rlimit_never_raises_the_callers_soft_limit() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let seen = Outcome::from(output_of(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 4096 && ulimit -Sn 100 && exec \"$0\" \"$@\"",
+            ])
+            .arg(supervisor_bin())
+            .arg("--report")
+            .arg(&report)
+            .args([
+                "--rlimit",
+                "nofile=200",
+                "--",
+                "sh",
+                "-c",
+                "echo nofile $(ulimit -Sn) $(ulimit -Hn)",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    assert!(
+        seen.stdout.lines().any(|l| l == "nofile 100 200"),
+        "{}",
+        seen.stdout
+    );
+    assert!(
+        seen.warn_lines()
+            .iter()
+            .any(|l| l.contains("--rlimit nofile asks for more than the supervisor has")),
+        "{}",
+        seen.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    assert_eq!(
+        step(&report, "rlimits")["verified"]["nofile"],
+        serde_json::json!({"soft": 100, "hard": 200})
+    );
     assert_groups_removed(&report);
 }
 

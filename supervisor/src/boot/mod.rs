@@ -235,6 +235,7 @@ pub(crate) fn boot(
             prepared.plan.identity_in_place();
         }
     }
+    bounds::bound_processes(options, prepared, route, report, driver.logs())?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;

@@ -80,6 +80,11 @@ pub struct Evidence {
     /// Controllers of the default limits no hierarchy offers (the group has no such limit).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<&'static str>,
+    /// The sandbox's process bound when no group's `pids.max` gives one and the sandbox takes the
+    /// user-namespace route: the workload's `RLIMIT_NPROC`, which the kernel counts per user
+    /// namespace (the sandbox's own, the supervisor and the init included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rlimit_nproc: Option<u64>,
 }
 
 /// One group, for the record.
