@@ -207,6 +207,71 @@ fn an_unprivileged_default_run_cannot_exhaust_the_hosts_processes() {
     println!("unprivileged fork loop held at {made} children");
 }
 
+/// A workload cannot move itself out of its sandbox group: it writes its pid into every
+/// `cgroup.procs` it finds below /sys/fs/cgroup (the parent groups' among them, the host's root
+/// groups here), and its /proc/self/cgroup still shows the sandbox's group (`/`, the root of its
+/// cgroup namespace; an escape to the parent reads `/..`). Run as nobody (the default) and as
+/// uid 0 (`--allow-root --user 0`, which may open any root-owned file but finds /sys read-only in
+/// its view). uid 0 without a mount namespace, where /sys is the host's and writable, is refused
+/// before the workload runs (tests of the filesystem view).
+#[test]
+fn a_workload_cannot_move_itself_out_of_its_group() {
+    require_root!();
+    let script = "for f in $(find /sys/fs/cgroup -maxdepth 4 -name cgroup.procs 2>/dev/null) \
+                  /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/cgroup.procs; do \
+                  if (echo $$ > \"$f\") 2>/dev/null; then echo \"moved via $f\"; fi; done; \
+                  echo uid $(id -u); cat /proc/self/cgroup";
+    for extra in [&[][..], &["--allow-root", "--user", "0"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["--", "sh", "-c", script]);
+        // A workload of uid 0 could rewrite a report file of the supervisor's uid: none there.
+        let (seen, report) = if extra.is_empty() {
+            let (seen, report, _) = run(&args);
+            (seen, Some(report))
+        } else {
+            let seen = Outcome::from(output_of(
+                Command::new(supervisor_bin())
+                    .args(&args)
+                    .stdin(Stdio::null()),
+            ));
+            (seen, None)
+        };
+        assert_eq!(seen.code, 0, "{extra:?}: {}", seen.stderr);
+        let uid = if extra.is_empty() { "65534" } else { "0" };
+        assert!(
+            seen.stdout.lines().any(|l| l == format!("uid {uid}")),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        assert!(
+            !seen.stdout.contains("moved via"),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        let lines: Vec<&str> = seen
+            .stdout
+            .lines()
+            .filter(|l| l.split(':').count() == 3 && !l.starts_with("uid"))
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.contains(":pids:")),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        for line in lines {
+            assert!(line.ends_with(":/"), "{extra:?}: escaped: {}", seen.stdout);
+        }
+        if let Some(report) = report {
+            assert_eq!(step(&report, "cgroup")["decision"], "enforced", "{report}");
+            assert_eq!(
+                step(&report, "cgroup")["verified"]["cgroup_namespace"],
+                true
+            );
+            assert_groups_removed(&report);
+        }
+    }
+}
+
 #[test]
 fn memory_max_kills_a_300m_allocation_and_reports_oom() {
     require_root!();
