@@ -115,7 +115,10 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         // left for someone else's file to contradict.
         report.write(writer).map_err(SupervisorError::Report)?;
     }
-    if let Some(findings) = &findings {
+    if let Some(findings) = &mut findings {
+        // The workload's end at a bound, with what it used; then the whole file checked again.
+        let ended = crate::record::findings::end_findings(&report, crate::record::Timestamp::now());
+        crate::record::findings::write(&ended, findings).map_err(SupervisorError::Findings)?;
         findings.check().map_err(SupervisorError::Findings)?;
     }
     Ok(supervised.exit_code())
