@@ -2,8 +2,10 @@
 //! `--memory-max` and reported as OOM, `--timeout` ending a workload near its deadline, a
 //! TERM-proof workload ended by `--kill-after` (after a timeout, and after a SIGTERM to the
 //! supervisor), the default and operator's resource limits, the sandbox's group removed after
-//! every run (and, after the supervisor was SIGKILLed, at the next start), and cgroup v2 in a
-//! cgroup2 hierarchy the test mounts in a private mount namespace.
+//! every run (and, after the supervisor was SIGKILLed, at the next start), a workload that cannot
+//! leave its group, the process bound of an unprivileged default run (`RLIMIT_NPROC` in its user
+//! namespace), and cgroup v2 in the cgroup2 hierarchy the test mounts in a private mount namespace
+//! (as root, and delegated to an unprivileged caller).
 //!
 //! Every run names its group in the report (`steps[cgroup].verified.groups`); each test checks
 //! that none of them exists once the supervisor has exited.
@@ -858,4 +860,95 @@ rmdir /sys/fs/cgroup/{test_group}
     let refused = step(&explicit, "cgroup");
     assert_eq!(refused["decision"], "aborted", "{refused}");
     assert_eq!(refused["errno_name"], "EOPNOTSUPP", "{refused}");
+}
+
+/// cgroup v2 delegated to an unprivileged caller, as systemd's `Delegate=yes` does for a user: in
+/// a private mount namespace the test mounts the cgroup2 hierarchy at /sys/fs/cgroup, makes a
+/// group owned by nobody (the directory, `cgroup.procs`, `cgroup.subtree_control`,
+/// `cgroup.threads`) and moves its shell there; the supervisor, started as nobody, takes the
+/// user-namespace route, makes its group below its own, and the workload is born inside it with a
+/// cgroup namespace (the init joins through the descriptors opened before the user namespace);
+/// the group is removed by the unprivileged supervisor. No v2 controller offers pids here (bound to
+/// v1), so the sandbox's processes are bounded by `RLIMIT_NPROC` (the WARN and the report say so).
+#[test]
+fn cgroup_v2_delegated_to_an_unprivileged_caller() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, "").unwrap();
+    let test_group = format!("bounds-delegated-{}", std::process::id());
+    let script = format!(
+        r#"set -e
+mount --make-rprivate /
+umount -R /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup
+G=/sys/fs/cgroup/{test_group}
+mkdir $G
+chown 65534:65534 $G $G/cgroup.procs $G/cgroup.subtree_control $G/cgroup.threads
+echo $$ > $G/cgroup.procs
+set +e
+setpriv --reuid=65534 --regid=65534 --init-groups --inh-caps=-all "$0" --log-level warn --report-fd 3 -- sh -c 'cat /proc/self/cgroup; grep "Max processes" /proc/self/limits' 3>>{report}
+echo "delegated=$?"
+ls $G
+echo $$ > /sys/fs/cgroup/cgroup.procs
+rmdir $G
+"#,
+        report = report.display(),
+    );
+    let seen = Outcome::from(output_of(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .arg(supervisor_bin())
+            .stdin(Stdio::null()),
+    ));
+    assert!(
+        seen.stdout.contains("delegated=0"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    // Its group is the workload's root: a cgroup namespace.
+    assert!(seen.stdout.lines().any(|l| l == "0::/"), "{}", seen.stdout);
+    assert!(
+        !seen.stdout.contains("sandbox-supervisor-"),
+        "the group was left behind: {}",
+        seen.stdout
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text)).expect("report");
+    assert_eq!(report["record"], "final", "{report}");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "enforced", "{cgroup}");
+    let groups = cgroup["verified"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{cgroup}");
+    assert_eq!(groups[0]["version"], "v2");
+    assert!(groups[0]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/sys/fs/cgroup/{test_group}/sandbox-supervisor-")));
+    assert_eq!(cgroup["verified"]["cgroup_namespace"], true, "{cgroup}");
+    assert_eq!(
+        cgroup["verified"]["unavailable"],
+        serde_json::json!(["pids"])
+    );
+    assert_eq!(cgroup["verified"]["rlimit_nproc"], 1024, "{cgroup}");
+    assert_eq!(
+        step(&report, "network-namespace")["route"],
+        "user-namespace"
+    );
+    assert!(
+        seen.stdout
+            .contains("Max processes             1024                 1024"),
+        "{}",
+        seen.stdout
+    );
+    assert!(
+        report["usage"]["cpu_usage_usec"].as_u64().is_some(),
+        "{report}"
+    );
+    assert!(
+        seen.stderr.contains("bounded by RLIMIT_NPROC 1024"),
+        "{}",
+        seen.stderr
+    );
 }
