@@ -116,12 +116,20 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         report.write(writer).map_err(SupervisorError::Report)?;
     }
     if let Some(findings) = &mut findings {
-        // The workload's end at a bound, with what it used; then the whole file checked again.
-        let ended = crate::record::findings::end_findings(&report, crate::record::Timestamp::now());
-        crate::record::findings::write(&ended, findings).map_err(SupervisorError::Findings)?;
-        findings.check().map_err(SupervisorError::Findings)?;
+        end_findings(&report, findings)?;
     }
     Ok(supervised.exit_code())
+}
+
+/// The findings when the run ends: the workload's end at a bound, with what it used, appended;
+/// then the whole file checked again.
+fn end_findings(
+    report: &HardeningReport,
+    findings: &mut crate::record::ReportWriter,
+) -> Result<(), SupervisorError> {
+    let ended = crate::record::findings::end_findings(report, crate::record::Timestamp::now());
+    crate::record::findings::write(&ended, findings).map_err(SupervisorError::Findings)?;
+    findings.check().map_err(SupervisorError::Findings)
 }
 
 /// Opens a report or findings destination, if one was given; `error` names a failure.
