@@ -190,6 +190,11 @@ pub struct BootArgs {
     #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_cpus, global = true)]
     pub cpus: Option<f64>,
 
+    /// Bound the sandbox's CPU time to QUOTA microseconds per PERIOD microseconds (50000/100000 is
+    /// half a CPU; a period of 1000 to 1000000), as cgroup v2's cpu.max; instead of --cpus.
+    #[arg(long, value_name = "QUOTA/PERIOD", value_parser = crate::steps::cgroup::parse_cpu_max, conflicts_with = "cpus", global = true)]
+    pub cpu_max: Option<(u64, u64)>,
+
     /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
     /// cpu, fsize, ...; a number or "unlimited"); neither soft nor hard ever raised above the
     /// caller's own (a request above them is lowered to them, with a WARN). Defaults: core=0,
@@ -503,6 +508,7 @@ impl Cli {
                 pids_max: boot.pids_max,
                 memory_max: boot.memory_max,
                 cpus: boot.cpus,
+                cpu_max: boot.cpu_max,
             },
             rlimits: boot.rlimit,
             timeout: boot.timeout,

@@ -48,7 +48,7 @@ pub struct RunOptions {
     pub findings: Option<ReportSink>,
     /// `--fs`, `--workspace`, `--bind`, `--ro-bind`, `--mask`, `--tmpfs-size`.
     pub view: crate::view::ViewOptions,
-    /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
+    /// `--pids-max`, `--memory-max`, `--cpus` or `--cpu-max`: the sandbox's control group.
     pub limits: crate::steps::cgroup::Limits,
     /// `--rlimit NAME=SOFT[:HARD]`, in order.
     pub rlimits: Vec<crate::steps::rlimits::Request>,

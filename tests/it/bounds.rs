@@ -369,6 +369,46 @@ fn cpus_bound_a_busy_loop() {
     println!("--cpus 0.05, 1 s busy loop: {used} us of CPU");
 }
 
+/// `--cpu-max QUOTA/PERIOD`: the quota and its own period written (v1 `cpu.cfs_period_us` and
+/// `cpu.cfs_quota_us`, v2 `cpu.max`), read back, and a busy loop held to it; with `--cpus` it is a
+/// usage error.
+#[test]
+fn cpu_max_bounds_a_busy_loop() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--cpu-max",
+        "2500/50000",
+        "--timeout",
+        "1",
+        "--kill-after",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    let limits = &step(&report, "cgroup")["verified"]["limits"];
+    assert_eq!(limits["cpu_max"], "2500/50000", "{limits}");
+    let used = report["usage"]["cpu_usage_usec"]
+        .as_u64()
+        .expect("CPU time counted");
+    // 0.05 CPU for about a second, plus the boot's and the teardown's own slack.
+    assert!(
+        used < 120_000,
+        "{used} us of CPU under --cpu-max 2500/50000"
+    );
+    assert_groups_removed(&report);
+    let both = Outcome::from(output_of(
+        Command::new(supervisor_bin())
+            .args(["--cpus", "1", "--cpu-max", "50000/100000", "--", "true"])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stderr.contains("--cpu-max"), "{}", both.stderr);
+    println!("--cpu-max 2500/50000, 1 s busy loop: {used} us of CPU");
+}
+
 const TERM_PROOF: &str = "trap '' TERM; while :; do sleep 0.1; done";
 
 #[test]
@@ -438,6 +478,8 @@ fn a_sigterm_to_the_supervisor_escalates_after_kill_after() {
     println!("SIGTERM to the supervisor, --kill-after 1: it exited after {elapsed:?}");
 }
 
+/// `nproc` is far above what the tests run: on the direct route the workload's uid (nobody) is
+/// counted across the host, other tests' sandboxes included (a fork loop of 1021 among them).
 #[test]
 fn core_dumps_are_off_and_rlimit_applies() {
     require_root!();
@@ -445,7 +487,7 @@ fn core_dumps_are_off_and_rlimit_applies() {
         "--rlimit",
         "nofile=64",
         "--rlimit",
-        "nproc=100:200",
+        "nproc=20000:30000",
         "--",
         "sh",
         "-c",
@@ -462,7 +504,7 @@ fn core_dumps_are_off_and_rlimit_applies() {
         .unwrap_or_default();
     assert_eq!(
         nproc.get(2..4),
-        Some(&["100", "200"][..]),
+        Some(&["20000", "30000"][..]),
         "{}",
         seen.stdout
     );
@@ -534,6 +576,8 @@ fn malformed_bounds_are_usage_errors() {
         ["--pids-max", "0"],
         ["--memory-max", "64Q"],
         ["--cpus", "0"],
+        ["--cpu-max", "half"],
+        ["--cpu-max", "50000/999"],
         ["--timeout", "soon"],
         ["--kill-after", "0"],
     ] {
