@@ -151,19 +151,18 @@ pub(crate) fn bound_processes(
         return Ok(());
     }
     let mut rlimits = plan.rlimits().to_vec();
-    let soft = crate::steps::rlimits::bound_processes(&mut rlimits, max)
+    let bound = crate::steps::rlimits::bound_processes(&mut rlimits, max)
         .map_err(SupervisorError::Supervise)?;
     plan.set_rlimits(rlimits);
-    let hard = process_bound(plan);
     if logs {
-        tracing::warn!(step = %Step::Cgroup, decider = DEFAULT_LIMITS.as_str(), process_bound = "RLIMIT_NPROC", rlimit_nproc = soft, "the sandbox's processes are bounded by RLIMIT_NPROC {soft} (no control group's pids.max): the kernel counts it in the sandbox's own user namespace, the supervisor and the init included");
+        tracing::warn!(step = %Step::Cgroup, decider = DEFAULT_LIMITS.as_str(), process_bound = "RLIMIT_NPROC", rlimit_nproc = bound, "the sandbox's processes are bounded by RLIMIT_NPROC {bound} (no control group's pids.max): the kernel counts it in the sandbox's own user namespace, the supervisor and the init included");
     }
     if let Evidence::Cgroup(evidence) = &mut report.step(Step::Cgroup).verified {
-        evidence.rlimit_nproc = hard;
+        evidence.rlimit_nproc = Some(bound);
     }
     if report.step(Step::Cgroup).decider == Some(DEFAULT_LIMITS) {
         report.step(Step::Cgroup).reason = Some(format!(
-            "no limit was asked for explicitly; the limits of the supervisor's own group apply, and the sandbox's processes are bounded by RLIMIT_NPROC {soft} in its user namespace"
+            "no limit was asked for explicitly; the limits of the supervisor's own group apply, and the sandbox's processes are bounded by RLIMIT_NPROC {bound} in its user namespace"
         ));
     }
     Ok(())

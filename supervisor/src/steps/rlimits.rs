@@ -285,8 +285,8 @@ pub const PROCESS_BOUND: &str = "process bound";
 
 /// Adds `RLIMIT_NPROC` at most `max` to `planned`: the sandbox's process bound where no group's
 /// `pids.max` gives one (the user-namespace route, where the kernel counts it per user namespace).
-/// It only lowers: a lower `--rlimit nproc` or caller's limit stays. Returns the soft limit the
-/// workload gets.
+/// It only lowers: a lower `--rlimit nproc` or caller's limit stays. Returns the hard limit the
+/// workload gets (the bound: it may raise its soft limit up to it, never beyond).
 pub fn bound_processes(planned: &mut Vec<Planned>, max: u64) -> Result<u64, Errno> {
     bound_processes_with(planned, max, current)
 }
@@ -315,12 +315,11 @@ fn bound_processes_with(
             &mut planned[index]
         }
     };
-    if entry.hard > max {
-        entry.hard = max;
-        entry.source = PROCESS_BOUND;
-    }
+    entry.hard = entry.hard.min(max);
     entry.soft = entry.soft.min(entry.hard);
-    Ok(entry.soft)
+    // The sandbox's process bound from here on, whatever set it first.
+    entry.source = PROCESS_BOUND;
+    Ok(entry.hard)
 }
 
 /// Whether this kernel counts `RLIMIT_NPROC` per user namespace (Linux 5.14 and later, where it
@@ -609,17 +608,17 @@ mod tests {
             hard: 100,
         };
         let mut planned = plan_with(&[lower], caller).unwrap();
-        assert_eq!(bound_processes_with(&mut planned, 1024, caller), Ok(50));
+        assert_eq!(bound_processes_with(&mut planned, 1024, caller), Ok(100));
         let nproc = planned[2];
         assert_eq!(
             (nproc.soft, nproc.hard, nproc.source),
-            (50, 100, "operator")
+            (50, 100, PROCESS_BOUND)
         );
         let low_caller = |_| Ok((300, 8000));
         let mut planned = plan_with(&[], low_caller).unwrap();
         assert_eq!(
             bound_processes_with(&mut planned, 1024, low_caller),
-            Ok(300)
+            Ok(1024)
         );
         assert_eq!((planned[2].soft, planned[2].hard), (300, 1024));
     }
