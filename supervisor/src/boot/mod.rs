@@ -227,27 +227,7 @@ pub(crate) fn boot(
         }
     }
     if route == Route::UserNamespace {
-        // Inside the user namespace only the caller's own uid and gid exist.
-        if let Some(identity) = prepared.plan.identity() {
-            let more_groups = prepared
-                .caller_groups
-                .iter()
-                .any(|group| !identity.groups.contains(group));
-            if identity.uid != nix::unistd::geteuid()
-                || identity.gid != nix::unistd::getegid()
-                || more_groups
-            {
-                return Err(SupervisorError::UserOnUserNamespace);
-            }
-            // The ids already hold: the drop is left out, and still verified.
-            leave_out(
-                &mut prepared.plan,
-                Step::PrivilegeDrop,
-                Skip::Holds,
-                report,
-                driver.logs(),
-            );
-        }
+        ids_on_the_route(prepared, report, driver.logs())?;
     }
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
@@ -293,6 +273,36 @@ pub(crate) fn boot(
         }
     }
     Ok(paused)
+}
+
+/// On the user-namespace route only the caller's own uid and gid exist: `--user` may name only
+/// the caller, whose ids then already hold (the drop is left out, and still verified).
+fn ids_on_the_route(
+    prepared: &mut Prepared,
+    report: &mut HardeningReport,
+    log: bool,
+) -> Result<(), SupervisorError> {
+    let Some(identity) = prepared.plan.identity() else {
+        return Ok(());
+    };
+    let more_groups = prepared
+        .caller_groups
+        .iter()
+        .any(|group| !identity.groups.contains(group));
+    if identity.uid != nix::unistd::geteuid()
+        || identity.gid != nix::unistd::getegid()
+        || more_groups
+    {
+        return Err(SupervisorError::UserOnUserNamespace);
+    }
+    leave_out(
+        &mut prepared.plan,
+        Step::PrivilegeDrop,
+        Skip::Holds,
+        report,
+        log,
+    );
+    Ok(())
 }
 
 /// Step 2, with the user-namespace route. Returns the route the namespaces took.
