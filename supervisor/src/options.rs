@@ -3,15 +3,26 @@
 //! defined here too, and what they do stays with their steps, which re-export them: [`Step`]
 //! (the catalogue is `steps::STEPS`), [`ReportSink`] (`record::sink`), [`Limits`]
 //! (`steps::cgroup`), [`Resource`] and [`Request`] (`steps::rlimits`), [`ViewOptions`],
-//! [`FsMode`] and [`BindSpec`] (`steps::view`).
+//! [`FsMode`] and [`BindSpec`] (`steps::view`), [`OuterBoundary`] (`handler::context`).
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
+/// An operator's file that decided something about a run, as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileDigest {
+    /// The path, as given.
+    pub path: String,
+    /// The SHA-256 of the bytes that were read, in lowercase hexadecimal.
+    pub sha256: String,
+}
+
 /// What to run and how; the library's form of the command line.
 #[derive(Debug, Default)]
 pub struct RunOptions {
+    /// `--config`: the file the flags were merged from, as read.
+    pub config: Option<FileDigest>,
     /// `--handler-plugin`.
     pub handler_plugin: Option<PathBuf>,
     /// `--handler-config`.
@@ -20,6 +31,9 @@ pub struct RunOptions {
     pub handler_plugin_sha256: Option<[u8; 32]>,
     /// `--handler-timeout` (default 5 s).
     pub handler_timeout: Option<std::time::Duration>,
+    /// `--outer-boundary`: the outer boundary the operator declares, for the handler and the
+    /// report.
+    pub outer_boundary: Option<OuterBoundary>,
     /// `--user`.
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).
@@ -287,4 +301,15 @@ pub struct ViewOptions {
     pub masks: Vec<PathBuf>,
     /// `--tmpfs-size` in bytes (default `steps::view::DEFAULT_TMPFS_SIZE`).
     pub tmpfs_size: Option<u64>,
+}
+
+/// An outer boundary the operator declares with `--outer-boundary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OuterBoundary {
+    /// gVisor (runsc): a user-space kernel between the sandbox and the host's.
+    Gvisor,
+    /// A container runtime (runc, crun, a Kubernetes pod) with its own namespaces and profile.
+    Container,
+    /// A virtual machine (Firecracker, Kata, Cloud Hypervisor, any hypervisor's guest).
+    Vm,
 }
