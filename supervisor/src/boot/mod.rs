@@ -142,6 +142,7 @@ fn view_and_landlock(
         tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
         report.disabled(Step::FilesystemView);
         report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+        report.step(Step::Landlock).protection = crate::steps::landlock::HOST_RW_PROTECTION;
     }
 
     if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
@@ -265,6 +266,11 @@ pub(crate) fn boot(
         route,
     )?;
     observed.landlock_status = paused.landlock_status();
+    if let Some(view) = prepared.plan.view() {
+        observed
+            .view
+            .look_up_masked(paused.workload().as_raw(), view);
+    }
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 

@@ -191,6 +191,12 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
 /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` on anything else.
 fn mask(target: &CStr, dir: bool) -> Result<(), (Charge, ViewCall, Errno)> {
     if dir {
+        // The parent checked the path has no symbolic link; `mount` would follow one.
+        match open_no_symlinks(target) {
+            Ok(fd) => close(fd),
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err((Charge::View, ViewCall::Mask, errno)),
+        }
         match mount(
             c"tmpfs",
             target,
