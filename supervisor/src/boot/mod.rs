@@ -172,6 +172,21 @@ fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), Super
     Ok(())
 }
 
+/// What really took effect, read from the paused sandbox: its `/proc` entries, the Landlock
+/// status the workload sent, and the host sockets the view masked, looked up through its root.
+fn observe(
+    paused: &Paused,
+    own: Status,
+    route: Route,
+    plan: &crate::sandbox::Plan,
+) -> Result<Observed, SupervisorError> {
+    let workload = paused.workload();
+    let mut observed = Observed::read(workload, paused.own_pid(), paused.init(), own, route)?;
+    observed.landlock_status = paused.landlock_status();
+    observed.view.look_up_masked(workload.as_raw(), plan.view());
+    Ok(observed)
+}
+
 /// Returns `Err` when a signal asked the supervisor to stop.
 fn check_signals(signals: &SignalFd) -> Result<(), SupervisorError> {
     match crate::sandbox::take_stop_signal(signals)? {
@@ -258,19 +273,7 @@ pub(crate) fn boot(
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    let mut observed = Observed::read(
-        paused.workload(),
-        paused.own_pid(),
-        paused.init(),
-        own,
-        route,
-    )?;
-    observed.landlock_status = paused.landlock_status();
-    if let Some(view) = prepared.plan.view() {
-        observed
-            .view
-            .look_up_masked(paused.workload().as_raw(), view);
-    }
+    let observed = observe(&paused, own, route, &prepared.plan)?;
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 

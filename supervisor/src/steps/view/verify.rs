@@ -174,8 +174,8 @@ impl ViewObserved {
 impl ViewObserved {
     /// Looks the sockets the view masked up through the paused workload's root: none may still
     /// be a socket.
-    pub(crate) fn look_up_masked(&mut self, pid: i32, view: &View) {
-        for place in &view.sockets {
+    pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
+        for place in view.iter().flat_map(|view| &view.sockets) {
             if socket_through(pid, Path::new(place)) {
                 self.reachable.push(place.clone());
             }
