@@ -252,3 +252,36 @@ fn a_mask_through_a_symbolic_link_is_a_usage_error() {
     assert!(!outcome.stdout.contains("secret"), "{}", outcome.stdout);
     assert!(outcome.stdout.contains("read"), "{}", outcome.stdout);
 }
+
+#[test]
+fn without_mount_setattr_each_mount_is_remounted_read_only() {
+    require_root!();
+    // A kernel before 5.12 has no mount_setattr: the outer filter answers it with ENOSYS. The
+    // view must still hold, read-only to uid 0 on every mount, without a refusal.
+    let dir = scratch();
+    let probe = dir.path().join("written");
+    let script = format!(
+        "touch /etc/written 2>/dev/null && echo wrote-etc; touch {} 2>/dev/null && echo wrote-host; \
+         echo x > /tmp/x && echo wrote-tmp; awk '$5 !~ \"^/(tmp|var/tmp|run|dev|proc)\" && $6 !~ /(^|,)ro(,|$)/ {{print \"writable\", $5}}' /proc/self/mountinfo",
+        probe.display()
+    );
+    let mut command = std::process::Command::new(sandbox_tests::helper_bin("outer-seccomp"));
+    command
+        .args(["setattr=ENOSYS", "--"])
+        .arg(sandbox_tests::supervisor_bin())
+        .args(["--allow-root", "--user", "0", "--log-level", "info"])
+        .args(["--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null());
+    let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outcome.stdout.contains("wrote-etc"), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("wrote-host"), "{}", outcome.stdout);
+    assert!(!probe.exists());
+    assert!(!outcome.stdout.contains("writable"), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("wrote-tmp"), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("filesystem-view enforced"),
+        "{}",
+        outcome.stderr
+    );
+}

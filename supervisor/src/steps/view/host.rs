@@ -36,6 +36,28 @@ pub(super) struct HostMount {
     pub id: u64,
     pub point: PathBuf,
     pub fstype: String,
+    /// Its per-mount flags as `mount(2)` flags: `ro`, `nosuid`, `nodev`, `noexec` and the atime
+    /// mode (what a remount must keep where the kernel locked it).
+    pub flags: libc::c_ulong,
+}
+
+/// Per-mount options of mountinfo as `mount(2)` flags.
+fn mount_flags(options: &str) -> libc::c_ulong {
+    let mut flags = 0;
+    let mut atime = libc::MS_STRICTATIME;
+    for option in options.split(',') {
+        match option {
+            "ro" => flags |= libc::MS_RDONLY,
+            "nosuid" => flags |= libc::MS_NOSUID,
+            "nodev" => flags |= libc::MS_NODEV,
+            "noexec" => flags |= libc::MS_NOEXEC,
+            "nodiratime" => flags |= libc::MS_NODIRATIME,
+            "noatime" => atime = libc::MS_NOATIME,
+            "relatime" => atime = libc::MS_RELATIME,
+            _ => {}
+        }
+    }
+    flags | atime
 }
 
 /// The supervisor's mounts (`/proc/self/mountinfo`), empty when it cannot be read.
@@ -49,14 +71,24 @@ pub(super) fn mounts() -> Vec<HostMount> {
             let mut fields = before.split_whitespace();
             let id = fields.next()?.parse().ok()?;
             let point = super::verify::unescape(fields.nth(3)?);
+            let flags = mount_flags(fields.next()?);
             let fstype = after.split_whitespace().next()?.to_owned();
             Some(HostMount {
                 id,
                 point: point.into(),
                 fstype,
+                flags,
             })
         })
         .collect()
+}
+
+/// The mount `path` is on: the last of the longest mount points above it.
+pub(super) fn mount_of<'a>(path: &Path, mounts: &'a [HostMount]) -> Option<&'a HostMount> {
+    mounts
+        .iter()
+        .filter(|mount| path.starts_with(&mount.point))
+        .max_by_key(|mount| mount.point.components().count())
 }
 
 /// The pseudo-filesystem the descriptor `fd` is on, by its `statfs` magic or, for those that share

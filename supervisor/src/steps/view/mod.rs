@@ -371,6 +371,9 @@ pub struct View {
     pub sockets: Vec<String>,
     /// Paths of `/proc/net/unix` that could not be resolved to a socket (relative, or gone).
     pub sockets_unresolved: usize,
+    /// The supervisor's mounts, while the operations are prepared (the remounts that stand in
+    /// for `mount_setattr` where the kernel has none).
+    mounts: Vec<host::HostMount>,
 }
 
 /// The root the view is built in, after the first `pivot_root`.

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::ops::Op;
+use super::ops::{Op, Remount};
 use super::{
     host, Charge, FsMode, View, ViewCall, ViewError, ViewOptions, ATTR_NODEV, ATTR_NOEXEC,
     ATTR_NOSUID, ATTR_RDONLY, DEFAULT_TMPFS_SIZE, DEVICES, DEV_LINKS, MASKED, MINIMAL, NEW, OLD,
@@ -129,6 +129,47 @@ fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
     })
 }
 
+/// Attribute bits (`MOUNT_ATTR_*`) as `mount(2)` flags.
+fn attr_flags(set: u64) -> libc::c_ulong {
+    [
+        (ATTR_RDONLY, libc::MS_RDONLY),
+        (ATTR_NOSUID, libc::MS_NOSUID),
+        (ATTR_NODEV, libc::MS_NODEV),
+        (ATTR_NOEXEC, libc::MS_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(attr, _)| set & attr != 0)
+    .fold(0, |flags, (_, flag)| flags | flag)
+}
+
+/// The remounts that stand in for `mount_setattr(set)` on a clone of the host's `source` attached
+/// at `dest` in the view, where the kernel has none: the clone's top (an empty path) and, for a
+/// recursive clone, each mount beneath `source`, each keeping its own flags and adding `set`.
+fn remounts(mounts: &[host::HostMount], source: &Path, dest: &Path, set: u64) -> Vec<Remount> {
+    let add = attr_flags(set);
+    let top = host::mount_of(source, mounts).map_or(0, |mount| mount.flags);
+    let mut remounts = vec![Remount {
+        path: CString::default(),
+        flags: top | add,
+    }];
+    for mount in mounts {
+        let Ok(rest) = mount.point.strip_prefix(source) else {
+            continue;
+        };
+        if rest == Path::new("") || !source.is_dir() {
+            continue;
+        }
+        let place = dest.join(rest);
+        if CString::new(place.as_os_str().as_bytes()).is_ok() {
+            remounts.push(Remount {
+                path: under(NEW, &place),
+                flags: mount.flags | add,
+            });
+        }
+    }
+    remounts
+}
+
 /// `prefix` followed by the absolute `path` (`/newroot` + `/usr`).
 fn under(prefix: &str, path: &Path) -> CString {
     let mut bytes = prefix.as_bytes().to_vec();
@@ -171,6 +212,7 @@ impl View {
             read_only_binds: Vec::new(),
             sockets: Vec::new(),
             sockets_unresolved: 0,
+            mounts: host::mounts(),
         };
 
         for section in [
@@ -184,6 +226,7 @@ impl View {
         ] {
             section(&mut view, options, fresh_sys)?;
         }
+        view.mounts = Vec::new();
         Ok(Some(view))
     }
 }
@@ -223,6 +266,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                     path: target.clone(),
                     mode: 0o755,
                 });
+                let fallback = remounts(&view.mounts, Path::new(dir), Path::new(dir), ro);
                 view.ops.push(Op::Bind {
                     source: under(OLD, Path::new(dir)),
                     target,
@@ -230,6 +274,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                     clear: 0,
                     expect: None,
                     optional: false,
+                    fallback,
                 });
             }
         }
@@ -240,6 +285,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             });
         }
     } else {
+        let root = Path::new("/");
         view.ops.push(Op::Bind {
             source: CString::new(OLD).expect("no NUL"),
             target: CString::new(NEW).expect("no NUL"),
@@ -247,6 +293,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             clear: 0,
             expect: None,
             optional: false,
+            fallback: remounts(&view.mounts, root, root, ro),
         });
     }
     Ok(())
@@ -329,17 +376,19 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                 });
             }
         }
+        let set = if writable {
+            ATTR_NOSUID | ATTR_NODEV
+        } else {
+            ro
+        };
         view.ops.push(Op::Bind {
             source: under(OLD, source),
             target: under(NEW, dest),
-            set: if writable {
-                ATTR_NOSUID | ATTR_NODEV
-            } else {
-                ro
-            },
+            set,
             clear: 0,
             expect: Some((checked.dev, checked.ino)),
             optional: false,
+            fallback: remounts(&view.mounts, source, dest, set),
         });
         let shown = dest.display().to_string();
         if writable {
@@ -401,13 +450,16 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
             continue;
         }
         view.ops.push(Op::Touch { path: dev(name) });
+        let host = Path::new("/dev").join(name);
+        let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
         view.ops.push(Op::Bind {
-            source: under(OLD, &Path::new("/dev").join(name)),
+            source: under(OLD, &host),
             target: dev(name),
-            set: ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC,
+            set,
             clear: 0,
             expect: None,
             optional: false,
+            fallback: remounts(&view.mounts, &host, &host, set),
         });
     }
     for (target, link) in DEV_LINKS {
@@ -452,6 +504,7 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
     view.ops.push(Op::ReadOnly {
         target: under(NEW, Path::new("/dev")),
         call: ViewCall::Tmpfs,
+        fallback: libc::MS_NOSUID | libc::MS_NOEXEC,
     });
     view.writable.extend(
         ["/dev/pts", "/dev/shm", "/dev/mqueue"]
@@ -541,6 +594,7 @@ fn mask_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Mask {
             target: under(NEW, &path),
             dir: meta.is_dir(),
+            null_flags: null_flags(view),
         });
         view.masked.push(path.display().to_string());
     }
@@ -607,8 +661,17 @@ fn socket_ops(view: &mut View, options: &ViewOptions, fresh_sys: bool) -> Result
         view.ops.push(Op::Mask {
             target: under(NEW, &place),
             dir: false,
+            null_flags: null_flags(view),
         });
         view.sockets.push(shown);
     }
     Ok(())
+}
+
+/// The remount flags of a mask's `/dev/null` where the kernel has no `mount_setattr`: the host's
+/// `/dev` mount's, read-only, nosuid, noexec (not nodev: it must still open).
+fn null_flags(view: &View) -> libc::c_ulong {
+    let null = Path::new("/dev/null");
+    host::mount_of(null, &view.mounts).map_or(0, |mount| mount.flags)
+        | attr_flags(ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC)
 }
