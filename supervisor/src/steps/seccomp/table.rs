@@ -57,7 +57,7 @@ impl Builtin {
     }
 
     /// The table's name in the generated file.
-    #[cfg(test)]
+    #[cfg(all(test, target_arch = "x86_64"))]
     fn constant(self) -> &'static str {
         match self {
             Builtin::Prelude => "PRELUDE",
@@ -92,9 +92,12 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
+    // The checked-in table is x86_64's: another architecture has no table to compare yet.
+    #[cfg(target_arch = "x86_64")]
     use super::*;
 
     /// The generated file for this architecture, rendered from the compiler's output.
+    #[cfg(target_arch = "x86_64")]
     fn render() -> String {
         let mut text = String::from(
             "// @generated from the rules in rules.rs by seccomp::table's test; do not edit.\n\
