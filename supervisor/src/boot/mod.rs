@@ -25,6 +25,7 @@
 
 pub(crate) mod bounds;
 mod driver;
+mod environ;
 mod prepare;
 pub(crate) mod probe;
 pub(crate) mod run;
@@ -150,25 +151,46 @@ fn view_and_landlock(
     Ok(())
 }
 
-/// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
-/// error before the workload runs when the view is not there.
-fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
+/// What makes the workload privileged: uid 0 (or gid 0, or group 0), or kept capabilities;
+/// `None` when neither.
+pub(crate) fn privileged(plan: &crate::sandbox::Plan) -> Option<&'static str> {
     let root = plan.identity().is_some_and(|identity| {
         identity.uid.is_root()
             || identity.gid.as_raw() == 0
             || identity.groups.iter().any(|group| group.as_raw() == 0)
     });
-    if root || plan.kept_capabilities() != 0 {
-        return Err(SupervisorError::RootWithoutView {
-            what: if root {
-                "as uid 0 or gid 0"
-            } else {
-                "with kept capabilities"
-            },
-            why,
-        });
+    if root {
+        Some("as uid 0 or gid 0")
+    } else if plan.kept_capabilities() != 0 {
+        Some("with kept capabilities")
+    } else {
+        None
     }
-    Ok(())
+}
+
+/// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
+/// error before the workload runs when the view is not there.
+fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
+    match privileged(plan) {
+        Some(what) => Err(SupervisorError::RootWithoutView { what, why }),
+        None => Ok(()),
+    }
+}
+
+/// uid 0 or a kept capability without the sandbox's own mount namespace would have the host's
+/// /proc and /sys (kernel settings, the cgroup tree): the run stops with a usage error, before
+/// the next spawn, when the mount namespace is left out (`why`: how).
+pub(crate) fn root_needs_mount_namespace(
+    plan: &crate::sandbox::Plan,
+    why: impl FnOnce() -> String,
+) -> Result<(), SupervisorError> {
+    if plan.performs(Step::MountNamespace) {
+        return Ok(());
+    }
+    match privileged(plan) {
+        Some(what) => Err(SupervisorError::RootWithoutMountNamespace { what, why: why() }),
+        None => Ok(()),
+    }
 }
 
 /// Returns `Err` when a signal asked the supervisor to stop.
@@ -209,7 +231,7 @@ pub(crate) fn boot(
     check_signals(signals)?;
     let mut route = Route::Direct;
     if prepared.plan.performs(Step::NetworkNamespace) {
-        route = network_namespace(options, sys, driver, report)?;
+        route = network_namespace(options, &prepared.caller_groups, sys, driver, report)?;
         if report.step(Step::NetworkNamespace).decision != Decision::Enforced {
             leave_out(
                 &mut prepared.plan,
@@ -254,6 +276,7 @@ pub(crate) fn boot(
         );
         root_needs_view(&prepared.plan, why)?;
     }
+    crate::steps::costs::record(&prepared.plan, report);
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
@@ -265,6 +288,7 @@ pub(crate) fn boot(
         route,
     )?;
     observed.landlock_status = paused.landlock_status();
+    observed.caller_groups = prepared.caller_groups.iter().map(|g| g.as_raw()).collect();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 
@@ -281,9 +305,11 @@ pub(crate) fn boot(
     Ok(paused)
 }
 
-/// Step 2, with the user-namespace route. Returns the route the namespaces took.
+/// Step 2, with the user-namespace route. Returns the route the namespaces took. `groups`: the
+/// caller's supplementary groups, which the workload keeps on that route.
 fn network_namespace(
     options: &RunOptions,
+    groups: &[nix::unistd::Gid],
     sys: &mut dyn Syscalls,
     driver: &mut dyn Driver,
     report: &mut HardeningReport,
@@ -320,7 +346,8 @@ fn network_namespace(
             ))
         }
     }
-    tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
+    let kept: Vec<u32> = groups.iter().map(|group| group.as_raw()).collect();
+    tracing::info!(groups = ?kept, "namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root; the workload keeps the caller's groups {kept:?}, in effect though unmapped ones read as the overflow gid inside (the kernel keeps the groups a user namespace does not map)");
     match sys.enter_network_namespace() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
         Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
@@ -347,8 +374,14 @@ fn spawn_until_ready(
     report: &mut HardeningReport,
     signals: &SignalFd,
 ) -> Result<Paused, SupervisorError> {
+    let mut cleared = false;
     loop {
         check_signals(signals)?;
+        if !cleared && environ::exposed(plan) {
+            let count = sys.clear_environment();
+            cleared = true;
+            tracing::info!(variables = count, "the supervisor's environment cleared ({count} variables): the sandbox has no mount or PID namespace of its own, so the workload could read the supervisor's and the init's /proc/PID/environ");
+        }
         match sys.spawn(plan, signals)? {
             Spawned::Ready(paused) => return Ok(paused),
             // The child's own checks (ids, capabilities) found a call that returned success
@@ -365,6 +398,17 @@ fn spawn_until_ready(
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
                 leave_out(plan, refusal.step, report, driver.logs());
+                let record = report.step(refusal.step);
+                let decider = record.decider.as_ref().map(ToString::to_string);
+                let why = format!(
+                    "{} was {} by {}",
+                    refusal.step,
+                    record.decision.name(),
+                    decider.unwrap_or_default()
+                );
+                if let Err(forbidden) = root_needs_mount_namespace(plan, || why) {
+                    driver.forbidden(forbidden)?;
+                }
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && plan.landlock().is_some()
@@ -431,6 +475,11 @@ mod tests {
 
         fn is_root(&self) -> bool {
             self.root
+        }
+
+        fn clear_environment(&mut self) -> usize {
+            self.calls.push("clear the environment".to_owned());
+            0
         }
 
         fn spawn(&mut self, plan: &mut Plan, _: &SignalFd) -> Result<Spawned, SpawnError> {
@@ -514,8 +563,14 @@ mod tests {
             would_exit: None,
         };
         let mut report = report();
-        let route =
-            network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report).unwrap();
+        let route = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(route, Route::UserNamespace);
         assert_eq!(
             sys.calls,
@@ -568,7 +623,8 @@ mod tests {
                 would_exit: None,
             };
             let mut report = report();
-            let route = network_namespace(&options, &mut sys, &mut driver, &mut report).unwrap();
+            let route =
+                network_namespace(&options, &[], &mut sys, &mut driver, &mut report).unwrap();
             assert_eq!(route, Route::Direct);
             assert_eq!(sys.calls, ["unshare(CLONE_NEWNET)"], "root {root} {errno}");
             assert_eq!(driver.would_exit, Some(ExitCode::RefusedStrict.code()));
@@ -596,8 +652,14 @@ mod tests {
             would_exit: None,
         };
         let mut report = report();
-        let route =
-            network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report).unwrap();
+        let route = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(route, Route::Direct);
         let record = report.step(Step::NetworkNamespace);
         assert_eq!(record.decision, Decision::Tolerated);
@@ -624,8 +686,14 @@ mod tests {
             handler: &handler,
             would_exit: None,
         };
-        let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
-            .unwrap_err();
+        let err = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report(),
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), ExitCode::Verification.code());
         assert_eq!(err.unverified_step(), Some(Step::NetworkNamespace));
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
@@ -673,6 +741,8 @@ mod tests {
             // This plan has no filesystem view and no Landlock ruleset: never performed.
             [
                 "spawn without [\"cgroup\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                // The next sandbox could read the supervisor's /proc: its environment goes first.
+                "clear the environment",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
             ]
@@ -683,6 +753,103 @@ mod tests {
             report.step(Step::PidNamespace).decision,
             Decision::Tolerated
         );
+    }
+
+    /// `run`'s way with a forbidden state (stop), with `probe`'s questions (no global handler).
+    struct Stopping<'a>(RecordAndContinue<'a>);
+
+    impl Driver for Stopping<'_> {
+        fn on_refusal(
+            &mut self,
+            refusal: Refusal,
+            fallback: Option<Refusal>,
+            report: &mut HardeningReport,
+        ) -> Result<(), SupervisorError> {
+            self.0.on_refusal(refusal, fallback, report)
+        }
+    }
+
+    /// uid 0 whose mount namespace a handler tolerated away stops before the next spawn, with
+    /// the usage error naming the host's /proc and /sys (a probe records that a run would stop
+    /// there, and goes on); nobody goes on without it, its environment cleared first.
+    #[test]
+    fn a_tolerated_mount_namespace_stops_uid_0_before_the_next_spawn() {
+        for (uid, stops) in [(0, true), (65534, false)] {
+            for probe in [false, true] {
+                let mut sys = Recording {
+                    spawns: VecDeque::from([Spawned::Refused(refused(
+                        Step::MountNamespace,
+                        Call::UnshareMount,
+                        Errno::EPERM,
+                    ))]),
+                    ..Recording::default()
+                };
+                let handler = Tolerating::default();
+                let mut recording = RecordAndContinue {
+                    handler: &handler,
+                    would_exit: None,
+                };
+                let mut stopping = Stopping(RecordAndContinue {
+                    handler: &handler,
+                    would_exit: None,
+                });
+                let driver: &mut dyn Driver = if probe { &mut recording } else { &mut stopping };
+                let identity = crate::steps::identity::Identity {
+                    uid: nix::unistd::Uid::from_raw(uid),
+                    gid: nix::unistd::Gid::from_raw(uid),
+                    groups: Vec::new(),
+                };
+                let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
+                let mut plan = Plan::new(
+                    std::path::Path::new("/bin/true"),
+                    &["true".into()],
+                    Vec::new(),
+                    Some(identity),
+                    filter,
+                    SigSet::empty(),
+                )
+                .unwrap();
+                let signals = crate::sandbox::signal_fd().unwrap();
+                let err = spawn_until_ready(
+                    &mut plan,
+                    &Default::default(),
+                    &mut sys,
+                    driver,
+                    &mut report(),
+                    &signals,
+                )
+                .unwrap_err();
+                let stopped = stops && !probe;
+                assert_eq!(
+                    sys.calls.len(),
+                    if stopped { 1 } else { 3 },
+                    "{:?}",
+                    sys.calls
+                );
+                if !stopped {
+                    assert_eq!(sys.calls[1], "clear the environment");
+                }
+                assert_eq!(
+                    matches!(err, SupervisorError::RootWithoutMountNamespace { .. }),
+                    stopped,
+                    "{err}"
+                );
+                if stopped {
+                    assert_eq!(err.exit_code(), ExitCode::Usage.code());
+                    let text = err.to_string();
+                    assert!(
+                        text.contains("mount-namespace was tolerated by plugin:tolerating@1"),
+                        "{text}"
+                    );
+                    assert!(
+                        text.contains("/proc/sys") && text.contains("cgroup.procs"),
+                        "{text}"
+                    );
+                }
+                let would_exit = stops.then(|| ExitCode::Usage.code());
+                assert_eq!(recording.would_exit, if probe { would_exit } else { None });
+            }
+        }
     }
 
     /// Out of memory, processes or descriptors is the machine's state: no handler is asked.
