@@ -95,6 +95,8 @@ fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut Hardening
             ),
         }
     }
+    // What each missing step costs now that this one is missing too.
+    crate::steps::costs::record(plan, report);
 }
 
 /// Builds the Landlock ruleset for the view the plan will build (or for the host's paths when it
@@ -151,27 +153,10 @@ fn view_and_landlock(
     Ok(())
 }
 
-/// What makes the workload privileged: uid 0 (or gid 0, or group 0), or kept capabilities;
-/// `None` when neither.
-pub(crate) fn privileged(plan: &crate::sandbox::Plan) -> Option<&'static str> {
-    let root = plan.identity().is_some_and(|identity| {
-        identity.uid.is_root()
-            || identity.gid.as_raw() == 0
-            || identity.groups.iter().any(|group| group.as_raw() == 0)
-    });
-    if root {
-        Some("as uid 0 or gid 0")
-    } else if plan.kept_capabilities() != 0 {
-        Some("with kept capabilities")
-    } else {
-        None
-    }
-}
-
 /// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
 /// error before the workload runs when the view is not there.
 fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
-    match privileged(plan) {
+    match crate::steps::costs::privileged(plan) {
         Some(what) => Err(SupervisorError::RootWithoutView { what, why }),
         None => Ok(()),
     }
@@ -187,7 +172,7 @@ pub(crate) fn root_needs_mount_namespace(
     if plan.performs(Step::MountNamespace) {
         return Ok(());
     }
-    match privileged(plan) {
+    match crate::steps::costs::privileged(plan) {
         Some(what) => Err(SupervisorError::RootWithoutMountNamespace { what, why: why() }),
         None => Ok(()),
     }

@@ -56,7 +56,7 @@ pub(crate) fn prepare(
     let no_mount_namespace = options
         .disabled_steps
         .contains(&crate::steps::Step::MountNamespace);
-    if let Some(what) = super::privileged(&plan).filter(|_| no_mount_namespace) {
+    if let Some(what) = crate::steps::costs::privileged(&plan).filter(|_| no_mount_namespace) {
         return Err(SupervisorError::RootWithoutMountNamespace {
             what,
             why: "--disable-step mount-namespace".to_owned(),
