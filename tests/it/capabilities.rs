@@ -239,6 +239,8 @@ fn under_gvisor_a_caller_with_inheritable_capabilities_boots_on_the_direct_route
             "mount-namespace",
             "--disable-step",
             "landlock",
+            "--outer-boundary",
+            "gvisor",
             "--handler-plugin",
         ]
         .map(str::to_owned),

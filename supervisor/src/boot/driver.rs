@@ -22,12 +22,6 @@ pub(crate) trait Driver {
     fn logs(&self) -> bool {
         true
     }
-
-    /// A decision left the sandbox in a state the operator's options forbid (`error`, a usage
-    /// error): `Err` to stop the boot (`run`), or `Ok` once recorded (`probe` goes on).
-    fn forbidden(&mut self, error: SupervisorError) -> Result<(), SupervisorError> {
-        Err(error)
-    }
 }
 
 /// The handler's question for a refusal: kind, call, errno, a sentence, and the fallback's errno.
@@ -175,10 +169,5 @@ impl Driver for RecordAndContinue<'_> {
 
     fn logs(&self) -> bool {
         false
-    }
-
-    fn forbidden(&mut self, error: SupervisorError) -> Result<(), SupervisorError> {
-        self.would_exit.get_or_insert(error.exit_code());
-        Ok(())
     }
 }

@@ -163,8 +163,9 @@ fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), Super
 }
 
 /// uid 0 or a kept capability without the sandbox's own mount namespace would have the host's
-/// /proc and /sys (kernel settings, the cgroup tree): the run stops with a usage error, before
-/// the next spawn, when the mount namespace is left out (`why`: how).
+/// /proc and /sys (kernel settings, the cgroup tree): the run stops with a usage error before the
+/// workload runs when the mount namespace was left out (`why`: how; disabled, it stopped in
+/// `prepare`).
 pub(crate) fn root_needs_mount_namespace(
     plan: &crate::sandbox::Plan,
     why: impl FnOnce() -> String,
@@ -176,6 +177,27 @@ pub(crate) fn root_needs_mount_namespace(
         Some(what) => Err(SupervisorError::RootWithoutMountNamespace { what, why: why() }),
         None => Ok(()),
     }
+}
+
+/// uid 0 (or a kept capability) needs the sandbox's mount namespace and an enforced view: the
+/// run stops with a usage error when a decision left either out.
+fn privileged_needs_containment(
+    plan: &crate::sandbox::Plan,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    let left_out = |report: &mut HardeningReport, step: Step| {
+        let record = report.step(step);
+        let decider = record.decider.as_ref().map(ToString::to_string);
+        let decision = record.decision.name();
+        format!("{step} was {decision} by {}", decider.unwrap_or_default())
+    };
+    root_needs_mount_namespace(plan, || left_out(report, Step::MountNamespace))?;
+    if plan.view().is_some() && !plan.performs(Step::FilesystemView) {
+        let record = report.step(Step::FilesystemView);
+        let why = format!("{} was {}", Step::FilesystemView, record.decision.name());
+        root_needs_view(plan, why)?;
+    }
+    Ok(())
 }
 
 /// Returns `Err` when a signal asked the supervisor to stop.
@@ -253,14 +275,7 @@ pub(crate) fn boot(
         report,
         signals,
     )?;
-    if prepared.plan.view().is_some() && !prepared.plan.performs(Step::FilesystemView) {
-        let why = format!(
-            "{} was {}",
-            Step::FilesystemView,
-            report.step(Step::FilesystemView).decision.name()
-        );
-        root_needs_view(&prepared.plan, why)?;
-    }
+    privileged_needs_containment(&prepared.plan, report)?;
     crate::steps::costs::record(&prepared.plan, report);
     report.workload.pid = Some(paused.workload().as_raw());
 
@@ -383,17 +398,6 @@ fn spawn_until_ready(
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
                 leave_out(plan, refusal.step, report, driver.logs());
-                let record = report.step(refusal.step);
-                let decider = record.decider.as_ref().map(ToString::to_string);
-                let why = format!(
-                    "{} was {} by {}",
-                    refusal.step,
-                    record.decision.name(),
-                    decider.unwrap_or_default()
-                );
-                if let Err(forbidden) = root_needs_mount_namespace(plan, || why) {
-                    driver.forbidden(forbidden)?;
-                }
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && plan.landlock().is_some()
@@ -740,99 +744,39 @@ mod tests {
         );
     }
 
-    /// `run`'s way with a forbidden state (stop), with `probe`'s questions (no global handler).
-    struct Stopping<'a>(RecordAndContinue<'a>);
-
-    impl Driver for Stopping<'_> {
-        fn on_refusal(
-            &mut self,
-            refusal: Refusal,
-            fallback: Option<Refusal>,
-            report: &mut HardeningReport,
-        ) -> Result<(), SupervisorError> {
-            self.0.on_refusal(refusal, fallback, report)
-        }
-    }
-
-    /// uid 0 whose mount namespace a handler tolerated away stops before the next spawn, with
-    /// the usage error naming the host's /proc and /sys (a probe records that a run would stop
-    /// there, and goes on); nobody goes on without it, its environment cleared first.
+    /// uid 0 (or a kept capability) whose mount namespace was left out stops with the usage error
+    /// naming the host's /proc and /sys; nobody goes on; with the mount namespace, uid 0 goes on.
     #[test]
-    fn a_tolerated_mount_namespace_stops_uid_0_before_the_next_spawn() {
-        for (uid, stops) in [(0, true), (65534, false)] {
-            for probe in [false, true] {
-                let mut sys = Recording {
-                    spawns: VecDeque::from([Spawned::Refused(refused(
-                        Step::MountNamespace,
-                        Call::UnshareMount,
-                        Errno::EPERM,
-                    ))]),
-                    ..Recording::default()
-                };
-                let handler = Tolerating::default();
-                let mut recording = RecordAndContinue {
-                    handler: &handler,
-                    would_exit: None,
-                };
-                let mut stopping = Stopping(RecordAndContinue {
-                    handler: &handler,
-                    would_exit: None,
-                });
-                let driver: &mut dyn Driver = if probe { &mut recording } else { &mut stopping };
-                let identity = crate::steps::identity::Identity {
-                    uid: nix::unistd::Uid::from_raw(uid),
-                    gid: nix::unistd::Gid::from_raw(uid),
-                    groups: Vec::new(),
-                };
-                let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
-                let mut plan = Plan::new(
-                    std::path::Path::new("/bin/true"),
-                    &["true".into()],
-                    Vec::new(),
-                    Some(identity),
-                    filter,
-                    SigSet::empty(),
-                )
-                .unwrap();
-                let signals = crate::sandbox::signal_fd().unwrap();
-                let err = spawn_until_ready(
-                    &mut plan,
-                    &Default::default(),
-                    &mut sys,
-                    driver,
-                    &mut report(),
-                    &signals,
-                )
-                .unwrap_err();
-                let stopped = stops && !probe;
-                assert_eq!(
-                    sys.calls.len(),
-                    if stopped { 1 } else { 3 },
-                    "{:?}",
-                    sys.calls
+    fn uid_0_without_the_mount_namespace_is_a_usage_error() {
+        for (uid, skip, stops) in [(0, true, true), (65534, true, false), (0, false, false)] {
+            let identity = crate::steps::identity::Identity {
+                uid: nix::unistd::Uid::from_raw(uid),
+                gid: nix::unistd::Gid::from_raw(uid),
+                groups: Vec::new(),
+            };
+            let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
+            let mut plan = Plan::new(
+                std::path::Path::new("/bin/true"),
+                &["true".into()],
+                Vec::new(),
+                Some(identity),
+                filter,
+                SigSet::empty(),
+            )
+            .unwrap();
+            if skip {
+                let _ = plan.skip(Step::MountNamespace);
+            }
+            let result = root_needs_mount_namespace(&plan, || "tolerated".to_owned());
+            assert_eq!(result.is_err(), stops, "{uid} {skip}");
+            if let Err(err) = result {
+                assert_eq!(err.exit_code(), ExitCode::Usage.code());
+                let text = err.to_string();
+                assert!(text.contains("as uid 0 or gid 0"), "{text}");
+                assert!(
+                    text.contains("/proc/sys") && text.contains("cgroup.procs"),
+                    "{text}"
                 );
-                if !stopped {
-                    assert_eq!(sys.calls[1], "clear the environment");
-                }
-                assert_eq!(
-                    matches!(err, SupervisorError::RootWithoutMountNamespace { .. }),
-                    stopped,
-                    "{err}"
-                );
-                if stopped {
-                    assert_eq!(err.exit_code(), ExitCode::Usage.code());
-                    let text = err.to_string();
-                    assert!(
-                        text.contains("mount-namespace was tolerated by plugin:tolerating@1"),
-                        "{text}"
-                    );
-                    assert!(
-                        text.contains("/proc/sys") && text.contains("cgroup.procs"),
-                        "{text}"
-                    );
-                }
-                let would_exit = stops.then(|| ExitCode::Usage.code());
-                assert_eq!(recording.would_exit, if probe { would_exit } else { None });
             }
         }
     }
