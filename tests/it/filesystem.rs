@@ -697,7 +697,7 @@ fn a_tolerated_view_stops_a_uid_0_workload() {
 
 /// A mount namespace refused at boot and tolerated by a plugin would give uid 0 the host's /proc
 /// and /sys (kernel settings, the cgroup tree): the run stops with the usage error naming that,
-/// right after the decision and before the workload runs (issue 24 item 5).
+/// before the workload runs (issue 24 item 5).
 #[test]
 fn a_tolerated_mount_namespace_stops_a_uid_0_workload() {
     require_root!();
