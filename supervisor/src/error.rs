@@ -68,6 +68,14 @@ pub enum SupervisorError {
         /// Why there is no view.
         why: String,
     },
+    /// uid 0 or a kept capability without a mount namespace of the sandbox's own.
+    #[error("the workload would run {what} without a mount namespace of its own ({why}), so without its filesystem view: its /proc and /sys would be the host's, where it could write kernel settings (/proc/sys/kernel/core_pattern), write /sys, and move itself out of its control group through a parent's cgroup.procs; drop --allow-root/--cap-add or keep the mount namespace")]
+    RootWithoutMountNamespace {
+        /// `as uid 0 or gid 0`, or `with kept capabilities`.
+        what: &'static str,
+        /// Why there is no mount namespace.
+        why: String,
+    },
     /// A path of the filesystem view cannot be used.
     #[error(transparent)]
     View(#[from] crate::steps::view::ViewError),
@@ -210,6 +218,7 @@ impl SupervisorError {
             | SupervisorError::MissingCapability { .. }
             | SupervisorError::GroupNotAllowed { .. }
             | SupervisorError::RootWithoutView { .. }
+            | SupervisorError::RootWithoutMountNamespace { .. }
             | SupervisorError::View(_)
             | SupervisorError::Landlock(_)
             | SupervisorError::ReportOpen { .. }

@@ -878,6 +878,85 @@ fn env_names(report: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
+/// Without the mount namespace the workload's `/proc` is the host's, where it finds the
+/// supervisor and the init. An unprivileged caller on the direct route (a runtime that refuses
+/// user namespaces) holds no capability the workload lacks, so the kernel lets a workload of its
+/// uid read the supervisor's `/proc/PID/environ` (gVisor lets it read the init's too): the
+/// supervisor cleared its environment, which the init inherits, before the sandbox was made, so
+/// a secret the operator gave the supervisor is in neither (issue 24 item 5). The report says
+/// what the workload can still read.
+#[test]
+fn without_the_mount_namespace_the_supervisor_keeps_no_environment() {
+    require_root!();
+    let dir = scratch();
+    let policy = sandbox_tests::write_file(
+        dir.path(),
+        "policy.json",
+        r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"]}}"#,
+    );
+    let plugin = sandbox_tests::plugin("sandbox-plugin-policy");
+    let secret = "s3cr3t-of-the-operator";
+    let launch = Launch {
+        as_nobody: true,
+        env: vec![("OPERATOR_SECRET".to_owned(), secret.to_owned())],
+        ..Launch::default()
+    };
+    // The host's /proc gives host pids: awk's parent is the workload, then the init, then the
+    // supervisor.
+    let script = "workload=$(awk '/^PPid:/{print $2}' /proc/self/status); \
+                  init=$(awk '/^PPid:/{print $2}' /proc/$workload/status); \
+                  sup=$(awk '/^PPid:/{print $2}' /proc/$init/status); \
+                  cat /proc/$sup/environ > /dev/null && echo read-the-supervisors; \
+                  for pid in $sup $init 1; do cat /proc/$pid/environ 2>/dev/null | tr '\\0' '\\n'; done; \
+                  true";
+    let (outcome, report) = sandbox_tests::run_with_report(
+        &launch,
+        [
+            "--no-userns",
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--handler-config",
+            policy.to_str().unwrap(),
+            "--disable-step",
+            "mount-namespace",
+            // Landlock keeps a sandboxed process from other domains' /proc entries (ptrace
+            // access): off, as under gVisor, which has no Landlock.
+            "--disable-step",
+            "landlock",
+            "--clear-env",
+            "--env",
+            "PATH=/usr/bin:/bin",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("read-the-supervisors"),
+        "the workload could not reach the supervisor's /proc entry, so this test shows nothing:\n{}",
+        outcome.stdout
+    );
+    assert!(!outcome.stdout.contains(secret), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("environment cleared"),
+        "{}",
+        outcome.stderr
+    );
+    let mount = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "mount-namespace")
+        .unwrap();
+    let missing = mount["missing_protection"].as_str().unwrap_or("");
+    assert!(
+        missing.contains("/proc and /sys") && missing.contains("environments were cleared"),
+        "{mount}"
+    );
+}
+
 #[test]
 fn the_environment_is_what_was_asked_and_the_report_names_only() {
     require_root!();

@@ -15,7 +15,16 @@
 //! 4. a faked success never runs a workload with a step missing: the run stops with 123 or the
 //!    fake had no effect;
 //! 5. a run that did not boot leaves a report that says `aborted` with its error line;
-//! 6. no process of the run survives the supervisor, and nothing hangs (each case is bounded).
+//! 6. no process of the run survives the supervisor, and nothing hangs (each case is bounded);
+//! 7. exit 123 (a step without effect) only where a call was answered 0 without doing anything:
+//!    a refusal is never reported as a verification failure;
+//! 8. the report's `privilege-drop` evidence lists the groups the workload holds: the observed
+//!    ones, or, for the unprivileged caller (started with the extra group 4242), the caller's,
+//!    which the kernel keeps on the user-namespace route though they read as the overflow gid;
+//! 9. the workload never reads a secret of the supervisor's environment through `/proc` (the
+//!    supervisor clears its environment before a sandbox without its own mount or PID namespace);
+//! 10. every step the report says is missing says what is missing (`missing_protection`), a
+//!     tolerated mount namespace the host's `/proc` and `/sys`.
 //!
 //! By default a seeded sample runs; `FAULT_MATRIX=full` (set by `.ci/run`) runs every single fault
 //! and every pair of faults with every errno, crossed with every handler.
@@ -54,6 +63,8 @@ const FAULTS: [&str; 16] = [
 ];
 const ERRNOS: [&str; 5] = ["EPERM", "EACCES", "EINVAL", "ENOSYS", "0"];
 const CASE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The supplementary group the unprivileged caller holds besides nobody's own.
+const EXTRA_GROUP: u64 = 4242;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handler {
@@ -122,15 +133,16 @@ fn all_cases() -> Vec<Case> {
 }
 
 /// A deterministic sample: every single fault with every errno under the strict handler and one
-/// plugin, plus a seeded selection of the rest.
+/// plugin, and under that plugin for the unprivileged caller too (its route, its groups, its
+/// environment), plus a seeded selection of the rest.
 fn sample(cases: Vec<Case>, seed: u64, size: usize) -> Vec<Case> {
     let (mut chosen, rest): (Vec<Case>, Vec<Case>) = cases.into_iter().partition(|case| {
         case.faults.len() == 1
-            && !case.unprivileged
-            && matches!(
-                case.handler,
-                Handler::Strict | Handler::StrictWithoutPrelude | Handler::ToleratesAll
-            )
+            && match case.handler {
+                Handler::Strict | Handler::StrictWithoutPrelude => !case.unprivileged,
+                Handler::ToleratesAll => true,
+                _ => false,
+            }
     });
     let mut state = seed;
     let mut rest = rest;
@@ -246,6 +258,8 @@ fn run_case(case: &Case, id: usize) -> Seen {
     let mut argv: Vec<OsString> = Vec::new();
     if case.unprivileged {
         argv.extend(AS_NOBODY.map(OsString::from));
+        // One group more than nobody's own: the report must list it in effect on every route.
+        argv[3] = format!("--groups={EXTRA_GROUP}").into();
     }
     argv.push(helper_bin("outer-seccomp").into());
     argv.push(refusals.into());
@@ -294,6 +308,7 @@ fn run_case(case: &Case, id: usize) -> Seen {
         }
     }
     let mut child = command
+        .env("FAULT_SECRET", "the-operators-secret")
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -434,6 +449,33 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
             format!("strict tolerated {tolerated:?}"),
         );
     }
+    if case.errno != "0" {
+        expect(
+            seen.code != 123,
+            format!(
+                "exit 123 (verification) though no call was faked ({})",
+                case.errno
+            ),
+        );
+    }
+    for (name, step) in &steps {
+        let decided = step["decision"].as_str().unwrap_or("?");
+        if matches!(decided, "tolerated" | "disabled-by-operator")
+            && step["decider"] != "default limits"
+        {
+            let missing = step["missing_protection"].as_str().unwrap_or("");
+            expect(
+                !missing.is_empty(),
+                format!("{name} is {decided} but the report says nothing is missing"),
+            );
+            if *name == "mount-namespace" {
+                expect(
+                    missing.contains("/proc and /sys"),
+                    format!("a {decided} mount namespace's missing protection: {missing}"),
+                );
+            }
+        }
+    }
     if !ran {
         expect(
             report["outcome"] == "aborted",
@@ -460,6 +502,31 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
     );
     let obs = observed(&seen.stdout);
     let get = |key: &str| obs.get(key).copied().unwrap_or("-");
+    expect(
+        get("ancestor_secret") == "false",
+        format!(
+            "the workload read the supervisor's environment ({} environments read)",
+            get("ancestor_environs_read")
+        ),
+    );
+    let held: Vec<u64> = get("Groups")
+        .split(',')
+        .filter_map(|group| group.parse().ok())
+        .collect();
+    let in_effect = if case.unprivileged {
+        vec![EXTRA_GROUP]
+    } else {
+        held
+    };
+    let reported: Vec<u64> = steps
+        .get("privilege-drop")
+        .and_then(|step| step["verified"]["groups"].as_array())
+        .map(|groups| groups.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    expect(
+        reported == in_effect,
+        format!("the report lists groups {reported:?}, the workload holds {in_effect:?}"),
+    );
     let zero = "0000000000000000";
     // What the workload has, per step.
     let present: [(&str, bool); 12] = [
@@ -551,7 +618,7 @@ fn every_fault_every_handler() {
     let cases = if full {
         cases
     } else {
-        sample(cases, 0x5eed, 240)
+        sample(cases, 0x5eed, 400)
     };
     let own = own_netns();
     let next = AtomicUsize::new(0);

@@ -60,6 +60,15 @@ pub(crate) fn prepare(
     let fresh_sys = crate::steps::mount::prepare(plan.identity(), keep);
     plan.fresh_sys(fresh_sys);
     plan.keep_capabilities(keep);
+    let no_mount_namespace = options
+        .disabled_steps
+        .contains(&crate::steps::Step::MountNamespace);
+    if let Some(what) = crate::steps::costs::privileged(&plan).filter(|_| no_mount_namespace) {
+        return Err(SupervisorError::RootWithoutMountNamespace {
+            what,
+            why: "--disable-step mount-namespace".to_owned(),
+        });
+    }
     crate::steps::view::prepare(options, &mut plan, fresh_sys)?;
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     let rlimits =

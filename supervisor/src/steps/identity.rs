@@ -303,12 +303,22 @@ pub struct Ids {
     pub uid: Vec<u32>,
     /// Real, effective, saved, filesystem gid.
     pub gid: Vec<u32>,
-    /// Supplementary groups.
+    /// Supplementary groups, as the kernel grants them.
     pub groups: Vec<u32>,
     /// The primary group, then the supplementary ones, by name from the group database (the
     /// number when a group has no name).
     pub group_names: Vec<String>,
+    /// On the user-namespace route: the supplementary groups as `/proc` reads them inside the
+    /// namespace (an unmapped group reads as the overflow gid, and stays in effect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_inside_namespace: Option<Vec<u32>>,
+    /// On the user-namespace route: why `groups` are in effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_note: Option<&'static str>,
 }
+
+/// What the report says of the groups on the user-namespace route.
+pub(crate) const GROUPS_KEPT: &str = "the workload keeps the caller's supplementary groups: the kernel keeps the groups a user namespace does not map (inside they read as the overflow gid) and grants them for file and socket access";
 
 /// In the workload: the drop, with the scratch buffers allocated in the parent (no allocation
 /// here). Async-signal-safe.
@@ -323,7 +333,8 @@ pub(crate) fn apply(
 /// (a caller that already holds fewer groups keeps its smaller set).
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let status = &observed.status;
-    let held = status.gid.first().into_iter().chain(&status.groups);
+    let (groups, inside) = observed.groups_in_effect();
+    let held = status.gid.first().into_iter().chain(&groups);
     let mut group_names: Vec<String> = held
         .map(|&gid| group_name(Gid::from_raw(gid)).unwrap_or_else(|| gid.to_string()))
         .collect();
@@ -331,14 +342,16 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let evidence = Ids {
         uid: status.uid.clone(),
         gid: status.gid.clone(),
-        groups: status.groups.clone(),
+        groups: groups.clone(),
         group_names,
+        groups_note: inside.as_ref().map(|_| GROUPS_KEPT),
+        groups_inside_namespace: inside,
     };
     let unverified = expected.identity.and_then(|identity| {
         let uid = identity.uid.as_raw();
         let gid = identity.gid.as_raw();
         let target: Vec<u32> = identity.groups.iter().map(|g| g.as_raw()).collect();
-        let groups_ok = status.groups.iter().all(|group| target.contains(group));
+        let groups_ok = groups.iter().all(|group| target.contains(group));
         (status.uid.iter().any(|id| *id != uid)
             || status.gid.iter().any(|id| *id != gid)
             || status.uid.is_empty()
