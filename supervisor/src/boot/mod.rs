@@ -265,6 +265,7 @@ pub(crate) fn boot(
         route,
     )?;
     observed.landlock_status = paused.landlock_status();
+    observed.pty = paused.terminal_number();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 

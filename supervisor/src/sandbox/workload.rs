@@ -64,7 +64,9 @@ fn take(
 fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Never, Failure> {
     let _ = die_with_parent();
     // The workload's steps, in boot order: one line each.
-    take(plan, Step::Session, session::apply)?;
+    take(plan, Step::Session, || {
+        session::apply(plan.terminal.as_ref())
+    })?;
     take(plan, Step::Rlimits, || {
         crate::steps::rlimits::apply_step(&plan.rlimits)
     })?;
