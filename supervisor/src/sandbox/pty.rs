@@ -83,9 +83,16 @@ pub(crate) fn open() -> Result<(OwnedFd, RawFd, u32), (Call, Errno)> {
     Ok((master, slave, number))
 }
 
-/// In the workload, after `setsid`: the slave becomes every standard descriptor that was a
-/// terminal, and the controlling terminal of the new session. Async-signal-safe.
-pub(crate) fn attach(planned: &Planned) -> Result<(), (Call, Errno)> {
+/// In the workload, after `setsid`: the slave belongs to `owner` (the uid and gid the workload
+/// drops to, as a login terminal belongs to its user, so that it may open it again by name),
+/// becomes every standard descriptor that was a terminal, and the controlling terminal of the new
+/// session. Async-signal-safe.
+pub(crate) fn attach(planned: &Planned, owner: Option<(u32, u32)>) -> Result<(), (Call, Errno)> {
+    if let Some((uid, gid)) = owner {
+        // SAFETY: fchown takes a descriptor number and two ids.
+        let rc = unsafe { libc::fchown(planned.slave, uid, gid) };
+        Errno::result(rc).map_err(|errno| (Call::ControllingTerminal, errno))?;
+    }
     for fd in 0..3 {
         if planned.fds[fd as usize] {
             // SAFETY: dup2 takes two descriptor numbers; the target is a standard descriptor.

@@ -445,8 +445,8 @@ pub enum Call {
     OpenPty,
     /// The init opening that pty's slave from its master (`TIOCGPTPEER`).
     PtyPeer,
-    /// The workload making the slave its standard descriptors (`dup2`) and its controlling
-    /// terminal (`TIOCSCTTY`).
+    /// The workload giving the slave to its ids (`fchown`), making it its standard descriptors
+    /// (`dup2`) and its controlling terminal (`TIOCSCTTY`).
     ControllingTerminal,
 }
 
@@ -599,7 +599,7 @@ impl Call {
             Call::CgroupJoin => ("write(cgroup.procs)", Refusable),
             Call::OpenPty => ("open(/dev/ptmx)", Refusable),
             Call::PtyPeer => ("ioctl(TIOCGPTPEER)", Refusable),
-            Call::ControllingTerminal => ("dup2 or ioctl(TIOCSCTTY) of the pty", Refusable),
+            Call::ControllingTerminal => ("fchown, dup2 or ioctl(TIOCSCTTY) of the pty", Refusable),
         }
     }
 

@@ -44,14 +44,17 @@ pub(crate) struct FdIdentity {
     pub rdev: u64,
 }
 
-/// In the workload: `setsid`, and the pty's slave as its standard descriptors and controlling
-/// terminal when it has one. Async-signal-safe.
-pub(crate) fn apply(terminal: Option<&Planned>) -> Result<(), (Call, Errno)> {
+/// In the workload: `setsid`, and the pty's slave (given to `owner`, the ids the workload drops
+/// to) as its standard descriptors and controlling terminal when it has one. Async-signal-safe.
+pub(crate) fn apply(
+    terminal: Option<&Planned>,
+    owner: Option<(u32, u32)>,
+) -> Result<(), (Call, Errno)> {
     nix::unistd::setsid()
         .map(drop)
         .map_err(|errno| (Call::Setsid, errno))?;
     match terminal {
-        Some(terminal) => crate::sandbox::pty::attach(terminal),
+        Some(terminal) => crate::sandbox::pty::attach(terminal, owner),
         None => Ok(()),
     }
 }
