@@ -88,7 +88,7 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
             }
             for &fd in &fds {
                 let seen = observed.std_fds[fd as usize];
-                if seen.is_none_or(|seen| seen.rdev != rdev) {
+                if !seen.is_some_and(|seen| seen.rdev == rdev) {
                     wrong.push(format!(
                         "its descriptor {fd} is not its pty {major}:{minor}"
                     ));
