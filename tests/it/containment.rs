@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use sandbox_tests::{
     assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root, run,
     run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
-    wait_until_supervising, Launch, Outcome, AS_NOBODY,
+    wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
@@ -353,17 +353,6 @@ fn root_workload_cannot_write_kernel_settings() {
 }
 
 // 4. The sandbox's lifetime and exit status.
-
-/// A child killed (SIGKILL) and reaped when dropped, so that a failed assertion leaves no
-/// sandbox behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Processes to kill (SIGKILL) when dropped, each only while its command line is still the one
 /// recorded (a pid may have been reused): what a failed assertion would otherwise leave behind.

@@ -15,7 +15,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use sandbox_tests::terminal::{legacy_tiocsti, probe_result as result, Pty};
-use sandbox_tests::{helper_bin, last_record, require_root, scratch, spawn, supervisor_bin};
+use sandbox_tests::{
+    helper_bin, last_record, require_root, scratch, spawn, supervisor_bin, Running,
+};
 
 /// The supervisor run from `pty` (its controlling terminal) with `ARGS`; its exit code and what
 /// the terminal showed.
@@ -200,7 +202,7 @@ fn the_workload_has_a_terminal_of_its_own_and_nothing_of_the_operators() {
     let pty = Pty::open();
     let operator = pty.identity();
     let script = "stat -L -c 'inside %d %t:%T' /proc/self/fd/0; echo READY; read line; echo DONE";
-    let mut child = pty.start(
+    let mut child = Running(pty.start(
         &supervisor_bin(),
         &[
             "--log-level",
@@ -213,7 +215,7 @@ fn the_workload_has_a_terminal_of_its_own_and_nothing_of_the_operators() {
             script,
         ],
         true,
-    );
+    ));
     let mut shown = Vec::new();
     assert!(
         pty.expect(&mut shown, "READY", Duration::from_secs(20)),
@@ -247,7 +249,7 @@ fn the_workload_has_a_terminal_of_its_own_and_nothing_of_the_operators() {
         }
     }
     pty.type_in(b"go\r");
-    let code = pty.wait(&mut child, &mut shown, Duration::from_secs(20));
+    let code = pty.wait(&mut child.0, &mut shown, Duration::from_secs(20));
     let text = String::from_utf8_lossy(&shown).into_owned();
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("DONE"), "{text}");
@@ -329,13 +331,13 @@ print("SENT")
         socket = socket.display()
     );
     let workspace = dir.path().to_str().unwrap();
-    let mut long_running = spawn(
+    let mut long_running = Running(spawn(
         Command::new(supervisor_bin())
             .args(["--log-level", "error", "--workspace", workspace])
             .args(["--", "/usr/bin/python3", "-c", &receiver])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
-    );
+    ));
     sandbox_tests::wait_for(&socket);
     let pty = Pty::open();
     let (code, shown) = pty.run(
@@ -355,7 +357,7 @@ print("SENT")
     assert!(shown.contains("SENT"), "{shown}");
     // The interactive sandbox and its supervisor ended; the operator types a password.
     pty.type_in(b"hunter2\n");
-    let status = long_running.wait().unwrap();
+    let status = long_running.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let captured = std::fs::read_to_string(&captured).unwrap();
     assert!(captured.starts_with("received"), "{captured}");
@@ -373,7 +375,7 @@ fn an_interactive_shell_has_job_control_window_size_and_ctrl_c() {
     require_root!();
     let pty = Pty::open();
     pty.set_size(33, 101);
-    let mut child = pty.start(
+    let mut child = Running(pty.start(
         &supervisor_bin(),
         &[
             "--log-level",
@@ -385,7 +387,7 @@ fn an_interactive_shell_has_job_control_window_size_and_ctrl_c() {
             "-i",
         ],
         true,
-    );
+    ));
     let mut shown = Vec::new();
     let step = |shown: &mut Vec<u8>, typed: &[u8], wanted: &str| {
         pty.type_in(typed);
@@ -410,7 +412,7 @@ fn an_interactive_shell_has_job_control_window_size_and_ctrl_c() {
     std::thread::sleep(Duration::from_millis(300));
     step(&mut shown, b"\x1a", "Stopped");
     step(&mut shown, b"kill -KILL %1 %2; wait; exit 7\r", "exit");
-    let code = pty.wait(&mut child, &mut shown, Duration::from_secs(20));
+    let code = pty.wait(&mut child.0, &mut shown, Duration::from_secs(20));
     assert_eq!(code, Some(7), "{}", String::from_utf8_lossy(&shown));
 }
 
@@ -429,7 +431,7 @@ fn the_operators_terminal_gets_its_modes_back() {
         let before = pty.modes();
         let mut argv = vec!["--log-level", "error"];
         argv.extend(args);
-        let mut child = pty.start(&supervisor_bin(), &argv, true);
+        let mut child = Running(pty.start(&supervisor_bin(), &argv, true));
         let mut shown = Vec::new();
         let start = std::time::Instant::now();
         while pty.modes() == before && start.elapsed() < Duration::from_secs(10) {
@@ -437,10 +439,10 @@ fn the_operators_terminal_gets_its_modes_back() {
         }
         assert_ne!(pty.modes(), before, "{end}: the terminal never went raw");
         if end == "sigterm" {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
             nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
         }
-        let code = pty.wait(&mut child, &mut shown, Duration::from_secs(20));
+        let code = pty.wait(&mut child.0, &mut shown, Duration::from_secs(20));
         let expected = match end {
             "exit" => 3,
             "timeout" => 124,
@@ -461,7 +463,7 @@ fn the_operators_terminal_gets_its_modes_back() {
 fn the_end_of_input_reaches_the_workload() {
     require_root!();
     let pty = Pty::open();
-    let mut child = pty.start(
+    let mut child = Running(pty.start(
         &supervisor_bin(),
         &[
             "--log-level",
@@ -472,13 +474,13 @@ fn the_end_of_input_reaches_the_workload() {
             "echo READY; cat; echo END-$?",
         ],
         true,
-    );
+    ));
     let mut shown = Vec::new();
     assert!(pty.expect(&mut shown, "READY", Duration::from_secs(20)));
     pty.type_in(b"hello\r");
     assert!(pty.expect(&mut shown, "hello", Duration::from_secs(10)));
     pty.type_in(b"\x04");
-    let code = pty.wait(&mut child, &mut shown, Duration::from_secs(10));
+    let code = pty.wait(&mut child.0, &mut shown, Duration::from_secs(10));
     let text = String::from_utf8_lossy(&shown);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("END-0"), "{text}");

@@ -160,9 +160,7 @@ impl Relay {
     pub fn new(master: OwnedFd, planned: &Planned) -> Relay {
         let _ = nix::fcntl::fcntl(
             master.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(
-                nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_RDWR,
-            ),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
         );
         let output = [1, 2]
             .into_iter()
