@@ -40,3 +40,4 @@ mod seccomp_filter;
 mod siem;
 mod simulate;
 mod structure;
+mod terminal;

@@ -255,6 +255,17 @@ where
     (outcome, report)
 }
 
+/// A child killed (SIGKILL) and reaped when dropped, so that a failed assertion leaves no
+/// sandbox behind (the sandbox dies with its supervisor).
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `command`, retrying while a staged binary is busy (see [`output_of`]).
 pub fn spawn(command: &mut Command) -> Child {
     for _ in 0..100 {

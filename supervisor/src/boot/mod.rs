@@ -293,6 +293,7 @@ pub(crate) fn boot(
     // 4. What really took effect.
     let mut observed = observe(&paused, own, route, &prepared.plan)?;
     observed.caller_groups = prepared.caller_groups.iter().map(|g| g.as_raw()).collect();
+    observed.pty = paused.terminal_number();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 

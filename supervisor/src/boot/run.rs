@@ -91,8 +91,9 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             }
         }
     }
-    let (sandbox, mut plan) = result?;
-    let mut output = plan.take_output();
+    let (mut sandbox, mut plan) = result?;
+    // From here the operator's terminal, if any, is raw until the output is dropped.
+    let mut output = plan.take_output(sandbox.terminal.take());
     let supervised = {
         let group = plan.group();
         let bounds = crate::sandbox::supervise::Bounds {
@@ -193,6 +194,10 @@ fn start(
         tracing::debug!(fds = ?output.relayed(), "seekable output: the sandbox writes into a pipe the supervisor appends to it");
     }
     prepared.plan.relay_output(output);
+    // A terminal on a standard descriptor: the workload gets a pty of the sandbox's own instead.
+    prepared
+        .plan
+        .give_terminal(crate::sandbox::pty::Planned::detect());
     report.workload.env = prepared.env_names.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     match boot_and_release(options, &mut prepared, report, signals) {

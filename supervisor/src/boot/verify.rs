@@ -28,6 +28,7 @@ pub(crate) fn verify_sandbox(
         landlock: plan
             .landlock()
             .filter(|_| plan.performs(crate::steps::Step::Landlock)),
+        terminal: plan.terminal(),
     };
     for info in &STEPS {
         let Some(verify) = info.verify else { continue };
