@@ -31,9 +31,11 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
-    // Who the workload may be: no report or findings file it could rewrite or replace.
+    // Who the workload will be (a root caller's uid allocated and locked here, once): no report
+    // or findings file it could rewrite or replace.
+    let identity = crate::steps::identity::prepare(&options)?;
     let writers = if options.report.is_some() || options.findings.is_some() {
-        crate::record::forgery::writers(crate::steps::identity::prepare(&options)?.as_ref())
+        crate::record::forgery::writers(identity.identity.as_ref())
     } else {
         Vec::new()
     };
@@ -45,7 +47,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     })?;
     // The plugin's digest is only for the records: a run that writes none does not hash it.
     let recorded = writer.is_some() || findings.is_some();
-    let booted = start(&options, recorded, mask, &signals, &mut report);
+    let booted = start(&options, identity, recorded, mask, &signals, &mut report);
     let result = match booted {
         Ok((sandbox, plan)) => {
             report.outcome = Outcome::Running;
@@ -138,6 +140,7 @@ fn open_sink(
 /// the sandbox and its plan (for the teardown); a boot that stops is torn down here.
 fn start(
     options: &RunOptions,
+    identity: crate::steps::identity::Prepared,
     recorded: bool,
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
@@ -157,7 +160,7 @@ fn start(
     if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
-    let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
+    let mut prepared: Prepared = crate::boot::prepare(options, None, mask, identity)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
         crate::sandbox::SpawnError::Call {
             what: "create the output relay's pipes",

@@ -18,6 +18,7 @@ pub(crate) fn verify_sandbox(
 ) -> Result<(), SupervisorError> {
     let expected = Expected {
         identity: plan.identity().filter(|_| plan.verifies_identity()),
+        origin: plan.identity().map(|identity| identity.origin),
         kept_capabilities: plan.kept_capabilities(),
         filter: plan.filter(),
         view: plan
@@ -69,6 +70,7 @@ mod tests {
             uid: Uid::from_raw(65534),
             gid: Gid::from_raw(65534),
             groups: vec![Gid::from_raw(65534)],
+            origin: crate::steps::identity::Origin::Named,
         };
         let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
         Plan::new(
