@@ -493,7 +493,20 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
         ),
         (
             "privilege-drop",
-            get("Uid").split(',').all(|id| id == "65534"),
+            // An unprivileged caller's workload is the caller; a root caller's has a uid of its
+            // own from the default range.
+            {
+                let ids: Vec<&str> = get("Uid").split(',').collect();
+                ids.len() == 4
+                    && ids.iter().all(|id| *id == ids[0])
+                    && if case.unprivileged {
+                        ids[0] == "65534"
+                    } else {
+                        ids[0]
+                            .parse::<u32>()
+                            .is_ok_and(|id| (61184..=65519).contains(&id))
+                    }
+            },
         ),
     ];
     for (step, has) in present {

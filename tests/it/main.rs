@@ -38,3 +38,4 @@ mod seccomp_filter;
 mod siem;
 mod simulate;
 mod structure;
+mod uids;
