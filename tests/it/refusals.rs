@@ -1117,7 +1117,11 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     }
     // The report's evidence is what the workload has.
     let ids = &step_record(&report, "privilege-drop")["verified"]["uid"];
-    if ids.to_string() != format!("[{}]", all_four.replace(' ', ",")) {
+    let want: Vec<u64> = all_four
+        .split(' ')
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    if want.len() != 4 || ids != &serde_json::json!(want) {
         return Err(format!("the report verified uids {ids}"));
     }
     let sets = &step_record(&report, "capabilities")["verified"]["sets"];
