@@ -412,6 +412,7 @@ pub(crate) fn prepare(
         None if nix::unistd::geteuid().is_root() => {
             let taken = alloc::allocate_retrying(range).map_err(SupervisorError::Uid)?;
             let id = taken.uid();
+            tracing::debug!(uid = id, range = %range, "uid allocated for the run");
             lease = Some(taken);
             Some(Identity {
                 uid: Uid::from_raw(id),
