@@ -170,7 +170,7 @@ fn a_uid_a_host_process_holds_is_never_given() {
     let range = format!("{first}-{last}");
     // The first uid is a host process's: every run gets the other (the search starts at a random
     // place, so ten runs would hit it about ten times without the check).
-    let mut busy = Reaped(vec![sleeper(first, first)]);
+    let mut busy = Reaped(vec![sleeper(first, 4242)]);
     for _ in 0..10 {
         let outcome = run(&[
             "--log-level",
