@@ -424,6 +424,11 @@ pub struct FailureContext {
     /// `supervisor_version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_api_version: Option<String>,
+    /// The outer boundary the operator declared with the supervisor's `--outer-boundary`
+    /// (`gvisor`, `container` or `vm`), or `None` when none was declared. Unlike the clues above,
+    /// this is the operator's word, not a guess; sent (null when none) since sandbox-plugin-api
+    /// 0.1.2.
+    pub outer_boundary: Option<String>,
     /// The keys of [`KEYS`](Self::KEYS) that the JSON this context was parsed from lacked or
     /// had in a form that does not parse (empty for a context built in-process). Never sent.
     #[serde(skip)]
@@ -447,7 +452,7 @@ fn context_key<T: serde::de::DeserializeOwned>(
 impl FailureContext {
     /// Every key of the context's JSON this version knows, with the sandbox-plugin-api release
     /// that added it. Keys are only ever appended.
-    pub const KEYS: [(&'static str, &'static str); 7] = [
+    pub const KEYS: [(&'static str, &'static str); 8] = [
         ("gvisor", "0.1.0"),
         ("container", "0.1.0"),
         ("threads", "0.1.0"),
@@ -455,6 +460,7 @@ impl FailureContext {
         ("uid", "0.1.0"),
         ("supervisor_version", "0.1.1"),
         ("plugin_api_version", "0.1.1"),
+        ("outer_boundary", "0.1.2"),
     ];
 
     /// The context in a report's JSON, parsed key by key: a key that is absent, or whose value
@@ -488,6 +494,9 @@ impl FailureContext {
         if let Some(version) = context_key(&object, "plugin_api_version", &mut missing) {
             context.plugin_api_version = version;
         }
+        if let Some(boundary) = context_key(&object, "outer_boundary", &mut missing) {
+            context.outer_boundary = boundary;
+        }
         context.missing = missing;
         context
     }
@@ -515,6 +524,12 @@ impl FailureContext {
     /// The same context with the container clue `clue`.
     pub fn with_container(mut self, clue: impl Into<String>) -> Self {
         self.container = Some(clue.into());
+        self
+    }
+
+    /// The same context with the boundary the operator declared (`--outer-boundary`).
+    pub fn with_outer_boundary(mut self, boundary: impl Into<String>) -> Self {
+        self.outer_boundary = Some(boundary.into());
         self
     }
 }
@@ -707,7 +722,7 @@ mod tests {
 mod context_tests {
     use super::FailureContext;
 
-    const SENT: &str = r#"{"gvisor":true,"container":"/.dockerenv","threads":1,"effective_capabilities":8192,"uid":65534,"supervisor_version":"0.1.0","plugin_api_version":"0.1.2"}"#;
+    const SENT: &str = r#"{"gvisor":true,"container":"/.dockerenv","threads":1,"effective_capabilities":8192,"uid":65534,"supervisor_version":"0.1.0","plugin_api_version":"0.1.2","outer_boundary":"vm"}"#;
 
     #[test]
     fn every_key_parses_on_its_own() {
@@ -718,6 +733,7 @@ mod context_tests {
         assert_eq!(context.effective_capabilities, 8192);
         assert_eq!(context.uid, 65534);
         assert_eq!(context.plugin_api_version.as_deref(), Some("0.1.2"));
+        assert_eq!(context.outer_boundary.as_deref(), Some("vm"));
         // Serialised again, it is the same JSON: `missing` is never sent.
         assert_eq!(serde_json::to_string(&context).unwrap(), SENT);
     }
@@ -744,7 +760,7 @@ mod context_tests {
         );
         assert_eq!(
             context.missing(),
-            ["supervisor_version", "plugin_api_version"]
+            ["supervisor_version", "plugin_api_version", "outer_boundary"]
         );
         assert!(!context.is_missing("container"));
         let context = FailureContext::from_json("not json");

@@ -31,6 +31,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub subcommand: Option<Command>,
 
+    /// The `--config` file the flags were merged from ([`Cli::with_config`]), as read.
+    #[arg(skip)]
+    pub config_file: Option<crate::options::FileDigest>,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub handler: HandlerArgs,
@@ -68,11 +72,25 @@ pub struct HandlerArgs {
     /// decisions; past it the supervisor stops with the plugin-failure code (119). Default: 5.
     #[arg(long, value_name = "SECONDS", requires = "handler_plugin", value_parser = crate::handler::plugin::parse_timeout, global = true)]
     pub handler_timeout: Option<std::time::Duration>,
+
+    /// Declare the outer boundary this supervisor runs behind (gvisor, container or vm), for the
+    /// failure handler (outer-sandbox tolerates only behind a declared boundary) and the report.
+    /// Detected clues (/.dockerenv, KUBERNETES_SERVICE_HOST, gVisor's /proc/version) are only
+    /// shown as hints; they never decide.
+    #[arg(long, value_enum, value_name = "BOUNDARY", global = true)]
+    pub outer_boundary: Option<crate::handler::context::OuterBoundary>,
 }
 
 /// The flags that change the boot, shared by a run and `probe` (before or after the subcommand).
 #[derive(Debug, Clone, Args)]
 pub struct BootArgs {
+    /// Take flags from this JSON file too: each key a long flag's name without the dashes
+    /// ("memory-max": "1G"), a list for a repeatable flag, true or false for a switch
+    /// (docs/config.schema.json). The command line wins: its values replace the file's, and its
+    /// repeated values are appended after the file's. Run and probe read the same file.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+
     /// Run COMMAND as this user (and group); supplementary groups come from the group database.
     /// Default: for a root caller a uid and gid of its own, allocated for the run (--uid-range),
     /// with no supplementary group; the caller itself otherwise (the user-namespace route).
@@ -266,7 +284,8 @@ pub enum Command {
 pub struct SimulateArgs {
     /// Change the made-up environment context (it starts as a plain host): gvisor=true,
     /// container=CLUE, threads=N, uid=N, effective_capabilities=HEX, supervisor_version=V,
-    /// plugin_api_version=V. Repeatable.
+    /// plugin_api_version=V, outer_boundary=gvisor|container|vm (--outer-boundary sets it too).
+    /// Repeatable.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<String>,
 
@@ -293,7 +312,13 @@ impl SimulateArgs {
             handler_plugin_sha256: handler.handler_plugin_sha256,
             handler_timeout: handler.handler_timeout,
             refusals: self.refusals.clone(),
-            context: self.context.clone(),
+            // A declared boundary is part of the made-up context; a --context item may change it.
+            context: handler
+                .outer_boundary
+                .map(|boundary| format!("outer_boundary={}", boundary.name()))
+                .into_iter()
+                .chain(self.context.iter().cloned())
+                .collect(),
         })
     }
 }
@@ -395,6 +420,20 @@ pub fn usage_error_line(err: &clap::Error) -> String {
     format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
+/// The JSON Schema of a `--config` file, generated from these flags (docs/config.schema.json).
+pub fn config_schema() -> serde_json::Value {
+    use clap::CommandFactory;
+    crate::config::schema(&Cli::command())
+}
+
+/// clap's message of `err`, one line, without the prefix and the pointer to `--help`.
+fn clap_message(err: &clap::Error) -> String {
+    let line = usage_error_line(err);
+    line.trim_start_matches("sandbox-supervisor: error: ")
+        .trim_end_matches(" (see --help)")
+        .to_owned()
+}
+
 /// Whether the raw arguments ask for `--log-format json` (before `--`), for the usage error of a
 /// command line that did not parse.
 pub fn json_requested(args: impl IntoIterator<Item = OsString>) -> bool {
@@ -442,6 +481,40 @@ impl LogArgs {
 }
 
 impl Cli {
+    /// This command line (`raw`, which parsed as `self`) with the flags of its `--config` file
+    /// merged under it (see [`crate::config`]); `Err` is the usage error's message, one line.
+    pub fn with_config(self, raw: &[OsString]) -> Result<Cli, String> {
+        use clap::CommandFactory;
+        let Some(path) = self.boot.config.clone() else {
+            return Ok(self);
+        };
+        let error = |why: String| format!("--config {}: {why}", path.display());
+        let (text, sha256) = crate::config::read(&path).map_err(error)?;
+        let command = Cli::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(raw)
+            .map_err(|err| error(clap_message(&err)))?;
+        let given = |id: &str| {
+            let source = matches.subcommand().map_or_else(
+                || matches.value_source(id),
+                |(_, sub)| sub.value_source(id).or_else(|| matches.value_source(id)),
+            );
+            source == Some(clap::parser::ValueSource::CommandLine)
+        };
+        let flags =
+            crate::config::flags(&crate::config::keys(&command), &text, given).map_err(error)?;
+        let mut merged: Vec<OsString> = raw.iter().take(1).cloned().collect();
+        merged.extend(flags.args);
+        merged.extend(raw.iter().skip(1).cloned());
+        let mut cli = Cli::try_parse_from(&merged).map_err(|err| error(clap_message(&err)))?;
+        cli.config_file = Some(crate::options::FileDigest {
+            path: path.display().to_string(),
+            sha256,
+        });
+        Ok(cli)
+    }
+
     /// A mistake clap cannot see: the report and the findings on one descriptor (each owns and
     /// closes its descriptor).
     pub fn conflict(&self) -> Option<String> {
@@ -478,10 +551,12 @@ impl Cli {
             FindingsDest::Fd(fd) => ReportSink::Fd(unsafe { OwnedFd::from_raw_fd(fd) }),
         });
         RunOptions {
+            config: self.config_file,
             handler_plugin: self.handler.handler_plugin,
             handler_config: self.handler.handler_config,
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
             handler_timeout: self.handler.handler_timeout,
+            outer_boundary: self.handler.outer_boundary,
             user: boot.user,
             allow_root: boot.allow_root,
             allow_groups: boot.allow_group,

@@ -64,6 +64,7 @@
 #![deny(missing_docs)]
 
 // The bottom: options, errors, exit codes, and what every layer reads.
+pub(crate) mod config;
 pub mod error;
 pub mod exit;
 pub(crate) mod input;

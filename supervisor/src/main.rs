@@ -16,7 +16,8 @@ fn usage_exit(json: bool, message: &str) -> ! {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&raw) {
         Ok(cli) => cli,
         // --help and --version are not errors; every usage error is one line.
         Err(err) if err.use_stderr() => usage_exit(
@@ -27,6 +28,11 @@ fn main() {
             let _ = err.print();
             std::process::exit(0);
         }
+    };
+    let json = cli.logging.log_format == LogFormat::Json;
+    let cli = match cli.with_config(&raw) {
+        Ok(cli) => cli,
+        Err(message) => usage_exit(json, &message),
     };
     let json = cli.logging.log_format == LogFormat::Json;
     if let Some(line) = cli.conflict() {

@@ -7,9 +7,20 @@ use std::path::PathBuf;
 use crate::record::ReportSink;
 use crate::steps::Step;
 
+/// An operator's file that decided something about a run, as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileDigest {
+    /// The path, as given.
+    pub path: String,
+    /// The SHA-256 of the bytes that were read, in lowercase hexadecimal.
+    pub sha256: String,
+}
+
 /// What to run and how; the library's form of the command line.
 #[derive(Debug, Default)]
 pub struct RunOptions {
+    /// `--config`: the file the flags were merged from, as read.
+    pub config: Option<FileDigest>,
     /// `--handler-plugin`.
     pub handler_plugin: Option<PathBuf>,
     /// `--handler-config`.
@@ -18,6 +29,9 @@ pub struct RunOptions {
     pub handler_plugin_sha256: Option<[u8; 32]>,
     /// `--handler-timeout` (default 5 s).
     pub handler_timeout: Option<std::time::Duration>,
+    /// `--outer-boundary`: the outer boundary the operator declares, for the handler and the
+    /// report.
+    pub outer_boundary: Option<crate::handler::context::OuterBoundary>,
     /// `--user`.
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).

@@ -202,7 +202,7 @@ fn the_c_plugin_is_obeyed_in_a_real_run() {
         "{}",
         outcome.stderr
     );
-    let context = sandbox_supervisor::handler::context::detect();
+    let context = sandbox_supervisor::handler::context::detect(None);
     if context.gvisor || context.container.is_some() {
         assert_eq!(outcome.code, 0, "{}", outcome.stderr);
         assert!(marker.exists(), "the workload must run");

@@ -156,7 +156,14 @@ fn a_caller_with_an_inheritable_capability_boots_on_the_direct_route() {
                 "--inh-caps=+net_bind_service",
             ])
             .arg(supervisor_bin())
-            .args(["--log-level", "error", "--no-userns", "--handler-plugin"])
+            .args([
+                "--log-level",
+                "error",
+                "--no-userns",
+                "--outer-boundary",
+                "vm",
+            ])
+            .arg("--handler-plugin")
             .arg(&outer)
             .args(["--", "cat", "/proc/self/status"])
             .stdin(std::process::Stdio::null()),

@@ -198,7 +198,7 @@ fn a_vendor_crate_outside_the_workspace_builds_against_the_api() {
 /// this process (the same host, container clue and gVisor), with the launch's uid and effective
 /// capabilities.
 fn expected_context(launch: &Launch) -> sandbox_supervisor::handler::context::FailureContext {
-    let mut context = sandbox_supervisor::handler::context::detect();
+    let mut context = sandbox_supervisor::handler::context::detect(None);
     if launch.as_nobody {
         context.uid = 65534;
         context.effective_capabilities = 0;

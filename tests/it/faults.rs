@@ -170,6 +170,8 @@ fn handler_flags(handler: Handler, dir: &Path) -> Vec<OsString> {
             vec!["--disable-step".into(), "supervisor-seccomp".into()]
         }
         Handler::OuterSandbox => vec![
+            "--outer-boundary".into(),
+            "vm".into(),
             "--handler-plugin".into(),
             plugin("sandbox-plugin-outer-sandbox").into(),
         ],

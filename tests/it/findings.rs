@@ -67,7 +67,14 @@ fn tolerated_refusal_is_one_medium_finding() {
     let outer = plugin("sandbox-plugin-outer-sandbox");
     let (outcome, report, findings) = run_with_findings(
         &launch,
-        &["--handler-plugin", outer.to_str().unwrap(), "--", "true"],
+        &[
+            "--outer-boundary",
+            "vm",
+            "--handler-plugin",
+            outer.to_str().unwrap(),
+            "--",
+            "true",
+        ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert_eq!(findings.len(), 1, "{findings:?}");

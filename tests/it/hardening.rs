@@ -186,6 +186,8 @@ fn user_drop_is_idempotent_without_cap_setgid() {
         [
             "--handler-plugin",
             plugin.to_str().unwrap(),
+            "--outer-boundary",
+            "vm",
             "--no-userns",
             "--user",
             "nobody",
@@ -207,6 +209,8 @@ fn user_drop_is_idempotent_without_cap_setgid() {
         [
             "--handler-plugin",
             plugin.to_str().unwrap(),
+            "--outer-boundary",
+            "vm",
             "--no-userns",
             "--allow-root",
             "--user",

@@ -65,6 +65,8 @@ fn json_enforced_and_tolerated_steps_carry_their_fields() {
         [
             "--log-format",
             "json",
+            "--outer-boundary",
+            "vm",
             "--handler-plugin",
             outer.to_str().unwrap(),
             "--",

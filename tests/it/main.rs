@@ -18,6 +18,7 @@ mod bounds;
 mod c_plugin;
 mod capabilities;
 mod compatibility;
+mod config;
 mod containment;
 mod docs;
 mod fail_closed;

@@ -84,6 +84,8 @@ fn tolerated_report_names_the_missing_protection_and_the_plugin() {
     require_root!();
     let flags = [
         "--no-userns".into(),
+        "--outer-boundary".into(),
+        "vm".into(),
         "--handler-plugin".into(),
         plugin("sandbox-plugin-outer-sandbox").into_os_string(),
         "--".into(),
@@ -270,7 +272,13 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
     let plugin = plugin("sandbox-plugin-outer-sandbox");
     let (code, tolerated) = probe(
         &Launch::nobody(),
-        &["--no-userns", "--handler-plugin", plugin.to_str().unwrap()],
+        &[
+            "--no-userns",
+            "--outer-boundary",
+            "vm",
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 0, "{tolerated:#}");
     assert_eq!(
@@ -289,6 +297,8 @@ fn probe_tells_root_and_an_unprivileged_user_apart() {
             "--allow-root",
             "probe",
             "--json",
+            "--outer-boundary",
+            "vm",
             "--user",
             "root",
         ],
@@ -317,6 +327,8 @@ fn json_logs_are_one_object_per_line() {
         &Launch::nobody(),
         [
             "--no-userns",
+            "--outer-boundary",
+            "vm",
             "--log-format",
             "json",
             "--handler-plugin",

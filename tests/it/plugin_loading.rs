@@ -611,14 +611,15 @@ fn a_descriptor_opened_in_handle_does_not_reach_the_workload() {
 /// Runs the supervisor as nobody on a "plain host": in a private mount namespace, chrooted into a
 /// fresh tmpfs root that binds the host's system directories but has none of the container clues
 /// the supervisor looks for (`/.dockerenv`, `/run/.containerenv`; the environment is emptied, and
-/// `environment` adds variables back). The machines this project is tested on are VMs that carry
-/// `/.dockerenv`, so a plain host has to be made.
-fn run_on_plain_host(environment: &[&str], args: &[String]) -> Outcome {
+/// `environment` adds variables back), unless `stray_dockerenv` puts an empty `/.dockerenv` in
+/// it as the machines this project is tested on carry one (they are VMs, not containers).
+fn run_on_plain_host(environment: &[&str], stray_dockerenv: bool, args: &[String]) -> Outcome {
     let root = private_dir();
     let script = r#"
 set -e
-root=$1; staging=$2; shift 2
+root=$1; staging=$2; stray=$3; shift 3
 mount -t tmpfs -o mode=755 plain-host "$root"
+if [ "$stray" = yes ]; then : > "$root/.dockerenv"; fi
 for d in usr etc proc dev sys tmp bin sbin lib lib64 lib32 libx32; do
   if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"
   elif [ -d "/$d" ]; then mkdir "$root/$d"; mount --rbind "/$d" "$root/$d"
@@ -641,6 +642,7 @@ exec chroot "$root" "$@"
         ])
         .arg(root.path())
         .arg(sandbox_tests::staging_dir())
+        .arg(if stray_dockerenv { "yes" } else { "no" })
         .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         .args(environment)
         .args(sandbox_tests::AS_NOBODY)
@@ -651,31 +653,33 @@ exec chroot "$root" "$@"
     Outcome::from(output)
 }
 
-/// `outer-sandbox` on a plain host (no clue, nothing declared) aborts an unprivileged caller's
-/// refused network namespace and says why; with a declared boundary, or a detected container clue,
-/// it tolerates it and names what it relied on.
+/// `outer-sandbox` tolerates only behind a boundary the operator declares. On a plain host (no
+/// clue, nothing declared) it aborts an unprivileged caller's refused network namespace and says
+/// how to declare one; a stray `/.dockerenv` (as on the machines this project is tested on) and a
+/// `KUBERNETES_SERVICE_HOST` variable decide nothing either, and are named as hints; a boundary
+/// declared with `--outer-boundary` or in the plugin's configuration tolerates, the WARN line
+/// naming the declaration.
 #[test]
-fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
+fn outer_sandbox_tolerates_only_behind_a_declared_boundary() {
     require_root!();
     let plugin_path = plugin("sandbox-plugin-outer-sandbox").display().to_string();
     let dir = scratch();
     let declared = write_file(dir.path(), "declared.json", r#"{"boundary": "kata"}"#);
-    let command = ["--".to_owned(), "true".to_owned()];
     // Without the user-namespace route the unprivileged caller's namespaces are refused.
-    let flags = |config: Option<&Path>| {
+    let flags = |extra: &[&str]| {
         let mut flags = vec![
             "--no-userns".to_owned(),
             "--handler-plugin".to_owned(),
             plugin_path.clone(),
         ];
-        if let Some(config) = config {
-            flags.extend(["--handler-config".to_owned(), config.display().to_string()]);
-        }
-        flags.extend(command.iter().cloned());
+        flags.extend(extra.iter().map(|flag| (*flag).to_owned()));
+        flags.extend(["--".to_owned(), "true".to_owned()]);
         flags
     };
+    let undeclared = "no outer boundary declared (--outer-boundary gvisor|container|vm, or \
+                      {\"boundary\": NAME} in --handler-config)";
 
-    let outcome = run_on_plain_host(&[], &flags(None));
+    let outcome = run_on_plain_host(&[], false, &flags(&[]));
     assert_eq!(outcome.code, REFUSED_BY_PLUGIN, "{}", outcome.stderr);
     let line = outcome.error_line();
     assert!(
@@ -683,35 +687,64 @@ fn outer_sandbox_tolerates_only_behind_an_outer_boundary() {
         "{line}"
     );
     assert!(
-        line.ends_with(
-            "aborted by plugin:outer-sandbox@0.1.0: no outer boundary: not gVisor, no container clue, \
-             and none declared ({\"boundary\": NAME} in --handler-config)"
-        ),
+        line.ends_with(&format!(
+            "aborted by plugin:outer-sandbox@0.1.0: {undeclared}"
+        )),
         "{line}"
     );
 
-    // The network, PID and mount namespaces are all refused: one WARN each, each naming the
-    // boundary it relied on, and one for the filesystem view lost with the mount namespace.
-    let outcome = run_on_plain_host(&[], &flags(Some(&declared)));
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
-    for warn in warns {
+    // The clues this machine and a pod show decide nothing: the same abort, naming them.
+    for (environment, stray, hint) in [
+        (&[][..], true, "container clue /.dockerenv"),
+        (
+            &["KUBERNETES_SERVICE_HOST=10.96.0.1"][..],
+            false,
+            "container clue $KUBERNETES_SERVICE_HOST",
+        ),
+        (
+            &["container=podman"][..],
+            false,
+            "container clue $container",
+        ),
+    ] {
+        let outcome = run_on_plain_host(environment, stray, &flags(&[]));
+        assert_eq!(
+            outcome.code, REFUSED_BY_PLUGIN,
+            "{hint}: {}",
+            outcome.stderr
+        );
+        assert!(outcome
+            .warn_lines()
+            .iter()
+            .all(|warn| !warn.contains("tolerated")));
+        let line = outcome.error_line();
         assert!(
-            warn.contains("outer boundary: the operator declared the boundary kata"),
-            "{warn}"
+            line.ends_with(&format!("{undeclared}; hints, which never decide: {hint}")),
+            "{line}"
         );
     }
 
-    let outcome = run_on_plain_host(&["container=podman"], &flags(None));
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let warns = outcome.warn_lines();
-    assert_eq!(warns.len(), 4, "{}", outcome.stderr);
-    for warn in warns {
-        assert!(
-            warn.contains("outer boundary: container clue $container"),
-            "{warn}"
-        );
+    // Declared: the network, PID and mount namespaces are all refused: one WARN each, each
+    // naming the declaration, and one for the filesystem view lost with the mount namespace.
+    for (extra, stray, named) in [
+        (
+            vec!["--outer-boundary", "vm"],
+            true,
+            "outer boundary: the operator declared the boundary vm (--outer-boundary)",
+        ),
+        (
+            vec!["--handler-config", declared.to_str().unwrap()],
+            false,
+            "outer boundary: the operator declared the boundary kata",
+        ),
+    ] {
+        let outcome = run_on_plain_host(&[], stray, &flags(&extra));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        let warns = outcome.warn_lines();
+        assert_eq!(warns.len(), 4, "{}", outcome.stderr);
+        for warn in warns {
+            assert!(warn.contains(named), "{warn}");
+        }
     }
 }
 

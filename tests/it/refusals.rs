@@ -268,18 +268,16 @@ impl Env {
         }
     }
 
-    /// Whether the supervisor sees an outer boundary here, as `outer-sandbox` requires: gVisor,
-    /// or a container clue. The clue files are the host's (the runc container's root is the
-    /// host's); the machines this project is tested on are VMs that carry `/.dockerenv`.
-    fn outer_boundary(self) -> bool {
-        let clue_file = ["/.dockerenv", "/run/.containerenv"]
-            .iter()
-            .any(|file| Path::new(file).exists());
-        let clue_variable = self.runtime() != Runtime::Runc
-            && ["container", "KUBERNETES_SERVICE_HOST"]
-                .iter()
-                .any(|variable| std::env::var_os(variable).is_some());
-        self.runtime() == Runtime::Gvisor || clue_file || clue_variable
+    /// The outer boundary the `outer-sandbox` cells declare (`--outer-boundary`), as an operator
+    /// would: gVisor's, runc's container, and the VM the host cells run on (the machines this
+    /// project is tested on are VMs; the outer filters stand in for a runtime's refusals). No clue
+    /// decides: this machine's stray `/.dockerenv` is one.
+    fn declared_boundary(self) -> &'static str {
+        match self.runtime() {
+            Runtime::Gvisor => "gvisor",
+            Runtime::Runc => "container",
+            Runtime::Host => "vm",
+        }
     }
 
     fn takes_userns_route(self) -> bool {
@@ -427,20 +425,18 @@ impl Handler {
     }
 
     /// Whether the handler tolerates `refusal` in `env`.
-    fn tolerates(self, refusal: &Refusal, env: Env) -> bool {
+    /// (Every `outer-sandbox` cell declares its boundary: see [`boot_flags`].)
+    fn tolerates(self, refusal: &Refusal, _env: Env) -> bool {
         let eperm = refusal.errno == "EPERM";
         match self {
             Strict | TolerateUndeclared | RawVerdict => false,
             TolerateAll => true,
-            // Behind an outer boundary only, for an errno an outer runtime answers with (EINVAL
-            // only for the filters: gVisor's answer to filter flags it does not support).
-            // The view and Landlock only behind a declared boundary, which no cell declares.
-            OuterSandbox if [VIEW, LANDLOCK].contains(&refusal.step) => false,
+            // Behind the boundary every cell declares, for an errno an outer runtime answers with
+            // (EINVAL only for the filters: gVisor's answer to filter flags it does not support).
             OuterSandbox => {
                 let seccomp = [WORKLOAD_SECCOMP, SUPERVISOR_SECCOMP].contains(&refusal.step);
-                env.outer_boundary()
-                    && (["EPERM", "EACCES", "ENOSYS", "EOPNOTSUPP"].contains(&refusal.errno)
-                        || (seccomp && refusal.errno == "EINVAL"))
+                ["EPERM", "EACCES", "ENOSYS", "EOPNOTSUPP"].contains(&refusal.errno)
+                    || (seccomp && refusal.errno == "EINVAL")
             }
             PolicyNetns => eperm && refusal.step == NETNS,
             PolicyNamespaces => eperm && NAMESPACES.contains(&refusal.step),
@@ -754,6 +750,12 @@ fn launch(env: Env, args: &[String]) -> Observed {
 
 fn boot_flags(env: Env, handler: Handler, dir: &Path) -> Vec<String> {
     let mut flags = handler.flags(dir);
+    if handler == OuterSandbox {
+        flags.extend([
+            "--outer-boundary".to_owned(),
+            env.declared_boundary().to_owned(),
+        ]);
+    }
     if env.no_userns() {
         flags.push("--no-userns".to_owned());
     }
@@ -1347,6 +1349,8 @@ fn tolerating_netns_leaves_the_workload_filter_whole() {
     let clean_host = sandbox_tests::run_supervisor(&sandbox_tests::Launch::default(), probe_args());
     assert_eq!(clean_host.code, 0, "{}", clean_host.stderr);
     let mut args: Vec<OsString> = vec![
+        "--outer-boundary".into(),
+        "vm".into(),
         "--handler-plugin".into(),
         plugin("sandbox-plugin-outer-sandbox").into(),
     ];

@@ -346,7 +346,8 @@ fn a_report_or_findings_replaced_during_the_run_is_an_error() {
             .arg(supervisor_bin())
             .args(["--report".as_ref(), report.as_os_str()])
             .args(["--findings".as_ref(), findings.as_os_str()])
-            .args(["--handler-plugin".as_ref(), outer.as_os_str()])
+            .args(["--outer-boundary", "vm", "--handler-plugin"])
+            .arg(&outer)
             .args(["--", "sh", "-c"])
             .arg(format!(
                 "while ! test -e {}; do sleep 0.05; done; exit 7",

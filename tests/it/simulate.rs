@@ -62,8 +62,8 @@ fn outer_sandbox_decides_by_boundary_and_errno() {
 
     // A plain host (the context simulate starts from): everything aborts, saying why.
     let rows = decisions(&simulate(&outer, None, &["--json", refusals]));
-    let no_boundary = "no outer boundary: not gVisor, no container clue, and none declared \
-                       ({\"boundary\": NAME} in --handler-config)";
+    let no_boundary = "no outer boundary declared (--outer-boundary gvisor|container|vm, \
+                       or {\"boundary\": NAME} in --handler-config)";
     assert_eq!(rows[0].2, "aborted");
     assert_eq!(rows[0].3.as_deref(), Some(no_boundary));
     assert_eq!(rows[0].4, Some(121));
@@ -73,36 +73,49 @@ fn outer_sandbox_decides_by_boundary_and_errno() {
         Some("ENOMEM is not an errno an outer runtime refuses pid-namespace with")
     );
 
-    // gVisor detected: the outer-runtime errnos are tolerated, naming the clue; ENOMEM still aborts.
-    let rows = decisions(&simulate(
-        &outer,
-        None,
-        &["--json", "--context", "gvisor=true", refusals],
-    ));
-    assert_eq!(rows[0].2, "tolerated");
-    assert_eq!(
-        rows[0].3.as_deref(),
-        Some("outer boundary: gVisor detected (/proc/version)")
-    );
-    assert_eq!(rows[0].4, None);
-    assert_eq!(rows[1].2, "tolerated");
-    assert_eq!(rows[2].2, "aborted");
-
-    // A container clue, and a declared boundary.
+    // Clues are hints: gVisor detected and a container clue still abort, naming them.
     let rows = decisions(&simulate(
         &outer,
         None,
         &[
             "--json",
             "--context",
-            "container=/run/.containerenv",
-            "network-namespace=EPERM",
+            "gvisor=true",
+            "--context",
+            "container=$KUBERNETES_SERVICE_HOST",
+            refusals,
         ],
     ));
+    assert_eq!(rows[0].2, "aborted");
     assert_eq!(
         rows[0].3.as_deref(),
-        Some("outer boundary: container clue /run/.containerenv")
+        Some(
+            format!(
+                "{no_boundary}; hints, which never decide: gVisor's /proc/version, \
+                 container clue $KUBERNETES_SERVICE_HOST"
+            )
+            .as_str()
+        )
     );
+    assert_eq!(rows[1].2, "aborted");
+
+    // Declared with --outer-boundary: the outer-runtime errnos are tolerated, naming the
+    // declaration; ENOMEM still aborts.
+    let rows = decisions(&simulate(
+        &outer,
+        None,
+        &["--json", "--outer-boundary", "gvisor", refusals],
+    ));
+    assert_eq!(rows[0].2, "tolerated");
+    assert_eq!(
+        rows[0].3.as_deref(),
+        Some("outer boundary: the operator declared the boundary gvisor (--outer-boundary)")
+    );
+    assert_eq!(rows[0].4, None);
+    assert_eq!(rows[1].2, "tolerated");
+    assert_eq!(rows[2].2, "aborted");
+
+    // Declared in the configuration.
     let rows = decisions(&simulate(
         &outer,
         Some(r#"{"boundary": "firecracker"}"#),
@@ -223,7 +236,11 @@ fn text_output_and_usage_errors() {
     let outcome = simulate(
         &outer,
         None,
-        &["--context", "gvisor=true", "network-namespace=EPERM"],
+        &[
+            "--context",
+            "outer_boundary=gvisor",
+            "network-namespace=EPERM",
+        ],
     );
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!(
@@ -239,7 +256,9 @@ fn text_output_and_usage_errors() {
             .lines()
             .any(|line| line.starts_with("network-namespace")
                 && line.contains("tolerated")
-                && line.ends_with("outer boundary: gVisor detected (/proc/version)")),
+                && line.ends_with(
+                    "outer boundary: the operator declared the boundary gvisor (--outer-boundary)"
+                )),
         "{}",
         outcome.stdout
     );

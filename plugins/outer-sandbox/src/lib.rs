@@ -3,15 +3,17 @@
 //!
 //! It tolerates a refused step only when **both** hold:
 //!
-//! 1. **There is an outer boundary.** One the supervisor detects (`context.gvisor`: gVisor's
-//!    `/proc/version`; `context.container`: `/.dockerenv`, `/run/.containerenv`, the `container`
-//!    or `KUBERNETES_SERVICE_HOST` environment variable, or a container cgroup of PID 1), or one
-//!    the operator declares in the configuration: `{"boundary": "firecracker"}`. A microVM
-//!    (Firecracker, Kata, Cloud Hypervisor) cannot be told from a plain host from inside, so it
-//!    must be declared. On a plain host, with no clue and nothing declared, every refusal aborts.
-//!    Clues lie (a microVM built from a container image keeps `/.dockerenv`): the reason of every
-//!    decision names the clue or the declaration it relied on, and the operator reads it in the
-//!    WARN line and the report.
+//! 1. **The operator declared an outer boundary.** With the supervisor's flag
+//!    `--outer-boundary gvisor|container|vm` (it reaches the plugin as `context.outer_boundary`)
+//!    or in this plugin's configuration: `{"boundary": "firecracker"}` (one of [`BOUNDARIES`]);
+//!    when both are given, the configuration's is the one named. Nothing detected decides:
+//!    gVisor's `/proc/version` (`context.gvisor`) and the container clues (`context.container`:
+//!    `/.dockerenv`, `/run/.containerenv`, `$container`, `$KUBERNETES_SERVICE_HOST`, a container
+//!    cgroup of PID 1) are named in the reason as hints, and that is all. Clues lie both ways: a
+//!    microVM built from a container image keeps `/.dockerenv`, one environment variable is all
+//!    `$KUBERNETES_SERVICE_HOST` takes, and a real runc container may show no clue at all. Up to
+//!    sandbox-supervisor 0.1.0 this plugin tolerated on a detected clue; a deployment that relied
+//!    on one now aborts with exit 121 and a reason that says how to declare the boundary.
 //! 2. **The errno is one an outer runtime answers with** for a call it does not permit:
 //!
 //! | errno | kinds | where it comes from |
@@ -24,15 +26,9 @@
 //!
 //! | `EROFS` | `cgroup` | a cgroup file system mounted read-only (a pod or container without delegation) |
 //!
-//! The `filesystem-view` and `landlock` kinds (the workload's own filesystem, a Landlock domain)
-//! are tolerated only behind a **declared** boundary too: a clue says the runtime refuses calls,
-//! not that it keeps the workload off the host's files (gVisor shows it the host's tree).
-//!
-//! The `cgroup` kind (a group of the sandbox's own, or a limit the operator asked for, could not be
-//! made) is tolerated only behind a boundary the operator **declared** (`{"boundary": ...}`): a
-//! clue says the outer runtime refuses system calls, not that it bounds the workload's processes
-//! and memory; only the operator knows whether the runtime's own limits stand in for the ones
-//! asked for.
+//! For the `filesystem-view` and `landlock` kinds the declaration is the operator's word that the
+//! outer runtime keeps the workload off the host's files; for `cgroup`, that its own limits stand in
+//! for the ones asked for. The reason says so.
 //!
 //! Every other errno (for example `ENOMEM` or `EFAULT`) is not a policy refusal and aborts.
 //! It declares the eight tolerable kinds by name (a rebuild against a newer plugin API does not
@@ -50,7 +46,8 @@ use serde::Deserialize;
 pub const OUTER_RUNTIME_ERRNOS: [i32; 4] = [EPERM, EACCES, ENOSYS, EOPNOTSUPP];
 
 /// The boundaries an operator may declare.
-pub const BOUNDARIES: [&str; 6] = [
+pub const BOUNDARIES: [&str; 7] = [
+    "vm",
     "firecracker",
     "kata",
     "cloud-hypervisor",
@@ -84,20 +81,38 @@ pub struct OuterSandbox {
     declared: Option<String>,
 }
 
+/// The reason of an abort for want of a declaration: how to declare one (the hints seen follow,
+/// last, so that the reason's cap can only cut them).
+const UNDECLARED: &str = "no outer boundary declared (--outer-boundary gvisor|container|vm, \
+                          or {\"boundary\": NAME} in --handler-config)";
+
 impl OuterSandbox {
-    /// The outer boundary this decision may rely on, as a phrase for the reason, or `None`.
+    /// The boundary the operator declared, as a phrase for the reason, or `None`.
     fn boundary(&self, report: &FailureReport) -> Option<String> {
-        if report.context.gvisor {
-            return Some("gVisor detected (/proc/version)".to_owned());
-        }
         if let Some(declared) = &self.declared {
             return Some(format!("the operator declared the boundary {declared}"));
         }
-        report
-            .context
-            .container
-            .as_ref()
-            .map(|clue| format!("container clue {clue}"))
+        report.context.outer_boundary.as_ref().map(|declared| {
+            format!("the operator declared the boundary {declared} (--outer-boundary)")
+        })
+    }
+
+    /// The reason of an abort for want of a declared boundary, naming the hints seen.
+    fn undeclared(report: &FailureReport) -> String {
+        let mut hints = Vec::new();
+        if report.context.gvisor {
+            hints.push("gVisor's /proc/version".to_owned());
+        }
+        if let Some(clue) = &report.context.container {
+            hints.push(format!("container clue {clue}"));
+        }
+        match hints.is_empty() {
+            true => UNDECLARED.to_owned(),
+            false => format!(
+                "{UNDECLARED}; hints, which never decide: {}",
+                hints.join(", ")
+            ),
+        }
     }
 }
 
@@ -139,8 +154,8 @@ impl FailurePolicy for OuterSandbox {
             SandboxFailureKind::SupervisorSeccomp | SandboxFailureKind::WorkloadSeccomp
         );
         let cgroup = report.kind == SandboxFailureKind::Cgroup;
-        // The filesystem view and Landlock keep the workload off the host's files: a detected
-        // boundary (a clue) says nothing of what the outer runtime lets it reach.
+        // The filesystem view and Landlock keep the workload off the host's files: the reason says
+        // that the declared boundary stands in for them.
         let files = matches!(
             report.kind,
             SandboxFailureKind::FilesystemView | SandboxFailureKind::Landlock
@@ -155,36 +170,14 @@ impl FailurePolicy for OuterSandbox {
                 report.kind
             ));
         }
-        if cgroup {
-            return match &self.declared {
-                Some(declared) => Ruling::tolerate(format!(
-                    "outer boundary: the operator declared the boundary {declared}, whose own limits bound the sandbox"
-                )),
-                None => Ruling::abort(
-                    "a refused cgroup is tolerated only behind a declared boundary \
-                     ({\"boundary\": NAME} in --handler-config): a detected one says nothing of its limits",
-                ),
-            };
-        }
-        if files {
-            return match &self.declared {
-                Some(declared) => Ruling::tolerate(format!(
-                    "outer boundary: the operator declared the boundary {declared}, which confines the workload's files"
-                )),
-                None => Ruling::abort(format!(
-                    "a refused {} is tolerated only behind a declared boundary \
-                     ({{\"boundary\": NAME}} in --handler-config): a detected one says nothing of the host files it exposes",
-                    report.kind
-                )),
-            };
-        }
-        match self.boundary(report) {
-            Some(boundary) => Ruling::tolerate(format!("outer boundary: {boundary}")),
-            None => Ruling::abort(
-                "no outer boundary: not gVisor, no container clue, and none declared \
-                 ({\"boundary\": NAME} in --handler-config)",
-            ),
-        }
+        let Some(boundary) = self.boundary(report) else {
+            return Ruling::abort(Self::undeclared(report));
+        };
+        Ruling::tolerate(match (cgroup, files) {
+            (true, _) => format!("outer boundary: {boundary}, whose own limits bound the sandbox"),
+            (_, true) => format!("outer boundary: {boundary}, which confines the workload's files"),
+            _ => format!("outer boundary: {boundary}"),
+        })
     }
 }
 
@@ -204,16 +197,15 @@ mod tests {
         FailureContext::default()
     }
 
-    fn with_container(clue: &str) -> FailureContext {
-        let mut context = FailureContext::default();
-        context.container = Some(clue.to_owned());
-        context
+    /// Every clue the supervisor can detect, and nothing declared.
+    fn clues() -> FailureContext {
+        FailureContext::default()
+            .with_gvisor(true)
+            .with_container("$KUBERNETES_SERVICE_HOST")
     }
 
-    fn gvisor() -> FailureContext {
-        let mut context = FailureContext::default();
-        context.gvisor = true;
-        context
+    fn declared(boundary: &str) -> FailureContext {
+        FailureContext::default().with_outer_boundary(boundary)
     }
 
     #[test]
@@ -226,99 +218,116 @@ mod tests {
     }
 
     #[test]
-    fn aborts_on_a_plain_host_and_says_why() {
+    fn aborts_on_a_plain_host_and_says_how_to_declare() {
         let policy = OuterSandbox::init(None).unwrap();
         let ruling = policy.decide(&report(
             SandboxFailureKind::NetworkNamespace,
             EPERM,
             plain_host(),
         ));
-        assert_eq!(ruling.verdict, Verdict::Abort);
-        assert!(ruling.reason.unwrap().starts_with("no outer boundary"));
+        assert_eq!(
+            ruling,
+            Ruling::abort(
+                "no outer boundary declared (--outer-boundary gvisor|container|vm, \
+                 or {\"boundary\": NAME} in --handler-config)"
+            )
+        );
+    }
+
+    /// Clues are hints: named in the reason, never a tolerance, for any kind.
+    #[test]
+    fn clues_decide_nothing_and_are_named_as_hints() {
+        let policy = OuterSandbox::init(None).unwrap();
+        for kind in DECLARED {
+            let ruling = policy.decide(&report(kind, EPERM, clues()));
+            assert_eq!(ruling.verdict, Verdict::Abort, "{kind}");
+            assert!(
+                ruling.reason.unwrap().ends_with(
+                    "in --handler-config); hints, which never decide: gVisor's /proc/version, \
+                     container clue $KUBERNETES_SERVICE_HOST"
+                ),
+                "{kind}"
+            );
+        }
     }
 
     #[test]
-    fn tolerates_behind_a_detected_or_declared_boundary_naming_it() {
+    fn tolerates_behind_a_declared_boundary_naming_the_declaration() {
         let policy = OuterSandbox::init(None).unwrap();
         let ruling = policy.decide(&report(
             SandboxFailureKind::NetworkNamespace,
             EPERM,
-            with_container("/.dockerenv"),
+            declared("vm"),
         ));
         assert_eq!(
             ruling,
-            Ruling::tolerate("outer boundary: container clue /.dockerenv")
+            Ruling::tolerate(
+                "outer boundary: the operator declared the boundary vm (--outer-boundary)"
+            )
         );
-        let ruling = policy.decide(&report(SandboxFailureKind::PidNamespace, EPERM, gvisor()));
-        assert_eq!(
-            ruling,
-            Ruling::tolerate("outer boundary: gVisor detected (/proc/version)")
-        );
-        let declared = OuterSandbox::init(Some(json!({"boundary": "firecracker"}))).unwrap();
-        let ruling = declared.decide(&report(
-            SandboxFailureKind::MountNamespace,
-            EPERM,
-            plain_host(),
-        ));
-        assert_eq!(
-            ruling,
-            Ruling::tolerate("outer boundary: the operator declared the boundary firecracker")
-        );
+        let configured = OuterSandbox::init(Some(json!({"boundary": "firecracker"}))).unwrap();
+        for context in [plain_host(), declared("container")] {
+            let ruling =
+                configured.decide(&report(SandboxFailureKind::MountNamespace, EPERM, context));
+            assert_eq!(
+                ruling,
+                Ruling::tolerate("outer boundary: the operator declared the boundary firecracker")
+            );
+        }
     }
 
     #[test]
     fn decides_by_errno_even_behind_a_boundary() {
         let policy = OuterSandbox::init(None).unwrap();
-        let netns = |errno| report(SandboxFailureKind::NetworkNamespace, errno, gvisor());
+        let netns = |errno| {
+            report(
+                SandboxFailureKind::NetworkNamespace,
+                errno,
+                declared("gvisor"),
+            )
+        };
         assert_eq!(policy.handle(&netns(EPERM)), Verdict::Tolerate);
         assert_eq!(policy.handle(&netns(12)), Verdict::Abort);
         // EINVAL only for the seccomp kinds (gVisor's answer to unsupported filter flags).
         assert_eq!(policy.handle(&netns(EINVAL)), Verdict::Abort);
-        let seccomp = report(SandboxFailureKind::WorkloadSeccomp, EINVAL, gvisor());
+        let seccomp = report(
+            SandboxFailureKind::WorkloadSeccomp,
+            EINVAL,
+            declared("gvisor"),
+        );
         assert_eq!(policy.handle(&seccomp), Verdict::Tolerate);
     }
 
     #[test]
-    fn tolerates_the_view_and_landlock_only_behind_a_declared_boundary() {
+    fn the_view_landlock_and_cgroup_say_what_the_declaration_stands_in_for() {
+        let policy = OuterSandbox::init(None).unwrap();
         for kind in [
             SandboxFailureKind::FilesystemView,
             SandboxFailureKind::Landlock,
         ] {
-            let detected = OuterSandbox::init(None).unwrap();
-            let ruling = detected.decide(&report(kind, ENOSYS, gvisor()));
-            assert_eq!(ruling.verdict, Verdict::Abort, "{kind}");
-            assert!(ruling.reason.unwrap().contains("declared boundary"));
-            let declared = OuterSandbox::init(Some(json!({"boundary": "gvisor"}))).unwrap();
+            let ruling = policy.decide(&report(kind, ENOSYS, declared("gvisor")));
+            assert_eq!(ruling.verdict, Verdict::Tolerate, "{kind}");
+            assert!(ruling
+                .reason
+                .unwrap()
+                .ends_with("which confines the workload's files"));
             assert_eq!(
-                declared.handle(&report(kind, ENOSYS, gvisor())),
-                Verdict::Tolerate
+                policy.handle(&report(kind, 12, declared("gvisor"))),
+                Verdict::Abort
             );
-            assert_eq!(declared.handle(&report(kind, 12, gvisor())), Verdict::Abort);
         }
-    }
-
-    #[test]
-    fn tolerates_a_refused_cgroup_only_behind_a_declared_boundary() {
-        let detected = OuterSandbox::init(None).unwrap();
-        let refused = |errno, context| report(SandboxFailureKind::Cgroup, errno, context);
-        assert_eq!(detected.handle(&refused(EROFS, gvisor())), Verdict::Abort);
-        assert_eq!(
-            detected.handle(&refused(EACCES, with_container("/.dockerenv"))),
-            Verdict::Abort
-        );
-        let declared = OuterSandbox::init(Some(json!({"boundary": "kubernetes-pod"}))).unwrap();
-        assert_eq!(
-            declared.handle(&refused(EROFS, plain_host())),
-            Verdict::Tolerate
-        );
-        assert_eq!(
-            declared.handle(&refused(EACCES, plain_host())),
-            Verdict::Tolerate
-        );
-        assert_eq!(declared.handle(&refused(12, plain_host())), Verdict::Abort);
+        let refused = |errno| report(SandboxFailureKind::Cgroup, errno, declared("container"));
+        let ruling = policy.decide(&refused(EROFS));
+        assert_eq!(ruling.verdict, Verdict::Tolerate);
+        assert!(ruling
+            .reason
+            .unwrap()
+            .ends_with("whose own limits bound the sandbox"));
+        assert_eq!(policy.handle(&refused(EACCES)), Verdict::Tolerate);
+        assert_eq!(policy.handle(&refused(12)), Verdict::Abort);
         // EROFS is no answer for the other kinds.
-        let netns = report(SandboxFailureKind::NetworkNamespace, EROFS, gvisor());
-        assert_eq!(declared.handle(&netns), Verdict::Abort);
+        let netns = report(SandboxFailureKind::NetworkNamespace, EROFS, declared("vm"));
+        assert_eq!(policy.handle(&netns), Verdict::Abort);
     }
 
     #[test]
@@ -326,6 +335,7 @@ mod tests {
         assert!(OuterSandbox::init(Some(json!({"x": 1}))).is_err());
         assert!(OuterSandbox::init(Some(json!({"boundary": "vmware"}))).is_err());
         assert!(OuterSandbox::init(Some(json!({"boundary": "kata"}))).is_ok());
+        assert!(OuterSandbox::init(Some(json!({"boundary": "vm"}))).is_ok());
         assert_eq!(
             OuterSandbox::init(None).unwrap().tolerates(),
             DECLARED.to_vec()

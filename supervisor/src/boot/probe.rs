@@ -19,6 +19,8 @@ use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
 pub struct ProbeAnswer {
     /// Schema version of this document.
     pub version: u32,
+    /// The `--config` file the flags were merged from (the report's shape), or null.
+    pub config: Option<crate::options::FileDigest>,
     /// The handler a run would use (the same shape as the report's).
     pub handler: HandlerRecord,
     /// Environment clues.
@@ -49,7 +51,11 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
             options.handler_timeout,
         )?;
     }
-    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
+    let mut report = HardeningReport::new(
+        crate::handler::context::detect(options.outer_boundary),
+        &options.command,
+    );
+    report.config = options.config.clone();
     report.handler = crate::boot::run::handler_record();
     if let Some(path) = &options.handler_plugin {
         report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
@@ -82,6 +88,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     crate::boot::teardown(&prepared.plan, &mut report);
     Ok(ProbeAnswer {
         version: 2,
+        config: report.config.clone(),
         handler: report.handler.clone(),
         environment: report.environment.clone(),
         steps: report.steps,

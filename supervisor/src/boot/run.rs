@@ -28,9 +28,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
     let mut options = options;
-    let mut report = HardeningReport::new(crate::handler::context::detect(), &options.command);
-    report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
-    report.redact_argv(options.report_argv);
+    let mut report = new_report(&options)?;
     // Who the workload will be (a root caller's uid allocated and locked here, once): no report
     // or findings file it could rewrite or replace.
     let identity = crate::steps::identity::prepare(&options)?;
@@ -121,6 +119,19 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         findings.check().map_err(SupervisorError::Findings)?;
     }
     Ok(supervised.exit_code())
+}
+
+/// The report of a run of `options`, before its boot: the context (the declared boundary
+/// included), the config file, a fresh run id, the argv as the operator wants it recorded.
+fn new_report(options: &RunOptions) -> Result<HardeningReport, SupervisorError> {
+    let mut report = HardeningReport::new(
+        crate::handler::context::detect(options.outer_boundary),
+        &options.command,
+    );
+    report.config = options.config.clone();
+    report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
+    report.redact_argv(options.report_argv);
+    Ok(report)
 }
 
 /// Opens a report or findings destination, if one was given; `error` names a failure.

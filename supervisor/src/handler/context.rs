@@ -1,7 +1,8 @@
 //! What the supervisor can tell about where it runs, for the failure handler and the report.
 //!
-//! Every clue here is a heuristic an outer runtime can hide or fake. It informs a handler's
-//! decision and the operator's reading of the report; it never switches a step off by itself.
+//! Every clue here is a heuristic an outer runtime can hide or fake: a hint for the operator's
+//! reading of the report and `probe`, never a switch. The one thing in the context that is not a
+//! guess is the boundary the operator declared (`--outer-boundary`), passed on as it was given.
 
 use std::path::Path;
 
@@ -10,8 +11,45 @@ pub use sandbox_plugin_api::FailureContext;
 /// gVisor's `/proc/version` names this fixed build.
 const GVISOR_VERSION_MARK: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
 
-/// Looks at `/proc`, the file system and the environment; reads a few small files.
-pub fn detect() -> FailureContext {
+/// An outer boundary the operator declares with `--outer-boundary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OuterBoundary {
+    /// gVisor (runsc): a user-space kernel between the sandbox and the host's.
+    Gvisor,
+    /// A container runtime (runc, crun, a Kubernetes pod) with its own namespaces and profile.
+    Container,
+    /// A virtual machine (Firecracker, Kata, Cloud Hypervisor, any hypervisor's guest).
+    Vm,
+}
+
+impl OuterBoundary {
+    /// Every boundary, in the order `--help` lists them.
+    pub const ALL: [OuterBoundary; 3] = [
+        OuterBoundary::Gvisor,
+        OuterBoundary::Container,
+        OuterBoundary::Vm,
+    ];
+
+    /// The name on the command line, in the context and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            OuterBoundary::Gvisor => "gvisor",
+            OuterBoundary::Container => "container",
+            OuterBoundary::Vm => "vm",
+        }
+    }
+
+    /// The boundary called `name`.
+    pub fn from_name(name: &str) -> Option<OuterBoundary> {
+        Self::ALL
+            .into_iter()
+            .find(|boundary| boundary.name() == name)
+    }
+}
+
+/// Looks at `/proc`, the file system and the environment; reads a few small files. `declared`
+/// is the operator's `--outer-boundary`, carried as given.
+pub fn detect(declared: Option<OuterBoundary>) -> FailureContext {
     let gvisor = std::fs::read_to_string("/proc/version")
         .map(|version| version.contains(GVISOR_VERSION_MARK))
         .unwrap_or(false);
@@ -25,6 +63,7 @@ pub fn detect() -> FailureContext {
     context.threads = crate::procfs::thread_count();
     context.effective_capabilities = effective_capabilities;
     context.uid = nix::unistd::getuid().as_raw();
+    context.outer_boundary = declared.map(|boundary| boundary.name().to_owned());
     context
 }
 
@@ -50,7 +89,8 @@ fn container_clue() -> Option<String> {
 mod tests {
     #[test]
     fn detects_this_process() {
-        let context = super::detect();
+        let context = super::detect(Some(super::OuterBoundary::Vm));
+        assert_eq!(context.outer_boundary.as_deref(), Some("vm"));
         assert!(context.threads >= 1);
         assert_eq!(context.uid, nix::unistd::getuid().as_raw());
     }

@@ -154,7 +154,7 @@ pub fn parse_refusals(given: &[String]) -> Result<Vec<(SandboxFailureKind, i32)>
 
 /// The made-up context: a plain host (with the real supervisor and plugin API versions), changed by `KEY=VALUE` items (`gvisor=true`,
 /// `container=/.dockerenv` (empty for none), `threads=N`, `effective_capabilities=HEX`, `uid=N`,
-/// `supervisor_version=V`, `plugin_api_version=V`).
+/// `supervisor_version=V`, `plugin_api_version=V`, `outer_boundary=gvisor|container|vm`).
 pub fn parse_context(given: &[String]) -> Result<FailureContext, SimulateError> {
     let mut context = FailureContext::default();
     context.threads = 1;
@@ -193,10 +193,21 @@ pub fn parse_context(given: &[String]) -> Result<FailureContext, SimulateError> 
             }
             "supervisor_version" => context.supervisor_version = Some(value.to_owned()),
             "plugin_api_version" => context.plugin_api_version = Some(value.to_owned()),
+            "outer_boundary" => {
+                context.outer_boundary = match value {
+                    "" => None,
+                    _ => Some(
+                        crate::handler::context::OuterBoundary::from_name(value)
+                            .ok_or_else(|| error("expected gvisor, container or vm".to_owned()))?
+                            .name()
+                            .to_owned(),
+                    ),
+                }
+            }
             other => {
                 return Err(error(format!(
                     "unknown key {other:?} (known: gvisor, container, threads, uid, \
-                     effective_capabilities, supervisor_version, plugin_api_version)"
+                     effective_capabilities, supervisor_version, plugin_api_version, outer_boundary)"
                 )))
             }
         }

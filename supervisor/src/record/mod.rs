@@ -333,6 +333,8 @@ pub struct HardeningReport {
     pub outcome: Outcome,
     /// The error line when aborted.
     pub error: Option<String>,
+    /// The `--config` file the flags were merged from (path and SHA-256), or null.
+    pub config: Option<crate::options::FileDigest>,
     /// The handler.
     pub handler: HandlerRecord,
     /// Environment clues (see [`FailureContext`]).
@@ -364,6 +366,7 @@ impl HardeningReport {
             exit: None,
             outcome: Outcome::Aborted,
             error: None,
+            config: None,
             handler: HandlerRecord {
                 decider: Decider::Strict.to_string(),
                 declared: Vec::new(),

@@ -1,6 +1,7 @@
 //! `gen-assets OUT_DIR`: writes the man page (`man1/sandbox-supervisor.1`, and one page per
-//! subcommand) and the shell completions (`completions/`: bash, zsh, fish) of `sandbox-supervisor`,
-//! generated from the same clap definition the binary parses with, so that they never drift.
+//! subcommand), the shell completions (`completions/`: bash, zsh, fish) and the JSON Schema of a
+//! `--config` file (`config.schema.json`) of `sandbox-supervisor`, generated from the same clap
+//! definition the binary parses with, so that they never drift.
 //!
 //! `packaging/build-deb.sh` runs it before `cargo deb`.
 
@@ -48,6 +49,12 @@ fn generate(out: &Path) -> std::io::Result<()> {
         ));
     }
     std::fs::write(&page, text.replace(".SH EXTRA\n", ".SH \"EXIT STATUS\"\n"))?;
+
+    // The schema of a --config file, from the same definition (docs/config.schema.json is a copy,
+    // which a test compares).
+    let schema = serde_json::to_string_pretty(&sandbox_supervisor::cli::config_schema())
+        .map_err(std::io::Error::other)?;
+    std::fs::write(out.join("config.schema.json"), schema + "\n")?;
 
     let completions = out.join("completions");
     std::fs::create_dir_all(&completions)?;
