@@ -31,9 +31,17 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let mut report = new_report(&options)?;
     // Who the workload will be (a root caller's uid allocated and locked here, once): no report
     // or findings file it could rewrite or replace.
-    let identity = crate::steps::identity::prepare(&options)?;
+    // A uid that cannot be allocated stops the boot after the report is open, which says why.
+    let identity = match crate::steps::identity::prepare(&options) {
+        Err(SupervisorError::Uid(err)) => Err(err),
+        other => Ok(other?),
+    };
     let writers = if options.report.is_some() || options.findings.is_some() {
-        crate::record::forgery::writers(identity.identity.as_ref())
+        let planned = identity
+            .as_ref()
+            .ok()
+            .and_then(|planned| planned.identity.as_ref());
+        crate::record::forgery::writers(planned)
     } else {
         Vec::new()
     };
@@ -151,7 +159,7 @@ fn open_sink(
 /// the sandbox and its plan (for the teardown); a boot that stops is torn down here.
 fn start(
     options: &RunOptions,
-    identity: crate::steps::identity::Prepared,
+    identity: Result<crate::steps::identity::Prepared, crate::steps::identity::alloc::AllocError>,
     recorded: bool,
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
@@ -171,6 +179,7 @@ fn start(
     if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
+    let identity = identity.map_err(SupervisorError::Uid)?;
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask, identity)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
         crate::sandbox::SpawnError::Call {
