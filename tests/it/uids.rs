@@ -240,7 +240,7 @@ fn a_uid_of_the_user_database_is_never_given() {
 fn the_uid_is_locked_while_the_supervisor_lives_and_released_when_it_is_killed() {
     require_root!();
     let uid = 3_000_000_300;
-    assert_free(uid, uid);
+    assert_free(uid, uid + 1);
     let range = format!("{uid}-{uid}");
     let lock = Path::new(LOCK_DIR).join(uid.to_string());
     let mut first = Reaped(vec![spawn(
@@ -278,10 +278,18 @@ fn the_uid_is_locked_while_the_supervisor_lives_and_released_when_it_is_killed()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        lock.exists(),
-        "the killed supervisor could not remove its lock file"
-    );
+    // Its file stays, unlocked, until a supervisor that ends removes it: any supervisor, here one
+    // given another uid.
+    let other = run(&[
+        "--log-level",
+        "error",
+        "--uid-range",
+        &format!("{0}-{0}", uid + 1),
+        "--",
+        "true",
+    ]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert!(!lock.exists(), "{} left behind", lock.display());
     let outcome = run(&[
         "--log-level",
         "error",
@@ -295,6 +303,7 @@ fn the_uid_is_locked_while_the_supervisor_lives_and_released_when_it_is_killed()
     assert_eq!(printed_uid(&outcome), uid);
     // Released at a normal exit: the file goes.
     assert!(!lock.exists(), "{} left behind", lock.display());
+    assert!(!Path::new(LOCK_DIR).join((uid + 1).to_string()).exists());
 }
 
 #[test]

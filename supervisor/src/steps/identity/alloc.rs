@@ -9,7 +9,8 @@
 //! locked with `flock(LOCK_EX | LOCK_NB)` on a descriptor the supervisor keeps open for its whole
 //! life: a second supervisor's lock of the same file fails at once, whatever the timing, and the
 //! kernel drops the lock when the supervisor dies, even by SIGKILL. At a normal exit the file is
-//! removed while still locked, then the directories when empty. A lock taken on a file that another
+//! removed while still locked, with every file no supervisor holds (a SIGKILLed one's, locked
+//! first the same way), then the directories when empty. A lock taken on a file that another
 //! supervisor removed in the meantime is noticed (the path no longer names the locked file) and
 //! taken again.
 //!
@@ -169,6 +170,7 @@ impl Drop for Lease {
         // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
         unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
         drop(self.file.take());
+        sweep(self.dir.as_raw_fd());
         // The directories go when empty (another lock file keeps them); a supervisor creating a
         // file in a removed directory gets ENOENT and makes it again.
         let uids = CString::new("uids").expect("no NUL");
@@ -177,6 +179,42 @@ impl Drop for Lease {
             == 0
         {
             let _ = std::fs::remove_dir(LOCK_PARENT);
+        }
+    }
+}
+
+/// Removes the lock files no supervisor holds (left by one that was SIGKILLed): each is locked
+/// first, and removed only while locked, as a supervisor removes its own.
+fn sweep(dir: RawFd) {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{dir}")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = CString::new(entry.file_name().as_encoded_bytes()) else {
+            continue;
+        };
+        let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: flock takes a descriptor and an integer.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            let locked = nix::sys::stat::fstat(file.as_raw_fd());
+            let named = nix::sys::stat::fstatat(
+                Some(dir),
+                name.as_c_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+            if let (Ok(locked), Ok(named)) = (locked, named) {
+                if locked.st_ino == named.st_ino && locked.st_dev == named.st_dev {
+                    // SAFETY: as above.
+                    unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+                }
+            }
         }
     }
 }
