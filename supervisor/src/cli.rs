@@ -16,7 +16,8 @@ use crate::steps::Step;
 /// session, no capabilities, a verified privilege drop and a seccomp filter.
 ///
 /// Without --handler-plugin every refused hardening step aborts before COMMAND runs. A root caller
-/// that names no --user runs COMMAND as nobody (65534:65534).
+/// that names no --user runs COMMAND as a uid and gid of its own, allocated for the run from
+/// --uid-range and owned by nothing else on the host.
 #[derive(Debug, Parser)]
 #[command(
     name = "sandbox-supervisor",
@@ -91,9 +92,17 @@ pub struct BootArgs {
     pub config: Option<PathBuf>,
 
     /// Run COMMAND as this user (and group); supplementary groups come from the group database.
-    /// Default: nobody (65534:65534) for a root caller, the caller itself otherwise.
+    /// Default: for a root caller a uid and gid of its own, allocated for the run (--uid-range),
+    /// with no supplementary group; the caller itself otherwise (the user-namespace route).
     #[arg(long, value_name = "NAME|UID[:GROUP|GID]", global = true)]
     pub user: Option<String>,
+
+    /// Allocate a root caller's workload uid (and gid, the same number) from FIRST to LAST, both
+    /// included (default 61184-65519, systemd's DynamicUser range). A uid is given only when no
+    /// user or group of the user database and no process has it; it is locked under
+    /// /run/sandbox-supervisor/uids while the run lasts. Exhausted: exit 125.
+    #[arg(long, value_name = "FIRST-LAST", global = true)]
+    pub uid_range: Option<crate::steps::identity::alloc::UidRange>,
 
     /// Allow the workload to run as uid 0 or gid 0 (with --user 0). It still gets no
     /// capabilities, but it owns the host's root-owned files and sockets.
@@ -560,6 +569,7 @@ impl Cli {
             user: boot.user,
             allow_root: boot.allow_root,
             allow_groups: boot.allow_group,
+            uid_range: boot.uid_range,
             seccomp_profile: boot.seccomp_profile,
             seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,

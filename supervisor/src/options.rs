@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub allow_root: bool,
     /// `--allow-group`: host-power groups the workload of `--user` may hold, by name.
     pub allow_groups: Vec<String>,
+    /// `--uid-range`: where a root caller's workload gets a uid of its own (default
+    /// 61184-65519).
+    pub uid_range: Option<crate::steps::identity::alloc::UidRange>,
     /// `--seccomp-profile`.
     pub seccomp_profile: Option<PathBuf>,
     /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.

@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root, run,
-    run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
-    wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
+    assert_allocated_ids, assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns,
+    require_root, run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin,
+    wait_for, wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
@@ -163,9 +163,13 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
     }
     let target = pid.to_string();
 
-    let outcome = run(&["--", &probe(), "reach", &target]);
+    // The workload is named nobody, the sleeper's uid (a root caller's would otherwise get a uid of
+    // its own, which no host process has).
+    let outcome = run(&["--user", "nobody", "--", &probe(), "reach", &target]);
     // Without the PID namespace, Landlock's signal scope still stops the signal...
     let scoped = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--",
@@ -174,6 +178,8 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
         &target,
     ]);
     let control = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--disable-step",
@@ -258,11 +264,11 @@ fn workload_sees_only_the_sandbox_and_pid_1_is_its_init() {
 // 3. Capabilities and root.
 
 #[test]
-fn root_caller_without_user_runs_the_workload_as_nobody_without_capabilities() {
+fn root_caller_without_user_runs_the_workload_as_an_allocated_uid_without_capabilities() {
     require_root!();
     let outcome = run(&["--", "cat", "/proc/self/status"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_ids(&outcome.stdout, 65534);
+    assert_allocated_ids(&outcome.stdout, 61184..=65519);
     assert_no_capabilities(&outcome.stdout);
 }
 
@@ -852,6 +858,19 @@ fn unprivileged_caller_gets_its_namespaces_through_a_user_namespace() {
         assert_eq!(record["route"], "user-namespace", "{step}: {record}");
         assert_eq!(record["decision"], "enforced", "{step}: {record}");
     }
+    // On this route the workload is the caller: no uid is allocated for it.
+    let ids = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["step"] == "privilege-drop")
+        .expect("privilege-drop in the report");
+    assert_eq!(ids["verified"]["origin"], "caller", "{ids}");
+    assert_eq!(
+        ids["verified"]["uid"],
+        serde_json::json!([65534, 65534, 65534, 65534]),
+        "{ids}"
+    );
 }
 
 #[test]

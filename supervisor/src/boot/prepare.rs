@@ -28,13 +28,16 @@ pub(crate) struct Prepared {
 }
 
 /// Step 1: reads and checks every input, resolves the identity, compiles every program.
+/// `identity` is `crate::steps::identity::prepare`'s (the caller may need it before: `run` checks
+/// the report's path against it); the plan holds its uid's lock.
 pub(crate) fn prepare(
     options: &RunOptions,
     program: Option<PathBuf>,
     mask: SigSet,
+    identity: crate::steps::identity::Prepared,
 ) -> Result<Prepared, SupervisorError> {
     // Each step's preparation: a mistake here is the operator's, found before anything changed.
-    let identity = crate::steps::identity::prepare(options)?;
+    let crate::steps::identity::Prepared { identity, lease } = identity;
     crate::steps::capabilities::check_caller(identity.as_ref())?;
     let program = match program {
         Some(program) => program,
@@ -56,6 +59,7 @@ pub(crate) fn prepare(
     let env = options.workload_env();
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
+    plan.hold_uid(lease);
     let keep = crate::steps::capabilities::prepare(options);
     let fresh_sys = crate::steps::mount::prepare(plan.identity(), keep);
     plan.fresh_sys(fresh_sys);

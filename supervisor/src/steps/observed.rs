@@ -68,6 +68,8 @@ pub(crate) struct Observed {
 pub(crate) struct Expected<'a> {
     /// The identity the workload drops to, when its ids are verified.
     pub identity: Option<&'a Identity>,
+    /// Where the planned identity comes from (`None`: the caller's own).
+    pub origin: Option<crate::steps::identity::Origin>,
     /// The capabilities the workload keeps (`--cap-add`).
     pub kept_capabilities: u64,
     /// The workload filter, when it was planned.
