@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    assert_allocated_ids, assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns,
-    require_root, run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin,
-    wait_for, wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
+    assert_allocated_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root,
+    run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
+    wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
