@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root, run,
-    run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
-    wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
+    assert_allocated_ids, assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns,
+    require_root, run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin,
+    wait_for, wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
@@ -163,9 +163,13 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
     }
     let target = pid.to_string();
 
-    let outcome = run(&["--", &probe(), "reach", &target]);
+    // The workload is named nobody, the sleeper's uid (a root caller's would otherwise get a uid of
+    // its own, which no host process has).
+    let outcome = run(&["--user", "nobody", "--", &probe(), "reach", &target]);
     // Without the PID namespace, Landlock's signal scope still stops the signal...
     let scoped = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--",
@@ -174,6 +178,8 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
         &target,
     ]);
     let control = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--disable-step",
@@ -258,11 +264,11 @@ fn workload_sees_only_the_sandbox_and_pid_1_is_its_init() {
 // 3. Capabilities and root.
 
 #[test]
-fn root_caller_without_user_runs_the_workload_as_nobody_without_capabilities() {
+fn root_caller_without_user_runs_the_workload_as_an_allocated_uid_without_capabilities() {
     require_root!();
     let outcome = run(&["--", "cat", "/proc/self/status"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_ids(&outcome.stdout, 65534);
+    assert_allocated_ids(&outcome.stdout, 61184..=65519);
     assert_no_capabilities(&outcome.stdout);
 }
 
@@ -630,6 +636,85 @@ fn env_names(report: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
+/// Without the mount namespace the workload's `/proc` is the host's, where it finds the
+/// supervisor and the init. An unprivileged caller on the direct route (a runtime that refuses
+/// user namespaces) holds no capability the workload lacks, so the kernel lets a workload of its
+/// uid read the supervisor's `/proc/PID/environ` (gVisor lets it read the init's too): the
+/// supervisor cleared its environment, which the init inherits, before the sandbox was made, so
+/// a secret the operator gave the supervisor is in neither (issue 24 item 5). The report says
+/// what the workload can still read.
+#[test]
+fn without_the_mount_namespace_the_supervisor_keeps_no_environment() {
+    require_root!();
+    let dir = scratch();
+    let policy = sandbox_tests::write_file(
+        dir.path(),
+        "policy.json",
+        r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"]}}"#,
+    );
+    let plugin = sandbox_tests::plugin("sandbox-plugin-policy");
+    let secret = "s3cr3t-of-the-operator";
+    let launch = Launch {
+        as_nobody: true,
+        env: vec![("OPERATOR_SECRET".to_owned(), secret.to_owned())],
+        ..Launch::default()
+    };
+    // The host's /proc gives host pids: awk's parent is the workload, then the init, then the
+    // supervisor.
+    let script = "workload=$(awk '/^PPid:/{print $2}' /proc/self/status); \
+                  init=$(awk '/^PPid:/{print $2}' /proc/$workload/status); \
+                  sup=$(awk '/^PPid:/{print $2}' /proc/$init/status); \
+                  cat /proc/$sup/environ > /dev/null && echo read-the-supervisors; \
+                  for pid in $sup $init 1; do cat /proc/$pid/environ 2>/dev/null | tr '\\0' '\\n'; done; \
+                  true";
+    let (outcome, report) = sandbox_tests::run_with_report(
+        &launch,
+        [
+            "--no-userns",
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--handler-config",
+            policy.to_str().unwrap(),
+            "--disable-step",
+            "mount-namespace",
+            // Landlock keeps a sandboxed process from other domains' /proc entries (ptrace
+            // access): off, as under gVisor, which has no Landlock.
+            "--disable-step",
+            "landlock",
+            "--clear-env",
+            "--env",
+            "PATH=/usr/bin:/bin",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("read-the-supervisors"),
+        "the workload could not reach the supervisor's /proc entry, so this test shows nothing:\n{}",
+        outcome.stdout
+    );
+    assert!(!outcome.stdout.contains(secret), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("environment cleared"),
+        "{}",
+        outcome.stderr
+    );
+    let mount = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "mount-namespace")
+        .unwrap();
+    let missing = mount["missing_protection"].as_str().unwrap_or("");
+    assert!(
+        missing.contains("/proc and /sys") && missing.contains("environments were cleared"),
+        "{mount}"
+    );
+}
+
 #[test]
 fn the_environment_is_what_was_asked_and_the_report_names_only() {
     require_root!();
@@ -773,6 +858,19 @@ fn unprivileged_caller_gets_its_namespaces_through_a_user_namespace() {
         assert_eq!(record["route"], "user-namespace", "{step}: {record}");
         assert_eq!(record["decision"], "enforced", "{step}: {record}");
     }
+    // On this route the workload is the caller: no uid is allocated for it.
+    let ids = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["step"] == "privilege-drop")
+        .expect("privilege-drop in the report");
+    assert_eq!(ids["verified"]["origin"], "caller", "{ids}");
+    assert_eq!(
+        ids["verified"]["uid"],
+        serde_json::json!([65534, 65534, 65534, 65534]),
+        "{ids}"
+    );
 }
 
 #[test]

@@ -41,3 +41,4 @@ mod siem;
 mod simulate;
 mod structure;
 mod terminal;
+mod uids;

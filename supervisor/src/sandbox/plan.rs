@@ -48,6 +48,9 @@ pub struct Plan {
     /// The sandbox's control group, once made: supervision signals it, the teardown removes it
     /// (and dropping the plan removes it on every early return).
     group: std::cell::RefCell<Option<crate::steps::cgroup::SandboxGroup>>,
+    /// The lock of the uid allocated for the run: released when the plan goes, after the
+    /// sandbox's group (the last field: dropped last).
+    uid_lease: Option<crate::steps::identity::alloc::Lease>,
 }
 
 impl Plan {
@@ -86,7 +89,13 @@ impl Plan {
             output: Default::default(),
             terminal: None,
             group: std::cell::RefCell::new(None),
+            uid_lease: None,
         })
+    }
+
+    /// Holds the lock of the uid allocated for the run until the plan is dropped.
+    pub(crate) fn hold_uid(&mut self, lease: Option<crate::steps::identity::alloc::Lease>) {
+        self.uid_lease = lease;
     }
 
     /// The sandbox's descriptors 1 and 2 become these pipes (the init applies them).

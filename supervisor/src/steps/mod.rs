@@ -6,6 +6,7 @@
 
 pub(crate) mod capabilities;
 pub(crate) mod cgroup;
+pub(crate) mod costs;
 pub(crate) mod identity;
 pub(crate) mod landlock;
 pub(crate) mod mount;
