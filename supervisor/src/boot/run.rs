@@ -87,9 +87,10 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     }
     let (mut sandbox, mut plan) = result?;
-    // From here the operator's terminal, if any, is raw until the output is dropped.
-    let mut output = plan.take_output(sandbox.terminal.take());
     let supervised = {
+        // The operator's terminal, if any, is raw from here until the output is dropped, at the
+        // end of this block: before the teardown, the report and the end line.
+        let mut output = plan.take_output(sandbox.terminal.take());
         let group = plan.group();
         let bounds = crate::sandbox::supervise::Bounds {
             timeout: options.timeout,
