@@ -106,8 +106,10 @@ pub struct BootArgs {
     #[arg(long, value_name = "NAME", global = true)]
     pub allow_group: Vec<String>,
 
-    /// Add the filter named "workload" of this seccompiler JSON profile to the built-in workload
-    /// filter (both are installed; the strictest action wins).
+    /// Add this seccomp profile to the built-in workload filter (both are installed; the
+    /// strictest action wins): Docker's format, an OCI runtime config.json (its linux.seccomp) or
+    /// that object alone, or seccompiler's JSON with a filter named "workload", told apart by
+    /// content.
     #[arg(long, value_name = "FILE", global = true)]
     pub seccomp_profile: Option<PathBuf>,
 

@@ -36,6 +36,7 @@ mod plugin_loading;
 mod refusals;
 mod release;
 mod seccomp_filter;
+mod seccomp_profiles;
 mod siem;
 mod simulate;
 mod structure;

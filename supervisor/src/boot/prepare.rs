@@ -24,6 +24,8 @@ pub(crate) struct Prepared {
     pub caller_groups: Vec<nix::unistd::Gid>,
     /// Whether the boot builds a Landlock ruleset (the prepared inputs of a real boot do).
     pub wants_landlock: bool,
+    /// The `--seccomp-profile` file (path and SHA-256 of the bytes compiled), for the report.
+    pub seccomp_profile: Option<crate::options::FileDigest>,
 }
 
 /// Step 1: reads and checks every input, resolves the identity, compiles every program.
@@ -45,7 +47,7 @@ pub(crate) fn prepare(
         )?,
     };
     let prelude = crate::steps::prelude::prepare()?;
-    let filter = crate::steps::seccomp::prepare(options)?;
+    let (filter, seccomp_profile) = crate::steps::seccomp::prepare(options)?;
     let env = options.workload_env();
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
@@ -68,5 +70,6 @@ pub(crate) fn prepare(
         env_names,
         caller_groups,
         wants_landlock: true,
+        seccomp_profile,
     })
 }

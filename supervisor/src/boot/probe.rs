@@ -62,6 +62,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     }
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
+    report.seccomp_profile = prepared.seccomp_profile.clone();
     let mut driver = RecordAndContinue {
         handler: crate::handler::failure_handler(),
         would_exit: None,

@@ -180,6 +180,7 @@ fn start(
     }
     prepared.plan.relay_output(output);
     report.workload.env = prepared.env_names.clone();
+    report.seccomp_profile = prepared.seccomp_profile.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     match boot_and_release(options, &mut prepared, report, signals) {
         Ok(sandbox) => Ok((sandbox, prepared.plan)),

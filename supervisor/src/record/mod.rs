@@ -335,6 +335,8 @@ pub struct HardeningReport {
     pub error: Option<String>,
     /// The `--config` file the flags were merged from (path and SHA-256), or null.
     pub config: Option<crate::options::FileDigest>,
+    /// The `--seccomp-profile` file (path and SHA-256 of the bytes compiled), or null.
+    pub seccomp_profile: Option<crate::options::FileDigest>,
     /// The handler.
     pub handler: HandlerRecord,
     /// Environment clues (see [`FailureContext`]).
@@ -367,6 +369,7 @@ impl HardeningReport {
             outcome: Outcome::Aborted,
             error: None,
             config: None,
+            seccomp_profile: None,
             handler: HandlerRecord {
                 decider: Decider::Strict.to_string(),
                 declared: Vec::new(),
