@@ -155,6 +155,16 @@ pub struct BootArgs {
     #[arg(long, value_name = "N", value_parser = parse_report_fd, global = true)]
     pub report_fd: Option<RawFd>,
 
+    /// Attach this label to the run (a job or tenant id from the orchestrator): in every record of
+    /// the report, every finding and every log line (the run span). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label, global = true)]
+    pub label: Vec<(String, String)>,
+
+    /// The node this run is on, as the orchestrator names it (in a pod, NODE_NAME from the
+    /// downward API is the default): in the report, the findings and every log line.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub node_name: Option<String>,
+
     /// Write one OCSF Detection Finding (JSON, one per line) per refused step that was tolerated
     /// or aborted the boot, to FILE (mode 0600, like --report) or to descriptor N (fd:N).
     #[arg(long, value_name = "FILE|fd:N", value_parser = parse_findings, global = true)]
@@ -362,6 +372,22 @@ fn parse_capability(text: &str) -> Result<u32, String> {
     }
 }
 
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value))
+            if !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c)) =>
+        {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE (KEY: letters, digits, '.', '_', '-', '/')"
+        )),
+    }
+}
+
 fn parse_env(text: &str) -> Result<OsString, String> {
     match text.split_once('=') {
         Some((key, _)) if !key.is_empty() => Ok(text.into()),
@@ -467,7 +493,7 @@ impl LogArgs {
             .with_target(false);
         match self.log_format {
             LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-            LogFormat::Json => builder.json().init(),
+            LogFormat::Json => builder.json().with_span_list(false).init(),
         }
         Ok(())
     }
@@ -506,6 +532,37 @@ impl Cli {
             sha256,
         });
         Ok(cli)
+    }
+
+    /// For `probe` and `simulate`, the flags given on the command line that they cannot honour
+    /// (`--report`, `--report-fd`, `--findings`: no workload runs, so no report or finding of a
+    /// run is written): the usage error's message.
+    pub fn probe_cannot_honour(&self) -> Option<String> {
+        let subcommand = match self.subcommand.as_ref()? {
+            Command::Probe(_) => "probe",
+            Command::Simulate(_) => "simulate",
+        };
+        let flag = [
+            ("--report", self.boot.report.is_some()),
+            ("--report-fd", self.boot.report_fd.is_some()),
+            ("--findings", self.boot.findings.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)?
+        .0;
+        Some(format!(
+            "{subcommand} writes no report or findings ({flag}): it runs no workload; its answer is on standard output (see --help)"
+        ))
+    }
+
+    /// For `probe` and `simulate`, leaves aside the `--config` file's run-only keys (`report`,
+    /// `report-fd`, `findings`), so that one file serves a run and a probe.
+    pub fn leave_run_only_keys_aside(&mut self) {
+        if self.subcommand.is_some() {
+            self.boot.report = None;
+            self.boot.report_fd = None;
+            self.boot.findings = None;
+        }
     }
 
     /// A mistake clap cannot see: the report and the findings on one descriptor (each owns and
@@ -550,6 +607,11 @@ impl Cli {
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
             handler_timeout: self.handler.handler_timeout,
             outer_boundary: self.handler.outer_boundary,
+            node_name: boot
+                .node_name
+                .or_else(|| std::env::var("NODE_NAME").ok())
+                .filter(|name| !name.is_empty()),
+            labels: boot.label,
             user: boot.user,
             allow_root: boot.allow_root,
             allow_groups: boot.allow_group,

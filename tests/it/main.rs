@@ -20,6 +20,7 @@ mod capabilities;
 mod compatibility;
 mod config;
 mod containment;
+mod correlation;
 mod docs;
 mod fail_closed;
 mod faults;

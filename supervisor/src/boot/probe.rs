@@ -14,11 +14,31 @@ use crate::error::SupervisorError;
 use crate::options::RunOptions;
 use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
 
+/// The `$schema` of `probe --json`'s document.
+pub const PROBE_SCHEMA: &str = "urn:sandbox-supervisor:probe:2";
+
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeAnswer {
+    /// The JSON Schema of this document (docs/probe.schema.json).
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
     /// Schema version of this document.
     pub version: u32,
+    /// This supervisor's version.
+    pub supervisor_version: &'static str,
+    /// The executable's GNU build id (null when the linker wrote none).
+    pub build_id: Option<String>,
+    /// This probe's random id (a version 4 UUID), on every log line it wrote.
+    pub run_id: String,
+    /// The host's name (null when it cannot be read).
+    pub hostname: Option<String>,
+    /// `--node-name` (else `$NODE_NAME`), or null.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When the probe ran (RFC 3339, UTC).
+    pub time: crate::record::Timestamp,
     /// The `--config` file the flags were merged from (the report's shape), or null.
     pub config: Option<crate::options::FileDigest>,
     /// The handler a run would use (the same shape as the report's).
@@ -43,8 +63,9 @@ pub struct ProbeAnswer {
 pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
+    let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        crate::boot::run::register_plugin(
+        config = crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
@@ -56,7 +77,11 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
         &options.command,
     );
     report.config = options.config.clone();
+    report.node_name = options.node_name.clone();
+    report.labels = options.labels.iter().cloned().collect();
+    let _span = crate::boot::run::enter_span(&report);
     report.handler = crate::boot::run::handler_record();
+    report.handler.config = config;
     if let Some(path) = &options.handler_plugin {
         report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
     }
@@ -87,7 +112,15 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     };
     crate::boot::teardown(&prepared.plan, &mut report);
     Ok(ProbeAnswer {
+        schema: PROBE_SCHEMA,
         version: 2,
+        supervisor_version: report.supervisor_version,
+        build_id: report.build_id.clone(),
+        run_id: report.run_id.clone(),
+        hostname: report.hostname.clone(),
+        node_name: report.node_name.clone(),
+        labels: report.labels.clone(),
+        time: report.started_at,
         config: report.config.clone(),
         handler: report.handler.clone(),
         environment: report.environment.clone(),

@@ -29,6 +29,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let signals = crate::sandbox::signal_fd()?;
     let mut options = options;
     let mut report = new_report(&options)?;
+    let _span = enter_span(&report);
     // Who the workload may be: no report or findings file it could rewrite or replace.
     let writers = if options.report.is_some() || options.findings.is_some() {
         crate::record::forgery::writers(crate::steps::identity::prepare(&options)?.as_ref())
@@ -129,7 +130,23 @@ fn new_report(options: &RunOptions) -> Result<HardeningReport, SupervisorError> 
     report.config = options.config.clone();
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
+    report.node_name = options.node_name.clone();
+    report.labels = options.labels.iter().cloned().collect();
     Ok(report)
+}
+
+/// Enters the run's span: every later log line of this process carries its id, node and labels.
+pub(crate) fn enter_span(report: &HardeningReport) -> tracing::span::EnteredSpan {
+    let labels: Vec<String> = report
+        .labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    crate::record::enter_run(crate::record::CurrentRun {
+        run_id: report.run_id.clone(),
+        node_name: report.node_name.clone(),
+        labels: labels.join(","),
+    })
 }
 
 /// Opens a report or findings destination, if one was given; `error` names a failure.
@@ -156,8 +173,9 @@ fn start(
 ) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
+    let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        register_plugin(
+        config = register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
@@ -165,6 +183,7 @@ fn start(
         )?;
     }
     report.handler = handler_record();
+    report.handler.config = config;
     if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
         report.handler.plugin = Some(plugin_file_record(path)?);
     }
@@ -208,7 +227,13 @@ fn boot_and_release(
     )?;
     match paused.release()? {
         Released::Running(sandbox) => {
-            tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
+            tracing::info!(
+                pid = sandbox.workload.as_raw(),
+                program = %prepared.program.display(),
+                "workload started: pid {} ({})",
+                sandbox.workload.as_raw(),
+                prepared.program.display()
+            );
             Ok(sandbox)
         }
         Released::ExecFailed(source) => Err(SupervisorError::Exec {
@@ -225,6 +250,7 @@ pub(crate) fn handler_record() -> HandlerRecord {
         decider: handler.decider(),
         declared: handler.declared().iter().map(|kind| kind.name()).collect(),
         plugin: None,
+        config: None,
     }
 }
 
@@ -287,14 +313,23 @@ pub(crate) fn plugin_file_record(
     })
 }
 
-/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
+/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler;
+/// returns the configuration's path and the SHA-256 of the text the plugin got.
 pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
     timeout: Option<std::time::Duration>,
-) -> Result<(), SupervisorError> {
+) -> Result<Option<crate::options::FileDigest>, SupervisorError> {
+    use sha2::Digest;
+    let digest = |text: &String| crate::options::FileDigest {
+        path: config
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
+        sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+    };
     let config = config.map(read_config).transpose()?;
+    let recorded = config.as_ref().map(digest);
     let handler = crate::handler::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
@@ -309,7 +344,7 @@ pub fn register_plugin(
         declared.join(", "),
     );
     set_failure_handler(Box::new(handler))?;
-    Ok(())
+    Ok(recorded)
 }
 
 /// Reads `--handler-config` and checks that it is JSON.

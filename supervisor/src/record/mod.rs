@@ -16,6 +16,7 @@ mod sink;
 
 pub use clock::Timestamp;
 pub use evidence::Evidence;
+pub(crate) use ids::{current_run, enter_run, CurrentRun};
 pub use ids::{hostname, run_id};
 pub use sink::{check_writable, ReportOpenError, ReportSink, ReportWriter};
 
@@ -278,6 +279,8 @@ pub struct HandlerRecord {
     pub declared: Vec<&'static str>,
     /// The plugin file, when the handler is a plugin loaded by `--handler-plugin`.
     pub plugin: Option<PluginFileRecord>,
+    /// The `--handler-config` file the plugin decided with (path and SHA-256 of the text it got).
+    pub config: Option<crate::options::FileDigest>,
 }
 
 /// The plugin's file.
@@ -323,6 +326,11 @@ pub struct HardeningReport {
     pub run_id: String,
     /// The host's name (null when it cannot be read).
     pub hostname: Option<String>,
+    /// The node this run is on, as the orchestrator names it (`--node-name`, else `$NODE_NAME`),
+    /// or null.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`: the orchestrator's ids for this run (a job, a tenant), in every record.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// When the supervisor started the run.
     pub started_at: Timestamp,
     /// When the final record was made: the workload ended or the boot stopped (null before).
@@ -363,6 +371,8 @@ impl HardeningReport {
             // An id that could not be drawn is left empty here; `run` refuses to start without one.
             run_id: run_id().unwrap_or_default(),
             hostname: hostname(),
+            node_name: None,
+            labels: std::collections::BTreeMap::new(),
             started_at: Timestamp::now(),
             ended_at: None,
             exit: None,
@@ -374,6 +384,7 @@ impl HardeningReport {
                 decider: Decider::Strict.to_string(),
                 declared: Vec::new(),
                 plugin: None,
+                config: None,
             },
             environment,
             steps: Step::ALL.into_iter().map(StepRecord::new).collect(),
