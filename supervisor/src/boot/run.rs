@@ -62,7 +62,15 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     };
     if let Some(findings) = &mut findings {
-        let found = crate::record::findings::findings(&report, crate::record::Timestamp::now());
+        let now = crate::record::Timestamp::now();
+        let mut found = crate::record::findings::findings(&report, now);
+        if let (true, Err(err)) = (found.is_empty(), &result) {
+            found.extend(crate::record::findings::handler_finding(
+                &report,
+                err.exit_code(),
+                now,
+            ));
+        }
         match crate::record::findings::write(&found, findings) {
             Ok(()) => {}
             Err(write_err) if result.is_err() => {
