@@ -439,19 +439,7 @@ pub fn usage_error_line(err: &clap::Error) -> String {
     format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
-/// The JSON Schema of a `--config` file, generated from these flags (docs/config.schema.json).
-pub fn config_schema() -> serde_json::Value {
-    use clap::CommandFactory;
-    crate::config::schema(&Cli::command())
-}
-
-/// clap's message of `err`, one line, without the prefix and the pointer to `--help`.
-fn clap_message(err: &clap::Error) -> String {
-    let line = usage_error_line(err);
-    line.trim_start_matches("sandbox-supervisor: error: ")
-        .trim_end_matches(" (see --help)")
-        .to_owned()
-}
+pub use crate::config::config_schema;
 
 /// Whether the raw arguments ask for `--log-format json` (before `--`), for the usage error of a
 /// command line that did not parse.
@@ -500,40 +488,6 @@ impl LogArgs {
 }
 
 impl Cli {
-    /// This command line (`raw`, which parsed as `self`) with the flags of its `--config` file
-    /// merged under it (see [`crate::config`]); `Err` is the usage error's message, one line.
-    pub fn with_config(self, raw: &[OsString]) -> Result<Cli, String> {
-        use clap::CommandFactory;
-        let Some(path) = self.boot.config.clone() else {
-            return Ok(self);
-        };
-        let error = |why: String| format!("--config {}: {why}", path.display());
-        let (text, sha256) = crate::config::read(&path).map_err(error)?;
-        let command = Cli::command();
-        let matches = command
-            .clone()
-            .try_get_matches_from(raw)
-            .map_err(|err| error(clap_message(&err)))?;
-        let given = |id: &str| {
-            let source = matches.subcommand().map_or_else(
-                || matches.value_source(id),
-                |(_, sub)| sub.value_source(id).or_else(|| matches.value_source(id)),
-            );
-            source == Some(clap::parser::ValueSource::CommandLine)
-        };
-        let flags =
-            crate::config::flags(&crate::config::keys(&command), &text, given).map_err(error)?;
-        let mut merged: Vec<OsString> = raw.iter().take(1).cloned().collect();
-        merged.extend(flags.args);
-        merged.extend(raw.iter().skip(1).cloned());
-        let mut cli = Cli::try_parse_from(&merged).map_err(|err| error(clap_message(&err)))?;
-        cli.config_file = Some(crate::options::FileDigest {
-            path: path.display().to_string(),
-            sha256,
-        });
-        Ok(cli)
-    }
-
     /// For `probe` and `simulate`, the flags given on the command line that they cannot honour
     /// (`--report`, `--report-fd`, `--findings`: no workload runs, so no report or finding of a
     /// run is written): the usage error's message.

@@ -62,15 +62,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     };
     if let Some(findings) = &mut findings {
-        let now = crate::record::Timestamp::now();
-        let mut found = crate::record::findings::findings(&report, now);
-        if let (true, Err(err)) = (found.is_empty(), &result) {
-            found.extend(crate::record::findings::handler_finding(
-                &report,
-                err.exit_code(),
-                now,
-            ));
-        }
+        let found = findings_of(&report, result.as_ref().err());
         match crate::record::findings::write(&found, findings) {
             Ok(()) => {}
             Err(write_err) if result.is_err() => {
@@ -126,6 +118,24 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         findings.check().map_err(SupervisorError::Findings)?;
     }
     Ok(supervised.exit_code())
+}
+
+/// The findings of a decided boot: one per decided refusal, or, for a boot the failure handler
+/// stopped before any step (`error`: 118, 119), the handler's.
+fn findings_of(
+    report: &HardeningReport,
+    error: Option<&SupervisorError>,
+) -> Vec<crate::record::findings::DetectionFinding> {
+    let now = crate::record::Timestamp::now();
+    let mut found = crate::record::findings::findings(report, now);
+    if let (true, Some(err)) = (found.is_empty(), error) {
+        found.extend(crate::record::findings::handler_finding(
+            report,
+            err.exit_code(),
+            now,
+        ));
+    }
+    found
 }
 
 /// The report of a run of `options`, before its boot: the context (the declared boundary
