@@ -63,14 +63,18 @@ pub struct ProbeAnswer {
 pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
+    let mut plugin = None;
     let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        config = crate::boot::run::register_plugin(
+        let (sha256, recorded_config) = crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
+            true,
         )?;
+        config = recorded_config;
+        plugin = sha256.map(|sha256| crate::boot::run::plugin_file_record(path, sha256));
     }
     let mut report = HardeningReport::new(
         crate::handler::context::detect(options.outer_boundary),
@@ -81,10 +85,8 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     report.labels = options.labels.iter().cloned().collect();
     let _span = crate::boot::run::enter_span(&report);
     report.handler = crate::boot::run::handler_record();
+    report.handler.plugin = plugin;
     report.handler.config = config;
-    if let Some(path) = &options.handler_plugin {
-        report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
-    }
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
     report.seccomp_profile = prepared.seccomp_profile.clone();

@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use crate::boot::{DecideAndStop, Prepared};
 use crate::error::SupervisorError;
 use crate::exit;
-use crate::handler::plugin::{PluginRequest, PluginSetupError};
+use crate::handler::plugin::PluginRequest;
 use crate::handler::{set_failure_handler, SandboxFailureHandler};
 use crate::options::RunOptions;
 use crate::record::{Decider, HandlerRecord, HardeningReport, Outcome};
@@ -114,8 +114,8 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         // left for someone else's file to contradict.
         report.write(writer).map_err(SupervisorError::Report)?;
     }
-    if let Some(findings) = &findings {
-        findings.check().map_err(SupervisorError::Findings)?;
+    if let Some(findings) = &mut findings {
+        end_findings(&report, findings)?;
     }
     Ok(supervised.exit_code())
 }
@@ -136,6 +136,17 @@ fn findings_of(
         ));
     }
     found
+}
+
+/// The findings when the run ends: the workload's end at a bound, with what it used, appended;
+/// then the whole file checked again.
+fn end_findings(
+    report: &HardeningReport,
+    findings: &mut crate::record::ReportWriter,
+) -> Result<(), SupervisorError> {
+    let ended = crate::record::findings::end_findings(report, crate::record::Timestamp::now());
+    crate::record::findings::write(&ended, findings).map_err(SupervisorError::Findings)?;
+    findings.check().map_err(SupervisorError::Findings)
 }
 
 /// The report of a run of `options`, before its boot: the context (the declared boundary
@@ -191,20 +202,24 @@ fn start(
 ) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
+    let mut plugin = None;
     let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        config = register_plugin(
+        let (sha256, recorded_config) = register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
+            recorded,
         )?;
+        config = recorded_config;
+        plugin = sha256
+            .filter(|_| recorded)
+            .map(|sha256| plugin_file_record(path, sha256));
     }
     report.handler = handler_record();
+    report.handler.plugin = plugin;
     report.handler.config = config;
-    if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
-        report.handler.plugin = Some(plugin_file_record(path)?);
-    }
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
         crate::sandbox::SpawnError::Call {
@@ -272,85 +287,39 @@ pub(crate) fn handler_record() -> HandlerRecord {
     }
 }
 
-/// The loaded plugin's path and SHA-256, for the report.
-///
-/// The digest is taken from the file at `path`, opened again without following links, and that
-/// file is checked to be the one mapped into this process (same device and inode in
-/// `/proc/self/maps`): a file replaced since the load is an error, never a wrong digest.
-// TODO(lead): `plugin::load` already hashes the descriptor it loads when the digest is pinned;
-// returning that digest (always computed) from `load` would make this second read unnecessary.
-// plugin.rs belongs to the plugin-side helper.
-pub(crate) fn plugin_file_record(
-    path: &Path,
-) -> Result<crate::record::PluginFileRecord, SupervisorError> {
-    use sha2::Digest;
-    use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let error = |source: std::io::Error| {
-        SupervisorError::Plugin(PluginSetupError::Load(
-            crate::handler::plugin::PluginLoadError::Read {
-                path: path.to_owned(),
-                source,
-            },
-        ))
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(error)?;
-    let metadata = file.metadata().map_err(error)?;
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(error)?;
-    let device = format!(
-        "{:02x}:{:02x}",
-        libc::major(metadata.dev()),
-        libc::minor(metadata.dev())
-    );
-    let inode = metadata.ino().to_string();
-    let mapped = maps.lines().any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.get(3) == Some(&device.as_str()) && fields.get(4) == Some(&inode.as_str())
-    });
-    if !mapped {
-        return Err(error(std::io::Error::other(
-            "the file at this path is no longer the plugin that was loaded",
-        )));
-    }
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = [0u8; 64 * 1024];
-    loop {
-        let read = file.read(&mut buffer).map_err(error)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(crate::record::PluginFileRecord {
+/// The loaded plugin's path and SHA-256, for the report: the digest the loader took of the
+/// descriptor it loaded ([`register_plugin`] with `digest`), so the file is neither opened nor
+/// hashed again, and a file replaced at `path` since the load cannot lend its digest.
+pub(crate) fn plugin_file_record(path: &Path, sha256: [u8; 32]) -> crate::record::PluginFileRecord {
+    crate::record::PluginFileRecord {
         path: path.display().to_string(),
-        sha256: hex::encode(hasher.finalize()),
-    })
+        sha256: hex::encode(sha256),
+    }
 }
 
-/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler;
-/// returns the configuration's path and the SHA-256 of the text the plugin got.
+/// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
+/// Returns the file's SHA-256 when `digest` (for a report) or a pin asked for it, and the
+/// configuration's path and the SHA-256 of the text the plugin got.
 pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
     timeout: Option<std::time::Duration>,
-) -> Result<Option<crate::options::FileDigest>, SupervisorError> {
+    digest: bool,
+) -> Result<(Option<[u8; 32]>, Option<crate::options::FileDigest>), SupervisorError> {
     use sha2::Digest;
-    let digest = |text: &String| crate::options::FileDigest {
+    let digest_of = |text: &String| crate::options::FileDigest {
         path: config
             .map(|path| path.display().to_string())
             .unwrap_or_default(),
         sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
     };
     let config = config.map(read_config).transpose()?;
-    let recorded = config.as_ref().map(digest);
+    let recorded = config.as_ref().map(digest_of);
     let handler = crate::handler::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
+        digest,
         config,
         timeout: timeout.unwrap_or(crate::handler::plugin::DEFAULT_TIMEOUT),
     })?;
@@ -361,8 +330,9 @@ pub fn register_plugin(
         "failure handler loaded: {decider} may tolerate [{}]; every other refusal aborts",
         declared.join(", "),
     );
+    let sha256 = handler.sha256();
     set_failure_handler(Box::new(handler))?;
-    Ok(recorded)
+    Ok((sha256, recorded))
 }
 
 /// Reads `--handler-config` and checks that it is JSON.

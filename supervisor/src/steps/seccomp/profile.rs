@@ -24,6 +24,7 @@ pub(crate) fn compile_profile(
     profile: Profile<'_>,
     cap_add: &[u32],
 ) -> Result<Vec<CheckedProgram>, SeccompCompileError> {
+    super::count_compiled();
     let invalid = |why: String| SeccompCompileError::ProfileInvalid {
         profile: profile.name.to_owned(),
         why,
