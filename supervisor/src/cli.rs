@@ -186,15 +186,18 @@ pub struct BootArgs {
     pub workspace: Vec<PathBuf>,
 
     /// Show host path SRC read-write at DST (default: the same path). No symbolic link in any
-    /// component. Repeatable.
+    /// component; never on or above a kernel pseudo-filesystem (/proc, /sys, /dev, cgroup, ...).
+    /// Repeatable.
     #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_rw, global = true)]
     pub bind: Vec<crate::view::BindSpec>,
 
-    /// Show host path SRC read-only at DST (default: the same path). Repeatable.
+    /// Show host path SRC read-only at DST (default: the same path), as --bind checks it.
+    /// Repeatable.
     #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_ro, global = true)]
     pub ro_bind: Vec<crate::view::BindSpec>,
 
-    /// Hide this path in the view (an empty read-only directory, or /dev/null). Repeatable.
+    /// Hide this path in the view (an empty read-only directory, or /dev/null). No symbolic link
+    /// in any component (name the real path). Repeatable.
     #[arg(long, value_name = "PATH", global = true)]
     pub mask: Vec<PathBuf>,
 
@@ -217,9 +220,15 @@ pub struct BootArgs {
     #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_cpus, global = true)]
     pub cpus: Option<f64>,
 
+    /// Bound the sandbox's CPU time to QUOTA microseconds per PERIOD microseconds (50000/100000 is
+    /// half a CPU; a period of 1000 to 1000000), as cgroup v2's cpu.max; instead of --cpus.
+    #[arg(long, value_name = "QUOTA/PERIOD", value_parser = crate::steps::cgroup::parse_cpu_max, conflicts_with = "cpus", global = true)]
+    pub cpu_max: Option<(u64, u64)>,
+
     /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
-    /// cpu, fsize, ...; a number or "unlimited"); never raised above the caller's. Defaults:
-    /// core=0, nofile at most 4096. Repeatable.
+    /// cpu, fsize, ...; a number or "unlimited"); neither soft nor hard ever raised above the
+    /// caller's own (a request above them is lowered to them, with a WARN). Defaults: core=0,
+    /// nofile at most 4096. Repeatable.
     #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::steps::rlimits::parse, global = true)]
     pub rlimit: Vec<crate::steps::rlimits::Request>,
 
@@ -587,6 +596,7 @@ impl Cli {
                 pids_max: boot.pids_max,
                 memory_max: boot.memory_max,
                 cpus: boot.cpus,
+                cpu_max: boot.cpu_max,
             },
             rlimits: boot.rlimit,
             timeout: boot.timeout,

@@ -67,7 +67,7 @@ pub struct RunOptions {
     pub findings: Option<ReportSink>,
     /// `--fs`, `--workspace`, `--bind`, `--ro-bind`, `--mask`, `--tmpfs-size`.
     pub view: ViewOptions,
-    /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
+    /// `--pids-max`, `--memory-max`, `--cpus` or `--cpu-max`: the sandbox's control group.
     pub limits: Limits,
     /// `--rlimit NAME=SOFT[:HARD]`, in order.
     pub rlimits: Vec<Request>,
@@ -187,6 +187,8 @@ pub struct Limits {
     pub memory_max: Option<u64>,
     /// `--cpus`, in CPUs (a fraction of one is allowed).
     pub cpus: Option<f64>,
+    /// `--cpu-max QUOTA/PERIOD`, in microseconds (instead of `--cpus`).
+    pub cpu_max: Option<(u64, u64)>,
 }
 
 /// A resource `setrlimit` limits.

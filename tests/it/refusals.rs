@@ -882,6 +882,21 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         .warn_lines()
         .into_iter()
         .partition(|line| line.contains(&format!("decider=\"{DEFAULT_LIMITS}\"")));
+    // Without the group, a second line says which bound holds the sandbox's processes
+    // (`RLIMIT_NPROC` on the user-namespace route, none on the direct one), once the route is
+    // known: a boot stopped before has none.
+    let (bounds, defaults): (Vec<&str>, Vec<&str>) = defaults
+        .into_iter()
+        .partition(|line| line.contains("process_bound="));
+    let ran = matches!(expect, Expect::Ran(_));
+    if bounds.len() > usize::from(env.cgroup_refused().is_some())
+        || (ran && bounds.len() != usize::from(env.cgroup_refused().is_some()))
+    {
+        return Err(format!(
+            "expected {} WARN line saying which bound holds the processes: {bounds:?}",
+            usize::from(env.cgroup_refused().is_some())
+        ));
+    }
     match env.cgroup_refused() {
         Some(cgroup) if defaults.len() != 1 || !names(defaults[0], &cgroup) => {
             return Err(format!(

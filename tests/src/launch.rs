@@ -144,9 +144,10 @@ impl Outcome {
             .collect()
     }
 
-    /// WARN lines on standard error, but for the one that says the sandbox has no control group
-    /// because the caller may not make one and asked for no limit (`decider="default limits"`):
-    /// every unprivileged run has it; tests/it/bounds.rs and the refusal matrix check it.
+    /// WARN lines on standard error, but for those decided by the default limits
+    /// (`decider="default limits"`): that the sandbox has no control group because the caller may
+    /// not make one and asked for no limit, and which bound then holds its processes. Every
+    /// unprivileged run has them; tests/it/bounds.rs and the refusal matrix check them.
     pub fn warn_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()

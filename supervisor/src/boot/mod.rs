@@ -148,6 +148,7 @@ fn view_and_landlock(
         tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
         report.disabled(Step::FilesystemView);
         report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+        report.step(Step::Landlock).protection = crate::steps::landlock::HOST_RW_PROTECTION;
     }
 
     if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
@@ -175,6 +176,21 @@ fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), Super
         });
     }
     Ok(())
+}
+
+/// What really took effect, read from the paused sandbox: its `/proc` entries, the Landlock
+/// status the workload sent, and the host sockets the view masked, looked up through its root.
+fn observe(
+    paused: &Paused,
+    own: Status,
+    route: Route,
+    plan: &crate::sandbox::Plan,
+) -> Result<Observed, SupervisorError> {
+    let workload = paused.workload();
+    let mut observed = Observed::read(workload, paused.own_pid(), paused.init(), own, route)?;
+    observed.landlock_status = paused.landlock_status();
+    observed.view.look_up_masked(workload.as_raw(), plan.view());
+    Ok(observed)
 }
 
 /// Returns `Err` when a signal asked the supervisor to stop.
@@ -229,6 +245,7 @@ pub(crate) fn boot(
     if route == Route::UserNamespace {
         ids_on_the_route(prepared, report, driver.logs())?;
     }
+    bounds::bound_processes(options, prepared, route, report, driver.logs())?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
@@ -251,14 +268,7 @@ pub(crate) fn boot(
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    let mut observed = Observed::read(
-        paused.workload(),
-        paused.own_pid(),
-        paused.init(),
-        own,
-        route,
-    )?;
-    observed.landlock_status = paused.landlock_status();
+    let observed = observe(&paused, own, route, &prepared.plan)?;
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 

@@ -1,5 +1,6 @@
 //! Step 1 of the boot: every input read and checked, the identity resolved, every program
-//! compiled, in the parent, before any step.
+//! ready (an operator's profile compiled; the built-in programs are the build's tables), in the
+//! parent, before any step.
 
 use std::path::PathBuf;
 
@@ -49,6 +50,12 @@ pub(crate) fn prepare(
     };
     let prelude = crate::steps::prelude::prepare()?;
     let filter = crate::steps::seccomp::prepare(options)?;
+    // The built-in programs are the build's tables: only an operator's profile is compiled.
+    let compiled = crate::steps::seccomp::programs_compiled();
+    tracing::debug!(
+        seccomp_programs_compiled = compiled,
+        "seccomp programs ready: the built-in ones from the build's tables, {compiled} compiled"
+    );
     let env = options.workload_env();
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
@@ -62,7 +69,8 @@ pub(crate) fn prepare(
     let rlimits =
         crate::steps::rlimits::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
     for limit in rlimits.iter().filter(|limit| limit.clamped) {
-        tracing::warn!(rlimit = limit.resource.name(), hard = limit.hard, "--rlimit {} asks for more than the supervisor has: lowered to its own hard limit (a limit is never raised)", limit.resource.name());
+        let name = limit.resource.name();
+        tracing::warn!(rlimit = name, soft = limit.soft, hard = limit.hard, "--rlimit {name} asks for more than the supervisor has: lowered to its own limits, soft {}, hard {} (a limit is never raised)", show_limit(limit.soft), show_limit(limit.hard));
     }
     plan.set_rlimits(rlimits);
     Ok(Prepared {
@@ -73,4 +81,12 @@ pub(crate) fn prepare(
         caller_groups,
         wants_landlock: true,
     })
+}
+
+/// A limit as the WARN line writes it.
+fn show_limit(value: u64) -> String {
+    match value {
+        crate::steps::rlimits::UNLIMITED => "unlimited".to_owned(),
+        value => value.to_string(),
+    }
 }
