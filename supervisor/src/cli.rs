@@ -177,15 +177,18 @@ pub struct BootArgs {
     pub workspace: Vec<PathBuf>,
 
     /// Show host path SRC read-write at DST (default: the same path). No symbolic link in any
-    /// component. Repeatable.
+    /// component; never on or above a kernel pseudo-filesystem (/proc, /sys, /dev, cgroup, ...).
+    /// Repeatable.
     #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_rw, global = true)]
     pub bind: Vec<crate::view::BindSpec>,
 
-    /// Show host path SRC read-only at DST (default: the same path). Repeatable.
+    /// Show host path SRC read-only at DST (default: the same path), as --bind checks it.
+    /// Repeatable.
     #[arg(long, value_name = "SRC[:DST]", value_parser = parse_bind_ro, global = true)]
     pub ro_bind: Vec<crate::view::BindSpec>,
 
-    /// Hide this path in the view (an empty read-only directory, or /dev/null). Repeatable.
+    /// Hide this path in the view (an empty read-only directory, or /dev/null). No symbolic link
+    /// in any component (name the real path). Repeatable.
     #[arg(long, value_name = "PATH", global = true)]
     pub mask: Vec<PathBuf>,
 

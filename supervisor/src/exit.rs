@@ -48,7 +48,7 @@ const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Usage,
         help: "usage error (flag, value, configuration, profile, --user, a view path, report destination)",
-        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`; uid 0 or `--cap-add` without an enforced filesystem view or without a mount namespace, disabled or tolerated), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing), report or findings destination (one the workload could rewrite or replace included), a caller without a capability the sandbox needs (`CAP_KILL` for a workload of another uid)",
+        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`; uid 0 or `--cap-add` without an enforced filesystem view or without a mount namespace, disabled or tolerated), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing, a bind of a kernel pseudo-filesystem such as the host's `/proc`, `/sys` or `/dev`), a view option without a view (`--mask`, `--bind`, `--ro-bind`, `--workspace`, `--tmpfs-size` with `--fs host-rw` or a disabled view), report or findings destination (one the workload could rewrite or replace included), a caller without a capability the sandbox needs (`CAP_KILL` for a workload of another uid)",
     },
     ExitRow {
         code: ExitCode::PluginLoad,

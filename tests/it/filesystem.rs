@@ -315,8 +315,6 @@ fn landlock_denies_a_write_outside_the_rules_even_without_the_mount_view() {
         "filesystem-view",
         "--disable-step",
         "landlock",
-        "--workspace",
-        ws,
         "--",
         "sh",
         "-c",

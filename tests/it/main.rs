@@ -24,6 +24,7 @@ mod docs;
 mod fail_closed;
 mod faults;
 mod filesystem;
+mod filesystem_options;
 mod filter_parity;
 mod findings;
 mod hardening;

@@ -46,7 +46,7 @@ use crate::error::SupervisorError;
 use crate::options::RunOptions;
 use crate::procfs::{Process, Status};
 use crate::record::{Decider, Decision, Evidence, HardeningReport};
-use crate::sandbox::{Paused, Spawned};
+use crate::sandbox::{Paused, Skip, Spawned};
 use crate::steps::network::NetnsError;
 use crate::steps::observed::Observed;
 use crate::steps::userns::Route;
@@ -55,8 +55,14 @@ use crate::steps::{Refusal, Step};
 /// Leaves `step` out of the plan, and records and logs (with `log`: a run, not `probe`) every
 /// step lost with it (the steps that require it). The WARN line names the refused call, the
 /// decision and who decided, like the handler's own line for the step it was lost with.
-fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut HardeningReport, log: bool) {
-    for lost in plan.skip(step) {
+fn leave_out(
+    plan: &mut crate::sandbox::Plan,
+    step: Step,
+    why: Skip,
+    report: &mut HardeningReport,
+    log: bool,
+) {
+    for lost in plan.skip(step, why) {
         report.lost_with(lost, step);
         if !log {
             continue;
@@ -120,7 +126,7 @@ fn prepare_landlock(
                 errno,
             };
             driver.on_refusal(refusal, None, report)?;
-            leave_out(plan, Step::Landlock, report, driver.logs());
+            leave_out(plan, Step::Landlock, Skip::Lost, report, driver.logs());
         }
         Err(err @ LandlockError::Faked(_)) => {
             return Err(unverified(Step::Landlock, err.to_string()))
@@ -145,6 +151,7 @@ fn view_and_landlock(
         tracing::warn!(step = %Step::FilesystemView, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step given up by the operator (--fs host-rw): {lost}");
         report.disabled(Step::FilesystemView);
         report.step(Step::FilesystemView).reason = Some("--fs host-rw".to_owned());
+        report.step(Step::Landlock).protection = crate::steps::landlock::HOST_RW_PROTECTION;
     }
 
     if prepared.wants_landlock && !options.disabled_steps.contains(&Step::Landlock) {
@@ -200,6 +207,21 @@ fn privileged_needs_containment(
     Ok(())
 }
 
+/// What really took effect, read from the paused sandbox: its `/proc` entries, the Landlock
+/// status the workload sent, and the host sockets the view masked, looked up through its root.
+fn observe(
+    paused: &Paused,
+    own: Status,
+    route: Route,
+    plan: &crate::sandbox::Plan,
+) -> Result<Observed, SupervisorError> {
+    let workload = paused.workload();
+    let mut observed = Observed::read(workload, paused.own_pid(), paused.init(), own, route)?;
+    observed.landlock_status = paused.landlock_status();
+    observed.view.look_up_masked(workload.as_raw(), plan.view());
+    Ok(observed)
+}
+
 /// Returns `Err` when a signal asked the supervisor to stop.
 fn check_signals(signals: &SignalFd) -> Result<(), SupervisorError> {
     match crate::sandbox::take_stop_signal(signals)? {
@@ -223,7 +245,7 @@ pub(crate) fn boot(
     for &step in &options.disabled_steps {
         tracing::warn!(step = %step, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
-        leave_out(&mut prepared.plan, step, report, driver.logs());
+        leave_out(&mut prepared.plan, step, Skip::Lost, report, driver.logs());
     }
     // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
     // (the init joins it through descriptors opened here).
@@ -243,26 +265,14 @@ pub(crate) fn boot(
             leave_out(
                 &mut prepared.plan,
                 Step::NetworkNamespace,
+                Skip::Lost,
                 report,
                 driver.logs(),
             );
         }
     }
     if route == Route::UserNamespace {
-        // Inside the user namespace only the caller's own uid and gid exist.
-        if let Some(identity) = prepared.plan.identity() {
-            let more_groups = prepared
-                .caller_groups
-                .iter()
-                .any(|group| !identity.groups.contains(group));
-            if identity.uid != nix::unistd::geteuid()
-                || identity.gid != nix::unistd::getegid()
-                || more_groups
-            {
-                return Err(SupervisorError::UserOnUserNamespace);
-            }
-            prepared.plan.identity_in_place();
-        }
+        ids_on_the_route(prepared, report, driver.logs())?;
     }
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
@@ -280,14 +290,7 @@ pub(crate) fn boot(
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    let mut observed = Observed::read(
-        paused.workload(),
-        paused.own_pid(),
-        paused.init(),
-        own,
-        route,
-    )?;
-    observed.landlock_status = paused.landlock_status();
+    let mut observed = observe(&paused, own, route, &prepared.plan)?;
     observed.caller_groups = prepared.caller_groups.iter().map(|g| g.as_raw()).collect();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
@@ -305,6 +308,36 @@ pub(crate) fn boot(
     Ok(paused)
 }
 
+/// On the user-namespace route only the caller's own uid and gid exist: `--user` may name only
+/// the caller, whose ids then already hold (the drop is left out, and still verified).
+fn ids_on_the_route(
+    prepared: &mut Prepared,
+    report: &mut HardeningReport,
+    log: bool,
+) -> Result<(), SupervisorError> {
+    let Some(identity) = prepared.plan.identity() else {
+        return Ok(());
+    };
+    let more_groups = prepared
+        .caller_groups
+        .iter()
+        .any(|group| !identity.groups.contains(group));
+    if identity.uid != nix::unistd::geteuid()
+        || identity.gid != nix::unistd::getegid()
+        || more_groups
+    {
+        return Err(SupervisorError::UserOnUserNamespace);
+    }
+    leave_out(
+        &mut prepared.plan,
+        Step::PrivilegeDrop,
+        Skip::Holds,
+        report,
+        log,
+    );
+    Ok(())
+}
+
 /// Step 2, with the user-namespace route. Returns the route the namespaces took. `groups`: the
 /// caller's supplementary groups, which the workload keeps on that route.
 fn network_namespace(
@@ -319,7 +352,9 @@ fn network_namespace(
             record_network(status, Route::Direct, report);
             return Ok(Route::Direct);
         }
-        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Unverified(detail)) => {
+            return Err(unverified(Step::NetworkNamespace, detail))
+        }
         Err(NetnsError::Refused(refusal)) => refusal,
     };
     let route_applies = plain.errno == Errno::EPERM && !options.no_userns && !sys.is_root();
@@ -350,7 +385,9 @@ fn network_namespace(
     tracing::info!(groups = ?kept, "namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root; the workload keeps the caller's groups {kept:?}, in effect though unmapped ones read as the overflow gid inside (the kernel keeps the groups a user namespace does not map)");
     match sys.enter_network_namespace() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
-        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Unverified(detail)) => {
+            return Err(unverified(Step::NetworkNamespace, detail))
+        }
         Err(NetnsError::Refused(inside)) => driver.on_refusal(inside, None, report)?,
     }
     for step in [
@@ -384,6 +421,9 @@ fn spawn_until_ready(
         }
         match sys.spawn(plan, signals)? {
             Spawned::Ready(paused) => return Ok(paused),
+            Spawned::Unverified { step, detail } => {
+                return Err(unverified(step, detail.to_owned()))
+            }
             // The child's own checks (ids, capabilities) found a call that returned success
             // without effect: a verification failure, not a refusal.
             Spawned::Refused(refusal) if refusal.call.is_verification() => {
@@ -397,7 +437,7 @@ fn spawn_until_ready(
             }
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
-                leave_out(plan, refusal.step, report, driver.logs());
+                leave_out(plan, refusal.step, Skip::Lost, report, driver.logs());
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && plan.landlock().is_some()
@@ -765,7 +805,7 @@ mod tests {
             )
             .unwrap();
             if skip {
-                let _ = plan.skip(Step::MountNamespace);
+                let _ = plan.skip(Step::MountNamespace, crate::sandbox::Skip::Lost);
             }
             let result = root_needs_mount_namespace(&plan, || "tolerated".to_owned());
             assert_eq!(result.is_err(), stops, "{uid} {skip}");
@@ -814,5 +854,56 @@ mod tests {
             report.step(Step::PidNamespace).decider,
             Some(Decider::OutOfResources)
         );
+    }
+
+    /// A faked network namespace and a faked `clone` are verification failures of their steps,
+    /// in the one shape (`failed to verify STEP: DETAIL`, exit 123), never a handler's question.
+    #[test]
+    fn faked_successes_are_verification_failures_of_their_steps() {
+        let handler = Tolerating::default();
+        let mut driver = RecordAndContinue {
+            handler: &handler,
+            would_exit: None,
+        };
+        let mut sys = Recording {
+            network: VecDeque::from([Err(NetnsError::Unverified("what was seen".to_owned()))]),
+            ..Recording::default()
+        };
+        let err = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to verify network-namespace: what was seen"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
+        let mut sys = Recording {
+            spawns: VecDeque::from([Spawned::Unverified {
+                step: Step::PidNamespace,
+                detail: "clone returned 0",
+            }]),
+            ..Recording::default()
+        };
+        let signals = crate::sandbox::signal_fd().unwrap();
+        let err = spawn_until_ready(
+            &mut plan(),
+            &Default::default(),
+            &mut sys,
+            &mut driver,
+            &mut report(),
+            &signals,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to verify pid-namespace: clone returned 0"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
+        assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
     }
 }

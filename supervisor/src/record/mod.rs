@@ -395,9 +395,10 @@ impl HardeningReport {
 
     /// Records an enforced step and what was verified, and logs it.
     pub fn enforced(&mut self, step: Step, verified: Evidence) {
-        tracing::info!(step = %step, decision = "enforced", "{step} enforced: {}", step.protection());
-        tracing::debug!(step = %step, verified = ?verified, "{step} verified");
         let record = self.step(step);
+        let protection = record.protection;
+        tracing::info!(step = %step, decision = "enforced", "{step} enforced: {protection}");
+        tracing::debug!(step = %step, verified = ?verified, "{step} verified");
         record.decision = Decision::Enforced;
         record.verified = verified;
     }

@@ -35,6 +35,10 @@ use crate::steps::view::{FsMode, View, ViewOptions};
 /// The newest ABI this supervisor asks for (the crate's newest).
 pub const TARGET: ABI = ABI::V10;
 
+/// What the Landlock step protects under `--fs host-rw`, as the report says it: its rules grant
+/// every filesystem right beneath `/`, so only its scopes restrict.
+pub const HOST_RW_PROTECTION: &str = "no filesystem restriction (--fs host-rw: every right is granted beneath /); only abstract Unix sockets and signals scoped to the sandbox, where the kernel has the scopes (ABI 6)";
+
 /// The Landlock calls, as written in messages and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -103,6 +107,10 @@ pub struct Prepared {
     pub scopes: Vec<&'static str>,
     /// How many rules the parent added.
     pub parent_rules: usize,
+    /// What the domain restricts, as the report says it.
+    pub restricts: &'static str,
+    /// Whether it restricts `connect` to path sockets, as the report says it.
+    pub path_socket_connect: &'static str,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -219,7 +227,24 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
             })
             .collect(),
         parent_rules,
+        restricts: restricts(options.mode, view.is_some()),
+        path_socket_connect: if options.mode == FsMode::HostRw {
+            "not restricted: --fs host-rw grants every right beneath /"
+        } else if handled.contains(AccessFs::ResolveUnix) {
+            "restricted (LANDLOCK_ACCESS_FS_RESOLVE_UNIX): only to sockets beneath the writable places"
+        } else {
+            "not handled by this kernel (needs Landlock ABI 9): the view's masks are the protection"
+        },
     })
+}
+
+/// What the domain restricts in `mode`, with or without the view.
+fn restricts(mode: FsMode, view_built: bool) -> &'static str {
+    match (mode, view_built) {
+        (FsMode::HostRw, _) => "no filesystem access: --fs host-rw grants every right beneath /; only the scopes restrict",
+        (_, true) => "writes to the writable places of the view only; execution nowhere its scratch space is; reads of what the view shows",
+        (_, false) => "writes to the workspaces and read-write binds only (no view: the host's /tmp is not writable); reads and execution beneath /",
+    }
 }
 
 /// The rules the parent adds from host paths: read and execute beneath `/` (or each system
@@ -393,6 +418,10 @@ pub struct LandlockEvidence {
     pub scopes: Vec<&'static str>,
     /// Rules added from the host's paths by the supervisor.
     pub host_rules: usize,
+    /// What the domain restricts (nothing on the filesystem under `--fs host-rw`).
+    pub restricts: &'static str,
+    /// Whether `connect` to a path socket is restricted (`LANDLOCK_ACCESS_FS_RESOLVE_UNIX`).
+    pub path_socket_connect: &'static str,
 }
 
 /// Landlock's verification: what the workload's `restrict_self` returned. A domain the crate
@@ -414,6 +443,8 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
         not_handled: landlock.not_handled.clone(),
         scopes: landlock.scopes.clone(),
         host_rules: landlock.parent_rules,
+        restricts: landlock.restricts,
+        path_socket_connect: landlock.path_socket_connect,
     };
     let unverified = (!matches!(code, 1 | 2))
         .then(|| format!("landlock_restrict_self left the workload {evidence:?}"));

@@ -13,6 +13,7 @@
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
 //! - `setsid`, `setgroups`, `setresgid`, `setresuid`, `capset`: every call of that name;
 //! - `pivot`: every `pivot_root` (the filesystem view);
+//! - `setattr`: every `mount_setattr` (`ENOSYS` stands in for a kernel before 5.12);
 //! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
 //! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
 //! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes).
@@ -100,6 +101,7 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         "setresuid" => every(rules, libc::SYS_setresuid),
         "capset" => every(rules, libc::SYS_capset),
         "pivot" => every(rules, libc::SYS_pivot_root),
+        "setattr" => every(rules, libc::SYS_mount_setattr),
         "landlock" => {
             every(rules, libc::SYS_landlock_create_ruleset);
             every(rules, libc::SYS_landlock_add_rule);

@@ -31,6 +31,9 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+pub use crate::options::{BindSpec, FsMode, ViewOptions};
+
+mod host;
 mod ops;
 mod prepare;
 mod verify;
@@ -118,74 +121,6 @@ impl ViewCall {
             ViewCall::VerifyStaging => "statfs(staging root) after mount(tmpfs) (verification)",
         }
     }
-}
-
-/// `--fs`: what the view shows of the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FsMode {
-    /// The host's whole tree, read-only, nosuid, nodev (the default).
-    #[default]
-    HostRo,
-    /// Only /usr, /bin, /sbin, /lib*, /etc and /opt of the host, read-only.
-    Minimal,
-    /// No view: the workload shares the host's filesystem (the protection given up).
-    HostRw,
-}
-
-impl FsMode {
-    /// The name used on the command line and in the report.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FsMode::HostRo => "host-ro",
-            FsMode::Minimal => "minimal",
-            FsMode::HostRw => "host-rw",
-        }
-    }
-}
-
-/// A `--bind` or `--ro-bind`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindSpec {
-    /// The host path.
-    pub source: PathBuf,
-    /// Where the workload sees it (the same path when not given).
-    pub dest: PathBuf,
-    /// `--bind` (read-write) rather than `--ro-bind`.
-    pub writable: bool,
-}
-
-impl BindSpec {
-    /// Parses `SRC[:DST]`.
-    pub fn parse(text: &str, writable: bool) -> Result<Self, String> {
-        let (source, dest) = match text.split_once(':') {
-            Some((source, dest)) => (source, dest),
-            None => (text, text),
-        };
-        if source.is_empty() || dest.is_empty() {
-            return Err("expected SRC[:DST]".to_owned());
-        }
-        Ok(BindSpec {
-            source: source.into(),
-            dest: dest.into(),
-            writable,
-        })
-    }
-}
-
-/// The view the operator asked for.
-#[derive(Debug, Clone, Default)]
-pub struct ViewOptions {
-    /// `--fs`.
-    pub mode: FsMode,
-    /// `--workspace`: bound read-write at the same path, nosuid, nodev, exec allowed.
-    pub workspaces: Vec<PathBuf>,
-    /// `--bind` and `--ro-bind`, in order.
-    pub binds: Vec<BindSpec>,
-    /// `--mask`.
-    pub masks: Vec<PathBuf>,
-    /// `--tmpfs-size` in bytes (default [`DEFAULT_TMPFS_SIZE`]).
-    pub tmpfs_size: Option<u64>,
 }
 
 /// The size limit of `/tmp` and `/var/tmp` without `--tmpfs-size`.
@@ -306,6 +241,28 @@ pub enum ViewError {
         /// The path.
         path: PathBuf,
     },
+    /// A bind's source is on, or above, one of the kernel's pseudo-filesystems.
+    #[error("{option} {path}: {} the host's {fs} (a pseudo-filesystem of the kernel); a bind would give the workload the host's {fs}, with the writes uid 0 may make there", .at.as_ref().map_or("is on".to_owned(), |at| format!("has beneath it, at {}, ", at.display())))]
+    Pseudo {
+        /// The option.
+        option: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The filesystem type.
+        fs: &'static str,
+        /// Where it is mounted beneath the path (`None`: the path is on it).
+        at: Option<PathBuf>,
+    },
+    /// An option that only the view applies, without a view.
+    #[error("{option} cannot be used with {why}: {what}")]
+    Conflict {
+        /// The option.
+        option: &'static str,
+        /// Why there is no view (`--fs host-rw`, `--disable-step filesystem-view`).
+        why: String,
+        /// What the option would do.
+        what: &'static str,
+    },
     /// No directory to mount the staging root on.
     #[error("none of {STAGING:?} is a directory to build the filesystem view on")]
     NoStaging,
@@ -344,6 +301,13 @@ pub struct View {
     pub writable_binds: Vec<PathBuf>,
     /// Read-only bind destinations, for Landlock.
     pub read_only_binds: Vec<PathBuf>,
+    /// The host's path sockets the view masks (as the workload sees them).
+    pub sockets: Vec<String>,
+    /// Paths of `/proc/net/unix` that could not be resolved to a socket (relative, or gone).
+    pub sockets_unresolved: usize,
+    /// The supervisor's mounts, while the operations are prepared (the remounts that stand in
+    /// for `mount_setattr` where the kernel has none).
+    mounts: Vec<host::HostMount>,
 }
 
 /// The root the view is built in, after the first `pivot_root`.
@@ -373,6 +337,44 @@ pub(crate) fn without_view(options: &crate::options::RunOptions) -> Option<Strin
     .map(|step| format!("--disable-step {step}"))
 }
 
+/// The options only the view applies are the operator's error without one (`why`), never
+/// dropped in silence. A workspace still names Landlock's writable places when the view is
+/// disabled but Landlock is not (with `--fs host-rw`, Landlock grants everything).
+fn conflicts(options: &crate::options::RunOptions, why: &str) -> Result<(), ViewError> {
+    let view = &options.view;
+    let landlock_applies = options.view.mode != FsMode::HostRw
+        && !options
+            .disabled_steps
+            .contains(&crate::steps::Step::Landlock);
+    let conflict = if !view.masks.is_empty() {
+        Some(("--mask", "there is no filesystem view to mask a path in"))
+    } else if let Some(bind) = view.binds.first() {
+        Some((
+            if bind.writable { "--bind" } else { "--ro-bind" },
+            "there is no filesystem view to bind a path into",
+        ))
+    } else if view.tmpfs_size.is_some() {
+        Some((
+            "--tmpfs-size",
+            "there is no filesystem view with a private /tmp",
+        ))
+    } else if !view.workspaces.is_empty() && !landlock_applies {
+        Some((
+            "--workspace",
+            "neither a filesystem view nor Landlock would make it the writable place",
+        ))
+    } else {
+        None
+    };
+    conflict.map_or(Ok(()), |(option, what)| {
+        Err(ViewError::Conflict {
+            option,
+            why: why.to_owned(),
+            what,
+        })
+    })
+}
+
 /// The view's preparation: the operator's paths checked and the operations planned; uid 0 (or a
 /// kept capability) is contained only by a view, so without one it is the operator's error.
 pub(crate) fn prepare(
@@ -380,6 +382,9 @@ pub(crate) fn prepare(
     plan: &mut crate::sandbox::Plan,
     fresh_sys: bool,
 ) -> Result<(), crate::error::SupervisorError> {
+    if let Some(why) = without_view(options) {
+        conflicts(options, &why)?;
+    }
     plan.set_view(View::prepare(&options.view, fresh_sys)?);
     if let Some(why) = without_view(options) {
         let root = plan.identity().is_some_and(|identity| {

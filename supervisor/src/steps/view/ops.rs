@@ -8,6 +8,15 @@ use nix::errno::Errno;
 
 use super::{Charge, FsMode, View, ViewCall, ATTR_NODEV, ATTR_NOEXEC, ATTR_NOSUID, ATTR_RDONLY};
 
+/// A remount by path (`mount(MS_REMOUNT|MS_BIND)` with `flags`), where the kernel has no
+/// `mount_setattr` (before Linux 5.12): each mount of a cloned tree in turn, keeping the flags
+/// the kernel may have locked (`nosuid`, `nodev`, `noexec`, `ro`, the atime mode).
+#[derive(Debug)]
+pub(super) struct Remount {
+    pub path: CString,
+    pub flags: libc::c_ulong,
+}
+
 /// One mount operation, applied in the init. Every string is prepared by the parent.
 #[derive(Debug)]
 pub(super) enum Op {
@@ -26,6 +35,7 @@ pub(super) enum Op {
         clear: u64,
         expect: Option<(u64, u64)>,
         optional: bool,
+        fallback: Vec<Remount>,
     },
     /// `mount(fstype, target, flags, data)`; a missing target is skipped when `optional`.
     Mount {
@@ -37,12 +47,22 @@ pub(super) enum Op {
         charge: Charge,
         optional: bool,
     },
-    /// Makes `target` read-only (not recursive), keeping its other flags.
-    ReadOnly { target: CString, call: ViewCall },
+    /// Makes `target` read-only (not recursive), keeping its other flags (`fallback`: the
+    /// remount's flags without `mount_setattr`).
+    ReadOnly {
+        target: CString,
+        call: ViewCall,
+        fallback: libc::c_ulong,
+    },
     /// A bind of `target` on itself, read-only, nosuid, nodev, noexec (a `/proc` part).
     ReadOnlySelf { target: CString, charge: Charge },
-    /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` on anything else.
-    Mask { target: CString, dir: bool },
+    /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` (whose remount
+    /// flags are `null_flags` without `mount_setattr`) on anything else.
+    Mask {
+        target: CString,
+        dir: bool,
+        null_flags: libc::c_ulong,
+    },
 }
 
 impl View {
@@ -90,7 +110,8 @@ impl View {
             apply_op(op)?;
         }
         if self.mode == FsMode::Minimal {
-            set_attr(c"/newroot", ATTR_RDONLY, 0, false).map_err(view(ViewCall::SetAttr))?;
+            let fallback = libc::MS_NOSUID | libc::MS_NODEV;
+            read_only(c"/newroot", fallback).map_err(view(ViewCall::SetAttr))?;
         }
         umount_detach(c"/oldroot").map_err(view(ViewCall::Detach))?;
         chdir(c"/newroot").map_err(view(ViewCall::PivotRoot))?;
@@ -140,13 +161,14 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
             clear,
             expect,
             optional,
+            fallback,
         } => {
             let source_fd = match open_no_symlinks(source) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if *optional => return Ok(()),
                 Err(errno) => return Err((Charge::View, ViewCall::Open, errno)),
             };
-            let result = bind_from(source_fd, target, *set, *clear, *expect);
+            let result = bind_from(source_fd, target, (*set, *clear), *expect, fallback);
             close(source_fd);
             result
         }
@@ -163,9 +185,11 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
             Err(Errno::ENOENT) if *optional => Ok(()),
             Err(errno) => Err((*charge, *call, errno)),
         },
-        Op::ReadOnly { target, call } => {
-            set_attr(target, ATTR_RDONLY, 0, false).map_err(|errno| (Charge::View, *call, errno))
-        }
+        Op::ReadOnly {
+            target,
+            call,
+            fallback,
+        } => read_only(target, *fallback).map_err(|errno| (Charge::View, *call, errno)),
         Op::ReadOnlySelf { target, charge } => {
             let fd = match open_no_symlinks(target) {
                 Ok(fd) => fd,
@@ -173,24 +197,39 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
                 Err(Errno::ENOENT) => return Ok(()),
                 Err(errno) => return Err((*charge, ViewCall::Open, errno)),
             };
-            let result = bind_from(
-                fd,
-                target,
-                ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC,
-                0,
-                None,
-            )
-            .map_err(|(_, call, errno)| (*charge, call, errno));
+            // A fresh /proc of the init's own: no flag is locked.
+            let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            let fallback = [Remount {
+                path: CString::default(),
+                flags,
+            }];
+            let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC;
+            let result = bind_from(fd, target, (set, 0), None, &fallback)
+                .map_err(|(_, call, errno)| (*charge, call, errno));
             close(fd);
             result
         }
-        Op::Mask { target, dir } => mask(target, *dir),
+        Op::Mask {
+            target,
+            dir,
+            null_flags,
+        } => mask(target, *dir, *null_flags),
     }
 }
 
 /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` on anything else.
-fn mask(target: &CStr, dir: bool) -> Result<(), (Charge, ViewCall, Errno)> {
+fn mask(
+    target: &CStr,
+    dir: bool,
+    null_flags: libc::c_ulong,
+) -> Result<(), (Charge, ViewCall, Errno)> {
     if dir {
+        // The parent checked the path has no symbolic link; `mount` would follow one.
+        match open_no_symlinks(target) {
+            Ok(fd) => close(fd),
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err((Charge::View, ViewCall::Mask, errno)),
+        }
         match mount(
             c"tmpfs",
             target,
@@ -208,14 +247,13 @@ fn mask(target: &CStr, dir: bool) -> Result<(), (Charge, ViewCall, Errno)> {
             Ok(fd) => {
                 close(fd);
                 // Not nodev: /dev/null must still open.
-                bind_from(
-                    null,
-                    target,
-                    ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC,
-                    0,
-                    None,
-                )
-                .map_err(|(charge, _, errno)| (charge, ViewCall::Mask, errno))
+                let fallback = [Remount {
+                    path: CString::default(),
+                    flags: null_flags,
+                }];
+                let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
+                bind_from(null, target, (set, 0), None, &fallback)
+                    .map_err(|(charge, _, errno)| (charge, ViewCall::Mask, errno))
             }
             Err(Errno::ENOENT) => Ok(()),
             Err(errno) => Err((Charge::View, ViewCall::Mask, errno)),
@@ -225,14 +263,16 @@ fn mask(target: &CStr, dir: bool) -> Result<(), (Charge, ViewCall, Errno)> {
     }
 }
 
-/// Clones the mount tree at `source_fd`, sets its attributes, checks it is still `expect`, and
-/// attaches it on `target` (resolved without symbolic links).
+/// Clones the mount tree at `source_fd`, sets its attributes (`set`, `clear`), checks it is still
+/// `expect`, and attaches it on `target` (resolved without symbolic links). Where the kernel has
+/// no `mount_setattr` (`ENOSYS`, before Linux 5.12) the clone is attached first and each of its
+/// mounts remounted by path (`fallback`: an empty path is `target` itself), then made private.
 fn bind_from(
     source_fd: RawFd,
     target: &CStr,
-    set: u64,
-    clear: u64,
+    (set, clear): (u64, u64),
     expect: Option<(u64, u64)>,
+    fallback: &[Remount],
 ) -> Result<(), (Charge, ViewCall, Errno)> {
     let view = |call| move |errno| (Charge::View, call, errno);
     if let Some((dev, ino)) = expect {
@@ -259,7 +299,11 @@ fn bind_from(
     };
     let tree = Errno::result(tree).map_err(view(ViewCall::OpenTree))? as RawFd;
     let result = (|| {
-        set_attr_fd(tree, set, clear).map_err(view(ViewCall::SetAttr))?;
+        let remount = match set_attr_fd(tree, set, clear) {
+            Ok(()) => false,
+            Err(Errno::ENOSYS) => true,
+            Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
+        };
         let target_fd = open_no_symlinks(target).map_err(view(ViewCall::Open))?;
         // SAFETY: move_mount takes two descriptors, two NUL-terminated (empty) paths and flags.
         let rc = unsafe {
@@ -276,10 +320,55 @@ fn bind_from(
         close(target_fd);
         Errno::result(rc)
             .map(drop)
-            .map_err(view(ViewCall::MoveMount))
+            .map_err(view(ViewCall::MoveMount))?;
+        if remount {
+            remount_each(target, fallback).map_err(view(ViewCall::SetAttr))?;
+        }
+        Ok(())
     })();
     close(tree);
     result
+}
+
+/// The fallback without `mount_setattr`: each mount remounted by path (`MS_REMOUNT|MS_BIND`, its
+/// flags prepared by the parent; an empty path is `target`), then the tree made private.
+fn remount_each(target: &CStr, remounts: &[Remount]) -> Result<(), Errno> {
+    for remount in remounts {
+        let path = if remount.path.is_empty() {
+            target
+        } else {
+            &remount.path
+        };
+        mount(
+            c"none",
+            path,
+            c"none",
+            libc::MS_REMOUNT | libc::MS_BIND | remount.flags,
+            None,
+        )?;
+    }
+    mount(
+        c"none",
+        target,
+        c"none",
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+}
+
+/// Makes the mount at `path` read-only (not recursive): `mount_setattr`, or where the kernel has
+/// none a remount keeping `fallback`, its other flags.
+fn read_only(path: &CStr, fallback: libc::c_ulong) -> Result<(), Errno> {
+    match set_attr(path, ATTR_RDONLY, 0, false) {
+        Err(Errno::ENOSYS) => mount(
+            c"none",
+            path,
+            c"none",
+            libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | fallback,
+            None,
+        ),
+        other => other,
+    }
 }
 
 /// `struct mount_attr`.

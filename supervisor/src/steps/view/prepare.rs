@@ -8,11 +8,11 @@ use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::ops::Op;
+use super::ops::{Op, Remount};
 use super::{
-    Charge, FsMode, View, ViewCall, ViewError, ViewOptions, ATTR_NODEV, ATTR_NOEXEC, ATTR_NOSUID,
-    ATTR_RDONLY, DEFAULT_TMPFS_SIZE, DEVICES, DEV_LINKS, MASKED, MINIMAL, NEW, OLD, READ_ONLY_PROC,
-    RUN_SIZE, SCRATCH, SHM_SIZE, STAGING,
+    host, Charge, FsMode, View, ViewCall, ViewError, ViewOptions, ATTR_NODEV, ATTR_NOEXEC,
+    ATTR_NOSUID, ATTR_RDONLY, DEFAULT_TMPFS_SIZE, DEVICES, DEV_LINKS, MASKED, MINIMAL, NEW, OLD,
+    READ_ONLY_PROC, RUN_SIZE, SCRATCH, SHM_SIZE, STAGING,
 };
 
 /// What the parent saw of a path.
@@ -26,6 +26,39 @@ pub(super) struct Checked {
 /// Opens `path` one component at a time with `O_PATH|O_NOFOLLOW`: a symbolic link in any
 /// component is refused. Returns the device and inode of the last component.
 pub(super) fn check_path(option: &'static str, path: &Path) -> Result<Checked, ViewError> {
+    open_checked(option, path).map(|(_, checked)| checked)
+}
+
+/// A bind's source: [`check_path`], and neither on nor above one of the kernel's
+/// pseudo-filesystems (by the `statfs` magic of the opened descriptor, or its mount's type):
+/// a bind of the host's `/proc`, `/sys` or `/dev` would give the workload the host's.
+fn check_source(
+    option: &'static str,
+    path: &Path,
+    mounts: &[host::HostMount],
+) -> Result<Checked, ViewError> {
+    let (fd, checked) = open_checked(option, path)?;
+    if let Some(fs) = host::pseudo_of(fd.as_raw_fd(), mounts) {
+        return Err(ViewError::Pseudo {
+            option,
+            path: path.to_owned(),
+            fs,
+            at: None,
+        });
+    }
+    if let Some((at, fs)) = host::pseudo_beneath(path, mounts).filter(|_| checked.dir) {
+        return Err(ViewError::Pseudo {
+            option,
+            path: path.to_owned(),
+            fs,
+            at: Some(at.to_owned()),
+        });
+    }
+    Ok(checked)
+}
+
+/// [`check_path`], keeping the descriptor of the last component.
+fn open_checked(option: &'static str, path: &Path) -> Result<(OwnedFd, Checked), ViewError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::{fstat, Mode, SFlag};
     if !path.is_absolute() {
@@ -81,11 +114,12 @@ pub(super) fn check_path(option: &'static str, path: &Path) -> Result<Checked, V
         }
     }
     let stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
-    Ok(Checked {
+    let checked = Checked {
         dev: stat.st_dev,
         ino: stat.st_ino,
         dir: SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR,
-    })
+    };
+    Ok((dir, checked))
 }
 
 fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
@@ -93,6 +127,47 @@ fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
         option,
         path: path.to_owned(),
     })
+}
+
+/// Attribute bits (`MOUNT_ATTR_*`) as `mount(2)` flags.
+fn attr_flags(set: u64) -> libc::c_ulong {
+    [
+        (ATTR_RDONLY, libc::MS_RDONLY),
+        (ATTR_NOSUID, libc::MS_NOSUID),
+        (ATTR_NODEV, libc::MS_NODEV),
+        (ATTR_NOEXEC, libc::MS_NOEXEC),
+    ]
+    .into_iter()
+    .filter(|(attr, _)| set & attr != 0)
+    .fold(0, |flags, (_, flag)| flags | flag)
+}
+
+/// The remounts that stand in for `mount_setattr(set)` on a clone of the host's `source` attached
+/// at `dest` in the view, where the kernel has none: the clone's top (an empty path) and, for a
+/// recursive clone, each mount beneath `source`, each keeping its own flags and adding `set`.
+fn remounts(mounts: &[host::HostMount], source: &Path, dest: &Path, set: u64) -> Vec<Remount> {
+    let add = attr_flags(set);
+    let top = host::mount_of(source, mounts).map_or(0, |mount| mount.flags);
+    let mut remounts = vec![Remount {
+        path: CString::default(),
+        flags: top | add,
+    }];
+    for mount in mounts {
+        let Ok(rest) = mount.point.strip_prefix(source) else {
+            continue;
+        };
+        if rest == Path::new("") || !source.is_dir() {
+            continue;
+        }
+        let place = dest.join(rest);
+        if CString::new(place.as_os_str().as_bytes()).is_ok() {
+            remounts.push(Remount {
+                path: under(NEW, &place),
+                flags: mount.flags | add,
+            });
+        }
+    }
+    remounts
 }
 
 /// `prefix` followed by the absolute `path` (`/newroot` + `/usr`).
@@ -135,11 +210,23 @@ impl View {
             mode: options.mode,
             writable_binds: Vec::new(),
             read_only_binds: Vec::new(),
+            sockets: Vec::new(),
+            sockets_unresolved: 0,
+            mounts: host::mounts(),
         };
 
-        for section in [root_ops, bind_ops, scratch_ops, dev_ops, proc_ops, mask_ops] {
+        for section in [
+            root_ops,
+            bind_ops,
+            scratch_ops,
+            dev_ops,
+            proc_ops,
+            mask_ops,
+            socket_ops,
+        ] {
             section(&mut view, options, fresh_sys)?;
         }
+        view.mounts = Vec::new();
         Ok(Some(view))
     }
 }
@@ -179,6 +266,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                     path: target.clone(),
                     mode: 0o755,
                 });
+                let fallback = remounts(&view.mounts, Path::new(dir), Path::new(dir), ro);
                 view.ops.push(Op::Bind {
                     source: under(OLD, Path::new(dir)),
                     target,
@@ -186,6 +274,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                     clear: 0,
                     expect: None,
                     optional: false,
+                    fallback,
                 });
             }
         }
@@ -196,6 +285,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             });
         }
     } else {
+        let root = Path::new("/");
         view.ops.push(Op::Bind {
             source: CString::new(OLD).expect("no NUL"),
             target: CString::new(NEW).expect("no NUL"),
@@ -203,6 +293,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             clear: 0,
             expect: None,
             optional: false,
+            fallback: remounts(&view.mounts, root, root, ro),
         });
     }
     Ok(())
@@ -227,8 +318,13 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             bind.writable,
         )
     }));
+    let mounts = if binds.is_empty() {
+        Vec::new()
+    } else {
+        host::mounts()
+    };
     for (option, source, dest, writable) in binds {
-        let checked = check_path(option, source)?;
+        let checked = check_source(option, source, &mounts)?;
         if option == "--workspace" && !checked.dir {
             return Err(ViewError::Unsafe {
                 option,
@@ -280,17 +376,19 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                 });
             }
         }
+        let set = if writable {
+            ATTR_NOSUID | ATTR_NODEV
+        } else {
+            ro
+        };
         view.ops.push(Op::Bind {
             source: under(OLD, source),
             target: under(NEW, dest),
-            set: if writable {
-                ATTR_NOSUID | ATTR_NODEV
-            } else {
-                ro
-            },
+            set,
             clear: 0,
             expect: Some((checked.dev, checked.ino)),
             optional: false,
+            fallback: remounts(&view.mounts, source, dest, set),
         });
         let shown = dest.display().to_string();
         if writable {
@@ -352,13 +450,16 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
             continue;
         }
         view.ops.push(Op::Touch { path: dev(name) });
+        let host = Path::new("/dev").join(name);
+        let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
         view.ops.push(Op::Bind {
-            source: under(OLD, &Path::new("/dev").join(name)),
+            source: under(OLD, &host),
             target: dev(name),
-            set: ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC,
+            set,
             clear: 0,
             expect: None,
             optional: false,
+            fallback: remounts(&view.mounts, &host, &host, set),
         });
     }
     for (target, link) in DEV_LINKS {
@@ -403,6 +504,7 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
     view.ops.push(Op::ReadOnly {
         target: under(NEW, Path::new("/dev")),
         call: ViewCall::Tmpfs,
+        fallback: libc::MS_NOSUID | libc::MS_NOEXEC,
     });
     view.writable.extend(
         ["/dev/pts", "/dev/shm", "/dev/mqueue"]
@@ -468,14 +570,11 @@ fn mask_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             masks.push("/var/run".into());
         }
     }
+    // The operator's masks: like a bind's paths, no symbolic link in any component (a mask
+    // through a link would hide another path than the one named, or nothing).
     for path in &options.masks {
-        if !path.is_absolute() {
-            return Err(ViewError::Relative {
-                option: "--mask",
-                path: path.clone(),
-            });
-        }
         cpath("--mask", path)?;
+        check_path("--mask", path)?;
         masks.push(path.clone());
     }
     for path in masks {
@@ -495,8 +594,84 @@ fn mask_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Mask {
             target: under(NEW, &path),
             dir: meta.is_dir(),
+            null_flags: null_flags(view),
         });
         view.masked.push(path.display().to_string());
     }
     Ok(())
+}
+
+/// The host's path sockets the view would show, each masked with a bind of `/dev/null` (a
+/// read-only bind does not stop `connect`): those on the host's tree and in the operator's binds.
+/// The scratch space, `/dev`, `/proc`, a fresh `/sys`, the masked directories and the binds'
+/// destinations hide what the host has there; a socket the operator binds by name is shown.
+fn socket_ops(view: &mut View, options: &ViewOptions, fresh_sys: bool) -> Result<(), ViewError> {
+    let (sockets, unresolved) = host::path_sockets();
+    view.sockets_unresolved = unresolved;
+    let minimal = options.mode == FsMode::Minimal;
+    let mut replaced: Vec<PathBuf> = vec!["/dev".into(), "/proc".into()];
+    replaced.extend(view.noexec.iter().map(PathBuf::from));
+    if fresh_sys || minimal {
+        replaced.push("/sys".into());
+    }
+    replaced.extend(
+        view.masked
+            .iter()
+            .map(PathBuf::from)
+            .filter(|path| path.is_dir()),
+    );
+    let mut binds: Vec<(&Path, &Path)> = options
+        .workspaces
+        .iter()
+        .map(|path| (path.as_path(), path.as_path()))
+        .collect();
+    binds.extend(
+        options
+            .binds
+            .iter()
+            .map(|bind| (bind.source.as_path(), bind.dest.as_path())),
+    );
+    let covered = |place: &Path, by_binds: bool| {
+        replaced.iter().any(|dir| place.starts_with(dir))
+            || (by_binds && binds.iter().any(|(_, dest)| place.starts_with(dest)))
+    };
+    let mut places: Vec<PathBuf> = Vec::new();
+    for socket in &sockets {
+        let on_root = !minimal || MINIMAL.iter().any(|dir| socket.starts_with(dir));
+        if on_root && !covered(socket, true) {
+            places.push(socket.clone());
+        }
+        for (source, dest) in &binds {
+            match socket.strip_prefix(source) {
+                Ok(rest) if rest != Path::new("") => {
+                    let place = dest.join(rest);
+                    if !covered(&place, false) {
+                        places.push(place);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for place in places {
+        let shown = place.display().to_string();
+        if view.sockets.contains(&shown) || CString::new(shown.clone()).is_err() {
+            continue;
+        }
+        view.ops.push(Op::Mask {
+            target: under(NEW, &place),
+            dir: false,
+            null_flags: null_flags(view),
+        });
+        view.sockets.push(shown);
+    }
+    Ok(())
+}
+
+/// The remount flags of a mask's `/dev/null` where the kernel has no `mount_setattr`: the host's
+/// `/dev` mount's, read-only, nosuid, noexec (not nodev: it must still open).
+fn null_flags(view: &View) -> libc::c_ulong {
+    let null = Path::new("/dev/null");
+    host::mount_of(null, &view.mounts).map_or(0, |mount| mount.flags)
+        | attr_flags(ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC)
 }

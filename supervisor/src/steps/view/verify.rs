@@ -29,7 +29,18 @@ pub struct ViewEvidence {
     /// Host Unix sockets (in /tmp, /run and the runtime directory) looked up through
     /// `/proc/PID/root`: every one absent.
     pub host_sockets_absent: usize,
+    /// The host's other bound path sockets (`/proc/net/unix`) the view would show, masked with
+    /// `/dev/null` before the workload was released; each looked up through `/proc/PID/root`:
+    /// no longer a socket.
+    pub host_sockets_masked: Vec<String>,
+    /// Paths of `/proc/net/unix` that were not resolved to a socket (relative, or gone).
+    pub host_sockets_unresolved: usize,
+    /// What the masking does not cover.
+    pub host_sockets_not_covered: &'static str,
 }
+
+/// What the socket masking does not cover, as the report says it.
+pub const SOCKETS_NOT_COVERED: &str = "path sockets bound on the host after the view was built, sockets of other network namespaces (absent from /proc/net/unix), sockets bound by a relative path, and sockets the operator binds by name; Landlock's path-socket right (ABI 9) restricts connect where the kernel has it";
 
 /// One line of `mountinfo`.
 #[derive(Debug, Clone)]
@@ -69,7 +80,7 @@ fn mountinfo(pid: Option<i32>) -> std::io::Result<Vec<MountLine>> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(text: &str) -> String {
+pub(super) fn unescape(text: &str) -> String {
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -86,6 +97,14 @@ fn unescape(text: &str) -> String {
         }
     }
     out
+}
+
+/// `path` through `/proc/PID/root` is a socket.
+fn socket_through(pid: i32, path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let through =
+        Path::new(&format!("/proc/{pid}/root")).join(path.strip_prefix("/").unwrap_or(path));
+    std::fs::symlink_metadata(through).is_ok_and(|meta| meta.file_type().is_socket())
 }
 
 /// Host Unix sockets the workload must not reach: those directly in /tmp, /run and the runtime
@@ -139,11 +158,7 @@ impl ViewObserved {
         let sockets = host_sockets();
         let reachable = sockets
             .iter()
-            .filter(|socket| {
-                let through = Path::new(&format!("/proc/{pid}/root"))
-                    .join(socket.strip_prefix("/").unwrap_or(socket));
-                std::fs::symlink_metadata(through).is_ok()
-            })
+            .filter(|socket| socket_through(pid, socket))
             .map(|socket| socket.display().to_string())
             .collect();
         ViewObserved {
@@ -152,6 +167,18 @@ impl ViewObserved {
             own_ids,
             sockets_checked: sockets.len(),
             reachable,
+        }
+    }
+}
+
+impl ViewObserved {
+    /// Looks the sockets the view masked up through the paused workload's root: none may still
+    /// be a socket.
+    pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
+        for place in view.iter().flat_map(|view| &view.sockets) {
+            if socket_through(pid, Path::new(place)) {
+                self.reachable.push(place.clone());
+            }
         }
     }
 }
@@ -229,6 +256,9 @@ impl View {
             noexec: self.noexec.clone(),
             masked: self.masked.clone(),
             host_sockets_absent: seen.sockets_checked,
+            host_sockets_masked: self.sockets.clone(),
+            host_sockets_unresolved: self.sockets_unresolved,
+            host_sockets_not_covered: SOCKETS_NOT_COVERED,
         })
     }
 }

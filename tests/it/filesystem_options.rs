@@ -1,0 +1,287 @@
+//! The filesystem view's edges: host sockets outside the scratch space, binds of the kernel's
+//! pseudo-filesystems, view options without a view, masks through symbolic links, and what the
+//! report says Landlock restricts under `--fs host-rw`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+use sandbox_tests::{require_root, run_supervisor, scratch, Launch, Outcome};
+
+fn run(args: &[&str]) -> Outcome {
+    run_supervisor(&Launch::default(), args.iter().copied())
+}
+
+fn report_of(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("the report");
+    serde_json::from_str(sandbox_tests::last_record(&text)).expect("JSON")
+}
+
+fn step<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {report}"))
+}
+
+const CONNECT: &str = r#"
+import socket, sys
+for path in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        print('connected', path)
+    except OSError as e:
+        print('refused', path, e.errno)
+"#;
+
+#[test]
+fn a_host_socket_outside_tmp_and_run_is_masked() {
+    require_root!();
+    // The scratch directory is under /var/lib (the staging directory), which the view shows
+    // read-only: a read-only bind alone does not stop connect().
+    let dir = scratch();
+    let path = dir.path().join("host.sock");
+    let _listener = UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let report = dir.path().join("report.json");
+    let socket = path.to_str().unwrap();
+    let args = |fs: &'static str| {
+        vec![
+            "--fs",
+            fs,
+            "--report",
+            report.to_str().unwrap(),
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            CONNECT,
+            socket,
+        ]
+    };
+    let outcome = run(&args("host-ro"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("refused") && !outcome.stdout.contains("connected"),
+        "{}",
+        outcome.stdout
+    );
+    let recorded = report_of(&report);
+    let masked = &step(&recorded, "filesystem-view")["verified"]["host_sockets_masked"];
+    assert!(
+        masked
+            .as_array()
+            .is_some_and(|list| list.iter().any(|place| place == socket)),
+        "{masked}"
+    );
+    // Without the view the same socket is reached: the check can tell.
+    let shared = run(&args("host-rw"));
+    assert!(
+        shared.stdout.contains("connected"),
+        "{}{}",
+        shared.stdout,
+        shared.stderr
+    );
+}
+
+#[test]
+fn binds_of_the_kernels_pseudo_filesystems_are_usage_errors() {
+    require_root!();
+    let read = "cat /srv/sys/kernel/hostname 2>/dev/null; ls /srv >/dev/null && echo listed";
+    for (option, source, fs) in [
+        ("--bind", "/proc", "proc"),
+        ("--ro-bind", "/proc/sys", "proc"),
+        ("--bind", "/sys/kernel", "sysfs"),
+        ("--bind", "/dev", "devtmpfs"),
+        // Beneath the host's root: its /proc, /sys, /dev (whichever mountinfo lists first).
+        ("--ro-bind", "/", ""),
+    ] {
+        let bind = format!("{source}:/srv");
+        let outcome = run(&[option, &bind, "--", "sh", "-c", read]);
+        assert_eq!(outcome.code, 2, "{option} {bind}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains(&format!("the host's {fs}")),
+            "{option} {bind}: {}",
+            outcome.stderr
+        );
+    }
+    // A bind of an ordinary directory at the same place is fine: the refusal is the source's.
+    let outcome = run(&["--ro-bind", "/usr/share:/srv", "--", "sh", "-c", read]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("listed"), "{}", outcome.stdout);
+}
+
+#[test]
+fn view_options_without_a_view_are_usage_errors() {
+    require_root!();
+    let dir = scratch();
+    let path = dir.path().to_str().unwrap();
+    let bind = format!("{path}:{path}");
+    let cases: [(&[&str], &str); 7] = [
+        (&["--fs", "host-rw", "--mask", path], "--mask"),
+        (&["--fs", "host-rw", "--bind", &bind], "--bind"),
+        (&["--fs", "host-rw", "--ro-bind", &bind], "--ro-bind"),
+        (&["--fs", "host-rw", "--tmpfs-size", "1m"], "--tmpfs-size"),
+        (&["--fs", "host-rw", "--workspace", path], "--workspace"),
+        (
+            &["--disable-step", "mount-namespace", "--mask", path],
+            "--mask",
+        ),
+        (
+            &[
+                "--disable-step",
+                "filesystem-view",
+                "--disable-step",
+                "landlock",
+                "--workspace",
+                path,
+            ],
+            "--workspace",
+        ),
+    ];
+    for (args, option) in cases {
+        let mut all = args.to_vec();
+        all.extend(["--", "true"]);
+        let outcome = run(&all);
+        assert_eq!(outcome.code, 2, "{all:?}: {}", outcome.stderr);
+        assert!(
+            outcome
+                .stderr
+                .contains(&format!("{option} cannot be used with")),
+            "{all:?}: {}",
+            outcome.stderr
+        );
+    }
+    // A workspace still names Landlock's writable places without the view.
+    let outcome = run(&[
+        "--disable-step",
+        "filesystem-view",
+        "--workspace",
+        path,
+        "--",
+        "true",
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn under_host_rw_the_report_says_landlock_restricts_no_file() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let outcome = run(&[
+        "--fs",
+        "host-rw",
+        "--report",
+        report.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let recorded = report_of(&report);
+    let landlock = step(&recorded, "landlock");
+    if landlock["decision"] != "enforced" {
+        return sandbox_tests::skip_or_fail("Landlock is not enforced on this kernel");
+    }
+    let protection = landlock["protection"].as_str().unwrap();
+    assert!(
+        protection.starts_with("no filesystem restriction") && !protection.contains("writes only"),
+        "{protection}"
+    );
+    let restricts = landlock["verified"]["restricts"].as_str().unwrap();
+    assert!(restricts.starts_with("no filesystem access"), "{restricts}");
+    assert!(
+        landlock["verified"]["path_socket_connect"]
+            .as_str()
+            .unwrap()
+            .starts_with("not restricted"),
+        "{landlock}"
+    );
+    assert!(
+        !outcome
+            .stderr
+            .contains("writes only to the writable places"),
+        "{}",
+        outcome.stderr
+    );
+    // With the view, the same report says what the domain restricts.
+    let outcome = run(&["--report", report.to_str().unwrap(), "--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let recorded = report_of(&report);
+    let landlock = step(&recorded, "landlock");
+    assert!(landlock["protection"]
+        .as_str()
+        .unwrap()
+        .contains("writes only to the writable places"));
+    assert!(landlock["verified"]["restricts"]
+        .as_str()
+        .unwrap()
+        .starts_with("writes to the writable places"));
+}
+
+#[test]
+fn a_mask_through_a_symbolic_link_is_a_usage_error() {
+    require_root!();
+    let dir = scratch();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::fs::write(dir.path().join("real/secret"), "secret\n").unwrap();
+    std::fs::set_permissions(
+        dir.path().join("real/secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real/secret"), dir.path().join("file")).unwrap();
+    let read = format!("cat {}/real/secret; echo read", dir.path().display());
+    for name in ["link", "link/secret", "file"] {
+        let mask = dir.path().join(name);
+        let outcome = run(&["--mask", mask.to_str().unwrap(), "--", "sh", "-c", &read]);
+        assert_eq!(outcome.code, 2, "--mask {name}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("symbolic link"),
+            "--mask {name}: {}",
+            outcome.stderr
+        );
+    }
+    // The real path is masked.
+    let mask = dir.path().join("real/secret");
+    let outcome = run(&["--mask", mask.to_str().unwrap(), "--", "sh", "-c", &read]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outcome.stdout.contains("secret"), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("read"), "{}", outcome.stdout);
+}
+
+#[test]
+fn without_mount_setattr_each_mount_is_remounted_read_only() {
+    require_root!();
+    // A kernel before 5.12 has no mount_setattr: the outer filter answers it with ENOSYS. The
+    // view must still hold, read-only to uid 0 on every mount, without a refusal.
+    let dir = scratch();
+    let probe = dir.path().join("written");
+    let script = format!(
+        "touch /etc/written 2>/dev/null && echo wrote-etc; touch {} 2>/dev/null && echo wrote-host; \
+         echo x > /tmp/x && echo wrote-tmp; awk '$5 !~ \"^/(tmp|var/tmp|run|dev|proc)\" && $6 !~ /(^|,)ro(,|$)/ {{print \"writable\", $5}}' /proc/self/mountinfo",
+        probe.display()
+    );
+    let mut command = std::process::Command::new(sandbox_tests::helper_bin("outer-seccomp"));
+    command
+        .args(["setattr=ENOSYS", "--"])
+        .arg(sandbox_tests::supervisor_bin())
+        .args(["--allow-root", "--user", "0", "--log-level", "info"])
+        .args(["--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null());
+    let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outcome.stdout.contains("wrote-etc"), "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("wrote-host"), "{}", outcome.stdout);
+    assert!(!probe.exists());
+    assert!(!outcome.stdout.contains("writable"), "{}", outcome.stdout);
+    assert!(outcome.stdout.contains("wrote-tmp"), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("filesystem-view enforced"),
+        "{}",
+        outcome.stderr
+    );
+}
