@@ -36,6 +36,13 @@ pub enum SupervisorError {
     /// `--user` could not be resolved.
     #[error("failed to resolve --user")]
     Identity(#[source] IdentityError),
+    /// `--uid-range` is not a range of uids.
+    #[error(transparent)]
+    UidRange(crate::steps::identity::alloc::RangeError),
+    /// No uid could be allocated for a root caller's workload (the range exhausted, the lock
+    /// directory unsafe or failing): not a refusal, never asked of a handler.
+    #[error(transparent)]
+    Uid(crate::steps::identity::alloc::AllocError),
     /// The workload would run as uid 0 or gid 0 without `--allow-root`.
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
@@ -214,6 +221,7 @@ impl SupervisorError {
         match self {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
+            | SupervisorError::UidRange(_)
             | SupervisorError::RootNotAllowed
             | SupervisorError::MissingCapability { .. }
             | SupervisorError::GroupNotAllowed { .. }
@@ -251,6 +259,7 @@ impl SupervisorError {
             SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
             SupervisorError::HandlerAlreadySet(_)
             | SupervisorError::Exhausted(_)
+            | SupervisorError::Uid(_)
             | SupervisorError::Proc(_)
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)

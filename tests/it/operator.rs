@@ -73,6 +73,9 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
     let ids = &step(&report, "privilege-drop")["verified"];
     assert_eq!(ids["uid"], serde_json::json!([65534, 65534, 65534, 65534]));
     assert_eq!(ids["groups"], serde_json::json!([65534]));
+    // Named with --user: no uid was allocated.
+    assert_eq!(ids["origin"], "named", "{ids}");
+    assert!(ids["uid_range"].is_null(), "{ids}");
     assert!(report["workload"]["pid"].as_i64().unwrap() > 1);
 }
 

@@ -148,9 +148,10 @@ impl Outcome {
             .collect()
     }
 
-    /// WARN lines on standard error, but for the one that says the sandbox has no control group
-    /// because the caller may not make one and asked for no limit (`decider="default limits"`):
-    /// every unprivileged run has it; tests/it/bounds.rs and the refusal matrix check it.
+    /// WARN lines on standard error, but for those decided by the default limits
+    /// (`decider="default limits"`): that the sandbox has no control group because the caller may
+    /// not make one and asked for no limit, and which bound then holds its processes. Every
+    /// unprivileged run has them; tests/it/bounds.rs and the refusal matrix check them.
     pub fn warn_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
@@ -252,6 +253,17 @@ where
         .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
     crate::validate_report(&report);
     (outcome, report)
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, so that a failed assertion leaves no
+/// sandbox behind (the sandbox dies with its supervisor).
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Starts `command`, retrying while a staged binary is busy (see [`output_of`]).

@@ -274,6 +274,7 @@ pub(crate) fn boot(
     if route == Route::UserNamespace {
         ids_on_the_route(prepared, report, driver.logs())?;
     }
+    bounds::bound_processes(options, prepared, route, report, driver.logs())?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
@@ -292,6 +293,7 @@ pub(crate) fn boot(
     // 4. What really took effect.
     let mut observed = observe(&paused, own, route, &prepared.plan)?;
     observed.caller_groups = prepared.caller_groups.iter().map(|g| g.as_raw()).collect();
+    observed.pty = paused.terminal_number();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 
@@ -793,6 +795,7 @@ mod tests {
                 uid: nix::unistd::Uid::from_raw(uid),
                 gid: nix::unistd::Gid::from_raw(uid),
                 groups: Vec::new(),
+                origin: crate::steps::identity::Origin::Named,
             };
             let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
             let mut plan = Plan::new(

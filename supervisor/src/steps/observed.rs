@@ -51,6 +51,16 @@ pub(crate) struct Observed {
     /// The kernel's overflow gid (`/proc/sys/kernel/overflowgid`), what an unmapped group reads
     /// as inside a user namespace.
     pub overflow_gid: u32,
+    /// The number of the pty the init opened for the workload, as it said (`None`: none).
+    pub pty: Option<u32>,
+    /// The workload's standard descriptors (`stat` of `/proc/PID/fd/N`).
+    pub std_fds: [Option<crate::steps::session::FdIdentity>; 3],
+    /// The path of the workload's first standard descriptor that is a pty slave, as it sees it.
+    pub pty_path: Option<String>,
+    /// The supervisor's own standard descriptors that are terminals: device and inode.
+    pub own_terminals: Vec<(u64, u64)>,
+    /// The device of the host's devpts (`/dev/pts`), when there is one.
+    pub host_devpts: Option<u64>,
 }
 
 /// What the plan promised, for the verifications to compare with.
@@ -58,6 +68,8 @@ pub(crate) struct Observed {
 pub(crate) struct Expected<'a> {
     /// The identity the workload drops to, when its ids are verified.
     pub identity: Option<&'a Identity>,
+    /// Where the planned identity comes from (`None`: the caller's own).
+    pub origin: Option<crate::steps::identity::Origin>,
     /// The capabilities the workload keeps (`--cap-add`).
     pub kept_capabilities: u64,
     /// The workload filter, when it was planned.
@@ -66,6 +78,8 @@ pub(crate) struct Expected<'a> {
     pub view: Option<&'a crate::steps::view::View>,
     /// The Landlock ruleset, when it was performed.
     pub landlock: Option<&'a crate::steps::landlock::Prepared>,
+    /// The standard descriptors that get a pty of the sandbox's own, when they do.
+    pub terminal: Option<&'a crate::sandbox::pty::Planned>,
 }
 
 /// A step's verification: its evidence, and what shows it did not take effect, if anything.
@@ -180,6 +194,36 @@ impl Observed {
                 .ok()
                 .and_then(|text| text.trim().parse().ok())
                 .unwrap_or(OVERFLOW_GID),
+            pty: None,
+            std_fds: [0, 1, 2].map(|fd| fd_identity(&format!("/proc/{workload}/fd/{fd}"))),
+            pty_path: (0..3)
+                .find(|fd| {
+                    fd_identity(&format!("/proc/{workload}/fd/{fd}"))
+                        .is_some_and(|seen| (136..144).contains(&libc::major(seen.rdev)))
+                })
+                .and_then(|fd| std::fs::read_link(format!("/proc/{workload}/fd/{fd}")).ok())
+                .map(|path| path.display().to_string()),
+            own_terminals: (0..3)
+                .filter(|&fd| nix::unistd::isatty(fd).unwrap_or(false))
+                .filter_map(|fd| nix::sys::stat::fstat(fd).ok())
+                .map(|stat| (stat.st_dev, stat.st_ino))
+                .collect(),
+            host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| {
+                use std::os::unix::fs::MetadataExt;
+                meta.dev()
+            }),
         })
     }
+}
+
+/// What `stat` of `path` (a `/proc/PID/fd/N` link, followed) shows.
+fn fd_identity(path: &str) -> Option<crate::steps::session::FdIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| crate::steps::session::FdIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            rdev: meta.rdev(),
+        })
 }
