@@ -36,6 +36,8 @@ command -v man >/dev/null || needed+=(man-db)
 # id --version prints and the glibc versions plugins need (tests/it/compatibility.rs, tests/c_plugin.rs).
 command -v cc >/dev/null || needed+=(gcc)
 command -v ar >/dev/null && command -v readelf >/dev/null || needed+=(binutils)
+# strace shows what a plugin adds to a boot (tests/it/structure.rs).
+command -v strace >/dev/null || needed+=(strace)
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq

@@ -11,7 +11,6 @@ use crate::procfs::ProcError;
 use crate::record::Decider;
 use crate::sandbox::{CommandError, SpawnError};
 use crate::steps::identity::IdentityError;
-use crate::steps::network::NetnsVerifyError;
 use crate::steps::seccomp::SeccompCompileError;
 use crate::steps::{Refusal, Step};
 
@@ -97,10 +96,9 @@ pub enum SupervisorError {
     /// asked of a handler.
     #[error("failed to {}: {} failed: {}", .0.step.action(), .0.call, crate::handler::errno_name(.0.errno as i32))]
     Exhausted(Refusal),
-    /// The network namespace did not verify.
-    #[error("failed to verify the network namespace")]
-    NetnsVerify(#[source] NetnsVerifyError),
-    /// A step reported success but what took effect disagrees.
+    /// A step reported success but what took effect disagrees: the one verification failure of
+    /// every step (the supervisor's re-read of `/proc`, a step's own check in the supervisor or
+    /// in the sandbox, a `clone` answered without a process).
     #[error("failed to verify {step}: {detail}")]
     Verify {
         /// The step.
@@ -199,7 +197,6 @@ impl SupervisorError {
     pub fn unverified_step(&self) -> Option<Step> {
         match self {
             SupervisorError::Verify { step, .. } => Some(*step),
-            SupervisorError::NetnsVerify(_) => Some(Step::NetworkNamespace),
             _ => None,
         }
     }
@@ -237,9 +234,7 @@ impl SupervisorError {
             SupervisorError::Fatal(_) | SupervisorError::UserOnUserNamespace => {
                 ExitCode::NeverTolerable.code()
             }
-            SupervisorError::NetnsVerify(_)
-            | SupervisorError::Verify { .. }
-            | SupervisorError::Spawn(SpawnError::FakedClone) => ExitCode::Verification.code(),
+            SupervisorError::Verify { .. } => ExitCode::Verification.code(),
             SupervisorError::Exec { source, .. } => match source {
                 Errno::ENOENT => ExitCode::NotFound.code(),
                 _ => ExitCode::NotExecutable.code(),

@@ -34,7 +34,12 @@
 //! - **evidence**: what was re-read from `/proc` after a step (`record::Evidence`, one type per
 //!   step); **verification** compares it with what the step promised, from one **observed** read
 //!   of the paused sandbox (`steps::observed::Observed`).
-//! - **lost with**: a step left out because a step it requires was (`Plan::skip`).
+//! - **left out**: a step not performed in the next spawn (`Plan::skip`, the one way): its
+//!   protection lost (`Skip::Lost`: tolerated, disabled by the operator), or already held without
+//!   its calls (`Skip::Holds`: still verified).
+//! - **lost with**: a step left out because a step it requires was (`Skip::Lost`).
+//! - **verification failure**: a step that reported success without effect, however it was seen
+//!   (`SupervisorError::Verify`: `failed to verify STEP: DETAIL`, exit 123).
 //! - **report**: the machine-readable hardening report (`--report`, `record::HardeningReport`),
 //!   one **record** per write (`boot`, `final`); **findings** are its OCSF form (`--findings`).
 //! - **exit code**: what the binary exits with ([`exit::ExitCode`]).

@@ -1141,7 +1141,7 @@ fn a_faked_mount_namespace_is_caught() {
 #[test]
 fn a_faked_network_namespace_is_caught() {
     require_root!();
-    assert_caught("netns=0", &[], "the network namespace");
+    assert_caught("netns=0", &[], "network-namespace");
 }
 
 /// POSIX message queues: the sandbox's /dev/mqueue is its own IPC namespace's. The host is

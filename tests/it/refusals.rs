@@ -258,9 +258,9 @@ impl Env {
     /// handler) in an environment that fakes a step's success.
     fn unverified(self) -> Option<&'static str> {
         match self {
-            FakedNetns => Some("failed to verify the network namespace: "),
+            FakedNetns => Some("failed to verify network-namespace: unshare(CLONE_NEWNET) returned success but the network namespace is unchanged"),
             FakedPidns => {
-                Some("failed to verify the sandbox: clone returned 0 in the supervisor itself")
+                Some("failed to verify pid-namespace: clone returned 0 in the supervisor itself")
             }
             FakedMount => Some("failed to verify mount-namespace: "),
             FakedSeccomp => Some("failed to verify workload-seccomp: "),

@@ -2,15 +2,20 @@
 //! how many seccomp programs the workload and the supervisor run, how long the built-in program
 //! is, and how many comparisons a call meets on its way through it. A change that makes every
 //! call of the workload slower (a second program, a linear chain, an argument load on the path
-//! of an allowed call) fails here before it shows in `bench/run.sh`.
+//! of an allowed call) fails here before it shows in `bench/run.sh`. So does a boot that does
+//! work the build can do (a built-in program compiled at boot) or that a plugin makes dearer (its
+//! file read twice, a scan of `/proc`, a process).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_supervisor::seccomp::{
-    compile_builtin, compile_prelude, Rule, Rules, HIGHEST_KNOWN, HOT, MAX_PROGRAM_LEN,
+    Builtin, CheckedProgram, Rule, Rules, HIGHEST_KNOWN, HOT, MAX_PROGRAM_LEN,
 };
-use sandbox_tests::{bpf, require_root, run_supervisor, status_field, supervisor_bin, Launch};
+use sandbox_tests::{
+    bpf, plugin, require_root, run_supervisor, scratch, skip_or_fail, status_field, supervisor_bin,
+    Launch,
+};
 use seccompiler::sock_filter;
 
 /// The built-in workload program's length, as measured when this test was written (x86_64: 184),
@@ -61,19 +66,24 @@ fn args(first: &[u64]) -> [u64; 6] {
     all
 }
 
+/// A built-in program as the build ships it (the const table the boot installs).
+fn shipped(builtin: Builtin) -> CheckedProgram {
+    builtin.program().unwrap()
+}
+
 fn nr(number: libc::c_long) -> u32 {
     u32::try_from(number).unwrap()
 }
 
 #[test]
 fn builtin_programs_are_short() {
-    let len = compile_builtin().unwrap().len();
+    let len = shipped(Builtin::Workload).len();
     assert!(len < MAX_PROGRAM_LEN, "{len} instructions");
     assert!(
         len <= BUILTIN_LEN_BOUND,
         "the built-in program grew to {len} instructions"
     );
-    let len = compile_prelude().unwrap().len();
+    let len = shipped(Builtin::Prelude).len();
     assert!(len <= PRELUDE_LEN_BOUND, "the prelude grew to {len}");
 }
 
@@ -83,7 +93,7 @@ fn builtin_programs_are_short() {
 #[test]
 fn allowed_calls_take_a_short_path_that_loads_no_argument() {
     {
-        let program = compile_builtin().unwrap();
+        let program = shipped(Builtin::Workload);
         let rules = Rules::workload();
         let mut allowed = 0;
         for number in 0..=HIGHEST_KNOWN {
@@ -243,7 +253,7 @@ fn inspected_calls_take_a_short_path() {
             .iter()
             .any(|prefix| name.starts_with(prefix))
     };
-    let program = compile_builtin().unwrap();
+    let program = shipped(Builtin::Workload);
     for (name, number, call_args, answer) in cases {
         let path = walk(program.instructions(), number, call_args);
         assert_eq!(path.answer, answer, "{name}: {path:?}");
@@ -342,6 +352,106 @@ fn supervisor_runs_one_program() {
         status_field(&later, "Seccomp_filters"),
         Some("1"),
         "{later}"
+    );
+}
+
+/// The built-in seccomp programs come from the build's tables (`seccomp::Builtin::program`): a
+/// default boot compiles none, and only an operator's profile is compiled at run time. The boot's
+/// debug log says how many programs the process compiled.
+#[test]
+fn a_default_boot_compiles_no_seccomp_program() {
+    require_root!();
+    let dir = scratch();
+    let profile = dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"workload": {"mismatch_action": "allow", "match_action": {"errno": 13}, "filter": [{"syscall": "getppid"}]}}"#,
+    )
+    .unwrap();
+    let compiled = |extra: &[&str]| -> u64 {
+        let mut args = vec!["--log-level", "debug", "--log-format", "json"];
+        args.extend_from_slice(extra);
+        args.extend(["--", "true"]);
+        let outcome = run_supervisor(&Launch::default(), args);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        outcome
+            .json_events()
+            .iter()
+            .find_map(|event| event["fields"]["seccomp_programs_compiled"].as_u64())
+            .unwrap_or_else(|| panic!("no count of compiled programs in:\n{}", outcome.stderr))
+    };
+    assert_eq!(compiled(&[]), 0, "a default boot compiled a program");
+    let profile = profile.to_str().unwrap();
+    assert_eq!(compiled(&["--seccomp-profile", profile]), 1);
+}
+
+/// What a plugin adds to a boot with a report, seen by `strace -f`: its file opened once (the
+/// loader hashes the descriptor it loads; the report takes that digest), no scan of `/proc` for
+/// children (the kernel says there are none), and no process (a decision child is forked only
+/// when a refusal is asked).
+#[test]
+fn a_plugin_is_read_once_and_starts_no_scan_and_no_process() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        skip_or_fail("strace is not installed");
+        return;
+    }
+    let plugin = plugin("sandbox-plugin-outer-sandbox");
+    let name = plugin.file_name().unwrap().to_str().unwrap().to_owned();
+    let dir = scratch();
+    let trace = |with_plugin: bool| -> String {
+        let out = dir.path().join(format!("trace-{with_plugin}"));
+        let report = dir.path().join(format!("report-{with_plugin}.json"));
+        let mut command = Command::new("strace");
+        command
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=openat,open,clone,clone3,fork,vfork",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--report"])
+            .arg(&report);
+        if with_plugin {
+            command.arg("--handler-plugin").arg(&plugin);
+        }
+        let output = command
+            .args(["--", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        std::fs::read_to_string(out).unwrap()
+    };
+    let count =
+        |trace: &str, what: &dyn Fn(&str) -> bool| trace.lines().filter(|l| what(l)).count();
+    let forks = |line: &str| {
+        let call = line.split_whitespace().nth(1).unwrap_or("");
+        ["clone(", "clone3(", "fork(", "vfork("]
+            .iter()
+            .any(|c| call.starts_with(c))
+    };
+    let proc_dir = |line: &str| line.contains("\"/proc\", ") && line.contains("O_DIRECTORY");
+    let without = trace(false);
+    let with = trace(true);
+    let opened = |line: &str| line.contains(&format!("{name}\""));
+    assert_eq!(
+        count(&with, &opened),
+        1,
+        "the plugin file opened more than once:\n{with}"
+    );
+    assert_eq!(
+        count(&with, &proc_dir),
+        count(&without, &proc_dir),
+        "a /proc scan:\n{with}"
+    );
+    assert_eq!(
+        count(&with, &forks),
+        count(&without, &forks),
+        "a process:\n{with}"
     );
 }
 

@@ -45,7 +45,7 @@ use crate::error::SupervisorError;
 use crate::options::RunOptions;
 use crate::procfs::{Process, Status};
 use crate::record::{Decider, Decision, Evidence, HardeningReport};
-use crate::sandbox::{Paused, Spawned};
+use crate::sandbox::{Paused, Skip, Spawned};
 use crate::steps::network::NetnsError;
 use crate::steps::observed::Observed;
 use crate::steps::userns::Route;
@@ -54,8 +54,14 @@ use crate::steps::{Refusal, Step};
 /// Leaves `step` out of the plan, and records and logs (with `log`: a run, not `probe`) every
 /// step lost with it (the steps that require it). The WARN line names the refused call, the
 /// decision and who decided, like the handler's own line for the step it was lost with.
-fn leave_out(plan: &mut crate::sandbox::Plan, step: Step, report: &mut HardeningReport, log: bool) {
-    for lost in plan.skip(step) {
+fn leave_out(
+    plan: &mut crate::sandbox::Plan,
+    step: Step,
+    why: Skip,
+    report: &mut HardeningReport,
+    log: bool,
+) {
+    for lost in plan.skip(step, why) {
         report.lost_with(lost, step);
         if !log {
             continue;
@@ -117,7 +123,7 @@ fn prepare_landlock(
                 errno,
             };
             driver.on_refusal(refusal, None, report)?;
-            leave_out(plan, Step::Landlock, report, driver.logs());
+            leave_out(plan, Step::Landlock, Skip::Lost, report, driver.logs());
         }
         Err(err @ LandlockError::Faked(_)) => {
             return Err(unverified(Step::Landlock, err.to_string()))
@@ -210,7 +216,7 @@ pub(crate) fn boot(
     for &step in &options.disabled_steps {
         tracing::warn!(step = %step, decision = Decision::DisabledByOperator.name(), decider = %Decider::Operator, "hardening step disabled by the operator: {}", step.kind().map_or("", |kind| kind.lost_protection()));
         report.disabled(step);
-        leave_out(&mut prepared.plan, step, report, driver.logs());
+        leave_out(&mut prepared.plan, step, Skip::Lost, report, driver.logs());
     }
     // 1b. The sandbox's control group, made by the supervisor below its own before any namespace
     // (the init joins it through descriptors opened here).
@@ -230,26 +236,14 @@ pub(crate) fn boot(
             leave_out(
                 &mut prepared.plan,
                 Step::NetworkNamespace,
+                Skip::Lost,
                 report,
                 driver.logs(),
             );
         }
     }
     if route == Route::UserNamespace {
-        // Inside the user namespace only the caller's own uid and gid exist.
-        if let Some(identity) = prepared.plan.identity() {
-            let more_groups = prepared
-                .caller_groups
-                .iter()
-                .any(|group| !identity.groups.contains(group));
-            if identity.uid != nix::unistd::geteuid()
-                || identity.gid != nix::unistd::getegid()
-                || more_groups
-            {
-                return Err(SupervisorError::UserOnUserNamespace);
-            }
-            prepared.plan.identity_in_place();
-        }
+        ids_on_the_route(prepared, report, driver.logs())?;
     }
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
@@ -290,6 +284,36 @@ pub(crate) fn boot(
     Ok(paused)
 }
 
+/// On the user-namespace route only the caller's own uid and gid exist: `--user` may name only
+/// the caller, whose ids then already hold (the drop is left out, and still verified).
+fn ids_on_the_route(
+    prepared: &mut Prepared,
+    report: &mut HardeningReport,
+    log: bool,
+) -> Result<(), SupervisorError> {
+    let Some(identity) = prepared.plan.identity() else {
+        return Ok(());
+    };
+    let more_groups = prepared
+        .caller_groups
+        .iter()
+        .any(|group| !identity.groups.contains(group));
+    if identity.uid != nix::unistd::geteuid()
+        || identity.gid != nix::unistd::getegid()
+        || more_groups
+    {
+        return Err(SupervisorError::UserOnUserNamespace);
+    }
+    leave_out(
+        &mut prepared.plan,
+        Step::PrivilegeDrop,
+        Skip::Holds,
+        report,
+        log,
+    );
+    Ok(())
+}
+
 /// Step 2, with the user-namespace route. Returns the route the namespaces took.
 fn network_namespace(
     options: &RunOptions,
@@ -302,7 +326,9 @@ fn network_namespace(
             record_network(status, Route::Direct, report);
             return Ok(Route::Direct);
         }
-        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Unverified(detail)) => {
+            return Err(unverified(Step::NetworkNamespace, detail))
+        }
         Err(NetnsError::Refused(refusal)) => refusal,
     };
     let route_applies = plain.errno == Errno::EPERM && !options.no_userns && !sys.is_root();
@@ -332,7 +358,9 @@ fn network_namespace(
     tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
     match sys.enter_network_namespace() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
-        Err(NetnsError::Verify(err)) => return Err(SupervisorError::NetnsVerify(err)),
+        Err(NetnsError::Unverified(detail)) => {
+            return Err(unverified(Step::NetworkNamespace, detail))
+        }
         Err(NetnsError::Refused(inside)) => driver.on_refusal(inside, None, report)?,
     }
     for step in [
@@ -360,6 +388,9 @@ fn spawn_until_ready(
         check_signals(signals)?;
         match sys.spawn(plan, signals)? {
             Spawned::Ready(paused) => return Ok(paused),
+            Spawned::Unverified { step, detail } => {
+                return Err(unverified(step, detail.to_owned()))
+            }
             // The child's own checks (ids, capabilities) found a call that returned success
             // without effect: a verification failure, not a refusal.
             Spawned::Refused(refusal) if refusal.call.is_verification() => {
@@ -373,7 +404,7 @@ fn spawn_until_ready(
             }
             Spawned::Refused(refusal) => {
                 driver.on_refusal(refusal, None, report)?;
-                leave_out(plan, refusal.step, report, driver.logs());
+                leave_out(plan, refusal.step, Skip::Lost, report, driver.logs());
                 // Without the view, Landlock's rules are the host's paths.
                 if matches!(refusal.step, Step::MountNamespace | Step::FilesystemView)
                     && plan.landlock().is_some()
@@ -727,5 +758,50 @@ mod tests {
             report.step(Step::PidNamespace).decider,
             Some(Decider::OutOfResources)
         );
+    }
+
+    /// A faked network namespace and a faked `clone` are verification failures of their steps,
+    /// in the one shape (`failed to verify STEP: DETAIL`, exit 123), never a handler's question.
+    #[test]
+    fn faked_successes_are_verification_failures_of_their_steps() {
+        let handler = Tolerating::default();
+        let mut driver = RecordAndContinue {
+            handler: &handler,
+            would_exit: None,
+        };
+        let mut sys = Recording {
+            network: VecDeque::from([Err(NetnsError::Unverified("what was seen".to_owned()))]),
+            ..Recording::default()
+        };
+        let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to verify network-namespace: what was seen"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
+        let mut sys = Recording {
+            spawns: VecDeque::from([Spawned::Unverified {
+                step: Step::PidNamespace,
+                detail: "clone returned 0",
+            }]),
+            ..Recording::default()
+        };
+        let signals = crate::sandbox::signal_fd().unwrap();
+        let err = spawn_until_ready(
+            &mut plan(),
+            &Default::default(),
+            &mut sys,
+            &mut driver,
+            &mut report(),
+            &signals,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to verify pid-namespace: clone returned 0"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Verification.code());
+        assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
     }
 }

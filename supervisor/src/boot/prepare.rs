@@ -1,5 +1,6 @@
 //! Step 1 of the boot: every input read and checked, the identity resolved, every program
-//! compiled, in the parent, before any step.
+//! ready (an operator's profile compiled; the built-in programs are the build's tables), in the
+//! parent, before any step.
 
 use std::path::PathBuf;
 
@@ -46,6 +47,12 @@ pub(crate) fn prepare(
     };
     let prelude = crate::steps::prelude::prepare()?;
     let filter = crate::steps::seccomp::prepare(options)?;
+    // The built-in programs are the build's tables: only an operator's profile is compiled.
+    let compiled = crate::steps::seccomp::programs_compiled();
+    tracing::debug!(
+        seccomp_programs_compiled = compiled,
+        "seccomp programs ready: the built-in ones from the build's tables, {compiled} compiled"
+    );
     let env = options.workload_env();
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;

@@ -43,13 +43,16 @@ pub struct ProbeAnswer {
 pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
+    let mut plugin = None;
     if let Some(path) = &options.handler_plugin {
-        crate::boot::run::register_plugin(
+        let sha256 = crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
+            true,
         )?;
+        plugin = sha256.map(|sha256| crate::boot::run::plugin_file_record(path, sha256));
     }
     let mut report = HardeningReport::new(
         crate::handler::context::detect(options.outer_boundary),
@@ -57,9 +60,7 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     );
     report.config = options.config.clone();
     report.handler = crate::boot::run::handler_record();
-    if let Some(path) = &options.handler_plugin {
-        report.handler.plugin = Some(crate::boot::run::plugin_file_record(path)?);
-    }
+    report.handler.plugin = plugin;
     // The probe runs no workload: its program is never exec'd.
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
     let mut driver = RecordAndContinue {

@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use crate::boot::{DecideAndStop, Prepared};
 use crate::error::SupervisorError;
 use crate::exit;
-use crate::handler::plugin::{PluginRequest, PluginSetupError};
+use crate::handler::plugin::PluginRequest;
 use crate::handler::{set_failure_handler, SandboxFailureHandler};
 use crate::options::RunOptions;
 use crate::record::{Decider, HandlerRecord, HardeningReport, Outcome};
@@ -156,18 +156,21 @@ fn start(
 ) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
+    let mut plugin = None;
     if let Some(path) = &options.handler_plugin {
-        register_plugin(
+        let sha256 = register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
+            recorded,
         )?;
+        plugin = sha256
+            .filter(|_| recorded)
+            .map(|sha256| plugin_file_record(path, sha256));
     }
     report.handler = handler_record();
-    if let Some(path) = options.handler_plugin.as_ref().filter(|_| recorded) {
-        report.handler.plugin = Some(plugin_file_record(path)?);
-    }
+    report.handler.plugin = plugin;
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
         crate::sandbox::SpawnError::Call {
@@ -227,76 +230,30 @@ pub(crate) fn handler_record() -> HandlerRecord {
     }
 }
 
-/// The loaded plugin's path and SHA-256, for the report.
-///
-/// The digest is taken from the file at `path`, opened again without following links, and that
-/// file is checked to be the one mapped into this process (same device and inode in
-/// `/proc/self/maps`): a file replaced since the load is an error, never a wrong digest.
-// TODO(lead): `plugin::load` already hashes the descriptor it loads when the digest is pinned;
-// returning that digest (always computed) from `load` would make this second read unnecessary.
-// plugin.rs belongs to the plugin-side helper.
-pub(crate) fn plugin_file_record(
-    path: &Path,
-) -> Result<crate::record::PluginFileRecord, SupervisorError> {
-    use sha2::Digest;
-    use std::io::Read;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let error = |source: std::io::Error| {
-        SupervisorError::Plugin(PluginSetupError::Load(
-            crate::handler::plugin::PluginLoadError::Read {
-                path: path.to_owned(),
-                source,
-            },
-        ))
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(error)?;
-    let metadata = file.metadata().map_err(error)?;
-    let maps = std::fs::read_to_string("/proc/self/maps").map_err(error)?;
-    let device = format!(
-        "{:02x}:{:02x}",
-        libc::major(metadata.dev()),
-        libc::minor(metadata.dev())
-    );
-    let inode = metadata.ino().to_string();
-    let mapped = maps.lines().any(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        fields.get(3) == Some(&device.as_str()) && fields.get(4) == Some(&inode.as_str())
-    });
-    if !mapped {
-        return Err(error(std::io::Error::other(
-            "the file at this path is no longer the plugin that was loaded",
-        )));
-    }
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = [0u8; 64 * 1024];
-    loop {
-        let read = file.read(&mut buffer).map_err(error)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(crate::record::PluginFileRecord {
+/// The loaded plugin's path and SHA-256, for the report: the digest the loader took of the
+/// descriptor it loaded ([`register_plugin`] with `digest`), so the file is neither opened nor
+/// hashed again, and a file replaced at `path` since the load cannot lend its digest.
+pub(crate) fn plugin_file_record(path: &Path, sha256: [u8; 32]) -> crate::record::PluginFileRecord {
+    crate::record::PluginFileRecord {
         path: path.display().to_string(),
-        sha256: hex::encode(hasher.finalize()),
-    })
+        sha256: hex::encode(sha256),
+    }
 }
 
 /// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
+/// Returns the file's SHA-256 when `digest` (for a report) or a pin asked for it.
 pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
     timeout: Option<std::time::Duration>,
-) -> Result<(), SupervisorError> {
+    digest: bool,
+) -> Result<Option<[u8; 32]>, SupervisorError> {
     let config = config.map(read_config).transpose()?;
     let handler = crate::handler::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
+        digest,
         config,
         timeout: timeout.unwrap_or(crate::handler::plugin::DEFAULT_TIMEOUT),
     })?;
@@ -307,8 +264,9 @@ pub fn register_plugin(
         "failure handler loaded: {decider} may tolerate [{}]; every other refusal aborts",
         declared.join(", "),
     );
+    let sha256 = handler.sha256();
     set_failure_handler(Box::new(handler))?;
-    Ok(())
+    Ok(sha256)
 }
 
 /// Reads `--handler-config` and checks that it is JSON.

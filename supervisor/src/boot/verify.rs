@@ -17,7 +17,9 @@ pub(crate) fn verify_sandbox(
     report: &mut HardeningReport,
 ) -> Result<(), SupervisorError> {
     let expected = Expected {
-        identity: plan.identity().filter(|_| plan.verifies_identity()),
+        identity: plan
+            .identity()
+            .filter(|_| plan.verifies(crate::steps::Step::PrivilegeDrop)),
         kept_capabilities: plan.kept_capabilities(),
         filter: plan.filter(),
         view: plan
@@ -190,7 +192,9 @@ mod tests {
     #[test]
     fn a_step_left_out_is_recorded_not_verified() {
         let mut plan = plan();
-        assert!(plan.skip(Step::PidNamespace).is_empty());
+        assert!(plan
+            .skip(Step::PidNamespace, crate::sandbox::Skip::Lost)
+            .is_empty());
         let mut observed = enforced();
         observed.pid_inside = WORKLOAD;
         let mut report = HardeningReport::new(Default::default(), &[]);
@@ -198,5 +202,30 @@ mod tests {
         let record = report.step(Step::PidNamespace);
         assert_eq!(record.decision, Decision::NotReached);
         assert!(matches!(record.verified, crate::record::Evidence::Pid(_)));
+    }
+
+    /// A step whose protection already holds (the ids on the user-namespace route) is left out
+    /// of the spawn, loses nothing, and is still verified: ids other than the plan's stop the boot.
+    #[test]
+    fn a_step_that_holds_is_left_out_and_still_verified() {
+        let mut plan = plan();
+        assert!(plan
+            .skip(Step::PrivilegeDrop, crate::sandbox::Skip::Holds)
+            .is_empty());
+        assert!(!plan.performs(Step::PrivilegeDrop));
+        assert!(plan.verifies(Step::PrivilegeDrop));
+        let mut report = HardeningReport::new(Default::default(), &[]);
+        verify_sandbox(&enforced(), &plan, &mut report).unwrap();
+        assert_eq!(
+            report.step(Step::PrivilegeDrop).decision,
+            Decision::Enforced
+        );
+        let mut observed = enforced();
+        observed.status.uid[0] = 0;
+        let err = verify_sandbox(&observed, &plan, &mut report).unwrap_err();
+        assert_eq!(err.unverified_step(), Some(Step::PrivilegeDrop), "{err}");
+        // A step lost later (probe going on after a fatal one) is no longer verified.
+        let _ = plan.skip(Step::PrivilegeDrop, crate::sandbox::Skip::Lost);
+        assert!(!plan.verifies(Step::PrivilegeDrop));
     }
 }

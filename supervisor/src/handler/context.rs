@@ -11,16 +11,7 @@ pub use sandbox_plugin_api::FailureContext;
 /// gVisor's `/proc/version` names this fixed build.
 const GVISOR_VERSION_MARK: &str = "#1 SMP Sun Jan 10 15:06:54 PST 2016";
 
-/// An outer boundary the operator declares with `--outer-boundary`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OuterBoundary {
-    /// gVisor (runsc): a user-space kernel between the sandbox and the host's.
-    Gvisor,
-    /// A container runtime (runc, crun, a Kubernetes pod) with its own namespaces and profile.
-    Container,
-    /// A virtual machine (Firecracker, Kata, Cloud Hypervisor, any hypervisor's guest).
-    Vm,
-}
+pub use crate::options::OuterBoundary;
 
 impl OuterBoundary {
     /// Every boundary, in the order `--help` lists them.

@@ -228,6 +228,7 @@ pub fn simulate(options: &SimulateOptions) -> Result<Simulation, SimulateError> 
     let handler = crate::handler::plugin::load(&PluginRequest {
         path: options.handler_plugin.clone(),
         sha256: options.handler_plugin_sha256,
+        digest: false,
         config,
         timeout: options
             .handler_timeout

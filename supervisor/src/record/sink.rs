@@ -2,31 +2,11 @@
 
 use std::fs::File;
 use std::io::{Seek, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use crate::record::HardeningReport;
 
-/// Where the report goes. Consumed by [`ReportSink::open`]: a descriptor is owned, and closed,
-/// exactly once.
-#[derive(Debug)]
-pub enum ReportSink {
-    /// `--report FILE`: created mode 0600, or an existing regular file of the caller's, truncated
-    /// and set to 0600. Never through a symbolic link.
-    File(PathBuf),
-    /// `--report-fd N`: a descriptor inherited from the caller, open for writing; one JSON line
-    /// per record, closed after the final one.
-    Fd(OwnedFd),
-}
-
-impl std::fmt::Display for ReportSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReportSink::File(path) => write!(f, "{}", path.display()),
-            ReportSink::Fd(fd) => write!(f, "on descriptor {}", fd.as_raw_fd()),
-        }
-    }
-}
+pub use crate::options::ReportSink;
 
 /// The report destination is unusable. A usage error, found before any hardening step.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,17 @@ use crate::steps::identity::{DropScratch, Identity};
 use crate::steps::seccomp::WorkloadFilter;
 use crate::steps::Step;
 
+/// Why a step is left out of the next spawn ([`Plan::skip`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Its protection is lost, and with it every step that requires it: a tolerated refusal, a
+    /// step the operator disabled, or `probe` going on after a fatal one.
+    Lost,
+    /// Its protection already holds without its calls (the ids on the user-namespace route, where
+    /// the drop calls are not allowed): nothing is lost with it, and it is still verified.
+    Holds,
+}
+
 /// Everything the sandbox's processes need, allocated before `clone`.
 #[derive(Debug)]
 pub struct Plan {
@@ -21,8 +32,7 @@ pub struct Plan {
     pub(super) envp: CStrings,
     pub(super) identity: Option<(Identity, DropScratch)>,
     pub(super) filter: Option<WorkloadFilter>,
-    pub(super) skipped: [bool; Step::ALL.len()],
-    pub(super) identity_in_place: bool,
+    pub(super) skipped: [Option<Skip>; Step::ALL.len()],
     pub(super) last_cap: u32,
     pub(super) keep_caps: u64,
     pub(super) cwd: Option<CString>,
@@ -59,8 +69,7 @@ impl Plan {
                 (identity, scratch)
             }),
             filter: Some(filter),
-            skipped: [false; Step::ALL.len()],
-            identity_in_place: false,
+            skipped: [None; Step::ALL.len()],
             last_cap: caps::last_cap(),
             keep_caps: 0,
             cwd: std::env::current_dir()
@@ -90,15 +99,20 @@ impl Plan {
         output
     }
 
-    /// Leaves `step` out of the next spawn, and with it every step that requires it (the step
-    /// catalogue's `requires`); returns those, which are lost with it. After a tolerated refusal
-    /// (the workload has not run yet, so nothing is lost), for a step the operator disabled, or in
-    /// `probe`, to see the steps after a fatal one.
+    /// Leaves `step` out of the next spawn. When its protection is lost ([`Skip::Lost`]), every
+    /// step that requires it (the step catalogue's `requires`) is left out with it; returns those,
+    /// which are lost with it. When it already holds ([`Skip::Holds`]), nothing is lost and it is
+    /// still verified.
     #[must_use = "the steps lost with this one are recorded"]
-    pub fn skip(&mut self, step: Step) -> Vec<Step> {
+    pub fn skip(&mut self, step: Step, why: Skip) -> Vec<Step> {
+        if why == Skip::Holds {
+            let slot = &mut self.skipped[step as usize];
+            *slot = Some(slot.unwrap_or(Skip::Holds));
+            return Vec::new();
+        }
         let lost = step.dependents();
         for &left_out in std::iter::once(&step).chain(&lost) {
-            self.skipped[left_out as usize] = true;
+            self.skipped[left_out as usize] = Some(Skip::Lost);
             if left_out == Step::WorkloadSeccomp {
                 self.filter = None;
             }
@@ -109,36 +123,22 @@ impl Plan {
         lost
     }
 
-    /// The process already has the identity (the user-namespace route, where the drop calls are
-    /// not allowed): the drop is skipped, and its verification still done.
-    pub fn identity_in_place(&mut self) {
-        self.skipped[Step::PrivilegeDrop as usize] = true;
-        self.identity_in_place = true;
-    }
-
-    /// Whether the workload's ids are verified against the identity.
-    pub fn verifies_identity(&self) -> bool {
-        self.identity.is_some() && (self.performs(Step::PrivilegeDrop) || self.identity_in_place)
-    }
-
     /// Whether the operator asked for `step` (a caller that names no identity and runs as itself
     /// asks for no privilege drop).
     pub fn requested(&self, step: Step) -> bool {
         step != Step::PrivilegeDrop || self.identity.is_some()
     }
 
-    /// Whether what `step` promised is checked after the spawn: it was performed, or (the ids on
-    /// the user-namespace route) it holds without having been performed.
+    /// Whether what `step` promised is checked after the spawn: it was performed, or it was asked
+    /// for and holds without having been performed ([`Skip::Holds`]).
     pub fn verifies(&self, step: Step) -> bool {
-        match step {
-            Step::PrivilegeDrop => self.verifies_identity(),
-            _ => self.performs(step),
-        }
+        self.performs(step)
+            || (self.skipped[step as usize] == Some(Skip::Holds) && self.requested(step))
     }
 
     /// Whether the next spawn performs `step`.
     pub fn performs(&self, step: Step) -> bool {
-        !self.skipped[step as usize]
+        self.skipped[step as usize].is_none()
             && match step {
                 Step::PrivilegeDrop => self.identity.is_some(),
                 Step::WorkloadSeccomp => self.filter.is_some(),

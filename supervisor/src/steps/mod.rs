@@ -27,39 +27,7 @@ use crate::steps::identity::DropStage;
 use crate::steps::landlock::LandlockCall;
 use crate::steps::view::ViewCall;
 
-/// A hardening step, in the order a boot performs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(into = "&'static str")]
-pub enum Step {
-    /// The sandbox's control group, below the supervisor's own, with its limits (pids by
-    /// default, memory and CPU on request); the init joins it before it forks the workload.
-    Cgroup,
-    /// The supervisor enters a new network namespace with only `lo` up; the sandbox inherits it.
-    NetworkNamespace,
-    /// The sandbox's init is created in new PID and IPC namespaces, as its PID 1.
-    PidNamespace,
-    /// The init enters a new mount namespace, makes every mount private and mounts a fresh `/proc`.
-    MountNamespace,
-    /// The init builds the workload's filesystem view (a read-only host or a minimal root,
-    /// private scratch space, a minimal `/dev`, masked paths) and `pivot_root`s into it.
-    FilesystemView,
-    /// The workload starts a new session: no controlling terminal.
-    Session,
-    /// The workload's resource limits (`setrlimit`), only ever lowered.
-    Rlimits,
-    /// The workload drops every capability: bounding, ambient, inheritable, permitted, effective.
-    Capabilities,
-    /// The workload takes the target uid, gid and groups, verified.
-    PrivilegeDrop,
-    /// The workload sets `PR_SET_NO_NEW_PRIVS`.
-    NoNewPrivs,
-    /// The workload enters a Landlock domain mirroring the view.
-    Landlock,
-    /// The workload installs its seccomp programs.
-    WorkloadSeccomp,
-    /// The supervisor installs its own seccomp prelude, once the sandbox exists.
-    SupervisorSeccomp,
-}
+pub use crate::options::Step;
 
 /// Where a step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

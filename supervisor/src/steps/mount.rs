@@ -155,72 +155,179 @@ pub(crate) fn private() -> Result<(), (Call, Errno)> {
     Ok(())
 }
 
-/// A new mount namespace, every mount private, and a fresh `/proc` for the new PID namespace.
-/// Each call is checked before the next, so that a call answered with 0 without effect never
-/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
-/// own, whose message queues get a `/dev/mqueue` of their own.
-pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
-    use nix::mount::{mount, MsFlags};
-    private()?;
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(|errno| (Call::MountProc, errno))?;
-    // Kernel settings are files whose writes check the uid, not a capability: a workload that runs
-    // as uid 0 (--allow-root) could write /proc/sys/kernel/core_pattern. Read-only, as Docker does.
-    for path in READ_ONLY_PROC {
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-        match mount(Some(path), path, None::<&str>, flags, None::<&str>) {
-            Ok(()) => {}
-            // A kernel (or runtime) without this file has nothing to protect there.
-            Err(Errno::ENOENT) => continue,
-            Err(errno) => return Err((Call::MountProcReadOnly, errno)),
-        }
-        let flags = MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV
-            | MsFlags::MS_NOEXEC;
-        mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
-            .map_err(|errno| (Call::MountProcReadOnly, errno))?;
+/// When a mount of [`MOUNTS`] is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum When {
+    /// Always.
+    Always,
+    /// When the sandbox has an IPC namespace of its own (it goes with the PID namespace).
+    OwnIpc,
+    /// When the plan asks for a fresh sysfs ([`prepare`]).
+    FreshSys,
+}
+
+/// What a mount of [`MOUNTS`] puts on its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum What {
+    /// `mount(fstype, target, fstype, flags, data)`: a fresh instance of a file system.
+    Fresh {
+        /// The file system type, also the source.
+        fstype: &'static str,
+        /// The `MS_*` flags.
+        flags: libc::c_ulong,
+        /// The options, if any.
+        data: Option<&'static str>,
+    },
+    /// The target bound on itself (recursively), then remounted read-only, nosuid, nodev and
+    /// noexec.
+    ReadOnly,
+}
+
+/// One mount of the mount namespace, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MountOp {
+    /// Where.
+    pub(crate) target: &'static str,
+    /// What.
+    pub(crate) what: What,
+    /// The call a refusal names.
+    pub(crate) call: Call,
+    /// A target that does not exist is skipped: a kernel (or runtime) without it has nothing to
+    /// protect there.
+    pub(crate) optional: bool,
+    /// When it is made.
+    pub(crate) when: When,
+}
+
+const NOSUID_NODEV_NOEXEC: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+const fn read_only(target: &'static str) -> MountOp {
+    MountOp {
+        target,
+        what: What::ReadOnly,
+        call: Call::MountProcReadOnly,
+        optional: true,
+        when: When::Always,
     }
+}
+
+/// What the mount namespace mounts after every mount was made private, in order: one loop
+/// applies it ([`apply`]).
+pub(crate) const MOUNTS: [MountOp; 8] = [
+    // A fresh /proc for the new PID namespace (a copied mount keeps its file system instance).
+    MountOp {
+        target: "/proc",
+        what: What::Fresh {
+            fstype: "proc",
+            flags: NOSUID_NODEV_NOEXEC,
+            data: None,
+        },
+        call: Call::MountProc,
+        optional: false,
+        when: When::Always,
+    },
+    // Kernel settings are files whose writes check the uid, not a capability: a workload that
+    // runs as uid 0 (--allow-root) could write /proc/sys/kernel/core_pattern. Read-only, as
+    // Docker does.
+    read_only(READ_ONLY_PROC[0]),
+    read_only(READ_ONLY_PROC[1]),
+    read_only(READ_ONLY_PROC[2]),
+    read_only(READ_ONLY_PROC[3]),
     // Shared memory of its own: the host's /dev/shm holds other processes' segments.
-    match mount(
-        Some("tmpfs"),
-        "/dev/shm",
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
-    ) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(errno) => return Err((Call::MountShm, errno)),
-    }
+    MountOp {
+        target: "/dev/shm",
+        what: What::Fresh {
+            fstype: "tmpfs",
+            flags: NOSUID_NODEV_NOEXEC,
+            data: Some("mode=1777,size=65536k"),
+        },
+        call: Call::MountShm,
+        optional: true,
+        when: When::Always,
+    },
     // POSIX message queues of the sandbox's own IPC namespace (the host's /dev/mqueue shows the
     // host's). In the host's IPC namespace there is nothing to hide: a new mount would show the
     // same queues, and the kernel refuses it (EBUSY) where the host already mounted them there,
     // as systemd does.
-    match own_ipc.then(|| {
-        mount(
-            Some("mqueue"),
-            "/dev/mqueue",
-            Some("mqueue"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            None::<&str>,
-        )
-    }) {
-        None | Some(Ok(())) | Some(Err(Errno::ENOENT)) => {}
-        Some(Err(errno)) => return Err((Call::MountShm, errno)),
+    MountOp {
+        target: "/dev/mqueue",
+        what: What::Fresh {
+            fstype: "mqueue",
+            flags: NOSUID_NODEV_NOEXEC,
+            data: None,
+        },
+        call: Call::MountShm,
+        optional: true,
+        when: When::OwnIpc,
+    },
+    // A fresh read-only sysfs for a workload that may write root-owned files ([`prepare`]).
+    MountOp {
+        target: "/sys",
+        what: What::Fresh {
+            fstype: "sysfs",
+            flags: libc::MS_RDONLY | NOSUID_NODEV_NOEXEC,
+            data: None,
+        },
+        call: Call::MountSys,
+        optional: false,
+        when: When::FreshSys,
+    },
+];
+
+impl MountOp {
+    /// Makes this mount. Async-signal-safe (nix passes the paths through a stack buffer).
+    fn apply(&self) -> Result<(), Errno> {
+        use nix::mount::{mount, MsFlags};
+        let first = match self.what {
+            What::Fresh {
+                fstype,
+                flags,
+                data,
+            } => mount(
+                Some(fstype),
+                self.target,
+                Some(fstype),
+                MsFlags::from_bits_retain(flags),
+                data,
+            ),
+            What::ReadOnly => mount(
+                Some(self.target),
+                self.target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            ),
+        };
+        match first {
+            Err(Errno::ENOENT) if self.optional => return Ok(()),
+            other => other?,
+        }
+        if self.what == What::ReadOnly {
+            let flags = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::from_bits_retain(NOSUID_NODEV_NOEXEC);
+            mount(None::<&str>, self.target, None::<&str>, flags, None::<&str>)?;
+        }
+        Ok(())
     }
-    if fresh_sys {
-        let flags =
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)
-            .map_err(|errno| (Call::MountSys, errno))?;
+}
+
+/// A new mount namespace, every mount private, then every mount of [`MOUNTS`] the sandbox gets.
+/// Each call is checked before the next, so that a call answered with 0 without effect never
+/// lets a mount reach the parent's namespace. `own_ipc`: the sandbox has an IPC namespace of its
+/// own, whose message queues get a `/dev/mqueue` of their own. Async-signal-safe.
+pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)> {
+    private()?;
+    for op in &MOUNTS {
+        let wanted = match op.when {
+            When::Always => true,
+            When::OwnIpc => own_ipc,
+            When::FreshSys => fresh_sys,
+        };
+        if wanted {
+            op.apply().map_err(|errno| (op.call, errno))?;
+        }
     }
     Ok(())
 }
@@ -228,3 +335,25 @@ pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)>
 /// The parts of the fresh `/proc` the workload may read but never write.
 pub(crate) const READ_ONLY_PROC: [&str; 4] =
     ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fresh `/proc` comes before its read-only parts (bound before it, they would be the
+    /// host's), and every part is made read-only.
+    #[test]
+    fn the_fresh_proc_comes_first_and_every_part_of_it_is_read_only() {
+        assert_eq!(MOUNTS[0].target, "/proc");
+        assert_eq!(MOUNTS[0].call, Call::MountProc);
+        let parts: Vec<&str> = MOUNTS
+            .iter()
+            .filter(|op| op.what == What::ReadOnly)
+            .map(|op| op.target)
+            .collect();
+        assert_eq!(parts, READ_ONLY_PROC);
+        assert!(MOUNTS
+            .iter()
+            .any(|op| op.target == "/sys" && op.when == When::FreshSys));
+    }
+}

@@ -23,40 +23,19 @@ pub struct NetnsStatus {
     pub interfaces_up: Vec<String>,
 }
 
-/// Entering the namespace reported success, but the checks afterwards disagree.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetnsVerifyError {
-    /// `/proc/self/ns/net` could not be read.
-    #[error("failed to read /proc/self/ns/net: {0}")]
-    Inode(String),
-    /// The inode did not change.
-    #[error(
-        "unshare(CLONE_NEWNET) returned success but the network namespace is unchanged (inode {0})"
-    )]
-    Unchanged(u64),
-    /// Interfaces other than `lo` are up.
-    #[error("the new network namespace has interfaces other than lo up: {0:?}")]
-    ExtraInterfaces(Vec<String>),
-    /// `lo` is missing or down.
-    #[error("lo is not up in the new network namespace")]
-    LoopbackDown,
-    /// Interfaces could not be listed.
-    #[error("failed to list interfaces in the new network namespace: {0}")]
-    List(Errno),
-}
-
 /// Why the namespace is not in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetnsError {
     /// The kernel refused a call: a refusal for the handler.
     Refused(Refusal),
-    /// A call reported success that verification does not confirm: always fatal.
-    Verify(NetnsVerifyError),
+    /// A call reported success that the checks afterwards do not confirm: what was seen, for the
+    /// one verification failure of every step (exit 123, never a handler's question).
+    Unverified(String),
 }
 
-fn inode() -> Result<u64, NetnsVerifyError> {
-    namespace_inode(Process::This, "net").map_err(|err| NetnsVerifyError::Inode(err.to_string()))
+fn inode() -> Result<u64, NetnsError> {
+    namespace_inode(Process::This, "net")
+        .map_err(|err| NetnsError::Unverified(format!("failed to read /proc/self/ns/net: {err}")))
 }
 
 fn refused(call: Call) -> impl FnOnce(Errno) -> NetnsError {
@@ -73,10 +52,10 @@ fn refused(call: Call) -> impl FnOnce(Errno) -> NetnsError {
 ///
 /// Must be called while single-threaded: `unshare` affects only the calling thread.
 pub fn enter() -> Result<NetnsStatus, NetnsError> {
-    let parent = inode().map_err(NetnsError::Verify)?;
+    let parent = inode()?;
     nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(refused(Call::UnshareNet))?;
     loopback_up()?;
-    verify(parent).map_err(NetnsError::Verify)
+    verify(parent)
 }
 
 mod ioctl {
@@ -119,16 +98,22 @@ fn loopback_up() -> Result<(), NetnsError> {
     Ok(())
 }
 
-fn verify(parent: u64) -> Result<NetnsStatus, NetnsVerifyError> {
+fn verify(parent: u64) -> Result<NetnsStatus, NetnsError> {
+    let unverified = |detail: String| Err(NetnsError::Unverified(detail));
     let netns_inode = inode()?;
     if netns_inode == parent {
-        return Err(NetnsVerifyError::Unchanged(netns_inode));
+        return unverified(format!("unshare(CLONE_NEWNET) returned success but the network namespace is unchanged (inode {netns_inode})"));
     }
     // Fallback tunnel devices (sit0, tunl0, ...) appear in every new namespace when their modules
     // are loaded; they are down and carry nothing. Only an interface that is up matters.
     let mut interfaces = Vec::new();
     let mut up = Vec::new();
-    for interface in nix::ifaddrs::getifaddrs().map_err(NetnsVerifyError::List)? {
+    let listed = nix::ifaddrs::getifaddrs().map_err(|errno| {
+        NetnsError::Unverified(format!(
+            "failed to list interfaces in the new network namespace: {errno}"
+        ))
+    })?;
+    for interface in listed {
         if interface
             .flags
             .contains(nix::net::if_::InterfaceFlags::IFF_UP)
@@ -142,10 +127,12 @@ fn verify(parent: u64) -> Result<NetnsStatus, NetnsVerifyError> {
     }
     let extra: Vec<String> = up.iter().filter(|name| *name != "lo").cloned().collect();
     if !extra.is_empty() {
-        return Err(NetnsVerifyError::ExtraInterfaces(extra));
+        return unverified(format!(
+            "the new network namespace has interfaces other than lo up: {extra:?}"
+        ));
     }
     if up.is_empty() {
-        return Err(NetnsVerifyError::LoopbackDown);
+        return unverified("lo is not up in the new network namespace".to_owned());
     }
     Ok(NetnsStatus {
         netns_inode,

@@ -8,9 +8,9 @@ use crate::record::Evidence;
 use crate::steps::seccomp::Seccomp;
 use crate::steps::{Call, Refusal, Step};
 
-/// In the parent: compiles the prelude, length-checked.
+/// In the parent: the prelude as the build ships it (a const table; nothing compiled).
 pub(crate) fn prepare() -> Result<crate::steps::seccomp::CheckedProgram, SupervisorError> {
-    Ok(crate::steps::seccomp::compile_prelude()?)
+    Ok(crate::steps::seccomp::Builtin::Prelude.program()?)
 }
 
 /// Sets no_new_privs and installs the prelude on the supervisor, then verifies it by counting.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use nix::errno::Errno;
 
+pub use crate::options::{Request, Resource};
+
 /// The limits an operator may name, with Docker's `--ulimit` spelling.
 pub const NAMES: [(&str, Resource); 16] = [
     ("as", Resource::As),
@@ -29,44 +31,6 @@ pub const NAMES: [(&str, Resource); 16] = [
     ("sigpending", Resource::Sigpending),
     ("stack", Resource::Stack),
 ];
-
-/// A resource `setrlimit` limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum Resource {
-    /// `RLIMIT_AS`.
-    As,
-    /// `RLIMIT_CORE`.
-    Core,
-    /// `RLIMIT_CPU`.
-    Cpu,
-    /// `RLIMIT_DATA`.
-    Data,
-    /// `RLIMIT_FSIZE`.
-    Fsize,
-    /// `RLIMIT_LOCKS`.
-    Locks,
-    /// `RLIMIT_MEMLOCK`.
-    Memlock,
-    /// `RLIMIT_MSGQUEUE`.
-    Msgqueue,
-    /// `RLIMIT_NICE`.
-    Nice,
-    /// `RLIMIT_NOFILE`.
-    Nofile,
-    /// `RLIMIT_NPROC`.
-    Nproc,
-    /// `RLIMIT_RSS`.
-    Rss,
-    /// `RLIMIT_RTPRIO`.
-    Rtprio,
-    /// `RLIMIT_RTTIME`.
-    Rttime,
-    /// `RLIMIT_SIGPENDING`.
-    Sigpending,
-    /// `RLIMIT_STACK`.
-    Stack,
-}
 
 impl Resource {
     /// Docker's name (`nofile`).
@@ -147,17 +111,6 @@ impl Resource {
 
 /// `RLIM_INFINITY`.
 pub const UNLIMITED: u64 = libc::RLIM_INFINITY;
-
-/// One `--rlimit NAME=SOFT[:HARD]` (HARD defaults to SOFT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request {
-    /// The resource.
-    pub resource: Resource,
-    /// The soft limit ([`UNLIMITED`] for `unlimited`).
-    pub soft: u64,
-    /// The hard limit.
-    pub hard: u64,
-}
 
 /// Parses `NAME=SOFT[:HARD]` (numbers or `unlimited`); a malformed value is a usage error.
 pub fn parse(text: &str) -> Result<Request, String> {

@@ -28,6 +28,8 @@ pub struct PluginHandler {
     pub(crate) decider: String,
     pub(crate) declared: Vec<SandboxFailureKind>,
     pub(crate) timeout: Duration,
+    /// The SHA-256 of the file loaded, when the request pinned it or asked for it.
+    pub(crate) sha256: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for PluginHandler {
@@ -91,6 +93,12 @@ pub(crate) struct ChildAnswer {
 pub(crate) const ANSWER_CAP: usize = 64 * 1024;
 
 impl PluginHandler {
+    /// The SHA-256 of the file that was loaded, hashed once from the descriptor the loader
+    /// mapped, when the request pinned it or asked for it ([`PluginRequest::digest`]).
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        self.sha256
+    }
+
     pub(crate) fn failure(&self, reason: String) -> HandlerFailure {
         HandlerFailure {
             decider: self.decider.clone(),

@@ -57,6 +57,10 @@ pub struct PluginRequest {
     pub path: PathBuf,
     /// `--handler-plugin-sha256`, already decoded.
     pub sha256: Option<[u8; 32]>,
+    /// Whether the caller needs the file's SHA-256 (for a report) even without a pin: the loader
+    /// then hashes the descriptor it loads and returns the digest ([`PluginHandler::sha256`]), so
+    /// the file is read and hashed once.
+    pub digest: bool,
     /// The contents of `--handler-config`, as JSON text (already checked to parse).
     pub config: Option<String>,
     /// `--handler-timeout`: the deadline for loading and for each `handle` call.
@@ -318,8 +322,12 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     let fd = open_trusted(path)?;
     let file = File::from(fd);
     check_elf(path, &file)?;
-    if let Some(expected) = &request.sha256 {
-        check_sha256(path, &file, expected)?;
+    let sha256 = match request.sha256.is_some() || request.digest {
+        true => Some(sha256_of(path, &file)?),
+        false => None,
+    };
+    if let (Some(expected), Some(actual)) = (&request.sha256, &sha256) {
+        check_sha256(path, actual, expected)?;
     }
 
     let own = nix::unistd::getpid();
@@ -377,6 +385,7 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
         decider,
         declared,
         timeout: request.timeout,
+        sha256,
     })
 }
 
@@ -462,6 +471,7 @@ mod tests {
         let request = PluginRequest {
             path: PathBuf::from("libplugin.so"),
             sha256: None,
+            digest: false,
             config: None,
             timeout: DEFAULT_TIMEOUT,
         };

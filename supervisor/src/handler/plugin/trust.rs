@@ -2,7 +2,7 @@
 //! on its descriptor (owner, mode, ELF magic, optional SHA-256).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
@@ -253,31 +253,34 @@ pub(crate) fn check_elf(path: &Path, file: &File) -> Result<(), PluginLoadError>
     }
 }
 
-pub(crate) fn check_sha256(
-    path: &Path,
-    file: &File,
-    expected: &[u8; 32],
-) -> Result<(), PluginLoadError> {
-    let mut hasher = Sha256::new();
-    let mut reader = file.try_clone().map_err(|source| PluginLoadError::Read {
+/// The SHA-256 of the file open at `file` (read through a second descriptor from its start): the
+/// loader hashes the very descriptor it loads, once, for the pin and the report alike.
+pub(crate) fn sha256_of(path: &Path, file: &File) -> Result<[u8; 32], PluginLoadError> {
+    let read_error = |source| PluginLoadError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut hasher = Sha256::new();
+    let mut reader = file.try_clone().map_err(read_error)?;
+    reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
     let mut buffer = [0u8; 64 * 1024];
     loop {
-        let read = reader
-            .read(&mut buffer)
-            .map_err(|source| PluginLoadError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+        let read = reader.read(&mut buffer).map_err(read_error)?;
         if read == 0 {
             break;
         }
         hasher.update(&buffer[..read]);
     }
-    let actual: [u8; 32] = hasher.finalize().into();
-    if &actual != expected {
+    Ok(hasher.finalize().into())
+}
+
+/// Compares the file's digest with the operator's pin.
+pub(crate) fn check_sha256(
+    path: &Path,
+    actual: &[u8; 32],
+    expected: &[u8; 32],
+) -> Result<(), PluginLoadError> {
+    if actual != expected {
         return Err(PluginLoadError::Checksum {
             path: path.to_owned(),
             expected: hex::encode(expected),

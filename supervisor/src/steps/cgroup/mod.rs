@@ -35,6 +35,8 @@ use serde::Serialize;
 
 use crate::steps::Call;
 
+pub use crate::options::Limits;
+
 mod group;
 pub(crate) use group::inherited;
 pub use group::{kill_all, signal_all, CreateError, Evidence, SandboxGroup, Usage};
@@ -47,17 +49,6 @@ pub const DEFAULT_PIDS_MAX: u64 = 1024;
 
 /// The CFS period used for `--cpus` (100 ms, as Docker and systemd use).
 pub const CPU_PERIOD_US: u64 = 100_000;
-
-/// The limits the operator asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Limits {
-    /// `--pids-max`; [`DEFAULT_PIDS_MAX`] when not given.
-    pub pids_max: Option<u64>,
-    /// `--memory-max`, in bytes.
-    pub memory_max: Option<u64>,
-    /// `--cpus`, in CPUs (a fraction of one is allowed).
-    pub cpus: Option<f64>,
-}
 
 impl Limits {
     /// Whether the operator asked for any limit explicitly: then a refusal to create the group or

@@ -241,6 +241,7 @@ pub(crate) fn compile_rules(
     rules: &Rules,
 ) -> Result<CheckedProgram, SeccompCompileError> {
     use libc::{BPF_JEQ, BPF_JMP, BPF_K};
+    super::count_compiled();
     let mut program = head(kind);
     let mut rest = rules.clone();
     for inspect in HOT {

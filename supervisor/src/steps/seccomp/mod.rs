@@ -14,8 +14,14 @@
 //! inspected calls ([`HOT`]), then a balanced binary search over syscall numbers whose leaves
 //! allow, deny with `EPERM`, or inspect arguments; an operator profile continues with
 //! seccompiler's program compiled from the profile's JSON. docs/seccomp.md lists every rule.
+//!
+//! The built-in programs do not change from one boot to the next: the build ships them as const
+//! tables ([`Builtin::program`], generated from the rules by this compiler and checked against it
+//! by a test), so a boot compiles only an operator's profile ([`programs_compiled`]).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::errno::Errno;
 use seccompiler::{sock_filter, BpfProgram};
@@ -23,14 +29,30 @@ use seccompiler::{sock_filter, BpfProgram};
 mod bpf;
 mod profile;
 mod rules;
+mod table;
 
-use bpf::compile_rules;
 pub use bpf::{head, Head};
 use profile::compile_profile;
 pub use profile::Profile;
 pub use rules::{
     Inspect, Rule, Rules, HOT, IOCTL_DENIED, PERSONALITY_ALLOWED, PRELUDE_DENIED, WORKLOAD_DENIED,
 };
+pub use table::Builtin;
+
+/// How many programs this process has compiled (built-in rules or a profile): the boot's debug
+/// log gives it, and a default boot compiles none.
+static COMPILED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many seccomp programs this process has compiled so far. The built-in programs come from
+/// the build's tables ([`Builtin::program`]); only an operator's profile is compiled at run time.
+pub fn programs_compiled() -> usize {
+    COMPILED.load(Ordering::Relaxed)
+}
+
+/// Counts one compiled program.
+fn count_compiled() {
+    COMPILED.fetch_add(1, Ordering::Relaxed);
+}
 
 /// The kernel's limit on a classic-BPF program (`BPF_MAXINSNS`): a longer program is refused with
 /// `EINVAL`, so every program is checked against it here first.
@@ -133,9 +155,10 @@ impl SeccompCompileError {
 }
 
 /// A BPF program whose length has been checked against [`MAX_PROGRAM_LEN`]: the only thing
-/// [`install`] accepts, so an unchecked program cannot reach the kernel.
+/// [`install`] accepts, so an unchecked program cannot reach the kernel. A built-in program
+/// borrows the build's table; a compiled one owns its instructions.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckedProgram(BpfProgram);
+pub struct CheckedProgram(Cow<'static, [sock_filter]>);
 
 impl CheckedProgram {
     /// Checks `program`'s length; `name` says whose program it is in the error.
@@ -146,7 +169,7 @@ impl CheckedProgram {
                 len: program.len(),
             });
         }
-        Ok(CheckedProgram(program))
+        Ok(CheckedProgram(Cow::Owned(program)))
     }
 
     /// The instructions.
@@ -219,24 +242,26 @@ pub struct WorkloadFilter {
     pub source: FilterSource,
 }
 
-/// Compiles the supervisor prelude.
+/// Compiles the supervisor prelude from its rules (what the build's table holds:
+/// [`Builtin::Prelude`]).
 pub fn compile_prelude() -> Result<CheckedProgram, SeccompCompileError> {
-    compile_rules(ProgramName::Prelude, Head::Prelude, &Rules::prelude())
+    Builtin::Prelude.compile()
 }
 
-/// Compiles the built-in workload program alone.
+/// Compiles the built-in workload program alone from its rules (what the build's table holds:
+/// [`Builtin::Workload`]).
 pub fn compile_builtin() -> Result<CheckedProgram, SeccompCompileError> {
-    compile_rules(ProgramName::Builtin, Head::Workload, &Rules::workload())
+    Builtin::Workload.compile()
 }
 
-/// Compiles the workload's programs: the profile's `workload` filter (if any, behind
-/// [`Head::Workload`]), then the built-in filter, unless `replace_builtin`.
+/// The workload's programs: the profile's `workload` filter (if any, compiled behind
+/// [`Head::Workload`]), then the built-in filter (the build's table), unless `replace_builtin`.
 pub fn compile_workload(
     options: &WorkloadOptions<'_>,
 ) -> Result<WorkloadFilter, SeccompCompileError> {
     let Some(profile) = options.profile else {
         return Ok(WorkloadFilter {
-            programs: vec![compile_builtin()?],
+            programs: vec![Builtin::Workload.program()?],
             source: FilterSource::Builtin,
         });
     };
@@ -249,7 +274,7 @@ pub fn compile_workload(
         });
     }
     Ok(WorkloadFilter {
-        programs: vec![profile_program, compile_builtin()?],
+        programs: vec![profile_program, Builtin::Workload.program()?],
         source: FilterSource::BuiltinAndProfile(name),
     })
 }

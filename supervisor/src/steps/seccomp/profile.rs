@@ -15,6 +15,7 @@ pub struct Profile<'a> {
 
 /// The profile's `workload` filter behind [`Head::Workload`], length-checked.
 pub(crate) fn compile_profile(profile: Profile<'_>) -> Result<CheckedProgram, SeccompCompileError> {
+    super::count_compiled();
     let name = || ProgramName::Profile(profile.name.to_owned());
     let head = head(Head::Workload);
     let mut filters = match seccompiler::compile_from_json(profile.json, TARGET_ARCH) {

@@ -31,6 +31,8 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+pub use crate::options::{BindSpec, FsMode, ViewOptions};
+
 mod host;
 mod ops;
 mod prepare;
@@ -119,74 +121,6 @@ impl ViewCall {
             ViewCall::VerifyStaging => "statfs(staging root) after mount(tmpfs) (verification)",
         }
     }
-}
-
-/// `--fs`: what the view shows of the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FsMode {
-    /// The host's whole tree, read-only, nosuid, nodev (the default).
-    #[default]
-    HostRo,
-    /// Only /usr, /bin, /sbin, /lib*, /etc and /opt of the host, read-only.
-    Minimal,
-    /// No view: the workload shares the host's filesystem (the protection given up).
-    HostRw,
-}
-
-impl FsMode {
-    /// The name used on the command line and in the report.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FsMode::HostRo => "host-ro",
-            FsMode::Minimal => "minimal",
-            FsMode::HostRw => "host-rw",
-        }
-    }
-}
-
-/// A `--bind` or `--ro-bind`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindSpec {
-    /// The host path.
-    pub source: PathBuf,
-    /// Where the workload sees it (the same path when not given).
-    pub dest: PathBuf,
-    /// `--bind` (read-write) rather than `--ro-bind`.
-    pub writable: bool,
-}
-
-impl BindSpec {
-    /// Parses `SRC[:DST]`.
-    pub fn parse(text: &str, writable: bool) -> Result<Self, String> {
-        let (source, dest) = match text.split_once(':') {
-            Some((source, dest)) => (source, dest),
-            None => (text, text),
-        };
-        if source.is_empty() || dest.is_empty() {
-            return Err("expected SRC[:DST]".to_owned());
-        }
-        Ok(BindSpec {
-            source: source.into(),
-            dest: dest.into(),
-            writable,
-        })
-    }
-}
-
-/// The view the operator asked for.
-#[derive(Debug, Clone, Default)]
-pub struct ViewOptions {
-    /// `--fs`.
-    pub mode: FsMode,
-    /// `--workspace`: bound read-write at the same path, nosuid, nodev, exec allowed.
-    pub workspaces: Vec<PathBuf>,
-    /// `--bind` and `--ro-bind`, in order.
-    pub binds: Vec<BindSpec>,
-    /// `--mask`.
-    pub masks: Vec<PathBuf>,
-    /// `--tmpfs-size` in bytes (default [`DEFAULT_TMPFS_SIZE`]).
-    pub tmpfs_size: Option<u64>,
 }
 
 /// The size limit of `/tmp` and `/var/tmp` without `--tmpfs-size`.
