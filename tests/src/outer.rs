@@ -254,7 +254,9 @@ pub fn runsc_do() -> Vec<String> {
 /// namespaces, Docker's default capability set and seccomp profile, no no_new_privs, as `uid`.
 /// Its root is a read-only recursive bind of the host's root, made in a private mount namespace of
 /// the launcher: the staged binaries, the tests' scratch files and the system's programs are
-/// visible, read-only, at their usual paths. `/dev` and `/dev/shm` are fresh tmpfs mounts.
+/// visible, read-only, at their usual paths. `/dev`, `/dev/shm` and `/run` are fresh tmpfs mounts
+/// (a container's `/run` is writable, in its own root layer: there a root caller's supervisor
+/// locks the uid it allocates).
 pub struct RuncContainer {
     dir: tempfile::TempDir,
     id: String,
@@ -290,6 +292,7 @@ impl RuncContainer {
                 { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
                   "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
                 tmpfs("/dev/shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+                tmpfs("/run", &["nosuid", "nodev", "mode=755", "size=65536k"]),
                 { "destination": "/sys", "type": "sysfs", "source": "sysfs",
                   "options": ["nosuid", "noexec", "nodev", "ro"] },
             ],
