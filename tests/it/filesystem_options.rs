@@ -114,6 +114,31 @@ fn binds_of_the_kernels_pseudo_filesystems_are_usage_errors() {
     assert!(outcome.stdout.contains("listed"), "{}", outcome.stdout);
 }
 
+/// The view mounts its own /tmp, /var/tmp, /run, /dev, /proc and /sys: a bind or workspace
+/// beneath them would be hidden under that mount, so it is a usage error, never a silent no-op.
+#[test]
+fn binds_beneath_the_sandboxs_own_mounts_are_usage_errors() {
+    require_root!();
+    let dir = scratch();
+    let source = dir.path().to_str().unwrap();
+    for (option, dest) in [
+        ("--ro-bind", "/tmp"),
+        ("--bind", "/var/tmp/x"),
+        ("--ro-bind", "/run/x"),
+        ("--bind", "/dev/x"),
+        ("--ro-bind", "/proc/x"),
+    ] {
+        let bind = format!("{source}:{dest}");
+        let outcome = run(&[option, &bind, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{option} {bind}: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains("would hide a bind beneath them"),
+            "{option} {bind}: {}",
+            outcome.stderr
+        );
+    }
+}
+
 #[test]
 fn view_options_without_a_view_are_usage_errors() {
     require_root!();

@@ -110,7 +110,11 @@ impl Pty {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            assert!(start.elapsed() < limit, "the run did not end");
+            assert!(
+                start.elapsed() < limit,
+                "the run did not end; the terminal showed:\n{}",
+                String::from_utf8_lossy(shown)
+            );
             std::thread::sleep(Duration::from_millis(10));
         };
         std::thread::sleep(Duration::from_millis(50));
