@@ -71,8 +71,10 @@ pub fn keys(command: &clap::Command) -> Vec<Key> {
                 name: name.to_owned(),
                 id: arg.get_id().to_string(),
                 shape,
-                choices: arg
-                    .get_possible_values()
+                // Values offered only to the completions keep the parser's other spellings.
+                choices: (!arg.is_hide_possible_values_set())
+                    .then(|| arg.get_possible_values())
+                    .unwrap_or_default()
                     .iter()
                     .filter(|value| !value.is_hide_set())
                     .map(|value| value.get_name().to_owned())
