@@ -2,9 +2,10 @@
 //!
 //! # The model
 //!
-//! `sandbox-supervisor` runs a workload behind hardening steps (network, PID and IPC, and mount
-//! namespaces, a session, no capabilities, a privilege drop, no_new_privs, a seccomp filter on the
-//! workload and one on itself), five of which a handler may tolerate. On some hosts the kernel,
+//! `sandbox-supervisor` runs a workload behind hardening steps (a control group of its own,
+//! network, PID and IPC, and mount namespaces, a filesystem view, a session, resource limits, no
+//! capabilities, a privilege drop, no_new_privs, Landlock, a seccomp filter on the workload and one
+//! on itself), eight of which a handler may tolerate. On some hosts the kernel,
 //! or an outer sandbox such as gVisor, refuses one of those steps. A *failure handler* decides, for
 //! each refusal, whether the supervisor aborts ([`Verdict::Abort`]) or goes on without that
 //! protection ([`Verdict::Tolerate`]). Without a plugin every refusal aborts.
@@ -74,9 +75,10 @@
 //!
 //! # Rules the supervisor enforces on every plugin
 //!
-//! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the namespaces (network, PID,
-//!   mount), the two seccomp filters, the filesystem view and Landlock. The new session, the capability drop and the privilege
-//!   drop are always fatal and never reach a plugin.
+//! - Only the kinds of [`SandboxFailureKind`] can ever be tolerated: the control group, the
+//!   namespaces (network, PID, mount), the filesystem view, Landlock and the two seccomp filters.
+//!   The new session, the resource limits, the capability drop, the privilege drop and
+//!   no_new_privs are always fatal and never reach a plugin.
 //! - [`FailurePolicy::tolerates`] is the plugin's declaration, asked once after `init`. The
 //!   supervisor prints it before any hardening and treats a `Tolerate` for an undeclared kind as a
 //!   plugin failure.

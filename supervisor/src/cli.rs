@@ -16,7 +16,8 @@ use crate::steps::Step;
 /// session, no capabilities, a verified privilege drop and a seccomp filter.
 ///
 /// Without --handler-plugin every refused hardening step aborts before COMMAND runs. A root caller
-/// that names no --user runs COMMAND as nobody (65534:65534).
+/// that names no --user runs COMMAND as a uid and gid of its own, allocated for the run from
+/// --uid-range and owned by nothing else on the host.
 #[derive(Debug, Parser)]
 #[command(
     name = "sandbox-supervisor",
@@ -91,9 +92,17 @@ pub struct BootArgs {
     pub config: Option<PathBuf>,
 
     /// Run COMMAND as this user (and group); supplementary groups come from the group database.
-    /// Default: nobody (65534:65534) for a root caller, the caller itself otherwise.
+    /// Default: for a root caller a uid and gid of its own, allocated for the run (--uid-range),
+    /// with no supplementary group; the caller itself otherwise (the user-namespace route).
     #[arg(long, value_name = "NAME|UID[:GROUP|GID]", global = true)]
     pub user: Option<String>,
+
+    /// Allocate a root caller's workload uid (and gid, the same number) from FIRST to LAST, both
+    /// included (default 61184-65519, systemd's DynamicUser range). A uid is given only when no
+    /// user or group of the user database and no process has it; it is locked under
+    /// /run/sandbox-supervisor/uids while the run lasts. Exhausted: exit 125.
+    #[arg(long, value_name = "FIRST-LAST", global = true)]
+    pub uid_range: Option<crate::steps::identity::alloc::UidRange>,
 
     /// Allow the workload to run as uid 0 or gid 0 (with --user 0). It still gets no
     /// capabilities, but it owns the host's root-owned files and sockets.
@@ -211,9 +220,15 @@ pub struct BootArgs {
     #[arg(long, value_name = "N", value_parser = crate::steps::cgroup::parse_cpus, global = true)]
     pub cpus: Option<f64>,
 
+    /// Bound the sandbox's CPU time to QUOTA microseconds per PERIOD microseconds (50000/100000 is
+    /// half a CPU; a period of 1000 to 1000000), as cgroup v2's cpu.max; instead of --cpus.
+    #[arg(long, value_name = "QUOTA/PERIOD", value_parser = crate::steps::cgroup::parse_cpu_max, conflicts_with = "cpus", global = true)]
+    pub cpu_max: Option<(u64, u64)>,
+
     /// Lower a resource limit of the workload (Docker's --ulimit names: nofile, nproc, core, as,
-    /// cpu, fsize, ...; a number or "unlimited"); never raised above the caller's. Defaults:
-    /// core=0, nofile at most 4096. Repeatable.
+    /// cpu, fsize, ...; a number or "unlimited"); neither soft nor hard ever raised above the
+    /// caller's own (a request above them is lowered to them, with a WARN). Defaults: core=0,
+    /// nofile at most 4096. Repeatable.
     #[arg(long, value_name = "NAME=SOFT[:HARD]", value_parser = crate::steps::rlimits::parse, global = true)]
     pub rlimit: Vec<crate::steps::rlimits::Request>,
 
@@ -590,6 +605,7 @@ impl Cli {
             user: boot.user,
             allow_root: boot.allow_root,
             allow_groups: boot.allow_group,
+            uid_range: boot.uid_range,
             seccomp_profile: boot.seccomp_profile,
             seccomp_profile_replaces_builtin: boot.seccomp_profile_replaces_builtin,
             no_userns: boot.no_userns,
@@ -616,6 +632,7 @@ impl Cli {
                 pids_max: boot.pids_max,
                 memory_max: boot.memory_max,
                 cpus: boot.cpus,
+                cpu_max: boot.cpu_max,
             },
             rlimits: boot.rlimit,
             timeout: boot.timeout,

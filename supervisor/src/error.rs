@@ -36,6 +36,13 @@ pub enum SupervisorError {
     /// `--user` could not be resolved.
     #[error("failed to resolve --user")]
     Identity(#[source] IdentityError),
+    /// `--uid-range` is not a range of uids.
+    #[error(transparent)]
+    UidRange(crate::steps::identity::alloc::RangeError),
+    /// No uid could be allocated for a root caller's workload (the range exhausted, the lock
+    /// directory unsafe or failing): not a refusal, never asked of a handler.
+    #[error(transparent)]
+    Uid(crate::steps::identity::alloc::AllocError),
     /// The workload would run as uid 0 or gid 0 without `--allow-root`.
     #[error("the workload would run as uid 0 or gid 0; pass --allow-root to allow it (it still gets no capabilities)")]
     RootNotAllowed,
@@ -66,6 +73,14 @@ pub enum SupervisorError {
         /// `as uid 0 or gid 0`, or `with kept capabilities`.
         what: &'static str,
         /// Why there is no view.
+        why: String,
+    },
+    /// uid 0 or a kept capability without a mount namespace of the sandbox's own.
+    #[error("the workload would run {what} without a mount namespace of its own ({why}), so without its filesystem view: its /proc and /sys would be the host's, where it could write kernel settings (/proc/sys/kernel/core_pattern), write /sys, and move itself out of its control group through a parent's cgroup.procs; drop --allow-root/--cap-add or keep the mount namespace")]
+    RootWithoutMountNamespace {
+        /// `as uid 0 or gid 0`, or `with kept capabilities`.
+        what: &'static str,
+        /// Why there is no mount namespace.
         why: String,
     },
     /// A path of the filesystem view cannot be used.
@@ -206,10 +221,12 @@ impl SupervisorError {
         match self {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
+            | SupervisorError::UidRange(_)
             | SupervisorError::RootNotAllowed
             | SupervisorError::MissingCapability { .. }
             | SupervisorError::GroupNotAllowed { .. }
             | SupervisorError::RootWithoutView { .. }
+            | SupervisorError::RootWithoutMountNamespace { .. }
             | SupervisorError::View(_)
             | SupervisorError::Landlock(_)
             | SupervisorError::ReportOpen { .. }
@@ -242,6 +259,7 @@ impl SupervisorError {
             SupervisorError::Spawn(SpawnError::Interrupted(signal)) => 128 + *signal as i32,
             SupervisorError::HandlerAlreadySet(_)
             | SupervisorError::Exhausted(_)
+            | SupervisorError::Uid(_)
             | SupervisorError::Proc(_)
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)

@@ -47,8 +47,8 @@ struct ExitRow {
 const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Usage,
-        help: "usage error (flag, value, configuration, profile, --user, a view path, report destination)",
-        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`; uid 0 or `--cap-add` without an enforced filesystem view), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing, a bind of a kernel pseudo-filesystem such as the host's `/proc`, `/sys` or `/dev`), a view option without a view (`--mask`, `--bind`, `--ro-bind`, `--workspace`, `--tmpfs-size` with `--fs host-rw` or a disabled view), report or findings destination (one the workload could rewrite or replace included), a caller without a capability the sandbox needs (`CAP_KILL` for a workload of another uid)",
+        help: "usage error (flag, value, configuration, profile, --user, --uid-range, a view path, report destination)",
+        readme: "usage error: bad flag or value, unreadable or broken configuration, seccomp profile, `--uid-range` (not `FIRST-LAST` with 1 <= FIRST <= LAST <= 4294967294), `--user` (uid or gid 0 without `--allow-root`, a host-power group without `--allow-group`; uid 0 or `--cap-add` without an enforced filesystem view or without a mount namespace, disabled or tolerated), a `--workspace`, `--bind` or `--mask` path (relative, a symbolic link in it, missing, a bind of a kernel pseudo-filesystem such as the host's `/proc`, `/sys` or `/dev`), a view option without a view (`--mask`, `--bind`, `--ro-bind`, `--workspace`, `--tmpfs-size` with `--fs host-rw` or a disabled view), report or findings destination (one the workload could rewrite or replace included), a caller without a capability the sandbox needs (`CAP_KILL` for a workload of another uid)",
     },
     ExitRow {
         code: ExitCode::PluginLoad,
@@ -87,8 +87,8 @@ const EXIT_CODES: [ExitRow; 11] = [
     },
     ExitRow {
         code: ExitCode::Internal,
-        help: "the supervisor itself failed",
-        readme: "the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report or findings), a step failed for want of memory, processes or descriptors (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`: never asked of a handler), or the sandbox did not get ready within 10 s",
+        help: "the supervisor itself failed, or no uid of --uid-range was free",
+        readme: "the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report or findings), a step failed for want of memory, processes or descriptors (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`: never asked of a handler), no uid of `--uid-range` was free for a root caller's workload (or the uid lock directory is unsafe: a symbolic link, not root's, open to others), or the sandbox did not get ready within 10 s",
     },
     ExitRow {
         code: ExitCode::NotExecutable,

@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub allow_root: bool,
     /// `--allow-group`: host-power groups the workload of `--user` may hold, by name.
     pub allow_groups: Vec<String>,
+    /// `--uid-range`: where a root caller's workload gets a uid of its own (default
+    /// 61184-65519).
+    pub uid_range: Option<crate::steps::identity::alloc::UidRange>,
     /// `--seccomp-profile`.
     pub seccomp_profile: Option<PathBuf>,
     /// `--seccomp-profile-replaces-builtin`: install the profile without the built-in filter.
@@ -64,7 +67,7 @@ pub struct RunOptions {
     pub findings: Option<ReportSink>,
     /// `--fs`, `--workspace`, `--bind`, `--ro-bind`, `--mask`, `--tmpfs-size`.
     pub view: ViewOptions,
-    /// `--pids-max`, `--memory-max`, `--cpus`: the sandbox's control group.
+    /// `--pids-max`, `--memory-max`, `--cpus` or `--cpu-max`: the sandbox's control group.
     pub limits: Limits,
     /// `--rlimit NAME=SOFT[:HARD]`, in order.
     pub rlimits: Vec<Request>,
@@ -184,6 +187,8 @@ pub struct Limits {
     pub memory_max: Option<u64>,
     /// `--cpus`, in CPUs (a fraction of one is allowed).
     pub cpus: Option<f64>,
+    /// `--cpu-max QUOTA/PERIOD`, in microseconds (instead of `--cpus`).
+    pub cpu_max: Option<(u64, u64)>,
 }
 
 /// A resource `setrlimit` limits.

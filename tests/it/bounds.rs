@@ -2,8 +2,10 @@
 //! `--memory-max` and reported as OOM, `--timeout` ending a workload near its deadline, a
 //! TERM-proof workload ended by `--kill-after` (after a timeout, and after a SIGTERM to the
 //! supervisor), the default and operator's resource limits, the sandbox's group removed after
-//! every run (and, after the supervisor was SIGKILLed, at the next start), and cgroup v2 in a
-//! cgroup2 hierarchy the test mounts in a private mount namespace.
+//! every run (and, after the supervisor was SIGKILLed, at the next start), a workload that cannot
+//! leave its group, the process bound of an unprivileged default run (`RLIMIT_NPROC` in its user
+//! namespace), and cgroup v2 in the cgroup2 hierarchy the test mounts in a private mount namespace
+//! (as root, and delegated to an unprivileged caller).
 //!
 //! Every run names its group in the report (`steps[cgroup].verified.groups`); each test checks
 //! that none of them exists once the supervisor has exited.
@@ -120,6 +122,158 @@ fn a_default_run_is_bounded_to_1024_processes() {
     assert_groups_removed(&report);
 }
 
+/// An unprivileged caller's default run: no group can be made (nobody may not write below the
+/// host's groups) and no limit was asked for, yet a fork loop is held: the workload gets
+/// `RLIMIT_NPROC` 1024, which the kernel counts in the sandbox's own user namespace. The loop
+/// stops with `EAGAIN` at 1024 tasks (the supervisor, the init, the workload and its children)
+/// while its children still run, and meanwhile the host, as the same uid, still forks. The WARN
+/// line and the report say which bound applies.
+#[test]
+fn an_unprivileged_default_run_cannot_exhaust_the_hosts_processes() {
+    require_root!();
+    // The fork loop: each child execs sleep; the workload holds them until its stdin closes.
+    let script = "import os, errno, sys\n\
+                  made = 0\n\
+                  err = 'none'\n\
+                  for _ in range(3000):\n\
+                  \x20   try:\n\
+                  \x20       pid = os.fork()\n\
+                  \x20   except OSError as e:\n\
+                  \x20       err = errno.errorcode[e.errno]; break\n\
+                  \x20   if pid == 0:\n\
+                  \x20       os.execv('/bin/sleep', ['sleep', '60'])\n\
+                  \x20   made += 1\n\
+                  print('forked', made, err, flush=True)\n\
+                  sys.stdin.read()\n";
+    let mut child = sandbox_tests::spawn(
+        Command::new(sandbox_tests::AS_NOBODY[0])
+            .args(&sandbox_tests::AS_NOBODY[1..])
+            .arg(supervisor_bin())
+            .args(["--", "/usr/bin/python3", "-c", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    // While the sandbox holds its children, the host still forks, as the caller's uid too.
+    let host = output_of(
+        Command::new(sandbox_tests::AS_NOBODY[0])
+            .args(&sandbox_tests::AS_NOBODY[1..])
+            .args(["sh", "-c", "sleep 0 & wait; echo host forks"]),
+    );
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{line}\n{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&host.stdout).trim(),
+        "host forks",
+        "{host:?}"
+    );
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"forked"), "{line}\n{stderr}");
+    let made: u32 = fields[1].parse().unwrap();
+    assert_eq!(fields[2], "EAGAIN", "{line}");
+    // 1024 tasks: the supervisor, the init, the workload and at most 1021 children; the loop
+    // was stopped by the bound, not by anything else before it.
+    assert!((1000..=1021).contains(&made), "{line}");
+
+    // The report of a plain run says which bound applies.
+    let dir = scratch();
+    let report_path = dir.path().join("report.json");
+    let mut launch = sandbox_tests::Launch::nobody();
+    let mut args = launch.record_to(&report_path, None);
+    args.extend(["--", "true"].map(std::ffi::OsString::from));
+    let plain = sandbox_tests::run_supervisor(&launch, args);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(
+        &std::fs::read_to_string(&report_path).unwrap(),
+    ))
+    .expect("report");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "tolerated", "{cgroup}");
+    assert_eq!(cgroup["verified"]["rlimit_nproc"], 1024, "{cgroup}");
+    assert_eq!(
+        step(&report, "rlimits")["verified"]["nproc"],
+        serde_json::json!({"soft": 1024, "hard": 1024})
+    );
+    assert!(
+        plain.stderr.lines().any(|l| l.contains(" WARN ")
+            && l.contains("process_bound=\"RLIMIT_NPROC\"")
+            && l.contains("bounded by RLIMIT_NPROC 1024")),
+        "{}",
+        plain.stderr
+    );
+    println!("unprivileged fork loop held at {made} children");
+}
+
+/// A workload cannot move itself out of its sandbox group: it writes its pid into every
+/// `cgroup.procs` it finds below /sys/fs/cgroup (the parent groups' among them, the host's root
+/// groups here), and its /proc/self/cgroup still shows the sandbox's group (`/`, the root of its
+/// cgroup namespace; an escape to the parent reads `/..`). Run as nobody (the default) and as
+/// uid 0 (`--allow-root --user 0`, which may open any root-owned file but finds /sys read-only in
+/// its view). uid 0 without a mount namespace, where /sys is the host's and writable, is refused
+/// before the workload runs (tests of the filesystem view).
+#[test]
+fn a_workload_cannot_move_itself_out_of_its_group() {
+    require_root!();
+    let script = "for f in $(find /sys/fs/cgroup -maxdepth 4 -name cgroup.procs 2>/dev/null) \
+                  /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/cgroup.procs; do \
+                  if (echo $$ > \"$f\") 2>/dev/null; then echo \"moved via $f\"; fi; done; \
+                  echo uid $(id -u); cat /proc/self/cgroup";
+    for extra in [&[][..], &["--allow-root", "--user", "0"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["--", "sh", "-c", script]);
+        // A workload of uid 0 could rewrite a report file of the supervisor's uid: none there.
+        let (seen, report) = if extra.is_empty() {
+            let (seen, report, _) = run(&args);
+            (seen, Some(report))
+        } else {
+            let seen = Outcome::from(output_of(
+                Command::new(supervisor_bin())
+                    .args(&args)
+                    .stdin(Stdio::null()),
+            ));
+            (seen, None)
+        };
+        assert_eq!(seen.code, 0, "{extra:?}: {}", seen.stderr);
+        let uid = if extra.is_empty() { "65534" } else { "0" };
+        assert!(
+            seen.stdout.lines().any(|l| l == format!("uid {uid}")),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        assert!(
+            !seen.stdout.contains("moved via"),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        let lines: Vec<&str> = seen
+            .stdout
+            .lines()
+            .filter(|l| l.split(':').count() == 3 && !l.starts_with("uid"))
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.contains(":pids:")),
+            "{extra:?}: {}",
+            seen.stdout
+        );
+        for line in lines {
+            assert!(line.ends_with(":/"), "{extra:?}: escaped: {}", seen.stdout);
+        }
+        if let Some(report) = report {
+            assert_eq!(step(&report, "cgroup")["decision"], "enforced", "{report}");
+            assert_eq!(
+                step(&report, "cgroup")["verified"]["cgroup_namespace"],
+                true
+            );
+            assert_groups_removed(&report);
+        }
+    }
+}
+
 #[test]
 fn memory_max_kills_a_300m_allocation_and_reports_oom() {
     require_root!();
@@ -215,6 +369,46 @@ fn cpus_bound_a_busy_loop() {
     println!("--cpus 0.05, 1 s busy loop: {used} us of CPU");
 }
 
+/// `--cpu-max QUOTA/PERIOD`: the quota and its own period written (v1 `cpu.cfs_period_us` and
+/// `cpu.cfs_quota_us`, v2 `cpu.max`), read back, and a busy loop held to it; with `--cpus` it is a
+/// usage error.
+#[test]
+fn cpu_max_bounds_a_busy_loop() {
+    require_root!();
+    let (seen, report, _) = run(&[
+        "--cpu-max",
+        "2500/50000",
+        "--timeout",
+        "1",
+        "--kill-after",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(seen.code, 124, "{}", seen.stderr);
+    let limits = &step(&report, "cgroup")["verified"]["limits"];
+    assert_eq!(limits["cpu_max"], "2500/50000", "{limits}");
+    let used = report["usage"]["cpu_usage_usec"]
+        .as_u64()
+        .expect("CPU time counted");
+    // 0.05 CPU for about a second, plus the boot's and the teardown's own slack.
+    assert!(
+        used < 120_000,
+        "{used} us of CPU under --cpu-max 2500/50000"
+    );
+    assert_groups_removed(&report);
+    let both = Outcome::from(output_of(
+        Command::new(supervisor_bin())
+            .args(["--cpus", "1", "--cpu-max", "50000/100000", "--", "true"])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(both.stderr.contains("--cpu-max"), "{}", both.stderr);
+    println!("--cpu-max 2500/50000, 1 s busy loop: {used} us of CPU");
+}
+
 const TERM_PROOF: &str = "trap '' TERM; while :; do sleep 0.1; done";
 
 #[test]
@@ -284,6 +478,8 @@ fn a_sigterm_to_the_supervisor_escalates_after_kill_after() {
     println!("SIGTERM to the supervisor, --kill-after 1: it exited after {elapsed:?}");
 }
 
+/// `nproc` is far above what the tests run: on the direct route the workload's uid (nobody) is
+/// counted across the host, other tests' sandboxes included (a fork loop of 1021 among them).
 #[test]
 fn core_dumps_are_off_and_rlimit_applies() {
     require_root!();
@@ -291,7 +487,7 @@ fn core_dumps_are_off_and_rlimit_applies() {
         "--rlimit",
         "nofile=64",
         "--rlimit",
-        "nproc=100:200",
+        "nproc=20000:30000",
         "--",
         "sh",
         "-c",
@@ -308,7 +504,7 @@ fn core_dumps_are_off_and_rlimit_applies() {
         .unwrap_or_default();
     assert_eq!(
         nproc.get(2..4),
-        Some(&["100", "200"][..]),
+        Some(&["20000", "30000"][..]),
         "{}",
         seen.stdout
     );
@@ -322,6 +518,55 @@ fn core_dumps_are_off_and_rlimit_applies() {
     assert_groups_removed(&report);
 }
 
+/// A limit is never raised above the caller's, soft or hard: a caller with `ulimit -Sn 100` that
+/// asks for `--rlimit nofile=200` gives the workload a soft limit of 100 (its hard limit 200 is
+/// below the caller's), with a WARN; `setrlimit` alone would have allowed 200.
+#[test]
+fn rlimit_never_raises_the_callers_soft_limit() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let seen = Outcome::from(output_of(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 4096 && ulimit -Sn 100 && exec \"$0\" \"$@\"",
+            ])
+            .arg(supervisor_bin())
+            .arg("--report")
+            .arg(&report)
+            .args([
+                "--rlimit",
+                "nofile=200",
+                "--",
+                "sh",
+                "-c",
+                "echo nofile $(ulimit -Sn) $(ulimit -Hn)",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(seen.code, 0, "{}", seen.stderr);
+    assert!(
+        seen.stdout.lines().any(|l| l == "nofile 100 200"),
+        "{}",
+        seen.stdout
+    );
+    assert!(
+        seen.warn_lines()
+            .iter()
+            .any(|l| l.contains("--rlimit nofile asks for more than the supervisor has")),
+        "{}",
+        seen.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).expect("report");
+    assert_eq!(
+        step(&report, "rlimits")["verified"]["nofile"],
+        serde_json::json!({"soft": 100, "hard": 200})
+    );
+    assert_groups_removed(&report);
+}
+
 #[test]
 fn malformed_bounds_are_usage_errors() {
     for args in [
@@ -331,6 +576,8 @@ fn malformed_bounds_are_usage_errors() {
         ["--pids-max", "0"],
         ["--memory-max", "64Q"],
         ["--cpus", "0"],
+        ["--cpu-max", "half"],
+        ["--cpu-max", "50000/999"],
         ["--timeout", "soon"],
         ["--kill-after", "0"],
     ] {
@@ -657,4 +904,95 @@ rmdir /sys/fs/cgroup/{test_group}
     let refused = step(&explicit, "cgroup");
     assert_eq!(refused["decision"], "aborted", "{refused}");
     assert_eq!(refused["errno_name"], "EOPNOTSUPP", "{refused}");
+}
+
+/// cgroup v2 delegated to an unprivileged caller, as systemd's `Delegate=yes` does for a user: in
+/// a private mount namespace the test mounts the cgroup2 hierarchy at /sys/fs/cgroup, makes a
+/// group owned by nobody (the directory, `cgroup.procs`, `cgroup.subtree_control`,
+/// `cgroup.threads`) and moves its shell there; the supervisor, started as nobody, takes the
+/// user-namespace route, makes its group below its own, and the workload is born inside it with a
+/// cgroup namespace (the init joins through the descriptors opened before the user namespace);
+/// the group is removed by the unprivileged supervisor. No v2 controller offers pids here (bound to
+/// v1), so the sandbox's processes are bounded by `RLIMIT_NPROC` (the WARN and the report say so).
+#[test]
+fn cgroup_v2_delegated_to_an_unprivileged_caller() {
+    require_root!();
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, "").unwrap();
+    let test_group = format!("bounds-delegated-{}", std::process::id());
+    let script = format!(
+        r#"set -e
+mount --make-rprivate /
+umount -R /sys/fs/cgroup
+mount -t cgroup2 none /sys/fs/cgroup
+G=/sys/fs/cgroup/{test_group}
+mkdir $G
+chown 65534:65534 $G $G/cgroup.procs $G/cgroup.subtree_control $G/cgroup.threads
+echo $$ > $G/cgroup.procs
+set +e
+setpriv --reuid=65534 --regid=65534 --init-groups --inh-caps=-all "$0" --log-level warn --report-fd 3 -- sh -c 'cat /proc/self/cgroup; grep "Max processes" /proc/self/limits' 3>>{report}
+echo "delegated=$?"
+ls $G
+echo $$ > /sys/fs/cgroup/cgroup.procs
+rmdir $G
+"#,
+        report = report.display(),
+    );
+    let seen = Outcome::from(output_of(
+        Command::new("unshare")
+            .args(["-m", "sh", "-c", &script])
+            .arg(supervisor_bin())
+            .stdin(Stdio::null()),
+    ));
+    assert!(
+        seen.stdout.contains("delegated=0"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    // Its group is the workload's root: a cgroup namespace.
+    assert!(seen.stdout.lines().any(|l| l == "0::/"), "{}", seen.stdout);
+    assert!(
+        !seen.stdout.contains("sandbox-supervisor-"),
+        "the group was left behind: {}",
+        seen.stdout
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    let report: Value = serde_json::from_str(sandbox_tests::last_record(&text)).expect("report");
+    assert_eq!(report["record"], "final", "{report}");
+    let cgroup = step(&report, "cgroup");
+    assert_eq!(cgroup["decision"], "enforced", "{cgroup}");
+    let groups = cgroup["verified"]["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{cgroup}");
+    assert_eq!(groups[0]["version"], "v2");
+    assert!(groups[0]["path"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("/sys/fs/cgroup/{test_group}/sandbox-supervisor-")));
+    assert_eq!(cgroup["verified"]["cgroup_namespace"], true, "{cgroup}");
+    assert_eq!(
+        cgroup["verified"]["unavailable"],
+        serde_json::json!(["pids"])
+    );
+    assert_eq!(cgroup["verified"]["rlimit_nproc"], 1024, "{cgroup}");
+    assert_eq!(
+        step(&report, "network-namespace")["route"],
+        "user-namespace"
+    );
+    assert!(
+        seen.stdout
+            .contains("Max processes             1024                 1024"),
+        "{}",
+        seen.stdout
+    );
+    assert!(
+        report["usage"]["cpu_usage_usec"].as_u64().is_some(),
+        "{report}"
+    );
+    assert!(
+        seen.stderr.contains("bounded by RLIMIT_NPROC 1024"),
+        "{}",
+        seen.stderr
+    );
 }

@@ -10,32 +10,21 @@
 //! supervisor fix (a writable `/proc/sys` for a uid 0 workload, a signal lost at the release), or
 //! `outer-seccomp fake=NAME`, the helper mode that answers 0 to a call without doing it.
 
-use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root, run,
-    run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
-    wait_until_supervising, Launch, Outcome, AS_NOBODY,
+    assert_allocated_ids, assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns,
+    require_root, run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin,
+    wait_for, wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
     helper_bin("escape-probe").display().to_string()
 }
 
-/// The `RESULT` of the probe line `WHAT RESULT` (on a terminal, the echo of injected input may
-/// precede `WHAT` on its line).
-fn result<'a>(stdout: &'a str, what: &str) -> Option<&'a str> {
-    stdout.lines().find_map(|line| {
-        let line = line.trim_end();
-        let at = line.find(what)?;
-        line[at + what.len()..].strip_prefix(' ')
-    })
-}
+use sandbox_tests::terminal::probe_result as result;
 
 /// The live (not zombie) processes of this host, with their `/proc/PID/status`.
 fn processes() -> Vec<(i32, String)> {
@@ -98,233 +87,7 @@ fn session_of(pid: i32) -> Option<i32> {
     stat[stat.rfind(')')? + 2..].split(' ').nth(3)?.parse().ok()
 }
 
-// 1. The terminal (the CVE-2017-5226 class).
-
-/// A pseudo-terminal pair; the slave becomes the controlling terminal of what runs on it.
-struct Pty {
-    master: OwnedFd,
-    slave: OwnedFd,
-}
-
-impl Pty {
-    fn open() -> Pty {
-        let pty = nix::pty::openpty(None, None).expect("openpty");
-        let flags =
-            nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(pty.master.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
-        // Non-canonical input, echo kept: FIONREAD then counts every queued byte, not only
-        // complete lines.
-        let mut termios = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
-        termios
-            .local_flags
-            .remove(nix::sys::termios::LocalFlags::ICANON);
-        nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &termios)
-            .unwrap();
-        Pty {
-            master: pty.master,
-            slave: pty.slave,
-        }
-    }
-
-    /// Runs `program ARGS` as an operator's shell would: in a new session whose controlling
-    /// terminal is the slave, with the slave as standard input, output and error. Returns the exit
-    /// code and everything the terminal showed (the output, and the echo of any injected input).
-    fn run(&self, program: &Path, args: &[&str]) -> (Option<i32>, String) {
-        self.run_with(program, args, true)
-    }
-
-    /// [`Pty::run`]; with `controlling` false the slave is no session's controlling terminal, as
-    /// when a CI wrapper hands a pty slave to a child.
-    fn run_with(&self, program: &Path, args: &[&str], controlling: bool) -> (Option<i32>, String) {
-        let mut command = Command::new(program);
-        command.args(args);
-        for stdio in 0..3 {
-            let fd = Stdio::from(self.slave.try_clone().unwrap());
-            match stdio {
-                0 => command.stdin(fd),
-                1 => command.stdout(fd),
-                _ => command.stderr(fd),
-            };
-        }
-        if controlling {
-            // SAFETY: the closure runs in the forked child before exec and makes only
-            // async-signal-safe calls (setsid, ioctl) on the child's own state.
-            unsafe {
-                command.pre_exec(|| {
-                    nix::unistd::setsid()?;
-                    // SAFETY: TIOCSCTTY takes an integer; descriptor 0 is the slave.
-                    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                })
-            };
-        }
-        let mut child = spawn(&mut command);
-        let mut shown = Vec::new();
-        let start = Instant::now();
-        let status = loop {
-            self.drain(&mut shown);
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the run did not end"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        self.drain(&mut shown);
-        (status.code(), String::from_utf8_lossy(&shown).into_owned())
-    }
-
-    fn drain(&self, into: &mut Vec<u8>) {
-        let mut file = std::fs::File::from(self.master.try_clone().unwrap());
-        let mut buffer = [0u8; 4096];
-        while let Ok(n @ 1..) = file.read(&mut buffer) {
-            into.extend_from_slice(&buffer[..n]);
-        }
-    }
-
-    /// The terminal's line discipline (`N_TTY` is 0).
-    fn line_discipline(&self) -> i32 {
-        let mut ldisc: libc::c_int = -1;
-        // SAFETY: TIOCGETD stores an int through the pointer, which points to `ldisc`.
-        let rc = unsafe { libc::ioctl(self.slave.as_fd().as_raw_fd(), libc::TIOCGETD, &mut ldisc) };
-        assert_eq!(rc, 0, "TIOCGETD: {}", std::io::Error::last_os_error());
-        ldisc
-    }
-
-    /// How many bytes wait in the terminal's input queue: what the operator's shell would read
-    /// and run next.
-    fn queued_input(&self) -> i32 {
-        let mut queued: libc::c_int = 0;
-        // SAFETY: TIOCINQ (FIONREAD) stores an int through the pointer, which points to `queued`.
-        let rc =
-            unsafe { libc::ioctl(self.slave.as_fd().as_raw_fd(), libc::FIONREAD, &mut queued) };
-        assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
-        queued
-    }
-}
-
-#[test]
-fn workload_cannot_push_input_into_the_operators_terminal() {
-    require_root!();
-    let marker = "zq9injected";
-    let probe = helper_bin("escape-probe");
-
-    // Control: the probe run straight from the terminal injects (on kernels that still allow
-    // TIOCSTI on one's own controlling terminal, dev.tty.legacy_tiocsti=1).
-    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
-        .map_or(true, |value| value.trim() == "1");
-    if legacy {
-        let pty = Pty::open();
-        let (code, shown) = pty.run(&probe, &["tty", marker]);
-        assert_eq!(code, Some(0), "{shown}");
-        assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("OK"), "{shown}");
-        assert!(
-            pty.queued_input() > 0,
-            "the control injected nothing: {shown}"
-        );
-    }
-
-    let pty = Pty::open();
-    let (code, shown) = pty.run(
-        &supervisor_bin(),
-        &[
-            "--log-level",
-            "error",
-            "--",
-            probe.to_str().unwrap(),
-            "tty",
-            marker,
-        ],
-    );
-    assert_eq!(code, Some(0), "{shown}");
-    // No controlling terminal: /dev/tty does not open, and the terminal on descriptor 0 is not
-    // the workload's, so TIOCSTI needs CAP_SYS_ADMIN, which the workload does not have.
-    assert_eq!(result(&shown, "tty_nr"), Some("0"), "{shown}");
-    assert_eq!(result(&shown, "open(/dev/tty)"), Some("ENXIO"), "{shown}");
-    assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("EPERM"), "{shown}");
-    // The operator's terminal received nothing: no echo of the marker, nothing queued.
-    assert!(!shown.contains(marker), "{shown}");
-    assert_eq!(pty.queued_input(), 0, "{shown}");
-}
-
-/// `TIOCSETD` needs no controlling terminal: without the filter's rule the workload sets the
-/// operator's terminal to `N_NULL`, and it stays dead after the run.
-#[test]
-fn workload_cannot_change_the_operators_line_discipline() {
-    require_root!();
-    let probe = helper_bin("escape-probe");
-    let pty = Pty::open();
-    let (code, shown) = pty.run(
-        &supervisor_bin(),
-        &[
-            "--log-level",
-            "error",
-            "--",
-            probe.to_str().unwrap(),
-            "ldisc",
-        ],
-    );
-    assert_eq!(code, Some(0), "{shown}");
-    assert_eq!(result(&shown, "TIOCSETD(fd0)"), Some("EPERM"), "{shown}");
-    assert_eq!(pty.line_discipline(), 0, "the terminal lost N_TTY: {shown}");
-}
-
-/// A terminal that is no session's controlling terminal (a CI wrapper's pty slave): the workload,
-/// a session leader without one, can take it with `TIOCSCTTY`, or by reopening it without
-/// `O_NOCTTY` when it may open the device (here it is made world-writable), and then push input
-/// with `TIOCSTI`. The filter denies both ioctls (the reopening it cannot see: item 1 of issue 21,
-/// a pty of the sandbox's own, is the answer to that); the control run without the filter shows
-/// the attempt then reaches the terminal.
-#[test]
-fn workload_cannot_take_over_a_terminal_no_session_holds() {
-    require_root!();
-    let marker = "zq9takeover";
-    let probe = helper_bin("escape-probe");
-    let probe = probe.to_str().unwrap();
-    let sandboxed = |extra: &[&str]| {
-        let pty = Pty::open();
-        let slave = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap();
-        std::fs::set_permissions(&slave, std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .unwrap();
-        let mut args = vec!["--log-level", "error"];
-        args.extend(extra);
-        args.extend(["--", probe, "takeover", marker]);
-        let (code, shown) = pty.run_with(&supervisor_bin(), &args, false);
-        assert_eq!(code, Some(0), "{shown}");
-        (shown, pty.queued_input())
-    };
-
-    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
-        .map_or(true, |value| value.trim() == "1");
-    if legacy {
-        let (shown, queued) = sandboxed(&["--disable-step", "workload-seccomp"]);
-        assert_eq!(result(&shown, "TIOCSCTTY(fd0)"), Some("OK"), "{shown}");
-        assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("OK"), "{shown}");
-        assert!(queued > 0, "the control injected nothing: {shown}");
-    }
-
-    let (shown, queued) = sandboxed(&[]);
-    assert_eq!(result(&shown, "TIOCSCTTY(fd0)"), Some("EPERM"), "{shown}");
-    assert_eq!(result(&shown, "TIOCSTI(fd0)"), Some("EPERM"), "{shown}");
-    assert_eq!(
-        result(&shown, "open(/proc/self/fd/0)"),
-        Some("OK"),
-        "{shown}"
-    );
-    assert_eq!(
-        result(&shown, "TIOCSTI(reopened)"),
-        Some("EPERM"),
-        "{shown}"
-    );
-    assert!(!shown.contains(marker), "{shown}");
-    assert_eq!(queued, 0, "{shown}");
-}
+// 1. The terminal (the CVE-2017-5226 class): tests/it/terminal.rs.
 
 /// With standard error a file (`2>>run.log`), the workload gets a pipe the supervisor appends to
 /// the file: it cannot truncate the log, seek over the supervisor's lines, or write before them.
@@ -400,9 +163,13 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
     }
     let target = pid.to_string();
 
-    let outcome = run(&["--", &probe(), "reach", &target]);
+    // The workload is named nobody, the sleeper's uid (a root caller's would otherwise get a uid of
+    // its own, which no host process has).
+    let outcome = run(&["--user", "nobody", "--", &probe(), "reach", &target]);
     // Without the PID namespace, Landlock's signal scope still stops the signal...
     let scoped = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--",
@@ -411,6 +178,8 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
         &target,
     ]);
     let control = run(&[
+        "--user",
+        "nobody",
         "--disable-step",
         "pid-namespace",
         "--disable-step",
@@ -495,11 +264,11 @@ fn workload_sees_only_the_sandbox_and_pid_1_is_its_init() {
 // 3. Capabilities and root.
 
 #[test]
-fn root_caller_without_user_runs_the_workload_as_nobody_without_capabilities() {
+fn root_caller_without_user_runs_the_workload_as_an_allocated_uid_without_capabilities() {
     require_root!();
     let outcome = run(&["--", "cat", "/proc/self/status"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert_ids(&outcome.stdout, 65534);
+    assert_allocated_ids(&outcome.stdout, 61184..=65519);
     assert_no_capabilities(&outcome.stdout);
 }
 
@@ -590,17 +359,6 @@ fn root_workload_cannot_write_kernel_settings() {
 }
 
 // 4. The sandbox's lifetime and exit status.
-
-/// A child killed (SIGKILL) and reaped when dropped, so that a failed assertion leaves no
-/// sandbox behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Processes to kill (SIGKILL) when dropped, each only while its command line is still the one
 /// recorded (a pid may have been reused): what a failed assertion would otherwise leave behind.
@@ -878,6 +636,85 @@ fn env_names(report: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
+/// Without the mount namespace the workload's `/proc` is the host's, where it finds the
+/// supervisor and the init. An unprivileged caller on the direct route (a runtime that refuses
+/// user namespaces) holds no capability the workload lacks, so the kernel lets a workload of its
+/// uid read the supervisor's `/proc/PID/environ` (gVisor lets it read the init's too): the
+/// supervisor cleared its environment, which the init inherits, before the sandbox was made, so
+/// a secret the operator gave the supervisor is in neither (issue 24 item 5). The report says
+/// what the workload can still read.
+#[test]
+fn without_the_mount_namespace_the_supervisor_keeps_no_environment() {
+    require_root!();
+    let dir = scratch();
+    let policy = sandbox_tests::write_file(
+        dir.path(),
+        "policy.json",
+        r#"{"tolerate": {"network-namespace": ["EPERM"], "pid-namespace": ["EPERM"]}}"#,
+    );
+    let plugin = sandbox_tests::plugin("sandbox-plugin-policy");
+    let secret = "s3cr3t-of-the-operator";
+    let launch = Launch {
+        as_nobody: true,
+        env: vec![("OPERATOR_SECRET".to_owned(), secret.to_owned())],
+        ..Launch::default()
+    };
+    // The host's /proc gives host pids: awk's parent is the workload, then the init, then the
+    // supervisor.
+    let script = "workload=$(awk '/^PPid:/{print $2}' /proc/self/status); \
+                  init=$(awk '/^PPid:/{print $2}' /proc/$workload/status); \
+                  sup=$(awk '/^PPid:/{print $2}' /proc/$init/status); \
+                  cat /proc/$sup/environ > /dev/null && echo read-the-supervisors; \
+                  for pid in $sup $init 1; do cat /proc/$pid/environ 2>/dev/null | tr '\\0' '\\n'; done; \
+                  true";
+    let (outcome, report) = sandbox_tests::run_with_report(
+        &launch,
+        [
+            "--no-userns",
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--handler-config",
+            policy.to_str().unwrap(),
+            "--disable-step",
+            "mount-namespace",
+            // Landlock keeps a sandboxed process from other domains' /proc entries (ptrace
+            // access): off, as under gVisor, which has no Landlock.
+            "--disable-step",
+            "landlock",
+            "--clear-env",
+            "--env",
+            "PATH=/usr/bin:/bin",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("read-the-supervisors"),
+        "the workload could not reach the supervisor's /proc entry, so this test shows nothing:\n{}",
+        outcome.stdout
+    );
+    assert!(!outcome.stdout.contains(secret), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("environment cleared"),
+        "{}",
+        outcome.stderr
+    );
+    let mount = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "mount-namespace")
+        .unwrap();
+    let missing = mount["missing_protection"].as_str().unwrap_or("");
+    assert!(
+        missing.contains("/proc and /sys") && missing.contains("environments were cleared"),
+        "{mount}"
+    );
+}
+
 #[test]
 fn the_environment_is_what_was_asked_and_the_report_names_only() {
     require_root!();
@@ -1021,6 +858,19 @@ fn unprivileged_caller_gets_its_namespaces_through_a_user_namespace() {
         assert_eq!(record["route"], "user-namespace", "{step}: {record}");
         assert_eq!(record["decision"], "enforced", "{step}: {record}");
     }
+    // On this route the workload is the caller: no uid is allocated for it.
+    let ids = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|record| record["step"] == "privilege-drop")
+        .expect("privilege-drop in the report");
+    assert_eq!(ids["verified"]["origin"], "caller", "{ids}");
+    assert_eq!(
+        ids["verified"]["uid"],
+        serde_json::json!([65534, 65534, 65534, 65534]),
+        "{ids}"
+    );
 }
 
 #[test]

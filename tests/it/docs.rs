@@ -249,3 +249,94 @@ fn plugin_authors_guide_commands_do_what_it_says() {
     require_root!();
     check_page("docs/plugin-authors.md");
 }
+
+/// Every place that counts the tolerable kinds ("the eight tolerable kinds", "eight of which a
+/// handler may tolerate") says as many as the plugin API's table has, and the operator's guide's
+/// rule "only ... can be tolerated" names each of them: a kind added to the table leaves no page
+/// behind.
+#[test]
+fn every_count_of_the_tolerable_kinds_is_the_tables() {
+    use sandbox_plugin_api::SandboxFailureKind;
+    const NUMBERS: [&str; 13] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    const PHRASES: [&str; 3] = [
+        " tolerable kinds",
+        " of which a handler may tolerate",
+        " kinds a handler may tolerate",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = vec![root.join("README.md"), root.join("plugin-api/src/lib.rs")];
+    for dir in ["docs", "plugins"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() && !path.ends_with("target") {
+                    stack.push(path);
+                } else if path
+                    .extension()
+                    .is_some_and(|ext| ext == "md" || ext == "rs")
+                {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    let count = SandboxFailureKind::ALL.len();
+    let mut found = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // Doc comments and wrapped lines: one run of words.
+        let words: String = text
+            .lines()
+            .map(|line| {
+                line.trim_start()
+                    .trim_start_matches("//!")
+                    .trim_start_matches("///")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        for phrase in PHRASES {
+            for (at, _) in words.match_indices(phrase) {
+                let said = words[..at].rsplit(' ').next().unwrap_or_default();
+                let Some(number) = NUMBERS
+                    .iter()
+                    .position(|word| *word == said)
+                    .or_else(|| said.parse().ok())
+                else {
+                    continue;
+                };
+                found += 1;
+                assert_eq!(
+                    number,
+                    count,
+                    "{} says \"{said}{phrase}\"; the plugin API's table has {count} kinds",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        found >= 2,
+        "no count of the tolerable kinds found in {files:?}"
+    );
+    let operators = std::fs::read_to_string(root.join("docs/operators.md")).unwrap();
+    let rule = operators
+        .split("\n- only ")
+        .nth(1)
+        .and_then(|rest| rest.split("can be tolerated").next())
+        .expect("docs/operators.md: the rule \"only ... can be tolerated\"");
+    for kind in SandboxFailureKind::ALL {
+        assert!(
+            rule.contains(&format!("`{}`", kind.name())),
+            "docs/operators.md's rule \"only ... can be tolerated\" does not name {}",
+            kind.name()
+        );
+    }
+}

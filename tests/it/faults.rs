@@ -15,7 +15,16 @@
 //! 4. a faked success never runs a workload with a step missing: the run stops with 123 or the
 //!    fake had no effect;
 //! 5. a run that did not boot leaves a report that says `aborted` with its error line;
-//! 6. no process of the run survives the supervisor, and nothing hangs (each case is bounded).
+//! 6. no process of the run survives the supervisor, and nothing hangs (each case is bounded);
+//! 7. exit 123 (a step without effect) only where a call was answered 0 without doing anything:
+//!    a refusal is never reported as a verification failure;
+//! 8. the report's `privilege-drop` evidence lists the groups the workload holds: the observed
+//!    ones, or, for the unprivileged caller (started with the extra group 4242), the caller's,
+//!    which the kernel keeps on the user-namespace route though they read as the overflow gid;
+//! 9. the workload never reads a secret of the supervisor's environment through `/proc` (the
+//!    supervisor clears its environment before a sandbox without its own mount or PID namespace);
+//! 10. every step the report says is missing says what is missing (`missing_protection`), a
+//!     tolerated mount namespace the host's `/proc` and `/sys`.
 //!
 //! By default a seeded sample runs; `FAULT_MATRIX=full` (set by `.ci/run`) runs every single fault
 //! and every pair of faults with every errno, crossed with every handler.
@@ -54,6 +63,8 @@ const FAULTS: [&str; 16] = [
 ];
 const ERRNOS: [&str; 5] = ["EPERM", "EACCES", "EINVAL", "ENOSYS", "0"];
 const CASE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The supplementary group the unprivileged caller holds besides nobody's own.
+const EXTRA_GROUP: u64 = 4242;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handler {
@@ -122,15 +133,16 @@ fn all_cases() -> Vec<Case> {
 }
 
 /// A deterministic sample: every single fault with every errno under the strict handler and one
-/// plugin, plus a seeded selection of the rest.
+/// plugin, and under that plugin for the unprivileged caller too (its route, its groups, its
+/// environment), plus a seeded selection of the rest.
 fn sample(cases: Vec<Case>, seed: u64, size: usize) -> Vec<Case> {
     let (mut chosen, rest): (Vec<Case>, Vec<Case>) = cases.into_iter().partition(|case| {
         case.faults.len() == 1
-            && !case.unprivileged
-            && matches!(
-                case.handler,
-                Handler::Strict | Handler::StrictWithoutPrelude | Handler::ToleratesAll
-            )
+            && match case.handler {
+                Handler::Strict | Handler::StrictWithoutPrelude => !case.unprivileged,
+                Handler::ToleratesAll => true,
+                _ => false,
+            }
     });
     let mut state = seed;
     let mut rest = rest;
@@ -233,6 +245,11 @@ fn survivors(marker: &str) -> Vec<String> {
     found
 }
 
+/// Whether the run names its workload (`--user nobody`) instead of having a uid allocated.
+fn names_the_user(case: &Case) -> bool {
+    !case.unprivileged && case.faults.contains(&"cgroup")
+}
+
 fn run_case(case: &Case, id: usize) -> Seen {
     let dir = scratch();
     let report = dir.path().join("report.json");
@@ -246,6 +263,8 @@ fn run_case(case: &Case, id: usize) -> Seen {
     let mut argv: Vec<OsString> = Vec::new();
     if case.unprivileged {
         argv.extend(AS_NOBODY.map(OsString::from));
+        // One group more than nobody's own: the report must list it in effect on every route.
+        argv[3] = format!("--groups={EXTRA_GROUP}").into();
     }
     argv.push(helper_bin("outer-seccomp").into());
     argv.push(refusals.into());
@@ -277,6 +296,12 @@ fn run_case(case: &Case, id: usize) -> Seen {
     if !case.unprivileged {
         argv.extend(["--pids-max".into(), "512".into()]);
     }
+    // The `cgroup` fault refuses every mkdir, the uid lock directory's too (a root caller's uid
+    // per run, tested in uids::): there the workload is named, so that the fault reaches the
+    // step it stands for.
+    if names_the_user(case) {
+        argv.extend(["--user".into(), "nobody".into()]);
+    }
     argv.extend(handler_flags(case.handler, dir.path()));
     argv.push("--".into());
     argv.push(helper_bin("sandbox-observe").into());
@@ -294,6 +319,7 @@ fn run_case(case: &Case, id: usize) -> Seen {
         }
     }
     let mut child = command
+        .env("FAULT_SECRET", "the-operators-secret")
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -434,6 +460,33 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
             format!("strict tolerated {tolerated:?}"),
         );
     }
+    if case.errno != "0" {
+        expect(
+            seen.code != 123,
+            format!(
+                "exit 123 (verification) though no call was faked ({})",
+                case.errno
+            ),
+        );
+    }
+    for (name, step) in &steps {
+        let decided = step["decision"].as_str().unwrap_or("?");
+        if matches!(decided, "tolerated" | "disabled-by-operator")
+            && step["decider"] != "default limits"
+        {
+            let missing = step["missing_protection"].as_str().unwrap_or("");
+            expect(
+                !missing.is_empty(),
+                format!("{name} is {decided} but the report says nothing is missing"),
+            );
+            if *name == "mount-namespace" {
+                expect(
+                    missing.contains("/proc and /sys"),
+                    format!("a {decided} mount namespace's missing protection: {missing}"),
+                );
+            }
+        }
+    }
     if !ran {
         expect(
             report["outcome"] == "aborted",
@@ -460,6 +513,31 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
     );
     let obs = observed(&seen.stdout);
     let get = |key: &str| obs.get(key).copied().unwrap_or("-");
+    expect(
+        get("ancestor_secret") == "false",
+        format!(
+            "the workload read the supervisor's environment ({} environments read)",
+            get("ancestor_environs_read")
+        ),
+    );
+    let held: Vec<u64> = get("Groups")
+        .split(',')
+        .filter_map(|group| group.parse().ok())
+        .collect();
+    let in_effect = if case.unprivileged {
+        vec![EXTRA_GROUP]
+    } else {
+        held
+    };
+    let reported: Vec<u64> = steps
+        .get("privilege-drop")
+        .and_then(|step| step["verified"]["groups"].as_array())
+        .map(|groups| groups.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    expect(
+        reported == in_effect,
+        format!("the report lists groups {reported:?}, the workload holds {in_effect:?}"),
+    );
     let zero = "0000000000000000";
     // What the workload has, per step.
     let present: [(&str, bool); 12] = [
@@ -495,7 +573,20 @@ fn check(case: &Case, seen: &Seen, own_netns: &str) -> (usize, Vec<String>) {
         ),
         (
             "privilege-drop",
-            get("Uid").split(',').all(|id| id == "65534"),
+            // An unprivileged caller's workload is the caller; a root caller's has a uid of its
+            // own from the default range.
+            {
+                let ids: Vec<&str> = get("Uid").split(',').collect();
+                ids.len() == 4
+                    && ids.iter().all(|id| *id == ids[0])
+                    && if case.unprivileged || names_the_user(case) {
+                        ids[0] == "65534"
+                    } else {
+                        ids[0]
+                            .parse::<u32>()
+                            .is_ok_and(|id| (61184..=65519).contains(&id))
+                    }
+            },
         ),
     ];
     for (step, has) in present {
@@ -551,7 +642,7 @@ fn every_fault_every_handler() {
     let cases = if full {
         cases
     } else {
-        sample(cases, 0x5eed, 240)
+        sample(cases, 0x5eed, 400)
     };
     let own = own_netns();
     let next = AtomicUsize::new(0);

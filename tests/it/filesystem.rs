@@ -262,10 +262,15 @@ fn uid_0_or_kept_capabilities_without_the_view_is_a_usage_error() {
         let outcome = run(&all);
         assert_eq!(outcome.code, 2, "{args:?}: {}", outcome.stderr);
         let line = outcome.error_line();
-        assert!(
-            line.contains("without an enforced filesystem view") && line.contains(why),
-            "{line}"
-        );
+        // Without the mount namespace the line names the host's /proc and /sys (issue 24 item 5).
+        let names_why = if why.contains("mount-namespace") {
+            line.contains("without a mount namespace of its own")
+                && line.contains("/proc/sys")
+                && line.contains("a parent's cgroup.procs")
+        } else {
+            line.contains("without an enforced filesystem view")
+        };
+        assert!(names_why && line.contains(why), "{line}");
     }
 }
 
@@ -656,7 +661,7 @@ fn a_tolerated_view_stops_a_uid_0_workload() {
     let launch = Launch {
         as_nobody: false,
         outer_refuses: Some("pivot".to_owned()),
-        write_fds: Vec::new(),
+        ..Launch::default()
     };
     let report = dir.path().join("report.json");
     let flags = [
@@ -686,4 +691,50 @@ fn a_tolerated_view_stops_a_uid_0_workload() {
     assert_eq!(view["decision"], "tolerated", "{view}");
     assert_eq!(view["syscall"], "pivot_root", "{view}");
     assert_eq!(view["errno_name"], "EPERM", "{view}");
+}
+
+/// A mount namespace refused at boot and tolerated by a plugin would give uid 0 the host's /proc
+/// and /sys (kernel settings, the cgroup tree): the run stops with the usage error naming that,
+/// before the workload runs (issue 24 item 5).
+#[test]
+fn a_tolerated_mount_namespace_stops_a_uid_0_workload() {
+    require_root!();
+    let dir = scratch();
+    let config = dir.path().join("policy.json");
+    std::fs::write(
+        &config,
+        r#"{"tolerate": {"mount-namespace": ["EPERM"], "filesystem-view": ["EPERM"]}}"#,
+    )
+    .unwrap();
+    let plugin = sandbox_tests::plugin("sandbox-plugin-policy");
+    let launch = Launch {
+        outer_refuses: Some("mountns".to_owned()),
+        ..Launch::default()
+    };
+    let outcome = run_supervisor(
+        &launch,
+        [
+            "--handler-plugin",
+            plugin.to_str().unwrap(),
+            "--handler-config",
+            config.to_str().unwrap(),
+            "--allow-root",
+            "--user",
+            "0",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let line = outcome.error_line();
+    assert!(
+        line.contains(
+            "without a mount namespace of its own (mount-namespace was tolerated by plugin:"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("/proc/sys") && line.contains("a parent's cgroup.procs"),
+        "{line}"
+    );
 }

@@ -174,3 +174,109 @@ fn report_and_findings_cannot_share_a_descriptor() {
         "sandbox-supervisor: error: --report-fd 3 and --findings fd:3 name the same descriptor; give each its own (see --help)\n"
     );
 }
+
+/// The usage fields of the final record, each carried by the finding's `unmapped.usage` and the
+/// JSON log's `workload ended` event as the report has them (a log line leaves out a null).
+fn assert_same_usage(report: &Value, finding: &Value, events: &[Value]) {
+    const USAGE: [&str; 6] = [
+        "memory_peak_bytes",
+        "memory_max_hits",
+        "oom_kills",
+        "pids_peak",
+        "pids_max_hits",
+        "cpu_usage_usec",
+    ];
+    let usage = &report["usage"];
+    assert!(usage.is_object(), "{report}");
+    assert_eq!(&finding["unmapped"]["usage"], usage, "{finding}");
+    assert_eq!(finding["unmapped"]["exit"], report["exit"], "{finding}");
+    let ended: Vec<&Value> = events
+        .iter()
+        .filter(|event| {
+            event["fields"]["message"]
+                .as_str()
+                .is_some_and(|message| message.starts_with("workload ended"))
+        })
+        .collect();
+    assert_eq!(ended.len(), 1, "{events:?}");
+    let fields = &ended[0]["fields"];
+    assert_eq!(fields["outcome"], report["exit"]["outcome"], "{fields}");
+    assert_eq!(fields["exit_code"], report["exit"]["exit_code"], "{fields}");
+    for key in USAGE {
+        match &usage[key] {
+            Value::Null => assert!(fields[key].is_null(), "{key}: {fields}"),
+            value => assert_eq!(&fields[key], value, "{key}: {fields}"),
+        }
+    }
+}
+
+/// A run that ends at a bound gets one more finding when it ends, carrying the final record's
+/// `exit` and `usage`, and so does the JSON log's last line: an OOM kill under --memory-max
+/// (Medium) and a --timeout (Low), both validated by ocsf-emitter.
+#[test]
+fn an_oom_kill_and_a_timeout_are_findings_with_the_usage() {
+    require_root!();
+    let allocate = [
+        "--log-format",
+        "json",
+        "--memory-max",
+        "64M",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        "b = bytearray(300 * 1024 * 1024)",
+    ];
+    let (outcome, report, findings) = run_with_findings(&Launch::default(), &allocate);
+    assert_eq!(outcome.code, 137, "{}", outcome.stderr);
+    assert_eq!(report["exit"]["outcome"], "oom-killed", "{report}");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let oom = &findings[0];
+    assert_eq!(oom["severity_id"], 3, "{oom}");
+    assert_eq!(
+        oom["finding_info"]["types"],
+        serde_json::json!(["Resource Bound"])
+    );
+    assert_eq!(
+        oom["finding_info"]["uid"],
+        format!("{}/exit", report["run_id"].as_str().unwrap())
+    );
+    assert_eq!(oom["metadata"]["correlation_uid"], report["run_id"]);
+    assert!(
+        oom["unmapped"]["bounds"]
+            .as_array()
+            .unwrap()
+            .contains(&"memory-max".into()),
+        "{oom}"
+    );
+    assert!(
+        report["usage"]["oom_kills"].as_u64().unwrap_or(0) >= 1
+            || report["usage"]["memory_max_hits"].as_u64().unwrap_or(0) >= 1,
+        "{report}"
+    );
+    assert!(
+        report["usage"]["memory_peak_bytes"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+    assert_same_usage(&report, oom, &outcome.json_events());
+
+    let sleep = [
+        "--log-format",
+        "json",
+        "--timeout",
+        "1",
+        "--",
+        "sleep",
+        "30",
+    ];
+    let (outcome, report, findings) = run_with_findings(&Launch::default(), &sleep);
+    assert_eq!(outcome.code, 124, "{}", outcome.stderr);
+    assert_eq!(report["exit"]["outcome"], "timed-out", "{report}");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let timeout = &findings[0];
+    assert_eq!(timeout["severity_id"], 2, "{timeout}");
+    assert_eq!(
+        timeout["unmapped"]["bounds"],
+        serde_json::json!(["timeout"])
+    );
+    assert_same_usage(&report, timeout, &outcome.json_events());
+}

@@ -40,3 +40,5 @@ mod seccomp_filter;
 mod siem;
 mod simulate;
 mod structure;
+mod terminal;
+mod uids;

@@ -73,6 +73,9 @@ fn strict_root_report_lists_every_step_enforced_and_verified() {
     let ids = &step(&report, "privilege-drop")["verified"];
     assert_eq!(ids["uid"], serde_json::json!([65534, 65534, 65534, 65534]));
     assert_eq!(ids["groups"], serde_json::json!([65534]));
+    // Named with --user: no uid was allocated.
+    assert_eq!(ids["origin"], "named", "{ids}");
+    assert!(ids["uid_range"].is_null(), "{ids}");
     assert!(report["workload"]["pid"].as_i64().unwrap() > 1);
 }
 
@@ -403,6 +406,61 @@ fn the_embedding_example_uses_its_own_handler() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "embedded-ran\n");
     assert!(stderr.contains("decider=embedded:pod-handler"), "{stderr}");
+}
+
+/// On the user-namespace route the workload keeps every group of the caller, the ones the
+/// namespace does not map included (the kernel keeps them): the report lists them as in effect,
+/// with their numbers, and the workload reaches a file only that group may read, which shows the
+/// report true (issue 24 item 4).
+#[test]
+fn extra_groups_on_the_user_namespace_route_are_reported_in_effect() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch();
+    let only_group = dir.path().join("group-4242-only");
+    std::fs::write(&only_group, "read-by-4242\n").unwrap();
+    std::os::unix::fs::chown(&only_group, Some(0), Some(4242)).unwrap();
+    std::fs::set_permissions(&only_group, std::fs::Permissions::from_mode(0o040)).unwrap();
+    let launch = Launch {
+        as_nobody: true,
+        groups: Some("--groups=4242".to_owned()),
+        ..Launch::default()
+    };
+    let (outcome, report) = run_with_report(
+        &launch,
+        [
+            OsString::from("--log-level"),
+            "info".into(),
+            "--".into(),
+            "cat".into(),
+            only_group.clone().into_os_string(),
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "read-by-4242\n", "{}", outcome.stderr);
+    assert_eq!(
+        step(&report, "network-namespace")["route"],
+        "user-namespace"
+    );
+    let ids = &step(&report, "privilege-drop")["verified"];
+    assert_eq!(ids["groups"], serde_json::json!([4242]), "{ids}");
+    assert_eq!(
+        ids["groups_inside_namespace"],
+        serde_json::json!([65534]),
+        "{ids}"
+    );
+    assert!(
+        ids["groups_note"]
+            .as_str()
+            .is_some_and(|note| note.contains("keeps the caller's supplementary groups")),
+        "{ids}"
+    );
+    let info = outcome
+        .stderr
+        .lines()
+        .find(|line| line.contains("user-namespace route"))
+        .unwrap_or_else(|| panic!("no line about the route:\n{}", outcome.stderr));
+    assert!(info.contains("keeps the caller's groups [4242]"), "{info}");
 }
 
 /// `--user` refuses a group with power over the host (issue 21 item 5): one usage line naming

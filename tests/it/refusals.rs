@@ -882,6 +882,21 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
         .warn_lines()
         .into_iter()
         .partition(|line| line.contains(&format!("decider=\"{DEFAULT_LIMITS}\"")));
+    // Without the group, a second line says which bound holds the sandbox's processes
+    // (`RLIMIT_NPROC` on the user-namespace route, none on the direct one), once the route is
+    // known: a boot stopped before has none.
+    let (bounds, defaults): (Vec<&str>, Vec<&str>) = defaults
+        .into_iter()
+        .partition(|line| line.contains("process_bound="));
+    let ran = matches!(expect, Expect::Ran(_));
+    if bounds.len() > usize::from(env.cgroup_refused().is_some())
+        || (ran && bounds.len() != usize::from(env.cgroup_refused().is_some()))
+    {
+        return Err(format!(
+            "expected {} WARN line saying which bound holds the processes: {bounds:?}",
+            usize::from(env.cgroup_refused().is_some())
+        ));
+    }
     match env.cgroup_refused() {
         Some(cgroup) if defaults.len() != 1 || !names(defaults[0], &cgroup) => {
             return Err(format!(
@@ -1032,6 +1047,17 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
 
     let observe = |key: &str| seen.value(key).unwrap_or("?");
     let own = |step: &str| !expect.missing(step);
+    // A root caller's workload gets a uid (and gid) of its own from the default range; an
+    // unprivileged caller's is the caller (65534).
+    let workload_id = observe("Uid").split(' ').next().unwrap_or("?").to_owned();
+    let id_ok = if root_caller {
+        workload_id
+            .parse::<u32>()
+            .is_ok_and(|id| (61184..=65519).contains(&id))
+    } else {
+        workload_id == "65534"
+    };
+    let all_four = format!("{workload_id} {workload_id} {workload_id} {workload_id}");
     let checks: Vec<(&str, bool)> = vec![
         (
             "network namespace",
@@ -1060,8 +1086,11 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
             "unshare(CLONE_NEWUSER) (denied by its filter)",
             !own(WORKLOAD_SECCOMP) || observe("unshare_user") == "EPERM",
         ),
-        ("uid (65534)", observe("Uid") == "65534 65534 65534 65534"),
-        ("gid (65534)", observe("Gid") == "65534 65534 65534 65534"),
+        (
+            "uid (allocated, or the caller's)",
+            id_ok && observe("Uid") == all_four,
+        ),
+        ("gid (the uid's number)", observe("Gid") == all_four),
         (
             "capability sets (empty)",
             ["CapInh", "CapPrm", "CapEff", "CapAmb"].iter().all(|set| {
@@ -1105,7 +1134,11 @@ fn check_cell(cell: &Cell) -> Result<(), String> {
     }
     // The report's evidence is what the workload has.
     let ids = &step_record(&report, "privilege-drop")["verified"]["uid"];
-    if ids != &serde_json::json!([65534, 65534, 65534, 65534]) {
+    let want: Vec<u64> = all_four
+        .split(' ')
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    if want.len() != 4 || ids != &serde_json::json!(want) {
         return Err(format!("the report verified uids {ids}"));
     }
     let sets = &step_record(&report, "capabilities")["verified"]["sets"];
@@ -1186,7 +1219,16 @@ fn row(cell: &Cell) -> String {
             } else {
                 "kept"
             },
-            value("Uid").split(' ').next().unwrap_or("?"),
+            // A uid allocated for the run differs from run to run: the table names the range.
+            match value("Uid").split(' ').next().unwrap_or("?") {
+                id if id
+                    .parse::<u32>()
+                    .is_ok_and(|id| (61184..=65519).contains(&id)) =>
+                {
+                    "61184-65519 (allocated)"
+                }
+                id => id,
+            },
         )
     } else {
         "-".to_owned()

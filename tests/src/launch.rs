@@ -27,6 +27,10 @@ pub struct Launch {
     /// descriptors (`--report-fd 3`, `--findings fd:4`): an unprivileged caller's workload could
     /// replace a `--report` file, which the supervisor refuses.
     pub write_fds: Vec<(i32, std::path::PathBuf)>,
+    /// With `as_nobody`: setpriv's groups option in place of `--init-groups` (`--groups=4242`).
+    pub groups: Option<String>,
+    /// Variables added to the supervisor's own environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// The last record of a report written by [`Launch::record_to`]: the whole file (`--report`,
@@ -144,9 +148,10 @@ impl Outcome {
             .collect()
     }
 
-    /// WARN lines on standard error, but for the one that says the sandbox has no control group
-    /// because the caller may not make one and asked for no limit (`decider="default limits"`):
-    /// every unprivileged run has it; tests/it/bounds.rs and the refusal matrix check it.
+    /// WARN lines on standard error, but for those decided by the default limits
+    /// (`decider="default limits"`): that the sandbox has no control group because the caller may
+    /// not make one and asked for no limit, and which bound then holds its processes. Every
+    /// unprivileged run has them; tests/it/bounds.rs and the refusal matrix check them.
     pub fn warn_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
@@ -164,6 +169,9 @@ where
     let mut argv: Vec<OsString> = Vec::new();
     if launch.as_nobody {
         argv.extend(AS_NOBODY.map(OsString::from));
+        if let Some(groups) = &launch.groups {
+            argv[3] = groups.into();
+        }
     }
     if let Some(refuses) = &launch.outer_refuses {
         argv.push(helper_bin("outer-seccomp").into());
@@ -173,7 +181,10 @@ where
     argv.push(supervisor_bin().into());
     argv.extend(args.into_iter().map(Into::into));
     let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]).stdin(Stdio::null());
+    command
+        .args(&argv[1..])
+        .envs(launch.env.iter().map(|(key, value)| (key, value)))
+        .stdin(Stdio::null());
     // Each file is moved to a descriptor of 100 or above first, so that no dup2 to its target
     // number overwrites another source, or is a no-op leaving close-on-exec set.
     let files: Vec<(i32, std::os::fd::OwnedFd)> = launch
@@ -242,6 +253,17 @@ where
         .unwrap_or_else(|err| panic!("the file is not one JSON document ({err}):\n{text}"));
     crate::validate_report(&report);
     (outcome, report)
+}
+
+/// A child killed (SIGKILL) and reaped when dropped, so that a failed assertion leaves no
+/// sandbox behind (the sandbox dies with its supervisor).
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Starts `command`, retrying while a staged binary is busy (see [`output_of`]).

@@ -19,6 +19,8 @@ mod observe;
 pub mod outer;
 mod privilege;
 pub mod python;
+/// An operator's terminal (a pseudo-terminal pair) to run the supervisor from.
+pub mod terminal;
 
 pub use artifacts::*;
 pub use host::*;

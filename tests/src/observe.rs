@@ -59,6 +59,19 @@ pub fn assert_ids(status: &str, id: u32) {
     assert_eq!(status_field(status, "Gid"), Some(all.as_str()), "{status}");
 }
 
+/// Asserts that `status` (a `/proc/PID/status`) shows a uid allocated from `range`: every uid and
+/// gid the same number, in the range, and no supplementary group. Returns the uid.
+pub fn assert_allocated_ids(status: &str, range: std::ops::RangeInclusive<u32>) -> u32 {
+    let uid: u32 = status_field(status, "Uid")
+        .and_then(|ids| ids.split('\t').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no Uid in {status}"));
+    assert!(range.contains(&uid), "uid {uid} not in {range:?}: {status}");
+    assert_ids(status, uid);
+    assert_eq!(status_field(status, "Groups"), Some(""), "{status}");
+    uid
+}
+
 /// Waits (20 s at most) until `path` exists.
 pub fn wait_for(path: &Path) {
     let start = Instant::now();

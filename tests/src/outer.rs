@@ -307,7 +307,9 @@ exec runc --root "$state" run --bundle "$bundle" "$id""#;
 
 /// The `config.json` of a container like `docker run` makes by default: its own PID, network,
 /// IPC, UTS and mount namespaces, Docker's default capability set and seccomp profile, no
-/// no_new_privs, running `args` as `uid`:`uid`. `/dev` and `/dev/shm` are fresh tmpfs mounts.
+/// no_new_privs, running `args` as `uid`:`uid`. `/dev`, `/dev/shm` and `/run` are fresh tmpfs
+/// mounts (a container's `/run` is writable, in its own root layer: there a root caller's
+/// supervisor locks the uid it allocates).
 pub fn docker_default_config(uid: u32, args: &[String]) -> Value {
     let tmpfs = |destination: &str, options: &[&str]| json!({ "destination": destination, "type": "tmpfs", "source": "tmpfs", "options": options });
     json!({
@@ -333,6 +335,7 @@ pub fn docker_default_config(uid: u32, args: &[String]) -> Value {
             { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
             tmpfs("/dev/shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            tmpfs("/run", &["nosuid", "nodev", "mode=755", "size=65536k"]),
             { "destination": "/sys", "type": "sysfs", "source": "sysfs",
               "options": ["nosuid", "noexec", "nodev", "ro"] },
         ],

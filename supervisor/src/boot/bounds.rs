@@ -57,6 +57,7 @@ pub(crate) fn cgroup_step(
         cgroup_namespace: None,
         inherited: Some(inherited.clone()),
         unavailable: Vec::new(),
+        rlimit_nproc: None,
     });
     if options.limits.explicit() {
         driver.on_refusal(refusal, None, report)?;
@@ -72,7 +73,7 @@ pub(crate) fn cgroup_step(
             inherited_pids_max = inherited.pids_max,
             inherited_memory_max = inherited.memory_max,
             inherited_cpu_max = inherited.cpu_max,
-            "cgroup tolerated: {} failed with {errno} and no limit was asked for; the sandbox is bounded only by the supervisor's own group (pids.max {}, memory {}, cpu {})",
+            "cgroup tolerated: {} failed with {errno} and no limit was asked for; the sandbox has no group of its own, the supervisor's own group's limits apply (pids.max {}, memory {}, cpu {})",
             refusal.call,
             show(inherited.pids_max),
             show(inherited.memory_max),
@@ -99,6 +100,71 @@ pub(crate) fn cgroup_step(
         );
     }
     report.step(Step::Cgroup).verified = evidence;
+    Ok(())
+}
+
+/// The `RLIMIT_NPROC` planned as the sandbox's process bound ([`bound_processes`]), if any.
+///
+/// [`bound_processes`]: crate::steps::rlimits::bound_processes
+fn process_bound(plan: &crate::sandbox::Plan) -> Option<u64> {
+    plan.rlimits()
+        .iter()
+        .find(|limit| limit.source == crate::steps::rlimits::PROCESS_BOUND)
+        .filter(|_| plan.performs(Step::Rlimits))
+        .map(|limit| limit.hard)
+}
+
+/// A default run cannot exhaust the host's processes: where no group's `pids.max` bounds the
+/// sandbox (no group could be made, none has the pids controller, or the step was disabled) and
+/// the sandbox takes the user-namespace route, the workload gets `RLIMIT_NPROC` at most the pids
+/// limit (`--pids-max`, default 1024): the kernel (5.14 and later) counts it per user namespace,
+/// so it counts the sandbox's processes and no other process of the caller's. A WARN says which
+/// bound applies; the cgroup step's record gets `rlimit_nproc`. Directly (a root caller) it would
+/// count every process of the workload's uid on the host: no such bound, and the WARN says so.
+pub(crate) fn bound_processes(
+    options: &RunOptions,
+    prepared: &mut Prepared,
+    route: crate::steps::userns::Route,
+    report: &mut HardeningReport,
+    logs: bool,
+) -> Result<(), SupervisorError> {
+    let plan = &mut prepared.plan;
+    let pids_max = plan
+        .group()
+        .as_ref()
+        .filter(|_| plan.performs(Step::Cgroup))
+        .and_then(|group| group.applied.pids_max);
+    if pids_max.is_some() || !plan.performs(Step::Rlimits) {
+        return Ok(());
+    }
+    let max = options.limits.pids();
+    if route != crate::steps::userns::Route::UserNamespace {
+        if logs {
+            tracing::warn!(step = %Step::Cgroup, decider = DEFAULT_LIMITS.as_str(), process_bound = "none", "the sandbox's processes have no bound of their own: no control group's pids.max, and RLIMIT_NPROC would count every process of the workload's uid on the host (only the supervisor's own group's limits apply)");
+        }
+        return Ok(());
+    }
+    if !crate::steps::rlimits::nproc_per_user_namespace() {
+        if logs {
+            tracing::warn!(step = %Step::Cgroup, decider = DEFAULT_LIMITS.as_str(), process_bound = "none", "the sandbox's processes have no bound of their own: no control group's pids.max, and this kernel (before 5.14) counts RLIMIT_NPROC per uid across the host, not per user namespace");
+        }
+        return Ok(());
+    }
+    let mut rlimits = plan.rlimits().to_vec();
+    let bound = crate::steps::rlimits::bound_processes(&mut rlimits, max)
+        .map_err(SupervisorError::Supervise)?;
+    plan.set_rlimits(rlimits);
+    if logs {
+        tracing::warn!(step = %Step::Cgroup, decider = DEFAULT_LIMITS.as_str(), process_bound = "RLIMIT_NPROC", rlimit_nproc = bound, "the sandbox's processes are bounded by RLIMIT_NPROC {bound} (no control group's pids.max): the kernel counts it in the sandbox's own user namespace, the supervisor and the init included");
+    }
+    if let Evidence::Cgroup(evidence) = &mut report.step(Step::Cgroup).verified {
+        evidence.rlimit_nproc = Some(bound);
+    }
+    if report.step(Step::Cgroup).decider == Some(DEFAULT_LIMITS) {
+        report.step(Step::Cgroup).reason = Some(format!(
+            "no limit was asked for explicitly; the limits of the supervisor's own group apply, and the sandbox's processes are bounded by RLIMIT_NPROC {bound} in its user namespace"
+        ));
+    }
     Ok(())
 }
 
@@ -157,6 +223,7 @@ pub(crate) fn verify(
                 inherited: (!group.unavailable.is_empty())
                     .then(|| crate::steps::cgroup::inherited(&crate::steps::cgroup::discover())),
                 unavailable: group.unavailable.clone(),
+                rlimit_nproc: process_bound(plan),
             }),
         );
     }

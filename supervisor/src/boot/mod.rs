@@ -25,6 +25,7 @@
 
 pub(crate) mod bounds;
 mod driver;
+mod environ;
 mod prepare;
 pub(crate) mod probe;
 pub(crate) mod run;
@@ -100,6 +101,8 @@ fn leave_out(
             ),
         }
     }
+    // What each missing step costs now that this one is missing too.
+    crate::steps::costs::record(plan, report);
 }
 
 /// Builds the Landlock ruleset for the view the plan will build (or for the host's paths when it
@@ -160,20 +163,46 @@ fn view_and_landlock(
 /// uid 0 or a kept capability is contained only by an enforced view: the run stops with a usage
 /// error before the workload runs when the view is not there.
 fn root_needs_view(plan: &crate::sandbox::Plan, why: String) -> Result<(), SupervisorError> {
-    let root = plan.identity().is_some_and(|identity| {
-        identity.uid.is_root()
-            || identity.gid.as_raw() == 0
-            || identity.groups.iter().any(|group| group.as_raw() == 0)
-    });
-    if root || plan.kept_capabilities() != 0 {
-        return Err(SupervisorError::RootWithoutView {
-            what: if root {
-                "as uid 0 or gid 0"
-            } else {
-                "with kept capabilities"
-            },
-            why,
-        });
+    match crate::steps::costs::privileged(plan) {
+        Some(what) => Err(SupervisorError::RootWithoutView { what, why }),
+        None => Ok(()),
+    }
+}
+
+/// uid 0 or a kept capability without the sandbox's own mount namespace would have the host's
+/// /proc and /sys (kernel settings, the cgroup tree): the run stops with a usage error before the
+/// workload runs when the mount namespace was left out (`why`: how; disabled, it stopped in
+/// `prepare`).
+pub(crate) fn root_needs_mount_namespace(
+    plan: &crate::sandbox::Plan,
+    why: impl FnOnce() -> String,
+) -> Result<(), SupervisorError> {
+    if plan.performs(Step::MountNamespace) {
+        return Ok(());
+    }
+    match crate::steps::costs::privileged(plan) {
+        Some(what) => Err(SupervisorError::RootWithoutMountNamespace { what, why: why() }),
+        None => Ok(()),
+    }
+}
+
+/// uid 0 (or a kept capability) needs the sandbox's mount namespace and an enforced view: the
+/// run stops with a usage error when a decision left either out.
+fn privileged_needs_containment(
+    plan: &crate::sandbox::Plan,
+    report: &mut HardeningReport,
+) -> Result<(), SupervisorError> {
+    let left_out = |report: &mut HardeningReport, step: Step| {
+        let record = report.step(step);
+        let decider = record.decider.as_ref().map(ToString::to_string);
+        let decision = record.decision.name();
+        format!("{step} was {decision} by {}", decider.unwrap_or_default())
+    };
+    root_needs_mount_namespace(plan, || left_out(report, Step::MountNamespace))?;
+    if plan.view().is_some() && !plan.performs(Step::FilesystemView) {
+        let record = report.step(Step::FilesystemView);
+        let why = format!("{} was {}", Step::FilesystemView, record.decision.name());
+        root_needs_view(plan, why)?;
     }
     Ok(())
 }
@@ -231,7 +260,7 @@ pub(crate) fn boot(
     check_signals(signals)?;
     let mut route = Route::Direct;
     if prepared.plan.performs(Step::NetworkNamespace) {
-        route = network_namespace(options, sys, driver, report)?;
+        route = network_namespace(options, &prepared.caller_groups, sys, driver, report)?;
         if report.step(Step::NetworkNamespace).decision != Decision::Enforced {
             leave_out(
                 &mut prepared.plan,
@@ -245,6 +274,7 @@ pub(crate) fn boot(
     if route == Route::UserNamespace {
         ids_on_the_route(prepared, report, driver.logs())?;
     }
+    bounds::bound_processes(options, prepared, route, report, driver.logs())?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
@@ -256,18 +286,14 @@ pub(crate) fn boot(
         report,
         signals,
     )?;
-    if prepared.plan.view().is_some() && !prepared.plan.performs(Step::FilesystemView) {
-        let why = format!(
-            "{} was {}",
-            Step::FilesystemView,
-            report.step(Step::FilesystemView).decision.name()
-        );
-        root_needs_view(&prepared.plan, why)?;
-    }
+    privileged_needs_containment(&prepared.plan, report)?;
+    crate::steps::costs::record(&prepared.plan, report);
     report.workload.pid = Some(paused.workload().as_raw());
 
     // 4. What really took effect.
-    let observed = observe(&paused, own, route, &prepared.plan)?;
+    let mut observed = observe(&paused, own, route, &prepared.plan)?;
+    observed.caller_groups = prepared.caller_groups.iter().map(|g| g.as_raw()).collect();
+    observed.pty = paused.terminal_number();
     verify::verify_sandbox(&observed, &prepared.plan, report)?;
     bounds::verify(&paused, prepared, report)?;
 
@@ -314,9 +340,11 @@ fn ids_on_the_route(
     Ok(())
 }
 
-/// Step 2, with the user-namespace route. Returns the route the namespaces took.
+/// Step 2, with the user-namespace route. Returns the route the namespaces took. `groups`: the
+/// caller's supplementary groups, which the workload keeps on that route.
 fn network_namespace(
     options: &RunOptions,
+    groups: &[nix::unistd::Gid],
     sys: &mut dyn Syscalls,
     driver: &mut dyn Driver,
     report: &mut HardeningReport,
@@ -355,7 +383,8 @@ fn network_namespace(
             ))
         }
     }
-    tracing::info!("namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root");
+    let kept: Vec<u32> = groups.iter().map(|group| group.as_raw()).collect();
+    tracing::info!(groups = ?kept, "namespaces take the user-namespace route: unshare(CLONE_NEWNET) failed with EPERM and the caller is not root; the workload keeps the caller's groups {kept:?}, in effect though unmapped ones read as the overflow gid inside (the kernel keeps the groups a user namespace does not map)");
     match sys.enter_network_namespace() {
         Ok(status) => record_network(status, Route::UserNamespace, report),
         Err(NetnsError::Unverified(detail)) => {
@@ -384,8 +413,14 @@ fn spawn_until_ready(
     report: &mut HardeningReport,
     signals: &SignalFd,
 ) -> Result<Paused, SupervisorError> {
+    let mut cleared = false;
     loop {
         check_signals(signals)?;
+        if !cleared && environ::exposed(plan) {
+            let count = sys.clear_environment();
+            cleared = true;
+            tracing::info!(variables = count, "the supervisor's environment cleared ({count} variables): the sandbox has no mount or PID namespace of its own, so the workload could read the supervisor's and the init's /proc/PID/environ");
+        }
         match sys.spawn(plan, signals)? {
             Spawned::Ready(paused) => return Ok(paused),
             Spawned::Unverified { step, detail } => {
@@ -473,6 +508,11 @@ mod tests {
             self.root
         }
 
+        fn clear_environment(&mut self) -> usize {
+            self.calls.push("clear the environment".to_owned());
+            0
+        }
+
         fn spawn(&mut self, plan: &mut Plan, _: &SignalFd) -> Result<Spawned, SpawnError> {
             let left_out: Vec<&str> = Step::ALL
                 .into_iter()
@@ -554,8 +594,14 @@ mod tests {
             would_exit: None,
         };
         let mut report = report();
-        let route =
-            network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report).unwrap();
+        let route = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(route, Route::UserNamespace);
         assert_eq!(
             sys.calls,
@@ -608,7 +654,8 @@ mod tests {
                 would_exit: None,
             };
             let mut report = report();
-            let route = network_namespace(&options, &mut sys, &mut driver, &mut report).unwrap();
+            let route =
+                network_namespace(&options, &[], &mut sys, &mut driver, &mut report).unwrap();
             assert_eq!(route, Route::Direct);
             assert_eq!(sys.calls, ["unshare(CLONE_NEWNET)"], "root {root} {errno}");
             assert_eq!(driver.would_exit, Some(ExitCode::RefusedStrict.code()));
@@ -636,8 +683,14 @@ mod tests {
             would_exit: None,
         };
         let mut report = report();
-        let route =
-            network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report).unwrap();
+        let route = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report,
+        )
+        .unwrap();
         assert_eq!(route, Route::Direct);
         let record = report.step(Step::NetworkNamespace);
         assert_eq!(record.decision, Decision::Tolerated);
@@ -664,8 +717,14 @@ mod tests {
             handler: &handler,
             would_exit: None,
         };
-        let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
-            .unwrap_err();
+        let err = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report(),
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), ExitCode::Verification.code());
         assert_eq!(err.unverified_step(), Some(Step::NetworkNamespace));
         assert_eq!(handler.asked.load(Ordering::Relaxed), 0);
@@ -713,6 +772,8 @@ mod tests {
             // This plan has no filesystem view and no Landlock ruleset: never performed.
             [
                 "spawn without [\"cgroup\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
+                // The next sandbox could read the supervisor's /proc: its environment goes first.
+                "clear the environment",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
                 "spawn without [\"cgroup\", \"pid-namespace\", \"mount-namespace\", \"filesystem-view\", \"privilege-drop\", \"landlock\"]",
             ]
@@ -723,6 +784,43 @@ mod tests {
             report.step(Step::PidNamespace).decision,
             Decision::Tolerated
         );
+    }
+
+    /// uid 0 (or a kept capability) whose mount namespace was left out stops with the usage error
+    /// naming the host's /proc and /sys; nobody goes on; with the mount namespace, uid 0 goes on.
+    #[test]
+    fn uid_0_without_the_mount_namespace_is_a_usage_error() {
+        for (uid, skip, stops) in [(0, true, true), (65534, true, false), (0, false, false)] {
+            let identity = crate::steps::identity::Identity {
+                uid: nix::unistd::Uid::from_raw(uid),
+                gid: nix::unistd::Gid::from_raw(uid),
+                groups: Vec::new(),
+            };
+            let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
+            let mut plan = Plan::new(
+                std::path::Path::new("/bin/true"),
+                &["true".into()],
+                Vec::new(),
+                Some(identity),
+                filter,
+                SigSet::empty(),
+            )
+            .unwrap();
+            if skip {
+                let _ = plan.skip(Step::MountNamespace);
+            }
+            let result = root_needs_mount_namespace(&plan, || "tolerated".to_owned());
+            assert_eq!(result.is_err(), stops, "{uid} {skip}");
+            if let Err(err) = result {
+                assert_eq!(err.exit_code(), ExitCode::Usage.code());
+                let text = err.to_string();
+                assert!(text.contains("as uid 0 or gid 0"), "{text}");
+                assert!(
+                    text.contains("/proc/sys") && text.contains("cgroup.procs"),
+                    "{text}"
+                );
+            }
+        }
     }
 
     /// Out of memory, processes or descriptors is the machine's state: no handler is asked.

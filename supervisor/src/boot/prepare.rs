@@ -28,13 +28,16 @@ pub(crate) struct Prepared {
 }
 
 /// Step 1: reads and checks every input, resolves the identity, compiles every program.
+/// `identity` is `crate::steps::identity::prepare`'s (the caller may need it before: `run` checks
+/// the report's path against it); the plan holds its uid's lock.
 pub(crate) fn prepare(
     options: &RunOptions,
     program: Option<PathBuf>,
     mask: SigSet,
+    identity: crate::steps::identity::Prepared,
 ) -> Result<Prepared, SupervisorError> {
     // Each step's preparation: a mistake here is the operator's, found before anything changed.
-    let identity = crate::steps::identity::prepare(options)?;
+    let crate::steps::identity::Prepared { identity, lease } = identity;
     crate::steps::capabilities::check_caller(identity.as_ref())?;
     let program = match program {
         Some(program) => program,
@@ -56,16 +59,27 @@ pub(crate) fn prepare(
     let env = options.workload_env();
     let env_names = crate::options::env_names(&env);
     let mut plan = Plan::new(&program, &options.command, env, identity, filter, mask)?;
+    plan.hold_uid(lease);
     let keep = crate::steps::capabilities::prepare(options);
     let fresh_sys = crate::steps::mount::prepare(plan.identity(), keep);
     plan.fresh_sys(fresh_sys);
     plan.keep_capabilities(keep);
+    let no_mount_namespace = options
+        .disabled_steps
+        .contains(&crate::steps::Step::MountNamespace);
+    if let Some(what) = crate::steps::costs::privileged(&plan).filter(|_| no_mount_namespace) {
+        return Err(SupervisorError::RootWithoutMountNamespace {
+            what,
+            why: "--disable-step mount-namespace".to_owned(),
+        });
+    }
     crate::steps::view::prepare(options, &mut plan, fresh_sys)?;
     let caller_groups = nix::unistd::getgroups().map_err(SupervisorError::Supervise)?;
     let rlimits =
         crate::steps::rlimits::plan(&options.rlimits).map_err(SupervisorError::Supervise)?;
     for limit in rlimits.iter().filter(|limit| limit.clamped) {
-        tracing::warn!(rlimit = limit.resource.name(), hard = limit.hard, "--rlimit {} asks for more than the supervisor has: lowered to its own hard limit (a limit is never raised)", limit.resource.name());
+        let name = limit.resource.name();
+        tracing::warn!(rlimit = name, soft = limit.soft, hard = limit.hard, "--rlimit {name} asks for more than the supervisor has: lowered to its own limits, soft {}, hard {} (a limit is never raised)", show_limit(limit.soft), show_limit(limit.hard));
     }
     plan.set_rlimits(rlimits);
     Ok(Prepared {
@@ -76,4 +90,12 @@ pub(crate) fn prepare(
         caller_groups,
         wants_landlock: true,
     })
+}
+
+/// A limit as the WARN line writes it.
+fn show_limit(value: u64) -> String {
+    match value {
+        crate::steps::rlimits::UNLIMITED => "unlimited".to_owned(),
+        value => value.to_string(),
+    }
 }

@@ -62,7 +62,8 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     report.handler = crate::boot::run::handler_record();
     report.handler.plugin = plugin;
     // The probe runs no workload: its program is never exec'd.
-    let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask)?;
+    let identity = crate::steps::identity::prepare(&options)?;
+    let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask, identity)?;
     let mut driver = RecordAndContinue {
         handler: crate::handler::failure_handler(),
         would_exit: None,

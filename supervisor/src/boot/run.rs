@@ -29,12 +29,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let signals = crate::sandbox::signal_fd()?;
     let mut options = options;
     let mut report = new_report(&options)?;
-    // Who the workload may be: no report or findings file it could rewrite or replace.
-    let writers = if options.report.is_some() || options.findings.is_some() {
-        crate::record::forgery::writers(crate::steps::identity::prepare(&options)?.as_ref())
-    } else {
-        Vec::new()
-    };
+    let (identity, writers) = identity_and_writers(&options)?;
     let writer = open_sink(options.report.take(), &writers, |sink, source| {
         SupervisorError::ReportOpen { sink, source }
     })?;
@@ -43,7 +38,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     })?;
     // The plugin's digest is only for the records: a run that writes none does not hash it.
     let recorded = writer.is_some() || findings.is_some();
-    let booted = start(&options, recorded, mask, &signals, &mut report);
+    let booted = start(&options, identity, recorded, mask, &signals, &mut report);
     let result = match booted {
         Ok((sandbox, plan)) => {
             report.outcome = Outcome::Running;
@@ -91,8 +86,9 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
             }
         }
     }
-    let (sandbox, mut plan) = result?;
-    let mut output = plan.take_output();
+    let (mut sandbox, mut plan) = result?;
+    // From here the operator's terminal, if any, is raw until the output is dropped.
+    let mut output = plan.take_output(sandbox.terminal.take());
     let supervised = {
         let group = plan.group();
         let bounds = crate::sandbox::supervise::Bounds {
@@ -113,10 +109,21 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         // left for someone else's file to contradict.
         report.write(writer).map_err(SupervisorError::Report)?;
     }
-    if let Some(findings) = &findings {
-        findings.check().map_err(SupervisorError::Findings)?;
+    if let Some(findings) = &mut findings {
+        end_findings(&report, findings)?;
     }
     Ok(supervised.exit_code())
+}
+
+/// The findings when the run ends: the workload's end at a bound, with what it used, appended;
+/// then the whole file checked again.
+fn end_findings(
+    report: &HardeningReport,
+    findings: &mut crate::record::ReportWriter,
+) -> Result<(), SupervisorError> {
+    let ended = crate::record::findings::end_findings(report, crate::record::Timestamp::now());
+    crate::record::findings::write(&ended, findings).map_err(SupervisorError::Findings)?;
+    findings.check().map_err(SupervisorError::Findings)
 }
 
 /// The report of a run of `options`, before its boot: the context (the declared boundary
@@ -130,6 +137,32 @@ fn new_report(options: &RunOptions) -> Result<HardeningReport, SupervisorError> 
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
     Ok(report)
+}
+
+/// The workload's identity, or why no uid could be allocated for it.
+type Planned = Result<crate::steps::identity::Prepared, crate::steps::identity::alloc::AllocError>;
+
+/// The identity a prepared workload will have, and through it who the workload may be for the
+/// report and findings destinations (none it could rewrite or replace). A root caller's uid is
+/// allocated and locked here, once; one that cannot be allocated is kept as the boot's error, so
+/// that it stops the boot after the report is open, which says why.
+fn identity_and_writers(
+    options: &RunOptions,
+) -> Result<(Planned, Vec<crate::record::forgery::Writer>), SupervisorError> {
+    let identity = match crate::steps::identity::prepare(options) {
+        Err(SupervisorError::Uid(err)) => Err(err),
+        other => Ok(other?),
+    };
+    let writers = if options.report.is_some() || options.findings.is_some() {
+        let planned = identity
+            .as_ref()
+            .ok()
+            .and_then(|planned| planned.identity.as_ref());
+        crate::record::forgery::writers(planned)
+    } else {
+        Vec::new()
+    };
+    Ok((identity, writers))
 }
 
 /// Opens a report or findings destination, if one was given; `error` names a failure.
@@ -149,6 +182,7 @@ fn open_sink(
 /// the sandbox and its plan (for the teardown); a boot that stops is torn down here.
 fn start(
     options: &RunOptions,
+    identity: Planned,
     recorded: bool,
     mask: nix::sys::signal::SigSet,
     signals: &nix::sys::signalfd::SignalFd,
@@ -171,7 +205,8 @@ fn start(
     }
     report.handler = handler_record();
     report.handler.plugin = plugin;
-    let mut prepared: Prepared = crate::boot::prepare(options, None, mask)?;
+    let identity = identity.map_err(SupervisorError::Uid)?;
+    let mut prepared: Prepared = crate::boot::prepare(options, None, mask, identity)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
         crate::sandbox::SpawnError::Call {
             what: "create the output relay's pipes",
@@ -182,6 +217,10 @@ fn start(
         tracing::debug!(fds = ?output.relayed(), "seekable output: the sandbox writes into a pipe the supervisor appends to it");
     }
     prepared.plan.relay_output(output);
+    // A terminal on a standard descriptor: the workload gets a pty of the sandbox's own instead.
+    prepared
+        .plan
+        .give_terminal(crate::sandbox::pty::Planned::detect());
     report.workload.env = prepared.env_names.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     match boot_and_release(options, &mut prepared, report, signals) {

@@ -20,6 +20,9 @@ pub(crate) trait Syscalls {
     fn is_root(&self) -> bool;
     /// One spawn of the sandbox ([`crate::sandbox::spawn`]).
     fn spawn(&mut self, plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>;
+    /// Clears the supervisor's own environment ([`super::environ::clear`]); returns how many
+    /// variables there were.
+    fn clear_environment(&mut self) -> usize;
 }
 
 /// The real calls.
@@ -41,5 +44,9 @@ impl Syscalls for Linux {
 
     fn spawn(&mut self, plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError> {
         crate::sandbox::spawn(plan, signals)
+    }
+
+    fn clear_environment(&mut self) -> usize {
+        super::environ::clear()
     }
 }

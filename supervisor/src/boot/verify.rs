@@ -20,6 +20,7 @@ pub(crate) fn verify_sandbox(
         identity: plan
             .identity()
             .filter(|_| plan.verifies(crate::steps::Step::PrivilegeDrop)),
+        origin: plan.identity().map(|identity| identity.origin),
         kept_capabilities: plan.kept_capabilities(),
         filter: plan.filter(),
         view: plan
@@ -28,6 +29,7 @@ pub(crate) fn verify_sandbox(
         landlock: plan
             .landlock()
             .filter(|_| plan.performs(crate::steps::Step::Landlock)),
+        terminal: plan.terminal(),
     };
     for info in &STEPS {
         let Some(verify) = info.verify else { continue };
@@ -71,6 +73,7 @@ mod tests {
             uid: Uid::from_raw(65534),
             gid: Gid::from_raw(65534),
             groups: vec![Gid::from_raw(65534)],
+            origin: crate::steps::identity::Origin::Named,
         };
         let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
         Plan::new(

@@ -1,7 +1,9 @@
 //! OCSF findings (`--findings FILE|fd:N`): one OCSF 1.5.0 Detection Finding (class 2004) per
 //! refusal that was tolerated or that aborted the boot, one JSON object per line, written once
 //! when the boot has been decided (the workload runs, or the boot stopped), kept open and checked
-//! again when the run ends (the path still names that file, holding what was written).
+//! again when the run ends (the path still names that file, holding what was written). When the
+//! run ends at a bound (a timeout, an OOM kill) or the workload hit one (`pids.max`), one more
+//! finding then carries the final record's `exit` and `usage` ([`end_findings`]).
 //!
 //! The standard attributes carry what a SIEM indexes (time, product, host, title, severity); what
 //! OCSF has no attribute for (the step, the refused call, its errno, who decided, the run id) is
@@ -10,7 +12,9 @@
 
 use serde::Serialize;
 
-use crate::record::{Decision, HardeningReport, ReportWriter, StepRecord, Timestamp};
+use crate::record::{
+    Decision, ExitOutcome, ExitRecord, HardeningReport, ReportWriter, StepRecord, Timestamp,
+};
 
 /// The OCSF schema version the findings follow.
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -61,7 +65,33 @@ pub struct DetectionFinding {
     /// The host.
     pub device: Device,
     /// The supervisor's own fields.
-    pub unmapped: Unmapped,
+    pub unmapped: UnmappedFields,
+}
+
+/// `unmapped`, by what the finding is about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum UnmappedFields {
+    /// A refused step.
+    Refusal(Unmapped),
+    /// The workload's end at a bound.
+    End(EndUnmapped),
+}
+
+/// `unmapped` of the finding of a workload that ended at a bound or hit one: the final record's
+/// `exit` and `usage`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndUnmapped {
+    /// The run id.
+    pub run_id: String,
+    /// The final record's `exit`: its `outcome` (`timed-out`, `oom-killed`, ...), exit code,
+    /// signal, duration.
+    pub exit: ExitRecord,
+    /// The final record's `usage`: memory peak, pids peak, OOM kills, pids-max hits, CPU time
+    /// (null where the sandbox had no group).
+    pub usage: Option<crate::steps::cgroup::Usage>,
+    /// Which bounds were reached: `timeout`, `memory-max` (an OOM kill), `pids-max`.
+    pub bounds: Vec<&'static str>,
 }
 
 /// `metadata`.
@@ -91,13 +121,14 @@ pub struct Product {
 /// `finding_info`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingInfo {
-    /// `RUN_ID/STEP`: unique per run and step (a step is decided once per run).
+    /// `RUN_ID/STEP`: unique per run and step (a step is decided once per run); `RUN_ID/exit` for
+    /// the workload's end at a bound.
     pub uid: String,
     /// `hardening step tolerated: network-namespace` or `... aborted the boot: ...`.
     pub title: String,
     /// What the workload lacks (tolerated) or why nothing ran (aborted).
     pub desc: String,
-    /// `["Hardening Refusal"]`.
+    /// `["Hardening Refusal"]`, or `["Resource Bound"]` for the workload's end at a bound.
     pub types: Vec<&'static str>,
     /// Same as the finding's `time`.
     pub created_time: i64,
@@ -136,6 +167,66 @@ pub struct Unmapped {
     pub reason: Option<String>,
     /// What the workload lacks, for a tolerated refusal.
     pub missing_protection: Option<&'static str>,
+}
+
+/// The finding of a workload that ended at a bound (`exit.outcome` `timed-out` or `oom-killed`)
+/// or hit one (an OOM kill, a fork refused at `pids.max`), from the final record: none for any
+/// other end. Severity 3 (Medium) when a memory or process bound was reached, 2 (Low) for a
+/// timeout alone.
+pub fn end_findings(report: &HardeningReport, time: Timestamp) -> Vec<DetectionFinding> {
+    let Some(exit) = &report.exit else {
+        return Vec::new();
+    };
+    let usage = report.usage.clone().unwrap_or_default();
+    let mut bounds = Vec::new();
+    if exit.outcome == ExitOutcome::TimedOut {
+        bounds.push("timeout");
+    }
+    if exit.outcome == ExitOutcome::OomKilled || usage.oom_kills.unwrap_or(0) > 0 {
+        bounds.push("memory-max");
+    }
+    if usage.pids_max_hits.unwrap_or(0) > 0 {
+        bounds.push("pids-max");
+    }
+    if bounds.is_empty() {
+        return Vec::new();
+    }
+    let outcome = serde_json::to_value(exit.outcome)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let title = format!("workload bound reached: {}", bounds.join(", "));
+    let show = |value: Option<u64>| value.map_or_else(|| "unknown".to_owned(), |v| v.to_string());
+    let desc = format!(
+        "the workload ended {outcome} with exit code {} after {} ms; memory peak {} bytes, pids peak {}, OOM kills {}, pids-max hits {}, CPU time {} us",
+        exit.exit_code,
+        exit.duration_ms,
+        show(usage.memory_peak_bytes),
+        show(usage.pids_peak),
+        show(usage.oom_kills),
+        show(usage.pids_max_hits),
+        show(usage.cpu_usage_usec),
+    );
+    let (severity_id, severity) = if bounds == ["timeout"] {
+        (2, "Low")
+    } else {
+        (3, "Medium")
+    };
+    let unmapped = UnmappedFields::End(EndUnmapped {
+        run_id: report.run_id.clone(),
+        exit: exit.clone(),
+        usage: report.usage.clone(),
+        bounds,
+    });
+    vec![detection(
+        report,
+        time,
+        format!("{}/exit", report.run_id),
+        (title, desc),
+        (severity_id, severity),
+        "Resource Bound",
+        unmapped,
+    )]
 }
 
 /// The findings of a decided boot: one per step whose refusal was tolerated or aborted the boot.
@@ -179,6 +270,42 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
             "Low",
         )
     };
+    let unmapped = UnmappedFields::Refusal(Unmapped {
+        run_id: report.run_id.clone(),
+        step,
+        decision: record.decision.name(),
+        syscall: record.syscall,
+        errno: record.errno,
+        errno_name: record.errno_name.clone(),
+        decider: record.decider.as_ref().map(ToString::to_string),
+        reason: if tolerated {
+            None
+        } else {
+            report.error.clone()
+        },
+        missing_protection: record.missing_protection,
+    });
+    detection(
+        report,
+        time,
+        format!("{}/{step}", report.run_id),
+        (title, desc),
+        (severity_id, severity),
+        "Hardening Refusal",
+        unmapped,
+    )
+}
+
+/// One Detection Finding of `report`'s run: `uid`, title and description, severity, type.
+fn detection(
+    report: &HardeningReport,
+    time: Timestamp,
+    uid: String,
+    (title, desc): (String, String),
+    (severity_id, severity): (u32, &'static str),
+    kind: &'static str,
+    unmapped: UnmappedFields,
+) -> DetectionFinding {
     let millis = time.unix_millis();
     DetectionFinding {
         class_uid: CLASS_UID,
@@ -206,10 +333,10 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
             log_name: "sandbox-supervisor findings",
         },
         finding_info: FindingInfo {
-            uid: format!("{}/{step}", report.run_id),
+            uid,
             title,
             desc,
-            types: vec!["Hardening Refusal"],
+            types: vec![kind],
             created_time: millis,
         },
         device: Device {
@@ -217,21 +344,7 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
             type_id: 0,
             kind: "Unknown",
         },
-        unmapped: Unmapped {
-            run_id: report.run_id.clone(),
-            step,
-            decision: record.decision.name(),
-            syscall: record.syscall,
-            errno: record.errno,
-            errno_name: record.errno_name.clone(),
-            decider: record.decider.as_ref().map(ToString::to_string),
-            reason: if tolerated {
-                None
-            } else {
-                report.error.clone()
-            },
-            missing_protection: record.missing_protection,
-        },
+        unmapped,
     }
 }
 

@@ -56,8 +56,9 @@ pub enum Forgeable {
     },
 }
 
-/// The identities the workload may have: the `--user` identity (or nobody for root), and for a
-/// caller that is not root (whose workload keeps its uid on either route) the caller itself.
+/// The identities the workload may have: the `--user` identity (or the uid allocated for a root
+/// caller's run), and for a caller that is not root (whose workload keeps its uid on either route)
+/// the caller itself.
 pub(crate) fn writers(identity: Option<&crate::steps::identity::Identity>) -> Vec<Writer> {
     let mut writers = Vec::new();
     if let Some(identity) = identity {

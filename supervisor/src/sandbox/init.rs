@@ -77,6 +77,7 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
         // SAFETY: as above.
         unsafe { libc::chdir(c"/".as_ptr()) };
     }
+    open_terminal(plan, &channel);
     // SAFETY: as for the init's own clone: this process is single-threaded, and the child runs
     // `workload_main`, which ends in `execve` or `_exit`.
     let (rc, faked) = raw_clone(libc::SIGCHLD as libc::c_ulong);
@@ -99,6 +100,10 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     };
     // The init keeps no end of the handshake: end of file then means the workload exec'd or died.
     drop(channel);
+    // Nor a terminal: the operator's never reaches past it, the sandbox's is the workload's.
+    if let Some(terminal) = plan.terminal.as_ref() {
+        crate::sandbox::pty::release_in_init(terminal);
+    }
     drop(go);
     harden_init(plan.last_cap, ended.as_raw_fd());
     let status = init_loop(workload, plan.performs(Step::PidNamespace));
@@ -106,6 +111,26 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     let _ = unsafe { libc::write(ended.as_raw_fd(), (&status as *const i32).cast(), 4) };
     // SAFETY: `_exit` ends the init; as PID 1 of the namespace it takes every process left in it.
     unsafe { libc::_exit(0) }
+}
+
+/// A pty of the sandbox's own when a standard descriptor is the operator's terminal: opened here,
+/// in the sandbox's mount namespace (its own devpts when the view mounted one), its master sent to
+/// the supervisor, its slave kept for the workload. A failure is charged to the session.
+fn open_terminal(plan: &mut Plan, channel: &OwnedFd) {
+    use crate::sandbox::protocol::{encode_kind, send_with_fd, TERMINAL_MESSAGE};
+    let Some(terminal) = plan.terminal.as_mut() else {
+        return;
+    };
+    match crate::sandbox::pty::open() {
+        Ok((master, slave, number)) => {
+            terminal.slave = slave;
+            let message = encode_kind(TERMINAL_MESSAGE, number as i32);
+            if !send_with_fd(channel, &message, master.as_raw_fd()) {
+                fail(channel, Step::Session, Call::OpenPty, Errno::last());
+            }
+        }
+        Err((call, errno)) => fail(channel, Step::Session, call, errno),
+    }
 }
 
 /// Builds the filesystem view; a failure is charged to the view, or to the mount namespace for

@@ -25,11 +25,12 @@ mod init;
 pub(crate) mod output;
 mod plan;
 mod protocol;
+pub(crate) mod pty;
 mod signals;
 pub(crate) mod supervise;
 mod workload;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -110,6 +111,8 @@ pub struct Paused {
     channel: OwnedFd,
     go: Option<OwnedFd>,
     ended: Option<OwnedFd>,
+    /// The master of the workload's pty and its number, when it has one.
+    terminal: Option<(OwnedFd, u32)>,
 }
 
 /// What happened after [`Paused::release`].
@@ -130,6 +133,8 @@ pub struct Sandbox {
     pub workload: Pid,
     /// The read end of the init's status pipe.
     pub ended: OwnedFd,
+    /// The master of the workload's pty, when it has one (the supervisor relays it).
+    pub terminal: Option<OwnedFd>,
 }
 
 impl Paused {
@@ -149,6 +154,11 @@ impl Paused {
     /// ([`crate::steps::landlock::status_name`]).
     pub fn landlock_status(&self) -> u8 {
         self.landlock
+    }
+
+    /// The number of the workload's pty, when it has one.
+    pub fn terminal_number(&self) -> Option<u32> {
+        self.terminal.as_ref().map(|(_, number)| *number)
     }
 
     /// The init's pid.
@@ -186,6 +196,7 @@ impl Paused {
                 init: self.init,
                 workload: self.workload,
                 ended: self.ended.take().expect("released once"),
+                terminal: self.terminal.take().map(|(master, _)| master),
             })),
             Some(Message::ExecFailed { errno }) => {
                 kill_and_reap(self.init);
@@ -288,22 +299,52 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     drop(child_channel);
     drop(go_read);
     drop(ended_write);
-    await_ready(init, channel, signals, go_write, ended_read)
+    let handshake = Handshake {
+        init,
+        channel,
+        go_write,
+        ended_read,
+    };
+    await_ready(handshake, signals, plan.terminal.as_ref())
 }
 
-/// The supervisor's side of the handshake: waits for the sandbox's first message.
-fn await_ready(
+/// The supervisor's ends of the handshake with a new sandbox.
+struct Handshake {
     init: Pid,
     channel: OwnedFd,
-    signals: &SignalFd,
     go_write: OwnedFd,
     ended_read: OwnedFd,
+}
+
+/// The supervisor's side of the handshake: waits for the sandbox's first message (after the
+/// init's pty, when `terminal` asks for one).
+fn await_ready(
+    handshake: Handshake,
+    signals: &SignalFd,
+    terminal: Option<&pty::Planned>,
 ) -> Result<Spawned, SpawnError> {
-    let message = match receive(&channel, Some(signals), "get ready") {
-        Ok(message) => message,
-        Err(err) => {
-            kill_and_reap(init);
-            return Err(err);
+    let Handshake {
+        init,
+        channel,
+        go_write,
+        ended_read,
+    } = handshake;
+    let mut pty = None;
+    let message = loop {
+        match receive(&channel, Some(signals), "get ready") {
+            Ok(Some(Message::Terminal { number, master })) if terminal.is_some() => {
+                // SAFETY: the descriptor was received with this message and is owned by nothing else.
+                let master = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(master) };
+                if let Some(planned) = terminal {
+                    pty::copy_window_size(pty::operator_terminal(planned), master.as_raw_fd());
+                }
+                pty = Some((master, number));
+            }
+            Ok(message) => break message,
+            Err(err) => {
+                kill_and_reap(init);
+                return Err(err);
+            }
         }
     };
     match message {
@@ -327,6 +368,7 @@ fn await_ready(
                 channel,
                 go: Some(go_write),
                 ended: Some(ended_read),
+                terminal: pty,
             }))
         }
         Some(Message::Failed { step, call, errno }) => {
@@ -336,6 +378,12 @@ fn await_ready(
         Some(Message::ExecFailed { .. }) => {
             kill_and_reap(init);
             Err(SpawnError::Died("execve before the release".into()))
+        }
+        Some(Message::Terminal { master, .. }) => {
+            // SAFETY: the descriptor was received with this message and is owned by nothing else.
+            drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(master) });
+            kill_and_reap(init);
+            Err(SpawnError::Died("a pty nobody asked for".into()))
         }
         None => {
             let status = loop {

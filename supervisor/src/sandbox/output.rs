@@ -27,6 +27,8 @@ pub struct Output {
     /// The write end for descriptor 1 and 2 (`None`: passed through).
     write: [Option<OwnedFd>; 2],
     pipes: Vec<Pipe>,
+    /// The relay of the workload's pty, once it runs (`None`: no terminal).
+    pty: Option<crate::sandbox::pty::Relay>,
 }
 
 /// Whether descriptor `fd` is seekable (a regular file, a block device), which is what the
@@ -83,7 +85,24 @@ impl Output {
 
     /// Whether anything is relayed.
     pub fn relays(&self) -> bool {
-        !self.pipes.is_empty()
+        !self.pipes.is_empty() || self.pty.is_some()
+    }
+
+    /// Relays the workload's pty (its master) to the operator's terminal from now on: the
+    /// operator's side goes raw ([`crate::sandbox::pty::Relay::new`]).
+    pub(crate) fn relay_terminal(
+        &mut self,
+        master: Option<OwnedFd>,
+        planned: Option<&crate::sandbox::pty::Planned>,
+    ) {
+        if let (Some(master), Some(planned)) = (master, planned) {
+            self.pty = Some(crate::sandbox::pty::Relay::new(master, planned));
+        }
+    }
+
+    /// The relayed pty, if any.
+    pub(crate) fn terminal(&mut self) -> Option<&mut crate::sandbox::pty::Relay> {
+        self.pty.as_mut()
     }
 
     /// The descriptors the sandbox relays, for the log.
@@ -138,15 +157,23 @@ impl Output {
                 .iter()
                 .map(|pipe| PollFd::new(pipe.read.as_fd(), PollFlags::POLLIN)),
         );
+        let pipes = fds.len();
+        if let Some(pty) = &self.pty {
+            fds.extend(pty.poll_fds());
+        }
         match nix::poll::poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno),
         }
-        let ready: Vec<bool> = fds
+        let events: Vec<PollFlags> = fds
             .iter()
-            .map(|fd| fd.revents().is_some_and(|events| !events.is_empty()))
+            .map(|fd| fd.revents().unwrap_or(PollFlags::empty()))
             .collect();
         drop(fds);
+        let ready: Vec<bool> = events[..pipes].iter().map(|e| !e.is_empty()).collect();
+        if let Some(pty) = &mut self.pty {
+            pty.relay(&events[pipes..]);
+        }
         for (index, _) in ready.iter().enumerate().skip(1).filter(|(_, r)| **r).rev() {
             self.relay(index - 1);
         }
@@ -176,6 +203,9 @@ impl Output {
     /// Once the sandbox has ended: what is left in the pipes (every writer is gone, or it is a
     /// straggler the supervisor does not wait for).
     pub(crate) fn drain(&mut self) {
+        if let Some(pty) = &mut self.pty {
+            pty.drain();
+        }
         while !self.pipes.is_empty() {
             let mut buffer = [0u8; 65536];
             match nix::unistd::read(self.pipes[0].read.as_raw_fd(), &mut buffer) {
@@ -191,7 +221,7 @@ impl Output {
 
 /// Writes all of `data` to the supervisor's descriptor `fd`; a failure (a full disk) loses the
 /// rest of this chunk, never the run.
-fn write_all(fd: RawFd, mut data: &[u8]) {
+pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) {
     while !data.is_empty() {
         // SAFETY: `data` is valid for `data.len()` bytes of reads.
         let written = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };

@@ -43,9 +43,14 @@ pub struct Plan {
     pub(super) rlimits: Vec<crate::steps::rlimits::Planned>,
     pub(super) cgroup_fds: Vec<i32>,
     pub(super) output: crate::sandbox::output::Output,
+    /// The standard descriptors that get a pty of the sandbox's own (`None`: no terminal).
+    pub(super) terminal: Option<crate::sandbox::pty::Planned>,
     /// The sandbox's control group, once made: supervision signals it, the teardown removes it
     /// (and dropping the plan removes it on every early return).
     group: std::cell::RefCell<Option<crate::steps::cgroup::SandboxGroup>>,
+    /// The lock of the uid allocated for the run: released when the plan goes, after the
+    /// sandbox's group (the last field: dropped last).
+    uid_lease: Option<crate::steps::identity::alloc::Lease>,
 }
 
 impl Plan {
@@ -82,8 +87,15 @@ impl Plan {
             rlimits: Vec::new(),
             cgroup_fds: Vec::new(),
             output: Default::default(),
+            terminal: None,
             group: std::cell::RefCell::new(None),
+            uid_lease: None,
         })
+    }
+
+    /// Holds the lock of the uid allocated for the run until the plan is dropped.
+    pub(crate) fn hold_uid(&mut self, lease: Option<crate::steps::identity::alloc::Lease>) {
+        self.uid_lease = lease;
     }
 
     /// The sandbox's descriptors 1 and 2 become these pipes (the init applies them).
@@ -91,11 +103,25 @@ impl Plan {
         self.output = output;
     }
 
+    /// The workload gets a pty of the sandbox's own on these standard descriptors.
+    pub(crate) fn give_terminal(&mut self, terminal: Option<crate::sandbox::pty::Planned>) {
+        self.terminal = terminal;
+    }
+
+    /// The standard descriptors that get a pty of the sandbox's own, if any.
+    pub(crate) fn terminal(&self) -> Option<&crate::sandbox::pty::Planned> {
+        self.terminal.as_ref()
+    }
+
     /// The output relay, once the sandbox is released: the supervisor's copies of the write ends
-    /// are closed.
-    pub(crate) fn take_output(&mut self) -> crate::sandbox::output::Output {
+    /// are closed, and the workload's pty (its `master`, when it has one) is relayed.
+    pub(crate) fn take_output(
+        &mut self,
+        master: Option<std::os::fd::OwnedFd>,
+    ) -> crate::sandbox::output::Output {
         let mut output = std::mem::take(&mut self.output);
         output.released();
+        output.relay_terminal(master, self.terminal.as_ref());
         output
     }
 

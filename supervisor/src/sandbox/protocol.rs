@@ -2,7 +2,7 @@
 //! `SOCK_SEQPACKET` socket. The children only send (async-signal-safe); the supervisor receives,
 //! within [`HANDSHAKE_DEADLINE`], watching the stop signals.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -31,11 +31,18 @@ pub(crate) enum Message {
     ExecFailed {
         errno: Errno,
     },
+    /// The init's pty for the workload: its number, and its master (passed with `SCM_RIGHTS`,
+    /// close-on-exec; the receiver owns it).
+    Terminal {
+        number: u32,
+        master: std::os::fd::RawFd,
+    },
 }
 
 pub(crate) const MESSAGE_LEN: usize = 8;
 pub(crate) const READY: u8 = 0xff;
 pub(crate) const EXEC_FAILED_MESSAGE: u8 = 0xfe;
+pub(crate) const TERMINAL_MESSAGE: u8 = 0xfd;
 
 fn encode(step: Step, call: Call, errno: Errno) -> [u8; MESSAGE_LEN] {
     let mut message = encode_kind(step as u8, errno as i32);
@@ -52,8 +59,23 @@ pub(crate) fn encode_kind(kind: u8, value: i32) -> [u8; MESSAGE_LEN] {
     message
 }
 
-fn decode(message: &[u8; MESSAGE_LEN], pid: Option<Pid>) -> Option<Message> {
-    let errno = Errno::from_raw(i32::from_ne_bytes(message[4..].try_into().ok()?));
+fn decode(
+    message: &[u8; MESSAGE_LEN],
+    pid: Option<Pid>,
+    fd: Option<std::os::fd::RawFd>,
+) -> Option<Message> {
+    let value = i32::from_ne_bytes(message[4..].try_into().ok()?);
+    let errno = Errno::from_raw(value);
+    match (message[0], fd) {
+        (TERMINAL_MESSAGE, Some(master)) => {
+            return Some(Message::Terminal {
+                number: value as u32,
+                master,
+            })
+        }
+        (_, Some(_)) => return None,
+        _ => {}
+    }
     match message[0] {
         READY => {
             return Some(Message::Ready {
@@ -119,8 +141,8 @@ pub(crate) fn receive(
 
 fn read_message(channel: &OwnedFd) -> Result<Option<Message>, SpawnError> {
     let mut buffer = [0u8; MESSAGE_LEN];
-    let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-    let (read, pid) = loop {
+    let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials, [RawFd; 1]);
+    let (read, pid, fd) = loop {
         let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
         match nix::sys::socket::recvmsg::<()>(
             channel.as_raw_fd(),
@@ -129,15 +151,26 @@ fn read_message(channel: &OwnedFd) -> Result<Option<Message>, SpawnError> {
             MsgFlags::MSG_CMSG_CLOEXEC,
         ) {
             Ok(message) => {
-                let pid = message.cmsgs().ok().and_then(|mut cmsgs| {
-                    cmsgs.find_map(|cmsg| match cmsg {
+                let (mut pid, mut fd) = (None, None);
+                for cmsg in message.cmsgs().into_iter().flatten() {
+                    match cmsg {
                         ControlMessageOwned::ScmCredentials(creds) => {
-                            Some(Pid::from_raw(creds.pid()))
+                            pid = Some(Pid::from_raw(creds.pid()))
                         }
-                        _ => None,
-                    })
-                });
-                break (message.bytes, pid);
+                        ControlMessageOwned::ScmRights(fds) => {
+                            for received in fds {
+                                // SAFETY: the kernel just installed this descriptor for this
+                                // process; only the first is kept, the others are closed.
+                                let owned = unsafe { OwnedFd::from_raw_fd(received) };
+                                if fd.is_none() {
+                                    fd = Some(owned.into_raw_fd());
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                break (message.bytes, pid, fd);
             }
             Err(Errno::EINTR) => continue,
             Err(source) => {
@@ -148,13 +181,24 @@ fn read_message(channel: &OwnedFd) -> Result<Option<Message>, SpawnError> {
             }
         }
     };
+    // A descriptor that came with anything but the terminal message is closed.
+    let stray = |fd: Option<RawFd>| {
+        // SAFETY: the descriptor was received above and handed to no one.
+        drop(fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
     if read == 0 {
+        stray(fd);
         return Ok(None);
     }
     if read != MESSAGE_LEN {
+        stray(fd);
         return Err(SpawnError::Died(format!("a message of {read} bytes")));
     }
-    decode(&buffer, pid)
+    let decoded = decode(&buffer, pid, fd);
+    if !matches!(decoded, Some(Message::Terminal { .. })) {
+        stray(fd);
+    }
+    decoded
         .map(Some)
         .ok_or_else(|| SpawnError::Died("an unknown message".into()))
 }
@@ -164,6 +208,36 @@ fn read_message(channel: &OwnedFd) -> Result<Option<Message>, SpawnError> {
 pub(crate) fn send(channel: &OwnedFd, message: &[u8; MESSAGE_LEN]) -> bool {
     // SAFETY: `message` is valid for MESSAGE_LEN bytes of reads; `channel` is an open socket.
     let sent = unsafe { libc::write(channel.as_raw_fd(), message.as_ptr().cast(), MESSAGE_LEN) };
+    sent == MESSAGE_LEN as isize
+}
+
+/// Sends one message with the descriptor `fd` (`SCM_RIGHTS`); `false` when it could not be sent.
+/// Async-signal-safe: the control buffer is on the stack.
+pub(crate) fn send_with_fd(channel: &OwnedFd, message: &[u8; MESSAGE_LEN], fd: RawFd) -> bool {
+    // Room for one cmsghdr and one int, aligned for cmsghdr.
+    let mut control = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: message.as_ptr() as *mut libc::c_void,
+        iov_len: MESSAGE_LEN,
+    };
+    // SAFETY: a zeroed msghdr is a valid empty message header.
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE computes a size from an integer.
+    header.msg_controllen = unsafe { libc::CMSG_SPACE(4) } as _;
+    // SAFETY: the header's control buffer is `control`, large enough for one descriptor
+    // (CMSG_SPACE(4) is 24 bytes, `control` 32), so the first header and its data lie inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&header);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
+    }
+    // SAFETY: `header` points to `iov` and `control`, both live for the call.
+    let sent = unsafe { libc::sendmsg(channel.as_raw_fd(), &header, 0) };
     sent == MESSAGE_LEN as isize
 }
 
@@ -187,7 +261,7 @@ mod tests {
                 for errno in [Errno::EPERM, Errno::ENOSYS, Errno::UnknownErrno] {
                     let message = encode(step, call, errno);
                     assert_eq!(
-                        decode(&message, None),
+                        decode(&message, None, None),
                         Some(Message::Failed { step, call, errno }),
                         "{step} {call}"
                     );
@@ -198,12 +272,21 @@ mod tests {
             }
         }
         assert_eq!(
-            decode(&encode_kind(READY, 2), Some(Pid::from_raw(7))),
+            decode(&encode_kind(READY, 2), Some(Pid::from_raw(7)), None),
             Some(Message::Ready {
                 pid: Some(Pid::from_raw(7)),
                 own_pid: 2,
                 landlock: 0
             })
         );
+        assert_eq!(
+            decode(&encode_kind(TERMINAL_MESSAGE, 3), None, Some(9)),
+            Some(Message::Terminal {
+                number: 3,
+                master: 9
+            })
+        );
+        // A descriptor comes only with the terminal message.
+        assert_eq!(decode(&encode_kind(READY, 2), None, Some(9)), None);
     }
 }

@@ -271,28 +271,58 @@ pub fn supervise_bounded(
             Some(signal) => signal,
             None => continue,
         };
-        match signal {
-            Signal::SIGCHLD => continue,
-            stop @ (Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
-                // The init stops the sandbox, then the supervisor stops as the shell expects.
-                tracing::debug!(signal = %stop, "stopping the sandbox and the supervisor");
-                let _ = kill(sandbox.init, Signal::SIGTSTP);
-                let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-            }
-            signal => {
-                tracing::debug!(%signal, init = sandbox.init.as_raw(), "forwarding signal to the sandbox");
-                // ESRCH: the init is already gone; its status is collected next round.
-                match kill(sandbox.init, signal) {
-                    Ok(()) | Err(Errno::ESRCH) => {}
-                    Err(errno) => return Err(errno),
-                }
-                // A request to stop: the sandbox has --kill-after to end.
-                if matches!(signal, Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP) {
-                    kill_at.get_or_insert(Instant::now() + kill_after);
-                }
-            }
+        if on_signal(signal, &sandbox, output)? {
+            kill_at.get_or_insert(Instant::now() + kill_after);
         }
     }
+}
+
+/// Passes `signal` on to the sandbox; returns whether it asks the sandbox to stop (it then has
+/// `--kill-after` to end). A stop stops the sandbox, then the supervisor (the operator's
+/// terminal gets its modes back meanwhile); a resize of the operator's terminal goes to the
+/// workload's pty when it has one.
+fn on_signal(
+    signal: Signal,
+    sandbox: &Sandbox,
+    output: &mut crate::sandbox::output::Output,
+) -> Result<bool, Errno> {
+    match signal {
+        Signal::SIGCHLD => return Ok(false),
+        stop @ (Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+            // The init stops the sandbox, then the supervisor stops as the shell expects.
+            tracing::debug!(signal = %stop, "stopping the sandbox and the supervisor");
+            let _ = kill(sandbox.init, Signal::SIGTSTP);
+            if let Some(terminal) = output.terminal() {
+                terminal.restore();
+            }
+            let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+            if let Some(terminal) = output.terminal() {
+                terminal.resume();
+            }
+            return Ok(false);
+        }
+        Signal::SIGWINCH if output.terminal().is_some() => {
+            output.terminal().expect("checked").resize();
+            return Ok(false);
+        }
+        Signal::SIGCONT => {
+            if let Some(terminal) = output.terminal() {
+                terminal.resume();
+            }
+        }
+        _ => {}
+    }
+    tracing::debug!(%signal, init = sandbox.init.as_raw(), "forwarding signal to the sandbox");
+    // ESRCH: the init is already gone; its status is collected next round.
+    match kill(sandbox.init, signal) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(errno) => return Err(errno),
+    }
+    // A request to stop: the sandbox has --kill-after to end.
+    Ok(matches!(
+        signal,
+        Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP
+    ))
 }
 
 /// The workload's end once the init has ended, after what the sandbox wrote is relayed; `None`

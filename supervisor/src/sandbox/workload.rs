@@ -64,7 +64,13 @@ fn take(
 fn workload_steps(plan: &mut Plan, channel: &OwnedFd, go: &OwnedFd) -> Result<Never, Failure> {
     let _ = die_with_parent();
     // The workload's steps, in boot order: one line each.
-    take(plan, Step::Session, session::apply)?;
+    // The workload's pty, if it has one, belongs to the ids it drops to.
+    let owner = (plan.identity.as_ref())
+        .filter(|_| plan.performs(Step::PrivilegeDrop))
+        .map(|(identity, _)| (identity.uid.as_raw(), identity.gid.as_raw()));
+    take(plan, Step::Session, || {
+        session::apply(plan.terminal.as_ref(), owner)
+    })?;
     take(plan, Step::Rlimits, || {
         crate::steps::rlimits::apply_step(&plan.rlimits)
     })?;

@@ -6,6 +6,7 @@
 
 pub(crate) mod capabilities;
 pub(crate) mod cgroup;
+pub(crate) mod costs;
 pub(crate) mod identity;
 pub(crate) mod landlock;
 pub(crate) mod mount;
@@ -154,8 +155,8 @@ pub const STEPS: [StepInfo; 13] = [
         kind: None,
         phase: Phase::Workload,
         requires: &[],
-        protection: "a new session without a controlling terminal",
-        action: "start a new session",
+        protection: "a new session, whose only terminal is a pty of the sandbox's own",
+        action: "start a new session (and give it a pty of its own)",
         refused: "the kernel refused a new session for the workload",
         first_call: Call::Setsid,
         verify: Some(session::verify),
@@ -409,6 +410,13 @@ pub enum Call {
     CgroupLimit,
     /// The init writing itself into the group's `cgroup.procs`.
     CgroupJoin,
+    /// The init opening a pty of the sandbox's own: `open(/dev/ptmx)`, `TIOCSPTLCK`, `TIOCGPTN`.
+    OpenPty,
+    /// The init opening that pty's slave from its master (`TIOCGPTPEER`).
+    PtyPeer,
+    /// The workload giving the slave to its ids (`fchown`), making it its standard descriptors
+    /// (`dup2`) and its controlling terminal (`TIOCSCTTY`).
+    ControllingTerminal,
 }
 
 /// How a call's failure reads: a refused call, or a check that found a call without effect.
@@ -425,7 +433,7 @@ impl Call {
     /// Every call, one row each (every stage of the privilege drop included). The wire code a
     /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
     /// the same table and no code is written by hand.
-    pub const ALL: [Call; 69] = [
+    pub const ALL: [Call; 72] = [
         Call::UnshareNet,
         Call::LoopbackSocket,
         Call::LoopbackGetFlags,
@@ -495,6 +503,9 @@ impl Call {
         Call::CgroupCreate,
         Call::CgroupLimit,
         Call::CgroupJoin,
+        Call::OpenPty,
+        Call::PtyPeer,
+        Call::ControllingTerminal,
     ];
 
     /// The call's row: how it is written in messages and reports, and its role.
@@ -555,6 +566,9 @@ impl Call {
             Call::CgroupCreate => ("mkdir(cgroup)", Refusable),
             Call::CgroupLimit => ("write(cgroup limit)", Refusable),
             Call::CgroupJoin => ("write(cgroup.procs)", Refusable),
+            Call::OpenPty => ("open(/dev/ptmx)", Refusable),
+            Call::PtyPeer => ("ioctl(TIOCGPTPEER)", Refusable),
+            Call::ControllingTerminal => ("fchown, dup2 or ioctl(TIOCSCTTY) of the pty", Refusable),
         }
     }
 

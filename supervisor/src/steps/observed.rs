@@ -44,6 +44,23 @@ pub(crate) struct Observed {
     pub view: crate::steps::view::ViewObserved,
     /// The Landlock status code the workload's `restrict_self` returned (0: none).
     pub landlock_status: u8,
+    /// The caller's supplementary groups, read before any namespace: on the user-namespace route
+    /// the workload holds them all, though `/proc` inside reads the unmapped ones as the
+    /// overflow gid.
+    pub caller_groups: Vec<u32>,
+    /// The kernel's overflow gid (`/proc/sys/kernel/overflowgid`), what an unmapped group reads
+    /// as inside a user namespace.
+    pub overflow_gid: u32,
+    /// The number of the pty the init opened for the workload, as it said (`None`: none).
+    pub pty: Option<u32>,
+    /// The workload's standard descriptors (`stat` of `/proc/PID/fd/N`).
+    pub std_fds: [Option<crate::steps::session::FdIdentity>; 3],
+    /// The path of the workload's first standard descriptor that is a pty slave, as it sees it.
+    pub pty_path: Option<String>,
+    /// The supervisor's own standard descriptors that are terminals: device and inode.
+    pub own_terminals: Vec<(u64, u64)>,
+    /// The device of the host's devpts (`/dev/pts`), when there is one.
+    pub host_devpts: Option<u64>,
 }
 
 /// What the plan promised, for the verifications to compare with.
@@ -51,6 +68,8 @@ pub(crate) struct Observed {
 pub(crate) struct Expected<'a> {
     /// The identity the workload drops to, when its ids are verified.
     pub identity: Option<&'a Identity>,
+    /// Where the planned identity comes from (`None`: the caller's own).
+    pub origin: Option<crate::steps::identity::Origin>,
     /// The capabilities the workload keeps (`--cap-add`).
     pub kept_capabilities: u64,
     /// The workload filter, when it was planned.
@@ -59,6 +78,8 @@ pub(crate) struct Expected<'a> {
     pub view: Option<&'a crate::steps::view::View>,
     /// The Landlock ruleset, when it was performed.
     pub landlock: Option<&'a crate::steps::landlock::Prepared>,
+    /// The standard descriptors that get a pty of the sandbox's own, when they do.
+    pub terminal: Option<&'a crate::sandbox::pty::Planned>,
 }
 
 /// A step's verification: its evidence, and what shows it did not take effect, if anything.
@@ -85,7 +106,30 @@ pub(crate) fn held_beyond(caps: &Capabilities, allowed: u64, setpcap: bool) -> V
         .collect()
 }
 
+/// The kernel's default overflow gid.
+pub(crate) const OVERFLOW_GID: u32 = 65534;
+
 impl Observed {
+    /// The workload's supplementary groups as the kernel grants them, and, on the user-namespace
+    /// route, as `/proc` reads them inside the namespace. There the workload cannot change its
+    /// groups (`setgroups` is denied) and the kernel keeps those the namespace does not map: they
+    /// are the caller's, each read inside as itself or as the overflow gid. When what is read
+    /// does not fit the caller's groups, what is read is all that is known.
+    pub(crate) fn groups_in_effect(&self) -> (Vec<u32>, Option<Vec<u32>>) {
+        let seen = &self.status.groups;
+        if self.route != Route::UserNamespace {
+            return (seen.clone(), None);
+        }
+        let mut caller = self.caller_groups.clone();
+        caller.sort_unstable();
+        caller.dedup();
+        let fits = seen.len() == caller.len()
+            && seen
+                .iter()
+                .all(|group| *group == self.overflow_gid || caller.contains(group));
+        let in_effect = if fits { caller } else { seen.clone() };
+        (in_effect, Some(seen.clone()))
+    }
     /// Reads the paused sandbox: the workload `workload` (which sees itself as `pid_inside`), its
     /// init `init`, and the supervisor, whose status `own` was read before the spawn.
     pub(crate) fn read(
@@ -145,6 +189,41 @@ impl Observed {
             setpcap,
             view: crate::steps::view::ViewObserved::read(workload.as_raw()),
             landlock_status: 0,
+            caller_groups: Vec::new(),
+            overflow_gid: std::fs::read_to_string("/proc/sys/kernel/overflowgid")
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .unwrap_or(OVERFLOW_GID),
+            pty: None,
+            std_fds: [0, 1, 2].map(|fd| fd_identity(&format!("/proc/{workload}/fd/{fd}"))),
+            pty_path: (0..3)
+                .find(|fd| {
+                    fd_identity(&format!("/proc/{workload}/fd/{fd}"))
+                        .is_some_and(|seen| (136..144).contains(&libc::major(seen.rdev)))
+                })
+                .and_then(|fd| std::fs::read_link(format!("/proc/{workload}/fd/{fd}")).ok())
+                .map(|path| path.display().to_string()),
+            own_terminals: (0..3)
+                .filter(|&fd| nix::unistd::isatty(fd).unwrap_or(false))
+                .filter_map(|fd| nix::sys::stat::fstat(fd).ok())
+                .map(|stat| (stat.st_dev, stat.st_ino))
+                .collect(),
+            host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| {
+                use std::os::unix::fs::MetadataExt;
+                meta.dev()
+            }),
         })
     }
+}
+
+/// What `stat` of `path` (a `/proc/PID/fd/N` link, followed) shows.
+fn fd_identity(path: &str) -> Option<crate::steps::session::FdIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| crate::steps::session::FdIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            rdev: meta.rdev(),
+        })
 }

@@ -1,7 +1,8 @@
 //! Resource limits of the workload (`--rlimit NAME=SOFT[:HARD]`): a step no handler tolerates.
 //!
 //! Planned in the parent from the caller's own limits ([`plan`]): a limit is only ever lowered,
-//! never raised above what the caller has. The defaults are `core=0:0` (no core dumps: a dump of
+//! never raised above what the caller has, soft or hard (a request above it is lowered to the
+//! caller's, with a WARN). The defaults are `core=0:0` (no core dumps: a dump of
 //! the workload may hold what it read) and `nofile` at most 4096. The workload applies them with
 //! `setrlimit` after its new session and before the id change ([`apply`], async-signal-safe); the
 //! supervisor then reads `/proc/PID/limits` of the paused workload and compares ([`verify`]).
@@ -191,23 +192,31 @@ fn current(resource: Resource) -> Result<(u64, u64), Errno> {
 }
 
 /// The limits the workload gets: the defaults (core 0, nofile at most 4096), then each request in
-/// order, each lowered to what the caller has (a request above it is clamped and flagged).
+/// order, each soft and hard limit lowered to the caller's own soft and hard limit (a request above
+/// either is clamped and flagged: the run goes on with the caller's limit, and a WARN says so).
 pub fn plan(requests: &[Request]) -> Result<Vec<Planned>, Errno> {
+    plan_with(requests, current)
+}
+
+/// [`plan`] against the caller's limits as `caller` reads them.
+fn plan_with(
+    requests: &[Request],
+    caller: impl Fn(Resource) -> Result<(u64, u64), Errno>,
+) -> Result<Vec<Planned>, Errno> {
     let mut planned: Vec<Planned> = Vec::new();
     let mut set = |resource: Resource, soft: u64, hard: u64, source: &'static str| {
-        let (caller_soft, caller_hard) = current(resource)?;
+        let (caller_soft, caller_hard) = caller(resource)?;
+        // Neither limit is ever raised above the caller's own: not the hard one, and not the soft
+        // one either (setrlimit would let any process raise its soft limit up to its hard one,
+        // but the workload gets no more than the caller has).
         let hard_applied = hard.min(caller_hard);
-        // The soft limit stays at or below the hard one; a default never raises the caller's soft.
-        let soft_applied = match source {
-            "default" => soft.min(caller_soft).min(hard_applied),
-            _ => soft.min(hard_applied),
-        };
+        let soft_applied = soft.min(caller_soft).min(hard_applied);
         let entry = Planned {
             resource,
             soft: soft_applied,
             hard: hard_applied,
             source,
-            clamped: hard > caller_hard,
+            clamped: source == "operator" && (hard > caller_hard || soft > caller_soft),
         };
         match planned.iter_mut().find(|p| p.resource == resource) {
             Some(existing) => *existing = entry,
@@ -222,6 +231,77 @@ pub fn plan(requests: &[Request]) -> Result<Vec<Planned>, Errno> {
     }
     planned.sort_by_key(|p| p.resource);
     Ok(planned)
+}
+
+/// Where a limit planned by [`bound_processes`] comes from.
+pub const PROCESS_BOUND: &str = "process bound";
+
+/// Adds `RLIMIT_NPROC` at most `max` to `planned`: the sandbox's process bound where no group's
+/// `pids.max` gives one (the user-namespace route, where the kernel counts it per user namespace).
+/// It only lowers: a lower `--rlimit nproc` or caller's limit stays. Returns the hard limit the
+/// workload gets (the bound: it may raise its soft limit up to it, never beyond).
+pub fn bound_processes(planned: &mut Vec<Planned>, max: u64) -> Result<u64, Errno> {
+    bound_processes_with(planned, max, current)
+}
+
+fn bound_processes_with(
+    planned: &mut Vec<Planned>,
+    max: u64,
+    caller: impl Fn(Resource) -> Result<(u64, u64), Errno>,
+) -> Result<u64, Errno> {
+    let (caller_soft, caller_hard) = caller(Resource::Nproc)?;
+    let entry = match planned.iter().position(|p| p.resource == Resource::Nproc) {
+        Some(index) => &mut planned[index],
+        None => {
+            planned.push(Planned {
+                resource: Resource::Nproc,
+                soft: caller_soft,
+                hard: caller_hard,
+                source: PROCESS_BOUND,
+                clamped: false,
+            });
+            planned.sort_by_key(|p| p.resource);
+            let index = planned
+                .iter()
+                .position(|p| p.resource == Resource::Nproc)
+                .expect("just added");
+            &mut planned[index]
+        }
+    };
+    entry.hard = entry.hard.min(max);
+    entry.soft = entry.soft.min(entry.hard);
+    // The sandbox's process bound from here on, whatever set it first.
+    entry.source = PROCESS_BOUND;
+    Ok(entry.hard)
+}
+
+/// Whether this kernel counts `RLIMIT_NPROC` per user namespace (Linux 5.14 and later, where it
+/// lives on the user namespace's counts): before, it counted every process of the real uid across
+/// the whole host, and a bound of the sandbox's would count the caller's other processes.
+pub fn nproc_per_user_namespace() -> bool {
+    // SAFETY: utsname is plain bytes; uname fills it in.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `name` is a valid utsname for the kernel to fill.
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return false;
+    }
+    // SAFETY: the kernel NUL-terminates the release within the array.
+    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) };
+    release
+        .to_str()
+        .ok()
+        .and_then(|release| kernel_at_least(release, (5, 14)))
+        .unwrap_or(false)
+}
+
+/// Whether the kernel release `release` (`6.18.44-...`) is at least `wanted`.
+fn kernel_at_least(release: &str, wanted: (u32, u32)) -> Option<bool> {
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    let major = numbers.next()?.ok()?;
+    let minor = numbers.next()?.ok()?;
+    Some((major, minor) >= wanted)
 }
 
 /// Sets every planned limit on the calling process. Async-signal-safe; returns the resource whose
@@ -419,6 +499,90 @@ mod tests {
             assert!(nofile.clamped);
             assert_eq!(nofile.hard, hard);
         }
+    }
+
+    #[test]
+    fn never_raises_the_callers_soft_limit() {
+        // A caller with `ulimit -Sn 100` (hard 4096): nofile=200 gets 100, not 200.
+        let caller = |resource: Resource| {
+            Ok(match resource {
+                Resource::Nofile => (100, 4096),
+                _ => (UNLIMITED, UNLIMITED),
+            })
+        };
+        let request = |soft, hard| Request {
+            resource: Resource::Nofile,
+            soft,
+            hard,
+        };
+        let nofile = |planned: Vec<Planned>| {
+            planned
+                .into_iter()
+                .find(|p| p.resource == Resource::Nofile)
+                .unwrap()
+        };
+        let raised = nofile(plan_with(&[request(200, 200)], caller).unwrap());
+        assert_eq!((raised.soft, raised.hard, raised.clamped), (100, 200, true));
+        let above_hard = nofile(plan_with(&[request(200, 8192)], caller).unwrap());
+        assert_eq!((above_hard.soft, above_hard.hard), (100, 4096));
+        let lowered = nofile(plan_with(&[request(50, 80)], caller).unwrap());
+        assert_eq!(
+            (lowered.soft, lowered.hard, lowered.clamped),
+            (50, 80, false)
+        );
+        // The default (at most 4096) is no request of the operator's: lowered without a WARN.
+        let default = nofile(plan_with(&[], caller).unwrap());
+        assert_eq!(
+            (default.soft, default.hard, default.clamped),
+            (100, 4096, false)
+        );
+    }
+
+    #[test]
+    fn the_process_bound_only_lowers() {
+        let caller = |_| Ok((5000, 8000));
+        let mut planned = plan_with(&[], caller).unwrap();
+        assert_eq!(bound_processes_with(&mut planned, 1024, caller), Ok(1024));
+        let nproc = planned
+            .iter()
+            .find(|p| p.resource == Resource::Nproc)
+            .unwrap();
+        assert_eq!(
+            (nproc.soft, nproc.hard, nproc.source),
+            (1024, 1024, PROCESS_BOUND)
+        );
+        // Sorted as the catalogue is: core, nofile, nproc.
+        let order: Vec<Resource> = planned.iter().map(|p| p.resource).collect();
+        assert_eq!(order, [Resource::Core, Resource::Nofile, Resource::Nproc]);
+        // A lower operator's request stays; a lower caller's soft limit too.
+        let lower = Request {
+            resource: Resource::Nproc,
+            soft: 50,
+            hard: 100,
+        };
+        let mut planned = plan_with(&[lower], caller).unwrap();
+        assert_eq!(bound_processes_with(&mut planned, 1024, caller), Ok(100));
+        let nproc = planned[2];
+        assert_eq!(
+            (nproc.soft, nproc.hard, nproc.source),
+            (50, 100, PROCESS_BOUND)
+        );
+        let low_caller = |_| Ok((300, 8000));
+        let mut planned = plan_with(&[], low_caller).unwrap();
+        assert_eq!(
+            bound_processes_with(&mut planned, 1024, low_caller),
+            Ok(1024)
+        );
+        assert_eq!((planned[2].soft, planned[2].hard), (300, 1024));
+    }
+
+    #[test]
+    fn kernel_releases() {
+        assert_eq!(kernel_at_least("6.18.44-fc-v1098", (5, 14)), Some(true));
+        assert_eq!(kernel_at_least("5.14.0", (5, 14)), Some(true));
+        assert_eq!(kernel_at_least("5.10.0-28-amd64", (5, 14)), Some(false));
+        assert_eq!(kernel_at_least("4.19.0", (5, 14)), Some(false));
+        assert_eq!(kernel_at_least("x", (5, 14)), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `sandbox-observe`: run as a workload, prints what it has, one `key value` line each, for tests
 //! that compare the report with what the workload really observes: its network, PID and mount
 //! namespaces as seen from inside, its session and terminal, its ids, its capability sets, its
-//! seccomp state and no_new_privs.
+//! seccomp state and no_new_privs, and whether its ancestors' environments (the init's, the
+//! supervisor's, as far as its `/proc` shows them) hold a variable named `FAULT_SECRET`.
 
 use std::io::Write;
 
@@ -83,5 +84,24 @@ fn main() {
         "unshare_user",
         if userns == 0 { "ok" } else { "refused" }.to_owned(),
     );
+    // The ancestors its /proc shows (the init, the supervisor: a PPid of 0 is outside the PID
+    // namespace): how many environments it could read, and whether one held the secret.
+    let (mut read, mut secret) = (0, false);
+    let mut pid = "self".to_owned();
+    for _ in 0..3 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        pid = status_field(&status, "PPid");
+        if pid == "0" || pid == "-" {
+            break;
+        }
+        if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
+            read += 1;
+            secret |= environ
+                .split(|byte| *byte == 0)
+                .any(|entry| entry.starts_with(b"FAULT_SECRET="));
+        }
+    }
+    line("ancestor_environs_read", read.to_string());
+    line("ancestor_secret", secret.to_string());
     let _ = std::io::stdout().write_all(out.as_bytes());
 }

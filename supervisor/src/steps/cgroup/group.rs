@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use serde::Serialize;
 
-use super::{assign, group_name, needed, Hierarchy, Limits, Version, CPU_PERIOD_US};
+use super::{assign, group_name, needed, Hierarchy, Limits, Version};
 use crate::steps::{Call, Refusal, Step};
 
 /// One group the sandbox has.
@@ -80,6 +80,11 @@ pub struct Evidence {
     /// Controllers of the default limits no hierarchy offers (the group has no such limit).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<&'static str>,
+    /// The sandbox's process bound when no group's `pids.max` gives one and the sandbox takes the
+    /// user-namespace route: the workload's `RLIMIT_NPROC`, which the kernel counts per user
+    /// namespace (the sandbox's own, the supervisor and the init included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rlimit_nproc: Option<u64>,
 }
 
 /// One group, for the record.
@@ -374,26 +379,29 @@ impl SandboxGroup {
                 }
             }
             "cpu" => {
-                let quota = limits
-                    .cpu_quota_us()
+                let (quota, period) = limits
+                    .cpu_max_us()
                     .expect("cpu is needed only with a limit");
                 match version {
                     Version::V1 => {
-                        set("cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+                        set("cpu.cfs_period_us", &period.to_string())?;
                         set("cpu.cfs_quota_us", &quota.to_string())?;
+                        if read_number(&path.join("cpu.cfs_period_us")) != Some(period) {
+                            return Err(unverified("cpu.cfs_period_us", &period.to_string()));
+                        }
                         if read_number(&path.join("cpu.cfs_quota_us")) != Some(quota) {
                             return Err(unverified("cpu.cfs_quota_us", &quota.to_string()));
                         }
                     }
                     Version::V2 => {
-                        let value = format!("{quota} {CPU_PERIOD_US}");
+                        let value = format!("{quota} {period}");
                         set("cpu.max", &value)?;
                         if read_trimmed(&path.join("cpu.max")).as_deref() != Some(value.as_str()) {
                             return Err(unverified("cpu.max", &value));
                         }
                     }
                 }
-                self.applied.cpu_max = Some(format!("{quota}/{CPU_PERIOD_US}"));
+                self.applied.cpu_max = Some(format!("{quota}/{period}"));
             }
             _ => {}
         }

@@ -5,7 +5,7 @@
 //! - **Where.** Only below the supervisor's own group of each hierarchy, read from
 //!   `/proc/self/cgroup` and `/proc/self/mountinfo`; never anywhere else.
 //! - **Which hierarchy.** Each controller (`pids` always, `memory` for `--memory-max`, `cpu` for
-//!   `--cpus`) from the v1 hierarchy that carries it, else from the v2 hierarchy when the
+//!   `--cpus` or `--cpu-max`) from the v1 hierarchy that carries it, else from the v2 hierarchy when the
 //!   supervisor's v2 group offers it (`cgroup.controllers`). A v2 hierarchy gets a group even
 //!   without a controller: it counts the CPU time (`cpu.stat`) and kills the whole group at once
 //!   (`cgroup.kill`).
@@ -54,7 +54,10 @@ impl Limits {
     /// Whether the operator asked for any limit explicitly: then a refusal to create the group or
     /// set a limit goes to the failure handler; otherwise it is a WARN.
     pub fn explicit(&self) -> bool {
-        self.pids_max.is_some() || self.memory_max.is_some() || self.cpus.is_some()
+        self.pids_max.is_some()
+            || self.memory_max.is_some()
+            || self.cpus.is_some()
+            || self.cpu_max.is_some()
     }
 
     /// The pids limit in force: the operator's or the default.
@@ -62,10 +65,15 @@ impl Limits {
         self.pids_max.unwrap_or(DEFAULT_PIDS_MAX)
     }
 
-    /// The CPU quota per [`CPU_PERIOD_US`], in microseconds.
-    pub fn cpu_quota_us(&self) -> Option<u64> {
-        self.cpus
-            .map(|cpus| ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000))
+    /// The CPU quota and its period, in microseconds: `--cpu-max`, or `--cpus` per
+    /// [`CPU_PERIOD_US`].
+    pub fn cpu_max_us(&self) -> Option<(u64, u64)> {
+        self.cpu_max.or_else(|| {
+            self.cpus.map(|cpus| {
+                let quota = ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1000);
+                (quota, CPU_PERIOD_US)
+            })
+        })
     }
 }
 
@@ -112,6 +120,27 @@ pub fn parse_cpus(text: &str) -> Result<f64, String> {
         Ok(cpus) if (0.01..=1e6).contains(&cpus) => Ok(cpus),
         _ => Err(format!("{text:?} is not a number of CPUs (0.01 or more)")),
     }
+}
+
+/// The shortest and longest CFS period the kernel takes (1 ms to 1 s), in microseconds.
+pub const CPU_PERIODS_US: std::ops::RangeInclusive<u64> = 1000..=1_000_000;
+
+/// Parses `--cpu-max QUOTA/PERIOD` (microseconds, as cgroup v2's `cpu.max` and systemd's
+/// `CPUQuotaPeriodSec` count them): a period of 1000 to 1000000, a quota of 1000 or more and at
+/// most a million CPUs' worth.
+pub fn parse_cpu_max(text: &str) -> Result<(u64, u64), String> {
+    let wrong = || {
+        format!(
+            "{text:?} is not QUOTA/PERIOD in microseconds (a period of 1000 to 1000000, a quota of 1000 or more: 50000/100000 is half a CPU)"
+        )
+    };
+    let (quota, period) = text.split_once('/').ok_or_else(wrong)?;
+    let quota: u64 = quota.parse().map_err(|_| wrong())?;
+    let period: u64 = period.parse().map_err(|_| wrong())?;
+    if !CPU_PERIODS_US.contains(&period) || quota < 1000 || quota / period > 1_000_000 {
+        return Err(wrong());
+    }
+    Ok((quota, period))
 }
 
 /// The most `pids.max` takes: the kernel's `PID_MAX_LIMIT` on 64-bit (4 Mi); above it the kernel
@@ -279,7 +308,7 @@ fn needed(limits: &Limits) -> Vec<&'static str> {
     if limits.memory_max.is_some() {
         needed.push("memory");
     }
-    if limits.cpus.is_some() {
+    if limits.cpu_max_us().is_some() {
         needed.push("cpu");
     }
     needed
@@ -491,7 +520,27 @@ mod tests {
             cpus: Some(1.5),
             ..Limits::default()
         };
-        assert_eq!(limits.cpu_quota_us(), Some(150_000));
+        assert_eq!(limits.cpu_max_us(), Some((150_000, 100_000)));
+        assert_eq!(parse_cpu_max("50000/100000"), Ok((50_000, 100_000)));
+        assert_eq!(parse_cpu_max("250000/1000000"), Ok((250_000, 1_000_000)));
+        for wrong in [
+            "50000",
+            "50000/",
+            "/100000",
+            "999/100000",
+            "50000/999",
+            "1/2",
+            "a/b",
+        ] {
+            assert!(parse_cpu_max(wrong).is_err(), "{wrong}");
+        }
+        assert!(parse_cpu_max("50000/1000001").is_err());
+        let limits = Limits {
+            cpu_max: Some((20_000, 50_000)),
+            ..Limits::default()
+        };
+        assert!(limits.explicit());
+        assert_eq!(limits.cpu_max_us(), Some((20_000, 50_000)));
         assert_eq!(parse_pids("0").ok(), None);
     }
 }

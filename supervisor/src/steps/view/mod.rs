@@ -315,6 +315,14 @@ const NEW: &str = "/newroot";
 /// Where the host's root is, after the first `pivot_root`.
 const OLD: &str = "/oldroot";
 
+/// `$XDG_RUNTIME_DIR`, read once: the supervisor may clear its environment before the sandbox
+/// is made, and the view's verification still looks for the host's sockets there.
+pub(crate) fn runtime_dir() -> Option<&'static std::ffi::OsStr> {
+    static DIR: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("XDG_RUNTIME_DIR"))
+        .as_deref()
+}
+
 /// Why the operator's options leave no filesystem view, if they do.
 pub(crate) fn without_view(options: &crate::options::RunOptions) -> Option<String> {
     if options.view.mode == FsMode::HostRw {

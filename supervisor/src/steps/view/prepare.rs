@@ -557,7 +557,7 @@ fn mask_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
     // does not cover.
     let mut masks: Vec<PathBuf> = MASKED.iter().map(PathBuf::from).collect();
     if !minimal {
-        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+        if let Some(runtime) = super::runtime_dir() {
             let runtime = PathBuf::from(runtime);
             let covered = SCRATCH
                 .iter()

@@ -112,7 +112,7 @@ fn socket_through(pid: i32, path: &Path) -> bool {
 fn host_sockets() -> Vec<PathBuf> {
     use std::os::unix::fs::FileTypeExt;
     let mut dirs: Vec<PathBuf> = vec!["/tmp".into(), "/run".into()];
-    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR") {
+    if let Some(runtime) = super::runtime_dir() {
         dirs.push(runtime.into());
     }
     dirs.iter()

@@ -1,5 +1,8 @@
 //! The workload's identity: resolved in the parent (NSS lookups allocate and may talk to daemons),
-//! dropped and verified in the forked child with async-signal-safe calls only.
+//! dropped and verified in the forked child with async-signal-safe calls only. A root caller that
+//! names no `--user` gets a uid of its own for the run ([`alloc`]).
+
+pub(crate) mod alloc;
 
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
@@ -46,6 +49,26 @@ pub struct Identity {
     pub gid: Gid,
     /// Supplementary groups, sorted, without duplicates.
     pub groups: Vec<Gid>,
+    /// Where it comes from.
+    pub origin: Origin,
+}
+
+/// Where the workload's identity comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `--user`.
+    Named,
+    /// Allocated for this run from the range.
+    Allocated(alloc::UidRange),
+}
+
+/// The identity `prepare` resolved, and the lock of an allocated uid (held while it lives).
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// The identity the workload drops to; `None`: it keeps the caller's.
+    pub identity: Option<Identity>,
+    /// The lock of an allocated uid.
+    pub lease: Option<alloc::Lease>,
 }
 
 /// The step of the drop that failed, with its errno.
@@ -154,7 +177,12 @@ pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
     }
     groups.sort_by_key(|gid| gid.as_raw());
     groups.dedup();
-    Ok(Identity { uid, gid, groups })
+    Ok(Identity {
+        uid,
+        gid,
+        groups,
+        origin: Origin::Named,
+    })
 }
 
 /// Buffers the child needs for verification, allocated in the parent.
@@ -303,12 +331,27 @@ pub struct Ids {
     pub uid: Vec<u32>,
     /// Real, effective, saved, filesystem gid.
     pub gid: Vec<u32>,
-    /// Supplementary groups.
+    /// Supplementary groups, as the kernel grants them.
     pub groups: Vec<u32>,
     /// The primary group, then the supplementary ones, by name from the group database (the
     /// number when a group has no name).
     pub group_names: Vec<String>,
+    /// On the user-namespace route: the supplementary groups as `/proc` reads them inside the
+    /// namespace (an unmapped group reads as the overflow gid, and stays in effect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_inside_namespace: Option<Vec<u32>>,
+    /// On the user-namespace route: why `groups` are in effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_note: Option<&'static str>,
+    /// Where the identity comes from: `allocated` (a uid of its own for this run), `named`
+    /// (`--user`) or `caller` (the caller's own, kept).
+    pub origin: &'static str,
+    /// The range an allocated uid was taken from.
+    pub uid_range: Option<alloc::UidRange>,
 }
+
+/// What the report says of the groups on the user-namespace route.
+pub(crate) const GROUPS_KEPT: &str = "the workload keeps the caller's supplementary groups: the kernel keeps the groups a user namespace does not map (inside they read as the overflow gid) and grants them for file and socket access";
 
 /// In the workload: the drop, with the scratch buffers allocated in the parent (no allocation
 /// here). Async-signal-safe.
@@ -323,7 +366,8 @@ pub(crate) fn apply(
 /// (a caller that already holds fewer groups keeps its smaller set).
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let status = &observed.status;
-    let held = status.gid.first().into_iter().chain(&status.groups);
+    let (groups, inside) = observed.groups_in_effect();
+    let held = status.gid.first().into_iter().chain(&groups);
     let mut group_names: Vec<String> = held
         .map(|&gid| group_name(Gid::from_raw(gid)).unwrap_or_else(|| gid.to_string()))
         .collect();
@@ -331,14 +375,25 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let evidence = Ids {
         uid: status.uid.clone(),
         gid: status.gid.clone(),
-        groups: status.groups.clone(),
+        groups: groups.clone(),
         group_names,
+        groups_note: inside.as_ref().map(|_| GROUPS_KEPT),
+        groups_inside_namespace: inside,
+        origin: match expected.origin {
+            Some(Origin::Allocated(_)) => "allocated",
+            Some(Origin::Named) => "named",
+            None => "caller",
+        },
+        uid_range: match expected.origin {
+            Some(Origin::Allocated(range)) => Some(range),
+            _ => None,
+        },
     };
     let unverified = expected.identity.and_then(|identity| {
         let uid = identity.uid.as_raw();
         let gid = identity.gid.as_raw();
         let target: Vec<u32> = identity.groups.iter().map(|g| g.as_raw()).collect();
-        let groups_ok = status.groups.iter().all(|group| target.contains(group));
+        let groups_ok = groups.iter().all(|group| target.contains(group));
         (status.uid.iter().any(|id| *id != uid)
             || status.gid.iter().any(|id| *id != gid)
             || status.uid.is_empty()
@@ -351,17 +406,34 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     }
 }
 
-/// The identity the workload runs as: `--user`, else nobody for a root caller, else the caller.
+/// The identity the workload runs as: `--user`, else a uid of its own for a root caller (allocated
+/// and locked here, see [`alloc`]), else the caller.
 ///
 /// In the parent: NSS may allocate and talk to daemons.
 pub(crate) fn prepare(
     options: &crate::options::RunOptions,
-) -> Result<Option<Identity>, crate::error::SupervisorError> {
+) -> Result<Prepared, crate::error::SupervisorError> {
     use crate::error::SupervisorError;
+    let range = options.uid_range.unwrap_or(alloc::UidRange::DEFAULT);
+    // An embedder's range is checked as the command line's is.
+    let range = alloc::UidRange::new(range.first, range.last).map_err(SupervisorError::UidRange)?;
+    let mut lease = None;
     let identity = match &options.user {
         Some(spec) => Some(resolve(spec).map_err(SupervisorError::Identity)?),
-        // Root without capabilities still owns the host's root-owned files and sockets.
-        None if nix::unistd::geteuid().is_root() => Some(nobody()),
+        // Root without capabilities still owns the host's root-owned files and sockets, and a uid
+        // shared by every sandbox (or owned on the host) reaches the others' files and processes.
+        None if nix::unistd::geteuid().is_root() => {
+            let taken = alloc::allocate_retrying(range).map_err(SupervisorError::Uid)?;
+            let id = taken.uid();
+            tracing::debug!(uid = id, range = %range, "uid allocated for the run");
+            lease = Some(taken);
+            Some(Identity {
+                uid: Uid::from_raw(id),
+                gid: Gid::from_raw(id),
+                groups: Vec::new(),
+                origin: Origin::Allocated(range),
+            })
+        }
         None => None,
     };
     if let Some(identity) = &identity {
@@ -405,7 +477,7 @@ pub(crate) fn prepare(
             }
         }
     }
-    Ok(identity)
+    Ok(Prepared { identity, lease })
 }
 
 /// Groups that have power over the host by their name: their members read secrets (shadow, adm's
@@ -453,16 +525,6 @@ fn device_and_socket_groups() -> std::collections::BTreeMap<u32, std::path::Path
         }
     }
     owners
-}
-
-/// uid and gid 65534, the identity a root caller's workload gets without `--user`.
-pub(crate) fn nobody() -> Identity {
-    let nobody = nix::unistd::Gid::from_raw(65534);
-    Identity {
-        uid: nix::unistd::Uid::from_raw(65534),
-        gid: nobody,
-        groups: vec![nobody],
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,468 @@
+//! A uid of its own for every run of a root caller that names no `--user`: allocated in the parent
+//! during preparation from a range (`--uid-range`; by default systemd's `DynamicUser=` range,
+//! 61184-65519), free of any owner on the host, and locked while the supervisor lives.
+//!
+//! A uid is free when the user database has no entry for it (`getpwuid`, and `getgrgid` for the
+//! same number, the workload's gid: `/etc/passwd`, `/etc/group` and every NSS source) and no task
+//! of the host has it as its real, effective, saved or filesystem uid or gid (every
+//! `/proc/PID/task/TID/status`). It is taken with one lock file per uid, [`LOCK_DIR`]`/<uid>`,
+//! locked with `flock(LOCK_EX | LOCK_NB)` on a descriptor the supervisor keeps open for its whole
+//! life: a second supervisor's lock of the same file fails at once, whatever the timing, and the
+//! kernel drops the lock when the supervisor dies, even by SIGKILL. At a normal exit the file is
+//! removed while still locked, with every file no supervisor holds (a SIGKILLed one's, locked
+//! first the same way), then the directories when empty. A lock taken on a file that another
+//! supervisor removed in the meantime is noticed (the path no longer names the locked file) and
+//! taken again.
+//!
+//! The directories are made `0700` and owned by root; one that is a symbolic link, not owned by
+//! root or writable by anyone else is refused.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
+
+/// The directory above the lock directory.
+pub const LOCK_PARENT: &str = "/run/sandbox-supervisor";
+/// The lock directory: one file per uid in use, named by its number.
+pub const LOCK_DIR: &str = "/run/sandbox-supervisor/uids";
+
+/// How many times a lock is taken again after the file or directory vanished under it.
+const RETRIES: u32 = 16;
+
+/// The uids a root caller's workload may be given (`--uid-range FIRST-LAST`), both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UidRange {
+    /// The first uid.
+    pub first: u32,
+    /// The last uid.
+    pub last: u32,
+}
+
+/// `--uid-range` is not a range of uids. A usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RangeError {
+    /// Not `FIRST-LAST`.
+    #[error("--uid-range {0:?}: expected FIRST-LAST, two uids from 1 to 4294967294")]
+    Syntax(String),
+    /// `FIRST` greater than `LAST`.
+    #[error("--uid-range {0}-{1}: FIRST is greater than LAST")]
+    Reversed(u32, u32),
+    /// The range holds uid 0 (root's) or 4294967295 (no id: "leave unchanged").
+    #[error("--uid-range {0}-{1}: uids are allocated from 1 to 4294967294 (0 is root's, 4294967295 is not an id)")]
+    OutOfBounds(u32, u32),
+}
+
+impl UidRange {
+    /// systemd's `DynamicUser=` range: 61184-65519.
+    pub const DEFAULT: UidRange = UidRange {
+        first: 61184,
+        last: 65519,
+    };
+
+    /// A checked range: `1 <= first <= last <= 4294967294`.
+    pub fn new(first: u32, last: u32) -> Result<UidRange, RangeError> {
+        if first == 0 || last == u32::MAX {
+            return Err(RangeError::OutOfBounds(first, last));
+        }
+        if first > last {
+            return Err(RangeError::Reversed(first, last));
+        }
+        Ok(UidRange { first, last })
+    }
+
+    /// How many uids it holds.
+    pub fn len(self) -> u64 {
+        u64::from(self.last) - u64::from(self.first) + 1
+    }
+
+    /// Whether `uid` is in it.
+    pub fn contains(self, uid: u32) -> bool {
+        (self.first..=self.last).contains(&uid)
+    }
+}
+
+impl std::str::FromStr for UidRange {
+    type Err = RangeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let syntax = || RangeError::Syntax(text.to_owned());
+        let (first, last) = text.split_once('-').ok_or_else(syntax)?;
+        let number = |part: &str| {
+            part.bytes()
+                .all(|byte| byte.is_ascii_digit())
+                .then(|| part.parse::<u32>().ok())
+                .flatten()
+                .ok_or_else(syntax)
+        };
+        UidRange::new(number(first)?, number(last)?)
+    }
+}
+
+impl std::fmt::Display for UidRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
+    }
+}
+
+/// No uid could be allocated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// Every uid of the range is in use: owned on the host or locked by another supervisor.
+    #[error("no free uid in --uid-range {range}: every one is in the user database, held by a process or locked by another sandbox (see {LOCK_DIR})")]
+    Exhausted {
+        /// The range.
+        range: UidRange,
+    },
+    /// The lock directory is not safe to use.
+    #[error("refusing the uid lock directory {path}: {why}")]
+    UnsafeDirectory {
+        /// The directory.
+        path: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A call on the lock directory or a lock file failed.
+    #[error("failed to {what} for the uid lock")]
+    Lock {
+        /// What was done.
+        what: String,
+        /// The errno.
+        #[source]
+        source: Errno,
+    },
+}
+
+/// A uid taken for this run: locked until dropped (or the process dies).
+#[derive(Debug)]
+pub struct Lease {
+    uid: u32,
+    /// The locked file (taken out to be closed before the directories are removed).
+    file: Option<OwnedFd>,
+    /// The lock directory.
+    dir: OwnedFd,
+    /// Its parent.
+    parent: OwnedFd,
+    /// The process that took the lock: only it removes the file (a forked child that drops a
+    /// copy must not remove a file its parent still holds).
+    owner: libc::pid_t,
+}
+
+impl Lease {
+    /// The uid (and gid) taken.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // SAFETY: getpid takes nothing.
+        if unsafe { libc::getpid() } != self.owner {
+            return;
+        }
+        let name = CString::new(self.uid.to_string()).expect("digits");
+        // Removed while still locked: a supervisor that opened it before sees that the path no
+        // longer names the file it locked, and takes a new one.
+        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
+        unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
+        drop(self.file.take());
+        sweep(self.dir.as_raw_fd());
+        // The directories go when empty (another lock file keeps them); a supervisor creating a
+        // file in a removed directory gets ENOENT and makes it again.
+        let uids = CString::new("uids").expect("no NUL");
+        // SAFETY: `parent` is an open directory and `uids` a NUL-terminated string.
+        if unsafe { libc::unlinkat(self.parent.as_raw_fd(), uids.as_ptr(), libc::AT_REMOVEDIR) }
+            == 0
+        {
+            let _ = std::fs::remove_dir(LOCK_PARENT);
+        }
+    }
+}
+
+/// Removes the lock files no supervisor holds (left by one that was SIGKILLed): each is locked
+/// first, and removed only while locked, as a supervisor removes its own.
+fn sweep(dir: RawFd) {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{dir}")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = CString::new(entry.file_name().as_encoded_bytes()) else {
+            continue;
+        };
+        let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: flock takes a descriptor and an integer.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            let locked = nix::sys::stat::fstat(file.as_raw_fd());
+            let named = nix::sys::stat::fstatat(
+                Some(dir),
+                name.as_c_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+            if let (Ok(locked), Ok(named)) = (locked, named) {
+                if locked.st_ino == named.st_ino && locked.st_dev == named.st_dev {
+                    // SAFETY: as above.
+                    unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+                }
+            }
+        }
+    }
+}
+
+/// The uids and gids every task of the host holds (real, effective, saved, filesystem).
+fn ids_in_use() -> (
+    std::collections::HashSet<u32>,
+    std::collections::HashSet<u32>,
+) {
+    let mut uids = std::collections::HashSet::new();
+    let mut gids = std::collections::HashSet::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return (uids, gids);
+    };
+    for process in processes.flatten() {
+        if !process
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            for line in status.lines() {
+                let (set, ids) = match line.split_once(':') {
+                    Some(("Uid", ids)) => (&mut uids, ids),
+                    Some(("Gid", ids)) => (&mut gids, ids),
+                    _ => continue,
+                };
+                set.extend(
+                    ids.split_whitespace()
+                        .filter_map(|id| id.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    (uids, gids)
+}
+
+/// Whether the user database names `id` as a user or a group (a failed lookup counts as named).
+fn in_user_database(id: u32) -> bool {
+    !matches!(nix::unistd::User::from_uid(Uid::from_raw(id)), Ok(None))
+        || !matches!(nix::unistd::Group::from_gid(Gid::from_raw(id)), Ok(None))
+}
+
+/// A random offset into a range of `len` uids: concurrent supervisors start their search apart.
+fn start_offset(len: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: `bytes` is a live, writable buffer of `bytes.len()` bytes.
+    let got = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    let random = if got == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        u64::from(std::process::id())
+    };
+    random % len
+}
+
+/// Allocates a free uid of `range` and locks it until the returned lease is dropped.
+pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
+    let parent = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)?;
+    let dir = open_dir(parent.as_raw_fd(), "uids", LOCK_DIR)?;
+    let (busy_uids, busy_gids) = ids_in_use();
+    let start = start_offset(range.len());
+    for step in 0..range.len() {
+        let uid = range.first + ((start + step) % range.len()) as u32;
+        if busy_uids.contains(&uid) || busy_gids.contains(&uid) || in_user_database(uid) {
+            continue;
+        }
+        if let Some(file) = try_lock(dir.as_raw_fd(), uid)? {
+            return Ok(Lease {
+                uid,
+                file: Some(file),
+                dir,
+                parent,
+                // SAFETY: getpid takes nothing.
+                owner: unsafe { libc::getpid() },
+            });
+        }
+    }
+    Err(AllocError::Exhausted { range })
+}
+
+/// Allocates as [`allocate`] does, making the directories again when another supervisor removed
+/// them between the open and the lock.
+pub fn allocate_retrying(range: UidRange) -> Result<Lease, AllocError> {
+    let mut tries = 0;
+    loop {
+        match allocate(range) {
+            Err(AllocError::Lock {
+                source: Errno::ENOENT,
+                ..
+            }) if tries < RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Makes (0700) and opens the directory `name` below `at`, refusing a symbolic link, an owner other
+/// than root, or a mode that lets anyone else in.
+fn open_dir(at: RawFd, name: &str, path: &'static str) -> Result<OwnedFd, AllocError> {
+    let c_name = CString::new(name).expect("no NUL");
+    let lock = |what: &str, source| AllocError::Lock {
+        what: format!("{what} {path}"),
+        source,
+    };
+    // SAFETY: `at` is AT_FDCWD or an open directory, `c_name` a NUL-terminated string.
+    if unsafe { libc::mkdirat(at, c_name.as_ptr(), 0o700) } != 0 {
+        let errno = Errno::last();
+        if errno != Errno::EEXIST {
+            return Err(lock("create", errno));
+        }
+    }
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: as above.
+    let fd = unsafe { libc::openat(at, c_name.as_ptr(), flags) };
+    if fd < 0 {
+        let errno = Errno::last();
+        return Err(match errno {
+            Errno::ELOOP | Errno::ENOTDIR => AllocError::UnsafeDirectory {
+                path,
+                why: "it is not a directory (a symbolic link?)".to_owned(),
+            },
+            errno => lock("open", errno),
+        });
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    let stat = nix::sys::stat::fstat(dir.as_raw_fd()).map_err(|errno| lock("stat", errno))?;
+    if stat.st_uid != 0 {
+        return Err(AllocError::UnsafeDirectory {
+            path,
+            why: format!("it is owned by uid {}, not by root", stat.st_uid),
+        });
+    }
+    if stat.st_mode & 0o077 != 0 {
+        return Err(AllocError::UnsafeDirectory {
+            path,
+            why: format!(
+                "its mode {:04o} lets others in (0700 expected)",
+                stat.st_mode & 0o7777
+            ),
+        });
+    }
+    Ok(dir)
+}
+
+/// Locks the file of `uid` in `dir`; `None` when another supervisor holds it.
+fn try_lock(dir: RawFd, uid: u32) -> Result<Option<OwnedFd>, AllocError> {
+    let name = CString::new(uid.to_string()).expect("digits");
+    let failed = |what: &str, source| AllocError::Lock {
+        what: format!("{what} {LOCK_DIR}/{uid}"),
+        source,
+    };
+    for _ in 0..RETRIES {
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, 0o600) };
+        if fd < 0 {
+            return Err(failed("open", Errno::last()));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: flock takes a descriptor and an integer.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return match Errno::last() {
+                Errno::EWOULDBLOCK => Ok(None),
+                errno => Err(failed("lock", errno)),
+            };
+        }
+        // The holder before may have removed the file between our open and our lock: the lock
+        // counts only when the path still names the locked file.
+        let locked = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| failed("stat", e))?;
+        match nix::sys::stat::fstatat(
+            Some(dir),
+            name.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(named) if named.st_ino == locked.st_ino && named.st_dev == locked.st_dev => {
+                return Ok(Some(file))
+            }
+            Ok(_) | Err(Errno::ENOENT) => continue,
+            Err(errno) => return Err(failed("stat", errno)),
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_are_checked() {
+        assert_eq!("61184-65519".parse(), Ok(UidRange::DEFAULT));
+        assert_eq!(UidRange::DEFAULT.len(), 4336);
+        assert_eq!("7-7".parse::<UidRange>().map(UidRange::len), Ok(1));
+        assert_eq!(
+            "1-4294967294".parse(),
+            Ok(UidRange {
+                first: 1,
+                last: 4294967294
+            })
+        );
+        assert_eq!("9-8".parse::<UidRange>(), Err(RangeError::Reversed(9, 8)));
+        assert_eq!(
+            "0-10".parse::<UidRange>(),
+            Err(RangeError::OutOfBounds(0, 10))
+        );
+        assert_eq!(
+            "1-4294967295".parse::<UidRange>(),
+            Err(RangeError::OutOfBounds(1, 4294967295))
+        );
+        for bad in [
+            "",
+            "5",
+            "-5",
+            "5-",
+            "a-b",
+            "+1-2",
+            "1-4294967296",
+            "1--2",
+            " 1-2",
+        ] {
+            assert_eq!(
+                bad.parse::<UidRange>(),
+                Err(RangeError::Syntax(bad.to_owned())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_named_id_is_in_the_user_database() {
+        assert!(in_user_database(0));
+        assert!(!in_user_database(4_000_000_001));
+    }
+
+    #[test]
+    fn the_offset_stays_in_the_range() {
+        assert_eq!(start_offset(1), 0);
+        assert!(start_offset(4336) < 4336);
+    }
+}

@@ -1,0 +1,438 @@
+//! A uid of its own for every run of a root caller (issue 21, item 4): allocated from
+//! `--uid-range`, never one the host's user database or a host process has, never one another
+//! running sandbox holds, released when the supervisor ends (even by SIGKILL).
+//!
+//! The tests name ranges far above the default one (61184-65519), which the other tests' sandboxes
+//! use at the same time: what they see busy is only what the test made busy.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox_tests::{
+    require_root, run, scratch, skip_or_fail, spawn, supervisor_bin, wait_until_supervising,
+    Outcome,
+};
+
+/// The lock directory the supervisor documents.
+const LOCK_DIR: &str = "/run/sandbox-supervisor/uids";
+
+/// Children killed and reaped when the test ends, passed or failed.
+struct Reaped(Vec<Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every uid and gid the host's tasks hold (real, effective, saved, filesystem).
+fn ids_in_use() -> std::collections::HashSet<u32> {
+    let mut ids = std::collections::HashSet::new();
+    for process in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(process.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(rest) = line.strip_prefix("Uid:").or(line.strip_prefix("Gid:")) {
+                ids.extend(
+                    rest.split_whitespace()
+                        .filter_map(|id| id.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    ids
+}
+
+/// Whether the user database names `id` as a user or a group.
+fn named(id: u32) -> bool {
+    !matches!(
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(id)),
+        Ok(None)
+    ) || !matches!(
+        nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(id)),
+        Ok(None)
+    )
+}
+
+/// Asserts that every id of `first..=last` is free on this host before the test uses it.
+fn assert_free(first: u32, last: u32) {
+    let busy = ids_in_use();
+    for id in first..=last {
+        assert!(
+            !named(id) && !busy.contains(&id),
+            "uid {id} is not free here"
+        );
+    }
+}
+
+/// Starts `sleep 600` as `uid`:`gid` with no supplementary group; returns once it runs so.
+fn sleeper(uid: u32, gid: u32) -> Child {
+    let child = spawn(
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                "--clear-groups",
+                "sleep",
+                "600",
+            ])
+            .stdin(Stdio::null()),
+    );
+    let start = Instant::now();
+    let want = format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}");
+    while !std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .is_ok_and(|status| status.contains("Name:\tsleep") && status.contains(&want))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the sleeper never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// The uid the workload printed first (`id -u`).
+fn printed_uid(outcome: &Outcome) -> u32 {
+    outcome
+        .stdout
+        .lines()
+        .next()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no uid printed: {}\n{}", outcome.stdout, outcome.stderr))
+}
+
+#[test]
+fn fifty_concurrent_starts_get_fifty_distinct_uids() {
+    require_root!();
+    // Exactly 50 uids for 50 sandboxes: without the lock two of them pick the same one (each
+    // starts its search at a random place and none of them runs yet when the others look).
+    let (first, last) = (3_000_000_100, 3_000_000_149);
+    assert_free(first, last);
+    let dir = scratch();
+    let go = dir.path().join("go");
+    let range = format!("{first}-{last}");
+    let script = format!(
+        "id -u; while [ ! -e {} ]; do sleep 0.05; done",
+        go.display()
+    );
+    let mut children = Reaped(Vec::new());
+    for _ in 0..50 {
+        children.0.push(spawn(
+            Command::new(supervisor_bin())
+                .args(["--log-level", "error", "--timeout", "120", "--uid-range"])
+                .args([&range, "--", "sh", "-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        ));
+    }
+    // Each workload prints its uid, then waits: once all 50 have printed, all 50 run at once.
+    let mut uids = Vec::new();
+    for child in &mut children.0 {
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        uids.push(line.trim().to_owned());
+    }
+    std::fs::write(&go, "").unwrap();
+    for child in &mut children.0 {
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{status}: {stderr}");
+    }
+    let uids: Vec<u32> = uids
+        .iter()
+        .map(|uid| uid.parse().unwrap_or_else(|_| panic!("{uids:?}")))
+        .collect();
+    let distinct: std::collections::BTreeSet<u32> = uids.iter().copied().collect();
+    assert_eq!(distinct.len(), 50, "{uids:?}");
+    assert!(
+        uids.iter().all(|uid| (first..=last).contains(uid)),
+        "{uids:?}"
+    );
+}
+
+#[test]
+fn a_uid_a_host_process_holds_is_never_given() {
+    require_root!();
+    let (first, last) = (3_000_000_200, 3_000_000_201);
+    assert_free(first, last);
+    let range = format!("{first}-{last}");
+    // The first uid is a host process's: every run gets the other (the search starts at a random
+    // place, so ten runs would hit it about ten times without the check).
+    let mut busy = Reaped(vec![sleeper(first, 4242)]);
+    for _ in 0..10 {
+        let outcome = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            &range,
+            "--",
+            "id",
+            "-u",
+        ]);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(printed_uid(&outcome), last, "{}", outcome.stdout);
+    }
+    // The second is a host process's group: the range is exhausted, one error line, exit 125.
+    busy.0.push(sleeper(4242, last));
+    let outcome = run(&["--uid-range", &range, "--", "id", "-u"]);
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    assert_eq!(
+        outcome.error_line(),
+        format!(
+            "sandbox-supervisor: error: no free uid in --uid-range {range}: every one is in the \
+             user database, held by a process or locked by another sandbox (see {LOCK_DIR})"
+        ),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_uid_of_the_user_database_is_never_given() {
+    require_root!();
+    // A uid the user database names, just below one it does not (and that no process holds).
+    let busy = ids_in_use();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let Some(owned) = passwd
+        .lines()
+        .filter_map(|line| line.split(':').nth(2)?.parse::<u32>().ok())
+        .filter(|uid| *uid > 0 && !(61183..=65519).contains(uid))
+        .find(|uid| !named(uid + 1) && !busy.contains(&(uid + 1)) && !busy.contains(uid))
+    else {
+        skip_or_fail("needs a passwd entry whose next uid is free");
+        return;
+    };
+    let range = format!("{owned}-{}", owned + 1);
+    for _ in 0..10 {
+        let outcome = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            &range,
+            "--",
+            "id",
+            "-u",
+        ]);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(
+            printed_uid(&outcome),
+            owned + 1,
+            "{range}: {}",
+            outcome.stdout
+        );
+    }
+}
+
+#[test]
+fn the_uid_is_locked_while_the_supervisor_lives_and_released_when_it_is_killed() {
+    require_root!();
+    let uid = 3_000_000_300;
+    assert_free(uid, uid + 1);
+    let range = format!("{uid}-{uid}");
+    let lock = Path::new(LOCK_DIR).join(uid.to_string());
+    let mut first = Reaped(vec![spawn(
+        Command::new(supervisor_bin())
+            .args(["--log-level", "error", "--timeout", "120", "--uid-range"])
+            .args([&range, "--", "sleep", "600"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )]);
+    let pid = first.0[0].id();
+    wait_until_supervising(pid);
+    assert!(lock.exists(), "no lock file {}", lock.display());
+    // Held: a second sandbox of the same one-uid range finds it taken.
+    let outcome = run(&["--uid-range", &range, "--", "id", "-u"]);
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("no free uid"),
+        "{}",
+        outcome.stderr
+    );
+    // SIGKILL: nothing of the supervisor runs to release it; the kernel drops the lock, and the
+    // sandbox dies with its supervisor.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    first.0[0].wait().unwrap();
+    let start = Instant::now();
+    while ids_in_use().contains(&uid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the sandbox outlived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its file stays, unlocked, until a supervisor that ends removes it: any supervisor, here one
+    // given another uid.
+    let other = run(&[
+        "--log-level",
+        "error",
+        "--uid-range",
+        &format!("{0}-{0}", uid + 1),
+        "--",
+        "true",
+    ]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    assert!(!lock.exists(), "{} left behind", lock.display());
+    let outcome = run(&[
+        "--log-level",
+        "error",
+        "--uid-range",
+        &range,
+        "--",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(printed_uid(&outcome), uid);
+    // Released at a normal exit: the file goes.
+    assert!(!lock.exists(), "{} left behind", lock.display());
+    assert!(!Path::new(LOCK_DIR).join((uid + 1).to_string()).exists());
+}
+
+#[test]
+fn workspace_files_belong_to_the_allocated_uid_and_the_report_names_it() {
+    require_root!();
+    let workspace = scratch();
+    let file = workspace.path().join("made");
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let outcome = run(&[
+        "--log-level",
+        "error",
+        "--report",
+        report.to_str().unwrap(),
+        "--workspace",
+        workspace.path().to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        &format!("id -u; touch {}", file.display()),
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let uid = printed_uid(&outcome);
+    assert!((61184..=65519).contains(&uid), "{uid}");
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (uid, uid));
+    let text = std::fs::read_to_string(&report).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    sandbox_tests::validate_report(&json);
+    let ids = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "privilege-drop")
+        .unwrap();
+    assert_eq!(ids["verified"]["origin"], "allocated", "{ids}");
+    assert_eq!(
+        ids["verified"]["uid"],
+        serde_json::json!([uid, uid, uid, uid]),
+        "{ids}"
+    );
+    assert_eq!(
+        ids["verified"]["uid_range"],
+        serde_json::json!({"first": 61184, "last": 65519})
+    );
+
+    // Named with --user: the report says so, and no range.
+    let outcome = run(&[
+        "--log-level",
+        "error",
+        "--report",
+        report.to_str().unwrap(),
+        "--user",
+        "nobody",
+        "--",
+        "true",
+    ]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let ids = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["step"] == "privilege-drop")
+        .unwrap();
+    assert_eq!(ids["verified"]["origin"], "named", "{ids}");
+    assert!(ids["verified"]["uid_range"].is_null(), "{ids}");
+}
+
+#[test]
+fn a_uid_range_that_is_not_one_is_a_usage_error() {
+    require_root!();
+    for (range, says) in [
+        ("9-8", "FIRST is greater than LAST"),
+        ("0-10", "0 is root's"),
+        ("1-4294967295", "4294967295 is not an id"),
+        ("10", "expected FIRST-LAST"),
+        ("a-b", "expected FIRST-LAST"),
+    ] {
+        let outcome = run(&["--uid-range", range, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{range}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().contains(says),
+            "{range}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn an_unsafe_lock_directory_is_refused() {
+    require_root!();
+    // In a mount namespace of its own with a /run of its own: the host's lock directory, which
+    // the other tests' sandboxes use meanwhile, is not touched.
+    let supervisor = supervisor_bin();
+    for (setup, says) in [
+        (
+            "mkdir -m 700 /run/sandbox-supervisor && chown 4242 /run/sandbox-supervisor",
+            "refusing the uid lock directory /run/sandbox-supervisor: it is owned by uid 4242, not by root",
+        ),
+        (
+            "mkdir -m 777 /run/sandbox-supervisor",
+            "refusing the uid lock directory /run/sandbox-supervisor: its mode 0777 lets others in",
+        ),
+        (
+            "mkdir -m 700 /run/elsewhere && ln -s /run/elsewhere /run/sandbox-supervisor",
+            "refusing the uid lock directory /run/sandbox-supervisor: it is not a directory",
+        ),
+        (
+            "mkdir -m 700 /run/sandbox-supervisor /run/elsewhere && ln -s /run/elsewhere /run/sandbox-supervisor/uids",
+            "refusing the uid lock directory /run/sandbox-supervisor/uids: it is not a directory",
+        ),
+    ] {
+        let script = format!(
+            "mount -t tmpfs -o mode=755 tmpfs /run && {setup} && exec {} -- true",
+            supervisor.display()
+        );
+        let output = sandbox_tests::output_of(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
+                .stdin(Stdio::null()),
+        );
+        let outcome = Outcome::from(output);
+        assert_eq!(outcome.code, 125, "{setup}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().contains(says),
+            "{setup}: {}",
+            outcome.stderr
+        );
+    }
+}
