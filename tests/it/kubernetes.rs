@@ -100,6 +100,13 @@ fn oci_config(
         json!({ "bounding": caps, "effective": caps, "permitted": caps });
     config["process"]["noNewPrivileges"] = json!(sc["allowPrivilegeEscalation"] == json!(false));
     config["root"]["readonly"] = json!(sc["readOnlyRootFilesystem"] == json!(true));
+    if sc["readOnlyRootFilesystem"] == json!(true) {
+        // No writable /run but the pod's volumes: the image's /run is part of the read-only root.
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|mount| mount["destination"] != "/run");
+    }
     config["linux"]["seccomp"] = match sc["seccompProfile"]["type"].as_str() {
         Some("RuntimeDefault") => sandbox_tests::outer::runtime_default_seccomp(&cap_names),
         other => panic!("seccompProfile {other:?} is not translated"),
@@ -136,8 +143,8 @@ fn oci_config(
 }
 
 /// pod-runc.yaml's workload container, translated into an OCI bundle, runs in runc: the
-/// supervisor boots every step (exit 0, the workload runs as nobody with no_new_privs, no
-/// capability and the filter) and writes its final report to the pod's volume. Each capability
+/// supervisor boots every step (exit 0, the workload runs as a uid of its own with no_new_privs,
+/// no capability and the filter) and writes its final report to the pod's volume. Each capability
 /// the pod adds is needed: without it the run stops; without CAP_KILL with a usage line naming it.
 #[test]
 fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
@@ -167,18 +174,16 @@ fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
         .map(|cap| format!("CAP_{}", cap.as_str().unwrap()))
         .collect();
     let run = |removed: &[&str]| {
-        // The pod's emptyDir: a host directory of the pod's root (its uid on the host).
-        let volume = tempfile::tempdir().expect("tempdir");
-        std::fs::set_permissions(volume.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::os::unix::fs::chown(volume.path(), Some(POD_HOST_UID), Some(POD_HOST_UID)).unwrap();
-        let config = oci_config(
-            &pod,
-            "workload",
-            &supervisor,
-            &worker,
-            &[("report", volume.path())],
-            removed,
-        );
+        // The pod's emptyDirs: host directories of the pod's root (its uid on the host).
+        let emptydir = || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::os::unix::fs::chown(dir.path(), Some(POD_HOST_UID), Some(POD_HOST_UID)).unwrap();
+            dir
+        };
+        let (volume, locks) = (emptydir(), emptydir());
+        let volumes = [("report", volume.path()), ("uid-locks", locks.path())];
+        let config = oci_config(&pod, "workload", &supervisor, &worker, &volumes, removed);
         let id = format!(
             "sandbox-test-k8s-{}-{}",
             std::process::id(),
@@ -199,17 +204,19 @@ fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
         "{}:\n{stdout}\n{stderr}",
         output.status
     );
-    for expected in [
-        "uid=65534",
-        "NoNewPrivs:\t1",
-        "CapEff:\t0000000000000000",
-        "Seccomp:\t2",
-    ] {
+    for expected in ["NoNewPrivs:\t1", "CapEff:\t0000000000000000", "Seccomp:\t2"] {
         assert!(
             stdout.contains(expected),
             "{expected} not in:\n{stdout}\n{stderr}"
         );
     }
+    // A uid of its own, allocated for the run (the default --uid-range), in the pod's namespace.
+    let uid: u32 = stdout
+        .split_once("uid=")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|uid| uid.parse().ok())
+        .unwrap_or_else(|| panic!("no uid in:\n{stdout}"));
+    assert!((61184..=65519).contains(&uid), "uid {uid}:\n{stdout}");
     assert!(
         report.contains("\"final\""),
         "no final record:\n{report}\n{stderr}"
