@@ -217,6 +217,9 @@ fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
         .and_then(|uid| uid.parse().ok())
         .unwrap_or_else(|| panic!("no uid in:\n{stdout}"));
     assert!((61184..=65519).contains(&uid), "uid {uid}:\n{stdout}");
+    // The container's root has no /.dockerenv (the host's stray one is whited out): the
+    // supervisor sees no container clue, as in a real runc container.
+    assert!(!report.contains("/.dockerenv"), "{report}");
     assert!(
         report.contains("\"final\""),
         "no final record:\n{report}\n{stderr}"
