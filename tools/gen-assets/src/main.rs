@@ -102,7 +102,7 @@ fn fix_bash(path: &Path) -> std::io::Result<()> {
             continue;
         };
         let name = name.trim_end_matches('"');
-        if !text.contains(&format!("\n        {name})\n")) {
+        if !name.is_empty() && !text.contains(&format!("\n        {name})\n")) {
             return Err(std::io::Error::other(format!(
                 "the bash completion has no branch for {name}"
             )));
