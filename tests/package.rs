@@ -93,6 +93,7 @@ fn footprint() -> Vec<PathBuf> {
         "/usr/share/zsh/vendor-completions/_sandbox-supervisor",
         "/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish",
         "/usr/share/doc/sandbox-supervisor",
+        "/usr/share/lintian/overrides/sandbox-supervisor",
     ] {
         if Path::new(path).symlink_metadata().is_ok() {
             found.push(PathBuf::from(path));
