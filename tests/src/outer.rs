@@ -294,7 +294,7 @@ pub struct RuncContainer {
 /// root under it at `rootfs`, the other mounts bound at their places, then runc.
 const ROOTFS_THEN_RUNC: &str = r#"set -e
 rootfs=$0 state=$1 bundle=$2 id=$3
-shift 4
+shift 3
 mounts=$(findmnt -rno TARGET | grep -v -e '^/$' -e '^/proc' -e '^/sys' -e '^/dev')
 mount -t tmpfs -o mode=755 whiteout "$bundle/whiteout"
 mknod "$bundle/whiteout/.dockerenv" c 0 0
