@@ -72,13 +72,15 @@ pub fn keys(command: &clap::Command) -> Vec<Key> {
                 id: arg.get_id().to_string(),
                 shape,
                 // Values offered only to the completions keep the parser's other spellings.
-                choices: (!arg.is_hide_possible_values_set())
-                    .then(|| arg.get_possible_values())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|value| !value.is_hide_set())
-                    .map(|value| value.get_name().to_owned())
-                    .collect(),
+                choices: if arg.is_hide_possible_values_set() {
+                    Vec::new()
+                } else {
+                    arg.get_possible_values()
+                }
+                .iter()
+                .filter(|value| !value.is_hide_set())
+                .map(|value| value.get_name().to_owned())
+                .collect(),
                 help: arg
                     .get_help()
                     .map(|help| help.to_string())
