@@ -13,6 +13,14 @@ the terminal showed:
 - no tty:  SUPERVISOR --log-level error -- cat FILE, standard output a pipe (no pty, no relay)
 
 and prints the median MB/s of each and the relay's ratio to the direct pty. Run as root.
+
+    pty-bench.py --boot SUPERVISOR [RUNS]
+
+Boots `SUPERVISOR -- /bin/true` RUNS times (default 60) on a new pty and as many times without a
+terminal (standard descriptors /dev/null), interleaved so that a changing load hits both alike,
+and prints the median wall time and the median CPU time (user and system of the supervisor and
+every process it waited for) of each; `/bin/true` alone on a pty and without shows what the
+harness itself adds.
 """
 
 import os
@@ -81,7 +89,53 @@ def on_pipe(argv):
     return time.perf_counter() - start, shown
 
 
+def cpu_of(run, argv):
+    """(wall seconds, CPU seconds) of one run of argv."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, _ = run(argv)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def on_null(argv):
+    """Runs argv with every standard descriptor /dev/null."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.execv(argv[0], argv)
+    os.waitpid(pid, 0)
+    return time.perf_counter() - start, 0
+
+
+def boot(supervisor, runs):
+    argv = [supervisor, "--log-level", "error", "--", "/bin/true"]
+    modes = {
+        "terminal": (on_pty, argv),
+        "no terminal": (on_null, argv),
+        # The harness's own difference: /bin/true on a pty and without.
+        "true, pty": (on_pty, ["/bin/true"]),
+        "true, null": (on_null, ["/bin/true"]),
+    }
+    samples = {name: [] for name in modes}
+    for _ in range(runs):
+        for name, (run, command) in modes.items():
+            samples[name].append(cpu_of(run, command))
+    for name, values in samples.items():
+        wall = statistics.median(v[0] for v in values) * 1000
+        cpu = statistics.median(v[1] for v in values) * 1000
+        print(f"{name:12} median wall {wall:6.1f} ms, CPU {cpu:5.1f} ms ({runs} runs)")
+
+
 def main():
+    if sys.argv[1] == "--boot":
+        boot(os.path.abspath(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 60)
+        return
     supervisor = os.path.abspath(sys.argv[1])
     megabytes = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5

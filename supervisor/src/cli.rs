@@ -115,8 +115,10 @@ pub struct BootArgs {
     #[arg(long, value_name = "NAME", global = true)]
     pub allow_group: Vec<String>,
 
-    /// Add the filter named "workload" of this seccompiler JSON profile to the built-in workload
-    /// filter (both are installed; the strictest action wins).
+    /// Add this seccomp profile to the built-in workload filter (both are installed; the
+    /// strictest action wins): Docker's format, an OCI runtime config.json (its linux.seccomp) or
+    /// that object alone, or seccompiler's JSON with a filter named "workload", told apart by
+    /// content.
     #[arg(long, value_name = "FILE", global = true)]
     pub seccomp_profile: Option<PathBuf>,
 
@@ -161,6 +163,16 @@ pub struct BootArgs {
     /// COMMAND has started and a final line when it ends, then close it.
     #[arg(long, value_name = "N", value_parser = parse_report_fd, global = true)]
     pub report_fd: Option<RawFd>,
+
+    /// Attach this label to the run (a job or tenant id from the orchestrator): in every record of
+    /// the report, every finding and every log line (the run span). Repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_label, global = true)]
+    pub label: Vec<(String, String)>,
+
+    /// The node this run is on, as the orchestrator names it (in a pod, NODE_NAME from the
+    /// downward API is the default): in the report, the findings and every log line.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub node_name: Option<String>,
 
     /// Write one OCSF Detection Finding (JSON, one per line) per refused step that was tolerated
     /// or aborted the boot, to FILE (mode 0600, like --report) or to descriptor N (fd:N).
@@ -414,6 +426,22 @@ fn parse_capability(text: &str) -> Result<u32, String> {
     }
 }
 
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value))
+            if !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c)) =>
+        {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE (KEY: letters, digits, '.', '_', '-', '/')"
+        )),
+    }
+}
+
 fn parse_env(text: &str) -> Result<OsString, String> {
     match text.split_once('=') {
         Some((key, _)) if !key.is_empty() => Ok(text.into()),
@@ -465,19 +493,7 @@ pub fn usage_error_line(err: &clap::Error) -> String {
     format!("sandbox-supervisor: error: {message} (see --help)")
 }
 
-/// The JSON Schema of a `--config` file, generated from these flags (docs/config.schema.json).
-pub fn config_schema() -> serde_json::Value {
-    use clap::CommandFactory;
-    crate::config::schema(&Cli::command())
-}
-
-/// clap's message of `err`, one line, without the prefix and the pointer to `--help`.
-fn clap_message(err: &clap::Error) -> String {
-    let line = usage_error_line(err);
-    line.trim_start_matches("sandbox-supervisor: error: ")
-        .trim_end_matches(" (see --help)")
-        .to_owned()
-}
+pub use crate::config::config_schema;
 
 /// Whether the raw arguments ask for `--log-format json` (before `--`), for the usage error of a
 /// command line that did not parse.
@@ -519,45 +535,42 @@ impl LogArgs {
             .with_target(false);
         match self.log_format {
             LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-            LogFormat::Json => builder.json().init(),
+            LogFormat::Json => builder.json().with_span_list(false).init(),
         }
         Ok(())
     }
 }
 
 impl Cli {
-    /// This command line (`raw`, which parsed as `self`) with the flags of its `--config` file
-    /// merged under it (see [`crate::config`]); `Err` is the usage error's message, one line.
-    pub fn with_config(self, raw: &[OsString]) -> Result<Cli, String> {
-        use clap::CommandFactory;
-        let Some(path) = self.boot.config.clone() else {
-            return Ok(self);
+    /// For `probe` and `simulate`, the flags given on the command line that they cannot honour
+    /// (`--report`, `--report-fd`, `--findings`: no workload runs, so no report or finding of a
+    /// run is written): the usage error's message.
+    pub fn probe_cannot_honour(&self) -> Option<String> {
+        let subcommand = match self.subcommand.as_ref()? {
+            Command::Probe(_) => "probe",
+            Command::Simulate(_) => "simulate",
         };
-        let error = |why: String| format!("--config {}: {why}", path.display());
-        let (text, sha256) = crate::config::read(&path).map_err(error)?;
-        let command = Cli::command();
-        let matches = command
-            .clone()
-            .try_get_matches_from(raw)
-            .map_err(|err| error(clap_message(&err)))?;
-        let given = |id: &str| {
-            let source = matches.subcommand().map_or_else(
-                || matches.value_source(id),
-                |(_, sub)| sub.value_source(id).or_else(|| matches.value_source(id)),
-            );
-            source == Some(clap::parser::ValueSource::CommandLine)
-        };
-        let flags =
-            crate::config::flags(&crate::config::keys(&command), &text, given).map_err(error)?;
-        let mut merged: Vec<OsString> = raw.iter().take(1).cloned().collect();
-        merged.extend(flags.args);
-        merged.extend(raw.iter().skip(1).cloned());
-        let mut cli = Cli::try_parse_from(&merged).map_err(|err| error(clap_message(&err)))?;
-        cli.config_file = Some(crate::options::FileDigest {
-            path: path.display().to_string(),
-            sha256,
-        });
-        Ok(cli)
+        let flag = [
+            ("--report", self.boot.report.is_some()),
+            ("--report-fd", self.boot.report_fd.is_some()),
+            ("--findings", self.boot.findings.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)?
+        .0;
+        Some(format!(
+            "{subcommand} writes no report or findings ({flag}): it runs no workload; its answer is on standard output (see --help)"
+        ))
+    }
+
+    /// For `probe` and `simulate`, leaves aside the `--config` file's run-only keys (`report`,
+    /// `report-fd`, `findings`), so that one file serves a run and a probe.
+    pub fn leave_run_only_keys_aside(&mut self) {
+        if self.subcommand.is_some() {
+            self.boot.report = None;
+            self.boot.report_fd = None;
+            self.boot.findings = None;
+        }
     }
 
     /// A mistake clap cannot see: the report and the findings on one descriptor (each owns and
@@ -602,6 +615,11 @@ impl Cli {
             handler_plugin_sha256: self.handler.handler_plugin_sha256,
             handler_timeout: self.handler.handler_timeout,
             outer_boundary: self.handler.outer_boundary,
+            node_name: boot
+                .node_name
+                .or_else(|| std::env::var("NODE_NAME").ok())
+                .filter(|name| !name.is_empty()),
+            labels: boot.label,
             user: boot.user,
             allow_root: boot.allow_root,
             allow_groups: boot.allow_group,

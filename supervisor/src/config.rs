@@ -17,8 +17,10 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use clap::ArgAction;
+use clap::{ArgAction, Parser};
 use serde_json::{json, Map, Value};
+
+use crate::cli::{usage_error_line, Cli};
 
 /// The flags a config file cannot name: itself, and the ones that only print.
 const EXCLUDED: [&str; 3] = ["config", "help", "version"];
@@ -226,6 +228,56 @@ pub fn read(path: &Path) -> Result<(String, String), String> {
     let digest = hex::encode(sha2::Sha256::digest(&bytes));
     let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
     Ok((text, digest))
+}
+
+/// The JSON Schema of a `--config` file, generated from the command line's flags
+/// (docs/config.schema.json).
+pub fn config_schema() -> serde_json::Value {
+    use clap::CommandFactory;
+    schema(&crate::cli::Cli::command())
+}
+
+/// clap's message of `err`, one line, without the prefix and the pointer to `--help`.
+pub(crate) fn clap_message(err: &clap::Error) -> String {
+    let line = usage_error_line(err);
+    line.trim_start_matches("sandbox-supervisor: error: ")
+        .trim_end_matches(" (see --help)")
+        .to_owned()
+}
+
+impl crate::cli::Cli {
+    /// This command line (`raw`, which parsed as `self`) with the flags of its `--config` file
+    /// merged under it (see [`crate::config`]); `Err` is the usage error's message, one line.
+    pub fn with_config(self, raw: &[OsString]) -> Result<Cli, String> {
+        use clap::CommandFactory;
+        let Some(path) = self.boot.config.clone() else {
+            return Ok(self);
+        };
+        let error = |why: String| format!("--config {}: {why}", path.display());
+        let (text, sha256) = read(&path).map_err(error)?;
+        let command = Cli::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(raw)
+            .map_err(|err| error(clap_message(&err)))?;
+        let given = |id: &str| {
+            let source = matches.subcommand().map_or_else(
+                || matches.value_source(id),
+                |(_, sub)| sub.value_source(id).or_else(|| matches.value_source(id)),
+            );
+            source == Some(clap::parser::ValueSource::CommandLine)
+        };
+        let flags = flags(&keys(&command), &text, given).map_err(error)?;
+        let mut merged: Vec<OsString> = raw.iter().take(1).cloned().collect();
+        merged.extend(flags.args);
+        merged.extend(raw.iter().skip(1).cloned());
+        let mut cli = Cli::try_parse_from(&merged).map_err(|err| error(clap_message(&err)))?;
+        cli.config_file = Some(crate::options::FileDigest {
+            path: path.display().to_string(),
+            sha256,
+        });
+        Ok(cli)
+    }
 }
 
 #[cfg(test)]

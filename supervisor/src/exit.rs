@@ -194,12 +194,23 @@ pub fn json_line(
         );
         fields.insert("decider".into(), refusal.decider.as_str().into());
     }
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "timestamp": crate::record::Timestamp::now().to_string(),
         "level": "ERROR",
         "fields": fields,
-    })
-    .to_string()
+    });
+    // The run's span, as on every other line of the run.
+    if let Some(run) = crate::record::current_run() {
+        let mut span = serde_json::json!({"name": "run", "run_id": run.run_id});
+        if let Some(node) = &run.node_name {
+            span["node"] = node.as_str().into();
+        }
+        if !run.labels.is_empty() {
+            span["labels"] = run.labels.as_str().into();
+        }
+        line["span"] = span;
+    }
+    line.to_string()
 }
 
 #[cfg(test)]

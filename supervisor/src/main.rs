@@ -30,10 +30,14 @@ fn main() {
         }
     };
     let json = cli.logging.log_format == LogFormat::Json;
-    let cli = match cli.with_config(&raw) {
+    if let Some(message) = cli.probe_cannot_honour() {
+        usage_exit(json, &message);
+    }
+    let mut cli = match cli.with_config(&raw) {
         Ok(cli) => cli,
         Err(message) => usage_exit(json, &message),
     };
+    cli.leave_run_only_keys_aside();
     let json = cli.logging.log_format == LogFormat::Json;
     if let Some(line) = cli.conflict() {
         usage_exit(json, line.trim_start_matches("sandbox-supervisor: error: "));

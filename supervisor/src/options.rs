@@ -34,6 +34,10 @@ pub struct RunOptions {
     /// `--outer-boundary`: the outer boundary the operator declares, for the handler and the
     /// report.
     pub outer_boundary: Option<OuterBoundary>,
+    /// `--node-name` (else `$NODE_NAME`): the node as the orchestrator names it.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`, in order (a later KEY replaces an earlier one).
+    pub labels: Vec<(String, String)>,
     /// `--user`.
     pub user: Option<String>,
     /// `--allow-root`: the workload may run as uid 0 or gid 0 (still without capabilities).

@@ -182,11 +182,14 @@ pub struct Mount {
     pub read_only: bool,
 }
 
-/// The mounts of `process`'s mount namespace whose file system type is `fstype`, in order.
-pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<Mount>, ProcError> {
-    let text = read(process.dir().join("mountinfo"))?;
-    Ok(text
-        .lines()
+/// `process`'s `mountinfo`, as text (read once where several checks parse it).
+pub fn mountinfo(process: Process) -> Result<String, ProcError> {
+    read(process.dir().join("mountinfo"))
+}
+
+/// The mounts of a `mountinfo` text whose file system type is `fstype`, in order.
+pub fn mounts_of_type_in(text: &str, fstype: &str) -> Vec<Mount> {
+    text.lines()
         .filter_map(|line| {
             let (before, after) = line.split_once(" - ")?;
             let mut fields = before.split_whitespace();
@@ -201,7 +204,7 @@ pub fn mounts_of_type(process: Process, fstype: &str) -> Result<Vec<Mount>, Proc
                 read_only,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The number of threads of the calling process (tasks in `/proc/self/task`).
@@ -242,7 +245,7 @@ mod tests {
 
     #[test]
     fn lists_this_process_proc_mount() {
-        let mounts = mounts_of_type(Process::This, "proc").unwrap();
+        let mounts = mounts_of_type_in(&mountinfo(Process::This).unwrap(), "proc");
         assert!(
             mounts
                 .iter()

@@ -239,12 +239,19 @@ fn a_workload_cannot_move_itself_out_of_its_group() {
             (seen, None)
         };
         assert_eq!(seen.code, 0, "{extra:?}: {}", seen.stderr);
-        let uid = if extra.is_empty() { "65534" } else { "0" };
-        assert!(
-            seen.stdout.lines().any(|l| l == format!("uid {uid}")),
+        // The default: a uid allocated for the run (never 0); with --user 0, uid 0.
+        let uid = seen
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("uid "))
+            .and_then(|uid| uid.parse::<u32>().ok());
+        assert_eq!(
+            uid == Some(0),
+            !extra.is_empty(),
             "{extra:?}: {}",
             seen.stdout
         );
+        assert!(uid.is_some(), "{extra:?}: {}", seen.stdout);
         assert!(
             !seen.stdout.contains("moved via"),
             "{extra:?}: {}",
@@ -331,9 +338,10 @@ fn timeout_ends_sleep_near_the_deadline() {
     assert_eq!(seen.code, 124, "{}", seen.stderr);
     assert_eq!(report["exit"]["outcome"], "timed-out", "{report}");
     assert_eq!(report["exit"]["exit_code"], 124);
-    // From the supervisor's start (the boot takes tens of milliseconds) to its exit.
+    // From the supervisor's start (the boot takes tens of milliseconds, more on a loaded
+    // machine: the slack is for waiting for a CPU, not for the timer) to its exit.
     assert!(
-        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(1500),
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_millis(2500),
         "{elapsed:?}"
     );
     assert_groups_removed(&report);

@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    assert_allocated_ids, assert_ids, assert_no_capabilities, helper_bin, output_of, own_netns,
-    require_root, run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin,
-    wait_for, wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
+    assert_allocated_ids, assert_no_capabilities, helper_bin, output_of, own_netns, require_root,
+    run, run_as_nobody, run_supervisor, scratch, spawn, status_field, supervisor_bin, wait_for,
+    wait_until_supervising, Launch, Outcome, Running, AS_NOBODY,
 };
 
 fn probe() -> String {
@@ -713,6 +713,92 @@ fn without_the_mount_namespace_the_supervisor_keeps_no_environment() {
         missing.contains("/proc and /sys") && missing.contains("environments were cleared"),
         "{mount}"
     );
+}
+
+/// The same under gVisor (`runsc do`) with a root caller, as the issue measured it: gVisor lets a
+/// nobody workload read the root supervisor's and the init's `/proc/PID/environ` (Linux would
+/// not); both show nothing of the operator's (issue 24 items 5 and 7).
+#[test]
+fn under_gvisor_a_workload_reads_no_secret_of_the_supervisor_or_the_init() {
+    require_root!();
+    if !sandbox_tests::outer::available("runsc") {
+        sandbox_tests::skip_or_fail("needs gVisor's runsc (Debian package runsc)");
+        return;
+    }
+    let secret = "s3cr3t-of-the-operator";
+    let gvisor = |inner: Vec<String>| {
+        let argv: Vec<String> = sandbox_tests::outer::runsc_do()
+            .into_iter()
+            .chain(inner)
+            .collect();
+        Outcome::from(output_of(
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .env("OPERATOR_SECRET", secret)
+                .stdin(Stdio::null()),
+        ))
+    };
+    // The secret reaches what runs in gVisor: the test shows something.
+    let control = gvisor(
+        ["sh", "-c", "echo $OPERATOR_SECRET"]
+            .map(str::to_owned)
+            .to_vec(),
+    );
+    assert!(
+        control.stdout.contains(secret),
+        "{}{}",
+        control.stdout,
+        control.stderr
+    );
+    // gVisor's /proc in its PID namespace: the workload is 3, the init 2, the supervisor 1.
+    let script = "workload=$(awk '/^PPid:/{print $2}' /proc/self/status); \
+                  init=$(awk '/^PPid:/{print $2}' /proc/$workload/status); \
+                  sup=$(awk '/^PPid:/{print $2}' /proc/$init/status); \
+                  cat /proc/$sup/environ > /dev/null && echo read-the-supervisors; \
+                  cat /proc/$init/environ > /dev/null && echo read-the-inits; \
+                  for pid in $sup $init; do cat /proc/$pid/environ 2>/dev/null | tr '\\0' '\\n'; done; \
+                  true";
+    let mut inner: Vec<String> = vec![supervisor_bin().display().to_string()];
+    inner.extend(
+        [
+            "--log-level",
+            "error",
+            "--disable-step",
+            "mount-namespace",
+            "--disable-step",
+            "landlock",
+            "--outer-boundary",
+            "gvisor",
+            "--handler-plugin",
+        ]
+        .map(str::to_owned),
+    );
+    inner.push(
+        sandbox_tests::plugin("sandbox-plugin-outer-sandbox")
+            .display()
+            .to_string(),
+    );
+    inner.extend(
+        [
+            "--clear-env",
+            "--env",
+            "PATH=/usr/bin:/bin",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]
+        .map(str::to_owned),
+    );
+    let outcome = gvisor(inner);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("read-the-supervisors")
+            && outcome.stdout.contains("read-the-inits"),
+        "gVisor kept the workload from the entries, so this test shows nothing:\n{}",
+        outcome.stdout
+    );
+    assert!(!outcome.stdout.contains(secret), "{}", outcome.stdout);
 }
 
 #[test]

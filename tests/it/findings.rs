@@ -175,6 +175,77 @@ fn report_and_findings_cannot_share_a_descriptor() {
     );
 }
 
+/// A tolerated finding carries the plugin's reason, the node and the labels; a boot the failure
+/// handler stopped before any step is a finding too: the plugin not loaded (118: its digest is not
+/// the pinned one; High) or failed (119: its init rejected the configuration; Medium), each with
+/// the error line as its reason.
+#[test]
+fn findings_carry_the_reason_and_exist_for_118_and_119() {
+    require_root!();
+    let outer = plugin("sandbox-plugin-outer-sandbox");
+    let outer = outer.to_str().unwrap();
+    let (outcome, report, findings) = run_with_findings(
+        &Launch::netns_refused(),
+        &[
+            "--outer-boundary",
+            "vm",
+            "--node-name",
+            "node-3",
+            "--label",
+            "job=11",
+            "--handler-plugin",
+            outer,
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let unmapped = &findings[0]["unmapped"];
+    assert_eq!(
+        unmapped["reason"],
+        "outer boundary: the operator declared the boundary vm (--outer-boundary)"
+    );
+    assert_eq!(unmapped["reason"], report["steps"][1]["reason"]);
+    assert_eq!(unmapped["node_name"], "node-3");
+    assert_eq!(unmapped["labels"]["job"], "11");
+
+    let dir = scratch();
+    let rejected = sandbox_tests::write_file(dir.path(), "bad.json", r#"{"boundary": "vmware"}"#);
+    for (code, flags, severity, cause) in [
+        (
+            118,
+            vec!["--handler-plugin-sha256", &"0".repeat(64)],
+            "High",
+            "SHA-256",
+        ),
+        (
+            119,
+            vec!["--handler-config", rejected.to_str().unwrap()],
+            "Medium",
+            "unknown boundary",
+        ),
+    ] {
+        let mut args = vec!["--handler-plugin", outer];
+        args.extend(flags);
+        args.extend(["--", "true"]);
+        let (outcome, report, findings) = run_with_findings(&Launch::default(), &args);
+        assert_eq!(outcome.code, code, "{}", outcome.stderr);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        let finding = &findings[0];
+        assert_eq!(finding["severity"], severity);
+        assert_eq!(
+            finding["finding_info"]["uid"],
+            format!("{}/failure-handler", report["run_id"].as_str().unwrap())
+        );
+        assert_eq!(finding["unmapped"]["step"], "failure-handler");
+        assert_eq!(finding["unmapped"]["decision"], "aborted");
+        assert_eq!(finding["unmapped"]["error"], report["error"]);
+        let reason = finding["unmapped"]["reason"].as_str().unwrap();
+        assert!(reason.contains(cause), "{reason}");
+    }
+}
+
 /// The usage fields of the final record, each carried by the finding's `unmapped.usage` and the
 /// JSON log's `workload ended` event as the report has them (a log line leaves out a null).
 fn assert_same_usage(report: &Value, finding: &Value, events: &[Value]) {

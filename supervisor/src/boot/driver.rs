@@ -47,9 +47,10 @@ pub(crate) fn question_for(
 
 /// Decides about `refusal` with `ask` (the handler, through the host's floor), records the
 /// decision in the report, and returns the error a run stops with when it is not tolerated. With
-/// `log`, the decision is also logged with structured fields (`step`, `decision`, `syscall`,
-/// `errno`, `decider`): a tolerated one at INFO (next to the handler's WARN line), an aborted one at
-/// DEBUG (the fatal error that ends the run carries the same fields).
+/// `log`, the decision is also logged at DEBUG with structured fields (`step`, `decision`,
+/// `syscall`, `errno`, `decider`): at the default level each decided refusal is one line, the
+/// handler's WARN for a tolerated one, the fatal error that ends the run for an aborted one (both
+/// carry the same fields).
 fn decide_refusal(
     refusal: Refusal,
     fallback: Option<Refusal>,
@@ -111,10 +112,7 @@ fn decide_refusal(
                 )
             };
         }
-        match decision {
-            Decision::Tolerated => event!(tracing::Level::INFO),
-            _ => event!(tracing::Level::DEBUG),
-        }
+        event!(tracing::Level::DEBUG);
     }
     report.refusal(
         &refusal,

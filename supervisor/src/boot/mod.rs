@@ -795,6 +795,7 @@ mod tests {
                 uid: nix::unistd::Uid::from_raw(uid),
                 gid: nix::unistd::Gid::from_raw(uid),
                 groups: Vec::new(),
+                origin: crate::steps::identity::Origin::Named,
             };
             let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
             let mut plan = Plan::new(
@@ -807,7 +808,7 @@ mod tests {
             )
             .unwrap();
             if skip {
-                let _ = plan.skip(Step::MountNamespace);
+                let _ = plan.skip(Step::MountNamespace, Skip::Lost);
             }
             let result = root_needs_mount_namespace(&plan, || "tolerated".to_owned());
             assert_eq!(result.is_err(), stops, "{uid} {skip}");
@@ -871,8 +872,14 @@ mod tests {
             network: VecDeque::from([Err(NetnsError::Unverified("what was seen".to_owned()))]),
             ..Recording::default()
         };
-        let err = network_namespace(&RunOptions::default(), &mut sys, &mut driver, &mut report())
-            .unwrap_err();
+        let err = network_namespace(
+            &RunOptions::default(),
+            &[],
+            &mut sys,
+            &mut driver,
+            &mut report(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "failed to verify network-namespace: what was seen"

@@ -25,6 +25,8 @@ pub(crate) struct Prepared {
     pub caller_groups: Vec<nix::unistd::Gid>,
     /// Whether the boot builds a Landlock ruleset (the prepared inputs of a real boot do).
     pub wants_landlock: bool,
+    /// The `--seccomp-profile` file (path and SHA-256 of the bytes compiled), for the report.
+    pub seccomp_profile: Option<crate::options::FileDigest>,
 }
 
 /// Step 1: reads and checks every input, resolves the identity, compiles every program.
@@ -49,7 +51,7 @@ pub(crate) fn prepare(
         )?,
     };
     let prelude = crate::steps::prelude::prepare()?;
-    let filter = crate::steps::seccomp::prepare(options)?;
+    let (filter, seccomp_profile) = crate::steps::seccomp::prepare(options)?;
     // The built-in programs are the build's tables: only an operator's profile is compiled.
     let compiled = crate::steps::seccomp::programs_compiled();
     tracing::debug!(
@@ -89,6 +91,7 @@ pub(crate) fn prepare(
         env_names,
         caller_groups,
         wants_landlock: true,
+        seccomp_profile,
     })
 }
 

@@ -14,11 +14,31 @@ use crate::error::SupervisorError;
 use crate::options::RunOptions;
 use crate::record::{Decision, HandlerRecord, HardeningReport, StepRecord};
 
+/// The `$schema` of `probe --json`'s document.
+pub const PROBE_SCHEMA: &str = "urn:sandbox-supervisor:probe:2";
+
 /// The answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeAnswer {
+    /// The JSON Schema of this document (docs/probe.schema.json).
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
     /// Schema version of this document.
     pub version: u32,
+    /// This supervisor's version.
+    pub supervisor_version: &'static str,
+    /// The executable's GNU build id (null when the linker wrote none).
+    pub build_id: Option<String>,
+    /// This probe's random id (a version 4 UUID), on every log line it wrote.
+    pub run_id: String,
+    /// The host's name (null when it cannot be read).
+    pub hostname: Option<String>,
+    /// `--node-name` (else `$NODE_NAME`), or null.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When the probe ran (RFC 3339, UTC).
+    pub time: crate::record::Timestamp,
     /// The `--config` file the flags were merged from (the report's shape), or null.
     pub config: Option<crate::options::FileDigest>,
     /// The handler a run would use (the same shape as the report's).
@@ -44,14 +64,16 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
     let signals = crate::sandbox::signal_fd()?;
     let mut plugin = None;
+    let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        let sha256 = crate::boot::run::register_plugin(
+        let (sha256, recorded_config) = crate::boot::run::register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
             true,
         )?;
+        config = recorded_config;
         plugin = sha256.map(|sha256| crate::boot::run::plugin_file_record(path, sha256));
     }
     let mut report = HardeningReport::new(
@@ -59,11 +81,16 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
         &options.command,
     );
     report.config = options.config.clone();
+    report.node_name = options.node_name.clone();
+    report.labels = options.labels.iter().cloned().collect();
+    let _span = crate::boot::run::enter_span(&report);
     report.handler = crate::boot::run::handler_record();
     report.handler.plugin = plugin;
+    report.handler.config = config;
     // The probe runs no workload: its program is never exec'd.
     let identity = crate::steps::identity::prepare(&options)?;
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask, identity)?;
+    report.seccomp_profile = prepared.seccomp_profile.clone();
     let mut driver = RecordAndContinue {
         handler: crate::handler::failure_handler(),
         would_exit: None,
@@ -88,7 +115,15 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     };
     crate::boot::teardown(&prepared.plan, &mut report);
     Ok(ProbeAnswer {
+        schema: PROBE_SCHEMA,
         version: 2,
+        supervisor_version: report.supervisor_version,
+        build_id: report.build_id.clone(),
+        run_id: report.run_id.clone(),
+        hostname: report.hostname.clone(),
+        node_name: report.node_name.clone(),
+        labels: report.labels.clone(),
+        time: report.started_at,
         config: report.config.clone(),
         handler: report.handler.clone(),
         environment: report.environment.clone(),

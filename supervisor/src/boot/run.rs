@@ -29,6 +29,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     let signals = crate::sandbox::signal_fd()?;
     let mut options = options;
     let mut report = new_report(&options)?;
+    let _span = enter_span(&report);
     let (identity, writers) = identity_and_writers(&options)?;
     let writer = open_sink(options.report.take(), &writers, |sink, source| {
         SupervisorError::ReportOpen { sink, source }
@@ -56,7 +57,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     };
     if let Some(findings) = &mut findings {
-        let found = crate::record::findings::findings(&report, crate::record::Timestamp::now());
+        let found = findings_of(&report, result.as_ref().err());
         match crate::record::findings::write(&found, findings) {
             Ok(()) => {}
             Err(write_err) if result.is_err() => {
@@ -87,9 +88,10 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
         }
     }
     let (mut sandbox, mut plan) = result?;
-    // From here the operator's terminal, if any, is raw until the output is dropped.
-    let mut output = plan.take_output(sandbox.terminal.take());
     let supervised = {
+        // The operator's terminal, if any, is raw from here until the output is dropped, at the
+        // end of this block: before the teardown, the report and the end line.
+        let mut output = plan.take_output(sandbox.terminal.take());
         let group = plan.group();
         let bounds = crate::sandbox::supervise::Bounds {
             timeout: options.timeout,
@@ -115,6 +117,24 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     Ok(supervised.exit_code())
 }
 
+/// The findings of a decided boot: one per decided refusal, or, for a boot the failure handler
+/// stopped before any step (`error`: 118, 119), the handler's.
+fn findings_of(
+    report: &HardeningReport,
+    error: Option<&SupervisorError>,
+) -> Vec<crate::record::findings::DetectionFinding> {
+    let now = crate::record::Timestamp::now();
+    let mut found = crate::record::findings::findings(report, now);
+    if let (true, Some(err)) = (found.is_empty(), error) {
+        found.extend(crate::record::findings::handler_finding(
+            report,
+            err.exit_code(),
+            now,
+        ));
+    }
+    found
+}
+
 /// The findings when the run ends: the workload's end at a bound, with what it used, appended;
 /// then the whole file checked again.
 fn end_findings(
@@ -136,6 +156,8 @@ fn new_report(options: &RunOptions) -> Result<HardeningReport, SupervisorError> 
     report.config = options.config.clone();
     report.run_id = crate::record::run_id().map_err(SupervisorError::RunId)?;
     report.redact_argv(options.report_argv);
+    report.node_name = options.node_name.clone();
+    report.labels = options.labels.iter().cloned().collect();
     Ok(report)
 }
 
@@ -165,6 +187,20 @@ fn identity_and_writers(
     Ok((identity, writers))
 }
 
+/// Enters the run's span: every later log line of this process carries its id, node and labels.
+pub(crate) fn enter_span(report: &HardeningReport) -> tracing::span::EnteredSpan {
+    let labels: Vec<String> = report
+        .labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    crate::record::enter_run(crate::record::CurrentRun {
+        run_id: report.run_id.clone(),
+        node_name: report.node_name.clone(),
+        labels: labels.join(","),
+    })
+}
+
 /// Opens a report or findings destination, if one was given; `error` names a failure.
 fn open_sink(
     sink: Option<crate::record::ReportSink>,
@@ -191,20 +227,23 @@ fn start(
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
     let mut plugin = None;
+    let mut config = None;
     if let Some(path) = &options.handler_plugin {
-        let sha256 = register_plugin(
+        let (sha256, recorded_config) = register_plugin(
             path,
             options.handler_config.as_deref(),
             options.handler_plugin_sha256,
             options.handler_timeout,
             recorded,
         )?;
+        config = recorded_config;
         plugin = sha256
             .filter(|_| recorded)
             .map(|sha256| plugin_file_record(path, sha256));
     }
     report.handler = handler_record();
     report.handler.plugin = plugin;
+    report.handler.config = config;
     let identity = identity.map_err(SupervisorError::Uid)?;
     let mut prepared: Prepared = crate::boot::prepare(options, None, mask, identity)?;
     let output = crate::sandbox::output::Output::prepare().map_err(|source| {
@@ -222,6 +261,7 @@ fn start(
         .plan
         .give_terminal(crate::sandbox::pty::Planned::detect());
     report.workload.env = prepared.env_names.clone();
+    report.seccomp_profile = prepared.seccomp_profile.clone();
     report.workload.program = Some(prepared.program.display().to_string());
     match boot_and_release(options, &mut prepared, report, signals) {
         Ok(sandbox) => Ok((sandbox, prepared.plan)),
@@ -249,7 +289,13 @@ fn boot_and_release(
     )?;
     match paused.release()? {
         Released::Running(sandbox) => {
-            tracing::debug!(pid = sandbox.workload.as_raw(), "workload running");
+            tracing::info!(
+                pid = sandbox.workload.as_raw(),
+                program = %prepared.program.display(),
+                "workload started: pid {} ({})",
+                sandbox.workload.as_raw(),
+                prepared.program.display()
+            );
             Ok(sandbox)
         }
         Released::ExecFailed(source) => Err(SupervisorError::Exec {
@@ -266,6 +312,7 @@ pub(crate) fn handler_record() -> HandlerRecord {
         decider: handler.decider(),
         declared: handler.declared().iter().map(|kind| kind.name()).collect(),
         plugin: None,
+        config: None,
     }
 }
 
@@ -280,15 +327,24 @@ pub(crate) fn plugin_file_record(path: &Path, sha256: [u8; 32]) -> crate::record
 }
 
 /// Loads the plugin at `path`, prints its declaration and registers it as the failure handler.
-/// Returns the file's SHA-256 when `digest` (for a report) or a pin asked for it.
+/// Returns the file's SHA-256 when `digest` (for a report) or a pin asked for it, and the
+/// configuration's path and the SHA-256 of the text the plugin got.
 pub fn register_plugin(
     path: &Path,
     config: Option<&Path>,
     sha256: Option<[u8; 32]>,
     timeout: Option<std::time::Duration>,
     digest: bool,
-) -> Result<Option<[u8; 32]>, SupervisorError> {
+) -> Result<(Option<[u8; 32]>, Option<crate::options::FileDigest>), SupervisorError> {
+    use sha2::Digest;
+    let digest_of = |text: &String| crate::options::FileDigest {
+        path: config
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
+        sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+    };
     let config = config.map(read_config).transpose()?;
+    let recorded = config.as_ref().map(digest_of);
     let handler = crate::handler::plugin::load(&PluginRequest {
         path: path.to_owned(),
         sha256,
@@ -305,7 +361,7 @@ pub fn register_plugin(
     );
     let sha256 = handler.sha256();
     set_failure_handler(Box::new(handler))?;
-    Ok(sha256)
+    Ok((sha256, recorded))
 }
 
 /// Reads `--handler-config` and checks that it is JSON.

@@ -233,6 +233,7 @@ pub fn ask_and_warn(
     match reason {
         Some(reason) => tracing::warn!(
             step = %report.kind,
+            decision = "tolerated",
             syscall = %report.syscall,
             errno = report.errno,
             errno_name = %report.errno_name,
@@ -245,6 +246,7 @@ pub fn ask_and_warn(
         ),
         None => tracing::warn!(
             step = %report.kind,
+            decision = "tolerated",
             syscall = %report.syscall,
             errno = report.errno,
             errno_name = %report.errno_name,

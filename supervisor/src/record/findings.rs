@@ -163,10 +163,17 @@ pub struct Unmapped {
     pub errno_name: Option<String>,
     /// Who decided: `strict`, `plugin:NAME@VERSION`, `never tolerable`.
     pub decider: Option<String>,
-    /// Why the boot stopped (the error line), for an aborted refusal.
+    /// The reason the handler gave for its decision; without one, for an aborted refusal, the
+    /// error line.
     pub reason: Option<String>,
+    /// The error line that stopped the boot (aborted), else null.
+    pub error: Option<String>,
     /// What the workload lacks, for a tolerated refusal.
     pub missing_protection: Option<&'static str>,
+    /// The node (`--node-name`, `$NODE_NAME`), or null.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The finding of a workload that ended at a bound (`exit.outcome` `timed-out` or `oom-killed`)
@@ -278,12 +285,14 @@ fn finding(report: &HardeningReport, record: &StepRecord, time: Timestamp) -> De
         errno: record.errno,
         errno_name: record.errno_name.clone(),
         decider: record.decider.as_ref().map(ToString::to_string),
-        reason: if tolerated {
-            None
-        } else {
-            report.error.clone()
-        },
+        reason: record
+            .reason
+            .clone()
+            .or_else(|| (!tolerated).then(|| report.error.clone()).flatten()),
+        error: (!tolerated).then(|| report.error.clone()).flatten(),
         missing_protection: record.missing_protection,
+        node_name: report.node_name.clone(),
+        labels: report.labels.clone(),
     });
     detection(
         report,
@@ -346,6 +355,46 @@ fn detection(
         },
         unmapped,
     }
+}
+
+/// The finding of a boot the failure handler stopped before any step: its plugin could not be
+/// loaded (exit 118: a missing or untrusted file, a digest that is not the pinned one, another
+/// ABI) or failed (exit 119: its init rejected the configuration, a panic, a missed deadline).
+/// `None` for any other code.
+pub fn handler_finding(
+    report: &HardeningReport,
+    exit_code: i32,
+    time: Timestamp,
+) -> Option<DetectionFinding> {
+    let (title, severity_id, severity) = match exit_code {
+        118 => ("failure handler not loaded, boot aborted", 4, "High"),
+        119 => ("failure handler failed, boot aborted", 3, "Medium"),
+        _ => return None,
+    };
+    let error = report.error.clone().unwrap_or_default();
+    let unmapped = UnmappedFields::Refusal(Unmapped {
+        run_id: report.run_id.clone(),
+        step: "failure-handler",
+        decision: Decision::Aborted.name(),
+        syscall: None,
+        errno: None,
+        errno_name: None,
+        decider: Some(report.handler.decider.clone()),
+        reason: Some(error.clone()),
+        error: Some(error.clone()),
+        missing_protection: None,
+        node_name: report.node_name.clone(),
+        labels: report.labels.clone(),
+    });
+    Some(detection(
+        report,
+        time,
+        format!("{}/failure-handler", report.run_id),
+        (title.to_owned(), error),
+        (severity_id, severity),
+        "Hardening Refusal",
+        unmapped,
+    ))
 }
 
 /// Writes `findings` as JSON lines. The writer stays open until the run ends, when

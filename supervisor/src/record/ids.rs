@@ -26,6 +26,37 @@ pub fn run_id() -> std::io::Result<String> {
     ))
 }
 
+/// This process's run, once `run` or `probe` drew its id: what every log line carries.
+static CURRENT: std::sync::OnceLock<CurrentRun> = std::sync::OnceLock::new();
+
+/// The identity every log line of a run carries (in its `run` span).
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentRun {
+    /// The run id.
+    pub run_id: String,
+    /// `--node-name` (or `$NODE_NAME`).
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`, as `KEY=VALUE,KEY=VALUE`.
+    pub labels: String,
+}
+
+/// Records this process's run (once) and returns the span every later log line is made in.
+pub(crate) fn enter_run(run: CurrentRun) -> tracing::span::EnteredSpan {
+    let run = CURRENT.get_or_init(|| run);
+    tracing::info_span!(
+        "run",
+        run_id = %run.run_id,
+        node = run.node_name.as_deref(),
+        labels = (!run.labels.is_empty()).then_some(run.labels.as_str()),
+    )
+    .entered()
+}
+
+/// This process's run, once [`enter_run`] recorded it.
+pub(crate) fn current_run() -> Option<&'static CurrentRun> {
+    CURRENT.get()
+}
+
 /// The host's name (`uname`'s nodename, as `gethostname(2)` gives it), or `null` when it cannot be
 /// read.
 pub fn hostname() -> Option<String> {

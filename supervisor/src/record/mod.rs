@@ -16,6 +16,7 @@ mod sink;
 
 pub use clock::Timestamp;
 pub use evidence::Evidence;
+pub(crate) use ids::{current_run, enter_run, CurrentRun};
 pub use ids::{hostname, run_id};
 pub use sink::{check_writable, ReportOpenError, ReportSink, ReportWriter};
 
@@ -278,6 +279,8 @@ pub struct HandlerRecord {
     pub declared: Vec<&'static str>,
     /// The plugin file, when the handler is a plugin loaded by `--handler-plugin`.
     pub plugin: Option<PluginFileRecord>,
+    /// The `--handler-config` file the plugin decided with (path and SHA-256 of the text it got).
+    pub config: Option<crate::options::FileDigest>,
 }
 
 /// The plugin's file.
@@ -323,6 +326,11 @@ pub struct HardeningReport {
     pub run_id: String,
     /// The host's name (null when it cannot be read).
     pub hostname: Option<String>,
+    /// The node this run is on, as the orchestrator names it (`--node-name`, else `$NODE_NAME`),
+    /// or null.
+    pub node_name: Option<String>,
+    /// `--label KEY=VALUE`: the orchestrator's ids for this run (a job, a tenant), in every record.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// When the supervisor started the run.
     pub started_at: Timestamp,
     /// When the final record was made: the workload ended or the boot stopped (null before).
@@ -335,6 +343,8 @@ pub struct HardeningReport {
     pub error: Option<String>,
     /// The `--config` file the flags were merged from (path and SHA-256), or null.
     pub config: Option<crate::options::FileDigest>,
+    /// The `--seccomp-profile` file (path and SHA-256 of the bytes compiled), or null.
+    pub seccomp_profile: Option<crate::options::FileDigest>,
     /// The handler.
     pub handler: HandlerRecord,
     /// Environment clues (see [`FailureContext`]).
@@ -361,16 +371,20 @@ impl HardeningReport {
             // An id that could not be drawn is left empty here; `run` refuses to start without one.
             run_id: run_id().unwrap_or_default(),
             hostname: hostname(),
+            node_name: None,
+            labels: std::collections::BTreeMap::new(),
             started_at: Timestamp::now(),
             ended_at: None,
             exit: None,
             outcome: Outcome::Aborted,
             error: None,
             config: None,
+            seccomp_profile: None,
             handler: HandlerRecord {
                 decider: Decider::Strict.to_string(),
                 declared: Vec::new(),
                 plugin: None,
+                config: None,
             },
             environment,
             steps: Step::ALL.into_iter().map(StepRecord::new).collect(),

@@ -84,12 +84,12 @@ mod tests {
     #[test]
     fn a_lost_pid_namespace_costs_more_with_the_mount_namespace_kept() {
         let mut plan = plan();
-        let _ = plan.skip(Step::PidNamespace);
+        let _ = plan.skip(Step::PidNamespace, crate::sandbox::Skip::Lost);
         assert_eq!(
             missing_protection(Step::PidNamespace, &plan),
             Some(NO_PID_NAMESPACE)
         );
-        let _ = plan.skip(Step::MountNamespace);
+        let _ = plan.skip(Step::MountNamespace, crate::sandbox::Skip::Lost);
         assert_eq!(missing_protection(Step::PidNamespace, &plan), None);
         assert_eq!(
             missing_protection(Step::MountNamespace, &plan),

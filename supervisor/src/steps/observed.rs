@@ -163,6 +163,9 @@ impl Observed {
             let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev());
             matches!((cwd, host_proc), (Ok(cwd), Ok(proc)) if cwd == proc)
         };
+        // Each mountinfo is read once: the mount step and the view parse the same text.
+        let own_mounts = procfs::mountinfo(this)?;
+        let child_mounts = procfs::mountinfo(child)?;
         Ok(Observed {
             workload: workload.as_raw(),
             pid_inside: pid_inside.as_raw(),
@@ -178,16 +181,20 @@ impl Observed {
                 procfs::namespace_inode(child, "mnt").ok(),
                 procfs::namespace_inode(this, "mnt").ok(),
             ),
-            own_proc_devices: procfs::mounts_of_type(this, "proc")?
+            own_proc_devices: procfs::mounts_of_type_in(&own_mounts, "proc")
                 .into_iter()
                 .map(|mount| mount.device)
                 .collect(),
-            proc_mounts: procfs::mounts_of_type(child, "proc")?,
+            proc_mounts: procfs::mounts_of_type_in(&child_mounts, "proc"),
             cwd_on_host_proc,
             session: procfs::session(child)?,
             route,
             setpcap,
-            view: crate::steps::view::ViewObserved::read(workload.as_raw()),
+            view: crate::steps::view::ViewObserved::parse(
+                workload.as_raw(),
+                &child_mounts,
+                &own_mounts,
+            ),
             landlock_status: 0,
             caller_groups: Vec::new(),
             overflow_gid: std::fs::read_to_string("/proc/sys/kernel/overflowgid")

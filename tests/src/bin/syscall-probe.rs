@@ -1,5 +1,7 @@
 //! `syscall-probe denied|regain-root`: makes system calls with harmless arguments and prints one
-//! line per call, `NAME RESULT`, where RESULT is `OK` or the errno's name. Every call is chosen so
+//! line per call, `NAME RESULT`, where RESULT is `OK` or the errno's name. `syscall-probe calls
+//! NR[,ARG...] ...` makes the calls given (numbers, up to five arguments) and prints
+//! `NR[,ARG...] RESULT` for each: the caller chooses harmless ones. Every call is chosen so
 //! that, if the workload filter let it through, it would fail harmlessly or create a descriptor
 //! that is closed at exit.
 
@@ -24,6 +26,20 @@ fn call(nr: i64, args: [u64; 5]) -> String {
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
+    if mode == "calls" {
+        for spec in std::env::args().skip(2) {
+            let numbers: Vec<u64> = spec
+                .split(',')
+                .map(|number| number.parse().expect("a number"))
+                .collect();
+            let mut args = [0u64; 5];
+            for (slot, value) in args.iter_mut().zip(&numbers[1..]) {
+                *slot = *value;
+            }
+            println!("{spec} {}", call(numbers[0] as i64, args));
+        }
+        return;
+    }
     let empty = CString::new("").unwrap();
     let empty = empty.as_ptr() as u64;
     let nonexistent = CString::new("/nonexistent-probe-path").unwrap();

@@ -27,6 +27,7 @@ use nix::errno::Errno;
 use seccompiler::{sock_filter, BpfProgram};
 
 mod bpf;
+mod docker;
 mod profile;
 mod rules;
 mod table;
@@ -125,6 +126,14 @@ pub enum SeccompCompileError {
         #[source]
         source: seccompiler::Error,
     },
+    /// The profile is not JSON, or a Docker or OCI profile with a rule that cannot be expressed.
+    #[error("failed to compile seccomp profile {profile}: {why}")]
+    ProfileInvalid {
+        /// [`Profile::name`].
+        profile: String,
+        /// Why, naming the rule.
+        why: String,
+    },
     /// The profile has no filter named `workload`.
     #[error("failed to compile seccomp profile {0}: it has no filter named \"workload\"")]
     ProfileNoWorkload(String),
@@ -149,6 +158,7 @@ impl SeccompCompileError {
             }
             SeccompCompileError::ProfileRead { .. }
             | SeccompCompileError::ProfileCompile { .. }
+            | SeccompCompileError::ProfileInvalid { .. }
             | SeccompCompileError::ProfileNoWorkload(_) => true,
         }
     }
@@ -196,6 +206,9 @@ pub struct WorkloadOptions<'a> {
     /// Install only the profile, not the built-in filter (the caller logs a WARN and records it).
     /// Ignored without a profile.
     pub replace_builtin: bool,
+    /// The capabilities the workload keeps (`--cap-add`, by number), for a Docker profile's
+    /// `includes` and `excludes`.
+    pub cap_add: &'a [u32],
 }
 
 /// Where the workload's programs come from.
@@ -265,16 +278,17 @@ pub fn compile_workload(
             source: FilterSource::Builtin,
         });
     };
-    let profile_program = compile_profile(profile)?;
+    let mut programs = compile_profile(profile, options.cap_add)?;
     let name = profile.name.to_owned();
     if options.replace_builtin {
         return Ok(WorkloadFilter {
-            programs: vec![profile_program],
+            programs,
             source: FilterSource::ProfileReplacesBuiltin(name),
         });
     }
+    programs.push(Builtin::Workload.program()?);
     Ok(WorkloadFilter {
-        programs: vec![profile_program, Builtin::Workload.program()?],
+        programs,
         source: FilterSource::BuiltinAndProfile(name),
     })
 }
@@ -315,7 +329,8 @@ pub fn seccomp_mode() -> Result<i32, Errno> {
 /// programs, length-checked.
 pub(crate) fn prepare(
     options: &crate::options::RunOptions,
-) -> Result<WorkloadFilter, crate::error::SupervisorError> {
+) -> Result<(WorkloadFilter, Option<crate::options::FileDigest>), crate::error::SupervisorError> {
+    use sha2::Digest;
     let profile = match &options.seccomp_profile {
         Some(path) => Some((
             path.display().to_string(),
@@ -327,11 +342,16 @@ pub(crate) fn prepare(
     let filter = compile_workload(&WorkloadOptions {
         profile: profile.as_ref().map(|(name, json)| Profile { name, json }),
         replace_builtin: options.seccomp_profile_replaces_builtin,
+        cap_add: &options.cap_add,
     })?;
+    let digest = profile.map(|(path, json)| crate::options::FileDigest {
+        path,
+        sha256: hex::encode(sha2::Sha256::digest(&json)),
+    });
     if filter.source.replaces_builtin() {
         tracing::warn!(source = %filter.source, "the operator's seccomp profile replaces the built-in workload filter: only the profile's rules apply");
     }
-    Ok(filter)
+    Ok((filter, digest))
 }
 
 /// A seccomp filter, verified by counting.
@@ -946,7 +966,7 @@ mod tests {
     fn profile_mistakes_are_the_operators() {
         let error = compile_workload(&profile("{")).unwrap_err();
         assert!(
-            matches!(error, SeccompCompileError::ProfileCompile { .. }),
+            matches!(error, SeccompCompileError::ProfileInvalid { .. }),
             "{error:?}"
         );
         assert!(error.is_operator_error());

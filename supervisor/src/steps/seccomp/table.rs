@@ -174,6 +174,7 @@ mod tests {
                 json,
             }),
             replace_builtin: false,
+            cap_add: &[],
         })
         .unwrap();
         assert_eq!(stacked.programs.len(), 2);

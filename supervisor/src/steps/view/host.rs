@@ -83,6 +83,23 @@ pub(super) fn mounts() -> Vec<HostMount> {
         .collect()
 }
 
+/// The kernel has `mount_setattr` (Linux 5.12): asked with a descriptor that cannot be valid, it
+/// answers `EBADF` (or `EINVAL`), never `ENOSYS`.
+pub(super) fn has_mount_setattr() -> bool {
+    // SAFETY: a negative descriptor, a NULL path and attribute of size 0: the kernel reads nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            std::ptr::null::<libc::c_char>(),
+            0u32,
+            std::ptr::null::<u8>(),
+            0usize,
+        )
+    };
+    !(rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+}
+
 /// The mount `path` is on: the last of the longest mount points above it.
 pub(super) fn mount_of<'a>(path: &Path, mounts: &'a [HostMount]) -> Option<&'a HostMount> {
     mounts
@@ -152,6 +169,7 @@ pub(super) fn path_sockets() -> (Vec<PathBuf>, usize) {
         return (Vec::new(), 0);
     };
     let mut sockets: Vec<PathBuf> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     let mut unresolved = 0;
     for line in text.lines().skip(1) {
         // Num RefCount Protocol Flags Type St Inode Path: the path is the rest of the line.
@@ -161,9 +179,11 @@ pub(super) fn path_sockets() -> (Vec<PathBuf>, usize) {
             rest = rest.find(' ').map_or("", |end| &rest[end..]);
         }
         let path = rest.trim_start();
-        if path.is_empty() || path.starts_with('@') {
+        // An accepted connection repeats its listener's path: resolved once.
+        if path.is_empty() || path.starts_with('@') || seen.contains(&path) {
             continue;
         }
+        seen.push(path);
         let socket = Path::new(path)
             .is_absolute()
             .then(|| std::fs::canonicalize(path).ok())

@@ -301,7 +301,8 @@ fn bind_from(
     let result = (|| {
         let remount = match set_attr_fd(tree, set, clear) {
             Ok(()) => false,
-            Err(Errno::ENOSYS) => true,
+            // Without a prepared list (the parent saw `mount_setattr`), ENOSYS is a refusal.
+            Err(Errno::ENOSYS) if !fallback.is_empty() => true,
             Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
         };
         let target_fd = open_no_symlinks(target).map_err(view(ViewCall::Open))?;

@@ -145,8 +145,14 @@ fn attr_flags(set: u64) -> libc::c_ulong {
 /// The remounts that stand in for `mount_setattr(set)` on a clone of the host's `source` attached
 /// at `dest` in the view, where the kernel has none: the clone's top (an empty path) and, for a
 /// recursive clone, each mount beneath `source`, each keeping its own flags and adding `set`.
+/// Empty where the kernel has `mount_setattr` (the mounts were not read): the init then treats an
+/// `ENOSYS` as the refusal it is, never as a remount it has no list for.
 fn remounts(mounts: &[host::HostMount], source: &Path, dest: &Path, set: u64) -> Vec<Remount> {
+    if mounts.is_empty() {
+        return Vec::new();
+    }
     let add = attr_flags(set);
+    let recursive = source.is_dir();
     let top = host::mount_of(source, mounts).map_or(0, |mount| mount.flags);
     let mut remounts = vec![Remount {
         path: CString::default(),
@@ -156,7 +162,7 @@ fn remounts(mounts: &[host::HostMount], source: &Path, dest: &Path, set: u64) ->
         let Ok(rest) = mount.point.strip_prefix(source) else {
             continue;
         };
-        if rest == Path::new("") || !source.is_dir() {
+        if rest == Path::new("") || !recursive {
             continue;
         }
         let place = dest.join(rest);
@@ -212,7 +218,12 @@ impl View {
             read_only_binds: Vec::new(),
             sockets: Vec::new(),
             sockets_unresolved: 0,
-            mounts: host::mounts(),
+            // Read only where the remount fallback needs them (a kernel before 5.12).
+            mounts: if host::has_mount_setattr() {
+                Vec::new()
+            } else {
+                host::mounts()
+            },
         };
 
         for section in [

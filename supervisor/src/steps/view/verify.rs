@@ -51,14 +51,8 @@ struct MountLine {
     shared: bool,
 }
 
-fn mountinfo(pid: Option<i32>) -> std::io::Result<Vec<MountLine>> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/mountinfo"),
-        None => "/proc/self/mountinfo".to_owned(),
-    };
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
+fn mountinfo(text: &str) -> Vec<MountLine> {
+    text.lines()
         .filter_map(|line| {
             let (before, _) = line.split_once(" - ")?;
             let mut fields = before.split_whitespace();
@@ -76,7 +70,7 @@ fn mountinfo(pid: Option<i32>) -> std::io::Result<Vec<MountLine>> {
                 shared,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
@@ -142,19 +136,11 @@ pub(crate) struct ViewObserved {
 
 impl ViewObserved {
     /// Reads what the view's verification needs about the paused workload `pid`.
-    pub(crate) fn read(pid: i32) -> Self {
-        let mounts = match mountinfo(Some(pid)) {
-            Ok(mounts) => mounts,
-            Err(err) => {
-                return ViewObserved {
-                    error: Some(format!("failed to read the workload's mountinfo: {err}")),
-                    ..ViewObserved::default()
-                }
-            }
-        };
-        let own_ids = mountinfo(None)
-            .map(|own| own.into_iter().map(|mount| mount.id).collect())
-            .unwrap_or_default();
+    /// `child` and `own` are the workload's and the supervisor's `mountinfo`, read once for every
+    /// check that needs them.
+    pub(crate) fn parse(pid: i32, child: &str, own: &str) -> Self {
+        let mounts = mountinfo(child);
+        let own_ids = mountinfo(own).into_iter().map(|mount| mount.id).collect();
         let sockets = host_sockets();
         let reachable = sockets
             .iter()
