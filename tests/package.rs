@@ -38,6 +38,46 @@ fn installed() -> bool {
 /// Set in the copy of this test that runs in the scratch namespace.
 const INSIDE: &str = "SANDBOX_TESTS_PACKAGE_SCRATCH_ROOT";
 
+/// The digest examples/kubernetes/README.md's recipe computes, for the copy inside.
+const RECIPE_DIGEST: &str = "SANDBOX_TESTS_PACKAGE_RECIPE_DIGEST";
+
+/// The plugin digest examples/kubernetes/README.md's recipe takes from `deb` (the command that
+/// sets `digest`, run by bash as written, on this package file).
+fn kubernetes_digest_recipe(deb: &Path) -> String {
+    let readme =
+        std::fs::read_to_string(workspace().join("examples/kubernetes/README.md")).unwrap();
+    let mut lines = readme
+        .lines()
+        .skip_while(|line| !line.starts_with("digest=$("));
+    let mut recipe = String::new();
+    for line in lines.by_ref() {
+        recipe.push_str(line);
+        recipe.push('\n');
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    assert!(
+        !recipe.is_empty(),
+        "no digest recipe in examples/kubernetes/README.md"
+    );
+    let recipe = recipe.replace(
+        "target/debian/sandbox-supervisor_*.deb",
+        &deb.display().to_string(),
+    );
+    let output = run_ok(
+        Command::new("bash")
+            .args([
+                "-euo",
+                "pipefail",
+                "-c",
+                &format!("{recipe}echo \"$digest\""),
+            ])
+            .current_dir(workspace()),
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// The files under the directories the package installs into, to compare before and after.
 fn footprint() -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -47,10 +87,13 @@ fn footprint() -> Vec<PathBuf> {
         "/etc/sandbox-supervisor",
         "/usr/share/man/man1/sandbox-supervisor.1",
         "/usr/share/man/man1/sandbox-supervisor.1.gz",
+        "/usr/share/man/man1/sandbox-supervisor-probe.1.gz",
+        "/usr/share/man/man1/sandbox-supervisor-simulate.1.gz",
         "/usr/share/bash-completion/completions/sandbox-supervisor",
         "/usr/share/zsh/vendor-completions/_sandbox-supervisor",
         "/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish",
         "/usr/share/doc/sandbox-supervisor",
+        "/usr/share/lintian/overrides/sandbox-supervisor",
     ] {
         if Path::new(path).symlink_metadata().is_ok() {
             found.push(PathBuf::from(path));
@@ -91,6 +134,8 @@ fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
         })
         .collect();
     assert_eq!(debs.len(), 1, "one .deb for version {version}: {debs:?}");
+    lintian_clean(&debs[0]);
+    let recipe_digest = kubernetes_digest_recipe(&debs[0]);
 
     // This very test again, in the scratch namespace.
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -110,7 +155,8 @@ fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
             ])
             .arg(std::env::current_exe().expect("current_exe"))
             .args(["--exact", &name, "--nocapture", "--test-threads=1"])
-            .env(INSIDE, &debs[0]),
+            .env(INSIDE, &debs[0])
+            .env(RECIPE_DIGEST, recipe_digest),
     );
     let stdout = String::from_utf8_lossy(&inner.stdout);
     assert!(
@@ -123,6 +169,144 @@ fn deb_installs_runs_the_readme_examples_and_purges_cleanly() {
         (installed(), footprint()),
         host_before,
         "the host's package state changed"
+    );
+}
+
+/// lintian at its default level finds no error and no warning in `deb` (its informational tags
+/// and overrides aside). Debian's own check of a package: maintainer address, changelog,
+/// copyright, compressed man pages, md5sums, permissions.
+fn lintian_clean(deb: &Path) {
+    if Command::new("lintian").arg("--version").output().is_err() {
+        sandbox_tests::skip_or_fail("needs lintian (tests/run.sh --install-only installs it)");
+        return;
+    }
+    let output = run(Command::new("lintian").arg(deb));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let complaints: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("E: ") || line.starts_with("W: "))
+        .collect();
+    assert!(
+        complaints.is_empty() && output.status.success(),
+        "lintian ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What bash completes for `words` (the last one being completed), with the completion the
+/// package installs, as bash-completion loads it.
+fn bash_completes(words: &[&str]) -> String {
+    let script = format!(
+        "source /usr/share/bash-completion/completions/{PACKAGE}
+function=$(complete -p {PACKAGE} | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')
+COMP_WORDS=({words})
+COMP_CWORD={cword}
+\"$function\" {PACKAGE} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"
+echo \"${{COMPREPLY[*]}}\"",
+        words = words
+            .iter()
+            .map(|word| format!("'{word}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        cword = words.len() - 1,
+    );
+    let output = run_ok(Command::new("bash").args(["--norc", "-c", &script]));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The completions offer every subcommand's options and the fixed values of a flag.
+fn check_completions() {
+    let cases: [(&[&str], &str); 6] = [
+        (&[PACKAGE, "probe", "--js"], "--json"),
+        (&[PACKAGE, "simulate", "--cont"], "--context"),
+        (&[PACKAGE, "probe", "--disable-step", "land"], "landlock"),
+        (
+            &[PACKAGE, "--cap-add", "NET_B"],
+            "NET_BIND_SERVICE NET_BROADCAST",
+        ),
+        (&[PACKAGE, "--fs", "m"], "minimal"),
+        (
+            &[PACKAGE, "simulate", "--outer-boundary", ""],
+            "gvisor container vm",
+        ),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(
+            bash_completes(words),
+            expected,
+            "bash completion of {words:?}"
+        );
+    }
+    // zsh and fish: the same values, in their files (the shells themselves are not installed).
+    for file in [
+        "/usr/share/zsh/vendor-completions/_sandbox-supervisor",
+        "/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish",
+    ] {
+        let text = std::fs::read_to_string(file).expect(file);
+        for value in [
+            "landlock",
+            "NET_BIND_SERVICE",
+            "host-ro",
+            "gvisor",
+            "json",
+            "context",
+        ] {
+            assert!(text.contains(value), "{file} lacks {value}");
+        }
+    }
+}
+
+/// The man pages: compressed, with argument names and the sections beyond the options.
+fn check_man_pages() {
+    for name in [
+        PACKAGE,
+        "sandbox-supervisor-probe",
+        "sandbox-supervisor-simulate",
+    ] {
+        let page = run_ok(Command::new("man").args(["-w", name]));
+        let page = String::from_utf8_lossy(&page.stdout).trim().to_owned();
+        assert_eq!(page, format!("/usr/share/man/man1/{name}.1.gz"));
+    }
+    let text = run_ok(
+        Command::new("man")
+            .args(["-P", "cat", PACKAGE])
+            .env("MANWIDTH", "200"),
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    for part in [
+        "--handler-plugin <PATH>",
+        "--report-fd <N>",
+        "--disable-step <STEP>",
+        "--allow-root",
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXAMPLES",
+        "SEE ALSO",
+        "sandbox-supervisor-simulate(1)",
+    ] {
+        assert!(text.contains(part), "the man page lacks {part}:\n{text}");
+    }
+}
+
+/// `dpkg --verify` (the package's md5sums) passes, then sees a swapped binary.
+fn check_verify() {
+    let clean = run(Command::new("dpkg").args(["--verify", PACKAGE]));
+    assert!(
+        clean.status.success() && clean.stdout.is_empty(),
+        "dpkg --verify of the installed package: {}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    std::fs::copy("/usr/bin/true", BIN).expect("swap the binary");
+    let swapped = run(Command::new("dpkg").args(["--verify", PACKAGE]));
+    let stdout = String::from_utf8_lossy(&swapped.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("??5??????") && line.ends_with(BIN)),
+        "dpkg --verify does not see the swapped binary ({}): {stdout}",
+        swapped.status
     );
 }
 
@@ -163,33 +347,19 @@ fn install_check_and_purge(deb: &Path) {
         String::from_utf8_lossy(&conffiles.stdout)
     );
 
-    // The man page where man finds it, generated from the clap definition (it names every flag).
-    let page = run_ok(Command::new("man").args(["-w", PACKAGE]));
-    let page = String::from_utf8_lossy(&page.stdout).trim().to_owned();
-    assert!(
-        page.starts_with("/usr/share/man/man1/sandbox-supervisor.1"),
-        "{page}"
+    // The man pages where man finds them, generated from the clap definition, and the
+    // completions, where bash-completion, zsh and fish look for them.
+    check_man_pages();
+    check_completions();
+
+    // examples/kubernetes's digest recipe names the installed plugin.
+    assert_eq!(
+        std::env::var(RECIPE_DIGEST).ok(),
+        Some(sha256_of(
+            &Path::new(PLUGIN_DIR).join("libsandbox_plugin_outer_sandbox.so")
+        )),
+        "the digest recipe of examples/kubernetes/README.md"
     );
-    let text = run_ok(
-        Command::new("man")
-            .args(["-P", "cat", PACKAGE])
-            .env("MANWIDTH", "200"),
-    );
-    let text = String::from_utf8_lossy(&text.stdout);
-    for flag in [
-        "--handler-plugin",
-        "--report-fd",
-        "--disable-step",
-        "--allow-root",
-    ] {
-        assert!(text.contains(flag), "the man page lacks {flag}:\n{text}");
-    }
-    // The completions, where bash-completion, zsh and fish look for them.
-    let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/sandbox-supervisor")
-        .unwrap();
-    assert!(bash.contains("--handler-plugin-sha256"), "{bash}");
-    assert!(Path::new("/usr/share/zsh/vendor-completions/_sandbox-supervisor").exists());
-    assert!(Path::new("/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish").exists());
 
     // The README's plugin examples, from the installed paths, with the installed policy.
     let sha = sha256_of(&Path::new(PLUGIN_DIR).join("libsandbox_plugin_policy.so"));
@@ -241,6 +411,7 @@ fn install_check_and_purge(deb: &Path) {
     ]));
     assert_eq!(wrong.status.code(), Some(118));
 
+    check_verify();
     run_ok(Command::new("dpkg").args(["--purge", PACKAGE]));
     assert!(!installed());
     assert_eq!(

@@ -5,10 +5,11 @@
 # As root every privileged test runs; as another user they print why they were skipped, unless
 # REQUIRE_PRIVILEGED_TESTS=1, which turns a missing privilege into a failure.
 #
-# What it changes on the host: the Debian packages below and cargo-deb (`cargo install`, for the
-# package test), when missing and run as root. Nothing else: the tests that mount, install a package or
-# make message queues do it in namespaces of their own (tests/src/bin/private-host.rs), and their
-# scratch files go with them. `.ci/run` checks it (tests/host-state.sh).
+# What it changes on the host: the Debian packages below and cargo-deb at the version
+# packaging/build-deb.sh pins (`cargo install`, for the package test), when missing and run as
+# root. Nothing else: the tests that mount, install a package or make message queues do it in
+# namespaces of their own (tests/src/bin/private-host.rs), and their scratch files go with them.
+# `.ci/run` checks it (tests/host-state.sh).
 #
 # `tests/run.sh --install-only` installs what the tests need and stops.
 set -euo pipefail
@@ -29,9 +30,10 @@ command -v ip >/dev/null || needed+=(iproute2)
 /usr/bin/python3 -c 'import jsonschema' 2>/dev/null || needed+=(python3-jsonschema)
 # The validators from PyPI (tests/src/python.rs) live in a virtual environment.
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || needed+=(python3-venv)
-# The Debian package test: cargo-deb's dependency detection (dpkg-shlibdeps) and man -w.
+# The Debian package test: cargo-deb's dependency detection (dpkg-shlibdeps), man -w, lintian.
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v man >/dev/null || needed+=(man-db)
+command -v lintian >/dev/null || needed+=(lintian)
 # The C plugin example is built with the system C compiler and archiver; readelf reads the build
 # id --version prints and the glibc versions plugins need (tests/it/compatibility.rs, tests/c_plugin.rs).
 command -v cc >/dev/null || needed+=(gcc)
@@ -47,9 +49,11 @@ if [ "${#needed[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
-# The package test (root only) builds the .deb with cargo-deb (packaging/build-deb.sh).
-if [ "$(id -u)" = 0 ] && ! command -v cargo-deb >/dev/null; then
-  cargo install --locked --quiet cargo-deb
+# The package test (root only) builds the .deb with cargo-deb (packaging/build-deb.sh), at the
+# version the script pins.
+cargo_deb_version=$(sed -n 's/^cargo_deb_version=//p' packaging/build-deb.sh)
+if [ "$(id -u)" = 0 ] && [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+  cargo install --locked --force --quiet --version "$cargo_deb_version" cargo-deb
 fi
 [ "${1:-}" != --install-only ] || exit 0
 

@@ -126,7 +126,7 @@ pub struct BootArgs {
     /// CAP_NET_BIND_SERVICE): one of NET_BIND_SERVICE, NET_BROADCAST, IPC_LOCK, AUDIT_WRITE (the
     /// others reach the host's shared file system, ids, devices or kernel). Logged at WARN and
     /// reported. Repeatable. Without it the workload holds no capability at all.
-    #[arg(long, value_name = "NAME", value_parser = parse_capability, global = true)]
+    #[arg(long, value_name = "NAME", value_parser = crate::fixed::cap_add(), hide_possible_values = true, global = true)]
     pub cap_add: Vec<u32>,
 
     /// Install the --seccomp-profile without the built-in workload filter (logged at WARN and
@@ -142,7 +142,7 @@ pub struct BootArgs {
     /// Turn a tolerable step off (cgroup, network-namespace, pid-namespace, mount-namespace,
     /// filesystem-view, landlock, workload-seccomp, supervisor-seccomp); logged at WARN and
     /// reported. Repeatable.
-    #[arg(long, value_name = "STEP", value_parser = parse_disabled_step, global = true)]
+    #[arg(long, value_name = "STEP", value_parser = crate::fixed::disable_step(), hide_possible_values = true, global = true)]
     pub disable_step: Vec<Step>,
 
     /// Start COMMAND with an empty environment (then add each --env).
@@ -366,27 +366,6 @@ fn parse_findings(text: &str) -> Result<FindingsDest, String> {
         Some(number) => parse_report_fd(number).map(FindingsDest::Fd),
         None if text.is_empty() => Err("an empty path".to_owned()),
         None => Ok(FindingsDest::File(text.into())),
-    }
-}
-
-fn parse_disabled_step(text: &str) -> Result<Step, String> {
-    match Step::from_name(text) {
-        Some(step) if step.kind().is_some() => Ok(step),
-        Some(step) => Err(format!("{step} can never be turned off")),
-        None => Err(format!("unknown step {text:?}")),
-    }
-}
-
-fn parse_capability(text: &str) -> Result<u32, String> {
-    let cap = crate::steps::capabilities::by_name(text)
-        .ok_or_else(|| format!("unknown capability {text:?}"))?;
-    if crate::steps::capabilities::ADDABLE.contains(&cap) {
-        Ok(cap)
-    } else {
-        Err(format!(
-            "{text} would give the workload a way to the host's files, ids, devices or kernel (it shares the host's file system); only {} may be added",
-            crate::steps::capabilities::ADDABLE.map(|cap| crate::steps::capabilities::NAMES[cap as usize]).join(", ")
-        ))
     }
 }
 

@@ -73,12 +73,16 @@ pub fn keys(command: &clap::Command) -> Vec<Key> {
                 name: name.to_owned(),
                 id: arg.get_id().to_string(),
                 shape,
-                choices: arg
-                    .get_possible_values()
-                    .iter()
-                    .filter(|value| !value.is_hide_set())
-                    .map(|value| value.get_name().to_owned())
-                    .collect(),
+                // Values offered only to the completions keep the parser's other spellings.
+                choices: if arg.is_hide_possible_values_set() {
+                    Vec::new()
+                } else {
+                    arg.get_possible_values()
+                }
+                .iter()
+                .filter(|value| !value.is_hide_set())
+                .map(|value| value.get_name().to_owned())
+                .collect(),
                 help: arg
                     .get_help()
                     .map(|help| help.to_string())

@@ -86,6 +86,7 @@ pub(crate) mod steps;
 
 // The binary's front end.
 pub mod cli;
+pub(crate) mod fixed;
 
 /// The seccomp programs: built-in filters, the prelude, operator profiles (for the tests and the
 /// benchmarks, which check the programs this crate installs).

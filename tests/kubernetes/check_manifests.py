@@ -1,8 +1,10 @@
 """Checks examples/kubernetes: every manifest validates with kubernetes-validate (PyPI) against
-the Kubernetes versions given, strictly (no unknown fields); every pod (and Job template) has
-automountServiceAccountToken: false; the Pod Security level each pod needs, computed from the
-Pod Security Standards' rules below, is the one its annotation claims; and the Dockerfile installs
-the .deb from a Debian base and checks the plugin the pods load against the pinned digest.
+the Kubernetes versions given, strictly (no unknown fields); every pod (and Job or DaemonSet
+template) has automountServiceAccountToken: false and CPU and memory limits on every container;
+the Pod Security level each pod needs, computed from the Pod Security Standards' rules below, is
+the one its annotation claims; a "report" sidecar is a native one (an init container the kubelet
+stops when the workload has ended); and the Dockerfile installs the .deb from a Debian base and
+checks the plugin the pods load against the pinned digest.
 
 Usage: check_manifests.py DIR VERSION...  Prints one line per check; exits 1 on the first
 failure."""
@@ -102,6 +104,24 @@ def level(spec):
     return "restricted"
 
 
+def check_limits(where, spec):
+    for c in containers(spec):
+        limits = c.get("resources", {}).get("limits", {})
+        if not {"cpu", "memory"} <= set(limits):
+            fail(f"{where}: container {c['name']} has no CPU and memory limits: {limits}")
+
+
+def check_sidecar(where, spec):
+    """A container that waits for the workload's report must end when the workload does: a
+    native sidecar (init container with restartPolicy Always), never a regular container."""
+    for c in spec.get("containers", []):
+        if c["name"] == "report":
+            fail(f"{where}: the report sidecar is a regular container: it outlives a killed supervisor")
+    for c in spec.get("initContainers", []):
+        if c["name"] == "report" and c.get("restartPolicy") != "Always":
+            fail(f"{where}: the report init container is not a native sidecar")
+
+
 def check_dockerfile(directory):
     text = (directory / "Dockerfile").read_text()
     if not re.search(r"^FROM debian:", text, re.M):
@@ -131,9 +151,11 @@ def main():
             spec = None
             if kind == "Pod":
                 spec = resource["spec"]
-            elif kind == "Job":
+            elif kind in ("Job", "DaemonSet"):
                 spec = resource["spec"]["template"]["spec"]
             if spec is not None:
+                check_limits(f"{path.name}: {kind} {name}", spec)
+                check_sidecar(f"{path.name}: {kind} {name}", spec)
                 if spec.get("automountServiceAccountToken") is not False:
                     fail(f"{path.name}: {kind} {name} mounts a service account token")
                 claimed = resource["metadata"].get("annotations", {}).get(ANNOTATION)
@@ -141,11 +163,11 @@ def main():
                 if claimed != needed:
                     fail(f"{path.name}: {kind} {name} claims Pod Security {claimed!r} but needs {needed!r}: "
                          f"{baseline_violations(spec) or restricted_violations(spec)}")
-                args = [arg for c in spec["containers"] for arg in c.get("args", [])]
+                args = [arg for c in containers(spec) for arg in c.get("args", [])]
                 plugins = [a.split("=", 1)[1] for a in args if a.startswith("--handler-plugin=")]
                 if plugins and (plugins != [PLUGIN] or not any(a.startswith("--handler-plugin-sha256=") for a in args)):
                     fail(f"{path.name}: {kind} {name} loads {plugins} without a pinned digest")
-                print(f"{path.name}: {kind} {name} valid for {', '.join(versions)}; Pod Security {needed}; no service account token")
+                print(f"{path.name}: {kind} {name} valid for {', '.join(versions)}; Pod Security {needed}; no service account token; limits on every container")
             else:
                 print(f"{path.name}: {kind} {name} valid for {', '.join(versions)}")
 

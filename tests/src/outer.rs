@@ -161,7 +161,24 @@ fn architectures(profile: &Value) -> Vec<String> {
 /// ([`DOCKER_DEFAULT_CAPS`]: no `CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, ...), as the OCI
 /// `linux.seccomp` section.
 pub fn docker_default_seccomp() -> Value {
-    let caps = &DOCKER_DEFAULT_CAPS;
+    runtime_default_seccomp(&DOCKER_DEFAULT_CAPS)
+}
+
+/// The capability moby's profile asks before it allows a call of [`MOBY_ONLY_WITH_CAPABILITY`].
+fn moby_gate(name: &str) -> &'static str {
+    match name {
+        "pidfd_getfd" => "CAP_SYS_PTRACE",
+        "reboot" => "CAP_SYS_BOOT",
+        "get_mempolicy" | "mbind" | "set_mempolicy" | "set_mempolicy_home_node" => "CAP_SYS_NICE",
+        _ => "CAP_SYS_ADMIN",
+    }
+}
+
+/// The runtime's default seccomp profile (Docker's, which containerd's RuntimeDefault follows)
+/// for a container with the capabilities `caps`, as the OCI `linux.seccomp` section: the rules
+/// that need a capability apply when the container holds it.
+pub fn runtime_default_seccomp(caps: &[&str]) -> Value {
+    let sys_admin = caps.contains(&"CAP_SYS_ADMIN");
     let text = std::fs::read_to_string(CONTAINERS_SECCOMP).unwrap_or_else(|err| {
         panic!("read {CONTAINERS_SECCOMP} (Debian package golang-github-containers-common): {err}")
     });
@@ -177,7 +194,8 @@ pub fn docker_default_seccomp() -> Value {
             .filter(|name| {
                 !MOBY_OWN_RULES.contains(name)
                     && (action != "SCMP_ACT_ALLOW"
-                        || !(MOBY_ONLY_WITH_CAPABILITY.contains(name)
+                        || !((MOBY_ONLY_WITH_CAPABILITY.contains(name)
+                            && !caps.contains(&moby_gate(name)))
                             || MOBY_NEVER_ALLOWS.contains(name)))
             })
             .collect();
@@ -204,15 +222,21 @@ pub fn docker_default_seccomp() -> Value {
         syscalls.push(converted);
     }
     syscalls.push(json!({ "names": MOBY_ALSO_ALLOWS, "action": "SCMP_ACT_ALLOW" }));
-    // moby, without CAP_SYS_ADMIN: clone without any namespace flag; clone3 answers ENOSYS so
-    // that libc falls back to clone.
-    syscalls.push(json!({
-        "names": ["clone"],
-        "action": "SCMP_ACT_ALLOW",
-        "args": [{ "index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
-    }));
-    syscalls
-        .push(json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }));
+    if sys_admin {
+        // moby, with CAP_SYS_ADMIN: clone and clone3 whatever their flags.
+        syscalls.push(json!({ "names": ["clone", "clone3"], "action": "SCMP_ACT_ALLOW" }));
+    } else {
+        // moby, without CAP_SYS_ADMIN: clone without any namespace flag; clone3 answers ENOSYS
+        // so that libc falls back to clone.
+        syscalls.push(json!({
+            "names": ["clone"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [{ "index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
+        }));
+        syscalls.push(
+            json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
+        );
+    }
     // moby: every address family but AF_ALG (38) and AF_VSOCK (40).
     for (value, op) in [
         (38, "SCMP_CMP_LT"),
@@ -250,70 +274,117 @@ pub fn runsc_do() -> Vec<String> {
         .to_vec()
 }
 
-/// A runc container like `docker run` makes by default: its own PID, network, IPC, UTS and mount
-/// namespaces, Docker's default capability set and seccomp profile, no no_new_privs, as `uid`.
-/// Its root is a read-only recursive bind of the host's root, made in a private mount namespace of
-/// the launcher: the staged binaries, the tests' scratch files and the system's programs are
-/// visible, read-only, at their usual paths. `/dev`, `/dev/shm` and `/run` are fresh tmpfs mounts
-/// (a container's `/run` is writable, in its own root layer: there a root caller's supervisor
-/// locks the uid it allocates).
+/// A runc container. [`RuncContainer::new`] makes one like `docker run` does by default.
+///
+/// Its root is the host's, read-only, as a container's root would be: an overlay of the host's
+/// root file system (its other mounts bound at their places, `/proc`, `/sys` and `/dev` aside)
+/// with the host's stray `/.dockerenv` whited out, made in a private mount namespace of the
+/// launcher. The staged binaries, the tests' scratch files and the system's programs are visible,
+/// read-only, at their usual paths; no file says "container" unless a runtime put it there.
 pub struct RuncContainer {
     dir: tempfile::TempDir,
     id: String,
+    mount_points: Vec<String>,
+}
+
+/// Run by `sh -c` in the launcher's private mount namespace with the bundle's rootfs, state and
+/// directory, the container's id and the mount points to make (the config's mount destinations
+/// the host lacks): the host's other mounts (listed first), a tmpfs over the bundle's `whiteout`
+/// with the whiteout of `/.dockerenv` and the mount points, the read-only overlay of the host's
+/// root under it at `rootfs`, the other mounts bound at their places, then runc.
+const ROOTFS_THEN_RUNC: &str = r#"set -e
+rootfs=$0 state=$1 bundle=$2 id=$3
+shift 3
+mounts=$(findmnt -rno TARGET | grep -v -e '^/$' -e '^/proc' -e '^/sys' -e '^/dev')
+mount -t tmpfs -o mode=755 whiteout "$bundle/whiteout"
+mknod "$bundle/whiteout/.dockerenv" c 0 0
+for dir; do mkdir -p "$bundle/whiteout$dir"; done
+mount -t overlay overlay -o ro,lowerdir="$bundle/whiteout":/ "$rootfs"
+for mount in $mounts; do
+  if [ -d "$mount" ] && [ -d "$rootfs$mount" ]; then mount --rbind "$mount" "$rootfs$mount"; fi
+done
+exec runc --root "$state" run --bundle "$bundle" "$id""#;
+
+/// The `config.json` of a container like `docker run` makes by default: its own PID, network,
+/// IPC, UTS and mount namespaces, Docker's default capability set and seccomp profile, no
+/// no_new_privs, running `args` as `uid`:`uid`. `/dev`, `/dev/shm` and `/run` are fresh tmpfs
+/// mounts (a container's `/run` is writable, in its own root layer: there a root caller's
+/// supervisor locks the uid it allocates).
+pub fn docker_default_config(uid: u32, args: &[String]) -> Value {
+    let tmpfs = |destination: &str, options: &[&str]| json!({ "destination": destination, "type": "tmpfs", "source": "tmpfs", "options": options });
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": { "uid": uid, "gid": uid },
+            "args": args,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": DOCKER_DEFAULT_CAPS,
+                "effective": DOCKER_DEFAULT_CAPS,
+                "permitted": DOCKER_DEFAULT_CAPS,
+            },
+            "noNewPrivileges": false,
+        },
+        "root": { "readonly": true },
+        "hostname": "runc",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            tmpfs("/dev", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+            tmpfs("/dev/shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            tmpfs("/run", &["nosuid", "nodev", "mode=755", "size=65536k"]),
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid", "noexec", "nodev", "ro"] },
+        ],
+        "linux": {
+            "namespaces": [
+                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+                { "type": "uts" }, { "type": "mount" },
+            ],
+            "seccomp": docker_default_seccomp(),
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    })
 }
 
 impl RuncContainer {
-    /// A bundle that runs `args` as `uid`:`uid`.
+    /// A bundle that runs `args` as `uid`:`uid` ([`docker_default_config`]).
     pub fn new(id: &str, uid: u32, args: &[String]) -> Self {
+        Self::with_config(id, docker_default_config(uid, args))
+    }
+
+    /// A bundle with this `config.json` (its `root.path` is the bundle's `rootfs`). The bundle
+    /// directory is searchable by all, for a container in a user namespace of its own.
+    pub fn with_config(id: &str, mut config: Value) -> Self {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("rootfs")).expect("mkdir rootfs");
-        std::fs::create_dir(dir.path().join("state")).expect("mkdir state");
-        let tmpfs = |destination: &str, options: &[&str]| json!({ "destination": destination, "type": "tmpfs", "source": "tmpfs", "options": options });
-        let config = json!({
-            "ociVersion": "1.0.2",
-            "process": {
-                "terminal": false,
-                "user": { "uid": uid, "gid": uid },
-                "args": args,
-                "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                "cwd": "/",
-                "capabilities": {
-                    "bounding": DOCKER_DEFAULT_CAPS,
-                    "effective": DOCKER_DEFAULT_CAPS,
-                    "permitted": DOCKER_DEFAULT_CAPS,
-                },
-                "noNewPrivileges": false,
-            },
-            "root": { "path": dir.path().join("rootfs"), "readonly": true },
-            "hostname": "runc",
-            "mounts": [
-                { "destination": "/proc", "type": "proc", "source": "proc" },
-                tmpfs("/dev", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-                { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-                  "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-                tmpfs("/dev/shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-                tmpfs("/run", &["nosuid", "nodev", "mode=755", "size=65536k"]),
-                { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-                  "options": ["nosuid", "noexec", "nodev", "ro"] },
-            ],
-            "linux": {
-                "namespaces": [
-                    { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                    { "type": "uts" }, { "type": "mount" },
-                ],
-                "seccomp": docker_default_seccomp(),
-                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-                "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-            },
-        });
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod bundle");
+        for name in ["rootfs", "state", "whiteout"] {
+            std::fs::create_dir(dir.path().join(name)).expect("mkdir in the bundle");
+        }
+        config["root"]["path"] = json!(dir.path().join("rootfs"));
         std::fs::write(
             dir.path().join("config.json"),
             serde_json::to_vec_pretty(&config).expect("config serializes"),
         )
         .expect("write config.json");
+        let mount_points = config["mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|mount| mount["destination"].as_str())
+            .filter(|destination| !std::path::Path::new(destination).exists())
+            .map(str::to_owned)
+            .collect();
         RuncContainer {
             dir,
             id: id.to_owned(),
+            mount_points,
         }
     }
 
@@ -328,12 +399,15 @@ impl RuncContainer {
             "--".into(),
             "sh".into(),
             "-c".into(),
-            r#"mount --rbind / "$0" && exec runc --root "$1" run --bundle "$2" "$3""#.into(),
+            ROOTFS_THEN_RUNC.into(),
             path("rootfs"),
             path("state"),
             self.dir.path().display().to_string(),
             self.id.clone(),
         ]
+        .into_iter()
+        .chain(self.mount_points.iter().cloned())
+        .collect()
     }
 
     /// The bundle directory.

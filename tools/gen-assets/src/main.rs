@@ -1,9 +1,11 @@
 //! `gen-assets OUT_DIR`: writes the man page (`man1/sandbox-supervisor.1`, and one page per
-//! subcommand), the shell completions (`completions/`: bash, zsh, fish) and the JSON Schema of a
-//! `--config` file (`config.schema.json`) of `sandbox-supervisor`, generated from the same clap
-//! definition the binary parses with, so that they never drift.
+//! subcommand, with the sections of `man.rs`), the shell completions (`completions/`: bash, zsh,
+//! fish) and the JSON Schema of a `--config` file (`config.schema.json`) of `sandbox-supervisor`,
+//! generated from the same clap definition the binary parses with, so that they never drift.
 //!
 //! `packaging/build-deb.sh` runs it before `cargo deb`.
+
+mod man;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,29 @@ fn generate(out: &Path) -> std::io::Result<()> {
         ));
     }
     std::fs::write(&page, text.replace(".SH EXTRA\n", ".SH \"EXIT STATUS\"\n"))?;
+    // The argument names clap_mangen leaves out of the SYNOPSIS, and ENVIRONMENT, FILES,
+    // EXAMPLES and SEE ALSO, which the clap definition does not hold.
+    let mut values = Vec::new();
+    let cli = Cli::command();
+    for command in std::iter::once(&cli).chain(cli.get_subcommands()) {
+        for arg in command
+            .get_arguments()
+            .filter(|arg| arg.get_action().takes_values())
+        {
+            if let (Some(long), Some([value, ..])) = (arg.get_long(), arg.get_value_names()) {
+                values.push((long.to_owned(), value.to_string()));
+            }
+        }
+    }
+    for name in std::fs::read_dir(&man)? {
+        let path = name?.path();
+        let page = path.file_stem().and_then(|stem| stem.to_str());
+        let (Some(page), true) = (page, path.extension().is_some_and(|ext| ext == "1")) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)?;
+        std::fs::write(&path, man::with_sections(page, &text, &values))?;
+    }
 
     // The schema of a --config file, from the same definition (docs/config.schema.json is a copy,
     // which a test compares).
@@ -61,5 +86,27 @@ fn generate(out: &Path) -> std::io::Result<()> {
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut Cli::command(), NAME, &completions)?;
     }
-    Ok(())
+    fix_bash(&completions.join(format!("{NAME}.bash")))
+}
+
+/// clap_complete names the subcommands' branches of the bash function with the binary's dash
+/// replaced by its subcommand separator (`sandbox__subcmd__supervisor__subcmd__probe`), but sets
+/// `cmd` with the dash replaced by `__` (`sandbox__supervisor__subcmd__probe`): no branch matches
+/// and nothing after `probe` or `simulate` completes. The branches get the name `cmd` is given;
+/// every name given to `cmd` must then have its branch.
+fn fix_bash(path: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?
+        .replace(&NAME.replace('-', "__subcmd__"), &NAME.replace('-', "__"));
+    for line in text.lines() {
+        let Some(name) = line.trim().strip_prefix("cmd=\"") else {
+            continue;
+        };
+        let name = name.trim_end_matches('"');
+        if !name.is_empty() && !text.contains(&format!("\n        {name})\n")) {
+            return Err(std::io::Error::other(format!(
+                "the bash completion has no branch for {name}"
+            )));
+        }
+    }
+    std::fs::write(path, text)
 }
