@@ -1,6 +1,7 @@
 //! The filesystem view's edges: host sockets outside the scratch space, binds of the kernel's
-//! pseudo-filesystems, view options without a view, masks through symbolic links, and what the
-//! report says Landlock restricts under `--fs host-rw`.
+//! pseudo-filesystems, view options without a view, masks through symbolic links, the host's
+//! processes without a PID namespace or Landlock, and under `--fs host-rw` what the report says
+//! Landlock restricts and the fresh /proc's read-only parts.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -284,4 +285,92 @@ fn without_mount_setattr_each_mount_is_remounted_read_only() {
         "{}",
         outcome.stderr
     );
+}
+
+/// A host process of `uid` that lives until dropped.
+struct HostProcess(std::process::Child);
+
+impl HostProcess {
+    fn of(uid: u32) -> HostProcess {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new("sleep")
+            .arg("60")
+            .uid(uid)
+            .gid(uid)
+            .spawn()
+            .unwrap();
+        HostProcess(child)
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Without a PID namespace of its own and without Landlock, `/proc/PID/root` of a host process of
+/// the workload's uid is the host's root: the view would be a name only. The operator asking for
+/// that is a usage error, and nothing reaches the host's /tmp.
+#[test]
+fn the_host_pids_without_landlock_are_refused_with_a_view() {
+    require_root!();
+    let host = HostProcess::of(65534);
+    let escaped = Path::new("/tmp").join(format!("view-escape-{}", std::process::id()));
+    let script = format!(
+        "echo escaped > /proc/{pid}/root{file} && echo wrote-host-tmp",
+        pid = host.0.id(),
+        file = escaped.display()
+    );
+    let outcome = run(&[
+        "--disable-step",
+        "pid-namespace",
+        "--disable-step",
+        "landlock",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let written = escaped.exists();
+    let _ = std::fs::remove_file(&escaped);
+    drop(host);
+    assert!(
+        !written,
+        "the workload wrote the host's /tmp: {}",
+        outcome.stdout
+    );
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert!(
+        outcome.error_line().contains("/proc/PID/root"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// Under `--fs host-rw` the mount namespace still makes the fresh /proc's kernel settings
+/// read-only: the workload's mountinfo shows each part as a read-only mount.
+#[test]
+fn host_rw_keeps_the_kernel_settings_of_proc_read_only() {
+    require_root!();
+    let outcome = run(&["--fs", "host-rw", "--", "cat", "/proc/self/mountinfo"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let parts = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+    // A kernel without one of them (no magic SysRq) has nothing to protect there.
+    for part in parts.into_iter().filter(|part| Path::new(part).exists()) {
+        let options = outcome
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|line| {
+                let mut fields = line.split_whitespace();
+                (fields.nth(4) == Some(part)).then(|| fields.next().unwrap_or("").to_owned())
+            })
+            .unwrap_or_else(|| panic!("no mount at {part}: {}", outcome.stdout));
+        assert!(
+            options.split(',').any(|option| option == "ro"),
+            "{part} is mounted {options}"
+        );
+    }
 }

@@ -375,6 +375,22 @@ fn conflicts(options: &crate::options::RunOptions, why: &str) -> Result<(), View
     })
 }
 
+/// Without a PID namespace of its own the workload's `/proc` lists the host's processes, and
+/// `/proc/PID/root` of one of its uid is the host's root, outside the view; only Landlock (which
+/// denies ptrace access, and so `/proc/PID/root`, to processes outside its domain) closes that.
+/// The operator disabling both is the operator's error.
+fn host_processes_shown(options: &crate::options::RunOptions) -> Result<(), ViewError> {
+    let disabled = |step| options.disabled_steps.contains(&step);
+    if disabled(crate::steps::Step::PidNamespace) && disabled(crate::steps::Step::Landlock) {
+        return Err(ViewError::Conflict {
+            option: "--disable-step pid-namespace",
+            why: "--disable-step landlock and a filesystem view".to_owned(),
+            what: "the workload's /proc would list the host's processes, and /proc/PID/root of one of its uid leads out of the view to the host's root; keep one of the two steps",
+        });
+    }
+    Ok(())
+}
+
 /// The view's preparation: the operator's paths checked and the operations planned; uid 0 (or a
 /// kept capability) is contained only by a view, so without one it is the operator's error.
 pub(crate) fn prepare(
@@ -384,6 +400,8 @@ pub(crate) fn prepare(
 ) -> Result<(), crate::error::SupervisorError> {
     if let Some(why) = without_view(options) {
         conflicts(options, &why)?;
+    } else {
+        host_processes_shown(options)?;
     }
     plan.set_view(View::prepare(&options.view, fresh_sys)?);
     if let Some(why) = without_view(options) {

@@ -249,9 +249,29 @@ impl View {
     }
 }
 
+/// Whether the workload shares the supervisor's PID namespace without a Landlock domain: then its
+/// `/proc` lists the host's processes, and `/proc/PID/root` of one of its uid is the host's root,
+/// outside the view (Landlock denies ptrace access, and so that link, out of its domain).
+fn host_processes_lead_out(observed: &Observed) -> bool {
+    let (inside, parent) = observed.pid_namespaces;
+    inside.is_some() && inside == parent && !matches!(observed.landlock_status, 1 | 2)
+}
+
+/// What a view escapable through the host's processes is, as the verification says it.
+const LEADS_OUT: &str = "the workload shares the supervisor's PID namespace without a Landlock domain: /proc/PID/root of the host's processes of its uid leads out of the view";
+
 /// The view's verification, as its catalogue row names it.
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
-    match expected.view.map(|view| view.check(&observed.view)) {
+    let checked = expected.view.map(|view| {
+        view.check(&observed.view).and_then(|evidence| {
+            if host_processes_lead_out(observed) {
+                Err(LEADS_OUT.to_owned())
+            } else {
+                Ok(evidence)
+            }
+        })
+    });
+    match checked {
         None => Verified {
             evidence: Evidence::Nothing {},
             unverified: None,
@@ -264,5 +284,61 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
             evidence: Evidence::Nothing {},
             unverified: Some(detail),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> View {
+        View {
+            staging: std::ffi::CString::default(),
+            ops: Vec::new(),
+            writable: Vec::new(),
+            noexec: Vec::new(),
+            masked: Vec::new(),
+            mode: FsMode::HostRo,
+            writable_binds: Vec::new(),
+            read_only_binds: Vec::new(),
+            sockets: Vec::new(),
+            sockets_unresolved: 0,
+            mounts: Vec::new(),
+        }
+    }
+
+    fn observed(pid_namespaces: (Option<u64>, Option<u64>), landlock_status: u8) -> Observed {
+        let root = MountLine {
+            id: 7,
+            mount_point: "/".to_owned(),
+            options: vec!["ro".to_owned()],
+            shared: false,
+        };
+        Observed {
+            pid_namespaces,
+            landlock_status,
+            view: ViewObserved {
+                mounts: vec![root],
+                ..ViewObserved::default()
+            },
+            ..Observed::default()
+        }
+    }
+
+    /// The host's PID namespace without Landlock is a view with a way out; either one alone
+    /// closes it.
+    #[test]
+    fn the_host_pid_namespace_without_landlock_is_not_a_verified_view() {
+        let view = view();
+        let expected = Expected {
+            view: Some(&view),
+            ..Expected::default()
+        };
+        let verified = |pids, status| verify(&observed(pids, status), &expected).unverified;
+        let shared = (Some(4), Some(4));
+        assert_eq!(verified(shared, 0).as_deref(), Some(LEADS_OUT));
+        assert_eq!(verified(shared, 3).as_deref(), Some(LEADS_OUT));
+        assert_eq!(verified(shared, 1), None);
+        assert_eq!(verified((Some(5), Some(4)), 0), None);
     }
 }
