@@ -494,3 +494,40 @@ fn the_end_of_input_reaches_the_workload() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("END-0"), "{text}");
 }
+
+/// An operator's terminal that takes nothing (a stalled connection, a terminal nobody drains)
+/// while the workload floods it: the supervisor never blocks on it, and `--timeout` still ends the
+/// run (before, the supervisor blocked in a write to the terminal and waited forever).
+#[test]
+fn a_terminal_that_is_not_drained_does_not_stop_the_timeout() {
+    require_root!();
+    let pty = Pty::open();
+    let mut child = Running(pty.start(
+        &supervisor_bin(),
+        &[
+            "--log-level",
+            "error",
+            "--timeout",
+            "1",
+            "--kill-after",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; yes",
+        ],
+        true,
+    ));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the supervisor blocked on a terminal nobody drains"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(124));
+}

@@ -17,6 +17,7 @@
 //! A supervisor killed with SIGKILL cannot restore anything: the operator's terminal stays raw
 //! (`stty sane` or `reset` fixes it); the sandbox dies with it.
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -128,6 +129,24 @@ pub(crate) fn copy_window_size(from: RawFd, master: RawFd) {
     }
 }
 
+/// How much read from the master may wait for the operator's terminal before the master is no
+/// longer read (the sandbox's writes then block on its own terminal, never the supervisor).
+const OUTPUT_BUFFER: usize = 65536;
+
+/// How long the end of the run waits for an operator's terminal that takes nothing.
+const DRAIN_PATIENCE_MS: u16 = 1000;
+
+/// `fd` opened again as a description of its own, non-blocking (the operator's shell shares the
+/// original description: its flags are left alone).
+fn reopen_non_blocking(fd: RawFd) -> Option<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
+    let flags = libc::O_WRONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    // SAFETY: `path` is a NUL-terminated string.
+    let reopened = unsafe { libc::open(path.as_ptr(), flags) };
+    // SAFETY: a descriptor just opened, owned by nothing else.
+    (reopened >= 0).then(|| unsafe { OwnedFd::from_raw_fd(reopened) })
+}
+
 /// The operator's terminal: the first standard descriptor that is one.
 pub(crate) fn operator_terminal(planned: &Planned) -> RawFd {
     (0..3).find(|&fd| planned.fds[fd as usize]).unwrap_or(0)
@@ -139,8 +158,14 @@ pub struct Relay {
     master: Option<OwnedFd>,
     /// Descriptor 0, when it is the operator's terminal and the supervisor reads it.
     input: Option<RawFd>,
-    /// Where the sandbox's terminal shows: descriptor 1 or 2 if a terminal, else 0.
+    /// Where the sandbox's terminal shows: descriptor 1 or 2 if a terminal, else 0, opened again
+    /// as a non-blocking description of its own (a terminal that is not drained, a stalled
+    /// connection, must not block the supervisor: its timers and signals still run).
     output: RawFd,
+    /// That description (`None`: it could not be opened again, `output` is used as it is).
+    reopened: Option<OwnedFd>,
+    /// Read from the master, not yet shown.
+    shown: Vec<u8>,
     /// The operator's terminal (window size).
     terminal: RawFd,
     /// The operator's modes before raw mode, while raw.
@@ -166,10 +191,13 @@ impl Relay {
             .into_iter()
             .find(|&fd| planned.fds[fd as usize])
             .unwrap_or(0);
+        let reopened = reopen_non_blocking(output);
         let mut relay = Relay {
             master: Some(master),
             input: None,
-            output,
+            output: reopened.as_ref().map_or(output, |fd| fd.as_raw_fd()),
+            reopened,
+            shown: Vec::new(),
             terminal: operator_terminal(planned),
             saved: None,
             pending: Vec::new(),
@@ -243,7 +271,10 @@ impl Relay {
     pub(crate) fn poll_fds(&self) -> Vec<PollFd<'_>> {
         let mut fds = Vec::new();
         if let Some(master) = &self.master {
-            let mut events = PollFlags::POLLIN;
+            let mut events = PollFlags::empty();
+            if self.shown.len() < OUTPUT_BUFFER {
+                events |= PollFlags::POLLIN;
+            }
             if !self.pending.is_empty() || self.eof {
                 events |= PollFlags::POLLOUT;
             }
@@ -253,6 +284,11 @@ impl Relay {
             // SAFETY: descriptor 0 stays open for the supervisor's whole life.
             let input = unsafe { std::os::fd::BorrowedFd::borrow_raw(input) };
             fds.push(PollFd::new(input, PollFlags::POLLIN));
+        }
+        if !self.shown.is_empty() {
+            // SAFETY: `output` stays open as long as the relay.
+            let output = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.output) };
+            fds.push(PollFd::new(output, PollFlags::POLLOUT));
         }
         fds
     }
@@ -266,13 +302,19 @@ impl Relay {
             .filter(|_| self.pending.len() < 65536)
             .and_then(|_| ready.next())
             .copied();
+        let output_ready = (!self.shown.is_empty()).then(|| ready.next()).flatten();
+        if output_ready.is_some_and(|flags| !flags.is_empty()) {
+            self.write_output();
+        }
         if input_ready.is_some_and(|flags| !flags.is_empty()) {
             self.read_input();
         }
         if let Some(flags) = master_ready {
             if flags.contains(PollFlags::POLLIN) {
                 self.read_master();
-            } else if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            } else if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
+                && self.shown.len() < OUTPUT_BUFFER
+            {
                 // No slave is open any more: nothing will come.
                 self.master = None;
             }
@@ -301,8 +343,31 @@ impl Relay {
         let mut buffer = [0u8; 65536];
         match nix::unistd::read(master.as_raw_fd(), &mut buffer) {
             Ok(0) | Err(Errno::EIO) => self.master = None,
-            Ok(n) => crate::sandbox::output::write_all(self.output, &buffer[..n]),
+            Ok(n) => {
+                self.shown.extend_from_slice(&buffer[..n]);
+                self.write_output();
+            }
             Err(_) => {}
+        }
+    }
+
+    /// Shows what it can without blocking; the rest waits for the terminal to take it.
+    fn write_output(&mut self) {
+        while !self.shown.is_empty() {
+            // SAFETY: `shown` is valid for `shown.len()` bytes of reads.
+            let written =
+                unsafe { libc::write(self.output, self.shown.as_ptr().cast(), self.shown.len()) };
+            match Errno::result(written) {
+                Ok(n) => {
+                    self.shown.drain(..n as usize);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.shown.clear();
+                    return;
+                }
+            }
         }
     }
 
@@ -335,11 +400,23 @@ impl Relay {
 
     /// Once the sandbox has ended: what its terminal still holds, without waiting for a
     /// straggler that keeps the slave open.
+    /// A terminal that takes nothing for [`DRAIN_PATIENCE_MS`] gets no more: the supervisor ends.
     pub(crate) fn drain(&mut self) {
-        while let Some(master) = &self.master {
+        loop {
+            self.write_output();
+            if !self.shown.is_empty() {
+                // SAFETY: `output` stays open as long as the relay.
+                let output = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.output) };
+                let mut fds = [PollFd::new(output, PollFlags::POLLOUT)];
+                match nix::poll::poll(&mut fds, DRAIN_PATIENCE_MS) {
+                    Ok(1..) | Err(Errno::EINTR) => continue,
+                    _ => return,
+                }
+            }
+            let Some(master) = &self.master else { return };
             let mut buffer = [0u8; 65536];
             match nix::unistd::read(master.as_raw_fd(), &mut buffer) {
-                Ok(n @ 1..) => crate::sandbox::output::write_all(self.output, &buffer[..n]),
+                Ok(n @ 1..) => self.shown.extend_from_slice(&buffer[..n]),
                 Err(Errno::EINTR) => {}
                 _ => self.master = None,
             }
@@ -350,5 +427,6 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.restore();
+        drop(self.reopened.take());
     }
 }
