@@ -177,9 +177,13 @@ fn workload_cannot_reach_a_same_uid_process_outside() {
         "reach",
         &target,
     ]);
+    // (Without a view: with one, disabling both is a usage error, since /proc/PID/root of such a
+    // process leads out of it.)
     let control = run(&[
         "--user",
         "nobody",
+        "--fs",
+        "host-rw",
         "--disable-step",
         "pid-namespace",
         "--disable-step",

@@ -189,7 +189,7 @@ pub(crate) fn root_needs_mount_namespace(
 /// uid 0 (or a kept capability) needs the sandbox's mount namespace and an enforced view: the
 /// run stops with a usage error when a decision left either out.
 fn privileged_needs_containment(
-    plan: &crate::sandbox::Plan,
+    plan: &mut crate::sandbox::Plan,
     report: &mut HardeningReport,
 ) -> Result<(), SupervisorError> {
     let left_out = |report: &mut HardeningReport, step: Step| {
@@ -199,6 +199,26 @@ fn privileged_needs_containment(
         format!("{step} was {decision} by {}", decider.unwrap_or_default())
     };
     root_needs_mount_namespace(plan, || left_out(report, Step::MountNamespace))?;
+    // A view the workload could leave through /proc/PID/root of the host's processes: neither a
+    // PID namespace of its own nor a Landlock domain (tolerated refusals; the operator disabling
+    // both is refused in the view's preparation). The view does not hold: it is lost with them.
+    if plan.view().is_some()
+        && plan.performs(Step::FilesystemView)
+        && !plan.performs(Step::PidNamespace)
+        && !plan.performs(Step::Landlock)
+    {
+        for lost in plan.skip(Step::FilesystemView, Skip::Lost) {
+            report.lost_with(lost, Step::Landlock);
+        }
+        report.lost_with(Step::FilesystemView, Step::Landlock);
+        let decision = report.step(Step::Landlock).decision.name();
+        tracing::warn!(
+            step = %Step::FilesystemView,
+            lost_with = %Step::Landlock,
+            decision,
+            "hardening step {decision}: filesystem-view lost with landlock and pid-namespace: without a PID namespace of its own or a Landlock domain, /proc/PID/root of the host's processes of the workload's uid leads out of the view"
+        );
+    }
     if plan.view().is_some() && !plan.performs(Step::FilesystemView) {
         let record = report.step(Step::FilesystemView);
         let why = format!("{} was {}", Step::FilesystemView, record.decision.name());
@@ -286,7 +306,7 @@ pub(crate) fn boot(
         report,
         signals,
     )?;
-    privileged_needs_containment(&prepared.plan, report)?;
+    privileged_needs_containment(&mut prepared.plan, report)?;
     crate::steps::costs::record(&prepared.plan, report);
     report.workload.pid = Some(paused.workload().as_raw());
 

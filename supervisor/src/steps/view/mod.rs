@@ -424,6 +424,37 @@ pub(crate) fn prepare(
     Ok(())
 }
 
+/// The places the view mounts anew (scratch space, /dev, /proc, /sys) after the binds: no bind
+/// may land beneath them.
+const OWN_PLACES: [&str; 6] = ["/tmp", "/var/tmp", "/run", "/dev", "/proc", "/sys"];
+
+/// A bind's destination beneath one of [`OWN_PLACES`] would be hidden: a usage error.
+/// A `..` component is refused too.
+pub(super) fn not_beneath_own_places(
+    option: &'static str,
+    dest: &std::path::Path,
+) -> Result<(), ViewError> {
+    if dest
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(ViewError::Unsafe {
+            option,
+            path: dest.to_owned(),
+            why: "a `..` component is not allowed",
+        });
+    }
+    if OWN_PLACES.iter().any(|place| dest.starts_with(place)) {
+        return Err(ViewError::Unsafe {
+            option,
+            path: dest.to_owned(),
+            why: "the sandbox mounts its own /tmp, /var/tmp, /run, /dev, /proc and /sys, \
+                  which would hide a bind beneath them: choose a destination elsewhere",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::prepare::check_path;

@@ -350,21 +350,7 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                 path: dest.to_owned(),
             });
         }
-        if dest.components().any(|c| c == Component::ParentDir) {
-            return Err(ViewError::Unsafe {
-                option,
-                path: dest.to_owned(),
-                why: "a `..` component is not allowed",
-            });
-        }
-        if OWN_PLACES.iter().any(|place| dest.starts_with(place)) {
-            return Err(ViewError::Unsafe {
-                option,
-                path: dest.to_owned(),
-                why: "the sandbox mounts its own /tmp, /var/tmp, /run, /dev, /proc and /sys, \
-                      which would hide a bind beneath them: choose a destination elsewhere",
-            });
-        }
+        super::not_beneath_own_places(option, dest)?;
         if minimal {
             // Create the mount point (and its parents) in the tmpfs root.
             let mut prefix = PathBuf::from("/");
@@ -419,10 +405,6 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
     }
     Ok(())
 }
-
-/// The places the view mounts anew (scratch space, /dev, /proc, /sys) after the binds: no bind
-/// may land beneath them.
-const OWN_PLACES: [&str; 6] = ["/tmp", "/var/tmp", "/run", "/dev", "/proc", "/sys"];
 
 /// Scratch space of the sandbox's own, never executable.
 fn scratch_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<(), ViewError> {
