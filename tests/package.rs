@@ -180,7 +180,12 @@ fn lintian_clean(deb: &Path) {
         sandbox_tests::skip_or_fail("needs lintian (tests/run.sh --install-only installs it)");
         return;
     }
-    let output = run(Command::new("lintian").arg(deb));
+    // lintian's helpers leave temporary files (mldbm-elf-*) in TMPDIR: give it one of the test's
+    // own, removed after, so that the host's /tmp stays as it was.
+    let tmp = deb.with_extension("lintian-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let output = run(Command::new("lintian").env("TMPDIR", &tmp).arg(deb));
+    let _ = std::fs::remove_dir_all(&tmp);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let complaints: Vec<&str> = stdout
         .lines()
