@@ -21,6 +21,7 @@ mod compatibility;
 mod config;
 mod containment;
 mod correlation;
+mod docker;
 mod docs;
 mod fail_closed;
 mod faults;
