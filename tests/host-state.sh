@@ -11,15 +11,16 @@
 # mode, owner, content digest), the entries of /tmp, /var/tmp and /run (two levels), every
 # sandbox group under /sys/fs/cgroup (one a sandbox made and left; a stale group found before
 # the tests may be gone after, removed by the supervisor as documented), the network
-# interfaces of this namespace, and processes of the project (the supervisor, the tests' helpers,
-# runsc, runc) still running.
+# interfaces of this namespace, processes of the project (the supervisor, the tests' helpers,
+# runsc, runc) still running, and Docker's containers and images (tests/it/docker.rs imports an
+# image per test and runs containers of it).
 #
 # HOST_STATE_IGNORE, an extended regular expression: lines matching it are left out of both
 # records when they are compared (for a machine where other people's work changes /tmp at the same
 # time; CI sets none).
 set -euo pipefail
 
-SECTIONS=(mounts mqueue packages files scratch cgroups network processes)
+SECTIONS=(mounts mqueue packages files scratch cgroups network processes docker)
 
 section() {
   case $1 in
@@ -55,6 +56,15 @@ section() {
       ps -eo comm=,args= |
         grep -E '^(sandbox-supervi|sandbox-observe|syscall-probe|escape-probe|outer-seccomp|fake-success|private-host|runsc|runsc-gofer|runsc-sandbox|runc) ' |
         sort || true ;;
+    docker)
+      # Every container (running or not) and every image, intermediate layers included; nothing
+      # when no daemon answers.
+      if docker info >/dev/null 2>&1; then
+        docker ps -a --no-trunc --format 'container {{.ID}} {{.Names}} {{.Image}}' | sort
+        docker images -a --no-trunc --format 'image {{.ID}} {{.Repository}}:{{.Tag}}' | sort
+      else
+        echo "no Docker daemon"
+      fi ;;
   esac
 }
 
