@@ -40,6 +40,11 @@ command -v cc >/dev/null || needed+=(gcc)
 command -v ar >/dev/null && command -v readelf >/dev/null || needed+=(binutils)
 # strace shows what a plugin adds to a boot (tests/it/structure.rs).
 command -v strace >/dev/null || needed+=(strace)
+# tests/it/docker.rs runs the supervisor under `docker run` and needs a running Docker daemon (the
+# CI machine has one): nothing is installed for it, since a daemon to start and leave running is
+# more than a package. Its images are imported (`docker import`) from a root it assembles with tar
+# and ldd, which every Debian has; no registry. Without a daemon it says why it skipped, or fails
+# under REQUIRE_PRIVILEGED_TESTS=1.
 if [ "${#needed[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
