@@ -390,6 +390,37 @@ fn docker_default_strict_stops_at_the_network_namespace() {
     assert_eq!(probe, (120, Value::from(false), Value::from(120)));
 }
 
+/// An image without a user database (`FROM scratch` with a static binary is common): the root
+/// supervisor cannot tell a free uid from a named one (a failed lookup counts as named), so it
+/// allocates none and stops with 125 before the workload, saying so in the one error line and
+/// in the `--report` it was given (a usage error about the report hid it, exit 2, before the fix).
+#[test]
+fn docker_image_without_a_user_database_stops_with_no_free_uid() {
+    let Some(image) = image() else { return };
+    let without_passwd = [
+        "/bin/sh",
+        "-c",
+        "rm /etc/passwd /etc/group && exec \"$@\"",
+        "sh",
+    ];
+    let run = image.run(
+        &[],
+        &without_passwd,
+        &[],
+        &["/bin/cat", "/proc/self/status"],
+    );
+    assert_eq!(run.outcome.code, 125, "{}", run.outcome.stderr);
+    let error = "no free uid in --uid-range 61184-65519: every one is in the user database, held \
+                 by a process or locked by another sandbox (see /run/sandbox-supervisor/uids)";
+    assert_eq!(
+        run.outcome.error_line(),
+        format!("sandbox-supervisor: error: {error}")
+    );
+    assert_eq!(run.outcome.stdout, "", "the workload ran");
+    assert_eq!(run.report()["outcome"], "aborted");
+    assert_eq!(run.report()["error"], error);
+}
+
 /// Behind the declared boundary (`--outer-boundary container`) `outer-sandbox` tolerates the three
 /// refused namespaces, and the filesystem view is lost with the mount namespace; each is one WARN
 /// line and one record decided by the plugin, with its reason. Everything else is enforced: the

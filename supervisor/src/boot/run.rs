@@ -175,14 +175,14 @@ fn identity_and_writers(
         Err(SupervisorError::Uid(err)) => Err(err),
         other => Ok(other?),
     };
-    let writers = if options.report.is_some() || options.findings.is_some() {
-        let planned = identity
-            .as_ref()
-            .ok()
-            .and_then(|planned| planned.identity.as_ref());
-        crate::record::forgery::writers(planned)
-    } else {
-        Vec::new()
+    // A root caller's uid that could not be allocated stops the boot before any workload: no
+    // one could forge the report then (counting the root caller in would refuse every report
+    // path it owns, hiding the reason with a usage error).
+    let writers = match &identity {
+        Ok(planned) if options.report.is_some() || options.findings.is_some() => {
+            crate::record::forgery::writers(planned.identity.as_ref())
+        }
+        _ => Vec::new(),
     };
     Ok((identity, writers))
 }
