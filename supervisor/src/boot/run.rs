@@ -175,14 +175,14 @@ fn identity_and_writers(
         Err(SupervisorError::Uid(err)) => Err(err),
         other => Ok(other?),
     };
-    let writers = if options.report.is_some() || options.findings.is_some() {
-        let planned = identity
-            .as_ref()
-            .ok()
-            .and_then(|planned| planned.identity.as_ref());
-        crate::record::forgery::writers(planned)
-    } else {
-        Vec::new()
+    let writers = match &identity {
+        // No uid for the workload: no workload will run, so none can rewrite the report or the
+        // findings, which say why the boot stopped (the allocation error, not the destination).
+        Err(_) => Vec::new(),
+        Ok(planned) if options.report.is_some() || options.findings.is_some() => {
+            crate::record::forgery::writers(planned.identity.as_ref())
+        }
+        Ok(_) => Vec::new(),
     };
     Ok((identity, writers))
 }
