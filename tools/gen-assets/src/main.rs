@@ -4,8 +4,13 @@
 //! generated from the same clap definition the binary parses with, so that they never drift.
 //!
 //! `packaging/build-deb.sh` runs it before `cargo deb`.
+//!
+//! `gen-assets --packaging DIR`: writes DIR/copyright and the maintainer of DIR/changelog's
+//! trailers from the workspace's manifests and lock file (`packaging.rs`); packaging/ holds what
+//! it writes, which a unit test checks.
 
 mod man;
+mod packaging;
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +22,16 @@ use sandbox_supervisor::version;
 const NAME: &str = "sandbox-supervisor";
 
 fn main() {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(out), None) = (args.next(), args.next()) else {
-        eprintln!("gen-assets: error: usage: gen-assets OUT_DIR");
-        std::process::exit(2);
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let result = match &args[..] {
+        [flag, dir] if flag == "--packaging" => packaging::write(&PathBuf::from(dir)),
+        [out] if out != "--packaging" => generate(&PathBuf::from(out)),
+        _ => {
+            eprintln!("gen-assets: error: usage: gen-assets OUT_DIR | gen-assets --packaging DIR");
+            std::process::exit(2);
+        }
     };
-    if let Err(err) = generate(&PathBuf::from(out)) {
+    if let Err(err) = result {
         eprintln!("gen-assets: error: {err}");
         std::process::exit(1);
     }
