@@ -1,6 +1,7 @@
 //! The Debian package: `packaging/build-deb.sh` builds it (cargo-deb), `dpkg -i` installs it, the
 //! README's plugin examples run from the installed paths, the man page and completions are where
-//! `man` and the shells look, and `dpkg --purge` leaves the machine as it was.
+//! `man` and the shells look (bash, zsh and fish complete with them), and `dpkg --purge` leaves
+//! the machine as it was.
 //!
 //! The host's package state is never touched: the test builds the package, then runs itself again
 //! under `private-host`, in a mount namespace of its own where `/usr`, `/etc` and `/var` are
@@ -220,45 +221,137 @@ echo \"${{COMPREPLY[*]}}\"",
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// The completions offer every subcommand's options and the fixed values of a flag.
+/// What fish completes at the end of `line`, with the completion the package installs, as fish
+/// finds it (its vendor completions directory): the candidates, sorted. `home` stands for the
+/// user's home and fish's data directories.
+fn fish_completes(line: &str, home: &Path) -> Vec<String> {
+    let output = run_ok(
+        Command::new("fish")
+            .args(["-c", "complete -C $argv[1]", "--", line])
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home)
+            .env("XDG_DATA_HOME", home)
+            .env("XDG_CACHE_HOME", home),
+    );
+    let mut found: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split('\t').next())
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found
+}
+
+/// Sourced by an interactive zsh in a pseudo-terminal: the completion system (compinit, the
+/// default fpath, where the package's `_sandbox-supervisor` is), TAB bound to complete-word, and
+/// `compadd` wrapped so that every candidate it adds is also appended to `$CAPTURE`; once the
+/// completion has run, a marker line and the shell exits.
+const ZSH_SETUP: &str = r#"PROMPT=''
+autoload -Uz compinit
+compinit -u -D
+zstyle ':completion:*' insert-tab false
+compadd() {
+  # The completion system's own queries (matches wanted in an array) go through as they are.
+  if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+    builtin compadd "$@"
+    return
+  fi
+  local -a __hits
+  builtin compadd -A __hits "$@"
+  (( $#__hits )) && print -rl -- $__hits >> $CAPTURE
+  builtin compadd "$@"
+}
+__capture_done() { print -r -- __CAPTURED__ >> $CAPTURE; exit }
+comppostfuncs=(__capture_done)
+bindkey '^I' complete-word
+print -r -- __READY__
+"#;
+
+/// `zsh -f DRIVE SETUP LINE`: starts an interactive zsh in a pseudo-terminal (zsh/zpty), has it
+/// source SETUP, types LINE and TAB, and waits for the capture's marker.
+const ZSH_DRIVE: &str = r#"zmodload zsh/zpty
+zpty capture 'zsh -f -i'
+zpty -w capture "source ${(q)1}"
+zpty -r -m capture line '*__READY__*' || exit 3
+zpty -w -n capture "$2"$'\t'
+while [[ ! -f $CAPTURE ]] || ! grep -q __CAPTURED__ $CAPTURE; do
+  zpty -r -t capture line || sleep 0.05
+done
+zpty -d capture
+"#;
+
+/// What zsh's completion system completes at the end of `line` (TAB in a real line editor, the
+/// package's completion function as zsh autoloads it): the candidates, sorted. `dir` holds the
+/// scripts and the capture.
+fn zsh_completes(line: &str, dir: &Path) -> Vec<String> {
+    let (setup, drive, capture) = (
+        dir.join("setup.zsh"),
+        dir.join("drive.zsh"),
+        dir.join("capture"),
+    );
+    std::fs::write(&setup, ZSH_SETUP).unwrap();
+    std::fs::write(&drive, ZSH_DRIVE).unwrap();
+    let _ = std::fs::remove_file(&capture);
+    run_ok(
+        Command::new("timeout")
+            .args(["60", "zsh", "-f"])
+            .arg(&drive)
+            .arg(&setup)
+            .arg(line)
+            .env("CAPTURE", &capture)
+            .env("HOME", dir),
+    );
+    let mut found: Vec<String> = std::fs::read_to_string(&capture)
+        .expect("the capture")
+        .lines()
+        .filter(|line| *line != "__CAPTURED__")
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found
+}
+
+/// The completions of the three shells offer every subcommand's options and the fixed values of
+/// a flag, after the command and after each subcommand: bash's function called as bash-completion
+/// calls it, fish's `complete -C`, zsh's completion system driven in a pseudo-terminal.
 fn check_completions() {
-    let cases: [(&[&str], &str); 6] = [
-        (&[PACKAGE, "probe", "--js"], "--json"),
-        (&[PACKAGE, "simulate", "--cont"], "--context"),
-        (&[PACKAGE, "probe", "--disable-step", "land"], "landlock"),
-        (
-            &[PACKAGE, "--cap-add", "NET_B"],
-            "NET_BIND_SERVICE NET_BROADCAST",
-        ),
-        (&[PACKAGE, "--fs", "m"], "minimal"),
-        (
-            &[PACKAGE, "simulate", "--outer-boundary", ""],
-            "gvisor container vm",
-        ),
+    const STEPS: &str = "cgroup filesystem-view landlock mount-namespace network-namespace pid-namespace supervisor-seccomp workload-seccomp";
+    const NET_B: &str = "NET_BIND_SERVICE NET_BROADCAST";
+    let cases: [(&str, &str); 12] = [
+        ("pro", "probe"),
+        ("probe --js", "--json"),
+        ("simulate --cont", "--context"),
+        ("--disable-step ", STEPS),
+        ("probe --disable-step ", STEPS),
+        ("simulate --disable-step land", "landlock"),
+        ("--cap-add NET_B", NET_B),
+        ("probe --cap-add NET_B", NET_B),
+        ("simulate --cap-add NET_B", NET_B),
+        ("--fs m", "minimal"),
+        ("probe --fs host-r", "host-ro host-rw"),
+        ("simulate --outer-boundary ", "container gvisor vm"),
     ];
-    for (words, expected) in cases {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    for (line, expected) in cases {
+        let expected: Vec<&str> = expected.split(' ').collect();
+        let words: Vec<&str> = std::iter::once(PACKAGE).chain(line.split(' ')).collect();
+        let mut bash: Vec<String> = bash_completes(&words)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        bash.sort();
+        assert_eq!(bash, expected, "bash completion of {line:?}");
+        let line = format!("{PACKAGE} {line}");
         assert_eq!(
-            bash_completes(words),
+            fish_completes(&line, scratch.path()),
             expected,
-            "bash completion of {words:?}"
+            "fish completion of {line:?}"
         );
-    }
-    // zsh and fish: the same values, in their files (the shells themselves are not installed).
-    for file in [
-        "/usr/share/zsh/vendor-completions/_sandbox-supervisor",
-        "/usr/share/fish/vendor_completions.d/sandbox-supervisor.fish",
-    ] {
-        let text = std::fs::read_to_string(file).expect(file);
-        for value in [
-            "landlock",
-            "NET_BIND_SERVICE",
-            "host-ro",
-            "gvisor",
-            "json",
-            "context",
-        ] {
-            assert!(text.contains(value), "{file} lacks {value}");
-        }
+        assert_eq!(
+            zsh_completes(&line, scratch.path()),
+            expected,
+            "zsh completion of {line:?}"
+        );
     }
 }
 

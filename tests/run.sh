@@ -34,6 +34,9 @@ command -v ip >/dev/null || needed+=(iproute2)
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v man >/dev/null || needed+=(man-db)
 command -v lintian >/dev/null || needed+=(lintian)
+# The package's zsh and fish completions, run by the shells themselves (tests/package.rs).
+command -v zsh >/dev/null || needed+=(zsh)
+command -v fish >/dev/null || needed+=(fish)
 # The C plugin example is built with the system C compiler and archiver; readelf reads the build
 # id --version prints and the glibc versions plugins need (tests/it/compatibility.rs, tests/c_plugin.rs).
 command -v cc >/dev/null || needed+=(gcc)

@@ -108,15 +108,10 @@ fn oci_config(
             .retain(|mount| mount["destination"] != "/run");
     }
     config["linux"]["seccomp"] = match sc["seccompProfile"]["type"].as_str() {
-        Some("RuntimeDefault") => {
-            // containerd's default profile, unlike moby's, allows pivot_root.
-            let mut profile = sandbox_tests::outer::runtime_default_seccomp(&cap_names);
-            profile["syscalls"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({ "names": ["pivot_root"], "action": "SCMP_ACT_ALLOW" }));
-            profile
-        }
+        // containerd's default profile for the container's capability set.
+        Some("RuntimeDefault") => containerd_runtime_default(&cap_names),
+        // The node's profile file, as it is: containerd hands it to runc unchanged.
+        Some("Localhost") => localhost_profile(sc["seccompProfile"]["localhostProfile"].as_str()),
         other => panic!("seccompProfile {other:?} is not translated"),
     };
     if sc["procMount"] == "Unmasked" {
@@ -150,59 +145,173 @@ fn oci_config(
     config
 }
 
-/// pod-runc.yaml's workload container, translated into an OCI bundle, runs in runc: the
-/// supervisor boots every step (exit 0, the workload runs as a uid of its own with no_new_privs,
-/// no capability and the filter) and writes its final report to the pod's volume. Each capability
-/// the pod adds is needed: without it the run stops; without CAP_KILL with a usage line naming it.
+/// containerd's `RuntimeDefault` seccomp profile for a container whose bounding set is `caps`:
+/// the rules of tests/kubernetes/containerd-seccomp-default.json (containerd's
+/// `contrib/seccomp/seccomp_default.go`, amd64) that apply to `caps`, in the OCI form runc reads.
+/// It never allows `pivot_root`, with or without CAP_SYS_ADMIN (nor does moby's).
+fn containerd_runtime_default(caps: &[&str]) -> serde_json::Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("kubernetes/containerd-seccomp-default.json");
+    let mut profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let has = |rule: &serde_json::Value, key: &str| {
+        rule[key]["caps"].as_array().is_some_and(|wanted| {
+            wanted
+                .iter()
+                .any(|cap| caps.contains(&cap.as_str().unwrap()))
+        })
+    };
+    let rules: Vec<serde_json::Value> = profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rule| {
+            (rule.get("includes").is_none() || has(rule, "includes")) && !has(rule, "excludes")
+        })
+        .map(|rule| {
+            let mut rule = rule.clone();
+            let object = rule.as_object_mut().unwrap();
+            object.remove("includes");
+            object.remove("excludes");
+            rule
+        })
+        .collect();
+    profile["syscalls"] = rules.into();
+    profile.as_object_mut().unwrap().remove("comment");
+    profile
+}
+
+/// The `Localhost` seccomp profile `name` (relative to the kubelet's seccomp directory): the
+/// file of that name in examples/kubernetes, which the README has the operator install there.
+fn localhost_profile(name: Option<&str>) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/kubernetes")
+        .join(name.expect("a localhostProfile"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// examples/kubernetes/sandbox-supervisor-runc.json, pod-runc's Localhost profile, is exactly
+/// containerd's RuntimeDefault for the pod's capability set and one rule more: `pivot_root`
+/// allowed, which the filesystem view needs and containerd's default profile never allows.
 #[test]
-fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
-    use std::os::unix::fs::PermissionsExt;
+fn pod_runc_profile_is_containerds_default_and_pivot_root() {
+    let pod = manifest("pod-runc.yaml").remove(0);
+    let sc = &pod["spec"]["containers"][0]["securityContext"];
+    assert_eq!(sc["seccompProfile"]["type"], "Localhost");
+    let caps: Vec<String> = sc["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cap| format!("CAP_{}", cap.as_str().unwrap()))
+        .collect();
+    let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+    let mut expected = containerd_runtime_default(&caps);
+    expected["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({ "names": ["pivot_root"], "action": "SCMP_ACT_ALLOW" }));
+    let shipped = localhost_profile(sc["seccompProfile"]["localhostProfile"].as_str());
+    assert!(
+        shipped == expected,
+        "{} differs from containerd's default profile for {caps:?} plus pivot_root; write it again:\n{}",
+        sc["seccompProfile"]["localhostProfile"],
+        serde_json::to_string_pretty(&expected).unwrap()
+    );
+}
+
+/// Whether runc can run the tests' bundles (root, runc installed); skips (or fails) otherwise.
+fn runc_ready() -> bool {
     if !sandbox_tests::is_root() {
         sandbox_tests::skip_or_fail("needs root (runc run)");
-        return;
+        return false;
     }
-    if !sandbox_tests::outer::available("runc")
-        || !Path::new(sandbox_tests::outer::CONTAINERS_SECCOMP).exists()
-    {
-        sandbox_tests::skip_or_fail(
-            "needs runc and containers' default seccomp profile (tests/run.sh --install-only)",
-        );
-        return;
+    if !sandbox_tests::outer::available("runc") {
+        sandbox_tests::skip_or_fail("needs runc (tests/run.sh --install-only)");
+        return false;
     }
-    let pod = manifest("pod-runc.yaml").remove(0);
+    true
+}
+
+/// Runs the workload container of `pod` in runc without the capabilities `removed`: its output
+/// and the report left in its volume.
+fn run_pod(pod: &serde_json::Value, removed: &[&str]) -> (std::process::Output, String) {
+    use std::os::unix::fs::PermissionsExt;
     let supervisor = sandbox_tests::supervisor_bin();
     let worker = sandbox_tests::staged(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kubernetes/worker.sh"),
         "kubernetes-worker.sh",
     );
+    // The pod's emptyDirs: host directories of the pod's root (its uid on the host).
+    let emptydir = || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(POD_HOST_UID), Some(POD_HOST_UID)).unwrap();
+        dir
+    };
+    let (volume, locks) = (emptydir(), emptydir());
+    let volumes = [("report", volume.path()), ("uid-locks", locks.path())];
+    let config = oci_config(pod, "workload", &supervisor, &worker, &volumes, removed);
+    let profile = pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["type"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    let id = format!(
+        "sandbox-test-k8s-{}-{profile}-{}",
+        std::process::id(),
+        removed.join("-")
+    );
+    let container = sandbox_tests::outer::RuncContainer::with_config(&id, config);
+    let argv = container.command();
+    let output = sandbox_tests::output_of(Command::new(&argv[0]).args(&argv[1..]));
+    let report = std::fs::read_to_string(volume.path().join("report.json")).unwrap_or_default();
+    (output, report)
+}
+
+/// pod-runc.yaml with containerd's default profile (`seccompProfile: RuntimeDefault`) instead of
+/// its own: the filesystem view's `pivot_root` is refused (EPERM) and the strict default aborts
+/// the boot (exit 120, the line naming the call), before any workload runs.
+#[test]
+fn pod_runc_under_containerds_default_profile_stops_at_pivot_root() {
+    if !runc_ready() {
+        return;
+    }
+    let mut pod = manifest("pod-runc.yaml").remove(0);
+    pod["spec"]["containers"][0]["securityContext"]["seccompProfile"] =
+        serde_json::json!({ "type": "RuntimeDefault" });
+    let (output, report) = run_pod(&pod, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(120), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            line.contains("\"level\":\"ERROR\"") || line.starts_with("sandbox-supervisor: error:")
+        })
+        .collect();
+    assert!(
+        errors.len() == 1 && errors[0].contains("pivot_root") && errors[0].contains("EPERM"),
+        "{stderr}"
+    );
+    assert!(report.contains("\"pivot_root\""), "{report}");
+}
+
+/// pod-runc.yaml's workload container, translated into an OCI bundle with its Localhost seccomp
+/// profile, runs in runc: the supervisor boots every step (exit 0, the workload runs as a uid of
+/// its own with no_new_privs, no capability and the filter) and writes its final report to the
+/// pod's volume. Each capability the pod adds is needed: without it the run stops; without
+/// CAP_KILL with a usage line naming it.
+#[test]
+fn pod_runc_runs_in_runc_with_exactly_its_capabilities() {
+    if !runc_ready() {
+        return;
+    }
+    let pod = manifest("pod-runc.yaml").remove(0);
     let added: Vec<String> = pod["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
         .as_array()
         .unwrap()
         .iter()
         .map(|cap| format!("CAP_{}", cap.as_str().unwrap()))
         .collect();
-    let run = |removed: &[&str]| {
-        // The pod's emptyDirs: host directories of the pod's root (its uid on the host).
-        let emptydir = || {
-            let dir = tempfile::tempdir().expect("tempdir");
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(POD_HOST_UID), Some(POD_HOST_UID)).unwrap();
-            dir
-        };
-        let (volume, locks) = (emptydir(), emptydir());
-        let volumes = [("report", volume.path()), ("uid-locks", locks.path())];
-        let config = oci_config(&pod, "workload", &supervisor, &worker, &volumes, removed);
-        let id = format!(
-            "sandbox-test-k8s-{}-{}",
-            std::process::id(),
-            removed.join("-")
-        );
-        let container = sandbox_tests::outer::RuncContainer::with_config(&id, config);
-        let argv = container.command();
-        let output = sandbox_tests::output_of(Command::new(&argv[0]).args(&argv[1..]));
-        let report = std::fs::read_to_string(volume.path().join("report.json")).unwrap_or_default();
-        (output, report)
-    };
+    let run = |removed: &[&str]| run_pod(&pod, removed);
 
     let (output, report) = run(&[]);
     let stdout = String::from_utf8_lossy(&output.stdout);

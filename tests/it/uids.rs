@@ -436,3 +436,66 @@ fn an_unsafe_lock_directory_is_refused() {
         );
     }
 }
+
+/// A read-only /run (the lock directory cannot be made): the boot stops with the allocation's
+/// error (exit 125, one line naming the lock directory and EROFS), with or without a report or
+/// findings file (the report records that error); not with a line about the destinations (no workload
+/// runs, so none could rewrite them).
+#[test]
+fn a_uid_that_cannot_be_allocated_stops_the_boot_with_its_error() {
+    require_root!();
+    let supervisor = supervisor_bin();
+    let dir = tempfile::tempdir_in(sandbox_tests::staging_dir()).expect("tempdir");
+    let report = dir.path().join("report.json");
+    let findings = dir.path().join("findings.jsonl");
+    let says = "sandbox-supervisor: error: failed to create /run/sandbox-supervisor for the uid lock: EROFS: Read-only file system";
+    for destinations in [
+        String::new(),
+        format!("--report {}", report.display()),
+        format!("--findings {}", findings.display()),
+        format!(
+            "--report {} --findings {}",
+            report.display(),
+            findings.display()
+        ),
+    ] {
+        let _ = std::fs::remove_file(&report);
+        let _ = std::fs::remove_file(&findings);
+        // In a mount namespace of its own: a read-only tmpfs over /run, there only.
+        let script = format!(
+            "mount -t tmpfs -o ro,mode=755 tmpfs /run && exec {} {destinations} -- true",
+            supervisor.display()
+        );
+        let output = sandbox_tests::output_of(
+            Command::new("unshare")
+                .args([
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .stdin(Stdio::null()),
+        );
+        let outcome = Outcome::from(output);
+        assert_eq!(outcome.code, 125, "{destinations}: {}", outcome.stderr);
+        assert_eq!(outcome.error_line(), says, "{destinations}");
+        if destinations.contains("--report") {
+            let text = std::fs::read_to_string(&report).expect("the report");
+            let record: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(
+                record["error"].as_str().map(|error| says.ends_with(error)),
+                Some(true),
+                "{record}"
+            );
+        }
+        // The findings file is opened (no finding is written for an exit 125).
+        assert_eq!(
+            findings.exists(),
+            destinations.contains("--findings"),
+            "{destinations}"
+        );
+    }
+}

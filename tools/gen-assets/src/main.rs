@@ -4,8 +4,13 @@
 //! generated from the same clap definition the binary parses with, so that they never drift.
 //!
 //! `packaging/build-deb.sh` runs it before `cargo deb`.
+//!
+//! `gen-assets --packaging DIR`: writes DIR/copyright and the maintainer of DIR/changelog's
+//! trailers from the workspace's manifests and lock file (`packaging.rs`); packaging/ holds what
+//! it writes, which a unit test checks.
 
 mod man;
+mod packaging;
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +22,16 @@ use sandbox_supervisor::version;
 const NAME: &str = "sandbox-supervisor";
 
 fn main() {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(out), None) = (args.next(), args.next()) else {
-        eprintln!("gen-assets: error: usage: gen-assets OUT_DIR");
-        std::process::exit(2);
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let result = match &args[..] {
+        [flag, dir] if flag == "--packaging" => packaging::write(&PathBuf::from(dir)),
+        [out] if out != "--packaging" => generate(&PathBuf::from(out)),
+        _ => {
+            eprintln!("gen-assets: error: usage: gen-assets OUT_DIR | gen-assets --packaging DIR");
+            std::process::exit(2);
+        }
     };
-    if let Err(err) = generate(&PathBuf::from(out)) {
+    if let Err(err) = result {
         eprintln!("gen-assets: error: {err}");
         std::process::exit(1);
     }
@@ -86,7 +95,69 @@ fn generate(out: &Path) -> std::io::Result<()> {
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut Cli::command(), NAME, &completions)?;
     }
-    fix_bash(&completions.join(format!("{NAME}.bash")))
+    fix_bash(&completions.join(format!("{NAME}.bash")))?;
+    fix_zsh(&completions.join(format!("_{NAME}")))?;
+    fix_fish(&completions.join(format!("{NAME}.fish")))
+}
+
+/// Replaces `from` in `text` by `to`, `count` times exactly (an error otherwise: the generated
+/// script changed and its fix must be checked again).
+fn replace_exactly(text: &str, from: &str, to: &str, count: usize) -> std::io::Result<String> {
+    let found = text.matches(from).count();
+    if found != count {
+        return Err(std::io::Error::other(format!(
+            "the completion script has {found} times, not {count}, {from:?}"
+        )));
+    }
+    Ok(text.replace(from, to))
+}
+
+/// clap_complete gives zsh the workload (`-- COMMAND...`, `last = true`) as the first positional
+/// argument, ahead of the subcommand: `probe` is taken for the workload, and nothing after it
+/// completes but the run's own options. Without it the subcommand is the first positional (and
+/// `$line[1]` names it where the script looked at `$line[2]`); after `--`, where the workload
+/// starts, files are completed instead of subcommands.
+fn fix_zsh(path: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let text = replace_exactly(
+        &text,
+        "':command -- The workload and its arguments, after `--`:_default' \\\n",
+        "",
+        1,
+    )?;
+    let text = replace_exactly(&text, "$line[2]", "$line[1]", 3)?;
+    let commands = format!("_{NAME}_commands() {{\n");
+    let text = replace_exactly(
+        &text,
+        &commands,
+        &format!("{commands}    if (( ${{words[(I)--]}} )); then\n        _default\n        return\n    fi\n"),
+        1,
+    )?;
+    std::fs::write(path, text)
+}
+
+/// clap_complete's fish script decides whether a word belongs to the command or to a subcommand
+/// by parsing the words before it with `argparse`, which fails while the last of them is an
+/// option still waiting for its value (`--disable-step `): no value of a run's option is then
+/// completed. A second parse with an empty value in its place succeeds.
+fn fix_fish(path: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let parse = format!(
+        "    argparse -s (__fish_{}_global_optspecs) -- $cmd 2>/dev/null\n",
+        NAME.replace('-', "_")
+    );
+    let text = replace_exactly(
+        &text,
+        &format!("{parse}    or return\n"),
+        &format!(
+            "{parse}{}    or return\n",
+            parse
+                .replacen("    argparse", "    or argparse", 1)
+                .replace("$cmd 2>", "$cmd '' 2>")
+        ),
+        1,
+    )?;
+    std::fs::write(path, text)
 }
 
 /// clap_complete names the subcommands' branches of the bash function with the binary's dash
