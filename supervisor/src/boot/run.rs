@@ -118,7 +118,7 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
 }
 
 /// The findings of a decided boot: one per decided refusal, or, for a boot the failure handler
-/// stopped before any step (`error`: 118, 119), the handler's.
+/// stopped before any step (`error`: 118, 119, 125), the one that says why.
 fn findings_of(
     report: &HardeningReport,
     error: Option<&SupervisorError>,

@@ -357,24 +357,36 @@ fn detection(
     }
 }
 
-/// The finding of a boot the failure handler stopped before any step: its plugin could not be
-/// loaded (exit 118: a missing or untrusted file, a digest that is not the pinned one, another
-/// ABI) or failed (exit 119: its init rejected the configuration, a panic, a missed deadline).
-/// `None` for any other code.
+/// The finding of a boot stopped before any step was decided: the failure handler's plugin could
+/// not be loaded (exit 118: a missing or untrusted file, a digest that is not the pinned one,
+/// another ABI) or failed (exit 119: its init rejected the configuration, a panic, a missed
+/// deadline), or the supervisor itself failed (exit 125: no uid could be allocated, a system
+/// call that must not fail did). `None` for any other code.
 pub fn handler_finding(
     report: &HardeningReport,
     exit_code: i32,
     time: Timestamp,
 ) -> Option<DetectionFinding> {
-    let (title, severity_id, severity) = match exit_code {
-        118 => ("failure handler not loaded, boot aborted", 4, "High"),
-        119 => ("failure handler failed, boot aborted", 3, "Medium"),
+    let (title, step, severity_id, severity) = match exit_code {
+        118 => (
+            "failure handler not loaded, boot aborted",
+            "failure-handler",
+            4,
+            "High",
+        ),
+        119 => (
+            "failure handler failed, boot aborted",
+            "failure-handler",
+            3,
+            "Medium",
+        ),
+        125 => ("supervisor failed, boot aborted", "boot", 3, "Medium"),
         _ => return None,
     };
     let error = report.error.clone().unwrap_or_default();
     let unmapped = UnmappedFields::Refusal(Unmapped {
         run_id: report.run_id.clone(),
-        step: "failure-handler",
+        step,
         decision: Decision::Aborted.name(),
         syscall: None,
         errno: None,
@@ -389,7 +401,7 @@ pub fn handler_finding(
     Some(detection(
         report,
         time,
-        format!("{}/failure-handler", report.run_id),
+        format!("{}/{step}", report.run_id),
         (title.to_owned(), error),
         (severity_id, severity),
         "Hardening Refusal",
