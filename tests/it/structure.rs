@@ -529,8 +529,10 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
         !(v2 && into.is_empty() && tasks_writes.is_empty()),
         "the group joined neither at birth nor through tasks:\n{trace}"
     );
+    // One read per capability per drop was 41 in the init and 41 in the workload on Linux 6.x;
+    // what may remain is a probe of the highest capability number (a binary search of a few).
     let bounding_reads = calls(&|_, line| line.contains("PR_CAPBSET_READ"));
-    assert_eq!(bounding_reads.len(), 0, "{bounding_reads:#?}");
+    assert!(bounding_reads.len() < 16, "{bounding_reads:#?}");
 }
 
 /// The shape of the supervisor's code that the next developer depends on: no production file over

@@ -261,6 +261,9 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
         // host are as much the host's processes' as their memory.
         flags |= crate::steps::pid::CLONE_FLAGS;
     }
+    // The init never shares the supervisor's memory (no CLONE_VM, no vfork): both keep running
+    // side by side for the sandbox's whole life, and would share every page, the allocator's
+    // state and errno included.
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
     // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.

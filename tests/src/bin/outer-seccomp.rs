@@ -7,10 +7,11 @@
 //! call returns 0 without doing anything, as an `SCMP_ACT_ERRNO(0)` rule does). CALLS is one of:
 //!
 //! - `netns`, `pidns`, `mountns`, `userns`: `unshare` and `clone` with `CLONE_NEWNET`,
-//!   `CLONE_NEWPID`, `CLONE_NEWNS` or `CLONE_NEWUSER` set (other flags pass), and every `clone3`
-//!   with `ENOSYS` whatever the errno asked (its flags are in memory, out of a filter's reach: a
-//!   runtime that inspects clone's flags answers clone3 so, as moby's profile does);
-//! - `clone3`: every `clone3`;
+//!   `CLONE_NEWPID`, `CLONE_NEWNS` or `CLONE_NEWUSER` set (other flags pass); `pidns` also every
+//!   `clone3` (its flags are in memory, out of a filter's reach; the supervisor clones its init
+//!   with `clone3` where it can, and falls back to `clone`);
+//! - `clone3`: every `clone3` (`clone3=ENOSYS` stands in for a runtime that answers it so, as
+//!   moby's profile does);
 //! - `mount`: every `mount`;
 //! - `seccomp`: `seccomp(SECCOMP_SET_MODE_FILTER)` and `prctl(PR_SET_SECCOMP)`;
 //! - `nnp`: `prctl(PR_SET_NO_NEW_PRIVS)`;
@@ -77,7 +78,10 @@ fn errno_of(text: &str) -> Option<u32> {
 fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
     match calls {
         "netns" => with_flag(rules, libc::CLONE_NEWNET),
-        "pidns" => with_flag(rules, libc::CLONE_NEWPID),
+        "pidns" => {
+            with_flag(rules, libc::CLONE_NEWPID);
+            every(rules, libc::SYS_clone3);
+        }
         "mountns" => with_flag(rules, libc::CLONE_NEWNS),
         "userns" => with_flag(rules, libc::CLONE_NEWUSER),
         "mount" => every(rules, libc::SYS_mount),
@@ -144,9 +148,6 @@ fn programs(refusals: &str) -> Result<Vec<BpfProgram>, String> {
             None => (refusal, libc::EPERM as u32),
         };
         add(by_errno.entry(errno).or_default(), calls)?;
-        if ["netns", "pidns", "mountns", "userns"].contains(&calls) {
-            add(by_errno.entry(libc::ENOSYS as u32).or_default(), "clone3")?;
-        }
     }
     by_errno
         .into_iter()
