@@ -49,7 +49,11 @@ pub(super) fn parse(status: &[u8]) -> Ids {
             b"Uid" => ids.uids.extend(numbers()),
             b"Gid" => ids.gids.extend(numbers()),
             b"Threads" => ids.threads = numbers().next(),
-            _ => {}
+            _ => continue,
+        }
+        // The rest of the file (signal masks, CPU lists) says nothing more.
+        if !ids.uids.is_empty() && !ids.gids.is_empty() && ids.threads.is_some() {
+            break;
         }
     }
     ids
