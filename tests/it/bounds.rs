@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use sandbox_tests::{output_of, require_root, scratch, supervisor_bin, Outcome};
+use sandbox_tests::{helper_bin, output_of, require_root, scratch, supervisor_bin, Outcome};
 
 /// Runs the supervisor with `args` and a report; returns what it showed, the final report and the
 /// wall time.
@@ -835,6 +835,8 @@ fn a_sigkilled_supervisors_group_is_removed_at_the_next_start() {
 /// to v1 hierarchies): a default run gets a v2 group without a pids limit (a WARN says so), the
 /// workload is born inside it with a cgroup namespace, its CPU time is counted, and the group is
 /// removed; an explicit --pids-max is refused with EOPNOTSUPP and the strict default aborts (120).
+/// Under an outer filter that answers `clone3` with `ENOSYS` the init joins by writing its
+/// `cgroup.procs` instead of being cloned into the group, with the same result.
 #[test]
 fn cgroup_v2_in_a_private_mount() {
     require_root!();
@@ -855,11 +857,14 @@ echo "default=$?"
 ls /sys/fs/cgroup/{test_group}
 "$0" --log-level warn --report {explicit} --pids-max 64 -- true
 echo "explicit=$?"
+{outer} clone3=ENOSYS -- "$0" --log-level warn -- sh -c 'cat /proc/self/cgroup'
+echo "without-clone3=$?"
 echo $$ > /sys/fs/cgroup/cgroup.procs
 rmdir /sys/fs/cgroup/{test_group}
 "#,
         report = report.display(),
         explicit = explicit.display(),
+        outer = helper_bin("outer-seccomp").display(),
     );
     let seen = Outcome::from(output_of(
         Command::new("unshare")
@@ -873,8 +878,21 @@ rmdir /sys/fs/cgroup/{test_group}
         seen.stdout,
         seen.stderr
     );
-    // The workload sees its group as its root (a cgroup namespace).
-    assert!(seen.stdout.lines().any(|l| l == "0::/"), "{}", seen.stdout);
+    // The workload sees its group as its root (a cgroup namespace): born in it by
+    // clone3(CLONE_INTO_CGROUP), and where an outer filter answers clone3 with ENOSYS (as container
+    // runtimes do) joined by the init's write of cgroup.procs.
+    assert!(
+        seen.stdout.contains("without-clone3=0"),
+        "{}\n{}",
+        seen.stdout,
+        seen.stderr
+    );
+    assert_eq!(
+        seen.stdout.lines().filter(|l| *l == "0::/").count(),
+        2,
+        "{}",
+        seen.stdout
+    );
     assert!(
         !seen.stdout.contains("sandbox-supervisor-"),
         "the group was left behind: {}",

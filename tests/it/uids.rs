@@ -201,6 +201,70 @@ fn a_uid_a_host_process_holds_is_never_given() {
 }
 
 #[test]
+fn a_uid_one_thread_of_a_host_process_holds_is_never_given() {
+    require_root!();
+    let (first, last) = (3_000_000_210, 3_000_000_211);
+    assert_free(first, last);
+    let range = format!("{first}-{last}");
+    // A thread of this (multi-threaded) test process that is not its leader holds the first uid
+    // as its saved uid only, then the second as its saved gid: its process's own status shows
+    // neither. A raw call: glibc's setresuid would change every thread of the process.
+    let (next, step) = std::sync::mpsc::channel::<()>();
+    let (done, taken) = std::sync::mpsc::channel::<i64>();
+    let holder = std::thread::spawn(move || {
+        let unchanged = u32::MAX as libc::c_long;
+        // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_setresuid,
+                unchanged,
+                unchanged,
+                first as libc::c_long,
+            )
+        };
+        done.send(rc).unwrap();
+        let _ = step.recv();
+        // SAFETY: as above, for the gids.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_setresgid,
+                unchanged,
+                unchanged,
+                last as libc::c_long,
+            )
+        };
+        done.send(rc).unwrap();
+        let _ = step.recv();
+    });
+    assert_eq!(taken.recv().unwrap(), 0, "setresuid in the thread");
+    for _ in 0..10 {
+        let outcome = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            &range,
+            "--",
+            "id",
+            "-u",
+        ]);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(printed_uid(&outcome), last, "{}", outcome.stdout);
+    }
+    next.send(()).unwrap();
+    assert_eq!(taken.recv().unwrap(), 0, "setresgid in the thread");
+    let outcome = run(&["--uid-range", &range, "--", "id", "-u"]);
+    next.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    assert!(
+        outcome.error_line().contains("no free uid in --uid-range"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn a_uid_of_the_user_database_is_never_given() {
     require_root!();
     // A uid the user database names, just below one it does not (and that no process holds).

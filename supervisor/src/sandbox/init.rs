@@ -46,7 +46,7 @@ pub(crate) fn init_main(plan: &mut Plan, channel: OwnedFd, go: OwnedFd, ended: O
     // The init's steps, in boot order: one line each.
     // It joins the control group first: it is counted there, and the workload is born inside.
     take(plan, &channel, Step::Cgroup, || {
-        crate::steps::cgroup::apply(&plan.cgroup_fds)
+        crate::steps::cgroup::apply(&plan.cgroup_fds, plan.cgroup_born_in)
     });
     // PID and IPC namespaces come together: without them the IPC namespace is the host's.
     let own_ipc = plan.performs(Step::PidNamespace);

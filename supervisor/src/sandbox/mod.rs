@@ -261,10 +261,15 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
         // host are as much the host's processes' as their memory.
         flags |= crate::steps::pid::CLONE_FLAGS;
     }
+    // The init never shares the supervisor's memory (no CLONE_VM, no vfork): both keep running
+    // side by side for the sandbox's whole life, and would share every page, the allocator's
+    // state and errno included.
     // SAFETY: a raw clone without CLONE_VM and without a new stack behaves like fork: the child
     // gets a copy of this (single-threaded, checked above) process and runs `init_main`, which
     // makes only async-signal-safe system calls and ends in `_exit`; it never returns here.
-    let (rc, faked) = raw_clone(flags);
+    // Born in its v2 group where the kernel lets it be (the supervisor is not filtered yet).
+    let into = plan.cgroup_into.filter(|_| plan.performs(Step::Cgroup));
+    let (rc, faked, born_in) = clone_init(flags, into);
     // An outer filter can answer clone with 0 without creating anything: this process would take
     // itself for the child.
     if faked {
@@ -291,6 +296,7 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
             drop(channel);
             drop(go_write);
             drop(ended_read);
+            plan.cgroup_born_in = born_in;
             init::init_main(plan, child_channel, go_read, ended_write)
         }
         Ok(_) => {}
@@ -423,6 +429,73 @@ pub(crate) fn raw_clone(flags: libc::c_ulong) -> (libc::c_long, bool) {
     #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: as above.
     let rc = unsafe { libc::syscall(libc::SYS_clone, flags, 0, tid_ptr, 0, tid_ptr) };
+    // SAFETY: `tid` is a live local the kernel may have written through `tid_ptr`.
+    let tid = unsafe { std::ptr::read_volatile(tid_ptr) };
+    (rc, rc == 0 && tid == 0)
+}
+
+/// Clones the init as [`raw_clone`] does, into the v2 group `into` (its directory, its join
+/// descriptor) with `clone3(CLONE_INTO_CGROUP)` where the kernel allows it: a write to
+/// `cgroup.procs` takes the kernel's thread-group lock for writing (an RCU grace period, tens of
+/// milliseconds under load), a fork into a group only for reading. Where `clone3` fails (an outer
+/// filter answers it `ENOSYS`, as container runtimes do; a kernel before 5.7 does not know the
+/// field), the plain clone, and the init writes `cgroup.procs` as before. Returns the clone's
+/// result, whether it was faked, and the join descriptor the init then skips.
+fn clone_init(flags: libc::c_ulong, into: Option<(i32, i32)>) -> (libc::c_long, bool, Option<i32>) {
+    if let Some((dir, procs)) = into {
+        let (rc, faked) = raw_clone3_into(flags, dir);
+        if rc >= 0 {
+            return (rc, faked, Some(procs));
+        }
+    }
+    let (rc, faked) = raw_clone(flags);
+    (rc, faked, None)
+}
+
+/// `clone3` with `flags` (their exit signal moved to its own field) and `CLONE_INTO_CGROUP` of
+/// the group directory `cgroup`; otherwise as [`raw_clone`]. Async-signal-safe.
+fn raw_clone3_into(flags: libc::c_ulong, cgroup: i32) -> (libc::c_long, bool) {
+    /// `struct clone_args` up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut tid: libc::pid_t = 0;
+    let tid_ptr = &mut tid as *mut libc::pid_t;
+    let settid = (libc::CLONE_CHILD_SETTID | libc::CLONE_PARENT_SETTID) as u64;
+    let args = CloneArgs {
+        flags: (flags & !(libc::CSIGNAL as libc::c_ulong)) | settid | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: tid_ptr as u64,
+        parent_tid: tid_ptr as u64,
+        exit_signal: flags & libc::CSIGNAL as libc::c_ulong,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    // SAFETY: without CLONE_VM and without a stack this is a fork, as in `raw_clone`; `args` is a
+    // live `clone_args` of the size passed, read by the kernel during the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     // SAFETY: `tid` is a live local the kernel may have written through `tid_ptr`.
     let tid = unsafe { std::ptr::read_volatile(tid_ptr) };
     (rc, rc == 0 && tid == 0)

@@ -42,6 +42,10 @@ pub struct Plan {
     pub(super) landlock: Option<crate::steps::landlock::Prepared>,
     pub(super) rlimits: Vec<crate::steps::rlimits::Planned>,
     pub(super) cgroup_fds: Vec<i32>,
+    /// The v2 group's directory and join descriptor, for `clone3(CLONE_INTO_CGROUP)`.
+    pub(super) cgroup_into: Option<(i32, i32)>,
+    /// In the init: the join descriptor of the group it was cloned into (not written again).
+    pub(super) cgroup_born_in: Option<i32>,
     pub(super) output: crate::sandbox::output::Output,
     /// The standard descriptors that get a pty of the sandbox's own (`None`: no terminal).
     pub(super) terminal: Option<crate::sandbox::pty::Planned>,
@@ -86,6 +90,8 @@ impl Plan {
             landlock: None,
             rlimits: Vec::new(),
             cgroup_fds: Vec::new(),
+            cgroup_into: None,
+            cgroup_born_in: None,
             output: Default::default(),
             terminal: None,
             group: std::cell::RefCell::new(None),
@@ -144,6 +150,7 @@ impl Plan {
             }
             if left_out == Step::Cgroup {
                 self.cgroup_fds.clear();
+                self.cgroup_into = None;
             }
         }
         lost
@@ -217,6 +224,7 @@ impl Plan {
     /// descriptors; the plan keeps it until the teardown.
     pub(crate) fn join_cgroup(&mut self, group: crate::steps::cgroup::SandboxGroup) {
         self.cgroup_fds = group.join_fds();
+        self.cgroup_into = group.clone_into();
         *self.group.borrow_mut() = Some(group);
     }
 

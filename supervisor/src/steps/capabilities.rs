@@ -121,6 +121,18 @@ pub fn drop_bounding_and_ambient(last_cap: u32, keep: u64) -> Result<Bounding, (
             Err(errno) => return Err((CapsCall::BoundingDrop, errno)),
         }
     }
+    // The result read back at once from the kernel's own account of this thread's bounding set
+    // (three calls), the same fact as one `PR_CAPBSET_READ` per capability, which remains the way
+    // where that file cannot be read (no /proc).
+    let dropped = (0..=last_cap.min(63))
+        .filter(|cap| keep & (1 << cap) == 0)
+        .fold(0u64, |mask, cap| mask | 1 << cap);
+    if let Some(bounding) = bounding_set() {
+        return match bounding & dropped {
+            0 => Ok(Bounding::Cleared),
+            _ => Err((CapsCall::Verify, Errno::EPERM)),
+        };
+    }
     for cap in (0..=last_cap).filter(|cap| keep & (1 << cap) == 0) {
         match bounding_has(cap) {
             Ok(false) | Err(Errno::EINVAL) => {}
@@ -129,6 +141,31 @@ pub fn drop_bounding_and_ambient(last_cap: u32, keep: u64) -> Result<Bounding, (
         }
     }
     Ok(Bounding::Cleared)
+}
+
+/// The calling thread's bounding set (`CapBnd` of `/proc/thread-self/status`), read with one
+/// `read` into a buffer on the stack; `None` when the file cannot be read or shows no such line.
+/// Async-signal-safe.
+fn bounding_set() -> Option<u64> {
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC;
+    // SAFETY: the literal is a NUL-terminated path.
+    let fd = unsafe { libc::open(c"/proc/thread-self/status".as_ptr(), flags) };
+    if fd < 0 {
+        return None;
+    }
+    let mut buffer = [0u8; 8192];
+    // SAFETY: `buffer` is live and writable for its length; `fd` is open.
+    let got = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+    // SAFETY: `fd` was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    let text = &buffer[..usize::try_from(got).ok()?];
+    let key = b"\nCapBnd:\t";
+    let at = text.windows(key.len()).position(|window| window == key)? + key.len();
+    let digits = text.get(at..at + 16)?;
+    digits.iter().try_fold(0u64, |value, digit| {
+        let nibble = (*digit as char).to_digit(16)?;
+        Some(value << 4 | u64::from(nibble))
+    })
 }
 
 fn capget() -> Result<(CapHeader, [CapData; 2]), Errno> {
@@ -517,6 +554,18 @@ mod tests {
         assert_eq!(by_name("NET_BIND_SERVICE"), Some(10));
         assert_eq!(by_name("cap_sys_admin"), Some(21));
         assert_eq!(by_name("NO_SUCH"), None);
+    }
+
+    #[test]
+    fn the_bounding_set_is_read_from_status() {
+        let read = bounding_set().expect("CapBnd");
+        for cap in 0..=last_cap() {
+            assert_eq!(
+                read & (1 << cap) != 0,
+                bounding_has(cap) == Ok(true),
+                "{cap}"
+            );
+        }
     }
 
     #[test]

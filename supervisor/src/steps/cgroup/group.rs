@@ -23,10 +23,12 @@ pub struct Group {
     pub controllers: Vec<&'static str>,
     /// Its directory.
     pub path: PathBuf,
-    /// Its `cgroup.procs`, open for writing: the init joins through it.
+    /// Its `cgroup.procs` (v2) or `tasks` (v1), open for writing: the init joins through it.
     procs: OwnedFd,
     /// The cgroup path the workload's `/proc/PID/cgroup` shows for this hierarchy.
     pub cgroup_path: String,
+    /// v2: its directory (`O_PATH`), for `clone3(CLONE_INTO_CGROUP)`: the init born inside.
+    dir: Option<OwnedFd>,
 }
 
 /// The sandbox's groups.
@@ -229,12 +231,17 @@ impl SandboxGroup {
             }
             let path = hierarchy.own.join(name);
             fs::create_dir(&path).map_err(|err| refused(Call::CgroupCreate, errno_of(&err)))?;
-            let procs_path = CString::new(
-                path.join("cgroup.procs")
-                    .into_os_string()
-                    .into_encoded_bytes(),
-            )
-            .map_err(|_| refused(Call::CgroupCreate, Errno::EINVAL))?;
+            // v1: the init joins through `tasks`, moving only itself (a single thread, the
+            // caller): the kernel then skips the global thread-group lock that a write to
+            // `cgroup.procs` takes for writing (an RCU grace period, milliseconds under load).
+            // The init is single-threaded, so its whole process is in the group either way.
+            let join_file = match hierarchy.version {
+                Version::V1 => "tasks",
+                Version::V2 => "cgroup.procs",
+            };
+            let procs_path =
+                CString::new(path.join(join_file).into_os_string().into_encoded_bytes())
+                    .map_err(|_| refused(Call::CgroupCreate, Errno::EINVAL))?;
             // Opened before the limits are written so that a failure below still removes it.
             // SAFETY: `procs_path` is a NUL-terminated path; the flags take no pointer.
             let fd = unsafe { libc::open(procs_path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
@@ -253,6 +260,10 @@ impl SandboxGroup {
                     return Err(refused(Call::CgroupCreate, errno));
                 }
             };
+            let dir = match hierarchy.version {
+                Version::V2 => open_path(&path),
+                Version::V1 => None,
+            };
             let own_cgroup = own_cgroup_path(hierarchy);
             self.groups.push(Group {
                 version: hierarchy.version,
@@ -260,6 +271,7 @@ impl SandboxGroup {
                 path: path.clone(),
                 procs,
                 cgroup_path: format!("{}/{name}", own_cgroup.trim_end_matches('/')),
+                dir,
             });
             for controller in controllers {
                 self.limit(hierarchy.version, controller, &path, limits)?;
@@ -408,9 +420,20 @@ impl SandboxGroup {
         Ok(())
     }
 
-    /// The descriptors of every group's `cgroup.procs`, for the init to join through.
+    /// The descriptors of every group's join file (`cgroup.procs`, v1's `tasks`), for the init to
+    /// join through.
     pub fn join_fds(&self) -> Vec<i32> {
         self.groups.iter().map(|g| g.procs.as_raw_fd()).collect()
+    }
+
+    /// The v2 group's directory and its join descriptor: the init is cloned into that group
+    /// (`clone3(CLONE_INTO_CGROUP)`, the kernel's thread-group lock taken only for reading, as
+    /// for any fork) and then skips that join; `None` without a v2 group.
+    pub fn clone_into(&self) -> Option<(i32, i32)> {
+        self.groups.iter().find_map(|g| {
+            let dir = g.dir.as_ref()?;
+            Some((dir.as_raw_fd(), g.procs.as_raw_fd()))
+        })
     }
 
     /// Checks from `/proc/PID/cgroup` that `pid` is in every group.
@@ -525,6 +548,7 @@ impl SandboxGroup {
         for group in self.groups.drain(..) {
             let path = group.path;
             drop(group.procs);
+            drop(group.dir);
             if !remove_dir_retrying(&path) {
                 left.push(path);
             }
@@ -547,6 +571,17 @@ impl Drop for SandboxGroup {
     fn drop(&mut self) {
         self.remove();
     }
+}
+
+/// `path` opened `O_PATH | O_DIRECTORY` (a v2 group, for `CLONE_INTO_CGROUP`); `None` when it
+/// cannot be (the init then joins by writing its `cgroup.procs`).
+fn open_path(path: &Path) -> Option<OwnedFd> {
+    let path = CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: `path` is a NUL-terminated path; the flags take no pointer.
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    (fd >= 0).then(|| unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
 /// Kills what is in `path` and removes it, retrying for up to two seconds.

@@ -20,9 +20,15 @@
 //!   there, the supervisor moves itself into a leaf group of its own
 //!   (`sandbox-supervisor-<pid>-<start>.supervisor`, the same pattern) and tries again, as nsjail
 //!   does.
-//! - **Joining.** The descriptors of each group's `cgroup.procs` are opened here, in the parent;
-//!   the sandbox's init writes `0` (itself) into each before it forks the workload
-//!   ([`join`], async-signal-safe), so the init is counted and the workload is born inside.
+//! - **Joining.** The descriptors of each group's `cgroup.procs` (v2) or `tasks` (v1) are opened
+//!   here, in the parent; the sandbox's init writes `0` (itself) into each before it forks the
+//!   workload ([`join`], async-signal-safe), so the init is counted and the workload is born
+//!   inside. v1's `tasks` moves the single calling thread, which the kernel does without its
+//!   global thread-group lock (`cgroup.procs` takes it for writing: an RCU grace period); the
+//!   init has one thread, so it is the same move. A v2 group is joined at birth: the supervisor
+//!   clones the init with `clone3(CLONE_INTO_CGROUP)` (the lock taken for reading, as for any
+//!   fork), and writes `cgroup.procs` only where `clone3` is refused (an outer filter answers it
+//!   `ENOSYS`, as container runtimes do, or a kernel before 5.7).
 //! - **Teardown.** After the sandbox is reaped, [`SandboxGroup::remove`] kills anything left
 //!   (`cgroup.kill`, or `SIGKILL` to every pid listed) and removes the groups, retrying while the
 //!   kernel still reports them busy.
@@ -397,8 +403,8 @@ pub fn remove_stale(hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
 /// In the init: joins every group, then enters a cgroup namespace where the kernel allows one (the
 /// workload sees its group as its root; the supervisor records whether it has one).
 /// Async-signal-safe.
-pub(crate) fn apply(fds: &[i32]) -> Result<(), (Call, Errno)> {
-    join(fds).map_err(|errno| (Call::CgroupJoin, errno))?;
+pub(crate) fn apply(fds: &[i32], born_in: Option<i32>) -> Result<(), (Call, Errno)> {
+    join(fds, born_in).map_err(|errno| (Call::CgroupJoin, errno))?;
     let _ = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP);
     Ok(())
 }
@@ -416,11 +422,12 @@ pub(crate) fn teardown(plan: &crate::sandbox::Plan, report: &mut crate::record::
     }
 }
 
-/// The sandbox's init joins every group: writes `0` (itself) into each descriptor. Async-signal
-/// -safe.
-pub fn join(fds: &[i32]) -> Result<(), Errno> {
-    for fd in fds {
-        // SAFETY: `fd` is an open descriptor of a `cgroup.procs` file; the buffer is a literal.
+/// The sandbox's init joins every group: writes `0` (itself) into each descriptor but `born_in`,
+/// the join descriptor of the group it was cloned into. Async-signal-safe.
+pub fn join(fds: &[i32], born_in: Option<i32>) -> Result<(), Errno> {
+    for fd in fds.iter().filter(|fd| Some(**fd) != born_in) {
+        // SAFETY: `fd` is an open descriptor of a `cgroup.procs` or `tasks` file; the buffer is a
+        // literal.
         let written = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
         if written != 1 {
             return Err(Errno::last());

@@ -4,8 +4,9 @@
 //!
 //! A uid is free when the user database has no entry for it (`getpwuid`, and `getgrgid` for the
 //! same number, the workload's gid: `/etc/passwd`, `/etc/group` and every NSS source) and no task
-//! of the host has it as its real, effective, saved or filesystem uid or gid (every
-//! `/proc/PID/task/TID/status`). It is taken with one lock file per uid, [`LOCK_DIR`]`/<uid>`,
+//! of the host has it as its real, effective, saved or filesystem uid or gid (read by
+//! [`super::held`]: one `status` file per process, each other task's only in a process with
+//! several threads). It is taken with one lock file per uid, [`LOCK_DIR`]`/<uid>`,
 //! locked with `flock(LOCK_EX | LOCK_NB)` on a descriptor the supervisor keeps open for its whole
 //! life: a second supervisor's lock of the same file fails at once, whatever the timing, and the
 //! kernel drops the lock when the supervisor dies, even by SIGKILL. At a normal exit the file is
@@ -219,48 +220,6 @@ fn sweep(dir: RawFd) {
     }
 }
 
-/// The uids and gids every task of the host holds (real, effective, saved, filesystem).
-fn ids_in_use() -> (
-    std::collections::HashSet<u32>,
-    std::collections::HashSet<u32>,
-) {
-    let mut uids = std::collections::HashSet::new();
-    let mut gids = std::collections::HashSet::new();
-    let Ok(processes) = std::fs::read_dir("/proc") else {
-        return (uids, gids);
-    };
-    for process in processes.flatten() {
-        if !process
-            .file_name()
-            .to_string_lossy()
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-        {
-            continue;
-        }
-        let Ok(tasks) = std::fs::read_dir(process.path().join("task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
-                continue;
-            };
-            for line in status.lines() {
-                let (set, ids) = match line.split_once(':') {
-                    Some(("Uid", ids)) => (&mut uids, ids),
-                    Some(("Gid", ids)) => (&mut gids, ids),
-                    _ => continue,
-                };
-                set.extend(
-                    ids.split_whitespace()
-                        .filter_map(|id| id.parse::<u32>().ok()),
-                );
-            }
-        }
-    }
-    (uids, gids)
-}
-
 /// Whether the user database names `id` as a user or a group (a failed lookup counts as named).
 fn in_user_database(id: u32) -> bool {
     !matches!(nix::unistd::User::from_uid(Uid::from_raw(id)), Ok(None))
@@ -284,7 +243,7 @@ fn start_offset(len: u64) -> u64 {
 pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
     let parent = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)?;
     let dir = open_dir(parent.as_raw_fd(), "uids", LOCK_DIR)?;
-    let (busy_uids, busy_gids) = ids_in_use();
+    let (busy_uids, busy_gids) = super::held::ids_in_use();
     let start = start_offset(range.len());
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
