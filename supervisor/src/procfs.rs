@@ -6,6 +6,8 @@
 //! `None`, and callers say "unknown" rather than guess.
 
 use std::os::unix::fs::MetadataExt;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
 use nix::unistd::Pid;
@@ -312,6 +314,18 @@ mod tests {
                 .any(|m| m.mount_point == "/proc" && m.device.contains(':')),
             "{mounts:?}"
         );
+    }
+
+    #[test]
+    fn a_file_larger_than_the_first_read_is_read_whole() {
+        let path = std::env::temp_dir().join(format!("procfs-read-{}", std::process::id()));
+        let text: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let read = read_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), text);
+        let small = read_file(Path::new("/proc/self/status")).unwrap();
+        assert!(small.contains("\nUid:") && small.ends_with('\n'), "{small}");
     }
 
     #[test]

@@ -378,6 +378,27 @@ mod tests {
         }
     }
 
+    /// The workload's root is proved none of the supervisor's mounts by its mount id
+    /// (`statx`), listed as the root of a namespace that is not the supervisor's: another root,
+    /// or the supervisor's namespace, fails.
+    #[test]
+    fn a_root_outside_the_workloads_namespace_is_not_a_verified_view() {
+        let view = view();
+        let checked = |root_mount, own_namespace| {
+            let mut seen = observed((Some(5), Some(4)), 1).view;
+            seen.root_mount = root_mount;
+            seen.own_namespace = own_namespace;
+            view.check(&seen).map(|evidence| evidence.root_mount_id)
+        };
+        assert_eq!(checked(Some(7), Some(true)), Ok(7));
+        assert!(checked(Some(8), Some(true))
+            .unwrap_err()
+            .contains("not the root mount 7"));
+        assert!(checked(Some(7), Some(false))
+            .unwrap_err()
+            .contains("shares the supervisor's mount namespace"));
+    }
+
     /// The host's PID namespace without Landlock is a view with a way out; either one alone
     /// closes it.
     #[test]
