@@ -6,6 +6,8 @@
 //! `None`, and callers say "unknown" rather than guess.
 
 use std::os::unix::fs::MetadataExt;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
 use nix::unistd::Pid;
@@ -40,7 +42,66 @@ pub struct ProcError {
 }
 
 fn read(path: PathBuf) -> Result<String, ProcError> {
-    std::fs::read_to_string(&path).map_err(|source| ProcError { path, source })
+    read_file(&path).map_err(|source| ProcError { path, source })
+}
+
+/// The size of a read of a `/proc` file: a page, what the kernel renders a `seq_file` into.
+const PAGE: usize = 4096;
+
+/// Reads on from `file` into `buffer` (which holds `filled` bytes) until a call returns nothing,
+/// a page or more of free room per call. Plain `read` calls: `File::read_to_end` would first
+/// `statx` and `lseek` the file for a size hint, which a `/proc` file does not give (0).
+fn read_on(
+    file: &mut std::fs::File,
+    mut buffer: Vec<u8>,
+    mut filled: usize,
+) -> std::io::Result<String> {
+    use std::io::Read;
+    loop {
+        if buffer.len() - filled < PAGE {
+            buffer.resize(filled + 2 * PAGE, 0);
+        }
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    buffer.truncate(filled);
+    String::from_utf8(buffer)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+}
+
+/// Reads a `/proc` (or `/sys`) file the kernel renders whole (`status`, `stat`, `limits`,
+/// `cgroup`, a sysctl: `single_open`, `proc_sys_read`) with one `read` call into a page-sized
+/// buffer, where `read_to_string` grows its buffer from 32 bytes (eight calls for a `status`):
+/// such a file comes back whole from one call when it fits, so a short read is its end. One
+/// larger than the buffer is read on to its end.
+pub fn read_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; PAGE];
+    let first = loop {
+        match file.read(&mut buffer) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            other => break other?,
+        }
+    };
+    if first < PAGE {
+        buffer.truncate(first);
+        return String::from_utf8(buffer)
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err));
+    }
+    read_on(&mut file, buffer, first)
+}
+
+/// Reads a `/proc` file the kernel renders record by record, at most a page per call
+/// (`mountinfo`, `/proc/net/unix`): a short read is not its end, so it is read until a call
+/// returns nothing (a page of `mountinfo` is about 30 mounts: two calls for most namespaces).
+pub fn read_records(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    read_on(&mut file, Vec::new(), 0)
 }
 
 /// The parsed `/proc/PID/status`.
@@ -184,7 +245,8 @@ pub struct Mount {
 
 /// `process`'s `mountinfo`, as text (read once where several checks parse it).
 pub fn mountinfo(process: Process) -> Result<String, ProcError> {
-    read(process.dir().join("mountinfo"))
+    let path = process.dir().join("mountinfo");
+    read_records(&path).map_err(|source| ProcError { path, source })
 }
 
 /// The mounts of a `mountinfo` text whose file system type is `fstype`, in order.
@@ -252,6 +314,18 @@ mod tests {
                 .any(|m| m.mount_point == "/proc" && m.device.contains(':')),
             "{mounts:?}"
         );
+    }
+
+    #[test]
+    fn a_file_larger_than_the_first_read_is_read_whole() {
+        let path = std::env::temp_dir().join(format!("procfs-read-{}", std::process::id()));
+        let text: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let read = read_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(read.unwrap(), text);
+        let small = read_file(Path::new("/proc/self/status")).unwrap();
+        assert!(small.contains("\nUid:") && small.ends_with('\n'), "{small}");
     }
 
     #[test]

@@ -671,3 +671,122 @@ fn strip_literals(line: &str) -> String {
     }
     out
 }
+
+/// What `strace -f` shows a default boot read of `/proc`: per file opened, its `read` calls, in
+/// the order of the trace (path with pids and task ids as `N`, the opener's pid, the calls).
+fn proc_reads(trace: &str) -> Vec<(String, String, usize)> {
+    let mut open: std::collections::HashMap<(String, String), usize> = Default::default();
+    let mut pending: std::collections::HashMap<String, String> = Default::default();
+    let mut files: Vec<(String, String, usize)> = Vec::new();
+    let generic = |path: &str| -> String {
+        path.split('/')
+            .map(|part| {
+                if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+                    "N"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    for line in trace.lines() {
+        let Some((pid, call)) = line.split_once(' ') else {
+            continue;
+        };
+        let call = call.trim_start();
+        let rc = line
+            .rsplit_once(" = ")
+            .and_then(|(_, rc)| rc.split_whitespace().next()?.parse::<i64>().ok());
+        if call.starts_with("openat(") {
+            let path = call.split('"').nth(1).unwrap_or("").to_owned();
+            if call.ends_with("<unfinished ...>") {
+                pending.insert(pid.to_owned(), path);
+            } else if let Some(fd) = rc.filter(|fd| *fd >= 0) {
+                files.push((generic(&path), pid.to_owned(), 0));
+                open.insert((pid.to_owned(), fd.to_string()), files.len() - 1);
+            }
+        } else if call.starts_with("<... openat resumed>") {
+            if let (Some(path), Some(fd)) = (pending.remove(pid), rc.filter(|fd| *fd >= 0)) {
+                files.push((generic(&path), pid.to_owned(), 0));
+                open.insert((pid.to_owned(), fd.to_string()), files.len() - 1);
+            }
+        } else if let Some(args) = call.strip_prefix("read(") {
+            let fd = args.split(',').next().unwrap_or("").to_owned();
+            if let Some(&index) = open.get(&(pid.to_owned(), fd)) {
+                files[index].2 += 1;
+            }
+        } else if let Some(args) = call.strip_prefix("close(") {
+            let fd = args.split(')').next().unwrap_or("").to_owned();
+            open.remove(&(pid.to_owned(), fd));
+        }
+    }
+    files
+        .into_iter()
+        .filter(|(path, _, _)| path.starts_with("/proc/"))
+        .collect()
+}
+
+/// The reads docs/performance.md's boot figures rest on, from `strace -f` of a default boot (the
+/// filesystem view and Landlock): each `/proc` file the kernel renders whole (a `status`, `stat`,
+/// `limits`, a sysctl, `/proc/version`) is read with one `read` call (`read_to_string` made eight
+/// for a `status`); the workload's `mountinfo` is read once, and the supervisor's own is not read
+/// for verification (`statx` of the workload's root and of `/proc` prove what its mount ids and
+/// proc devices did): the supervisor process opens it only for the control group's discovery;
+/// and the boot opens at most [`PROC_OPENS_BOUND`] `/proc` files, the user-id allocation's scan
+/// of every task's status aside (it grows with the host's processes).
+#[test]
+fn a_default_boot_reads_each_proc_file_once() {
+    /// 27 when this was written: the supervisor's status (4: the failure context, before the
+    /// spawn, before and after its prelude), the init's and the workload's status, stat, limits,
+    /// cgroup, mountinfo, ns links read as files, the cgroup discovery's files, the host's
+    /// `/proc/net/unix`, the init's check of its own mountinfo, a few sysctls.
+    const PROC_OPENS_BOUND: usize = 32;
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        skip_or_fail("strace is not installed");
+        return;
+    }
+    let dir = scratch();
+    let out = dir.path().join("trace");
+    let output = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat,read,close", "-o"])
+        .arg(&out)
+        .arg(supervisor_bin())
+        .args(["--log-level", "error", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let trace = std::fs::read_to_string(out).unwrap();
+    let reads = proc_reads(&trace);
+    let supervisor = trace.split_whitespace().next().unwrap().to_owned();
+    let whole = |path: &str| {
+        (path.ends_with("/status") && !path.contains("/task/"))
+            || path.ends_with("/limits")
+            || path == "/proc/sys/kernel/overflowgid"
+            || path == "/proc/version"
+    };
+    let more: Vec<_> = reads
+        .iter()
+        .filter(|(path, _, calls)| whole(path) && *calls != 1)
+        .collect();
+    assert!(more.is_empty(), "read in more than one call: {more:?}");
+    let opens = |wanted: &dyn Fn(&(String, String, usize)) -> bool| {
+        reads.iter().filter(|file| wanted(file)).count()
+    };
+    assert_eq!(
+        opens(&|(path, _, _)| path == "/proc/N/mountinfo"),
+        1,
+        "the workload's mountinfo: {reads:?}"
+    );
+    assert!(
+        opens(&|(path, pid, _)| path == "/proc/self/mountinfo" && *pid == supervisor) <= 1,
+        "the supervisor's own mountinfo read beyond the control group's discovery: {reads:?}"
+    );
+    let boot = opens(&|(path, _, _)| !path.contains("/task"));
+    assert!(
+        boot <= PROC_OPENS_BOUND,
+        "{boot} /proc files opened: {reads:?}"
+    );
+}

@@ -44,7 +44,7 @@ fn environment_area(stat: &str) -> Option<(usize, usize)> {
 pub(crate) fn clear() -> usize {
     // What is still read after this point, read now.
     let _ = crate::steps::view::runtime_dir();
-    let area = std::fs::read_to_string("/proc/self/stat")
+    let area = crate::procfs::read_file(std::path::Path::new("/proc/self/stat"))
         .ok()
         .and_then(|stat| environment_area(&stat));
     let mut count = 0;

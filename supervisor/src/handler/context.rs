@@ -41,7 +41,7 @@ impl OuterBoundary {
 /// Looks at `/proc`, the file system and the environment; reads a few small files. `declared`
 /// is the operator's `--outer-boundary`, carried as given.
 pub fn detect(declared: Option<OuterBoundary>) -> FailureContext {
-    let gvisor = std::fs::read_to_string("/proc/version")
+    let gvisor = crate::procfs::read_file(std::path::Path::new("/proc/version"))
         .map(|version| version.contains(GVISOR_VERSION_MARK))
         .unwrap_or(false);
     let effective_capabilities = crate::procfs::Status::read(crate::procfs::Process::This)
@@ -69,7 +69,8 @@ fn container_clue() -> Option<String> {
             return Some(format!("${variable}"));
         }
     }
-    let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    let cgroup =
+        crate::procfs::read_file(std::path::Path::new("/proc/1/cgroup")).unwrap_or_default();
     ["kubepods", "docker", "containerd", "libpod", "lxc"]
         .into_iter()
         .find(|mark| cgroup.contains(mark))

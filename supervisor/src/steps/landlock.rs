@@ -186,20 +186,31 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
         .create()
         .map_err(refused(LandlockCall::CreateRuleset))?;
     let rules = host_rules(options, view);
-    let parent_rules = rules.len();
-    for (path, access) in rules {
-        let fd = PathFd::new(&path).map_err(|err| LandlockError::Path {
-            path: path.clone(),
-            source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
-        })?;
-        let access = if path.is_dir() {
+    let mut parent_rules = 0;
+    let file_rights = AccessFs::from_file(TARGET);
+    for (path, access, optional) in rules {
+        // Each path is opened once: a missing optional one (a device the host lacks) is skipped
+        // on ENOENT, its kind read from the descriptor, and only where a right would not fit a
+        // file (`/` is a directory; a device's rights all fit a file).
+        let fd = match PathFd::new(&path) {
+            Ok(fd) => fd,
+            Err(err) if optional && errno_of(&err) == Errno::ENOENT => continue,
+            Err(err) => {
+                return Err(LandlockError::Path {
+                    path: path.clone(),
+                    source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
+                })
+            }
+        };
+        let access = if access & file_rights == access || path == Path::new("/") || is_dir(&fd) {
             access
         } else {
-            access & AccessFs::from_file(TARGET)
+            access & file_rights
         };
         ruleset = ruleset
             .add_rule(PathBeneath::new(fd, access))
             .map_err(refused(LandlockCall::AddRule))?;
+        parent_rules += 1;
     }
     // The view's own mounts, added by the init once they exist.
     let init_rules = view.map_or_else(Vec::new, |view| init_rules(view, handled));
@@ -251,40 +262,50 @@ fn restricts(mode: FsMode, view_built: bool) -> &'static str {
 /// directory of `--fs minimal`; everything with `--fs host-rw`), everything in the workspaces and
 /// read-write binds, read on read-only binds, read and write on the minimal `/dev`'s devices and
 /// the host's devpts.
-fn host_rules(options: &ViewOptions, view: Option<&View>) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+/// Each rule says whether it is optional (skipped where the host has no such path).
+fn host_rules(
+    options: &ViewOptions,
+    view: Option<&View>,
+) -> Vec<(PathBuf, BitFlags<AccessFs>, bool)> {
     let all = AccessFs::from_all(TARGET);
     let read = AccessFs::from_read(TARGET);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let mode = options.mode;
     let view_built = view.is_some();
-    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
+    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>, bool)> = Vec::new();
     match (mode, view_built) {
-        (FsMode::HostRw, _) => rules.push(("/".into(), all)),
+        (FsMode::HostRw, _) => rules.push(("/".into(), all, false)),
         (FsMode::Minimal, true) => {
             for dir in crate::steps::view::MINIMAL {
                 if std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) {
-                    rules.push((dir.into(), read));
+                    rules.push((dir.into(), read, false));
                 }
             }
         }
-        _ => rules.push(("/".into(), read)),
+        _ => rules.push(("/".into(), read, false)),
     }
     for path in &options.workspaces {
-        rules.push((path.clone(), all));
+        rules.push((path.clone(), all, false));
     }
     for bind in &options.binds {
-        rules.push((bind.source.clone(), if bind.writable { all } else { read }));
+        let access = if bind.writable { all } else { read };
+        rules.push((bind.source.clone(), access, false));
     }
     for name in crate::steps::view::DEVICES {
-        let path = Path::new("/dev").join(name);
-        if path.exists() {
-            rules.push((path, device));
-        }
+        rules.push((Path::new("/dev").join(name), device, true));
     }
-    if Path::new("/dev/pts").is_dir() {
-        rules.push(("/dev/pts".into(), device));
-    }
+    rules.push(("/dev/pts".into(), device, true));
     rules
+}
+
+/// Whether the descriptor `fd` is a directory (`fstat`).
+fn is_dir(fd: &PathFd) -> bool {
+    use std::os::fd::AsFd;
+    // SAFETY: all-zero bytes are a valid `stat`.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open and `stat` is valid for the kernel to fill.
+    let rc = unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut stat) };
+    rc == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// The rules the init adds once the view is final, for the mounts it made: read and write (never

@@ -27,7 +27,8 @@ pub(crate) struct Observed {
     pub pid_namespaces: (Option<u64>, Option<u64>),
     /// The workload's and the supervisor's mount namespace inodes.
     pub mount_namespaces: (Option<u64>, Option<u64>),
-    /// The file system instances of the supervisor's `proc` mounts.
+    /// The file system instance (`major:minor`) of the supervisor's `/proc` (`statx`), which the
+    /// workload's fresh `/proc` is not.
     pub own_proc_devices: Vec<String>,
     /// The workload's `proc` mounts, in order.
     pub proc_mounts: Vec<Mount>,
@@ -157,15 +158,20 @@ impl Observed {
             std::thread::sleep(std::time::Duration::from_micros(250));
             init_caps = Status::read(Process::Pid(init))?.caps;
         }
-        let cwd_on_host_proc = {
-            use std::os::unix::fs::MetadataExt;
-            let cwd = std::fs::metadata(format!("/proc/{workload}/cwd")).map(|meta| meta.dev());
-            let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev());
-            matches!((cwd, host_proc), (Ok(cwd), Ok(proc)) if cwd == proc)
-        };
-        // Each mountinfo is read once: the mount step and the view parse the same text.
-        let own_mounts = procfs::mountinfo(this)?;
+        use std::os::unix::fs::MetadataExt;
+        // The supervisor's /proc, by its device: the file system instance a fresh /proc is not.
+        let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev()).ok();
+        let cwd = std::fs::metadata(format!("/proc/{workload}/cwd")).map(|meta| meta.dev());
+        let cwd_on_host_proc = matches!((cwd, host_proc), (Ok(cwd), Some(proc)) if cwd == proc);
+        let mount_namespaces = (
+            procfs::namespace_inode(child, "mnt").ok(),
+            procfs::namespace_inode(this, "mnt").ok(),
+        );
+        // The workload's mountinfo is read once: the mount step and the view parse the same text.
+        // The supervisor's is not read: its /proc's device and the workload's root mount
+        // (`statx`) prove what its mount ids and proc devices did.
         let child_mounts = procfs::mountinfo(child)?;
+        let std_fds = [0, 1, 2].map(|fd| fd_identity(&format!("/proc/{workload}/fd/{fd}")));
         Ok(Observed {
             workload: workload.as_raw(),
             pid_inside: pid_inside.as_raw(),
@@ -177,13 +183,10 @@ impl Observed {
                 procfs::namespace_inode(child, "pid").ok(),
                 procfs::namespace_inode(this, "pid").ok(),
             ),
-            mount_namespaces: (
-                procfs::namespace_inode(child, "mnt").ok(),
-                procfs::namespace_inode(this, "mnt").ok(),
-            ),
-            own_proc_devices: procfs::mounts_of_type_in(&own_mounts, "proc")
+            mount_namespaces,
+            own_proc_devices: host_proc
+                .map(|dev| format!("{}:{}", libc::major(dev), libc::minor(dev)))
                 .into_iter()
-                .map(|mount| mount.device)
                 .collect(),
             proc_mounts: procfs::mounts_of_type_in(&child_mounts, "proc"),
             cwd_on_host_proc,
@@ -193,20 +196,19 @@ impl Observed {
             view: crate::steps::view::ViewObserved::parse(
                 workload.as_raw(),
                 &child_mounts,
-                &own_mounts,
+                mount_namespaces,
             ),
             landlock_status: 0,
             caller_groups: Vec::new(),
-            overflow_gid: std::fs::read_to_string("/proc/sys/kernel/overflowgid")
+            overflow_gid: procfs::read_file(std::path::Path::new("/proc/sys/kernel/overflowgid"))
                 .ok()
                 .and_then(|text| text.trim().parse().ok())
                 .unwrap_or(OVERFLOW_GID),
             pty: None,
-            std_fds: [0, 1, 2].map(|fd| fd_identity(&format!("/proc/{workload}/fd/{fd}"))),
+            std_fds,
             pty_path: (0..3)
-                .find(|fd| {
-                    fd_identity(&format!("/proc/{workload}/fd/{fd}"))
-                        .is_some_and(|seen| (136..144).contains(&libc::major(seen.rdev)))
+                .find(|&fd| {
+                    std_fds[fd].is_some_and(|seen| (136..144).contains(&libc::major(seen.rdev)))
                 })
                 .and_then(|fd| std::fs::read_link(format!("/proc/{workload}/fd/{fd}")).ok())
                 .map(|path| path.display().to_string()),
@@ -215,10 +217,7 @@ impl Observed {
                 .filter_map(|fd| nix::sys::stat::fstat(fd).ok())
                 .map(|stat| (stat.st_dev, stat.st_ino))
                 .collect(),
-            host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| {
-                use std::os::unix::fs::MetadataExt;
-                meta.dev()
-            }),
+            host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| meta.dev()),
         })
     }
 }

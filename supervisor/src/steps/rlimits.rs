@@ -405,7 +405,8 @@ fn prlimits(
 /// Reads the workload's `/proc/PID/limits` (or, where the kernel has none, asks `prlimit`) and
 /// compares it with the plan. `Err` names the first limit that differs.
 pub fn verify(pid: nix::unistd::Pid, planned: &[Planned]) -> Result<Evidence, String> {
-    let rows = match std::fs::read_to_string(format!("/proc/{pid}/limits")) {
+    let rows = match crate::procfs::read_file(std::path::Path::new(&format!("/proc/{pid}/limits")))
+    {
         Ok(text) => parse_proc_limits(&text),
         Err(_) => prlimits(pid, planned)?,
     };

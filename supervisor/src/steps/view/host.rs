@@ -62,7 +62,7 @@ fn mount_flags(options: &str) -> libc::c_ulong {
 
 /// The supervisor's mounts (`/proc/self/mountinfo`), empty when it cannot be read.
 pub(super) fn mounts() -> Vec<HostMount> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(text) = crate::procfs::read_records(Path::new("/proc/self/mountinfo")) else {
         return Vec::new();
     };
     text.lines()
@@ -161,16 +161,29 @@ pub(super) fn pseudo_beneath<'a>(
     })
 }
 
+/// `dir` with its symbolic links resolved (canonical), resolved once per directory for all the
+/// sockets in it (`dirs` keeps what was resolved): a socket's own name, which `bind` created, is
+/// no link.
+fn real_dir(dir: &Path, dirs: &mut Vec<(PathBuf, Option<PathBuf>)>) -> Option<PathBuf> {
+    if let Some((_, real)) = dirs.iter().find(|(seen, _)| seen == dir) {
+        return real.clone();
+    }
+    let real = std::fs::canonicalize(dir).ok();
+    dirs.push((dir.to_path_buf(), real.clone()));
+    real
+}
+
 /// The host's bound path sockets, from `/proc/net/unix` (the supervisor's network namespace):
 /// every absolute path the table names that is a socket now, with symbolic links resolved
 /// (canonical), once each; and how many paths could not be resolved (relative ones, or gone).
 pub(super) fn path_sockets() -> (Vec<PathBuf>, usize) {
-    let Ok(text) = std::fs::read_to_string("/proc/net/unix") else {
+    let Ok(text) = crate::procfs::read_records(Path::new("/proc/net/unix")) else {
         return (Vec::new(), 0);
     };
     let mut sockets: Vec<PathBuf> = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     let mut unresolved = 0;
+    let mut dirs: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
     for line in text.lines().skip(1) {
         // Num RefCount Protocol Flags Type St Inode Path: the path is the rest of the line.
         let mut rest = line;
@@ -184,13 +197,16 @@ pub(super) fn path_sockets() -> (Vec<PathBuf>, usize) {
             continue;
         }
         seen.push(path);
-        let socket = Path::new(path)
-            .is_absolute()
-            .then(|| std::fs::canonicalize(path).ok())
-            .flatten()
-            .filter(|real| {
-                std::fs::symlink_metadata(real).is_ok_and(|meta| meta.file_type().is_socket())
-            });
+        let path = Path::new(path);
+        let socket = match (path.is_absolute(), path.parent(), path.file_name()) {
+            (true, Some(parent), Some(name)) => {
+                real_dir(parent, &mut dirs).map(|dir| dir.join(name))
+            }
+            _ => None,
+        }
+        .filter(|real| {
+            std::fs::symlink_metadata(real).is_ok_and(|meta| meta.file_type().is_socket())
+        });
         match socket {
             Some(real) if !sockets.contains(&real) => sockets.push(real),
             Some(_) => {}

@@ -93,6 +93,25 @@ pub(super) fn unescape(text: &str) -> String {
     out
 }
 
+/// The mount id of what `path` names (`statx(STATX_MNT_ID)`, followed), `None` where the kernel
+/// does not give it.
+fn mount_id(path: &str) -> Option<u64> {
+    let path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: all-zero bytes are a valid `statx`.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stx` is valid for the kernel to fill.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            0,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        )
+    };
+    (rc == 0 && stx.stx_mask & libc::STATX_MNT_ID != 0).then_some(stx.stx_mnt_id)
+}
+
 /// `path` through `/proc/PID/root` is a socket.
 fn socket_through(pid: i32, path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
@@ -126,7 +145,12 @@ pub(crate) struct ViewObserved {
     mounts: Vec<MountLine>,
     /// Why it could not be read, if it could not.
     error: Option<String>,
-    /// The supervisor's own mount ids.
+    /// The mount id of the workload's root (`statx(/proc/PID/root, STATX_MNT_ID)`), when the
+    /// kernel gives it.
+    root_mount: Option<u64>,
+    /// Whether the workload's mount namespace is not the supervisor's (`None`: unknown).
+    own_namespace: Option<bool>,
+    /// The supervisor's own mount ids, read only where the two above are unknown.
     own_ids: std::collections::HashSet<u64>,
     /// How many host sockets were looked up.
     sockets_checked: usize,
@@ -135,12 +159,27 @@ pub(crate) struct ViewObserved {
 }
 
 impl ViewObserved {
-    /// Reads what the view's verification needs about the paused workload `pid`.
-    /// `child` and `own` are the workload's and the supervisor's `mountinfo`, read once for every
-    /// check that needs them.
-    pub(crate) fn parse(pid: i32, child: &str, own: &str) -> Self {
+    /// Reads what the view's verification needs about the paused workload `pid`: `child` is its
+    /// `mountinfo`, read once for every check that needs it; `namespaces` the workload's and the
+    /// supervisor's mount namespace inodes. Mount ids are unique on the system and a mount
+    /// belongs to one namespace: a root whose mount is listed in the workload's `mountinfo`, in
+    /// a namespace that is not the supervisor's, is none of the supervisor's mounts. Where the
+    /// kernel gives no mount id (`statx`, Linux 5.8) or no namespace link, the supervisor's
+    /// `mountinfo` is read for its mount ids, as before.
+    pub(crate) fn parse(pid: i32, child: &str, namespaces: (Option<u64>, Option<u64>)) -> Self {
         let mounts = mountinfo(child);
-        let own_ids = mountinfo(own).into_iter().map(|mount| mount.id).collect();
+        let root_mount = mount_id(&format!("/proc/{pid}/root"));
+        let own_namespace = match namespaces {
+            (Some(inside), Some(own)) => Some(inside != own),
+            _ => None,
+        };
+        let own_ids = if root_mount.is_some() && own_namespace.is_some() {
+            std::collections::HashSet::new()
+        } else {
+            crate::procfs::mountinfo(crate::procfs::Process::This)
+                .map(|own| mountinfo(&own).into_iter().map(|mount| mount.id).collect())
+                .unwrap_or_default()
+        };
         let sockets = host_sockets();
         let reachable = sockets
             .iter()
@@ -150,6 +189,8 @@ impl ViewObserved {
         ViewObserved {
             mounts,
             error: None,
+            root_mount,
+            own_namespace,
             own_ids,
             sockets_checked: sockets.len(),
             reachable,
@@ -181,11 +222,23 @@ impl View {
         let mounts = &seen.mounts;
         let last = |point: &str| mounts.iter().rev().find(|mount| mount.mount_point == point);
         let root = last("/").ok_or("the workload has no root mount")?;
-        if seen.own_ids.contains(&root.id) {
-            return Err(format!(
-                "the workload's root is the supervisor's mount {}",
-                root.id
-            ));
+        match (seen.root_mount, seen.own_namespace) {
+            (Some(id), _) if id != root.id => {
+                return Err(format!(
+                    "the workload's root is mount {id}, not the root mount {} of its namespace",
+                    root.id
+                ))
+            }
+            (Some(_), Some(false)) => {
+                return Err("the workload shares the supervisor's mount namespace".to_owned())
+            }
+            _ if seen.own_ids.contains(&root.id) => {
+                return Err(format!(
+                    "the workload's root is the supervisor's mount {}",
+                    root.id
+                ))
+            }
+            _ => {}
         }
         let has = |mount: &MountLine, option: &str| mount.options.iter().any(|o| o == option);
         if !has(root, "ro") {
@@ -323,6 +376,27 @@ mod tests {
             },
             ..Observed::default()
         }
+    }
+
+    /// The workload's root is proved none of the supervisor's mounts by its mount id
+    /// (`statx`), listed as the root of a namespace that is not the supervisor's: another root,
+    /// or the supervisor's namespace, fails.
+    #[test]
+    fn a_root_outside_the_workloads_namespace_is_not_a_verified_view() {
+        let view = view();
+        let checked = |root_mount, own_namespace| {
+            let mut seen = observed((Some(5), Some(4)), 1).view;
+            seen.root_mount = root_mount;
+            seen.own_namespace = own_namespace;
+            view.check(&seen).map(|evidence| evidence.root_mount_id)
+        };
+        assert_eq!(checked(Some(7), Some(true)), Ok(7));
+        assert!(checked(Some(8), Some(true))
+            .unwrap_err()
+            .contains("not the root mount 7"));
+        assert!(checked(Some(7), Some(false))
+            .unwrap_err()
+            .contains("shares the supervisor's mount namespace"));
     }
 
     /// The host's PID namespace without Landlock is a view with a way out; either one alone
