@@ -62,8 +62,8 @@ bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --unshare-ipc --p
 # /tmp, /var/tmp and /run, a minimal /dev, a fresh /proc, the same namespaces.
 bwrap_view="$bwrap --ro-bind / / --tmpfs /tmp --tmpfs /var/tmp --tmpfs /run --dev /dev --proc /proc --unshare-net --unshare-pid --unshare-ipc --new-session --die-with-parent --cap-drop ALL"
 # As root the supervisor also allocates a uid and a cgroup for each run (bubblewrap does
-# neither): `--disable-step cgroup` and `--fs host-rw` show what those steps cost; the targets
-# are judged on the default boot.
+# neither): `--disable-step cgroup`, `--user 65534` (a fixed uid: no allocation) and `--fs
+# host-rw` show what those steps cost; the targets are judged on the default boot.
 sup="$bin --log-level error"
 report=$work/report.json
 {
@@ -77,6 +77,7 @@ report=$work/report.json
   printf 'supervisor\t%s -- %s\n' "$sup" "$true_"
   printf 'supervisor --disable-step cgroup\t%s --disable-step cgroup -- %s\n' "$sup" "$true_"
   printf 'supervisor --fs host-rw\t%s --fs host-rw -- %s\n' "$sup" "$true_"
+  printf 'supervisor --user 65534\t%s --user 65534 -- %s\n' "$sup" "$true_"
   printf 'supervisor --report\t%s --report %s -- %s\n' "$sup" "$report" "$true_"
   printf 'supervisor + plugin --report\t%s --handler-plugin %s --report %s -- %s\n' "$sup" "$plugin" "$report" "$true_"
 } >"$work/boot.cmds"
