@@ -144,7 +144,7 @@ def table(build_json, dirs):
     rounds = load(dirs)
     print(f"== summary: every target over {len(rounds)} round(s); met when every round meets it "
           f"(wall: medians, cpu: CPU time; the lower bound is the better round)")
-    print(f"{'target':52s} {'bound':>10s}  {'wall':>13s}  {'cpu / value':>13s}  verdict")
+    print(f"{'target':56s} {'bound':>10s}  {'wall':>13s}  {'cpu / value':>13s}  verdict")
     for what, key, bound, unit, kinds in TARGETS:
         cells, met, measured = [], True, False
         higher_is_better = key == "pty relay/direct"
