@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The cost of the terminal relay: bytes per second through it against a direct pty.
 
-    pty-bench.py SUPERVISOR [MEGABYTES] [RUNS]
+    pty-bench.py SUPERVISOR [MEGABYTES] [RUNS] [OTHER_SUPERVISOR]
 
 Writes a file of MEGABYTES (default 100) of 79-character text lines in a directory under
 /var/lib (the sandbox's own /tmp is private), then, RUNS times (default 5) in turn, starts on a
@@ -12,7 +12,10 @@ the terminal showed:
 - relay:   SUPERVISOR --log-level error -- cat FILE     (the sandbox's pty, relayed to this one)
 - no tty:  SUPERVISOR --log-level error -- cat FILE, standard output a pipe (no pty, no relay)
 
-and prints the median MB/s of each and the relay's ratio to the direct pty. Run as root.
+and prints the median MB/s of each, the CPU time of the command and every process it waited
+for per MB shown (the figure a loaded machine does not inflate), and the relay's ratio to the direct pty. With
+OTHER_SUPERVISOR (another build, say the one before a change), its relay runs in the same turns
+and its ratio is printed too. Run as root.
 
     pty-bench.py --boot SUPERVISOR [RUNS]
 
@@ -25,6 +28,7 @@ harness itself adds.
 
 import os
 import pty
+import resource
 import shutil
 import statistics
 import sys
@@ -90,14 +94,12 @@ def on_pipe(argv):
 
 
 def cpu_of(run, argv):
-    """(wall seconds, CPU seconds) of one run of argv."""
-    import resource
-
+    """(wall seconds, CPU seconds, bytes shown) of one run of argv."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    seconds, _ = run(argv)
+    seconds, shown = run(argv)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu
+    return seconds, cpu, shown
 
 
 def on_null(argv):
@@ -125,7 +127,7 @@ def boot(supervisor, runs):
     samples = {name: [] for name in modes}
     for _ in range(runs):
         for name, (run, command) in modes.items():
-            samples[name].append(cpu_of(run, command))
+            samples[name].append(cpu_of(run, command)[:2])
     for name, values in samples.items():
         wall = statistics.median(v[0] for v in values) * 1000
         cpu = statistics.median(v[1] for v in values) * 1000
@@ -139,6 +141,7 @@ def main():
     supervisor = os.path.abspath(sys.argv[1])
     megabytes = int(sys.argv[2]) if len(sys.argv) > 2 else 100
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    other = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
     directory = tempfile.mkdtemp(dir="/var/lib", prefix="pty-bench")
     os.chmod(directory, 0o755)
     try:
@@ -149,18 +152,25 @@ def main():
             "relay": (on_pty, [supervisor, "--log-level", "error", "--", cat, data]),
             "no tty": (on_pipe, [supervisor, "--log-level", "error", "--", cat, data]),
         }
+        if other:
+            modes["other"] = (on_pty, [other, "--log-level", "error", "--", cat, data])
         rates = {name: [] for name in modes}
+        cpu = {name: [] for name in modes}
         for _ in range(runs):
             for name, (run, argv) in modes.items():
-                seconds, shown = run(argv)
+                seconds, used, shown = cpu_of(run, argv)
                 rates[name].append(shown / seconds / 1e6)
+                cpu[name].append(used * 1e3 / (shown / 1e6))
         medians = {name: statistics.median(values) for name, values in rates.items()}
         for name, values in rates.items():
             print(
                 f"{name:7} median {medians[name]:8.1f} MB/s  "
-                f"(min {min(values):.1f}, max {max(values):.1f}, {runs} runs)"
+                f"(min {min(values):.1f}, max {max(values):.1f}, {runs} runs), "
+                f"CPU {statistics.median(cpu[name]):5.1f} ms per MB (the command and its processes)"
             )
         print(f"relay / direct: {medians['relay'] / medians['direct']:.2f}")
+        if other:
+            print(f"other relay / direct: {medians['other'] / medians['direct']:.2f}")
     finally:
         shutil.rmtree(directory)
 

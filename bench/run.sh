@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Benchmarks sandbox-supervisor side by side with its floor and its peer on this machine and
-# prints the ratios docs/performance.md reports, per round and as ranges over the rounds. Needs
-# root (namespaces, ids). Installs its Debian packages (hyperfine, bubblewrap, python3-seccomp,
-# gcc) when missing.
+# prints every target of docs/performance.md as a ratio (or a difference) within one round, with
+# its range over the rounds, and a summary table with a met/missed verdict per target. Needs root
+# (namespaces, ids, the supervisor's cgroup and uid allocation). Installs its Debian packages
+# (hyperfine, bubblewrap, python3-seccomp, gcc) when missing.
 #
-#   bench/run.sh                      # 3 rounds, then the cold release build (about 10 minutes)
+#   bench/run.sh                      # 3 rounds, then the cold release build (about 15 minutes)
 #   ROUNDS=1 RUNS=30 COLD_BUILD=0 bench/run.sh    # a quick look
 #
-# Boot: bench/spawn-bench.c starts the commands interleaved (one run of each in turn, so a
-# change of load hits all of them alike), the way `hyperfine -N` does (posix_spawn, wait4), and
-# opens libseccomp's program on descriptor 9 of every run for `bwrap --seccomp 9` (hyperfine
-# cannot reopen a descriptor per run). One `hyperfine -N` run of the floor and the supervisor
-# cross-checks it. Filter cost: bench/syscall-loop.c times its own loop in CPU time, run in the
-# same namespaces by all three (no filter: unshare; libseccomp: bwrap with the boot's steps).
+# Each round prints the load average at its start (wall times on a loaded machine include the
+# wait for a CPU; CPU times do not), then:
+# - Boot: bench/spawn-bench.c starts the commands interleaved (one run of each in turn, so a
+#   change of load hits all of them alike), the way `hyperfine -N` does (posix_spawn, wait4), and
+#   opens libseccomp's program on descriptor 9 of every run for `bwrap --seccomp 9` (hyperfine
+#   cannot reopen a descriptor per run). CPU time counts every process a command started.
+# - Filter cost: bench/syscall-loop.c times its own loop in CPU time, run in the same namespaces
+#   by all three (no filter: unshare; libseccomp: bwrap with the boot's steps).
+# - Memory: VmRSS of the supervisor supervising `sleep`, without and with a plugin.
+# - Terminal: bench/pty-bench.py, the relay's throughput against a direct pty.
+# Then one `hyperfine -N` run of the floor and the supervisor as a cross-check, the cold build,
+# and the summary table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
@@ -20,6 +27,8 @@ runs=${RUNS:-150}
 loop_n=${LOOP_N:-2000000}
 loop_runs=${LOOP_RUNS:-7}
 cold_build=${COLD_BUILD:-1}
+pty_mb=${PTY_MB:-50}
+pty_runs=${PTY_RUNS:-5}
 
 need=()
 command -v hyperfine >/dev/null || need+=(hyperfine)
@@ -48,27 +57,35 @@ len2=$($py bench/libseccomp-filter.py --optimize 2 "$work/libseccomp-2.bpf")
 true_=$(type -P true)
 unshare=$(type -P unshare)
 bwrap=$(type -P bwrap)
-bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --proc /proc --new-session --die-with-parent --cap-drop ALL"
+bwrap_steps="$bwrap --dev-bind / / --unshare-net --unshare-pid --unshare-ipc --proc /proc --new-session --die-with-parent --cap-drop ALL"
 # bubblewrap building the view the supervisor builds by default: the host read-only, private
 # /tmp, /var/tmp and /run, a minimal /dev, a fresh /proc, the same namespaces.
 bwrap_view="$bwrap --ro-bind / / --tmpfs /tmp --tmpfs /var/tmp --tmpfs /run --dev /dev --proc /proc --unshare-net --unshare-pid --unshare-ipc --new-session --die-with-parent --cap-drop ALL"
+# As root the supervisor also allocates a uid and a cgroup for each run (bubblewrap does
+# neither): `--disable-step cgroup`, `--user 65534` (a fixed uid: no allocation) and `--fs
+# host-rw` show what those steps cost; the targets are judged on the default boot.
+sup="$bin --log-level error"
+report=$work/report.json
 {
   printf '/bin/true\t%s\n' "$true_"
   printf 'unshare -n\t%s -n %s\n' "$unshare" "$true_"
-  printf 'floor\t%s -n -p -m --fork --mount-proc %s\n' "$unshare" "$true_"
-  printf 'bwrap\t%s --seccomp 9 %s\n' "$bwrap_steps" "$true_"
-  printf 'bwrap without --seccomp\t%s %s\n' "$bwrap_steps" "$true_"
+  printf 'floor\t%s -n -p -i -m --fork --mount-proc %s\n' "$unshare" "$true_"
+  printf 'bwrap steps\t%s --seccomp 9 %s\n' "$bwrap_steps" "$true_"
   printf 'bwrap view\t%s --seccomp 9 %s\n' "$bwrap_view" "$true_"
+  printf 'bwrap view without --seccomp\t%s %s\n' "$bwrap_view" "$true_"
   printf 'supervisor --version\t%s --version\n' "$bin"
-  printf 'supervisor\t%s --log-level error -- %s\n' "$bin" "$true_"
-  printf 'supervisor --fs host-rw\t%s --log-level error --fs host-rw -- %s\n' "$bin" "$true_"
-  printf 'supervisor + plugin\t%s --log-level error --handler-plugin %s -- %s\n' "$bin" "$plugin" "$true_"
+  printf 'supervisor\t%s -- %s\n' "$sup" "$true_"
+  printf 'supervisor --disable-step cgroup\t%s --disable-step cgroup -- %s\n' "$sup" "$true_"
+  printf 'supervisor --fs host-rw\t%s --fs host-rw -- %s\n' "$sup" "$true_"
+  printf 'supervisor --user 65534\t%s --user 65534 -- %s\n' "$sup" "$true_"
+  printf 'supervisor --report\t%s --report %s -- %s\n' "$sup" "$report" "$true_"
+  printf 'supervisor + plugin --report\t%s --handler-plugin %s --report %s -- %s\n' "$sup" "$plugin" "$report" "$true_"
 } >"$work/boot.cmds"
 
 echo "== machine"
 echo "kernel $(uname -r), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "$($bin --version), $(hyperfine --version), $(bwrap --version), libseccomp $(dpkg-query -W -f '${Version}' libseccomp2 2>/dev/null || echo '?')"
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores: above $(nproc) the wall times include waiting for a CPU)"
 echo "libseccomp's equivalent filter: $len1 instructions (optimize 1, priority chain), $len2 (optimize 2, binary tree)"
 
 rss() {
@@ -84,7 +101,7 @@ for round in $(seq "$rounds"); do
   dir=$work/round-$round
   mkdir -p "$dir"
   echo
-  echo "== round $round/$rounds (load average $(cut -d' ' -f1 /proc/loadavg))"
+  echo "== round $round/$rounds, load average at its start: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$work/spawn-bench" "$runs" 10 "$work/libseccomp-1.bpf" "$work/boot.cmds" >"$dir/boot.tsv"
   for i in $(seq "$loop_runs"); do
     for call in getppid ioctl prctl socket clone; do
@@ -100,14 +117,16 @@ for round in $(seq "$rounds"); do
     done
   done >"$dir/filter.tsv"
   printf 'supervisor\t%s\n' "$(rss)" >"$dir/rss.tsv"
-  printf 'supervisor + plugin\t%s\n' "$(rss --handler-plugin "$plugin")" >>"$dir/rss.tsv"
+  printf 'supervisor + plugin\t%s\n' "$(rss --handler-plugin "$plugin" --report "$report")" >>"$dir/rss.tsv"
+  echo "load average before the terminal relay: $(cut -d' ' -f1 /proc/loadavg)"
+  $py bench/pty-bench.py "$bin" "$pty_mb" "$pty_runs" | tee "$dir/pty.txt"
   $py bench/summary.py round "$dir"
 done
 
 echo
 echo "== cross-check with hyperfine -N ($runs runs each, not interleaved)"
 hyperfine -N --warmup 10 --runs "$runs" --style none --export-json "$work/hyperfine.json" \
-  -n floor "$unshare -n -p -m --fork --mount-proc $true_" \
+  -n floor "$unshare -n -p -i -m --fork --mount-proc $true_" \
   -n supervisor "$bin --log-level error -- $true_" >/dev/null
 $py - "$work/hyperfine.json" <<'PY'
 import json, sys
@@ -120,6 +139,7 @@ PY
 echo
 $py bench/summary.py ranges "$work"/round-*
 
+build_json=
 if [ "$cold_build" = 1 ]; then
   echo
   echo "== cold release build: cargo build --release -p sandbox-supervisor, empty target directory"
@@ -127,6 +147,10 @@ if [ "$cold_build" = 1 ]; then
   start=$(date +%s.%N)
   CARGO_TARGET_DIR=$work/cold cargo build --release -p sandbox-supervisor --timings --quiet
   end=$(date +%s.%N)
-  $py bench/summary.py build "$start" "$end" "$work/cold/cargo-timings/cargo-timing.html"
+  build_json=$work/build.json
+  $py bench/summary.py build "$start" "$end" "$work/cold/cargo-timings/cargo-timing.html" "$build_json"
   if [ -n "${TIMINGS_OUT:-}" ]; then cp "$work/cold/cargo-timings/cargo-timing.html" "$TIMINGS_OUT"; fi
 fi
+
+echo
+$py bench/summary.py table "$build_json" "$work"/round-*

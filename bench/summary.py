@@ -1,8 +1,10 @@
 """Summaries for bench/run.sh.
 
     summary.py round DIR         one round's tables; writes DIR/summary.json
-    summary.py ranges DIR...     min-max of every ratio over the rounds, targets met or missed
-    summary.py build START END HTML   cold build time and where it goes (cargo --timings)
+    summary.py ranges DIR...     min-max of every figure over the rounds
+    summary.py build START END HTML JSON   cold build time and where it goes (cargo --timings)
+    summary.py table BUILD_JSON DIR...     every target, its range over the rounds, met or missed
+                                 (BUILD_JSON empty: no cold build measured)
 """
 import json
 import re
@@ -29,36 +31,36 @@ def round_summary(d):
     cmean = {k: statistics.fmean(v) for k, v in cpu.items()}
     # cpu: user and system time of the command and every process it started (spawn-bench is a
     # subreaper): what the boot costs the machine, whatever else runs on it.
-    print(f"{'boot (ms)':26s} {'median':>7s} {'mean':>7s} {'stdev':>6s} {'cpu':>6s}  median/floor")
+    print(f"{'boot (ms)':34s} {'median':>7s} {'mean':>7s} {'stdev':>6s} {'cpu':>6s}  median/floor")
     for k in wall:
-        print(f"{k:26s} {med[k]:7.3f} {mean[k]:7.3f} {statistics.stdev(wall[k]):6.3f} "
+        print(f"{k:34s} {med[k]:7.3f} {mean[k]:7.3f} {statistics.stdev(wall[k]):6.3f} "
               f"{cmean[k]:6.3f}  x{med[k] / med['floor']:.2f}")
-    s = {
-        "floor_ms": med["floor"],
-        "bwrap_ms": med["bwrap"],
-        "supervisor_ms": med["supervisor"],
-        "sup/floor": med["supervisor"] / med["floor"],
-        "sup/floor (means)": mean["supervisor"] / mean["floor"],
-        "sup/floor (cpu)": cmean["supervisor"] / cmean["floor"],
-        "sup/bwrap": med["supervisor"] / med["bwrap"],
-        "sup/bwrap (means)": mean["supervisor"] / mean["bwrap"],
-        "sup/bwrap (cpu)": cmean["supervisor"] / cmean["bwrap"],
-        "floor cpu ms": cmean["floor"],
-        "bwrap cpu ms": cmean["bwrap"],
-        "supervisor cpu ms": cmean["supervisor"],
-        "plugin +ms (cpu)": cmean["supervisor + plugin"] - cmean["supervisor"],
-        "start over /bin/true ms (cpu)": cmean["supervisor --version"] - cmean["/bin/true"],
-        "sup/bwrap without --seccomp": med["supervisor"] / med["bwrap without --seccomp"],
-        "bwrap view ms": med["bwrap view"],
-        "sup/bwrap view": med["supervisor"] / med["bwrap view"],
-        "sup/bwrap view (means)": mean["supervisor"] / mean["bwrap view"],
-        "sup/bwrap view (cpu)": cmean["supervisor"] / cmean["bwrap view"],
-        "view +ms": med["supervisor"] - med["supervisor --fs host-rw"],
-        "view +ms (cpu)": cmean["supervisor"] - cmean["supervisor --fs host-rw"],
-        "plugin +ms": med["supervisor + plugin"] - med["supervisor"],
-        "plugin +ms (means)": mean["supervisor + plugin"] - mean["supervisor"],
-        "start over /bin/true ms": med["supervisor --version"] - med["/bin/true"],
-    }
+
+    def ratio(a, b):
+        return {"wall": med[a] / med[b], "means": mean[a] / mean[b], "cpu": cmean[a] / cmean[b]}
+
+    def plus(a, b):
+        return {"wall": med[a] - med[b], "means": mean[a] - mean[b], "cpu": cmean[a] - cmean[b]}
+
+    s = {}
+    for name, figures in {
+        "sup/bwrap view": ratio("supervisor", "bwrap view"),
+        "sup/bwrap view without --seccomp": ratio("supervisor", "bwrap view without --seccomp"),
+        "sup/floor": ratio("supervisor", "floor"),
+        "plugin with a report +ms": plus("supervisor + plugin --report", "supervisor --report"),
+        "sup/bwrap steps": ratio("supervisor", "bwrap steps"),
+        "sup --disable-step cgroup/bwrap view": ratio("supervisor --disable-step cgroup", "bwrap view"),
+        "cgroup step +ms": plus("supervisor", "supervisor --disable-step cgroup"),
+        "uid allocation +ms": plus("supervisor", "supervisor --user 65534"),
+        "view +ms": plus("supervisor", "supervisor --fs host-rw"),
+        "report +ms": plus("supervisor --report", "supervisor"),
+        "start over /bin/true +ms": plus("supervisor --version", "/bin/true"),
+    }.items():
+        for kind, value in figures.items():
+            s[f"{name} ({kind})"] = value
+    for name in ("floor", "bwrap view", "supervisor"):
+        s[f"{name} ms (wall)"] = med[name]
+        s[f"{name} ms (cpu)"] = cmean[name]
 
     ns = defaultdict(lambda: defaultdict(list))
     for line in open(f"{d}/filter.tsv"):
@@ -83,43 +85,102 @@ def round_summary(d):
         name, kb = line.rstrip("\n").split("\t")
         print(f"RSS while supervising, {name}: {int(kb) / MIB:.2f} MiB ({kb} kB)")
         s[f"rss {name} MiB"] = int(kb) / MIB
+    try:
+        pty = open(f"{d}/pty.txt").read()
+        s["pty relay/direct"] = float(re.search(r"relay / direct: ([0-9.]+)", pty).group(1))
+    except (OSError, AttributeError):
+        pass
     json.dump(s, open(f"{d}/summary.json", "w"), indent=1)
 
 
+# (what, key in summary.json without its kind, bound, unit, kinds judged): a target is met when
+# every round meets it in every kind judged (wall: medians; cpu: means of user + system time).
 TARGETS = [
-    ("sup/floor", "boot / floor (unshare -n -p -m --fork --mount-proc)", "<=", 1.25),
-    ("sup/bwrap", "boot / bubblewrap, same steps, libseccomp filter", "<=", 0.8),
-    ("sup/bwrap view", "boot / bubblewrap building the same filesystem view", "<=", 1.0),
-    ("plugin +ms", "plugin load, ms over boot", "<=", 0.3),
-    ("filter prctl", "filter cost, prctl (inspected) / libseccomp", "<=", 1.10),
-    ("filter socket", "filter cost, socket (inspected) / libseccomp", "<=", 1.10),
-    ("filter clone", "filter cost, clone (inspected) / libseccomp", "<=", 1.10),
-    ("filter getppid", "filter cost, getppid (not inspected) / libseccomp", "<=", 1.05),
-    ("filter ioctl", "filter cost, ioctl (not inspected) / libseccomp", "<=", 1.05),
-    ("rss supervisor MiB", "RSS supervising, MiB", "<", 3.0),
-    ("rss supervisor + plugin MiB", "RSS supervising with a plugin, MiB", "<", 4.0),
+    ("boot / bubblewrap building the same view, --seccomp", "sup/bwrap view", 1.0, "x", ("wall", "cpu")),
+    ("boot / the same bubblewrap without --seccomp", "sup/bwrap view without --seccomp", 1.0, "x", ("wall", "cpu")),
+    ("boot / floor (unshare -n -p -i -m --fork --mount-proc)", "sup/floor", 1.5, "x", ("wall", "cpu")),
+    ("a plugin (outer-sandbox), with --report", "plugin with a report +ms", 0.3, " ms", ("wall", "cpu")),
+    ("RSS supervising with a plugin", "rss supervisor + plugin MiB", 4.0, " MiB", (None,)),
+    ("terminal relay / direct pty (throughput)", "pty relay/direct", 0.9, "x", (None,)),
+    ("filter cost, prctl (inspected) / libseccomp", "filter prctl", 1.10, "x", (None,)),
+    ("filter cost, socket (inspected) / libseccomp", "filter socket", 1.10, "x", (None,)),
+    ("filter cost, clone (inspected) / libseccomp", "filter clone", 1.10, "x", (None,)),
+    ("filter cost, getppid (not inspected) / libseccomp", "filter getppid", 1.05, "x", (None,)),
+]
+# Shown for what each step costs; no target.
+CONTEXT = [
+    ("boot --disable-step cgroup / bubblewrap view", "sup --disable-step cgroup/bwrap view", "x"),
+    ("the cgroup step (default against --disable-step cgroup)", "cgroup step +ms", " ms"),
+    ("the uid allocated per run (default against --user 65534)", "uid allocation +ms", " ms"),
+    ("the filesystem view (default against --fs host-rw)", "view +ms", " ms"),
+    ("--report without a plugin", "report +ms", " ms"),
+    ("boot / bubblewrap, the steps without a view", "sup/bwrap steps", "x"),
+    ("RSS supervising, no plugin", "rss supervisor MiB", " MiB"),
 ]
 
 
+def load(dirs):
+    return [json.load(open(f"{d}/summary.json")) for d in dirs]
+
+
 def ranges(dirs):
-    rounds = [json.load(open(f"{d}/summary.json")) for d in dirs]
-    print(f"== ranges over {len(rounds)} round(s): min - max (a target is met when the worst round meets it)")
+    rounds = load(dirs)
+    print(f"== ranges over {len(rounds)} round(s): min - max")
     for key in rounds[0]:
-        values = [r[key] for r in rounds]
-        target = next((t for t in TARGETS if t[0] == key), None)
-        verdict = ""
-        if target:
-            _, _, op, bound = target
-            worst = max(values)
-            ok = worst <= bound if op == "<=" else worst < bound
-            best = min(values)
-            some = best <= bound if op == "<=" else best < bound
-            verdict = f"  target {op} {bound}: " + ("met" if ok else "missed in some rounds" if some else "missed")
-        print(f"{key:34s} {min(values):8.3f} - {max(values):8.3f}{verdict}")
+        values = [r[key] for r in rounds if key in r]
+        print(f"{key:44s} {min(values):8.3f} - {max(values):8.3f}")
 
 
-def build(start, end, html):
+def span(rounds, key, unit):
+    values = [r[key] for r in rounds if key in r]
+    if not values:
+        return None, "not measured"
+    low, high = min(values), max(values)
+    text = f"{low:.2f}{unit}" if len(values) == 1 or f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}{unit}"
+    return values, text
+
+
+def table(build_json, dirs):
+    rounds = load(dirs)
+    print(f"== summary: every target over {len(rounds)} round(s); met when every round meets it "
+          f"(wall: medians, cpu: CPU time; the lower bound is the better round)")
+    print(f"{'target':56s} {'bound':>10s}  {'wall':>13s}  {'cpu / value':>13s}  verdict")
+    for what, key, bound, unit, kinds in TARGETS:
+        cells, met, measured = [], True, False
+        higher_is_better = key == "pty relay/direct"
+        for kind in ("wall", "cpu"):
+            if kind in kinds:
+                values, text = span(rounds, f"{key} ({kind})", unit)
+            elif kind == "cpu" and kinds == (None,):
+                values, text = span(rounds, key, unit)
+            else:
+                values, text = None, ""
+            cells.append(text)
+            if values:
+                measured = True
+                worst = min(values) if higher_is_better else max(values)
+                met &= worst >= bound if higher_is_better else worst < bound if unit == " MiB" else worst <= bound
+        op = ">=" if higher_is_better else "<" if unit == " MiB" else "<="
+        verdict = ("met" if met else "missed") if measured else "not measured"
+        print(f"{what:56s} {op + ' ' + str(bound) + unit:>10s}  {cells[0]:>13s}  {cells[1]:>13s}  {verdict}")
+    if build_json:
+        took = json.load(open(build_json))["seconds"]
+        verdict = "met" if took < 90 else "missed"
+        print(f"{'cold release build':56s} {'< 90 s':>10s}  {took:12.0f}s  {'':>13s}  {verdict}")
+    else:
+        print(f"{'cold release build':56s} {'< 90 s':>10s}  {'':>13s}  {'':>13s}  not measured (COLD_BUILD=0)")
+    print()
+    print("what each step costs (no target):")
+    for what, key, unit in CONTEXT:
+        cells = [span(rounds, f"{key} ({kind})", unit)[1] for kind in ("wall", "cpu")]
+        if cells == ["not measured", "not measured"]:
+            cells = ["", span(rounds, key, unit)[1]]
+        print(f"{what:56s} {'':>10s}  {cells[0]:>13s}  {cells[1]:>13s}")
+
+
+def build(start, end, html, out):
     took = float(end) - float(start)
+    json.dump({"seconds": took}, open(out, "w"))
     print(f"cold build: {took:.1f} s wall")
     text = open(html).read()
     match = re.search(r"const UNIT_DATA = (\[.*?\]);\n", text, re.S)
@@ -143,4 +204,6 @@ if __name__ == "__main__":
     elif what == "ranges":
         ranges(sys.argv[2:])
     elif what == "build":
-        build(*sys.argv[2:5])
+        build(*sys.argv[2:6])
+    elif what == "table":
+        table(sys.argv[2], sys.argv[3:])

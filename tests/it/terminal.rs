@@ -531,3 +531,20 @@ fn a_terminal_that_is_not_drained_does_not_stop_the_timeout() {
     };
     assert_eq!(status.code(), Some(124));
 }
+
+/// Everything the workload writes reaches the operator's terminal whole and in order: far more
+/// than one read of the sandbox's pty (4 KiB) and than the relay's buffer (64 KiB), to a terminal
+/// drained slowly enough that the relay's buffer fills and waits.
+#[test]
+fn a_large_output_reaches_the_operators_terminal_whole_and_in_order() {
+    require_root!();
+    let pty = Pty::open();
+    let (code, text) = supervised(&pty, &["--", "seq", "1", "100000"]);
+    let tail = &text[text.len().saturating_sub(500)..];
+    assert_eq!(code, Some(0), "{tail}");
+    let lines: Vec<&str> = text.split("\r\n").filter(|line| !line.is_empty()).collect();
+    let expected: Vec<String> = (1..=100_000).map(|n| n.to_string()).collect();
+    assert_eq!(lines.len(), expected.len(), "{tail}");
+    let first_wrong = lines.iter().zip(&expected).position(|(a, b)| a != b);
+    assert_eq!(first_wrong, None, "{tail}");
+}

@@ -133,6 +133,23 @@ pub(crate) fn copy_window_size(from: RawFd, master: RawFd) {
 /// longer read (the sandbox's writes then block on its own terminal, never the supervisor).
 const OUTPUT_BUFFER: usize = 65536;
 
+/// One `read` of `fd` into the free room of `buffer`, which never grows past [`OUTPUT_BUFFER`]
+/// (read in place: no zeroed scratch buffer, no copy); `EAGAIN` when it is full.
+fn read_into(fd: RawFd, buffer: &mut Vec<u8>) -> Result<usize, Errno> {
+    let room = OUTPUT_BUFFER.saturating_sub(buffer.len());
+    if room == 0 {
+        return Err(Errno::EAGAIN);
+    }
+    buffer.reserve_exact(room);
+    let spare = buffer.spare_capacity_mut();
+    // SAFETY: `spare` is valid for `spare.len()` bytes of writes, and `room <= spare.len()`.
+    let read = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), room.min(spare.len())) };
+    let read = Errno::result(read)? as usize;
+    // SAFETY: `read` bytes past the length were just written by the kernel.
+    unsafe { buffer.set_len(buffer.len() + read) };
+    Ok(read)
+}
+
 /// How long the end of the run waits for an operator's terminal that takes nothing.
 const DRAIN_PATIENCE_MS: u16 = 1000;
 
@@ -197,7 +214,7 @@ impl Relay {
             input: None,
             output: reopened.as_ref().map_or(output, |fd| fd.as_raw_fd()),
             reopened,
-            shown: Vec::new(),
+            shown: Vec::with_capacity(OUTPUT_BUFFER),
             terminal: operator_terminal(planned),
             saved: None,
             pending: Vec::new(),
@@ -338,15 +355,14 @@ impl Relay {
         }
     }
 
+    /// One read of the master, shown at once. (Reading again until `EAGAIN` relays no faster:
+    /// a read that finds the master empty waits for the kernel's pending flush of the slave's
+    /// output, `docs/performance.md` section 6.)
     fn read_master(&mut self) {
         let Some(master) = &self.master else { return };
-        let mut buffer = [0u8; 65536];
-        match nix::unistd::read(master.as_raw_fd(), &mut buffer) {
+        match read_into(master.as_raw_fd(), &mut self.shown) {
             Ok(0) | Err(Errno::EIO) => self.master = None,
-            Ok(n) => {
-                self.shown.extend_from_slice(&buffer[..n]);
-                self.write_output();
-            }
+            Ok(_) => self.write_output(),
             Err(_) => {}
         }
     }
@@ -414,10 +430,8 @@ impl Relay {
                 }
             }
             let Some(master) = &self.master else { return };
-            let mut buffer = [0u8; 65536];
-            match nix::unistd::read(master.as_raw_fd(), &mut buffer) {
-                Ok(n @ 1..) => self.shown.extend_from_slice(&buffer[..n]),
-                Err(Errno::EINTR) => {}
+            match read_into(master.as_raw_fd(), &mut self.shown) {
+                Ok(1..) | Err(Errno::EINTR) => {}
                 _ => self.master = None,
             }
         }
