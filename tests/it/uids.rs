@@ -264,6 +264,87 @@ fn a_uid_one_thread_of_a_host_process_holds_is_never_given() {
     );
 }
 
+/// A process whose leader's `status` is longer than the supervisor's 16 KiB buffer (a long
+/// `Groups` line) and is cut right after the first digit of its `Threads:` count (12 threads,
+/// "Threads:\t1"): a thread of it that is not its leader holds the uid, which only that thread's
+/// own status shows.
+const CUT_THREAD_COUNT: &str = r#"
+import ctypes, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+uid = ctypes.c_uint(int(sys.argv[1]))
+def holder():
+    libc.syscall(117, uid, uid, uid)  # SYS_setresuid: this thread only
+    threading.Event().wait()
+threads = [threading.Thread(target=holder, daemon=True)]
+threads += [threading.Thread(target=threading.Event().wait, daemon=True) for _ in range(10)]
+for thread in threads:
+    thread.start()
+groups = []
+ready = False
+while True:
+    with open("/proc/self/status", "rb") as f:
+        text = f.read()
+    # Past the count's first digit, as a reader that finds this thread sleeping sees it
+    # ("S (sleeping)" is one byte longer than "R (running)").
+    end = text.index(b"\nThreads:\t") + len(b"\nThreads:\t") + 2
+    missing = 16384 - end
+    if missing:
+        total = sum(len(str(g)) + 1 for g in groups) + missing
+        n, e = divmod(total, 8)
+        groups = [10000000 + i if i < e else 1000000 + i for i in range(n)]
+        libc.syscall(116, len(groups), (ctypes.c_uint * n)(*groups))  # SYS_setgroups: leader only
+    elif not ready:
+        print("READY", flush=True)
+        ready = True
+    time.sleep(0.2)
+"#;
+
+#[test]
+fn a_uid_a_thread_holds_behind_a_status_longer_than_the_buffer_is_never_given() {
+    require_root!();
+    let uid = 3_000_000_230u32;
+    assert_free(uid, uid);
+    let mut child = spawn(
+        Command::new("python3")
+            .args(["-c", CUT_THREAD_COUNT, &uid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = child.stdout.take().unwrap();
+    let pid = child.id();
+    let _reaped = Reaped(vec![child]);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+    // What one 16 KiB read of its status ends with while it sleeps: the count cut after its
+    // first digit.
+    let cut = || {
+        let mut head = vec![0u8; 16384];
+        let mut file = std::fs::File::open(format!("/proc/{pid}/status")).unwrap();
+        let got = std::io::Read::read(&mut file, &mut head).unwrap();
+        head[..got].ends_with(b"\nThreads:\t1")
+    };
+    let start = Instant::now();
+    while !cut() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never cut");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let range = format!("{uid}-{uid}");
+    for _ in 0..5 {
+        let outcome = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            &range,
+            "--",
+            "id",
+            "-u",
+        ]);
+        assert_eq!(outcome.code, 125, "{}\n{}", outcome.stdout, outcome.stderr);
+        assert_eq!(outcome.stdout, "", "the workload ran");
+    }
+}
+
 #[test]
 fn a_uid_of_the_user_database_is_never_given() {
     require_root!();
