@@ -111,9 +111,12 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
         let Some(status) = read_status(dir, &format!("{pid}/status"), &mut buffer) else {
             continue;
         };
+        // A text that fills the buffer may be cut anywhere, even inside the count ("Threads:\t1"
+        // of "Threads:\t12"): its count is not trusted.
+        let whole = status.len() < BUFFER;
         let leader = parse(status);
         add(&leader);
-        if leader.threads == Some(1) {
+        if whole && leader.threads == Some(1) {
             continue;
         }
         // Several threads, or a count not shown: every other task's own credentials.
