@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, PathBeneath, PathFd, RestrictionStatus, Ruleset, RulesetAttr,
+    Access, AccessFs, BitFlags, PathBeneath, RestrictionStatus, Ruleset, RulesetAttr,
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use nix::errno::Errno;
@@ -134,15 +134,10 @@ pub enum LandlockError {
     /// `landlock_create_ruleset(VERSION)` returned an ABI below 1: a faked success.
     #[error("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) returned {0}, which no kernel answers (an outer filter answered it without doing it)")]
     Faked(i64),
-    /// A path of a rule could not be opened.
-    #[error("failed to open {path} for a Landlock rule")]
-    Path {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A path of a rule could not be opened without following a symbolic link (the same walk as
+    /// the view's binds).
+    #[error(transparent)]
+    Path(#[from] crate::steps::view::ViewError),
 }
 
 fn errno_of(err: &(dyn std::error::Error + 'static)) -> Errno {
@@ -187,12 +182,11 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
         .map_err(refused(LandlockCall::CreateRuleset))?;
     let rules = host_rules(options, view);
     let parent_rules = rules.len();
-    for (path, access) in rules {
-        let fd = PathFd::new(&path).map_err(|err| LandlockError::Path {
-            path: path.clone(),
-            source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
-        })?;
-        let access = if path.is_dir() {
+    for (option, path, access) in rules {
+        // One component at a time, no symbolic link (like the view's binds): the rule is built
+        // from this descriptor, so a path swapped for a link since the checks grants nothing.
+        let (fd, checked) = crate::steps::view::open_checked(option, &path)?;
+        let access = if checked.dir {
             access
         } else {
             access & AccessFs::from_file(TARGET)
@@ -251,38 +245,46 @@ fn restricts(mode: FsMode, view_built: bool) -> &'static str {
 /// directory of `--fs minimal`; everything with `--fs host-rw`), everything in the workspaces and
 /// read-write binds, read on read-only binds, read and write on the minimal `/dev`'s devices and
 /// the host's devpts.
-fn host_rules(options: &ViewOptions, view: Option<&View>) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+fn host_rules(
+    options: &ViewOptions,
+    view: Option<&View>,
+) -> Vec<(&'static str, PathBuf, BitFlags<AccessFs>)> {
     let all = AccessFs::from_all(TARGET);
     let read = AccessFs::from_read(TARGET);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let mode = options.mode;
     let view_built = view.is_some();
-    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
+    let rule = "a Landlock rule";
+    let mut rules: Vec<(&'static str, PathBuf, BitFlags<AccessFs>)> = Vec::new();
     match (mode, view_built) {
-        (FsMode::HostRw, _) => rules.push(("/".into(), all)),
+        (FsMode::HostRw, _) => rules.push((rule, "/".into(), all)),
         (FsMode::Minimal, true) => {
             for dir in crate::steps::view::MINIMAL {
                 if std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) {
-                    rules.push((dir.into(), read));
+                    rules.push((rule, dir.into(), read));
                 }
             }
         }
-        _ => rules.push(("/".into(), read)),
+        _ => rules.push((rule, "/".into(), read)),
     }
     for path in &options.workspaces {
-        rules.push((path.clone(), all));
+        rules.push(("--workspace", path.clone(), all));
     }
     for bind in &options.binds {
-        rules.push((bind.source.clone(), if bind.writable { all } else { read }));
+        rules.push(if bind.writable {
+            ("--bind", bind.source.clone(), all)
+        } else {
+            ("--ro-bind", bind.source.clone(), read)
+        });
     }
     for name in crate::steps::view::DEVICES {
         let path = Path::new("/dev").join(name);
-        if path.exists() {
-            rules.push((path, device));
+        if std::fs::symlink_metadata(&path).is_ok_and(|meta| !meta.file_type().is_symlink()) {
+            rules.push((rule, path, device));
         }
     }
-    if Path::new("/dev/pts").is_dir() {
-        rules.push(("/dev/pts".into(), device));
+    if std::fs::symlink_metadata("/dev/pts").is_ok_and(|meta| meta.is_dir()) {
+        rules.push((rule, "/dev/pts".into(), device));
     }
     rules
 }
@@ -451,5 +453,39 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     Verified {
         evidence: Evidence::Landlock(evidence),
         unverified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule's path is opened one component at a time without following a symbolic link: a
+    /// workspace swapped for a link after the view's checks is refused, never granted on the
+    /// link's target.
+    #[test]
+    fn a_rule_through_a_symbolic_link_is_refused() {
+        if kernel_abi().is_err() {
+            eprintln!("skipped: this kernel has no Landlock");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("landlock-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        let _ = std::fs::remove_file(dir.join("link"));
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let options = |path: &str| ViewOptions {
+            workspaces: vec![dir.join(path)],
+            ..ViewOptions::default()
+        };
+        let linked = prepare(&options("link"), None);
+        let real = prepare(&options("real"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match linked {
+            Err(LandlockError::Path(err)) => {
+                assert!(err.to_string().contains("symbolic link"), "{err}")
+            }
+            other => panic!("a workspace through a link gave {other:?}"),
+        }
+        assert!(real.is_ok(), "{real:?}");
     }
 }

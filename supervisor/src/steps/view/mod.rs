@@ -34,11 +34,13 @@ use nix::errno::Errno;
 pub use crate::options::{BindSpec, FsMode, ViewOptions};
 
 mod host;
+mod masks;
 mod ops;
 mod prepare;
 mod verify;
 
 use ops::Op;
+pub(crate) use prepare::open_checked;
 pub(crate) use verify::{verify, ViewEvidence, ViewObserved};
 
 /// The calls of the filesystem view, as written in messages and reports.

@@ -132,6 +132,9 @@ pub(crate) struct ViewObserved {
     sockets_checked: usize,
     /// The host sockets found through the workload's root.
     reachable: Vec<String>,
+    /// Masked paths that are not masked through the workload's root (neither an empty directory
+    /// nor `/dev/null`).
+    unmasked: Vec<String>,
 }
 
 impl ViewObserved {
@@ -153,17 +156,40 @@ impl ViewObserved {
             own_ids,
             sockets_checked: sockets.len(),
             reachable,
+            unmasked: Vec::new(),
         }
+    }
+}
+
+/// Whether `path` through `/proc/PID/root` is masked: an empty directory, or the character
+/// device `/dev/null` is (a mask hidden beneath a later mount shows what it was to hide).
+fn masked_through(pid: i32, path: &Path, null_rdev: Option<u64>) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let through =
+        Path::new(&format!("/proc/{pid}/root")).join(path.strip_prefix("/").unwrap_or(path));
+    match std::fs::symlink_metadata(&through) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::read_dir(&through).is_ok_and(|mut entries| entries.next().is_none())
+        }
+        Ok(meta) => meta.file_type().is_char_device() && Some(meta.rdev()) == null_rdev,
+        Err(_) => false,
     }
 }
 
 impl ViewObserved {
     /// Looks the sockets the view masked up through the paused workload's root: none may still
-    /// be a socket.
+    /// be a socket; and every masked path: each must really be masked.
     pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
+        use std::os::unix::fs::MetadataExt;
         for place in view.iter().flat_map(|view| &view.sockets) {
             if socket_through(pid, Path::new(place)) {
                 self.reachable.push(place.clone());
+            }
+        }
+        let null_rdev = std::fs::metadata("/dev/null").ok().map(|meta| meta.rdev());
+        for place in view.iter().flat_map(|view| &view.masked) {
+            if !masked_through(pid, Path::new(place), null_rdev) {
+                self.unmasked.push(place.clone());
             }
         }
     }
@@ -229,6 +255,11 @@ impl View {
                 Some(mount) if has(mount, "ro") => {}
                 _ => return Err(format!("{place} is not masked")),
             }
+        }
+        if let Some(place) = seen.unmasked.first() {
+            return Err(format!(
+                "{place} is not masked in the workload's root (neither an empty directory nor /dev/null)"
+            ));
         }
         if let Some(socket) = seen.reachable.first() {
             return Err(format!("the host socket {socket} is reachable in the view"));
