@@ -456,28 +456,76 @@ fn the_host_pids_without_landlock_are_refused_with_a_view() {
     );
 }
 
-/// Under `--fs host-rw` the mount namespace still makes the fresh /proc's kernel settings
-/// read-only: the workload's mountinfo shows each part as a read-only mount.
+/// Under `--fs host-rw` (and with the view disabled) the mount namespace still makes the fresh
+/// /proc's kernel settings read-only and masks Docker's masked paths, as the view does: the
+/// workload's mountinfo shows each part as a read-only mount, each masked file is /dev/null.
 #[test]
 fn host_rw_keeps_the_kernel_settings_of_proc_read_only() {
     require_root!();
-    let outcome = run(&["--fs", "host-rw", "--", "cat", "/proc/self/mountinfo"]);
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let parts = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
-    // A kernel without one of them (no magic SysRq) has nothing to protect there.
-    for part in parts.into_iter().filter(|part| Path::new(part).exists()) {
-        let options = outcome
-            .stdout
-            .lines()
-            .rev()
-            .find_map(|line| {
-                let mut fields = line.split_whitespace();
-                (fields.nth(4) == Some(part)).then(|| fields.next().unwrap_or("").to_owned())
-            })
-            .unwrap_or_else(|| panic!("no mount at {part}: {}", outcome.stdout));
-        assert!(
-            options.split(',').any(|option| option == "ro"),
-            "{part} is mounted {options}"
+    // The OCI runtime spec's (and Docker's) readonlyPaths and maskedPaths, without a view as
+    // with one: the mount namespace's fresh /proc has them all.
+    let read_only = [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ];
+    let masked = [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ];
+    for options in [
+        &["--fs", "host-rw"][..],
+        &["--disable-step", "filesystem-view"],
+        &["--fs", "host-ro"],
+    ] {
+        let mut args = options.to_vec();
+        let script = format!(
+            "cat /proc/self/mountinfo; for f in {}; do [ -e $f ] && stat -c '%n %F %t:%T' $f; done; true",
+            masked.join(" ")
         );
+        args.extend(["--", "sh", "-c", &script]);
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{options:?}: {}", outcome.stderr);
+        // A kernel without one of them (no magic SysRq) has nothing to protect there.
+        for part in read_only
+            .into_iter()
+            .chain(masked)
+            .filter(|part| Path::new(part).exists())
+        {
+            let flags = outcome
+                .stdout
+                .lines()
+                .rev()
+                .find_map(|line| {
+                    let mut fields = line.split_whitespace();
+                    (fields.nth(4) == Some(part)).then(|| fields.next().unwrap_or("").to_owned())
+                })
+                .unwrap_or_else(|| panic!("{options:?}: no mount at {part}: {}", outcome.stdout));
+            assert!(
+                flags.split(',').any(|option| option == "ro"),
+                "{options:?}: {part} is mounted {flags}"
+            );
+        }
+        // A masked file reads as /dev/null.
+        for file in masked.into_iter().filter(|path| Path::new(path).is_file()) {
+            assert!(
+                outcome
+                    .stdout
+                    .contains(&format!("{file} character special file 1:3")),
+                "{options:?}: {}",
+                outcome.stdout
+            );
+        }
     }
 }

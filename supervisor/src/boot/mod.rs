@@ -239,7 +239,8 @@ fn observe(
     let workload = paused.workload();
     let mut observed = Observed::read(workload, paused.own_pid(), paused.init(), own, route)?;
     observed.landlock_status = paused.landlock_status();
-    observed.view.look_up_masked(workload.as_raw(), plan.view());
+    let view = plan.view().filter(|_| plan.performs(Step::FilesystemView));
+    observed.view.look_up_masked(workload.as_raw(), view);
     Ok(observed)
 }
 

@@ -135,6 +135,8 @@ pub(crate) struct ViewObserved {
     /// Masked paths that are not masked through the workload's root (neither an empty directory
     /// nor `/dev/null`).
     unmasked: Vec<String>,
+    /// Without a view: Docker's masked paths the workload still sees (the mount namespace's).
+    pub(crate) proc_unmasked: Vec<&'static str>,
 }
 
 impl ViewObserved {
@@ -157,6 +159,7 @@ impl ViewObserved {
             sockets_checked: sockets.len(),
             reachable,
             unmasked: Vec::new(),
+            proc_unmasked: Vec::new(),
         }
     }
 }
@@ -178,15 +181,29 @@ fn masked_through(pid: i32, path: &Path, null_rdev: Option<u64>) -> bool {
 
 impl ViewObserved {
     /// Looks the sockets the view masked up through the paused workload's root: none may still
-    /// be a socket; and every masked path: each must really be masked.
+    /// be a socket; and every masked path: each must really be masked. `view`: the view, when it
+    /// was built; without one, Docker's masked paths the mount namespace hides are looked up (one
+    /// the workload does not have at all is hidden too).
     pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
         use std::os::unix::fs::MetadataExt;
+        let null_rdev = std::fs::metadata("/dev/null").ok().map(|meta| meta.rdev());
+        if view.is_none() {
+            self.proc_unmasked = super::MASKED
+                .into_iter()
+                .filter(|path| {
+                    let through = Path::new(&format!("/proc/{pid}/root"))
+                        .join(path.strip_prefix('/').unwrap_or(path));
+                    std::fs::symlink_metadata(through)
+                        .is_ok_and(|meta| !meta.file_type().is_symlink())
+                        && !masked_through(pid, Path::new(path), null_rdev)
+                })
+                .collect();
+        }
         for place in view.iter().flat_map(|view| &view.sockets) {
             if socket_through(pid, Path::new(place)) {
                 self.reachable.push(place.clone());
             }
         }
-        let null_rdev = std::fs::metadata("/dev/null").ok().map(|meta| meta.rdev());
         for place in view.iter().flat_map(|view| &view.masked) {
             if !masked_through(pid, Path::new(place), null_rdev) {
                 self.unmasked.push(place.clone());
