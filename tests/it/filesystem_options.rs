@@ -361,6 +361,63 @@ fn a_workspace_through_a_symbolic_link_is_refused_without_the_view() {
     }
 }
 
+/// The host's control groups (other groups' names, limits, members) are hidden in every mode
+/// that builds the view: /sys/fs/cgroup is an empty read-only directory (or absent under
+/// `--fs minimal`, which has no /sys), reported among the masked paths; the workload's own
+/// group is still named by /proc/self/cgroup.
+#[test]
+fn the_host_cgroup_tree_is_hidden_by_the_view() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup").is_dir() {
+        eprintln!("skipped: the host has no /sys/fs/cgroup");
+        return;
+    }
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let list =
+        "ls -A /sys/fs/cgroup 2>/dev/null | sed 's/^/entry /'; cat /proc/self/cgroup; echo end";
+    for options in [
+        &["--fs", "host-ro"][..],
+        &["--fs", "minimal"],
+        &["--allow-root", "--user", "0"],
+    ] {
+        // uid 0 could rewrite a report of the supervisor's uid: none there.
+        let reported = options[0] == "--fs";
+        let mut args = options.to_vec();
+        if reported {
+            args.extend(["--report", report.to_str().unwrap()]);
+        }
+        args.extend(["--", "sh", "-c", list]);
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{options:?}: {}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains("end"),
+            "{options:?}: {}",
+            outcome.stdout
+        );
+        assert!(
+            !outcome.stdout.contains("entry "),
+            "{options:?}: the host's cgroup tree is shown: {}",
+            outcome.stdout
+        );
+        assert!(
+            outcome.stdout.contains("0::"),
+            "{options:?}: {}",
+            outcome.stdout
+        );
+        if reported && options[1] != "minimal" {
+            let recorded = report_of(&report);
+            let masked = &step(&recorded, "filesystem-view")["verified"]["masked"];
+            assert!(
+                masked
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|place| place == "/sys/fs/cgroup")),
+                "{options:?}: {masked}"
+            );
+        }
+    }
+}
+
 #[test]
 fn without_mount_setattr_each_mount_is_remounted_read_only() {
     require_root!();

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::ops::Op;
 use super::prepare::{attr_flags, check_path, cpath, under};
 use super::{
-    host, FsMode, View, ViewError, ViewOptions, ATTR_NOEXEC, ATTR_NOSUID, ATTR_RDONLY, MASKED,
-    MINIMAL, NEW, SCRATCH,
+    host, FsMode, View, ViewError, ViewOptions, ATTR_NOEXEC, ATTR_NOSUID, ATTR_RDONLY,
+    HOST_CGROUPS, MASKED, MINIMAL, NEW, SCRATCH,
 };
 
 /// Masked paths: Docker's, the operator's, and host socket directories scratch does not cover.
@@ -23,6 +23,7 @@ pub(super) fn mask_ops(
     // does not cover.
     let mut masks: Vec<PathBuf> = MASKED.iter().map(PathBuf::from).collect();
     if !minimal {
+        masks.push(HOST_CGROUPS.into());
         if let Some(runtime) = super::runtime_dir() {
             let runtime = PathBuf::from(runtime);
             let covered = SCRATCH

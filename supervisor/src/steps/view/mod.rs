@@ -185,6 +185,11 @@ pub const MASKED: [&str; 11] = [
     "/sys/devices/virtual/powercap",
 ];
 
+/// The host's control groups: other groups' names, limits and members, read-only but shown by the
+/// host's `/sys`. The view hides them (the workload's own group is in `/proc/self/cgroup`; the
+/// supervisor sets and reads the group from its own side).
+pub const HOST_CGROUPS: &str = "/sys/fs/cgroup";
+
 /// The parts of the fresh `/proc` the workload may read but never write.
 pub const READ_ONLY_PROC: [&str; 5] = [
     "/proc/sys",
