@@ -87,6 +87,68 @@ fn a_host_socket_outside_tmp_and_run_is_masked() {
     );
 }
 
+/// The masks come from /proc/net/unix, which names a socket's path at bind time: a host socket
+/// renamed or hard-linked since is not masked (docs/limits.md). What still holds is the socket's
+/// mode: `connect` needs write permission on the socket file (a read-only mount does not stop
+/// it), and the workload's uid is allocated for the run, so a renamed or linked 0660 socket of
+/// root's is refused (EACCES), while a 0666 one is reached; uid 0 (`--allow-root --user 0`)
+/// reaches root's 0660 one too.
+#[test]
+fn a_renamed_or_linked_host_socket_is_reachable_only_through_its_mode() {
+    require_root!();
+    let dir = scratch();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut listeners = Vec::new();
+    for (name, mode) in [("open", 0o666), ("closed", 0o660), ("linked", 0o660)] {
+        let path = dir.path().join(format!("{name}.sock"));
+        listeners.push(UnixListener::bind(&path).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::rename(at("open.sock"), at("open-renamed.sock")).unwrap();
+    std::fs::rename(at("closed.sock"), at("closed-renamed.sock")).unwrap();
+    std::fs::hard_link(at("linked.sock"), at("linked-link.sock")).unwrap();
+    let sockets = [
+        at("open-renamed.sock"),
+        at("closed-renamed.sock"),
+        at("linked.sock"),
+        at("linked-link.sock"),
+    ];
+    let connect = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["--", "/usr/bin/python3", "-c", CONNECT]);
+        args.extend(sockets.iter().map(String::as_str));
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{extra:?}: {}", outcome.stderr);
+        outcome.stdout
+    };
+    let allocated = connect(&[]);
+    let line = |stdout: &str, start: &str, socket: &str| {
+        stdout
+            .lines()
+            .any(|line| line.starts_with(start) && line.contains(socket))
+    };
+    // The path bound is masked; the names it has now are not.
+    assert!(
+        line(&allocated, "refused", &format!("{} 111", sockets[2])),
+        "{allocated}"
+    );
+    assert!(line(&allocated, "connected", &sockets[0]), "{allocated}");
+    assert!(
+        line(&allocated, "refused", &format!("{} 13", sockets[1])),
+        "{allocated}"
+    );
+    assert!(
+        line(&allocated, "refused", &format!("{} 13", sockets[3])),
+        "{allocated}"
+    );
+    // uid 0 is the owner of root's sockets: the mode does not stop it.
+    let root = connect(&["--allow-root", "--user", "0"]);
+    assert!(line(&root, "connected", &sockets[1]), "{root}");
+    assert!(line(&root, "connected", &sockets[3]), "{root}");
+    drop(listeners);
+}
+
 #[test]
 fn binds_of_the_kernels_pseudo_filesystems_are_usage_errors() {
     require_root!();

@@ -40,7 +40,7 @@ pub struct ViewEvidence {
 }
 
 /// What the socket masking does not cover, as the report says it.
-pub const SOCKETS_NOT_COVERED: &str = "path sockets bound on the host after the view was built, sockets of other network namespaces (absent from /proc/net/unix), sockets bound by a relative path, and sockets the operator binds by name; Landlock's path-socket right (ABI 9) restricts connect where the kernel has it";
+pub const SOCKETS_NOT_COVERED: &str = "path sockets bound on the host after the view was built, path sockets renamed or hard-linked since they were bound (/proc/net/unix names the path at bind time; the socket's mode still applies), sockets of other network namespaces (absent from /proc/net/unix), sockets bound by a relative path, and sockets the operator binds by name; Landlock's path-socket right (ABI 9) restricts connect where the kernel has it";
 
 /// One line of `mountinfo`.
 #[derive(Debug, Clone)]
