@@ -199,6 +199,16 @@ fn binds_beneath_the_sandboxs_own_mounts_are_usage_errors() {
             outcome.stderr
         );
     }
+    // A mask there would hide nothing of the host's (and could not be verified): refused too.
+    for path in ["/tmp", "/var/tmp/x", "/run/x", "/dev/null"] {
+        let outcome = run(&["--mask", path, "--", "true"]);
+        assert_eq!(outcome.code, 2, "--mask {path}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().contains("nothing to mask"),
+            "--mask {path}: {}",
+            outcome.stderr
+        );
+    }
 }
 
 #[test]

@@ -44,6 +44,20 @@ pub(super) fn mask_ops(
     // every mode, and applied after the bind (the operations run in order), so nothing hides it.
     for path in &options.masks {
         cpath("--mask", path)?;
+        // The view's own tmpfs hides the host's file there already: nothing to mask, and a mask
+        // the verification could never find there.
+        if SCRATCH
+            .iter()
+            .chain(&["/dev"])
+            .any(|dir| path.starts_with(dir))
+        {
+            return Err(ViewError::Unsafe {
+                option: "--mask",
+                path: path.clone(),
+                why: "the sandbox mounts its own /tmp, /var/tmp, /run and /dev, \
+                      which show nothing of the host's there: nothing to mask",
+            });
+        }
         let (host, bound) = through_binds(options, path);
         check_path("--mask", &host)?;
         if !minimal || bound || shown_in_minimal(path) {
