@@ -87,6 +87,68 @@ fn a_host_socket_outside_tmp_and_run_is_masked() {
     );
 }
 
+/// The masks come from /proc/net/unix, which names a socket's path at bind time: a host socket
+/// renamed or hard-linked since is not masked (docs/limits.md). What still holds is the socket's
+/// mode: `connect` needs write permission on the socket file (a read-only mount does not stop
+/// it), and the workload's uid is allocated for the run, so a renamed or linked 0660 socket of
+/// root's is refused (EACCES), while a 0666 one is reached; uid 0 (`--allow-root --user 0`)
+/// reaches root's 0660 one too.
+#[test]
+fn a_renamed_or_linked_host_socket_is_reachable_only_through_its_mode() {
+    require_root!();
+    let dir = scratch();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut listeners = Vec::new();
+    for (name, mode) in [("open", 0o666), ("closed", 0o660), ("linked", 0o660)] {
+        let path = dir.path().join(format!("{name}.sock"));
+        listeners.push(UnixListener::bind(&path).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    std::fs::rename(at("open.sock"), at("open-renamed.sock")).unwrap();
+    std::fs::rename(at("closed.sock"), at("closed-renamed.sock")).unwrap();
+    std::fs::hard_link(at("linked.sock"), at("linked-link.sock")).unwrap();
+    let sockets = [
+        at("open-renamed.sock"),
+        at("closed-renamed.sock"),
+        at("linked.sock"),
+        at("linked-link.sock"),
+    ];
+    let connect = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["--", "/usr/bin/python3", "-c", CONNECT]);
+        args.extend(sockets.iter().map(String::as_str));
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{extra:?}: {}", outcome.stderr);
+        outcome.stdout
+    };
+    let allocated = connect(&[]);
+    let line = |stdout: &str, start: &str, socket: &str| {
+        stdout
+            .lines()
+            .any(|line| line.starts_with(start) && line.contains(socket))
+    };
+    // The path bound is masked; the names it has now are not.
+    assert!(
+        line(&allocated, "refused", &format!("{} 111", sockets[2])),
+        "{allocated}"
+    );
+    assert!(line(&allocated, "connected", &sockets[0]), "{allocated}");
+    assert!(
+        line(&allocated, "refused", &format!("{} 13", sockets[1])),
+        "{allocated}"
+    );
+    assert!(
+        line(&allocated, "refused", &format!("{} 13", sockets[3])),
+        "{allocated}"
+    );
+    // uid 0 is the owner of root's sockets: the mode does not stop it.
+    let root = connect(&["--allow-root", "--user", "0"]);
+    assert!(line(&root, "connected", &sockets[1]), "{root}");
+    assert!(line(&root, "connected", &sockets[3]), "{root}");
+    drop(listeners);
+}
+
 #[test]
 fn binds_of_the_kernels_pseudo_filesystems_are_usage_errors() {
     require_root!();
@@ -134,6 +196,16 @@ fn binds_beneath_the_sandboxs_own_mounts_are_usage_errors() {
         assert!(
             outcome.stderr.contains("would hide a bind beneath them"),
             "{option} {bind}: {}",
+            outcome.stderr
+        );
+    }
+    // A mask there would hide nothing of the host's (and could not be verified): refused too.
+    for path in ["/tmp", "/var/tmp/x", "/run/x", "/dev/null"] {
+        let outcome = run(&["--mask", path, "--", "true"]);
+        assert_eq!(outcome.code, 2, "--mask {path}: {}", outcome.stderr);
+        assert!(
+            outcome.error_line().contains("nothing to mask"),
+            "--mask {path}: {}",
             outcome.stderr
         );
     }
@@ -279,6 +351,145 @@ fn a_mask_through_a_symbolic_link_is_a_usage_error() {
     assert!(outcome.stdout.contains("read"), "{}", outcome.stdout);
 }
 
+/// A mask beneath a bind's destination is applied after the bind (the mount order is the data
+/// order) in every mode, `--fs minimal` included, at the same path or another destination; the
+/// verification looks every mask up through the workload's root.
+#[test]
+fn a_mask_beneath_a_bind_is_applied_in_every_mode() {
+    require_root!();
+    let dir = scratch();
+    let source = dir.path().join("src");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    for file in ["secret", "sub/hidden", "shown"] {
+        std::fs::write(source.join(file), format!("{file}-contents\n")).unwrap();
+        std::fs::set_permissions(source.join(file), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+    }
+    let same = source.to_str().unwrap();
+    for (fs, dest) in [
+        ("host-ro", same),
+        ("minimal", same),
+        ("minimal", "/data"),
+        ("host-ro", "/srv"),
+    ] {
+        let bind = format!("{same}:{dest}");
+        let (secret, sub) = (format!("{dest}/secret"), format!("{dest}/sub"));
+        let read = format!("cat {dest}/secret {dest}/shown; ls {dest}/sub; echo end");
+        let outcome = run(&[
+            "--fs",
+            fs,
+            "--ro-bind",
+            &bind,
+            "--mask",
+            &secret,
+            "--mask",
+            &sub,
+            "--",
+            "sh",
+            "-c",
+            &read,
+        ]);
+        assert_eq!(outcome.code, 0, "--fs {fs} {bind}: {}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains("shown-contents") && outcome.stdout.contains("end"),
+            "--fs {fs} {bind}: {}",
+            outcome.stdout
+        );
+        assert!(
+            !outcome.stdout.contains("secret-contents") && !outcome.stdout.contains("hidden"),
+            "--fs {fs} {bind}: the masks were not applied: {}",
+            outcome.stdout
+        );
+    }
+}
+
+/// Without the mount view a workspace still names Landlock's writable place: a path through a
+/// symbolic link is refused there too, with one line (Landlock's rules are built from
+/// descriptors opened without following a link, so a path swapped later grants nothing).
+#[test]
+fn a_workspace_through_a_symbolic_link_is_refused_without_the_view() {
+    require_root!();
+    let dir = scratch();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    let link = dir.path().join("link");
+    for step in ["filesystem-view", "mount-namespace"] {
+        let outcome = run(&[
+            "--disable-step",
+            step,
+            "--workspace",
+            link.to_str().unwrap(),
+            "--",
+            "true",
+        ]);
+        assert_eq!(outcome.code, 2, "--disable-step {step}: {}", outcome.stderr);
+        let lines = outcome.error_lines();
+        assert_eq!(lines.len(), 1, "--disable-step {step}: {}", outcome.stderr);
+        assert!(
+            lines[0].contains("--workspace") && lines[0].contains("symbolic link"),
+            "--disable-step {step}: {}",
+            outcome.stderr
+        );
+    }
+}
+
+/// The host's control groups (other groups' names, limits, members) are hidden in every mode
+/// that builds the view: /sys/fs/cgroup is an empty read-only directory (or absent under
+/// `--fs minimal`, which has no /sys), reported among the masked paths; the workload's own
+/// group is still named by /proc/self/cgroup.
+#[test]
+fn the_host_cgroup_tree_is_hidden_by_the_view() {
+    require_root!();
+    if !Path::new("/sys/fs/cgroup").is_dir() {
+        eprintln!("skipped: the host has no /sys/fs/cgroup");
+        return;
+    }
+    let dir = scratch();
+    let report = dir.path().join("report.json");
+    let list =
+        "ls -A /sys/fs/cgroup 2>/dev/null | sed 's/^/entry /'; cat /proc/self/cgroup; echo end";
+    for options in [
+        &["--fs", "host-ro"][..],
+        &["--fs", "minimal"],
+        &["--allow-root", "--user", "0"],
+    ] {
+        // uid 0 could rewrite a report of the supervisor's uid: none there.
+        let reported = options[0] == "--fs";
+        let mut args = options.to_vec();
+        if reported {
+            args.extend(["--report", report.to_str().unwrap()]);
+        }
+        args.extend(["--", "sh", "-c", list]);
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{options:?}: {}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains("end"),
+            "{options:?}: {}",
+            outcome.stdout
+        );
+        assert!(
+            !outcome.stdout.contains("entry "),
+            "{options:?}: the host's cgroup tree is shown: {}",
+            outcome.stdout
+        );
+        assert!(
+            outcome.stdout.contains("0::"),
+            "{options:?}: {}",
+            outcome.stdout
+        );
+        if reported && options[1] != "minimal" {
+            let recorded = report_of(&report);
+            let masked = &step(&recorded, "filesystem-view")["verified"]["masked"];
+            assert!(
+                masked
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|place| place == "/sys/fs/cgroup")),
+                "{options:?}: {masked}"
+            );
+        }
+    }
+}
+
 #[test]
 fn without_mount_setattr_each_mount_is_remounted_read_only() {
     require_root!();
@@ -374,28 +585,76 @@ fn the_host_pids_without_landlock_are_refused_with_a_view() {
     );
 }
 
-/// Under `--fs host-rw` the mount namespace still makes the fresh /proc's kernel settings
-/// read-only: the workload's mountinfo shows each part as a read-only mount.
+/// Under `--fs host-rw` (and with the view disabled) the mount namespace still makes the fresh
+/// /proc's kernel settings read-only and masks Docker's masked paths, as the view does: the
+/// workload's mountinfo shows each part as a read-only mount, each masked file is /dev/null.
 #[test]
 fn host_rw_keeps_the_kernel_settings_of_proc_read_only() {
     require_root!();
-    let outcome = run(&["--fs", "host-rw", "--", "cat", "/proc/self/mountinfo"]);
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    let parts = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
-    // A kernel without one of them (no magic SysRq) has nothing to protect there.
-    for part in parts.into_iter().filter(|part| Path::new(part).exists()) {
-        let options = outcome
-            .stdout
-            .lines()
-            .rev()
-            .find_map(|line| {
-                let mut fields = line.split_whitespace();
-                (fields.nth(4) == Some(part)).then(|| fields.next().unwrap_or("").to_owned())
-            })
-            .unwrap_or_else(|| panic!("no mount at {part}: {}", outcome.stdout));
-        assert!(
-            options.split(',').any(|option| option == "ro"),
-            "{part} is mounted {options}"
+    // The OCI runtime spec's (and Docker's) readonlyPaths and maskedPaths, without a view as
+    // with one: the mount namespace's fresh /proc has them all.
+    let read_only = [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ];
+    let masked = [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ];
+    for options in [
+        &["--fs", "host-rw"][..],
+        &["--disable-step", "filesystem-view"],
+        &["--fs", "host-ro"],
+    ] {
+        let mut args = options.to_vec();
+        let script = format!(
+            "cat /proc/self/mountinfo; for f in {}; do [ -e $f ] && stat -c '%n %F %t:%T' $f; done; true",
+            masked.join(" ")
         );
+        args.extend(["--", "sh", "-c", &script]);
+        let outcome = run(&args);
+        assert_eq!(outcome.code, 0, "{options:?}: {}", outcome.stderr);
+        // A kernel without one of them (no magic SysRq) has nothing to protect there.
+        for part in read_only
+            .into_iter()
+            .chain(masked)
+            .filter(|part| Path::new(part).exists())
+        {
+            let flags = outcome
+                .stdout
+                .lines()
+                .rev()
+                .find_map(|line| {
+                    let mut fields = line.split_whitespace();
+                    (fields.nth(4) == Some(part)).then(|| fields.next().unwrap_or("").to_owned())
+                })
+                .unwrap_or_else(|| panic!("{options:?}: no mount at {part}: {}", outcome.stdout));
+            assert!(
+                flags.split(',').any(|option| option == "ro"),
+                "{options:?}: {part} is mounted {flags}"
+            );
+        }
+        // A masked file reads as /dev/null.
+        for file in masked.into_iter().filter(|path| Path::new(path).is_file()) {
+            assert!(
+                outcome
+                    .stdout
+                    .contains(&format!("{file} character special file 1:3")),
+                "{options:?}: {}",
+                outcome.stdout
+            );
+        }
     }
 }

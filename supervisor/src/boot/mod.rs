@@ -186,9 +186,10 @@ pub(crate) fn root_needs_mount_namespace(
     }
 }
 
-/// uid 0 (or a kept capability) needs the sandbox's mount namespace and an enforced view: the
-/// run stops with a usage error when a decision left either out.
-fn privileged_needs_containment(
+/// Marks the view lost when the host's processes lead out of it (no PID namespace, no Landlock),
+/// then refuses uid 0 (or a kept capability) without the sandbox's mount namespace and an enforced
+/// view: the run stops with a usage error when a decision left either out.
+fn mark_escapable_view_lost_and_refuse_uncontained_root(
     plan: &mut crate::sandbox::Plan,
     report: &mut HardeningReport,
 ) -> Result<(), SupervisorError> {
@@ -238,7 +239,8 @@ fn observe(
     let workload = paused.workload();
     let mut observed = Observed::read(workload, paused.own_pid(), paused.init(), own, route)?;
     observed.landlock_status = paused.landlock_status();
-    observed.view.look_up_masked(workload.as_raw(), plan.view());
+    let view = plan.view().filter(|_| plan.performs(Step::FilesystemView));
+    observed.view.look_up_masked(workload.as_raw(), view);
     Ok(observed)
 }
 
@@ -306,7 +308,7 @@ pub(crate) fn boot(
         report,
         signals,
     )?;
-    privileged_needs_containment(&mut prepared.plan, report)?;
+    mark_escapable_view_lost_and_refuse_uncontained_root(&mut prepared.plan, report)?;
     crate::steps::costs::record(&prepared.plan, report);
     report.workload.pid = Some(paused.workload().as_raw());
 

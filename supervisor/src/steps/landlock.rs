@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, PathBeneath, PathFd, RestrictionStatus, Ruleset, RulesetAttr,
+    Access, AccessFs, BitFlags, PathBeneath, RestrictionStatus, Ruleset, RulesetAttr,
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use nix::errno::Errno;
@@ -134,15 +134,10 @@ pub enum LandlockError {
     /// `landlock_create_ruleset(VERSION)` returned an ABI below 1: a faked success.
     #[error("landlock_create_ruleset(LANDLOCK_CREATE_RULESET_VERSION) returned {0}, which no kernel answers (an outer filter answered it without doing it)")]
     Faked(i64),
-    /// A path of a rule could not be opened.
-    #[error("failed to open {path} for a Landlock rule")]
-    Path {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A path of a rule could not be opened without following a symbolic link (the same walk as
+    /// the view's binds).
+    #[error(transparent)]
+    Path(#[from] crate::steps::view::ViewError),
 }
 
 fn errno_of(err: &(dyn std::error::Error + 'static)) -> Errno {
@@ -188,21 +183,17 @@ pub fn prepare(options: &ViewOptions, view: Option<&View>) -> Result<Prepared, L
     let rules = host_rules(options, view);
     let mut parent_rules = 0;
     let file_rights = AccessFs::from_file(TARGET);
-    for (path, access, optional) in rules {
-        // Each path is opened once: a missing optional one (a device the host lacks) is skipped
-        // on ENOENT, its kind read from the descriptor, and only where a right would not fit a
-        // file (`/` is a directory; a device's rights all fit a file).
-        let fd = match PathFd::new(&path) {
-            Ok(fd) => fd,
-            Err(err) if optional && errno_of(&err) == Errno::ENOENT => continue,
-            Err(err) => {
-                return Err(LandlockError::Path {
-                    path: path.clone(),
-                    source: std::io::Error::from_raw_os_error(errno_of(&err) as i32),
-                })
-            }
+    for (option, path, access, optional) in rules {
+        // One component at a time, no symbolic link (like the view's binds): the rule is built
+        // from this descriptor, so a path swapped for a link since the checks grants nothing.
+        // An optional rule (a device the host lacks, or has as a link) is skipped; each path is
+        // opened once and its kind read from that descriptor.
+        let (fd, checked) = match crate::steps::view::open_checked(option, &path) {
+            Ok(opened) => opened,
+            Err(_) if optional => continue,
+            Err(err) => return Err(err.into()),
         };
-        let access = if access & file_rights == access || path == Path::new("/") || is_dir(&fd) {
+        let access = if checked.dir {
             access
         } else {
             access & file_rights
@@ -258,54 +249,46 @@ fn restricts(mode: FsMode, view_built: bool) -> &'static str {
     }
 }
 
+/// A rule from a host path: the option it comes from, the path, its rights, whether optional.
+type Rule = (&'static str, PathBuf, BitFlags<AccessFs>, bool);
+
 /// The rules the parent adds from host paths: read and execute beneath `/` (or each system
 /// directory of `--fs minimal`; everything with `--fs host-rw`), everything in the workspaces and
 /// read-write binds, read on read-only binds, read and write on the minimal `/dev`'s devices and
-/// the host's devpts.
-/// Each rule says whether it is optional (skipped where the host has no such path).
-fn host_rules(
-    options: &ViewOptions,
-    view: Option<&View>,
-) -> Vec<(PathBuf, BitFlags<AccessFs>, bool)> {
+/// the host's devpts. Each rule names the option it comes from and says whether it is optional
+/// (skipped where the host has no such path, or has it as a link).
+fn host_rules(options: &ViewOptions, view: Option<&View>) -> Vec<Rule> {
     let all = AccessFs::from_all(TARGET);
     let read = AccessFs::from_read(TARGET);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let mode = options.mode;
     let view_built = view.is_some();
-    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>, bool)> = Vec::new();
+    let rule = "a Landlock rule";
+    let mut rules: Vec<Rule> = Vec::new();
     match (mode, view_built) {
-        (FsMode::HostRw, _) => rules.push(("/".into(), all, false)),
+        (FsMode::HostRw, _) => rules.push((rule, "/".into(), all, false)),
         (FsMode::Minimal, true) => {
             for dir in crate::steps::view::MINIMAL {
-                if std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) {
-                    rules.push((dir.into(), read, false));
-                }
+                rules.push((rule, dir.into(), read, true));
             }
         }
-        _ => rules.push(("/".into(), read, false)),
+        _ => rules.push((rule, "/".into(), read, false)),
     }
     for path in &options.workspaces {
-        rules.push((path.clone(), all, false));
+        rules.push(("--workspace", path.clone(), all, false));
     }
     for bind in &options.binds {
-        let access = if bind.writable { all } else { read };
-        rules.push((bind.source.clone(), access, false));
+        rules.push(if bind.writable {
+            ("--bind", bind.source.clone(), all, false)
+        } else {
+            ("--ro-bind", bind.source.clone(), read, false)
+        });
     }
     for name in crate::steps::view::DEVICES {
-        rules.push((Path::new("/dev").join(name), device, true));
+        rules.push((rule, Path::new("/dev").join(name), device, true));
     }
-    rules.push(("/dev/pts".into(), device, true));
+    rules.push((rule, "/dev/pts".into(), device, true));
     rules
-}
-
-/// Whether the descriptor `fd` is a directory (`fstat`).
-fn is_dir(fd: &PathFd) -> bool {
-    use std::os::fd::AsFd;
-    // SAFETY: all-zero bytes are a valid `stat`.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: the descriptor is open and `stat` is valid for the kernel to fill.
-    let rc = unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut stat) };
-    rc == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// The rules the init adds once the view is final, for the mounts it made: read and write (never
@@ -472,5 +455,39 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     Verified {
         evidence: Evidence::Landlock(evidence),
         unverified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule's path is opened one component at a time without following a symbolic link: a
+    /// workspace swapped for a link after the view's checks is refused, never granted on the
+    /// link's target.
+    #[test]
+    fn a_rule_through_a_symbolic_link_is_refused() {
+        if kernel_abi().is_err() {
+            eprintln!("skipped: this kernel has no Landlock");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("landlock-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        let _ = std::fs::remove_file(dir.join("link"));
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let options = |path: &str| ViewOptions {
+            workspaces: vec![dir.join(path)],
+            ..ViewOptions::default()
+        };
+        let linked = prepare(&options("link"), None);
+        let real = prepare(&options("real"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        match linked {
+            Err(LandlockError::Path(err)) => {
+                assert!(err.to_string().contains("symbolic link"), "{err}")
+            }
+            other => panic!("a workspace through a link gave {other:?}"),
+        }
+        assert!(real.is_ok(), "{real:?}");
     }
 }

@@ -372,6 +372,8 @@ pub enum Call {
     MountShm,
     /// A fresh read-only sysfs on `/sys`.
     MountSys,
+    /// Masking one of Docker's masked `/proc` and `/sys` paths without a filesystem view.
+    MountMask,
     /// The mount namespace is the parent's after `unshare(CLONE_NEWNS)`.
     VerifyMountNamespace,
     /// A mount is still shared after `mount(/, MS_REC|MS_PRIVATE)`.
@@ -433,7 +435,7 @@ impl Call {
     /// Every call, one row each (every stage of the privilege drop included). The wire code a
     /// child sends for a call is its position here ([`code`](Self::code)), so both ends read
     /// the same table and no code is written by hand.
-    pub const ALL: [Call; 72] = [
+    pub const ALL: [Call; 73] = [
         Call::UnshareNet,
         Call::LoopbackSocket,
         Call::LoopbackGetFlags,
@@ -450,6 +452,7 @@ impl Call {
         Call::MountProcReadOnly,
         Call::MountShm,
         Call::MountSys,
+        Call::MountMask,
         Call::Setsid,
         Call::CapbsetDrop,
         Call::AmbientClear,
@@ -528,6 +531,7 @@ impl Call {
                 Refusable,
             ),
             Call::MountSys => ("mount(sysfs, /sys, MS_RDONLY)", Refusable),
+            Call::MountMask => ("mount(tmpfs or /dev/null, a masked path)", Refusable),
             Call::VerifyMountNamespace => ("stat(/proc/self/ns/mnt) (verification)", Check),
             Call::VerifyMountsPrivate => ("read(/proc/self/mountinfo) (verification)", Check),
             Call::VerifyClone => ("clone's child tid (verification)", Check),

@@ -36,9 +36,9 @@ pub(crate) fn prepare(identity: Option<&crate::steps::identity::Identity>, kept:
 }
 
 /// A private mount namespace whose `/proc` is a fresh instance (a copied mount keeps its file
-/// system instance), with its kernel settings read-only, and a working directory off the
-/// supervisor's `/proc`.
-pub(crate) fn verify(observed: &Observed, _: &Expected<'_>) -> Verified {
+/// system instance), with its kernel settings read-only and (without a view, which masks them
+/// itself) Docker's masked paths masked, and a working directory off the supervisor's `/proc`.
+pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let (inode, parent) = observed.mount_namespaces;
     let mounts = &observed.proc_mounts;
     let fresh_proc = mounts
@@ -56,6 +56,8 @@ pub(crate) fn verify(observed: &Observed, _: &Expected<'_>) -> Verified {
             .find(|mount| mount.mount_point == path)
             .is_some_and(|mount| !mount.read_only)
     });
+    // Without a view, Docker's masked paths are the mount namespace's to hide.
+    let unmasked = expected.view.is_none() && !observed.view.proc_unmasked.is_empty();
     let evidence = Mount {
         mount_namespace_inode: inode,
         parent_mount_namespace_inode: parent,
@@ -64,8 +66,16 @@ pub(crate) fn verify(observed: &Observed, _: &Expected<'_>) -> Verified {
     let unverified = ((inode.is_some() && inode == parent)
         || fresh_proc.is_none()
         || writable
+        || unmasked
         || observed.cwd_on_host_proc)
-        .then(|| format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?})"));
+        .then(|| {
+            let masked = if unmasked {
+                format!(", masked paths it still sees: {:?}", observed.view.proc_unmasked)
+            } else {
+                String::new()
+            };
+            format!("the mount steps returned success but the workload has no private mount namespace with a fresh /proc ({evidence:?}{masked})")
+        });
     Verified {
         evidence: Evidence::Mount(evidence),
         unverified,
@@ -213,7 +223,7 @@ const fn read_only(target: &'static str) -> MountOp {
 
 /// What the mount namespace mounts after every mount was made private, in order: one loop
 /// applies it ([`apply`]).
-pub(crate) const MOUNTS: [MountOp; 8] = [
+pub(crate) const MOUNTS: [MountOp; 9] = [
     // A fresh /proc for the new PID namespace (a copied mount keeps its file system instance).
     MountOp {
         target: "/proc",
@@ -233,6 +243,7 @@ pub(crate) const MOUNTS: [MountOp; 8] = [
     read_only(READ_ONLY_PROC[1]),
     read_only(READ_ONLY_PROC[2]),
     read_only(READ_ONLY_PROC[3]),
+    read_only(READ_ONLY_PROC[4]),
     // Shared memory of its own: the host's /dev/shm holds other processes' segments.
     MountOp {
         target: "/dev/shm",
@@ -329,12 +340,53 @@ pub(crate) fn apply(fresh_sys: bool, own_ipc: bool) -> Result<(), (Call, Errno)>
             op.apply().map_err(|errno| (op.call, errno))?;
         }
     }
+    // Docker's masked paths, after the fresh /proc (and /sys) they lie on.
+    for path in crate::steps::view::MASKED {
+        mask(path).map_err(|errno| (Call::MountMask, errno))?;
+    }
     Ok(())
 }
 
-/// The parts of the fresh `/proc` the workload may read but never write.
-pub(crate) const READ_ONLY_PROC: [&str; 4] =
-    ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"];
+/// The parts of the fresh `/proc` the workload may read but never write: the OCI runtime spec's
+/// (and Docker's) `readonlyPaths`, the same with or without the filesystem view.
+pub(crate) const READ_ONLY_PROC: [&str; 5] = crate::steps::view::READ_ONLY_PROC;
+
+/// Hides `path` as Docker's `maskedPaths` do: an empty read-only tmpfs on a directory, a
+/// read-only bind of `/dev/null` on anything else; a path the kernel does not have is skipped.
+/// Async-signal-safe (`lstat` and `mount` take the path through a stack buffer).
+fn mask(path: &'static str) -> Result<(), Errno> {
+    use nix::mount::{mount, MsFlags};
+    let kind = match nix::sys::stat::lstat(path) {
+        Ok(stat) => stat.st_mode & libc::S_IFMT,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(errno) => return Err(errno),
+    };
+    if kind == libc::S_IFLNK {
+        return Ok(());
+    }
+    if kind == libc::S_IFDIR {
+        return mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY | MsFlags::from_bits_retain(NOSUID_NODEV_NOEXEC),
+            Some("mode=0555,size=4k"),
+        );
+    }
+    mount(
+        Some("/dev/null"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NOEXEC;
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+}
 
 #[cfg(test)]
 mod tests {

@@ -34,11 +34,13 @@ use nix::errno::Errno;
 pub use crate::options::{BindSpec, FsMode, ViewOptions};
 
 mod host;
+mod masks;
 mod ops;
 mod prepare;
 mod verify;
 
 use ops::Op;
+pub(crate) use prepare::open_checked;
 pub(crate) use verify::{verify, ViewEvidence, ViewObserved};
 
 /// The calls of the filesystem view, as written in messages and reports.
@@ -182,6 +184,11 @@ pub const MASKED: [&str; 11] = [
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 ];
+
+/// The host's control groups: other groups' names, limits and members, read-only but shown by the
+/// host's `/sys`. The view hides them (the workload's own group is in `/proc/self/cgroup`; the
+/// supervisor sets and reads the group from its own side).
+pub const HOST_CGROUPS: &str = "/sys/fs/cgroup";
 
 /// The parts of the fresh `/proc` the workload may read but never write.
 pub const READ_ONLY_PROC: [&str; 5] = [

@@ -11,16 +11,16 @@ use nix::errno::Errno;
 use super::ops::{Op, Remount};
 use super::{
     host, Charge, FsMode, View, ViewCall, ViewError, ViewOptions, ATTR_NODEV, ATTR_NOEXEC,
-    ATTR_NOSUID, ATTR_RDONLY, DEFAULT_TMPFS_SIZE, DEVICES, DEV_LINKS, MASKED, MINIMAL, NEW, OLD,
+    ATTR_NOSUID, ATTR_RDONLY, DEFAULT_TMPFS_SIZE, DEVICES, DEV_LINKS, MINIMAL, NEW, OLD,
     READ_ONLY_PROC, RUN_SIZE, SCRATCH, SHM_SIZE, STAGING,
 };
 
 /// What the parent saw of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Checked {
+pub(crate) struct Checked {
     dev: u64,
     ino: u64,
-    dir: bool,
+    pub(crate) dir: bool,
 }
 
 /// Opens `path` one component at a time with `O_PATH|O_NOFOLLOW`: a symbolic link in any
@@ -57,8 +57,12 @@ fn check_source(
     Ok(checked)
 }
 
-/// [`check_path`], keeping the descriptor of the last component.
-fn open_checked(option: &'static str, path: &Path) -> Result<(OwnedFd, Checked), ViewError> {
+/// [`check_path`], keeping the descriptor of the last component (`O_PATH`): Landlock's rules are
+/// built from it, so that a path swapped for a symbolic link after the checks grants nothing.
+pub(crate) fn open_checked(
+    option: &'static str,
+    path: &Path,
+) -> Result<(OwnedFd, Checked), ViewError> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::{fstat, Mode, SFlag};
     if !path.is_absolute() {
@@ -122,7 +126,7 @@ fn open_checked(option: &'static str, path: &Path) -> Result<(OwnedFd, Checked),
     Ok((dir, checked))
 }
 
-fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
+pub(super) fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| ViewError::Nul {
         option,
         path: path.to_owned(),
@@ -130,7 +134,7 @@ fn cpath(option: &'static str, path: &Path) -> Result<CString, ViewError> {
 }
 
 /// Attribute bits (`MOUNT_ATTR_*`) as `mount(2)` flags.
-fn attr_flags(set: u64) -> libc::c_ulong {
+pub(super) fn attr_flags(set: u64) -> libc::c_ulong {
     [
         (ATTR_RDONLY, libc::MS_RDONLY),
         (ATTR_NOSUID, libc::MS_NOSUID),
@@ -177,7 +181,7 @@ fn remounts(mounts: &[host::HostMount], source: &Path, dest: &Path, set: u64) ->
 }
 
 /// `prefix` followed by the absolute `path` (`/newroot` + `/usr`).
-fn under(prefix: &str, path: &Path) -> CString {
+pub(super) fn under(prefix: &str, path: &Path) -> CString {
     let mut bytes = prefix.as_bytes().to_vec();
     if path != Path::new("/") {
         bytes.extend_from_slice(path.as_os_str().as_bytes());
@@ -232,8 +236,8 @@ impl View {
             scratch_ops,
             dev_ops,
             proc_ops,
-            mask_ops,
-            socket_ops,
+            super::masks::mask_ops,
+            super::masks::socket_ops,
         ] {
             section(&mut view, options, fresh_sys)?;
         }
@@ -552,131 +556,4 @@ fn proc_ops(view: &mut View, options: &ViewOptions, fresh_sys: bool) -> Result<(
         });
     }
     Ok(())
-}
-
-/// Masked paths: Docker's, the operator's, and host socket directories scratch does not cover.
-fn mask_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<(), ViewError> {
-    let minimal = options.mode == FsMode::Minimal;
-    let exists = |path: &str| std::fs::symlink_metadata(path).ok();
-    // Masked paths: Docker's, the operator's, and host socket directories the scratch tmpfs
-    // does not cover.
-    let mut masks: Vec<PathBuf> = MASKED.iter().map(PathBuf::from).collect();
-    if !minimal {
-        if let Some(runtime) = super::runtime_dir() {
-            let runtime = PathBuf::from(runtime);
-            let covered = SCRATCH
-                .iter()
-                .any(|dir| runtime.starts_with(dir) && exists(dir).is_some());
-            if runtime.is_absolute() && !covered {
-                masks.push(runtime);
-            }
-        }
-        if exists("/var/run").is_some_and(|meta| meta.is_dir()) {
-            masks.push("/var/run".into());
-        }
-    }
-    // The operator's masks: like a bind's paths, no symbolic link in any component (a mask
-    // through a link would hide another path than the one named, or nothing).
-    for path in &options.masks {
-        cpath("--mask", path)?;
-        check_path("--mask", path)?;
-        masks.push(path.clone());
-    }
-    for path in masks {
-        let Some(meta) = std::fs::symlink_metadata(&path).ok() else {
-            continue;
-        };
-        if meta.file_type().is_symlink() {
-            continue;
-        }
-        if minimal && !MINIMAL.iter().any(|dir| path.starts_with(dir)) {
-            // A minimal root has a fresh /proc but no /sys.
-            let shown = path.starts_with("/proc");
-            if !shown {
-                continue;
-            }
-        }
-        view.ops.push(Op::Mask {
-            target: under(NEW, &path),
-            dir: meta.is_dir(),
-            null_flags: null_flags(view),
-        });
-        view.masked.push(path.display().to_string());
-    }
-    Ok(())
-}
-
-/// The host's path sockets the view would show, each masked with a bind of `/dev/null` (a
-/// read-only bind does not stop `connect`): those on the host's tree and in the operator's binds.
-/// The scratch space, `/dev`, `/proc`, a fresh `/sys`, the masked directories and the binds'
-/// destinations hide what the host has there; a socket the operator binds by name is shown.
-fn socket_ops(view: &mut View, options: &ViewOptions, fresh_sys: bool) -> Result<(), ViewError> {
-    let (sockets, unresolved) = host::path_sockets();
-    view.sockets_unresolved = unresolved;
-    let minimal = options.mode == FsMode::Minimal;
-    let mut replaced: Vec<PathBuf> = vec!["/dev".into(), "/proc".into()];
-    replaced.extend(view.noexec.iter().map(PathBuf::from));
-    if fresh_sys || minimal {
-        replaced.push("/sys".into());
-    }
-    replaced.extend(
-        view.masked
-            .iter()
-            .map(PathBuf::from)
-            .filter(|path| path.is_dir()),
-    );
-    let mut binds: Vec<(&Path, &Path)> = options
-        .workspaces
-        .iter()
-        .map(|path| (path.as_path(), path.as_path()))
-        .collect();
-    binds.extend(
-        options
-            .binds
-            .iter()
-            .map(|bind| (bind.source.as_path(), bind.dest.as_path())),
-    );
-    let covered = |place: &Path, by_binds: bool| {
-        replaced.iter().any(|dir| place.starts_with(dir))
-            || (by_binds && binds.iter().any(|(_, dest)| place.starts_with(dest)))
-    };
-    let mut places: Vec<PathBuf> = Vec::new();
-    for socket in &sockets {
-        let on_root = !minimal || MINIMAL.iter().any(|dir| socket.starts_with(dir));
-        if on_root && !covered(socket, true) {
-            places.push(socket.clone());
-        }
-        for (source, dest) in &binds {
-            match socket.strip_prefix(source) {
-                Ok(rest) if rest != Path::new("") => {
-                    let place = dest.join(rest);
-                    if !covered(&place, false) {
-                        places.push(place);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    for place in places {
-        let shown = place.display().to_string();
-        if view.sockets.contains(&shown) || CString::new(shown.clone()).is_err() {
-            continue;
-        }
-        view.ops.push(Op::Mask {
-            target: under(NEW, &place),
-            dir: false,
-            null_flags: null_flags(view),
-        });
-        view.sockets.push(shown);
-    }
-    Ok(())
-}
-
-/// The remount flags of a mask's `/dev/null` where the kernel has no `mount_setattr`: the host's
-/// `/dev` mount's, read-only, nosuid, noexec (not nodev: it must still open).
-fn null_flags(view: &View) -> libc::c_ulong {
-    let null = Path::new("/dev/null");
-    host::mount_of(null, &view.mounts).map_or(0, |mount| mount.flags)
-        | attr_flags(ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC)
 }

@@ -40,7 +40,7 @@ pub struct ViewEvidence {
 }
 
 /// What the socket masking does not cover, as the report says it.
-pub const SOCKETS_NOT_COVERED: &str = "path sockets bound on the host after the view was built, sockets of other network namespaces (absent from /proc/net/unix), sockets bound by a relative path, and sockets the operator binds by name; Landlock's path-socket right (ABI 9) restricts connect where the kernel has it";
+pub const SOCKETS_NOT_COVERED: &str = "path sockets bound on the host after the view was built, path sockets renamed or hard-linked since they were bound (/proc/net/unix names the path at bind time; the socket's mode still applies), sockets of other network namespaces (absent from /proc/net/unix), sockets bound by a relative path, and sockets the operator binds by name; Landlock's path-socket right (ABI 9) restricts connect where the kernel has it";
 
 /// One line of `mountinfo`.
 #[derive(Debug, Clone)]
@@ -156,6 +156,11 @@ pub(crate) struct ViewObserved {
     sockets_checked: usize,
     /// The host sockets found through the workload's root.
     reachable: Vec<String>,
+    /// Masked paths that are not masked through the workload's root (neither an empty directory
+    /// nor `/dev/null`).
+    unmasked: Vec<String>,
+    /// Without a view: Docker's masked paths the workload still sees (the mount namespace's).
+    pub(crate) proc_unmasked: Vec<&'static str>,
 }
 
 impl ViewObserved {
@@ -194,17 +199,55 @@ impl ViewObserved {
             own_ids,
             sockets_checked: sockets.len(),
             reachable,
+            unmasked: Vec::new(),
+            proc_unmasked: Vec::new(),
         }
+    }
+}
+
+/// Whether `path` through `/proc/PID/root` is masked: an empty directory, or the character
+/// device `/dev/null` is (a mask hidden beneath a later mount shows what it was to hide).
+fn masked_through(pid: i32, path: &Path, null_rdev: Option<u64>) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let through =
+        Path::new(&format!("/proc/{pid}/root")).join(path.strip_prefix("/").unwrap_or(path));
+    match std::fs::symlink_metadata(&through) {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::read_dir(&through).is_ok_and(|mut entries| entries.next().is_none())
+        }
+        Ok(meta) => meta.file_type().is_char_device() && Some(meta.rdev()) == null_rdev,
+        Err(_) => false,
     }
 }
 
 impl ViewObserved {
     /// Looks the sockets the view masked up through the paused workload's root: none may still
-    /// be a socket.
+    /// be a socket; and every masked path: each must really be masked. `view`: the view, when it
+    /// was built; without one, Docker's masked paths the mount namespace hides are looked up (one
+    /// the workload does not have at all is hidden too).
     pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
+        use std::os::unix::fs::MetadataExt;
+        let null_rdev = std::fs::metadata("/dev/null").ok().map(|meta| meta.rdev());
+        if view.is_none() {
+            self.proc_unmasked = super::MASKED
+                .into_iter()
+                .filter(|path| {
+                    let through = Path::new(&format!("/proc/{pid}/root"))
+                        .join(path.strip_prefix('/').unwrap_or(path));
+                    std::fs::symlink_metadata(through)
+                        .is_ok_and(|meta| !meta.file_type().is_symlink())
+                        && !masked_through(pid, Path::new(path), null_rdev)
+                })
+                .collect();
+        }
         for place in view.iter().flat_map(|view| &view.sockets) {
             if socket_through(pid, Path::new(place)) {
                 self.reachable.push(place.clone());
+            }
+        }
+        for place in view.iter().flat_map(|view| &view.masked) {
+            if !masked_through(pid, Path::new(place), null_rdev) {
+                self.unmasked.push(place.clone());
             }
         }
     }
@@ -282,6 +325,11 @@ impl View {
                 Some(mount) if has(mount, "ro") => {}
                 _ => return Err(format!("{place} is not masked")),
             }
+        }
+        if let Some(place) = seen.unmasked.first() {
+            return Err(format!(
+                "{place} is not masked in the workload's root (neither an empty directory nor /dev/null)"
+            ));
         }
         if let Some(socket) = seen.reachable.first() {
             return Err(format!("the host socket {socket} is reachable in the view"));
