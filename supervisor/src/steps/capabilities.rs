@@ -35,9 +35,10 @@ struct CapData {
 /// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`), read in the
 /// parent. Without that file (gVisor), the highest number the bounding set answers for.
 pub fn last_cap() -> u32 {
-    if let Some(last) = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
+    if let Some(last) =
+        crate::procfs::read_file(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
     {
         return last;
     }

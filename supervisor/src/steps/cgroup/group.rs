@@ -438,7 +438,7 @@ impl SandboxGroup {
 
     /// Checks from `/proc/PID/cgroup` that `pid` is in every group.
     pub fn contains(&self, pid: nix::unistd::Pid) -> Result<(), String> {
-        let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        let text = crate::procfs::read_file(std::path::Path::new(&format!("/proc/{pid}/cgroup")))
             .map_err(|err| format!("failed to read /proc/{pid}/cgroup: {err}"))?;
         for group in &self.groups {
             if !text
@@ -642,7 +642,8 @@ fn keyed(path: &Path, key: &str) -> Option<u64> {
 
 /// The cgroup path of the supervisor's own group in `hierarchy`, as `/proc/PID/cgroup` shows it.
 fn own_cgroup_path(hierarchy: &Hierarchy) -> String {
-    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let text =
+        crate::procfs::read_file(std::path::Path::new("/proc/self/cgroup")).unwrap_or_default();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())

@@ -191,8 +191,8 @@ pub struct Hierarchy {
 /// sysfs over a bind of the host's tree). A hierarchy no such mount shows is left out.
 pub fn discover() -> Vec<Hierarchy> {
     let (Ok(cgroup), Ok(mountinfo)) = (
-        fs::read_to_string("/proc/self/cgroup"),
-        fs::read_to_string("/proc/self/mountinfo"),
+        crate::procfs::read_file(std::path::Path::new("/proc/self/cgroup")),
+        crate::procfs::read_records(std::path::Path::new("/proc/self/mountinfo")),
     ) else {
         return Vec::new();
     };
@@ -344,7 +344,7 @@ fn assign<'a>(
 
 /// The supervisor's start time in clock ticks since boot (`/proc/PID/stat` field 22).
 fn start_time(pid: &str) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read_file(std::path::Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     let after = stat.rsplit_once(')')?.1;
     after.split_whitespace().nth(19)?.parse().ok()
 }
