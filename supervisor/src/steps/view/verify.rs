@@ -161,6 +161,12 @@ pub(crate) struct ViewObserved {
     unmasked: Vec<String>,
     /// Without a view: Docker's masked paths the workload still sees (the mount namespace's).
     pub(crate) proc_unmasked: Vec<&'static str>,
+    /// Whether the supervisor may look through `/proc/PID/root` at all: the paused workload has
+    /// changed its ids, so it is not dumpable, and a supervisor without `CAP_SYS_PTRACE` (a
+    /// container or pod granting only the capabilities the boot needs) is refused the link
+    /// (`EACCES`). Then the lookups below are not made: the masks and the sockets are proved by
+    /// the workload's `mountinfo` alone, as before the lookups existed.
+    root_readable: bool,
 }
 
 impl ViewObserved {
@@ -185,7 +191,12 @@ impl ViewObserved {
                 .map(|own| mountinfo(&own).into_iter().map(|mount| mount.id).collect())
                 .unwrap_or_default()
         };
-        let sockets = host_sockets();
+        let root_readable = std::fs::read_link(format!("/proc/{pid}/root")).is_ok();
+        let sockets = if root_readable {
+            host_sockets()
+        } else {
+            Vec::new()
+        };
         let reachable = sockets
             .iter()
             .filter(|socket| socket_through(pid, socket))
@@ -201,6 +212,7 @@ impl ViewObserved {
             reachable,
             unmasked: Vec::new(),
             proc_unmasked: Vec::new(),
+            root_readable,
         }
     }
 }
@@ -227,6 +239,9 @@ impl ViewObserved {
     /// the workload does not have at all is hidden too).
     pub(crate) fn look_up_masked(&mut self, pid: i32, view: Option<&View>) {
         use std::os::unix::fs::MetadataExt;
+        if !self.root_readable {
+            return;
+        }
         let null_rdev = std::fs::metadata("/dev/null").ok().map(|meta| meta.rdev());
         if view.is_none() {
             self.proc_unmasked = super::MASKED
