@@ -109,6 +109,24 @@ fn printed_uid(outcome: &Outcome) -> u32 {
         .unwrap_or_else(|| panic!("no uid printed: {}\n{}", outcome.stdout, outcome.stderr))
 }
 
+/// Ten runs in `range` all give the workload `uid` (the search starts at a random place, so ten
+/// runs would hit any other free uid of a two-uid range about ten times).
+fn every_run_gets(range: &str, uid: u32) {
+    for _ in 0..10 {
+        let outcome = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            range,
+            "--",
+            "id",
+            "-u",
+        ]);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(printed_uid(&outcome), uid, "{range}: {}", outcome.stdout);
+    }
+}
+
 #[test]
 fn fifty_concurrent_starts_get_fifty_distinct_uids() {
     require_root!();
@@ -168,22 +186,9 @@ fn a_uid_a_host_process_holds_is_never_given() {
     let (first, last) = (3_000_000_200, 3_000_000_201);
     assert_free(first, last);
     let range = format!("{first}-{last}");
-    // The first uid is a host process's: every run gets the other (the search starts at a random
-    // place, so ten runs would hit it about ten times without the check).
+    // The first uid is a host process's: every run gets the other.
     let mut busy = Reaped(vec![sleeper(first, 4242)]);
-    for _ in 0..10 {
-        let outcome = run(&[
-            "--log-level",
-            "error",
-            "--uid-range",
-            &range,
-            "--",
-            "id",
-            "-u",
-        ]);
-        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-        assert_eq!(printed_uid(&outcome), last, "{}", outcome.stdout);
-    }
+    every_run_gets(&range, last);
     // The second is a host process's group: the range is exhausted, one error line, exit 125.
     busy.0.push(sleeper(4242, last));
     let outcome = run(&["--uid-range", &range, "--", "id", "-u"]);
@@ -237,19 +242,7 @@ fn a_uid_one_thread_of_a_host_process_holds_is_never_given() {
         let _ = step.recv();
     });
     assert_eq!(taken.recv().unwrap(), 0, "setresuid in the thread");
-    for _ in 0..10 {
-        let outcome = run(&[
-            "--log-level",
-            "error",
-            "--uid-range",
-            &range,
-            "--",
-            "id",
-            "-u",
-        ]);
-        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-        assert_eq!(printed_uid(&outcome), last, "{}", outcome.stdout);
-    }
+    every_run_gets(&range, last);
     next.send(()).unwrap();
     assert_eq!(taken.recv().unwrap(), 0, "setresgid in the thread");
     let outcome = run(&["--uid-range", &range, "--", "id", "-u"]);
@@ -361,24 +354,7 @@ fn a_uid_of_the_user_database_is_never_given() {
         return;
     };
     let range = format!("{owned}-{}", owned + 1);
-    for _ in 0..10 {
-        let outcome = run(&[
-            "--log-level",
-            "error",
-            "--uid-range",
-            &range,
-            "--",
-            "id",
-            "-u",
-        ]);
-        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-        assert_eq!(
-            printed_uid(&outcome),
-            owned + 1,
-            "{range}: {}",
-            outcome.stdout
-        );
-    }
+    every_run_gets(&range, owned + 1);
 }
 
 #[test]

@@ -18,8 +18,9 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Enough for a `status` with thousands of supplementary groups; the `Uid`, `Gid` and `Threads`
-/// lines come before the `Groups` list can push anything out (see [`parse`]).
+/// Enough for a `status` with thousands of supplementary groups. The `Uid` and `Gid` lines come
+/// before the `Groups` list, so a longer text still shows them whole; `Threads` comes after it, so
+/// the count of a text that fills the buffer is not trusted (see [`ids_in_use`]).
 const BUFFER: usize = 16 * 1024;
 
 /// What a `status` file says about a task's ids.
