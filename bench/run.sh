@@ -78,6 +78,9 @@ report=$work/report.json
   printf 'supervisor --disable-step cgroup\t%s --disable-step cgroup -- %s\n' "$sup" "$true_"
   printf 'supervisor --fs host-rw\t%s --fs host-rw -- %s\n' "$sup" "$true_"
   printf 'supervisor --user 65534\t%s --user 65534 -- %s\n' "$sup" "$true_"
+  # The work bubblewrap does too: no uid allocated, no cgroup (with and without the view).
+  printf 'supervisor, no allocation or cgroup\t%s --user 65534 --disable-step cgroup -- %s\n' "$sup" "$true_"
+  printf 'supervisor, no allocation, cgroup or view\t%s --user 65534 --disable-step cgroup --fs host-rw -- %s\n' "$sup" "$true_"
   printf 'supervisor --report\t%s --report %s -- %s\n' "$sup" "$report" "$true_"
   printf 'supervisor + plugin --report\t%s --handler-plugin %s --report %s -- %s\n' "$sup" "$plugin" "$report" "$true_"
 } >"$work/boot.cmds"

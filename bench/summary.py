@@ -50,6 +50,8 @@ def round_summary(d):
         "plugin with a report +ms": plus("supervisor + plugin --report", "supervisor --report"),
         "sup/bwrap steps": ratio("supervisor", "bwrap steps"),
         "sup --disable-step cgroup/bwrap view": ratio("supervisor --disable-step cgroup", "bwrap view"),
+        "sup bwrap's work/bwrap view": ratio("supervisor, no allocation or cgroup", "bwrap view"),
+        "sup bwrap's steps/bwrap steps": ratio("supervisor, no allocation, cgroup or view", "bwrap steps"),
         "cgroup step +ms": plus("supervisor", "supervisor --disable-step cgroup"),
         "uid allocation +ms": plus("supervisor", "supervisor --user 65534"),
         "view +ms": plus("supervisor", "supervisor --fs host-rw"),
@@ -110,6 +112,8 @@ TARGETS = [
 # Shown for what each step costs; no target.
 CONTEXT = [
     ("boot --disable-step cgroup / bubblewrap view", "sup --disable-step cgroup/bwrap view", "x"),
+    ("boot, no uid allocated and no cgroup / bubblewrap view", "sup bwrap's work/bwrap view", "x"),
+    ("the same without the view / bubblewrap's steps", "sup bwrap's steps/bwrap steps", "x"),
     ("the cgroup step (default against --disable-step cgroup)", "cgroup step +ms", " ms"),
     ("the uid allocated per run (default against --user 65534)", "uid allocation +ms", " ms"),
     ("the filesystem view (default against --fs host-rw)", "view +ms", " ms"),
