@@ -321,11 +321,7 @@ pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> 
     let path = &request.path;
     let fd = open_trusted(path)?;
     let file = File::from(fd);
-    check_elf(path, &file)?;
-    let sha256 = match request.sha256.is_some() || request.digest {
-        true => Some(sha256_of(path, &file)?),
-        false => None,
-    };
+    let sha256 = check_and_hash(path, &file, request.sha256.is_some() || request.digest)?;
     if let (Some(expected), Some(actual)) = (&request.sha256, &sha256) {
         check_sha256(path, actual, expected)?;
     }

@@ -2,7 +2,6 @@
 //! on its descriptor (owner, mode, ELF magic, optional SHA-256).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
@@ -205,17 +204,45 @@ fn describe_elf(class: u8, data: u8, machine: u16) -> String {
     format!("{}, {bits} {order}", machine_name(machine))
 }
 
-/// This process's ELF class, byte order and machine, read from its own executable's header.
-fn host_elf() -> Option<(u8, u8, u16)> {
-    let mut header = [0u8; 20];
-    File::open("/proc/self/exe")
-        .ok()?
-        .read_exact_at(&mut header, 0)
-        .ok()?;
-    Some(elf_identity(&header))
+/// This process's ELF class, byte order and machine: the target it was compiled for, which is what
+/// its own executable's header says (a unit test compares the two) and what the dynamic loader
+/// will only load, known without opening `/proc/self/exe` at every load.
+pub(crate) const HOST_ELF: (u8, u8, u16) = (
+    if cfg!(target_pointer_width = "64") { 2 } else { 1 },
+    if cfg!(target_endian = "big") { 2 } else { 1 },
+    host_machine(),
+);
+
+/// The ELF machine number (`e_machine`) of the target this supervisor was compiled for.
+const fn host_machine() -> u16 {
+    if cfg!(target_arch = "x86_64") {
+        62
+    } else if cfg!(target_arch = "aarch64") {
+        183
+    } else if cfg!(target_arch = "x86") {
+        3
+    } else if cfg!(target_arch = "arm") {
+        40
+    } else if cfg!(target_arch = "riscv64") || cfg!(target_arch = "riscv32") {
+        243
+    } else if cfg!(target_arch = "s390x") {
+        22
+    } else if cfg!(target_arch = "powerpc64") {
+        21
+    } else if cfg!(target_arch = "powerpc") {
+        20
+    } else if cfg!(target_arch = "loongarch64") {
+        258
+    } else if cfg!(any(target_arch = "mips", target_arch = "mips64")) {
+        8
+    } else {
+        // An architecture this table does not know: no plugin's machine is 0 (`EM_NONE`), so the
+        // check would refuse every plugin; the build stops here instead.
+        panic!("add this architecture's ELF machine number to host_machine")
+    }
 }
 
-fn elf_identity(header: &[u8; 20]) -> (u8, u8, u16) {
+fn elf_identity(header: &[u8]) -> (u8, u8, u16) {
     let machine = [header[18], header[19]];
     let machine = if header[5] == 2 {
         u16::from_be_bytes(machine)
@@ -225,53 +252,77 @@ fn elf_identity(header: &[u8; 20]) -> (u8, u8, u16) {
     (header[4], header[5], machine)
 }
 
+/// The ELF identity's length: magic, class, byte order, ..., `e_type` and `e_machine`.
+const ELF_IDENTITY_LEN: usize = 20;
+
 /// The file starts with the ELF magic, and its class, byte order and machine are this
 /// process's: a plugin built for another architecture is named as such, not left to the loader's
-/// "cannot open shared object file".
-pub(crate) fn check_elf(path: &Path, file: &File) -> Result<(), PluginLoadError> {
-    let mut header = [0u8; 20];
-    match file.read_exact_at(&mut header, 0) {
-        Ok(()) if header[..4] == *b"\x7fELF" => {
-            let plugin = elf_identity(&header);
-            match host_elf() {
-                Some(host) if host != plugin => Err(PluginLoadError::WrongArchitecture {
-                    path: path.to_owned(),
-                    plugin: describe_elf(plugin.0, plugin.1, plugin.2),
-                    host: describe_elf(host.0, host.1, host.2),
-                }),
-                _ => Ok(()),
-            }
-        }
-        Ok(()) => Err(PluginLoadError::NotElf(path.to_owned())),
-        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(PluginLoadError::NotElf(path.to_owned()))
-        }
-        Err(source) => Err(PluginLoadError::Read {
-            path: path.to_owned(),
-            source,
-        }),
+/// "cannot open shared object file". `header` is the file's start, as far as it was read.
+pub(crate) fn check_elf(path: &Path, header: &[u8]) -> Result<(), PluginLoadError> {
+    if header.len() < ELF_IDENTITY_LEN || header[..4] != *b"\x7fELF" {
+        return Err(PluginLoadError::NotElf(path.to_owned()));
     }
+    let plugin = elf_identity(header);
+    if plugin != HOST_ELF {
+        return Err(PluginLoadError::WrongArchitecture {
+            path: path.to_owned(),
+            plugin: describe_elf(plugin.0, plugin.1, plugin.2),
+            host: describe_elf(HOST_ELF.0, HOST_ELF.1, HOST_ELF.2),
+        });
+    }
+    Ok(())
 }
 
-/// The SHA-256 of the file open at `file` (read through a second descriptor from its start): the
-/// loader hashes the very descriptor it loads, once, for the pin and the report alike.
-pub(crate) fn sha256_of(path: &Path, file: &File) -> Result<[u8; 32], PluginLoadError> {
+/// Reads the file open at `file` once, from its start, through that very descriptor (`pread`, so
+/// no second descriptor and no seek): its ELF header is checked from the first read, and, when
+/// `digest`, every byte is hashed as it is read and the SHA-256 returned. Without `digest` only the
+/// header is read. The loader hashes the very descriptor it loads, once, for the pin and the report
+/// alike.
+pub(crate) fn check_and_hash(
+    path: &Path,
+    file: &File,
+    digest: bool,
+) -> Result<Option<[u8; 32]>, PluginLoadError> {
     let read_error = |source| PluginLoadError::Read {
         path: path.to_owned(),
         source,
     };
-    let mut hasher = Sha256::new();
-    let mut reader = file.try_clone().map_err(read_error)?;
-    reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
+    // 64 KiB: few calls, and the buffer stays in the core's cache between a read and its hashing
+    // (one read of the whole file would fault in fresh pages for it and hash from memory).
     let mut buffer = [0u8; 64 * 1024];
-    loop {
-        let read = reader.read(&mut buffer).map_err(read_error)?;
-        if read == 0 {
-            break;
+    let first = if digest {
+        &mut buffer[..]
+    } else {
+        &mut buffer[..ELF_IDENTITY_LEN]
+    };
+    let mut filled = 0;
+    // The header is whole before it is checked (a regular file's read is short only at its end).
+    while filled < ELF_IDENTITY_LEN {
+        match file.read_at(&mut first[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(read_error(source)),
         }
-        hasher.update(&buffer[..read]);
     }
-    Ok(hasher.finalize().into())
+    check_elf(path, &first[..filled])?;
+    if !digest {
+        return Ok(None);
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(&buffer[..filled]);
+    let mut offset = filled as u64;
+    loop {
+        let read = match file.read_at(&mut buffer, offset) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => return Err(read_error(source)),
+        };
+        hasher.update(&buffer[..read]);
+        offset += read as u64;
+    }
+    Ok(Some(hasher.finalize().into()))
 }
 
 /// Compares the file's digest with the operator's pin.
@@ -288,4 +339,85 @@ pub(crate) fn check_sha256(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// The compiled-in identity is the one the running executable's header carries.
+    #[test]
+    fn the_host_identity_is_the_executables() {
+        let mut header = [0u8; ELF_IDENTITY_LEN];
+        File::open("/proc/self/exe")
+            .unwrap()
+            .read_exact_at(&mut header, 0)
+            .unwrap();
+        assert_eq!(elf_identity(&header), HOST_ELF);
+    }
+
+    /// An anonymous file holding `bytes`.
+    fn file_with(bytes: &[u8]) -> File {
+        let fd = nix::sys::memfd::memfd_create(
+            c"plugin.so",
+            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+        )
+        .unwrap();
+        let mut file = File::from(fd);
+        file.write_all(bytes).unwrap();
+        file
+    }
+
+    fn elf_like(len: usize) -> Vec<u8> {
+        let mut header = [0u8; ELF_IDENTITY_LEN];
+        File::open("/proc/self/exe")
+            .unwrap()
+            .read_exact_at(&mut header, 0)
+            .unwrap();
+        let mut bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+        bytes[..ELF_IDENTITY_LEN].copy_from_slice(&header);
+        bytes
+    }
+
+    /// The digest of one pass is the file's SHA-256, whatever the file's length against the
+    /// buffer's; without a digest asked, none is returned.
+    #[test]
+    fn one_pass_hashes_the_whole_file() {
+        let path = Path::new("/plugin.so");
+        for len in [ELF_IDENTITY_LEN, 4096, 64 * 1024, 64 * 1024 + 1, 200_000] {
+            let bytes = elf_like(len);
+            let file = file_with(&bytes);
+            let expected: [u8; 32] = Sha256::digest(&bytes).into();
+            assert_eq!(check_and_hash(path, &file, true).unwrap(), Some(expected));
+            assert_eq!(check_and_hash(path, &file, false).unwrap(), None);
+        }
+    }
+
+    /// The header checks still run on the first read: not ELF, too short, another machine.
+    #[test]
+    fn the_header_is_checked_from_the_first_read() {
+        let path = Path::new("/plugin.so");
+        for digest in [false, true] {
+            let file = file_with(b"#!/bin/sh\necho not a library\n");
+            assert!(matches!(
+                check_and_hash(path, &file, digest),
+                Err(PluginLoadError::NotElf(_))
+            ));
+            let file = file_with(b"\x7fELF\x02\x01");
+            assert!(matches!(
+                check_and_hash(path, &file, digest),
+                Err(PluginLoadError::NotElf(_))
+            ));
+            let mut other = elf_like(100);
+            let machine = if HOST_ELF.2 == 183 { 62u16 } else { 183u16 };
+            other[18..20].copy_from_slice(&machine.to_le_bytes());
+            other[5] = 1;
+            let file = file_with(&other);
+            assert!(matches!(
+                check_and_hash(path, &file, digest),
+                Err(PluginLoadError::WrongArchitecture { .. })
+            ));
+        }
+    }
 }
