@@ -510,34 +510,55 @@ fn a_plugin_is_hashed_from_one_mapping_and_only_when_asked() {
             digits.parse().ok()
         };
         let (mut read, mut mapped, mut loader_opens) = (0u64, Vec::new(), 0);
-        let mut fd: Option<i64> = None;
+        // The supervisor's descriptor (opened by name), and the loader's (through /proc/self/fd)
+        // while they are open; any other descriptor of the file (a `dup`) counts as the
+        // supervisor's.
+        let (mut own, mut loader): (Option<i64>, Option<i64>) = (None, None);
+        let tag = format!("<{}>", plugin.display());
         for line in text.lines() {
             // "PID call(args) = result"
             let call = line
                 .split_once(' ')
                 .map_or(line, |(_, call)| call)
                 .trim_start();
+            let args: Vec<&str> = call
+                .split_once('(')
+                .map_or("", |(_, args)| args)
+                .split(", ")
+                .collect();
+            let fd_at = |index: usize| -> Option<i64> {
+                let arg = args.get(index)?;
+                arg.strip_suffix(tag.as_str())
+                    .or_else(|| arg.split_once(&tag).map(|(fd, _)| fd))?
+                    .parse()
+                    .ok()
+            };
             if call.starts_with("openat(") && call.contains(&format!("\"{name}\"")) {
-                fd = returned(call);
+                own = returned(call);
                 continue;
             }
-            let Some(own) = fd else { continue };
-            let on_own = |prefix: &str| call.starts_with(&format!("{prefix}({own}<"));
-            if on_own("close") {
-                fd = None;
-            } else if on_own("read") || on_own("pread64") {
-                read += returned(call).unwrap_or(0).max(0) as u64;
-            } else if call.starts_with("mmap(") && call.contains(&format!(", {own}<")) {
-                let length = call.split(", ").nth(1).and_then(|n| n.parse().ok());
-                mapped.push(length.unwrap_or(0));
-            } else if call.starts_with("openat(")
-                && call.contains(&format!("\"/proc/self/fd/{own}\""))
+            let Some(descriptor) = own else { continue };
+            if call.starts_with("openat(")
+                && call.contains(&format!("\"/proc/self/fd/{descriptor}\""))
             {
+                loader = returned(call);
                 loader_opens += 1;
+            } else if call.starts_with("close(") {
+                if fd_at(0) == own {
+                    own = None;
+                } else if fd_at(0) == loader {
+                    loader = None;
+                }
+            } else if call.starts_with("read(") || call.starts_with("pread64(") {
+                if fd_at(0).is_some() && fd_at(0) != loader {
+                    read += returned(call).unwrap_or(0).max(0) as u64;
+                }
+            } else if call.starts_with("mmap(") && fd_at(4).is_some() && fd_at(4) != loader {
+                mapped.push(args[1].parse().unwrap_or(0));
             }
         }
         assert!(
-            fd.is_none(),
+            own.is_none(),
             "the plugin's descriptor was never closed:\n{text}"
         );
         (read, mapped, loader_opens)
