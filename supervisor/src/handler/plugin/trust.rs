@@ -367,8 +367,8 @@ impl Mapping {
     }
 
     fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes are mapped at `address` until `self` is dropped, which the
-        // borrow outlives not. The bytes change only if the file's owner (root or the caller, the
+        // SAFETY: `len` readable bytes are mapped at `address` until `self` is dropped, and the
+        // returned borrow cannot outlive `self`. The bytes change only if the file's owner (root or the caller, the
         // only ones who may write it: checked before) writes it meanwhile, which changes what is
         // hashed, as it would change the mapping the loader makes of the same file; truncating it
         // meanwhile faults (SIGBUS) here as it would in the loaded plugin's pages.
