@@ -455,6 +455,126 @@ fn a_plugin_is_read_once_and_starts_no_scan_and_no_process() {
     );
 }
 
+/// How the supervisor reads the plugin, seen by `strace -f -y` on the descriptor it opens by name:
+/// with a report, the file is mapped once whole (the digest hashes the mapping: no copy into a
+/// buffer) and its ELF header is checked from that mapping, so no byte is read by `read` or
+/// `pread` (the one read past the end finds nothing); without a report or a pin, nothing is
+/// hashed: the 20 bytes of the ELF identity are read and the file is not mapped. The loader then
+/// opens the same file once through `/proc/self/fd`.
+#[test]
+fn a_plugin_is_hashed_from_one_mapping_and_only_when_asked() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        skip_or_fail("strace is not installed");
+        return;
+    }
+    let plugin = plugin("sandbox-plugin-outer-sandbox");
+    let name = plugin.file_name().unwrap().to_str().unwrap().to_owned();
+    let size = std::fs::metadata(&plugin).unwrap().len();
+    let dir = scratch();
+    // (bytes read by read/pread, the lengths mapped, opens through /proc/self/fd) on the
+    // supervisor's own descriptor of the plugin, while it is open.
+    let trace = |report: bool| -> (u64, Vec<u64>, usize) {
+        let out = dir.path().join(format!("trace-{report}"));
+        let mut command = Command::new("strace");
+        command
+            .args([
+                "-f",
+                "-qq",
+                "-y",
+                "-e",
+                "trace=openat,read,pread64,mmap,close",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--user", "65534"]);
+        if report {
+            command.arg("--report").arg(dir.path().join("report.json"));
+        }
+        let output = command
+            .arg("--handler-plugin")
+            .arg(&plugin)
+            .args(["--", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let text = std::fs::read_to_string(out).unwrap();
+        let returned = |line: &str| -> Option<i64> {
+            let value = line.rsplit_once(" = ")?.1;
+            let digits: String = value
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            digits.parse().ok()
+        };
+        let (mut read, mut mapped, mut loader_opens) = (0u64, Vec::new(), 0);
+        // The supervisor's descriptor (opened by name), and the loader's (through /proc/self/fd)
+        // while they are open; any other descriptor of the file (a `dup`) counts as the
+        // supervisor's.
+        let (mut own, mut loader): (Option<i64>, Option<i64>) = (None, None);
+        let tag = format!("<{}>", plugin.display());
+        for line in text.lines() {
+            // "PID call(args) = result"
+            let call = line
+                .split_once(' ')
+                .map_or(line, |(_, call)| call)
+                .trim_start();
+            let args: Vec<&str> = call
+                .split_once('(')
+                .map_or("", |(_, args)| args)
+                .split(", ")
+                .collect();
+            let fd_at = |index: usize| -> Option<i64> {
+                let arg = args.get(index)?;
+                arg.strip_suffix(tag.as_str())
+                    .or_else(|| arg.split_once(&tag).map(|(fd, _)| fd))?
+                    .parse()
+                    .ok()
+            };
+            if call.starts_with("openat(") && call.contains(&format!("\"{name}\"")) {
+                own = returned(call);
+                continue;
+            }
+            let Some(descriptor) = own else { continue };
+            if call.starts_with("openat(")
+                && call.contains(&format!("\"/proc/self/fd/{descriptor}\""))
+            {
+                loader = returned(call);
+                loader_opens += 1;
+            } else if call.starts_with("close(") {
+                if fd_at(0) == own {
+                    own = None;
+                } else if fd_at(0) == loader {
+                    loader = None;
+                }
+            } else if call.starts_with("read(") || call.starts_with("pread64(") {
+                if fd_at(0).is_some() && fd_at(0) != loader {
+                    read += returned(call).unwrap_or(0).max(0) as u64;
+                }
+            } else if call.starts_with("mmap(") && fd_at(4).is_some() && fd_at(4) != loader {
+                mapped.push(args[1].parse().unwrap_or(0));
+            }
+        }
+        assert!(
+            own.is_none(),
+            "the plugin's descriptor was never closed:\n{text}"
+        );
+        (read, mapped, loader_opens)
+    };
+    assert_eq!(
+        trace(true),
+        (0, vec![size], 1),
+        "with a report: (bytes read, lengths mapped, loader opens)"
+    );
+    assert_eq!(
+        trace(false),
+        (20, vec![], 1),
+        "without a report: (bytes read, lengths mapped, loader opens)"
+    );
+}
+
 /// What a default boot costs in the calls docs/performance.md counts, seen by `strace -f`: two
 /// processes (the init and the workload); the uid search reads one `status` per host process and
 /// lists the tasks only of processes with several threads (not every process's `task` directory);

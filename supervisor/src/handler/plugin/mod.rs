@@ -319,13 +319,10 @@ pub enum PluginSetupError {
 /// process means the plugin started it, and the plugin is refused.
 pub fn load(request: &PluginRequest) -> Result<PluginHandler, PluginSetupError> {
     let path = &request.path;
-    let fd = open_trusted(path)?;
+    let (fd, size) = open_trusted(path)?;
     let file = File::from(fd);
-    check_elf(path, &file)?;
-    let sha256 = match request.sha256.is_some() || request.digest {
-        true => Some(sha256_of(path, &file)?),
-        false => None,
-    };
+    let digest = request.sha256.is_some() || request.digest;
+    let sha256 = check_and_hash(path, &file, size, digest)?;
     if let (Some(expected), Some(actual)) = (&request.sha256, &sha256) {
         check_sha256(path, actual, expected)?;
     }
