@@ -285,6 +285,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                 view.ops.push(Op::Bind {
                     source: under(OLD, Path::new(dir)),
                     target,
+                    create: false,
                     set: ro,
                     clear: 0,
                     expect: None,
@@ -304,6 +305,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Bind {
             source: CString::new(OLD).expect("no NUL"),
             target: CString::new(NEW).expect("no NUL"),
+            create: false,
             set: ro,
             clear: 0,
             expect: None,
@@ -362,11 +364,8 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             for (index, part) in parts.iter().enumerate() {
                 prefix.push(part);
                 let last = index + 1 == parts.len();
-                if last && !checked.dir {
-                    view.ops.push(Op::Touch {
-                        path: under(NEW, &prefix),
-                    });
-                } else {
+                // A file's mount point is created by the bind itself (`create`).
+                if !last || checked.dir {
                     view.ops.push(Op::Mkdir {
                         path: under(NEW, &prefix),
                         mode: 0o755,
@@ -393,6 +392,7 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Bind {
             source: under(OLD, source),
             target: under(NEW, dest),
+            create: minimal && !checked.dir,
             set,
             clear: 0,
             expect: Some((checked.dev, checked.ino)),
@@ -458,12 +458,12 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
         if exists(&format!("/dev/{name}")).is_none() {
             continue;
         }
-        view.ops.push(Op::Touch { path: dev(name) });
         let host = Path::new("/dev").join(name);
         let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
         view.ops.push(Op::Bind {
             source: under(OLD, &host),
             target: dev(name),
+            create: true,
             set,
             clear: 0,
             expect: None,
