@@ -2,6 +2,7 @@
 //! bind's destination too), the host's socket directories, and the host's path sockets.
 
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::ops::Op;
@@ -132,12 +133,14 @@ pub(super) fn socket_ops(
     if fresh_sys || minimal {
         replaced.push("/sys".into());
     }
-    replaced.extend(
-        view.masked
-            .iter()
-            .map(PathBuf::from)
-            .filter(|path| path.is_dir()),
-    );
+    // The directories masked with a tmpfs, as the mask operations say (no `stat` again).
+    replaced.extend(view.ops.iter().filter_map(|op| match op {
+        Op::Mask { target, dir: true } => {
+            let shown = target.to_bytes().strip_prefix(NEW.as_bytes())?;
+            Some(PathBuf::from(std::ffi::OsStr::from_bytes(shown)))
+        }
+        _ => None,
+    }));
     let mut binds: Vec<(&Path, &Path)> = options
         .workspaces
         .iter()
