@@ -47,12 +47,13 @@ pub(super) enum Op {
         charge: Charge,
         optional: bool,
     },
-    /// Makes `target` read-only (not recursive), keeping its other flags (`fallback`: the
-    /// remount's flags without `mount_setattr`).
-    ReadOnly {
+    /// Sets `set` on `target` and every mount beneath it, and makes them private, in one
+    /// `mount_setattr(AT_RECURSIVE)`; without it (before Linux 5.12), each mount of `fallback`
+    /// is remounted (an empty path is `target`).
+    SetAttrTree {
         target: CString,
-        call: ViewCall,
-        fallback: libc::c_ulong,
+        set: u64,
+        fallback: Vec<Remount>,
     },
     /// A bind of `target` on itself, read-only, nosuid, nodev, noexec (a `/proc` part).
     ReadOnlySelf { target: CString, charge: Charge },
@@ -205,11 +206,15 @@ fn apply_op(op: &Op, null: &mut Option<RawFd>) -> Result<(), (Charge, ViewCall, 
             Err(Errno::ENOENT) if *optional => Ok(()),
             Err(errno) => Err((*charge, *call, errno)),
         },
-        Op::ReadOnly {
+        Op::SetAttrTree {
             target,
-            call,
+            set,
             fallback,
-        } => read_only(target, *fallback).map_err(|errno| (Charge::View, *call, errno)),
+        } => match set_attr_private(target, *set) {
+            Err(Errno::ENOSYS) if !fallback.is_empty() => remount_each(target, fallback),
+            other => other,
+        }
+        .map_err(|errno| (Charge::View, ViewCall::SetAttr, errno)),
         Op::ReadOnlySelf { target, charge } => {
             let fd = match open_no_symlinks(target) {
                 Ok(fd) => fd,
@@ -306,12 +311,14 @@ fn bind_from(
     }
     let tree = open_tree_clone(source_fd).map_err(view(ViewCall::OpenTree))?;
     let result = (|| {
-        let remount = match set_attr_fd(tree, set, clear) {
-            Ok(()) => false,
-            // Without a prepared list (the parent saw `mount_setattr`), ENOSYS is a refusal.
-            Err(Errno::ENOSYS) if !fallback.is_empty() => true,
-            Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
-        };
+        // Nothing to set: the clone keeps its source's flags (a later `SetAttrTree` sets them).
+        let remount = set | clear != 0
+            && match set_attr_fd(tree, set, clear) {
+                Ok(()) => false,
+                // Without a prepared list (the parent saw `mount_setattr`), ENOSYS is a refusal.
+                Err(Errno::ENOSYS) if !fallback.is_empty() => true,
+                Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
+            };
         let attached = match target_fd {
             Some(fd) => move_mount(tree, fd),
             None => {
@@ -430,6 +437,28 @@ fn set_attr_fd(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
             fd,
             c"".as_ptr(),
             (libc::AT_EMPTY_PATH | 0x8000/* AT_RECURSIVE */) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `mount_setattr(path, AT_RECURSIVE)` setting `set` and making every mount private.
+fn set_attr_private(path: &CStr, set: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid mount_attr of the size passed; `path` is NUL-terminated.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            0x8000 /* AT_RECURSIVE */ as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

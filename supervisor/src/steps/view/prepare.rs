@@ -454,22 +454,40 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
         charge: Charge::View,
         optional: false,
     });
+    // The devices are cloned as they are and made read-only, nosuid and noexec with `/dev`
+    // itself, in one recursive call once the links and directories are made (not nodev: they
+    // must still open); devpts, shm and mqueue are mounted after it, writable.
+    let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
+    let mut fallback = Vec::new();
+    if !view.mounts.is_empty() {
+        fallback.push(Remount {
+            path: CString::default(),
+            flags: libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_RDONLY,
+        });
+    }
     for name in DEVICES {
         if exists(&format!("/dev/{name}")).is_none() {
             continue;
         }
         let host = Path::new("/dev").join(name);
-        let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
         view.ops.push(Op::Bind {
             source: under(OLD, &host),
             target: dev(name),
             create: true,
-            set,
+            set: 0,
             clear: 0,
             expect: None,
             optional: false,
-            fallback: remounts(&view.mounts, &host, &host, set),
+            fallback: Vec::new(),
         });
+        fallback.extend(
+            remounts(&view.mounts, &host, &host, set)
+                .into_iter()
+                .map(|remount| Remount {
+                    path: dev(name),
+                    flags: remount.flags,
+                }),
+        );
     }
     for (target, link) in DEV_LINKS {
         view.ops.push(Op::Symlink {
@@ -483,6 +501,11 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
             mode: 0o755,
         });
     }
+    view.ops.push(Op::SetAttrTree {
+        target: under(NEW, Path::new("/dev")),
+        set,
+        fallback,
+    });
     view.ops.push(Op::Mount {
         fstype: c"devpts",
         target: dev("pts"),
@@ -509,11 +532,6 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
         call: ViewCall::Mqueue,
         charge: Charge::View,
         optional: false,
-    });
-    view.ops.push(Op::ReadOnly {
-        target: under(NEW, Path::new("/dev")),
-        call: ViewCall::Tmpfs,
-        fallback: libc::MS_NOSUID | libc::MS_NOEXEC,
     });
     view.writable.extend(
         ["/dev/pts", "/dev/shm", "/dev/mqueue"]
