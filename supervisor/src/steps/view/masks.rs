@@ -2,13 +2,13 @@
 //! bind's destination too), the host's socket directories, and the host's path sockets.
 
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::ops::Op;
-use super::prepare::{attr_flags, check_path, cpath, under};
+use super::prepare::{check_path, cpath, under};
 use super::{
-    host, FsMode, View, ViewError, ViewOptions, ATTR_NOEXEC, ATTR_NOSUID, ATTR_RDONLY,
-    HOST_CGROUPS, MASKED, MINIMAL, NEW, SCRATCH,
+    host, FsMode, View, ViewError, ViewOptions, HOST_CGROUPS, MASKED, MINIMAL, NEW, SCRATCH,
 };
 
 /// Masked paths: Docker's, the operator's, and host socket directories scratch does not cover.
@@ -78,7 +78,6 @@ pub(super) fn mask_ops(
         view.ops.push(Op::Mask {
             target: under(NEW, &path),
             dir: meta.is_dir(),
-            null_flags: null_flags(view),
         });
         view.masked.push(path.display().to_string());
     }
@@ -134,12 +133,14 @@ pub(super) fn socket_ops(
     if fresh_sys || minimal {
         replaced.push("/sys".into());
     }
-    replaced.extend(
-        view.masked
-            .iter()
-            .map(PathBuf::from)
-            .filter(|path| path.is_dir()),
-    );
+    // The directories masked with a tmpfs, as the mask operations say (no `stat` again).
+    replaced.extend(view.ops.iter().filter_map(|op| match op {
+        Op::Mask { target, dir: true } => {
+            let shown = target.to_bytes().strip_prefix(NEW.as_bytes())?;
+            Some(PathBuf::from(std::ffi::OsStr::from_bytes(shown)))
+        }
+        _ => None,
+    }));
     let mut binds: Vec<(&Path, &Path)> = options
         .workspaces
         .iter()
@@ -181,17 +182,8 @@ pub(super) fn socket_ops(
         view.ops.push(Op::Mask {
             target: under(NEW, &place),
             dir: false,
-            null_flags: null_flags(view),
         });
         view.sockets.push(shown);
     }
     Ok(())
-}
-
-/// The remount flags of a mask's `/dev/null` where the kernel has no `mount_setattr`: the host's
-/// `/dev` mount's, read-only, nosuid, noexec (not nodev: it must still open).
-fn null_flags(view: &View) -> libc::c_ulong {
-    let null = Path::new("/dev/null");
-    host::mount_of(null, &view.mounts).map_or(0, |mount| mount.flags)
-        | attr_flags(ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC)
 }

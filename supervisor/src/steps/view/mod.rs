@@ -18,8 +18,8 @@
 //!    parent checked (same device and inode); fresh tmpfs on `/tmp`, `/var/tmp` and `/run`
 //!    (noexec); a tmpfs `/dev` with six of the host's character devices bound in, a devpts of its
 //!    own, shm and mqueue; a fresh `/proc` with its read-only parts; Docker's masked paths;
-//! 3. the old root is detached, and `pivot_root(".", ".")` in `/newroot` makes the view the root;
-//!    the staging root is detached. There is no `chroot` fallback: a refused `pivot_root` is a
+//! 3. `pivot_root(".", ".")` in `/newroot` makes the view the root; the staging root is
+//!    detached, and the host's tree at `/oldroot` with it (one detach). There is no `chroot` fallback: a refused `pivot_root` is a
 //!    refusal of the step.
 //!
 //! Why `open_tree` and not `mount(MS_BIND)` from the parent's descriptors: a descriptor opened
@@ -71,7 +71,7 @@ pub enum ViewCall {
     Sysfs,
     /// Masking a path (`mount(tmpfs)` or a bind of `/dev/null` over it).
     Mask,
-    /// `umount2(MNT_DETACH)` of the old root or the staging root.
+    /// `umount2(MNT_DETACH)` of the staging root, with the old root beneath it.
     Detach,
     /// A bind source is no longer the file the parent checked (verification).
     VerifySource,

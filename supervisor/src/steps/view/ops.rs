@@ -22,15 +22,15 @@ pub(super) struct Remount {
 pub(super) enum Op {
     /// `mkdir(path, mode)`; an existing directory is fine.
     Mkdir { path: CString, mode: u32 },
-    /// Creates an empty file (a bind target).
-    Touch { path: CString },
     /// `symlink(target, link)`.
     Symlink { target: CString, link: CString },
     /// Clones `source` (recursively), sets and clears attributes on the clone, attaches it on
-    /// `target`. With `expect`, the source must still be that device and inode.
+    /// `target`. With `expect`, the source must still be that device and inode. With `create`,
+    /// `target` is created as an empty file first, by the same `openat2` that opens it.
     Bind {
         source: CString,
         target: CString,
+        create: bool,
         set: u64,
         clear: u64,
         expect: Option<(u64, u64)>,
@@ -47,22 +47,19 @@ pub(super) enum Op {
         charge: Charge,
         optional: bool,
     },
-    /// Makes `target` read-only (not recursive), keeping its other flags (`fallback`: the
-    /// remount's flags without `mount_setattr`).
-    ReadOnly {
+    /// Sets `set` on `target` and every mount beneath it, and makes them private, in one
+    /// `mount_setattr(AT_RECURSIVE)`; without it (before Linux 5.12), each mount of `fallback`
+    /// is remounted (an empty path is `target`).
+    SetAttrTree {
         target: CString,
-        call: ViewCall,
-        fallback: libc::c_ulong,
+        set: u64,
+        fallback: Vec<Remount>,
     },
     /// A bind of `target` on itself, read-only, nosuid, nodev, noexec (a `/proc` part).
     ReadOnlySelf { target: CString, charge: Charge },
-    /// Hides `target`: an empty read-only tmpfs on a directory, `/dev/null` (whose remount
-    /// flags are `null_flags` without `mount_setattr`) on anything else.
-    Mask {
-        target: CString,
-        dir: bool,
-        null_flags: libc::c_ulong,
-    },
+    /// Hides `target`: an empty read-only tmpfs on a directory, a clone of the view's
+    /// `/dev/null` (read-only, nosuid, noexec, which the clone keeps) on anything else.
+    Mask { target: CString, dir: bool },
 }
 
 impl View {
@@ -95,6 +92,8 @@ impl View {
         if stat(c"/").ok() != Some(staging) {
             return Err((Charge::View, ViewCall::VerifyPivot, Errno::UnknownErrno));
         }
+        // The view's `/dev/null`, opened once for every mask of a file.
+        let mut null: Option<RawFd> = None;
         for op in &self.ops {
             if !own_ipc
                 && matches!(
@@ -107,16 +106,23 @@ impl View {
             {
                 continue;
             }
-            apply_op(op)?;
+            if let Err(failed) = apply_op(op, &mut null) {
+                close_null(null);
+                return Err(failed);
+            }
         }
+        close_null(null);
         if self.mode == FsMode::Minimal {
             let fallback = libc::MS_NOSUID | libc::MS_NODEV;
             read_only(c"/newroot", fallback).map_err(view(ViewCall::SetAttr))?;
         }
-        umount_detach(c"/oldroot").map_err(view(ViewCall::Detach))?;
         chdir(c"/newroot").map_err(view(ViewCall::PivotRoot))?;
         let view_root = stat(c".").map_err(view(ViewCall::PivotRoot))?;
         pivot_root(c".", c".").map_err(view(ViewCall::PivotRoot))?;
+        // The staging root, now stacked on the view's, is detached with everything beneath it,
+        // the host's tree at `/oldroot` included: one detach, so one wait for the kernel's RCU
+        // grace period (each `umount2` that frees mounts waits for one), where detaching
+        // `/oldroot` first took two. Every mount is private: nothing propagates either way.
         umount_detach(c".").map_err(view(ViewCall::Detach))?;
         chdir(c"/").map_err(view(ViewCall::PivotRoot))?;
         if stat(c"/").ok() != Some(view_root) {
@@ -126,26 +132,19 @@ impl View {
     }
 }
 
-fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
-    let view = |call| move |errno| (Charge::View, call, errno);
+fn close_null(null: Option<RawFd>) {
+    if let Some(fd) = null {
+        close(fd);
+    }
+}
+
+/// Applies one operation; `null` is the view's `/dev/null`, opened by the first mask of a file.
+fn apply_op(op: &Op, null: &mut Option<RawFd>) -> Result<(), (Charge, ViewCall, Errno)> {
     match op {
         Op::Mkdir { path, mode } => match mkdir(path, *mode) {
             Ok(()) | Err(Errno::EEXIST) => Ok(()),
             Err(errno) => Err((Charge::View, ViewCall::Create, errno)),
         },
-        Op::Touch { path } => {
-            // SAFETY: `path` is a NUL-terminated string prepared by the parent.
-            let fd = unsafe {
-                libc::open(
-                    path.as_ptr(),
-                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-                    0o644,
-                )
-            };
-            let fd = Errno::result(fd).map_err(view(ViewCall::Create))?;
-            close(fd);
-            Ok(())
-        }
         Op::Symlink { target, link } => {
             // SAFETY: both are NUL-terminated strings prepared by the parent.
             let rc = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
@@ -157,6 +156,7 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
         Op::Bind {
             source,
             target,
+            create,
             set,
             clear,
             expect,
@@ -168,7 +168,28 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
                 Err(Errno::ENOENT) if *optional => return Ok(()),
                 Err(errno) => return Err((Charge::View, ViewCall::Open, errno)),
             };
-            let result = bind_from(source_fd, target, (*set, *clear), *expect, fallback);
+            let target_fd = if *create {
+                // The empty file the clone is attached on, created and opened in one call.
+                match open_no_symlinks_how(target, CREATE_FLAGS, 0o644) {
+                    Ok(fd) => Some(fd),
+                    Err(errno) => {
+                        close(source_fd);
+                        return Err((Charge::View, ViewCall::Create, errno));
+                    }
+                }
+            } else {
+                None
+            };
+            let result = bind_from(
+                source_fd,
+                (target, target_fd),
+                (*set, *clear),
+                *expect,
+                fallback,
+            );
+            if let Some(fd) = target_fd {
+                close(fd);
+            }
             close(source_fd);
             result
         }
@@ -185,11 +206,15 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
             Err(Errno::ENOENT) if *optional => Ok(()),
             Err(errno) => Err((*charge, *call, errno)),
         },
-        Op::ReadOnly {
+        Op::SetAttrTree {
             target,
-            call,
+            set,
             fallback,
-        } => read_only(target, *fallback).map_err(|errno| (Charge::View, *call, errno)),
+        } => match set_attr_private(target, *set) {
+            Err(Errno::ENOSYS) if !fallback.is_empty() => remount_each(target, fallback),
+            other => other,
+        }
+        .map_err(|errno| (Charge::View, ViewCall::SetAttr, errno)),
         Op::ReadOnlySelf { target, charge } => {
             let fd = match open_no_symlinks(target) {
                 Ok(fd) => fd,
@@ -204,16 +229,13 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
                 flags,
             }];
             let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC;
-            let result = bind_from(fd, target, (set, 0), None, &fallback)
+            // The descriptor is the clone's source and its target both: the same place.
+            let result = bind_from(fd, (target, Some(fd)), (set, 0), None, &fallback)
                 .map_err(|(_, call, errno)| (*charge, call, errno));
             close(fd);
             result
         }
-        Op::Mask {
-            target,
-            dir,
-            null_flags,
-        } => mask(target, *dir, *null_flags),
+        Op::Mask { target, dir } => mask(target, *dir, null),
     }
 }
 
@@ -221,16 +243,18 @@ fn apply_op(op: &Op) -> Result<(), (Charge, ViewCall, Errno)> {
 fn mask(
     target: &CStr,
     dir: bool,
-    null_flags: libc::c_ulong,
+    null: &mut Option<RawFd>,
 ) -> Result<(), (Charge, ViewCall, Errno)> {
+    let masking = |errno| (Charge::View, ViewCall::Mask, errno);
+    // The parent checked the path has no symbolic link; `mount` would follow one.
+    let target_fd = match open_no_symlinks(target) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(errno) => return Err(masking(errno)),
+    };
     if dir {
-        // The parent checked the path has no symbolic link; `mount` would follow one.
-        match open_no_symlinks(target) {
-            Ok(fd) => close(fd),
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(errno) => return Err((Charge::View, ViewCall::Mask, errno)),
-        }
-        match mount(
+        close(target_fd);
+        return match mount(
             c"tmpfs",
             target,
             c"tmpfs",
@@ -238,29 +262,29 @@ fn mask(
             Some(c"mode=0555,size=4k"),
         ) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(errno) => Err((Charge::View, ViewCall::Mask, errno)),
-        }
-    } else {
-        let null = open_no_symlinks(c"/newroot/dev/null")
-            .map_err(|errno| (Charge::View, ViewCall::Mask, errno))?;
-        let result = match open_no_symlinks(target) {
-            Ok(fd) => {
-                close(fd);
-                // Not nodev: /dev/null must still open.
-                let fallback = [Remount {
-                    path: CString::default(),
-                    flags: null_flags,
-                }];
-                let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
-                bind_from(null, target, (set, 0), None, &fallback)
-                    .map_err(|(charge, _, errno)| (charge, ViewCall::Mask, errno))
-            }
-            Err(Errno::ENOENT) => Ok(()),
-            Err(errno) => Err((Charge::View, ViewCall::Mask, errno)),
+            Err(errno) => Err(masking(errno)),
         };
-        close(null);
-        result
     }
+    let result = (|| {
+        let null = match *null {
+            Some(fd) => fd,
+            None => {
+                let fd = open_no_symlinks(c"/newroot/dev/null").map_err(masking)?;
+                *null = Some(fd);
+                fd
+            }
+        };
+        // A clone keeps its source's per-mount flags and propagation: the view's `/dev/null`
+        // is read-only, nosuid and noexec (not nodev: it must still open) and private, so the
+        // clone needs no `mount_setattr` (nor, before Linux 5.12, a remount). The verification
+        // reads both facts back: the mask's mount is read-only, and the path is `/dev/null`.
+        let tree = open_tree_clone(null).map_err(masking)?;
+        let attached = move_mount(tree, target_fd).map_err(masking);
+        close(tree);
+        attached
+    })();
+    close(target_fd);
+    result
 }
 
 /// Clones the mount tree at `source_fd`, sets its attributes (`set`, `clear`), checks it is still
@@ -269,7 +293,7 @@ fn mask(
 /// mounts remounted by path (`fallback`: an empty path is `target` itself), then made private.
 fn bind_from(
     source_fd: RawFd,
-    target: &CStr,
+    (target, target_fd): (&CStr, Option<RawFd>),
     (set, clear): (u64, u64),
     expect: Option<(u64, u64)>,
     fallback: &[Remount],
@@ -285,43 +309,26 @@ fn bind_from(
             return Err((Charge::View, ViewCall::VerifySource, Errno::UnknownErrno));
         }
     }
-    // SAFETY: open_tree takes a descriptor, a NUL-terminated (empty) path and flags.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            source_fd,
-            c"".as_ptr(),
-            (1 /* OPEN_TREE_CLONE */
-                | libc::O_CLOEXEC as u32
-                | libc::AT_EMPTY_PATH as u32
-                | 0x8000/* AT_RECURSIVE */) as libc::c_uint,
-        )
-    };
-    let tree = Errno::result(tree).map_err(view(ViewCall::OpenTree))? as RawFd;
+    let tree = open_tree_clone(source_fd).map_err(view(ViewCall::OpenTree))?;
     let result = (|| {
-        let remount = match set_attr_fd(tree, set, clear) {
-            Ok(()) => false,
-            // Without a prepared list (the parent saw `mount_setattr`), ENOSYS is a refusal.
-            Err(Errno::ENOSYS) if !fallback.is_empty() => true,
-            Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
+        // Nothing to set: the clone keeps its source's flags (a later `SetAttrTree` sets them).
+        let remount = set | clear != 0
+            && match set_attr_fd(tree, set, clear) {
+                Ok(()) => false,
+                // Without a prepared list (the parent saw `mount_setattr`), ENOSYS is a refusal.
+                Err(Errno::ENOSYS) if !fallback.is_empty() => true,
+                Err(errno) => return Err((Charge::View, ViewCall::SetAttr, errno)),
+            };
+        let attached = match target_fd {
+            Some(fd) => move_mount(tree, fd),
+            None => {
+                let fd = open_no_symlinks(target).map_err(view(ViewCall::Open))?;
+                let attached = move_mount(tree, fd);
+                close(fd);
+                attached
+            }
         };
-        let target_fd = open_no_symlinks(target).map_err(view(ViewCall::Open))?;
-        // SAFETY: move_mount takes two descriptors, two NUL-terminated (empty) paths and flags.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_move_mount,
-                tree,
-                c"".as_ptr(),
-                target_fd,
-                c"".as_ptr(),
-                (0x4 /* MOVE_MOUNT_F_EMPTY_PATH */ | 0x40/* MOVE_MOUNT_T_EMPTY_PATH */)
-                    as libc::c_uint,
-            )
-        };
-        close(target_fd);
-        Errno::result(rc)
-            .map(drop)
-            .map_err(view(ViewCall::MoveMount))?;
+        attached.map_err(view(ViewCall::MoveMount))?;
         if remount {
             remount_each(target, fallback).map_err(view(ViewCall::SetAttr))?;
         }
@@ -329,6 +336,39 @@ fn bind_from(
     })();
     close(tree);
     result
+}
+
+/// `open_tree(fd, "", OPEN_TREE_CLONE|AT_RECURSIVE)`: a detached clone of the tree at `fd`.
+fn open_tree_clone(fd: RawFd) -> Result<RawFd, Errno> {
+    // SAFETY: open_tree takes a descriptor, a NUL-terminated (empty) path and flags.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            fd,
+            c"".as_ptr(),
+            (1 /* OPEN_TREE_CLONE */
+                | libc::O_CLOEXEC as u32
+                | libc::AT_EMPTY_PATH as u32
+                | 0x8000/* AT_RECURSIVE */) as libc::c_uint,
+        )
+    };
+    Errno::result(tree).map(|fd| fd as RawFd)
+}
+
+/// `move_mount(tree, "", target, "")`: attaches the detached `tree` on what `target` names.
+fn move_mount(tree: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: move_mount takes two descriptors, two NUL-terminated (empty) paths and flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            target,
+            c"".as_ptr(),
+            (0x4 /* MOVE_MOUNT_F_EMPTY_PATH */ | 0x40/* MOVE_MOUNT_T_EMPTY_PATH */) as libc::c_uint,
+        )
+    };
+    Errno::result(rc).map(drop)
 }
 
 /// The fallback without `mount_setattr`: each mount remounted by path (`MS_REMOUNT|MS_BIND`, its
@@ -404,6 +444,28 @@ fn set_attr_fd(fd: RawFd, set: u64, clear: u64) -> Result<(), Errno> {
     Errno::result(rc).map(drop)
 }
 
+/// `mount_setattr(path, AT_RECURSIVE)` setting `set` and making every mount private.
+fn set_attr_private(path: &CStr, set: u64) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid mount_attr of the size passed; `path` is NUL-terminated.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            0x8000 /* AT_RECURSIVE */ as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
 /// `mount_setattr(path)`, recursive or not.
 fn set_attr(path: &CStr, set: u64, clear: u64, recursive: bool) -> Result<(), Errno> {
     let attr = MountAttr {
@@ -437,9 +499,18 @@ struct OpenHow {
 
 /// `openat2(path, O_PATH|O_CLOEXEC|O_NOFOLLOW, RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)`.
 fn open_no_symlinks(path: &CStr) -> Result<RawFd, Errno> {
+    open_no_symlinks_how(path, libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0)
+}
+
+/// The flags that create (or open) an empty file to attach a clone on.
+const CREATE_FLAGS: libc::c_int =
+    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+
+/// `openat2(path, flags, mode, RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS)`.
+fn open_no_symlinks_how(path: &CStr, flags: libc::c_int, mode: u32) -> Result<RawFd, Errno> {
     let how = OpenHow {
-        flags: (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
-        mode: 0,
+        flags: flags as u64,
+        mode: u64::from(mode),
         resolve: 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02, /* RESOLVE_NO_MAGICLINKS */
     };
     // SAFETY: `how` is a valid open_how of the size passed; `path` is NUL-terminated.

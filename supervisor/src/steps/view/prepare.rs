@@ -285,6 +285,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
                 view.ops.push(Op::Bind {
                     source: under(OLD, Path::new(dir)),
                     target,
+                    create: false,
                     set: ro,
                     clear: 0,
                     expect: None,
@@ -304,6 +305,7 @@ fn root_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Bind {
             source: CString::new(OLD).expect("no NUL"),
             target: CString::new(NEW).expect("no NUL"),
+            create: false,
             set: ro,
             clear: 0,
             expect: None,
@@ -362,11 +364,8 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
             for (index, part) in parts.iter().enumerate() {
                 prefix.push(part);
                 let last = index + 1 == parts.len();
-                if last && !checked.dir {
-                    view.ops.push(Op::Touch {
-                        path: under(NEW, &prefix),
-                    });
-                } else {
+                // A file's mount point is created by the bind itself (`create`).
+                if !last || checked.dir {
                     view.ops.push(Op::Mkdir {
                         path: under(NEW, &prefix),
                         mode: 0o755,
@@ -393,6 +392,7 @@ fn bind_ops(view: &mut View, options: &ViewOptions, _fresh_sys: bool) -> Result<
         view.ops.push(Op::Bind {
             source: under(OLD, source),
             target: under(NEW, dest),
+            create: minimal && !checked.dir,
             set,
             clear: 0,
             expect: Some((checked.dev, checked.ino)),
@@ -454,22 +454,40 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
         charge: Charge::View,
         optional: false,
     });
+    // The devices are cloned as they are and made read-only, nosuid and noexec with `/dev`
+    // itself, in one recursive call once the links and directories are made (not nodev: they
+    // must still open); devpts, shm and mqueue are mounted after it, writable.
+    let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
+    let mut fallback = Vec::new();
+    if !view.mounts.is_empty() {
+        fallback.push(Remount {
+            path: CString::default(),
+            flags: libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_RDONLY,
+        });
+    }
     for name in DEVICES {
         if exists(&format!("/dev/{name}")).is_none() {
             continue;
         }
-        view.ops.push(Op::Touch { path: dev(name) });
         let host = Path::new("/dev").join(name);
-        let set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NOEXEC;
         view.ops.push(Op::Bind {
             source: under(OLD, &host),
             target: dev(name),
-            set,
+            create: true,
+            set: 0,
             clear: 0,
             expect: None,
             optional: false,
-            fallback: remounts(&view.mounts, &host, &host, set),
+            fallback: Vec::new(),
         });
+        fallback.extend(
+            remounts(&view.mounts, &host, &host, set)
+                .into_iter()
+                .map(|remount| Remount {
+                    path: dev(name),
+                    flags: remount.flags,
+                }),
+        );
     }
     for (target, link) in DEV_LINKS {
         view.ops.push(Op::Symlink {
@@ -483,6 +501,11 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
             mode: 0o755,
         });
     }
+    view.ops.push(Op::SetAttrTree {
+        target: under(NEW, Path::new("/dev")),
+        set,
+        fallback,
+    });
     view.ops.push(Op::Mount {
         fstype: c"devpts",
         target: dev("pts"),
@@ -509,11 +532,6 @@ fn dev_ops(view: &mut View, _options: &ViewOptions, _fresh_sys: bool) -> Result<
         call: ViewCall::Mqueue,
         charge: Charge::View,
         optional: false,
-    });
-    view.ops.push(Op::ReadOnly {
-        target: under(NEW, Path::new("/dev")),
-        call: ViewCall::Tmpfs,
-        fallback: libc::MS_NOSUID | libc::MS_NOEXEC,
     });
     view.writable.extend(
         ["/dev/pts", "/dev/shm", "/dev/mqueue"]

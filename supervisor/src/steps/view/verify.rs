@@ -217,6 +217,22 @@ impl ViewObserved {
     }
 }
 
+/// The size tmpfs gives an empty directory (`2 * BOGO_DIRENT_SIZE`: `.` and `..`).
+const EMPTY_TMPFS_DIR: u64 = 40;
+
+/// `path` is on a tmpfs (`statfs`).
+fn is_tmpfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: all-zero bytes are a valid `statfs`.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `fs` is valid for the kernel to fill.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut fs) };
+    rc == 0 && fs.f_type == libc::TMPFS_MAGIC
+}
+
 /// Whether `path` through `/proc/PID/root` is masked: an empty directory, or the character
 /// device `/dev/null` is (a mask hidden beneath a later mount shows what it was to hide).
 fn masked_through(pid: i32, path: &Path, null_rdev: Option<u64>) -> bool {
@@ -224,6 +240,10 @@ fn masked_through(pid: i32, path: &Path, null_rdev: Option<u64>) -> bool {
     let through =
         Path::new(&format!("/proc/{pid}/root")).join(path.strip_prefix("/").unwrap_or(path));
     match std::fs::symlink_metadata(&through) {
+        // tmpfs counts a directory's size as 20 bytes an entry, `.` and `..` included, so 40
+        // bytes on a tmpfs (`statfs`) is an empty one: one call where listing it takes five.
+        // Any other size or file system is listed.
+        Ok(meta) if meta.is_dir() && meta.size() == EMPTY_TMPFS_DIR && is_tmpfs(&through) => true,
         Ok(meta) if meta.is_dir() => {
             std::fs::read_dir(&through).is_ok_and(|mut entries| entries.next().is_none())
         }
