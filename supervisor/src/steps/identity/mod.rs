@@ -3,6 +3,7 @@
 //! names no `--user` gets a uid of its own for the run ([`alloc`]).
 
 pub(crate) mod alloc;
+mod dirents;
 mod held;
 
 use nix::errno::Errno;
