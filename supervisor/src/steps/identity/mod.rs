@@ -53,6 +53,10 @@ pub struct Identity {
     pub groups: Vec<Gid>,
     /// Where it comes from.
     pub origin: Origin,
+    /// The names the group database gave the gid and the groups when the identity was prepared
+    /// (`None`: no name), which verification reports without asking again; empty when they were
+    /// not looked up.
+    pub group_names: Vec<(Gid, Option<String>)>,
 }
 
 /// Where the workload's identity comes from.
@@ -184,6 +188,7 @@ pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
         gid,
         groups,
         origin: Origin::Named,
+        group_names: Vec::new(),
     })
 }
 
@@ -369,9 +374,27 @@ pub(crate) fn apply(
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let status = &observed.status;
     let (groups, inside) = observed.groups_in_effect();
-    let held = status.gid.first().into_iter().chain(&groups);
+    let mut held: Vec<u32> = status.gid.first().into_iter().copied().collect();
+    for gid in &groups {
+        if !held.contains(gid) {
+            held.push(*gid);
+        }
+    }
+    // Each distinct group looked up once; the names found when the identity was prepared are
+    // not asked again.
+    let known = expected
+        .identity
+        .map_or(&[][..], |identity| &identity.group_names[..]);
     let mut group_names: Vec<String> = held
-        .map(|&gid| group_name(Gid::from_raw(gid)).unwrap_or_else(|| gid.to_string()))
+        .iter()
+        .map(|&gid| {
+            let gid = Gid::from_raw(gid);
+            known
+                .iter()
+                .find(|(known, _)| *known == gid)
+                .map_or_else(|| group_name(gid), |(_, name)| name.clone())
+                .unwrap_or_else(|| gid.to_string())
+        })
         .collect();
     group_names.dedup();
     let evidence = Ids {
@@ -434,6 +457,8 @@ pub(crate) fn prepare(
                 gid: Gid::from_raw(id),
                 groups: Vec::new(),
                 origin: Origin::Allocated(range),
+                // The allocation found no group of that number.
+                group_names: vec![(Gid::from_raw(id), None)],
             })
         }
         None => None,
@@ -447,11 +472,19 @@ pub(crate) fn prepare(
             return Err(SupervisorError::RootNotAllowed);
         }
     }
-    if let Some(identity) = identity.as_ref().filter(|_| options.user.is_some()) {
-        let held = std::iter::once(identity.gid).chain(identity.groups.iter().copied());
+    let mut identity = identity;
+    if let Some(identity) = identity.as_mut().filter(|_| options.user.is_some()) {
+        // The groups usually hold the gid too: each distinct group is looked up once.
+        let mut held = vec![identity.gid];
+        for gid in &identity.groups {
+            if !held.contains(gid) {
+                held.push(*gid);
+            }
+        }
         let owners = device_and_socket_groups();
         for gid in held {
             let name = group_name(gid);
+            identity.group_names.push((gid, name.clone()));
             let why = if gid.as_raw() == 0 {
                 Some("root's group".to_owned())
             } else if name
