@@ -13,7 +13,9 @@
 //!
 //! A kernel thread's `status` is not read ([`runs_no_user_code`]): most of a quiet host's
 //! processes are kernel threads, whose credentials are the kernel's own (root, `init_cred`), and
-//! the kernel renders a `status` at every read. Three calls that render nothing tell one apart:
+//! the kernel renders a `status` at every read. Only kthreadd and its children, listed by one
+//! file ([`kernel_thread_candidates`]), are probed, so a user process costs no more than its
+//! `status`. Three calls that render nothing tell a kernel thread apart:
 //! its `exe` link answers `ENOENT` (the kernel has no executable for a task without memory of its
 //! own: a kernel thread, or a task that has exited or is exiting), its `cwd` link resolves (an
 //! exited task, a zombie, has released its file-system context: its `status` is read, for a
@@ -139,6 +141,48 @@ pub(super) fn runs_no_user_code(dir: RawFd, pid: &CStr) -> bool {
     rc == 0 && stx.stx_mask & libc::STATX_NLINK != 0 && stx.stx_nlink == 3
 }
 
+/// The processes that may be kernel threads, sorted: kthreadd (pid 2 in the host's PID namespace)
+/// and its children, read from `/proc/2/task/2/children` (one file). Every kernel thread but the
+/// idle and init tasks is started by kthreadd; the list only says which processes are worth
+/// [`runs_no_user_code`]'s three calls (each is still proved a kernel thread by them), so a user
+/// process costs no probe. A list that misses a kernel thread (the kernel's documentation warns
+/// that children created or reaped meanwhile may be missed; a kernel without
+/// `CONFIG_PROC_CHILDREN`; a PID namespace of a container, where pid 2 is no kernel thread) costs
+/// that thread's `status`, as before.
+fn kernel_thread_candidates(dir: RawFd) -> Vec<u32> {
+    let mut candidates = Vec::new();
+    // SAFETY: `dir` is an open directory, the literal a NUL-terminated path.
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            c"2/task/2/children".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return candidates;
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // SAFETY: `chunk` is live and writable for its length.
+        let got = unsafe { libc::read(file.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+        match usize::try_from(got) {
+            Ok(0) | Err(_) => break,
+            Ok(got) => text.extend_from_slice(&chunk[..got]),
+        }
+    }
+    candidates.push(2);
+    candidates.extend(
+        text.split(|byte| byte.is_ascii_whitespace())
+            .filter_map(|pid| std::str::from_utf8(pid).ok()?.parse::<u32>().ok()),
+    );
+    candidates.sort_unstable();
+    candidates
+}
+
 /// The uids and gids every task of the host holds.
 pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
     let mut uids = HashSet::new();
@@ -159,8 +203,16 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
         uids.extend(ids.uids.iter().copied());
         gids.extend(ids.gids.iter().copied());
     };
+    let candidates = kernel_thread_candidates(dir);
     let _ = dirents::each(dir, &mut listing, |pid, _| {
-        if !numeric(pid) || runs_no_user_code(dir, pid) {
+        if !numeric(pid) {
+            return;
+        }
+        let candidate = std::str::from_utf8(pid.to_bytes())
+            .ok()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| candidates.binary_search(&pid).is_ok());
+        if candidate && runs_no_user_code(dir, pid) {
             return;
         }
         let Some(status) = read_status(dir, &below(pid, "status"), &mut buffer) else {
@@ -249,9 +301,16 @@ mod tests {
         child.wait().unwrap();
         // A task that is gone.
         assert!(!runs_no_user_code(dir, &pid(child.id())));
-        // kthreadd, where this PID namespace shows it (the kernel's `Kthread` line, Linux 6.0).
+        // kthreadd and its children, where this PID namespace shows them (the kernel's `Kthread`
+        // line, Linux 6.0).
         if std::fs::read_to_string("/proc/2/status").is_ok_and(|s| s.contains("Kthread:\t1")) {
             assert!(runs_no_user_code(dir, &pid(2)));
+            let candidates = kernel_thread_candidates(dir);
+            assert!(
+                candidates.len() > 1 && candidates.contains(&2),
+                "{candidates:?}"
+            );
+            assert!(!candidates.contains(&std::process::id()));
         }
     }
 }
