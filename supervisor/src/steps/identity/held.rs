@@ -301,6 +301,31 @@ mod tests {
         child.wait().unwrap();
         // A task that is gone.
         assert!(!runs_no_user_code(dir, &pid(child.id())));
+        // A process whose leader has exited (a zombie) while another of its threads runs.
+        let script = "import ctypes, threading\n\
+                      threading.Thread(target=threading.Event().wait, daemon=True).start()\n\
+                      print('READY', flush=True)\n\
+                      ctypes.CDLL(None).pthread_exit(None)\n";
+        if let Ok(mut python) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        {
+            let mut ready = [0u8; 6];
+            let read = std::io::Read::read_exact(python.stdout.as_mut().unwrap(), &mut ready);
+            let status = format!("/proc/{}/status", python.id());
+            let start = std::time::Instant::now();
+            while read.is_ok()
+                && !std::fs::read_to_string(&status).is_ok_and(|s| s.contains("State:\tZ"))
+            {
+                assert!(start.elapsed().as_secs() < 10, "the leader never exited");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let probed = runs_no_user_code(dir, &pid(python.id()));
+            let _ = python.kill();
+            let _ = python.wait();
+            assert!(read.is_ok() && !probed);
+        }
         // kthreadd and its children, where this PID namespace shows them (the kernel's `Kthread`
         // line, Linux 6.0).
         if std::fs::read_to_string("/proc/2/status").is_ok_and(|s| s.contains("Kthread:\t1")) {
