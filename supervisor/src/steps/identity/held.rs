@@ -15,9 +15,9 @@
 //! processes are kernel threads, whose credentials are the kernel's own (root, `init_cred`), and
 //! the kernel renders a `status` at every read. Only kthreadd and its children, listed by one
 //! file ([`kernel_thread_candidates`]), are probed, so a user process costs no more than its
-//! `status`. Three calls that render nothing tell a kernel thread apart:
-//! its `exe` link answers `ENOENT` (the kernel has no executable for a task without memory of its
-//! own: a kernel thread, or a task that has exited or is exiting), its `cwd` link resolves (an
+//! `status`. Three calls that render nothing tell a kernel thread apart: its `exe` link answers
+//! `ENOENT` (the kernel has no executable for a task without memory of its own: a kernel thread,
+//! or a task that has exited or is exiting), its `cwd` link resolves (an
 //! exited task, a zombie, has released its file-system context: its `status` is read, for a
 //! zombie still holds its credentials until it is reaped and counts against its real uid's
 //! `RLIMIT_NPROC`), and its `task` directory counts one task (a leader that exited while its
