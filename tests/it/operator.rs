@@ -501,3 +501,84 @@ fn user_refuses_host_power_groups_unless_allowed() {
         "{report:#}"
     );
 }
+
+/// `--user` refuses a group that owns a socket or a device under /run or /dev its members may use
+/// more than others (issue 21 item 5), found by the walk four directory levels below /run: a
+/// socket and a character device at the deepest level walked, each owned by a group without a
+/// name; regular files, symbolic links and FIFOs beside them name no group.
+#[test]
+fn user_refuses_a_group_that_owns_a_socket_or_a_device_under_run() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root!();
+    let (socket_gid, device_gid) = (4_000_555u32, 4_000_556u32);
+    for gid in [socket_gid, device_gid] {
+        assert!(
+            nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+                .is_ok_and(|g| g.is_none()),
+            "gid {gid} is named here"
+        );
+    }
+    // /run is depth 0: this directory is 1, the node's is 4.
+    let top = std::path::PathBuf::from(format!("/run/sandbox-walk-test-{}", std::process::id()));
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _removed = Removed(top.clone());
+    let deepest = top.join("a/b/c");
+    std::fs::create_dir_all(&deepest).unwrap();
+    let socket = deepest.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let device = deepest.join("null");
+    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `path` is a NUL-terminated path; 1:3 is /dev/null's number.
+    let rc = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    for (node, gid) in [(&socket, socket_gid), (&device, device_gid)] {
+        std::os::unix::fs::chown(node, None, Some(gid)).unwrap();
+        std::fs::set_permissions(node, std::fs::Permissions::from_mode(0o660)).unwrap();
+    }
+    // Beside them, what names no group: a file, a link and a FIFO with the same group and mode.
+    let file = deepest.join("file");
+    std::fs::write(&file, "").unwrap();
+    std::os::unix::fs::symlink(&socket, deepest.join("link")).unwrap();
+    let fifo = std::ffi::CString::new(deepest.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `fifo` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o660) }, 0);
+    let quiet_gid = 4_000_557u32;
+    for node in [file.clone(), deepest.join("fifo")] {
+        std::os::unix::fs::chown(&node, None, Some(quiet_gid)).unwrap();
+    }
+    for (gid, node) in [(socket_gid, &socket), (device_gid, &device)] {
+        let user = format!("65534:{gid}");
+        let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.error_line(),
+            format!(
+                "sandbox-supervisor: error: the workload would hold group {gid} (gid {gid}), the \
+                 group of {}; pass --allow-group {gid} to allow it",
+                node.display()
+            ),
+            "{}",
+            outcome.stderr
+        );
+        let allowed = run_supervisor(
+            &Launch::default(),
+            [
+                "--user",
+                &user,
+                "--allow-group",
+                &gid.to_string(),
+                "--",
+                "true",
+            ],
+        );
+        assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    }
+    let user = format!("65534:{quiet_gid}");
+    let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}

@@ -576,8 +576,9 @@ fn a_plugin_is_hashed_from_one_mapping_and_only_when_asked() {
 }
 
 /// What a default boot costs in the calls docs/performance.md counts, seen by `strace -f`: two
-/// processes (the init and the workload); the uid search reads one `status` per host process and
-/// lists the tasks only of processes with several threads (not every process's `task` directory);
+/// processes (the init and the workload); the uid search reads one `status` per host process that
+/// is not a kernel thread and lists the tasks only of processes with several threads (not every
+/// process's `task` directory);
 /// the control group joined without the kernel's global thread-group lock (a v1 group through its
 /// `tasks`, a v2 group at birth by `clone3(CLONE_INTO_CGROUP)`: nothing writes a `cgroup.procs`);
 /// the bounding set read back once from `status`, not by one `PR_CAPBSET_READ` per capability.

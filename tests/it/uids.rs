@@ -338,6 +338,138 @@ fn a_uid_a_thread_holds_behind_a_status_longer_than_the_buffer_is_never_given() 
     }
 }
 
+/// Waits until `/proc/PID/status` shows `want` (a line, or part of one).
+fn wait_for_status(pid: u32, want: &str) {
+    let start = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|status| status.lines().any(|line| line.contains(want)))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{pid} never showed {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A run in the one-uid range `uid` stops, exhausted (exit 125, the workload never ran).
+fn exhausted(uid: u32) {
+    let range = format!("{uid}-{uid}");
+    let outcome = run(&[
+        "--log-level",
+        "error",
+        "--uid-range",
+        &range,
+        "--",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(outcome.code, 125, "{}\n{}", outcome.stdout, outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    assert!(
+        outcome.error_line().contains("no free uid in --uid-range"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+/// The scan skips a kernel thread's `status` (its `exe` link answers `ENOENT`); a zombie answers
+/// the same, and still holds its credentials until it is reaped (and counts against its real
+/// uid's `RLIMIT_NPROC`): its uid is not given.
+#[test]
+fn a_uid_a_zombie_holds_is_never_given() {
+    require_root!();
+    let uid = 3_000_000_240;
+    assert_free(uid, uid);
+    // Exits at once; not waited for until the test ends: a zombie meanwhile.
+    let zombie = Reaped(vec![spawn(
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "true",
+            ])
+            .stdin(Stdio::null()),
+    )]);
+    let pid = zombie.0[0].id();
+    wait_for_status(pid, "State:\tZ");
+    wait_for_status(pid, &format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}"));
+    exhausted(uid);
+}
+
+/// A process whose leader has exited (a zombie, its `exe` gone) while another of its threads runs
+/// holding the uid: that thread's `status` is read.
+const EXITED_LEADER: &str = r#"
+import ctypes, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+uid = int(sys.argv[1])
+held = threading.Event()
+def holder():
+    assert libc.syscall(117, uid, uid, uid) == 0  # SYS_setresuid: this thread only
+    held.set()
+    threading.Event().wait()
+threading.Thread(target=holder, daemon=True).start()
+held.wait()
+print("READY", flush=True)
+libc.pthread_exit(None)  # the leader exits; the process lives on in its other thread
+"#;
+
+#[test]
+fn a_uid_a_thread_of_an_exited_leader_holds_is_never_given() {
+    require_root!();
+    let uid = 3_000_000_250;
+    assert_free(uid, uid);
+    let mut child = spawn(
+        Command::new("python3")
+            .args(["-c", EXITED_LEADER, &uid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = child.stdout.take().unwrap();
+    let pid = child.id();
+    let _reaped = Reaped(vec![child]);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+    wait_for_status(pid, "State:\tZ");
+    assert!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).is_err(),
+        "the leader still has its executable"
+    );
+    exhausted(uid);
+}
+
+/// Without `CAP_SYS_PTRACE` the kernel answers `EACCES` for every task's `exe` link: each
+/// `status` is read, and a host process's uid is still not given.
+#[test]
+fn without_cap_sys_ptrace_every_status_is_read() {
+    require_root!();
+    let uid = 3_000_000_260;
+    assert_free(uid, uid + 1);
+    let _busy = Reaped(vec![sleeper(uid, uid)]);
+    let range = format!("{uid}-{}", uid + 1);
+    for _ in 0..5 {
+        let outcome = Outcome::from(sandbox_tests::output_of(
+            Command::new("setpriv")
+                .args(["--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace"])
+                .arg(supervisor_bin())
+                .args([
+                    "--log-level",
+                    "error",
+                    "--uid-range",
+                    &range,
+                    "--",
+                    "id",
+                    "-u",
+                ])
+                .stdin(Stdio::null()),
+        ));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(printed_uid(&outcome), uid + 1);
+    }
+}
+
 #[test]
 fn a_uid_of_the_user_database_is_never_given() {
     require_root!();

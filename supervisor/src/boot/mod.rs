@@ -818,6 +818,7 @@ mod tests {
                 gid: nix::unistd::Gid::from_raw(uid),
                 groups: Vec::new(),
                 origin: crate::steps::identity::Origin::Named,
+                group_names: Vec::new(),
             };
             let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
             let mut plan = Plan::new(

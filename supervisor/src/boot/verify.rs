@@ -74,6 +74,7 @@ mod tests {
             gid: Gid::from_raw(65534),
             groups: vec![Gid::from_raw(65534)],
             origin: crate::steps::identity::Origin::Named,
+            group_names: Vec::new(),
         };
         let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
         Plan::new(

@@ -5,8 +5,9 @@
 //! A uid is free when the user database has no entry for it (`getpwuid`, and `getgrgid` for the
 //! same number, the workload's gid: `/etc/passwd`, `/etc/group` and every NSS source) and no task
 //! of the host has it as its real, effective, saved or filesystem uid or gid (read by
-//! [`super::held`]: one `status` file per process, each other task's only in a process with
-//! several threads). It is taken with one lock file per uid, [`LOCK_DIR`]`/<uid>`,
+//! [`super::held`]: one `status` file per process that runs user code, each other task's only in a
+//! process with several threads; a kernel thread, whose credentials are the kernel's, is told
+//! apart without its `status`). It is taken with one lock file per uid, [`LOCK_DIR`]`/<uid>`,
 //! locked with `flock(LOCK_EX | LOCK_NB)` on a descriptor the supervisor keeps open for its whole
 //! life: a second supervisor's lock of the same file fails at once, whatever the timing, and the
 //! kernel drops the lock when the supervisor dies, even by SIGKILL. At a normal exit the file is

@@ -3,7 +3,9 @@
 //! names no `--user` gets a uid of its own for the run ([`alloc`]).
 
 pub(crate) mod alloc;
+mod dirents;
 mod held;
+mod walk;
 
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
@@ -52,6 +54,10 @@ pub struct Identity {
     pub groups: Vec<Gid>,
     /// Where it comes from.
     pub origin: Origin,
+    /// The names the group database gave the gid and the groups when the identity was prepared
+    /// (`None`: no name), which verification reports without asking again; empty when they were
+    /// not looked up.
+    pub group_names: Vec<(Gid, Option<String>)>,
 }
 
 /// Where the workload's identity comes from.
@@ -183,6 +189,7 @@ pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
         gid,
         groups,
         origin: Origin::Named,
+        group_names: Vec::new(),
     })
 }
 
@@ -368,9 +375,27 @@ pub(crate) fn apply(
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let status = &observed.status;
     let (groups, inside) = observed.groups_in_effect();
-    let held = status.gid.first().into_iter().chain(&groups);
+    let mut held: Vec<u32> = status.gid.first().into_iter().copied().collect();
+    for gid in &groups {
+        if !held.contains(gid) {
+            held.push(*gid);
+        }
+    }
+    // Each distinct group looked up once; the names found when the identity was prepared are
+    // not asked again.
+    let known = expected
+        .identity
+        .map_or(&[][..], |identity| &identity.group_names[..]);
     let mut group_names: Vec<String> = held
-        .map(|&gid| group_name(Gid::from_raw(gid)).unwrap_or_else(|| gid.to_string()))
+        .iter()
+        .map(|&gid| {
+            let gid = Gid::from_raw(gid);
+            known
+                .iter()
+                .find(|(known, _)| *known == gid)
+                .map_or_else(|| group_name(gid), |(_, name)| name.clone())
+                .unwrap_or_else(|| gid.to_string())
+        })
         .collect();
     group_names.dedup();
     let evidence = Ids {
@@ -433,6 +458,8 @@ pub(crate) fn prepare(
                 gid: Gid::from_raw(id),
                 groups: Vec::new(),
                 origin: Origin::Allocated(range),
+                // The allocation found no group of that number.
+                group_names: vec![(Gid::from_raw(id), None)],
             })
         }
         None => None,
@@ -446,11 +473,19 @@ pub(crate) fn prepare(
             return Err(SupervisorError::RootNotAllowed);
         }
     }
-    if let Some(identity) = identity.as_ref().filter(|_| options.user.is_some()) {
-        let held = std::iter::once(identity.gid).chain(identity.groups.iter().copied());
-        let owners = device_and_socket_groups();
+    let mut identity = identity;
+    if let Some(identity) = identity.as_mut().filter(|_| options.user.is_some()) {
+        // The groups usually hold the gid too: each distinct group is looked up once.
+        let mut held = vec![identity.gid];
+        for gid in &identity.groups {
+            if !held.contains(gid) {
+                held.push(*gid);
+            }
+        }
+        let owners = walk::device_and_socket_groups();
         for gid in held {
             let name = group_name(gid);
+            identity.group_names.push((gid, name.clone()));
             let why = if gid.as_raw() == 0 {
                 Some("root's group".to_owned())
             } else if name
@@ -491,41 +526,6 @@ pub(crate) fn group_name(gid: Gid) -> Option<String> {
         .ok()
         .flatten()
         .map(|group| group.name)
-}
-
-/// The groups owning a device node or a socket under /dev or /run (a few levels deep) to which
-/// the group may do more than others (`/dev/null`, 0666, gives its group nothing), each with one
-/// such path: a member could open the device or connect to the socket.
-fn device_and_socket_groups() -> std::collections::BTreeMap<u32, std::path::PathBuf> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut owners = std::collections::BTreeMap::new();
-    let mut pending: Vec<(std::path::PathBuf, u32)> = vec![("/dev".into(), 0), ("/run".into(), 0)];
-    let mut visited = 0usize;
-    while let Some((dir, depth)) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            visited += 1;
-            if visited > 100_000 {
-                return owners;
-            }
-            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-                continue;
-            };
-            let kind = meta.file_type();
-            if kind.is_dir() && depth < 4 {
-                pending.push((entry.path(), depth + 1));
-            } else if (kind.is_char_device() || kind.is_block_device() || kind.is_socket())
-                // The group may read or write what others may not.
-                && (meta.mode() >> 3) & 0o6 & !meta.mode() != 0
-                && meta.gid() != 0
-            {
-                owners.entry(meta.gid()).or_insert_with(|| entry.path());
-            }
-        }
-    }
-    owners
 }
 
 #[cfg(test)]
