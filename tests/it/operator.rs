@@ -582,3 +582,87 @@ fn user_refuses_a_group_that_owns_a_socket_or_a_device_under_run() {
     let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
 }
+
+/// The walk finds a device bind-mounted over a regular file and a socket bind-mounted over a FIFO
+/// (as container runtimes mount /dev's nodes over empty files): the entry's `d_type` is the
+/// covered file's, only a `stat` crosses the mount.
+#[test]
+fn user_refuses_a_group_whose_device_or_socket_is_mounted_over_a_file_under_run() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root!();
+    let (device_gid, socket_gid) = (4_000_565u32, 4_000_566u32);
+    let top = std::path::PathBuf::from(format!("/run/sandbox-walk-mount-{}", std::process::id()));
+    let nodes = std::path::PathBuf::from(format!(
+        "{}/sandbox-walk-nodes-{}",
+        std::env::var("SANDBOX_TESTS_STAGING").unwrap_or_else(|_| "/var/lib".into()),
+        std::process::id()
+    ));
+    struct Cleaned(Vec<std::path::PathBuf>, Vec<std::path::PathBuf>);
+    impl Drop for Cleaned {
+        fn drop(&mut self) {
+            for mount in &self.1 {
+                let path = std::ffi::CString::new(mount.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: `path` is a NUL-terminated path.
+                unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            }
+            for dir in &self.0 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    let mut cleaned = Cleaned(vec![top.clone(), nodes.clone()], Vec::new());
+    std::fs::create_dir_all(top.join("a")).unwrap();
+    std::fs::create_dir_all(&nodes).unwrap();
+    // The nodes, outside the walked trees.
+    let device = nodes.join("null");
+    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `path` is a NUL-terminated path; 1:3 is /dev/null's number.
+    let rc = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    let socket = nodes.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    for (node, gid) in [(&device, device_gid), (&socket, socket_gid)] {
+        std::os::unix::fs::chown(node, None, Some(gid)).unwrap();
+        std::fs::set_permissions(node, std::fs::Permissions::from_mode(0o660)).unwrap();
+    }
+    // Their mount points under /run: an empty regular file and a FIFO.
+    let file = top.join("a/file");
+    std::fs::write(&file, "").unwrap();
+    let fifo = top.join("a/fifo");
+    let fifo_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `fifo_path` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_path.as_ptr(), 0o600) }, 0);
+    for (source, target) in [(&device, &file), (&socket, &fifo)] {
+        let c = |path: &std::path::Path| {
+            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap()
+        };
+        let (from, to) = (c(source), c(target));
+        // SAFETY: both are NUL-terminated paths; a bind mount takes no type and no data.
+        let rc = unsafe {
+            libc::mount(
+                from.as_ptr(),
+                to.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "mount: {}", std::io::Error::last_os_error());
+        cleaned.1.push(target.clone());
+    }
+    for (gid, node) in [(device_gid, &file), (socket_gid, &fifo)] {
+        let user = format!("65534:{gid}");
+        let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
+        assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.error_line(),
+            format!(
+                "sandbox-supervisor: error: the workload would hold group {gid} (gid {gid}), the \
+                 group of {}; pass --allow-group {gid} to allow it",
+                node.display()
+            ),
+            "{}",
+            outcome.stderr
+        );
+    }
+}

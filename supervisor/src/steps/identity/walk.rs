@@ -23,10 +23,12 @@ const WALK_ENTRIES: usize = 100_000;
 /// such path: a member could open the device or connect to the socket.
 ///
 /// Each directory is opened below its parent's descriptor (`O_DIRECTORY | O_NOFOLLOW`) and listed
-/// with `getdents64`, whose entry types say which entries can matter: a directory is walked, a
-/// character or block device or a socket is `stat`ed below the directory's descriptor, and a
-/// regular file, a symbolic link or a FIFO, which is none of these, costs nothing more. An entry
-/// whose type the file system does not give (`DT_UNKNOWN`) is `stat`ed and sorted by its mode.
+/// with `getdents64`, whose entry types say which entries are directories: a directory is walked
+/// without a `stat`, every other entry is `stat`ed below the directory's descriptor. A regular
+/// file, a symbolic link or a FIFO by its `d_type` is `stat`ed too: the type is its own inode's,
+/// and a device or a socket bind-mounted over it (as container runtimes mount /dev's nodes over
+/// empty files) is only seen by a `stat`, which crosses the mount. An entry whose type the file
+/// system does not give (`DT_UNKNOWN`) is sorted by its mode the same way.
 pub(super) fn device_and_socket_groups() -> BTreeMap<u32, PathBuf> {
     walk(&[c"/dev", c"/run"])
 }
@@ -68,13 +70,16 @@ fn open(next: &Pending) -> Option<Rc<OwnedFd>> {
 fn sort(dir: RawFd, name: &CStr, kind: u8) -> Option<u8> {
     match kind {
         libc::DT_DIR | libc::DT_CHR | libc::DT_BLK | libc::DT_SOCK => Some(kind),
-        libc::DT_UNKNOWN => match stat_below(dir, name)?.st_mode & libc::S_IFMT {
+        // `d_type` is the type of the entry's own inode, not of what is mounted on it: a device
+        // or a socket bind-mounted over a regular file, a FIFO or another non-directory (as
+        // container runtimes do for /dev's nodes) is listed as the file below it. Only `stat`,
+        // which crosses the mount, tells (a directory can only be covered by a directory,
+        // which is walked through its mount anyway).
+        _ => match stat_below(dir, name)?.st_mode & libc::S_IFMT {
             libc::S_IFDIR => Some(libc::DT_DIR),
             libc::S_IFCHR | libc::S_IFBLK | libc::S_IFSOCK => Some(libc::DT_CHR),
             _ => None,
         },
-        // A regular file, a symbolic link, a FIFO: no device, no socket.
-        _ => None,
     }
 }
 
