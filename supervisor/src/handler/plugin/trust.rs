@@ -284,10 +284,10 @@ pub(crate) fn check_elf(path: &Path, header: &[u8]) -> Result<(), PluginLoadErro
 /// was checked. The loader hashes the very descriptor it loads, once, for the pin and the report
 /// alike.
 ///
-/// The digest is taken from a read-only private mapping of the descriptor, not from reads into a
-/// buffer: no copy of the file and no fresh buffer pages (at SHA-NI speed the copy alone costs a
-/// tenth of the hash). Bytes past `size` (a file that grew since it was checked) are read and
-/// hashed too, so the digest is always the whole file's.
+/// The digest is taken from `pread`s into one heap buffer of [`HASH_CHUNK`] bytes, to the file's
+/// end (a file that grew since it was checked is hashed whole). Not from a mapping: a file truncated
+/// while it is hashed would then end the supervisor with `SIGBUS`, without its error line; read, it
+/// is a short file whose digest does not match the pin, or whose report names what was read.
 pub(crate) fn check_and_hash(
     path: &Path,
     file: &File,
@@ -298,25 +298,31 @@ pub(crate) fn check_and_hash(
         path: path.to_owned(),
         source,
     };
-    let mut offset = 0;
-    let mut hasher = Sha256::new();
-    if digest && size > 0 {
-        let mapping = Mapping::new(file, size).map_err(|errno| read_error(errno.into()))?;
-        let bytes = mapping.bytes();
-        check_elf(path, &bytes[..bytes.len().min(ELF_IDENTITY_LEN)])?;
-        hasher.update(bytes);
-        offset = size;
+    if !digest {
+        let mut header = [0u8; ELF_IDENTITY_LEN];
+        let mut filled = 0;
+        while filled < header.len() {
+            match file.read_at(&mut header[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => return Err(read_error(source)),
+            }
+        }
+        check_elf(path, &header[..filled])?;
+        return Ok(None);
     }
-    // Without a digest: the header alone. With one: the end of the file (normally nothing), past
-    // the size the mapping covered.
-    let mut buffer = [0u8; 4096];
-    let want = match digest {
-        true => buffer.len(),
-        false => ELF_IDENTITY_LEN,
-    };
+    let capacity = usize::try_from(size)
+        .unwrap_or(HASH_CHUNK)
+        .clamp(ELF_IDENTITY_LEN, HASH_CHUNK);
+    let mut buffer = vec![0u8; capacity];
+    let mut hasher = Sha256::new();
+    let mut offset = 0u64;
+    // The first bytes are kept until the header is whole, then checked.
     let mut filled = 0;
+    let mut checked = false;
     loop {
-        let read = match file.read_at(&mut buffer[filled..want], offset) {
+        let read = match file.read_at(&mut buffer[filled..], offset) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -324,64 +330,24 @@ pub(crate) fn check_and_hash(
         };
         offset += read as u64;
         filled += read;
-        if !digest && filled == ELF_IDENTITY_LEN {
-            break;
+        if !checked {
+            if filled < ELF_IDENTITY_LEN {
+                continue;
+            }
+            check_elf(path, &buffer[..ELF_IDENTITY_LEN])?;
+            checked = true;
         }
-        if digest {
-            hasher.update(&buffer[..read]);
-            filled = 0;
-        }
+        hasher.update(&buffer[..filled]);
+        filled = 0;
     }
-    if !digest || size == 0 {
-        check_elf(path, &buffer[..filled.min(ELF_IDENTITY_LEN)])?;
+    if !checked {
+        check_elf(path, &buffer[..filled])?;
     }
-    Ok(digest.then(|| hasher.finalize().into()))
+    Ok(Some(hasher.finalize().into()))
 }
 
-/// A read-only private mapping of a file's first `len` bytes, unmapped when dropped.
-struct Mapping {
-    address: std::ptr::NonNull<libc::c_void>,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(file: &File, len: u64) -> Result<Self, Errno> {
-        let len = usize::try_from(len).map_err(|_| Errno::EFBIG)?;
-        // SAFETY: a new mapping at an address the kernel chooses, over a descriptor this process
-        // holds open: nothing existing is replaced.
-        let address = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if address == libc::MAP_FAILED {
-            return Err(Errno::last());
-        }
-        let address = std::ptr::NonNull::new(address).ok_or(Errno::EINVAL)?;
-        Ok(Mapping { address, len })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes are mapped at `address` until `self` is dropped, and the
-        // returned borrow cannot outlive `self`. The bytes change only if the file's owner (root or the caller, the
-        // only ones who may write it: checked before) writes it meanwhile, which changes what is
-        // hashed, as it would change the mapping the loader makes of the same file; truncating it
-        // meanwhile faults (SIGBUS) here as it would in the loaded plugin's pages.
-        unsafe { std::slice::from_raw_parts(self.address.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping `new` made, whose bytes no borrow holds any longer.
-        unsafe { libc::munmap(self.address.as_ptr(), self.len) };
-    }
-}
+/// The hash's read size: a plugin of a few hundred KiB in one to three calls.
+const HASH_CHUNK: usize = 256 * 1024;
 
 /// Compares the file's digest with the operator's pin.
 pub(crate) fn check_sha256(
