@@ -519,21 +519,16 @@ impl LogArgs {
             (None, Ok(env)) if !env.is_empty() => parse_log_filter(&env)?,
             (None, _) => Targets::new().with_default(LevelFilter::INFO),
         };
-        let builder = tracing_subscriber::fmt()
+        // The filter decides alone: `fmt()`'s own builder would add a maximum level of `info`.
+        let layer = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false);
+        let registry = tracing_subscriber::registry().with(filter);
         match self.log_format {
-            LogFormat::Text => builder
-                .with_ansi(std::io::stderr().is_terminal())
-                .finish()
-                .with(filter)
+            LogFormat::Text => registry
+                .with(layer.with_ansi(std::io::stderr().is_terminal()))
                 .init(),
-            LogFormat::Json => builder
-                .json()
-                .with_span_list(false)
-                .finish()
-                .with(filter)
-                .init(),
+            LogFormat::Json => registry.with(layer.json().with_span_list(false)).init(),
         }
         Ok(())
     }
