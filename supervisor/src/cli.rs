@@ -681,6 +681,37 @@ mod tests {
         assert_eq!(listed, tolerable, "{help}");
     }
 
+    /// A level, or `TARGET=LEVEL` directives with module paths; every other directive is refused
+    /// and named.
+    #[test]
+    fn log_filters_are_levels_and_target_directives() {
+        for accepted in [
+            "off",
+            "WARN",
+            "trace",
+            "info,sandbox_supervisor::boot=debug",
+            "sandbox_supervisor=trace,warn",
+        ] {
+            assert!(parse_log_filter(accepted).is_ok(), "{accepted}");
+        }
+        for (refused, directive) in [
+            ("wran", "wran"),
+            ("", ""),
+            ("info,", ""),
+            ("3", "3"),
+            ("sandbox_supervisor", "sandbox_supervisor"),
+            ("x=loud", "x=loud"),
+            ("a=b=c", "a=b=c"),
+            ("=info", "=info"),
+            ("[run]=debug", "[run]=debug"),
+            ("boot[{step}]=debug", "boot[{step}]=debug"),
+            ("a::=info", "a::=info"),
+        ] {
+            let err = parse_log_filter(refused).expect_err(refused);
+            assert_eq!(err.1 .0, directive, "{refused}");
+        }
+    }
+
     fn line(args: &[&str]) -> String {
         let err = Cli::try_parse_from(args).expect_err("a usage error");
         usage_error_line(&err)
