@@ -6,7 +6,9 @@ use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::options::RunOptions;
 use crate::record::ReportSink;
@@ -277,7 +279,9 @@ fn parse_bind_ro(text: &str) -> Result<crate::view::BindSpec, String> {
 /// Logging flags, accepted before or after a subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// Log level (error, warn, info, debug, trace) or a tracing filter; default: RUST_LOG, else info.
+    /// Log level (off, error, warn, info, debug, trace), or comma-separated directives, each a level
+    /// or TARGET=LEVEL for one module path and those below it (info,sandbox_supervisor::boot=debug);
+    /// default: RUST_LOG, else info.
     #[arg(long, value_name = "LEVEL", global = true)]
     pub log_level: Option<String>,
 
@@ -458,27 +462,73 @@ pub fn json_requested(args: impl IntoIterator<Item = OsString>) -> bool {
 /// The log filter could not be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to parse log level {0:?}")]
-pub struct LogLevelError(String, #[source] tracing_subscriber::filter::ParseError);
+pub struct LogLevelError(String, #[source] LogDirectiveError);
+
+/// A directive of a log filter that is neither a level nor `TARGET=LEVEL`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is neither a level (off, error, warn, info, debug, trace) nor TARGET=LEVEL")]
+pub struct LogDirectiveError(String);
+
+/// The level a directive names: `off`, `error`, `warn`, `info`, `debug` or `trace`, in any case.
+fn level_named(name: &str) -> Option<LevelFilter> {
+    let levels = [
+        ("off", LevelFilter::OFF),
+        ("error", LevelFilter::ERROR),
+        ("warn", LevelFilter::WARN),
+        ("info", LevelFilter::INFO),
+        ("debug", LevelFilter::DEBUG),
+        ("trace", LevelFilter::TRACE),
+    ];
+    let found = levels
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name));
+    found.map(|(_, level)| *level)
+}
+
+/// Parses a log filter: comma-separated directives, each a level (for every event) or
+/// `TARGET=LEVEL` (for the events of the module path TARGET and those below it). Nothing else: a
+/// mistyped level read as a target (as tracing's own filters read it) would silence every other
+/// line.
+pub fn parse_log_filter(text: &str) -> Result<Targets, LogLevelError> {
+    let mut filter = Targets::new();
+    for directive in text.split(',') {
+        let refused = || LogLevelError(text.to_owned(), LogDirectiveError(directive.to_owned()));
+        filter = match directive.split_once('=') {
+            None => filter.with_default(level_named(directive).ok_or_else(refused)?),
+            Some((target, level)) => {
+                let target_is_a_path = !target.is_empty()
+                    && target.split("::").all(|part| {
+                        !part.is_empty()
+                            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    });
+                match (target_is_a_path, level_named(level)) {
+                    (true, Some(level)) => filter.with_target(target, level),
+                    _ => return Err(refused()),
+                }
+            }
+        };
+    }
+    Ok(filter)
+}
 
 impl LogArgs {
     /// Installs the tracing subscriber (standard error).
     pub fn init(&self) -> Result<(), LogLevelError> {
         let filter = match (&self.log_level, std::env::var("RUST_LOG")) {
-            (Some(level), _) => {
-                EnvFilter::try_new(level).map_err(|err| LogLevelError(level.clone(), err))?
-            }
-            (None, Ok(env)) if !env.is_empty() => {
-                EnvFilter::try_new(&env).map_err(|err| LogLevelError(env.clone(), err))?
-            }
-            (None, _) => EnvFilter::new("info"),
+            (Some(level), _) => parse_log_filter(level)?,
+            (None, Ok(env)) if !env.is_empty() => parse_log_filter(&env)?,
+            (None, _) => Targets::new().with_default(LevelFilter::INFO),
         };
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        // The filter decides alone: `fmt()`'s own builder would add a maximum level of `info`.
+        let layer = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_target(false);
+        let registry = tracing_subscriber::registry().with(filter);
         match self.log_format {
-            LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-            LogFormat::Json => builder.json().with_span_list(false).init(),
+            LogFormat::Text => registry
+                .with(layer.with_ansi(std::io::stderr().is_terminal()))
+                .init(),
+            LogFormat::Json => registry.with(layer.json().with_span_list(false)).init(),
         }
         Ok(())
     }
@@ -629,6 +679,37 @@ mod tests {
             .map(|(names, _)| names.split(", ").collect::<Vec<_>>())
             .unwrap_or_default();
         assert_eq!(listed, tolerable, "{help}");
+    }
+
+    /// A level, or `TARGET=LEVEL` directives with module paths; every other directive is refused
+    /// and named.
+    #[test]
+    fn log_filters_are_levels_and_target_directives() {
+        for accepted in [
+            "off",
+            "WARN",
+            "trace",
+            "info,sandbox_supervisor::boot=debug",
+            "sandbox_supervisor=trace,warn",
+        ] {
+            assert!(parse_log_filter(accepted).is_ok(), "{accepted}");
+        }
+        for (refused, directive) in [
+            ("wran", "wran"),
+            ("", ""),
+            ("info,", ""),
+            ("3", "3"),
+            ("sandbox_supervisor", "sandbox_supervisor"),
+            ("x=loud", "x=loud"),
+            ("a=b=c", "a=b=c"),
+            ("=info", "=info"),
+            ("[run]=debug", "[run]=debug"),
+            ("boot[{step}]=debug", "boot[{step}]=debug"),
+            ("a::=info", "a::=info"),
+        ] {
+            let err = parse_log_filter(refused).expect_err(refused);
+            assert_eq!(err.1 .0, directive, "{refused}");
+        }
     }
 
     fn line(args: &[&str]) -> String {
