@@ -766,3 +766,65 @@ fn a_uid_that_cannot_be_allocated_stops_the_boot_with_its_error() {
         }
     }
 }
+
+/// The last supervisor to leave removes the empty lock directories. A supervisor whose scan is
+/// slow (traced here) while others start and leave meanwhile finds its directory removed under
+/// it: it makes the directories again and takes its lock. Before, it scanned again for each
+/// removal, and a scan longer than the others' lives failed the boot ("failed to open
+/// .../uids/N for the uid lock: ENOENT", exit 125).
+#[test]
+fn a_slow_start_among_supervisors_coming_and_going_takes_its_lock() {
+    require_root!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        skip_or_fail("strace is not installed");
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = Command::new(supervisor_bin())
+                    .args([
+                        "--log-level",
+                        "error",
+                        "--uid-range",
+                        "4000100-4000199",
+                        "--",
+                        "true",
+                    ])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        })
+    };
+    let mut failed = Vec::new();
+    for _ in 0..8 {
+        let output = Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                "4000200-4000299",
+                "--",
+                "true",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if !output.status.success() {
+            failed.push(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of 8 failed: {failed:?}",
+        failed.len()
+    );
+}

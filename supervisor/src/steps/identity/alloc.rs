@@ -242,16 +242,31 @@ fn start_offset(len: u64) -> u64 {
 
 /// Allocates a free uid of `range` and locks it until the returned lease is dropped.
 pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
-    let parent = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)?;
-    let dir = open_dir(parent.as_raw_fd(), "uids", LOCK_DIR)?;
     let (busy_uids, busy_gids) = super::held::ids_in_use();
+    let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
         if busy_uids.contains(&uid) || busy_gids.contains(&uid) || in_user_database(uid) {
             continue;
         }
-        if let Some(file) = try_lock(dir.as_raw_fd(), uid)? {
+        // The last supervisor to leave removes the empty directories: a lock file created in a
+        // removed directory is ENOENT, and the directories are made again. The scan stays
+        // valid (it says which uids are held, not where the locks live), so it is not repeated.
+        let mut tries = 0;
+        let file = loop {
+            match try_lock(dir.as_raw_fd(), uid) {
+                Err(AllocError::Lock {
+                    source: Errno::ENOENT,
+                    ..
+                }) if tries < RETRIES => {
+                    tries += 1;
+                    (parent, dir) = open_dirs()?;
+                }
+                other => break other?,
+            }
+        };
+        if let Some(file) = file {
             return Ok(Lease {
                 uid,
                 file: Some(file),
@@ -265,17 +280,18 @@ pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
     Err(AllocError::Exhausted { range })
 }
 
-/// Allocates as [`allocate`] does, making the directories again when another supervisor removed
-/// them between the open and the lock.
-pub fn allocate_retrying(range: UidRange) -> Result<Lease, AllocError> {
+/// Makes and opens the lock directories, again when another supervisor removed the parent
+/// between the two.
+fn open_dirs() -> Result<(OwnedFd, OwnedFd), AllocError> {
     let mut tries = 0;
     loop {
-        match allocate(range) {
+        let parent = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)?;
+        match open_dir(parent.as_raw_fd(), "uids", LOCK_DIR) {
             Err(AllocError::Lock {
                 source: Errno::ENOENT,
                 ..
             }) if tries < RETRIES => tries += 1,
-            other => return other,
+            other => return Ok((parent, other?)),
         }
     }
 }

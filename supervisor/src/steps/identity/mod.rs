@@ -449,7 +449,7 @@ pub(crate) fn prepare(
         // Root without capabilities still owns the host's root-owned files and sockets, and a uid
         // shared by every sandbox (or owned on the host) reaches the others' files and processes.
         None if nix::unistd::geteuid().is_root() => {
-            let taken = alloc::allocate_retrying(range).map_err(SupervisorError::Uid)?;
+            let taken = alloc::allocate(range).map_err(SupervisorError::Uid)?;
             let id = taken.uid();
             tracing::debug!(uid = id, range = %range, "uid allocated for the run");
             lease = Some(taken);
