@@ -113,7 +113,7 @@ pub struct BootArgs {
 
     /// Allow the workload started with --user to hold this group although it has power over the
     /// host (root's, shadow, disk, kmem, docker, sudo, adm, or one owning a device node or socket
-    /// under /dev or /run). Repeatable.
+    /// in a directory under /dev or /run that only root may write). Repeatable.
     #[arg(long, value_name = "NAME", global = true)]
     pub allow_group: Vec<String>,
 

@@ -666,3 +666,53 @@ fn user_refuses_a_group_whose_device_or_socket_is_mounted_over_a_file_under_run(
         );
     }
 }
+
+/// A flood of entries where anyone may write (here /dev/shm, walked before /run) neither hides a
+/// group's device nor stops the walk: world-writable directories and those another user owns are
+/// not listed. Before, 100,001 files there used up the walk's bound and the group of a device
+/// under /run passed as harmless (exit 0).
+#[test]
+fn user_refuses_a_group_whose_device_lies_beyond_a_flood_where_anyone_writes() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root!();
+    let gid = 4_000_567u32;
+    let top = std::path::PathBuf::from(format!("/run/sandbox-walk-flood-{}", std::process::id()));
+    let flood = std::path::PathBuf::from(format!(
+        "/dev/shm/sandbox-walk-flood-{}",
+        std::process::id()
+    ));
+    struct Cleaned(Vec<std::path::PathBuf>);
+    impl Drop for Cleaned {
+        fn drop(&mut self) {
+            for dir in &self.0 {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    let _cleaned = Cleaned(vec![top.clone(), flood.clone()]);
+    std::fs::create_dir_all(top.join("a")).unwrap();
+    let device = top.join("a/null");
+    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `path` is a NUL-terminated path; 1:3 is /dev/null's number.
+    let rc = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    std::os::unix::fs::chown(&device, None, Some(gid)).unwrap();
+    std::fs::set_permissions(&device, std::fs::Permissions::from_mode(0o660)).unwrap();
+    std::fs::create_dir_all(&flood).unwrap();
+    for n in 0..100_001 {
+        std::fs::File::create(flood.join(n.to_string())).unwrap();
+    }
+    let user = format!("65534:{gid}");
+    let outcome = run_supervisor(&Launch::default(), ["--user", &user, "--", "true"]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.error_line(),
+        format!(
+            "sandbox-supervisor: error: the workload would hold group {gid} (gid {gid}), the \
+             group of {}; pass --allow-group {gid} to allow it",
+            device.display()
+        ),
+        "{}",
+        outcome.stderr
+    );
+}

@@ -482,7 +482,7 @@ pub(crate) fn prepare(
                 held.push(*gid);
             }
         }
-        let owners = walk::device_and_socket_groups();
+        let walked = walk::device_and_socket_groups();
         for gid in held {
             let name = group_name(gid);
             identity.group_names.push((gid, name.clone()));
@@ -493,10 +493,17 @@ pub(crate) fn prepare(
                 .is_some_and(|name| HOST_POWER_GROUPS.contains(&name))
             {
                 Some("a group with power over the host".to_owned())
+            } else if let Some(path) = walked.owners.get(&gid.as_raw()) {
+                Some(format!("the group of {}", path.display()))
             } else {
-                owners
-                    .get(&gid.as_raw())
-                    .map(|path| format!("the group of {}", path.display()))
+                // A walk cut short clears no group: it may own what was not looked at.
+                walked.cut_at.as_ref().map(|path| {
+                    format!(
+                        "the walk of /dev and /run for its devices and sockets stopped in {} \
+                         (too many entries), so it may own one",
+                        path.display()
+                    )
+                })
             };
             let name = name.unwrap_or_else(|| gid.to_string());
             if let Some(why) = why {

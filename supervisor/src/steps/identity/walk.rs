@@ -29,8 +29,25 @@ const WALK_ENTRIES: usize = 100_000;
 /// and a device or a socket bind-mounted over it (as container runtimes mount /dev's nodes over
 /// empty files) is only seen by a `stat`, which crosses the mount. An entry whose type the file
 /// system does not give (`DT_UNKNOWN`) is sorted by its mode the same way.
-pub(super) fn device_and_socket_groups() -> BTreeMap<u32, PathBuf> {
-    walk(&[c"/dev", c"/run"])
+///
+/// Only directories that root owns and no one else may write are listed: what lies in a
+/// world-writable directory (/run/lock, /dev/shm) or in a user's own (/run/user/UID) anyone or
+/// that user may have put there, so it says nothing of the host's groups, and a flood of entries
+/// there would otherwise use up the walk's bound. The walk is bounded by [`WALK_ENTRIES`]; when a
+/// tree holds more (only root or a group root trusts with a directory could make it so), the
+/// walk says where it stopped ([`Walk::cut_at`]) and the caller refuses every group it could not
+/// clear.
+pub(super) fn device_and_socket_groups() -> Walk {
+    walk(&[c"/run", c"/dev"])
+}
+
+/// What the walk found.
+#[derive(Debug, Default)]
+pub(super) struct Walk {
+    /// Each group owning a device or a socket it may use more than others, with one such path.
+    pub(super) owners: BTreeMap<u32, PathBuf>,
+    /// The directory being listed when the bound was reached, if it was.
+    pub(super) cut_at: Option<PathBuf>,
 }
 
 /// A directory still to walk: its name below its parent's descriptor (a root's path when it has
@@ -84,7 +101,7 @@ fn sort(dir: RawFd, name: &CStr, kind: u8) -> Option<u8> {
 }
 
 /// The walk of [`device_and_socket_groups`] from `roots`.
-fn walk(roots: &[&CStr]) -> BTreeMap<u32, PathBuf> {
+fn walk(roots: &[&CStr]) -> Walk {
     let mut owners = BTreeMap::new();
     // Popped from the end: the last root first, then each directory's subdirectories last
     // listed first.
@@ -104,6 +121,10 @@ fn walk(roots: &[&CStr]) -> BTreeMap<u32, PathBuf> {
             continue;
         };
         let raw = dir.as_raw_fd();
+        match nix::sys::stat::fstat(raw) {
+            Ok(stat) if stat.st_uid == 0 && stat.st_mode & 0o002 == 0 => {}
+            _ => continue,
+        }
         let _ = dirents::each(raw, &mut listing, |name, kind| {
             visited += 1;
             if visited > WALK_ENTRIES {
@@ -136,10 +157,16 @@ fn walk(roots: &[&CStr]) -> BTreeMap<u32, PathBuf> {
             }
         });
         if visited > WALK_ENTRIES {
-            return owners;
+            return Walk {
+                owners,
+                cut_at: Some(next.path),
+            };
         }
     }
-    owners
+    Walk {
+        owners,
+        cut_at: None,
+    }
 }
 
 #[cfg(test)]
@@ -148,7 +175,8 @@ mod tests {
 
     /// A socket the walk must find (at the deepest level it lists), and what it must not: a
     /// socket one level deeper, one behind a symbolic link, a regular file and a FIFO with the
-    /// same group and mode, a socket its group may use no more than others.
+    /// same group and mode, a socket its group may use no more than others, sockets in a
+    /// world-writable directory and in a directory another user owns.
     #[test]
     fn the_walk_finds_the_sockets_a_group_may_use_and_only_them() {
         use std::os::unix::fs::PermissionsExt;
@@ -180,6 +208,19 @@ mod tests {
         node(&deepest.join("e/too-deep"), group + 10, 0o660);
         node(&base.join("hidden/behind-a-link"), group + 20, 0o660);
         node(&root.join("a/open-to-all"), group + 30, 0o666);
+        // A world-writable directory and one another user owns are not listed.
+        std::fs::create_dir_all(root.join("a/anyones")).unwrap();
+        std::fs::set_permissions(
+            root.join("a/anyones"),
+            std::fs::Permissions::from_mode(0o1777),
+        )
+        .unwrap();
+        node(&root.join("a/anyones/sock"), group + 50, 0o660);
+        std::fs::create_dir_all(root.join("a/users")).unwrap();
+        node(&root.join("a/users/sock"), group + 60, 0o660);
+        if own == 0 {
+            std::os::unix::fs::chown(root.join("a/users"), Some(4_000_999), None).unwrap();
+        }
         let file = root.join("a/file");
         std::fs::write(&file, "").unwrap();
         std::os::unix::fs::chown(&file, None, Some(group + 40)).unwrap();
@@ -189,14 +230,14 @@ mod tests {
         // SAFETY: `fifo` is a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o660) }, 0);
         let path = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
-        let owners = walk(&[&path]);
+        let owners = walk(&[&path]).owners;
         let mut expected = std::collections::BTreeMap::new();
         expected.insert(group, deepest.join("sock"));
         if own == 0 {
             assert_eq!(owners, expected);
         } else {
-            // Without root every node has the caller's group: the one found is the first seen.
-            assert_eq!(owners.keys().collect::<Vec<_>>(), vec![&group]);
+            // Without root no directory of the tree is root's: none is listed.
+            assert!(owners.is_empty(), "{owners:?}");
         }
     }
 }
