@@ -280,18 +280,21 @@ pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
     Err(AllocError::Exhausted { range })
 }
 
-/// Makes and opens the lock directories, again when another supervisor removed the parent
-/// between the two.
+/// Makes and opens the lock directories, again when another supervisor removed one of them
+/// between its `mkdir` and its open (the last to leave removes both).
 fn open_dirs() -> Result<(OwnedFd, OwnedFd), AllocError> {
     let mut tries = 0;
     loop {
-        let parent = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)?;
-        match open_dir(parent.as_raw_fd(), "uids", LOCK_DIR) {
+        let opened = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT).and_then(|parent| {
+            let dir = open_dir(parent.as_raw_fd(), "uids", LOCK_DIR)?;
+            Ok((parent, dir))
+        });
+        match opened {
             Err(AllocError::Lock {
                 source: Errno::ENOENT,
                 ..
             }) if tries < RETRIES => tries += 1,
-            other => return Ok((parent, other?)),
+            other => return other,
         }
     }
 }
