@@ -300,17 +300,13 @@ pub(crate) fn check_and_hash(
     };
     if !digest {
         let mut header = [0u8; ELF_IDENTITY_LEN];
-        let mut filled = 0;
-        while filled < header.len() {
-            match file.read_at(&mut header[filled..], filled as u64) {
-                Ok(0) => break,
-                Ok(read) => filled += read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(read_error(source)),
+        return match file.read_exact_at(&mut header, 0) {
+            Ok(()) => check_elf(path, &header).map(|()| None),
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(PluginLoadError::NotElf(path.to_owned()))
             }
-        }
-        check_elf(path, &header[..filled])?;
-        return Ok(None);
+            Err(source) => Err(read_error(source)),
+        };
     }
     let capacity = usize::try_from(size)
         .unwrap_or(HASH_CHUNK)

@@ -149,35 +149,13 @@ pub(super) fn runs_no_user_code(dir: RawFd, pid: &CStr) -> bool {
 /// that children created or reaped meanwhile may be missed; a kernel without
 /// `CONFIG_PROC_CHILDREN`; a PID namespace of a container, where pid 2 is no kernel thread) costs
 /// that thread's `status`, as before.
-fn kernel_thread_candidates(dir: RawFd) -> Vec<u32> {
-    let mut candidates = Vec::new();
-    // SAFETY: `dir` is an open directory, the literal a NUL-terminated path.
-    let fd = unsafe {
-        libc::openat(
-            dir,
-            c"2/task/2/children".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return candidates;
-    }
-    // SAFETY: `fd` was just opened and is owned by nothing else.
-    let file = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut text = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        // SAFETY: `chunk` is live and writable for its length.
-        let got = unsafe { libc::read(file.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-        match usize::try_from(got) {
-            Ok(0) | Err(_) => break,
-            Ok(got) => text.extend_from_slice(&chunk[..got]),
-        }
-    }
-    candidates.push(2);
+fn kernel_thread_candidates() -> Vec<u32> {
+    let text = crate::procfs::read_records(std::path::Path::new("/proc/2/task/2/children"))
+        .unwrap_or_default();
+    let mut candidates = vec![2];
     candidates.extend(
-        text.split(|byte| byte.is_ascii_whitespace())
-            .filter_map(|pid| std::str::from_utf8(pid).ok()?.parse::<u32>().ok()),
+        text.split_ascii_whitespace()
+            .filter_map(|pid| pid.parse::<u32>().ok()),
     );
     candidates.sort_unstable();
     candidates
@@ -203,7 +181,7 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
         uids.extend(ids.uids.iter().copied());
         gids.extend(ids.gids.iter().copied());
     };
-    let candidates = kernel_thread_candidates(dir);
+    let candidates = kernel_thread_candidates();
     let _ = dirents::each(dir, &mut listing, |pid, _| {
         if !numeric(pid) {
             return;
@@ -330,7 +308,7 @@ mod tests {
         // line, Linux 6.0).
         if std::fs::read_to_string("/proc/2/status").is_ok_and(|s| s.contains("Kthread:\t1")) {
             assert!(runs_no_user_code(dir, &pid(2)));
-            let candidates = kernel_thread_candidates(dir);
+            let candidates = kernel_thread_candidates();
             assert!(
                 candidates.len() > 1 && candidates.contains(&2),
                 "{candidates:?}"
