@@ -615,16 +615,11 @@ fn user_refuses_a_group_whose_device_or_socket_is_mounted_over_a_file_under_run(
     std::fs::create_dir_all(&nodes).unwrap();
     // The nodes, outside the walked trees.
     let device = nodes.join("null");
-    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: `path` is a NUL-terminated path; 1:3 is /dev/null's number.
-    let rc = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
-    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    null_device_of(&device, device_gid);
     let socket = nodes.join("sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    for (node, gid) in [(&device, device_gid), (&socket, socket_gid)] {
-        std::os::unix::fs::chown(node, None, Some(gid)).unwrap();
-        std::fs::set_permissions(node, std::fs::Permissions::from_mode(0o660)).unwrap();
-    }
+    std::os::unix::fs::chown(&socket, None, Some(socket_gid)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660)).unwrap();
     // Their mount points under /run: an empty regular file and a FIFO.
     let file = top.join("a/file");
     std::fs::write(&file, "").unwrap();
@@ -673,7 +668,6 @@ fn user_refuses_a_group_whose_device_or_socket_is_mounted_over_a_file_under_run(
 /// under /run passed as harmless (exit 0).
 #[test]
 fn user_refuses_a_group_whose_device_lies_beyond_a_flood_where_anyone_writes() {
-    use std::os::unix::fs::PermissionsExt;
     require_root!();
     let gid = 4_000_567u32;
     let top = std::path::PathBuf::from(format!("/run/sandbox-walk-flood-{}", std::process::id()));
@@ -692,12 +686,7 @@ fn user_refuses_a_group_whose_device_lies_beyond_a_flood_where_anyone_writes() {
     let _cleaned = Cleaned(vec![top.clone(), flood.clone()]);
     std::fs::create_dir_all(top.join("a")).unwrap();
     let device = top.join("a/null");
-    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: `path` is a NUL-terminated path; 1:3 is /dev/null's number.
-    let rc = unsafe { libc::mknod(path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
-    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
-    std::os::unix::fs::chown(&device, None, Some(gid)).unwrap();
-    std::fs::set_permissions(&device, std::fs::Permissions::from_mode(0o660)).unwrap();
+    null_device_of(&device, gid);
     std::fs::create_dir_all(&flood).unwrap();
     for n in 0..100_001 {
         std::fs::File::create(flood.join(n.to_string())).unwrap();
@@ -715,4 +704,16 @@ fn user_refuses_a_group_whose_device_lies_beyond_a_flood_where_anyone_writes() {
         "{}",
         outcome.stderr
     );
+}
+
+/// Makes a device node at `path` with /dev/null's number, of group `gid`, mode 0660: a device
+/// its group may use more than others.
+fn null_device_of(path: &std::path::Path, gid: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c_path` is a NUL-terminated path; 1:3 is /dev/null's number.
+    let rc = unsafe { libc::mknod(c_path.as_ptr(), libc::S_IFCHR | 0o660, libc::makedev(1, 3)) };
+    assert_eq!(rc, 0, "mknod: {}", std::io::Error::last_os_error());
+    std::os::unix::fs::chown(path, None, Some(gid)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).unwrap();
 }

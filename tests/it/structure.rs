@@ -13,8 +13,8 @@ use sandbox_supervisor::seccomp::{
     Builtin, CheckedProgram, Rule, Rules, HIGHEST_KNOWN, HOT, MAX_PROGRAM_LEN,
 };
 use sandbox_tests::{
-    bpf, plugin, require_root, run_supervisor, scratch, skip_or_fail, status_field, supervisor_bin,
-    Launch,
+    bpf, plugin, require_root, run_supervisor, scratch, status_field, strace_missing,
+    supervisor_bin, Launch,
 };
 use seccompiler::sock_filter;
 
@@ -389,8 +389,7 @@ fn a_default_boot_compiles_no_seccomp_program() {
 #[test]
 fn a_plugin_is_read_once_and_starts_no_scan_and_no_process() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_or_fail("strace is not installed");
+    if strace_missing() {
         return;
     }
     let plugin = plugin("sandbox-plugin-outer-sandbox");
@@ -463,8 +462,7 @@ fn a_plugin_is_read_once_and_starts_no_scan_and_no_process() {
 #[test]
 fn a_plugin_is_hashed_in_one_pass_and_only_when_asked() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_or_fail("strace is not installed");
+    if strace_missing() {
         return;
     }
     let plugin = plugin("sandbox-plugin-outer-sandbox");
@@ -584,8 +582,7 @@ fn a_plugin_is_hashed_in_one_pass_and_only_when_asked() {
 #[test]
 fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_or_fail("strace is not installed");
+    if strace_missing() {
         return;
     }
     let dir = scratch();
@@ -868,8 +865,7 @@ fn a_default_boot_reads_each_proc_file_once() {
     /// through the workload's root to prove each is an empty mount.
     const PROC_OPENS_BOUND: usize = 35;
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_or_fail("strace is not installed");
+    if strace_missing() {
         return;
     }
     let dir = scratch();

@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_tests::{
-    require_root, run, scratch, skip_or_fail, spawn, supervisor_bin, wait_until_supervising,
-    Outcome,
+    require_root, run, scratch, skip_or_fail, spawn, strace_missing, supervisor_bin,
+    wait_until_supervising, Outcome,
 };
 
 /// The lock directory the supervisor documents.
@@ -97,6 +97,24 @@ fn sleeper(uid: u32, gid: u32) -> Child {
         std::thread::sleep(Duration::from_millis(10));
     }
     child
+}
+
+/// Runs the Python `script` with `uid` as its argument until it prints `READY`: its pid, and the
+/// child killed and reaped when the test ends.
+fn python_ready(script: &str, uid: u32) -> (u32, Reaped) {
+    let mut child = spawn(
+        Command::new("python3")
+            .args(["-c", script, &uid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    );
+    let stdout = child.stdout.take().unwrap();
+    let pid = child.id();
+    let reaped = Reaped(vec![child]);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+    (pid, reaped)
 }
 
 /// The uid the workload printed first (`id -u`).
@@ -297,18 +315,7 @@ fn a_uid_a_thread_holds_behind_a_status_longer_than_the_buffer_is_never_given() 
     require_root!();
     let uid = 3_000_000_230u32;
     assert_free(uid, uid);
-    let mut child = spawn(
-        Command::new("python3")
-            .args(["-c", CUT_THREAD_COUNT, &uid.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let stdout = child.stdout.take().unwrap();
-    let pid = child.id();
-    let _reaped = Reaped(vec![child]);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "READY");
+    let (pid, _reaped) = python_ready(CUT_THREAD_COUNT, uid);
     // What one 16 KiB read of its status ends with while it sleeps: the count cut after its
     // first digit.
     let cut = || {
@@ -420,18 +427,7 @@ fn a_uid_a_thread_of_an_exited_leader_holds_is_never_given() {
     require_root!();
     let uid = 3_000_000_250;
     assert_free(uid, uid);
-    let mut child = spawn(
-        Command::new("python3")
-            .args(["-c", EXITED_LEADER, &uid.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    );
-    let stdout = child.stdout.take().unwrap();
-    let pid = child.id();
-    let _reaped = Reaped(vec![child]);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "READY");
+    let (pid, _reaped) = python_ready(EXITED_LEADER, uid);
     wait_for_status(pid, "State:\tZ");
     assert!(
         std::fs::read_link(format!("/proc/{pid}/exe")).is_err(),
@@ -775,8 +771,7 @@ fn a_uid_that_cannot_be_allocated_stops_the_boot_with_its_error() {
 #[test]
 fn a_slow_start_among_supervisors_coming_and_going_takes_its_lock() {
     require_root!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_or_fail("strace is not installed");
+    if strace_missing() {
         return;
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -46,3 +46,16 @@ pub fn skip_or_fail(why: &str) {
         std::thread::current().name().unwrap_or("?")
     );
 }
+
+/// Whether `strace` is missing, said as [`skip_or_fail`] says it: the structural tests read a
+/// boot's system calls from its trace.
+pub fn strace_missing() -> bool {
+    let missing = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_err();
+    if missing {
+        skip_or_fail("strace is not installed");
+    }
+    missing
+}
