@@ -119,6 +119,9 @@ pub enum AllocError {
         /// The range.
         range: UidRange,
     },
+    /// The host's tasks could not all be read: no uid is proved free.
+    #[error("failed to read the host's processes for the uid check")]
+    Scan(#[source] Errno),
     /// The lock directory is not safe to use.
     #[error("refusing the uid lock directory {path}: {why}")]
     UnsafeDirectory {
@@ -242,7 +245,7 @@ fn start_offset(len: u64) -> u64 {
 
 /// Allocates a free uid of `range` and locks it until the returned lease is dropped.
 pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
-    let (busy_uids, busy_gids) = super::held::ids_in_use();
+    let (busy_uids, busy_gids) = super::held::ids_in_use().map_err(AllocError::Scan)?;
     let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
     for step in 0..range.len() {

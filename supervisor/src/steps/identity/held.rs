@@ -161,15 +161,18 @@ fn kernel_thread_candidates() -> Vec<u32> {
     candidates
 }
 
-/// The uids and gids every task of the host holds.
-pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
+/// The uids and gids every task of the host holds, or why the host's tasks could not all be
+/// read: `/proc` not opened or not listed to its end, or a process's `task` directory not listed
+/// for a reason other than the process being gone. A scan that cannot see every task proves no
+/// uid free, so the allocation fails rather than trust a partial one.
+pub(super) fn ids_in_use() -> Result<(HashSet<u32>, HashSet<u32>), Errno> {
     let mut uids = HashSet::new();
     let mut gids = HashSet::new();
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
     // SAFETY: the literal is a NUL-terminated path.
     let fd = unsafe { libc::open(c"/proc".as_ptr(), flags) };
     if fd < 0 {
-        return (uids, gids);
+        return Err(Errno::last());
     }
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let proc_dir = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -182,7 +185,8 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
         gids.extend(ids.gids.iter().copied());
     };
     let candidates = kernel_thread_candidates();
-    let _ = dirents::each(dir, &mut listing, |pid, _| {
+    let mut failed = None;
+    dirents::each(dir, &mut listing, |pid, _| {
         if !numeric(pid) {
             return;
         }
@@ -209,11 +213,15 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
         // SAFETY: `dir` is an open directory, `task_dir` a NUL-terminated string.
         let fd = unsafe { libc::openat(dir, task_dir.as_ptr(), flags) };
         if fd < 0 {
+            // A process gone since the listing holds nothing any more.
+            if Errno::last() != Errno::ENOENT {
+                failed.get_or_insert(Errno::last());
+            }
             return;
         }
         // SAFETY: `fd` was just opened and is owned by nothing else.
         let tasks = unsafe { OwnedFd::from_raw_fd(fd) };
-        let _ = dirents::each(tasks.as_raw_fd(), &mut tasks_listing, |tid, _| {
+        let listed = dirents::each(tasks.as_raw_fd(), &mut tasks_listing, |tid, _| {
             if !numeric(tid) || tid == pid {
                 return;
             }
@@ -226,8 +234,18 @@ pub(super) fn ids_in_use() -> (HashSet<u32>, HashSet<u32>) {
                 add(&parse(status));
             }
         });
-    });
-    (uids, gids)
+        // A process reaped while its tasks were listed answers ENOENT: it holds nothing.
+        match listed {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(errno) => {
+                failed.get_or_insert(errno);
+            }
+        }
+    })?;
+    match failed {
+        Some(errno) => Err(errno),
+        None => Ok((uids, gids)),
+    }
 }
 
 #[cfg(test)]
@@ -255,7 +273,7 @@ mod tests {
     #[test]
     fn this_process_and_its_threads_are_seen() {
         // The test harness runs threads: the scan reads this process's tasks.
-        let (uids, gids) = ids_in_use();
+        let (uids, gids) = ids_in_use().unwrap();
         // SAFETY: getuid and getgid take nothing.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         assert!(uids.contains(&uid) && gids.contains(&gid));
