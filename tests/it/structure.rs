@@ -589,7 +589,7 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     let out = dir.path().join("trace");
     let output = Command::new("strace")
         .args(["-f", "-qq", "-y", "-e"])
-        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl")
+        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl,exit")
         .arg("-o")
         .arg(&out)
         .arg(supervisor_bin())
@@ -608,11 +608,15 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
             })
             .collect()
     };
-    let forks = calls(&|call, _| {
-        ["clone(", "clone3(", "fork(", "vfork("]
-            .iter()
-            .any(|c| call.starts_with(c))
-    });
+    let clones = |thread: bool| {
+        calls(&|call, line| {
+            ["clone(", "clone3(", "fork(", "vfork("]
+                .iter()
+                .any(|c| call.starts_with(c))
+                && line.contains("CLONE_THREAD") == thread
+        })
+    };
+    let forks = clones(false);
     assert_eq!(forks.len(), 2, "processes started: {forks:#?}");
     let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let statuses = calls(&|call, line| {
@@ -622,6 +626,27 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
                 .nth(1)
                 .is_some_and(|path| path.strip_suffix("/status").is_some_and(digits))
     });
+    // The uid scan runs on one thread of its own while the boot goes on, and that thread is gone
+    // before the supervisor clones the sandbox's init (`clone` copies only the calling thread: a
+    // lock the scan held would stay taken in the init).
+    assert_eq!(clones(true).len(), 1, "threads started: {trace}");
+    let scanner = statuses
+        .first()
+        .and_then(|line| line.split_whitespace().next())
+        .expect("a status read");
+    let lines: Vec<&str> = trace.lines().collect();
+    let gone = lines
+        .iter()
+        .position(|line| line.starts_with(&format!("{scanner} exit(")))
+        .unwrap_or_else(|| panic!("the scan's thread {scanner} never ended:\n{trace}"));
+    let init = lines
+        .iter()
+        .position(|line| line.contains("CLONE_NEWPID"))
+        .unwrap_or_else(|| panic!("no init cloned:\n{trace}"));
+    assert!(
+        gone < init,
+        "the init was cloned while the scan's thread ran:\n{trace}"
+    );
     let task_lists = calls(&|call, line| {
         call.starts_with("openat(") && line.contains("/task\"") && line.contains("O_DIRECTORY")
     });

@@ -298,6 +298,10 @@ pub(crate) fn boot(
     }
     bounds::bound_processes(options, prepared, route, report, driver.logs())?;
 
+    // The allocated uid proved free of the host's tasks: the scan's thread ran while the steps
+    // above did, and is done before the supervisor forks.
+    prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
+
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;
     let paused = spawn_until_ready(

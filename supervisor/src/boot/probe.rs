@@ -88,7 +88,10 @@ pub fn probe(options: RunOptions) -> Result<ProbeAnswer, SupervisorError> {
     report.handler.plugin = plugin;
     report.handler.config = config;
     // The probe runs no workload: its program is never exec'd.
-    let identity = crate::steps::identity::prepare(&options)?;
+    let mut identity = crate::steps::identity::prepare(&options)?;
+    // The probe's handler may decide in a forked child during the boot: the uid scan's thread
+    // is done before.
+    identity.settle().map_err(SupervisorError::Uid)?;
     let mut prepared = crate::boot::prepare(&options, Some("/".into()), mask, identity)?;
     report.seccomp_profile = prepared.seccomp_profile.clone();
     let mut driver = RecordAndContinue {

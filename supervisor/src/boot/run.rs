@@ -171,10 +171,25 @@ type Planned = Result<crate::steps::identity::Prepared, crate::steps::identity::
 fn identity_and_writers(
     options: &RunOptions,
 ) -> Result<(Planned, Vec<crate::record::forgery::Writer>), SupervisorError> {
-    let identity = match crate::steps::identity::prepare(options) {
+    let mut identity = match crate::steps::identity::prepare(options) {
         Err(SupervisorError::Uid(err)) => Err(err),
         other => Ok(other?),
     };
+    // An allocated uid is proved free of the host's tasks by a scan on a thread of its own,
+    // settled before the spawn. It is settled now when the uid is needed now (the report's and
+    // findings' paths are checked against it) or when a handler that runs code of its own is
+    // loaded or registered (a plugin's loader counts the supervisor's threads; a decision is
+    // taken in a forked child): only the strict default's boot keeps the supervisor
+    // single-threaded without it.
+    let settle_now = options.report.is_some()
+        || options.findings.is_some()
+        || options.handler_plugin.is_some()
+        || crate::handler::handler_registered();
+    if let (true, Ok(planned)) = (settle_now, &mut identity) {
+        if let Err(err) = planned.settle() {
+            identity = Err(err);
+        }
+    }
     // A root caller's uid that could not be allocated stops the boot before any workload: no
     // one could forge the report then (counting the root caller in would refuse every report
     // path it owns, hiding the reason with a usage error).

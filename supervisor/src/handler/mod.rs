@@ -85,6 +85,12 @@ pub fn set_failure_handler(
     })
 }
 
+/// Whether a handler was registered (a plugin's or an embedder's): one that may run code of its
+/// own, fork a child to decide, or count the supervisor's threads.
+pub(crate) fn handler_registered() -> bool {
+    HANDLER.get().is_some()
+}
+
 /// The registered handler, or [`StrictHandler`] when none was registered.
 pub fn failure_handler() -> &'static dyn SandboxFailureHandler {
     match HANDLER.get() {

@@ -240,6 +240,11 @@ pub fn spawn(plan: &mut Plan, signals: &SignalFd) -> Result<Spawned, SpawnError>
     if threads != 1 {
         return Err(SpawnError::Threads(threads));
     }
+    // The uid scan's thread is done (`Plan::settle_uid`), and the uid given is proved free.
+    debug_assert!(
+        plan.uid_settled(),
+        "spawn before the allocated uid was settled"
+    );
     use nix::sys::socket::{setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType};
     let (channel, child_channel) = socketpair(
         AddressFamily::Unix,

@@ -104,6 +104,23 @@ impl Plan {
         self.uid_lease = lease;
     }
 
+    /// Proves the uid allocated for the run free of the host's tasks, the workload's identity
+    /// following a uid taken instead of a held one (`crate::steps::identity::settle`). An
+    /// allocated identity has no supplementary group: its scratch space does not change.
+    pub(crate) fn settle_uid(&mut self) -> Result<(), crate::steps::identity::alloc::AllocError> {
+        crate::steps::identity::settle(
+            self.identity.as_mut().map(|(identity, _)| identity),
+            self.uid_lease.as_mut(),
+        )
+    }
+
+    /// Whether the uid allocated for the run, if any, is proved free of the host's tasks.
+    pub(crate) fn uid_settled(&self) -> bool {
+        self.uid_lease
+            .as_ref()
+            .is_none_or(crate::steps::identity::alloc::Lease::settled)
+    }
+
     /// The sandbox's descriptors 1 and 2 become these pipes (the init applies them).
     pub(crate) fn relay_output(&mut self, output: crate::sandbox::output::Output) {
         self.output = output;

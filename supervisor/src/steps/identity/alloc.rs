@@ -19,6 +19,7 @@
 //! The directories are made `0700` and owned by root; one that is a symbolic link, not owned by
 //! root or writable by anyone else is refused.
 
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -154,12 +155,119 @@ pub struct Lease {
     /// The process that took the lock: only it removes the file (a forked child that drops a
     /// copy must not remove a file its parent still holds).
     owner: libc::pid_t,
+    /// The range it was taken from, to take another when the scan finds this one held.
+    range: UidRange,
+    /// The scan of the host's tasks still running on its own thread: the uid is not proved
+    /// free until [`Lease::settle`] has its answer.
+    scan: Option<Scan>,
 }
 
 impl Lease {
-    /// The uid (and gid) taken.
+    /// The uid (and gid) taken: until [`Lease::settle`], the one reserved, not yet proved free.
     pub fn uid(&self) -> u32 {
         self.uid
+    }
+
+    /// Whether the uid is proved free of the host's tasks (the scan has answered).
+    pub fn settled(&self) -> bool {
+        self.scan.is_none()
+    }
+
+    /// Waits for the scan of the host's tasks and keeps the reserved uid if no task holds it;
+    /// otherwise unlocks it and takes the next free one of the range (the scan's answer stands
+    /// for every uid). Returns the new uid when it changed. Must be called before the uid is
+    /// given to anything, and before the process forks (the scan is a thread of this process).
+    pub fn settle(&mut self) -> Result<Option<u32>, AllocError> {
+        let Some(scan) = self.scan.take() else {
+            return Ok(None);
+        };
+        let busy = scan.answer()?;
+        if !busy.holds(self.uid) {
+            return Ok(None);
+        }
+        let held = self.uid;
+        self.unlock();
+        let start = u64::from(held - self.range.first) + 1;
+        let (uid, file) = take(
+            self.range,
+            Some(&busy),
+            start,
+            &mut self.parent,
+            &mut self.dir,
+        )?;
+        self.uid = uid;
+        self.file = Some(file);
+        tracing::debug!(
+            held,
+            uid,
+            "uid {held} is held by a task of the host: uid {uid} allocated instead"
+        );
+        Ok(Some(uid))
+    }
+
+    /// Removes the lock file while still locked, then closes it (a supervisor that opened it
+    /// before sees that the path no longer names the file it locked, and takes a new one).
+    fn unlock(&mut self) {
+        let name = CString::new(self.uid.to_string()).expect("digits");
+        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
+        unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
+        drop(self.file.take());
+    }
+}
+
+/// The ids the host's tasks hold, as [`super::held`] read them.
+struct Busy {
+    uids: HashSet<u32>,
+    gids: HashSet<u32>,
+}
+
+impl Busy {
+    /// Whether a task holds `id` as a uid, or as a gid (the workload's gid is the same number).
+    fn holds(&self, id: u32) -> bool {
+        self.uids.contains(&id) || self.gids.contains(&id)
+    }
+}
+
+/// The scan of the host's tasks ([`super::held::ids_in_use`]), on a thread of its own while the
+/// boot goes on, or already done where no thread could be started.
+#[derive(Debug)]
+enum Scan {
+    Running(std::thread::JoinHandle<Result<(HashSet<u32>, HashSet<u32>), Errno>>),
+    Done(Result<(HashSet<u32>, HashSet<u32>), Errno>),
+}
+
+/// The scan thread's stack: it recurses nowhere and keeps its buffers on the heap.
+const SCAN_STACK: usize = 64 * 1024;
+
+impl Scan {
+    fn start() -> Scan {
+        std::thread::Builder::new()
+            .name("uid-scan".to_owned())
+            .stack_size(SCAN_STACK)
+            .spawn(super::held::ids_in_use)
+            .map_or_else(|_| Scan::Done(super::held::ids_in_use()), Scan::Running)
+    }
+
+    fn answer(self) -> Result<Busy, AllocError> {
+        let answered = match self {
+            Scan::Running(thread) => {
+                let answered = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                // `join` returns when the thread's last act wakes it; the kernel takes the task
+                // off this process's list a moment later. The spawn that follows requires a
+                // single-threaded process: wait for it (bounded; a thread of someone else's is
+                // the spawn's error to report).
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+                while crate::procfs::thread_count() > 1 && std::time::Instant::now() < deadline {
+                    std::thread::yield_now();
+                }
+                answered
+            }
+            Scan::Done(answered) => answered,
+        };
+        let (uids, gids) = answered.map_err(AllocError::Scan)?;
+        Ok(Busy { uids, gids })
     }
 }
 
@@ -169,12 +277,7 @@ impl Drop for Lease {
         if unsafe { libc::getpid() } != self.owner {
             return;
         }
-        let name = CString::new(self.uid.to_string()).expect("digits");
-        // Removed while still locked: a supervisor that opened it before sees that the path no
-        // longer names the file it locked, and takes a new one.
-        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
-        unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
-        drop(self.file.take());
+        self.unlock();
         sweep(self.dir.as_raw_fd());
         // The directories go when empty (another lock file keeps them); a supervisor creating a
         // file in a removed directory gets ENOENT and makes it again.
@@ -243,14 +346,41 @@ fn start_offset(len: u64) -> u64 {
     random % len
 }
 
-/// Allocates a free uid of `range` and locks it until the returned lease is dropped.
-pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
-    let (busy_uids, busy_gids) = super::held::ids_in_use().map_err(AllocError::Scan)?;
+/// Reserves a uid of `range` for the run: starts the scan of the host's tasks on a thread of its
+/// own, and meanwhile takes the first uid from a random place that the user database does not
+/// name and no other supervisor holds, locked until the returned lease is dropped. The uid is
+/// proved free of the host's tasks by [`Lease::settle`], which takes another one if a task holds
+/// it: the scan, a millisecond on a quiet host, runs while the boot goes on.
+pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
+    let scan = Scan::start();
     let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
+    let (uid, file) = take(range, None, start, &mut parent, &mut dir)?;
+    Ok(Lease {
+        uid,
+        file: Some(file),
+        dir,
+        parent,
+        // SAFETY: getpid takes nothing.
+        owner: unsafe { libc::getpid() },
+        range,
+        scan: Some(scan),
+    })
+}
+
+/// Takes and locks the first uid of `range`, from offset `start` on and wrapping around, that
+/// `busy` (when known) does not hold, the user database does not name and no other supervisor
+/// holds. The lock directories are opened again when another supervisor removed them.
+fn take(
+    range: UidRange,
+    busy: Option<&Busy>,
+    start: u64,
+    parent: &mut OwnedFd,
+    dir: &mut OwnedFd,
+) -> Result<(u32, OwnedFd), AllocError> {
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
-        if busy_uids.contains(&uid) || busy_gids.contains(&uid) || in_user_database(uid) {
+        if busy.is_some_and(|busy| busy.holds(uid)) || in_user_database(uid) {
             continue;
         }
         // The last supervisor to leave removes the empty directories: a lock file created in a
@@ -264,20 +394,13 @@ pub fn allocate(range: UidRange) -> Result<Lease, AllocError> {
                     ..
                 }) if tries < RETRIES => {
                     tries += 1;
-                    (parent, dir) = open_dirs()?;
+                    (*parent, *dir) = open_dirs()?;
                 }
                 other => break other?,
             }
         };
         if let Some(file) = file {
-            return Ok(Lease {
-                uid,
-                file: Some(file),
-                dir,
-                parent,
-                // SAFETY: getpid takes nothing.
-                owner: unsafe { libc::getpid() },
-            });
+            return Ok((uid, file));
         }
     }
     Err(AllocError::Exhausted { range })

@@ -60,6 +60,36 @@ pub struct Identity {
     pub group_names: Vec<(Gid, Option<String>)>,
 }
 
+impl Identity {
+    /// The identity of a uid allocated for the run from `range`: the same number as its gid, no
+    /// supplementary group; the allocation found no group of that number.
+    pub(crate) fn allocated(uid: u32, range: alloc::UidRange) -> Identity {
+        Identity {
+            uid: Uid::from_raw(uid),
+            gid: Gid::from_raw(uid),
+            groups: Vec::new(),
+            origin: Origin::Allocated(range),
+            group_names: vec![(Gid::from_raw(uid), None)],
+        }
+    }
+}
+
+/// Proves the uid reserved in `lease` free of the host's tasks ([`alloc::Lease::settle`]) and,
+/// when it was held and another was taken, gives `identity` the new one. A no-op without a lease
+/// or once settled.
+pub(crate) fn settle(
+    identity: Option<&mut Identity>,
+    lease: Option<&mut alloc::Lease>,
+) -> Result<(), alloc::AllocError> {
+    let (Some(identity), Some(lease)) = (identity, lease) else {
+        return Ok(());
+    };
+    if let (Some(uid), Origin::Allocated(range)) = (lease.settle()?, identity.origin) {
+        *identity = Identity::allocated(uid, range);
+    }
+    Ok(())
+}
+
 /// Where the workload's identity comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -74,8 +104,15 @@ pub enum Origin {
 pub(crate) struct Prepared {
     /// The identity the workload drops to; `None`: it keeps the caller's.
     pub identity: Option<Identity>,
-    /// The lock of an allocated uid.
+    /// The lock of an allocated uid: reserved, proved free of the host's tasks by [`settle`].
     pub lease: Option<alloc::Lease>,
+}
+
+impl Prepared {
+    /// Proves an allocated uid free of the host's tasks now ([`settle`]).
+    pub(crate) fn settle(&mut self) -> Result<(), alloc::AllocError> {
+        settle(self.identity.as_mut(), self.lease.as_mut())
+    }
 }
 
 /// The step of the drop that failed, with its errno.
@@ -448,19 +485,14 @@ pub(crate) fn prepare(
         Some(spec) => Some(resolve(spec).map_err(SupervisorError::Identity)?),
         // Root without capabilities still owns the host's root-owned files and sockets, and a uid
         // shared by every sandbox (or owned on the host) reaches the others' files and processes.
+        // The uid is reserved here; the scan of the host's tasks that proves it free runs on a
+        // thread of its own until `settle`, before the uid is given to anything.
         None if nix::unistd::geteuid().is_root() => {
-            let taken = alloc::allocate(range).map_err(SupervisorError::Uid)?;
+            let taken = alloc::reserve(range).map_err(SupervisorError::Uid)?;
             let id = taken.uid();
-            tracing::debug!(uid = id, range = %range, "uid allocated for the run");
+            tracing::debug!(uid = id, range = %range, "uid reserved for the run");
             lease = Some(taken);
-            Some(Identity {
-                uid: Uid::from_raw(id),
-                gid: Gid::from_raw(id),
-                groups: Vec::new(),
-                origin: Origin::Allocated(range),
-                // The allocation found no group of that number.
-                group_names: vec![(Gid::from_raw(id), None)],
-            })
+            Some(Identity::allocated(id, range))
         }
         None => None,
     };
