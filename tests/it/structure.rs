@@ -637,7 +637,10 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     let lines: Vec<&str> = trace.lines().collect();
     let gone = lines
         .iter()
-        .position(|line| line.starts_with(&format!("{scanner} exit(")))
+        .position(|line| {
+            let mut words = line.split_whitespace();
+            words.next() == Some(scanner) && words.next().is_some_and(|c| c.starts_with("exit("))
+        })
         .unwrap_or_else(|| panic!("the scan's thread {scanner} never ended:\n{trace}"));
     let init = lines
         .iter()

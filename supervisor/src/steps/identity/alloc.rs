@@ -157,8 +157,8 @@ pub struct Lease {
     owner: libc::pid_t,
     /// The range it was taken from, to take another when the scan finds this one held.
     range: UidRange,
-    /// The scan of the host's tasks still running on its own thread: the uid is not proved
-    /// free until [`Lease::settle`] has its answer.
+    /// The scan of the host's tasks and the user database's lookup of the uid, still running on
+    /// their own thread: the uid is not proved free until [`Lease::settle`] has their answer.
     scan: Option<Scan>,
 }
 
@@ -173,16 +173,17 @@ impl Lease {
         self.scan.is_none()
     }
 
-    /// Waits for the scan of the host's tasks and keeps the reserved uid if no task holds it;
-    /// otherwise unlocks it and takes the next free one of the range (the scan's answer stands
-    /// for every uid). Returns the new uid when it changed. Must be called before the uid is
-    /// given to anything, and before the process forks (the scan is a thread of this process).
+    /// Waits for the scan of the host's tasks and the user database's answer, and keeps the
+    /// reserved uid if neither has it; otherwise unlocks it and takes the next free one of the
+    /// range (the scan's answer stands for every uid; the database is asked for each). Returns
+    /// the new uid when it changed. Must be called before the uid is given to anything, and
+    /// before the process forks (the scan is a thread of this process).
     pub fn settle(&mut self) -> Result<Option<u32>, AllocError> {
         let Some(scan) = self.scan.take() else {
             return Ok(None);
         };
-        let busy = scan.answer()?;
-        if !busy.holds(self.uid) {
+        let (busy, named) = scan.answer()?;
+        if !named && !busy.holds(self.uid) {
             return Ok(None);
         }
         let held = self.uid;
@@ -200,7 +201,8 @@ impl Lease {
         tracing::debug!(
             held,
             uid,
-            "uid {held} is held by a task of the host: uid {uid} allocated instead"
+            "uid {held} is in the user database or held by a task of the host: uid {uid} \
+             allocated instead"
         );
         Ok(Some(uid))
     }
@@ -228,28 +230,37 @@ impl Busy {
     }
 }
 
-/// The scan of the host's tasks ([`super::held::ids_in_use`]), on a thread of its own while the
-/// boot goes on, or already done where no thread could be started.
+/// The scan of the host's tasks ([`super::held::ids_in_use`]) and the user database's lookup of
+/// the reserved uid ([`in_user_database`]), on a thread of its own while the boot goes on, or
+/// already done where no thread could be started. The thread reads `/proc` and asks NSS, which
+/// reads the environment: nothing changes the environment before it is settled (the supervisor
+/// clears its own only when it spawns).
 #[derive(Debug)]
 enum Scan {
-    Running(std::thread::JoinHandle<Result<(HashSet<u32>, HashSet<u32>), Errno>>),
-    Done(Result<(HashSet<u32>, HashSet<u32>), Errno>),
+    Running(std::thread::JoinHandle<Scanned>),
+    Done(Scanned),
 }
 
-/// The scan thread's stack: it recurses nowhere and keeps its buffers on the heap.
-const SCAN_STACK: usize = 64 * 1024;
+/// What the scan found: the ids the host's tasks hold, and whether the user database names the
+/// reserved uid (as a user or a group).
+type Scanned = (Result<(HashSet<u32>, HashSet<u32>), Errno>, bool);
+
+/// The scan thread's stack: it recurses nowhere and keeps its buffers on the heap; NSS modules
+/// run on it too.
+const SCAN_STACK: usize = 256 * 1024;
 
 impl Scan {
-    fn start() -> Scan {
+    fn start(uid: u32) -> Scan {
+        let scan = move || (super::held::ids_in_use(), in_user_database(uid));
         std::thread::Builder::new()
             .name("uid-scan".to_owned())
             .stack_size(SCAN_STACK)
-            .spawn(super::held::ids_in_use)
-            .map_or_else(|_| Scan::Done(super::held::ids_in_use()), Scan::Running)
+            .spawn(scan)
+            .map_or_else(|_| Scan::Done(scan()), Scan::Running)
     }
 
-    fn answer(self) -> Result<Busy, AllocError> {
-        let answered = match self {
+    fn answer(self) -> Result<(Busy, bool), AllocError> {
+        let (held, named) = match self {
             Scan::Running(thread) => {
                 let answered = thread
                     .join()
@@ -266,8 +277,8 @@ impl Scan {
             }
             Scan::Done(answered) => answered,
         };
-        let (uids, gids) = answered.map_err(AllocError::Scan)?;
-        Ok(Busy { uids, gids })
+        let (uids, gids) = held.map_err(AllocError::Scan)?;
+        Ok((Busy { uids, gids }, named))
     }
 }
 
@@ -346,16 +357,17 @@ fn start_offset(len: u64) -> u64 {
     random % len
 }
 
-/// Reserves a uid of `range` for the run: starts the scan of the host's tasks on a thread of its
-/// own, and meanwhile takes the first uid from a random place that the user database does not
-/// name and no other supervisor holds, locked until the returned lease is dropped. The uid is
-/// proved free of the host's tasks by [`Lease::settle`], which takes another one if a task holds
-/// it: the scan, a millisecond on a quiet host, runs while the boot goes on.
+/// Reserves a uid of `range` for the run: takes the first uid from a random place that no other
+/// supervisor holds, locked until the returned lease is dropped, and starts the scan of the
+/// host's tasks and the user database's lookup of that uid on a thread of their own. The uid is
+/// proved free by [`Lease::settle`], which takes another one if the database names it or a task
+/// holds it: the scan and the lookup (a millisecond or more on a quiet host, the database's
+/// modules loaded at the first lookup) run while the boot goes on.
 pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
-    let scan = Scan::start();
     let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
     let (uid, file) = take(range, None, start, &mut parent, &mut dir)?;
+    let scan = Scan::start(uid);
     Ok(Lease {
         uid,
         file: Some(file),
@@ -368,9 +380,10 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
     })
 }
 
-/// Takes and locks the first uid of `range`, from offset `start` on and wrapping around, that
-/// `busy` (when known) does not hold, the user database does not name and no other supervisor
-/// holds. The lock directories are opened again when another supervisor removed them.
+/// Takes and locks the first uid of `range`, from offset `start` on and wrapping around, that no
+/// other supervisor holds and, once the scan has answered (`busy`), that no task holds and the
+/// user database does not name. The lock directories are opened again when another supervisor
+/// removed them.
 fn take(
     range: UidRange,
     busy: Option<&Busy>,
@@ -380,7 +393,7 @@ fn take(
 ) -> Result<(u32, OwnedFd), AllocError> {
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
-        if busy.is_some_and(|busy| busy.holds(uid)) || in_user_database(uid) {
+        if busy.is_some_and(|busy| busy.holds(uid) || in_user_database(uid)) {
             continue;
         }
         // The last supervisor to leave removes the empty directories: a lock file created in a
