@@ -118,7 +118,7 @@ impl Plan {
     pub(crate) fn uid_settled(&self) -> bool {
         self.uid_lease
             .as_ref()
-            .is_none_or(crate::steps::identity::alloc::Lease::settled)
+            .map_or(true, crate::steps::identity::alloc::Lease::settled)
     }
 
     /// The sandbox's descriptors 1 and 2 become these pipes (the init applies them).
