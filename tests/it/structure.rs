@@ -589,7 +589,7 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     let out = dir.path().join("trace");
     let output = Command::new("strace")
         .args(["-f", "-qq", "-y", "-e"])
-        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl,exit")
+        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl,exit,unshare")
         .arg("-o")
         .arg(&out)
         .arg(supervisor_bin())
@@ -644,6 +644,16 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
             words.next() == Some(scanner) && words.next().is_some_and(|c| c.starts_with("exit("))
         })
         .unwrap_or_else(|| panic!("the scan's thread {scanner} never ended:\n{trace}"));
+    // Before the network namespace, too: a uid found taken is swapped for one looked up in the
+    // user database, whose sources may need the host's network.
+    let netns = lines
+        .iter()
+        .position(|line| line.contains("unshare(CLONE_NEWNET)"))
+        .unwrap_or_else(|| panic!("no network namespace:\n{trace}"));
+    assert!(
+        gone < netns,
+        "the network namespace was entered before the uid was settled:\n{trace}"
+    );
     let init = lines
         .iter()
         .position(|line| line.contains("CLONE_NEWPID"))

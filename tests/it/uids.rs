@@ -823,3 +823,36 @@ fn a_slow_start_among_supervisors_coming_and_going_takes_its_lock() {
         failed.len()
     );
 }
+
+/// A supervisor whose reserved uid turns out held, with no other uid free, gives it up once: its
+/// lock file is removed while it still holds it, and never again when the run ends, when the
+/// same path may name another supervisor's lock of that uid (removing that one would let a third
+/// supervisor take the uid the second one's sandbox runs as).
+#[test]
+fn a_uid_given_up_is_unlocked_once() {
+    require_root!();
+    if strace_missing() {
+        return;
+    }
+    let uid = 3_000_000_270;
+    assert_free(uid, uid);
+    let _busy = Reaped(vec![sleeper(uid, uid)]);
+    let dir = scratch();
+    let trace = dir.path().join("trace");
+    let range = format!("{uid}-{uid}");
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=unlinkat", "-o"])
+            .arg(&trace)
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--uid-range", &range, "--", "true"])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let removals = trace
+        .lines()
+        .filter(|line| line.contains(&format!("\"{uid}\"")))
+        .count();
+    assert_eq!(removals, 1, "the lock file of {uid} removed:\n{trace}");
+}

@@ -278,6 +278,12 @@ pub(crate) fn boot(
     // The view given up (--fs host-rw), and the Landlock ruleset, after the cgroup.
     view_and_landlock(options, prepared, driver, report)?;
 
+    // The allocated uid proved free of the host's tasks and of the user database: the scan's
+    // thread ran while the steps above did. Settled before the network namespace: a uid found
+    // taken is swapped for another one looked up in the user database, whose sources (LDAP, a
+    // directory over the network) must still reach the host's network.
+    prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
+
     // 2. The network namespace.
     check_signals(signals)?;
     let mut route = Route::Direct;
@@ -297,10 +303,6 @@ pub(crate) fn boot(
         ids_on_the_route(prepared, report, driver.logs())?;
     }
     bounds::bound_processes(options, prepared, route, report, driver.logs())?;
-
-    // The allocated uid proved free of the host's tasks: the scan's thread ran while the steps
-    // above did, and is done before the supervisor forks.
-    prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;

@@ -208,12 +208,17 @@ impl Lease {
     }
 
     /// Removes the lock file while still locked, then closes it (a supervisor that opened it
-    /// before sees that the path no longer names the file it locked, and takes a new one).
+    /// before sees that the path no longer names the file it locked, and takes a new one). Only
+    /// while it is held: once let go (a swap that found no other uid), the path may name another
+    /// supervisor's lock of the same uid, which must stay.
     fn unlock(&mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
         let name = CString::new(self.uid.to_string()).expect("digits");
         // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
         unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
-        drop(self.file.take());
+        drop(file);
     }
 }
 
