@@ -1,36 +1,75 @@
 //! The uids and gids the host's tasks hold (real, effective, saved, filesystem), for the uid
-//! allocation: every task of every process, read at the cost of one `status` file per process
-//! that runs user code.
+//! allocation: every task of every process, each asked through a pidfd where the kernel answers
+//! (Linux 6.13), else read at the cost of one `status` file per process that runs user code.
 //!
-//! `/proc` is listed with `getdents64` on one descriptor, below which each process's
-//! `/proc/PID/status` is opened and read with one `read` into a buffer reused for the whole scan
-//! (three calls: `openat`, `read`, `close`). It shows the thread-group leader's credentials and
-//! the process's thread count. Credentials are per task (a thread may change its own with a raw
-//! `setresuid`, which glibc would otherwise broadcast), so a process with more than one thread, or
-//! whose count is not shown, has each other task's `/proc/PID/task/TID/status` read the same way.
-//! A single-threaded process, nearly every process of a host, costs no listing of its `task`
+//! `/proc` is listed with `getdents64` on one descriptor. Credentials are per task (a thread may
+//! change its own with a raw `setresuid`, which glibc would otherwise broadcast), so every task of
+//! a process with more than one is read, not only its leader.
+//!
+//! **Through pidfds.** `pidfd_open(PID, 0)` and the `PIDFD_GET_INFO` ioctl on it (then `close`)
+//! give the task's credentials: `task->real_cred`, the objective credentials `status` shows,
+//! mapped into the caller's user namespace as `status` maps them, for any task and without a
+//! permission check, and without the kernel rendering any text. Kernel threads are asked like any
+//! task (their credentials are the kernel's own, root's: no probe is needed), and so are zombies
+//! (they hold their credentials until reaped). The answer must name the credentials in its mask,
+//! and the task and process asked for in its `pid` and `tgid`. A `statx` of the process's `task`
+//! directory then counts its tasks (the kernel gives it two links and one per task): a process of
+//! more than one task has its directory listed and each other task asked through
+//! `pidfd_open(TID, PIDFD_THREAD)` (Linux 6.9). A leader that exited while its other threads run is
+//! a zombie still counted among them: its threads are listed and read. Four calls per
+//! single-threaded process (`pidfd_open`, `ioctl`, `close`, `statx`), none of which renders text.
+//!
+//! `pidfd_open` takes numbers of the caller's PID namespace, `/proc` lists those of the namespace
+//! it was mounted in (a supervisor started by `unshare --pid --fork` without a `/proc` of its
+//! own): the pidfds are used only when the two are one namespace, told by the `fdinfo` of a pidfd
+//! of this process ([`pidfds_number_as_proc`]); else the scan reads `status` files. What each
+//! answer means ([`pidfd_ids`]):
+//! - `ESRCH` from `pidfd_open`: no task has the number any more (reaped): it holds nothing.
+//! - `ENOENT` (Linux 6.15) or `EINVAL` from `pidfd_open`: the number is not a process's (a
+//!   thread's, a process reaped and its number reused by a thread), or no `PIDFD_THREAD`: that
+//!   task's `status` is read, as below.
+//! - `ENOSYS`, `ENOTTY`, `EOPNOTSUPP`, `EPERM` or `EACCES` from either call, `EINVAL` from the
+//!   ioctl (an older kernel, gVisor, a seccomp filter or a security module), or an answer without
+//!   credentials: that task's `status` is read, and so is every later task's.
+//! - `ESRCH` from the ioctl: that task's `status` decides (a task reaped since its pidfd was
+//!   opened has none; the ioctl's first version, Linux 6.13, also answers `ESRCH` for a live task
+//!   whose parent has no number in the caller's PID namespace: kthreadd, a process that entered
+//!   the namespace through `setns`).
+//! - A `pid` or `tgid` other than asked (a number reused meanwhile): that task's `status`.
+//! - Any other error (no descriptor left, a fault): the scan fails, as when a directory cannot be
+//!   listed.
+//!
+//! **Through `status` files** (the kernel answers no pidfd; a task whose pidfd is refused). Each
+//! process's `/proc/PID/status` is opened and read with one `read` into a buffer reused for the
+//! whole scan (three calls: `openat`, `read`, `close`). It shows the thread-group leader's
+//! credentials and the process's thread count: a process with more than one thread, or whose
+//! count is not shown, has each other task's `/proc/PID/task/TID/status` read the same way. A
+//! single-threaded process, nearly every process of a host, costs no listing of its `task`
 //! directory.
 //!
-//! A kernel thread's `status` is not read ([`runs_no_user_code`]): most of a quiet host's
-//! processes are kernel threads, whose credentials are the kernel's own (root, `init_cred`), and
-//! the kernel renders a `status` at every read. Only kthreadd and its children, listed by one
-//! file ([`kernel_thread_candidates`]), are probed, so a user process costs no more than its
-//! `status`. Three calls that render nothing tell a kernel thread apart: its `exe` link answers
-//! `ENOENT` (the kernel has no executable for a task without memory of its own: a kernel thread,
-//! or a task that has exited or is exiting), its `cwd` link resolves (an
-//! exited task, a zombie, has released its file-system context: its `status` is read, for a
-//! zombie still holds its credentials until it is reaped and counts against its real uid's
-//! `RLIMIT_NPROC`), and its `task` directory counts one task (a leader that exited while its
-//! other threads run is read, with them). What passes is a kernel thread, or a single task past
-//! the release of its memory and before the release of its file-system context: inside `exit`,
-//! it never runs user code again and is a zombie (read at the next scan) or gone a moment later,
-//! like a process that ended just before the scan, which no scan sees. Anything else (`EACCES`
-//! without `CAP_SYS_PTRACE` over the task, a task gone meanwhile) has its `status` read, as before.
+//! When the whole scan reads `status` files, a kernel thread's is not read
+//! ([`runs_no_user_code`]): most of a quiet host's processes are kernel threads, whose credentials
+//! are the kernel's own (root, `init_cred`), and the kernel renders a `status` at every read. Only
+//! kthreadd and its children, listed by one file ([`kernel_thread_candidates`]), are probed, so a
+//! user process costs no more than its `status`. Three calls that render nothing tell a kernel
+//! thread apart: its `exe` link answers `ENOENT` (the kernel has no executable for a task without
+//! memory of its own: a kernel thread, or a task that has exited or is exiting), its `cwd` link
+//! resolves (an exited task, a zombie, has released its file-system context: its `status` is read,
+//! for a zombie still holds its credentials until it is reaped and counts against its real uid's
+//! `RLIMIT_NPROC`), and its `task` directory counts one task (a leader that exited while its other
+//! threads run is read, with them). What passes is a kernel thread, or a single task past the
+//! release of its memory and before the release of its file-system context: inside `exit`, it
+//! never runs user code again and is a zombie (read at the next scan) or gone a moment later, like
+//! a process that ended just before the scan, which no scan sees. Anything else (`EACCES` without
+//! `CAP_SYS_PTRACE` over the task, a task gone meanwhile) has its `status` read, as before.
 //!
 //! The scan is as complete as reading every task's `status` was: the leader's ids come from its
-//! own file, and every other task's from its own. A task that changes its ids after its file was
-//! read is not seen, as before: root may give any uid to any process at any time, and the
-//! guarantee is about the host at allocation time.
+//! own answer, and every other task's from its own. A task that changes its ids after it was read
+//! is not seen, as before: root may give any uid to any process at any time, and the guarantee is
+//! about the host at allocation time. So is a thread created after its process's tasks were
+//! counted (after the `statx`, or the `Threads` line of its leader's `status`) or listed: it starts
+//! with the credentials of the task that created it, which was read, unless that task changed its
+//! ids after it was read, the same race.
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
@@ -244,7 +283,7 @@ fn pidfd_ids(id: u32, thread: bool, tgid: u32) -> Result<Answer, Errno> {
     if rc < 0 {
         return match Errno::last() {
             // The task reaped since its pidfd was opened, or a kernel that answers ESRCH for a
-            // live task (6.13 to 6.14 do for one whose parent is outside the caller's PID
+            // live task (6.13 does for one whose parent has no number in the caller's PID
             // namespace): its `status` decides.
             Errno::ESRCH => Ok(Answer::Status { every: false }),
             // No `PIDFD_GET_INFO` (before 6.13), a size it does not take, a filter.
@@ -631,10 +670,10 @@ mod tests {
     /// System calls (number, three arguments), one list per thread.
     type Calls = Vec<Vec<(libc::c_long, [u32; 3])>>;
 
-    /// Ids no host process holds (far above the allocation ranges), a block of 16 per test and
-    /// per test process.
+    /// Ids no host process holds (far above the allocation ranges, and apart from those of the
+    /// integration tests), a block of 16 per test and per test process.
     fn unheld(block: u32) -> u32 {
-        3_000_000_000 + (std::process::id() % 50_000) * 256 + block * 16
+        3_500_000_000 + (std::process::id() % 50_000) * 256 + block * 16
     }
 
     /// Whether this kernel has `PIDFD_GET_INFO` (Linux 6.13): the pidfd path must then be taken.
@@ -1014,6 +1053,49 @@ mod tests {
                 |result| matches!(result, Err(got) if got as i32 == errno),
             );
             assert!(failed, "{what}");
+        }
+    }
+
+    /// The scan's CPU time through pidfds and through `status` files, the two interleaved:
+    /// `cargo test --release -p sandbox-supervisor --lib -- --ignored --nocapture scan_cost`
+    /// (`SCAN_ROUNDS`, 500 by default).
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn scan_cost() {
+        let cpu = || {
+            // SAFETY: all-zero bytes are a valid timespec, which clock_gettime fills.
+            let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+            // SAFETY: `now` is writable.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+            now.tv_sec as f64 * 1e6 + now.tv_nsec as f64 / 1e3
+        };
+        let rounds: usize = std::env::var("SCAN_ROUNDS")
+            .ok()
+            .and_then(|rounds| rounds.parse().ok())
+            .unwrap_or(500);
+        let mut spent = [Vec::new(), Vec::new()];
+        let mut read = [Read::default(); 2];
+        for round in 0..rounds + 20 {
+            for (at, path) in [Path::Pidfds, Path::Status].into_iter().enumerate() {
+                let start = cpu();
+                let (_, _, found) = scan(path).unwrap();
+                let took = cpu() - start;
+                // The first rounds warm the caches.
+                if round >= 20 {
+                    spent[at].push(took);
+                    read[at] = found;
+                }
+            }
+        }
+        for (at, path) in [Path::Pidfds, Path::Status].into_iter().enumerate() {
+            let times = &mut spent[at];
+            times.sort_by(f64::total_cmp);
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!(
+                "{path:?}: CPU per scan mean {mean:.1} us, median {:.1} us, {:?}",
+                times[times.len() / 2],
+                read[at]
+            );
         }
     }
 }
