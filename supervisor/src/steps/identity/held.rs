@@ -32,7 +32,7 @@
 //!   ioctl (an older kernel, gVisor, a seccomp filter or a security module), or an answer without
 //!   credentials: that task's `status` is read, and so is every later task's.
 //! - `ESRCH` from the ioctl: that task's `status` decides (a task reaped since its pidfd was
-//!   opened has none; the ioctl's first version, Linux 6.13, also answers `ESRCH` for a live task
+//!   opened has none; the ioctl as Linux 6.13 shipped it also answers `ESRCH` for a live task
 //!   whose parent has no number in the caller's PID namespace: kthreadd, a process that entered
 //!   the namespace through `setns`).
 //! - A `pid` or `tgid` other than asked (a number reused meanwhile): that task's `status`.
