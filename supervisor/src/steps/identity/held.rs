@@ -81,7 +81,7 @@ use super::dirents;
 
 /// Enough for a `status` with thousands of supplementary groups. The `Uid` and `Gid` lines come
 /// before the `Groups` list, so a longer text still shows them whole; `Threads` comes after it, so
-/// the count of a text that fills the buffer is not trusted (see [`ids_in_use`]).
+/// the count of a text that fills the buffer is not trusted (see [`Scan::process_by_status`]).
 const BUFFER: usize = 16 * 1024;
 
 /// What a `status` file says about a task's ids.
