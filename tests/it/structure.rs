@@ -616,14 +616,20 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     });
     assert_eq!(forks.len(), 2, "processes started: {forks:#?}");
     let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    // A process's `status`, or a pidfd of a process (not of one thread).
+    // A process's `status`, or a pidfd of a process (not of one thread) other than the caller
+    // (the supervisor opens one of itself to compare its PID namespaces).
     let processes = calls(&|call, line| {
+        let caller = line.split_whitespace().next().unwrap_or("");
         (call.starts_with("openat(")
             && line
                 .split('"')
                 .nth(1)
                 .is_some_and(|path| path.strip_suffix("/status").is_some_and(digits)))
-            || (call.starts_with("pidfd_open(") && line.contains(", 0)"))
+            || (call
+                .strip_prefix("pidfd_open(")
+                .and_then(|rest| rest.strip_suffix(','))
+                .is_some_and(|pid| pid != caller)
+                && line.contains(", 0)"))
     });
     let task_lists = calls(&|call, line| {
         call.starts_with("openat(") && line.contains("/task\"") && line.contains("O_DIRECTORY")
