@@ -573,9 +573,10 @@ fn a_plugin_is_hashed_in_one_pass_and_only_when_asked() {
 }
 
 /// What a default boot costs in the calls docs/performance.md counts, seen by `strace -f`: two
-/// processes (the init and the workload); the uid search reads one `status` per host process that
-/// is not a kernel thread and lists the tasks only of processes with several threads (not every
-/// process's `task` directory);
+/// processes (the init and the workload); the uid search asks one pidfd per host process (on a
+/// kernel without `PIDFD_GET_INFO`, reads one `status` per host process that is not a kernel
+/// thread) and lists the tasks only of processes with several threads (not every process's `task`
+/// directory);
 /// the control group joined without the kernel's global thread-group lock (a v1 group through its
 /// `tasks`, a v2 group at birth by `clone3(CLONE_INTO_CGROUP)`: nothing writes a `cgroup.procs`);
 /// the bounding set read back once from `status`, not by one `PR_CAPBSET_READ` per capability.
@@ -589,7 +590,7 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     let out = dir.path().join("trace");
     let output = Command::new("strace")
         .args(["-f", "-qq", "-y", "-e"])
-        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl,exit,unshare")
+        .arg("trace=openat,open,clone,clone3,fork,vfork,write,prctl,exit,unshare,pidfd_open")
         .arg("-o")
         .arg(&out)
         .arg(supervisor_bin())
@@ -621,18 +622,27 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
     let forks = clones(false);
     assert_eq!(forks.len(), 2, "processes started: {forks:#?}");
     let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    let statuses = calls(&|call, line| {
-        call.starts_with("openat(")
+    // A process's `status`, or a pidfd of a process (not of one thread) other than the caller
+    // (the supervisor opens one of itself to compare its PID namespaces).
+    let supervisor = trace.split_whitespace().next().unwrap_or("").to_owned();
+    let processes = calls(&|call, line| {
+        let caller = supervisor.as_str();
+        (call.starts_with("openat(")
             && line
                 .split('"')
                 .nth(1)
-                .is_some_and(|path| path.strip_suffix("/status").is_some_and(digits))
+                .is_some_and(|path| path.strip_suffix("/status").is_some_and(digits)))
+            || (call
+                .strip_prefix("pidfd_open(")
+                .and_then(|rest| rest.strip_suffix(','))
+                .is_some_and(|pid| pid != caller)
+                && line.contains(", 0)"))
     });
     // The uid scan runs on one thread of its own while the boot goes on, and that thread is gone
     // before the supervisor clones the sandbox's init (`clone` copies only the calling thread: a
     // lock the scan held would stay taken in the init).
     assert_eq!(clones(true).len(), 1, "threads started: {trace}");
-    let scanner = statuses
+    let scanner = processes
         .first()
         .and_then(|line| line.split_whitespace().next())
         .expect("a status read");
@@ -666,10 +676,10 @@ fn a_default_boot_forks_twice_scans_no_task_list_and_joins_its_group_unlocked() 
         call.starts_with("openat(") && line.contains("/task\"") && line.contains("O_DIRECTORY")
     });
     assert!(
-        !statuses.is_empty() && task_lists.len() < statuses.len(),
+        !processes.is_empty() && task_lists.len() < processes.len(),
         "{} task lists for {} processes",
         task_lists.len(),
-        statuses.len()
+        processes.len()
     );
     let procs_writes =
         calls(&|call, _| call.starts_with("write(") && call.contains("cgroup.procs>"));
