@@ -29,7 +29,7 @@ pub struct Group {
     pub cgroup_path: String,
     /// v2: its directory (`O_PATH`), for `clone3(CLONE_INTO_CGROUP)`: the init born inside.
     dir: Option<OwnedFd>,
-    /// v1: its hierarchy has `cpuacct` (a `cpuacct.usage` to read the CPU time from).
+    /// v1: its hierarchy has `cpuacct` (a `cpuacct.usage`).
     cpuacct: bool,
 }
 
@@ -234,6 +234,9 @@ impl SandboxGroup {
                 used.push((v2, Vec::new()));
             }
         }
+        // Read once, before the supervisor may move into a leaf: its group is the parent.
+        let own_groups =
+            crate::procfs::read_file(Path::new("/proc/self/cgroup")).unwrap_or_default();
         for (hierarchy, controllers) in used {
             if hierarchy.version == Version::V2 && !controllers.is_empty() {
                 self.enable_controllers(hierarchy, &controllers, name)?;
@@ -273,7 +276,7 @@ impl SandboxGroup {
                 Version::V2 => open_path(&path),
                 Version::V1 => None,
             };
-            let own_cgroup = own_cgroup_path(hierarchy);
+            let own_cgroup = own_cgroup_path(hierarchy, &own_groups);
             self.groups.push(Group {
                 version: hierarchy.version,
                 controllers: controllers.clone(),
@@ -654,11 +657,9 @@ fn keyed(path: &Path, key: &str) -> Option<u64> {
     })
 }
 
-/// The cgroup path of the supervisor's own group in `hierarchy`, as `/proc/PID/cgroup` shows it.
-fn own_cgroup_path(hierarchy: &Hierarchy) -> String {
-    let text =
-        crate::procfs::read_file(std::path::Path::new("/proc/self/cgroup")).unwrap_or_default();
-    for line in text.lines() {
+/// The supervisor's own group in `hierarchy`, as `own_groups` (`/proc/self/cgroup`) shows it.
+fn own_cgroup_path(hierarchy: &Hierarchy, own_groups: &str) -> String {
+    for line in own_groups.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
         else {
