@@ -53,11 +53,20 @@ fn assert_groups_removed(report: &Value) {
         .cloned()
         .unwrap_or_default();
     assert!(!groups.is_empty(), "the report names no group: {report}");
+    let name = step(report, "cgroup")["verified"]["name"]
+        .as_str()
+        .expect("the groups' name");
     for group in groups {
         let path = group["path"].as_str().expect("a group path");
         assert!(
             path.contains("/sandbox-supervisor-"),
             "a group not of the pattern: {path}"
+        );
+        // The report's name is the groups' own (the name they were made with).
+        assert_eq!(
+            Path::new(path).file_name().and_then(|n| n.to_str()),
+            Some(name),
+            "{report}"
         );
         assert!(!Path::new(path).exists(), "{path} was left behind");
     }

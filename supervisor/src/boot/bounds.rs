@@ -216,7 +216,9 @@ pub(crate) fn verify(
         report.enforced(
             Step::Cgroup,
             Evidence::Cgroup(crate::steps::cgroup::Evidence {
-                name: crate::steps::cgroup::group_name(),
+                // The name the groups were made with (reading it again costs a `getpid` and
+                // the supervisor's `stat`).
+                name: group.name.clone(),
                 groups: group.records(),
                 limits: group.applied.clone(),
                 cgroup_namespace,

@@ -147,17 +147,6 @@ impl Observed {
             .effective
             .is_some_and(|eff| eff & (1 << crate::steps::capabilities::CAP_SETPCAP) != 0)
             || route == Route::UserNamespace;
-        // The init hardens itself right after the fork, concurrently with the workload's own
-        // steps: give it a moment.
-        let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
-        let mut init_caps = Status::read(Process::Pid(init))?.caps;
-        for _ in 0..200 {
-            if held_beyond(&init_caps, allowed, setpcap).is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_micros(250));
-            init_caps = Status::read(Process::Pid(init))?.caps;
-        }
         use std::os::unix::fs::MetadataExt;
         // The supervisor's /proc, by its device: the file system instance a fresh /proc is not.
         let host_proc = std::fs::metadata("/proc").map(|meta| meta.dev()).ok();
@@ -172,12 +161,29 @@ impl Observed {
         // (`statx`) prove what its mount ids and proc devices did.
         let child_mounts = procfs::mountinfo(child)?;
         let std_fds = [0, 1, 2].map(|fd| fd_identity(&format!("/proc/{workload}/fd/{fd}")));
-        Ok(Observed {
+        let status = Status::read(child)?;
+        let session = procfs::session(child)?;
+        let view = crate::steps::view::ViewObserved::parse(
+            workload.as_raw(),
+            &child_mounts,
+            mount_namespaces,
+        );
+        // Only the user-namespace route reads unmapped groups as the overflow gid.
+        let overflow_gid = match route {
+            Route::UserNamespace => {
+                procfs::read_file(std::path::Path::new("/proc/sys/kernel/overflowgid"))
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok())
+                    .unwrap_or(OVERFLOW_GID)
+            }
+            Route::Direct => OVERFLOW_GID,
+        };
+        let mut observed = Observed {
             workload: workload.as_raw(),
             pid_inside: pid_inside.as_raw(),
-            status: Status::read(child)?,
+            status,
             own,
-            init_caps,
+            init_caps: Capabilities::default(),
             // gVisor has no NSpid line and gives namespace links a new inode per read.
             pid_namespaces: (
                 procfs::namespace_inode(child, "pid").ok(),
@@ -190,20 +196,13 @@ impl Observed {
                 .collect(),
             proc_mounts: procfs::mounts_of_type_in(&child_mounts, "proc"),
             cwd_on_host_proc,
-            session: procfs::session(child)?,
+            session,
             route,
             setpcap,
-            view: crate::steps::view::ViewObserved::parse(
-                workload.as_raw(),
-                &child_mounts,
-                mount_namespaces,
-            ),
+            view,
             landlock_status: 0,
             caller_groups: Vec::new(),
-            overflow_gid: procfs::read_file(std::path::Path::new("/proc/sys/kernel/overflowgid"))
-                .ok()
-                .and_then(|text| text.trim().parse().ok())
-                .unwrap_or(OVERFLOW_GID),
+            overflow_gid,
             pty: None,
             std_fds,
             pty_path: (0..3)
@@ -218,7 +217,19 @@ impl Observed {
                 .map(|stat| (stat.st_dev, stat.st_ino))
                 .collect(),
             host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| meta.dev()),
-        })
+        };
+        // The init hardens itself right after the fork, concurrently with the workload's own
+        // steps: read last, it has had the time of every read above; else give it a moment.
+        let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
+        observed.init_caps = Status::read(Process::Pid(init))?.caps;
+        for _ in 0..200 {
+            if held_beyond(&observed.init_caps, allowed, setpcap).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(250));
+            observed.init_caps = Status::read(Process::Pid(init))?.caps;
+        }
+        Ok(observed)
     }
 }
 

@@ -29,11 +29,15 @@ pub struct Group {
     pub cgroup_path: String,
     /// v2: its directory (`O_PATH`), for `clone3(CLONE_INTO_CGROUP)`: the init born inside.
     dir: Option<OwnedFd>,
+    /// v1: its hierarchy has `cpuacct` (a `cpuacct.usage`).
+    cpuacct: bool,
 }
 
 /// The sandbox's groups.
 #[derive(Debug, Default)]
 pub struct SandboxGroup {
+    /// The groups' name, `sandbox-supervisor-<pid>-<start time>` ([`group_name`]): the report's.
+    pub name: String,
     /// One per hierarchy used.
     pub groups: Vec<Group>,
     /// A leaf the supervisor moved itself into (v2's no-internal-process rule), removed once the
@@ -130,8 +134,12 @@ fn write_file(path: &Path, value: &str) -> Result<(), Errno> {
         .map_err(|err| errno_of(&err))
 }
 
+/// A file of one value or flat `key value` lines, rendered whole: one `read`, where
+/// `read_to_string` made a `statx` and two or three. Not for `cgroup.procs` (a page a time).
 fn read_trimmed(path: &Path) -> Option<String> {
-    fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    crate::procfs::read_file(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 fn read_number(path: &Path) -> Option<u64> {
@@ -195,6 +203,7 @@ impl SandboxGroup {
         let name = group_name();
         let mut made = SandboxGroup::default();
         made.unavailable = missing;
+        made.name = name.clone();
         let result = made.build(hierarchies, &served, &name, limits);
         match result {
             Ok(()) => Ok(made),
@@ -225,6 +234,9 @@ impl SandboxGroup {
                 used.push((v2, Vec::new()));
             }
         }
+        // Read once, before the supervisor may move into a leaf: its group is the parent.
+        let own_groups =
+            crate::procfs::read_file(Path::new("/proc/self/cgroup")).unwrap_or_default();
         for (hierarchy, controllers) in used {
             if hierarchy.version == Version::V2 && !controllers.is_empty() {
                 self.enable_controllers(hierarchy, &controllers, name)?;
@@ -264,7 +276,7 @@ impl SandboxGroup {
                 Version::V2 => open_path(&path),
                 Version::V1 => None,
             };
-            let own_cgroup = own_cgroup_path(hierarchy);
+            let own_cgroup = own_cgroup_path(hierarchy, &own_groups);
             self.groups.push(Group {
                 version: hierarchy.version,
                 controllers: controllers.clone(),
@@ -272,6 +284,8 @@ impl SandboxGroup {
                 procs,
                 cgroup_path: format!("{}/{name}", own_cgroup.trim_end_matches('/')),
                 dir,
+                cpuacct: hierarchy.version == Version::V1
+                    && hierarchy.controllers.iter().any(|c| c == "cpuacct"),
             });
             for controller in controllers {
                 self.limit(hierarchy.version, controller, &path, limits)?;
@@ -526,14 +540,17 @@ impl SandboxGroup {
             }
             usage.oom_kills = self.oom_kills();
         }
-        // CPU time: v2's cpu.stat exists in every group; v1's cpuacct where cpu is co-mounted.
+        // CPU time: v2's cpu.stat exists in every group; v1's cpuacct.usage only with cpuacct.
         for group in &self.groups {
             if usage.cpu_usage_usec.is_some() {
                 break;
             }
             usage.cpu_usage_usec = match group.version {
                 Version::V2 => keyed(&group.path.join("cpu.stat"), "usage_usec"),
-                Version::V1 => read_number(&group.path.join("cpuacct.usage")).map(|ns| ns / 1000),
+                Version::V1 if group.cpuacct => {
+                    read_number(&group.path.join("cpuacct.usage")).map(|ns| ns / 1000)
+                }
+                Version::V1 => None,
             };
         }
         usage
@@ -618,7 +635,7 @@ pub fn kill_all(path: &Path) {
 
 /// Sends `signal` to every process listed in the group at `path`, except `except`.
 pub fn signal_all(path: &Path, signal: nix::sys::signal::Signal, except: Option<nix::unistd::Pid>) {
-    if let Some(procs) = read_trimmed(&path.join("cgroup.procs")) {
+    if let Ok(procs) = fs::read_to_string(path.join("cgroup.procs")) {
         for pid in procs
             .lines()
             .filter_map(|line| line.trim().parse::<i32>().ok())
@@ -633,18 +650,16 @@ pub fn signal_all(path: &Path, signal: nix::sys::signal::Signal, except: Option<
 
 /// The value of `key` in a flat keyed file (`key value` lines).
 fn keyed(path: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
+    let text = crate::procfs::read_file(path).ok()?;
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
     })
 }
 
-/// The cgroup path of the supervisor's own group in `hierarchy`, as `/proc/PID/cgroup` shows it.
-fn own_cgroup_path(hierarchy: &Hierarchy) -> String {
-    let text =
-        crate::procfs::read_file(std::path::Path::new("/proc/self/cgroup")).unwrap_or_default();
-    for line in text.lines() {
+/// The supervisor's own group in `hierarchy`, as `own_groups` (`/proc/self/cgroup`) shows it.
+fn own_cgroup_path(hierarchy: &Hierarchy, own_groups: &str) -> String {
+    for line in own_groups.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
         else {

@@ -308,6 +308,10 @@ fn unescape(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every controller a run may need ([`needed`]): only hierarchies serving one of them, and the v2
+/// one, ever get a group.
+const CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+
 /// The controllers a run needs for `limits`.
 fn needed(limits: &Limits) -> Vec<&'static str> {
     let mut needed = vec!["pids"];
@@ -376,9 +380,18 @@ fn owner_alive(name: &str) -> bool {
 /// Removes the empty groups of the [`PREFIX`] pattern, below the supervisor's own groups, whose
 /// supervisor no longer runs (a supervisor that was SIGKILLed could not remove its own; its
 /// sandbox died with it). Returns the paths removed.
+/// Only hierarchies a group can be in are listed (`blkio`, `freezer`, `cpuset`, a named one...
+/// never get one: five calls each spared).
 pub fn remove_stale(hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    for hierarchy in hierarchies {
+    let used = |hierarchy: &&Hierarchy| {
+        hierarchy.version == Version::V2
+            || hierarchy
+                .controllers
+                .iter()
+                .any(|c| CONTROLLERS.contains(&c.as_str()))
+    };
+    for hierarchy in hierarchies.iter().filter(used) {
         let Ok(entries) = fs::read_dir(&hierarchy.own) else {
             continue;
         };
@@ -510,6 +523,21 @@ mod tests {
         assert!(owner_alive(&group_name()));
         assert!(!owner_alive("sandbox-supervisor-999999999-1"));
         assert!(owner_alive("someone-else"));
+    }
+
+    /// The stale sweep lists only hierarchies serving [`CONTROLLERS`]: a controller a run may
+    /// need must be among them, or its stale groups would never be removed.
+    #[test]
+    fn every_needed_controller_is_swept() {
+        let every = Limits {
+            memory_max: Some(64 << 20),
+            cpus: Some(0.5),
+            ..Limits::default()
+        };
+        for controller in needed(&every) {
+            assert!(CONTROLLERS.contains(&controller), "{controller}");
+        }
+        assert_eq!(needed(&every).len(), CONTROLLERS.len());
     }
 
     #[test]
