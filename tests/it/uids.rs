@@ -856,3 +856,38 @@ fn a_uid_given_up_is_unlocked_once() {
         .count();
     assert_eq!(removals, 1, "the lock file of {uid} removed:\n{trace}");
 }
+
+/// An outer filter that kills the thread making a call only the uid check makes (a runtime's
+/// profile with `SCMP_ACT_KILL`, which kills the calling thread): the allocation fails with its
+/// own line and exit 125, never a crash of the supervisor without one; no workload runs.
+#[test]
+fn a_uid_check_killed_by_an_outer_filter_stops_the_boot_with_a_line() {
+    require_root!();
+    let uid = 3_000_000_280;
+    assert_free(uid, uid);
+    let range = format!("{uid}-{uid}");
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["pidfd=KILL_THREAD", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &range,
+                "--",
+                "id",
+                "-u",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    assert_eq!(
+        outcome.error_line(),
+        "sandbox-supervisor: error: the uid check's thread ended without an answer (killed by a \
+         seccomp filter?)",
+        "{}",
+        outcome.stderr
+    );
+}

@@ -20,7 +20,11 @@
 //! - `setattr`: every `mount_setattr` (`ENOSYS` stands in for a kernel before 5.12);
 //! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
 //! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
-//! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes).
+//! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes);
+//! - `pidfd`: every `pidfd_open`.
+//!
+//! ERRNO may also be `KILL_THREAD`: the calling thread is killed (libseccomp's `SCMP_ACT_KILL`),
+//! not answered.
 //!
 //! Refusals with different errnos go into separate programs (one per errno): a seccomp program
 //! has one match action.
@@ -61,7 +65,13 @@ fn with_flag(rules: &mut Rules, flag: libc::c_int) {
     }
 }
 
+/// The action `KILL_THREAD` stands for, among the errnos.
+const KILL_THREAD: u32 = u32::MAX;
+
 fn errno_of(text: &str) -> Option<u32> {
+    if text == "KILL_THREAD" {
+        return Some(KILL_THREAD);
+    }
     let named = [
         ("EPERM", libc::EPERM),
         ("EACCES", libc::EACCES),
@@ -132,6 +142,7 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
                 .expect("a valid rule"),
             );
         }
+        "pidfd" => every(rules, libc::SYS_pidfd_open),
         other => return Err(format!("unknown calls {other:?}")),
     }
     Ok(())
@@ -155,7 +166,10 @@ fn programs(refusals: &str) -> Result<Vec<BpfProgram>, String> {
             let filter = SeccompFilter::new(
                 rules,
                 SeccompAction::Allow,
-                SeccompAction::Errno(errno),
+                match errno {
+                    KILL_THREAD => SeccompAction::KillThread,
+                    errno => SeccompAction::Errno(errno),
+                },
                 std::env::consts::ARCH
                     .try_into()
                     .map_err(|err| format!("{err}"))?,

@@ -120,6 +120,9 @@ pub enum AllocError {
         /// The range.
         range: UidRange,
     },
+    /// The scan's thread ended without an answer (killed by an outer filter, or a bug).
+    #[error("the uid check's thread ended without an answer (killed by a seccomp filter?)")]
+    ScanThread,
     /// The host's tasks could not all be read: no uid is proved free.
     #[error("failed to read the host's processes for the uid check")]
     Scan(#[source] Errno),
@@ -242,7 +245,11 @@ impl Busy {
 /// clears its own only when it spawns).
 #[derive(Debug)]
 enum Scan {
-    Running(std::thread::JoinHandle<Scanned>),
+    /// The thread (joined with `pthread_join`), and where it leaves its answer.
+    Running(
+        libc::pthread_t,
+        std::sync::Arc<std::sync::OnceLock<Scanned>>,
+    ),
     Done(Scanned),
 }
 
@@ -250,9 +257,9 @@ enum Scan {
 /// reserved uid (as a user or a group).
 type Scanned = (Result<(HashSet<u32>, HashSet<u32>), Errno>, bool);
 
-/// The scan thread's stack: it recurses nowhere and keeps its buffers on the heap; NSS modules
-/// run on it too.
-const SCAN_STACK: usize = 256 * 1024;
+/// The scan thread's stack: the main thread's usual 8 MiB, for the NSS modules that run on it
+/// (a module of the host's may need more than the scan; the pages are only reserved until used).
+const SCAN_STACK: usize = 8 * 1024 * 1024;
 
 impl Scan {
     fn start(uid: u32) -> Scan {
@@ -260,28 +267,43 @@ impl Scan {
         if !clone3_is_real() {
             return Scan::Done(scan());
         }
-        std::thread::Builder::new()
+        use std::os::unix::thread::JoinHandleExt;
+        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        let answer = std::sync::Arc::clone(&slot);
+        let thread = std::thread::Builder::new()
             .name("uid-scan".to_owned())
             .stack_size(SCAN_STACK)
-            .spawn(scan)
-            .map_or_else(|_| Scan::Done(scan()), Scan::Running)
+            .spawn(move || {
+                let _ = answer.set(scan());
+            });
+        match thread {
+            Ok(thread) => Scan::Running(thread.into_pthread_t(), slot),
+            Err(_) => Scan::Done(scan()),
+        }
+    }
+
+    /// Waits for the thread to end and takes its answer. A thread that ended without one (an
+    /// outer filter's `SECCOMP_RET_KILL_THREAD` on a call only it makes, a panic) proved nothing:
+    /// the allocation fails with its line, never a panic of the supervisor.
+    fn join(thread: libc::pthread_t, slot: &std::sync::OnceLock<Scanned>) -> Option<Scanned> {
+        // SAFETY: `thread` was started by `start`, is joinable, and is joined once: its handle
+        // was turned into this id, which nothing else joins or detaches.
+        unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+        // `pthread_join` returns when the thread's last act wakes it; the kernel takes the task
+        // off this process's list a moment later. The spawn that follows requires a
+        // single-threaded process: wait for it (bounded; a thread of someone else's is the
+        // spawn's error to report).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while crate::procfs::thread_count() > 1 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        slot.get().cloned()
     }
 
     fn answer(self) -> Result<(Busy, bool), AllocError> {
         let (held, named) = match self {
-            Scan::Running(thread) => {
-                let answered = thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                // `join` returns when the thread's last act wakes it; the kernel takes the task
-                // off this process's list a moment later. The spawn that follows requires a
-                // single-threaded process: wait for it (bounded; a thread of someone else's is
-                // the spawn's error to report).
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-                while crate::procfs::thread_count() > 1 && std::time::Instant::now() < deadline {
-                    std::thread::yield_now();
-                }
-                answered
+            Scan::Running(thread, slot) => {
+                Scan::join(thread, &slot).ok_or(AllocError::ScanThread)?
             }
             Scan::Done(answered) => answered,
         };
@@ -295,6 +317,11 @@ impl Drop for Lease {
         // SAFETY: getpid takes nothing.
         if unsafe { libc::getpid() } != self.owner {
             return;
+        }
+        // A run that stops before the uid is settled still leaves a single-threaded process (an
+        // embedder may run again): the scan's thread is waited for, its answer dropped.
+        if let Some(Scan::Running(thread, slot)) = self.scan.take() {
+            let _ = Scan::join(thread, &slot);
         }
         self.unlock();
         sweep(self.dir.as_raw_fd());

@@ -121,19 +121,31 @@ pub(super) fn parse(status: &[u8]) -> Ids {
     ids
 }
 
-/// The text of the `status` file at `path` below `dir`, read with one `read`; `None` when the
-/// task is gone.
-fn read_status<'a>(dir: RawFd, path: &CStr, buffer: &'a mut [u8]) -> Option<&'a [u8]> {
+/// The text of the `status` file at `path` below `dir`, read with one `read`; `Ok(None)` when the
+/// task is gone (`ENOENT`, `ESRCH`). Any other failure (`EACCES` of a `/proc` mounted
+/// `hidepid=noaccess`, `EMFILE`) is an error: a task not read proves nothing about its ids.
+fn read_status<'a>(
+    dir: RawFd,
+    path: &CStr,
+    buffer: &'a mut [u8],
+) -> Result<Option<&'a [u8]>, Errno> {
+    let gone = |errno: Errno| match errno {
+        Errno::ENOENT | Errno::ESRCH => Ok(None),
+        errno => Err(errno),
+    };
     // SAFETY: `dir` is an open directory, `path` a NUL-terminated string.
     let fd = unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        return None;
+        return gone(Errno::last());
     }
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: `buffer` is live and writable for `buffer.len()` bytes.
     let got = unsafe { libc::read(file.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
-    usize::try_from(got).ok().map(|got| &buffer[..got])
+    match usize::try_from(got) {
+        Ok(got) => Ok(Some(&buffer[..got])),
+        Err(_) => gone(Errno::last()),
+    }
 }
 
 /// Whether `name` is a process's or a task's directory (all digits).
@@ -324,7 +336,7 @@ fn pidfds_number_as_proc(dir: RawFd, buffer: &mut [u8]) -> bool {
         return false;
     };
     let path = CString::new(format!("self/fdinfo/{}", pidfd.as_raw_fd())).expect("no NUL");
-    let Some(text) = read_status(dir, &path, buffer) else {
+    let Ok(Some(text)) = read_status(dir, &path, buffer) else {
         return false;
     };
     let numbers = |key: &[u8]| -> Option<Vec<u32>> {
@@ -442,8 +454,13 @@ impl Scan {
                 return;
             }
         }
-        let Some(status) = read_status(self.dir, &below(pid, "status"), &mut self.buffer) else {
-            return;
+        let status = match read_status(self.dir, &below(pid, "status"), &mut self.buffer) {
+            Ok(Some(status)) => status,
+            Ok(None) => return,
+            Err(errno) => {
+                self.failed.get_or_insert(errno);
+                return;
+            }
         };
         // A text that fills the buffer may be cut anywhere, even inside the count ("Threads:\t1"
         // of "Threads:\t12"): its count is not trusted.
@@ -504,10 +521,16 @@ impl Scan {
             path.extend_from_slice(tid.to_bytes());
             path.extend_from_slice(b"/status");
             let path = CString::new(path).expect("digits have no NUL");
-            if let Some(status) = read_status(self.dir, &path, &mut self.buffer) {
-                let ids = parse(status);
-                self.add(&ids.uids, &ids.gids);
-                self.read.status += 1;
+            match read_status(self.dir, &path, &mut self.buffer) {
+                Ok(Some(status)) => {
+                    let ids = parse(status);
+                    self.add(&ids.uids, &ids.gids);
+                    self.read.status += 1;
+                }
+                Ok(None) => {}
+                Err(errno) => {
+                    self.failed.get_or_insert(errno);
+                }
             }
         });
         self.tasks_listing = listing;
@@ -1075,6 +1098,29 @@ mod tests {
             );
             assert!(failed, "{what}");
         }
+    }
+
+    /// A `status` file that cannot be opened for a reason other than the task being gone (here no
+    /// descriptor left once `/proc` is open) fails the scan: a task not read proves nothing.
+    #[test]
+    fn a_status_not_read_fails_the_scan() {
+        assert!(in_child(|| {
+            // The lowest free descriptor: `/proc` gets it, and nothing more can be opened.
+            // SAFETY: dup and close take integers.
+            let free = unsafe { libc::dup(0) };
+            // SAFETY: as above.
+            unsafe { libc::close(free) };
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: `limit` is a live, writable rlimit.
+            let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+            limit.rlim_cur = libc::rlim_t::try_from(free + 1).unwrap();
+            // SAFETY: `limit` is a live rlimit.
+            let set = got && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0;
+            set && matches!(scan(Path::Status), Err(Errno::EMFILE))
+        }));
     }
 
     /// The scan's CPU time through pidfds and through `status` files, the two interleaved:
