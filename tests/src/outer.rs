@@ -289,7 +289,7 @@ pub struct RuncContainer {
 
 /// Run by `sh -c` in the launcher's private mount namespace with the bundle's rootfs, state and
 /// directory, the container's id and the mount points to make (the config's mount destinations
-/// the host lacks): the host's other mounts (listed first), a tmpfs over the bundle's `whiteout`
+/// the host lacks, or has as directories): the host's other mounts (listed first), a tmpfs over the bundle's `whiteout`
 /// with the whiteout of `/.dockerenv` and the mount points, the read-only overlay of the host's
 /// root under it at `rootfs`, the other mounts bound at their places, then runc.
 const ROOTFS_THEN_RUNC: &str = r#"set -e
@@ -378,7 +378,13 @@ impl RuncContainer {
             .into_iter()
             .flatten()
             .filter_map(|mount| mount["destination"].as_str())
-            .filter(|destination| !std::path::Path::new(destination).exists())
+            // A directory the host has now may be gone when the root is built (another test's
+            // supervisor removes /run/sandbox-supervisor when it leaves): made in the whiteout
+            // layer too, where it merges with the host's while it lasts.
+            .filter(|destination| {
+                let path = std::path::Path::new(destination);
+                !path.exists() || path.symlink_metadata().is_ok_and(|meta| meta.is_dir())
+            })
             .map(str::to_owned)
             .collect();
         RuncContainer {

@@ -117,8 +117,15 @@ impl Pty {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        std::thread::sleep(Duration::from_millis(50));
-        self.drain(shown);
+        // What the run wrote before it ended reaches the master through the kernel's flush work,
+        // which a loaded machine runs late: drained until nothing more comes for 250 ms.
+        let mut quiet = 0;
+        while quiet < 5 {
+            let before = shown.len();
+            std::thread::sleep(Duration::from_millis(50));
+            self.drain(shown);
+            quiet = if shown.len() == before { quiet + 1 } else { 0 };
+        }
         status.code()
     }
 
