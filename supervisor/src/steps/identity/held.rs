@@ -24,7 +24,8 @@
 //! own): the pidfds are used only when the two are one namespace, told by the `fdinfo` of a pidfd
 //! of this process ([`pidfds_number_as_proc`]); else the scan reads `status` files. What each
 //! answer means ([`pidfd_ids`]):
-//! - `ESRCH` from `pidfd_open`: no task has the number any more (reaped): it holds nothing.
+//! - `ESRCH` from `pidfd_open`: no task has the number any more (reaped), which its `status`
+//!   must say too (`ENOENT`): a filter faking the scan's own calls does not hide a task.
 //! - `ENOENT` (Linux 6.15) or `EINVAL` from `pidfd_open`: the number is not a process's (a
 //!   thread's, a process reaped and its number reused by a thread), or no `PIDFD_THREAD`: that
 //!   task's `status` is read, as below.
@@ -248,8 +249,6 @@ const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 enum Answer {
     /// Real, effective, saved, filesystem uid, and the same four gids.
     Ids([u32; 4], [u32; 4]),
-    /// No task has the number any more: it holds nothing.
-    Gone,
     /// Read the task's `status` instead; `every` when every other task would be refused alike (the
     /// kernel lacks the call or the request, a filter refuses it), so the rest of the scan reads
     /// `status` files.
@@ -264,6 +263,12 @@ fn pidfd_open(id: u32, flags: libc::c_int) -> Result<OwnedFd, Errno> {
         return Err(Errno::last());
     }
     let fd = RawFd::try_from(fd).map_err(|_| Errno::EBADF)?;
+    // A standard descriptor is open in any supervisor the scan runs in: an answer naming one is
+    // an outer filter's fake (`SCMP_ACT_ERRNO(0)` returns 0), never closed here, and taken as a
+    // refusal of the call.
+    if fd <= 2 {
+        return Err(Errno::EOPNOTSUPP);
+    }
     // SAFETY: `fd` was just opened and is owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -274,8 +279,9 @@ fn pidfd_open(id: u32, flags: libc::c_int) -> Result<OwnedFd, Errno> {
 fn pidfd_ids(id: u32, thread: bool, tgid: u32) -> Result<Answer, Errno> {
     let pidfd = match pidfd_open(id, if thread { PIDFD_THREAD } else { 0 }) {
         Ok(pidfd) => pidfd,
-        // Only a task that has been reaped leaves its number free in this PID namespace.
-        Err(Errno::ESRCH) => return Ok(Answer::Gone),
+        // A task reaped leaves its number free; its `status` says so too (`ENOENT`), which a
+        // filter that fakes this answer for the scan's calls alone does not also fake.
+        Err(Errno::ESRCH) => return Ok(Answer::Status { every: false }),
         // The number is not a process's (any more): a thread's, or a process's reaped and the
         // number given to a thread (ENOENT since 6.15, EINVAL before); a kernel without
         // `PIDFD_THREAD` (before 6.9).
@@ -414,7 +420,6 @@ impl Scan {
                     self.other_threads(pid, number);
                     return;
                 }
-                Ok(Answer::Gone) => return,
                 Ok(Answer::Status { every }) => self.pidfds &= !every,
                 Err(errno) => {
                     self.failed.get_or_insert(errno);
@@ -437,11 +442,8 @@ impl Scan {
         if rc == 0 && stx.stx_mask & libc::STATX_NLINK != 0 && stx.stx_nlink == 3 {
             return;
         }
-        // A process gone since its leader was read holds nothing any more.
-        if rc < 0 && Errno::last() == Errno::ENOENT {
-            return;
-        }
-        // Several tasks, or a count not known.
+        // Several tasks, or a count not known (a process gone since its leader was read: the
+        // listing says so, `ENOENT`, as a second answer).
         self.threads(pid, number, &task_dir);
     }
 
@@ -508,8 +510,7 @@ impl Scan {
                         self.read.pidfd += 1;
                         return;
                     }
-                    Ok(Answer::Gone) => return,
-                    Ok(Answer::Status { every }) => self.pidfds &= !every,
+                        Ok(Answer::Status { every }) => self.pidfds &= !every,
                     Err(errno) => {
                         self.failed.get_or_insert(errno);
                         return;
@@ -836,11 +837,14 @@ mod tests {
             matches!(answer, Ok(Answer::Status { every: false })),
             "{answer:?}"
         );
-        // A reaped child's number.
+        // A reaped child's number: its `status` decides (it is gone: nothing held).
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let gone = child.id();
         child.wait().unwrap();
-        assert!(matches!(pidfd_ids(gone, false, gone), Ok(Answer::Gone)));
+        assert!(matches!(
+            pidfd_ids(gone, false, gone),
+            Ok(Answer::Status { every: false })
+        ));
     }
 
     #[test]
