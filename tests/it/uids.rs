@@ -891,3 +891,166 @@ fn a_uid_check_killed_by_an_outer_filter_stops_the_boot_with_a_line() {
         outcome.stderr
     );
 }
+
+/// an outer filter that fakes `pidfd_open`'s success (an
+/// `SCMP_ACT_ERRNO(0)` rule: the call returns 0 and opens nothing) makes the uid check take
+/// descriptor 0 for a pidfd and close it. Descriptor 0 is the supervisor's standard input, not
+/// the scan's: the workload must still read the caller's standard input, as it does without the
+/// filter (and as the status-only scan of the previous release did under the same filter).
+#[test]
+fn a_faked_pidfd_open_does_not_close_the_callers_standard_input() {
+    require_root!();
+    let uid = 3_000_000_290;
+    assert_free(uid, uid);
+    let range = format!("{uid}-{uid}");
+    let dir = scratch();
+    let input = dir.path().join("input");
+    std::fs::write(&input, "the caller's input\n").unwrap();
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["pidfd=0", "--"])
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--uid-range", &range, "--", "cat"])
+            .stdin(std::fs::File::open(&input).unwrap()),
+    ));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "the caller's input\n", "{}", outcome.stderr);
+}
+
+/// an outer filter that answers `statx` with `ENOENT` (a runtime's
+/// profile may answer any call with any errno) makes the pidfd scan take every process for gone
+/// once its leader is read, so a uid only a thread other than the leader holds is given. The
+/// previous release (the `status` path) refuses it under the same filter.
+#[test]
+fn a_uid_a_thread_holds_is_never_given_when_statx_answers_enoent() {
+    require_root!();
+    let uid = 3_000_000_310;
+    assert_free(uid, uid);
+    let (held, is_held) = std::sync::mpsc::channel::<i64>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let unchanged = u32::MAX as libc::c_long;
+        // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_setresuid,
+                unchanged,
+                unchanged,
+                uid as libc::c_long,
+            )
+        };
+        held.send(rc).unwrap();
+        let _ = released.recv();
+    });
+    assert_eq!(is_held.recv().unwrap(), 0);
+    let range = format!("{uid}-{uid}");
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["statx=2", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &range,
+                "--",
+                "id",
+                "-u",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        outcome.code, 125,
+        "given: {}{}",
+        outcome.stdout, outcome.stderr
+    );
+    assert_eq!(outcome.stdout, "", "the workload ran");
+}
+
+/// an outer filter that answers `ESRCH` to every `pidfd_open` but
+/// the supervisor's own (its pid is known before it execs: the filter's installer execs it) passes
+/// the check of `/proc`'s PID namespace, then makes every host process look reaped: a uid a
+/// host process holds is given. The previous release (the `status` path) refuses it under the
+/// same filter.
+#[test]
+fn a_uid_a_process_holds_is_never_given_when_other_pidfds_answer_esrch() {
+    require_root!();
+    let uid = 3_000_000_320;
+    assert_free(uid, uid);
+    let _holder = Reaped(vec![sleeper(uid, uid)]);
+    let range = format!("{uid}-{uid}");
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["pidfd-others=3", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &range,
+                "--",
+                "id",
+                "-u",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(
+        outcome.code, 125,
+        "given: {}{}",
+        outcome.stdout, outcome.stderr
+    );
+    assert_eq!(outcome.stdout, "", "the workload ran");
+}
+
+/// an outer filter that answers `ESRCH` to every `pidfd_open` with
+/// `PIDFD_THREAD` makes every thread but a leader look reaped: a uid only such a thread holds is
+/// given. The previous release refuses it under the same filter.
+#[test]
+fn a_uid_a_thread_holds_is_never_given_when_thread_pidfds_answer_esrch() {
+    require_root!();
+    let uid = 3_000_000_330;
+    assert_free(uid, uid);
+    let (held, is_held) = std::sync::mpsc::channel::<i64>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let unchanged = u32::MAX as libc::c_long;
+        // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_setresuid,
+                unchanged,
+                unchanged,
+                uid as libc::c_long,
+            )
+        };
+        held.send(rc).unwrap();
+        let _ = released.recv();
+    });
+    assert_eq!(is_held.recv().unwrap(), 0);
+    let range = format!("{uid}-{uid}");
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["pidfd-thread=3", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &range,
+                "--",
+                "id",
+                "-u",
+            ])
+            .stdin(Stdio::null()),
+    ));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(
+        outcome.code, 125,
+        "given: {}{}",
+        outcome.stdout, outcome.stderr
+    );
+    assert_eq!(outcome.stdout, "", "the workload ran");
+}

@@ -21,7 +21,11 @@
 //! - `landlock`: every `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
 //! - `cgroup`: every `mkdir` and `mkdirat` (the supervisor's group below its own);
 //! - `setrlimit`: `setrlimit`, and `prlimit64` with a new limit (reading one passes);
-//! - `pidfd`: every `pidfd_open`.
+//! - `pidfd`: every `pidfd_open`;
+//! - `statx`: every `statx`;
+//! - `pidfd-thread`: every `pidfd_open` with `PIDFD_THREAD`;
+//! - `pidfd-others`: every `pidfd_open` of a pid other than the command's own (exec keeps the
+//!   helper's pid).
 //!
 //! ERRNO may also be `KILL_THREAD`: the calling thread is killed (libseccomp's `SCMP_ACT_KILL`),
 //! not answered.
@@ -143,6 +147,20 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             );
         }
         "pidfd" => every(rules, libc::SYS_pidfd_open),
+        "statx" => every(rules, libc::SYS_statx),
+        "pidfd-thread" => {
+            // `PIDFD_THREAD` is `O_EXCL`.
+            let thread = libc::O_EXCL as u64;
+            rules.insert(
+                libc::SYS_pidfd_open,
+                vec![rule(1, SeccompCmpOp::MaskedEq(thread), thread)],
+            );
+        }
+        "pidfd-others" => {
+            // The helper's pid is the supervisor's: exec keeps it.
+            let own = u64::from(std::process::id());
+            rules.insert(libc::SYS_pidfd_open, vec![rule(0, SeccompCmpOp::Ne, own)]);
+        }
         other => return Err(format!("unknown calls {other:?}")),
     }
     Ok(())

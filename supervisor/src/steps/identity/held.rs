@@ -510,7 +510,7 @@ impl Scan {
                         self.read.pidfd += 1;
                         return;
                     }
-                        Ok(Answer::Status { every }) => self.pidfds &= !every,
+                    Ok(Answer::Status { every }) => self.pidfds &= !every,
                     Err(errno) => {
                         self.failed.get_or_insert(errno);
                         return;
