@@ -54,6 +54,14 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+/// [`Cli`]'s workload argument alone, for [`Cli::parse_run`] (the same attributes, the same id).
+#[derive(Debug, Args)]
+struct Workload {
+    /// The workload and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
 /// The failure-handler flags, shared by a run and `probe` (before or after the subcommand).
 #[derive(Debug, Clone, Args)]
 pub struct HandlerArgs {
@@ -425,6 +433,20 @@ fn parse_report_fd(text: &str) -> Result<RawFd, String> {
     Ok(fd)
 }
 
+/// Words that [`Cli::parse_run`] leaves to the whole command before trying (only to save a doomed
+/// attempt: they are its subcommands and flags).
+const WHOLE_COMMAND: &str = "probe simulate help -h --help -V --version";
+
+/// The command [`Cli::parse_run`] parses with: [`Cli`]'s flags and workload, without help and
+/// version flags and without subcommands.
+fn run_command() -> clap::Command {
+    let command = clap::Command::new("sandbox-supervisor").disable_help_flag(true);
+    let command = <HandlerArgs as Args>::augment_args(command);
+    let command = <BootArgs as Args>::augment_args(command);
+    let command = <LogArgs as Args>::augment_args(command);
+    <Workload as Args>::augment_args(command)
+}
+
 /// The one line a clap error becomes: `sandbox-supervisor: error: MESSAGE (see --help)`, where
 /// MESSAGE is clap's first paragraph without its `error: ` prefix, its lines joined (so that
 /// "the following required arguments were not provided:" keeps the argument it names).
@@ -535,6 +557,21 @@ impl LogArgs {
 }
 
 impl Cli {
+    /// The command line of a run, parsed by [`Cli`]'s flags alone: no subcommand, no `--help` or
+    /// `--version`. Building the whole command copies each of the 38 global flags into each
+    /// subcommand and formats the version's and the exit statuses' texts (docs/performance.md,
+    /// 1j). `None` when this parser refuses the line (a subcommand, help, version, a usage
+    /// error): the caller parses it with the whole command, whose answer the operator sees. A
+    /// line it accepts, the whole command parses alike (tests: `run_parser_agrees_with_clis`).
+    pub fn parse_run(raw: &[OsString]) -> Option<Cli> {
+        let mut options = raw.iter().skip(1).take_while(|arg| *arg != "--");
+        if options.any(|arg| WHOLE_COMMAND.split(' ').any(|word| arg == word)) {
+            return None;
+        }
+        let mut matches = run_command().try_get_matches_from_mut(raw).ok()?;
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches).ok()
+    }
+
     /// For `probe` and `simulate`, the flags given on the command line that they cannot honour
     /// (`--report`, `--report-fd`, `--findings`: no workload runs, so no report or finding of a
     /// run is written): the usage error's message.
@@ -709,6 +746,88 @@ mod tests {
         ] {
             let err = parse_log_filter(refused).expect_err(refused);
             assert_eq!(err.1 .0, directive, "{refused}");
+        }
+    }
+
+    /// `parse_run`'s command has the whole command's flags and workload, each defined alike (help
+    /// and version aside: the whole command's own; the place in the help aside).
+    #[test]
+    fn run_parser_has_the_whole_commands_arguments() {
+        use clap::CommandFactory;
+        let defined = |command: &clap::Command| {
+            let mut arguments: Vec<String> = command
+                .get_arguments()
+                .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
+                // Where help lists it aside (the whole command counts its subcommands first).
+                .map(|arg| format!("{:?}", arg.clone().display_order(None)))
+                .collect();
+            arguments.sort();
+            arguments
+        };
+        let whole = defined(&Cli::command());
+        assert!(whole.len() > 30, "{whole:#?}");
+        assert_eq!(defined(&run_command()), whole);
+    }
+
+    /// A run's line parses by `parse_run` as by the whole command; every other line is left to
+    /// the whole command (`None`).
+    #[test]
+    fn run_parser_agrees_with_clis() {
+        let digest = "ab".repeat(32);
+        let sha = format!("--handler-plugin /p.so --handler-plugin-sha256 {digest} -- x");
+        let runs = [
+            "-- true",
+            "--log-level error -- /bin/true",
+            "-- sh -c probe --help -V --version help --",
+            "--user=probe --log-format=json --fs=minimal -- true",
+            "--config /none.json --user nobody -- id",
+            "--allow-group a --allow-group b --uid-range 100-200 -- id",
+            "--allow-root --no-userns --clear-env --env A=1 -- env",
+            "--cap-add NET_BIND_SERVICE --disable-step landlock -- true",
+            "--seccomp-profile /p.json --seccomp-profile-replaces-builtin -- x",
+            "--report /r --report-argv --findings /f --label job=1 -- x",
+            "--node-name n --workspace /w --bind /a:/b --ro-bind /c -- x",
+            "--mask /m --tmpfs-size 1m --pids-max 10 --memory-max 1G -- x",
+            "--cpus 0.5 --rlimit nofile=10:20 --timeout 5s --kill-after 1s -- x",
+            "--cpu-max 50000/100000 --outer-boundary vm --log-format text -- x",
+            "--handler-plugin /p.so --handler-config /c --handler-timeout 2.5 -- x",
+            &sha,
+        ];
+        let others = [
+            "",
+            "--",
+            "true",
+            "--no-such-flag -- true",
+            "--log-format xml -- true",
+            "--cpus 1 --cpu-max 1/2 -- true",
+            "--handler-config /c -- true",
+            "--seccomp-profile-replaces-builtin -- true",
+            "--log-level --version",
+            "--help",
+            "-h",
+            "-V",
+            "-hV",
+            "--version",
+            "help",
+            "help probe",
+            "probe",
+            "--user x probe --json",
+            "simulate --handler-plugin /p.so network-namespace=EPERM",
+            "--user probe -- true",
+        ];
+        let line = |words: &str| -> Vec<OsString> {
+            std::iter::once("sandbox-supervisor")
+                .chain(words.split_whitespace())
+                .map(OsString::from)
+                .collect()
+        };
+        for words in runs {
+            let fast = Cli::parse_run(&line(words)).unwrap_or_else(|| panic!("{words}"));
+            let whole = Cli::try_parse_from(line(words)).expect("a run's line");
+            assert_eq!(format!("{fast:?}"), format!("{whole:?}"), "{words}");
+        }
+        for words in others {
+            assert!(Cli::parse_run(&line(words)).is_none(), "{words}");
         }
     }
 

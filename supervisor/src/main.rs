@@ -17,7 +17,8 @@ fn usage_exit(json: bool, message: &str) -> ! {
 
 fn main() {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&raw) {
+    // A run's line by the run's flags alone; anything else by the whole command.
+    let cli = match Cli::parse_run(&raw).map_or_else(|| Cli::try_parse_from(&raw), Ok) {
         Ok(cli) => cli,
         // --help and --version are not errors; every usage error is one line.
         Err(err) if err.use_stderr() => usage_exit(
