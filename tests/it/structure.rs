@@ -961,3 +961,42 @@ fn a_default_boot_reads_each_proc_file_once() {
         "{boot} /proc files opened: {reads:?}"
     );
 }
+
+/// The binary runs on every host with glibc 2.34 or later (RHEL 9, Ubuntu 22.04, Debian 12 and
+/// the container images built on them): no symbol version it needs is newer. Packed relative
+/// relocations (`GLIBC_ABI_DT_RELR`, 2.36) or GCC's unwinder linked in (`_dl_find_object`, 2.35)
+/// would raise it (docs/performance.md, section 1j).
+#[test]
+fn the_supervisor_needs_no_glibc_newer_than_2_34() {
+    let output = Command::new("readelf")
+        .args(["--version-info", "--wide"])
+        .arg(supervisor_bin())
+        .output();
+    let Ok(output) = output else {
+        sandbox_tests::skip_or_fail("readelf (binutils) is not installed");
+        return;
+    };
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut needed: Vec<(u32, u32, String)> = text
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .filter_map(|word| {
+            let version = word.strip_prefix("GLIBC_")?;
+            let (major, minor) = version.split_once('.')?;
+            let minor = minor.split('.').next()?;
+            Some((major.parse().ok()?, minor.parse().ok()?, word.to_owned()))
+        })
+        .collect();
+    needed.sort();
+    assert!(!needed.is_empty(), "no glibc version read:\n{text}");
+    assert!(
+        !text.contains("GLIBC_ABI_DT_RELR"),
+        "the binary needs glibc 2.36's packed relocations"
+    );
+    let newest = needed.last().unwrap();
+    assert!(
+        (newest.0, newest.1) <= (2, 34),
+        "the binary needs {}",
+        newest.2
+    );
+}
