@@ -917,7 +917,7 @@ fn a_faked_pidfd_open_does_not_close_the_callers_standard_input() {
     assert_eq!(outcome.stdout, "the caller's input\n", "{}", outcome.stderr);
 }
 
-/// an outer filter that answers `statx` with `ENOENT` (a runtime's
+/// An outer filter that answers `statx` with `ENOENT` (a runtime's
 /// profile may answer any call with any errno) makes the pidfd scan take every process for gone
 /// once its leader is read, so a uid only a thread other than the leader holds is given. The
 /// previous release (the `status` path) refuses it under the same filter.
@@ -926,50 +926,14 @@ fn a_uid_a_thread_holds_is_never_given_when_statx_answers_enoent() {
     require_root!();
     let uid = 3_000_000_310;
     assert_free(uid, uid);
-    let (held, is_held) = std::sync::mpsc::channel::<i64>();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let unchanged = u32::MAX as libc::c_long;
-        // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_setresuid,
-                unchanged,
-                unchanged,
-                uid as libc::c_long,
-            )
-        };
-        held.send(rc).unwrap();
-        let _ = released.recv();
-    });
-    assert_eq!(is_held.recv().unwrap(), 0);
+    let holder = ThreadHolder::saved_uid(uid);
     let range = format!("{uid}-{uid}");
-    let outcome = Outcome::from(sandbox_tests::output_of(
-        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
-            .args(["statx=2", "--"])
-            .arg(supervisor_bin())
-            .args([
-                "--log-level",
-                "error",
-                "--uid-range",
-                &range,
-                "--",
-                "id",
-                "-u",
-            ])
-            .stdin(Stdio::null()),
-    ));
-    release.send(()).unwrap();
-    holder.join().unwrap();
-    assert_eq!(
-        outcome.code, 125,
-        "given: {}{}",
-        outcome.stdout, outcome.stderr
-    );
-    assert_eq!(outcome.stdout, "", "the workload ran");
+    let outcome = under_outer_filter("statx=2", &range);
+    drop(holder);
+    refused(&outcome);
 }
 
-/// an outer filter that answers `ESRCH` to every `pidfd_open` but
+/// An outer filter that answers `ESRCH` to every `pidfd_open` but
 /// the supervisor's own (its pid is known before it execs: the filter's installer execs it) passes
 /// the check of `/proc`'s PID namespace, then makes every host process look reaped: a uid a
 /// host process holds is given. The previous release (the `status` path) refuses it under the
@@ -981,30 +945,11 @@ fn a_uid_a_process_holds_is_never_given_when_other_pidfds_answer_esrch() {
     assert_free(uid, uid);
     let _holder = Reaped(vec![sleeper(uid, uid)]);
     let range = format!("{uid}-{uid}");
-    let outcome = Outcome::from(sandbox_tests::output_of(
-        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
-            .args(["pidfd-others=3", "--"])
-            .arg(supervisor_bin())
-            .args([
-                "--log-level",
-                "error",
-                "--uid-range",
-                &range,
-                "--",
-                "id",
-                "-u",
-            ])
-            .stdin(Stdio::null()),
-    ));
-    assert_eq!(
-        outcome.code, 125,
-        "given: {}{}",
-        outcome.stdout, outcome.stderr
-    );
-    assert_eq!(outcome.stdout, "", "the workload ran");
+    let outcome = under_outer_filter("pidfd-others=3", &range);
+    refused(&outcome);
 }
 
-/// an outer filter that answers `ESRCH` to every `pidfd_open` with
+/// An outer filter that answers `ESRCH` to every `pidfd_open` with
 /// `PIDFD_THREAD` makes every thread but a leader look reaped: a uid only such a thread holds is
 /// given. The previous release refuses it under the same filter.
 #[test]
@@ -1012,41 +957,76 @@ fn a_uid_a_thread_holds_is_never_given_when_thread_pidfds_answer_esrch() {
     require_root!();
     let uid = 3_000_000_330;
     assert_free(uid, uid);
-    let (held, is_held) = std::sync::mpsc::channel::<i64>();
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let unchanged = u32::MAX as libc::c_long;
-        // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_setresuid,
-                unchanged,
-                unchanged,
-                uid as libc::c_long,
-            )
-        };
-        held.send(rc).unwrap();
-        let _ = released.recv();
-    });
-    assert_eq!(is_held.recv().unwrap(), 0);
+    let holder = ThreadHolder::saved_uid(uid);
     let range = format!("{uid}-{uid}");
-    let outcome = Outcome::from(sandbox_tests::output_of(
+    let outcome = under_outer_filter("pidfd-thread=3", &range);
+    drop(holder);
+    refused(&outcome);
+}
+
+/// A thread of this test process that holds a uid as its saved uid only (a raw `setresuid`
+/// changes only the calling thread; glibc's would change every thread), until dropped.
+struct ThreadHolder {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ThreadHolder {
+    fn saved_uid(uid: u32) -> ThreadHolder {
+        let (held, is_held) = std::sync::mpsc::channel::<i64>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let unchanged = u32::MAX as libc::c_long;
+            // SAFETY: setresuid takes integers and changes only the calling thread's credentials.
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_setresuid,
+                    unchanged,
+                    unchanged,
+                    uid as libc::c_long,
+                )
+            };
+            held.send(rc).unwrap();
+            let _ = released.recv();
+        });
+        assert_eq!(is_held.recv().unwrap(), 0);
+        ThreadHolder {
+            release: Some(release),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ThreadHolder {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A run of `id -u` in the uid range `range` under the project's outer filter `filter`.
+fn under_outer_filter(filter: &str, range: &str) -> Outcome {
+    Outcome::from(sandbox_tests::output_of(
         Command::new(sandbox_tests::helper_bin("outer-seccomp"))
-            .args(["pidfd-thread=3", "--"])
+            .args([filter, "--"])
             .arg(supervisor_bin())
             .args([
                 "--log-level",
                 "error",
                 "--uid-range",
-                &range,
+                range,
                 "--",
                 "id",
                 "-u",
             ])
             .stdin(Stdio::null()),
-    ));
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    ))
+}
+
+/// The run was refused its one-uid range (exit 125) and no workload ran.
+fn refused(outcome: &Outcome) {
     assert_eq!(
         outcome.code, 125,
         "given: {}{}",
