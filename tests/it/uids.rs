@@ -824,6 +824,87 @@ fn a_slow_start_among_supervisors_coming_and_going_takes_its_lock() {
     );
 }
 
+/// A uid found taken is replaced on the scan's thread, which stays in the host's network
+/// namespace: every lookup in the user database (the files NSS opens) is the thread's, or the main
+/// thread's before its `unshare(CLONE_NEWNET)` (a source of the database over the network answers
+/// nothing from the sandbox's namespace, and a lookup that finds nothing would pass a uid). The
+/// new uid is locked before the reserved one is let go.
+#[test]
+fn a_uid_found_taken_is_replaced_by_lookups_in_the_hosts_network() {
+    require_root!();
+    if strace_missing() {
+        return;
+    }
+    let (first, last) = (3_000_000_280, 3_000_000_281);
+    assert_free(first, last);
+    let _busy = Reaped(vec![sleeper(first, 4243)]);
+    let range = format!("{first}-{last}");
+    let dir = scratch();
+    let trace = dir.path().join("trace");
+    // The search starts at a random place: about one run in two reserves `first` and swaps.
+    for _ in 0..40 {
+        let outcome = Outcome::from(sandbox_tests::output_of(
+            Command::new("strace")
+                .args([
+                    "-f",
+                    "-qq",
+                    "-e",
+                    "trace=openat,unlinkat,unshare,setns,exit",
+                ])
+                .arg("-o")
+                .arg(&trace)
+                .arg(supervisor_bin())
+                .args([
+                    "--log-level",
+                    "error",
+                    "--uid-range",
+                    &range,
+                    "--",
+                    "id",
+                    "-u",
+                ])
+                .stdin(Stdio::null()),
+        ));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(printed_uid(&outcome), last, "{}", outcome.stdout);
+        let trace = std::fs::read_to_string(&trace).unwrap();
+        let lines: Vec<&str> = trace.lines().collect();
+        let pid = |line: &str| line.split_whitespace().next().unwrap_or("").to_owned();
+        let at = |what: &dyn Fn(&str) -> bool| lines.iter().position(|line| what(line));
+        let lock_of = |uid: u32| {
+            at(&|line: &str| line.contains("openat(") && line.contains(&format!("\"{uid}\"")))
+        };
+        let Some(reserved) = lock_of(first) else {
+            continue;
+        };
+        let main = pid(lines[0]);
+        let taken = lock_of(last).unwrap_or_else(|| panic!("{last} never locked:\n{trace}"));
+        let scanner = pid(lines[taken]);
+        assert_ne!(scanner, main, "the swap ran on the main thread:\n{trace}");
+        let let_go =
+            at(&|line: &str| line.contains("unlinkat(") && line.contains(&format!("\"{first}\"")))
+                .unwrap_or_else(|| panic!("{first} never let go:\n{trace}"));
+        assert!(reserved < taken && taken < let_go, "{trace}");
+        let netns = at(&|line: &str| pid(line) == main && line.contains("unshare(CLONE_NEWNET"))
+            .unwrap_or_else(|| panic!("no network namespace:\n{trace}"));
+        let database = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"];
+        for (index, line) in lines.iter().enumerate() {
+            let nss = line.contains("openat(") && database.iter().any(|file| line.contains(file));
+            assert!(
+                !nss || pid(line) == scanner || index < netns,
+                "a lookup in the network namespace: {line}\n{trace}"
+            );
+            let moved = line.contains("unshare(") || line.contains("setns(");
+            assert!(
+                !(moved && pid(line) == scanner),
+                "the scan's thread moved: {line}"
+            );
+        }
+        return;
+    }
+    panic!("no run of 40 reserved {first}");
+}
+
 /// A supervisor whose reserved uid turns out held, with no other uid free, gives it up once: its
 /// lock file is removed while it still holds it, and never again when the run ends, when the
 /// same path may name another supervisor's lock of that uid (removing that one would let a third

@@ -278,15 +278,15 @@ pub(crate) fn boot(
     // The view given up (--fs host-rw), and the Landlock ruleset, after the cgroup.
     view_and_landlock(options, prepared, driver, report)?;
 
-    // The allocated uid proved free of the host's tasks and of the user database: the scan's
-    // thread ran while the steps above did. Settled before the network namespace: a uid found
-    // taken is swapped for another one looked up in the user database, whose sources (LDAP, a
-    // directory over the network) must still reach the host's network.
-    prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
-
     // 2. The network namespace.
     check_signals(signals)?;
     let mut route = Route::Direct;
+    if !sys.is_root() {
+        // The user-namespace route (`unshare(CLONE_NEWUSER)`) requires a single-threaded
+        // process. Only a root caller's uid is allocated, so there is no scan to wait for here;
+        // settled all the same, should that ever change.
+        prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
+    }
     if prepared.plan.performs(Step::NetworkNamespace) {
         route = network_namespace(options, &prepared.caller_groups, sys, driver, report)?;
         if report.step(Step::NetworkNamespace).decision != Decision::Enforced {
@@ -303,6 +303,13 @@ pub(crate) fn boot(
         ids_on_the_route(prepared, report, driver.logs())?;
     }
     bounds::bound_processes(options, prepared, route, report, driver.logs())?;
+
+    // The allocated uid proved free of the host's tasks and of the user database: the scan's
+    // thread ran while the steps above did (the network namespace is the main thread's own: the
+    // thread, which asks the database again for the uid it takes instead of one found taken,
+    // still reaches the host's network, where a source of the database may be). The spawn
+    // needs the uid, and a single-threaded process.
+    prepared.plan.settle_uid().map_err(SupervisorError::Uid)?;
 
     // 3. The sandbox, spawned again without a step whose refusal was tolerated.
     let own = Status::read(Process::This)?;

@@ -50,7 +50,9 @@ fn refused(call: Call) -> impl FnOnce(Errno) -> NetnsError {
 
 /// Moves the calling process into a new network namespace, brings `lo` up and verifies both.
 ///
-/// Must be called while single-threaded: `unshare` affects only the calling thread.
+/// `unshare` moves only the calling thread: it must be the process's main thread (`/proc/self`
+/// names it), which spawns the sandbox. Another thread (the uid scan's, joined before the spawn)
+/// stays in the namespace it was in.
 pub fn enter() -> Result<NetnsStatus, NetnsError> {
     let parent = inode()?;
     nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(refused(Call::UnshareNet))?;

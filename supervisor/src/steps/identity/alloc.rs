@@ -158,8 +158,6 @@ pub struct Lease {
     /// The process that took the lock: only it removes the file (a forked child that drops a
     /// copy must not remove a file its parent still holds).
     owner: libc::pid_t,
-    /// The range it was taken from, to take another when the scan finds this one held.
-    range: UidRange,
     /// The scan of the host's tasks and the user database's lookup of the uid, still running on
     /// their own thread: the uid is not proved free until [`Lease::settle`] has their answer.
     scan: Option<Scan>,
@@ -177,30 +175,33 @@ impl Lease {
     }
 
     /// Waits for the scan of the host's tasks and the user database's answer, and keeps the
-    /// reserved uid if neither has it; otherwise unlocks it and takes the next free one of the
-    /// range (the scan's answer stands for every uid; the database is asked for each). Returns
-    /// the new uid when it changed. Must be called before the uid is given to anything, and
-    /// before the process forks (the scan is a thread of this process).
+    /// reserved uid if neither has it; otherwise the thread has taken the next free one of the
+    /// range (the scan's answer stands for every uid; the database is asked for each, on the
+    /// thread, in the network namespace the supervisor started in) and the reserved one is
+    /// unlocked here. Returns the new uid when it changed. Must be called before the uid is given
+    /// to anything, and before the process forks (the scan is a thread of this process).
     pub fn settle(&mut self) -> Result<Option<u32>, AllocError> {
         let Some(scan) = self.scan.take() else {
             return Ok(None);
         };
-        let (busy, named) = scan.answer()?;
-        if !named && !busy.holds(self.uid) {
-            return Ok(None);
-        }
         let held = self.uid;
+        let (uid, file, parent, dir) = match scan.answer() {
+            Answer::Kept => return Ok(None),
+            Answer::Failed(err) => return Err(err),
+            Answer::GaveUp(err) => {
+                self.unlock();
+                return Err(err);
+            }
+            Answer::Swapped {
+                uid,
+                file,
+                parent,
+                dir,
+            } => (uid, file, parent, dir),
+        };
+        // The new uid is locked before the reserved one is let go: no moment without a lock.
         self.unlock();
-        let start = u64::from(held - self.range.first) + 1;
-        let (uid, file) = take(
-            self.range,
-            Some(&busy),
-            start,
-            &mut self.parent,
-            &mut self.dir,
-        )?;
-        self.uid = uid;
-        self.file = Some(file);
+        (self.uid, self.file, self.parent, self.dir) = (uid, Some(file), parent, dir);
         tracing::debug!(
             held,
             uid,
@@ -215,14 +216,18 @@ impl Lease {
     /// while it is held: once let go (a swap that found no other uid), the path may name another
     /// supervisor's lock of the same uid, which must stay.
     fn unlock(&mut self) {
-        let Some(file) = self.file.take() else {
-            return;
-        };
-        let name = CString::new(self.uid.to_string()).expect("digits");
-        // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
-        unsafe { libc::unlinkat(self.dir.as_raw_fd(), name.as_ptr(), 0) };
-        drop(file);
+        if let Some(file) = self.file.take() {
+            remove_locked(self.dir.as_raw_fd(), self.uid, file);
+        }
     }
+}
+
+/// Removes the lock file of `uid` in `dir` while `file`, its lock, is held, then closes it.
+fn remove_locked(dir: RawFd, uid: u32, file: OwnedFd) {
+    let name = CString::new(uid.to_string()).expect("digits");
+    // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
+    unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
+    drop(file);
 }
 
 /// The ids the host's tasks hold, as [`super::held`] read them.
@@ -239,42 +244,72 @@ impl Busy {
 }
 
 /// The scan of the host's tasks ([`super::held::ids_in_use`]) and the user database's lookup of
-/// the reserved uid ([`in_user_database`]), on a thread of its own while the boot goes on, or
-/// already done where no thread could be started. The thread reads `/proc` and asks NSS, which
-/// reads the environment: nothing changes the environment before it is settled (the supervisor
-/// clears its own only when it spawns).
+/// the reserved uid ([`in_user_database`]), and when either has it the next free uid taken
+/// ([`take`]), on a thread of its own while the boot goes on, or already done where no thread
+/// could be started. The thread reads `/proc` and asks NSS, which reads the environment: nothing
+/// changes the environment before it is settled (the supervisor clears its own only when it
+/// spawns). The thread never leaves the namespaces the supervisor started in: the main thread's
+/// `unshare(CLONE_NEWNET)` is its own, so every lookup reaches the host's network (a source of
+/// the database may be a directory server).
 #[derive(Debug)]
 enum Scan {
     /// The thread (joined with `pthread_join`), and where it leaves its answer.
     Running(
         libc::pthread_t,
-        std::sync::Arc<std::sync::OnceLock<Scanned>>,
+        std::sync::Arc<std::sync::Mutex<Option<Answer>>>,
     ),
-    Done(Scanned),
+    Done(Answer),
 }
 
-/// What the scan found: the ids the host's tasks hold, and whether the user database names the
-/// reserved uid (as a user or a group).
-type Scanned = (Result<(HashSet<u32>, HashSet<u32>), Errno>, bool);
+/// What the scan decided for the reserved uid.
+#[derive(Debug)]
+enum Answer {
+    /// No task holds it and the database does not name it.
+    Kept,
+    /// It was held or named: `uid` is the next free one, locked by `file` in `dir` (below
+    /// `parent`: the lease's directories, or the same opened again where another supervisor
+    /// removed them meanwhile); the reserved uid is still locked, until [`Lease::settle`].
+    Swapped {
+        uid: u32,
+        file: OwnedFd,
+        parent: OwnedFd,
+        dir: OwnedFd,
+    },
+    /// It was held or named and no other uid could be taken.
+    GaveUp(AllocError),
+    /// The host's tasks could not all be read: nothing is proved.
+    Failed(AllocError),
+}
 
 /// The scan thread's stack: the main thread's usual 8 MiB, for the NSS modules that run on it
 /// (a module of the host's may need more than the scan; the pages are only reserved until used).
 const SCAN_STACK: usize = 8 * 1024 * 1024;
 
+/// The lock directories a scan may take a new uid in, as descriptors the lease holds open until
+/// the scan has answered (the lease's drop and [`Lease::settle`] wait for it first).
+#[derive(Debug, Clone, Copy)]
+struct Dirs {
+    parent: RawFd,
+    dir: RawFd,
+}
+
 impl Scan {
-    fn start(uid: u32) -> Scan {
-        let scan = move || (super::held::ids_in_use(), in_user_database(uid));
+    fn start(uid: u32, range: UidRange, dirs: Dirs) -> Scan {
+        let scan = move || decide(uid, range, dirs);
         if !clone3_is_real() {
             return Scan::Done(scan());
         }
         use std::os::unix::thread::JoinHandleExt;
-        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
         let answer = std::sync::Arc::clone(&slot);
         let thread = std::thread::Builder::new()
             .name("uid-scan".to_owned())
             .stack_size(SCAN_STACK)
             .spawn(move || {
-                let _ = answer.set(scan());
+                let decided = scan();
+                if let Ok(mut slot) = answer.lock() {
+                    *slot = Some(decided);
+                }
             });
         match thread {
             Ok(thread) => Scan::Running(thread.into_pthread_t(), slot),
@@ -285,7 +320,7 @@ impl Scan {
     /// Waits for the thread to end and takes its answer. A thread that ended without one (an
     /// outer filter's `SECCOMP_RET_KILL_THREAD` on a call only it makes, a panic) proved nothing:
     /// the allocation fails with its line, never a panic of the supervisor.
-    fn join(thread: libc::pthread_t, slot: &std::sync::OnceLock<Scanned>) -> Option<Scanned> {
+    fn join(thread: libc::pthread_t, slot: &std::sync::Mutex<Option<Answer>>) -> Option<Answer> {
         // SAFETY: `thread` was started by `start`, is joinable, and is joined once: its handle
         // was turned into this id, which nothing else joins or detaches.
         unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
@@ -297,18 +332,54 @@ impl Scan {
         while crate::procfs::thread_count() > 1 && std::time::Instant::now() < deadline {
             std::thread::yield_now();
         }
-        slot.get().cloned()
+        slot.lock().ok()?.take()
     }
 
-    fn answer(self) -> Result<(Busy, bool), AllocError> {
-        let (held, named) = match self {
+    fn answer(self) -> Answer {
+        match self {
             Scan::Running(thread, slot) => {
-                Scan::join(thread, &slot).ok_or(AllocError::ScanThread)?
+                Scan::join(thread, &slot).unwrap_or(Answer::Failed(AllocError::ScanThread))
             }
             Scan::Done(answered) => answered,
-        };
-        let (uids, gids) = held.map_err(AllocError::Scan)?;
-        Ok((Busy { uids, gids }, named))
+        }
+    }
+}
+
+/// The scan's work: the host's tasks read, the database asked about `uid`, and, when either has
+/// it, the next free uid of `range` taken (its database lookups here too, on the scan's thread).
+fn decide(uid: u32, range: UidRange, dirs: Dirs) -> Answer {
+    let (uids, gids) = match super::held::ids_in_use() {
+        Ok(held) => held,
+        Err(errno) => return Answer::Failed(AllocError::Scan(errno)),
+    };
+    let busy = Busy { uids, gids };
+    if !busy.holds(uid) && !in_user_database(uid) {
+        return Answer::Kept;
+    }
+    let copy = |fd: RawFd, path: &'static str| {
+        // SAFETY: `fd` is a directory the lease holds open while this runs (see `Dirs`).
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        borrowed
+            .try_clone_to_owned()
+            .map_err(|err| AllocError::Lock {
+                what: format!("duplicate the descriptor of {path}"),
+                source: Errno::from_raw(err.raw_os_error().unwrap_or(libc::EBADF)),
+            })
+    };
+    let opened = copy(dirs.parent, LOCK_PARENT).and_then(|p| Ok((p, copy(dirs.dir, LOCK_DIR)?)));
+    let (mut parent, mut dir) = match opened {
+        Ok(both) => both,
+        Err(err) => return Answer::GaveUp(err),
+    };
+    let start = u64::from(uid - range.first) + 1;
+    match take(range, Some(&busy), start, &mut parent, &mut dir) {
+        Ok((taken, file)) => Answer::Swapped {
+            uid: taken,
+            file,
+            parent,
+            dir,
+        },
+        Err(err) => Answer::GaveUp(err),
     }
 }
 
@@ -321,7 +392,11 @@ impl Drop for Lease {
         // A run that stops before the uid is settled still leaves a single-threaded process (an
         // embedder may run again): the scan's thread is waited for, its answer dropped.
         if let Some(Scan::Running(thread, slot)) = self.scan.take() {
-            let _ = Scan::join(thread, &slot);
+            // A uid the thread took instead is let go with its answer (its file is removed as
+            // the lease's own is).
+            if let Some(Answer::Swapped { uid, file, dir, .. }) = Scan::join(thread, &slot) {
+                remove_locked(dir.as_raw_fd(), uid, file);
+            }
         }
         self.unlock();
         sweep(self.dir.as_raw_fd());
@@ -426,7 +501,11 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
     let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
     let (uid, file) = take(range, None, start, &mut parent, &mut dir)?;
-    let scan = Scan::start(uid);
+    let dirs = Dirs {
+        parent: parent.as_raw_fd(),
+        dir: dir.as_raw_fd(),
+    };
+    let scan = Scan::start(uid, range, dirs);
     Ok(Lease {
         uid,
         file: Some(file),
@@ -434,7 +513,6 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
         parent,
         // SAFETY: getpid takes nothing.
         owner: unsafe { libc::getpid() },
-        range,
         scan: Some(scan),
     })
 }
