@@ -81,6 +81,11 @@ report=$work/report.json
   # The work bubblewrap does too: no uid allocated, no cgroup (with and without the view).
   printf 'supervisor, no allocation or cgroup\t%s --user 65534 --disable-step cgroup -- %s\n' "$sup" "$true_"
   printf 'supervisor, no allocation, cgroup or view\t%s --user 65534 --disable-step cgroup --fs host-rw -- %s\n' "$sup" "$true_"
+  # The gap to bubblewrap, step by step: Landlock, then both seccomp filters, left out too.
+  printf 'supervisor, no allocation, cgroup, view or landlock\t%s --user 65534 --disable-step cgroup --fs host-rw --disable-step landlock -- %s\n' "$sup" "$true_"
+  printf 'supervisor, none of those nor seccomp\t%s --user 65534 --disable-step cgroup --fs host-rw --disable-step landlock --disable-step supervisor-seccomp --disable-step workload-seccomp -- %s\n' "$sup" "$true_"
+  printf 'bwrap steps without --seccomp\t%s %s\n' "$bwrap_steps" "$true_"
+  printf 'bwrap --version\t%s --version\n' "$bwrap"
   printf 'supervisor --report\t%s --report %s -- %s\n' "$sup" "$report" "$true_"
   printf 'supervisor + plugin --report\t%s --handler-plugin %s --report %s -- %s\n' "$sup" "$plugin" "$report" "$true_"
 } >"$work/boot.cmds"

@@ -57,6 +57,16 @@ def round_summary(d):
         "view +ms": plus("supervisor", "supervisor --fs host-rw"),
         "report +ms": plus("supervisor --report", "supervisor"),
         "start over /bin/true +ms": plus("supervisor --version", "/bin/true"),
+        "start over bwrap's +ms": plus("supervisor --version", "bwrap --version"),
+        "landlock +ms": plus("supervisor, no allocation, cgroup or view",
+                             "supervisor, no allocation, cgroup, view or landlock"),
+        "both filters +ms": plus("supervisor, no allocation, cgroup, view or landlock",
+                                 "supervisor, none of those nor seccomp"),
+        "bwrap's filter +ms": plus("bwrap steps", "bwrap steps without --seccomp"),
+        "sup bare/bwrap steps without --seccomp": ratio("supervisor, none of those nor seccomp",
+                                                        "bwrap steps without --seccomp"),
+        "sup bare - bwrap steps without --seccomp +ms": plus("supervisor, none of those nor seccomp",
+                                                             "bwrap steps without --seccomp"),
     }.items():
         for kind, value in figures.items():
             s[f"{name} ({kind})"] = value
@@ -119,6 +129,12 @@ CONTEXT = [
     ("the filesystem view (default against --fs host-rw)", "view +ms", " ms"),
     ("--report without a plugin", "report +ms", " ms"),
     ("boot / bubblewrap, the steps without a view", "sup/bwrap steps", "x"),
+    ("the program's start over bubblewrap's (--version)", "start over bwrap's +ms", " ms"),
+    ("Landlock (no allocation, cgroup, view; with, without)", "landlock +ms", " ms"),
+    ("both seccomp filters (nor Landlock; with, without)", "both filters +ms", " ms"),
+    ("bubblewrap's --seccomp (its steps; with, without)", "bwrap's filter +ms", " ms"),
+    ("none of those / bubblewrap's steps, no --seccomp", "sup bare/bwrap steps without --seccomp", "x"),
+    ("the same, difference", "sup bare - bwrap steps without --seccomp +ms", " ms"),
     ("RSS supervising, no plugin", "rss supervisor MiB", " MiB"),
 ]
 
