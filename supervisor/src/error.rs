@@ -218,6 +218,19 @@ impl SupervisorError {
 
     /// The documented exit code for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> i32 {
+        // A path of the operator's, a report destination or a user that could not be opened or
+        // looked up for want of memory or descriptors is the machine's state, not a usage error.
+        let operators = matches!(
+            self,
+            SupervisorError::Identity(_)
+                | SupervisorError::View(_)
+                | SupervisorError::Landlock(_)
+                | SupervisorError::ReportOpen { .. }
+                | SupervisorError::FindingsOpen { .. }
+        );
+        if operators && caused_by_want_of_resources(self) {
+            return ExitCode::Internal.code();
+        }
         match self {
             SupervisorError::HandlerConfig { .. }
             | SupervisorError::Identity(_)
@@ -280,4 +293,30 @@ impl From<PluginFailure> for SupervisorError {
     fn from(failure: PluginFailure) -> Self {
         SupervisorError::Plugin(PluginSetupError::Failure(failure))
     }
+}
+
+/// Whether `errno` says the machine is out of memory, processes or descriptors: never a refusal a
+/// handler is asked about, never the operator's usage error (exit 125).
+pub(crate) fn out_of_resources(errno: Errno) -> bool {
+    matches!(
+        errno,
+        Errno::ENOMEM | Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE
+    )
+}
+
+/// Whether an error among `err` and its sources is an errno of [`out_of_resources`].
+fn caused_by_want_of_resources(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(err) = source {
+        let errno = err.downcast_ref::<Errno>().copied().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::raw_os_error)
+                .map(Errno::from_raw)
+        });
+        if errno.is_some_and(out_of_resources) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

@@ -739,3 +739,45 @@ fn an_exhausted_resource_never_reaches_the_handler() {
         assert!(!marker.exists(), "{errno}: the workload ran");
     }
 }
+
+/// A boot short of descriptors (a tight `RLIMIT_NOFILE`, whichever call runs out first: the uid
+/// lock, the scan, a Landlock rule's path, the ruleset, a pipe) ends with exit 125 and one line
+/// naming `EMFILE`: the machine's state, never a usage error (exit 2) blaming the operator's
+/// path, never a question to a handler, never a workload run.
+#[test]
+fn a_boot_short_of_descriptors_ends_with_exit_125_and_one_line() {
+    require_root!();
+    let mut failed = 0;
+    let mut ran = 0;
+    // From 4: with fewer, the dynamic loader cannot open the libraries (exit 127, its own line).
+    for limit in 4..=40 {
+        let output = Command::new("prlimit")
+            .arg(format!("--nofile={limit}:{limit}"))
+            .arg(supervisor_bin())
+            .args(["--log-level", "error", "--", "echo", "ran"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run prlimit");
+        let outcome = Outcome::from(output);
+        match outcome.code {
+            0 => {
+                assert_eq!(outcome.stdout, "ran\n", "limit {limit}");
+                ran += 1;
+            }
+            125 => {
+                assert_eq!(outcome.stdout, "", "limit {limit}: the workload ran");
+                let lines: Vec<&str> = outcome.stderr.lines().collect();
+                assert_eq!(lines.len(), 1, "limit {limit}: {}", outcome.stderr);
+                assert!(
+                    lines[0].starts_with("sandbox-supervisor: error: ")
+                        && lines[0].contains("EMFILE"),
+                    "limit {limit}: {}",
+                    lines[0]
+                );
+                failed += 1;
+            }
+            code => panic!("limit {limit}: exit {code}: {}", outcome.stderr),
+        }
+    }
+    assert!(failed > 0 && ran > 0, "{failed} failed, {ran} ran");
+}

@@ -1,8 +1,6 @@
 //! The two drivers of the one boot sequence: `run`'s "decide and stop" and `probe`'s "record,
 //! decide, continue". Both decide a refusal the same way ([`decide_refusal`]).
 
-use nix::errno::Errno;
-
 use crate::error::SupervisorError;
 use crate::handler::{ask, FailureReport, NotTolerated, SandboxFailureHandler};
 use crate::record::{Decider, Decision, HardeningReport};
@@ -60,10 +58,7 @@ fn decide_refusal(
 ) -> Result<(), SupervisorError> {
     // Out of memory, processes or descriptors is the machine's state, not a runtime's refusal:
     // no handler is asked about it.
-    let exhausted = matches!(
-        refusal.errno,
-        Errno::ENOMEM | Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE
-    );
+    let exhausted = crate::error::out_of_resources(refusal.errno);
     let (decider, reason, decision, error) = match question_for(&refusal, fallback.as_ref(), report)
     {
         _ if exhausted => (
