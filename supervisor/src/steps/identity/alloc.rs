@@ -134,6 +134,15 @@ pub enum AllocError {
         /// What is wrong with it.
         why: String,
     },
+    /// `openat` answered with a standard descriptor (0, 1 or 2), which this process holds open
+    /// from its start: an outer filter faking the call's success.
+    #[error("openat of {path} answered descriptor {fd}, which was already open (a faked success): refusing to use it for the uid lock")]
+    Faked {
+        /// What was opened.
+        path: String,
+        /// The descriptor answered.
+        fd: RawFd,
+    },
     /// A call on the lock directory or a lock file failed.
     #[error("failed to {what} for the uid lock")]
     Lock {
@@ -185,23 +194,21 @@ impl Lease {
             return Ok(None);
         };
         let held = self.uid;
-        let (uid, file, parent, dir) = match scan.answer() {
+        let (uid, file, dirs) = match scan.answer() {
             Answer::Kept => return Ok(None),
             Answer::Failed(err) => return Err(err),
             Answer::GaveUp(err) => {
                 self.unlock();
                 return Err(err);
             }
-            Answer::Swapped {
-                uid,
-                file,
-                parent,
-                dir,
-            } => (uid, file, parent, dir),
+            Answer::Swapped { uid, file, dirs } => (uid, file, dirs),
         };
         // The new uid is locked before the reserved one is let go: no moment without a lock.
         self.unlock();
-        (self.uid, self.file, self.parent, self.dir) = (uid, Some(file), parent, dir);
+        (self.uid, self.file) = (uid, Some(file));
+        if let Some((parent, dir)) = dirs {
+            (self.parent, self.dir) = (parent, dir);
+        }
         tracing::debug!(
             held,
             uid,
@@ -220,6 +227,21 @@ impl Lease {
             remove_locked(self.dir.as_raw_fd(), self.uid, file);
         }
     }
+}
+
+/// Takes ownership of the descriptor `openat` answered for `path`: `Ok(None)` for an error (in
+/// `errno`), an error for a standard descriptor, which the process holds from its start (the
+/// standard library opens `/dev/null` on any it was started without): only a faked success
+/// answers one, and closing it would close the caller's standard input or output.
+fn owned(fd: RawFd, path: impl FnOnce() -> String) -> Result<Option<OwnedFd>, AllocError> {
+    if fd < 0 {
+        return Ok(None);
+    }
+    if fd <= libc::STDERR_FILENO {
+        return Err(AllocError::Faked { path: path(), fd });
+    }
+    // SAFETY: `fd` was just opened by this process and is owned by nothing else.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Removes the lock file of `uid` in `dir` while `file`, its lock, is held, then closes it.
@@ -266,14 +288,14 @@ enum Scan {
 enum Answer {
     /// No task holds it and the database does not name it.
     Kept,
-    /// It was held or named: `uid` is the next free one, locked by `file` in `dir` (below
-    /// `parent`: the lease's directories, or the same opened again where another supervisor
-    /// removed them meanwhile); the reserved uid is still locked, until [`Lease::settle`].
+    /// It was held or named: `uid` is the next free one, locked by `file`; the reserved uid is
+    /// still locked, until [`Lease::settle`]. `dirs`: the lock directories (parent, then
+    /// `uids`), opened again because another supervisor removed the lease's meanwhile; `None`:
+    /// the lease's.
     Swapped {
         uid: u32,
         file: OwnedFd,
-        parent: OwnedFd,
-        dir: OwnedFd,
+        dirs: Option<(OwnedFd, OwnedFd)>,
     },
     /// It was held or named and no other uid could be taken.
     GaveUp(AllocError),
@@ -285,17 +307,9 @@ enum Answer {
 /// (a module of the host's may need more than the scan; the pages are only reserved until used).
 const SCAN_STACK: usize = 8 * 1024 * 1024;
 
-/// The lock directories a scan may take a new uid in, as descriptors the lease holds open until
-/// the scan has answered (the lease's drop and [`Lease::settle`] wait for it first).
-#[derive(Debug, Clone, Copy)]
-struct Dirs {
-    parent: RawFd,
-    dir: RawFd,
-}
-
 impl Scan {
-    fn start(uid: u32, range: UidRange, dirs: Dirs) -> Scan {
-        let scan = move || decide(uid, range, dirs);
+    fn start(uid: u32, range: UidRange, dir: RawFd) -> Scan {
+        let scan = move || decide(uid, range, dir);
         if !clone3_is_real() {
             return Scan::Done(scan());
         }
@@ -347,7 +361,7 @@ impl Scan {
 
 /// The scan's work: the host's tasks read, the database asked about `uid`, and, when either has
 /// it, the next free uid of `range` taken (its database lookups here too, on the scan's thread).
-fn decide(uid: u32, range: UidRange, dirs: Dirs) -> Answer {
+fn decide(uid: u32, range: UidRange, dir: RawFd) -> Answer {
     let (uids, gids) = match super::held::ids_in_use() {
         Ok(held) => held,
         Err(errno) => return Answer::Failed(AllocError::Scan(errno)),
@@ -356,28 +370,16 @@ fn decide(uid: u32, range: UidRange, dirs: Dirs) -> Answer {
     if !busy.holds(uid) && !in_user_database(uid) {
         return Answer::Kept;
     }
-    let copy = |fd: RawFd, path: &'static str| {
-        // SAFETY: `fd` is a directory the lease holds open while this runs (see `Dirs`).
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        borrowed
-            .try_clone_to_owned()
-            .map_err(|err| AllocError::Lock {
-                what: format!("duplicate the descriptor of {path}"),
-                source: Errno::from_raw(err.raw_os_error().unwrap_or(libc::EBADF)),
-            })
-    };
-    let opened = copy(dirs.parent, LOCK_PARENT).and_then(|p| Ok((p, copy(dirs.dir, LOCK_DIR)?)));
-    let (mut parent, mut dir) = match opened {
-        Ok(both) => both,
-        Err(err) => return Answer::GaveUp(err),
-    };
+    // The lease's lock directory, borrowed: the lease keeps it open until this answer is taken
+    // (its drop and `settle` wait for the thread first).
+    let mut dir = dir;
+    let mut reopened = None;
     let start = u64::from(uid - range.first) + 1;
-    match take(range, Some(&busy), start, &mut parent, &mut dir) {
+    match take(range, Some(&busy), start, &mut dir, &mut reopened) {
         Ok((taken, file)) => Answer::Swapped {
             uid: taken,
             file,
-            parent,
-            dir,
+            dirs: reopened,
         },
         Err(err) => Answer::GaveUp(err),
     }
@@ -394,8 +396,11 @@ impl Drop for Lease {
         if let Some(Scan::Running(thread, slot)) = self.scan.take() {
             // A uid the thread took instead is let go with its answer (its file is removed as
             // the lease's own is).
-            if let Some(Answer::Swapped { uid, file, dir, .. }) = Scan::join(thread, &slot) {
-                remove_locked(dir.as_raw_fd(), uid, file);
+            if let Some(Answer::Swapped { uid, file, dirs }) = Scan::join(thread, &slot) {
+                let dir = dirs
+                    .as_ref()
+                    .map_or(self.dir.as_raw_fd(), |(_, dir)| dir.as_raw_fd());
+                remove_locked(dir, uid, file);
             }
         }
         self.unlock();
@@ -449,11 +454,9 @@ fn sweep(dir: RawFd) {
         let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
         let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
-        if fd < 0 {
+        let Ok(Some(file)) = owned(fd, String::new) else {
             continue;
-        }
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        };
         // SAFETY: flock takes a descriptor and an integer.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             let locked = nix::sys::stat::fstat(file.as_raw_fd());
@@ -500,12 +503,13 @@ fn start_offset(len: u64) -> u64 {
 pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
     let (mut parent, mut dir) = open_dirs()?;
     let start = start_offset(range.len());
-    let (uid, file) = take(range, None, start, &mut parent, &mut dir)?;
-    let dirs = Dirs {
-        parent: parent.as_raw_fd(),
-        dir: dir.as_raw_fd(),
-    };
-    let scan = Scan::start(uid, range, dirs);
+    let mut raw = dir.as_raw_fd();
+    let mut reopened = None;
+    let (uid, file) = take(range, None, start, &mut raw, &mut reopened)?;
+    if let Some(opened) = reopened {
+        (parent, dir) = opened;
+    }
+    let scan = Scan::start(uid, range, dir.as_raw_fd());
     Ok(Lease {
         uid,
         file: Some(file),
@@ -519,14 +523,15 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
 
 /// Takes and locks the first uid of `range`, from offset `start` on and wrapping around, that no
 /// other supervisor holds and, once the scan has answered (`busy`), that no task holds and the
-/// user database does not name. The lock directories are opened again when another supervisor
-/// removed them.
+/// user database does not name. `dir` is the lock directory's descriptor, owned elsewhere and
+/// never closed here; the directories are opened again when another supervisor removed them:
+/// `dir` then names the new one, and `reopened` owns both new ones (the parent, then `uids`).
 fn take(
     range: UidRange,
     busy: Option<&Busy>,
     start: u64,
-    parent: &mut OwnedFd,
-    dir: &mut OwnedFd,
+    dir: &mut RawFd,
+    reopened: &mut Option<(OwnedFd, OwnedFd)>,
 ) -> Result<(u32, OwnedFd), AllocError> {
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
@@ -538,13 +543,15 @@ fn take(
         // valid (it says which uids are held, not where the locks live), so it is not repeated.
         let mut tries = 0;
         let file = loop {
-            match try_lock(dir.as_raw_fd(), uid) {
+            match try_lock(*dir, uid) {
                 Err(AllocError::Lock {
                     source: Errno::ENOENT,
                     ..
                 }) if tries < RETRIES => {
                     tries += 1;
-                    (*parent, *dir) = open_dirs()?;
+                    let (parent, uids) = open_dirs()?;
+                    *dir = uids.as_raw_fd();
+                    *reopened = Some((parent, uids));
                 }
                 other => break other?,
             }
@@ -593,7 +600,8 @@ fn open_dir(at: RawFd, name: &str, path: &'static str) -> Result<OwnedFd, AllocE
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: as above.
     let fd = unsafe { libc::openat(at, c_name.as_ptr(), flags) };
-    if fd < 0 {
+    let opened = owned(fd, || path.to_owned())?;
+    let Some(dir) = opened else {
         let errno = Errno::last();
         return Err(match errno {
             Errno::ELOOP | Errno::ENOTDIR => AllocError::UnsafeDirectory {
@@ -602,10 +610,14 @@ fn open_dir(at: RawFd, name: &str, path: &'static str) -> Result<OwnedFd, AllocE
             },
             errno => lock("open", errno),
         });
-    }
-    // SAFETY: `fd` was just opened and is owned by nothing else.
-    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    };
     let stat = nix::sys::stat::fstat(dir.as_raw_fd()).map_err(|errno| lock("stat", errno))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(AllocError::UnsafeDirectory {
+            path,
+            why: "it is not a directory".to_owned(),
+        });
+    }
     if stat.st_uid != 0 {
         return Err(AllocError::UnsafeDirectory {
             path,
@@ -635,11 +647,9 @@ fn try_lock(dir: RawFd, uid: u32) -> Result<Option<OwnedFd>, AllocError> {
         let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
         let fd = unsafe { libc::openat(dir, name.as_ptr(), flags, 0o600) };
-        if fd < 0 {
+        let Some(file) = owned(fd, || format!("{LOCK_DIR}/{uid}"))? else {
             return Err(failed("open", Errno::last()));
-        }
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        };
         // SAFETY: flock takes a descriptor and an integer.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return match Errno::last() {
