@@ -598,6 +598,7 @@ fn workspace_files_belong_to_the_allocated_uid_and_the_report_names_it() {
         ids["verified"]["uid_range"],
         serde_json::json!({"first": 61184, "last": 65519})
     );
+    assert_eq!(ids["verified"]["uid_free_among"], "host", "{ids}");
 
     // Named with --user: the report says so, and no range.
     let outcome = run(&[
@@ -621,6 +622,63 @@ fn workspace_files_belong_to_the_allocated_uid_and_the_report_names_it() {
         .unwrap();
     assert_eq!(ids["verified"]["origin"], "named", "{ids}");
     assert!(ids["verified"]["uid_range"].is_null(), "{ids}");
+    assert!(ids["verified"].get("uid_free_among").is_none(), "{ids}");
+}
+
+/// A supervisor whose `/proc` is a nested PID namespace's (a container's) does not see the host's
+/// tasks: a uid a host process holds may be given, and the run says so (`uid_free_among`:
+/// `pid-namespace` in the report, an INFO line); not on the host, where that uid is never given.
+#[test]
+fn a_uid_proved_free_in_a_nested_pid_namespace_says_so() {
+    require_root!();
+    let (first, last) = (3_000_000_290, 3_000_000_291);
+    assert_free(first, last);
+    let _busy = Reaped(vec![sleeper(first, 4244)]);
+    let range = format!("{first}-{last}");
+    let dir = scratch();
+    let warning = "is proved free only among the tasks of this PID namespace";
+    for nested in [false, true] {
+        let report = dir.path().join(format!("report-{nested}.json"));
+        let mut command = if nested {
+            let mut unshare = Command::new("unshare");
+            unshare
+                .args(["--pid", "--fork", "--mount-proc"])
+                .arg(supervisor_bin());
+            unshare
+        } else {
+            Command::new(supervisor_bin())
+        };
+        command
+            .args(["--log-level", "info", "--uid-range", &range, "--report"])
+            .arg(&report)
+            .args(["--", "id", "-u"])
+            .stdin(Stdio::null());
+        let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr.contains(warning),
+            nested,
+            "{}",
+            outcome.stderr
+        );
+        let uid = printed_uid(&outcome);
+        assert!(
+            nested || uid == last,
+            "the host's process's uid {uid} was given"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        sandbox_tests::validate_report(&json);
+        let ids = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|step| step["step"] == "privilege-drop")
+            .unwrap();
+        let among = if nested { "pid-namespace" } else { "host" };
+        assert_eq!(ids["verified"]["uid_free_among"], among, "{ids}");
+        assert_eq!(ids["verified"]["uid"][0], uid, "{ids}");
+    }
 }
 
 #[test]

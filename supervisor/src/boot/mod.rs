@@ -832,6 +832,7 @@ mod tests {
                 groups: Vec::new(),
                 origin: crate::steps::identity::Origin::Named,
                 group_names: Vec::new(),
+                every_task_seen: None,
             };
             let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
             let mut plan = Plan::new(

@@ -75,6 +75,7 @@ mod tests {
             groups: vec![Gid::from_raw(65534)],
             origin: crate::steps::identity::Origin::Named,
             group_names: Vec::new(),
+            every_task_seen: None,
         };
         let filter = crate::steps::seccomp::compile_workload(&Default::default()).unwrap();
         Plan::new(

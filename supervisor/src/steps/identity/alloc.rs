@@ -170,6 +170,9 @@ pub struct Lease {
     /// The scan of the host's tasks and the user database's lookup of the uid, still running on
     /// their own thread: the uid is not proved free until [`Lease::settle`] has their answer.
     scan: Option<Scan>,
+    /// Once settled: whether the scan saw every task of the machine (`/proc` of the initial PID
+    /// namespace), or only those of the supervisor's (nested) one.
+    every_task: bool,
 }
 
 impl Lease {
@@ -183,6 +186,12 @@ impl Lease {
         self.scan.is_none()
     }
 
+    /// Once settled: whether the scan saw every task of the machine, or only those of the
+    /// nested PID namespace whose `/proc` the supervisor has (a container's).
+    pub fn every_task_seen(&self) -> bool {
+        self.every_task
+    }
+
     /// Waits for the scan of the host's tasks and the user database's answer, and keeps the
     /// reserved uid if neither has it; otherwise the thread has taken the next free one of the
     /// range (the scan's answer stands for every uid; the database is asked for each, on the
@@ -194,7 +203,9 @@ impl Lease {
             return Ok(None);
         };
         let held = self.uid;
-        let (uid, file, dirs) = match scan.answer() {
+        let (answer, every_task) = scan.answer();
+        self.every_task = every_task;
+        let (uid, file, dirs) = match answer {
             Answer::Kept => return Ok(None),
             Answer::Failed(err) => return Err(err),
             Answer::GaveUp(err) => {
@@ -278,10 +289,14 @@ enum Scan {
     /// The thread (joined with `pthread_join`), and where it leaves its answer.
     Running(
         libc::pthread_t,
-        std::sync::Arc<std::sync::Mutex<Option<Answer>>>,
+        std::sync::Arc<std::sync::Mutex<Option<Decided>>>,
     ),
-    Done(Answer),
+    Done(Decided),
 }
+
+/// The scan's answer, and whether it saw every task of the machine
+/// ([`super::held::proc_lists_every_task`]).
+type Decided = (Answer, bool);
 
 /// What the scan decided for the reserved uid.
 #[derive(Debug)]
@@ -309,7 +324,10 @@ const SCAN_STACK: usize = 8 * 1024 * 1024;
 
 impl Scan {
     fn start(uid: u32, range: UidRange, dir: RawFd) -> Scan {
-        let scan = move || decide(uid, range, dir);
+        let scan = move || {
+            let answer = decide(uid, range, dir);
+            (answer, super::held::proc_lists_every_task())
+        };
         if !clone3_is_real() {
             return Scan::Done(scan());
         }
@@ -334,7 +352,7 @@ impl Scan {
     /// Waits for the thread to end and takes its answer. A thread that ended without one (an
     /// outer filter's `SECCOMP_RET_KILL_THREAD` on a call only it makes, a panic) proved nothing:
     /// the allocation fails with its line, never a panic of the supervisor.
-    fn join(thread: libc::pthread_t, slot: &std::sync::Mutex<Option<Answer>>) -> Option<Answer> {
+    fn join(thread: libc::pthread_t, slot: &std::sync::Mutex<Option<Decided>>) -> Option<Decided> {
         // SAFETY: `thread` was started by `start`, is joinable, and is joined once: its handle
         // was turned into this id, which nothing else joins or detaches.
         unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
@@ -349,10 +367,10 @@ impl Scan {
         slot.lock().ok()?.take()
     }
 
-    fn answer(self) -> Answer {
+    fn answer(self) -> Decided {
         match self {
             Scan::Running(thread, slot) => {
-                Scan::join(thread, &slot).unwrap_or(Answer::Failed(AllocError::ScanThread))
+                Scan::join(thread, &slot).unwrap_or((Answer::Failed(AllocError::ScanThread), false))
             }
             Scan::Done(answered) => answered,
         }
@@ -396,7 +414,7 @@ impl Drop for Lease {
         if let Some(Scan::Running(thread, slot)) = self.scan.take() {
             // A uid the thread took instead is let go with its answer (its file is removed as
             // the lease's own is).
-            if let Some(Answer::Swapped { uid, file, dirs }) = Scan::join(thread, &slot) {
+            if let Some((Answer::Swapped { uid, file, dirs }, _)) = Scan::join(thread, &slot) {
                 let dir = dirs
                     .as_ref()
                     .map_or(self.dir.as_raw_fd(), |(_, dir)| dir.as_raw_fd());
@@ -518,6 +536,7 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
         // SAFETY: getpid takes nothing.
         owner: unsafe { libc::getpid() },
         scan: Some(scan),
+        every_task: false,
     })
 }
 

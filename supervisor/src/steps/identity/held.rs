@@ -213,6 +213,30 @@ fn kernel_thread_candidates() -> Vec<u32> {
     candidates
 }
 
+/// Whether the `/proc` the scan reads lists every task of the machine: it is the initial PID
+/// namespace's, where pid 2 is kthreadd, a kernel thread (`PF_KTHREAD` in the flags of its `stat`,
+/// which no user process can set). In a container's PID namespace (or any nested one with a `/proc`
+/// of its own) `/proc` lists only that namespace's tasks: a task of another container, or of the
+/// host, may hold a uid the scan does not see. gVisor shows no kernel thread either: its sandbox
+/// is one kernel for every container of the pod.
+pub(crate) fn proc_lists_every_task() -> bool {
+    /// `PF_KTHREAD`, `include/linux/sched.h`.
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = std::fs::read("/proc/2/stat") else {
+        return false;
+    };
+    // The fields after the command's closing parenthesis: state, ppid, pgrp, session, tty_nr,
+    // tpgid, flags.
+    let Some(end) = stat.iter().rposition(|&byte| byte == b')') else {
+        return false;
+    };
+    std::str::from_utf8(&stat[end + 1..])
+        .ok()
+        .and_then(|rest| rest.split_ascii_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 /// `struct pidfd_info` as its first version gave it (`PIDFD_INFO_SIZE_VER0`, Linux 6.13): a
 /// newer kernel copies only the fields of the size asked.
 #[repr(C)]

@@ -58,6 +58,10 @@ pub struct Identity {
     /// (`None`: no name), which verification reports without asking again; empty when they were
     /// not looked up.
     pub group_names: Vec<(Gid, Option<String>)>,
+    /// An allocated uid, once settled: whether the scan that proved it free saw every task of
+    /// the machine (`Some(true)`) or only those of the nested PID namespace whose `/proc` the
+    /// supervisor has (`Some(false)`: a container's). `None` for other identities.
+    pub every_task_seen: Option<bool>,
 }
 
 impl Identity {
@@ -70,6 +74,7 @@ impl Identity {
             groups: Vec::new(),
             origin: Origin::Allocated(range),
             group_names: vec![(Gid::from_raw(uid), None)],
+            every_task_seen: None,
         }
     }
 }
@@ -84,8 +89,26 @@ pub(crate) fn settle(
     let (Some(identity), Some(lease)) = (identity, lease) else {
         return Ok(());
     };
+    let settled = lease.settled();
     if let (Some(uid), Origin::Allocated(range)) = (lease.settle()?, identity.origin) {
         *identity = Identity::allocated(uid, range);
+    }
+    if !settled {
+        let every = lease.every_task_seen();
+        identity.every_task_seen = Some(every);
+        if !every {
+            // INFO, not WARN: no step is lost (WARN lines are one per step tolerated or
+            // disabled); the report's evidence carries it too.
+            tracing::info!(
+                uid = lease.uid(),
+                scope = "pid-namespace",
+                "uid {} is proved free only among the tasks of this PID namespace: the \
+                 supervisor's /proc shows no other (a container's), so a process of another \
+                 container or of the host may have it; give each container a --uid-range of its \
+                 own",
+                lease.uid()
+            );
+        }
     }
     Ok(())
 }
@@ -227,6 +250,7 @@ pub fn resolve(spec: &str) -> Result<Identity, IdentityError> {
         groups,
         origin: Origin::Named,
         group_names: Vec::new(),
+        every_task_seen: None,
     })
 }
 
@@ -393,6 +417,10 @@ pub struct Ids {
     pub origin: &'static str,
     /// The range an allocated uid was taken from.
     pub uid_range: Option<alloc::UidRange>,
+    /// An allocated uid: which tasks it was proved free among, `host` (every task of the
+    /// machine) or `pid-namespace` (only those of the supervisor's nested PID namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid_free_among: Option<&'static str>,
 }
 
 /// What the report says of the groups on the user-namespace route.
@@ -451,6 +479,10 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
             Some(Origin::Allocated(range)) => Some(range),
             _ => None,
         },
+        uid_free_among: expected
+            .identity
+            .and_then(|identity| identity.every_task_seen)
+            .map(|every| if every { "host" } else { "pid-namespace" }),
     };
     let unverified = expected.identity.and_then(|identity| {
         let uid = identity.uid.as_raw();
