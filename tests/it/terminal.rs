@@ -9,6 +9,7 @@
 //! turned off (`--disable-step workload-seccomp`) shows that the attempt then succeeds on the
 //! sandbox's own terminal and still does not reach the operator's.
 
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -530,6 +531,48 @@ fn a_terminal_that_is_not_drained_does_not_stop_the_timeout() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(124));
+}
+
+/// The end of a large output reaches a terminal drained slowly (one read of 4 KiB every few
+/// milliseconds): the relay's buffer is full when the workload exits, and the sandbox's pty still
+/// holds what it wrote last. (The relay took the hang-up reported while it was not reading the
+/// pty for the end of the output, and dropped up to the pty's buffer: about half of such runs lost
+/// their last thousands of lines.)
+#[test]
+fn the_end_of_a_large_output_reaches_a_slowly_drained_terminal() {
+    require_root!();
+    for pause in [1, 2, 5, 2, 1] {
+        let pty = Pty::open();
+        let mut child = Running(pty.start(
+            &supervisor_bin(),
+            &["--log-level", "error", "--", "seq", "1", "100000"],
+            true,
+        ));
+        let mut master = std::fs::File::from(pty.master.try_clone().unwrap());
+        let mut shown = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Ok(n @ 1..) = master.read(&mut buffer) {
+                shown.extend_from_slice(&buffer[..n]);
+            }
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the run did not end"
+            );
+            std::thread::sleep(Duration::from_millis(pause));
+        };
+        let code = pty.wait(&mut child.0, &mut shown, Duration::from_secs(5));
+        assert_eq!((status.code(), code), (Some(0), Some(0)));
+        let text = String::from_utf8_lossy(&shown);
+        let lines: Vec<&str> = text.split("\r\n").filter(|line| !line.is_empty()).collect();
+        let tail = &text[text.len().saturating_sub(200)..];
+        assert_eq!(lines.len(), 100_000, "pause {pause} ms: {tail}");
+        assert_eq!(lines.last(), Some(&"100000"), "pause {pause} ms: {tail}");
+    }
 }
 
 /// Everything the workload writes reaches the operator's terminal whole and in order: far more

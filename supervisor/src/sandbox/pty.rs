@@ -312,6 +312,9 @@ impl Relay {
 
     /// Relays what the poll found ready (`ready`, in the order of [`poll_fds`](Self::poll_fds)).
     pub(crate) fn relay(&mut self, ready: &[PollFlags]) {
+        // Whether the master was polled for input: decided before the output is written below,
+        // as `poll_fds` decided it.
+        let polled_input = self.shown.len() < OUTPUT_BUFFER;
         let mut ready = ready.iter();
         let master_ready = self.master.as_ref().and_then(|_| ready.next()).copied();
         let input_ready = self
@@ -329,10 +332,11 @@ impl Relay {
         if let Some(flags) = master_ready {
             if flags.contains(PollFlags::POLLIN) {
                 self.read_master();
-            } else if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
-                && self.shown.len() < OUTPUT_BUFFER
-            {
-                // No slave is open any more: nothing will come.
+            } else if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) && polled_input {
+                // No slave is open any more and nothing is left: nothing will come. (Not when
+                // the master was not polled for input, its buffer full: the hang-up is reported
+                // anyway, and what the workload wrote last still waits in the master. Judged by
+                // the output written above, that was dropped: the end of a large output lost.)
                 self.master = None;
             }
         }
