@@ -1173,3 +1173,100 @@ fn refused(outcome: &Outcome) {
     );
     assert_eq!(outcome.stdout, "", "the workload ran");
 }
+
+/// ATTACK (04ab8d5): an outer filter that fakes `fcntl(F_DUPFD_CLOEXEC)`'s success (an
+/// `SCMP_ACT_ERRNO(0)` rule: it returns 0 and duplicates nothing) makes the scan's thread take
+/// descriptor 0, the supervisor's standard input, for both copies of the lock directories when it
+/// swaps a uid found taken. It then closes descriptor 0 twice (once another thread's) and the
+/// supervisor dies of SIGABRT ("IO Safety violation"), with no line of its own. Expected: exit
+/// 0 with the next uid, or 125 with one line; never a crash.
+#[test]
+fn attack_a_faked_dup_of_the_lock_directories_never_crashes_the_swap() {
+    require_root!();
+    let (first, last) = (3_000_000_600, 3_000_000_601);
+    assert_free(first, last);
+    let _busy = Reaped(vec![sleeper(first, first)]);
+    let range = format!("{first}-{last}");
+    let mut crashed = Vec::new();
+    for _ in 0..12 {
+        let outcome = under_outer_filter("dupfd=0", &range);
+        match outcome.code {
+            0 => assert_eq!(printed_uid(&outcome), last, "{}", outcome.stderr),
+            125 => assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr),
+            _ => crashed.push(format!("exit {}: {}", outcome.code, outcome.stderr)),
+        }
+    }
+    assert!(crashed.is_empty(), "{crashed:#?}");
+}
+
+/// ATTACK (04ab8d5): the same faked `fcntl(F_DUPFD_CLOEXEC)`, with the supervisor's standard
+/// input a directory (the operator's `< DIR`): the scan's thread locks the uid it swaps to in
+/// that directory, not in /run/sandbox-supervisor/uids, so another supervisor (no filter) takes
+/// the same uid while the first one's sandbox runs as it; and the lease's end sweeps that
+/// directory as a lock directory: root deletes every regular file in it that nobody `flock`s.
+/// Landlock is disabled only because the main thread's own duplications (the Landlock rules)
+/// are refused too under a filter on every `F_DUPFD_CLOEXEC`.
+#[test]
+fn attack_a_faked_dup_never_locks_a_uid_outside_the_lock_directory() {
+    require_root!();
+    let (first, last) = (3_000_000_610, 3_000_000_611);
+    assert_free(first, last);
+    let _busy = Reaped(vec![sleeper(first, first)]);
+    let range = format!("{first}-{last}");
+    let dir = scratch();
+    let input = dir.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let precious = input.join("precious");
+    let mut shared = Vec::new();
+    for _ in 0..12 {
+        std::fs::write(&precious, "the operator's file\n").unwrap();
+        let attacked = Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["dupfd=0", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--disable-step",
+                "landlock",
+                "--uid-range",
+                &range,
+                "--",
+                "sh",
+                "-c",
+                "id -u; sleep 2",
+            ])
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let other = run(&[
+            "--log-level",
+            "error",
+            "--uid-range",
+            &format!("{last}-{last}"),
+            "--",
+            "sh",
+            "-c",
+            "id -u; sleep 2",
+        ]);
+        let attacked = Outcome::from(attacked.wait_with_output().unwrap());
+        let uid = |outcome: &Outcome| outcome.stdout.lines().next().map(str::to_owned);
+        if other.code == 0 && uid(&other) == uid(&attacked) {
+            shared.push(format!(
+                "both ran as {:?} (attacked exit {}: {})",
+                uid(&other),
+                attacked.code,
+                attacked.stderr.trim()
+            ));
+        }
+        assert!(
+            precious.exists(),
+            "root deleted {} (attacked exit {}: {}); shared so far: {shared:?}",
+            precious.display(),
+            attacked.code,
+            attacked.stderr.trim()
+        );
+    }
+    assert!(shared.is_empty(), "two sandboxes with one uid: {shared:#?}");
+}
