@@ -1192,7 +1192,11 @@ fn attack_a_faked_dup_of_the_lock_directories_never_crashes_the_swap() {
         let outcome = under_outer_filter("dupfd=0", &range);
         match outcome.code {
             0 => assert_eq!(printed_uid(&outcome), last, "{}", outcome.stderr),
-            125 => assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr),
+            // A refusal of the main thread's own duplications (Landlock's rules: exit 120) is
+            // the strict default's line; only a death by a signal is this finding.
+            code if code < 128 => {
+                assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr)
+            }
             _ => crashed.push(format!("exit {}: {}", outcome.code, outcome.stderr)),
         }
     }
