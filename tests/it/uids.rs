@@ -1274,3 +1274,40 @@ fn attack_a_faked_dup_never_locks_a_uid_outside_the_lock_directory() {
     }
     assert!(shared.is_empty(), "two sandboxes with one uid: {shared:#?}");
 }
+
+/// ATTACK: an outer filter that kills (`SCMP_ACT_KILL`, the calling thread) on
+/// `prctl(PR_CAPBSET_READ)`, a call only libcap's constructor makes, inside the `dlopen` of the
+/// user database's module (libnss_systemd with `passwd: files systemd`) on the scan's thread:
+/// the thread dies holding the loader's lock. The allocation prints its line, then the exit
+/// (`exit` -> `_dl_fini`) waits for that lock forever; SIGTERM is blocked, only SIGKILL ends it.
+/// Expected: exit 125 with the line. (The lookup ran on the thread before 04ab8d5 too.)
+#[test]
+fn attack_a_uid_check_killed_inside_an_nss_module_load_never_hangs_the_exit() {
+    require_root!();
+    let uid = 3_000_000_620;
+    assert_free(uid, uid + 1);
+    let range = format!("{uid}-{}", uid + 1);
+    let mut child = Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+        .args(["capbset=KILL_THREAD", "--"])
+        .arg(supervisor_bin())
+        .args(["--log-level", "error", "--uid-range", &range, "--", "id", "-u"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = status.expect("the supervisor hung (killed after 20 s)");
+    assert_eq!(status.code(), Some(125), "{status:?}");
+}

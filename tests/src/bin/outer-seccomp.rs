@@ -166,6 +166,14 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         // works on duplicates, numbered above the reservation's own), or below N (`dupfd-below-N`:
         // the duplication of the lease's directories, not the main thread's own duplications).
         "flock" => every(rules, libc::SYS_flock),
+        // `prctl(PR_CAPBSET_READ)`: made only by libcap's constructor, run inside the `dlopen` of
+        // an NSS module (libnss_systemd) on the scan's thread, with the loader's lock held.
+        "capbset" => rules.entry(libc::SYS_prctl).or_default().push(rule(
+            0,
+            SeccompCmpOp::Eq,
+            libc::PR_CAPBSET_READ as u64,
+        )),
+        "connect" => every(rules, libc::SYS_connect),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
