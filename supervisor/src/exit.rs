@@ -213,6 +213,25 @@ pub fn json_line(
     line.to_string()
 }
 
+/// Set when a thread of the supervisor ended without finishing its work (an outer filter's
+/// `SECCOMP_RET_KILL_THREAD`): it may have died holding a lock of the C library or of the dynamic
+/// loader (inside a `dlopen` of an NSS module), which `exit`'s handlers take.
+pub(crate) static THREAD_LOST: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Ends the process with `code`: `exit`, or `_exit` once a thread was lost ([`THREAD_LOST`]),
+/// whose locks `exit` would wait for forever. The error line, the report and the findings are
+/// written before; standard output is flushed here.
+pub fn end(code: i32) -> ! {
+    if THREAD_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        // SAFETY: `_exit` ends the process at once; nothing runs after it.
+        unsafe { libc::_exit(code) }
+    }
+    std::process::exit(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,7 +67,7 @@ fn main() {
         false => sandbox_supervisor::run(options),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => exit::end(code),
         Err(err) => {
             match log_json {
                 true => eprintln!(
@@ -80,7 +80,7 @@ fn main() {
                 ),
                 false => exit::print_error(&err),
             }
-            std::process::exit(err.exit_code());
+            exit::end(err.exit_code());
         }
     }
 }

@@ -1174,14 +1174,15 @@ fn refused(outcome: &Outcome) {
     assert_eq!(outcome.stdout, "", "the workload ran");
 }
 
-/// ATTACK (04ab8d5): an outer filter that fakes `fcntl(F_DUPFD_CLOEXEC)`'s success (an
+/// Found by the attacker's pass on 04ab8d5 (which duplicated the lock directories' descriptors
+/// for the thread; none is duplicated since): an outer filter that fakes `fcntl(F_DUPFD_CLOEXEC)`'s success (an
 /// `SCMP_ACT_ERRNO(0)` rule: it returns 0 and duplicates nothing) makes the scan's thread take
 /// descriptor 0, the supervisor's standard input, for both copies of the lock directories when it
 /// swaps a uid found taken. It then closes descriptor 0 twice (once another thread's) and the
 /// supervisor dies of SIGABRT ("IO Safety violation"), with no line of its own. Expected: exit
 /// 0 with the next uid, or 125 with one line; never a crash.
 #[test]
-fn attack_a_faked_dup_of_the_lock_directories_never_crashes_the_swap() {
+fn a_faked_dup_never_crashes_the_swap() {
     require_root!();
     let (first, last) = (3_000_000_600, 3_000_000_601);
     assert_free(first, last);
@@ -1203,7 +1204,7 @@ fn attack_a_faked_dup_of_the_lock_directories_never_crashes_the_swap() {
     assert!(crashed.is_empty(), "{crashed:#?}");
 }
 
-/// ATTACK (04ab8d5): the same faked `fcntl(F_DUPFD_CLOEXEC)`, with the supervisor's standard
+/// Found by the same pass: the same faked `fcntl(F_DUPFD_CLOEXEC)`, with the supervisor's standard
 /// input a directory (the operator's `< DIR`): the scan's thread locks the uid it swaps to in
 /// that directory, not in /run/sandbox-supervisor/uids, so another supervisor (no filter) takes
 /// the same uid while the first one's sandbox runs as it; and the lease's end sweeps that
@@ -1211,7 +1212,7 @@ fn attack_a_faked_dup_of_the_lock_directories_never_crashes_the_swap() {
 /// Landlock is disabled only because the main thread's own duplications (the Landlock rules)
 /// are refused too under a filter on every `F_DUPFD_CLOEXEC`.
 #[test]
-fn attack_a_faked_dup_never_locks_a_uid_outside_the_lock_directory() {
+fn a_faked_dup_never_locks_a_uid_outside_the_lock_directory() {
     require_root!();
     let (first, last) = (3_000_000_610, 3_000_000_611);
     assert_free(first, last);
@@ -1275,14 +1276,14 @@ fn attack_a_faked_dup_never_locks_a_uid_outside_the_lock_directory() {
     assert!(shared.is_empty(), "two sandboxes with one uid: {shared:#?}");
 }
 
-/// ATTACK: an outer filter that kills (`SCMP_ACT_KILL`, the calling thread) on
+/// Found by the same pass (older than it): an outer filter that kills (`SCMP_ACT_KILL`, the calling thread) on
 /// `prctl(PR_CAPBSET_READ)`, a call only libcap's constructor makes, inside the `dlopen` of the
 /// user database's module (libnss_systemd with `passwd: files systemd`) on the scan's thread:
 /// the thread dies holding the loader's lock. The allocation prints its line, then the exit
 /// (`exit` -> `_dl_fini`) waits for that lock forever; SIGTERM is blocked, only SIGKILL ends it.
-/// Expected: exit 125 with the line. (The lookup ran on the thread before 04ab8d5 too.)
+/// Now the exit skips what would wait for it (`_exit` once a thread is lost): exit 125.
 #[test]
-fn attack_a_uid_check_killed_inside_an_nss_module_load_never_hangs_the_exit() {
+fn a_uid_check_killed_inside_an_nss_module_load_never_hangs_the_exit() {
     require_root!();
     let uid = 3_000_000_620;
     assert_free(uid, uid + 1);
@@ -1290,7 +1291,15 @@ fn attack_a_uid_check_killed_inside_an_nss_module_load_never_hangs_the_exit() {
     let mut child = Command::new(sandbox_tests::helper_bin("outer-seccomp"))
         .args(["capbset=KILL_THREAD", "--"])
         .arg(supervisor_bin())
-        .args(["--log-level", "error", "--uid-range", &range, "--", "id", "-u"])
+        .args([
+            "--log-level",
+            "error",
+            "--uid-range",
+            &range,
+            "--",
+            "id",
+            "-u",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -24,6 +24,8 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+
+use super::scan::{Answer, Scan};
 use nix::unistd::{Gid, Uid};
 
 /// The directory above the lock directory.
@@ -256,7 +258,7 @@ fn owned(fd: RawFd, path: impl FnOnce() -> String) -> Result<Option<OwnedFd>, Al
 }
 
 /// Removes the lock file of `uid` in `dir` while `file`, its lock, is held, then closes it.
-fn remove_locked(dir: RawFd, uid: u32, file: OwnedFd) {
+pub(super) fn remove_locked(dir: RawFd, uid: u32, file: OwnedFd) {
     let name = CString::new(uid.to_string()).expect("digits");
     // SAFETY: `dir` is an open directory and `name` a NUL-terminated string.
     unsafe { libc::unlinkat(dir, name.as_ptr(), 0) };
@@ -264,142 +266,15 @@ fn remove_locked(dir: RawFd, uid: u32, file: OwnedFd) {
 }
 
 /// The ids the host's tasks hold, as [`super::held`] read them.
-struct Busy {
-    uids: HashSet<u32>,
-    gids: HashSet<u32>,
+pub(super) struct Busy {
+    pub(super) uids: HashSet<u32>,
+    pub(super) gids: HashSet<u32>,
 }
 
 impl Busy {
     /// Whether a task holds `id` as a uid, or as a gid (the workload's gid is the same number).
-    fn holds(&self, id: u32) -> bool {
+    pub(super) fn holds(&self, id: u32) -> bool {
         self.uids.contains(&id) || self.gids.contains(&id)
-    }
-}
-
-/// The scan of the host's tasks ([`super::held::ids_in_use`]) and the user database's lookup of
-/// the reserved uid ([`in_user_database`]), and when either has it the next free uid taken
-/// ([`take`]), on a thread of its own while the boot goes on, or already done where no thread
-/// could be started. The thread reads `/proc` and asks NSS, which reads the environment: nothing
-/// changes the environment before it is settled (the supervisor clears its own only when it
-/// spawns). The thread never leaves the namespaces the supervisor started in: the main thread's
-/// `unshare(CLONE_NEWNET)` is its own, so every lookup reaches the host's network (a source of
-/// the database may be a directory server).
-#[derive(Debug)]
-enum Scan {
-    /// The thread (joined with `pthread_join`), and where it leaves its answer.
-    Running(
-        libc::pthread_t,
-        std::sync::Arc<std::sync::Mutex<Option<Decided>>>,
-    ),
-    Done(Decided),
-}
-
-/// The scan's answer, and whether it saw every task of the machine
-/// ([`super::held::proc_lists_every_task`]).
-type Decided = (Answer, bool);
-
-/// What the scan decided for the reserved uid.
-#[derive(Debug)]
-enum Answer {
-    /// No task holds it and the database does not name it.
-    Kept,
-    /// It was held or named: `uid` is the next free one, locked by `file`; the reserved uid is
-    /// still locked, until [`Lease::settle`]. `dirs`: the lock directories (parent, then
-    /// `uids`), opened again because another supervisor removed the lease's meanwhile; `None`:
-    /// the lease's.
-    Swapped {
-        uid: u32,
-        file: OwnedFd,
-        dirs: Option<(OwnedFd, OwnedFd)>,
-    },
-    /// It was held or named and no other uid could be taken.
-    GaveUp(AllocError),
-    /// The host's tasks could not all be read: nothing is proved.
-    Failed(AllocError),
-}
-
-/// The scan thread's stack: the main thread's usual 8 MiB, for the NSS modules that run on it
-/// (a module of the host's may need more than the scan; the pages are only reserved until used).
-const SCAN_STACK: usize = 8 * 1024 * 1024;
-
-impl Scan {
-    fn start(uid: u32, range: UidRange, dir: RawFd) -> Scan {
-        let scan = move || {
-            let answer = decide(uid, range, dir);
-            (answer, super::held::proc_lists_every_task())
-        };
-        if !clone3_is_real() {
-            return Scan::Done(scan());
-        }
-        use std::os::unix::thread::JoinHandleExt;
-        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let answer = std::sync::Arc::clone(&slot);
-        let thread = std::thread::Builder::new()
-            .name("uid-scan".to_owned())
-            .stack_size(SCAN_STACK)
-            .spawn(move || {
-                let decided = scan();
-                if let Ok(mut slot) = answer.lock() {
-                    *slot = Some(decided);
-                }
-            });
-        match thread {
-            Ok(thread) => Scan::Running(thread.into_pthread_t(), slot),
-            Err(_) => Scan::Done(scan()),
-        }
-    }
-
-    /// Waits for the thread to end and takes its answer. A thread that ended without one (an
-    /// outer filter's `SECCOMP_RET_KILL_THREAD` on a call only it makes, a panic) proved nothing:
-    /// the allocation fails with its line, never a panic of the supervisor.
-    fn join(thread: libc::pthread_t, slot: &std::sync::Mutex<Option<Decided>>) -> Option<Decided> {
-        // SAFETY: `thread` was started by `start`, is joinable, and is joined once: its handle
-        // was turned into this id, which nothing else joins or detaches.
-        unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
-        // `pthread_join` returns when the thread's last act wakes it; the kernel takes the task
-        // off this process's list a moment later. The spawn that follows requires a
-        // single-threaded process: wait for it (bounded; a thread of someone else's is the
-        // spawn's error to report).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while crate::procfs::thread_count() > 1 && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        slot.lock().ok()?.take()
-    }
-
-    fn answer(self) -> Decided {
-        match self {
-            Scan::Running(thread, slot) => {
-                Scan::join(thread, &slot).unwrap_or((Answer::Failed(AllocError::ScanThread), false))
-            }
-            Scan::Done(answered) => answered,
-        }
-    }
-}
-
-/// The scan's work: the host's tasks read, the database asked about `uid`, and, when either has
-/// it, the next free uid of `range` taken (its database lookups here too, on the scan's thread).
-fn decide(uid: u32, range: UidRange, dir: RawFd) -> Answer {
-    let (uids, gids) = match super::held::ids_in_use() {
-        Ok(held) => held,
-        Err(errno) => return Answer::Failed(AllocError::Scan(errno)),
-    };
-    let busy = Busy { uids, gids };
-    if !busy.holds(uid) && !in_user_database(uid) {
-        return Answer::Kept;
-    }
-    // The lease's lock directory, borrowed: the lease keeps it open until this answer is taken
-    // (its drop and `settle` wait for the thread first).
-    let mut dir = dir;
-    let mut reopened = None;
-    let start = u64::from(uid - range.first) + 1;
-    match take(range, Some(&busy), start, &mut dir, &mut reopened) {
-        Ok((taken, file)) => Answer::Swapped {
-            uid: taken,
-            file,
-            dirs: reopened,
-        },
-        Err(err) => Answer::GaveUp(err),
     }
 }
 
@@ -410,16 +285,19 @@ impl Drop for Lease {
             return;
         }
         // A run that stops before the uid is settled still leaves a single-threaded process (an
-        // embedder may run again): the scan's thread is waited for, its answer dropped.
-        if let Some(Scan::Running(thread, slot)) = self.scan.take() {
-            // A uid the thread took instead is let go with its answer (its file is removed as
-            // the lease's own is).
-            if let Some((Answer::Swapped { uid, file, dirs }, _)) = Scan::join(thread, &slot) {
-                let dir = dirs
-                    .as_ref()
-                    .map_or(self.dir.as_raw_fd(), |(_, dir)| dir.as_raw_fd());
-                remove_locked(dir, uid, file);
-            }
+        // embedder may run again): the scan's thread is waited for. A uid the scan took instead
+        // (on its thread, or on this one where no thread could be started) is let go with its
+        // answer: its file is removed while locked, as the lease's own is.
+        let answer = match self.scan.take() {
+            Some(Scan::Running(thread, slot)) => Scan::join(thread, &slot),
+            Some(Scan::Done(answered)) => Some(answered),
+            None => None,
+        };
+        if let Some((Answer::Swapped { uid, file, dirs }, _)) = answer {
+            let dir = dirs
+                .as_ref()
+                .map_or(self.dir.as_raw_fd(), |(_, dir)| dir.as_raw_fd());
+            remove_locked(dir, uid, file);
         }
         self.unlock();
         sweep(self.dir.as_raw_fd());
@@ -433,30 +311,6 @@ impl Drop for Lease {
             let _ = std::fs::remove_dir(LOCK_PARENT);
         }
     }
-}
-
-/// Whether `clone3`, which the thread library starts a thread with, answers as the kernel does.
-/// An outer seccomp filter that fakes its success (answers 0 without creating anything) would
-/// make the thread library take the supervisor for the new thread, and the process would abort
-/// with no line of ours. Asked with arguments the kernel refuses before it creates anything (no
-/// argument structure: `EFAULT`): any other answer (0, `ENOSYS` under Docker's default profile
-/// or gVisor, an errno of a filter) and the scan runs on the supervisor's own thread instead. A
-/// filter cannot read `clone3`'s arguments, only the pointer and the size, which are the thread
-/// library's own size here.
-fn clone3_is_real() -> bool {
-    /// `sizeof(struct clone_args)` with the cgroup field (`CLONE_ARGS_SIZE_VER2`), which the
-    /// thread library passes.
-    const CLONE_ARGS_SIZE: usize = 88;
-    // SAFETY: no argument structure: the kernel's first act is to copy it, which fails with
-    // EFAULT; nothing is created and no memory of this process is touched.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            std::ptr::null_mut::<libc::c_void>(),
-            CLONE_ARGS_SIZE,
-        )
-    };
-    rc == -1 && Errno::last() == Errno::EFAULT
 }
 
 /// Removes the lock files no supervisor holds (left by one that was SIGKILLed): each is locked
@@ -494,7 +348,7 @@ fn sweep(dir: RawFd) {
 }
 
 /// Whether the user database names `id` as a user or a group (a failed lookup counts as named).
-fn in_user_database(id: u32) -> bool {
+pub(super) fn in_user_database(id: u32) -> bool {
     !matches!(nix::unistd::User::from_uid(Uid::from_raw(id)), Ok(None))
         || !matches!(nix::unistd::Group::from_gid(Gid::from_raw(id)), Ok(None))
 }
@@ -545,7 +399,7 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
 /// user database does not name. `dir` is the lock directory's descriptor, owned elsewhere and
 /// never closed here; the directories are opened again when another supervisor removed them:
 /// `dir` then names the new one, and `reopened` owns both new ones (the parent, then `uids`).
-fn take(
+pub(super) fn take(
     range: UidRange,
     busy: Option<&Busy>,
     start: u64,

@@ -5,6 +5,7 @@
 pub(crate) mod alloc;
 mod dirents;
 mod held;
+mod scan;
 mod walk;
 
 use nix::errno::Errno;
