@@ -219,7 +219,7 @@ pub fn json_line(
 pub(crate) static THREAD_LOST: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// Ends the process with `code`: `exit`, or `_exit` once a thread was lost ([`THREAD_LOST`]),
+/// Ends the process with `code`: `exit`, or `_exit` once a thread was lost (`THREAD_LOST`),
 /// whose locks `exit` would wait for forever. The error line, the report and the findings are
 /// written before; standard output is flushed here.
 pub fn end(code: i32) -> ! {
