@@ -59,7 +59,9 @@ pub(crate) fn cgroup_step(
         unavailable: Vec::new(),
         rlimit_nproc: None,
     });
-    if options.limits.explicit() {
+    // Out of descriptors or memory is the machine's state, never tolerated by the default
+    // limits either: the driver ends the boot with it (exit 125).
+    if options.limits.explicit() || crate::error::out_of_resources(refusal.errno) {
         driver.on_refusal(refusal, None, report)?;
     } else if driver.logs() {
         let errno = crate::handler::errno_name(refusal.errno as i32);

@@ -343,12 +343,20 @@ impl SandboxGroup {
         let set = |file: &str, value: &str| {
             write_file(&path.join(file), value).map_err(|errno| refused(Call::CgroupLimit, errno))
         };
+        // A limit that does not read back as written did not take effect; one that cannot be
+        // read for want of descriptors or memory says nothing of the kind (exit 125).
         let unverified = |file: &str, wanted: &str| {
-            CreateError::Unverified(format!(
-                "{} reads {:?} after {wanted} was written",
-                path.join(file).display(),
-                read_trimmed(&path.join(file))
-            ))
+            let file = path.join(file);
+            match crate::procfs::read_file(&file) {
+                Err(err) if crate::error::out_of_resources(errno_of(&err)) => {
+                    refused(Call::CgroupLimit, errno_of(&err))
+                }
+                read => CreateError::Unverified(format!(
+                    "{} reads {:?} after {wanted} was written",
+                    file.display(),
+                    read.ok().map(|text| text.trim().to_owned())
+                )),
+            }
         };
         match controller {
             "pids" => {
