@@ -3,7 +3,6 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use serde::Serialize;
 
+use super::files::{errno_of, keyed, read_number, read_trimmed, write_file};
 use super::{assign, group_name, needed, Hierarchy, Limits, Version};
 use crate::steps::{Call, Refusal, Step};
 
@@ -121,31 +121,18 @@ fn refused(call: Call, errno: Errno) -> CreateError {
     })
 }
 
-fn errno_of(err: &std::io::Error) -> Errno {
-    Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO))
-}
-
-fn write_file(path: &Path, value: &str) -> Result<(), Errno> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|err| errno_of(&err))?;
-    file.write_all(value.as_bytes())
-        .map_err(|err| errno_of(&err))
-}
-
-/// A file of one value or flat `key value` lines, rendered whole: one `read`, where
-/// `read_to_string` made a `statx` and two or three. Not for `cgroup.procs` (a page a time).
-fn read_trimmed(path: &Path) -> Option<String> {
-    crate::procfs::read_file(path)
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
-fn read_number(path: &Path) -> Option<u64> {
-    match read_trimmed(path)?.as_str() {
-        "max" => Some(u64::MAX),
-        value => value.parse().ok(),
+/// A limit that does not read back as `wanted` did not take effect; one that cannot be read for
+/// want of descriptors or memory says nothing of the kind (a refusal the driver ends with 125).
+fn read_back_error(file: &Path, wanted: &str) -> CreateError {
+    match crate::procfs::read_file(file) {
+        Err(err) if crate::error::out_of_resources(errno_of(&err)) => {
+            refused(Call::CgroupLimit, errno_of(&err))
+        }
+        read => CreateError::Unverified(format!(
+            "{} reads {:?} after {wanted} was written",
+            file.display(),
+            read.ok().map(|text| text.trim().to_owned())
+        )),
     }
 }
 
@@ -343,21 +330,7 @@ impl SandboxGroup {
         let set = |file: &str, value: &str| {
             write_file(&path.join(file), value).map_err(|errno| refused(Call::CgroupLimit, errno))
         };
-        // A limit that does not read back as written did not take effect; one that cannot be
-        // read for want of descriptors or memory says nothing of the kind (exit 125).
-        let unverified = |file: &str, wanted: &str| {
-            let file = path.join(file);
-            match crate::procfs::read_file(&file) {
-                Err(err) if crate::error::out_of_resources(errno_of(&err)) => {
-                    refused(Call::CgroupLimit, errno_of(&err))
-                }
-                read => CreateError::Unverified(format!(
-                    "{} reads {:?} after {wanted} was written",
-                    file.display(),
-                    read.ok().map(|text| text.trim().to_owned())
-                )),
-            }
-        };
+        let unverified = |file: &str, wanted: &str| read_back_error(&path.join(file), wanted);
         match controller {
             "pids" => {
                 let pids = limits.pids();
@@ -654,15 +627,6 @@ pub fn signal_all(path: &Path, signal: nix::sys::signal::Signal, except: Option<
             }
         }
     }
-}
-
-/// The value of `key` in a flat keyed file (`key value` lines).
-fn keyed(path: &Path, key: &str) -> Option<u64> {
-    let text = crate::procfs::read_file(path).ok()?;
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
 }
 
 /// The supervisor's own group in `hierarchy`, as `own_groups` (`/proc/self/cgroup`) shows it.

@@ -43,6 +43,7 @@ use crate::steps::Call;
 
 pub use crate::options::Limits;
 
+mod files;
 mod group;
 pub(crate) use group::inherited;
 pub use group::{kill_all, signal_all, CreateError, Evidence, SandboxGroup, Usage};
