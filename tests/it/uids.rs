@@ -1320,3 +1320,25 @@ fn a_uid_check_killed_inside_an_nss_module_load_never_hangs_the_exit() {
     let status = status.expect("the supervisor hung (killed after 20 s)");
     assert_eq!(status.code(), Some(125), "{status:?}");
 }
+
+/// An outer filter that fakes `openat` of a lock file (answers 0, the supervisor's standard
+/// input, without opening anything): the allocation fails with its line and exit 125; the
+/// faked descriptor is never locked, taken for a lock file or closed.
+#[test]
+fn a_faked_open_of_a_lock_file_fails_the_allocation_with_a_line() {
+    require_root!();
+    let (first, last) = (3_000_000_640, 3_000_000_641);
+    assert_free(first, last);
+    let range = format!("{first}-{last}");
+    // The lock directory is the supervisor's descriptor 5 (0-2, the signal descriptor, the
+    // lock directories' parent, then `uids`): every `openat` below it is faked.
+    let outcome = under_outer_filter("openat-at-5=0", &range);
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    let line = outcome.error_line();
+    assert!(
+        line.contains("answered descriptor 0, which was already open (a faked success)"),
+        "{}",
+        outcome.stderr
+    );
+}

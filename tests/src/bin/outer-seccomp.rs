@@ -25,7 +25,11 @@
 //! - `statx`: every `statx`;
 //! - `pidfd-thread`: every `pidfd_open` with `PIDFD_THREAD`;
 //! - `pidfd-others`: every `pidfd_open` of a pid other than the command's own (exec keeps the
-//!   helper's pid).
+//!   helper's pid);
+//! - `dupfd`: every `fcntl(F_DUPFD_CLOEXEC)`;
+//! - `openat-at-N`: every `openat` below the directory open on descriptor N;
+//! - `capbset`: every `prctl(PR_CAPBSET_READ)` (made by libcap's constructor, which NSS's
+//!   `libnss_systemd` loads).
 //!
 //! ERRNO may also be `KILL_THREAD`: the calling thread is killed (libseccomp's `SCMP_ACT_KILL`),
 //! not answered.
@@ -161,82 +165,26 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             let own = u64::from(std::process::id());
             rules.insert(libc::SYS_pidfd_open, vec![rule(0, SeccompCmpOp::Ne, own)]);
         }
-        // Attack selectors (the uid swap on the scan's thread): a call of the lock files, every
-        // one or only those on a descriptor at or above N (`flock-from-N`: the scan's thread
-        // works on duplicates, numbered above the reservation's own), or below N (`dupfd-below-N`:
-        // the duplication of the lease's directories, not the main thread's own duplications).
-        "flock" => every(rules, libc::SYS_flock),
         // `prctl(PR_CAPBSET_READ)`: made only by libcap's constructor, run inside the `dlopen` of
-        // an NSS module (libnss_systemd) on the scan's thread, with the loader's lock held.
+        // an NSS module (libnss_systemd) on the uid check's thread, with the loader's lock held.
         "capbset" => rules.entry(libc::SYS_prctl).or_default().push(rule(
             0,
             SeccompCmpOp::Eq,
             libc::PR_CAPBSET_READ as u64,
         )),
-        "connect" => every(rules, libc::SYS_connect),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
             libc::F_DUPFD_CLOEXEC as u64,
         )),
-        "fstatat" => every(rules, libc::SYS_newfstatat),
-        "unlinkat" => every(rules, libc::SYS_unlinkat),
-        other if other.starts_with("flock-from-") => {
-            let from: u64 = other["flock-from-".len()..]
+        other if other.starts_with("openat-at-") => {
+            let dirfd: u64 = other["openat-at-".len()..]
                 .parse()
                 .map_err(|_| format!("bad {other:?}"))?;
             rules
-                .entry(libc::SYS_flock)
+                .entry(libc::SYS_openat)
                 .or_default()
-                .push(rule(0, SeccompCmpOp::Ge, from));
-        }
-        other if other.starts_with("openat-from-") => {
-            let from: u64 = other["openat-from-".len()..]
-                .parse()
-                .map_err(|_| format!("bad {other:?}"))?;
-            // A dirfd at or above N, not AT_FDCWD (negative: above every N as a Dword).
-            rules.entry(libc::SYS_openat).or_default().push(
-                SeccompRule::new(vec![
-                    SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ge, from)
-                        .expect("a valid condition"),
-                    SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Lt, 1 << 20)
-                        .expect("a valid condition"),
-                ])
-                .expect("a valid rule"),
-            );
-        }
-        other if other.starts_with("fstatat-from-") => {
-            let from: u64 = other["fstatat-from-".len()..]
-                .parse()
-                .map_err(|_| format!("bad {other:?}"))?;
-            rules.entry(libc::SYS_newfstatat).or_default().push(
-                SeccompRule::new(vec![
-                    SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ge, from)
-                        .expect("a valid condition"),
-                    SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Lt, 1 << 20)
-                        .expect("a valid condition"),
-                ])
-                .expect("a valid rule"),
-            );
-        }
-        other if other.starts_with("dupfd-below-") => {
-            let below: u64 = other["dupfd-below-".len()..]
-                .parse()
-                .map_err(|_| format!("bad {other:?}"))?;
-            rules.entry(libc::SYS_fcntl).or_default().push(
-                SeccompRule::new(vec![
-                    SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Lt, below)
-                        .expect("a valid condition"),
-                    SeccompCondition::new(
-                        1,
-                        SeccompCmpArgLen::Dword,
-                        SeccompCmpOp::Eq,
-                        libc::F_DUPFD_CLOEXEC as u64,
-                    )
-                    .expect("a valid condition"),
-                ])
-                .expect("a valid rule"),
-            );
+                .push(rule(0, SeccompCmpOp::Eq, dirfd));
         }
         other => return Err(format!("unknown calls {other:?}")),
     }

@@ -24,9 +24,9 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
 
 use super::scan::{Answer, Scan};
-use nix::unistd::{Gid, Uid};
 
 /// The directory above the lock directory.
 pub const LOCK_PARENT: &str = "/run/sandbox-supervisor";
