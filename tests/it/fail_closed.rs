@@ -781,3 +781,38 @@ fn a_boot_short_of_descriptors_ends_with_exit_125_and_one_line() {
     }
     assert!(failed > 0 && ran > 0, "{failed} failed, {ran} ran");
 }
+
+/// A sandbox group the kernel does not make for want of descriptors (`mkdir` answering `EMFILE`
+/// under an outer filter) ends the boot with exit 125 and one line, even with the default limits,
+/// which tolerate a refused group: running out of descriptors is the machine's state, not a
+/// runtime's refusal (before, the run went on without a group of its own, after a WARN line).
+#[test]
+fn a_group_not_made_for_want_of_descriptors_ends_the_boot() {
+    require_root!();
+    let output = Command::new(helper_bin("outer-seccomp"))
+        .args(["cgroup=24", "--"])
+        .arg(supervisor_bin())
+        // A named user: no uid is allocated, whose lock directory's `mkdir` would fail first.
+        .args([
+            "--log-level",
+            "error",
+            "--user",
+            "65534",
+            "--",
+            "echo",
+            "ran",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run outer-seccomp");
+    let outcome = Outcome::from(output);
+    assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+    assert_eq!(outcome.stdout, "", "the workload ran");
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", outcome.stderr);
+    assert!(
+        lines[0].contains("control group") && lines[0].contains("EMFILE"),
+        "{}",
+        lines[0]
+    );
+}
