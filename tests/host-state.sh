@@ -8,7 +8,8 @@
 # ids, which a remount renumbers), /dev/mqueue and its queues, the installed Debian packages
 # (recorded after `tests/run.sh --install-only`, so the packages the script installs on purpose
 # are already in the first record), the files under /etc and /usr/lib/sandbox-supervisor (type,
-# mode, owner, content digest), the entries of /tmp, /var/tmp and /run (two levels), every
+# mode, owner, content digest), the entries of /tmp, /var/tmp and /run (two levels, but for the
+# uid lock directories, which stay: their files instead), every
 # sandbox group under /sys/fs/cgroup (one a sandbox made and left; a stale group found before
 # the tests may be gone after, removed by the supervisor as documented), the network
 # interfaces of this namespace, processes of the project (the supervisor, the tests' helpers,
@@ -43,7 +44,11 @@ section() {
       done ;;
     scratch)
       find /tmp /var/tmp -mindepth 1 -maxdepth 1 -printf '%p %y %u\n' | sort
-      find /run -mindepth 1 -maxdepth 2 -printf '%p %y %u\n' 2>/dev/null | sort ;;
+      # The uid lock directories stay once made (docs/operators.md); a lock file left in them
+      # does not.
+      find /run -mindepth 1 -maxdepth 2 -printf '%p %y %u\n' 2>/dev/null |
+        grep -Ev '^/run/sandbox-supervisor(/uids)? d root$' | sort || true
+      find /run/sandbox-supervisor/uids -mindepth 1 -printf '%p %y %u\n' 2>/dev/null | sort ;;
     cgroups)
       # The sandboxes' groups (named sandbox-supervisor-*, below whatever group the supervisor ran
       # in). Other groups on the machine come and go with other programs (container runtimes,

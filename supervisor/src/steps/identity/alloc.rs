@@ -12,12 +12,14 @@
 //! life: a second supervisor's lock of the same file fails at once, whatever the timing, and the
 //! kernel drops the lock when the supervisor dies, even by SIGKILL. At a normal exit the file is
 //! removed while still locked, with every file no supervisor holds (a SIGKILLed one's, locked
-//! first the same way), then the directories when empty. A lock taken on a file that another
-//! supervisor removed in the meantime is noticed (the path no longer names the locked file) and
-//! taken again.
+//! first the same way). A lock taken on a file that another supervisor removed in the meantime is
+//! noticed (the path no longer names the locked file) and taken again.
 //!
-//! The directories are made `0700` and owned by root; one that is a symbolic link, not owned by
-//! root or writable by anyone else is refused.
+//! The directories are made `0700` and owned by root by the first supervisor that needs them and
+//! stay (as `/run/lock` does; `/run` is emptied at boot): making and removing them at every run
+//! cost two `mkdir`, two `rmdir` and, where `/run` is on a disk mounted with `discard`, two
+//! synchronous discards. One that is a symbolic link, not owned by root or writable by anyone
+//! else is refused, whoever made it.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -164,8 +166,6 @@ pub struct Lease {
     file: Option<OwnedFd>,
     /// The lock directory.
     dir: OwnedFd,
-    /// Its parent.
-    parent: OwnedFd,
     /// The process that took the lock: only it removes the file (a forked child that drops a
     /// copy must not remove a file its parent still holds).
     owner: libc::pid_t,
@@ -219,8 +219,8 @@ impl Lease {
         // The new uid is locked before the reserved one is let go: no moment without a lock.
         self.unlock();
         (self.uid, self.file) = (uid, Some(file));
-        if let Some((parent, dir)) = dirs {
-            (self.parent, self.dir) = (parent, dir);
+        if let Some(dir) = dirs {
+            self.dir = dir;
         }
         tracing::debug!(
             held,
@@ -296,20 +296,11 @@ impl Drop for Lease {
         if let Some((Answer::Swapped { uid, file, dirs }, _)) = answer {
             let dir = dirs
                 .as_ref()
-                .map_or(self.dir.as_raw_fd(), |(_, dir)| dir.as_raw_fd());
+                .map_or(self.dir.as_raw_fd(), AsRawFd::as_raw_fd);
             remove_locked(dir, uid, file);
         }
         self.unlock();
         sweep(self.dir.as_raw_fd());
-        // The directories go when empty (another lock file keeps them); a supervisor creating a
-        // file in a removed directory gets ENOENT and makes it again.
-        let uids = CString::new("uids").expect("no NUL");
-        // SAFETY: `parent` is an open directory and `uids` a NUL-terminated string.
-        if unsafe { libc::unlinkat(self.parent.as_raw_fd(), uids.as_ptr(), libc::AT_REMOVEDIR) }
-            == 0
-        {
-            let _ = std::fs::remove_dir(LOCK_PARENT);
-        }
     }
 }
 
@@ -373,20 +364,19 @@ fn start_offset(len: u64) -> u64 {
 /// holds it: the scan and the lookup (a millisecond or more on a quiet host, the database's
 /// modules loaded at the first lookup) run while the boot goes on.
 pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
-    let (mut parent, mut dir) = open_dirs()?;
+    let mut dir = open_dirs()?;
     let start = start_offset(range.len());
     let mut raw = dir.as_raw_fd();
     let mut reopened = None;
     let (uid, file) = take(range, None, start, &mut raw, &mut reopened)?;
     if let Some(opened) = reopened {
-        (parent, dir) = opened;
+        dir = opened;
     }
     let scan = Scan::start(uid, range, dir.as_raw_fd());
     Ok(Lease {
         uid,
         file: Some(file),
         dir,
-        parent,
         // SAFETY: getpid takes nothing.
         owner: unsafe { libc::getpid() },
         scan: Some(scan),
@@ -397,23 +387,24 @@ pub fn reserve(range: UidRange) -> Result<Lease, AllocError> {
 /// Takes and locks the first uid of `range`, from offset `start` on and wrapping around, that no
 /// other supervisor holds and, once the scan has answered (`busy`), that no task holds and the
 /// user database does not name. `dir` is the lock directory's descriptor, owned elsewhere and
-/// never closed here; the directories are opened again when another supervisor removed them:
-/// `dir` then names the new one, and `reopened` owns both new ones (the parent, then `uids`).
+/// never closed here; the directories are made and opened again when they vanished (an
+/// operator's cleanup, or a supervisor of an earlier release, which removed them when it left
+/// last): `dir` then names the new one, and `reopened` owns it.
 pub(super) fn take(
     range: UidRange,
     busy: Option<&Busy>,
     start: u64,
     dir: &mut RawFd,
-    reopened: &mut Option<(OwnedFd, OwnedFd)>,
+    reopened: &mut Option<OwnedFd>,
 ) -> Result<(u32, OwnedFd), AllocError> {
     for step in 0..range.len() {
         let uid = range.first + ((start + step) % range.len()) as u32;
         if busy.is_some_and(|busy| busy.holds(uid) || in_user_database(uid)) {
             continue;
         }
-        // The last supervisor to leave removes the empty directories: a lock file created in a
-        // removed directory is ENOENT, and the directories are made again. The scan stays
-        // valid (it says which uids are held, not where the locks live), so it is not repeated.
+        // A lock file created in a removed directory is ENOENT, and the directories are made
+        // again. The scan stays valid (it says which uids are held, not where the locks live),
+        // so it is not repeated.
         let mut tries = 0;
         let file = loop {
             match try_lock(*dir, uid) {
@@ -422,9 +413,9 @@ pub(super) fn take(
                     ..
                 }) if tries < RETRIES => {
                     tries += 1;
-                    let (parent, uids) = open_dirs()?;
+                    let uids = open_dirs()?;
                     *dir = uids.as_raw_fd();
-                    *reopened = Some((parent, uids));
+                    *reopened = Some(uids);
                 }
                 other => break other?,
             }
@@ -436,15 +427,14 @@ pub(super) fn take(
     Err(AllocError::Exhausted { range })
 }
 
-/// Makes and opens the lock directories, again when another supervisor removed one of them
-/// between its `mkdir` and its open (the last to leave removes both).
-fn open_dirs() -> Result<(OwnedFd, OwnedFd), AllocError> {
+/// Opens the lock directories, made first where they are not yet (again when one vanished
+/// between its `mkdir` and its open: an operator's cleanup, or an older supervisor that removed
+/// them when it left last).
+fn open_dirs() -> Result<OwnedFd, AllocError> {
     let mut tries = 0;
     loop {
-        let opened = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT).and_then(|parent| {
-            let dir = open_dir(parent.as_raw_fd(), "uids", LOCK_DIR)?;
-            Ok((parent, dir))
-        });
+        let opened = open_dir(libc::AT_FDCWD, LOCK_PARENT, LOCK_PARENT)
+            .and_then(|parent| open_dir(parent.as_raw_fd(), "uids", LOCK_DIR));
         match opened {
             Err(AllocError::Lock {
                 source: Errno::ENOENT,
@@ -463,16 +453,20 @@ fn open_dir(at: RawFd, name: &str, path: &'static str) -> Result<OwnedFd, AllocE
         what: format!("{what} {path}"),
         source,
     };
-    // SAFETY: `at` is AT_FDCWD or an open directory, `c_name` a NUL-terminated string.
-    if unsafe { libc::mkdirat(at, c_name.as_ptr(), 0o700) } != 0 {
-        let errno = Errno::last();
-        if errno != Errno::EEXIST {
-            return Err(lock("create", errno));
-        }
-    }
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: as above.
-    let fd = unsafe { libc::openat(at, c_name.as_ptr(), flags) };
+    // SAFETY: `at` is AT_FDCWD or an open directory, `c_name` a NUL-terminated string.
+    let mut fd = unsafe { libc::openat(at, c_name.as_ptr(), flags) };
+    if fd < 0 && Errno::last() == Errno::ENOENT {
+        // SAFETY: as above.
+        if unsafe { libc::mkdirat(at, c_name.as_ptr(), 0o700) } != 0 {
+            let errno = Errno::last();
+            if errno != Errno::EEXIST {
+                return Err(lock("create", errno));
+            }
+        }
+        // SAFETY: as above.
+        fd = unsafe { libc::openat(at, c_name.as_ptr(), flags) };
+    }
     let opened = owned(fd, || path.to_owned())?;
     let Some(dir) = opened else {
         let errno = Errno::last();

@@ -36,13 +36,12 @@ pub(super) enum Answer {
     /// No task holds it and the database does not name it.
     Kept,
     /// It was held or named: `uid` is the next free one, locked by `file`; the reserved uid is
-    /// still locked, until [`super::alloc::Lease::settle`]. `dirs`: the lock directories
-    /// (parent, then `uids`), opened again because another supervisor removed the lease's
-    /// meanwhile; `None`: the lease's.
+    /// still locked, until [`super::alloc::Lease::settle`]. `dirs`: the lock directory, made
+    /// and opened again because the lease's was removed meanwhile; `None`: the lease's.
     Swapped {
         uid: u32,
         file: OwnedFd,
-        dirs: Option<(OwnedFd, OwnedFd)>,
+        dirs: Option<OwnedFd>,
     },
     /// It was held or named and no other uid could be taken.
     GaveUp(AllocError),
