@@ -222,9 +222,11 @@ fn kernel_thread_candidates() -> Vec<u32> {
 pub(crate) fn proc_lists_every_task() -> bool {
     /// `PF_KTHREAD`, `include/linux/sched.h`.
     const PF_KTHREAD: u64 = 0x0020_0000;
-    let Ok(stat) = std::fs::read("/proc/2/stat") else {
+    // One read of a page (`std::fs::read` grows its buffer from 32 bytes: five reads).
+    let Ok(stat) = crate::procfs::read_file(std::path::Path::new("/proc/2/stat")) else {
         return false;
     };
+    let stat = stat.as_bytes();
     // The fields after the command's closing parenthesis: state, ppid, pgrp, session, tty_nr,
     // tpgid, flags.
     let Some(end) = stat.iter().rposition(|&byte| byte == b')') else {
