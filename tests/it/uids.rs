@@ -1348,3 +1348,75 @@ fn a_faked_open_of_a_lock_file_fails_the_allocation_with_a_line() {
         outcome.stderr
     );
 }
+
+/// Creates and locks `lock` as a supervisor locks a uid's file; held until the file is dropped.
+fn hold_lock(lock: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock)
+        .unwrap();
+    // SAFETY: flock takes a descriptor and an integer.
+    let rc = unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    held
+}
+
+/// Found by the attacker's pass of the sixth session, built in the seventh: an outer filter that
+/// fakes `flock`'s success (`SCMP_ACT_ERRNO(0)`: it returns 0 and locks nothing) let the
+/// supervisor take a uid another supervisor had locked and not yet given to its workload (the
+/// scan sees no task with it yet), and sweep that supervisor's lock file at its exit as stale:
+/// two sandboxes as one uid. The lock now counts only when a second open of the file,
+/// at the same descriptor number, is refused it (such a filter answers that call alike): one error line, exit 125, no workload,
+/// and the holder's lock file stays. The holder here is the test, locking the file as a
+/// supervisor does.
+#[test]
+fn a_faked_flock_never_gives_a_uid_another_supervisor_holds() {
+    require_root!();
+    let uid = 3_000_000_650;
+    assert_free(uid, uid);
+    let range = format!("{uid}-{uid}");
+    // The lock directories, made as a supervisor makes them.
+    assert_eq!(run(&["--log-level", "error", "--", "true"]).code, 0);
+    let lock = Path::new(LOCK_DIR).join(uid.to_string());
+    let held = hold_lock(&lock);
+    let outcome = under_outer_filter("flock=0", &range);
+    let swept = !lock.exists();
+    let _ = std::fs::remove_file(&lock);
+    drop(held);
+    refused(&outcome);
+    let line = outcome.error_line();
+    assert!(
+        line.contains(&format!(
+            "flock of {LOCK_DIR}/{uid} answered success, but a second open of the file could lock it too (a faked success)"
+        )),
+        "{}",
+        outcome.stderr
+    );
+    assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+    assert!(!swept, "the holder's lock file was swept");
+}
+
+/// The same filter on the sweep alone: a supervisor whose own lock is real (its lock file is
+/// descriptor 4) but whose `flock`s of other lock files at its exit are faked (every descriptor
+/// above 5) must leave another supervisor's lock file in place: it is removed only when the
+/// sweep's lock is proved as the supervisor's own is.
+#[test]
+fn a_faked_flock_in_the_sweep_never_removes_a_held_lock_file() {
+    require_root!();
+    let (uid, other) = (3_000_000_660, 3_000_000_661);
+    assert_free(uid, other);
+    assert_eq!(run(&["--log-level", "error", "--", "true"]).code, 0);
+    let lock = Path::new(LOCK_DIR).join(other.to_string());
+    let held = hold_lock(&lock);
+    let outcome = under_outer_filter("flock-above-5=0", &format!("{uid}-{uid}"));
+    let swept = !lock.exists();
+    let _ = std::fs::remove_file(&lock);
+    drop(held);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_eq!(printed_uid(&outcome), uid);
+    assert!(!swept, "a held lock file was swept");
+}

@@ -27,6 +27,7 @@
 //! - `pidfd-others`: every `pidfd_open` of a pid other than the command's own (exec keeps the
 //!   helper's pid);
 //! - `dupfd`: every `fcntl(F_DUPFD_CLOEXEC)`;
+//! - `flock`: every `flock`; `flock-above-N`: every `flock` of a descriptor above N;
 //! - `openat-at-N`: every `openat` below the directory open on descriptor N;
 //! - `capbset`: every `prctl(PR_CAPBSET_READ)` (made by libcap's constructor, which NSS's
 //!   `libnss_systemd` loads).
@@ -172,6 +173,7 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             SeccompCmpOp::Eq,
             libc::PR_CAPBSET_READ as u64,
         )),
+        "flock" => every(rules, libc::SYS_flock),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
@@ -185,6 +187,15 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
                 .entry(libc::SYS_openat)
                 .or_default()
                 .push(rule(0, SeccompCmpOp::Eq, dirfd));
+        }
+        other if other.starts_with("flock-above-") => {
+            let fd: u64 = other["flock-above-".len()..]
+                .parse()
+                .map_err(|_| format!("bad {other:?}"))?;
+            rules
+                .entry(libc::SYS_flock)
+                .or_default()
+                .push(rule(0, SeccompCmpOp::Gt, fd));
         }
         other => return Err(format!("unknown calls {other:?}")),
     }

@@ -147,6 +147,13 @@ pub enum AllocError {
         /// The descriptor answered.
         fd: RawFd,
     },
+    /// `flock` answered success, but a second open of the file could take the same lock: an
+    /// outer filter faking the call's success. The uid would not be this run's alone.
+    #[error("flock of {path} answered success, but a second open of the file could lock it too (a faked success): refusing the uid")]
+    FakedLock {
+        /// The lock file.
+        path: String,
+    },
     /// A call on the lock directory or a lock file failed.
     #[error("failed to {what} for the uid lock")]
     Lock {
@@ -257,6 +264,50 @@ fn owned(fd: RawFd, path: impl FnOnce() -> String) -> Result<Option<OwnedFd>, Al
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
+/// Whether the `flock` just taken through `fd` (the file `name` in `dir`) is real: a second open
+/// of the file, put at `fd`'s own number meanwhile, must be refused the same lock
+/// (`EWOULDBLOCK`). An outer filter that answers `flock` with 0 without locking answers that
+/// call (the same descriptor number, the same operation) with 0 again: no lock was taken. The
+/// kernel's list in `/proc/self/fdinfo/FD` would say it too, but gVisor's lists no lock.
+fn lock_is_real(dir: RawFd, name: &std::ffi::CStr, fd: RawFd) -> Result<bool, AllocError> {
+    let path = || format!("{LOCK_DIR}/{}", name.to_string_lossy());
+    let failed = |what: &str, source| AllocError::Lock {
+        what: format!("{what} {}", path()),
+        source,
+    };
+    // The locked open file, kept at another number meanwhile.
+    // SAFETY: fcntl takes a descriptor and integers.
+    let kept = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    let Some(kept) = owned(kept, path)? else {
+        return Err(failed("keep the lock of", Errno::last()));
+    };
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
+    let second = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+    let Some(second) = owned(second, path)? else {
+        return Err(failed("open again", Errno::last()));
+    };
+    // SAFETY: dup3 takes descriptors and a flag; `fd` now names the second open file, and the
+    // locked one stays open at `kept`.
+    if unsafe { libc::dup3(second.as_raw_fd(), fd, libc::O_CLOEXEC) } != fd {
+        return Err(failed("check the lock of", Errno::last()));
+    }
+    drop(second);
+    // SAFETY: flock takes a descriptor and an integer.
+    let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
+    let errno = Errno::last();
+    // SAFETY: as above: `fd` names the locked open file again, the second one closes.
+    if unsafe { libc::dup3(kept.as_raw_fd(), fd, libc::O_CLOEXEC) } != fd {
+        return Err(failed("check the lock of", Errno::last()));
+    }
+    drop(kept);
+    match rc {
+        0 => Ok(false),
+        _ if errno == Errno::EWOULDBLOCK => Ok(true),
+        _ => Err(failed("check the lock of", errno)),
+    }
+}
+
 /// Removes the lock file of `uid` in `dir` while `file`, its lock, is held, then closes it.
 pub(super) fn remove_locked(dir: RawFd, uid: u32, file: OwnedFd) {
     let name = CString::new(uid.to_string()).expect("digits");
@@ -321,7 +372,10 @@ fn sweep(dir: RawFd) {
             continue;
         };
         // SAFETY: flock takes a descriptor and an integer.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0
+            // A faked success would remove the file of a supervisor that holds it.
+            && lock_is_real(dir, &name, file.as_raw_fd()).is_ok_and(|real| real)
+        {
             let locked = nix::sys::stat::fstat(file.as_raw_fd());
             let named = nix::sys::stat::fstatat(
                 Some(dir),
@@ -533,7 +587,12 @@ fn try_lock(dir: RawFd, uid: u32) -> Result<Option<OwnedFd>, AllocError> {
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         ) {
             Ok(named) if named.st_ino == locked.st_ino && named.st_dev == locked.st_dev => {
-                return Ok(Some(file))
+                return match lock_is_real(dir, &name, file.as_raw_fd())? {
+                    true => Ok(Some(file)),
+                    false => Err(AllocError::FakedLock {
+                        path: format!("{LOCK_DIR}/{uid}"),
+                    }),
+                };
             }
             Ok(_) | Err(Errno::ENOENT) => continue,
             Err(errno) => return Err(failed("stat", errno)),
