@@ -269,7 +269,8 @@ fn owned(fd: RawFd, path: impl FnOnce() -> String) -> Result<Option<OwnedFd>, Al
 /// (`EWOULDBLOCK`). An outer filter that answers `flock` with 0 without locking answers that
 /// call (the same descriptor number, the same operation) with 0 again: no lock was taken. The
 /// kernel's list in `/proc/self/fdinfo/FD` would say it too, but gVisor's lists no lock.
-fn lock_is_real(dir: RawFd, name: &std::ffi::CStr, fd: RawFd) -> Result<bool, AllocError> {
+/// `None`: the name no longer names the locked file (removed and made again meanwhile).
+fn lock_is_real(dir: RawFd, name: &std::ffi::CStr, fd: RawFd) -> Result<Option<bool>, AllocError> {
     let path = || format!("{LOCK_DIR}/{}", name.to_string_lossy());
     let failed = |what: &str, source| AllocError::Lock {
         what: format!("{what} {}", path()),
@@ -285,8 +286,16 @@ fn lock_is_real(dir: RawFd, name: &std::ffi::CStr, fd: RawFd) -> Result<bool, Al
     // SAFETY: `dir` is an open directory, `name` a NUL-terminated string.
     let second = unsafe { libc::openat(dir, name.as_ptr(), flags) };
     let Some(second) = owned(second, path)? else {
-        return Err(failed("open again", Errno::last()));
+        return match Errno::last() {
+            Errno::ENOENT => Ok(None),
+            errno => Err(failed("open again", errno)),
+        };
     };
+    let first = nix::sys::stat::fstat(fd).map_err(|e| failed("stat", e))?;
+    let again = nix::sys::stat::fstat(second.as_raw_fd()).map_err(|e| failed("stat", e))?;
+    if (first.st_ino, first.st_dev) != (again.st_ino, again.st_dev) {
+        return Ok(None);
+    }
     // SAFETY: dup3 takes descriptors and a flag; `fd` now names the second open file, and the
     // locked one stays open at `kept`.
     if unsafe { libc::dup3(second.as_raw_fd(), fd, libc::O_CLOEXEC) } != fd {
@@ -302,8 +311,8 @@ fn lock_is_real(dir: RawFd, name: &std::ffi::CStr, fd: RawFd) -> Result<bool, Al
     }
     drop(kept);
     match rc {
-        0 => Ok(false),
-        _ if errno == Errno::EWOULDBLOCK => Ok(true),
+        0 => Ok(Some(false)),
+        _ if errno == Errno::EWOULDBLOCK => Ok(Some(true)),
         _ => Err(failed("check the lock of", errno)),
     }
 }
@@ -374,7 +383,7 @@ fn sweep(dir: RawFd) {
         // SAFETY: flock takes a descriptor and an integer.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0
             // A faked success would remove the file of a supervisor that holds it.
-            && lock_is_real(dir, &name, file.as_raw_fd()).is_ok_and(|real| real)
+            && lock_is_real(dir, &name, file.as_raw_fd()).is_ok_and(|real| real == Some(true))
         {
             let locked = nix::sys::stat::fstat(file.as_raw_fd());
             let named = nix::sys::stat::fstatat(
@@ -579,23 +588,15 @@ fn try_lock(dir: RawFd, uid: u32) -> Result<Option<OwnedFd>, AllocError> {
             };
         }
         // The holder before may have removed the file between our open and our lock: the lock
-        // counts only when the path still names the locked file.
-        let locked = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| failed("stat", e))?;
-        match nix::sys::stat::fstatat(
-            Some(dir),
-            name.as_c_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
-            Ok(named) if named.st_ino == locked.st_ino && named.st_dev == locked.st_dev => {
-                return match lock_is_real(dir, &name, file.as_raw_fd())? {
-                    true => Ok(Some(file)),
-                    false => Err(AllocError::FakedLock {
-                        path: format!("{LOCK_DIR}/{uid}"),
-                    }),
-                };
+        // counts only when the path still names the locked file, and only when it is real.
+        match lock_is_real(dir, &name, file.as_raw_fd())? {
+            Some(true) => return Ok(Some(file)),
+            Some(false) => {
+                return Err(AllocError::FakedLock {
+                    path: format!("{LOCK_DIR}/{uid}"),
+                })
             }
-            Ok(_) | Err(Errno::ENOENT) => continue,
-            Err(errno) => return Err(failed("stat", errno)),
+            None => continue,
         }
     }
     Ok(None)
