@@ -247,7 +247,7 @@ pub(crate) fn clap_message(err: &clap::Error) -> String {
 
 impl crate::cli::Cli {
     /// This command line (`raw`, which parsed as `self`) with the flags of its `--config` file
-    /// merged under it (see [`crate::config`]); `Err` is the usage error's message, one line.
+    /// merged under it (see the `config` module); `Err` is the usage error's message, one line.
     pub fn with_config(self, raw: &[OsString]) -> Result<Cli, String> {
         use clap::CommandFactory;
         let Some(path) = self.boot.config.clone() else {

@@ -83,7 +83,7 @@ impl ReportSink {
     ///
     /// Before it is opened, a path is refused when one of `writers` (the identities the workload
     /// may have) could rewrite the file or write or rename in a directory on its path
-    /// ([`crate::record::forgery::check`]).
+    /// (`record::forgery::check`).
     pub fn open(
         self,
         writers: &[crate::record::forgery::Writer],

@@ -188,8 +188,8 @@ fn signal_sandbox(sandbox: &Sandbox, bounds: &Bounds<'_>, signal: Signal) {
     }
 }
 
-/// [`supervise`] with a deadline (`--timeout`), stop escalation (`--kill-after`) and, for a v1
-/// memory group, the whole sandbox killed on an OOM kill.
+/// The supervision of the running sandbox, with a deadline (`--timeout`), stop escalation
+/// (`--kill-after`) and, for a v1 memory group, the whole sandbox killed on an OOM kill.
 ///
 /// A TERM, INT or HUP to the supervisor is forwarded as always, and starts the `--kill-after`
 /// clock: when the sandbox has not ended by then, it is SIGKILLed. After a SIGKILL the supervisor

@@ -39,7 +39,7 @@ impl Resource {
         NAMES[self as usize].0
     }
 
-    /// The resource at index `index` of [`NAMES`].
+    /// The resource at index `index` of the names' table (`NAMES`).
     pub fn from_index(index: u8) -> Option<Self> {
         NAMES.get(index as usize).map(|(_, resource)| *resource)
     }

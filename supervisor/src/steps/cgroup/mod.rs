@@ -73,7 +73,7 @@ impl Limits {
     }
 
     /// The CPU quota and its period, in microseconds: `--cpu-max`, or `--cpus` per
-    /// [`CPU_PERIOD_US`].
+    /// `CPU_PERIOD_US`.
     pub fn cpu_max_us(&self) -> Option<(u64, u64)> {
         self.cpu_max.or_else(|| {
             self.cpus.map(|cpus| {
@@ -215,7 +215,7 @@ pub fn discover_from(cgroup: &str, mountinfo: &str) -> Vec<Hierarchy> {
     discover_with(cgroup, mountinfo, &|_| true)
 }
 
-/// [`discover_from`], each group's directory taken through the first mount that shows it and
+/// `discover_from` (the unit tests') and [`discover`], each group's directory taken through the first mount that shows it and
 /// where it is `usable`.
 fn discover_with(cgroup: &str, mountinfo: &str, usable: &dyn Fn(&Path) -> bool) -> Vec<Hierarchy> {
     // (fstype, root, mount point, super options) of every cgroup mount.
