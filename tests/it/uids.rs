@@ -1420,3 +1420,95 @@ fn a_faked_flock_in_the_sweep_never_removes_a_held_lock_file() {
     assert_eq!(printed_uid(&outcome), uid);
     assert!(!swept, "a held lock file was swept");
 }
+
+/// Found by the attacker's pass on f6c3df4: an outer filter that fakes `close_range`'s success
+/// (`SCMP_ACT_ERRNO(0)`: it returns 0 and closes nothing) leaves the sandbox's init, a clone of
+/// the supervisor that never execs, every descriptor the supervisor had: the uid's lock file, the
+/// lock directory `/run/sandbox-supervisor/uids` (root's, 0700), the control groups' files and
+/// the Landlock rulesets, for the whole run. The init's hardening (`harden_init`) trusts the
+/// call's 0, and nothing checks `/proc/<init>/fd` before the workload is released. Expected:
+/// no descriptor of the lock directory or a lock file in the init (or in the workload), or the
+/// boot refused with one line.
+#[test]
+fn a_faked_close_range_never_leaves_the_lock_descriptors_to_the_init() {
+    require_root!();
+    let (first, last) = (3_000_000_710, 3_000_000_711);
+    assert_free(first, last);
+    let range = format!("{first}-{last}");
+    let mut supervisor = Reaped(vec![spawn(
+        Command::new(sandbox_tests::helper_bin("outer-seccomp"))
+            .args(["close_range=0", "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &range,
+                "--",
+                "sleep",
+                "30",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )]);
+    let pid = supervisor.0[0].id();
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .collect()
+    };
+    // The init is the supervisor's child; the workload (sleep), the init's.
+    let start = Instant::now();
+    let (init, workload) = loop {
+        let found = children(pid).into_iter().find_map(|init| {
+            children(init)
+                .into_iter()
+                .find(|&child| {
+                    std::fs::read_to_string(format!("/proc/{child}/comm"))
+                        .is_ok_and(|comm| comm.trim() == "sleep")
+                })
+                .map(|workload| (init, workload))
+        });
+        if let Some(found) = found {
+            break Some(found);
+        }
+        if supervisor.0[0].try_wait().unwrap().is_some()
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    .unzip();
+    let lock_descriptors = |pid: Option<u32>| -> Vec<String> {
+        let Some(pid) = pid else { return Vec::new() };
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+                    .map(|target| target.display().to_string())
+                    .filter(|target| target.starts_with("/run/sandbox-supervisor"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let in_init = lock_descriptors(init);
+    let in_workload = lock_descriptors(workload);
+    let mut child = supervisor.0.pop().unwrap();
+    let _ = child.kill();
+    let ended = child.wait_with_output().unwrap();
+    if init.is_none() {
+        // Refused before the workload: the one line the brief allows.
+        let stderr = String::from_utf8_lossy(&ended.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        return;
+    }
+    assert!(
+        in_init.is_empty() && in_workload.is_empty(),
+        "the init holds {in_init:?}, the workload {in_workload:?}"
+    );
+}

@@ -27,6 +27,7 @@
 //! - `pidfd-others`: every `pidfd_open` of a pid other than the command's own (exec keeps the
 //!   helper's pid);
 //! - `dupfd`: every `fcntl(F_DUPFD_CLOEXEC)`;
+//! - `close_range`: every `close_range`;
 //! - `flock`: every `flock`; `flock-above-N`: every `flock` of a descriptor above N;
 //! - `openat-at-N`: every `openat` below the directory open on descriptor N;
 //! - `capbset`: every `prctl(PR_CAPBSET_READ)` (made by libcap's constructor, which NSS's
@@ -174,6 +175,7 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             libc::PR_CAPBSET_READ as u64,
         )),
         "flock" => every(rules, libc::SYS_flock),
+        "close_range" => every(rules, libc::SYS_close_range),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
