@@ -1426,9 +1426,9 @@ fn a_faked_flock_in_the_sweep_never_removes_a_held_lock_file() {
 /// the supervisor that never execs, every descriptor the supervisor had: the uid's lock file, the
 /// lock directory `/run/sandbox-supervisor/uids` (root's, 0700), the control groups' files and
 /// the Landlock rulesets, for the whole run. The init's hardening (`harden_init`) trusts the
-/// call's 0, and nothing checks `/proc/<init>/fd` before the workload is released. Expected:
-/// no descriptor of the lock directory or a lock file in the init (or in the workload), or the
-/// boot refused with one line.
+/// call's 0, and nothing checked `/proc/<init>/fd` before the workload was released. Now the
+/// verification lists the init's descriptors once it has hardened itself: anything but its
+/// status pipe refuses the boot (exit 123, one line).
 #[test]
 fn a_faked_close_range_never_leaves_the_lock_descriptors_to_the_init() {
     require_root!();
@@ -1502,9 +1502,14 @@ fn a_faked_close_range_never_leaves_the_lock_descriptors_to_the_init() {
     let _ = child.kill();
     let ended = child.wait_with_output().unwrap();
     if init.is_none() {
-        // Refused before the workload: the one line the brief allows.
+        // Refused before the workload: the verification's one line (exit 123).
         let stderr = String::from_utf8_lossy(&ended.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("failed to verify capabilities: the sandbox's init kept the supervisor's descriptors"),
+            "{stderr}"
+        );
+        assert_eq!(ended.status.code(), Some(123), "{stderr}");
         return;
     }
     assert!(

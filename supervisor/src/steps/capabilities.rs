@@ -425,7 +425,7 @@ fn call_of((call, errno): (CapsCall, Errno)) -> (Call, Errno) {
 
 /// Every set of the workload holds at most what the operator kept (nothing by default; the
 /// bounding set only when the caller could clear it), and the sandbox's init holds nothing but
-/// `CAP_KILL`.
+/// `CAP_KILL`, and no descriptor but its status pipe.
 pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let kept = expected.kept_capabilities;
     let evidence = Capabilities {
@@ -441,11 +441,32 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let held = held_beyond(&observed.status.caps, kept, observed.setpcap);
     let init_allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
     let init_held = held_beyond(&observed.init_caps, init_allowed, observed.setpcap);
+    // The init keeps its status pipe alone: anything else is the supervisor's (the uid's lock,
+    // the lock directory, the groups' files, Landlock's rulesets), kept when `close_range` only
+    // answered success.
+    let init_kept: Vec<&String> = observed
+        .init_fds
+        .iter()
+        .flatten()
+        .filter(|fd| !fd.contains(": pipe:["))
+        .chain(
+            observed
+                .init_fds
+                .iter()
+                .flatten()
+                .filter(|fd| fd.contains(": pipe:["))
+                .skip(1),
+        )
+        .collect();
     let unverified = if !held.is_empty() {
         Some(format!("the capability drop returned success but the workload still holds {held:?}: {evidence:?}"))
     } else if !init_held.is_empty() {
         Some(format!(
             "the sandbox's init still holds more than CAP_KILL in {init_held:?}"
+        ))
+    } else if !init_kept.is_empty() {
+        Some(format!(
+            "the sandbox's init kept the supervisor's descriptors {init_kept:?} (close_range answered success without closing them)"
         ))
     } else {
         None
@@ -510,6 +531,31 @@ mod tests {
             ..Expected::default()
         };
         assert_eq!(verify(&observed, &kept).unverified, None);
+    }
+
+    /// The init keeps its status pipe and nothing of the supervisor's: a `close_range` that only
+    /// answered success (found by the attacker's pass of the seventh session) stops the boot.
+    #[test]
+    fn an_init_that_kept_the_supervisors_descriptors_fails_verification() {
+        let mut observed = dropped();
+        observed.init_fds = Some(vec!["9: pipe:[4242]".to_owned()]);
+        assert_eq!(verify(&observed, &Expected::default()).unverified, None);
+        // Not listed (an unprivileged caller's init): not checked.
+        observed.init_fds = None;
+        assert_eq!(verify(&observed, &Expected::default()).unverified, None);
+        for kept in [
+            vec!["4: /run/sandbox-supervisor/uids/61184", "9: pipe:[4242]"],
+            vec!["9: pipe:[4242]", "10: pipe:[4243]"],
+            vec!["5: /run/sandbox-supervisor/uids"],
+        ] {
+            observed.init_fds = Some(kept.iter().map(|fd| (*fd).to_owned()).collect());
+            let verified = verify(&observed, &Expected::default());
+            assert!(
+                verified.unverified.as_deref().is_some_and(|detail| detail
+                    .starts_with("the sandbox's init kept the supervisor's descriptors")),
+                "{kept:?}: {verified:?}"
+            );
+        }
     }
 
     /// The init is the workload's PID 1: a root init that kept more than `CAP_KILL` (a drop that

@@ -23,6 +23,10 @@ pub(crate) struct Observed {
     pub own: Status,
     /// The init's capabilities once it has hardened itself.
     pub init_caps: Capabilities,
+    /// What the init's descriptors above 2 name once it has hardened itself (`readlink` of
+    /// `/proc/INIT/fd/N`): its status pipe alone; `None` where the supervisor may not list them
+    /// (an unprivileged caller's non-dumpable init on the direct route).
+    pub init_fds: Option<Vec<String>>,
     /// The workload's and the supervisor's PID namespace inodes (`None` where unknown).
     pub pid_namespaces: (Option<u64>, Option<u64>),
     /// The workload's and the supervisor's mount namespace inodes.
@@ -184,6 +188,7 @@ impl Observed {
             status,
             own,
             init_caps: Capabilities::default(),
+            init_fds: None,
             // gVisor has no NSpid line and gives namespace links a new inode per read.
             pid_namespaces: (
                 procfs::namespace_inode(child, "pid").ok(),
@@ -229,8 +234,33 @@ impl Observed {
             std::thread::sleep(std::time::Duration::from_micros(250));
             observed.init_caps = Status::read(Process::Pid(init))?.caps;
         }
+        // Its descriptors are closed before its capabilities go (`harden_init`).
+        observed.init_fds = descriptors_above_2(init);
         Ok(observed)
     }
+}
+
+/// What the descriptors of `pid` above 2 name (`readlink` of `/proc/PID/fd/N`), in order;
+/// `None` when the directory cannot be listed.
+fn descriptors_above_2(pid: Pid) -> Option<Vec<String>> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut fds: Vec<u32> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    fds.sort_unstable();
+    Some(
+        fds.into_iter()
+            .map(|fd| {
+                std::fs::read_link(format!("{dir}/{fd}")).map_or_else(
+                    |err| format!("{fd}: {err}"),
+                    |target| format!("{fd}: {}", target.display()),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// What `stat` of `path` (a `/proc/PID/fd/N` link, followed) shows.
