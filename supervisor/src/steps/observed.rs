@@ -23,9 +23,9 @@ pub(crate) struct Observed {
     pub own: Status,
     /// The init's capabilities once it has hardened itself.
     pub init_caps: Capabilities,
-    /// What the init's descriptors above 2 name once it has hardened itself (`readlink` of
-    /// `/proc/INIT/fd/N`): its status pipe alone; `None` where the supervisor may not list them
-    /// (an unprivileged caller's non-dumpable init on the direct route).
+    /// The init's descriptors above 2 once it has hardened itself (`N: target`, or `N` where
+    /// the target may not be read): its status pipe alone; `None` where the supervisor may not
+    /// list them (an unprivileged caller's non-dumpable init on the direct route).
     pub init_fds: Option<Vec<String>>,
     /// The workload's and the supervisor's PID namespace inodes (`None` where unknown).
     pub pid_namespaces: (Option<u64>, Option<u64>),
@@ -223,24 +223,31 @@ impl Observed {
                 .collect(),
             host_devpts: std::fs::metadata("/dev/pts").ok().map(|meta| meta.dev()),
         };
-        // The init hardens itself right after the fork, concurrently with the workload's own
-        // steps: read last, it has had the time of every read above; else give it a moment.
-        let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
-        observed.init_caps = Status::read(Process::Pid(init))?.caps;
-        for _ in 0..200 {
-            if held_beyond(&observed.init_caps, allowed, setpcap).is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_micros(250));
-            observed.init_caps = Status::read(Process::Pid(init))?.caps;
-        }
-        // Its descriptors are closed before its capabilities go (`harden_init`).
-        observed.init_fds = descriptors_above_2(init);
+        (observed.init_caps, observed.init_fds) = read_init(init, setpcap)?;
         Ok(observed)
     }
 }
 
-/// What the descriptors of `pid` above 2 name (`readlink` of `/proc/PID/fd/N`), in order;
+/// The init's capabilities and descriptors once it has hardened itself. It hardens itself right
+/// after the fork, concurrently with the workload's own steps: read last, it has had the time of
+/// every read of the workload; else it is given a moment. Its descriptors are closed before its
+/// capabilities go (`harden_init`).
+fn read_init(init: Pid, setpcap: bool) -> Result<(Capabilities, Option<Vec<String>>), ProcError> {
+    let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
+    let mut caps = Status::read(Process::Pid(init))?.caps;
+    for _ in 0..200 {
+        if held_beyond(&caps, allowed, setpcap).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(250));
+        caps = Status::read(Process::Pid(init))?.caps;
+    }
+    Ok((caps, descriptors_above_2(init)))
+}
+
+/// The descriptors of `pid` above 2, in order, each with what it names (`readlink` of
+/// `/proc/PID/fd/N`) where the supervisor may read it (that takes ptrace access, which a
+/// supervisor without `CAP_SYS_PTRACE` lacks for the non-dumpable init; listing them does not);
 /// `None` when the directory cannot be listed.
 fn descriptors_above_2(pid: Pid) -> Option<Vec<String>> {
     let dir = format!("/proc/{pid}/fd");
@@ -255,7 +262,7 @@ fn descriptors_above_2(pid: Pid) -> Option<Vec<String>> {
         fds.into_iter()
             .map(|fd| {
                 std::fs::read_link(format!("{dir}/{fd}")).map_or_else(
-                    |err| format!("{fd}: {err}"),
+                    |_| fd.to_string(),
                     |target| format!("{fd}: {}", target.display()),
                 )
             })
