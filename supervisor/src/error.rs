@@ -166,6 +166,18 @@ pub enum SupervisorError {
     /// Waiting for the sandbox failed.
     #[error("failed to supervise the workload")]
     Supervise(#[source] Errno),
+    /// A descriptor the caller left open could not be proved close-on-exec: it would reach the
+    /// workload.
+    #[error(
+        "failed to mark the caller's descriptor {fd} close-on-exec (it would reach the workload)"
+    )]
+    InheritedDescriptor {
+        /// The descriptor.
+        fd: i32,
+        /// The errno (`EPERM` when `fcntl` answered success but the flag is not set).
+        #[source]
+        source: Errno,
+    },
 }
 
 /// The refusal behind an error, as log fields: the step, the decision, the raw errno and who
@@ -276,6 +288,7 @@ impl SupervisorError {
             | SupervisorError::Proc(_)
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)
+            | SupervisorError::InheritedDescriptor { .. }
             | SupervisorError::Report(_)
             | SupervisorError::RunId(_)
             | SupervisorError::Findings(_) => ExitCode::Internal.code(),

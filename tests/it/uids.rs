@@ -1517,3 +1517,56 @@ fn a_faked_close_range_never_leaves_the_lock_descriptors_to_the_init() {
         "the init holds {in_init:?}, the workload {in_workload:?}"
     );
 }
+
+/// Found by the same pass (older than this session, next to the lock descriptors): under an
+/// outer filter that fakes `close_range(CLOSE_RANGE_CLOEXEC)`'s success, the workload's
+/// `mark_close_on_exec` trusted the 0 and marked nothing: a descriptor the caller left open
+/// without `FD_CLOEXEC` (here 20, a file of the caller's) reached the workload, which the
+/// supervisor otherwise never lets happen. The supervisor now marks the caller's descriptors
+/// close-on-exec itself at the start of a run, and checks the flag took.
+#[test]
+fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
+    require_root!();
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (first, last) = (3_000_000_714, 3_000_000_715);
+    assert_free(first, last);
+    let dir = scratch();
+    let secret = dir.path().join("caller-only");
+    std::fs::write(&secret, "the caller's\n").unwrap();
+    let file = std::fs::File::open(&secret).unwrap();
+    let raw = file.as_raw_fd();
+    let mut command = Command::new(sandbox_tests::helper_bin("outer-seccomp"));
+    command
+        .args(["close_range-cloexec=0", "--"])
+        .arg(supervisor_bin())
+        .args([
+            "--log-level",
+            "error",
+            "--uid-range",
+            &format!("{first}-{last}"),
+            "--",
+            "sh",
+            "-c",
+            "readlink /proc/self/fd/20 || true",
+        ])
+        .stdin(Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent, and the copy at
+    // 20 is not close-on-exec, as a caller's stray descriptor would be.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, 20) != 20 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+    drop(file);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        !outcome.stdout.contains("caller-only"),
+        "the workload holds the caller's descriptor: {}",
+        outcome.stdout
+    );
+}

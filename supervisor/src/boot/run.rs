@@ -239,6 +239,7 @@ fn start(
     signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
 ) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
+    close_inherited_on_exec()?;
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
     let mut plugin = None;
@@ -390,4 +391,40 @@ pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
     let text = String::from_utf8(bytes).map_err(|err| error(err.into()))?;
     serde_json::from_str::<serde_json::Value>(&text).map_err(|err| error(err.into()))?;
     Ok(text)
+}
+
+/// Marks every descriptor the caller left open above 2 close-on-exec, and checks the flag took:
+/// none may reach the workload, whatever the sandbox's own `close_range(CLOSE_RANGE_CLOEXEC)`
+/// answers (an outer filter answering it 0 marks nothing). Listed from `/proc/self/fd` (taken
+/// as none where it cannot be listed: the workload's `close_range` is then the only guard).
+fn close_inherited_on_exec() -> Result<(), SupervisorError> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Ok(());
+    };
+    let fds: Vec<i32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl takes a descriptor and integers; EBADF for the listing's own descriptor,
+        // closed since, is expected.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        let set = unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+        // SAFETY: as above.
+        let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
+            let source = if set != 0 || now < 0 {
+                nix::errno::Errno::last()
+            } else {
+                nix::errno::Errno::EPERM
+            };
+            return Err(SupervisorError::InheritedDescriptor { fd, source });
+        }
+    }
+    Ok(())
 }

@@ -27,7 +27,8 @@
 //! - `pidfd-others`: every `pidfd_open` of a pid other than the command's own (exec keeps the
 //!   helper's pid);
 //! - `dupfd`: every `fcntl(F_DUPFD_CLOEXEC)`;
-//! - `close_range`: every `close_range`;
+//! - `close_range`: every `close_range`; `close_range-cloexec`: those with `CLOSE_RANGE_CLOEXEC`
+//!   (the workload's, which marks descriptors instead of closing them);
 //! - `flock`: every `flock`; `flock-above-N`: every `flock` of a descriptor above N;
 //! - `openat-at-N`: every `openat` below the directory open on descriptor N;
 //! - `capbset`: every `prctl(PR_CAPBSET_READ)` (made by libcap's constructor, which NSS's
@@ -176,6 +177,11 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         )),
         "flock" => every(rules, libc::SYS_flock),
         "close_range" => every(rules, libc::SYS_close_range),
+        "close_range-cloexec" => rules.entry(libc::SYS_close_range).or_default().push(rule(
+            2,
+            SeccompCmpOp::Eq,
+            libc::CLOSE_RANGE_CLOEXEC as u64,
+        )),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
