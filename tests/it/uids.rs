@@ -1434,16 +1434,36 @@ fn a_faked_close_range_never_leaves_the_lock_descriptors_to_the_init() {
     require_root!();
     let (first, last) = (3_000_000_710, 3_000_000_711);
     assert_free(first, last);
-    let range = format!("{first}-{last}");
+    never_leaves_the_lock_descriptors_to_the_init("close_range=0", &format!("{first}-{last}"));
+}
+
+/// The same with `close` faked too, for the lock directory's descriptor alone (5): an init that
+/// closed each descriptor one by one after a lying `close_range` would keep it as well. The
+/// verification counts what the init holds, whatever closed it or not.
+#[test]
+fn a_faked_close_range_and_close_never_leave_the_lock_directory_to_the_init() {
+    require_root!();
+    let (first, last) = (3_000_000_712, 3_000_000_713);
+    assert_free(first, last);
+    never_leaves_the_lock_descriptors_to_the_init(
+        "close_range=0,close-of-5=0",
+        &format!("{first}-{last}"),
+    );
+}
+
+/// A run of `sleep 30` in `range` under the outer filter `filter`: refused by the verification
+/// (exit 123, one line) before any workload ran; else neither the init nor the workload may hold
+/// a descriptor of the lock directory or a lock file while it runs.
+fn never_leaves_the_lock_descriptors_to_the_init(filter: &str, range: &str) {
     let mut supervisor = Reaped(vec![spawn(
         Command::new(sandbox_tests::helper_bin("outer-seccomp"))
-            .args(["close_range=0", "--"])
+            .args([filter, "--"])
             .arg(supervisor_bin())
             .args([
                 "--log-level",
                 "error",
                 "--uid-range",
-                &range,
+                range,
                 "--",
                 "sleep",
                 "30",

@@ -28,7 +28,8 @@
 //!   helper's pid);
 //! - `dupfd`: every `fcntl(F_DUPFD_CLOEXEC)`;
 //! - `close_range`: every `close_range`; `close_range-cloexec`: those with `CLOSE_RANGE_CLOEXEC`
-//!   (the workload's, which marks descriptors instead of closing them);
+//!   (the workload's, which marks descriptors instead of closing them); `close-of-N`: every
+//!   `close` of descriptor N;
 //! - `flock`: every `flock`; `flock-above-N`: every `flock` of a descriptor above N;
 //! - `openat-at-N`: every `openat` below the directory open on descriptor N;
 //! - `capbset`: every `prctl(PR_CAPBSET_READ)` (made by libcap's constructor, which NSS's
@@ -177,6 +178,15 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         )),
         "flock" => every(rules, libc::SYS_flock),
         "close_range" => every(rules, libc::SYS_close_range),
+        other if other.starts_with("close-of-") => {
+            let fd: u64 = other["close-of-".len()..]
+                .parse()
+                .map_err(|_| format!("bad {other:?}"))?;
+            rules
+                .entry(libc::SYS_close)
+                .or_default()
+                .push(rule(0, SeccompCmpOp::Eq, fd));
+        }
         "close_range-cloexec" => rules.entry(libc::SYS_close_range).or_default().push(rule(
             2,
             SeccompCmpOp::Eq,
