@@ -230,19 +230,23 @@ impl Observed {
 
 /// The init's capabilities and descriptors once it has hardened itself. It hardens itself right
 /// after the fork, concurrently with the workload's own steps: read last, it has had the time of
-/// every read of the workload; else it is given a moment. Its descriptors are closed before its
-/// capabilities go (`harden_init`).
+/// every read of the workload; else it is given a moment, until its capabilities are dropped and
+/// its descriptors closed (an unprivileged caller's init holds no capability to drop: its
+/// descriptors say when it is done).
 fn read_init(init: Pid, setpcap: bool) -> Result<(Capabilities, Option<Vec<String>>), ProcError> {
     let allowed = 1u64 << crate::sandbox::INIT_CAPABILITY;
     let mut caps = Status::read(Process::Pid(init))?.caps;
+    let mut fds = descriptors_above_2(init);
     for _ in 0..200 {
-        if held_beyond(&caps, allowed, setpcap).is_empty() {
+        let closed = fds.as_ref().map_or(true, |fds| fds.len() <= 1);
+        if closed && held_beyond(&caps, allowed, setpcap).is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_micros(250));
         caps = Status::read(Process::Pid(init))?.caps;
+        fds = descriptors_above_2(init);
     }
-    Ok((caps, descriptors_above_2(init)))
+    Ok((caps, fds))
 }
 
 /// The descriptors of `pid` above 2, in order, each with what it names (`readlink` of
