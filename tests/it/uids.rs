@@ -1590,3 +1590,17 @@ fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
         outcome.stdout
     );
 }
+
+/// A kernel without `close_range` (before 5.9; `ENOSYS` here): the init closes its descriptors
+/// one at a time, the verification finds only its status pipe, and the workload runs. Without
+/// that fallback the init kept every descriptor of the supervisor's, which the verification of
+/// the init's descriptors would refuse (exit 123) on every boot of such a kernel.
+#[test]
+fn without_close_range_the_init_closes_its_descriptors_one_by_one() {
+    require_root!();
+    let (first, last) = (3_000_000_730, 3_000_000_731);
+    assert_free(first, last);
+    let outcome = under_outer_filter("close_range=ENOSYS", &format!("{first}-{last}"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!((first..=last).contains(&printed_uid(&outcome)));
+}

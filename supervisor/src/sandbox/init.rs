@@ -171,7 +171,10 @@ fn harden_init(last_cap: u32, keep_fd: i32) {
     for (first, last) in [(3, keep_fd - 1), (keep_fd + 1, i32::MAX)] {
         if first <= last {
             // SAFETY: close_range takes integers and closes only this process's descriptors.
-            unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) };
+            let rc = unsafe { libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) };
+            if rc != 0 {
+                close_one_by_one(first, last);
+            }
         }
     }
     // CAP_KILL only if the caller passed it on: a capability the init never held cannot be kept,
@@ -182,6 +185,25 @@ fn harden_init(last_cap: u32, keep_fd: i32) {
     let _ = caps::drop_bounding_and_ambient(last_cap, keep);
     let _ = caps::clear_sets(keep);
     let _ = crate::steps::no_new_privs::set();
+}
+
+/// Closes the descriptors from `first` to `last` one at a time, below the soft descriptor limit
+/// (the supervisor's, which no descriptor it opened can pass): where `close_range` is refused (a
+/// kernel before 5.9, an outer filter). Async-signal-safe. What is left open (a caller's
+/// descriptor above that limit, a `close` that only answered success) the supervisor's
+/// verification finds (`/proc/INIT/fd`).
+fn close_one_by_one(first: i32, last: i32) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    let top = limit.rlim_cur.min(1 << 20) as i32;
+    for fd in first..=last.min(top - 1) {
+        // SAFETY: close of a descriptor number; EBADF for numbers not open is expected.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every

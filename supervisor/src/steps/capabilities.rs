@@ -453,7 +453,7 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
         ))
     } else {
         init_kept.map(|kept| format!(
-            "the sandbox's init kept the supervisor's descriptors: it holds {kept:?} where only its status pipe should be left (close_range answered success without closing them)"
+            "the sandbox's init kept the supervisor's descriptors: it holds {kept:?} where only its status pipe should be left (a close_range or close answered success without closing)"
         ))
     };
     Verified {
