@@ -1604,3 +1604,35 @@ fn without_close_range_the_init_closes_its_descriptors_one_by_one() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!((first..=last).contains(&printed_uid(&outcome)));
 }
+
+/// Found by the attacker's pass on 941f221: without `close_range` the init closes its descriptors
+/// one at a time up to the soft `RLIMIT_NOFILE`, and only then drops its capabilities; the
+/// supervisor gives it 200 x 250 us (`read_init`) and then refuses the boot (exit 123, "the
+/// sandbox's init still holds more than CAP_KILL"). With a large soft limit the loop outlasts the
+/// wait: on the host 1048576 closes take ~160-200 ms (a kernel before 5.9 under Docker's
+/// 1048576 default), and under gVisor (whose calls are slower) 20000 already do. An honest
+/// boot must not be refused for a raised descriptor limit.
+#[test]
+fn without_close_range_a_raised_descriptor_limit_is_not_refused() {
+    require_root!();
+    if !sandbox_tests::outer::available("runsc") {
+        skip_or_fail("needs gVisor's runsc (Debian package runsc)");
+        return;
+    }
+    let (first, last) = (3_000_000_732, 3_000_000_733);
+    assert_free(first, last);
+    let script = format!(
+        "ulimit -n 20000 && exec {} close_range=ENOSYS -- {} --log-level error \
+         --disable-step landlock --disable-step mount-namespace --disable-step filesystem-view \
+         --uid-range {first}-{last} -- id -u",
+        sandbox_tests::helper_bin("outer-seccomp").display(),
+        supervisor_bin().display(),
+    );
+    let outcome = Outcome::from(sandbox_tests::output_of(
+        Command::new("runsc")
+            .args(["--network=none", "do", "sh", "-c", &script])
+            .stdin(Stdio::null()),
+    ));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!((first..=last).contains(&printed_uid(&outcome)));
+}
