@@ -1636,3 +1636,26 @@ fn without_close_range_a_raised_descriptor_limit_is_not_refused() {
     assert_eq!(outcome.code, 0, "{}", outcome.stderr);
     assert!((first..=last).contains(&printed_uid(&outcome)));
 }
+
+/// Found by the attacker's pass on 941f221: the verification of the init's descriptors takes an
+/// empty listing of `/proc/<init>/fd` for an init that closed them. An outer filter that fakes
+/// `close_range`'s success and `getdents64`'s on the one descriptor number the listing's
+/// directory gets (13 in this supervisor, 12-14 as the control groups' files shift; a filter
+/// keyed on a descriptor number, `SCMP_ACT_ERRNO(0)`: it returns 0, "end of directory") makes
+/// the listing say "nothing above 2", and the init keeps the uid's lock file, the lock directory,
+/// the control groups' files and the Landlock rulesets for the whole run. The init always holds
+/// its status pipe: a listing without it proves nothing and must refuse the boot.
+#[test]
+fn a_faked_listing_of_the_inits_descriptors_never_leaves_them_to_the_init() {
+    require_root!();
+    let (first, last) = (3_000_000_734, 3_000_000_735);
+    assert_free(first, last);
+    for _ in 0..3 {
+        for dirfd in 10..=16 {
+            never_leaves_the_lock_descriptors_to_the_init(
+                &format!("close_range=0,getdents64-of-{dirfd}=0"),
+                &format!("{first}-{last}"),
+            );
+        }
+    }
+}

@@ -178,6 +178,16 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
         )),
         "flock" => every(rules, libc::SYS_flock),
         "close_range" => every(rules, libc::SYS_close_range),
+        "getdents64" => every(rules, libc::SYS_getdents64),
+        other if other.starts_with("getdents64-of-") => {
+            let fd: u64 = other["getdents64-of-".len()..]
+                .parse()
+                .map_err(|_| format!("bad {other:?}"))?;
+            rules
+                .entry(libc::SYS_getdents64)
+                .or_default()
+                .push(rule(0, SeccompCmpOp::Eq, fd));
+        }
         other if other.starts_with("close-of-") => {
             let fd: u64 = other["close-of-".len()..]
                 .parse()
