@@ -1524,6 +1524,12 @@ fn never_leaves_the_lock_descriptors_to_the_init(filter: &str, range: &str) {
     if init.is_none() {
         // Refused before the workload: the verification's one line (exit 123).
         let stderr = String::from_utf8_lossy(&ended.stderr);
+        if filter.contains("getdents64-of-") && stderr.contains("threads; it must be single") {
+            // The faked number was the supervisor's listing of its own threads this time: the
+            // boot stopped before the sandbox existed (exit 125), nothing to check.
+            assert_eq!(ended.status.code(), Some(125), "{stderr}");
+            return;
+        }
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
             stderr.contains("failed to verify capabilities: the sandbox's init kept the supervisor's descriptors"),
