@@ -443,8 +443,9 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
     let init_held = held_beyond(&observed.init_caps, init_allowed, observed.setpcap);
     // The init keeps its status pipe alone: any other descriptor is the supervisor's (the uid's
     // lock, the lock directory, the groups' files, Landlock's rulesets), kept when `close_range`
-    // only answered success. Counted: what each names takes ptrace access to read.
-    let init_kept = observed.init_fds.as_ref().filter(|fds| fds.len() > 1);
+    // only answered success. Counted: what each names takes ptrace access to read. A listing
+    // without even the status pipe proves nothing (a `getdents64` that only answered success).
+    let init_kept = observed.init_fds.as_ref().filter(|fds| fds.len() != 1);
     let unverified = if !held.is_empty() {
         Some(format!("the capability drop returned success but the workload still holds {held:?}: {evidence:?}"))
     } else if !init_held.is_empty() {
@@ -452,9 +453,11 @@ pub(crate) fn verify(observed: &Observed, expected: &Expected<'_>) -> Verified {
             "the sandbox's init still holds more than CAP_KILL in {init_held:?}"
         ))
     } else {
-        init_kept.map(|kept| format!(
+        init_kept.map(|kept| if kept.is_empty() {
+            "the sandbox's init kept the supervisor's descriptors unseen: the listing of /proc/INIT/fd showed none, not even its status pipe (a getdents64 answered success without listing)".to_owned()
+        } else { format!(
             "the sandbox's init kept the supervisor's descriptors: it holds {kept:?} where only its status pipe should be left (a close_range or close answered success without closing)"
-        ))
+        )})
     };
     Verified {
         evidence: Evidence::Capabilities(evidence),
@@ -532,6 +535,7 @@ mod tests {
         observed.init_fds = Some(vec!["9".to_owned()]);
         assert_eq!(verify(&observed, &Expected::default()).unverified, None);
         for kept in [
+            vec![],
             vec!["4: /run/sandbox-supervisor/uids/61184", "9: pipe:[4242]"],
             vec!["9: pipe:[4242]", "10: pipe:[4243]"],
             vec!["4", "9"],
