@@ -202,6 +202,11 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             SeccompCmpOp::Eq,
             libc::CLOSE_RANGE_CLOEXEC as u64,
         )),
+        "getfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
+            1,
+            SeccompCmpOp::Eq,
+            libc::F_GETFD as u64,
+        )),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
             SeccompCmpOp::Eq,
