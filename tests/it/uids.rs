@@ -1670,8 +1670,10 @@ fn a_faked_listing_of_the_inits_descriptors_never_leaves_them_to_the_init() {
 /// whose `fcntl(F_GETFD)` fails, meant for the listing's own descriptor (closed since: EBADF).
 /// An outer filter that refuses `F_GETFD` (EPERM here) and fakes
 /// `close_range(CLOSE_RANGE_CLOEXEC)`'s success leaves every caller's descriptor unmarked, and the
-/// workload gets it (here 20, a file of the caller's). A descriptor whose flags cannot be read or
-/// set must stop the run (exit 125, one line), or be marked all the same.
+/// workload gets it (here 20, a file of the caller's). The same with `getdents64` faked (0: "end
+/// of directory") on the descriptor number the listing of `/proc/self/fd` gets (6 here): nothing
+/// listed, nothing marked. A descriptor whose flags cannot be read or set, or a listing that
+/// does not show its own descriptor, must stop the run (exit 125, one line).
 #[test]
 fn a_refused_f_getfd_never_gives_the_workload_the_callers_descriptors() {
     require_root!();
@@ -1684,41 +1686,46 @@ fn a_refused_f_getfd_never_gives_the_workload_the_callers_descriptors() {
     std::fs::write(&secret, "the caller's\n").unwrap();
     let file = std::fs::File::open(&secret).unwrap();
     let raw = file.as_raw_fd();
-    let mut command = Command::new(sandbox_tests::helper_bin("outer-seccomp"));
-    command
-        .args(["getfd=EPERM,close_range-cloexec=0", "--"])
-        .arg(supervisor_bin())
-        .args([
-            "--log-level",
-            "error",
-            "--uid-range",
-            &format!("{first}-{last}"),
-            "--",
-            "sh",
-            "-c",
-            "readlink /proc/self/fd/20 || true",
-        ])
-        .stdin(Stdio::null());
-    // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent, and the copy at
-    // 20 is not close-on-exec, as a caller's stray descriptor would be.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(raw, 20) != 20 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
-    let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
-    drop(file);
-    assert!(
-        !outcome.stdout.contains("caller-only"),
-        "the workload holds the caller's descriptor: {}",
-        outcome.stdout
-    );
-    if outcome.code != 0 {
-        assert_eq!(outcome.code, 125, "{}", outcome.stderr);
-        assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
-        assert_eq!(outcome.stdout, "", "the workload ran");
+    let filters = std::iter::once("getfd=EPERM".to_owned())
+        .chain((3..=8).map(|fd| format!("getdents64-of-{fd}=0")))
+        .map(|filter| format!("{filter},close_range-cloexec=0"));
+    for filter in filters {
+        let mut command = Command::new(sandbox_tests::helper_bin("outer-seccomp"));
+        command
+            .args([filter.as_str(), "--"])
+            .arg(supervisor_bin())
+            .args([
+                "--log-level",
+                "error",
+                "--uid-range",
+                &format!("{first}-{last}"),
+                "--",
+                "sh",
+                "-c",
+                "readlink /proc/self/fd/20 || true",
+            ])
+            .stdin(Stdio::null());
+        // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent, and the copy at
+        // 20 is not close-on-exec, as a caller's stray descriptor would be.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(raw, 20) != 20 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+        assert!(
+            !outcome.stdout.contains("caller-only"),
+            "{filter}: the workload holds the caller's descriptor: {}",
+            outcome.stdout
+        );
+        if outcome.code != 0 {
+            assert_eq!(outcome.code, 125, "{}", outcome.stderr);
+            assert_eq!(outcome.stderr.lines().count(), 1, "{}", outcome.stderr);
+            assert_eq!(outcome.stdout, "", "the workload ran");
+        }
     }
+    drop(file);
 }
