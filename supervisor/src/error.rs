@@ -178,6 +178,10 @@ pub enum SupervisorError {
         #[source]
         source: Errno,
     },
+    /// The caller's descriptors could not be listed to mark them close-on-exec (a listing of
+    /// `/proc/self/fd` that failed, or did not show its own descriptor).
+    #[error("failed to list the caller's descriptors to mark them close-on-exec (/proc/self/fd)")]
+    InheritedDescriptorsUnlisted(#[source] Errno),
 }
 
 /// The refusal behind an error, as log fields: the step, the decision, the raw errno and who
@@ -289,6 +293,7 @@ impl SupervisorError {
             | SupervisorError::Spawn(_)
             | SupervisorError::Supervise(_)
             | SupervisorError::InheritedDescriptor { .. }
+            | SupervisorError::InheritedDescriptorsUnlisted(_)
             | SupervisorError::Report(_)
             | SupervisorError::RunId(_)
             | SupervisorError::Findings(_) => ExitCode::Internal.code(),

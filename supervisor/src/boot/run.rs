@@ -396,29 +396,32 @@ pub fn read_config(path: &Path) -> Result<String, SupervisorError> {
 /// Marks every descriptor the caller left open above 2 close-on-exec, and checks the flag took:
 /// none may reach the workload, whatever the sandbox's own `close_range(CLOSE_RANGE_CLOEXEC)`
 /// answers (an outer filter answering it 0 marks nothing). Listed from `/proc/self/fd` (taken
-/// as none where it cannot be listed: the workload's `close_range` is then the only guard).
+/// as none where it cannot be opened: the workload's `close_range` is then the only guard). The
+/// listing must show its own descriptor (a `getdents64` that only answered success lists
+/// nothing), and a descriptor whose flag cannot be set or read stops the run: nothing is passed
+/// over (an `F_GETFD` refused by an outer filter handed the caller's descriptors on).
 fn close_inherited_on_exec() -> Result<(), SupervisorError> {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+    use std::os::fd::AsRawFd;
+    let Ok(dir) = std::fs::File::open("/proc/self/fd") else {
         return Ok(());
     };
-    let fds: Vec<i32> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    for fd in fds {
-        // SAFETY: fcntl takes a descriptor and integers; EBADF for the listing's own descriptor,
-        // closed since, is expected.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
-            continue;
-        }
-        // SAFETY: as above.
-        let set = unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+    let own = dir.as_raw_fd();
+    let fds = listed_descriptors(own).map_err(SupervisorError::InheritedDescriptorsUnlisted)?;
+    if !fds.contains(&own) {
+        return Err(SupervisorError::InheritedDescriptorsUnlisted(
+            nix::errno::Errno::EIO,
+        ));
+    }
+    for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != own) {
+        // SAFETY: fcntl takes a descriptor and integers; FD_CLOEXEC is the only descriptor flag.
+        let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let set_errno = nix::errno::Errno::last();
         // SAFETY: as above.
         let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
-            let source = if set != 0 || now < 0 {
+            let source = if set != 0 {
+                set_errno
+            } else if now < 0 {
                 nix::errno::Errno::last()
             } else {
                 nix::errno::Errno::EPERM
@@ -426,5 +429,41 @@ fn close_inherited_on_exec() -> Result<(), SupervisorError> {
             return Err(SupervisorError::InheritedDescriptor { fd, source });
         }
     }
+    drop(dir);
     Ok(())
+}
+
+/// The descriptor numbers the open directory `dir` (`/proc/self/fd`) lists, read with
+/// `getdents64`.
+fn listed_descriptors(dir: i32) -> Result<Vec<i32>, nix::errno::Errno> {
+    let mut fds = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; `dir` is open.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        if n == 0 {
+            return Ok(fds);
+        }
+        let n = (n as usize).min(buf.len());
+        let mut at = 0usize;
+        // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-ended).
+        while at + 19 < n {
+            let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[at + 19..(at + reclen).min(n)];
+            let name = name.split(|&byte| byte == 0).next().unwrap_or_default();
+            if let Some(fd) = std::str::from_utf8(name)
+                .ok()
+                .and_then(|name| name.parse().ok())
+            {
+                fds.push(fd);
+            }
+            at += reclen;
+        }
+    }
 }
