@@ -406,31 +406,54 @@ fn close_inherited_on_exec() -> Result<(), SupervisorError> {
         return Ok(());
     };
     let own = dir.as_raw_fd();
-    let fds = listed_descriptors(own).map_err(SupervisorError::InheritedDescriptorsUnlisted)?;
-    if !fds.contains(&own) {
-        return Err(SupervisorError::InheritedDescriptorsUnlisted(
-            nix::errno::Errno::EIO,
-        ));
-    }
-    for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != own) {
-        // SAFETY: fcntl takes a descriptor and integers; FD_CLOEXEC is the only descriptor flag.
-        let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        let set_errno = nix::errno::Errno::last();
-        // SAFETY: as above.
-        let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
-            let source = if set != 0 {
-                set_errno
-            } else if now < 0 {
-                nix::errno::Errno::last()
-            } else {
-                nix::errno::Errno::EPERM
-            };
-            return Err(SupervisorError::InheritedDescriptor { fd, source });
+    // A descriptor closed between the listing and its marking (EBADF) is looked for again in a
+    // new listing: one an outer filter only said was closed is listed every time, and stops the
+    // run.
+    let mut closed = None;
+    for _ in 0..3 {
+        // SAFETY: lseek takes a descriptor and integers; `dir` is open: the listing restarts.
+        unsafe { libc::lseek(own, 0, libc::SEEK_SET) };
+        let fds = listed_descriptors(own).map_err(SupervisorError::InheritedDescriptorsUnlisted)?;
+        if !fds.contains(&own) {
+            return Err(SupervisorError::InheritedDescriptorsUnlisted(
+                nix::errno::Errno::EIO,
+            ));
+        }
+        closed = None;
+        for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != own) {
+            // SAFETY: fcntl takes a descriptor and integers; FD_CLOEXEC is the only descriptor
+            // flag.
+            let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            let set_errno = nix::errno::Errno::last();
+            if set != 0 && set_errno == nix::errno::Errno::EBADF {
+                closed = Some(fd);
+                continue;
+            }
+            // SAFETY: as above.
+            let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
+                let source = if set != 0 {
+                    set_errno
+                } else if now < 0 {
+                    nix::errno::Errno::last()
+                } else {
+                    nix::errno::Errno::EPERM
+                };
+                return Err(SupervisorError::InheritedDescriptor { fd, source });
+            }
+        }
+        if closed.is_none() {
+            break;
         }
     }
     drop(dir);
-    Ok(())
+    match closed {
+        Some(fd) => Err(SupervisorError::InheritedDescriptor {
+            fd,
+            source: nix::errno::Errno::EBADF,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The descriptor numbers the open directory `dir` (`/proc/self/fd`) lists, read with

@@ -90,6 +90,7 @@ fn errno_of(text: &str) -> Option<u32> {
         ("EINVAL", libc::EINVAL),
         ("ENOSYS", libc::ENOSYS),
         ("EOPNOTSUPP", libc::EOPNOTSUPP),
+        ("EBADF", libc::EBADF),
     ];
     match named.iter().find(|(name, _)| *name == text) {
         Some((_, errno)) => Some(*errno as u32),
@@ -206,6 +207,11 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             1,
             SeccompCmpOp::Eq,
             libc::F_GETFD as u64,
+        )),
+        "setfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
+            1,
+            SeccompCmpOp::Eq,
+            libc::F_SETFD as u64,
         )),
         "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
             1,
