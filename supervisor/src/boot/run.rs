@@ -23,6 +23,10 @@ use crate::sandbox::Released;
 /// With `options.report` set, the hardening report is written once the workload's `execve`
 /// succeeded, or when the boot stops.
 pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
+    // The caller's descriptors are marked close-on-exec while the process has one thread (the
+    // uid's scan opens and closes its own from the identity on); a failure stops the boot in
+    // `start`, where the report records it.
+    let inherited = close_inherited_on_exec();
     // The supervised signals are blocked first: a SIGTERM during the boot stops it cleanly (the
     // sandbox killed, the report written) instead of killing the supervisor half-way.
     let mask = crate::sandbox::supervise::block_signals().map_err(SupervisorError::Supervise)?;
@@ -39,7 +43,8 @@ pub fn run(options: RunOptions) -> Result<i32, SupervisorError> {
     })?;
     // The plugin's digest is only for the records: a run that writes none does not hash it.
     let recorded = writer.is_some() || findings.is_some();
-    let booted = start(&options, identity, recorded, mask, &signals, &mut report);
+    let booted =
+        inherited.and_then(|()| start(&options, identity, recorded, mask, &signals, &mut report));
     let result = match booted {
         Ok((sandbox, plan)) => {
             report.outcome = Outcome::Running;
@@ -239,7 +244,6 @@ fn start(
     signals: &nix::sys::signalfd::SignalFd,
     report: &mut HardeningReport,
 ) -> Result<(crate::sandbox::Sandbox, crate::sandbox::Plan), SupervisorError> {
-    close_inherited_on_exec()?;
     // The handler comes first: it must be in place before the first step can be refused, and a
     // plugin that fails to load must stop the boot before anything has changed.
     let mut plugin = None;
@@ -406,54 +410,31 @@ fn close_inherited_on_exec() -> Result<(), SupervisorError> {
         return Ok(());
     };
     let own = dir.as_raw_fd();
-    // A descriptor closed between the listing and its marking (EBADF) is looked for again in a
-    // new listing: one an outer filter only said was closed is listed every time, and stops the
-    // run.
-    let mut closed = None;
-    for _ in 0..3 {
-        // SAFETY: lseek takes a descriptor and integers; `dir` is open: the listing restarts.
-        unsafe { libc::lseek(own, 0, libc::SEEK_SET) };
-        let fds = listed_descriptors(own).map_err(SupervisorError::InheritedDescriptorsUnlisted)?;
-        if !fds.contains(&own) {
-            return Err(SupervisorError::InheritedDescriptorsUnlisted(
-                nix::errno::Errno::EIO,
-            ));
-        }
-        closed = None;
-        for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != own) {
-            // SAFETY: fcntl takes a descriptor and integers; FD_CLOEXEC is the only descriptor
-            // flag.
-            let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            let set_errno = nix::errno::Errno::last();
-            if set != 0 && set_errno == nix::errno::Errno::EBADF {
-                closed = Some(fd);
-                continue;
-            }
-            // SAFETY: as above.
-            let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
-                let source = if set != 0 {
-                    set_errno
-                } else if now < 0 {
-                    nix::errno::Errno::last()
-                } else {
-                    nix::errno::Errno::EPERM
-                };
-                return Err(SupervisorError::InheritedDescriptor { fd, source });
-            }
-        }
-        if closed.is_none() {
-            break;
+    let fds = listed_descriptors(own).map_err(SupervisorError::InheritedDescriptorsUnlisted)?;
+    if !fds.contains(&own) {
+        return Err(SupervisorError::InheritedDescriptorsUnlisted(
+            nix::errno::Errno::EIO,
+        ));
+    }
+    // One thread: nothing closes a listed descriptor meanwhile (an EBADF is a filter's answer).
+    for fd in fds.into_iter().filter(|&fd| fd > 2 && fd != own) {
+        // SAFETY: fcntl takes a descriptor and integers; FD_CLOEXEC is the only descriptor flag.
+        let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let set_errno = nix::errno::Errno::last();
+        // SAFETY: as above.
+        let now = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if set != 0 || now < 0 || now & libc::FD_CLOEXEC == 0 {
+            let source = if set != 0 {
+                set_errno
+            } else if now < 0 {
+                nix::errno::Errno::last()
+            } else {
+                nix::errno::Errno::EPERM
+            };
+            return Err(SupervisorError::InheritedDescriptor { fd, source });
         }
     }
-    drop(dir);
-    match closed {
-        Some(fd) => Err(SupervisorError::InheritedDescriptor {
-            fd,
-            source: nix::errno::Errno::EBADF,
-        }),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The descriptor numbers the open directory `dir` (`/proc/self/fd`) lists, read with
