@@ -343,7 +343,12 @@ fn orphans_are_reaped_when_running_as_pid_1() {
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("pid1=sandbox-supervi"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("pid1=sandbox-supervi"),
+        "{stdout}{stderr} ({})",
+        output.status
+    );
     assert_eq!(stdout.lines().last(), Some("0"), "zombies left: {stdout}");
 }
 
