@@ -88,7 +88,7 @@ const EXIT_CODES: [ExitRow; 11] = [
     ExitRow {
         code: ExitCode::Internal,
         help: "the supervisor itself failed, or no uid of --uid-range was free",
-        readme: "the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report or findings), a step, or the opening of a path, report destination or user the operator named, failed for want of memory, processes or descriptors (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`: never asked of a handler, never a usage error), no uid of `--uid-range` was free for a root caller's workload (or the uid lock directory is unsafe: a symbolic link, not root's, open to others; or `/proc` could not be read whole to prove one free), or the sandbox did not get ready within 10 s",
+        readme: "the supervisor itself failed (clone, pipe, wait, not single-threaded, writing the report or findings), a step, or the opening of a path, report destination or user the operator named, failed for want of memory, processes or descriptors (`ENOMEM`, `EAGAIN`, `EMFILE`, `ENFILE`: never asked of a handler, never a usage error), no uid of `--uid-range` was free for a root caller's workload (or the uid lock directory is unsafe: a symbolic link, not root's, open to others; or `/proc` could not be read whole to prove one free; or a uid's `flock` answered success without locking), a descriptor the caller left open could not be marked close-on-exec (or `/proc/self/fd` not listed whole), or the sandbox did not get ready within 10 s",
     },
     ExitRow {
         code: ExitCode::NotExecutable,
