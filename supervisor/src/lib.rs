@@ -70,6 +70,7 @@
 
 // The bottom: options, errors, exit codes, and what every layer reads.
 pub(crate) mod config;
+pub(crate) mod dirents;
 pub mod error;
 pub mod exit;
 pub(crate) mod input;

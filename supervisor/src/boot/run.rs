@@ -441,33 +441,11 @@ fn close_inherited_on_exec() -> Result<(), SupervisorError> {
 /// `getdents64`.
 fn listed_descriptors(dir: i32) -> Result<Vec<i32>, nix::errno::Errno> {
     let mut fds = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    loop {
-        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; `dir` is open.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            return Err(nix::errno::Errno::last());
+    let mut buffer = vec![0u8; crate::dirents::BUFFER];
+    crate::dirents::each(dir, &mut buffer, |name, _| {
+        if let Some(fd) = name.to_str().ok().and_then(|name| name.parse().ok()) {
+            fds.push(fd);
         }
-        if n == 0 {
-            return Ok(fds);
-        }
-        let n = (n as usize).min(buf.len());
-        let mut at = 0usize;
-        // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-ended).
-        while at + 19 < n {
-            let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
-            if reclen == 0 {
-                break;
-            }
-            let name = &buf[at + 19..(at + reclen).min(n)];
-            let name = name.split(|&byte| byte == 0).next().unwrap_or_default();
-            if let Some(fd) = std::str::from_utf8(name)
-                .ok()
-                .and_then(|name| name.parse().ok())
-            {
-                fds.push(fd);
-            }
-            at += reclen;
-        }
-    }
+    })?;
+    Ok(fds)
 }

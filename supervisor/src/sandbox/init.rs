@@ -199,21 +199,16 @@ fn close_one_by_one(first: i32, last: i32) {
     if close_listed(first, last) {
         return;
     }
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    let top = limit.rlim_cur.min(1 << 20) as i32;
+    let top = crate::sandbox::descriptor_top();
     for fd in first..=last.min(top - 1) {
         // SAFETY: close of a descriptor number; EBADF for numbers not open is expected.
         unsafe { libc::close(fd) };
     }
 }
 
-/// Closes the descriptors from `first` to `last` that `/proc/self/fd` lists (read with raw
-/// `getdents64`: async-signal-safe); false when the directory cannot be opened or read.
+/// Closes the descriptors from `first` to `last` that `/proc/self/fd` lists (`crate::dirents`:
+/// `getdents64` into a buffer on the stack, async-signal-safe); false when the directory cannot
+/// be opened or read, or lists nothing.
 fn close_listed(first: i32, last: i32) -> bool {
     // SAFETY: the literal is NUL-terminated; open takes it and integers.
     let dir = unsafe {
@@ -225,48 +220,20 @@ fn close_listed(first: i32, last: i32) -> bool {
     if dir < 0 {
         return false;
     }
-    let mut buf = [0u8; 4096];
-    let mut read_any = false;
-    let ok = loop {
-        // SAFETY: `buf` is valid for `buf.len()` bytes of writes; `dir` is open.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            break false;
+    let mut buffer = [0u8; 4096];
+    let mut listed_any = false;
+    let read = crate::dirents::each(dir, &mut buffer, |name, _| {
+        listed_any = true;
+        let fd = name.to_str().ok().and_then(|name| name.parse::<i32>().ok());
+        if let Some(fd) = fd.filter(|&fd| fd != dir && (first..=last).contains(&fd)) {
+            // SAFETY: close of a descriptor number this process lists.
+            unsafe { libc::close(fd) };
         }
-        if n == 0 {
-            break read_any;
-        }
-        read_any = true;
-        let n = (n as usize).min(buf.len());
-        let mut at = 0usize;
-        // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-ended).
-        while at + 19 < n {
-            let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
-            if reclen == 0 {
-                break;
-            }
-            let mut fd: i64 = 0;
-            let mut digits = 0;
-            for &byte in &buf[at + 19..(at + reclen).min(n)] {
-                if !byte.is_ascii_digit() || digits > 10 {
-                    break;
-                }
-                fd = fd * 10 + i64::from(byte - b'0');
-                digits += 1;
-            }
-            if digits > 0
-                && fd != i64::from(dir)
-                && (i64::from(first)..=i64::from(last)).contains(&fd)
-            {
-                // SAFETY: close of a descriptor number this process lists.
-                unsafe { libc::close(fd as i32) };
-            }
-            at += reclen;
-        }
-    };
+    });
     // SAFETY: `dir` is open and this function's own.
     unsafe { libc::close(dir) };
-    ok
+    // A listing without even its own descriptor is a `getdents64` that only answered success.
+    read.is_ok() && listed_any
 }
 
 /// The init's work once the workload exists: forward the supervised signals to it, reap every

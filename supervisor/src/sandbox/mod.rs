@@ -506,6 +506,19 @@ fn raw_clone3_into(flags: libc::c_ulong, cgroup: i32) -> (libc::c_long, bool) {
     (rc, rc == 0 && tid == 0)
 }
 
+/// One past the highest descriptor number a descriptor loop must reach when `close_range` is
+/// refused: the soft `RLIMIT_NOFILE` (no descriptor of the supervisor's can pass it), at most
+/// 2^20. Async-signal-safe.
+pub(crate) fn descriptor_top() -> i32 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    limit.rlim_cur.min(1 << 20) as i32
+}
+
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`: the calling process dies with its parent.
 pub(crate) fn die_with_parent() -> Result<(), Errno> {
     // SAFETY: PR_SET_PDEATHSIG takes integers and changes only the calling process.

@@ -151,13 +151,7 @@ fn mark_close_on_exec() {
     if rc == 0 {
         return;
     }
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid rlimit for getrlimit to fill in.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    let top = limit.rlim_cur.min(1 << 20) as i32;
+    let top = crate::sandbox::descriptor_top();
     for fd in 3..top {
         // SAFETY: F_SETFD on a descriptor number; EBADF for numbers not open is expected.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };

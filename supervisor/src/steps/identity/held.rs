@@ -78,7 +78,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-use super::dirents;
+use crate::dirents;
 
 /// Enough for a `status` with thousands of supplementary groups. The `Uid` and `Gid` lines come
 /// before the `Groups` list, so a longer text still shows them whole; `Threads` comes after it, so

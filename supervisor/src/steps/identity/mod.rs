@@ -3,7 +3,6 @@
 //! names no `--user` gets a uid of its own for the run ([`alloc`]).
 
 pub(crate) mod alloc;
-mod dirents;
 mod held;
 mod scan;
 mod walk;

@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::dirents;
+use crate::dirents;
 
 /// How deep below /dev and /run the walk for devices and sockets goes: their entries and four
 /// levels of directories below them.

@@ -1,6 +1,7 @@
 //! A directory's entries read with `getdents64` from a descriptor the caller opened: each entry's
 //! name and type (`d_type`) as the kernel gives them, without the `fstat` that `opendir` makes to
-//! size its buffer, and without a `stat` per entry.
+//! size its buffer, and without a `stat` per entry. It allocates nothing (the caller gives the
+//! buffer): the sandbox's init lists its descriptors with it after the fork.
 
 use std::ffi::CStr;
 use std::os::fd::RawFd;
@@ -9,7 +10,7 @@ use nix::errno::Errno;
 
 /// Enough for a few hundred entries per call (a `/dev`, a `/proc` of a quiet host: one call, then
 /// the call that says the end).
-pub(super) const BUFFER: usize = 32 * 1024;
+pub(crate) const BUFFER: usize = 32 * 1024;
 
 /// The bytes before a `linux_dirent64`'s name: `d_ino` (8), `d_off` (8), `d_reclen` (2),
 /// `d_type` (1).
@@ -17,7 +18,7 @@ const HEADER: usize = 19;
 
 /// Calls `visit` with the name and the `d_type` (`libc::DT_*`) of every entry of the directory
 /// open on `dir` but `.` and `..`, reading into `buffer`, until the end or the first error.
-pub(super) fn each(
+pub(crate) fn each(
     dir: RawFd,
     buffer: &mut [u8],
     mut visit: impl FnMut(&CStr, u8),
