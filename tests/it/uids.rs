@@ -1553,10 +1553,23 @@ fn never_leaves_the_lock_descriptors_to_the_init(filter: &str, range: &str) {
 #[test]
 fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
     require_root!();
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let (first, last) = (3_000_000_714, 3_000_000_715);
     assert_free(first, last);
+    let outcome = with_a_callers_descriptor("close_range-cloexec=0", &format!("{first}-{last}"));
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        !outcome.stdout.contains("caller-only"),
+        "the workload holds the caller's descriptor: {}",
+        outcome.stdout
+    );
+}
+
+/// A run under the outer filter `filter` whose caller left a file of its own open on descriptor
+/// 20 without close-on-exec, as a stray descriptor would be: the workload prints what its
+/// descriptor 20 names, if it has one (`caller-only` when it is the caller's).
+fn with_a_callers_descriptor(filter: &str, range: &str) -> Outcome {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
     let dir = scratch();
     let secret = dir.path().join("caller-only");
     std::fs::write(&secret, "the caller's\n").unwrap();
@@ -1564,13 +1577,13 @@ fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
     let raw = file.as_raw_fd();
     let mut command = Command::new(sandbox_tests::helper_bin("outer-seccomp"));
     command
-        .args(["close_range-cloexec=0", "--"])
+        .args([filter, "--"])
         .arg(supervisor_bin())
         .args([
             "--log-level",
             "error",
             "--uid-range",
-            &format!("{first}-{last}"),
+            range,
             "--",
             "sh",
             "-c",
@@ -1578,7 +1591,7 @@ fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
         ])
         .stdin(Stdio::null());
     // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent, and the copy at
-    // 20 is not close-on-exec, as a caller's stray descriptor would be.
+    // 20 is not close-on-exec.
     unsafe {
         command.pre_exec(move || {
             if libc::dup2(raw, 20) != 20 {
@@ -1589,12 +1602,7 @@ fn a_faked_close_range_never_gives_the_workload_the_callers_descriptors() {
     };
     let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
     drop(file);
-    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    assert!(
-        !outcome.stdout.contains("caller-only"),
-        "the workload holds the caller's descriptor: {}",
-        outcome.stdout
-    );
+    outcome
 }
 
 /// A kernel without `close_range` (before 5.9; `ENOSYS` here): the init closes its descriptors
@@ -1673,49 +1681,20 @@ fn a_faked_listing_of_the_inits_descriptors_never_leaves_them_to_the_init() {
 /// workload gets it (here 20, a file of the caller's). The same with `getdents64` faked (0: "end
 /// of directory") on the descriptor number the listing of `/proc/self/fd` gets (6 here): nothing
 /// listed, nothing marked. A descriptor whose flags cannot be read or set, or a listing that
-/// does not show its own descriptor, must stop the run (exit 125, one line).
+/// does not show its own descriptor, must stop the run (exit 125, one line); so must an
+/// `F_SETFD` that only answered success (`setfd=0`: the flag read back is not set).
 #[test]
 fn a_refused_f_getfd_never_gives_the_workload_the_callers_descriptors() {
     require_root!();
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let (first, last) = (3_000_000_736, 3_000_000_737);
     assert_free(first, last);
-    let dir = scratch();
-    let secret = dir.path().join("caller-only");
-    std::fs::write(&secret, "the caller's\n").unwrap();
-    let file = std::fs::File::open(&secret).unwrap();
-    let raw = file.as_raw_fd();
-    let filters = std::iter::once("getfd=EPERM".to_owned())
+    let filters = ["getfd=EPERM", "setfd=0"]
+        .map(str::to_owned)
+        .into_iter()
         .chain((3..=8).map(|fd| format!("getdents64-of-{fd}=0")))
         .map(|filter| format!("{filter},close_range-cloexec=0"));
     for filter in filters {
-        let mut command = Command::new(sandbox_tests::helper_bin("outer-seccomp"));
-        command
-            .args([filter.as_str(), "--"])
-            .arg(supervisor_bin())
-            .args([
-                "--log-level",
-                "error",
-                "--uid-range",
-                &format!("{first}-{last}"),
-                "--",
-                "sh",
-                "-c",
-                "readlink /proc/self/fd/20 || true",
-            ])
-            .stdin(Stdio::null());
-        // SAFETY: dup2 is async-signal-safe; the descriptor is open in the parent, and the copy at
-        // 20 is not close-on-exec, as a caller's stray descriptor would be.
-        unsafe {
-            command.pre_exec(move || {
-                if libc::dup2(raw, 20) != 20 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
-        let outcome = Outcome::from(sandbox_tests::output_of(&mut command));
+        let outcome = with_a_callers_descriptor(&filter, &format!("{first}-{last}"));
         assert!(
             !outcome.stdout.contains("caller-only"),
             "{filter}: the workload holds the caller's descriptor: {}",
@@ -1727,5 +1706,4 @@ fn a_refused_f_getfd_never_gives_the_workload_the_callers_descriptors() {
             assert_eq!(outcome.stdout, "", "the workload ran");
         }
     }
-    drop(file);
 }

@@ -67,6 +67,14 @@ fn every(rules: &mut Rules, nr: i64) {
     rules.insert(nr, Vec::new());
 }
 
+/// Every `fcntl` with the command `cmd`.
+fn fcntl(rules: &mut Rules, cmd: libc::c_int) {
+    rules
+        .entry(libc::SYS_fcntl)
+        .or_default()
+        .push(rule(1, SeccompCmpOp::Eq, cmd as u64));
+}
+
 fn with_flag(rules: &mut Rules, flag: libc::c_int) {
     let flag = flag as u64;
     for nr in [libc::SYS_unshare, libc::SYS_clone] {
@@ -203,21 +211,9 @@ fn add(rules: &mut Rules, calls: &str) -> Result<(), String> {
             SeccompCmpOp::Eq,
             libc::CLOSE_RANGE_CLOEXEC as u64,
         )),
-        "getfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
-            1,
-            SeccompCmpOp::Eq,
-            libc::F_GETFD as u64,
-        )),
-        "setfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
-            1,
-            SeccompCmpOp::Eq,
-            libc::F_SETFD as u64,
-        )),
-        "dupfd" => rules.entry(libc::SYS_fcntl).or_default().push(rule(
-            1,
-            SeccompCmpOp::Eq,
-            libc::F_DUPFD_CLOEXEC as u64,
-        )),
+        "getfd" => fcntl(rules, libc::F_GETFD),
+        "setfd" => fcntl(rules, libc::F_SETFD),
+        "dupfd" => fcntl(rules, libc::F_DUPFD_CLOEXEC),
         other if other.starts_with("openat-at-") => {
             let dirfd: u64 = other["openat-at-".len()..]
                 .parse()
