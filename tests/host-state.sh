@@ -45,9 +45,13 @@ section() {
     scratch)
       find /tmp /var/tmp -mindepth 1 -maxdepth 1 -printf '%p %y %u\n' | sort
       # The uid lock directories stay once made (docs/operators.md); a lock file left in them
-      # does not.
+      # does not. Left out too: what Docker's daemon and containerd make below /run when they
+      # start their first container (the docker section compares the containers themselves), and
+      # libmount's directory, which mount(8) makes at its first use on a fresh machine.
       find /run -mindepth 1 -maxdepth 2 -printf '%p %y %u\n' 2>/dev/null |
-        grep -Ev '^/run/sandbox-supervisor(/uids)? d root$' | sort || true
+        grep -Ev '^/run/sandbox-supervisor(/uids)? d root$' |
+        grep -Ev '^/run/(containerd|docker/(netns|runtime-runc|containerd)|mount)(/[^ ]*)? d root$' |
+        sort || true
       find /run/sandbox-supervisor/uids -mindepth 1 -printf '%p %y %u\n' 2>/dev/null | sort ;;
     cgroups)
       # The sandboxes' groups (named sandbox-supervisor-*, below whatever group the supervisor ran
