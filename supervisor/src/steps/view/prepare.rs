@@ -83,6 +83,8 @@ pub(crate) fn open_checked(
             unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
         })
         .map_err(open_error)?;
+    // What the descriptor in `dir` is: each component is looked at once, when it is opened.
+    let mut stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
     for component in path.components() {
         match component {
             Component::RootDir | Component::CurDir => continue,
@@ -94,7 +96,6 @@ pub(crate) fn open_checked(
                 })
             }
             Component::Normal(name) => {
-                let stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
                 if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
                     return Err(ViewError::Unsafe {
                         option,
@@ -106,7 +107,7 @@ pub(crate) fn open_checked(
                     .map_err(open_error)?;
                 // SAFETY: `openat` returned a new descriptor that nothing else owns.
                 dir = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                let stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
+                stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
                 if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK {
                     return Err(ViewError::Unsafe {
                         option,
@@ -117,7 +118,6 @@ pub(crate) fn open_checked(
             }
         }
     }
-    let stat = fstat(dir.as_raw_fd()).map_err(open_error)?;
     let checked = Checked {
         dev: stat.st_dev,
         ino: stat.st_ino,
