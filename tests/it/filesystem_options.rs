@@ -433,6 +433,26 @@ fn a_workspace_through_a_symbolic_link_is_refused_without_the_view() {
     }
 }
 
+/// A path whose component before the last is a file is the operator's error, named as such (the
+/// walk checks each component's type as it opens it), not a failed open.
+#[test]
+fn a_workspace_below_a_file_is_a_usage_error() {
+    require_root!();
+    let dir = scratch();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let below = dir.path().join("file/workspace");
+    let outcome = run(&["--workspace", below.to_str().unwrap(), "--", "true"]);
+    assert_eq!(outcome.code, 2, "{}", outcome.stderr);
+    let lines = outcome.error_lines();
+    assert_eq!(lines.len(), 1, "{}", outcome.stderr);
+    assert!(
+        lines[0].contains("--workspace")
+            && lines[0].contains("a component before the last is not a directory"),
+        "{}",
+        outcome.stderr
+    );
+}
+
 /// The host's control groups (other groups' names, limits, members) are hidden in every mode
 /// that builds the view: /sys/fs/cgroup is an empty read-only directory (or absent under
 /// `--fs minimal`, which has no /sys), reported among the masked paths; the workload's own
